@@ -1,0 +1,86 @@
+"""Rich rendering for the CLI: display units live here only."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dse import units
+
+_console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _si(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    for factor, prefix in ((1e15, "P"), (units.TB, "T"), (units.GB, "G"), (units.MB, "M"), (units.KB, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 1:
+        return f"{value:.3f} s"
+    if value >= units.MS:
+        return f"{value / units.MS:.2f} ms"
+    return f"{value / units.US:.1f} µs"
+
+
+def render_rows(rows: list[dict[str, Any]], title: str) -> None:
+    """A plain table of catalog rows."""
+    table = Table(title=title, show_lines=False)
+    for column in rows[0] if rows else []:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("—" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in row.values()))
+    _console.print(table)
+
+
+def _bottleneck(layers: list[dict[str, Any]], stage: str) -> str:
+    total = sum(r["time_s"] for r in layers if r["stage"] == stage) or 1.0
+    memory = sum(r["time_s"] for r in layers if r["stage"] == stage and r["bound"] == "memory")
+    top = max((r for r in layers if r["stage"] == stage), key=lambda r: r["time_s"])
+    return f"{memory / total:.0%} of time memory-bound; largest: {top['name']} ({top['time_s'] / total:.0%})"
+
+
+def render_analysis(data: dict[str, Any]) -> None:
+    """Summary (latency, throughput, memory vs capacity, cost, bottlenecks) then the operator table."""
+    i, mem = data["inputs"], data["memory"]
+    _console.print(
+        f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {i['quant'] or 'bf16' if i['weight_bits'] is None else 'raw bits'}"
+        f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
+        f" · profile {i['profile']}"
+    )
+    status = "[green]feasible[/]" if data["feasible"] else f"[red]infeasible[/]: {data['infeasible_reason']}"
+    _console.print(status)
+    summary = Table(show_header=False, box=None)
+    summary.add_row("TTFT", _seconds(data["ttft_s"]), "TPOT (mean)", _seconds(data["tpot_s"]))
+    summary.add_row("end-to-end", _seconds(data["e2e_latency_s"]), "tokens/s per user", f"{data['tokens_per_s_per_user']:.1f}")
+    summary.add_row("throughput", f"{data['throughput_tokens_per_s']:.1f} tok/s", "decode throughput", f"{data['decode_throughput_tokens_per_s']:.1f} tok/s")
+    cost = data["usd_per_million_tokens"]
+    summary.add_row("$/hour", "—" if data["usd_per_hour"] is None else f"{data['usd_per_hour']:.2f}",
+                    "$/M tokens", "— (price unknown)" if cost is None else f"{cost:.3f}")
+    summary.add_row("J/token", "—" if data["joules_per_token"] is None else f"{data['joules_per_token']:.3g}", "", "")
+    _console.print(summary)
+    memory = Table(title="Memory per device", show_header=True)
+    for column in ("weights", "KV cache", "activations", "reserve", "total", "usable capacity", "max batch"):
+        memory.add_column(column, justify="right")
+    memory.add_row(*(_si(mem[k], "B") for k in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "reserve_bytes", "total_bytes", "capacity_bytes")), str(mem["max_batch"]))
+    _console.print(memory)
+    layers = data["layers"]
+    _console.print(f"prefill: {_bottleneck(layers, 'prefill')}")
+    _console.print(f"decode:  {_bottleneck(layers, 'decode')}")
+    ops = Table(title="Operators (totals over layers; decode = one step at context = prompt length)")
+    for column in ("stage", "operator", "×", "FLOPs", "bytes", "time", "FLOP/byte", "bound"):
+        ops.add_column(column, justify="left" if column in ("stage", "operator", "bound") else "right")
+    for r in layers:
+        intensity = "—" if r["arithmetic_intensity"] is None else f"{r['arithmetic_intensity']:.1f}"
+        ops.add_row(r["stage"], r["name"], f"{r['count']:g}", _si(r["flops"], "FLOP"), _si(r["memory_bytes"], "B"),
+                    _seconds(r["time_s"]), intensity, r["bound"])
+    _console.print(ops)

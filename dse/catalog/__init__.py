@@ -1,0 +1,52 @@
+"""Catalogs: hardware, systems, models, quantization schemes, efficiency profiles -> frozen SI specs."""
+
+from dse.catalog._hardware import DType, HardwareRecord, HardwareSpec, LinkSpec, SystemRecord, SystemSpec
+from dse.catalog._model import LayerSet, ModelRecord, ModelSpec, model_spec
+from dse.catalog._numerics import resolve_numerics
+from dse.catalog._profile import EfficiencyProfile, ProfileRecord
+from dse.catalog._provenance import Provenance
+from dse.catalog._quant import KVFormatRecord, Numerics, SchemeRecord
+from dse.catalog._registry import (
+    catalog_root,
+    hardware_catalog,
+    load_hardware,
+    load_kv_format,
+    load_model,
+    load_profile,
+    load_scheme,
+    model_catalog,
+    profile_catalog,
+    quant_catalog,
+    system_catalog,
+)
+
+__all__ = [
+    "DType",
+    "EfficiencyProfile",
+    "HardwareRecord",
+    "HardwareSpec",
+    "KVFormatRecord",
+    "LayerSet",
+    "LinkSpec",
+    "ModelRecord",
+    "ModelSpec",
+    "Numerics",
+    "ProfileRecord",
+    "Provenance",
+    "SchemeRecord",
+    "SystemRecord",
+    "SystemSpec",
+    "catalog_root",
+    "hardware_catalog",
+    "load_hardware",
+    "load_kv_format",
+    "load_model",
+    "load_profile",
+    "load_scheme",
+    "model_catalog",
+    "model_spec",
+    "profile_catalog",
+    "quant_catalog",
+    "resolve_numerics",
+    "system_catalog",
+]

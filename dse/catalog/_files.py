@@ -1,0 +1,113 @@
+"""Reading catalog files (YAML or JSON) and turning schema violations into clear ``InputError``s.
+
+Every message names the file, the line where YAML/JSON can tell it, the field path, and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dse.errors import InputError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def read_document(path: Path) -> Any:
+    """Parse a YAML or JSON file (by extension; YAML otherwise) into plain Python data."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read file ({exc})", source=source) from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"line {exc.lineno}, column {exc.colno}: malformed JSON: {exc.msg}", source=source
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise InputError(f"{line}malformed YAML: {exc.problem}", source=source) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"malformed YAML: {exc}", source=source) from None
+
+
+def _yaml_line(path: Path | None, loc: Sequence[int | str]) -> int | None:
+    """1-based line of the node at ``loc`` in a YAML file, or None when it cannot be found."""
+    if path is None or path.suffix.lower() == ".json":
+        return None
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == str(key)]
+            if not match:
+                break
+            line = match[0][0].start_mark.line + 1
+            node = match[0][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean: a, b?)' for the close matches of ``word`` among ``choices``, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""
+
+
+def _field_names(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """Field names valid at the parent of ``loc`` (best effort, for 'did you mean')."""
+    current: Any = model
+    for key in loc[:-1]:
+        if isinstance(key, int):
+            continue
+        fields = getattr(current, "model_fields", {})
+        if key not in fields:
+            return []
+        annotation = fields[key].annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def validate(model: type[ModelT], data: Any, *, source: str, path: Path | None = None) -> ModelT:
+    """Validate ``data`` against a pydantic model; report every problem with its field path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = [part for part in error["loc"] if not str(part).startswith("function-")]
+            field = ".".join(str(part) for part in loc) or "(top level)"
+            line = _yaml_line(path, loc)
+            where = f"line {line}: " if line else ""
+            if error["type"] == "extra_forbidden":
+                hint = suggestion(str(loc[-1]), _field_names(model, loc))
+                lines.append(f"{where}{field}: unknown key{hint}")
+            else:
+                got = error.get("input")
+                shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+                lines.append(f"{where}{field}: {error['msg']}{shown}")
+        raise InputError("invalid " + model.__name__ + ":\n  " + "\n  ".join(lines), source=source) from None

@@ -1,0 +1,181 @@
+"""Accelerators and systems: the YAML schema (human units in the keys) and the SI specs built from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+from dse import units
+from dse.catalog._provenance import Provenance
+
+DType = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp6", "fp4", "int4"]
+"""Number formats a device may compute in. A peak absent from the catalog means: not supported natively."""
+
+DeviceKind = Literal["gpu", "tpu", "npu", "cpu", "soc"]
+
+_ID = r"^[a-z0-9][a-z0-9._-]*$"
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class LinkRecord(BaseModel):
+    """A link as written in YAML: bandwidth per direction per device, in GB/s."""
+
+    model_config = _STRICT
+
+    kind: str = Field(min_length=1, description="e.g. nvlink4, nvswitch, pcie5, infinity-fabric, ib-ndr, ici")
+    bandwidth_gb_s_per_direction: PositiveFloat
+    latency_us: PositiveFloat | None = None
+    provenance: Provenance | None = None
+
+
+class PriceRecord(BaseModel):
+    """Prices as written in YAML. Unknown stays None (never a guess)."""
+
+    model_config = _STRICT
+
+    purchase_usd: PositiveFloat | None = None
+    cloud_usd_per_hour: PositiveFloat | None = None
+    provenance: Provenance | None = None
+    note: str | None = None
+
+
+class HardwareRecord(BaseModel):
+    """One accelerator as written in ``hardware/accelerators/*.yaml``.
+
+    Only ``id``, ``name``, ``memory_gb``, ``memory_bandwidth_gb_s`` and ``peak_tflops`` are required
+    (DESIGN.md §4). Peaks are dense (no 2:4 sparsity) TFLOP/s (TOP/s for integer formats).
+    """
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=_ID)
+    name: str = Field(min_length=1)
+    vendor: str | None = None
+    kind: DeviceKind = "gpu"
+    form_factor: str | None = None
+    launch_year: int | None = Field(default=None, ge=1990, le=2100)
+    memory_gb: PositiveFloat
+    memory_type: str | None = None
+    memory_bandwidth_gb_s: PositiveFloat
+    peak_tflops: dict[DType, PositiveFloat] = Field(min_length=1)
+    onchip_memory_mb: PositiveFloat | None = None
+    tdp_w: PositiveFloat | None = None
+    host_memory_gb: PositiveFloat | None = None
+    interconnect: LinkRecord | None = None
+    host_link: LinkRecord | None = None
+    scale_out: LinkRecord | None = None
+    price: PriceRecord = PriceRecord()
+    provenance: Provenance | None = None
+    notes: str | None = None
+
+
+class SystemRecord(BaseModel):
+    """A node type (or scale-up domain) as written in ``hardware/systems/*.yaml``."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=_ID)
+    name: str = Field(min_length=1)
+    accelerator: str = Field(pattern=_ID, description="id of the accelerator in hardware/accelerators")
+    devices_per_node: PositiveInt
+    max_nodes: PositiveInt | None = None
+    intra_node_link: LinkRecord
+    inter_node_link: LinkRecord | None = None
+    host_memory_gb: PositiveFloat | None = None
+    price: PriceRecord = PriceRecord()
+    provenance: Provenance | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A link in SI: bytes/s per direction per device; latency in seconds (None: use the profile's)."""
+
+    kind: str
+    bandwidth_bytes_per_s: float
+    latency_s: float | None
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """One accelerator in SI units. ``record`` keeps the catalog entry (provenance, notes) as written."""
+
+    id: str
+    name: str
+    memory_bytes: float
+    memory_bandwidth_bytes_per_s: float
+    peak_flops_per_s: Mapping[str, float]
+    onchip_memory_bytes: float | None
+    tdp_w: float | None
+    interconnect: LinkSpec | None
+    host_link: LinkSpec | None
+    scale_out: LinkSpec | None
+    purchase_usd: float | None
+    cloud_usd_per_hour: float | None
+    record: HardwareRecord
+
+    def peak(self, dtype: str) -> float | None:
+        """Dense peak FLOP/s for ``dtype``, or None when the device has no native support."""
+        return self.peak_flops_per_s.get(dtype)
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """A node type in SI units."""
+
+    id: str
+    name: str
+    accelerator: HardwareSpec
+    devices_per_node: int
+    max_nodes: int | None
+    intra_node_link: LinkSpec
+    inter_node_link: LinkSpec | None
+    record: SystemRecord
+
+
+def _link(record: LinkRecord | None) -> LinkSpec | None:
+    if record is None:
+        return None
+    latency = units.us_to_s(record.latency_us) if record.latency_us is not None else None
+    return LinkSpec(record.kind, units.gb_s_to_bytes_per_s(record.bandwidth_gb_s_per_direction), latency)
+
+
+def hardware_spec(record: HardwareRecord) -> HardwareSpec:
+    """Convert a validated record to SI, once."""
+    peaks = {dtype: units.tflops_to_flops_per_s(value) for dtype, value in record.peak_tflops.items()}
+    onchip = units.mb_to_bytes(record.onchip_memory_mb) if record.onchip_memory_mb is not None else None
+    return HardwareSpec(
+        id=record.id,
+        name=record.name,
+        memory_bytes=units.gb_to_bytes(record.memory_gb),
+        memory_bandwidth_bytes_per_s=units.gb_s_to_bytes_per_s(record.memory_bandwidth_gb_s),
+        peak_flops_per_s=MappingProxyType(peaks),
+        onchip_memory_bytes=onchip,
+        tdp_w=record.tdp_w,
+        interconnect=_link(record.interconnect),
+        host_link=_link(record.host_link),
+        scale_out=_link(record.scale_out),
+        purchase_usd=record.price.purchase_usd,
+        cloud_usd_per_hour=record.price.cloud_usd_per_hour,
+        record=record,
+    )
+
+
+def system_spec(record: SystemRecord, accelerator: HardwareSpec) -> SystemSpec:
+    """Convert a validated system record to SI, bound to its accelerator."""
+    intra = _link(record.intra_node_link)
+    assert intra is not None
+    return SystemSpec(
+        id=record.id,
+        name=record.name,
+        accelerator=accelerator,
+        devices_per_node=record.devices_per_node,
+        max_nodes=record.max_nodes,
+        intra_node_link=intra,
+        inter_node_link=_link(record.inter_node_link),
+        record=record,
+    )

@@ -1,0 +1,155 @@
+"""Finding catalog entries by id or path. Loaders return registries; nothing is loaded at import time."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+
+from dse.catalog._files import read_document, suggestion, validate
+from dse.catalog._hardware import (
+    HardwareRecord,
+    HardwareSpec,
+    SystemRecord,
+    SystemSpec,
+    hardware_spec,
+    system_spec,
+)
+from dse.catalog._model import ModelRecord, ModelSpec, model_spec
+from dse.catalog._profile import EfficiencyProfile, ProfileRecord, efficiency_profile
+from dse.catalog._quant import KVFormatRecord, QuantCatalogRecord, SchemeRecord
+from dse.errors import InputError
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def catalog_root() -> Path:
+    """Folder holding ``hardware/``, ``models/`` and ``quantization/``.
+
+    A source checkout (editable install) uses the repository's folders; an installed wheel carries copies
+    under ``dse/_catalogs``.
+    """
+    package = Path(__file__).resolve().parents[1]
+    for root in (package.parent, package / "_catalogs"):
+        if (root / "hardware" / "accelerators").is_dir():
+            return root
+    raise InputError("catalog folders not found (hardware/, models/); is the package installed correctly?")
+
+
+def _records(folder: Path, record_type: type, label: str) -> dict[str, object]:
+    entries: dict[str, object] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        record = validate(record_type, read_document(path), source=str(path), path=path)
+        if record.id in entries:
+            raise InputError(f"duplicate {label} id {record.id!r}", source=str(path), field="id")
+        if path.stem != record.id:
+            raise InputError(f"id {record.id!r} must match the file name", source=str(path), field="id")
+        entries[record.id] = record
+    return entries
+
+
+def _is_path(ref: str) -> bool:
+    return ref.lower().endswith(_SUFFIXES) or "/" in ref or "\\" in ref
+
+
+def _lookup(ref: str, registry: Mapping[str, object], label: str):  # type: ignore[no-untyped-def]
+    if ref in registry:
+        return registry[ref]
+    hint = suggestion(ref, registry) or f" (see `dse catalog {label}`)"
+    raise InputError(f"unknown {label} id {ref!r}{hint}", field=label)
+
+
+@functools.cache
+def hardware_catalog() -> Mapping[str, HardwareSpec]:
+    """Every accelerator in ``hardware/accelerators``, by id."""
+    records = _records(catalog_root() / "hardware" / "accelerators", HardwareRecord, "hardware")
+    return {key: hardware_spec(rec) for key, rec in records.items()}  # type: ignore[arg-type]
+
+
+def load_hardware(ref: str) -> HardwareSpec:
+    """An accelerator by catalog id, or from a YAML/JSON file path (DESIGN.md §4 custom hardware)."""
+    if _is_path(ref):
+        path = Path(ref)
+        return hardware_spec(validate(HardwareRecord, read_document(path), source=ref, path=path))
+    return _lookup(ref, hardware_catalog(), "hardware")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def system_catalog() -> Mapping[str, SystemSpec]:
+    """Every system (node type) in ``hardware/systems``, by id, bound to its accelerator."""
+    folder = catalog_root() / "hardware" / "systems"
+    systems = {}
+    for key, rec in _records(folder, SystemRecord, "system").items():
+        assert isinstance(rec, SystemRecord)
+        try:
+            accelerator = hardware_catalog()[rec.accelerator]
+        except KeyError:
+            raise InputError(
+                f"unknown accelerator {rec.accelerator!r}{suggestion(rec.accelerator, hardware_catalog())}",
+                source=str(folder / f"{key}.yaml"),
+                field="accelerator",
+            ) from None
+        systems[key] = system_spec(rec, accelerator)
+    return systems
+
+
+def _model_from_path(path: Path) -> ModelSpec:
+    data = read_document(path)
+    if path.suffix.lower() == ".json":
+        from dse.catalog._hf_config import model_record_from_hf_config
+
+        if not isinstance(data, dict):
+            raise InputError("expected a JSON object (a Hugging Face config.json)", source=str(path))
+        return model_spec(model_record_from_hf_config(data, source=str(path)))
+    return model_spec(validate(ModelRecord, data, source=str(path), path=path))
+
+
+@functools.cache
+def model_catalog() -> Mapping[str, ModelSpec]:
+    """Every model in ``models/``, by id."""
+    records = _records(catalog_root() / "models", ModelRecord, "model")
+    return {key: model_spec(rec) for key, rec in records.items()}  # type: ignore[arg-type]
+
+
+def load_model(ref: str) -> ModelSpec:
+    """A model by catalog id, or from a path: our YAML schema or a Hugging Face ``config.json``."""
+    if _is_path(ref):
+        return _model_from_path(Path(ref))
+    return _lookup(ref, model_catalog(), "model")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def quant_catalog() -> QuantCatalogRecord:
+    """The quantization schemes and KV-cache formats."""
+    path = catalog_root() / "quantization" / "schemes.yaml"
+    catalog = validate(QuantCatalogRecord, read_document(path), source=str(path), path=path)
+    kv_ids = {kv.id for kv in catalog.kv_formats}
+    for index, scheme in enumerate(catalog.schemes):
+        if scheme.kv not in kv_ids:
+            raise InputError(f"unknown KV format {scheme.kv!r}", source=str(path), field=f"schemes.{index}.kv")
+    return catalog
+
+
+def load_scheme(ref: str) -> SchemeRecord:
+    """A quantization scheme by id."""
+    return _lookup(ref, {s.id: s for s in quant_catalog().schemes}, "quant")  # type: ignore[no-any-return]
+
+
+def load_kv_format(ref: str) -> KVFormatRecord:
+    """A KV-cache format by id."""
+    return _lookup(ref, {k.id: k for k in quant_catalog().kv_formats}, "kv")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def profile_catalog() -> Mapping[str, EfficiencyProfile]:
+    """Every efficiency profile in ``hardware/profiles``, by id."""
+    records = _records(catalog_root() / "hardware" / "profiles", ProfileRecord, "profile")
+    return {key: efficiency_profile(rec) for key, rec in records.items()}  # type: ignore[arg-type]
+
+
+def load_profile(ref: str) -> EfficiencyProfile:
+    """An efficiency profile by id or path."""
+    if _is_path(ref):
+        path = Path(ref)
+        return efficiency_profile(validate(ProfileRecord, read_document(path), source=ref, path=path))
+    return _lookup(ref, profile_catalog(), "profile")  # type: ignore[no-any-return]

@@ -1,0 +1,158 @@
+"""The ``dse`` command line: parse, call the Python API, print. Bad input -> message and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from dse.errors import InputError
+
+app = typer.Typer(
+    help="Design-space exploration for LLM inference: hardware, quantization, batch, parallelism, and their costs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="List the catalogs (hardware, systems, models, quantization, profiles).", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+class Pricing(str, Enum):
+    rent = "rent"
+    buy = "buy"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def analyze(
+    model: Annotated[str, typer.Option(help="Model catalog id, or a path to a model YAML or a Hugging Face config.json.")],
+    hardware: Annotated[str, typer.Option(help="Accelerator catalog id, or a path to a hardware YAML.")],
+    quant: Annotated[str | None, typer.Option(help="Quantization scheme id (see `dse catalog quant`). Default bf16.")] = None,
+    weight_bits: Annotated[float | None, typer.Option(help="Raw weight bits (exact, no scale overhead).")] = None,
+    act_bits: Annotated[float | None, typer.Option(help="Raw activation bits.")] = None,
+    kv_bits: Annotated[float | None, typer.Option(help="Raw KV-cache bits.")] = None,
+    kv: Annotated[str | None, typer.Option(help="KV-cache format id (fp16, bf16, fp8, int8, int4).")] = None,
+    batch: Annotated[int, typer.Option(help="Sequences decoded together.")] = 1,
+    prompt_len: Annotated[int, typer.Option(help="Prompt tokens per sequence.")] = 1024,
+    gen_len: Annotated[int, typer.Option(help="Generated tokens per sequence.")] = 256,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel degree.")] = 1,
+    pp: Annotated[int, typer.Option(help="Pipeline-parallel degree.")] = 1,
+    ep: Annotated[int, typer.Option(help="Expert-parallel degree.")] = 1,
+    flash_attention: Annotated[bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused attention kernels.")] = True,
+    ideal: Annotated[bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")] = False,
+    profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")] = None,
+    pricing: Annotated[Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")] = Pricing.rent,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (DESIGN.md §4).")] = False,
+) -> None:
+    """Analyse one deployment: latency, throughput, memory against capacity, cost, and every operator."""
+    from dse.analysis import analyze as run_analysis
+    from dse.costmodel import CostAssumptions
+
+    result = run_analysis(
+        model, hardware, quant=quant, weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits, kv=kv,
+        batch=batch, prompt_len=prompt_len, gen_len=gen_len, tp=tp, pp=pp, ep=ep,
+        flash_attention=flash_attention, ideal=ideal, profile=profile, costs=CostAssumptions(pricing=pricing.value),
+    )
+    data = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from dse._cli_render import render_analysis
+
+    render_analysis(data)
+
+
+def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif fmt is Format.csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        from dse._cli_render import render_rows
+
+        render_rows(rows, title)
+
+
+FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or json.")]
+
+
+@catalog_app.command("hardware")
+def catalog_hardware(fmt: FormatOption = Format.table) -> None:
+    """Accelerators: memory, bandwidth, dense peaks, TDP, prices, and where the figures come from."""
+    from dse._catalog_tables import hardware_rows
+
+    _emit(hardware_rows(), fmt, "Accelerators (dense peaks; — = not supported or unknown)")
+
+
+@catalog_app.command("systems")
+def catalog_systems(fmt: FormatOption = Format.table) -> None:
+    """Systems (node types): accelerator, devices per node, intra- and inter-node links."""
+    from dse._catalog_tables import system_rows
+
+    _emit(system_rows(), fmt, "Systems")
+
+
+@catalog_app.command("models")
+def catalog_models(fmt: FormatOption = Format.table) -> None:
+    """Models: parameters (computed and stated), layers, attention kind, MoE shape."""
+    from dse._catalog_tables import model_rows
+
+    _emit(model_rows(), fmt, "Models (params computed from the architecture; card = model card)")
+
+
+@catalog_app.command("quant")
+def catalog_quant(fmt: FormatOption = Format.table) -> None:
+    """Quantization schemes and KV-cache formats with bits per element including scale overhead."""
+    from dse._catalog_tables import quant_rows
+
+    _emit(quant_rows(), fmt, "Quantization schemes and KV-cache formats")
+
+
+@catalog_app.command("profiles")
+def catalog_profiles(fmt: FormatOption = Format.table) -> None:
+    """Efficiency profiles: achievable bandwidth and compute fractions, overheads."""
+    from dse._catalog_tables import profile_rows
+
+    _emit(profile_rows(), fmt, "Efficiency profiles")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: runs the app, turns ``InputError`` into a message and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except OSError as exc:  # pragma: no cover - disk full, closed pipe
+        typer.echo(f"error: {exc}", err=True)
+        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The roofline cost model: pure numpy, vectorised over N candidates, no I/O."""
+
+from dse.costmodel._candidates import Candidates
+from dse.costmodel._costs import CostAssumptions, Pricing, usd_per_device_hour
+from dse.costmodel._evaluate import Evaluation, OpTimes, PhaseCost, evaluate_candidates
+from dse.costmodel._memory import MemoryBreakdown
+from dse.costmodel._ops import Op
+from dse.costmodel._params import parameter_counts
+from dse.costmodel._precision import Precision, resolve_precision
+from dse.costmodel._roofline import op_time_s, sum_max_linear
+from dse.costmodel._serving import REASON_TEXT, Reason, ServingMetrics, serving_metrics
+
+__all__ = [
+    "REASON_TEXT",
+    "Candidates",
+    "CostAssumptions",
+    "Evaluation",
+    "MemoryBreakdown",
+    "Op",
+    "OpTimes",
+    "PhaseCost",
+    "Precision",
+    "Pricing",
+    "Reason",
+    "ServingMetrics",
+    "evaluate_candidates",
+    "op_time_s",
+    "parameter_counts",
+    "resolve_precision",
+    "serving_metrics",
+    "sum_max_linear",
+    "usd_per_device_hour",
+]

@@ -1,0 +1,144 @@
+"""Scoring N candidates of one model: prefill, the exact mean decode step, memory, and feasibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.catalog import ModelSpec
+from dse.costmodel._attention import AttentionWork, attention_geometry, attention_ops, decode_work, prefill_work
+from dse.costmodel._candidates import Candidates
+from dse.costmodel._layers import PassInputs, layer_ops, window_of
+from dse.costmodel._memory import MemoryBreakdown, memory_breakdown
+from dse.costmodel._ops import Op
+from dse.costmodel._roofline import Array, op_time_s, sum_max_linear
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    """Totals of one phase over all operators: FLOPs, bytes moved, time (s)."""
+
+    flops: Array
+    memory_bytes: Array
+    time_s: Array
+
+
+@dataclass(frozen=True)
+class OpTimes:
+    """Per-operator totals (multiplicity included) of one phase, aligned with its ``ops``."""
+
+    ops: list[Op]
+    time_s: list[Array]
+    compute_s: list[Array]
+    memory_s: list[Array]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the cost model computes for N candidates."""
+
+    prefill: PhaseCost
+    decode_step: PhaseCost
+    """One decode step at context = prompt length (the step LLM-Viewer reports)."""
+    tpot_s: Array
+    """Exact mean step time over the generated positions."""
+    memory: MemoryBreakdown
+    prefill_ops: OpTimes
+    decode_ops: OpTimes
+
+
+def _rates(c: Candidates, kind: str) -> Array:
+    peak = {"matmul": c.matmul_flops_per_s, "attention": c.attention_flops_per_s, "vector": c.vector_flops_per_s}
+    return peak[kind] * c.compute_efficiency  # type: ignore[no-any-return]
+
+
+def _op_times(ops: list[Op], c: Candidates) -> OpTimes:
+    bandwidth = c.bandwidth_bytes_per_s * c.bandwidth_efficiency
+    times, computes, memories = [], [], []
+    for op in ops:
+        compute = op.flops / _rates(c, op.kind)
+        memory = op.memory_bytes / bandwidth
+        active = (op.flops > 0) | (op.memory_bytes > 0)
+        times.append(op.count * np.where(active, np.maximum(compute, memory) + c.kernel_overhead_s, 0.0))
+        computes.append(op.count * compute)
+        memories.append(op.count * memory)
+    return OpTimes(ops, times, computes, memories)
+
+
+def _phase(times: OpTimes) -> PhaseCost:
+    flops = sum(op.count * op.flops for op in times.ops)
+    memory = sum(op.count * op.memory_bytes for op in times.ops)
+    return PhaseCost(np.asarray(flops), np.asarray(memory), np.asarray(sum(times.time_s)))
+
+
+def _pass(c: Candidates, model: ModelSpec, decode: bool, keys: Array | None = None) -> PassInputs:
+    window = window_of(model)
+    if decode:
+        assert keys is not None
+        full, win = decode_work(keys), decode_work(np.minimum(keys, window))
+        queries = np.ones_like(c.batch)
+    else:
+        full = prefill_work(c.prompt_len, np.inf, c.flash_block_rows)
+        win = prefill_work(c.prompt_len, window, c.flash_block_rows)
+        queries = c.prompt_len
+    return PassInputs(c.batch, queries, c.weight_bits, c.embedding_bits, c.act_bits, c.kv_bits, c.flash, decode, full, win)
+
+
+def _mean_attention_step_s(c: Candidates, model: ModelSpec, steps: Array) -> Array:
+    """Sum over decode steps j = 1..n of the attention operators' time, exactly (keys = P + j, windowed).
+
+    Attention cost is linear in the number of keys k, so each operator's time is max of two linear functions
+    of j on each side of the window boundary; ``sum_max_linear`` sums that exactly.
+    """
+    geo = attention_geometry(model, decode=True)
+    zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
+    bandwidth = c.bandwidth_bytes_per_s * c.bandwidth_efficiency
+    total = np.zeros_like(c.batch)
+    for count, window in ((model.num_full_attention_layers, np.inf), (model.num_window_layers, window_of(model))):
+        if not count:
+            continue
+        at0 = attention_ops("", count, c.batch, decode_work(zero), geo, c.flash, c.act_bits, c.kv_bits, from_cache=True)
+        at1 = attention_ops("", count, c.batch, decode_work(one), geo, c.flash, c.act_bits, c.kv_bits, from_cache=True)
+        growing_last = np.minimum(steps, window - c.prompt_len)
+        capped_first = np.maximum(1.0, window - c.prompt_len + 1.0)
+        for op0, op1 in zip(at0, at1, strict=True):
+            rate = _rates(c, op0.kind)
+            f0, f1 = op0.flops, op1.flops - op0.flops
+            b0, b1 = op0.memory_bytes, op1.memory_bytes - op0.memory_bytes
+            u0, u1 = (f0 + f1 * c.prompt_len) / rate, f1 / rate
+            v0, v1 = (b0 + b1 * c.prompt_len) / bandwidth, b1 / bandwidth
+            growing = sum_max_linear(u0, u1, v0, v1, one, growing_last)
+            capped_steps = np.maximum(steps - capped_first + 1.0, 0.0)
+            capped = capped_steps * np.maximum((f0 + f1 * window) / rate, (b0 + b1 * window) / bandwidth) if np.isfinite(window) else zero
+            active = (f0 + f1 > 0) | (b0 + b1 > 0)
+            total += count * (growing + capped + np.where(active, steps * c.kernel_overhead_s, 0.0))
+    return total / steps  # type: ignore[no-any-return]
+
+
+def evaluate_candidates(model: ModelSpec, c: Candidates) -> Evaluation:
+    """Score every candidate: the whole cost model, vectorised (no Python loop over candidates)."""
+    prefill = _op_times(layer_ops(model, _pass(c, model, decode=False)), c)
+    decode = _op_times(layer_ops(model, _pass(c, model, decode=True, keys=c.prompt_len)), c)
+    # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
+    # single step that would follow the prompt stands in (so TPOT stays defined).
+    steps = np.maximum(c.gen_len - 1.0, 1.0)
+    context_free = sum(
+        t for op, t in zip(decode.ops, decode.time_s, strict=True) if not _is_attention(op)
+    )
+    tpot = context_free + _mean_attention_step_s(c, model, steps)
+    return Evaluation(
+        prefill=_phase(prefill),
+        decode_step=_phase(decode),
+        tpot_s=np.asarray(tpot),
+        memory=memory_breakdown(model, c, prefill.ops),
+        prefill_ops=prefill,
+        decode_ops=decode,
+    )
+
+
+_ATTENTION_OPS = ("qk_matmul", "softmax", "sv_matmul", "attention")
+
+
+def _is_attention(op: Op) -> bool:
+    return op.name.split("[")[0] in _ATTENTION_OPS

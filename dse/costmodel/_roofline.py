@@ -1,0 +1,44 @@
+"""The roofline: time of an operator, and exact sums of it over decode positions.
+
+Roofline model (Williams, Waterman, Patterson, CACM 2009; applied per operator to LLM inference by
+LLM-Viewer, arXiv 2402.16363 §3): an operator takes
+``max(flops / (peak x compute_efficiency), bytes / (bandwidth x bandwidth_efficiency)) + kernel_overhead``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+
+def op_time_s(flops: Array, memory_bytes: Array, flops_per_s: Array, bytes_per_s: Array) -> Array:
+    """Roofline time of one operator (s), given *achievable* FLOP/s and bytes/s; no overhead."""
+    return np.maximum(flops / flops_per_s, memory_bytes / bytes_per_s)  # type: ignore[no-any-return]
+
+
+def _series(first: Array, last: Array, c0: Array, c1: Array) -> Array:
+    """Sum over integers j in [first, last] of (c0 + c1 j); zero where the range is empty."""
+    count = np.maximum(last - first + 1, 0.0)
+    return count * c0 + c1 * (first + last) * count / 2.0  # type: ignore[no-any-return]
+
+
+def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array, last: Array) -> Array:
+    """Exact sum over integers j in [first, last] of max(u0 + u1 j, v0 + v1 j).
+
+    The difference d(j) = (u0 - v0) + (u1 - v1) j is linear, so it is positive on one side of its root; the
+    sum is the v-series plus the positive part of d, both arithmetic series. Vectorised; empty ranges give 0.
+    """
+    d0, d1 = u0 - v0, u1 - v1
+    base = _series(first, last, v0, v1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.where(d1 != 0, -d0 / np.where(d1 != 0, d1, 1.0), 0.0)
+    rising_first = np.maximum(first, np.floor(root) + 1.0)
+    falling_last = np.minimum(last, np.ceil(root) - 1.0)
+    positive = np.where(
+        d1 > 0,
+        _series(rising_first, last, d0, d1),
+        np.where(d1 < 0, _series(first, falling_last, d0, d1), np.maximum(d0, 0.0) * np.maximum(last - first + 1, 0.0)),
+    )
+    return base + positive  # type: ignore[no-any-return]

@@ -1,0 +1,147 @@
+"""Columns of candidates (ids, formats, workload) -> the cost model's arrays -> metric columns.
+
+This is the glue between catalogs and the vectorised cost model: it resolves ids once per distinct value
+and builds struct-of-arrays by indexing, so N candidates cost a handful of numpy operations, not N lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dse.catalog import HardwareSpec, ModelSpec, Numerics, load_hardware, load_model, load_profile, resolve_numerics
+from dse.costmodel import (
+    REASON_TEXT,
+    Candidates,
+    CostAssumptions,
+    Evaluation,
+    Reason,
+    ServingMetrics,
+    evaluate_candidates,
+    resolve_precision,
+    serving_metrics,
+    usd_per_device_hour,
+)
+from dse.errors import InputError
+
+INPUT_DEFAULTS: dict[str, Any] = {
+    "quant": None,
+    "weight_bits": None,
+    "act_bits": None,
+    "kv_bits": None,
+    "kv": None,
+    "batch": 1,
+    "prompt_len": 1024,
+    "gen_len": 256,
+    "flash_attention": True,
+}
+"""Optional input columns and their defaults; ``model`` and ``hardware`` are required."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One model group's candidates, evaluation and serving metrics, plus what was resolved."""
+
+    model: ModelSpec
+    candidates: Candidates
+    evaluation: Evaluation
+    metrics: ServingMetrics
+    compute_format: np.ndarray
+    """Format the linear layers ran in, per candidate (after any fallback)."""
+
+
+def _factorize(values: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes and the distinct values, in first-seen order (None allowed)."""
+    seen: dict[Any, int] = {}
+    codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.int64, count=len(values))
+    return codes, list(seen)
+
+
+def _check_positive_ints(name: str, values: np.ndarray) -> np.ndarray:
+    if values.size and (not np.all(np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values))):
+        bad = int(np.flatnonzero(~np.isfinite(values) | (values < 1) | (values != np.round(values)))[0])
+        raise InputError(f"expected a whole number >= 1, got {values[bad]!r} (row {bad})", field=name)
+    return values
+
+
+def _numerics_table(columns: Mapping[str, Sequence[Any]], n: int) -> tuple[np.ndarray, list[Numerics]]:
+    keys = list(zip(*(columns[k] for k in ("quant", "weight_bits", "act_bits", "kv_bits", "kv")), strict=True))
+    codes, distinct = _factorize(keys)
+    table = []
+    for quant, w, a, kv_bits, kv in distinct:
+        table.append(resolve_numerics(quant, weight_bits=w, act_bits=a, kv_bits=kv_bits, kv_format=kv))
+    return codes, table
+
+
+def build_candidates(
+    model: ModelSpec,
+    hardware: Sequence[HardwareSpec],
+    hardware_codes: np.ndarray,
+    numerics: Sequence[Numerics],
+    numerics_codes: np.ndarray,
+    workload: Mapping[str, np.ndarray],
+    *,
+    profile: str,
+    costs: CostAssumptions,
+) -> tuple[Candidates, np.ndarray]:
+    """Struct-of-arrays for one model: per-(device, numerics) lookups, then fancy indexing."""
+    prof = load_profile(profile)
+    pair_codes, pairs = _factorize(list(zip(hardware_codes.tolist(), numerics_codes.tolist(), strict=True)))
+    rows = []
+    for h_code, q_code in pairs:
+        hw, num = hardware[h_code], numerics[q_code]
+        p = resolve_precision(hw, num)
+        rows.append((num.weight_bits, num.embedding_bits, p.act_bits, num.kv_bits, p.matmul_flops_per_s,
+                     p.attention_flops_per_s, p.vector_flops_per_s, hw.memory_bandwidth_bytes_per_s, hw.memory_bytes,
+                     float(p.supported), hw.tdp_w if hw.tdp_w is not None else np.nan, usd_per_device_hour(hw, costs)))
+    table = np.asarray(rows, dtype=np.float64)[pair_codes]
+    names = ("weight_bits", "embedding_bits", "act_bits", "kv_bits", "matmul_flops_per_s", "attention_flops_per_s",
+             "vector_flops_per_s", "bandwidth_bytes_per_s", "memory_bytes", "format_supported", "tdp_w", "usd_per_device_hour")
+    columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(names)}
+    columns["format_supported"] = table[:, names.index("format_supported")] > 0.5
+    columns.update(
+        bandwidth_efficiency=prof.bandwidth_efficiency,
+        compute_efficiency=prof.compute_efficiency,
+        kernel_overhead_s=prof.kernel_overhead_s,
+        memory_utilization=prof.memory_utilization,
+        runtime_reserve_bytes=prof.runtime_reserve_bytes,
+        flash_block_rows=prof.flash_block_rows,
+        **workload,
+    )
+    formats = np.asarray([resolve_precision(hardware[h], numerics[q]).compute for h, q in pairs], dtype=object)
+    return Candidates.from_columns(columns, len(hardware_codes)), formats[pair_codes]
+
+
+def score_columns(
+    columns: Mapping[str, Sequence[Any]], *, profile: str = "default", costs: CostAssumptions = CostAssumptions()
+) -> list[tuple[np.ndarray, Scored]]:
+    """Score candidates given as columns; returns (row indices, result) per model group."""
+    if "model" not in columns or "hardware" not in columns:
+        raise InputError("candidates need 'model' and 'hardware' columns", field="model" if "model" not in columns else "hardware")
+    n = len(columns["model"])
+    cols = {k: columns.get(k, [v] * n) for k, v in INPUT_DEFAULTS.items()} | {"model": columns["model"], "hardware": columns["hardware"]}
+    workload = {k: _check_positive_ints(k, np.asarray(cols[k], dtype=np.float64)) for k in ("batch", "prompt_len", "gen_len")}
+    workload["flash"] = np.asarray(cols["flash_attention"], dtype=bool)
+    hw_codes, hw_refs = _factorize(list(cols["hardware"]))
+    hardware = [load_hardware(str(ref)) for ref in hw_refs]
+    q_codes, numerics = _numerics_table(cols, n)
+    m_codes, model_refs = _factorize(list(cols["model"]))
+    results = []
+    for code, ref in enumerate(model_refs):
+        rows = np.flatnonzero(m_codes == code)
+        model = load_model(str(ref))
+        part = {k: v[rows] for k, v in workload.items()}
+        cand, formats = build_candidates(model, hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs)
+        ev = evaluate_candidates(model, cand)
+        metrics = serving_metrics(cand, ev, model.record.max_position_embeddings, costs.power_fraction)
+        results.append((rows, Scored(model, cand, ev, metrics, formats)))
+    return results
+
+
+def reason_text(codes: np.ndarray) -> np.ndarray:
+    """Reason messages (None where feasible) for an array of reason codes."""
+    lookup = np.asarray([REASON_TEXT[Reason(i)] for i in range(len(Reason))], dtype=object)
+    return lookup[codes.astype(np.int64)]  # type: ignore[no-any-return]
