@@ -1,0 +1,35 @@
+"""dse: design-space exploration for LLM inference.
+
+The public API is loaded lazily so ``import dse`` stays fast (no pandas, plotly, optuna or ray at import).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "analyze": ("dse.analysis", "analyze"),
+    "evaluate": ("dse.frame", "evaluate"),
+    "load_hardware": ("dse.catalog", "load_hardware"),
+    "load_model": ("dse.catalog", "load_model"),
+    "InputError": ("dse.errors", "InputError"),
+}
+
+if TYPE_CHECKING:
+    from dse.analysis import analyze
+    from dse.catalog import load_hardware, load_model
+    from dse.errors import InputError
+    from dse.frame import evaluate
+
+__all__ = ["InputError", "__version__", "analyze", "evaluate", "load_hardware", "load_model"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        module, attr = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'dse' has no attribute {name!r}")

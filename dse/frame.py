@@ -1,0 +1,79 @@
+"""``dse.evaluate``: a DataFrame of candidates in, the same rows with every metric out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dse.costmodel import CostAssumptions
+from dse.errors import InputError
+from dse.scoring import INPUT_DEFAULTS, reason_text, score_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+OUTPUT_COLUMNS = (
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "throughput_tokens_per_s",
+    "decode_throughput_tokens_per_s",
+    "throughput_tokens_per_s_per_device",
+    "tokens_per_s_per_user",
+    "memory_per_device_bytes",
+    "devices",
+    "usd_per_hour",
+    "usd_per_million_tokens",
+    "joules_per_token",
+)
+
+
+def evaluate(
+    candidates: pd.DataFrame,
+    *,
+    profile: str = "default",
+    ideal: bool = False,
+    costs: CostAssumptions = CostAssumptions(),
+) -> pd.DataFrame:
+    """Score every row of ``candidates`` with the vectorised cost model.
+
+    Columns: ``model`` and ``hardware`` (ids or paths) are required; optional ``quant``, ``weight_bits``,
+    ``act_bits``, ``kv_bits``, ``kv``, ``batch``, ``prompt_len``, ``gen_len``, ``flash_attention`` (defaults in
+    ``dse.scoring.INPUT_DEFAULTS``). Returns a copy with the canonical metrics (DESIGN.md §4), the memory
+    breakdown, ``max_batch``, ``compute_format``, ``feasible`` and ``infeasible_reason`` added.
+    """
+    import pandas as pd
+
+    unknown = set(candidates.columns) - set(INPUT_DEFAULTS) - {"model", "hardware"}
+    if unknown:
+        raise InputError(f"unknown candidate columns {sorted(unknown)}; expected {['model', 'hardware', *INPUT_DEFAULTS]}")
+    columns = {}
+    for name in candidates.columns:
+        series = candidates[name]
+        columns[name] = series.where(series.notna(), None).tolist() if series.dtype == object else series.to_numpy()
+    n = len(candidates)
+    out: dict[str, np.ndarray] = {}
+    for rows, scored in score_columns(columns, profile="ideal" if ideal else profile, costs=costs):
+        m, mem = scored.metrics, scored.evaluation.memory
+        parts = {name: getattr(m, name) for name in OUTPUT_COLUMNS}
+        parts |= {
+            "weights_bytes": mem.weights_bytes,
+            "kv_cache_bytes": mem.kv_cache_bytes,
+            "activation_bytes": mem.activation_bytes,
+            "capacity_bytes": mem.capacity_bytes,
+            "max_batch": mem.max_batch,
+            "prefill_flops": scored.evaluation.prefill.flops,
+            "decode_step_flops": scored.evaluation.decode_step.flops,
+            "compute_format": scored.compute_format,
+            "feasible": m.feasible,
+            "infeasible_reason": reason_text(m.reason),
+        }
+        for name, values in parts.items():
+            if name not in out:
+                out[name] = np.empty(n, dtype=values.dtype)
+            out[name][rows] = values
+    result = candidates.copy()
+    for name, values in out.items():
+        result[name] = values
+    return pd.DataFrame(result)
