@@ -11,11 +11,16 @@ _PEAKS = ("fp32", "bf16", "fp16", "fp8", "int8", "fp4")
 
 
 def hardware_rows() -> list[dict[str, Any]]:
-    """One row per accelerator; memory in GB (1e9 bytes), bandwidth in GB/s, peaks in dense TFLOP/s."""
+    """One row per accelerator; memory in decimal GB, bandwidth in GB/s, peaks in dense TFLOP/s."""
     rows = []
     for hw in hardware_catalog().values():
         rec = hw.record
-        row: dict[str, Any] = {"id": hw.id, "name": hw.name, "memory_gb": rec.memory_gb, "bandwidth_gb_s": rec.memory_bandwidth_gb_s}
+        row: dict[str, Any] = {
+            "id": hw.id,
+            "name": hw.name,
+            "memory_gb": rec.memory_gb,
+            "bandwidth_gb_s": rec.memory_bandwidth_gb_s,
+        }
         row |= {f"{d}_tflops": rec.peak_tflops.get(d) for d in _PEAKS}
         row |= {
             "tdp_w": rec.tdp_w,
@@ -28,6 +33,10 @@ def hardware_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def _link(link: Any) -> str | None:
+    return f"{link.kind} {link.bandwidth_gb_s_per_direction:g} GB/s" if link is not None else None
+
+
 def system_rows() -> list[dict[str, Any]]:
     """One row per system; link bandwidths in GB/s per direction per device."""
     return [
@@ -36,11 +45,8 @@ def system_rows() -> list[dict[str, Any]]:
             "name": s.name,
             "accelerator": s.accelerator.id,
             "devices_per_node": s.devices_per_node,
-            "intra_node": f"{s.record.intra_node_link.kind} {s.record.intra_node_link.bandwidth_gb_s_per_direction:g} GB/s",
-            "inter_node": (
-                f"{s.record.inter_node_link.kind} {s.record.inter_node_link.bandwidth_gb_s_per_direction:g} GB/s"
-                if s.record.inter_node_link else None
-            ),
+            "intra_node": _link(s.record.intra_node_link),
+            "inter_node": _link(s.record.inter_node_link),
             "max_nodes": s.max_nodes,
         }
         for s in system_catalog().values()
@@ -71,21 +77,25 @@ def model_rows() -> list[dict[str, Any]]:
         rec = m.record
         total, active = parameter_counts(m)
         moe = rec.moe
-        rows.append({
-            "id": m.id,
-            "params_b": round(total / units.GB, 2),
-            "active_b": round(active / units.GB, 2),
-            "card_total_b": rec.params.total_b if rec.params else None,
-            "layers": rec.num_layers,
-            "hidden": rec.hidden_size,
-            "attention": _attention_kind(m),
-            "moe": (
-                f"{moe.num_experts}e top-{moe.experts_per_token}"
-                + (f" +{moe.num_shared_experts} shared" if moe.num_shared_experts else "")
-                + f" on {m.num_moe_layers} layers"
-            ) if moe else None,
-            "max_context": rec.max_position_embeddings,
-        })
+        rows.append(
+            {
+                "id": m.id,
+                "params_b": round(total / units.GB, 2),
+                "active_b": round(active / units.GB, 2),
+                "card_total_b": rec.params.total_b if rec.params else None,
+                "layers": rec.num_layers,
+                "hidden": rec.hidden_size,
+                "attention": _attention_kind(m),
+                "moe": (
+                    f"{moe.num_experts}e top-{moe.experts_per_token}"
+                    + (f" +{moe.num_shared_experts} shared" if moe.num_shared_experts else "")
+                    + f" on {m.num_moe_layers} layers"
+                )
+                if moe
+                else None,
+                "max_context": rec.max_position_embeddings,
+            }
+        )
     return rows
 
 
@@ -106,8 +116,16 @@ def quant_rows() -> list[dict[str, Any]]:
         for s in catalog.schemes
     ]
     rows += [
-        {"kind": "kv", "id": k.id, "weight_bits": round(k.bits_per_element, 4), "activations": None,
-         "compute": None, "fallback": None, "default_kv": None, "name": k.note or k.dtype}
+        {
+            "kind": "kv",
+            "id": k.id,
+            "weight_bits": round(k.bits_per_element, 4),
+            "activations": None,
+            "compute": None,
+            "fallback": None,
+            "default_kv": None,
+            "name": k.note or k.dtype,
+        }
         for k in catalog.kv_formats
     ]
     return rows

@@ -16,7 +16,7 @@ _console = Console(width=None if sys.stdout.isatty() else 160)
 def _si(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
-    for factor, prefix in ((1e15, "P"), (units.TB, "T"), (units.GB, "G"), (units.MB, "M"), (units.KB, "k")):
+    for factor, prefix in ((units.PB, "P"), (units.TB, "T"), (units.GB, "G"), (units.MB, "M"), (units.KB, "k")):
         if abs(value) >= factor:
             return f"{value / factor:.2f} {prefix}{unit}"
     return f"{value:.3g} {unit}"
@@ -49,11 +49,17 @@ def _bottleneck(layers: list[dict[str, Any]], stage: str) -> str:
     return f"{memory / total:.0%} of time memory-bound; largest: {top['name']} ({top['time_s'] / total:.0%})"
 
 
+def _numerics_label(inputs: dict[str, Any]) -> str:
+    if inputs["weight_bits"] is None and inputs["act_bits"] is None:
+        return str(inputs["quant"] or "bf16")
+    return f"raw w{inputs['weight_bits'] or 16:g}/a{inputs['act_bits'] or 16:g} bits"
+
+
 def render_analysis(data: dict[str, Any]) -> None:
     """Summary (latency, throughput, memory vs capacity, cost, bottlenecks) then the operator table."""
     i, mem = data["inputs"], data["memory"]
     _console.print(
-        f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {i['quant'] or 'bf16' if i['weight_bits'] is None else 'raw bits'}"
+        f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {_numerics_label(i)}"
         f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
         f" · profile {i['profile']}"
     )
@@ -61,17 +67,41 @@ def render_analysis(data: dict[str, Any]) -> None:
     _console.print(status)
     summary = Table(show_header=False, box=None)
     summary.add_row("TTFT", _seconds(data["ttft_s"]), "TPOT (mean)", _seconds(data["tpot_s"]))
-    summary.add_row("end-to-end", _seconds(data["e2e_latency_s"]), "tokens/s per user", f"{data['tokens_per_s_per_user']:.1f}")
-    summary.add_row("throughput", f"{data['throughput_tokens_per_s']:.1f} tok/s", "decode throughput", f"{data['decode_throughput_tokens_per_s']:.1f} tok/s")
+    summary.add_row(
+        "end-to-end", _seconds(data["e2e_latency_s"]), "tokens/s per user", f"{data['tokens_per_s_per_user']:.1f}"
+    )
+    summary.add_row(
+        "throughput",
+        f"{data['throughput_tokens_per_s']:.1f} tok/s",
+        "decode throughput",
+        f"{data['decode_throughput_tokens_per_s']:.1f} tok/s",
+    )
     cost = data["usd_per_million_tokens"]
-    summary.add_row("$/hour", "—" if data["usd_per_hour"] is None else f"{data['usd_per_hour']:.2f}",
-                    "$/M tokens", "— (price unknown)" if cost is None else f"{cost:.3f}")
+    summary.add_row(
+        "$/hour",
+        "—" if data["usd_per_hour"] is None else f"{data['usd_per_hour']:.2f}",
+        "$/M tokens",
+        "— (price unknown)" if cost is None else f"{cost:.3f}",
+    )
     summary.add_row("J/token", "—" if data["joules_per_token"] is None else f"{data['joules_per_token']:.3g}", "", "")
     _console.print(summary)
     memory = Table(title="Memory per device", show_header=True)
     for column in ("weights", "KV cache", "activations", "reserve", "total", "usable capacity", "max batch"):
         memory.add_column(column, justify="right")
-    memory.add_row(*(_si(mem[k], "B") for k in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "reserve_bytes", "total_bytes", "capacity_bytes")), str(mem["max_batch"]))
+    memory.add_row(
+        *(
+            _si(mem[k], "B")
+            for k in (
+                "weights_bytes",
+                "kv_cache_bytes",
+                "activation_bytes",
+                "reserve_bytes",
+                "total_bytes",
+                "capacity_bytes",
+            )
+        ),
+        str(mem["max_batch"]),
+    )
     _console.print(memory)
     layers = data["layers"]
     _console.print(f"prefill: {_bottleneck(layers, 'prefill')}")
@@ -81,6 +111,14 @@ def render_analysis(data: dict[str, Any]) -> None:
         ops.add_column(column, justify="left" if column in ("stage", "operator", "bound") else "right")
     for r in layers:
         intensity = "—" if r["arithmetic_intensity"] is None else f"{r['arithmetic_intensity']:.1f}"
-        ops.add_row(r["stage"], r["name"], f"{r['count']:g}", _si(r["flops"], "FLOP"), _si(r["memory_bytes"], "B"),
-                    _seconds(r["time_s"]), intensity, r["bound"])
+        ops.add_row(
+            r["stage"],
+            r["name"],
+            f"{r['count']:g}",
+            _si(r["flops"], "FLOP"),
+            _si(r["memory_bytes"], "B"),
+            _seconds(r["time_s"]),
+            intensity,
+            r["bound"],
+        )
     _console.print(ops)

@@ -40,29 +40,36 @@ class Analysis:
             flops, nbytes = float(op.count * op.flops[0]), float(op.count * op.memory_bytes[0])
             if flops == 0 and nbytes == 0:
                 continue
-            rows.append({
-                "name": op.name,
-                "stage": stage,
-                "count": op.count,
-                "flops": flops,
-                "memory_bytes": nbytes,
-                "weight_bytes": float(op.count * op.weight_bytes[0]),
-                "activation_bytes": float(op.count * op.act_bytes[0]),
-                "kv_cache_bytes": float(op.count * op.kv_bytes[0]),
-                "time_s": float(time[0]),
-                "arithmetic_intensity": flops / nbytes if nbytes else None,
-                "bound": "compute" if compute[0] > memory[0] else "memory",
-            })
+            rows.append(
+                {
+                    "name": op.name,
+                    "stage": stage,
+                    "count": op.count,
+                    "flops": flops,
+                    "memory_bytes": nbytes,
+                    "weight_bytes": float(op.count * op.weight_bytes[0]),
+                    "activation_bytes": float(op.count * op.act_bytes[0]),
+                    "kv_cache_bytes": float(op.count * op.kv_bytes[0]),
+                    "time_s": float(time[0]),
+                    "arithmetic_intensity": flops / nbytes if nbytes else None,
+                    "bound": "compute" if compute[0] > memory[0] else "memory",
+                }
+            )
         return rows
 
     def to_dict(self) -> dict[str, Any]:
         """The ``dse analyze --json`` object (DESIGN.md §4 contract, plus extra fields)."""
         s, ev, m = self.scored, self.scored.evaluation, self.scored.metrics
+        assert ev is not None  # a single candidate is always evaluated in one chunk
         reason = Reason(int(m.reason[0]))
         mem = ev.memory
         out: dict[str, Any] = {"inputs": self.inputs, "compute_format": str(s.compute_format[0])}
         for name, phase in (("prefill", ev.prefill), ("decode", ev.decode_step)):
-            out[name] = {"flops": float(phase.flops[0]), "memory_bytes": float(phase.memory_bytes[0]), "time_s": float(phase.time_s[0])}
+            out[name] = {
+                "flops": float(phase.flops[0]),
+                "memory_bytes": float(phase.memory_bytes[0]),
+                "time_s": float(phase.time_s[0]),
+            }
         out |= {name: float(getattr(m, name)[0]) for name in METRIC_NAMES}
         out["decode_throughput_tokens_per_s"] = float(m.decode_throughput_tokens_per_s[0])
         out["memory"] = {
@@ -122,8 +129,16 @@ def analyze(
     if ideal and profile is not None:
         raise InputError("give either --ideal or --profile, not both", field="profile")
     inputs = {
-        "model": model, "hardware": hardware, "quant": quant, "weight_bits": weight_bits, "act_bits": act_bits,
-        "kv_bits": kv_bits, "kv": kv, "batch": batch, "prompt_len": prompt_len, "gen_len": gen_len,
+        "model": model,
+        "hardware": hardware,
+        "quant": quant,
+        "weight_bits": weight_bits,
+        "act_bits": act_bits,
+        "kv_bits": kv_bits,
+        "kv": kv,
+        "batch": batch,
+        "prompt_len": prompt_len,
+        "gen_len": gen_len,
         "flash_attention": flash_attention,
     }
     chosen = "ideal" if ideal else (profile or "default")

@@ -17,7 +17,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-catalog_app = typer.Typer(help="List the catalogs (hardware, systems, models, quantization, profiles).", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="List the catalogs (hardware, systems, models, quantization, profiles).", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 
 
@@ -34,9 +36,13 @@ class Format(str, Enum):
 
 @app.command()
 def analyze(
-    model: Annotated[str, typer.Option(help="Model catalog id, or a path to a model YAML or a Hugging Face config.json.")],
+    model: Annotated[
+        str, typer.Option(help="Model catalog id, or a path to a model YAML or a Hugging Face config.json.")
+    ],
     hardware: Annotated[str, typer.Option(help="Accelerator catalog id, or a path to a hardware YAML.")],
-    quant: Annotated[str | None, typer.Option(help="Quantization scheme id (see `dse catalog quant`). Default bf16.")] = None,
+    quant: Annotated[
+        str | None, typer.Option(help="Quantization scheme id (see `dse catalog quant`). Default bf16.")
+    ] = None,
     weight_bits: Annotated[float | None, typer.Option(help="Raw weight bits (exact, no scale overhead).")] = None,
     act_bits: Annotated[float | None, typer.Option(help="Raw activation bits.")] = None,
     kv_bits: Annotated[float | None, typer.Option(help="Raw KV-cache bits.")] = None,
@@ -47,10 +53,16 @@ def analyze(
     tp: Annotated[int, typer.Option(help="Tensor-parallel degree.")] = 1,
     pp: Annotated[int, typer.Option(help="Pipeline-parallel degree.")] = 1,
     ep: Annotated[int, typer.Option(help="Expert-parallel degree.")] = 1,
-    flash_attention: Annotated[bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused attention kernels.")] = True,
-    ideal: Annotated[bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")] = False,
+    flash_attention: Annotated[
+        bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused attention kernels.")
+    ] = True,
+    ideal: Annotated[
+        bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")
+    ] = False,
     profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")] = None,
-    pricing: Annotated[Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")] = Pricing.rent,
+    pricing: Annotated[
+        Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")
+    ] = Pricing.rent,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (DESIGN.md §4).")] = False,
 ) -> None:
     """Analyse one deployment: latency, throughput, memory against capacity, cost, and every operator."""
@@ -58,9 +70,23 @@ def analyze(
     from dse.costmodel import CostAssumptions
 
     result = run_analysis(
-        model, hardware, quant=quant, weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits, kv=kv,
-        batch=batch, prompt_len=prompt_len, gen_len=gen_len, tp=tp, pp=pp, ep=ep,
-        flash_attention=flash_attention, ideal=ideal, profile=profile, costs=CostAssumptions(pricing=pricing.value),
+        model,
+        hardware,
+        quant=quant,
+        weight_bits=weight_bits,
+        act_bits=act_bits,
+        kv_bits=kv_bits,
+        kv=kv,
+        batch=batch,
+        prompt_len=prompt_len,
+        gen_len=gen_len,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        flash_attention=flash_attention,
+        ideal=ideal,
+        profile=profile,
+        costs=CostAssumptions(pricing=pricing.value),
     )
     data = result.to_dict()
     if as_json:
@@ -144,12 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 1
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):  # usage errors (exit code 2)
+            show()
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
     return 0
 

@@ -47,7 +47,9 @@ def evaluate(
 
     unknown = set(candidates.columns) - set(INPUT_DEFAULTS) - {"model", "hardware"}
     if unknown:
-        raise InputError(f"unknown candidate columns {sorted(unknown)}; expected {['model', 'hardware', *INPUT_DEFAULTS]}")
+        raise InputError(
+            f"unknown candidate columns {sorted(unknown)}; expected {['model', 'hardware', *INPUT_DEFAULTS]}"
+        )
     columns = {}
     for name in candidates.columns:
         series = candidates[name]
@@ -55,7 +57,7 @@ def evaluate(
     n = len(candidates)
     out: dict[str, np.ndarray] = {}
     for rows, scored in score_columns(columns, profile="ideal" if ideal else profile, costs=costs):
-        m, mem = scored.metrics, scored.evaluation.memory
+        m, mem = scored.metrics, scored.memory
         parts = {name: getattr(m, name) for name in OUTPUT_COLUMNS}
         parts |= {
             "weights_bytes": mem.weights_bytes,
@@ -63,8 +65,8 @@ def evaluate(
             "activation_bytes": mem.activation_bytes,
             "capacity_bytes": mem.capacity_bytes,
             "max_batch": mem.max_batch,
-            "prefill_flops": scored.evaluation.prefill.flops,
-            "decode_step_flops": scored.evaluation.decode_step.flops,
+            "prefill_flops": scored.prefill.flops,
+            "decode_step_flops": scored.decode_step.flops,
             "compute_format": scored.compute_format,
             "feasible": m.feasible,
             "infeasible_reason": reason_text(m.reason),

@@ -11,6 +11,7 @@ KB = 1e3
 MB = 1e6
 GB = 1e9
 TB = 1e12
+PB = 1e15
 KiB = 2**10
 MiB = 2**20
 GiB = 2**30

@@ -21,7 +21,7 @@ class ProfileRecord(BaseModel):
     compute_efficiency: float = Field(gt=0, le=1, description="achieved / peak dense FLOP/s")
     kernel_overhead_us: float = Field(ge=0, description="fixed time per operator kernel (launch, tail)")
     memory_utilization: float = Field(gt=0, le=1, description="share of device memory the engine may use")
-    runtime_reserve_gb: float = Field(ge=0, description="runtime context, workspaces, graphs (1e9 bytes)")
+    runtime_reserve_gb: float = Field(ge=0, description="runtime context, workspaces, graphs (decimal GB)")
     flash_block_rows: PositiveInt = Field(default=128, description="query rows per fused-attention tile")
     provenance: Provenance | None = None
 

@@ -92,7 +92,17 @@ class Numerics:
     raw: bool = False
 
 
-_BITS: dict[str, float] = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "fp6": 6, "fp4": 4, "int4": 4}
+_BITS: dict[str, float] = {
+    "fp32": 32,
+    "tf32": 32,
+    "fp16": 16,
+    "bf16": 16,
+    "fp8": 8,
+    "int8": 8,
+    "fp6": 6,
+    "fp4": 4,
+    "int4": 4,
+}
 
 
 def dtype_bits(dtype: str) -> float:

@@ -50,7 +50,9 @@ def attention_geometry(model: ModelSpec, *, decode: bool) -> AttentionGeometry:
         latent = mla.kv_lora_rank + mla.qk_rope_head_dim
         return AttentionGeometry(rec.num_attention_heads, 1, latent, mla.kv_lora_rank, latent)
     d_qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
-    return AttentionGeometry(rec.num_attention_heads, rec.num_attention_heads, d_qk, mla.v_head_dim, d_qk + mla.v_head_dim)
+    return AttentionGeometry(
+        rec.num_attention_heads, rec.num_attention_heads, d_qk, mla.v_head_dim, d_qk + mla.v_head_dim
+    )
 
 
 @dataclass(frozen=True)
@@ -106,42 +108,57 @@ def attention_ops(
     work: AttentionWork,
     geo: AttentionGeometry,
     flash: Array,
-    act_bits: Array,
-    kv_bits: Array,
+    act_bpe: Array,
+    kv_bpe: Array,
     *,
     from_cache: bool,
     sink_params: int = 0,
 ) -> list[Op]:
     """qk_matmul, softmax, sv_matmul (unfused rows) and attention (fused rows); the other kind is zero.
 
-    K/V are read in ``kv_bits`` (from the cache in decode; fresh activations in prefill) and counted as KV
-    bytes when ``from_cache``.
+    K/V are read at ``kv_bpe`` bytes per element (from the cache in decode; fresh activations in prefill)
+    and counted as KV bytes when ``from_cache``.
     """
     unfused = ~flash
     nq, nkv = geo.q_heads, geo.kv_heads
     scores = np.where(unfused, batch * nq * work.queries * work.keys, 0.0)
-    q_bytes = _b(batch * work.queries * nq * geo.d_qk, act_bits)
-    o_bytes = _b(batch * work.queries * nq * geo.d_v, act_bits)
-    k_read = _b(batch * nkv * work.keys * geo.d_qk, kv_bits)
-    v_read = _b(batch * nkv * work.keys * geo.d_v, kv_bits)
-    fused_kv = _b(batch * nkv * work.fused_kv_reads * geo.kv_elements_per_key, kv_bits)
-    score_bytes = _b(scores, act_bits)
+    q_bytes = _b(batch * work.queries * nq * geo.d_qk, act_bpe)
+    o_bytes = _b(batch * work.queries * nq * geo.d_v, act_bpe)
+    k_read = _b(batch * nkv * work.keys * geo.d_qk, kv_bpe)
+    v_read = _b(batch * nkv * work.keys * geo.d_v, kv_bpe)
+    fused_kv = _b(batch * nkv * work.fused_kv_reads * geo.kv_elements_per_key, kv_bpe)
+    score_bytes = _b(scores, act_bpe)
     zero = np.zeros_like(batch)
 
-    def _op(name: str, kind: str, flops: Array, act: Array, kv: Array, params: int = 0) -> Op:
+    def _op(name: str, kind: str, flops: Array, act: Array, kv: Array, active: Array, params: int = 0) -> Op:
         act_total, kv_total = (act, kv) if from_cache else (act + kv, zero)
-        return Op(f"{name}{suffix}", count, kind, flops, zero, act_total, kv_total, params, params)  # type: ignore[arg-type]
+        return Op(f"{name}{suffix}", count, kind, flops, zero, act_total, kv_total, params, params, active=active)  # type: ignore[arg-type]
 
     fused_pairs = np.where(flash, batch * nq * work.pairs, 0.0)
     return [
-        _op("qk_matmul", "attention", 2.0 * scores * geo.d_qk, np.where(unfused, q_bytes + score_bytes, 0.0), np.where(unfused, k_read, 0.0)),
-        _op("softmax", "vector", SOFTMAX_FLOPS_PER_ELEMENT * scores, 2.0 * score_bytes, zero, sink_params),
-        _op("sv_matmul", "attention", 2.0 * scores * geo.d_v, np.where(unfused, score_bytes + o_bytes, 0.0), np.where(unfused, v_read, 0.0)),
+        _op(
+            "qk_matmul",
+            "attention",
+            2.0 * scores * geo.d_qk,
+            np.where(unfused, q_bytes + score_bytes, 0.0),
+            np.where(unfused, k_read, 0.0),
+            unfused,
+        ),
+        _op("softmax", "vector", SOFTMAX_FLOPS_PER_ELEMENT * scores, 2.0 * score_bytes, zero, unfused, sink_params),
+        _op(
+            "sv_matmul",
+            "attention",
+            2.0 * scores * geo.d_v,
+            np.where(unfused, score_bytes + o_bytes, 0.0),
+            np.where(unfused, v_read, 0.0),
+            unfused,
+        ),
         _op(
             "attention",
             "attention",
             fused_pairs * (2.0 * geo.d_qk + 2.0 * geo.d_v + SOFTMAX_FLOPS_PER_ELEMENT),
             np.where(flash, q_bytes + o_bytes, 0.0),
             np.where(flash, fused_kv, 0.0),
+            flash,
         ),
     ]

@@ -6,11 +6,12 @@ Conventions (per instance, per device; ``rows`` = token rows through the operato
   weight once, the input once and the output once (LLM-Viewer's accounting, arXiv 2402.16363 §3.1);
 - element-wise operators move their inputs and outputs once and cost a fixed number of FLOPs per element
   (the constants below, named so the assumption is visible);
-- bytes = elements x bits / 8 in the element's storage format.
+- bytes = elements x bytes per element of the storage format (``*_bpe``: bits / 8, with scale overhead).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,8 +31,8 @@ ACTIVATION_FLOPS_PER_ELEMENT = 5.0
 """SiLU/GELU evaluated as ~4 FLOPs plus the gate multiply for gated FFNs (order of magnitude; memory-bound)."""
 ROUTER_FLOPS_PER_LOGIT = 5.0
 """Softmax/sigmoid and top-k selection over the router logits, per logit."""
-PARAMETER_BITS_16 = 16.0
-"""Norm weights, biases and router weights stay in 16-bit in every scheme we model."""
+PARAMETER_BPE_16 = units.bits_to_bytes(16.0)
+"""Norm weights, biases and router weights stay 16-bit (2 bytes per element) in every scheme we model."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,25 @@ class Op:
     """Parameters one token uses (k of E experts), for active-parameter counts."""
     resident_bytes: Array | None = None
     """Bytes of all its parameters as stored in device memory; None = the bytes it reads (``weight_bytes``)."""
+    active: Array | None = None
+    """Rows where the operator runs (None = all): fused and unfused attention exclude each other."""
 
     @property
     def stored_bytes(self) -> Array:
         return self.weight_bytes if self.resident_bytes is None else self.resident_bytes
 
-    @property
+    @functools.cached_property
     def memory_bytes(self) -> Array:
         return self.weight_bytes + self.act_bytes + self.kv_bytes  # type: ignore[no-any-return]
 
 
-def _b(elements: Array | float, bits: Array | float) -> Array:
-    return np.asarray(elements * units.bits_to_bytes(bits), dtype=np.float64)  # type: ignore[operator]
+def _b(elements: Array | float, bytes_per_element: Array | float) -> Array:
+    return elements * bytes_per_element  # type: ignore[return-value,operator]
+
+
+def _per_row(value: Array | float, rows: Array) -> Array:
+    """``value`` as an array shaped like ``rows`` (constants broadcast once)."""
+    return value if isinstance(value, np.ndarray) else np.full_like(rows, value)
 
 
 def linear(
@@ -71,23 +79,23 @@ def linear(
     rows: Array,
     d_in: int,
     d_out: int,
-    weight_bits: Array | float,
-    act_bits: Array,
+    weight_bpe: Array | float,
+    act_bpe: Array,
     *,
     bias: bool = False,
-    cache_bits: Array | None = None,
+    cache_bpe: Array | None = None,
 ) -> Op:
-    """A dense projection; ``cache_bits`` also writes its output to the KV cache in that format."""
+    """A dense projection; ``cache_bpe`` also writes its output to the KV cache in that format."""
     weights = d_in * d_out
     params = weights + (d_out if bias else 0)
-    kv = _b(rows * d_out, cache_bits) if cache_bits is not None else np.zeros_like(rows)
+    kv = _b(rows * d_out, cache_bpe) if cache_bpe is not None else np.zeros_like(rows)
     return Op(
         name,
         count,
         "matmul",
         flops=2.0 * rows * d_in * d_out,
-        weight_bytes=_b(weights, weight_bits) + _b(d_out if bias else 0, PARAMETER_BITS_16),
-        act_bytes=_b(rows * (d_in + d_out), act_bits),
+        weight_bytes=_per_row(_b(weights, weight_bpe) + _b(d_out if bias else 0, PARAMETER_BPE_16), rows),
+        act_bytes=_b(rows * (d_in + d_out), act_bpe),
         kv_bytes=kv,
         params=params,
         active_params=params,
@@ -99,7 +107,7 @@ def elementwise(
     count: float,
     elements: Array,
     flops_per_element: float,
-    act_bits: Array,
+    act_bpe: Array,
     *,
     reads: float = 1.0,
     writes: float = 1.0,
@@ -111,8 +119,8 @@ def elementwise(
         count,
         "vector",
         flops=flops_per_element * elements,
-        weight_bytes=np.full_like(elements, units.bits_to_bytes(PARAMETER_BITS_16) * params),
-        act_bytes=_b(elements * (reads + writes), act_bits),
+        weight_bytes=np.full_like(elements, PARAMETER_BPE_16 * params),
+        act_bytes=_b(elements * (reads + writes), act_bpe),
         kv_bytes=np.zeros_like(elements),
         params=params,
         active_params=params,
@@ -127,8 +135,8 @@ def experts(
     d_out: int,
     matrices: int,
     routed: tuple[int, int],
-    weight_bits: Array | float,
-    act_bits: Array,
+    weight_bpe: Array | float,
+    act_bpe: Array,
     *,
     bias: bool = False,
 ) -> Op:
@@ -142,15 +150,15 @@ def experts(
     num_experts, top_k = routed
     touched = num_experts * (1.0 - (1.0 - top_k / num_experts) ** rows)
     per_expert = matrices * d_in * d_out + (matrices * d_out if bias else 0)
-    expert_bytes = _b(matrices * d_in * d_out, weight_bits) + _b(matrices * d_out if bias else 0, PARAMETER_BITS_16)
+    expert_bytes = _b(matrices * d_in * d_out, weight_bpe) + _b(matrices * d_out if bias else 0, PARAMETER_BPE_16)
     routed_rows = rows * top_k
     return Op(
         name,
         count,
         "matmul",
         flops=2.0 * routed_rows * matrices * d_in * d_out,
-        weight_bytes=touched * expert_bytes,
-        act_bytes=_b(routed_rows * (d_in + matrices * d_out), act_bits),
+        weight_bytes=_per_row(touched * expert_bytes, rows),
+        act_bytes=_b(routed_rows * (d_in + matrices * d_out), act_bpe),
         kv_bytes=np.zeros_like(rows),
         params=num_experts * per_expert,
         active_params=top_k * per_expert,

@@ -14,7 +14,7 @@ def parameter_counts(model: ModelSpec) -> tuple[float, float]:
     excluded (the convention of the DeepSeek-V3, gpt-oss and Mixtral cards)."""
     one = np.ones(1)
     work = prefill_work(one, np.inf, one)
-    x = PassInputs(one, one, one * 16, one * 16, one * 16, one * 16, np.ones(1, bool), False, work, work)
+    x = PassInputs(one, one, one, one, one, one, np.ones(1, bool), False, work, work)
     ops = layer_ops(model, x)
     total = sum(op.count * op.params for op in ops)
     active = sum(op.count * op.active_params for op in ops)

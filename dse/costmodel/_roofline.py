@@ -32,8 +32,9 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array, las
     """
     d0, d1 = u0 - v0, u1 - v1
     base = _series(first, last, v0, v1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         root = np.where(d1 != 0, -d0 / np.where(d1 != 0, d1, 1.0), 0.0)
+    root = np.clip(root, first - 1.0, last + 1.0)  # only its position within the range matters; keeps it finite
     rising_first = np.maximum(first, np.floor(root) + 1.0)
     falling_last = np.minimum(last, np.ceil(root) - 1.0)
     positive = np.where(

@@ -25,7 +25,9 @@ class Reason(IntEnum):
 
 REASON_TEXT = {
     Reason.OK: None,
-    Reason.UNSUPPORTED_FORMAT: "hardware has no native support for the scheme's compute format and the scheme has no fallback",
+    Reason.UNSUPPORTED_FORMAT: (
+        "hardware has no native support for the scheme's compute format and the scheme has no fallback"
+    ),
     Reason.CONTEXT_TOO_LONG: "prompt + generated tokens exceed the model's max_position_embeddings",
     Reason.WEIGHTS_EXCEED_MEMORY: "weights + runtime reserve exceed usable device memory",
     Reason.MEMORY_EXCEEDED: "weights + KV cache + activations + reserve exceed usable device memory",

@@ -1,0 +1,84 @@
+"""Hand-computed cases: the ideal roofline reproduced with pencil-and-paper arithmetic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dse.analysis import analyze
+from dse.catalog import load_model
+from dse.costmodel import parameter_counts, sum_max_linear
+
+# Llama-2-7B (models/llama-2-7b.yaml): h = 4096, L = 32, 32 heads x 128, MHA, FFN 11008, vocab 32000, untied.
+H, L, FFN, V = 4096, 32, 11008, 32000
+
+
+def test_llama2_7b_parameter_count_by_hand() -> None:
+    per_layer = 4 * H * H + 3 * H * FFN + 2 * H  # q, k, v, o; gate, up, down; two RMSNorm weights
+    total = L * per_layer + 2 * V * H + H  # + embedding, LM head, final norm
+    assert parameter_counts(load_model("llama-2-7b"))[0] == total == 6_738_415_616
+
+
+def test_decode_step_is_bytes_over_bandwidth(minimal_hardware: str) -> None:
+    """Acceptance: Llama-2-7B fp16, batch 1, prompt 1024, ideal, on the minimal custom hardware.
+
+    Batch-1 decode moves ~1 byte per FLOP, far below this device's ridge point (154.8e12 / 768e9 = 201
+    FLOP/byte), so every operator is memory-bound and step time = bytes / bandwidth.
+    """
+    result = analyze(
+        "llama-2-7b", minimal_hardware, quant="fp16", batch=1, prompt_len=1024, gen_len=2, ideal=True
+    ).to_dict()
+    p = 1024
+    weights = 6_738_415_616 * 2 - V * H * 2  # every weight once, except the embedding table: only 1 row read
+    embedding_row = H * 2
+    kv_read = L * 2 * p * H * 2  # K and V of 1024 cached tokens, 32 layers, fp16
+    kv_write = L * 2 * H * 2  # K and V of the new token
+    # activations (fp16): every operator reads its inputs and writes its outputs once
+    per_layer_act = (
+        2 * (H + H)  # two norms: read + write h
+        + 3 * (H + H)  # q, k, v projections: read h, write h
+        + (H + H)  # fused attention: read q, write o
+        + (H + H)  # o_proj
+        + 2 * (2 * H + H)  # two residual adds: read 2h, write h
+        + 2 * (H + FFN)  # gate, up
+        + (2 * FFN + FFN)  # SiLU x up
+        + (FFN + H)  # down
+    )
+    act = 2 * (L * per_layer_act + H + (H + H) + (H + V))  # + embedding write, final norm, LM head
+    total_bytes = weights + embedding_row + kv_read + kv_write + act
+    assert result["decode"]["memory_bytes"] == pytest.approx(total_bytes, rel=1e-12)
+    assert result["decode"]["time_s"] == pytest.approx(total_bytes / 768e9, rel=0.01)
+    assert all(row["bound"] == "memory" for row in result["layers"] if row["stage"] == "decode")
+
+
+def test_prefill_flops_by_hand(minimal_hardware: str) -> None:
+    """2 FLOPs per weight per token, plus causal fused attention P(P+1)/2 pairs x (2d + 2d + 5) per head."""
+    p = 512
+    result = analyze("llama-2-7b", minimal_hardware, quant="fp16", prompt_len=p, gen_len=2, ideal=True).to_dict()
+    linear = 2 * p * L * (4 * H * H + 3 * H * FFN) + 2 * 1 * H * V  # LM head on the last token only
+    attention = L * 32 * (p * (p + 1) / 2) * (4 * 128 + 5)
+    elementwise = L * p * (2 * 4 * H + 2 * H + 5 * FFN) + 4 * p * H  # norms, adds, SiLU; final norm
+    assert result["prefill"]["flops"] == pytest.approx(linear + attention + elementwise, rel=1e-12)
+
+
+def test_tpot_is_exact_mean_over_positions(minimal_hardware: str) -> None:
+    """TPOT = mean of the G-1 steps attending P+1 .. P+G-1 keys: check against one-step analyses."""
+    p, g = 100, 9
+    base = dict(quant="fp16", batch=4, ideal=True, gen_len=2)
+    steps = [
+        analyze("llama-2-7b", minimal_hardware, prompt_len=p + j, **base).to_dict()["decode"]["time_s"]
+        for j in range(1, g)
+    ]
+    tpot = analyze(
+        "llama-2-7b", minimal_hardware, quant="fp16", batch=4, prompt_len=p, gen_len=g, ideal=True
+    ).to_dict()["tpot_s"]
+    assert tpot == pytest.approx(sum(steps) / len(steps), rel=1e-9)
+
+
+def test_sum_max_linear_small_case() -> None:
+    # max(j, 10 - j) for j = 1..9: 9 8 7 6 5 6 7 8 9 = 65
+    one = np.ones(1)
+    assert sum_max_linear(0 * one, one, 10 * one, -one, one, 9 * one)[0] == 65
+    assert math.isclose(sum_max_linear(one, 0 * one, 0 * one, 0 * one, 5 * one, 4 * one)[0], 0.0)

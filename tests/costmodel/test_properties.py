@@ -1,0 +1,185 @@
+"""Invariants of the cost model, checked on random candidates (hypothesis)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dse.catalog import load_model
+from dse.costmodel import Candidates, evaluate_candidates, serving_metrics, sum_max_linear
+from dse.scoring import score_columns
+
+MODELS = [
+    "llama-2-7b",
+    "llama-3.1-70b",
+    "mixtral-8x7b",
+    "deepseek-v3",
+    "gemma-3-27b",
+    "gpt-oss-20b",
+    "falcon-180b",
+    "opt-66b",
+]
+HARDWARE = ["h100-sxm", "a100-sxm-80gb", "mi300x", "rtx-4090", "l4", "b200", "tpu-v5e", "gaudi3"]
+QUANT = ["bf16", "fp16", "fp8", "int8", "w4a16", "w4a8", "nvfp4", "mxfp4", "q4_k_m", "q8_0"]
+
+candidate = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(MODELS),
+        "hardware": st.sampled_from(HARDWARE),
+        "quant": st.sampled_from(QUANT),
+        "batch": st.integers(1, 512),
+        "prompt_len": st.integers(1, 16384),
+        "gen_len": st.integers(1, 4096),
+        "flash_attention": st.booleans(),
+    }
+)
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _evaluate(row: dict, **changes: object):  # type: ignore[no-untyped-def]
+    """Evaluate one candidate, optionally overriding Candidates fields (e.g. bandwidth)."""
+    [(_, scored)] = score_columns({k: [v] for k, v in row.items()}, profile="default")
+    assert scored.evaluation is not None
+    if not changes:
+        return scored.evaluation, scored.metrics
+    cand = dataclasses.replace(_candidates_of(row), **{k: np.asarray([v], dtype=float) for k, v in changes.items()})
+    ev = evaluate_candidates(scored.model, cand)
+    return ev, serving_metrics(cand, ev, scored.model.record.max_position_embeddings, 1.0)
+
+
+def _candidates_of(row: dict) -> Candidates:
+    from dse.catalog import load_hardware
+    from dse.costmodel import CostAssumptions
+    from dse.scoring import _numerics_table, build_candidates
+
+    cols = {"quant": [row["quant"]], "weight_bits": [None], "act_bits": [None], "kv_bits": [None], "kv": [None]}
+    q_codes, numerics = _numerics_table(cols, 1)
+    workload = {k: np.asarray([row[k]], dtype=float) for k in ("batch", "prompt_len", "gen_len")}
+    workload["flash"] = np.asarray([row["flash_attention"]])
+    cand, _ = build_candidates(
+        load_model(row["model"]),
+        [load_hardware(row["hardware"])],
+        np.zeros(1, dtype=np.int64),
+        numerics,
+        q_codes,
+        workload,
+        profile="default",
+        costs=CostAssumptions(),
+    )
+    return cand
+
+
+@FAST
+@given(candidate, st.floats(1.01, 4.0))
+def test_more_bandwidth_or_peak_is_never_slower(row: dict, factor: float) -> None:
+    ev, _ = _evaluate(row)
+    c = _candidates_of(row)
+    faster_bw, _ = _evaluate(row, bandwidth_bytes_per_s=c.bandwidth_bytes_per_s[0] * factor)
+    faster_peak, _ = _evaluate(
+        row,
+        matmul_flops_per_s=c.matmul_flops_per_s[0] * factor,
+        attention_flops_per_s=c.attention_flops_per_s[0] * factor,
+        vector_flops_per_s=c.vector_flops_per_s[0] * factor,
+    )
+    for faster in (faster_bw, faster_peak):
+        assert faster.prefill.time_s[0] <= ev.prefill.time_s[0] * (1 + 1e-12)
+        assert faster.tpot_s[0] <= ev.tpot_s[0] * (1 + 1e-12)
+
+
+@FAST
+@given(candidate, st.floats(1.0, 8.0), st.floats(1.0, 8.0))
+def test_more_bits_never_less_memory(row: dict, extra_weight_bits: float, extra_kv_bits: float) -> None:
+    c = _candidates_of(row)
+    ev, _ = _evaluate(row)
+    wider, _ = _evaluate(row, weight_bits=c.weight_bits[0] + extra_weight_bits, kv_bits=c.kv_bits[0] + extra_kv_bits)
+    assert wider.memory.weights_bytes[0] >= ev.memory.weights_bytes[0]
+    assert wider.memory.kv_cache_bytes[0] >= ev.memory.kv_cache_bytes[0]
+    assert wider.memory.total_bytes[0] >= ev.memory.total_bytes[0]
+
+
+@FAST
+@given(candidate)
+def test_step_time_at_least_roofline_per_operator(row: dict) -> None:
+    ev, _ = _evaluate(row)
+    c = _candidates_of(row)
+    bandwidth = c.bandwidth_bytes_per_s[0] * c.bandwidth_efficiency[0]
+    for times in (ev.prefill_ops, ev.decode_ops):
+        for op, t in zip(times.ops, times.time_s, strict=True):
+            peak = {
+                "matmul": c.matmul_flops_per_s,
+                "attention": c.attention_flops_per_s,
+                "vector": c.vector_flops_per_s,
+            }[op.kind]
+            bound = op.count * max(op.flops[0] / (peak[0] * c.compute_efficiency[0]), op.memory_bytes[0] / bandwidth)
+            assert t[0] >= bound * (1 - 1e-12)
+            assert t[0] >= op.count * max(op.flops[0] / peak[0], op.memory_bytes[0] / c.bandwidth_bytes_per_s[0]) * (
+                1 - 1e-12
+            )
+
+
+@FAST
+@given(candidate)
+def test_decode_throughput_is_batch_over_tpot(row: dict) -> None:
+    _, m = _evaluate(row)
+    assert m.decode_throughput_tokens_per_s[0] * m.tpot_s[0] == np.float64(row["batch"]) or np.isclose(
+        m.decode_throughput_tokens_per_s[0], row["batch"] / m.tpot_s[0], rtol=1e-12
+    )
+    assert np.isclose(m.tokens_per_s_per_user[0], 1.0 / m.tpot_s[0], rtol=1e-12)
+    assert np.isclose(m.e2e_latency_s[0], m.ttft_s[0] + (row["gen_len"] - 1) * m.tpot_s[0], rtol=1e-12)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(candidate, min_size=2, max_size=25))
+def test_vectorised_equals_scalar(rows: list[dict]) -> None:
+    columns = {k: [r[k] for r in rows] for k in rows[0]}
+    together = {}
+    for index, scored in score_columns(columns):
+        for i, row_index in enumerate(index):
+            together[int(row_index)] = (
+                scored.metrics.tpot_s[i],
+                scored.metrics.ttft_s[i],
+                scored.memory.total_bytes[i],
+                scored.metrics.reason[i],
+            )
+    for i, row in enumerate(rows):
+        [(_, alone)] = score_columns({k: [v] for k, v in row.items()})
+        expected = (
+            alone.metrics.tpot_s[0],
+            alone.metrics.ttft_s[0],
+            alone.memory.total_bytes[0],
+            alone.metrics.reason[0],
+        )
+        np.testing.assert_allclose(together[i][:3], expected[:3], rtol=1e-12)
+        assert together[i][3] == expected[3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(-1e3, 1e3),
+    st.floats(-10, 10),
+    st.floats(-1e3, 1e3),
+    st.floats(-10, 10),
+    st.integers(-5, 50),
+    st.integers(-5, 60),
+)
+def test_sum_max_linear_matches_brute_force(u0: float, u1: float, v0: float, v1: float, first: int, last: int) -> None:
+    brute = sum(max(u0 + u1 * j, v0 + v1 * j) for j in range(first, last + 1))
+    a = lambda x: np.asarray([x], dtype=float)  # noqa: E731
+    got = sum_max_linear(a(u0), a(u1), a(v0), a(v1), a(first), a(last))[0]
+    assert np.isclose(got, brute, rtol=1e-9, atol=1e-6)
+
+
+@FAST
+@given(candidate)
+def test_window_never_increases_kv_memory(row: dict) -> None:
+    """Sliding-window layers cache at most W tokens: never more than the same model without a window."""
+    model = load_model(row["model"])
+    if not model.num_window_layers:
+        return
+    ev, _ = _evaluate(row)
+    full = model.num_layers * (row["prompt_len"] + row["gen_len"])
+    bound = row["batch"] * full * model.kv_elements_per_token_per_layer * _candidates_of(row).kv_bits[0] / 8
+    assert ev.memory.kv_cache_bytes[0] <= bound * (1 + 1e-12)
