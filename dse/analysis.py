@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.costmodel import REASON_TEXT, CostAssumptions, OpTimes, Reason
+from dse.costmodel import REASON_TEXT, CostAssumptions, PassCost, Rates, Reason
 from dse.errors import InputError
 from dse.scoring import Scored, score_columns
 
@@ -34,25 +34,30 @@ class Analysis:
     inputs: dict[str, Any]
     scored: Scored
 
-    def _layers(self, stage: str, times: OpTimes) -> list[dict[str, Any]]:
+    def _layers(self, stage: str, cost: PassCost, rates: Rates, fused: np.ndarray) -> list[dict[str, Any]]:
+        table = cost.table
+        times = cost.op_time_s(rates, fused)[:, 0]
+        parts = {w: cost.part(w)[:, 0] for w in ("flops", "memory_bytes", "weight_bytes", "act_bytes", "kv_bytes")}
         rows = []
-        for op, time, compute, memory in zip(times.ops, times.time_s, times.compute_s, times.memory_s, strict=True):
-            flops, nbytes = float(op.count * op.flops[0]), float(op.count * op.memory_bytes[0])
+        for i in sorted(range(len(table.specs)), key=lambda row: table.source_order[row]):
+            spec = table.specs[i]
+            count = spec.count
+            flops, nbytes = float(count * parts["flops"][i]), float(count * parts["memory_bytes"][i])
             if flops == 0 and nbytes == 0:
                 continue
             rows.append(
                 {
-                    "name": op.name,
+                    "name": spec.name,
                     "stage": stage,
-                    "count": op.count,
+                    "count": count,
                     "flops": flops,
                     "memory_bytes": nbytes,
-                    "weight_bytes": float(op.count * op.weight_bytes[0]),
-                    "activation_bytes": float(op.count * op.act_bytes[0]),
-                    "kv_cache_bytes": float(op.count * op.kv_bytes[0]),
-                    "time_s": float(time[0]),
+                    "weight_bytes": float(count * parts["weight_bytes"][i]),
+                    "activation_bytes": float(count * parts["act_bytes"][i]),
+                    "kv_cache_bytes": float(count * parts["kv_bytes"][i]),
+                    "time_s": float(times[i]),
                     "arithmetic_intensity": flops / nbytes if nbytes else None,
-                    "bound": "compute" if compute[0] > memory[0] else "memory",
+                    "bound": "compute" if cost.compute_s[i, 0] > cost.memory_s[i, 0] else "memory",
                 }
             )
         return rows
@@ -83,7 +88,10 @@ class Analysis:
         }
         out["feasible"] = bool(m.feasible[0])
         out["infeasible_reason"] = REASON_TEXT[reason]
-        out["layers"] = self._layers("prefill", ev.prefill_ops) + self._layers("decode", ev.decode_ops)
+        fused = np.full(1, float(self.inputs["flash_attention"]))
+        out["layers"] = self._layers("prefill", ev.prefill_ops, ev.rates, fused) + self._layers(
+            "decode", ev.decode_ops, ev.rates, fused
+        )
         return _finite(out)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from dse._allocator import reuse_large_buffers
 from dse.catalog import HardwareSpec, ModelSpec, Numerics, load_hardware, load_model, load_profile, resolve_numerics
 from dse.costmodel import (
     REASON_TEXT,
@@ -43,7 +44,7 @@ INPUT_DEFAULTS: dict[str, Any] = {
 """Optional input columns and their defaults; ``model`` and ``hardware`` are required."""
 
 
-CHUNK_SIZE = 16384
+CHUNK_SIZE = 8192
 """Candidates per cost-model call: arrays this size stay in cache (measured ~3x faster than one big call)."""
 
 
@@ -223,6 +224,8 @@ def score_columns(
 def _score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: CostAssumptions) -> Scored:
     """Evaluate one model's candidates chunk by chunk and join the results."""
     max_context = model.record.max_position_embeddings
+    if len(cand) > CHUNK_SIZE:
+        reuse_large_buffers()
     chunks = []
     for start in range(0, len(cand), CHUNK_SIZE):
         part = cand.take(slice(start, start + CHUNK_SIZE)) if len(cand) > CHUNK_SIZE else cand

@@ -27,6 +27,7 @@ def test_costmodel_imports_numpy_and_catalog_only() -> None:
     allowed = {
         "numpy",
         "__future__",
+        "collections",
         "dataclasses",
         "typing",
         "enum",

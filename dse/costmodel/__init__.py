@@ -2,13 +2,14 @@
 
 from dse.costmodel._candidates import Candidates
 from dse.costmodel._costs import CostAssumptions, Pricing, usd_per_device_hour
-from dse.costmodel._evaluate import Evaluation, OpTimes, PhaseCost, evaluate_candidates
+from dse.costmodel._evaluate import Evaluation, PhaseCost, evaluate_candidates, rates_of
 from dse.costmodel._memory import MemoryBreakdown
-from dse.costmodel._ops import Op
+from dse.costmodel._ops import OpSpec
 from dse.costmodel._params import parameter_counts
 from dse.costmodel._precision import Precision, resolve_precision
 from dse.costmodel._roofline import op_time_s, sum_max_linear
 from dse.costmodel._serving import REASON_TEXT, Reason, ServingMetrics, serving_metrics
+from dse.costmodel._table import OpTable, PassCost, Rates
 
 __all__ = [
     "REASON_TEXT",
@@ -16,16 +17,19 @@ __all__ = [
     "CostAssumptions",
     "Evaluation",
     "MemoryBreakdown",
-    "Op",
-    "OpTimes",
+    "OpSpec",
+    "OpTable",
+    "PassCost",
     "PhaseCost",
     "Precision",
     "Pricing",
+    "Rates",
     "Reason",
     "ServingMetrics",
     "evaluate_candidates",
     "op_time_s",
     "parameter_counts",
+    "rates_of",
     "resolve_precision",
     "serving_metrics",
     "sum_max_linear",

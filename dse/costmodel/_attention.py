@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.catalog import ModelSpec
-from dse.costmodel._ops import SOFTMAX_FLOPS_PER_ELEMENT, Op, _b
+from dse.costmodel._ops import SOFTMAX_FLOPS_PER_ELEMENT, OpSpec
 from dse.costmodel._roofline import Array
 
 
@@ -101,64 +101,66 @@ def decode_work(keys: Array) -> AttentionWork:
     return AttentionWork(ones, keys, keys, keys)
 
 
-def attention_ops(
-    suffix: str,
-    count: float,
-    batch: Array,
-    work: AttentionWork,
-    geo: AttentionGeometry,
-    flash: Array,
-    act_bpe: Array,
-    kv_bpe: Array,
-    *,
-    from_cache: bool,
-    sink_params: int = 0,
-) -> list[Op]:
-    """qk_matmul, softmax, sv_matmul (unfused rows) and attention (fused rows); the other kind is zero.
+def attention_specs(
+    group: str, count: float, geo: AttentionGeometry, *, from_cache: bool, sink_params: int = 0
+) -> list[OpSpec]:
+    """qk_matmul, softmax, sv_matmul (unfused kernels) and attention (fused kernels) of one layer group.
 
-    K/V are read at ``kv_bpe`` bytes per element (from the cache in decode; fresh activations in prefill)
-    and counted as KV bytes when ``from_cache``.
+    Terms (per candidate, see ``_terms``): ``{group}.scores`` = B T keys score elements per head (unfused
+    rows only), ``{group}.pairs`` = B x pairs a fused kernel computes, ``{group}.keys_x`` / ``{group}.reads_x``
+    = K/V tokens read per KV head times their bytes per element (the cache format in decode, fresh
+    activations in prefill, counted as KV bytes only ``from_cache``).
     """
-    unfused = ~flash
-    nq, nkv = geo.q_heads, geo.kv_heads
-    scores = np.where(unfused, batch * nq * work.queries * work.keys, 0.0)
-    q_bytes = _b(batch * work.queries * nq * geo.d_qk, act_bpe)
-    o_bytes = _b(batch * work.queries * nq * geo.d_v, act_bpe)
-    k_read = _b(batch * nkv * work.keys * geo.d_qk, kv_bpe)
-    v_read = _b(batch * nkv * work.keys * geo.d_v, kv_bpe)
-    fused_kv = _b(batch * nkv * work.fused_kv_reads * geo.kv_elements_per_key, kv_bpe)
-    score_bytes = _b(scores, act_bpe)
-    zero = np.zeros_like(batch)
+    nq, nkv, dqk, dv = geo.q_heads, geo.kv_heads, geo.d_qk, geo.d_v
+    suffix = "" if group == "full" else f"[{group}]"
+    scores, scores_a, keys_x = f"{group}.scores", f"{group}.scores_a", f"{group}.keys_x"
 
-    def _op(name: str, kind: str, flops: Array, act: Array, kv: Array, active: Array, params: int = 0) -> Op:
-        act_total, kv_total = (act, kv) if from_cache else (act + kv, zero)
-        return Op(f"{name}{suffix}", count, kind, flops, zero, act_total, kv_total, params, params, active=active)  # type: ignore[arg-type]
+    def _kv(terms: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        return ({}, terms) if from_cache else (terms, {})
 
-    fused_pairs = np.where(flash, batch * nq * work.pairs, 0.0)
+    qk_act, qk_kv = _kv({keys_x: nkv * dqk})
+    sv_act, sv_kv = _kv({keys_x: nkv * dv})
+    fused_act, fused_kv = _kv({f"{group}.reads_x": nkv * geo.kv_elements_per_key})
     return [
-        _op(
-            "qk_matmul",
+        OpSpec(
+            f"qk_matmul{suffix}",
+            count,
             "attention",
-            2.0 * scores * geo.d_qk,
-            np.where(unfused, q_bytes + score_bytes, 0.0),
-            np.where(unfused, k_read, 0.0),
-            unfused,
+            {scores: 2.0 * nq * dqk},
+            {},
+            {"unfused_q_a": nq * dqk, scores_a: nq} | qk_act,
+            qk_kv,
+            "unfused",
         ),
-        _op("softmax", "vector", SOFTMAX_FLOPS_PER_ELEMENT * scores, 2.0 * score_bytes, zero, unfused, sink_params),
-        _op(
-            "sv_matmul",
-            "attention",
-            2.0 * scores * geo.d_v,
-            np.where(unfused, score_bytes + o_bytes, 0.0),
-            np.where(unfused, v_read, 0.0),
-            unfused,
+        OpSpec(
+            f"softmax{suffix}",
+            count,
+            "vector",
+            {scores: SOFTMAX_FLOPS_PER_ELEMENT * nq},
+            {},
+            {scores_a: 2.0 * nq},
+            active="unfused",
+            params=sink_params,
+            active_params=sink_params,
         ),
-        _op(
+        OpSpec(
+            f"sv_matmul{suffix}",
+            count,
             "attention",
+            {scores: 2.0 * nq * dv},
+            {},
+            {scores_a: nq, "unfused_q_a": nq * dv} | sv_act,
+            sv_kv,
+            "unfused",
+        ),
+        OpSpec(
+            f"attention{suffix}",
+            count,
             "attention",
-            fused_pairs * (2.0 * geo.d_qk + 2.0 * geo.d_v + SOFTMAX_FLOPS_PER_ELEMENT),
-            np.where(flash, q_bytes + o_bytes, 0.0),
-            np.where(flash, fused_kv, 0.0),
-            flash,
+            {f"{group}.pairs": nq * (2.0 * dqk + 2.0 * dv + SOFTMAX_FLOPS_PER_ELEMENT)},
+            {},
+            {"fused_q_a": nq * (dqk + dv)} | fused_act,
+            fused_kv,
+            "fused",
         ),
     ]

@@ -10,8 +10,9 @@ from dse import units
 from dse.catalog import ModelSpec
 from dse.costmodel._candidates import Candidates
 from dse.costmodel._layers import window_of
-from dse.costmodel._ops import Op
+from dse.costmodel._ops import OpSpec
 from dse.costmodel._roofline import Array
+from dse.costmodel._table import PassCost
 
 LOGIT_BITS = 32.0
 """Engines materialise the last position's logits in fp32 for sampling."""
@@ -31,6 +32,16 @@ class MemoryBreakdown:
     max_batch: Array
 
 
+def stored_weights_bytes(specs: tuple[OpSpec, ...], terms: dict[str, Array]) -> Array:
+    """Bytes of every parameter as stored (all experts; tied tables once); ``terms``: one, w, emb."""
+    total = np.zeros_like(terms["one"])
+    for spec in specs:
+        stored = spec.weight_bytes if spec.resident_bytes is None else spec.resident_bytes
+        for term, coefficient in stored.items():
+            total = total + spec.count * coefficient * terms[term]
+    return total
+
+
 def kv_cache_bytes(model: ModelSpec, c: Candidates) -> Array:
     """KV cache of the whole batch at the end of generation (context P + G).
 
@@ -42,7 +53,7 @@ def kv_cache_bytes(model: ModelSpec, c: Candidates) -> Array:
     return c.batch * tokens * model.kv_elements_per_token_per_layer * units.bits_to_bytes(c.kv_bits)  # type: ignore[no-any-return]
 
 
-def activation_bytes(model: ModelSpec, c: Candidates, prefill_ops: list[Op]) -> Array:
+def activation_bytes(model: ModelSpec, c: Candidates, prefill: PassCost) -> Array:
     """Peak transient activations during prefill (layers run one at a time, so one layer's worth).
 
     = the residual stream (rows x hidden) + the largest operator's inputs and outputs + fp32 logits of the
@@ -51,16 +62,21 @@ def activation_bytes(model: ModelSpec, c: Candidates, prefill_ops: list[Op]) -> 
     """
     rec = model.record
     residual = c.batch * c.prompt_len * rec.hidden_size * units.bits_to_bytes(c.act_bits)
-    largest = np.maximum.reduce([op.act_bytes for op in prefill_ops])
+    largest = prefill.part("act_bytes").max(axis=0)
     logits = c.batch * rec.vocab_size * units.bits_to_bytes(LOGIT_BITS)
     return residual + largest + logits  # type: ignore[no-any-return]
 
 
-def memory_breakdown(model: ModelSpec, c: Candidates, prefill_ops: list[Op]) -> MemoryBreakdown:
+def memory_breakdown(model: ModelSpec, c: Candidates, prefill: PassCost) -> MemoryBreakdown:
     """Memory per device and the largest batch that fits; activations and KV are linear in batch."""
-    weights = np.asarray(sum(op.count * op.stored_bytes for op in prefill_ops))
+    bpe = {
+        "one": np.ones_like(c.batch),
+        "w": units.bits_to_bytes(c.weight_bits),
+        "emb": units.bits_to_bytes(c.embedding_bits),
+    }
+    weights = stored_weights_bytes(prefill.table.specs, bpe)
     kv = kv_cache_bytes(model, c)
-    act = activation_bytes(model, c, prefill_ops)
+    act = activation_bytes(model, c, prefill)
     reserve = c.runtime_reserve_bytes
     capacity = c.memory_bytes * c.memory_utilization
     per_sequence = (kv + act) / c.batch

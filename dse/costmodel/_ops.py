@@ -1,27 +1,33 @@
-"""Operator formulas: FLOPs and bytes of one operator instance, vectorised over candidates.
+"""Operator formulas: FLOPs and bytes of one operator instance as linear forms over per-candidate terms.
 
-Conventions (per instance, per device; ``rows`` = token rows through the operator):
+Every cost in a forward pass is a sum of (model constant) x (per-candidate quantity): FLOPs of a projection
+are ``2 d_in d_out`` times the token rows, its weight bytes are ``d_in d_out`` times the weight format's bytes
+per element, and so on. An operator is therefore written once, here, as coefficients over named
+*terms* (see ``dse.costmodel._terms`` for what each term is); evaluating N candidates is one matrix product
+of the coefficients with the terms' arrays.
+
+Conventions (per operator instance, per device):
 - a matrix multiply of a (rows x d_in) activation by a (d_in x d_out) weight does ``2 rows d_in d_out``
-  FLOPs (one multiply and one add per MAC; Kaplan et al. 2020, arXiv 2001.08361 §2.1) and moves the
-  weight once, the input once and the output once (LLM-Viewer's accounting, arXiv 2402.16363 §3.1);
-- element-wise operators move their inputs and outputs once and cost a fixed number of FLOPs per element
-  (the constants below, named so the assumption is visible);
-- bytes = elements x bytes per element of the storage format (``*_bpe``: bits / 8, with scale overhead).
+  FLOPs (one multiply and one add per MAC; Kaplan et al. 2020, arXiv 2001.08361 §2.1) and moves the weight
+  once, the input once and the output once (LLM-Viewer's accounting, arXiv 2402.16363 §3.1);
+- element-wise operators move inputs and outputs once and cost the fixed FLOPs per element named below;
+- bytes = elements x bytes per element of the storage format (bits / 8, scale overhead included).
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
 from dse import units
-from dse.costmodel._roofline import Array
 
 OpKind = Literal["matmul", "attention", "vector"]
 """Which peak an operator runs at: the linear-layer format, the 16-bit attention format, or vector units."""
+Activity = Literal["always", "fused", "unfused"]
+"""When an operator runs: always, or only with (or without) fused attention kernels."""
+Terms = Mapping[str, float]
+"""Coefficients over named per-candidate terms."""
 
 NORM_FLOPS_PER_ELEMENT = {"rmsnorm": 4.0, "layernorm": 7.0}
 """RMSNorm: square, accumulate, scale, weight (4); LayerNorm adds mean subtraction and bias (7)."""
@@ -36,67 +42,56 @@ PARAMETER_BPE_16 = units.bits_to_bytes(16.0)
 
 
 @dataclass(frozen=True)
-class Op:
-    """One operator: per-instance cost arrays and how many instances one forward pass runs."""
+class OpSpec:
+    """One operator: its cost per instance as terms, and how many instances a forward pass runs."""
 
     name: str
     count: float
     kind: OpKind
-    flops: Array
-    weight_bytes: Array
-    act_bytes: Array
-    kv_bytes: Array
+    flops: Terms
+    weight_bytes: Terms
+    act_bytes: Terms
+    kv_bytes: Terms = field(default_factory=dict)
+    active: Activity = "always"
     params: float = 0.0
     """Parameters of one instance (all experts), for parameter counts."""
     active_params: float = 0.0
     """Parameters one token uses (k of E experts), for active-parameter counts."""
-    resident_bytes: Array | None = None
-    """Bytes of all its parameters as stored in device memory; None = the bytes it reads (``weight_bytes``)."""
-    active: Array | None = None
-    """Rows where the operator runs (None = all): fused and unfused attention exclude each other."""
-
-    @property
-    def stored_bytes(self) -> Array:
-        return self.weight_bytes if self.resident_bytes is None else self.resident_bytes
-
-    @functools.cached_property
-    def memory_bytes(self) -> Array:
-        return self.weight_bytes + self.act_bytes + self.kv_bytes  # type: ignore[no-any-return]
+    resident_bytes: Terms | None = None
+    """Bytes of all its parameters as stored in device memory; None = the bytes it reads per pass."""
 
 
-def _b(elements: Array | float, bytes_per_element: Array | float) -> Array:
-    return elements * bytes_per_element  # type: ignore[return-value,operator]
-
-
-def _per_row(value: Array | float, rows: Array) -> Array:
-    """``value`` as an array shaped like ``rows`` (constants broadcast once)."""
-    return value if isinstance(value, np.ndarray) else np.full_like(rows, value)
+def _bias(d_out: int, bias: bool) -> dict[str, float]:
+    return {"one": PARAMETER_BPE_16 * d_out} if bias else {}
 
 
 def linear(
     name: str,
     count: float,
-    rows: Array,
     d_in: int,
     d_out: int,
-    weight_bpe: Array | float,
-    act_bpe: Array,
     *,
+    rows: str = "rows",
+    rows_scale: float = 1.0,
+    weight: str = "w",
     bias: bool = False,
-    cache_bpe: Array | None = None,
-) -> Op:
-    """A dense projection; ``cache_bpe`` also writes its output to the KV cache in that format."""
-    weights = d_in * d_out
-    params = weights + (d_out if bias else 0)
-    kv = _b(rows * d_out, cache_bpe) if cache_bpe is not None else np.zeros_like(rows)
-    return Op(
+    cache: bool = False,
+    matrices: float = 1.0,
+) -> OpSpec:
+    """A dense projection over ``rows_scale`` x ``rows`` token rows; ``cache`` also writes its output to the KV
+    cache. ``weight`` names the weight format's term (``w``, ``emb``, or ``one`` for fixed 16-bit bytes);
+    ``matrices`` independent weight matrices of this shape (e.g. one per head) are read once each."""
+    weights = matrices * d_in * d_out
+    params = weights + (matrices * d_out if bias else 0)
+    weight_terms = {weight: weights * (PARAMETER_BPE_16 if weight == "one" else 1.0)} | _bias(matrices * d_out, bias)
+    return OpSpec(
         name,
         count,
         "matmul",
-        flops=2.0 * rows * d_in * d_out,
-        weight_bytes=_per_row(_b(weights, weight_bpe) + _b(d_out if bias else 0, PARAMETER_BPE_16), rows),
-        act_bytes=_b(rows * (d_in + d_out), act_bpe),
-        kv_bytes=kv,
+        flops={rows: 2.0 * rows_scale * d_in * d_out},
+        weight_bytes=weight_terms,
+        act_bytes={f"{rows}_a": rows_scale * (d_in + d_out)},
+        kv_bytes={f"{rows}_kv": rows_scale * d_out} if cache else {},
         params=params,
         active_params=params,
     )
@@ -105,23 +100,21 @@ def linear(
 def elementwise(
     name: str,
     count: float,
-    elements: Array,
+    width: float,
     flops_per_element: float,
-    act_bpe: Array,
     *,
     reads: float = 1.0,
     writes: float = 1.0,
     params: int = 0,
-) -> Op:
-    """An element-wise operator over ``elements`` outputs, reading ``reads`` inputs per output."""
-    return Op(
+) -> OpSpec:
+    """An element-wise operator producing ``width`` elements per token row, reading ``reads`` inputs each."""
+    return OpSpec(
         name,
         count,
         "vector",
-        flops=flops_per_element * elements,
-        weight_bytes=np.full_like(elements, PARAMETER_BPE_16 * params),
-        act_bytes=_b(elements * (reads + writes), act_bpe),
-        kv_bytes=np.zeros_like(elements),
+        flops={"rows": flops_per_element * width},
+        weight_bytes={"one": PARAMETER_BPE_16 * params} if params else {},
+        act_bytes={"rows_a": width * (reads + writes)},
         params=params,
         active_params=params,
     )
@@ -130,37 +123,49 @@ def elementwise(
 def experts(
     name: str,
     count: float,
-    rows: Array,
     d_in: int,
     d_out: int,
     matrices: int,
     routed: tuple[int, int],
-    weight_bpe: Array | float,
-    act_bpe: Array,
     *,
     bias: bool = False,
-) -> Op:
+) -> OpSpec:
     """Routed experts' projection (``matrices`` weight matrices of d_in x d_out per expert).
 
-    ``routed`` = (E experts, k per token). Each of ``rows`` tokens runs k experts. The weights read are those
-    of the experts the batch touches: with uniform independent routing, the expected number of distinct
-    experts hit by R tokens choosing k of E is ``E (1 - (1 - k/E)^R)`` (occupancy; e.g. Feller vol. 1 §II.11);
-    a real router's imbalance makes it somewhat lower, so this is an upper bound on weight traffic.
+    ``routed`` = (E experts, k per token). Each token row runs k experts. The weights read are those of the
+    experts the batch touches: with uniform independent routing, the expected number of distinct experts hit
+    by R token rows choosing k of E is ``E (1 - (1 - k/E)^R)`` (occupancy; Feller vol. 1 §II.11), the
+    ``touched`` term. A real router's imbalance makes it somewhat lower: this is an upper bound on traffic.
     """
     num_experts, top_k = routed
-    touched = num_experts * (1.0 - (1.0 - top_k / num_experts) ** rows)
-    per_expert = matrices * d_in * d_out + (matrices * d_out if bias else 0)
-    expert_bytes = _b(matrices * d_in * d_out, weight_bpe) + _b(matrices * d_out if bias else 0, PARAMETER_BPE_16)
-    routed_rows = rows * top_k
-    return Op(
+    weights = matrices * d_in * d_out
+    per_expert = weights + (matrices * d_out if bias else 0)
+    bias_bytes = PARAMETER_BPE_16 * matrices * d_out if bias else 0.0
+    return OpSpec(
         name,
         count,
         "matmul",
-        flops=2.0 * routed_rows * matrices * d_in * d_out,
-        weight_bytes=_per_row(touched * expert_bytes, rows),
-        act_bytes=_b(routed_rows * (d_in + matrices * d_out), act_bpe),
-        kv_bytes=np.zeros_like(rows),
+        flops={"rows": 2.0 * top_k * weights},
+        weight_bytes={"touched_w": num_experts * weights, "touched": num_experts * bias_bytes},
+        act_bytes={"rows_a": top_k * (d_in + matrices * d_out)},
         params=num_experts * per_expert,
         active_params=top_k * per_expert,
-        resident_bytes=num_experts * expert_bytes + np.zeros_like(rows),
+        resident_bytes={"w": num_experts * weights, "one": num_experts * bias_bytes},
+    )
+
+
+def lookup(name: str, table_rows: int, width: int, weight: str) -> OpSpec:
+    """An embedding lookup: one table row read per token row, no FLOPs (``weight``: ``rows_emb``/``rows``)."""
+    stored = {"emb": table_rows * width} if weight == "rows_emb" else {"one": PARAMETER_BPE_16 * table_rows * width}
+    read = width if weight == "rows_emb" else PARAMETER_BPE_16 * width
+    return OpSpec(
+        name,
+        1,
+        "vector",
+        flops={},
+        weight_bytes={weight: read},
+        act_bytes={"rows_a": width},
+        params=table_rows * width,
+        active_params=0,
+        resident_bytes=stored,
     )

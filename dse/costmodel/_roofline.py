@@ -31,15 +31,12 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array, las
     sum is the v-series plus the positive part of d, both arithmetic series. Vectorised; empty ranges give 0.
     """
     d0, d1 = u0 - v0, u1 - v1
-    base = _series(first, last, v0, v1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        root = np.where(d1 != 0, -d0 / np.where(d1 != 0, d1, 1.0), 0.0)
-    root = np.clip(root, first - 1.0, last + 1.0)  # only its position within the range matters; keeps it finite
-    rising_first = np.maximum(first, np.floor(root) + 1.0)
-    falling_last = np.minimum(last, np.ceil(root) - 1.0)
-    positive = np.where(
-        d1 > 0,
-        _series(rising_first, last, d0, d1),
-        np.where(d1 < 0, _series(first, falling_last, d0, d1), np.maximum(d0, 0.0) * np.maximum(last - first + 1, 0.0)),
+        root = -d0 / d1
+    root = np.clip(np.nan_to_num(root), first - 1.0, last + 1.0)  # only its place within the range matters
+    # integers where d > 0: above the root when rising, below it when falling, everywhere or nowhere when flat
+    positive_first = np.where(d1 > 0, np.maximum(first, np.floor(root) + 1.0), first)
+    positive_last = np.where(
+        d1 < 0, np.minimum(last, np.ceil(root) - 1.0), np.where((d1 == 0) & (d0 <= 0), first - 1.0, last)
     )
-    return base + positive  # type: ignore[no-any-return]
+    return _series(first, last, v0, v1) + _series(positive_first, positive_last, d0, d1)  # type: ignore[no-any-return]

@@ -105,19 +105,22 @@ def test_more_bits_never_less_memory(row: dict, extra_weight_bits: float, extra_
 def test_step_time_at_least_roofline_per_operator(row: dict) -> None:
     ev, _ = _evaluate(row)
     c = _candidates_of(row)
-    bandwidth = c.bandwidth_bytes_per_s[0] * c.bandwidth_efficiency[0]
-    for times in (ev.prefill_ops, ev.decode_ops):
-        for op, t in zip(times.ops, times.time_s, strict=True):
+    fused = c.flash.astype(float)
+    for cost in (ev.prefill_ops, ev.decode_ops):
+        times = cost.op_time_s(ev.rates, fused)[:, 0]
+        flops, nbytes = cost.part("flops")[:, 0], cost.part("memory_bytes")[:, 0]
+        for i, spec in enumerate(cost.table.specs):
             peak = {
                 "matmul": c.matmul_flops_per_s,
                 "attention": c.attention_flops_per_s,
                 "vector": c.vector_flops_per_s,
-            }[op.kind]
-            bound = op.count * max(op.flops[0] / (peak[0] * c.compute_efficiency[0]), op.memory_bytes[0] / bandwidth)
-            assert t[0] >= bound * (1 - 1e-12)
-            assert t[0] >= op.count * max(op.flops[0] / peak[0], op.memory_bytes[0] / c.bandwidth_bytes_per_s[0]) * (
-                1 - 1e-12
-            )
+            }
+            achievable = peak[spec.kind][0] * c.compute_efficiency[0]
+            bandwidth = c.bandwidth_bytes_per_s[0] * c.bandwidth_efficiency[0]
+            assert times[i] >= spec.count * max(flops[i] / achievable, nbytes[i] / bandwidth) * (1 - 1e-12)
+            ideal = spec.count * max(flops[i] / peak[spec.kind][0], nbytes[i] / c.bandwidth_bytes_per_s[0])
+            assert times[i] >= ideal * (1 - 1e-12)
+        assert np.isclose(times.sum(), cost.time_s[0], rtol=1e-12)
 
 
 @FAST

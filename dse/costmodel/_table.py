@@ -1,0 +1,142 @@
+"""Operator tables: a pass's operators compiled to coefficient matrices, evaluated by matrix products.
+
+For K operators over T terms and N candidates, FLOPs and bytes are (K x T) @ (T x N): one BLAS call instead of
+K x (a dozen) array operations, which is what makes a million candidates a second possible.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.costmodel._ops import OpSpec
+from dse.costmodel._roofline import Array
+
+KINDS = ("matmul", "attention", "vector")
+
+
+def _matrix(specs: Sequence[OpSpec], names: Sequence[str], attr: str) -> NDArray[np.float64]:
+    column = {name: j for j, name in enumerate(names)}
+    out = np.zeros((len(specs), len(names)))
+    for i, spec in enumerate(specs):
+        for term, coefficient in getattr(spec, attr).items():
+            out[i, column[term]] += coefficient
+    return out
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """Coefficients of K operators over named terms (rows: operators, columns: ``names``)."""
+
+    specs: tuple[OpSpec, ...]
+    names: tuple[str, ...]
+    flops: NDArray[np.float64]
+    weight_bytes: NDArray[np.float64]
+    act_bytes: NDArray[np.float64]
+    kv_bytes: NDArray[np.float64]
+    memory_bytes: NDArray[np.float64]
+    counts: NDArray[np.float64]
+    kind_index: NDArray[np.intp]
+    kind_slices: tuple[tuple[int, slice], ...]
+    """Rows are grouped by kind (stable): (kind index, rows) blocks, so rates apply to views, not gathers."""
+    source_order: tuple[int, ...]
+    """Each row's position in the operator list it was compiled from (for display in pass order)."""
+    activity: dict[str, float]
+    """Operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
+
+    @classmethod
+    def compile(cls, specs: Sequence[OpSpec]) -> OpTable:
+        """Coefficient matrices of ``specs``, rows grouped by operator kind (order within a kind kept)."""
+        order = sorted(range(len(specs)), key=lambda i: KINDS.index(specs[i].kind))
+        specs = [specs[i] for i in order]
+        kinds = [KINDS.index(s.kind) for s in specs]
+        slices = tuple((k, slice(kinds.index(k), len(kinds) - kinds[::-1].index(k))) for k in sorted(set(kinds)))
+        names = sorted({t for s in specs for part in (s.flops, s.weight_bytes, s.act_bytes, s.kv_bytes) for t in part})
+        weight, act, kv = (_matrix(specs, names, a) for a in ("weight_bytes", "act_bytes", "kv_bytes"))
+        activity = {a: float(sum(s.count for s in specs if s.active == a)) for a in ("always", "fused", "unfused")}
+        return cls(
+            specs=tuple(specs),
+            names=tuple(names),
+            flops=_matrix(specs, names, "flops"),
+            weight_bytes=weight,
+            act_bytes=act,
+            kv_bytes=kv,
+            memory_bytes=weight + act + kv,
+            counts=np.asarray([s.count for s in specs], dtype=np.float64),
+            kind_index=np.asarray(kinds, dtype=np.intp),
+            kind_slices=slices,
+            source_order=tuple(order),
+            activity=activity,
+        )
+
+    def basis(self, terms: dict[str, Array]) -> NDArray[np.float64]:
+        """The (T x N) matrix of the terms this table uses."""
+        return np.stack([terms[name] for name in self.names])
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Achievable rates per candidate: FLOP/s per operator kind (rows of ``KINDS``), bytes/s, overhead (s)."""
+
+    flops_per_s: NDArray[np.float64]
+    bytes_per_s: Array
+    overhead_s: Array
+
+    @functools.cached_property
+    def seconds_per_flop(self) -> NDArray[np.float64]:
+        """Reciprocals, computed once: multiplying is several times cheaper than dividing."""
+        return 1.0 / self.flops_per_s  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def seconds_per_byte(self) -> Array:
+        return 1.0 / self.bytes_per_s  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class PassCost:
+    """One evaluated pass: per-operator matrices (K x N, per instance) and the pass total (N)."""
+
+    table: OpTable
+    basis: NDArray[np.float64]
+    compute_s: NDArray[np.float64]
+    memory_s: NDArray[np.float64]
+    time_s: Array
+    """Whole pass: sum over operators of count x roofline time, plus overhead per operator instance run."""
+
+    def op_time_s(self, rates: Rates, fused: Array) -> NDArray[np.float64]:
+        """Per operator, all instances: count x (roofline + overhead where the operator runs)."""
+        runs = {"always": np.ones_like(fused), "fused": fused, "unfused": 1.0 - fused}
+        active = np.stack([runs[s.active] for s in self.table.specs])
+        busy = np.maximum(self.compute_s, self.memory_s) + rates.overhead_s * active
+        return self.table.counts[:, None] * busy * active  # type: ignore[no-any-return]
+
+    def part(self, which: str) -> NDArray[np.float64]:
+        """Per-operator quantity per instance: ``flops``, ``memory_bytes``, ``weight_bytes``, ``act_bytes`` or
+        ``kv_bytes`` (computed on demand: the search path never needs them per operator)."""
+        return getattr(self.table, which) @ self.basis  # type: ignore[no-any-return]
+
+    def total(self, which: str) -> Array:
+        """Whole-pass total (all operators, all instances) of ``flops`` or ``memory_bytes``."""
+        return (self.table.counts @ getattr(self.table, which)) @ self.basis  # type: ignore[no-any-return]
+
+
+def overhead_s(table: OpTable, rates: Rates, fused: Array) -> Array:
+    """Per-kernel overhead of a pass: instances that run x overhead each."""
+    a = table.activity
+    return rates.overhead_s * (a["always"] + a["fused"] * fused + a["unfused"] * (1.0 - fused))  # type: ignore[no-any-return]
+
+
+def evaluate_table(table: OpTable, terms: dict[str, Array], rates: Rates, fused: Array) -> PassCost:
+    """Roofline of every operator for every candidate, and the pass total."""
+    basis = table.basis(terms)
+    compute_s = table.flops @ basis
+    for kind, rows in table.kind_slices:
+        compute_s[rows] *= rates.seconds_per_flop[kind]
+    memory_s = table.memory_bytes @ basis
+    memory_s *= rates.seconds_per_byte
+    total = table.counts @ np.maximum(compute_s, memory_s) + overhead_s(table, rates, fused)
+    return PassCost(table, basis, compute_s, memory_s, total)

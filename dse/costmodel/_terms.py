@@ -1,0 +1,90 @@
+"""The per-candidate terms operator costs are linear in, for one forward pass.
+
+Naming: ``rows`` = B x T token rows through the linear layers (T = prompt length in prefill, 1 in decode);
+``_a``, ``_kv``, ``_emb`` multiply by bytes per element of activations, KV cache and embedding weights;
+``w`` / ``emb`` are bytes per weight element; ``batch`` = B (the LM head's rows); ``touched`` = the expected
+fraction of routed experts a pass reads (``experts``); per attention group (``full``, ``window``):
+``scores`` = B T keys score elements per head of an unfused kernel, ``pairs`` = B x (query, key) pairs a fused
+kernel computes, ``keys_x`` / ``reads_x`` = K/V token reads per KV head x their bytes per element.
+``fused`` / ``unfused`` are 0/1 masks of the attention implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse import units
+from dse.catalog import ModelSpec
+from dse.costmodel._attention import decode_work, prefill_work
+from dse.costmodel._candidates import Candidates
+from dse.costmodel._layers import window_of
+from dse.costmodel._roofline import Array
+
+
+@dataclass(frozen=True)
+class BytesPerElement:
+    """Bytes per element of each tensor class, per candidate (bits / 8, scale overhead included)."""
+
+    weight: Array
+    embedding: Array
+    act: Array
+    kv: Array
+
+    @classmethod
+    def of(cls, c: Candidates) -> BytesPerElement:
+        return cls(*(units.bits_to_bytes(b) for b in (c.weight_bits, c.embedding_bits, c.act_bits, c.kv_bits)))
+
+
+def pass_terms(model: ModelSpec, c: Candidates, bpe: BytesPerElement, keys: Array | None = None) -> dict[str, Array]:
+    """Terms of prefill (``keys`` None) or of one decode step attending ``keys`` keys (window applied here)."""
+    decode = keys is not None
+    queries = np.ones_like(c.batch) if decode else c.prompt_len
+    rows = c.batch * queries
+    fused = c.flash.astype(np.float64)
+    unfused = 1.0 - fused
+    terms: dict[str, Array] = {
+        "one": np.ones_like(rows),
+        "w": bpe.weight,
+        "emb": bpe.embedding,
+        "rows": rows,
+        "rows_a": rows * bpe.act,
+        "rows_kv": rows * bpe.kv,
+        "rows_emb": rows * bpe.embedding,
+        "batch": c.batch,
+        "batch_a": c.batch * bpe.act,
+        "fused_q_a": fused * rows * bpe.act,
+        "unfused_q_a": unfused * rows * bpe.act,
+    }
+    moe = model.record.moe
+    if moe is not None:
+        # 1 - (1 - k/E)^rows, as one exp (a power of two arrays is several times slower)
+        touched = -np.expm1(rows * np.log1p(-moe.experts_per_token / moe.num_experts))
+        terms |= {"touched": touched, "touched_w": touched * bpe.weight}
+    for group, count, span in (
+        ("full", model.num_full_attention_layers, np.inf),
+        ("window", model.num_window_layers, window_of(model)),
+    ):
+        if count:
+            terms |= attention_terms(group, c, bpe, span, keys)
+    return terms
+
+
+def attention_terms(
+    group: str, c: Candidates, bpe: BytesPerElement, span: float, keys: Array | None
+) -> dict[str, Array]:
+    """Terms of one attention group (span = its window, inf for full attention) in prefill or decode."""
+    fused = c.flash.astype(np.float64)
+    if keys is None:
+        work, x_bpe = prefill_work(c.prompt_len, span, c.flash_block_rows), bpe.act
+    else:
+        work, x_bpe = decode_work(np.minimum(keys, span)), bpe.kv
+    scores = (1.0 - fused) * c.batch * work.queries * work.keys
+    return {
+        f"{group}.scores": scores,
+        f"{group}.scores_a": scores * bpe.act,
+        f"{group}.keys_x": (1.0 - fused) * c.batch * work.keys * x_bpe,
+        f"{group}.pairs": fused * c.batch * work.pairs,
+        f"{group}.reads_x": fused * c.batch * work.fused_kv_reads * x_bpe,
+    }
