@@ -23,6 +23,7 @@ from dse.costmodel import (
     PhaseCost,
     Reason,
     ServingMetrics,
+    compile_model,
     evaluate_candidates,
     resolve_precision,
     serving_metrics,
@@ -227,9 +228,10 @@ def _score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, costs:
     if len(cand) > CHUNK_SIZE:
         reuse_large_buffers()
     chunks = []
+    tables = compile_model(model)
     for start in range(0, len(cand), CHUNK_SIZE):
         part = cand.take(slice(start, start + CHUNK_SIZE)) if len(cand) > CHUNK_SIZE else cand
-        ev = evaluate_candidates(model, part)
+        ev = evaluate_candidates(model, part, tables)
         chunks.append((ev, serving_metrics(part, ev, max_context, costs.power_fraction)))
     if len(chunks) == 1:
         ev, metrics = chunks[0]

@@ -2,7 +2,7 @@
 
 from dse.costmodel._candidates import Candidates
 from dse.costmodel._costs import CostAssumptions, Pricing, usd_per_device_hour
-from dse.costmodel._evaluate import Evaluation, PhaseCost, evaluate_candidates, rates_of
+from dse.costmodel._evaluate import Evaluation, ModelTables, PhaseCost, compile_model, evaluate_candidates, rates_of
 from dse.costmodel._memory import MemoryBreakdown
 from dse.costmodel._ops import OpSpec
 from dse.costmodel._params import parameter_counts
@@ -17,6 +17,7 @@ __all__ = [
     "CostAssumptions",
     "Evaluation",
     "MemoryBreakdown",
+    "ModelTables",
     "OpSpec",
     "OpTable",
     "PassCost",
@@ -26,6 +27,7 @@ __all__ = [
     "Rates",
     "Reason",
     "ServingMetrics",
+    "compile_model",
     "evaluate_candidates",
     "op_time_s",
     "parameter_counts",

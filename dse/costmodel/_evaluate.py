@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dse.catalog import ModelSpec
 from dse.costmodel._candidates import Candidates
@@ -42,6 +43,31 @@ class Evaluation:
     rates: Rates
 
 
+@dataclass(frozen=True)
+class ModelTables:
+    """A model's operator tables, compiled once and reused for every chunk of candidates."""
+
+    prefill: OpTable
+    decode: OpTable
+    attention: tuple[tuple[str, float, OpTable], ...]
+    """Decode attention operators per group: (group, span in tokens, table)."""
+    context_free: NDArray[np.float64]
+    """Per decode-table row: its count if the operator does not depend on the context, else 0."""
+
+
+def compile_model(model: ModelSpec) -> ModelTables:
+    """Compile the prefill, decode and per-group attention tables of ``model``."""
+    decode_specs = layer_specs(model, decode=True)
+    decode = OpTable.compile(decode_specs)
+    groups = []
+    for group, span in (("full", np.inf), ("window", window_of(model))):
+        specs = [s for s in decode_specs if _group(s) == group]
+        if specs:
+            groups.append((group, float(span), OpTable.compile(specs)))
+    context_free = np.asarray([_group(s) is None for s in decode.specs], dtype=np.float64) * decode.counts
+    return ModelTables(OpTable.compile(layer_specs(model, decode=False)), decode, tuple(groups), context_free)
+
+
 def rates_of(c: Candidates) -> Rates:
     """Achievable FLOP/s per operator kind and bytes/s: peaks x the profile's efficiencies."""
     peaks = np.stack([c.matmul_flops_per_s, c.attention_flops_per_s, c.vector_flops_per_s])
@@ -60,9 +86,7 @@ def _group(spec: OpSpec) -> str | None:
     return rest.rstrip("]") or "full"
 
 
-def _mean_attention_s(
-    model: ModelSpec, c: Candidates, bpe: BytesPerElement, r: Rates, specs: list[OpSpec], steps: Array
-) -> Array:
+def _mean_attention_s(tables: ModelTables, c: Candidates, bpe: BytesPerElement, r: Rates, steps: Array) -> Array:
     """Mean over decode steps j = 1..n of the attention operators' roofline time, exactly.
 
     Step j attends to keys k = P + j (capped at the window). Attention FLOPs and bytes are linear in k, so
@@ -71,14 +95,9 @@ def _mean_attention_s(
     """
     total = np.zeros_like(c.batch)
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
-    for group, span in (("full", np.inf), ("window", window_of(model))):
-        group_specs = [s for s in specs if _group(s) == group]
-        if not group_specs:
-            continue
-        table = OpTable.compile(group_specs)
-        at0, at1 = (
-            table.basis(attention_terms(group, c, bpe, np.inf, k) | _constant_terms(c, bpe)) for k in (zero, one)
-        )
+    constant = _constant_terms(c, bpe)
+    for group, span, table in tables.attention:
+        at0, at1 = (table.basis(attention_terms(group, c, bpe, np.inf, k) | constant) for k in (zero, one))
         rate = r.flops_per_s[table.kind_index]
         f0, m0 = table.flops @ at0, table.memory_bytes @ at0
         f1, m1 = table.flops @ at1 - f0, table.memory_bytes @ at1 - m0
@@ -98,21 +117,22 @@ def _constant_terms(c: Candidates, bpe: BytesPerElement) -> dict[str, Array]:
     return {"fused_q_a": fused * c.batch * bpe.act, "unfused_q_a": (1.0 - fused) * c.batch * bpe.act}
 
 
-def evaluate_candidates(model: ModelSpec, c: Candidates) -> Evaluation:
-    """Score every candidate: the whole cost model, vectorised (no Python loop over candidates)."""
+def evaluate_candidates(model: ModelSpec, c: Candidates, tables: ModelTables | None = None) -> Evaluation:
+    """Score every candidate: the whole cost model, vectorised (no Python loop over candidates).
+
+    ``tables`` (from ``compile_model``) may be passed to reuse the compiled operator tables across chunks.
+    """
+    tables = tables or compile_model(model)
     r = rates_of(c)
     bpe = BytesPerElement.of(c)
     fused = c.flash.astype(np.float64)
-    prefill_specs, decode_specs = layer_specs(model, decode=False), layer_specs(model, decode=True)
-    prefill = evaluate_table(OpTable.compile(prefill_specs), pass_terms(model, c, bpe), r, fused)
-    decode_table = OpTable.compile(decode_specs)
-    decode = evaluate_table(decode_table, pass_terms(model, c, bpe, keys=c.prompt_len), r, fused)
+    prefill = evaluate_table(tables.prefill, pass_terms(model, c, bpe), r, fused)
+    decode = evaluate_table(tables.decode, pass_terms(model, c, bpe, keys=c.prompt_len), r, fused)
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
     steps = np.maximum(c.gen_len - 1.0, 1.0)
-    context_free = np.asarray([_group(s) is None for s in decode_table.specs], dtype=np.float64) * decode_table.counts
-    roofline = context_free @ np.maximum(decode.compute_s, decode.memory_s)
-    tpot = roofline + overhead_s(decode_table, r, fused) + _mean_attention_s(model, c, bpe, r, decode_specs, steps)
+    roofline = tables.context_free @ decode.roofline_s
+    tpot = roofline + overhead_s(tables.decode, r, fused) + _mean_attention_s(tables, c, bpe, r, steps)
     return Evaluation(
         prefill=_phase(prefill),
         decode_step=_phase(decode),

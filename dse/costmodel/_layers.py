@@ -8,6 +8,7 @@ from dse.catalog import ModelSpec
 from dse.costmodel._attention import attention_geometry, attention_specs
 from dse.costmodel._ops import (
     ACTIVATION_FLOPS_PER_ELEMENT,
+    GATE_FLOPS_PER_ELEMENT,
     NORM_FLOPS_PER_ELEMENT,
     ROUTER_FLOPS_PER_LOGIT,
     OpSpec,
@@ -18,6 +19,11 @@ from dse.costmodel._ops import (
 )
 
 
+def _activation_flops(model: ModelSpec) -> float:
+    """FLOPs per FFN hidden element: the activation, plus the gate multiply in gated FFNs."""
+    return ACTIVATION_FLOPS_PER_ELEMENT + (GATE_FLOPS_PER_ELEMENT if model.record.ffn_gated else 0.0)
+
+
 def _ffn(prefix: str, count: float, model: ModelSpec, width: int) -> list[OpSpec]:
     rec = model.record
     h, bias = rec.hidden_size, rec.mlp_bias
@@ -25,9 +31,7 @@ def _ffn(prefix: str, count: float, model: ModelSpec, width: int) -> list[OpSpec
     return [
         *gate,
         linear(f"{prefix}up_proj", count, h, width, bias=bias),
-        elementwise(
-            f"{prefix}mlp_act", count, width, ACTIVATION_FLOPS_PER_ELEMENT, reads=2.0 if rec.ffn_gated else 1.0
-        ),
+        elementwise(f"{prefix}mlp_act", count, width, _activation_flops(model), reads=2.0 if rec.ffn_gated else 1.0),
         linear(f"{prefix}down_proj", count, width, h, bias=bias),
     ]
 
@@ -41,7 +45,7 @@ def _moe(model: ModelSpec) -> list[OpSpec]:
         linear("router", n, h, e, weight="one", bias=moe.router_bias),
         elementwise("router_topk", n, e, ROUTER_FLOPS_PER_LOGIT, writes=0.0),
         experts("expert_gate_up", n, h, width, matrices, (e, k), bias=moe.expert_bias),
-        elementwise("expert_act", n, k * width, ACTIVATION_FLOPS_PER_ELEMENT, reads=matrices),
+        elementwise("expert_act", n, k * width, _activation_flops(model), reads=matrices),
         experts("expert_down", n, width, h, 1, (e, k), bias=moe.expert_bias),
     ]
     if moe.shared_expert_intermediate_size:

@@ -10,7 +10,6 @@ from dse import units
 from dse.catalog import ModelSpec
 from dse.costmodel._candidates import Candidates
 from dse.costmodel._layers import window_of
-from dse.costmodel._ops import OpSpec
 from dse.costmodel._roofline import Array
 from dse.costmodel._table import PassCost
 
@@ -30,16 +29,6 @@ class MemoryBreakdown:
     capacity_bytes: Array
     """Usable capacity: device memory x memory utilisation."""
     max_batch: Array
-
-
-def stored_weights_bytes(specs: tuple[OpSpec, ...], terms: dict[str, Array]) -> Array:
-    """Bytes of every parameter as stored (all experts; tied tables once); ``terms``: one, w, emb."""
-    total = np.zeros_like(terms["one"])
-    for spec in specs:
-        stored = spec.weight_bytes if spec.resident_bytes is None else spec.resident_bytes
-        for term, coefficient in stored.items():
-            total = total + spec.count * coefficient * terms[term]
-    return total
 
 
 def kv_cache_bytes(model: ModelSpec, c: Candidates) -> Array:
@@ -62,19 +51,16 @@ def activation_bytes(model: ModelSpec, c: Candidates, prefill: PassCost) -> Arra
     """
     rec = model.record
     residual = c.batch * c.prompt_len * rec.hidden_size * units.bits_to_bytes(c.act_bits)
-    largest = prefill.part("act_bytes").max(axis=0)
+    largest = prefill.largest_act_bytes()
     logits = c.batch * rec.vocab_size * units.bits_to_bytes(LOGIT_BITS)
     return residual + largest + logits  # type: ignore[no-any-return]
 
 
 def memory_breakdown(model: ModelSpec, c: Candidates, prefill: PassCost) -> MemoryBreakdown:
     """Memory per device and the largest batch that fits; activations and KV are linear in batch."""
-    bpe = {
-        "one": np.ones_like(c.batch),
-        "w": units.bits_to_bytes(c.weight_bits),
-        "emb": units.bits_to_bytes(c.embedding_bits),
-    }
-    weights = stored_weights_bytes(prefill.table.specs, bpe)
+    stored = prefill.table.stored_weights
+    weights = stored["one"] + stored["w"] * units.bits_to_bytes(c.weight_bits)
+    weights = weights + stored["emb"] * units.bits_to_bytes(c.embedding_bits)
     kv = kv_cache_bytes(model, c)
     act = activation_bytes(model, c, prefill)
     reserve = c.runtime_reserve_bytes

@@ -16,7 +16,7 @@ Conventions (per operator instance, per device):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,8 +33,10 @@ NORM_FLOPS_PER_ELEMENT = {"rmsnorm": 4.0, "layernorm": 7.0}
 """RMSNorm: square, accumulate, scale, weight (4); LayerNorm adds mean subtraction and bias (7)."""
 SOFTMAX_FLOPS_PER_ELEMENT = 5.0
 """max, subtract, exp, sum, divide: LLM-Viewer's softmax count (arXiv 2402.16363, Table 1 footnote)."""
-ACTIVATION_FLOPS_PER_ELEMENT = 5.0
-"""SiLU/GELU evaluated as ~4 FLOPs plus the gate multiply for gated FFNs (order of magnitude; memory-bound)."""
+ACTIVATION_FLOPS_PER_ELEMENT = 4.0
+"""SiLU/GELU/ReLU evaluated as ~4 FLOPs per element (order of magnitude: the operator is memory-bound)."""
+GATE_FLOPS_PER_ELEMENT = 1.0
+"""The gated FFN's multiply of the activated gate by the up projection (SwiGLU/GeGLU, Shazeer 2020)."""
 ROUTER_FLOPS_PER_LOGIT = 5.0
 """Softmax/sigmoid and top-k selection over the router logits, per logit."""
 PARAMETER_BPE_16 = units.bits_to_bytes(16.0)
@@ -169,3 +171,14 @@ def lookup(name: str, table_rows: int, width: int, weight: str) -> OpSpec:
         active_params=0,
         resident_bytes=stored,
     )
+
+
+def stored_weights(specs: Sequence[OpSpec]) -> dict[str, float]:
+    """Stored parameter bytes as coefficients over ``one`` (fixed 16-bit), ``w`` and ``emb`` (bytes per element
+    of the weight and embedding formats): all experts, tied tables once."""
+    total: dict[str, float] = {"one": 0.0, "w": 0.0, "emb": 0.0}
+    for spec in specs:
+        stored = spec.weight_bytes if spec.resident_bytes is None else spec.resident_bytes
+        for term, coefficient in stored.items():
+            total[term] += spec.count * coefficient
+    return total

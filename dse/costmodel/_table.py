@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.costmodel._ops import OpSpec
+from dse.costmodel._ops import OpSpec, stored_weights
 from dse.costmodel._roofline import Array
 
 KINDS = ("matmul", "attention", "vector")
@@ -47,6 +47,18 @@ class OpTable:
     """Each row's position in the operator list it was compiled from (for display in pass order)."""
     activity: dict[str, float]
     """Operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
+    flops_coefficient: NDArray[np.float64]
+    """Every operator's FLOPs use at most one term: FLOPs = coefficient x that term (a multiply, not a GEMM)."""
+    rate_pairs: tuple[tuple[int, int], ...]
+    """Distinct (term, kind) pairs of the operators' FLOPs: compute time = coefficient x term / rate of kind."""
+    rate_pair_index: NDArray[np.intp]
+    """Per operator, its entry in ``rate_pairs``."""
+    act_single: tuple[tuple[int, float], ...]
+    """(term, largest coefficient) over operators whose activation bytes use that term alone."""
+    act_multi: NDArray[np.intp]
+    """Operators whose activation bytes combine several terms."""
+    stored_weights: dict[str, float]
+    """Bytes of all parameters as stored, as coefficients over ``one``, ``w`` and ``emb``."""
 
     @classmethod
     def compile(cls, specs: Sequence[OpSpec]) -> OpTable:
@@ -58,10 +70,23 @@ class OpTable:
         names = sorted({t for s in specs for part in (s.flops, s.weight_bytes, s.act_bytes, s.kv_bytes) for t in part})
         weight, act, kv = (_matrix(specs, names, a) for a in ("weight_bytes", "act_bytes", "kv_bytes"))
         activity = {a: float(sum(s.count for s in specs if s.active == a)) for a in ("always", "fused", "unfused")}
+        flops = _matrix(specs, names, "flops")
+        if np.any((flops != 0).sum(axis=1) > 1):
+            raise ValueError("an operator's FLOPs must be proportional to a single term")
+        flops_term = np.argmax(flops != 0, axis=1)
+        pairs = sorted({(int(t), k) for t, k in zip(flops_term, kinds, strict=True)})
+        single: dict[int, float] = {}
+        multi = []
+        for i, row in enumerate(act):
+            used = np.flatnonzero(row)
+            if len(used) == 1:
+                single[int(used[0])] = max(single.get(int(used[0]), 0.0), float(row[used[0]]))
+            elif len(used) > 1:
+                multi.append(i)
         return cls(
             specs=tuple(specs),
             names=tuple(names),
-            flops=_matrix(specs, names, "flops"),
+            flops=flops,
             weight_bytes=weight,
             act_bytes=act,
             kv_bytes=kv,
@@ -71,6 +96,12 @@ class OpTable:
             kind_slices=slices,
             source_order=tuple(order),
             activity=activity,
+            flops_coefficient=flops[np.arange(len(specs)), flops_term],
+            rate_pairs=tuple(pairs),
+            rate_pair_index=np.asarray([pairs.index((int(t), k)) for t, k in zip(flops_term, kinds, strict=True)]),
+            act_single=tuple(sorted(single.items())),
+            act_multi=np.asarray(multi, dtype=np.intp),
+            stored_weights=stored_weights(specs),
         )
 
     def basis(self, terms: dict[str, Array]) -> NDArray[np.float64]:
@@ -104,6 +135,8 @@ class PassCost:
     basis: NDArray[np.float64]
     compute_s: NDArray[np.float64]
     memory_s: NDArray[np.float64]
+    roofline_s: NDArray[np.float64]
+    """Per operator instance: max(compute_s, memory_s)."""
     time_s: Array
     """Whole pass: sum over operators of count x roofline time, plus overhead per operator instance run."""
 
@@ -111,13 +144,20 @@ class PassCost:
         """Per operator, all instances: count x (roofline + overhead where the operator runs)."""
         runs = {"always": np.ones_like(fused), "fused": fused, "unfused": 1.0 - fused}
         active = np.stack([runs[s.active] for s in self.table.specs])
-        busy = np.maximum(self.compute_s, self.memory_s) + rates.overhead_s * active
+        busy = self.roofline_s + rates.overhead_s * active
         return self.table.counts[:, None] * busy * active  # type: ignore[no-any-return]
 
     def part(self, which: str) -> NDArray[np.float64]:
         """Per-operator quantity per instance: ``flops``, ``memory_bytes``, ``weight_bytes``, ``act_bytes`` or
         ``kv_bytes`` (computed on demand: the search path never needs them per operator)."""
         return getattr(self.table, which) @ self.basis  # type: ignore[no-any-return]
+
+    def largest_act_bytes(self) -> Array:
+        """Per candidate, the largest activation bytes (inputs + outputs) of any one operator instance."""
+        peaks = [coefficient * self.basis[term] for term, coefficient in self.table.act_single]
+        if len(self.table.act_multi):
+            peaks.append((self.table.act_bytes[self.table.act_multi] @ self.basis).max(axis=0))
+        return np.maximum.reduce(peaks)  # type: ignore[no-any-return]
 
     def total(self, which: str) -> Array:
         """Whole-pass total (all operators, all instances) of ``flops`` or ``memory_bytes``."""
@@ -133,10 +173,11 @@ def overhead_s(table: OpTable, rates: Rates, fused: Array) -> Array:
 def evaluate_table(table: OpTable, terms: dict[str, Array], rates: Rates, fused: Array) -> PassCost:
     """Roofline of every operator for every candidate, and the pass total."""
     basis = table.basis(terms)
-    compute_s = table.flops @ basis
-    for kind, rows in table.kind_slices:
-        compute_s[rows] *= rates.seconds_per_flop[kind]
-    memory_s = table.memory_bytes @ basis
-    memory_s *= rates.seconds_per_byte
-    total = table.counts @ np.maximum(compute_s, memory_s) + overhead_s(table, rates, fused)
-    return PassCost(table, basis, compute_s, memory_s, total)
+    # Few passes over the (operators x candidates) arrays: they are larger than the cache.
+    per_pair = np.stack([basis[term] * rates.seconds_per_flop[kind] for term, kind in table.rate_pairs])
+    compute_s = per_pair[table.rate_pair_index]
+    compute_s *= table.flops_coefficient[:, None]
+    memory_s = table.memory_bytes @ (basis * rates.seconds_per_byte)
+    roofline_s = np.maximum(compute_s, memory_s)
+    total = table.counts @ roofline_s + overhead_s(table, rates, fused)
+    return PassCost(table, basis, compute_s, memory_s, roofline_s, total)
