@@ -31,7 +31,7 @@ from dse.scoring import (
     CHUNK_SIZE,
     _factorize,
     _numerics_table,
-    _score_model,
+    score_model,
     build_candidates,
     score_columns,
 )
@@ -105,7 +105,7 @@ def main() -> None:
     for name in MODELS:
         columns = random_columns(name, args.n)
         model, cand, formats = struct_of_arrays(columns)
-        core = best_of(args.repeat, lambda: _score_model(model, cand, formats, costs))  # noqa: B023
+        core = best_of(args.repeat, lambda: score_model(model, cand, formats, costs))  # noqa: B023
         full = best_of(args.repeat, lambda: score_columns(columns))  # noqa: B023
         small = random_columns(name, args.scalar_n, seed=1)
         singles = [{k: v[i : i + 1] for k, v in small.items()} for i in range(args.scalar_n)]

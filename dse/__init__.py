@@ -15,6 +15,10 @@ _EXPORTS = {
     "load_hardware": ("dse.catalog", "load_hardware"),
     "load_model": ("dse.catalog", "load_model"),
     "InputError": ("dse.errors", "InputError"),
+    "load_space": ("dse.space", "load_space"),
+    "run": ("dse.results", "run"),
+    "resume": ("dse.results", "resume"),
+    "sweep": ("dse.results", "sweep"),
 }
 
 if TYPE_CHECKING:
@@ -22,8 +26,21 @@ if TYPE_CHECKING:
     from dse.catalog import load_hardware, load_model
     from dse.errors import InputError
     from dse.frame import evaluate
+    from dse.results import resume, run, sweep
+    from dse.space import load_space
 
-__all__ = ["InputError", "__version__", "analyze", "evaluate", "load_hardware", "load_model"]
+__all__ = [
+    "InputError",
+    "__version__",
+    "analyze",
+    "evaluate",
+    "load_hardware",
+    "load_model",
+    "load_space",
+    "resume",
+    "run",
+    "sweep",
+]
 
 
 def __getattr__(name: str) -> Any:

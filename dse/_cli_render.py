@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -122,3 +125,69 @@ def render_analysis(data: dict[str, Any]) -> None:
             r["bound"],
         )
     _console.print(ops)
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A live line: candidates evaluated, feasible, size of the front, hypervolume."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("starting")
+
+        def update(status: dict[str, Any]) -> None:
+            bar.update(
+                task,
+                description=f"evaluated {status['evaluated']:,} · feasible {status['feasible']:,} · "
+                f"front {status['front']} · hypervolume {status['hypervolume']:.4f}",
+            )
+
+        yield update
+
+
+_UNITS = {"_s": ("ms", 1 / units.MS), "_bytes": ("GB", 1 / units.GB)}
+
+
+def _display_name(name: str) -> str:
+    """``tpot_s`` -> ``tpot_ms``, ``memory_per_device_bytes`` -> ``memory_per_device_gb``."""
+    for suffix, (unit, _) in _UNITS.items():
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + "_" + unit.lower()
+    return name
+
+
+def render_run(run: Any, top: int) -> None:
+    """Summary line and the first ``top`` Pareto rows in readable units."""
+    s = run.summary
+    c = s["counts"]
+    _console.print(
+        f"[bold]{s['space']}[/]: {s['engine']} on {s['executor']} · "
+        f"{c['evaluated']:,} evaluated of {c['after_pruning']:,}"
+        f" ({c['full_space']:,} before pruning) · {c['feasible']:,} feasible · {c['pareto']} on the front"
+        f" · {s['wall_time_s']:.2f} s · hypervolume {s['hypervolume']['value']:.4f}"
+    )
+    front = run.front
+    if not len(front["candidate_id"]):
+        _console.print("[red]no feasible candidate[/]: see trials.parquet for the reasons")
+    else:
+        first = run.space.record.objectives[0]
+        order = np.argsort(np.asarray(front[first.metric], dtype=float) * (-1 if first.maximize else 1))[:top]
+        table = Table(
+            title=f"Pareto front (first {min(top, len(order))} of {len(front['candidate_id'])}, by {first.metric})"
+        )
+        params = ["hardware", "quant", "kv", "batch"]
+        metrics = [o.metric for o in run.space.record.objectives]
+        metrics += [m for m in ("ttft_s", "tpot_s", "memory_per_device_bytes") if m not in metrics]
+        for name in params + metrics:
+            unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), None)
+            table.add_column(_display_name(name) if unit else name, justify="right")
+        for i in order:
+            cells = ["default" if front[p][i] is None else str(front[p][i]) for p in params]
+            for name in metrics:
+                unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), None)
+                value = float(front[name][i]) * (unit[1] if unit else 1.0)
+                cells.append(f"{value:.4g}")
+            table.add_row(*cells)
+        _console.print(table)
+    _console.print(f"run directory: {run.directory}")

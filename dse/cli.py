@@ -97,6 +97,68 @@ def analyze(
     render_analysis(data)
 
 
+class Engine(str, Enum):
+    auto = "auto"
+    exhaustive = "exhaustive"
+    optuna = "optuna"
+
+
+class ExecutorKind(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+@app.command("run")
+def run_command(
+    space: Annotated[str | None, typer.Argument(help="Search-space YAML (see docs/spaces.md).")] = None,
+    out: Annotated[str | None, typer.Option(help="Run directory (default experiments/runs/<name>-<time>).")] = None,
+    engine: Annotated[Engine | None, typer.Option(help="auto, exhaustive or optuna (default: the space's).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Optuna trial budget.")] = None,
+    executor: Annotated[ExecutorKind | None, typer.Option(help="local or ray.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Connect to an existing Ray cluster.")] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue the interrupted run in this directory.")] = None,
+    top: Annotated[int, typer.Option(help="Pareto rows to print.")] = 15,
+) -> None:
+    """Search a space: the Pareto front of its objectives, written to a run directory."""
+    from dse._cli_render import progress_bar, render_run
+    from dse.results import resume as resume_run
+    from dse.results import run as start_run
+
+    if (space is None) == (resume is None):
+        raise InputError("give a space file, or --resume DIR (not both)", field="space")
+    with progress_bar() as update:
+        if resume is not None:
+            result = resume_run(resume, progress=update, executor=executor.value if executor else None)
+        else:
+            result = start_run(
+                space,
+                out=out,
+                engine=engine.value if engine else None,
+                trials=trials,
+                executor=executor.value if executor else None,
+                seed=seed,
+                ray_address=ray_address,
+                progress=update,
+            )
+    render_run(result, top)
+    if not result.summary["complete"]:
+        typer.echo(f"interrupted: resume with `dse run --resume {result.directory}`", err=True)
+        raise typer.Exit(130)
+
+
+@app.command("sweep")
+def sweep_command(
+    experiment: Annotated[str, typer.Argument(help="Sweep YAML: a base space and a grid of overrides.")],
+    out: Annotated[str | None, typer.Option(help="Sweep directory (default experiments/runs/<name>).")] = None,
+) -> None:
+    """Run one study per point of a grid (in parallel on Ray if the sweep asks) and join their fronts."""
+    from dse.results import sweep
+
+    result = sweep(experiment, out=out)
+    typer.echo(f"{len(result.table)} Pareto rows over the sweep -> {result.directory / 'sweep.csv'}")
+
+
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2))
@@ -158,7 +220,7 @@ def catalog_profiles(fmt: FormatOption = Format.table) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: runs the app, turns ``InputError`` into a message and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # returns the code of a typer.Exit in this mode
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -176,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             show()
             return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

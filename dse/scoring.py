@@ -218,11 +218,11 @@ def score_columns(
         cand, formats = build_candidates(
             model, hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs
         )
-        results.append((rows, _score_model(model, cand, formats, costs)))
+        results.append((rows, score_model(model, cand, formats, costs)))
     return results
 
 
-def _score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: CostAssumptions) -> Scored:
+def score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: CostAssumptions) -> Scored:
     """Evaluate one model's candidates chunk by chunk and join the results."""
     max_context = model.record.max_position_embeddings
     if len(cand) > CHUNK_SIZE:

@@ -1,0 +1,318 @@
+"""A run: engine + executor over a space, written to a run directory; interruptible and resumable."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dse.errors import InputError
+from dse.execute import Columns, Executor, concat_columns, make_executor
+from dse.results._files import (
+    JOURNAL,
+    MANIFEST,
+    PARETO,
+    SUMMARY,
+    TRIALS,
+    manifest,
+    read_trials,
+    write_json,
+    write_table,
+)
+from dse.search import (
+    Normalisation,
+    OptunaSearch,
+    exhaustive_chunks,
+    hypervolume,
+    load_journal_trials,
+    objective_points,
+    pareto_indices,
+)
+from dse.space import Space, load_space
+
+CHECKPOINT_S = 10.0
+"""Seconds between checkpoints of trials.parquet during a run (an interruption loses at most this much)."""
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Run:
+    """A finished (or interrupted) run and its tables."""
+
+    directory: Path
+    space: Space
+    columns: Columns
+    front: Columns
+    summary: dict[str, Any]
+
+    @property
+    def trials(self) -> Any:
+        """Every evaluated candidate, as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.columns)
+
+    @property
+    def pareto(self) -> Any:
+        """The feasible non-dominated set, as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.front)
+
+
+@contextmanager
+def _interruptible(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` (the run finishes its chunk, writes everything, and returns)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Collector:
+    """Accumulates evaluated chunks, keeps the front current, checkpoints, reports progress."""
+
+    def __init__(self, space: Space, directory: Path, previous: Columns | None, progress: Progress | None) -> None:
+        self.space, self.directory, self.progress = space, directory, progress
+        self.parts: list[Columns] = [previous] if previous is not None and len(previous["candidate_id"]) else []
+        self.front: Columns | None = None
+        self.last_checkpoint = self.last_report = time.monotonic()
+        self.evaluated = sum(len(p["candidate_id"]) for p in self.parts)
+        self.feasible = sum(int(np.sum(p["feasible"])) for p in self.parts)
+        for part in list(self.parts):
+            self._merge_front(part)
+
+    def _merge_front(self, cols: Columns) -> None:
+        pool = cols if self.front is None else concat_columns([self.front, cols])
+        keep = pareto_indices(pool, self.space)
+        self.front = {k: np.asarray(v)[keep] for k, v in pool.items()}
+
+    def add(self, cols: Columns) -> None:
+        self.parts.append(cols)
+        self.evaluated += len(cols["candidate_id"])
+        self.feasible += int(np.sum(cols["feasible"]))
+        self._merge_front(cols)
+        now = time.monotonic()
+        if now - self.last_checkpoint > CHECKPOINT_S:
+            self.checkpoint()
+        if self.progress and (now - self.last_report > 0.2 or len(self.parts) == 1):
+            self.last_report = now
+            self.progress(self.status())
+
+    def status(self) -> dict[str, Any]:
+        front = self.front if self.front is not None else {"candidate_id": []}
+        hv = 0.0
+        if len(front["candidate_id"]):
+            points = objective_points(front, self.space)
+            hv = hypervolume(points, Normalisation.of_front(points))
+        return {
+            "evaluated": self.evaluated,
+            "feasible": self.feasible,
+            "front": len(front["candidate_id"]),
+            "hypervolume": hv,
+        }
+
+    def columns(self) -> Columns:
+        if not self.parts:
+            return self.space.evaluate_codes(*(np.zeros(0, dtype=np.int64),) * 4)
+        merged = concat_columns(self.parts)
+        self.parts = [merged]
+        return merged
+
+    def checkpoint(self) -> None:
+        write_table(self.columns(), self.directory / TRIALS)
+        self.last_checkpoint = time.monotonic()
+
+
+def _choose_engine(space: Space, engine: str) -> str:
+    if engine == "auto":
+        return "exhaustive" if space.size <= space.record.engine.exhaustive_limit else "optuna"
+    return engine
+
+
+def _search(
+    space: Space,
+    engine: str,
+    executor: Executor,
+    collector: _Collector,
+    settings: dict[str, Any],
+    stop: threading.Event,
+    journal: Path,
+) -> None:
+    chunk = settings["chunk_size"]
+    done = collector.columns()["candidate_id"] if collector.parts else None
+    if engine == "exhaustive":
+        for _, cols in executor.map_ids(space, exhaustive_chunks(space, chunk, done)):
+            collector.add(cols)
+            if stop.is_set():
+                break
+        return
+    search = OptunaSearch(space, settings["trials"], settings["batch_size"], settings["tpe_trials"], settings["seed"])
+    if journal.exists():
+        search.resume(load_journal_trials(journal, space.record.name))
+    if collector.parts:
+        search.record(collector.columns())
+    try:
+        while not search.done and not stop.is_set():
+            trials, ids = search.ask()
+            missing = search.missing(ids)
+            if len(missing):
+                cols = executor.evaluate_ids(space, missing, chunk)
+                search.record(cols)
+                collector.add(cols)
+            search.tell(trials, ids)
+    finally:
+        search.save_journal(journal)
+
+
+def run(
+    space: Space | str | Path,
+    *,
+    out: str | Path | None = None,
+    engine: str | None = None,
+    trials: int | None = None,
+    executor: str | None = None,
+    seed: int | None = None,
+    ray_address: str | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Run:
+    """Search ``space`` and write the run directory; returns the tables (``Run.trials``, ``Run.pareto``).
+
+    Arguments override the space's ``engine`` and ``execution`` settings. Interrupting (SIGINT/SIGTERM or
+    ``stop``) keeps everything evaluated so far; ``resume(directory)`` continues without repeating work.
+    """
+    space = space if isinstance(space, Space) else load_space(space)
+    rec = space.record
+    settings = {
+        "engine": engine or rec.engine.kind,
+        "trials": trials or rec.engine.trials,
+        "batch_size": rec.engine.batch_size,
+        "tpe_trials": rec.engine.tpe_trials,
+        "seed": rec.engine.seed if seed is None else seed,
+        "executor": executor or rec.execution.executor,
+        "chunk_size": rec.execution.chunk_size,
+        "ray_address": ray_address or rec.execution.ray_address,
+    }
+    directory = Path(out) if out is not None else _default_directory(rec.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json(directory / MANIFEST, manifest(space, settings) | {"created": _now()})
+    return _execute(space, directory, settings, None, progress, stop or threading.Event())
+
+
+def resume(
+    directory: str | Path,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    executor: str | None = None,
+) -> Run:
+    """Continue an interrupted run in ``directory``: same space (checked by hash), nothing evaluated twice."""
+    directory = Path(directory)
+    try:
+        saved = json.loads((directory / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a run directory ({exc})", source=str(directory)) from None
+    space = load_space(saved["space"]["path"])
+    if space.digest != saved["space"]["sha256"]:
+        raise InputError("the space file changed since this run started; start a new run", source=space.source)
+    settings = saved["settings"] | ({"executor": executor} if executor else {})
+    previous = read_trials(directory / TRIALS) if (directory / TRIALS).exists() else None
+    return _execute(space, directory, settings, previous, progress, stop or threading.Event())
+
+
+def _execute(
+    space: Space,
+    directory: Path,
+    settings: dict[str, Any],
+    previous: Columns | None,
+    progress: Progress | None,
+    stop: threading.Event,
+) -> Run:
+    engine = _choose_engine(space, settings["engine"])
+    collector = _Collector(space, directory, previous, progress)
+    already = collector.evaluated
+    started = time.perf_counter()
+    pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
+    try:
+        with _interruptible(stop):
+            _search(space, engine, pool, collector, settings, stop, directory / JOURNAL)
+    finally:
+        pool.close()
+    wall = time.perf_counter() - started
+    columns = collector.columns()
+    write_table(columns, directory / TRIALS)
+    front = collector.front or {k: np.asarray(v)[:0] for k, v in columns.items()}
+    write_table(front, directory / PARETO)
+    summary = _summary(space, engine, settings, collector, wall, already, complete=not stop.is_set())
+    write_json(directory / SUMMARY, summary)
+    return Run(directory, space, columns, front, summary)
+
+
+def _summary(
+    space: Space,
+    engine: str,
+    settings: dict[str, Any],
+    collector: _Collector,
+    wall: float,
+    already: int,
+    complete: bool,
+) -> dict[str, Any]:
+    status = collector.status()
+    front = collector.front
+    norm = None
+    if front is not None and len(front["candidate_id"]):
+        norm = Normalisation.of_front(objective_points(front, space))
+    new = collector.evaluated - already
+    return {
+        "space": space.record.name,
+        "engine": engine,
+        "executor": settings["executor"],
+        "complete": complete,
+        "counts": {
+            "full_space": space.full_size,
+            "after_pruning": space.size,
+            "pruned_combinations": len(space.pruned),
+            "evaluated": collector.evaluated,
+            "evaluated_this_session": new,
+            "feasible": collector.feasible,
+            "pareto": status["front"],
+        },
+        "objectives": [{"metric": o.metric, "maximize": o.maximize} for o in space.record.objectives],
+        "hypervolume": {
+            "value": status["hypervolume"],
+            "normalisation": "log10, then (x - ideal) / (nadir - ideal) of this front; reference 1.1 per objective",
+            "ideal": list(norm.ideal) if norm else None,
+            "nadir": list(norm.nadir) if norm else None,
+        },
+        "wall_time_s": wall,
+        "candidates_per_s": new / wall if wall > 0 else None,
+        "pruned": [
+            {"hardware": h, "quant": q, "kv": kv, "flash_attention": f, "reason": r} for h, q, kv, f, r in space.pruned
+        ],
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _default_directory(name: str) -> Path:
+    return Path("experiments") / "runs" / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,133 @@
+"""Sweeps: one base space, a product of overrides, one study per point; one combined table."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from dse.catalog._files import read_document, validate
+from dse.errors import InputError
+from dse.results._files import write_json, write_table
+from dse.results._run import run
+from dse.space import SpaceRecord, load_space
+
+
+class SweepRecord(BaseModel):
+    """An experiment YAML: ``grid`` maps dotted keys of the base space to lists of values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str | None = None
+    base: str = Field(description="the base space YAML, relative to this file")
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    parallel: PositiveInt | None = Field(default=None, description="studies at once on Ray (default: all CPUs)")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A finished sweep: its directory and the combined Pareto table with the sweep keys as columns."""
+
+    directory: Path
+    table: Any
+
+
+def _override(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            raise InputError(f"no mapping {key!r} in the base space", source=source, field=f"grid.{dotted}")
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def points(record: SweepRecord, base: dict[str, Any], source: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(overrides, space data) for every point of the grid, validated before anything runs."""
+    keys = list(record.grid)
+    out = []
+    for values in itertools.product(*(record.grid[k] for k in keys)):
+        data = yaml.safe_load(yaml.safe_dump(base))
+        overrides = dict(zip(keys, values, strict=True))
+        for key, value in overrides.items():
+            _override(data, key, value, source)
+        data["name"] = f"{base['name']}-{len(out):03d}"
+        validate(SpaceRecord, data, source=f"{source} (point {len(out)}: {overrides})")
+        out.append((overrides, data))
+    return out
+
+
+def _run_point(space_file: str, out: str) -> dict[str, Any]:
+    result = run(space_file, out=out, executor="local")
+    return {"front": result.front, "summary": result.summary}
+
+
+def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
+    """Run every point of the sweep (in parallel on Ray when asked) and join their fronts."""
+    path = Path(path)
+    record = validate(SweepRecord, read_document(path), source=str(path), path=path)
+    base_path = (path.parent / record.base).resolve()
+    base = read_document(base_path)
+    directory = Path(out) if out else Path("experiments") / "runs" / record.name
+    directory.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for index, (overrides, data) in enumerate(points(record, base, str(path))):
+        point_dir = directory / f"point-{index:03d}"
+        point_dir.mkdir(exist_ok=True)
+        model = data.get("model", "")
+        if isinstance(model, str) and ("/" in model or model.endswith((".yaml", ".json"))):
+            data["model"] = str((base_path.parent / model).resolve())
+        space_file = point_dir / "space.yaml"
+        space_file.write_text(yaml.safe_dump(data, sort_keys=False))
+        load_space(space_file)  # resolve ids now: a bad point fails before any study starts
+        jobs.append((overrides, str(space_file), str(point_dir)))
+    results = _execute(jobs, record)
+    table = _combine(jobs, results)
+    write_table(table, directory / "sweep.csv")
+    write_json(
+        directory / "sweep.json",
+        {
+            "name": record.name,
+            "points": [
+                {"overrides": o, "directory": d, "summary": r["summary"]}
+                for (o, _, d), r in zip(jobs, results, strict=True)
+            ],
+        },
+    )
+    import pandas as pd
+
+    return Sweep(directory, pd.DataFrame(table))
+
+
+def _execute(jobs: list[tuple[dict[str, Any], str, str]], record: SweepRecord) -> list[dict[str, Any]]:
+    if record.executor == "local":
+        return [_run_point(space_file, out) for _, space_file, out in jobs]
+    from dse.execute._ray import start_ray
+
+    ray = start_ray(record.ray_address)
+    task = ray.remote(max_retries=2)(_run_point)
+    return list(ray.get([task.remote(space_file, out) for _, space_file, out in jobs]))
+
+
+def _combine(jobs: list[tuple[dict[str, Any], str, str]], results: list[dict[str, Any]]) -> dict[str, Any]:
+    import numpy as np
+
+    columns: dict[str, list[Any]] = {}
+    keys = list(jobs[0][0])
+    for (overrides, _, _), result in zip(jobs, results, strict=True):
+        front = result["front"]
+        n = len(front["candidate_id"])
+        for key in keys:
+            columns.setdefault(f"sweep.{key}", []).extend(
+                [str(overrides[key]) if isinstance(overrides[key], list) else overrides[key]] * n
+            )
+        for name, values in front.items():
+            columns.setdefault(name, []).extend(np.asarray(values).tolist())
+    return columns

@@ -1,0 +1,168 @@
+"""The Optuna engine: batched ask/tell over the space's dimensions, constrained, multi-objective.
+
+Multivariate TPE proposes the first ``tpe_trials`` trials (it models the dimensions' interactions, which a
+genetic algorithm can only stumble on); NSGA-II takes over after, because TPE's cost per trial grows with
+the history while NSGA-II's does not. Every trial gets every constraint through ``trial.set_constraint``,
+cache hits included (in Optuna 5 a trial without constraints counts as feasible). A candidate already
+evaluated is served from the cache, never evaluated twice.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dse.search._pareto import objective_points
+from dse.space import Space
+
+UNKNOWN_PENALTY = 1e30
+"""Objective value told for a metric the cost model cannot know (e.g. a price the catalog lacks)."""
+
+
+def distributions(space: Space) -> dict[str, Any]:
+    """Optuna distributions of the space's dimensions (single-valued dimensions are fixed, not sampled)."""
+    import optuna.distributions as d
+
+    choices = space.record.choices
+    dims: dict[str, Any] = {}
+    for name, values in (
+        ("hardware", [h.id for h in space.hardware]),
+        ("quant", list(choices.quant)),
+        ("kv", list(choices.kv)),
+        ("flash_attention", list(space.flash)),
+    ):
+        if len(values) > 1:
+            dims[name] = d.CategoricalDistribution(values)
+    batch = choices.batch
+    if isinstance(batch, list):
+        if len(space.batches) > 1:
+            dims["batch"] = d.CategoricalDistribution([int(b) for b in space.batches])
+    elif batch.max > batch.min:
+        dims["batch"] = d.IntDistribution(batch.min, batch.max, log=batch.log, step=batch.step)
+    return dims
+
+
+def _ids(space: Space, params: list[dict[str, Any]]) -> np.ndarray:
+    choices = space.record.choices
+    hw_ids = [h.id for h in space.hardware]
+    hw = [hw_ids.index(p.get("hardware", hw_ids[0])) for p in params]
+    quant = [choices.quant.index(p.get("quant", choices.quant[0])) for p in params]
+    kv = [choices.kv.index(p.get("kv", choices.kv[0])) for p in params]
+    num = np.asarray(quant) * len(choices.kv) + np.asarray(kv)
+    flash = [space.flash.index(p.get("flash_attention", space.flash[0])) for p in params]
+    batch = np.searchsorted(space.batches, [p.get("batch", int(space.batches[0])) for p in params])
+    return space.candidate_ids(np.asarray(hw), num, np.asarray(flash), batch)
+
+
+def constraint_values(columns: dict[str, Any], space: Space) -> dict[str, np.ndarray]:
+    """Per constraint, a value <= 0 when satisfied (relative violation otherwise; unknown counts as 1)."""
+    reasons = np.asarray(columns["infeasible_reason"], dtype=object)
+    model_ok = np.asarray([r is None or str(r).startswith(("slo ", "constraint ")) for r in reasons])
+    out = {"cost_model": np.where(model_ok, -1.0, 1.0)}
+    bounds = [(f"slo_{n}", n, None, getattr(space.record.slo, n)) for n in ("ttft_s", "tpot_s", "e2e_latency_s")]
+    bounds += [(f"{c.metric}_{i}", c.metric, c.min, c.max) for i, c in enumerate(space.record.constraints)]
+    for name, metric, low, high in bounds:
+        values = np.asarray(columns[metric], dtype=np.float64)
+        if high is not None:
+            out[f"{name}_max"] = np.nan_to_num((values - high) / abs(high or 1.0), nan=1.0, posinf=1.0)
+        if low is not None:
+            out[f"{name}_min"] = np.nan_to_num((low - values) / abs(low or 1.0), nan=1.0, posinf=1.0)
+    points = objective_points(columns, space)
+    out["objectives_known"] = np.where(np.all(np.isfinite(points), axis=1), -1.0, 1.0)
+    return out
+
+
+@dataclass
+class OptunaSearch:
+    """A constrained multi-objective Optuna study over ``space``, driven in batches."""
+
+    space: Space
+    trials: int
+    batch_size: int
+    tpe_trials: int
+    seed: int
+    study: Any = None
+    told: dict[int, tuple[list[float], dict[str, float]]] = field(default_factory=dict)
+    """Cache: candidate id -> (objective values, constraints) of every candidate evaluated so far."""
+
+    def __post_init__(self) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        directions = ["maximize" if o.maximize else "minimize" for o in self.space.record.objectives]
+        sampler = optuna.samplers.TPESampler(multivariate=True, seed=self.seed, constant_liar=True)
+        self.study = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(),
+            study_name=self.space.record.name,
+            directions=directions,
+            sampler=sampler,
+        )
+        with warnings.catch_warnings():  # metric names are experimental in Optuna, but only labels
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.study.set_metric_names([o.metric for o in self.space.record.objectives])
+        self.dims = distributions(self.space)
+
+    def resume(self, previous: list[Any]) -> None:
+        """Continue from trials of an earlier run (e.g. loaded from its journal)."""
+        self.study.add_trials(previous)
+
+    @property
+    def done(self) -> bool:
+        return len(self.study.trials) >= self.trials
+
+    def ask(self) -> tuple[list[Any], np.ndarray]:
+        """The next batch of trials and their candidate ids (switching to NSGA-II after ``tpe_trials``)."""
+        import optuna
+
+        if len(self.study.trials) >= self.tpe_trials and not isinstance(
+            self.study.sampler, optuna.samplers.NSGAIISampler
+        ):
+            self.study.sampler = optuna.samplers.NSGAIISampler(population_size=self.batch_size, seed=self.seed)
+        count = min(self.batch_size, self.trials - len(self.study.trials))
+        trials = [self.study.ask(self.dims) for _ in range(count)]
+        return trials, _ids(self.space, [t.params for t in trials])
+
+    def missing(self, ids: np.ndarray) -> np.ndarray:
+        """Ids not yet evaluated (distinct)."""
+        return np.asarray(sorted({int(i) for i in ids} - self.told.keys()), dtype=np.int64)
+
+    def record(self, columns: dict[str, Any]) -> None:
+        """Cache freshly evaluated candidates."""
+        points = objective_points(columns, self.space)
+        sign = np.asarray([-1.0 if o.maximize else 1.0 for o in self.space.record.objectives])
+        values = np.where(np.isfinite(points), points * sign, sign * UNKNOWN_PENALTY)
+        constraints = constraint_values(columns, self.space)
+        for row, cid in enumerate(np.asarray(columns["candidate_id"])):
+            self.told[int(cid)] = ([float(v) for v in values[row]], {k: float(c[row]) for k, c in constraints.items()})
+
+    def tell(self, trials: list[Any], ids: np.ndarray) -> None:
+        """Tell every trial its values and constraints (from the cache)."""
+        for trial, cid in zip(trials, ids, strict=True):
+            values, constraints = self.told[int(cid)]
+            for name, value in constraints.items():
+                trial.set_constraint(name, value if math.isfinite(value) else 1.0)
+            self.study.tell(trial, values)
+
+    def save_journal(self, path: Path) -> None:
+        """Persist the study as an Optuna journal file (``optuna-dashboard`` opens it)."""
+        import optuna
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        if path.exists():
+            path.unlink()
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        optuna.copy_study(from_study_name=self.study.study_name, from_storage=self.study._storage, to_storage=storage)
+
+
+def load_journal_trials(path: Path, study_name: str) -> list[Any]:
+    """Trials of a study saved with ``save_journal``."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    return list(optuna.load_study(study_name=study_name, storage=storage).trials)

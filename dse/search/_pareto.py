@@ -1,0 +1,78 @@
+"""Pareto fronts and hypervolume over a space's objectives (non-dominated sorting by moocore)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.space import Space
+
+HV_MARGIN = 0.1
+"""Reference point = nadir + 10 % of the ideal-nadir range (per objective, after normalisation)."""
+
+
+def objective_points(columns: dict[str, Any], space: Space) -> NDArray[np.float64]:
+    """(N x k) objective values, all to be minimised: maximised metrics are negated."""
+    cols = [
+        -np.asarray(columns[o.metric], dtype=np.float64)
+        if o.maximize
+        else np.asarray(columns[o.metric], dtype=np.float64)
+        for o in space.record.objectives
+    ]
+    return np.stack(cols, axis=1)
+
+
+def pareto_indices(columns: dict[str, Any], space: Space) -> NDArray[np.intp]:
+    """Rows of ``columns`` on the front: feasible, finite objectives, non-dominated, one per candidate id."""
+    import moocore
+
+    points = objective_points(columns, space)
+    ok = np.flatnonzero(np.asarray(columns["feasible"], dtype=bool) & np.all(np.isfinite(points), axis=1))
+    if not len(ok):
+        return ok
+    ids = np.asarray(columns["candidate_id"])[ok]
+    _, first = np.unique(ids, return_index=True)  # duplicates of one configuration (cache hits) count once
+    ok = ok[np.sort(first)]
+    mask = moocore.is_nondominated(points[ok], keep_weakly=False)
+    return ok[mask]
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How objective values become the unit box for hypervolume: log10, then (x - ideal) / (nadir - ideal).
+
+    Store it with a hypervolume: two hypervolumes compare only under the same normalisation.
+    """
+
+    ideal: tuple[float, ...]
+    nadir: tuple[float, ...]
+
+    @classmethod
+    def of_front(cls, points: NDArray[np.float64]) -> Normalisation:
+        logged = _log(points)
+        return cls(tuple(logged.min(axis=0)), tuple(logged.max(axis=0)))
+
+    def apply(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
+        ideal, nadir = np.asarray(self.ideal), np.asarray(self.nadir)
+        span = np.where(nadir > ideal, nadir - ideal, 1.0)
+        return (_log(points) - ideal) / span  # type: ignore[no-any-return]
+
+
+def _log(points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Signed log10: objectives span orders of magnitude (latency, cost); negated maxima stay negative."""
+    return np.sign(points) * np.log10(np.maximum(np.abs(points), 1e-300))  # type: ignore[no-any-return]
+
+
+def hypervolume(points: NDArray[np.float64], norm: Normalisation) -> float:
+    """Hypervolume of minimised ``points`` in the normalised box with reference point 1 + margin."""
+    import moocore
+
+    if not len(points):
+        return 0.0
+    scaled = norm.apply(points)
+    ref = np.full(points.shape[1], 1.0 + HV_MARGIN)
+    inside = scaled[np.all(scaled < ref, axis=1)]
+    return float(moocore.hypervolume(inside, ref=ref)) if len(inside) else 0.0

@@ -1,0 +1,163 @@
+"""The search-space YAML: what a user asks (model, workload, SLOs, choices, objectives) and how to search it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+MetricName = Literal[
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "throughput_tokens_per_s",
+    "throughput_tokens_per_s_per_device",
+    "tokens_per_s_per_user",
+    "memory_per_device_bytes",
+    "devices",
+    "usd_per_hour",
+    "usd_per_million_tokens",
+    "joules_per_token",
+]
+"""Canonical metric names (DESIGN.md §4)."""
+
+MAXIMIZED: frozenset[str] = frozenset(
+    {"throughput_tokens_per_s", "throughput_tokens_per_s_per_device", "tokens_per_s_per_user"}
+)
+"""Metrics where more is better; every other canonical metric is minimised by default."""
+
+
+class WorkloadRecord(BaseModel):
+    """Tokens per request."""
+
+    model_config = _STRICT
+
+    prompt_tokens: PositiveInt
+    output_tokens: PositiveInt
+
+
+class SLORecord(BaseModel):
+    """Upper bounds a candidate must meet to be feasible (seconds)."""
+
+    model_config = _STRICT
+
+    ttft_s: PositiveFloat | None = None
+    tpot_s: PositiveFloat | None = None
+    e2e_latency_s: PositiveFloat | None = None
+
+
+class IntRangeRecord(BaseModel):
+    """Every integer from ``min`` to ``max`` (step ``step``); ``log`` asks samplers to search log-uniformly."""
+
+    model_config = _STRICT
+
+    min: PositiveInt
+    max: PositiveInt
+    step: PositiveInt = 1
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRangeRecord:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        if self.log and self.step != 1:
+            raise ValueError("log ranges take step 1")
+        return self
+
+
+class ChoicesRecord(BaseModel):
+    """The dimensions of the space: every combination is a candidate."""
+
+    model_config = _STRICT
+
+    hardware: list[str] = Field(min_length=1)
+    quant: list[str] = Field(default=["bf16"], min_length=1)
+    kv: list[str | None] = Field(default=[None], min_length=1, description="KV formats; null = the scheme's own")
+    flash_attention: list[bool] = Field(default=[True], min_length=1)
+    batch: list[PositiveInt] | IntRangeRecord = Field(default=[1])
+
+    @model_validator(mode="after")
+    def _non_empty_batch(self) -> ChoicesRecord:
+        if isinstance(self.batch, list) and not self.batch:
+            raise ValueError("batch: expected at least one value")
+        return self
+
+
+class ObjectiveRecord(BaseModel):
+    """One objective; the direction defaults to the metric's natural one."""
+
+    model_config = _STRICT
+
+    metric: MetricName
+    direction: Literal["minimize", "maximize"] | None = None
+
+    @property
+    def maximize(self) -> bool:
+        return (self.direction or ("maximize" if self.metric in MAXIMIZED else "minimize")) == "maximize"
+
+
+class ConstraintRecord(BaseModel):
+    """A bound on any canonical metric, beyond the SLOs."""
+
+    model_config = _STRICT
+
+    metric: MetricName
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> ConstraintRecord:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        return self
+
+
+class EngineRecord(BaseModel):
+    """How to search: ``auto`` enumerates when the pruned space is at most ``exhaustive_limit`` candidates."""
+
+    model_config = _STRICT
+
+    kind: Literal["auto", "exhaustive", "optuna"] = "auto"
+    trials: PositiveInt = 2000
+    batch_size: PositiveInt = Field(default=64, description="optuna trials asked and evaluated together")
+    tpe_trials: PositiveInt = Field(default=300, description="multivariate TPE for these trials, then NSGA-II")
+    seed: int = 0
+    exhaustive_limit: PositiveInt = 5_000_000
+
+
+class ExecutionRecord(BaseModel):
+    """Where candidates are evaluated."""
+
+    model_config = _STRICT
+
+    executor: Literal["local", "ray"] = "local"
+    chunk_size: PositiveInt = 65536
+    ray_address: str | None = None
+
+
+class SpaceRecord(BaseModel):
+    """A whole search space as written in ``spaces/*.yaml``."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str | None = None
+    model: str
+    workload: WorkloadRecord
+    slo: SLORecord = SLORecord()
+    choices: ChoicesRecord
+    objectives: list[ObjectiveRecord] = Field(min_length=1)
+    constraints: list[ConstraintRecord] = []
+    profile: str = "default"
+    pricing: Literal["rent", "buy"] = "rent"
+    engine: EngineRecord = EngineRecord()
+    execution: ExecutionRecord = ExecutionRecord()
+
+    @model_validator(mode="after")
+    def _distinct_objectives(self) -> SpaceRecord:
+        metrics = [o.metric for o in self.objectives]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError("objectives: each metric at most once")
+        return self

@@ -1,0 +1,200 @@
+"""Runs end to end: exact fronts, Optuna's hypervolume, run-directory contract, interrupt and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dse
+from dse.frame import evaluate
+from dse.search import Normalisation, hypervolume, objective_points
+from dse.space import load_space
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "spaces" / "quickstart.yaml"
+
+
+def _space_file(tmp_path: Path, **execution: object) -> Path:
+    text = QUICKSTART.read_text().replace("model: llama-3.1-8b", "model: llama-3.1-8b")
+    extra = "".join(f"  {k}: {v}\n" for k, v in execution.items())
+    path = tmp_path / "space.yaml"
+    path.write_text(text + (f"execution:\n{extra}" if extra else ""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def exact(tmp_path_factory: pytest.TempPathFactory) -> dse.results.Run:  # type: ignore[name-defined]
+    return dse.run(QUICKSTART, out=tmp_path_factory.mktemp("exact"), engine="exhaustive")
+
+
+def test_run_directory_contract(exact) -> None:  # type: ignore[no-untyped-def]
+    d = exact.directory
+    assert {p.name for p in d.iterdir()} >= {"manifest.json", "trials.parquet", "pareto.csv", "summary.json"}
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["space"]["sha256"] == exact.space.digest and manifest["versions"]["dse"] == dse.__version__
+    trials = pd.read_parquet(d / "trials.parquet")
+    assert len(trials) == exact.space.size and trials["candidate_id"].is_unique
+    assert {"feasible", "infeasible_reason", "hardware", "quant", "batch", "tpot_s"} <= set(trials.columns)
+    pareto = pd.read_csv(d / "pareto.csv")
+    assert pareto["feasible"].all() and pareto["candidate_id"].is_unique
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["complete"] and summary["engine"] == "exhaustive" and summary["counts"]["pareto"] == len(pareto)
+    assert 0 < summary["hypervolume"]["value"] <= 1.1**3
+
+
+def test_exhaustive_front_is_exact(exact) -> None:  # type: ignore[no-untyped-def]
+    """Brute force over the *unpruned* product with dse.evaluate: same feasible non-dominated set."""
+    space = exact.space
+    rec = space.record
+    grid = pd.MultiIndex.from_product(
+        [rec.choices.hardware, rec.choices.quant, rec.choices.kv, list(range(1, 257))],
+        names=["hardware", "quant", "kv", "batch"],
+    ).to_frame(index=False)
+    grid["model"], grid["prompt_len"], grid["gen_len"] = (
+        rec.model,
+        rec.workload.prompt_tokens,
+        rec.workload.output_tokens,
+    )
+    grid["kv"] = grid["kv"].astype(object).where(grid["kv"].notna(), None)
+    scored = evaluate(grid)
+    ok = scored["feasible"] & (scored["ttft_s"] <= rec.slo.ttft_s) & (scored["tpot_s"] <= rec.slo.tpot_s)
+    pts = np.stack(
+        [scored["tpot_s"], -scored["throughput_tokens_per_s_per_device"], scored["usd_per_million_tokens"]], 1
+    )[ok]
+    import moocore
+
+    brute = scored[ok][moocore.is_nondominated(pts)]
+    expected = set(zip(brute["hardware"], brute["quant"], brute["kv"], brute["batch"], strict=True))
+    front = exact.front
+    got = set(zip(front["hardware"], front["quant"], front["kv"], front["batch"].tolist(), strict=True))
+    assert got == expected
+
+
+def test_optuna_reaches_99_percent_of_exact_hypervolume(exact, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    found = dse.run(QUICKSTART, out=tmp_path, engine="optuna")  # default budget: 2000 trials
+    norm = Normalisation.of_front(objective_points(exact.front, exact.space))
+    ratio = hypervolume(objective_points(found.front, found.space), norm) / hypervolume(
+        objective_points(exact.front, exact.space), norm
+    )
+    assert ratio >= 0.99
+    assert (tmp_path / "study.journal").exists()
+    assert found.summary["counts"]["evaluated"] == len(set(found.columns["candidate_id"].tolist()))  # no repeats
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    study = optuna.load_study(
+        study_name="quickstart", storage=JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
+    )
+    assert len(study.trials) == 2000
+    assert all(
+        t.system_attrs.get("constraints") is not None or any(k.startswith("constraints") for k in t.system_attrs)
+        for t in study.trials
+    )
+
+
+def test_optuna_is_reproducible(tmp_path: Path) -> None:
+    a = dse.run(QUICKSTART, out=tmp_path / "a", engine="optuna", trials=200, seed=7)
+    b = dse.run(QUICKSTART, out=tmp_path / "b", engine="optuna", trials=200, seed=7)
+    assert a.columns["candidate_id"].tolist() == b.columns["candidate_id"].tolist()
+
+
+def test_interrupt_then_resume_gives_the_same_front(exact, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _space_file(tmp_path, chunk_size=300)
+    stop = threading.Event()
+    first = dse.run(path, out=tmp_path / "run", engine="exhaustive", stop=stop, progress=lambda status: stop.set())
+    assert not first.summary["complete"] and 0 < first.summary["counts"]["evaluated"] < exact.space.size
+    done = first.summary["counts"]["evaluated"]
+    second = dse.resume(tmp_path / "run")
+    assert second.summary["complete"]
+    assert second.summary["counts"]["evaluated_this_session"] == exact.space.size - done  # nothing twice
+    ids = second.columns["candidate_id"]
+    assert len(ids) == len(set(ids.tolist())) == exact.space.size
+    assert set(second.front["candidate_id"].tolist()) == set(exact.front["candidate_id"].tolist())
+
+
+def test_resume_refuses_a_changed_space(tmp_path: Path) -> None:
+    path = _space_file(tmp_path, chunk_size=300)
+    stop = threading.Event()
+    dse.run(path, out=tmp_path / "run", stop=stop, progress=lambda status: stop.set())
+    path.write_text(path.read_text().replace("tpot_s: 0.05", "tpot_s: 0.04"))
+    with pytest.raises(dse.InputError, match="changed since this run started"):
+        dse.resume(tmp_path / "run")
+
+
+def test_sigint_keeps_what_was_evaluated(tmp_path: Path) -> None:
+    """Ctrl-C on the CLI: exit 130, trials kept, and `--resume` finishes the run."""
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "dse.cli",
+        "run",
+        str(QUICKSTART),
+        "--out",
+        str(out),
+        "--engine",
+        "optuna",
+        "--trials",
+        "1500",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)}
+    )
+    deadline = time.monotonic() + 60
+    while not (out / "manifest.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume" in err and "Traceback" not in err
+    kept = pd.read_parquet(out / "trials.parquet")
+    assert len(kept) > 0
+    finished = dse.resume(out)
+    assert finished.summary["complete"]
+    assert len(set(finished.columns["candidate_id"].tolist())) == len(finished.columns["candidate_id"])
+
+
+def test_cli_run_prints_the_front(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "run", str(QUICKSTART), "--out", str(tmp_path / "r"), "--top", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Pareto front" in done.stdout and "tpot_ms" in done.stdout
+
+
+def test_sweep_joins_fronts_with_sweep_keys(tmp_path: Path) -> None:
+    experiment = tmp_path / "sweep.yaml"
+    experiment.write_text(
+        f"name: s\nbase: {QUICKSTART}\ngrid:\n  model: [llama-3.1-8b, qwen3-8b]\n  workload.output_tokens: [64, 256]\n"
+    )
+    result = dse.sweep(experiment, out=tmp_path / "out")
+    table = result.table
+    assert set(table["sweep.model"]) == {"llama-3.1-8b", "qwen3-8b"} and set(table["sweep.workload.output_tokens"]) == {
+        64,
+        256,
+    }
+    assert (tmp_path / "out" / "sweep.csv").exists() and len(list((tmp_path / "out").glob("point-*"))) == 4
+    one = load_space(tmp_path / "out" / "point-001" / "space.yaml")
+    assert one.record.workload.output_tokens == 256 and one.record.model == "llama-3.1-8b"
+
+
+def test_sweep_rejects_a_bad_override(tmp_path: Path) -> None:
+    experiment = tmp_path / "sweep.yaml"
+    experiment.write_text(f"name: s\nbase: {QUICKSTART}\ngrid:\n  workload.prompt_tokens: [512, -1]\n")
+    with pytest.raises(dse.InputError, match=r"point 1.*workload\.prompt_tokens"):
+        dse.sweep(experiment, out=tmp_path / "out")
