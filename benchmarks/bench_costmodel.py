@@ -31,9 +31,9 @@ from dse.scoring import (
     CHUNK_SIZE,
     _factorize,
     _numerics_table,
-    score_model,
     build_candidates,
     score_columns,
+    score_model,
 )
 
 HARDWARE = ["h100-sxm", "h200-sxm", "a100-sxm-80gb", "mi300x", "b200", "l40s", "rtx-4090", "gaudi3"]

@@ -109,5 +109,6 @@ def validate(model: type[ModelT], data: Any, *, source: str, path: Path | None =
             else:
                 got = error.get("input")
                 shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-                lines.append(f"{where}{field}: {error['msg']}{shown}")
+                message = str(error["msg"]).removeprefix("Value error, ")
+                lines.append(f"{where}{field}: {message}{shown}")
         raise InputError("invalid " + model.__name__ + ":\n  " + "\n  ".join(lines), source=source) from None

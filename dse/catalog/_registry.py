@@ -55,7 +55,8 @@ def _is_path(ref: str) -> bool:
 def _lookup(ref: str, registry: Mapping[str, object], label: str):  # type: ignore[no-untyped-def]
     if ref in registry:
         return registry[ref]
-    hint = suggestion(ref, registry) or f" (see `dse catalog {label}`)"
+    command = {"model": "models", "kv": "quant", "profile": "profiles", "system": "systems"}.get(label, label)
+    hint = suggestion(ref, registry) or f" (see `dse catalog {command}`)"
     raise InputError(f"unknown {label} id {ref!r}{hint}", field=label)
 
 

@@ -162,5 +162,7 @@ def attention_specs(
             {"fused_q_a": nq * (dqk + dv)} | fused_act,
             fused_kv,
             "fused",
+            # held at once: Q, O and this layer's K/V once (for every query row: T rows of K/V in prefill)
+            live_bytes={"fused_q_a": nq * (dqk + dv) + nkv * geo.kv_elements_per_key},
         ),
     ]

@@ -61,6 +61,9 @@ class OpSpec:
     """Parameters one token uses (k of E experts), for active-parameter counts."""
     resident_bytes: Terms | None = None
     """Bytes of all its parameters as stored in device memory; None = the bytes it reads per pass."""
+    live_bytes: Terms | None = None
+    """Activation bytes held at once while it runs; None = its activation traffic (``act_bytes``). Differs
+    for fused attention, whose K/V traffic re-reads the same tensors once per query tile."""
 
 
 def _bias(d_out: int, bias: bool) -> dict[str, float]:

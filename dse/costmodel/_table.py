@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +18,10 @@ from dse.costmodel._ops import OpSpec, stored_weights
 from dse.costmodel._roofline import Array
 
 KINDS = ("matmul", "attention", "vector")
+
+
+def _with_act(spec: OpSpec, act: dict[str, float] | Any) -> OpSpec:
+    return OpSpec(spec.name, spec.count, spec.kind, spec.flops, spec.weight_bytes, act, spec.kv_bytes)
 
 
 def _matrix(specs: Sequence[OpSpec], names: Sequence[str], attr: str) -> NDArray[np.float64]:
@@ -56,7 +61,9 @@ class OpTable:
     act_single: tuple[tuple[int, float], ...]
     """(term, largest coefficient) over operators whose activation bytes use that term alone."""
     act_multi: NDArray[np.intp]
-    """Operators whose activation bytes combine several terms."""
+    """Operators whose live activation bytes combine several terms."""
+    live_bytes: NDArray[np.float64]
+    """Activation bytes each operator holds at once (``OpSpec.live_bytes``, else its activation traffic)."""
     stored_weights: dict[str, float]
     """Bytes of all parameters as stored, as coefficients over ``one``, ``w`` and ``emb``."""
 
@@ -77,7 +84,8 @@ class OpTable:
         pairs = sorted({(int(t), k) for t, k in zip(flops_term, kinds, strict=True)})
         single: dict[int, float] = {}
         multi = []
-        for i, row in enumerate(act):
+        live = _matrix([s if s.live_bytes is None else _with_act(s, s.live_bytes) for s in specs], names, "act_bytes")
+        for i, row in enumerate(live):
             used = np.flatnonzero(row)
             if len(used) == 1:
                 single[int(used[0])] = max(single.get(int(used[0]), 0.0), float(row[used[0]]))
@@ -101,6 +109,7 @@ class OpTable:
             rate_pair_index=np.asarray([pairs.index((int(t), k)) for t, k in zip(flops_term, kinds, strict=True)]),
             act_single=tuple(sorted(single.items())),
             act_multi=np.asarray(multi, dtype=np.intp),
+            live_bytes=live,
             stored_weights=stored_weights(specs),
         )
 
@@ -153,10 +162,10 @@ class PassCost:
         return getattr(self.table, which) @ self.basis  # type: ignore[no-any-return]
 
     def largest_act_bytes(self) -> Array:
-        """Per candidate, the largest activation bytes (inputs + outputs) of any one operator instance."""
+        """Per candidate, the largest activation bytes any one operator instance holds at once."""
         peaks = [coefficient * self.basis[term] for term, coefficient in self.table.act_single]
         if len(self.table.act_multi):
-            peaks.append((self.table.act_bytes[self.table.act_multi] @ self.basis).max(axis=0))
+            peaks.append((self.table.live_bytes[self.table.act_multi] @ self.basis).max(axis=0))
         return np.maximum.reduce(peaks)  # type: ignore[no-any-return]
 
     def total(self, which: str) -> Array:

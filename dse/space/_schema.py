@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,13 +86,17 @@ class ChoicesRecord(BaseModel):
     quant: list[str] = Field(default=["bf16"], min_length=1)
     kv: list[str | None] = Field(default=[None], min_length=1, description="KV formats; null = the scheme's own")
     flash_attention: list[bool] = Field(default=[True], min_length=1)
-    batch: list[PositiveInt] | IntRangeRecord = Field(default=[1])
+    batch: Annotated[
+        Annotated[list[PositiveInt], Tag("list")] | Annotated[IntRangeRecord, Tag("range")],
+        Discriminator(lambda value: "range" if isinstance(value, dict | IntRangeRecord) else "list"),
+    ] = Field(default=[1], description="a list of batch sizes, or {min, max, step, log}")
 
-    @model_validator(mode="after")
-    def _non_empty_batch(self) -> ChoicesRecord:
-        if isinstance(self.batch, list) and not self.batch:
-            raise ValueError("batch: expected at least one value")
-        return self
+    @field_validator("batch")
+    @classmethod
+    def _non_empty_batch(cls, value: list[int] | IntRangeRecord) -> list[int] | IntRangeRecord:
+        if isinstance(value, list) and not value:
+            raise ValueError("expected at least one batch size")
+        return value
 
 
 class ObjectiveRecord(BaseModel):
@@ -158,6 +172,7 @@ class SpaceRecord(BaseModel):
     @model_validator(mode="after")
     def _distinct_objectives(self) -> SpaceRecord:
         metrics = [o.metric for o in self.objectives]
-        if len(set(metrics)) != len(metrics):
-            raise ValueError("objectives: each metric at most once")
+        repeated = sorted({m for m in metrics if metrics.count(m) > 1})
+        if repeated:
+            raise ValueError(f"objectives: each metric at most once; repeated: {', '.join(repeated)}")
         return self

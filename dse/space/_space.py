@@ -9,7 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import HardwareSpec, ModelSpec, Numerics, load_hardware, load_model, load_profile, resolve_numerics
+from dse.catalog import (
+    HardwareSpec,
+    ModelSpec,
+    Numerics,
+    load_hardware,
+    load_kv_format,
+    load_model,
+    load_profile,
+    load_scheme,
+    resolve_numerics,
+)
 from dse.catalog._files import read_document, validate
 from dse.costmodel import CostAssumptions
 from dse.errors import InputError
@@ -158,16 +168,13 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
         model_ref = str(base / model_ref)
     model = wrap("model", load_model, model_ref)
     hardware = tuple(wrap(f"choices.hardware.{i}", load_hardware, h) for i, h in enumerate(record.choices.hardware))
+    for i, q in enumerate(record.choices.quant):  # each id checked where it is written
+        wrap(f"choices.quant.{i}", load_scheme, q)
+    for i, kv in enumerate(record.choices.kv):
+        if kv is not None:
+            wrap(f"choices.kv.{i}", load_kv_format, kv)
     keys = [(q, kv) for q in record.choices.quant for kv in record.choices.kv]
-    numerics = tuple(
-        wrap(
-            f"choices.quant.{record.choices.quant.index(q)}" if kv is None else "choices.kv",
-            resolve_numerics,
-            q,
-            kv_format=kv,
-        )
-        for q, kv in keys
-    )
+    numerics = tuple(resolve_numerics(q, kv_format=kv) for q, kv in keys)
     wrap("profile", load_profile, record.profile)
     return model, hardware, tuple(keys), numerics
 
