@@ -125,7 +125,7 @@ def attention_specs(
         OpSpec(
             f"qk_matmul{suffix}",
             count,
-            "attention",
+            "matmul16",
             {scores: 2.0 * nq * dqk},
             {},
             {"unfused_q_a": nq * dqk, scores_a: nq} | qk_act,
@@ -146,7 +146,7 @@ def attention_specs(
         OpSpec(
             f"sv_matmul{suffix}",
             count,
-            "attention",
+            "matmul16",
             {scores: 2.0 * nq * dv},
             {},
             {scores_a: nq, "unfused_q_a": nq * dv} | sv_act,
@@ -156,7 +156,7 @@ def attention_specs(
         OpSpec(
             f"attention{suffix}",
             count,
-            "attention",
+            "matmul16",
             {f"{group}.pairs": nq * (2.0 * dqk + 2.0 * dv + SOFTMAX_FLOPS_PER_ELEMENT)},
             {},
             {"fused_q_a": nq * (dqk + dv)} | fused_act,

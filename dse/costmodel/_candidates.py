@@ -25,7 +25,7 @@ class Candidates:
     act_bits: Array
     kv_bits: Array
     matmul_flops_per_s: Array
-    attention_flops_per_s: Array
+    matmul16_flops_per_s: Array
     vector_flops_per_s: Array
     bandwidth_bytes_per_s: Array
     memory_bytes: Array

@@ -70,7 +70,7 @@ def compile_model(model: ModelSpec) -> ModelTables:
 
 def rates_of(c: Candidates) -> Rates:
     """Achievable FLOP/s per operator kind and bytes/s: peaks x the profile's efficiencies."""
-    peaks = np.stack([c.matmul_flops_per_s, c.attention_flops_per_s, c.vector_flops_per_s])
+    peaks = np.stack([c.matmul_flops_per_s, c.matmul16_flops_per_s, c.vector_flops_per_s])
     return Rates(peaks * c.compute_efficiency, c.bandwidth_bytes_per_s * c.bandwidth_efficiency, c.kernel_overhead_s)
 
 

@@ -42,7 +42,7 @@ def _moe(model: ModelSpec) -> list[OpSpec]:
     n, h, e, k = model.num_moe_layers, rec.hidden_size, moe.num_experts, moe.experts_per_token
     width, matrices = moe.expert_intermediate_size, 2 if rec.ffn_gated else 1
     specs = [
-        linear("router", n, h, e, weight="one", bias=moe.router_bias),
+        linear("router", n, h, e, weight="one", bias=moe.router_bias, kind="matmul16"),
         elementwise("router_topk", n, e, ROUTER_FLOPS_PER_LOGIT, writes=0.0),
         experts("expert_gate_up", n, h, width, matrices, (e, k), bias=moe.expert_bias),
         elementwise("expert_act", n, k * width, _activation_flops(model), reads=matrices),
@@ -129,7 +129,7 @@ def layer_specs(model: ModelSpec, *, decode: bool) -> list[OpSpec]:
     if model.num_moe_layers:
         specs += _moe(model)
     specs.append(elementwise("final_norm", 1, h, norm, params=norm_params))
-    head = linear("lm_head", 1, h, rec.vocab_size, rows="batch", weight="emb", bias=rec.lm_head_bias)
+    head = linear("lm_head", 1, h, rec.vocab_size, rows="batch", weight="emb", bias=rec.lm_head_bias, kind="matmul16")
     if rec.tie_word_embeddings:  # shares the embedding table: its weights are stored (and counted) there once
         head = OpSpec(
             head.name,

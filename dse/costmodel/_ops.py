@@ -22,8 +22,10 @@ from typing import Literal
 
 from dse import units
 
-OpKind = Literal["matmul", "attention", "vector"]
-"""Which peak an operator runs at: the linear-layer format, the 16-bit attention format, or vector units."""
+OpKind = Literal["matmul", "matmul16", "vector"]
+"""Which peak an operator runs at: the scheme's linear-layer format (``matmul``), the 16-bit format
+(``matmul16``: attention score/value products, and projections whose weights stay 16-bit such as the router
+and the LM head), or the vector units (element-wise work)."""
 Activity = Literal["always", "fused", "unfused"]
 """When an operator runs: always, or only with (or without) fused attention kernels."""
 Terms = Mapping[str, float]
@@ -82,6 +84,7 @@ def linear(
     bias: bool = False,
     cache: bool = False,
     matrices: float = 1.0,
+    kind: OpKind = "matmul",
 ) -> OpSpec:
     """A dense projection over ``rows_scale`` x ``rows`` token rows; ``cache`` also writes its output to the KV
     cache. ``weight`` names the weight format's term (``w``, ``emb``, or ``one`` for fixed 16-bit bytes);
@@ -92,7 +95,7 @@ def linear(
     return OpSpec(
         name,
         count,
-        "matmul",
+        kind,
         flops={rows: 2.0 * rows_scale * d_in * d_out},
         weight_bytes=weight_terms,
         act_bytes={f"{rows}_a": rows_scale * (d_in + d_out)},

@@ -14,7 +14,7 @@ class Precision:
     """Resolved peaks (dense FLOP/s) and formats for one device and one numerics choice."""
 
     matmul_flops_per_s: float
-    attention_flops_per_s: float
+    matmul16_flops_per_s: float
     vector_flops_per_s: float
     act_bits: float
     compute: str
@@ -49,6 +49,8 @@ def resolve_precision(hw: HardwareSpec, numerics: Numerics) -> Precision:
     if native is not None:
         return Precision(native, half, vector, numerics.activation_bits, numerics.compute, True, False)
     if numerics.fallback == "weight_only":
+        if sixteen_bit_peak(hw) is None:  # no 16-bit units at all: dequantize to fp32
+            return Precision(half, half, vector, max(numerics.activation_bits, 32.0), "fp32", True, True)
         compute = "bf16" if hw.peak("bf16") == half else "fp16"
         return Precision(half, half, vector, max(numerics.activation_bits, 16.0), compute, True, True)
     return Precision(half, half, vector, numerics.activation_bits, numerics.compute, False, False)

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from dse.costmodel._ops import OpSpec, stored_weights
 from dse.costmodel._roofline import Array
 
-KINDS = ("matmul", "attention", "vector")
+KINDS = ("matmul", "matmul16", "vector")
 
 
 def _with_act(spec: OpSpec, act: dict[str, float] | Any) -> OpSpec:

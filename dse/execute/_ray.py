@@ -27,6 +27,23 @@ _REMOTE: Any = None
 """The Ray remote function, created on first use (needs ``ray`` imported)."""
 
 
+def start_ray(address: str | None = None) -> tuple[Any, bool]:
+    """(the ``ray`` module, whether this call started it): reuse a running Ray, connect to ``address``, or
+    start a local Ray on this machine's cores without dashboard or usage statistics."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError('the ray executor needs Ray: pip install "dse[ray]"', field="executor") from None
+    if ray.is_initialized():
+        return ray, False
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never phone home
+    if address is not None:
+        ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    return ray, True
+
+
 def _space_payload(space: Space) -> dict[str, Any]:
     """What a worker needs to rebuild ``space``: the validated record (JSON), source, path and digest.
 
@@ -98,22 +115,9 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, address: str | None = None, *, _delay_s: float = 0.0) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise InputError('the ray executor needs Ray: pip install "dse[ray]"', field="executor") from None
-        self._ray = ray
+        self._ray, self._owns = start_ray(address)
         self._delay_s = float(_delay_s)
         self._payloads: dict[str, Any] = {}
-        self._owns = False
-        if ray.is_initialized():
-            return
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never phone home
-        if address is not None:
-            ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-        self._owns = True
 
     def _payload_ref(self, space: Space) -> Any:
         payload = _space_payload(space)

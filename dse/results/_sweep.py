@@ -111,9 +111,13 @@ def _execute(jobs: list[tuple[dict[str, Any], str, str]], record: SweepRecord) -
         return [_run_point(space_file, out) for _, space_file, out in jobs]
     from dse.execute._ray import start_ray
 
-    ray = start_ray(record.ray_address)
-    task = ray.remote(max_retries=2)(_run_point)
-    return list(ray.get([task.remote(space_file, out) for _, space_file, out in jobs]))
+    ray, owns = start_ray(record.ray_address)
+    try:
+        task = ray.remote(max_retries=2)(_run_point)
+        return list(ray.get([task.remote(space_file, out) for _, space_file, out in jobs]))
+    finally:
+        if owns:
+            ray.shutdown()
 
 
 def _combine(jobs: list[tuple[dict[str, Any], str, str]], results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def test_more_bandwidth_or_peak_is_never_slower(row: dict, factor: float) -> Non
     faster_peak, _ = _evaluate(
         row,
         matmul_flops_per_s=c.matmul_flops_per_s[0] * factor,
-        attention_flops_per_s=c.attention_flops_per_s[0] * factor,
+        matmul16_flops_per_s=c.matmul16_flops_per_s[0] * factor,
         vector_flops_per_s=c.vector_flops_per_s[0] * factor,
     )
     for faster in (faster_bw, faster_peak):
@@ -112,7 +112,7 @@ def test_step_time_at_least_roofline_per_operator(row: dict) -> None:
         for i, spec in enumerate(cost.table.specs):
             peak = {
                 "matmul": c.matmul_flops_per_s,
-                "attention": c.attention_flops_per_s,
+                "matmul16": c.matmul16_flops_per_s,
                 "vector": c.vector_flops_per_s,
             }
             achievable = peak[spec.kind][0] * c.compute_efficiency[0]
