@@ -21,7 +21,8 @@ def hardware_rows() -> list[dict[str, Any]]:
             "memory_gb": rec.memory_gb,
             "bandwidth_gb_s": rec.memory_bandwidth_gb_s,
         }
-        row |= {f"{d}_tflops": rec.peak_tflops.get(d) for d in _PEAKS}
+        peaks = {str(k): v for k, v in rec.peak_tflops.items()}
+        row |= {f"{d}_tflops": peaks.get(d) for d in _PEAKS}
         row |= {
             "tdp_w": rec.tdp_w,
             "purchase_usd": rec.price.purchase_usd,

@@ -131,6 +131,7 @@ def run_command(
         if resume is not None:
             result = resume_run(resume, progress=update, executor=executor.value if executor else None)
         else:
+            assert space is not None
             result = start_run(
                 space,
                 out=out,

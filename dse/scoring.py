@@ -72,7 +72,7 @@ def _concat(parts: Sequence[Any]) -> Any:
     return type(first)(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(first)})
 
 
-def _factorize(values: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+def _factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]]:
     """Integer codes and the distinct values, in first-seen order (None allowed).
 
     Small inputs use a dict; large ones pandas' hash table (pandas is imported only then, so a single
@@ -95,7 +95,7 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _factorize_rows(*columns: Sequence[Any]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+def _factorize_rows(*columns: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
     """Codes of distinct rows across several columns (each factorized once, then combined as integers)."""
     parts = [_factorize(column) for column in columns]
     combined = np.zeros(len(parts[0][0]), dtype=np.int64)
@@ -117,7 +117,7 @@ def _check_positive_ints(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _numerics_table(columns: Mapping[str, Sequence[Any]], n: int) -> tuple[np.ndarray, list[Numerics]]:
+def _numerics_table(columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> tuple[np.ndarray, list[Numerics]]:
     codes, distinct = _factorize_rows(*(columns[k] for k in ("quant", "weight_bits", "act_bits", "kv_bits", "kv")))
     table = []
     for quant, w, a, kv_bits, kv in distinct:
@@ -190,7 +190,10 @@ def build_candidates(
 
 
 def score_columns(
-    columns: Mapping[str, Sequence[Any]], *, profile: str = "default", costs: CostAssumptions = CostAssumptions()
+    columns: Mapping[str, Sequence[Any] | np.ndarray],
+    *,
+    profile: str = "default",
+    costs: CostAssumptions = CostAssumptions(),
 ) -> list[tuple[np.ndarray, Scored]]:
     """Score candidates given as columns; returns (row indices, result) per model group."""
     if "model" not in columns or "hardware" not in columns:

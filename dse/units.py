@@ -7,6 +7,13 @@ loaders convert them once, with the constants below. GB means 1e9 bytes, GiB mea
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+Quantity = TypeVar("Quantity", float, NDArray[np.float64])
+
 KB = 1e3
 MB = 1e6
 GB = 1e9
@@ -64,6 +71,6 @@ def us_to_s(us: float) -> float:
     return us * US
 
 
-def bits_to_bytes(bits: float) -> float:
+def bits_to_bytes(bits: Quantity) -> Quantity:
     """Bits to bytes (may be fractional: 4.25 bits/weight is 0.53125 bytes/weight)."""
     return bits / BITS_PER_BYTE

@@ -146,7 +146,7 @@ def _link(record: LinkRecord | None) -> LinkSpec | None:
 
 def hardware_spec(record: HardwareRecord) -> HardwareSpec:
     """Convert a validated record to SI, once."""
-    peaks = {dtype: units.tflops_to_flops_per_s(value) for dtype, value in record.peak_tflops.items()}
+    peaks: dict[str, float] = {str(d): units.tflops_to_flops_per_s(v) for d, v in record.peak_tflops.items()}
     onchip = units.mb_to_bytes(record.onchip_memory_mb) if record.onchip_memory_mb is not None else None
     return HardwareSpec(
         id=record.id,

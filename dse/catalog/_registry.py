@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dse.catalog._files import read_document, suggestion, validate
 from dse.catalog._hardware import (
@@ -39,7 +40,7 @@ def catalog_root() -> Path:
 def _records(folder: Path, record_type: type, label: str) -> dict[str, object]:
     entries: dict[str, object] = {}
     for path in sorted(folder.glob("*.yaml")):
-        record = validate(record_type, read_document(path), source=str(path), path=path)
+        record: Any = validate(record_type, read_document(path), source=str(path), path=path)
         if record.id in entries:
             raise InputError(f"duplicate {label} id {record.id!r}", source=str(path), field="id")
         if path.stem != record.id:

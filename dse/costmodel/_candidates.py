@@ -55,6 +55,6 @@ class Candidates:
             values[f.name] = np.broadcast_to(np.asarray(columns[f.name], dtype=dtype), (size,)).copy()
         return cls(**values)
 
-    def take(self, index: Array) -> Candidates:
+    def take(self, index: Array | slice) -> Candidates:
         """The candidates at ``index`` (integer or boolean array)."""
         return Candidates(**{f.name: getattr(self, f.name)[index] for f in fields(self)})

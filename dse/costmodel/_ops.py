@@ -68,7 +68,7 @@ class OpSpec:
     for fused attention, whose K/V traffic re-reads the same tensors once per query tile."""
 
 
-def _bias(d_out: int, bias: bool) -> dict[str, float]:
+def _bias(d_out: float, bias: bool) -> dict[str, float]:
     return {"one": PARAMETER_BPE_16 * d_out} if bias else {}
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dse import units
 from dse.costmodel._candidates import Candidates
@@ -52,8 +53,8 @@ class ServingMetrics:
     usd_per_hour: Array
     usd_per_million_tokens: Array
     joules_per_token: Array
-    feasible: Array
-    reason: Array
+    feasible: NDArray[np.bool_]
+    reason: NDArray[np.int8]
 
 
 def serving_metrics(c: Candidates, ev: Evaluation, max_context: int, power_fraction: float) -> ServingMetrics:
@@ -70,13 +71,21 @@ def serving_metrics(c: Candidates, ev: Evaluation, max_context: int, power_fract
     joules = devices * c.tdp_w * power_fraction / throughput
     reason = np.select(
         [
-            ~c.format_supported,
+            ~c.format_supported.astype(bool),
             c.prompt_len + c.gen_len > max_context,
             ev.memory.weights_bytes + ev.memory.reserve_bytes > ev.memory.capacity_bytes,
             ev.memory.total_bytes > ev.memory.capacity_bytes,
         ],
-        [Reason.UNSUPPORTED_FORMAT, Reason.CONTEXT_TOO_LONG, Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED],
-        default=Reason.OK,
+        [
+            int(r)
+            for r in (
+                Reason.UNSUPPORTED_FORMAT,
+                Reason.CONTEXT_TOO_LONG,
+                Reason.WEIGHTS_EXCEED_MEMORY,
+                Reason.MEMORY_EXCEEDED,
+            )
+        ],
+        default=int(Reason.OK),
     ).astype(np.int8)
     return ServingMetrics(
         ttft_s=ttft,

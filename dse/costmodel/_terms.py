@@ -34,7 +34,12 @@ class BytesPerElement:
 
     @classmethod
     def of(cls, c: Candidates) -> BytesPerElement:
-        return cls(*(units.bits_to_bytes(b) for b in (c.weight_bits, c.embedding_bits, c.act_bits, c.kv_bits)))
+        return cls(
+            units.bits_to_bytes(c.weight_bits),
+            units.bits_to_bytes(c.embedding_bits),
+            units.bits_to_bytes(c.act_bits),
+            units.bits_to_bytes(c.kv_bits),
+        )
 
 
 def pass_terms(model: ModelSpec, c: Candidates, bpe: BytesPerElement, keys: Array | None = None) -> dict[str, Array]:

@@ -52,7 +52,7 @@ def _override(data: dict[str, Any], dotted: str, value: Any, source: str) -> Non
 def points(record: SweepRecord, base: dict[str, Any], source: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(overrides, space data) for every point of the grid, validated before anything runs."""
     keys = list(record.grid)
-    out = []
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for values in itertools.product(*(record.grid[k] for k in keys)):
         data = yaml.safe_load(yaml.safe_dump(base))
         overrides = dict(zip(keys, values, strict=True))

@@ -61,12 +61,9 @@ def _ids(space: Space, params: list[dict[str, Any]]) -> np.ndarray:
 
 def constraint_values(columns: dict[str, Any], space: Space) -> dict[str, np.ndarray]:
     """Per constraint, a value <= 0 when satisfied (relative violation otherwise; unknown counts as 1)."""
-    reasons = np.asarray(columns["infeasible_reason"], dtype=object)
-    model_ok = np.asarray([r is None or str(r).startswith(("slo ", "constraint ")) for r in reasons])
-    out = {"cost_model": np.where(model_ok, -1.0, 1.0)}
-    bounds = [(f"slo_{n}", n, None, getattr(space.record.slo, n)) for n in ("ttft_s", "tpot_s", "e2e_latency_s")]
-    bounds += [(f"{c.metric}_{i}", c.metric, c.min, c.max) for i, c in enumerate(space.record.constraints)]
-    for name, metric, low, high in bounds:
+    out = {"cost_model": np.where(np.asarray(columns["cost_model_feasible"], dtype=bool), -1.0, 1.0)}
+    for i, (label, metric, low, high) in enumerate(space.bounds):
+        name = f"{i}:{label}"
         values = np.asarray(columns[metric], dtype=np.float64)
         if high is not None:
             out[f"{name}_max"] = np.nan_to_num((values - high) / abs(high or 1.0), nan=1.0, posinf=1.0)
@@ -94,7 +91,7 @@ class OptunaSearch:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        directions = ["maximize" if o.maximize else "minimize" for o in self.space.record.objectives]
+        directions: list[Any] = ["maximize" if o.maximize else "minimize" for o in self.space.record.objectives]
         sampler = optuna.samplers.TPESampler(multivariate=True, seed=self.seed, constant_liar=True)
         self.study = optuna.create_study(
             storage=optuna.storages.InMemoryStorage(),

@@ -71,6 +71,14 @@ class Space:
     """Pruned combinations: (hardware, quant, kv, flash, reason)."""
 
     @property
+    def bounds(self) -> list[tuple[str, str, float | None, float | None]]:
+        """(label, metric, min, max) of every SLO, then every constraint, in the order they are checked."""
+        slo = [(f"slo {n}", n, None, getattr(self.record.slo, n)) for n in ("ttft_s", "tpot_s", "e2e_latency_s")]
+        out: list[tuple[str, str, float | None, float | None]] = [b for b in slo if b[3] is not None]
+        out += [(f"constraint {c.metric}", str(c.metric), c.min, c.max) for c in self.record.constraints]
+        return out
+
+    @property
     def full_size(self) -> int:
         return len(self.hardware) * len(self.numerics) * len(self.flash) * len(self.batches)
 
@@ -138,16 +146,14 @@ class Space:
         m = scored.metrics
         feasible = m.feasible.copy()
         reason = reason_text(m.reason)
-        bounds = [(f"slo {n}", n, None, getattr(self.record.slo, n)) for n in ("ttft_s", "tpot_s", "e2e_latency_s")]
-        bounds += [(f"constraint {c.metric}", c.metric, c.min, c.max) for c in self.record.constraints]
-        for label, metric, low, high in bounds:
+        for label, metric, low, high in self.bounds:
             values = getattr(m, metric)
             checks = [(high, ~(values <= high), "above")] if high is not None else []
             checks += [(low, ~(values >= low), "below")] if low is not None else []
             for bound, violated, side in checks:
                 reason = np.where(violated & feasible, f"{label}: {side} {bound:g}", reason)
                 feasible = feasible & ~violated
-        return {"feasible": feasible, "infeasible_reason": reason}
+        return {"cost_model_feasible": m.feasible, "feasible": feasible, "infeasible_reason": reason}
 
     def evaluate_index(self, index: np.ndarray) -> dict[str, Any]:
         """Evaluate pruned-enumeration indices."""
@@ -212,7 +218,7 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     )
     smallest = draft.evaluate_codes(grid[:, 0], grid[:, 1], grid[:, 2], np.zeros(len(grid), dtype=np.int64))
     cand_reason = smallest["infeasible_reason"]
-    runnable = np.asarray([r is None or str(r).startswith(("slo ", "constraint ")) for r in cand_reason])
+    runnable = smallest["cost_model_feasible"]
     max_batch = _max_batch(draft, grid)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
     pruned = tuple(
