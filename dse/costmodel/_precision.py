@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from dse.catalog import HardwareSpec, Numerics
 
 _SIXTEEN_BIT = ("fp16", "bf16")
+_SAME_WIDTH = {"int8": "fp8", "fp8": "int8", "int4": "fp4", "fp4": "int4"}
+"""Raw bit-widths name a width, not a format: 8-bit activations run as int8 or fp8, whichever the device has."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,15 @@ def resolve_precision(hw: HardwareSpec, numerics: Numerics) -> Precision:
     """
     half = sixteen_bit_peak(hw) or hw.peak("fp32")
     vector = hw.peak("fp32") or half
-    native = hw.peak(numerics.compute)
+    compute = numerics.compute
+    if hw.peak(compute) is None and numerics.raw and hw.peak(_SAME_WIDTH.get(compute, compute)) is not None:
+        compute = _SAME_WIDTH[compute]
+    native = hw.peak(compute)
     if half is None or vector is None:  # no usable format at all: keep numbers finite, mark unsupported
         any_peak = max(hw.peak_flops_per_s.values())
         return Precision(any_peak, any_peak, any_peak, numerics.activation_bits, numerics.compute, False, False)
     if native is not None:
-        return Precision(native, half, vector, numerics.activation_bits, numerics.compute, True, False)
+        return Precision(native, half, vector, numerics.activation_bits, compute, True, False)
     if numerics.fallback == "weight_only":
         if sixteen_bit_peak(hw) is None:  # no 16-bit units at all: dequantize to fp32
             return Precision(half, half, vector, max(numerics.activation_bits, 32.0), "fp32", True, True)
