@@ -147,14 +147,22 @@ def progress_bar() -> Iterator[Callable[[dict[str, Any]], None]]:
 
 
 _UNITS = {"_s": ("ms", 1 / units.MS), "_bytes": ("GB", 1 / units.GB)}
+"""Display units by name suffix; rates (``_per_s``) keep their unit."""
+
+
+def _unit(name: str) -> tuple[str, float] | None:
+    if name.endswith("_per_s"):
+        return None
+    return next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), None)
 
 
 def _display_name(name: str) -> str:
     """``tpot_s`` -> ``tpot_ms``, ``memory_per_device_bytes`` -> ``memory_per_device_gb``."""
-    for suffix, (unit, _) in _UNITS.items():
-        if name.endswith(suffix):
-            return name[: -len(suffix)] + "_" + unit.lower()
-    return name
+    unit = _unit(name)
+    if unit is None:
+        return name
+    suffix = next(s for s in _UNITS if name.endswith(s))
+    return name[: -len(suffix)] + "_" + unit[0].lower()
 
 
 def render_run(run: Any, top: int) -> None:
@@ -180,12 +188,12 @@ def render_run(run: Any, top: int) -> None:
         metrics = [o.metric for o in run.space.record.objectives]
         metrics += [m for m in ("ttft_s", "tpot_s", "memory_per_device_bytes") if m not in metrics]
         for name in params + metrics:
-            unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), None)
+            unit = _unit(name)
             table.add_column(_display_name(name) if unit else name, justify="right")
         for i in order:
             cells = ["default" if front[p][i] is None else str(front[p][i]) for p in params]
             for name in metrics:
-                unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), None)
+                unit = _unit(name)
                 value = float(front[name][i]) * (unit[1] if unit else 1.0)
                 cells.append(f"{value:.4g}")
             table.add_row(*cells)

@@ -7,24 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from dse.costmodel import REASON_TEXT, CostAssumptions, PassCost, Rates, Reason
+from dse.costmodel import METRIC_NAMES, REASON_TEXT, CostAssumptions, PassCost, Rates, Reason
 from dse.errors import InputError
 from dse.scoring import Scored, score_columns
-
-METRIC_NAMES = (
-    "ttft_s",
-    "tpot_s",
-    "e2e_latency_s",
-    "throughput_tokens_per_s",
-    "throughput_tokens_per_s_per_device",
-    "tokens_per_s_per_user",
-    "memory_per_device_bytes",
-    "devices",
-    "usd_per_hour",
-    "usd_per_million_tokens",
-    "joules_per_token",
-)
-"""Canonical metric names (DESIGN.md §4) in display order."""
 
 
 @dataclass(frozen=True)

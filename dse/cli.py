@@ -127,6 +127,8 @@ def run_command(
 
     if (space is None) == (resume is None):
         raise InputError("give a space file, or --resume DIR (not both)", field="space")
+    if resume is not None and any(v is not None for v in (out, engine, trials, seed, ray_address)):
+        raise InputError("--resume continues with the run's own settings; only --executor may change", field="resume")
     with progress_bar() as update:
         if resume is not None:
             result = resume_run(resume, progress=update, executor=executor.value if executor else None)
@@ -158,6 +160,11 @@ def sweep_command(
 
     result = sweep(experiment, out=out)
     typer.echo(f"{len(result.table)} Pareto rows over the sweep -> {result.directory / 'sweep.csv'}")
+    if not result.complete:
+        typer.echo(
+            f"interrupted: see {result.directory / 'sweep.json'}; resume a point with dse run --resume", err=True
+        )
+        raise typer.Exit(130)
 
 
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:

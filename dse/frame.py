@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.costmodel import CostAssumptions
+from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
 from dse.scoring import INPUT_DEFAULTS, reason_text, score_columns
 
 if TYPE_CHECKING:
     import pandas as pd
 
-OUTPUT_COLUMNS = (
-    "ttft_s",
-    "tpot_s",
-    "e2e_latency_s",
-    "throughput_tokens_per_s",
-    "decode_throughput_tokens_per_s",
-    "throughput_tokens_per_s_per_device",
-    "tokens_per_s_per_user",
-    "memory_per_device_bytes",
-    "devices",
-    "usd_per_hour",
-    "usd_per_million_tokens",
-    "joules_per_token",
-)
+OUTPUT_COLUMNS = (*METRIC_NAMES, "decode_throughput_tokens_per_s")
 
 
 def evaluate(
@@ -50,10 +37,15 @@ def evaluate(
         raise InputError(
             f"unknown candidate columns {sorted(unknown)}; expected {['model', 'hardware', *INPUT_DEFAULTS]}"
         )
-    columns = {}
+    columns: dict[str, Any] = {}
     for name in candidates.columns:
         series = candidates[name]
-        columns[name] = series.where(series.notna(), None).tolist() if series.dtype == object else series.to_numpy()
+        if name in ("weight_bits", "act_bits", "kv_bits", "quant", "kv") or series.dtype == object:
+            columns[name] = series.astype(object).where(series.notna(), None).tolist()  # NaN = not given
+        else:
+            columns[name] = series.to_numpy()
+    if "flash_attention" in candidates and candidates["flash_attention"].dtype != bool:
+        raise InputError("expected booleans (True/False)", field="flash_attention")
     n = len(candidates)
     out: dict[str, np.ndarray] = {}
     for rows, scored in score_columns(columns, profile="ideal" if ideal else profile, costs=costs):

@@ -113,7 +113,7 @@ _HASH_THRESHOLD = 4096
 def _check_positive_ints(name: str, values: np.ndarray) -> np.ndarray:
     if values.size and (not np.all(np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values))):
         bad = int(np.flatnonzero(~np.isfinite(values) | (values < 1) | (values != np.round(values)))[0])
-        raise InputError(f"expected a whole number >= 1, got {values[bad]!r} (row {bad})", field=name)
+        raise InputError(f"expected a whole number >= 1, got {float(values[bad]):g} (row {bad})", field=name)
     return values
 
 
@@ -125,24 +125,36 @@ def _numerics_table(columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -
     return codes, table
 
 
-def build_candidates(
-    model: ModelSpec,
+_PAIR_FIELDS = (
+    "weight_bits",
+    "embedding_bits",
+    "act_bits",
+    "kv_bits",
+    "matmul_flops_per_s",
+    "matmul16_flops_per_s",
+    "vector_flops_per_s",
+    "bandwidth_bytes_per_s",
+    "memory_bytes",
+    "format_supported",
+    "tdp_w",
+    "usd_per_device_hour",
+)
+"""Candidate fields that depend only on the (device, numerics) pair."""
+
+
+def _pair_table(
     hardware: Sequence[HardwareSpec],
-    hardware_codes: np.ndarray,
     numerics: Sequence[Numerics],
-    numerics_codes: np.ndarray,
-    workload: Mapping[str, np.ndarray],
-    *,
-    profile: str,
+    pairs: Sequence[tuple[Any, ...]],
     costs: CostAssumptions,
-) -> tuple[Candidates, np.ndarray]:
-    """Struct-of-arrays for one model: per-(device, numerics) lookups, then fancy indexing."""
-    prof = load_profile(profile)
-    pair_codes, pairs = _factorize_rows(hardware_codes, numerics_codes)
-    rows = []
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs x fields) values of ``_PAIR_FIELDS``, and the format each pair computes in."""
+    rows, formats = [], []
     for h_code, q_code in pairs:
         hw, num = hardware[h_code], numerics[q_code]
         p = resolve_precision(hw, num)
+        formats.append(p.compute)
+        tdp = hw.tdp_w if hw.tdp_w is not None else np.nan
         rows.append(
             (
                 num.weight_bits,
@@ -155,27 +167,31 @@ def build_candidates(
                 hw.memory_bandwidth_bytes_per_s,
                 hw.memory_bytes,
                 float(p.supported),
-                hw.tdp_w if hw.tdp_w is not None else np.nan,
+                tdp,
                 usd_per_device_hour(hw, costs),
             )
         )
-    table = np.asarray(rows, dtype=np.float64)[pair_codes]
-    names = (
-        "weight_bits",
-        "embedding_bits",
-        "act_bits",
-        "kv_bits",
-        "matmul_flops_per_s",
-        "matmul16_flops_per_s",
-        "vector_flops_per_s",
-        "bandwidth_bytes_per_s",
-        "memory_bytes",
-        "format_supported",
-        "tdp_w",
-        "usd_per_device_hour",
-    )
-    columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(names)}
-    columns["format_supported"] = table[:, names.index("format_supported")] > 0.5
+    table = np.asarray(rows, dtype=np.float64).reshape(-1, len(_PAIR_FIELDS))
+    return table, np.asarray(formats, dtype=object)
+
+
+def build_candidates(
+    hardware: Sequence[HardwareSpec],
+    hardware_codes: np.ndarray,
+    numerics: Sequence[Numerics],
+    numerics_codes: np.ndarray,
+    workload: Mapping[str, np.ndarray],
+    *,
+    profile: str,
+    costs: CostAssumptions,
+) -> tuple[Candidates, np.ndarray]:
+    """Struct-of-arrays: per-(device, numerics) lookups, then fancy indexing (no per-candidate loop)."""
+    prof = load_profile(profile)
+    pair_codes, pairs = _factorize_rows(hardware_codes, numerics_codes)
+    table, formats = _pair_table(hardware, numerics, pairs, costs)
+    table = table[pair_codes]
+    columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(_PAIR_FIELDS)}
+    columns["format_supported"] = table[:, _PAIR_FIELDS.index("format_supported")] > 0.5
     columns.update(
         bandwidth_efficiency=prof.bandwidth_efficiency,
         compute_efficiency=prof.compute_efficiency,
@@ -185,7 +201,6 @@ def build_candidates(
         flash_block_rows=prof.flash_block_rows,
         **workload,
     )
-    formats = np.asarray([resolve_precision(hardware[h], numerics[q]).compute for h, q in pairs], dtype=object)
     return Candidates.from_columns(columns, len(hardware_codes)), formats[pair_codes]
 
 
@@ -219,7 +234,7 @@ def score_columns(
         model = load_model(str(ref))
         part = {k: v[rows] for k, v in workload.items()}
         cand, formats = build_candidates(
-            model, hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs
+            hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs
         )
         results.append((rows, score_model(model, cand, formats, costs)))
     return results

@@ -64,3 +64,14 @@ def test_import_dse_is_light() -> None:
     code = "import sys, dse; dse.load_model; print([m for m in ('pandas','plotly','optuna','ray') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def test_metric_names_are_written_once() -> None:
+    """The space schema's Literal must list exactly the canonical metrics (a Literal cannot be derived)."""
+    import typing
+
+    from dse.costmodel import METRIC_NAMES, ServingMetrics
+    from dse.space import MetricName
+
+    assert typing.get_args(MetricName) == METRIC_NAMES
+    assert set(METRIC_NAMES) <= set(ServingMetrics.__dataclass_fields__)

@@ -9,6 +9,7 @@ from dse.catalog._quant import KVFormatRecord, Numerics, SchemeRecord
 from dse.catalog._registry import (
     catalog_root,
     hardware_catalog,
+    is_path,
     load_hardware,
     load_kv_format,
     load_model,
@@ -38,6 +39,7 @@ __all__ = [
     "SystemSpec",
     "catalog_root",
     "hardware_catalog",
+    "is_path",
     "load_hardware",
     "load_kv_format",
     "load_model",

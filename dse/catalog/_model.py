@@ -55,6 +55,12 @@ class MoERecord(BaseModel):
     expert_bias: bool = False
     router_bias: bool = False
 
+    @model_validator(mode="after")
+    def _top_k_within_experts(self) -> MoERecord:
+        if self.experts_per_token > self.num_experts:
+            raise ValueError(f"experts_per_token ({self.experts_per_token}) exceeds num_experts ({self.num_experts})")
+        return self
+
 
 class MLARecord(BaseModel):
     """Multi-head latent attention (DeepSeek-V2/V3): low-rank query and key/value compression."""
@@ -139,14 +145,8 @@ class ModelSpec:
     num_dense_ffn_layers: int
     num_window_layers: int
     num_full_attention_layers: int
-    q_dim: int
-    """Width of the query projection output (heads x q/k head dim)."""
     kv_elements_per_token_per_layer: int
     """Cached elements per token per layer: 2 x kv_heads x head_dim, or kv_lora_rank + rope dim for MLA."""
-
-    @property
-    def is_moe(self) -> bool:
-        return self.record.moe is not None
 
 
 def model_spec(record: ModelRecord) -> ModelSpec:
@@ -155,10 +155,8 @@ def model_spec(record: ModelRecord) -> ModelSpec:
     n_moe = record.moe.layers.count(n) if record.moe else 0
     n_window = record.sliding_window_layers.count(n) if record.sliding_window_layers else 0
     if record.mla:
-        q_dim = record.num_attention_heads * (record.mla.qk_nope_head_dim + record.mla.qk_rope_head_dim)
         kv_elements = record.mla.kv_lora_rank + record.mla.qk_rope_head_dim
     else:
-        q_dim = record.num_attention_heads * record.head_dim
         kv_elements = 2 * record.num_key_value_heads * record.head_dim
     return ModelSpec(
         id=record.id,
@@ -168,6 +166,5 @@ def model_spec(record: ModelRecord) -> ModelSpec:
         num_dense_ffn_layers=n - n_moe,
         num_window_layers=n_window,
         num_full_attention_layers=n - n_window,
-        q_dim=q_dim,
         kv_elements_per_token_per_layer=kv_elements,
     )

@@ -49,7 +49,8 @@ def _records(folder: Path, record_type: type, label: str) -> dict[str, object]:
     return entries
 
 
-def _is_path(ref: str) -> bool:
+def is_path(ref: str) -> bool:
+    """Whether a catalog reference names a file (YAML/JSON, or anything with a path separator), not an id."""
     return ref.lower().endswith(_SUFFIXES) or "/" in ref or "\\" in ref
 
 
@@ -70,7 +71,7 @@ def hardware_catalog() -> Mapping[str, HardwareSpec]:
 
 def load_hardware(ref: str) -> HardwareSpec:
     """An accelerator by catalog id, or from a YAML/JSON file path (DESIGN.md §4 custom hardware)."""
-    if _is_path(ref):
+    if is_path(ref):
         path = Path(ref)
         return hardware_spec(validate(HardwareRecord, read_document(path), source=ref, path=path))
     return _lookup(ref, hardware_catalog(), "hardware")  # type: ignore[no-any-return]
@@ -115,7 +116,7 @@ def model_catalog() -> Mapping[str, ModelSpec]:
 
 def load_model(ref: str) -> ModelSpec:
     """A model by catalog id, or from a path: our YAML schema or a Hugging Face ``config.json``."""
-    if _is_path(ref):
+    if is_path(ref):
         return _model_from_path(Path(ref))
     return _lookup(ref, model_catalog(), "model")  # type: ignore[no-any-return]
 
@@ -151,7 +152,7 @@ def profile_catalog() -> Mapping[str, EfficiencyProfile]:
 
 def load_profile(ref: str) -> EfficiencyProfile:
     """An efficiency profile by id or path."""
-    if _is_path(ref):
+    if is_path(ref):
         path = Path(ref)
         return efficiency_profile(validate(ProfileRecord, read_document(path), source=ref, path=path))
     return _lookup(ref, profile_catalog(), "profile")  # type: ignore[no-any-return]

@@ -7,11 +7,12 @@ from dse.costmodel._memory import MemoryBreakdown
 from dse.costmodel._ops import OpSpec
 from dse.costmodel._params import parameter_counts
 from dse.costmodel._precision import Precision, resolve_precision
-from dse.costmodel._roofline import op_time_s, sum_max_linear
-from dse.costmodel._serving import REASON_TEXT, Reason, ServingMetrics, serving_metrics
+from dse.costmodel._roofline import sum_max_linear
+from dse.costmodel._serving import METRIC_NAMES, REASON_TEXT, Reason, ServingMetrics, serving_metrics
 from dse.costmodel._table import OpTable, PassCost, Rates
 
 __all__ = [
+    "METRIC_NAMES",
     "REASON_TEXT",
     "Candidates",
     "CostAssumptions",
@@ -29,7 +30,6 @@ __all__ = [
     "ServingMetrics",
     "compile_model",
     "evaluate_candidates",
-    "op_time_s",
     "parameter_counts",
     "rates_of",
     "resolve_precision",

@@ -91,7 +91,9 @@ def linear(
     ``matrices`` independent weight matrices of this shape (e.g. one per head) are read once each."""
     weights = matrices * d_in * d_out
     params = weights + (matrices * d_out if bias else 0)
-    weight_terms = {weight: weights * (PARAMETER_BPE_16 if weight == "one" else 1.0)} | _bias(matrices * d_out, bias)
+    weight_terms = {weight: weights * (PARAMETER_BPE_16 if weight == "one" else 1.0)}
+    for term, coefficient in _bias(matrices * d_out, bias).items():  # add: a 16-bit weight also uses "one"
+        weight_terms[term] = weight_terms.get(term, 0.0) + coefficient
     return OpSpec(
         name,
         count,

@@ -2,7 +2,8 @@
 
 Roofline model (Williams, Waterman, Patterson, CACM 2009; applied per operator to LLM inference by
 LLM-Viewer, arXiv 2402.16363 §3): an operator takes
-``max(flops / (peak x compute_efficiency), bytes / (bandwidth x bandwidth_efficiency)) + kernel_overhead``.
+``max(flops / (peak x compute_efficiency), bytes / (bandwidth x bandwidth_efficiency)) + kernel_overhead``
+(evaluated for every operator and candidate at once in ``_table.evaluate_table``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
-
-
-def op_time_s(flops: Array, memory_bytes: Array, flops_per_s: Array, bytes_per_s: Array) -> Array:
-    """Roofline time of one operator (s), given *achievable* FLOP/s and bytes/s; no overhead."""
-    return np.maximum(flops / flops_per_s, memory_bytes / bytes_per_s)  # type: ignore[no-any-return]
 
 
 def _series(first: Array, last: Array, c0: Array, c1: Array) -> Array:

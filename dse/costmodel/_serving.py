@@ -35,6 +35,22 @@ REASON_TEXT = {
 }
 
 
+METRIC_NAMES = (
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "throughput_tokens_per_s",
+    "throughput_tokens_per_s_per_device",
+    "tokens_per_s_per_user",
+    "memory_per_device_bytes",
+    "devices",
+    "usd_per_hour",
+    "usd_per_million_tokens",
+    "joules_per_token",
+)
+"""The canonical metric names (DESIGN.md §4 contract), in display order: fields of ``ServingMetrics``."""
+
+
 @dataclass(frozen=True)
 class ServingMetrics:
     """Canonical metrics (DESIGN.md §4), arrays of length N, SI units."""

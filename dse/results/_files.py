@@ -59,7 +59,11 @@ def manifest(space: Space, settings: dict[str, Any]) -> dict[str, Any]:
         for h in space.hardware
     ]
     return {
-        "space": {"path": space.source, "sha256": space.digest, "record": space.record.model_dump(mode="json")},
+        "space": {
+            "path": _absolute(space.source),
+            "sha256": space.digest,
+            "record": space.record.model_dump(mode="json"),
+        },
         "model": {
             "id": space.model.id,
             "record_sha256": hashlib.sha256(space.model.record.model_dump_json().encode()).hexdigest(),
@@ -71,6 +75,12 @@ def manifest(space: Space, settings: dict[str, Any]) -> dict[str, Any]:
         "settings": settings,
         "versions": versions,
     }
+
+
+def _absolute(source: str) -> str:
+    """The space file's absolute path (so ``--resume`` works from any directory), or the label as given."""
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else source
 
 
 def write_table(columns: dict[str, Any], path: Path) -> None:

@@ -71,7 +71,7 @@ class Run:
 
 
 @contextmanager
-def _interruptible(stop: threading.Event) -> Iterator[None]:
+def interruptible(stop: threading.Event) -> Iterator[None]:
     """SIGINT/SIGTERM set ``stop`` (the run finishes its chunk, writes everything, and returns)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -169,6 +169,7 @@ def _search(
         search.resume(load_journal_trials(journal, space.record.name))
     if collector.parts:
         search.record(collector.columns())
+    saved = time.monotonic()
     try:
         while not search.done and not stop.is_set():
             trials, ids = search.ask()
@@ -178,7 +179,11 @@ def _search(
                 search.record(cols)
                 collector.add(cols)
             search.tell(trials, ids)
+            if time.monotonic() - saved > CHECKPOINT_S:  # a killed process loses at most this much history
+                search.save_journal(journal)
+                saved = time.monotonic()
     finally:
+        search.abandon()
         search.save_journal(journal)
 
 
@@ -199,6 +204,8 @@ def run(
     Arguments override the space's ``engine`` and ``execution`` settings. Interrupting (SIGINT/SIGTERM or
     ``stop``) keeps everything evaluated so far; ``resume(directory)`` continues without repeating work.
     """
+    if trials is not None and trials < 1:
+        raise InputError(f"expected at least 1 trial, got {trials}", field="trials")
     space = space if isinstance(space, Space) else load_space(space)
     rec = space.record
     settings = {
@@ -228,12 +235,13 @@ def resume(
     directory = Path(directory)
     try:
         saved = json.loads((directory / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a run directory ({exc})", source=str(directory)) from None
-    space = load_space(saved["space"]["path"])
-    if space.digest != saved["space"]["sha256"]:
+        space_path, digest, settings = saved["space"]["path"], saved["space"]["sha256"], dict(saved["settings"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"not a run directory: no readable {MANIFEST} ({exc})", source=str(directory)) from None
+    space = load_space(space_path)
+    if space.digest != digest:
         raise InputError("the space file changed since this run started; start a new run", source=space.source)
-    settings = saved["settings"] | ({"executor": executor} if executor else {})
+    settings |= {"executor": executor} if executor else {}
     previous = read_trials(directory / TRIALS) if (directory / TRIALS).exists() else None
     return _execute(space, directory, settings, previous, progress, stop or threading.Event())
 
@@ -252,7 +260,7 @@ def _execute(
     started = time.perf_counter()
     pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
     try:
-        with _interruptible(stop):
+        with interruptible(stop):
             _search(space, engine, pool, collector, settings, stop, directory / JOURNAL)
     finally:
         pool.close()
@@ -261,7 +269,8 @@ def _execute(
     write_table(columns, directory / TRIALS)
     front = collector.front or {k: np.asarray(v)[:0] for k, v in columns.items()}
     write_table(front, directory / PARETO)
-    summary = _summary(space, engine, settings, collector, wall, already, complete=not stop.is_set())
+    finished = collector.evaluated >= space.size if engine == "exhaustive" else not stop.is_set()
+    summary = _summary(space, engine, settings, collector, wall, already, complete=finished)
     write_json(directory / SUMMARY, summary)
     return Run(directory, space, columns, front, summary)
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from dse.catalog import is_path
 from dse.catalog._files import read_document, validate
 from dse.errors import InputError
 from dse.results._files import write_json, write_table
-from dse.results._run import run
+from dse.results._run import interruptible, run
 from dse.space import SpaceRecord, load_space
 
 
@@ -25,7 +27,7 @@ class SweepRecord(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str | None = None
     base: str = Field(description="the base space YAML, relative to this file")
-    grid: dict[str, list[Any]] = Field(min_length=1)
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     parallel: PositiveInt | None = Field(default=None, description="studies at once on Ray (default: all CPUs)")
@@ -37,6 +39,8 @@ class Sweep:
 
     directory: Path
     table: Any
+    complete: bool
+    """False when interrupted: the table then holds the points finished so far (``sweep.json`` says which)."""
 
 
 def _override(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
@@ -64,8 +68,9 @@ def points(record: SweepRecord, base: dict[str, Any], source: str) -> list[tuple
     return out
 
 
-def _run_point(space_file: str, out: str) -> dict[str, Any]:
-    result = run(space_file, out=out, executor="local")
+def _run_point(space_file: str, out: str, stop: threading.Event | None = None) -> dict[str, Any]:
+    """One study of the sweep, on the local executor (a sweep parallelises over studies, not chunks)."""
+    result = run(space_file, out=out, executor="local", stop=stop)
     return {"front": result.front, "summary": result.summary}
 
 
@@ -75,6 +80,8 @@ def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
     record = validate(SweepRecord, read_document(path), source=str(path), path=path)
     base_path = (path.parent / record.base).resolve()
     base = read_document(base_path)
+    if not isinstance(base, dict) or not isinstance(base.get("name"), str):
+        raise InputError("the base space must be a space YAML mapping with a name", source=str(base_path))
     directory = Path(out) if out else Path("experiments") / "runs" / record.name
     directory.mkdir(parents=True, exist_ok=True)
     jobs = []
@@ -82,33 +89,42 @@ def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
         point_dir = directory / f"point-{index:03d}"
         point_dir.mkdir(exist_ok=True)
         model = data.get("model", "")
-        if isinstance(model, str) and ("/" in model or model.endswith((".yaml", ".json"))):
+        if isinstance(model, str) and is_path(model):
             data["model"] = str((base_path.parent / model).resolve())
         space_file = point_dir / "space.yaml"
         space_file.write_text(yaml.safe_dump(data, sort_keys=False))
         load_space(space_file)  # resolve ids now: a bad point fails before any study starts
         jobs.append((overrides, str(space_file), str(point_dir)))
     results = _execute(jobs, record)
-    table = _combine(jobs, results)
+    table = _combine(jobs, results) if results else {}
     write_table(table, directory / "sweep.csv")
     write_json(
         directory / "sweep.json",
         {
             "name": record.name,
+            "complete": len(results) == len(jobs) and all(r["summary"]["complete"] for r in results),
             "points": [
-                {"overrides": o, "directory": d, "summary": r["summary"]}
-                for (o, _, d), r in zip(jobs, results, strict=True)
+                {"overrides": o, "directory": d, "summary": r["summary"] if r else None}
+                for (o, _, d), r in itertools.zip_longest(jobs, results)
             ],
         },
     )
     import pandas as pd
 
-    return Sweep(directory, pd.DataFrame(table))
+    complete = len(results) == len(jobs) and all(r["summary"]["complete"] for r in results)
+    return Sweep(directory, pd.DataFrame(table), complete)
 
 
 def _execute(jobs: list[tuple[dict[str, Any], str, str]], record: SweepRecord) -> list[dict[str, Any]]:
     if record.executor == "local":
-        return [_run_point(space_file, out) for _, space_file, out in jobs]
+        stop = threading.Event()
+        done: list[dict[str, Any]] = []
+        with interruptible(stop):  # Ctrl-C stops the current study (kept, resumable) and the sweep
+            for _, space_file, out in jobs:
+                done.append(_run_point(space_file, out, stop))
+                if stop.is_set():
+                    break
+        return done
     from dse.execute._ray import start_ray
 
     ray, owns = start_ray(record.ray_address)

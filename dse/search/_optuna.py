@@ -86,6 +86,8 @@ class OptunaSearch:
     study: Any = None
     told: dict[int, tuple[list[float], dict[str, float]]] = field(default_factory=dict)
     """Cache: candidate id -> (objective values, constraints) of every candidate evaluated so far."""
+    pending: list[Any] = field(default_factory=list)
+    """Trials of the current batch, asked but not yet told."""
 
     def __post_init__(self) -> None:
         import optuna
@@ -109,20 +111,36 @@ class OptunaSearch:
         self.study.add_trials(previous)
 
     @property
+    def completed(self) -> int:
+        """Trials told so far (failed or abandoned ones do not count against the budget)."""
+        import optuna
+
+        return len(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+    @property
     def done(self) -> bool:
-        return len(self.study.trials) >= self.trials
+        """Whether the trial budget is spent."""
+        return self.completed >= self.trials
 
     def ask(self) -> tuple[list[Any], np.ndarray]:
         """The next batch of trials and their candidate ids (switching to NSGA-II after ``tpe_trials``)."""
         import optuna
 
-        if len(self.study.trials) >= self.tpe_trials and not isinstance(
-            self.study.sampler, optuna.samplers.NSGAIISampler
-        ):
+        completed = self.completed
+        if completed >= self.tpe_trials and not isinstance(self.study.sampler, optuna.samplers.NSGAIISampler):
             self.study.sampler = optuna.samplers.NSGAIISampler(population_size=self.batch_size, seed=self.seed)
-        count = min(self.batch_size, self.trials - len(self.study.trials))
+        count = min(self.batch_size, self.trials - completed)
         trials = [self.study.ask(self.dims) for _ in range(count)]
+        self.pending = list(trials)
         return trials, _ids(self.space, [t.params for t in trials])
+
+    def abandon(self) -> None:
+        """Mark trials asked but not told (an interrupted batch) as failed, so a resumed study skips them."""
+        import optuna
+
+        for trial in self.pending:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.pending = []
 
     def missing(self, ids: np.ndarray) -> np.ndarray:
         """Ids not yet evaluated (distinct)."""
@@ -144,6 +162,7 @@ class OptunaSearch:
             for name, value in constraints.items():
                 trial.set_constraint(name, value if math.isfinite(value) else 1.0)
             self.study.tell(trial, values)
+        self.pending = []
 
     def save_journal(self, path: Path) -> None:
         """Persist the study as an Optuna journal file (``optuna-dashboard`` opens it)."""

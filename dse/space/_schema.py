@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -91,6 +91,14 @@ class ChoicesRecord(BaseModel):
         Discriminator(lambda value: "range" if isinstance(value, dict | IntRangeRecord) else "list"),
     ] = Field(default=[1], description="a list of batch sizes, or {min, max, step, log}")
 
+    @field_validator("hardware", "quant", "kv", "flash_attention")
+    @classmethod
+    def _distinct(cls, values: list[Any]) -> list[Any]:
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise ValueError(f"each value at most once; repeated: {', '.join(repeated)}")
+        return values
+
     @field_validator("batch")
     @classmethod
     def _non_empty_batch(cls, value: list[int] | IntRangeRecord) -> list[int] | IntRangeRecord:
@@ -125,6 +133,8 @@ class ConstraintRecord(BaseModel):
     def _some_bound(self) -> ConstraintRecord:
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) must be <= max ({self.max:g})")
         return self
 
 

@@ -13,6 +13,7 @@ from dse.catalog import (
     HardwareSpec,
     ModelSpec,
     Numerics,
+    is_path,
     load_hardware,
     load_kv_format,
     load_model,
@@ -21,24 +22,12 @@ from dse.catalog import (
     resolve_numerics,
 )
 from dse.catalog._files import read_document, validate
-from dse.costmodel import CostAssumptions
+from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
 from dse.scoring import Scored, build_candidates, reason_text, score_model
 from dse.space._schema import SpaceRecord
 
-METRICS = (
-    "ttft_s",
-    "tpot_s",
-    "e2e_latency_s",
-    "throughput_tokens_per_s",
-    "throughput_tokens_per_s_per_device",
-    "tokens_per_s_per_user",
-    "memory_per_device_bytes",
-    "devices",
-    "usd_per_hour",
-    "usd_per_million_tokens",
-    "joules_per_token",
-)
+METRICS = METRIC_NAMES
 PARAMETERS = ("hardware", "quant", "kv", "flash_attention", "batch")
 
 
@@ -118,7 +107,7 @@ class Space:
             "flash": np.asarray(self.flash)[flash],
         }
         cand, formats = build_candidates(
-            self.model, self.hardware, hw, self.numerics, num, workload, profile=self.record.profile, costs=self.costs
+            self.hardware, hw, self.numerics, num, workload, profile=self.record.profile, costs=self.costs
         )
         scored = score_model(self.model, cand, formats, self.costs)
         columns = self._parameters(hw, num, flash, batch)
@@ -170,7 +159,7 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
 
     base = path.parent if path is not None else Path(".")
     model_ref = record.model
-    if ("/" in model_ref or model_ref.endswith((".yaml", ".yml", ".json"))) and not Path(model_ref).is_absolute():
+    if is_path(model_ref) and not Path(model_ref).is_absolute():
         model_ref = str(base / model_ref)
     model = wrap("model", load_model, model_ref)
     hardware = tuple(wrap(f"choices.hardware.{i}", load_hardware, h) for i, h in enumerate(record.choices.hardware))
@@ -253,7 +242,6 @@ def _max_batch(space: Space, grid: np.ndarray) -> np.ndarray:
         "flash": np.asarray(space.flash)[grid[:, 2]],
     }
     cand, formats = build_candidates(
-        space.model,
         space.hardware,
         grid[:, 0],
         space.numerics,

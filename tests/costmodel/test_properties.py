@@ -60,7 +60,6 @@ def _candidates_of(row: dict) -> Candidates:
     workload = {k: np.asarray([row[k]], dtype=float) for k in ("batch", "prompt_len", "gen_len")}
     workload["flash"] = np.asarray([row["flash_attention"]])
     cand, _ = build_candidates(
-        load_model(row["model"]),
         [load_hardware(row["hardware"])],
         np.zeros(1, dtype=np.int64),
         numerics,
