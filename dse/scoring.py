@@ -247,7 +247,7 @@ def score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: 
         reuse_large_buffers()
     chunks = []
     tables = compile_model(model)
-    for start in range(0, len(cand), CHUNK_SIZE):
+    for start in range(0, max(len(cand), 1), CHUNK_SIZE):  # an empty set is one (empty) chunk
         part = cand.take(slice(start, start + CHUNK_SIZE)) if len(cand) > CHUNK_SIZE else cand
         ev = evaluate_candidates(model, part, tables)
         chunks.append((ev, serving_metrics(part, ev, max_context, costs.power_fraction)))

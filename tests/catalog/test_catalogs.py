@@ -200,3 +200,11 @@ def test_unknown_peak_format_is_rejected(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error() -> None:
     with pytest.raises(InputError, match=r"nowhere\.yaml: file not found"):
         load_hardware("nowhere.yaml")
+
+
+def test_top_k_above_expert_count_is_rejected(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "models" / "mixtral-8x7b.yaml").read_text()
+    path = tmp_path / "mixtral-8x7b.yaml"
+    path.write_text(text.replace("experts_per_token: 2", "experts_per_token: 9"))
+    with pytest.raises(InputError, match=r"experts_per_token \(9\) exceeds num_experts \(8\)"):
+        load_model(str(path))

@@ -82,3 +82,16 @@ def test_sum_max_linear_small_case() -> None:
     one = np.ones(1)
     assert sum_max_linear(0 * one, one, 10 * one, -one, one, 9 * one)[0] == 65
     assert math.isclose(sum_max_linear(one, 0 * one, 0 * one, 0 * one, 5 * one, 4 * one)[0], 0.0)
+
+
+def test_stored_weights_equal_parameters_at_16_bits() -> None:
+    """With every weight at 16 bits, stored weight bytes = 2 x the parameter count, for every model
+    (biases, routers, shared and routed experts, MLA, tied tables). Attention sinks (a few thousand
+    parameters) are counted as parameters but not stored."""
+    from dse.catalog import model_catalog
+
+    for model in model_catalog().values():
+        total, _ = parameter_counts(model)
+        stored = analyze(model.id, "h200-sxm", weight_bits=16, act_bits=16, prompt_len=8, gen_len=2).to_dict()
+        sinks = model.num_layers * model.record.num_attention_heads if model.record.attention_sinks else 0
+        assert stored["memory"]["weights_bytes"] == pytest.approx(2 * (total - sinks), rel=1e-12), model.id

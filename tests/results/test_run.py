@@ -198,3 +198,15 @@ def test_sweep_rejects_a_bad_override(tmp_path: Path) -> None:
     experiment.write_text(f"name: s\nbase: {QUICKSTART}\ngrid:\n  workload.prompt_tokens: [512, -1]\n")
     with pytest.raises(dse.InputError, match=r"point 1.*workload\.prompt_tokens"):
         dse.sweep(experiment, out=tmp_path / "out")
+
+
+def test_a_space_with_nothing_runnable_is_an_empty_result(tmp_path: Path) -> None:
+    path = tmp_path / "nothing.yaml"
+    path.write_text(
+        "name: nothing\nmodel: llama-3.1-70b\nworkload: {prompt_tokens: 1024, output_tokens: 128}\n"
+        "choices: {hardware: [l4], quant: [bf16]}\nobjectives: [{metric: tpot_s}]\n"
+    )
+    result = dse.run(path, out=tmp_path / "run")
+    assert result.summary["counts"]["after_pruning"] == 0 and result.summary["counts"]["pareto"] == 0
+    assert result.summary["pruned"][0]["reason"].startswith("weights")
+    assert len(result.trials) == 0 and (tmp_path / "run" / "pareto.csv").exists()
