@@ -50,7 +50,7 @@ class Analysis:
     def to_dict(self) -> dict[str, Any]:
         """The ``dse analyze --json`` object (DESIGN.md §4 contract, plus extra fields)."""
         s, ev, m = self.scored, self.scored.evaluation, self.scored.metrics
-        assert ev is not None  # a single candidate is always evaluated in one chunk
+        assert ev is not None and ev.decode_ops is not None  # one candidate, one chunk, with detail
         reason = Reason(int(m.reason[0]))
         mem = ev.memory
         out: dict[str, Any] = {"inputs": self.inputs, "compute_format": str(s.compute_format[0])}
@@ -135,5 +135,5 @@ def analyze(
         "flash_attention": flash_attention,
     }
     chosen = "ideal" if ideal else (profile or "default")
-    [(_, scored)] = score_columns({k: [v] for k, v in inputs.items()}, profile=chosen, costs=costs)
+    [(_, scored)] = score_columns({k: [v] for k, v in inputs.items()}, profile=chosen, costs=costs, detail=True)
     return Analysis(inputs | {"profile": chosen, "tp": tp, "pp": pp, "ep": ep, "pricing": costs.pricing}, scored)

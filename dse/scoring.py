@@ -209,6 +209,7 @@ def score_columns(
     *,
     profile: str = "default",
     costs: CostAssumptions = CostAssumptions(),
+    detail: bool = False,
 ) -> list[tuple[np.ndarray, Scored]]:
     """Score candidates given as columns; returns (row indices, result) per model group."""
     if "model" not in columns or "hardware" not in columns:
@@ -236,12 +237,14 @@ def score_columns(
         cand, formats = build_candidates(
             hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs
         )
-        results.append((rows, score_model(model, cand, formats, costs)))
+        results.append((rows, score_model(model, cand, formats, costs, detail=detail)))
     return results
 
 
-def score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: CostAssumptions) -> Scored:
-    """Evaluate one model's candidates chunk by chunk and join the results."""
+def score_model(
+    model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: CostAssumptions, *, detail: bool = False
+) -> Scored:
+    """Evaluate one model's candidates chunk by chunk and join the results (``detail``: per-operator decode)."""
     max_context = model.record.max_position_embeddings
     if len(cand) > CHUNK_SIZE:
         reuse_large_buffers()
@@ -249,7 +252,7 @@ def score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: 
     tables = compile_model(model)
     for start in range(0, max(len(cand), 1), CHUNK_SIZE):  # an empty set is one (empty) chunk
         part = cand.take(slice(start, start + CHUNK_SIZE)) if len(cand) > CHUNK_SIZE else cand
-        ev = evaluate_candidates(model, part, tables)
+        ev = evaluate_candidates(model, part, tables, detail=detail)
         chunks.append((ev, serving_metrics(part, ev, max_context, costs.power_fraction)))
     if len(chunks) == 1:
         ev, metrics = chunks[0]

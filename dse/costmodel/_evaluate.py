@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from dse.catalog import ModelSpec
 from dse.costmodel._candidates import Candidates
@@ -39,7 +38,8 @@ class Evaluation:
     """Exact mean step time over the generated positions."""
     memory: MemoryBreakdown
     prefill_ops: PassCost
-    decode_ops: PassCost
+    decode_ops: PassCost | None
+    """Per-operator decode detail (one step at context = prompt length), when asked for."""
     rates: Rates
 
 
@@ -49,23 +49,24 @@ class ModelTables:
 
     prefill: OpTable
     decode: OpTable
+    """Every decode operator (evaluated only when per-operator detail is asked for)."""
+    context_free: OpTable
+    """Decode operators whose cost does not depend on the context (all but attention)."""
     attention: tuple[tuple[str, float, OpTable], ...]
     """Decode attention operators per group: (group, span in tokens, table)."""
-    context_free: NDArray[np.float64]
-    """Per decode-table row: its count if the operator does not depend on the context, else 0."""
 
 
 def compile_model(model: ModelSpec) -> ModelTables:
-    """Compile the prefill, decode and per-group attention tables of ``model``."""
+    """Compile the prefill, decode, context-free and per-group attention tables of ``model``."""
     decode_specs = layer_specs(model, decode=True)
-    decode = OpTable.compile(decode_specs)
     groups = []
     for group, span in (("full", np.inf), ("window", window_of(model))):
         specs = [s for s in decode_specs if _group(s) == group]
         if specs:
             groups.append((group, float(span), OpTable.compile(specs)))
-    context_free = np.asarray([_group(s) is None for s in decode.specs], dtype=np.float64) * decode.counts
-    return ModelTables(OpTable.compile(layer_specs(model, decode=False)), decode, tuple(groups), context_free)
+    context_free = OpTable.compile([s for s in decode_specs if _group(s) is None])
+    prefill = OpTable.compile(layer_specs(model, decode=False))
+    return ModelTables(prefill, OpTable.compile(decode_specs), context_free, tuple(groups))
 
 
 def rates_of(c: Candidates) -> Rates:
@@ -86,16 +87,30 @@ def _group(spec: OpSpec) -> str | None:
     return rest.rstrip("]") or "full"
 
 
-def _mean_attention_s(tables: ModelTables, c: Candidates, bpe: BytesPerElement, r: Rates, steps: Array) -> Array:
-    """Mean over decode steps j = 1..n of the attention operators' roofline time, exactly.
+@dataclass(frozen=True)
+class _AttentionCost:
+    """Decode attention: the exact mean over steps, and the one step at context = prompt length."""
+
+    mean_s: Array
+    step_s: Array
+    step_flops: Array
+    step_bytes: Array
+    overhead_s: Array
+
+
+def _decode_attention(
+    tables: ModelTables, c: Candidates, bpe: BytesPerElement, r: Rates, steps: Array
+) -> _AttentionCost:
+    """Attention operators over decode steps j = 1..n, exactly, and at context = prompt length.
 
     Step j attends to keys k = P + j (capped at the window). Attention FLOPs and bytes are linear in k, so
     each operator's time is the max of two linear functions of j on each side of the window boundary;
-    ``sum_max_linear`` sums that in closed form.
+    ``sum_max_linear`` sums that in closed form. The same lines give the one step at k = P.
     """
-    total = np.zeros_like(c.batch)
+    total, step, flops, nbytes, overhead = (np.zeros_like(c.batch) for _ in range(5))
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
     constant = _constant_terms(c, bpe)
+    fused = c.flash.astype(np.float64)
     for group, span, table in tables.attention:
         at0, at1 = (table.basis(attention_terms(group, c, bpe, np.inf, k) | constant) for k in (zero, one))
         rate = r.flops_per_s[table.kind_index]
@@ -108,7 +123,13 @@ def _mean_attention_s(tables: ModelTables, c: Candidates, bpe: BytesPerElement, 
             capped_steps = np.maximum(steps - np.maximum(1.0, span - c.prompt_len + 1.0) + 1.0, 0.0)
             step_sum = step_sum + capped_steps * np.maximum((f0 + f1 * span) / rate, (m0 + m1 * span) / r.bytes_per_s)
         total += table.counts @ step_sum
-    return total / steps  # type: ignore[no-any-return]
+        keys = np.minimum(c.prompt_len, span)
+        f_p, m_p = f0 + f1 * keys, m0 + m1 * keys
+        step += table.counts @ np.maximum(f_p / rate, m_p / r.bytes_per_s)
+        flops += table.counts @ f_p
+        nbytes += table.counts @ m_p
+        overhead += overhead_s(table, r, fused)
+    return _AttentionCost(total / steps, step, flops, nbytes, overhead)
 
 
 def _constant_terms(c: Candidates, bpe: BytesPerElement) -> dict[str, Array]:
@@ -117,28 +138,35 @@ def _constant_terms(c: Candidates, bpe: BytesPerElement) -> dict[str, Array]:
     return {"fused_q_a": fused * c.batch * bpe.act, "unfused_q_a": (1.0 - fused) * c.batch * bpe.act}
 
 
-def evaluate_candidates(model: ModelSpec, c: Candidates, tables: ModelTables | None = None) -> Evaluation:
+def evaluate_candidates(
+    model: ModelSpec, c: Candidates, tables: ModelTables | None = None, *, detail: bool = False
+) -> Evaluation:
     """Score every candidate: the whole cost model, vectorised (no Python loop over candidates).
 
-    ``tables`` (from ``compile_model``) may be passed to reuse the compiled operator tables across chunks.
+    ``tables`` (from ``compile_model``) may be passed to reuse the compiled operator tables across chunks;
+    ``detail`` also evaluates every decode operator one by one (``Evaluation.decode_ops``), for analysis.
     """
     tables = tables or compile_model(model)
     r = rates_of(c)
     bpe = BytesPerElement.of(c)
     fused = c.flash.astype(np.float64)
     prefill = evaluate_table(tables.prefill, pass_terms(model, c, bpe), r, fused)
-    decode = evaluate_table(tables.decode, pass_terms(model, c, bpe, keys=c.prompt_len), r, fused)
+    decode_terms = pass_terms(model, c, bpe, keys=c.prompt_len)
+    steady = evaluate_table(tables.context_free, decode_terms, r, fused)
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
-    steps = np.maximum(c.gen_len - 1.0, 1.0)
-    roofline = tables.context_free @ decode.roofline_s
-    tpot = roofline + overhead_s(tables.decode, r, fused) + _mean_attention_s(tables, c, bpe, r, steps)
+    attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0))
+    decode_step = PhaseCost(
+        steady.total("flops") + attention.step_flops,
+        steady.total("memory_bytes") + attention.step_bytes,
+        steady.time_s + attention.overhead_s + attention.step_s,
+    )
     return Evaluation(
         prefill=_phase(prefill),
-        decode_step=_phase(decode),
-        tpot_s=tpot,
+        decode_step=decode_step,
+        tpot_s=steady.time_s + attention.overhead_s + attention.mean_s,
         memory=memory_breakdown(model, c, prefill),
         prefill_ops=prefill,
-        decode_ops=decode,
+        decode_ops=evaluate_table(tables.decode, decode_terms, r, fused) if detail else None,
         rates=r,
     )

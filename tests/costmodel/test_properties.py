@@ -41,12 +41,12 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 
 def _evaluate(row: dict, **changes: object):  # type: ignore[no-untyped-def]
     """Evaluate one candidate, optionally overriding Candidates fields (e.g. bandwidth)."""
-    [(_, scored)] = score_columns({k: [v] for k, v in row.items()}, profile="default")
+    [(_, scored)] = score_columns({k: [v] for k, v in row.items()}, profile="default", detail=True)
     assert scored.evaluation is not None
     if not changes:
         return scored.evaluation, scored.metrics
     cand = dataclasses.replace(_candidates_of(row), **{k: np.asarray([v], dtype=float) for k, v in changes.items()})
-    ev = evaluate_candidates(scored.model, cand)
+    ev = evaluate_candidates(scored.model, cand, detail=True)
     return ev, serving_metrics(cand, ev, scored.model.record.max_position_embeddings, 1.0)
 
 
@@ -185,3 +185,15 @@ def test_window_never_increases_kv_memory(row: dict) -> None:
     full = model.num_layers * (row["prompt_len"] + row["gen_len"])
     bound = row["batch"] * full * model.kv_elements_per_token_per_layer * _candidates_of(row).kv_bits[0] / 8
     assert ev.memory.kv_cache_bytes[0] <= bound * (1 + 1e-12)
+
+
+@FAST
+@given(candidate)
+def test_decode_step_closed_form_equals_operator_by_operator(row: dict) -> None:
+    """The one-step decode figure comes from the attention lines of the exact mean; it must equal the
+    operator-by-operator evaluation of the same step."""
+    ev, _ = _evaluate(row)
+    assert ev.decode_ops is not None
+    np.testing.assert_allclose(ev.decode_step.time_s, ev.decode_ops.time_s, rtol=1e-9)
+    np.testing.assert_allclose(ev.decode_step.flops, ev.decode_ops.total("flops"), rtol=1e-9)
+    np.testing.assert_allclose(ev.decode_step.memory_bytes, ev.decode_ops.total("memory_bytes"), rtol=1e-9)
