@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,21 +217,7 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     )
     keep = allowed > 0
     offsets = np.concatenate([[0], np.cumsum(allowed[keep])])
-    return Space(
-        record,
-        source,
-        digest,
-        model,
-        hardware,
-        numerics,
-        keys,
-        flash,
-        batches,
-        grid[keep],
-        allowed[keep],
-        offsets,
-        pruned,
-    )
+    return replace(draft, combo_codes=grid[keep], combo_batches=allowed[keep], offsets=offsets, pruned=pruned)
 
 
 def _max_batch(space: Space, grid: np.ndarray) -> np.ndarray:
