@@ -13,7 +13,7 @@ from dse.costmodel._memory import MemoryBreakdown, memory_breakdown
 from dse.costmodel._ops import OpSpec
 from dse.costmodel._roofline import Array, sum_max_linear
 from dse.costmodel._table import OpTable, PassCost, Rates, evaluate_table, overhead_s
-from dse.costmodel._terms import BytesPerElement, attention_terms, pass_terms
+from dse.costmodel._terms import BytesPerElement, attention_terms, pass_terms, query_terms
 
 ATTENTION_OPS = ("qk_matmul", "softmax", "sv_matmul", "attention")
 
@@ -109,7 +109,7 @@ def _decode_attention(
     """
     total, step, flops, nbytes, overhead = (np.zeros_like(c.batch) for _ in range(5))
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
-    constant = _constant_terms(c, bpe)
+    constant = query_terms(c, bpe, c.batch)  # one new token per sequence
     fused = c.flash.astype(np.float64)
     for group, span, table in tables.attention:
         at0, at1 = (table.basis(attention_terms(group, c, bpe, np.inf, k) | constant) for k in (zero, one))
@@ -130,12 +130,6 @@ def _decode_attention(
         nbytes += table.counts @ m_p
         overhead += overhead_s(table, r, fused)
     return _AttentionCost(total / steps, step, flops, nbytes, overhead)
-
-
-def _constant_terms(c: Candidates, bpe: BytesPerElement) -> dict[str, Array]:
-    """Decode terms attention operators use that do not depend on the number of keys."""
-    fused = c.flash.astype(np.float64)
-    return {"fused_q_a": fused * c.batch * bpe.act, "unfused_q_a": (1.0 - fused) * c.batch * bpe.act}
 
 
 def evaluate_candidates(

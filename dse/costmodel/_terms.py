@@ -47,8 +47,6 @@ def pass_terms(model: ModelSpec, c: Candidates, bpe: BytesPerElement, keys: Arra
     decode = keys is not None
     queries = np.ones_like(c.batch) if decode else c.prompt_len
     rows = c.batch * queries
-    fused = c.flash.astype(np.float64)
-    unfused = 1.0 - fused
     terms: dict[str, Array] = {
         "one": np.ones_like(rows),
         "w": bpe.weight,
@@ -59,8 +57,7 @@ def pass_terms(model: ModelSpec, c: Candidates, bpe: BytesPerElement, keys: Arra
         "rows_emb": rows * bpe.embedding,
         "batch": c.batch,
         "batch_a": c.batch * bpe.act,
-        "fused_q_a": fused * rows * bpe.act,
-        "unfused_q_a": unfused * rows * bpe.act,
+        **query_terms(c, bpe, rows),
     }
     moe = model.record.moe
     if moe is not None:
@@ -93,3 +90,9 @@ def attention_terms(
         f"{group}.pairs": fused * c.batch * work.pairs,
         f"{group}.reads_x": fused * c.batch * work.fused_kv_reads * x_bpe,
     }
+
+
+def query_terms(c: Candidates, bpe: BytesPerElement, rows: Array) -> dict[str, Array]:
+    """Query/output activation terms of fused and unfused attention (independent of the number of keys)."""
+    fused = c.flash.astype(np.float64)
+    return {"fused_q_a": fused * rows * bpe.act, "unfused_q_a": (1.0 - fused) * rows * bpe.act}
