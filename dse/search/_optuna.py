@@ -51,9 +51,9 @@ def _ids(space: Space, params: list[dict[str, Any]]) -> np.ndarray:
     choices = space.record.choices
     hw_ids = [h.id for h in space.hardware]
     hw = [hw_ids.index(p.get("hardware", hw_ids[0])) for p in params]
-    quant = [choices.quant.index(p.get("quant", choices.quant[0])) for p in params]
-    kv = [choices.kv.index(p.get("kv", choices.kv[0])) for p in params]
-    num = np.asarray(quant) * len(choices.kv) + np.asarray(kv)
+    num = np.asarray(
+        [space.numerics_index[(p.get("quant", choices.quant[0]), p.get("kv", choices.kv[0]))] for p in params]
+    )
     flash = [space.flash.index(p.get("flash_attention", space.flash[0])) for p in params]
     batch = np.searchsorted(space.batches, [p.get("batch", int(space.batches[0])) for p in params])
     return space.candidate_ids(np.asarray(hw), num, np.asarray(flash), batch)

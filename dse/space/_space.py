@@ -49,6 +49,8 @@ class Space:
     hardware: tuple[HardwareSpec, ...]
     numerics: tuple[Numerics, ...]
     numerics_keys: tuple[tuple[str, str | None], ...]
+    numerics_index: dict[tuple[str, str | None], int]
+    """(quant, kv) as written -> index into ``numerics``; choices that resolve to the same numbers share one."""
     flash: tuple[bool, ...]
     batches: np.ndarray
     combo_codes: np.ndarray
@@ -168,10 +170,18 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     for i, kv in enumerate(record.choices.kv):
         if kv is not None:
             wrap(f"choices.kv.{i}", load_kv_format, kv)
-    keys = [(q, kv) for q in record.choices.quant for kv in record.choices.kv]
-    numerics = tuple(resolve_numerics(q, kv_format=kv) for q, kv in keys)
+    keys: list[tuple[str, str | None]] = []
+    numerics: list[Numerics] = []
+    alias: dict[tuple[str, str | None], int] = {}
+    for q in record.choices.quant:
+        for kv in record.choices.kv:
+            resolved = resolve_numerics(q, kv_format=kv)
+            if resolved not in numerics:  # e.g. nvfp4 with fp8 KV is nvfp4 with its default KV: one candidate
+                keys.append((q, kv))
+                numerics.append(resolved)
+            alias[(q, kv)] = numerics.index(resolved)
     wrap("profile", load_profile, record.profile)
-    return model, hardware, tuple(keys), numerics
+    return model, hardware, tuple(keys), tuple(numerics), alias
 
 
 def _batches(record: SpaceRecord) -> np.ndarray:
@@ -183,7 +193,7 @@ def _batches(record: SpaceRecord) -> np.ndarray:
 
 def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | None = None, digest: str = "") -> Space:
     """Resolve a validated record and prune it statically."""
-    model, hardware, keys, numerics = _resolve(record, source, path)
+    model, hardware, keys, numerics, alias = _resolve(record, source, path)
     flash = tuple(record.choices.flash_attention)
     batches = _batches(record)
     grid = np.stack(
@@ -198,6 +208,7 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
         hardware,
         numerics,
         keys,
+        alias,
         flash,
         batches,
         grid,
