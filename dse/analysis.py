@@ -24,8 +24,7 @@ class Analysis:
         times = cost.op_time_s(rates, fused)[:, 0]
         parts = {w: cost.part(w)[:, 0] for w in ("flops", "memory_bytes", "weight_bytes", "act_bytes", "kv_bytes")}
         rows = []
-        for i in sorted(range(len(table.specs)), key=lambda row: table.source_order[row]):
-            spec = table.specs[i]
+        for i, spec in enumerate(table.specs):
             count = spec.count
             flops, nbytes = float(count * parts["flops"][i]), float(count * parts["memory_bytes"][i])
             if flops == 0 and nbytes == 0:

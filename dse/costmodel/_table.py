@@ -1,15 +1,15 @@
 """Operator tables: a pass's operators compiled to coefficient matrices, evaluated by matrix products.
 
-For K operators over T terms and N candidates, FLOPs and bytes are (K x T) @ (T x N): one BLAS call instead of
-K x (a dozen) array operations, which is what makes a million candidates a second possible.
+For K operators over T terms and N candidates, bytes are (K x T) @ (T x N): one BLAS call instead of K x (a dozen)
+array operations; FLOPs use a single term per operator, so they are one multiply. That is what makes a million
+candidates a second possible.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,10 +18,6 @@ from dse.costmodel._ops import OpSpec, stored_weights
 from dse.costmodel._roofline import Array
 
 KINDS = ("matmul", "matmul16", "vector")
-
-
-def _with_act(spec: OpSpec, act: dict[str, float] | Any) -> OpSpec:
-    return OpSpec(spec.name, spec.count, spec.kind, spec.flops, spec.weight_bytes, act, spec.kv_bytes)
 
 
 def _matrix(specs: Sequence[OpSpec], names: Sequence[str], attr: str) -> NDArray[np.float64]:
@@ -46,10 +42,6 @@ class OpTable:
     memory_bytes: NDArray[np.float64]
     counts: NDArray[np.float64]
     kind_index: NDArray[np.intp]
-    kind_slices: tuple[tuple[int, slice], ...]
-    """Rows are grouped by kind (stable): (kind index, rows) blocks, so rates apply to views, not gathers."""
-    source_order: tuple[int, ...]
-    """Each row's position in the operator list it was compiled from (for display in pass order)."""
     activity: dict[str, float]
     """Operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
     flops_coefficient: NDArray[np.float64]
@@ -69,11 +61,8 @@ class OpTable:
 
     @classmethod
     def compile(cls, specs: Sequence[OpSpec]) -> OpTable:
-        """Coefficient matrices of ``specs``, rows grouped by operator kind (order within a kind kept)."""
-        order = sorted(range(len(specs)), key=lambda i: KINDS.index(specs[i].kind))
-        specs = [specs[i] for i in order]
+        """Coefficient matrices of ``specs``, one row per operator in pass order."""
         kinds = [KINDS.index(s.kind) for s in specs]
-        slices = tuple((k, slice(kinds.index(k), len(kinds) - kinds[::-1].index(k))) for k in sorted(set(kinds)))
         names = sorted({t for s in specs for part in (s.flops, s.weight_bytes, s.act_bytes, s.kv_bytes) for t in part})
         weight, act, kv = (_matrix(specs, names, a) for a in ("weight_bytes", "act_bytes", "kv_bytes"))
         activity = {a: float(sum(s.count for s in specs if s.active == a)) for a in ("always", "fused", "unfused")}
@@ -84,7 +73,8 @@ class OpTable:
         pairs = sorted({(int(t), k) for t, k in zip(flops_term, kinds, strict=True)})
         single: dict[int, float] = {}
         multi = []
-        live = _matrix([s if s.live_bytes is None else _with_act(s, s.live_bytes) for s in specs], names, "act_bytes")
+        held = [s if s.live_bytes is None else replace(s, act_bytes=s.live_bytes) for s in specs]
+        live = _matrix(held, names, "act_bytes")
         for i, row in enumerate(live):
             used = np.flatnonzero(row)
             if len(used) == 1:
@@ -101,8 +91,6 @@ class OpTable:
             memory_bytes=weight + act + kv,
             counts=np.asarray([s.count for s in specs], dtype=np.float64),
             kind_index=np.asarray(kinds, dtype=np.intp),
-            kind_slices=slices,
-            source_order=tuple(order),
             activity=activity,
             flops_coefficient=flops[np.arange(len(specs)), flops_term],
             rate_pairs=tuple(pairs),
