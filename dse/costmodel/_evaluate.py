@@ -159,7 +159,7 @@ def evaluate_candidates(
         prefill=_phase(prefill),
         decode_step=decode_step,
         tpot_s=steady.time_s + attention.overhead_s + attention.mean_s,
-        memory=memory_breakdown(model, c, prefill),
+        memory=memory_breakdown(model, c, bpe, prefill),
         prefill_ops=prefill,
         decode_ops=evaluate_table(tables.decode, decode_terms, r, fused) if detail else None,
         rates=r,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from dse.catalog import ModelSpec
 from dse.costmodel._attention import attention_geometry, attention_specs
@@ -131,18 +132,7 @@ def layer_specs(model: ModelSpec, *, decode: bool) -> list[OpSpec]:
     specs.append(elementwise("final_norm", 1, h, norm, params=norm_params))
     head = linear("lm_head", 1, h, rec.vocab_size, rows="batch", weight="emb", bias=rec.lm_head_bias, kind="matmul16")
     if rec.tie_word_embeddings:  # shares the embedding table: its weights are stored (and counted) there once
-        head = OpSpec(
-            head.name,
-            1,
-            head.kind,
-            head.flops,
-            head.weight_bytes,
-            head.act_bytes,
-            head.kv_bytes,
-            params=head.params - h * rec.vocab_size,
-            active_params=head.active_params,
-            resident_bytes={},
-        )
+        head = replace(head, params=head.params - h * rec.vocab_size, resident_bytes={})
     specs.append(head)
     return specs
 
