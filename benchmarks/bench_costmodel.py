@@ -61,7 +61,7 @@ def struct_of_arrays(columns: dict[str, np.ndarray]):  # type: ignore[no-untyped
     hw_codes, hw_refs = _factorize(columns["hardware"])
     nothing = [None] * n
     q_codes, numerics = _numerics_table(
-        {"quant": columns["quant"], "weight_bits": nothing, "act_bits": nothing, "kv_bits": nothing, "kv": nothing}, n
+        {"quant": columns["quant"], "weight_bits": nothing, "act_bits": nothing, "kv_bits": nothing, "kv": nothing}
     )
     workload = {k: columns[k].astype(np.float64) for k in ("batch", "prompt_len", "gen_len")}
     workload["flash"] = columns["flash_attention"]

@@ -73,7 +73,7 @@ def _concat(parts: Sequence[Any]) -> Any:
 
 
 def _factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]]:
-    """Integer codes and the distinct values, in first-seen order (None allowed).
+    """Integer codes and the distinct values (None allowed); code i names ``distinct[i]``.
 
     Small inputs use a dict; large ones pandas' hash table (pandas is imported only then, so a single
     ``dse analyze`` stays light).
@@ -101,8 +101,7 @@ def _factorize_rows(*columns: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, l
     combined = np.zeros(len(parts[0][0]), dtype=np.int64)
     for codes, distinct in parts:
         combined = combined * len(distinct) + codes
-    keys, first, codes = np.unique(combined, return_index=True, return_inverse=True)
-    del keys
+    _, first, codes = np.unique(combined, return_index=True, return_inverse=True)
     rows = [tuple(distinct[c[i]] for c, distinct in parts) for i in first]
     return codes.astype(np.int64).ravel(), rows
 
@@ -111,13 +110,16 @@ _HASH_THRESHOLD = 4096
 
 
 def _check_positive_ints(name: str, values: np.ndarray) -> np.ndarray:
-    if values.size and (not np.all(np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values))):
-        bad = int(np.flatnonzero(~np.isfinite(values) | (values < 1) | (values != np.round(values)))[0])
-        raise InputError(f"expected a whole number >= 1, got {float(values[bad]):g} (row {bad})", field=name)
+    """``values`` unchanged, or an InputError naming the first row that is not a whole number >= 1."""
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 1) | (values != np.round(values)))
+    if len(bad):
+        raise InputError(f"expected a whole number >= 1, got {float(values[bad[0]]):g} (row {bad[0]})", field=name)
     return values
 
 
-def _numerics_table(columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> tuple[np.ndarray, list[Numerics]]:
+def _numerics_table(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> tuple[np.ndarray, list[Numerics]]:
+    """Codes of the distinct (quant, raw bits, KV format) rows, and their resolved numerics."""
     codes, distinct = _factorize_rows(*(columns[k] for k in ("quant", "weight_bits", "act_bits", "kv_bits", "kv")))
     table = []
     for quant, w, a, kv_bits, kv in distinct:
@@ -227,7 +229,7 @@ def score_columns(
     workload["flash"] = np.asarray(cols["flash_attention"], dtype=bool)
     hw_codes, hw_refs = _factorize(cols["hardware"])
     hardware = [load_hardware(str(ref)) for ref in hw_refs]
-    q_codes, numerics = _numerics_table(cols, n)
+    q_codes, numerics = _numerics_table(cols)
     m_codes, model_refs = _factorize(cols["model"])
     results = []
     for code, ref in enumerate(model_refs):

@@ -56,7 +56,7 @@ def _candidates_of(row: dict) -> Candidates:
     from dse.scoring import _numerics_table, build_candidates
 
     cols = {"quant": [row["quant"]], "weight_bits": [None], "act_bits": [None], "kv_bits": [None], "kv": [None]}
-    q_codes, numerics = _numerics_table(cols, 1)
+    q_codes, numerics = _numerics_table(cols)
     workload = {k: np.asarray([row[k]], dtype=float) for k in ("batch", "prompt_len", "gen_len")}
     workload["flash"] = np.asarray([row["flash_attention"]])
     cand, _ = build_candidates(
