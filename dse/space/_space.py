@@ -115,6 +115,7 @@ class Space:
         columns = self._parameters(hw, num, flash, batch)
         columns |= {name: getattr(scored.metrics, name) for name in METRICS}
         columns["compute_format"] = formats
+        columns["max_batch"] = scored.memory.max_batch  # the largest batch of this configuration that fits
         columns |= self._feasibility(scored)
         return columns
 
@@ -219,7 +220,7 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     smallest = draft.evaluate_codes(grid[:, 0], grid[:, 1], grid[:, 2], np.zeros(len(grid), dtype=np.int64))
     cand_reason = smallest["infeasible_reason"]
     runnable = smallest["cost_model_feasible"]
-    max_batch = _max_batch(draft, grid)
+    max_batch = smallest["max_batch"]  # independent of the batch: KV and activations are linear in it
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
     pruned = tuple(
         (hardware[h].id, keys[q][0], keys[q][1], flash[f], str(cand_reason[i] or "no batch fits in memory"))
@@ -229,25 +230,6 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     keep = allowed > 0
     offsets = np.concatenate([[0], np.cumsum(allowed[keep])])
     return replace(draft, combo_codes=grid[keep], combo_batches=allowed[keep], offsets=offsets, pruned=pruned)
-
-
-def _max_batch(space: Space, grid: np.ndarray) -> np.ndarray:
-    workload = {
-        "batch": np.ones(len(grid)),
-        "prompt_len": np.full(len(grid), float(space.record.workload.prompt_tokens)),
-        "gen_len": np.full(len(grid), float(space.record.workload.output_tokens)),
-        "flash": np.asarray(space.flash)[grid[:, 2]],
-    }
-    cand, formats = build_candidates(
-        space.hardware,
-        grid[:, 0],
-        space.numerics,
-        grid[:, 1],
-        workload,
-        profile=space.record.profile,
-        costs=space.costs,
-    )
-    return score_model(space.model, cand, formats, space.costs).memory.max_batch
 
 
 def load_space(path: str | Path) -> Space:
