@@ -50,9 +50,7 @@ def _space_payload(space: Space) -> dict[str, Any]:
     ``Space`` keeps no path; when ``source`` names a file, its absolute path is shipped so that relative
     model references resolve as they did on the driver. The expected sizes let the worker check its rebuild.
     """
-    path = getattr(space, "path", None)
-    if path is None and Path(space.source).is_file():
-        path = Path(space.source)
+    path = Path(space.source) if Path(space.source).is_file() else None
     payload: dict[str, Any] = {
         "record": space.record.model_dump(mode="json"),
         "source": space.source,

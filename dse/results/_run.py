@@ -161,28 +161,44 @@ def _search(
     stop: threading.Event,
     journal: Path,
 ) -> None:
-    chunk = settings["chunk_size"]
-    done = collector.columns()["candidate_id"] if collector.parts else None
+    """Run the chosen engine until it is done or ``stop`` is set, feeding ``collector``."""
     if engine == "exhaustive":
-        for _, cols in executor.map_ids(space, exhaustive_chunks(space, chunk, done)):
+        done = collector.columns()["candidate_id"] if collector.parts else None
+        for _, cols in executor.map_ids(space, exhaustive_chunks(space, settings["chunk_size"], done)):
             collector.add(cols, "exhaustive")
             if stop.is_set():
                 break
         return
+    _optuna_search(space, executor, collector, settings, stop, journal)
+
+
+def _optuna_search(
+    space: Space,
+    executor: Executor,
+    collector: _Collector,
+    settings: dict[str, Any],
+    stop: threading.Event,
+    journal: Path,
+) -> None:
+    """Batched ask/tell until the budget is spent, then the batch-line polish; the journal is kept current."""
     search = OptunaSearch(space, settings["trials"], settings["batch_size"], settings["tpe_trials"], settings["seed"])
     if journal.exists():
         search.resume(load_journal_trials(journal, space.record.name))
     if collector.parts:
         search.record(collector.columns())
+
+    def evaluate(ids: np.ndarray, stage: str) -> None:
+        missing = search.missing(ids)  # the cache: no candidate is evaluated twice
+        if len(missing):
+            cols = executor.evaluate_ids(space, missing, settings["chunk_size"])
+            search.record(cols)
+            collector.add(cols, stage)
+
     saved = time.monotonic()
     try:
         while not search.done and not stop.is_set():
             trials, ids = search.ask()
-            missing = search.missing(ids)
-            if len(missing):
-                cols = executor.evaluate_ids(space, missing, chunk)
-                search.record(cols)
-                collector.add(cols, "search")
+            evaluate(ids, "search")
             search.tell(trials, ids)
             if time.monotonic() - saved > CHECKPOINT_S:  # a killed process loses at most this much history
                 search.save_journal(journal)
@@ -191,12 +207,7 @@ def _search(
         search.abandon()
         search.save_journal(journal)
     if not stop.is_set() and collector.parts:
-        ids = batch_polish_ids(space, collector.columns(), POLISH_PER_TRIAL * settings["trials"])
-        missing = search.missing(ids)
-        if len(missing):
-            cols = executor.evaluate_ids(space, missing, chunk)
-            search.record(cols)
-            collector.add(cols, "polish")
+        evaluate(batch_polish_ids(space, collector.columns(), POLISH_PER_TRIAL * settings["trials"]), "polish")
 
 
 def run(
