@@ -58,16 +58,21 @@ def _numerics_label(inputs: dict[str, Any]) -> str:
     return f"raw w{inputs['weight_bits'] or 16:g}/a{inputs['act_bits'] or 16:g} bits"
 
 
-def render_analysis(data: dict[str, Any]) -> None:
-    """Summary (latency, throughput, memory vs capacity, cost, bottlenecks) then the operator table."""
-    i, mem = data["inputs"], data["memory"]
-    _console.print(
-        f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {_numerics_label(i)}"
-        f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
-        f" · profile {i['profile']}"
-    )
-    status = "[green]feasible[/]" if data["feasible"] else f"[red]infeasible[/]: {data['infeasible_reason']}"
-    _console.print(status)
+_MEMORY = {
+    "weights": "weights_bytes",
+    "KV cache": "kv_cache_bytes",
+    "activations": "activation_bytes",
+    "reserve": "reserve_bytes",
+    "total": "total_bytes",
+    "usable capacity": "capacity_bytes",
+}
+
+
+def _optional(value: float | None, fmt: str, missing: str = "—") -> str:
+    return missing if value is None else format(value, fmt)
+
+
+def _summary_table(data: dict[str, Any]) -> Table:
     summary = Table(show_header=False, box=None)
     summary.add_row("TTFT", _seconds(data["ttft_s"]), "TPOT (mean)", _seconds(data["tpot_s"]))
     summary.add_row(
@@ -79,41 +84,29 @@ def render_analysis(data: dict[str, Any]) -> None:
         "decode throughput",
         f"{data['decode_throughput_tokens_per_s']:.1f} tok/s",
     )
-    cost = data["usd_per_million_tokens"]
     summary.add_row(
         "$/hour",
-        "—" if data["usd_per_hour"] is None else f"{data['usd_per_hour']:.2f}",
+        _optional(data["usd_per_hour"], ".2f"),
         "$/M tokens",
-        "— (price unknown)" if cost is None else f"{cost:.3f}",
+        _optional(data["usd_per_million_tokens"], ".3f", "— (price unknown)"),
     )
-    summary.add_row("J/token", "—" if data["joules_per_token"] is None else f"{data['joules_per_token']:.3g}", "", "")
-    _console.print(summary)
+    summary.add_row("J/token", _optional(data["joules_per_token"], ".3g"), "", "")
+    return summary
+
+
+def _memory_table(mem: dict[str, Any]) -> Table:
     memory = Table(title="Memory per device", show_header=True)
-    for column in ("weights", "KV cache", "activations", "reserve", "total", "usable capacity", "max batch"):
+    for column in (*_MEMORY, "max batch"):
         memory.add_column(column, justify="right")
-    memory.add_row(
-        *(
-            _si(mem[k], "B")
-            for k in (
-                "weights_bytes",
-                "kv_cache_bytes",
-                "activation_bytes",
-                "reserve_bytes",
-                "total_bytes",
-                "capacity_bytes",
-            )
-        ),
-        str(mem["max_batch"]),
-    )
-    _console.print(memory)
-    layers = data["layers"]
-    _console.print(f"prefill: {_bottleneck(layers, 'prefill')}")
-    _console.print(f"decode:  {_bottleneck(layers, 'decode')}")
+    memory.add_row(*(_si(mem[key], "B") for key in _MEMORY.values()), str(mem["max_batch"]))
+    return memory
+
+
+def _operator_table(layers: list[dict[str, Any]]) -> Table:
     ops = Table(title="Operators (totals over layers; decode = one step at context = prompt length)")
     for column in ("stage", "operator", "×", "FLOPs", "bytes", "time", "FLOP/byte", "bound"):
         ops.add_column(column, justify="left" if column in ("stage", "operator", "bound") else "right")
     for r in layers:
-        intensity = "—" if r["arithmetic_intensity"] is None else f"{r['arithmetic_intensity']:.1f}"
         ops.add_row(
             r["stage"],
             r["name"],
@@ -121,10 +114,26 @@ def render_analysis(data: dict[str, Any]) -> None:
             _si(r["flops"], "FLOP"),
             _si(r["memory_bytes"], "B"),
             _seconds(r["time_s"]),
-            intensity,
+            _optional(r["arithmetic_intensity"], ".1f"),
             r["bound"],
         )
-    _console.print(ops)
+    return ops
+
+
+def render_analysis(data: dict[str, Any]) -> None:
+    """Summary (latency, throughput, memory vs capacity, cost, bottlenecks) then the operator table."""
+    i = data["inputs"]
+    _console.print(
+        f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {_numerics_label(i)}"
+        f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
+        f" · profile {i['profile']}"
+    )
+    _console.print("[green]feasible[/]" if data["feasible"] else f"[red]infeasible[/]: {data['infeasible_reason']}")
+    _console.print(_summary_table(data))
+    _console.print(_memory_table(data["memory"]))
+    _console.print(f"prefill: {_bottleneck(data['layers'], 'prefill')}")
+    _console.print(f"decode:  {_bottleneck(data['layers'], 'decode')}")
+    _console.print(_operator_table(data["layers"]))
 
 
 @contextmanager
