@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dse.catalog import hardware_catalog, load_hardware, load_model
+from dse.catalog import hardware_catalog, load_model, load_target
 from dse.costmodel import CostAssumptions
 from dse.scoring import (
     CHUNK_SIZE,
@@ -66,7 +66,7 @@ def struct_of_arrays(columns: dict[str, np.ndarray]):  # type: ignore[no-untyped
     workload = {k: columns[k].astype(np.float64) for k in ("batch", "prompt_len", "gen_len")}
     workload["flash"] = columns["flash_attention"]
     model = load_model(str(columns["model"][0]))
-    hardware = [load_hardware(h) for h in hw_refs]
+    hardware = [load_target(h) for h in hw_refs]
     cand, formats = build_candidates(
         hardware, hw_codes, numerics, q_codes, workload, profile="default", costs=CostAssumptions()
     )

@@ -12,8 +12,19 @@ from typing import Any
 
 import numpy as np
 
+from dse import units
 from dse._allocator import reuse_large_buffers
-from dse.catalog import HardwareSpec, ModelSpec, Numerics, load_hardware, load_model, load_profile, resolve_numerics
+from dse.catalog import (
+    HardwareSpec,
+    ModelSpec,
+    Numerics,
+    SystemSpec,
+    load_model,
+    load_profile,
+    load_target,
+    resolve_numerics,
+)
+from dse.catalog._profile import EfficiencyProfile
 from dse.costmodel import (
     REASON_TEXT,
     Candidates,
@@ -41,8 +52,21 @@ INPUT_DEFAULTS: dict[str, Any] = {
     "prompt_len": 1024,
     "gen_len": 256,
     "flash_attention": True,
+    "tp": 1,
+    "pp": 1,
+    "ep": 1,
+    "replicas": 1,
+    "kv_block_size": None,
+    "prefix_hit_rate": 0.0,
+    "kv_offload": 0.0,
+    "kv_budget": None,
+    "expert_imbalance": 1.0,
 }
-"""Optional input columns and their defaults; ``model`` and ``hardware`` are required."""
+"""Optional input columns and their defaults; ``model`` and ``hardware`` (an accelerator or a system) are
+required. ``kv_block_size`` None = KV allocated token by token; ``kv_budget`` None = no eviction."""
+
+DEPLOYMENT_INTS = ("tp", "pp", "ep", "replicas")
+"""Whole numbers >= 1 among the inputs, besides the workload's."""
 
 
 CHUNK_SIZE = 8192
@@ -118,6 +142,41 @@ def _check_positive_ints(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _optional(name: str, values: Sequence[Any] | np.ndarray, absent: float) -> np.ndarray:
+    """Floats with None/NaN read as ``absent``."""
+    array = np.asarray([absent if _is_missing(v) else v for v in values], dtype=np.float64)
+    return array
+
+
+def _check_range(name: str, values: np.ndarray, low: float, high: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~((values >= low) & (values <= high)))
+    if len(bad):
+        raise InputError(
+            f"expected a number from {low:g} to {high:g}, got {float(values[bad[0]]):g} (row {bad[0]})", field=name
+        )
+    return values
+
+
+def kv_policy_columns(cols: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
+    """Candidate fields of the KV-cache policy and routing inputs, checked (InputError naming the column)."""
+    block = _check_positive_ints("kv_block_size", _optional("kv_block_size", cols["kv_block_size"], 1.0))
+    budget = _optional("kv_budget", cols["kv_budget"], np.inf)
+    finite = np.isfinite(budget)
+    _check_positive_ints("kv_budget", budget[finite])
+    imbalance = np.asarray(cols["expert_imbalance"], dtype=np.float64)
+    _check_range("expert_imbalance", imbalance, 1.0, np.inf)
+    return {
+        "kv_block_tokens": block,
+        "prefix_hit_rate": _check_range(
+            "prefix_hit_rate", np.asarray(cols["prefix_hit_rate"], dtype=np.float64), 0.0, 1.0
+        ),
+        "kv_offload_fraction": _check_range("kv_offload", np.asarray(cols["kv_offload"], dtype=np.float64), 0.0, 1.0),
+        "kv_budget_tokens": budget,
+        "expert_imbalance": imbalance,
+    }
+
+
 def _numerics_table(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> tuple[np.ndarray, list[Numerics]]:
     """Codes of the distinct (quant, raw bits, KV format) rows, and their resolved numerics."""
     codes, distinct = _factorize_rows(*(columns[k] for k in ("quant", "weight_bits", "act_bits", "kv_bits", "kv")))
@@ -144,8 +203,12 @@ _PAIR_FIELDS = (
 """Candidate fields that depend only on the (device, numerics) pair."""
 
 
+Target = tuple[HardwareSpec, SystemSpec | None]
+"""What a candidate runs on: an accelerator, and the system (node, links) it sits in, if any."""
+
+
 def _pair_table(
-    hardware: Sequence[HardwareSpec],
+    hardware: Sequence[Target],
     numerics: Sequence[Numerics],
     pairs: Sequence[tuple[Any, ...]],
     costs: CostAssumptions,
@@ -153,7 +216,7 @@ def _pair_table(
     """(pairs x fields) values of ``_PAIR_FIELDS``, and the format each pair computes in."""
     rows, formats = [], []
     for h_code, q_code in pairs:
-        hw, num = hardware[h_code], numerics[q_code]
+        hw, num = hardware[h_code][0], numerics[q_code]
         p = resolve_precision(hw, num)
         formats.append(p.compute)
         tdp = hw.tdp_w if hw.tdp_w is not None else np.nan
@@ -177,8 +240,45 @@ def _pair_table(
     return table, np.asarray(formats, dtype=object)
 
 
+_SYSTEM_FIELDS = (
+    "devices_per_node",
+    "max_nodes",
+    "intra_link_bytes_per_s",
+    "intra_link_latency_s",
+    "inter_link_bytes_per_s",
+    "inter_link_latency_s",
+    "host_link_bytes_per_s",
+    "host_memory_bytes",
+)
+"""Candidate fields that depend only on the hardware target (and the profile's default latencies)."""
+
+
+def _system_row(target: Target, prof: EfficiencyProfile) -> tuple[float, ...]:
+    """``_SYSTEM_FIELDS`` of one target. A bare accelerator is one device: its own link figures fill the
+    link fields (so metrics stay finite) but a split over several devices is infeasible (``_parallel``)."""
+    hw, system = target
+    host_link = hw.host_link.bandwidth_bytes_per_s if hw.host_link else 0.0
+    if system is None:
+        host_memory = units.gb_to_bytes(hw.record.host_memory_gb) if hw.record.host_memory_gb else np.nan
+        intra, inter = hw.interconnect, hw.scale_out
+        devices_per_node, max_nodes = 1.0, 1.0
+    else:
+        node_memory = system.host_memory_bytes
+        host_memory = node_memory / system.devices_per_node if node_memory is not None else np.nan
+        intra, inter = system.intra_node_link, system.inter_node_link
+        devices_per_node = float(system.devices_per_node)
+        max_nodes = float(system.max_nodes) if system.max_nodes is not None else np.inf
+        if inter is None:
+            max_nodes = 1.0
+    intra_bw = intra.bandwidth_bytes_per_s if intra else np.nan
+    inter_bw = inter.bandwidth_bytes_per_s if inter else 0.0
+    intra_lat = intra.latency_s if intra and intra.latency_s is not None else prof.collective_latency_s
+    inter_lat = inter.latency_s if inter and inter.latency_s is not None else prof.inter_node_latency_s
+    return (devices_per_node, max_nodes, intra_bw, intra_lat, inter_bw, inter_lat, host_link, host_memory)
+
+
 def build_candidates(
-    hardware: Sequence[HardwareSpec],
+    hardware: Sequence[Target],
     hardware_codes: np.ndarray,
     numerics: Sequence[Numerics],
     numerics_codes: np.ndarray,
@@ -194,7 +294,10 @@ def build_candidates(
     table = table[pair_codes]
     columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(_PAIR_FIELDS)}
     columns["format_supported"] = table[:, _PAIR_FIELDS.index("format_supported")] > 0.5
+    systems = np.asarray([_system_row(t, prof) for t in hardware], dtype=np.float64).reshape(-1, len(_SYSTEM_FIELDS))
+    columns.update({name: systems[hardware_codes, i] for i, name in enumerate(_SYSTEM_FIELDS)})
     columns.update(
+        comm_overlap=prof.comm_overlap,
         bandwidth_efficiency=prof.bandwidth_efficiency,
         compute_efficiency=prof.compute_efficiency,
         kernel_overhead_s=prof.kernel_overhead_s,
@@ -224,11 +327,13 @@ def score_columns(
         "hardware": columns["hardware"],
     }
     workload = {
-        k: _check_positive_ints(k, np.asarray(cols[k], dtype=np.float64)) for k in ("batch", "prompt_len", "gen_len")
+        k: _check_positive_ints(k, np.asarray(cols[k], dtype=np.float64))
+        for k in ("batch", "prompt_len", "gen_len", *DEPLOYMENT_INTS)
     }
     workload["flash"] = np.asarray(cols["flash_attention"], dtype=bool)
+    workload |= kv_policy_columns(cols)
     hw_codes, hw_refs = _factorize(cols["hardware"])
-    hardware = [load_hardware(str(ref)) for ref in hw_refs]
+    hardware = [load_target(str(ref)) for ref in hw_refs]
     q_codes, numerics = _numerics_table(cols)
     m_codes, model_refs = _factorize(cols["model"])
     results = []
@@ -247,7 +352,6 @@ def score_model(
     model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: CostAssumptions, *, detail: bool = False
 ) -> Scored:
     """Evaluate one model's candidates chunk by chunk and join the results (``detail``: per-operator decode)."""
-    max_context = model.record.max_position_embeddings
     if len(cand) > CHUNK_SIZE:
         reuse_large_buffers()
     chunks = []
@@ -255,7 +359,7 @@ def score_model(
     for start in range(0, max(len(cand), 1), CHUNK_SIZE):  # an empty set is one (empty) chunk
         part = cand.take(slice(start, start + CHUNK_SIZE)) if len(cand) > CHUNK_SIZE else cand
         ev = evaluate_candidates(model, part, tables, detail=detail)
-        chunks.append((ev, serving_metrics(part, ev, max_context, costs.power_fraction)))
+        chunks.append((ev, serving_metrics(model, part, ev, costs.power_fraction)))
     if len(chunks) == 1:
         ev, metrics = chunks[0]
         return Scored(model, metrics, ev.memory, ev.prefill, ev.decode_step, formats, ev)

@@ -110,7 +110,7 @@ def test_catalog_listings(capsys: pytest.CaptureFixture[str], table: str) -> Non
     ("argv", "message"),
     [
         (["--model", "llama-3.1-8", "--hardware", "h100-sxm"], "did you mean: llama-3.1-8b"),
-        (["--model", "llama-3.1-8b", "--hardware", "h100"], "unknown hardware id 'h100'"),
+        (["--model", "llama-3.1-8b", "--hardware", "h100"], "unknown hardware or system id 'h100'"),
         (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "-3"], "batch: expected a whole number >= 1"),
         (
             ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--prompt-len", "0"],

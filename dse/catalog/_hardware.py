@@ -134,6 +134,8 @@ class SystemSpec:
     max_nodes: int | None
     intra_node_link: LinkSpec
     inter_node_link: LinkSpec | None
+    host_memory_bytes: float | None
+    """Host memory of a whole node."""
     record: SystemRecord
 
 
@@ -177,5 +179,6 @@ def system_spec(record: SystemRecord, accelerator: HardwareSpec) -> SystemSpec:
         max_nodes=record.max_nodes,
         intra_node_link=intra,
         inter_node_link=_link(record.inter_node_link),
+        host_memory_bytes=units.gb_to_bytes(record.host_memory_gb) if record.host_memory_gb is not None else None,
         record=record,
     )

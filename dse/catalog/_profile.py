@@ -23,6 +23,15 @@ class ProfileRecord(BaseModel):
     memory_utilization: float = Field(gt=0, le=1, description="share of device memory the engine may use")
     runtime_reserve_gb: float = Field(ge=0, description="runtime context, workspaces, graphs (decimal GB)")
     flash_block_rows: PositiveInt = Field(default=128, description="query rows per fused-attention tile")
+    collective_latency_us: float = Field(
+        default=0.0, ge=0, description="per collective on an intra-node link whose catalog entry gives none"
+    )
+    inter_node_latency_us: float = Field(
+        default=0.0, ge=0, description="per collective on an inter-node link whose catalog entry gives none"
+    )
+    comm_overlap: float = Field(
+        default=0.0, ge=0, le=1, description="share of the shorter of compute and communication hidden"
+    )
     provenance: Provenance | None = None
 
 
@@ -37,6 +46,9 @@ class EfficiencyProfile:
     memory_utilization: float
     runtime_reserve_bytes: float
     flash_block_rows: int
+    collective_latency_s: float
+    inter_node_latency_s: float
+    comm_overlap: float
     record: ProfileRecord
 
 
@@ -50,5 +62,8 @@ def efficiency_profile(record: ProfileRecord) -> EfficiencyProfile:
         memory_utilization=record.memory_utilization,
         runtime_reserve_bytes=units.gb_to_bytes(record.runtime_reserve_gb),
         flash_block_rows=record.flash_block_rows,
+        collective_latency_s=units.us_to_s(record.collective_latency_us),
+        inter_node_latency_s=units.us_to_s(record.inter_node_latency_us),
+        comm_overlap=record.comm_overlap,
         record=record,
     )

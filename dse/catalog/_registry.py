@@ -96,6 +96,40 @@ def system_catalog() -> Mapping[str, SystemSpec]:
     return systems
 
 
+def load_system(ref: str) -> SystemSpec:
+    """A system by catalog id, or from a YAML file path (its ``accelerator`` an id or a path)."""
+    if not is_path(ref):
+        return _lookup(ref, system_catalog(), "system")  # type: ignore[no-any-return]
+    path = Path(ref)
+    record = validate(SystemRecord, read_document(path), source=ref, path=path)
+    accelerator_ref = record.accelerator
+    try:
+        accelerator = load_hardware(accelerator_ref)
+    except InputError as exc:
+        raise InputError(str(exc).split(": ", 1)[-1], source=ref, field="accelerator") from None
+    return system_spec(record, accelerator)
+
+
+def load_target(ref: str) -> tuple[HardwareSpec, SystemSpec | None]:
+    """What a candidate runs on: a system (node size, links) with its accelerator, or a bare accelerator.
+
+    ``ref`` is a system or accelerator id, or a YAML path; a file with ``devices_per_node`` is a system."""
+    if is_path(ref):
+        data = read_document(Path(ref))
+        if isinstance(data, dict) and "devices_per_node" in data:
+            system = load_system(ref)
+            return system.accelerator, system
+        return load_hardware(ref), None
+    systems = system_catalog()
+    if ref in systems:
+        return systems[ref].accelerator, systems[ref]
+    if ref in hardware_catalog():
+        return hardware_catalog()[ref], None
+    known = {**hardware_catalog(), **systems}
+    hint = suggestion(ref, known) or " (see `dse catalog hardware` and `dse catalog systems`)"
+    raise InputError(f"unknown hardware or system id {ref!r}{hint}", field="hardware")
+
+
 def _model_from_path(path: Path) -> ModelSpec:
     data = read_document(path)
     if path.suffix.lower() == ".json":

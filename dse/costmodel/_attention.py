@@ -74,25 +74,36 @@ def causal_pairs(queries: Array, window: float) -> Array:
     return np.where(queries <= window, full, capped)  # type: ignore[no-any-return]
 
 
-def tile_kv_reads(queries: Array, window: float, block_rows: Array) -> Array:
+def tile_kv_reads(queries: Array, window: float, block_rows: Array, cached: Array | float = 0.0) -> Array:
     """Key tokens a fused causal kernel reads: sum over query tiles of the keys each tile can see.
 
-    Tile i (1-based) of ``Br`` queries sees keys up to min(i Br, P), starting after (i-1) Br - W + 1 when a
-    window W applies; both sums are arithmetic series.
+    The new queries are positions ``cached + 1 .. queries`` (``cached`` = prefix-cache hits, 0 without).
+    Tile i (1-based) of ``Br`` of them sees keys up to ``last_i = min(cached + i Br, queries)``; with a
+    window W it starts after ``first_i - W``, where ``first_i = cached + (i-1) Br + 1`` is its first query.
+    Both sums are arithmetic series.
     """
-    tiles = np.ceil(queries / block_rows)
-    upto = block_rows * tiles * (tiles - 1.0) / 2.0 + queries
+    new = queries - cached
+    tiles = np.ceil(new / block_rows)
+    upto = tiles * cached + block_rows * tiles * (tiles - 1.0) / 2.0 + new
     if not np.isfinite(window):
         return upto  # type: ignore[no-any-return]
-    first_cut = np.floor((window - 1.0) / block_rows) + 1.0
-    cut_tiles = np.maximum(tiles - first_cut, 0.0)
-    cut = cut_tiles * (1.0 - window) + block_rows * (first_cut + tiles - 1.0) * cut_tiles / 2.0
-    return upto - cut  # type: ignore[no-any-return]
+    # keys cut from tile i: max(0, cached + (i-1) Br + 1 - W); positive from tile i0 on
+    i0 = np.maximum(np.floor((window - 1.0 - cached) / block_rows) + 2.0, 1.0)
+    cut_tiles = np.maximum(tiles - i0 + 1.0, 0.0)
+    first_cut = cached + (i0 - 1.0) * block_rows + 1.0 - window
+    last_cut = cached + (tiles - 1.0) * block_rows + 1.0 - window
+    return upto - cut_tiles * (first_cut + last_cut) / 2.0  # type: ignore[no-any-return]
 
 
-def prefill_work(prompt: Array, window: float, block_rows: Array) -> AttentionWork:
-    """Attention work of a whole prompt (no cached prefix); ``window`` = inf for full attention."""
-    return AttentionWork(prompt, causal_pairs(prompt, window), prompt, tile_kv_reads(prompt, window, block_rows))
+def prefill_work(prompt: Array, cached: Array, window: float, block_rows: Array) -> AttentionWork:
+    """Attention work of the prompt's last ``prompt - cached`` tokens (the first ``cached`` come from the
+    prefix cache: their K/V are read, not computed); ``window`` = inf for full attention.
+
+    An unfused kernel scores every new query against all ``prompt`` keys (mask applied afterwards)."""
+    queries = prompt - cached
+    pairs = causal_pairs(prompt, window) - causal_pairs(cached, window)
+    reads = tile_kv_reads(prompt, window, block_rows, cached)
+    return AttentionWork(queries, pairs, prompt, reads)
 
 
 def decode_work(keys: Array) -> AttentionWork:
@@ -113,14 +124,15 @@ def attention_specs(
     """
     nq, nkv, dqk, dv = geo.q_heads, geo.kv_heads, geo.d_qk, geo.d_v
     suffix = "" if group == "full" else f"[{group}]"
-    scores, scores_a, keys_x = f"{group}.scores", f"{group}.scores_a", f"{group}.keys_x"
+    # per device: query heads |tp, KV heads |kv (whole heads go to devices; see _parallel.kv_share)
+    scores, scores_a, keys_x = f"{group}.scores|tp", f"{group}.scores_a|tp", f"{group}.keys_x|kv"
 
     def _kv(terms: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
         return ({}, terms) if from_cache else (terms, {})
 
     qk_act, qk_kv = _kv({keys_x: nkv * dqk})
     sv_act, sv_kv = _kv({keys_x: nkv * dv})
-    fused_act, fused_kv = _kv({f"{group}.reads_x": nkv * geo.kv_elements_per_key})
+    fused_act, fused_kv = _kv({f"{group}.reads_x|kv": nkv * geo.kv_elements_per_key})
     return [
         OpSpec(
             f"qk_matmul{suffix}",
@@ -128,7 +140,7 @@ def attention_specs(
             "matmul16",
             {scores: 2.0 * nq * dqk},
             {},
-            {"unfused_q_a": nq * dqk, scores_a: nq} | qk_act,
+            {"unfused_q_a|tp": nq * dqk, scores_a: nq} | qk_act,
             qk_kv,
             "unfused",
         ),
@@ -149,7 +161,7 @@ def attention_specs(
             "matmul16",
             {scores: 2.0 * nq * dv},
             {},
-            {scores_a: nq, "unfused_q_a": nq * dv} | sv_act,
+            {scores_a: nq, "unfused_q_a|tp": nq * dv} | sv_act,
             sv_kv,
             "unfused",
         ),
@@ -157,12 +169,12 @@ def attention_specs(
             f"attention{suffix}",
             count,
             "matmul16",
-            {f"{group}.pairs": nq * (2.0 * dqk + 2.0 * dv + SOFTMAX_FLOPS_PER_ELEMENT)},
+            {f"{group}.pairs|tp": nq * (2.0 * dqk + 2.0 * dv + SOFTMAX_FLOPS_PER_ELEMENT)},
             {},
-            {"fused_q_a": nq * (dqk + dv)} | fused_act,
+            {"fused_q_a|tp": nq * (dqk + dv)} | fused_act,
             fused_kv,
             "fused",
             # held at once: Q, O and this layer's K/V once (for every query row: T rows of K/V in prefill)
-            live_bytes={"fused_q_a": nq * (dqk + dv) + nkv * geo.kv_elements_per_key},
+            live_bytes={"fused_q_a|tp": nq * (dqk + dv), "fused_q_a|kv": nkv * geo.kv_elements_per_key},
         ),
     ]

@@ -39,13 +39,41 @@ class Candidates:
     format_supported: Array
     tdp_w: Array
     usd_per_device_hour: Array
+    # deployment: parallelism, the system's links, KV-cache policy (defaults: one device, no policy)
+    tp: Array
+    pp: Array
+    ep: Array
+    replicas: Array
+    devices_per_node: Array
+    max_nodes: Array
+    """Nodes one replica may span (inf: no limit)."""
+    intra_link_bytes_per_s: Array
+    intra_link_latency_s: Array
+    inter_link_bytes_per_s: Array
+    """0: no inter-node link."""
+    inter_link_latency_s: Array
+    host_link_bytes_per_s: Array
+    """0: no host link."""
+    host_memory_bytes: Array
+    """Host memory per device (NaN: unknown)."""
+    expert_imbalance: Array
+    """Busiest expert-parallel device's routed tokens over the mean (1 = perfectly balanced)."""
+    comm_overlap: Array
+    kv_block_tokens: Array
+    """Paged KV-cache block size in tokens (1: allocated token by token, no fragmentation)."""
+    prefix_hit_rate: Array
+    kv_offload_fraction: Array
+    kv_budget_tokens: Array
+    """KV tokens kept per sequence and layer by an eviction policy (inf: none)."""
 
     def __len__(self) -> int:
         return len(self.batch)
 
     @classmethod
     def from_columns(cls, columns: dict[str, object], size: int) -> Candidates:
-        """Build from scalars or arrays (scalars broadcast to ``size``); names are the field names."""
+        """Build from scalars or arrays (scalars broadcast to ``size``); names are the field names. Deployment
+        fields absent from ``columns`` take ``SINGLE_DEVICE``'s values."""
+        columns = SINGLE_DEVICE | columns
         missing = [f.name for f in fields(cls) if f.name not in columns]
         if missing:
             raise KeyError(f"missing candidate fields: {missing}")
@@ -58,3 +86,26 @@ class Candidates:
     def take(self, index: Array | slice) -> Candidates:
         """The candidates at ``index`` (integer or boolean array)."""
         return Candidates(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+SINGLE_DEVICE: dict[str, object] = {
+    "tp": 1.0,
+    "pp": 1.0,
+    "ep": 1.0,
+    "replicas": 1.0,
+    "devices_per_node": 1.0,
+    "max_nodes": 1.0,
+    "intra_link_bytes_per_s": np.nan,
+    "intra_link_latency_s": 0.0,
+    "inter_link_bytes_per_s": 0.0,
+    "inter_link_latency_s": 0.0,
+    "host_link_bytes_per_s": 0.0,
+    "host_memory_bytes": np.nan,
+    "expert_imbalance": 1.0,
+    "comm_overlap": 0.0,
+    "kv_block_tokens": 1.0,
+    "prefix_hit_rate": 0.0,
+    "kv_offload_fraction": 0.0,
+    "kv_budget_tokens": np.inf,
+}
+"""Deployment fields of one device with no links and no KV-cache policy."""

@@ -11,9 +11,10 @@ from dse.costmodel._candidates import Candidates
 from dse.costmodel._layers import layer_specs, window_of
 from dse.costmodel._memory import MemoryBreakdown, memory_breakdown
 from dse.costmodel._ops import OpSpec
+from dse.costmodel._parallel import Communication, Layout, communication, layout, overlapped, shares
 from dse.costmodel._roofline import Array, sum_max_linear
-from dse.costmodel._table import OpTable, PassCost, Rates, evaluate_table, overhead_s
-from dse.costmodel._terms import BytesPerElement, attention_terms, pass_terms, query_terms
+from dse.costmodel._table import OpTable, PassCost, Rates, evaluate_table, overhead_s, staged
+from dse.costmodel._terms import BytesPerElement, PassShape, attention_terms, pass_terms, query_terms
 
 ATTENTION_OPS = ("qk_matmul", "softmax", "sv_matmul", "attention")
 
@@ -41,6 +42,9 @@ class Evaluation:
     decode_ops: PassCost | None
     """Per-operator decode detail (one step at context = prompt length), when asked for."""
     rates: Rates
+    layout: Layout
+    communication: tuple[Communication, Communication]
+    """Collectives of one prefill pass and one decode step (per device of the busiest stage)."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,6 @@ def rates_of(c: Candidates) -> Rates:
     return Rates(peaks * c.compute_efficiency, c.bandwidth_bytes_per_s * c.bandwidth_efficiency, c.kernel_overhead_s)
 
 
-def _phase(cost: PassCost) -> PhaseCost:
-    return PhaseCost(cost.total("flops"), cost.total("memory_bytes"), cost.time_s)
-
-
 def _group(spec: OpSpec) -> str | None:
     """The attention group (``full`` or ``window``) of an attention operator, else None."""
     base, _, rest = spec.name.partition("[")
@@ -99,37 +99,57 @@ class _AttentionCost:
 
 
 def _decode_attention(
-    tables: ModelTables, c: Candidates, bpe: BytesPerElement, r: Rates, steps: Array
+    tables: ModelTables, c: Candidates, bpe: BytesPerElement, r: Rates, steps: Array, shape: PassShape
 ) -> _AttentionCost:
     """Attention operators over decode steps j = 1..n, exactly, and at context = prompt length.
 
-    Step j attends to keys k = P + j (capped at the window). Attention FLOPs and bytes are linear in k, so
-    each operator's time is the max of two linear functions of j on each side of the window boundary;
-    ``sum_max_linear`` sums that in closed form. The same lines give the one step at k = P.
+    Step j attends to keys k = P + j, capped at the span (the window, and the KV budget of an eviction
+    policy). Attention FLOPs and bytes are linear in k, so each operator's time is the max of two linear
+    functions of j on each side of the span boundary; ``sum_max_linear`` sums that in closed form. The same
+    lines give the one step at k = P. A share ``f`` of the KV cache offloaded to host memory is read over
+    the host link: its bytes take ``1 / host bandwidth`` instead of ``1 / HBM bandwidth`` (no overlap of the
+    two streams: the conservative reading).
     """
     total, step, flops, nbytes, overhead = (np.zeros_like(c.batch) for _ in range(5))
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
-    constant = query_terms(c, bpe, c.batch)  # one new token per sequence
+    constant = query_terms(c, bpe, shape.batch) | shape.shares  # one new token per sequence
     fused = c.flash.astype(np.float64)
-    for group, span, table in tables.attention:
-        at0, at1 = (table.basis(attention_terms(group, c, bpe, np.inf, k) | constant) for k in (zero, one))
+    f = c.kv_offload_fraction
+    with np.errstate(divide="ignore", invalid="ignore"):
+        host_extra = np.where(f > 0, f * (1.0 / c.host_link_bytes_per_s - r.seconds_per_byte), 0.0)
+    for group, group_span, table in tables.attention:
+        span = np.minimum(group_span, c.kv_budget_tokens)
+        at0, at1 = (table.basis(attention_terms(group, c, bpe, shape, np.inf, k) | constant) for k in (zero, one))
         rate = r.flops_per_s[table.kind_index]
-        f0, m0 = table.flops @ at0, table.memory_bytes @ at0
-        f1, m1 = table.flops @ at1 - f0, table.memory_bytes @ at1 - m0
+        f0, m0, kv0 = table.flops @ at0, table.memory_bytes @ at0, table.kv_bytes @ at0
+        f1, m1, kv1 = table.flops @ at1 - f0, table.memory_bytes @ at1 - m0, table.kv_bytes @ at1 - kv0
+        w0 = m0 * r.seconds_per_byte + kv0 * host_extra  # memory time at k keys: w0 + w1 k
+        w1 = m1 * r.seconds_per_byte + kv1 * host_extra
         u0, u1 = (f0 + f1 * c.prompt_len) / rate, f1 / rate
-        v0, v1 = (m0 + m1 * c.prompt_len) / r.bytes_per_s, m1 / r.bytes_per_s
+        v0, v1 = w0 + w1 * c.prompt_len, w1
         step_sum = sum_max_linear(u0, u1, v0, v1, one, np.minimum(steps, span - c.prompt_len))
-        if np.isfinite(span):
-            capped_steps = np.maximum(steps - np.maximum(1.0, span - c.prompt_len + 1.0) + 1.0, 0.0)
-            step_sum = step_sum + capped_steps * np.maximum((f0 + f1 * span) / rate, (m0 + m1 * span) / r.bytes_per_s)
-        total += table.counts @ step_sum
+        # steps past the span attend to exactly `span` keys
+        bounded = np.isfinite(span)
+        capped = np.where(bounded, span, 0.0)
+        capped_steps = np.where(
+            bounded, np.maximum(steps - np.maximum(1.0, capped - c.prompt_len + 1.0) + 1.0, 0.0), 0.0
+        )
+        step_sum = step_sum + capped_steps * np.maximum((f0 + f1 * capped) / rate, w0 + w1 * capped)
+        total += staged(table, step_sum, shape.layer_share)
         keys = np.minimum(c.prompt_len, span)
         f_p, m_p = f0 + f1 * keys, m0 + m1 * keys
-        step += table.counts @ np.maximum(f_p / rate, m_p / r.bytes_per_s)
-        flops += table.counts @ f_p
-        nbytes += table.counts @ m_p
-        overhead += overhead_s(table, r, fused)
+        step += staged(table, np.maximum(f_p / rate, w0 + w1 * keys), shape.layer_share)
+        flops += staged(table, f_p, shape.layer_share)
+        nbytes += staged(table, m_p, shape.layer_share)
+        overhead += overhead_s(table, r, fused, shape.layer_share)
     return _AttentionCost(total / steps, step, flops, nbytes, overhead)
+
+
+def prefix_cached_tokens(c: Candidates) -> Array:
+    """Prompt tokens per sequence served from the prefix cache: hit rate x prompt, whole tokens, and never
+    the last one (an engine recomputes the last prompt token to produce the first output's logits, as vLLM
+    does on a full hit)."""
+    return np.minimum(np.floor(c.prefix_hit_rate * c.prompt_len), c.prompt_len - 1.0)  # type: ignore[no-any-return]
 
 
 def evaluate_candidates(
@@ -139,28 +159,58 @@ def evaluate_candidates(
 
     ``tables`` (from ``compile_model``) may be passed to reuse the compiled operator tables across chunks;
     ``detail`` also evaluates every decode operator one by one (``Evaluation.decode_ops``), for analysis.
+
+    Times are those of one device of the busiest pipeline stage (``_parallel``): a stage pass is its
+    operators' roofline time plus its collectives (``overlapped``); the pipeline runs ``m`` micro-batches,
+    so the whole prefill takes ``(m + pp - 1)`` stage passes plus ``pp - 1`` transfers (GPipe's schedule),
+    and a decode step, which every token takes through all stages, ``pp`` passes plus ``pp - 1`` transfers.
     """
     tables = tables or compile_model(model)
     r = rates_of(c)
     bpe = BytesPerElement.of(c)
     fused = c.flash.astype(np.float64)
-    prefill = evaluate_table(tables.prefill, pass_terms(model, c, bpe), r, fused)
-    decode_terms = pass_terms(model, c, bpe, keys=c.prompt_len)
-    steady = evaluate_table(tables.context_free, decode_terms, r, fused)
+    lay = layout(model, c)
+    one = np.ones_like(c.batch)
+    cached = prefix_cached_tokens(c)
+    new = c.prompt_len - cached
+    prefill_shape = PassShape(
+        lay.group_batch, new, cached, lay.micro_batch * new, shares(model, c, lay, decode=False), lay.layer_share
+    )
+    decode_shape = PassShape(
+        lay.group_batch, one, np.zeros_like(one), lay.micro_batch, shares(model, c, lay, decode=True), lay.layer_share
+    )
+    prefill_terms = pass_terms(model, c, bpe, prefill_shape)
+    prefill = evaluate_table(tables.prefill, prefill_terms, r, fused, lay.layer_share)
+    decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len)
+    steady = evaluate_table(tables.context_free, decode_terms, r, fused, lay.layer_share)
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
-    attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0))
+    attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0), decode_shape)
+    comm_prefill = communication(model, c, lay, bpe.act, new)
+    comm_decode = communication(model, c, lay, bpe.act, one)
+    stages, transfers = c.pp, c.pp - 1.0
+
+    def decode_time(compute_s: Array) -> Array:
+        stage = overlapped(compute_s, comm_decode.stage_s, c.comm_overlap)
+        return stages * stage + transfers * comm_decode.pp_send_s  # type: ignore[no-any-return]
+
+    prefill_stage = overlapped(prefill.time_s, comm_prefill.stage_s, c.comm_overlap)
+    ttft = (lay.micro_batches + transfers) * prefill_stage + transfers * comm_prefill.pp_send_s
+    passes = lay.micro_batches  # a device runs every micro-batch's pass
+    step_compute = steady.time_s + attention.overhead_s + attention.step_s
     decode_step = PhaseCost(
-        steady.total("flops") + attention.step_flops,
-        steady.total("memory_bytes") + attention.step_bytes,
-        steady.time_s + attention.overhead_s + attention.step_s,
+        passes * (steady.total("flops") + attention.step_flops),
+        passes * (steady.total("memory_bytes") + attention.step_bytes),
+        decode_time(step_compute),
     )
     return Evaluation(
-        prefill=_phase(prefill),
+        prefill=PhaseCost(passes * prefill.total("flops"), passes * prefill.total("memory_bytes"), ttft),
         decode_step=decode_step,
-        tpot_s=steady.time_s + attention.overhead_s + attention.mean_s,
-        memory=memory_breakdown(model, c, bpe, prefill),
+        tpot_s=decode_time(steady.time_s + attention.overhead_s + attention.mean_s),
+        memory=memory_breakdown(model, c, bpe, prefill, prefill_terms, lay),
         prefill_ops=prefill,
-        decode_ops=evaluate_table(tables.decode, decode_terms, r, fused) if detail else None,
+        decode_ops=evaluate_table(tables.decode, decode_terms, r, fused, lay.layer_share) if detail else None,
         rates=r,
+        layout=lay,
+        communication=(comm_prefill, comm_decode),
     )

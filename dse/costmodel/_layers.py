@@ -28,12 +28,13 @@ def _activation_flops(model: ModelSpec) -> float:
 def _ffn(prefix: str, count: float, model: ModelSpec, width: int) -> list[OpSpec]:
     rec = model.record
     h, bias = rec.hidden_size, rec.mlp_bias
-    gate = [linear(f"{prefix}gate_proj", count, h, width, bias=bias)] if rec.ffn_gated else []
+    gate = [linear(f"{prefix}gate_proj", count, h, width, bias=bias, shard="column")] if rec.ffn_gated else []
+    reads = 2.0 if rec.ffn_gated else 1.0
     return [
         *gate,
-        linear(f"{prefix}up_proj", count, h, width, bias=bias),
-        elementwise(f"{prefix}mlp_act", count, width, _activation_flops(model), reads=2.0 if rec.ffn_gated else 1.0),
-        linear(f"{prefix}down_proj", count, width, h, bias=bias),
+        linear(f"{prefix}up_proj", count, h, width, bias=bias, shard="column"),
+        elementwise(f"{prefix}mlp_act", count, width, _activation_flops(model), reads=reads, shard="tp"),
+        linear(f"{prefix}down_proj", count, width, h, bias=bias, shard="row"),
     ]
 
 
@@ -45,9 +46,9 @@ def _moe(model: ModelSpec) -> list[OpSpec]:
     specs = [
         linear("router", n, h, e, weight="one", bias=moe.router_bias, kind="matmul16"),
         elementwise("router_topk", n, e, ROUTER_FLOPS_PER_LOGIT, writes=0.0),
-        experts("expert_gate_up", n, h, width, matrices, (e, k), bias=moe.expert_bias),
-        elementwise("expert_act", n, k * width, _activation_flops(model), reads=matrices),
-        experts("expert_down", n, width, h, 1, (e, k), bias=moe.expert_bias),
+        experts("expert_gate_up", n, h, width, matrices, (e, k), shard="column", bias=moe.expert_bias),
+        elementwise("expert_act", n, k * width, _activation_flops(model), reads=matrices, shard="ef"),
+        experts("expert_down", n, width, h, 1, (e, k), shard="row", bias=moe.expert_bias),
     ]
     if moe.shared_expert_intermediate_size:
         specs += _ffn("shared_", n, model, moe.shared_expert_intermediate_size)
@@ -69,10 +70,10 @@ def _mla_projections(model: ModelSpec, decode: bool) -> list[OpSpec]:
         q_path = [
             linear("q_a_proj", n, h, mla.q_lora_rank),
             elementwise("q_a_norm", n, mla.q_lora_rank, norm, params=mla.q_lora_rank),
-            linear("q_b_proj", n, mla.q_lora_rank, q_out),
+            linear("q_b_proj", n, mla.q_lora_rank, q_out, shard="column"),
         ]
     else:
-        q_path = [linear("q_proj", n, h, q_out)]
+        q_path = [linear("q_proj", n, h, q_out, shard="column")]
     latent = [
         linear("kv_a_proj", n, h, mla.kv_lora_rank + mla.qk_rope_head_dim, cache=True),
         elementwise("kv_a_norm", n, mla.kv_lora_rank, norm, params=mla.kv_lora_rank),
@@ -81,11 +82,11 @@ def _mla_projections(model: ModelSpec, decode: bool) -> list[OpSpec]:
         return [
             *q_path,
             *latent,
-            linear("kv_b_proj", n, mla.kv_lora_rank, nq * (mla.qk_nope_head_dim + mla.v_head_dim)),
+            linear("kv_b_proj", n, mla.kv_lora_rank, nq * (mla.qk_nope_head_dim + mla.v_head_dim), shard="column"),
         ]
     absorbed = [
-        linear("q_absorb", n, mla.qk_nope_head_dim, mla.kv_lora_rank, rows_scale=nq, matrices=nq),
-        linear("v_absorb", n, mla.kv_lora_rank, mla.v_head_dim, rows_scale=nq, matrices=nq),
+        linear("q_absorb", n, mla.qk_nope_head_dim, mla.kv_lora_rank, rows_scale=nq, matrices=nq, shard="all"),
+        linear("v_absorb", n, mla.kv_lora_rank, mla.v_head_dim, rows_scale=nq, matrices=nq, shard="all"),
     ]
     return [*q_path, *latent, *absorbed]
 
@@ -96,12 +97,14 @@ def _attention_projections(model: ModelSpec) -> list[OpSpec]:
     nq, nkv = rec.num_attention_heads, rec.num_key_value_heads
     qkv_bias = rec.attention_bias in ("qkv", "all")
     specs = [
-        linear("q_proj", n, h, nq * hd, bias=qkv_bias),
-        linear("k_proj", n, h, nkv * hd, bias=qkv_bias, cache=True),
-        linear("v_proj", n, h, nkv * hd, bias=qkv_bias, cache=True),
+        linear("q_proj", n, h, nq * hd, bias=qkv_bias, shard="column"),
+        linear("k_proj", n, h, nkv * hd, bias=qkv_bias, cache=True, shard="column", factor="kv"),
+        linear("v_proj", n, h, nkv * hd, bias=qkv_bias, cache=True, shard="column", factor="kv"),
     ]
-    if rec.qk_norm:
-        specs.append(elementwise("qk_norm", n, (nq + nkv) * hd, NORM_FLOPS_PER_ELEMENT[rec.norm], params=2 * hd))
+    if rec.qk_norm:  # per head (Qwen3, OLMo-2): the query heads a device holds, and its KV heads
+        norm = NORM_FLOPS_PER_ELEMENT[rec.norm]
+        specs.append(elementwise("q_norm", n, nq * hd, norm, params=hd, shard="tp"))
+        specs.append(elementwise("k_norm", n, nkv * hd, norm, params=hd, shard="kv"))
     return specs
 
 
@@ -122,15 +125,26 @@ def layer_specs(model: ModelSpec, *, decode: bool) -> list[OpSpec]:
         if count:
             specs += attention_specs(group, count, geo, from_cache=decode, sink_params=sinks)
     o_in = rec.num_attention_heads * (rec.mla.v_head_dim if rec.mla else rec.head_dim)
-    specs.append(linear("o_proj", n, o_in, h, bias=rec.attention_bias == "all"))
+    specs.append(linear("o_proj", n, o_in, h, bias=rec.attention_bias == "all", shard="row"))
     specs.append(elementwise("residual_add", n * (1 if rec.parallel_attention else 2), h, 1.0, reads=2.0))
     if model.num_dense_ffn_layers:
         assert rec.intermediate_size is not None
         specs += _ffn("", model.num_dense_ffn_layers, model, rec.intermediate_size)
     if model.num_moe_layers:
         specs += _moe(model)
-    specs.append(elementwise("final_norm", 1, h, norm, params=norm_params))
-    head = linear("lm_head", 1, h, rec.vocab_size, rows="batch", weight="emb", bias=rec.lm_head_bias, kind="matmul16")
+    specs.append(elementwise("final_norm", 1, h, norm, params=norm_params, per_layer=False))
+    head = linear(
+        "lm_head",
+        1,
+        h,
+        rec.vocab_size,
+        rows="batch",
+        weight="emb",
+        bias=rec.lm_head_bias,
+        kind="matmul16",
+        shard="column",
+        per_layer=False,
+    )
     if rec.tie_word_embeddings:  # shares the embedding table: its weights are stored (and counted) there once
         head = replace(head, params=head.params - h * rec.vocab_size, resident_bytes={})
     specs.append(head)

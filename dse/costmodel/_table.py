@@ -41,9 +41,15 @@ class OpTable:
     kv_bytes: NDArray[np.float64]
     memory_bytes: NDArray[np.float64]
     counts: NDArray[np.float64]
+    layer_counts: NDArray[np.float64]
+    """``counts`` of the per-layer operators (0 elsewhere): these scale with the busiest stage's layer share."""
+    other_counts: NDArray[np.float64]
+    """``counts`` of the rest (embeddings, final norm, LM head), which one stage runs whole."""
     kind_index: NDArray[np.intp]
     activity: dict[str, float]
-    """Operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
+    """Per-layer operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
+    other_activity: dict[str, float]
+    """The same for the operators outside the layers."""
     flops_coefficient: NDArray[np.float64]
     """Every operator's FLOPs use at most one term: FLOPs = coefficient x that term (a multiply, not a GEMM)."""
     rate_pairs: tuple[tuple[int, int], ...]
@@ -57,15 +63,30 @@ class OpTable:
     live_bytes: NDArray[np.float64]
     """Activation bytes each operator holds at once (``OpSpec.live_bytes``, else its activation traffic)."""
     stored_weights: dict[str, float]
-    """Bytes of all parameters as stored, as coefficients over ``one``, ``w`` and ``emb``."""
+    """Bytes of all parameters as stored, as coefficients over ``one``, ``w``, ``emb`` (and their shards)."""
+    stored_layers: dict[str, float]
+    """The part of ``stored_weights`` in the decoder layers (split over pipeline stages)."""
+    first_stage_weights: dict[str, float]
+    """Weights outside the layers that the first pipeline stage holds (embeddings)."""
+    last_stage_weights: dict[str, float]
+    """Weights outside the layers that the last pipeline stage holds (final norm, LM head, which needs its
+    own copy of a tied embedding table once the embedding sits on another stage)."""
 
     @classmethod
     def compile(cls, specs: Sequence[OpSpec]) -> OpTable:
         """Coefficient matrices of ``specs``, one row per operator in pass order."""
         kinds = [KINDS.index(s.kind) for s in specs]
-        names = sorted({t for s in specs for part in (s.flops, s.weight_bytes, s.act_bytes, s.kv_bytes) for t in part})
+        parts = ("flops", "weight_bytes", "act_bytes", "kv_bytes", "live_bytes")
+        names = sorted({t for s in specs for part in parts for t in (getattr(s, part) or {})})
         weight, act, kv = (_matrix(specs, names, a) for a in ("weight_bytes", "act_bytes", "kv_bytes"))
-        activity = {a: float(sum(s.count for s in specs if s.active == a)) for a in ("always", "fused", "unfused")}
+        activities = ("always", "fused", "unfused")
+        activity = {a: float(sum(s.count for s in specs if s.active == a and s.per_layer)) for a in activities}
+        other_activity = {
+            a: float(sum(s.count for s in specs if s.active == a and not s.per_layer)) for a in activities
+        }
+        first_layer = next((i for i, s in enumerate(specs) if s.per_layer), len(specs))
+        first = [s for s in specs[:first_layer] if not s.per_layer]
+        last = [replace(s, resident_bytes=None) for s in specs[first_layer:] if not s.per_layer]
         flops = _matrix(specs, names, "flops")
         if np.any((flops != 0).sum(axis=1) > 1):
             raise ValueError("an operator's FLOPs must be proportional to a single term")
@@ -81,6 +102,8 @@ class OpTable:
                 single[int(used[0])] = max(single.get(int(used[0]), 0.0), float(row[used[0]]))
             elif len(used) > 1:
                 multi.append(i)
+        counts = np.asarray([s.count for s in specs], dtype=np.float64)
+        per_layer = np.asarray([s.per_layer for s in specs], dtype=bool)
         return cls(
             specs=tuple(specs),
             names=tuple(names),
@@ -89,9 +112,12 @@ class OpTable:
             act_bytes=act,
             kv_bytes=kv,
             memory_bytes=weight + act + kv,
-            counts=np.asarray([s.count for s in specs], dtype=np.float64),
+            counts=counts,
+            layer_counts=np.where(per_layer, counts, 0.0),
+            other_counts=np.where(per_layer, 0.0, counts),
             kind_index=np.asarray(kinds, dtype=np.intp),
             activity=activity,
+            other_activity=other_activity,
             flops_coefficient=flops[np.arange(len(specs)), flops_term],
             rate_pairs=tuple(pairs),
             rate_pair_index=np.asarray([pairs.index((int(t), k)) for t, k in zip(flops_term, kinds, strict=True)]),
@@ -99,11 +125,30 @@ class OpTable:
             act_multi=np.asarray(multi, dtype=np.intp),
             live_bytes=live,
             stored_weights=stored_weights(specs),
+            stored_layers=stored_weights([s for s in specs if s.per_layer]),
+            first_stage_weights=stored_weights(first),
+            last_stage_weights=stored_weights(last),
         )
 
     def basis(self, terms: dict[str, Array]) -> NDArray[np.float64]:
-        """The (T x N) matrix of the terms this table uses."""
-        return np.stack([terms[name] for name in self.names])
+        """The (T x N) matrix of the terms this table uses; a sharded term ``name|s`` is ``terms[name]``
+        times the share ``terms["|s"]``."""
+        return np.stack([term_value(terms, name) for name in self.names])
+
+
+def term_value(terms: dict[str, Array], name: str) -> Array:
+    """One term's per-candidate values, sharded terms included (see ``OpTable.basis``)."""
+    base, bar, share = name.partition("|")
+    return terms[base] * terms[bar + share] if bar else terms[name]
+
+
+def linear_form(coefficients: dict[str, float], terms: dict[str, Array]) -> Array:
+    """sum over terms of coefficient x term value, per candidate."""
+    total = np.zeros_like(terms["one"])
+    for name, coefficient in coefficients.items():
+        if coefficient:
+            total = total + coefficient * term_value(terms, name)
+    return total
 
 
 @dataclass(frozen=True)
@@ -135,14 +180,22 @@ class PassCost:
     roofline_s: NDArray[np.float64]
     """Per operator instance: max(compute_s, memory_s)."""
     time_s: Array
-    """Whole pass: sum over operators of count x roofline time, plus overhead per operator instance run."""
+    """The busiest stage's pass: sum over its operators of count x roofline time, plus overhead per operator
+    instance run (per-layer operators times the stage's layer share)."""
+    layer_share: Array
+    """Layers of the busiest pipeline stage over all layers (1 without pipeline parallelism)."""
+
+    def op_counts(self) -> NDArray[np.float64]:
+        """(K x N) operator instances the busiest stage runs."""
+        table = self.table
+        return table.layer_counts[:, None] * self.layer_share + table.other_counts[:, None]  # type: ignore[no-any-return]
 
     def op_time_s(self, rates: Rates, fused: Array) -> NDArray[np.float64]:
-        """Per operator, all instances: count x (roofline + overhead where the operator runs)."""
+        """Per operator, all instances on the busiest stage: count x (roofline + overhead where it runs)."""
         runs = {"always": np.ones_like(fused), "fused": fused, "unfused": 1.0 - fused}
         active = np.stack([runs[s.active] for s in self.table.specs])
         busy = self.roofline_s + rates.overhead_s * active
-        return self.table.counts[:, None] * busy * active  # type: ignore[no-any-return]
+        return self.op_counts() * busy * active  # type: ignore[no-any-return]
 
     def part(self, which: str) -> NDArray[np.float64]:
         """Per-operator quantity per instance: ``flops``, ``memory_bytes``, ``weight_bytes``, ``act_bytes`` or
@@ -157,18 +210,30 @@ class PassCost:
         return np.maximum.reduce(peaks)  # type: ignore[no-any-return]
 
     def total(self, which: str) -> Array:
-        """Whole-pass total (all operators, all instances) of ``flops`` or ``memory_bytes``."""
-        return (self.table.counts @ getattr(self.table, which)) @ self.basis  # type: ignore[no-any-return]
+        """Busiest-stage total (all its operators, all instances) of ``flops`` or ``memory_bytes``, per device."""
+        return staged(self.table, getattr(self.table, which) @ self.basis, self.layer_share)
 
 
-def overhead_s(table: OpTable, rates: Rates, fused: Array) -> Array:
-    """Per-kernel overhead of a pass: instances that run x overhead each."""
-    a = table.activity
-    return rates.overhead_s * (a["always"] + a["fused"] * fused + a["unfused"] * (1.0 - fused))  # type: ignore[no-any-return]
+def staged(table: OpTable, per_op: NDArray[np.float64], layer_share: Array) -> Array:
+    """Sum over the busiest stage's operators of count x ``per_op`` (K x N per instance)."""
+    return layer_share * (table.layer_counts @ per_op) + table.other_counts @ per_op  # type: ignore[no-any-return]
 
 
-def evaluate_table(table: OpTable, terms: dict[str, Array], rates: Rates, fused: Array) -> PassCost:
-    """Roofline of every operator for every candidate, and the pass total."""
+def _instances(activity: dict[str, float], fused: Array) -> Array:
+    return activity["always"] + activity["fused"] * fused + activity["unfused"] * (1.0 - fused)  # type: ignore[no-any-return]
+
+
+def overhead_s(table: OpTable, rates: Rates, fused: Array, layer_share: Array | float = 1.0) -> Array:
+    """Per-kernel overhead of the busiest stage's pass: instances that run x overhead each."""
+    count = layer_share * _instances(table.activity, fused) + _instances(table.other_activity, fused)
+    return rates.overhead_s * count  # type: ignore[no-any-return]
+
+
+def evaluate_table(
+    table: OpTable, terms: dict[str, Array], rates: Rates, fused: Array, layer_share: Array | None = None
+) -> PassCost:
+    """Roofline of every operator for every candidate, and the busiest stage's pass total."""
+    share = np.ones_like(fused) if layer_share is None else layer_share
     basis = table.basis(terms)
     # Few passes over the (operators x candidates) arrays: they are larger than the cache.
     per_pair = np.stack([basis[term] * rates.seconds_per_flop[kind] for term, kind in table.rate_pairs])
@@ -176,5 +241,5 @@ def evaluate_table(table: OpTable, terms: dict[str, Array], rates: Rates, fused:
     compute_s *= table.flops_coefficient[:, None]
     memory_s = table.memory_bytes @ (basis * rates.seconds_per_byte)
     roofline_s = np.maximum(compute_s, memory_s)
-    total = table.counts @ roofline_s + overhead_s(table, rates, fused)
-    return PassCost(table, basis, compute_s, memory_s, roofline_s, total)
+    total = staged(table, roofline_s, share) + overhead_s(table, rates, fused, share)
+    return PassCost(table, basis, compute_s, memory_s, roofline_s, total, share)

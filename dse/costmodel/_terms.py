@@ -42,11 +42,30 @@ class BytesPerElement:
         )
 
 
-def pass_terms(model: ModelSpec, c: Candidates, bpe: BytesPerElement, keys: Array | None = None) -> dict[str, Array]:
-    """Terms of prefill (``keys`` None) or of one decode step attending ``keys`` keys (window applied here)."""
-    decode = keys is not None
-    queries = np.ones_like(c.batch) if decode else c.prompt_len
-    rows = c.batch * queries
+@dataclass(frozen=True)
+class PassShape:
+    """What one device of the busiest stage runs in a pass: ``batch`` sequences (its attention group's share
+    of a micro-batch) of ``queries`` new tokens each; ``cached`` prompt tokens per sequence come from the
+    prefix cache (prefill); ``routed_rows`` = the token rows of the whole stage, whose routing decides which
+    experts a pass touches; ``shares`` = per-device shares of the shard suffixes (``_parallel.shares``);
+    ``layer_share`` = the busiest stage's layers over all layers."""
+
+    batch: Array
+    queries: Array
+    cached: Array
+    routed_rows: Array
+    shares: dict[str, Array]
+    layer_share: Array
+
+
+def pass_terms(
+    model: ModelSpec, c: Candidates, bpe: BytesPerElement, shape: PassShape, keys: Array | None = None
+) -> dict[str, Array]:
+    """Terms of prefill (``keys`` None) or of one decode step attending ``keys`` keys (window applied here).
+
+    Holds the base terms and the shard shares (keys ``|tp`` ...); ``OpTable.basis`` multiplies them for the
+    sharded terms (``rows|tp`` = rows x the ``|tp`` share)."""
+    rows = shape.batch * shape.queries
     terms: dict[str, Array] = {
         "one": np.ones_like(rows),
         "w": bpe.weight,
@@ -55,40 +74,43 @@ def pass_terms(model: ModelSpec, c: Candidates, bpe: BytesPerElement, keys: Arra
         "rows_a": rows * bpe.act,
         "rows_kv": rows * bpe.kv,
         "rows_emb": rows * bpe.embedding,
-        "batch": c.batch,
-        "batch_a": c.batch * bpe.act,
+        "batch": shape.batch,
+        "batch_a": shape.batch * bpe.act,
         **query_terms(c, bpe, rows),
+        **shape.shares,
     }
     moe = model.record.moe
     if moe is not None:
         # 1 - (1 - k/E)^rows, as one exp (a power of two arrays is several times slower)
-        touched = -np.expm1(rows * np.log1p(-moe.experts_per_token / moe.num_experts))
+        touched = -np.expm1(shape.routed_rows * np.log1p(-moe.experts_per_token / moe.num_experts))
         terms |= {"touched": touched, "touched_w": touched * bpe.weight}
     for group, count, span in (
         ("full", model.num_full_attention_layers, np.inf),
         ("window", model.num_window_layers, window_of(model)),
     ):
         if count:
-            terms |= attention_terms(group, c, bpe, span, keys)
+            terms |= attention_terms(group, c, bpe, shape, span, keys)
     return terms
 
 
 def attention_terms(
-    group: str, c: Candidates, bpe: BytesPerElement, span: float, keys: Array | None
+    group: str, c: Candidates, bpe: BytesPerElement, shape: PassShape, span: float, keys: Array | None
 ) -> dict[str, Array]:
-    """Terms of one attention group (span = its window, inf for full attention) in prefill or decode."""
+    """Terms of one attention group (span = its window, inf for full attention) in prefill or decode.
+
+    Prefill K/V reads (of the new tokens and of a cached prefix alike) are charged in the activation format."""
     fused = c.flash.astype(np.float64)
     if keys is None:
-        work, x_bpe = prefill_work(c.prompt_len, span, c.flash_block_rows), bpe.act
+        work, x_bpe = prefill_work(c.prompt_len, shape.cached, span, c.flash_block_rows), bpe.act
     else:
         work, x_bpe = decode_work(np.minimum(keys, span)), bpe.kv
-    scores = (1.0 - fused) * c.batch * work.queries * work.keys
+    scores = (1.0 - fused) * shape.batch * work.queries * work.keys
     return {
         f"{group}.scores": scores,
         f"{group}.scores_a": scores * bpe.act,
-        f"{group}.keys_x": (1.0 - fused) * c.batch * work.keys * x_bpe,
-        f"{group}.pairs": fused * c.batch * work.pairs,
-        f"{group}.reads_x": fused * c.batch * work.fused_kv_reads * x_bpe,
+        f"{group}.keys_x": (1.0 - fused) * shape.batch * work.keys * x_bpe,
+        f"{group}.pairs": fused * shape.batch * work.pairs,
+        f"{group}.reads_x": fused * shape.batch * work.fused_kv_reads * x_bpe,
     }
 
 

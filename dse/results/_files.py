@@ -54,10 +54,23 @@ def manifest(space: Space, settings: dict[str, Any]) -> dict[str, Any]:
             versions[name] = metadata.version(name)  # no import: ray alone takes a second to import
         except metadata.PackageNotFoundError:
             versions[name] = None
-    hardware = [
-        {"id": h.id, "name": h.name, "provenance": h.record.provenance.model_dump() if h.record.provenance else None}
-        for h in space.hardware
-    ]
+    hardware = []
+    records = {}
+    for ref, (accelerator, system) in zip(space.record.choices.hardware, space.hardware, strict=True):
+        entry = system if system is not None else accelerator
+        provenance = entry.record.provenance
+        hardware.append(
+            {
+                "id": ref,
+                "name": entry.name,
+                "accelerator": accelerator.id,
+                "system": system.id if system is not None else None,
+                "provenance": provenance.model_dump() if provenance else None,
+            }
+        )
+        records[ref] = hashlib.sha256(
+            (entry.record.model_dump_json() + accelerator.record.model_dump_json()).encode()
+        ).hexdigest()
     return {
         "space": {
             "path": _absolute(space.source),
@@ -69,9 +82,7 @@ def manifest(space: Space, settings: dict[str, Any]) -> dict[str, Any]:
             "record_sha256": hashlib.sha256(space.model.record.model_dump_json().encode()).hexdigest(),
         },
         "hardware": hardware,
-        "hardware_records_sha256": {
-            h.id: hashlib.sha256(h.record.model_dump_json().encode()).hexdigest() for h in space.hardware
-        },
+        "hardware_records_sha256": records,
         "settings": settings,
         "versions": versions,
     }

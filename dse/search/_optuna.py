@@ -31,7 +31,7 @@ def distributions(space: Space) -> dict[str, Any]:
     choices = space.record.choices
     dims: dict[str, Any] = {}
     for name, values in (
-        ("hardware", [h.id for h in space.hardware]),
+        ("hardware", list(choices.hardware)),
         ("quant", list(choices.quant)),
         ("kv", list(choices.kv)),
         ("flash_attention", list(space.flash)),
@@ -49,7 +49,7 @@ def distributions(space: Space) -> dict[str, Any]:
 
 def _ids(space: Space, params: list[dict[str, Any]]) -> np.ndarray:
     choices = space.record.choices
-    hw_ids = [h.id for h in space.hardware]
+    hw_ids = list(choices.hardware)
     hw = [hw_ids.index(p.get("hardware", hw_ids[0])) for p in params]
     num = np.asarray(
         [space.numerics_index[(p.get("quant", choices.quant[0]), p.get("kv", choices.kv[0]))] for p in params]

@@ -10,21 +10,20 @@ from typing import Any
 import numpy as np
 
 from dse.catalog import (
-    HardwareSpec,
     ModelSpec,
     Numerics,
     is_path,
-    load_hardware,
     load_kv_format,
     load_model,
     load_profile,
     load_scheme,
+    load_target,
     resolve_numerics,
 )
 from dse.catalog._files import read_document, validate
 from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
-from dse.scoring import Scored, build_candidates, reason_text, score_model
+from dse.scoring import Scored, Target, build_candidates, reason_text, score_model
 from dse.space._schema import SpaceRecord
 
 METRICS = METRIC_NAMES
@@ -46,7 +45,8 @@ class Space:
     source: str
     digest: str
     model: ModelSpec
-    hardware: tuple[HardwareSpec, ...]
+    hardware: tuple[Target, ...]
+    """(accelerator, system or None) per hardware choice, in the order written."""
     numerics: tuple[Numerics, ...]
     numerics_keys: tuple[tuple[str, str | None], ...]
     numerics_index: dict[tuple[str, str | None], int]
@@ -123,7 +123,7 @@ class Space:
         keys = np.asarray(self.numerics_keys, dtype=object)
         return {
             "candidate_id": self.candidate_ids(hw, num, flash, batch),
-            "hardware": np.asarray([h.id for h in self.hardware], dtype=object)[hw],
+            "hardware": np.asarray(self.record.choices.hardware, dtype=object)[hw],
             "quant": keys[num, 0],
             "kv": keys[num, 1],
             "flash_attention": np.asarray(self.flash)[flash],
@@ -165,7 +165,7 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     if is_path(model_ref) and not Path(model_ref).is_absolute():
         model_ref = str(base / model_ref)
     model = wrap("model", load_model, model_ref)
-    hardware = tuple(wrap(f"choices.hardware.{i}", load_hardware, h) for i, h in enumerate(record.choices.hardware))
+    hardware = tuple(wrap(f"choices.hardware.{i}", load_target, h) for i, h in enumerate(record.choices.hardware))
     for i, q in enumerate(record.choices.quant):  # each id checked where it is written
         wrap(f"choices.quant.{i}", load_scheme, q)
     for i, kv in enumerate(record.choices.kv):
@@ -223,7 +223,7 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     max_batch = smallest["max_batch"]  # independent of the batch: KV and activations are linear in it
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
     pruned = tuple(
-        (hardware[h].id, keys[q][0], keys[q][1], flash[f], str(cand_reason[i] or "no batch fits in memory"))
+        (record.choices.hardware[h], keys[q][0], keys[q][1], flash[f], str(cand_reason[i] or "no batch fits in memory"))
         for i, (h, q, f) in enumerate(grid)
         if allowed[i] == 0
     )

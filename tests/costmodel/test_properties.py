@@ -47,11 +47,11 @@ def _evaluate(row: dict, **changes: object):  # type: ignore[no-untyped-def]
         return scored.evaluation, scored.metrics
     cand = dataclasses.replace(_candidates_of(row), **{k: np.asarray([v], dtype=float) for k, v in changes.items()})
     ev = evaluate_candidates(scored.model, cand, detail=True)
-    return ev, serving_metrics(cand, ev, scored.model.record.max_position_embeddings, 1.0)
+    return ev, serving_metrics(scored.model, cand, ev, 1.0)
 
 
 def _candidates_of(row: dict) -> Candidates:
-    from dse.catalog import load_hardware
+    from dse.catalog import load_target
     from dse.costmodel import CostAssumptions
     from dse.scoring import _numerics_table, build_candidates
 
@@ -60,7 +60,7 @@ def _candidates_of(row: dict) -> Candidates:
     workload = {k: np.asarray([row[k]], dtype=float) for k in ("batch", "prompt_len", "gen_len")}
     workload["flash"] = np.asarray([row["flash_attention"]])
     cand, _ = build_candidates(
-        [load_hardware(row["hardware"])],
+        [load_target(row["hardware"])],
         np.zeros(1, dtype=np.int64),
         numerics,
         q_codes,

@@ -1,0 +1,57 @@
+"""Why a candidate cannot run: reason codes and their messages, in the order they are checked."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Reason(IntEnum):
+    """Why a candidate is infeasible; the first that applies wins, in the order of ``CHECK_ORDER``."""
+
+    OK = 0
+    UNSUPPORTED_FORMAT = 1
+    CONTEXT_TOO_LONG = 2
+    WEIGHTS_EXCEED_MEMORY = 3
+    MEMORY_EXCEEDED = 4
+    TP_HEADS = 5
+    TP_WIDTH = 6
+    EP_INVALID = 7
+    PP_LAYERS = 8
+    NODE_TILING = 9
+    EXCEEDS_SYSTEM = 10
+    NO_HOST_OFFLOAD = 11
+    HOST_MEMORY_EXCEEDED = 12
+
+
+SPLIT_REASONS = (
+    Reason.TP_HEADS,
+    Reason.TP_WIDTH,
+    Reason.EP_INVALID,
+    Reason.PP_LAYERS,
+    Reason.NODE_TILING,
+    Reason.EXCEEDS_SYSTEM,
+    Reason.NO_HOST_OFFLOAD,
+)
+"""Reasons a deployment's split or KV policy cannot run at all, whatever the batch (``_parallel``)."""
+
+REASON_TEXT = {
+    Reason.OK: None,
+    Reason.UNSUPPORTED_FORMAT: (
+        "hardware has no native support for the scheme's compute format and the scheme has no fallback"
+    ),
+    Reason.CONTEXT_TOO_LONG: "prompt + generated tokens exceed the model's max_position_embeddings",
+    Reason.WEIGHTS_EXCEED_MEMORY: "weights + runtime reserve exceed usable device memory",
+    Reason.MEMORY_EXCEEDED: "weights + KV cache + activations + reserve exceed usable device memory",
+    Reason.TP_HEADS: "tp must divide the attention heads, and divide the KV heads or be a multiple of them",
+    Reason.TP_WIDTH: "tp must divide the FFN (and, with ep = 1, the expert) intermediate size",
+    Reason.EP_INVALID: "ep > 1 needs a mixture-of-experts model whose expert count ep divides, and ep a multiple of tp",
+    Reason.PP_LAYERS: "pp exceeds the number of layers",
+    Reason.NODE_TILING: "a stage's max(tp, ep) devices must fit evenly in a node, or span whole nodes",
+    Reason.EXCEEDS_SYSTEM: (
+        "the replica needs more devices than the hardware links: a bare accelerator is one device (choose a "
+        "system: dse catalog systems), a system without an inter-node link is one node, and no more than "
+        "its max_nodes"
+    ),
+    Reason.NO_HOST_OFFLOAD: "KV offload needs the device's host link and host memory figures, which the catalog lacks",
+    Reason.HOST_MEMORY_EXCEEDED: "the offloaded KV cache exceeds the host memory per device",
+}
