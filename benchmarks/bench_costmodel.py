@@ -7,6 +7,11 @@ Three figures per model, all with full metrics (TTFT, exact mean TPOT, memory, f
   ``dse.evaluate`` path;
 - ``scalar``: one candidate per call through the same code (N = 1), the ``dse analyze`` path.
 
+Two candidate sets per model, both varying hardware (systems), quantization, tensor / pipeline / expert
+parallelism and the KV-cache policies: ``random`` (every field drawn independently per candidate, the
+worst case for the cost model's per-chunk shortcuts) and ``grid`` (every combination, batch varying
+fastest: the order in which the exhaustive engine enumerates a space).
+
 Run: python benchmarks/bench_costmodel.py [--n 1000000] [--repeat 3]
 Figures go to docs/benchmarks.md.
 """
@@ -19,6 +24,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core: no BLAS worker t
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
+import itertools
 import platform
 import time
 from collections.abc import Callable
@@ -29,20 +35,35 @@ from dse.catalog import hardware_catalog, load_model, load_target
 from dse.costmodel import CostAssumptions
 from dse.scoring import (
     CHUNK_SIZE,
+    DEPLOYMENT_INTS,
+    INPUT_DEFAULTS,
     _factorize,
     _numerics_table,
     build_candidates,
+    kv_policy_columns,
     score_columns,
     score_model,
 )
 
-HARDWARE = ["h100-sxm", "h200-sxm", "a100-sxm-80gb", "mi300x", "b200", "l40s", "rtx-4090", "gaudi3"]
+HARDWARE = [
+    "dgx-h100",
+    "dgx-h200",
+    "dgx-a100",
+    "hgx-b200",
+    "mi300x-platform",
+    "gb200-nvl72",
+    "l40s-server",
+    "h100-sxm",
+]
+"""Systems (node size, links) and one bare accelerator (single device: its splits are infeasible)."""
 QUANT = ["bf16", "fp8", "int8", "w4a16", "nvfp4"]
 MODELS = ["llama-3.1-70b", "deepseek-v3"]
+EXPERT_PARALLEL = {"llama-3.1-70b": [1], "deepseek-v3": [1, 8, 16, 32]}
 
 
 def random_columns(model: str, n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """N random candidates of one model over hardware, quantization, batch, prompt and output lengths."""
+    """N random candidates of one model over hardware, quantization, batch, prompt and output lengths,
+    tensor / pipeline / expert parallelism, replicas and KV-cache policies."""
     rng = np.random.default_rng(seed)
     return {
         "model": np.full(n, model, dtype=object),
@@ -52,19 +73,63 @@ def random_columns(model: str, n: int, seed: int = 0) -> dict[str, np.ndarray]:
         "prompt_len": rng.integers(128, 8193, n),
         "gen_len": rng.integers(16, 1025, n),
         "flash_attention": rng.random(n) < 0.8,
+        "tp": rng.choice([1, 2, 4, 8], n),
+        "pp": rng.choice([1, 2, 4], n),
+        "ep": rng.choice(EXPERT_PARALLEL[model], n),
+        "replicas": rng.integers(1, 5, n),
+        "kv_block_size": rng.choice(np.asarray([None, 16], dtype=object), n),
+        "prefix_hit_rate": rng.choice([0.0, 0.5, 0.9], n),
+        "kv_offload": rng.choice([0.0, 0.0, 0.25], n),
+        "kv_budget": rng.choice(np.asarray([None, None, 4096], dtype=object), n),
     }
+
+
+def grid_columns(model: str, n: int) -> dict[str, np.ndarray]:
+    """About N candidates in the order an exhaustive search enumerates a space: every combination of
+    hardware, quantization, flash, tp, pp, ep, replicas and KV policy, batch varying fastest; one workload
+    (prompt 2048, output 256 tokens), as in a search space."""
+    dims = {
+        "hardware": HARDWARE,
+        "quant": QUANT,
+        "flash_attention": [True, False],
+        "tp": [1, 2, 4, 8],
+        "pp": [1, 2, 4],
+        "ep": EXPERT_PARALLEL[model],
+        "kv_block_size": [None, 16],
+        "prefix_hit_rate": [0.0, 0.5, 0.9],
+        "kv_offload": [0.0, 0.25],
+        "kv_budget": [None, 4096],
+    }
+    combos = list(itertools.product(*dims.values()))
+    batches = np.arange(1, max(n // len(combos), 1) + 1)
+    rows = len(combos) * len(batches)
+    columns: dict[str, np.ndarray] = {}
+    for i, name in enumerate(dims):
+        values = np.empty(len(combos), dtype=object)
+        values[:] = [combo[i] for combo in combos]
+        columns[name] = np.repeat(values, len(batches))
+    for name in ("flash_attention", "tp", "pp", "ep", "prefix_hit_rate", "kv_offload"):
+        columns[name] = columns[name].astype(bool if name == "flash_attention" else np.float64)
+    columns["batch"] = np.tile(batches, len(combos))
+    columns["prompt_len"] = np.full(rows, 2048)
+    columns["gen_len"] = np.full(rows, 256)
+    columns["replicas"] = np.ones(rows)
+    columns["model"] = np.full(rows, model, dtype=object)
+    return columns
 
 
 def struct_of_arrays(columns: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
     """The candidates as the cost model takes them (built once, outside the timing)."""
     n = len(columns["batch"])
+    columns = {k: columns.get(k, np.full(n, v, dtype=object)) for k, v in INPUT_DEFAULTS.items()} | columns
     hw_codes, hw_refs = _factorize(columns["hardware"])
     nothing = [None] * n
     q_codes, numerics = _numerics_table(
         {"quant": columns["quant"], "weight_bits": nothing, "act_bits": nothing, "kv_bits": nothing, "kv": nothing}
     )
-    workload = {k: columns[k].astype(np.float64) for k in ("batch", "prompt_len", "gen_len")}
+    workload = {k: columns[k].astype(np.float64) for k in ("batch", "prompt_len", "gen_len", *DEPLOYMENT_INTS)}
     workload["flash"] = columns["flash_attention"]
+    workload |= kv_policy_columns(columns)
     model = load_model(str(columns["model"][0]))
     hardware = [load_target(h) for h in hw_refs]
     cand, formats = build_candidates(
@@ -103,23 +168,25 @@ def main() -> None:
     )
     costs = CostAssumptions()
     prepared = {
-        name: (random_columns(name, args.n), *struct_of_arrays(random_columns(name, args.n))) for name in MODELS
+        (name, order): (columns, *struct_of_arrays(columns))
+        for name in MODELS
+        for order, columns in (("random", random_columns(name, args.n)), ("grid", grid_columns(name, args.n)))
     }
     for _, model, cand, formats in prepared.values():  # warm the whole process up first (heap, caches, clocks)
         for _ in range(2):
             score_model(model, cand, formats, costs)
-    for name in MODELS:
-        columns, model, cand, formats = prepared[name]
+    for (name, order), (columns, model, cand, formats) in prepared.items():
+        n = len(cand)
         core = best_of(args.repeat, lambda: score_model(model, cand, formats, costs))  # noqa: B023
         full = best_of(args.repeat, lambda: score_columns(columns))  # noqa: B023
-        small = random_columns(name, args.scalar_n, seed=1)
-        singles = [{k: v[i : i + 1] for k, v in small.items()} for i in range(args.scalar_n)]
-        scalar = best_of(1, lambda: [score_columns(row) for row in singles])  # noqa: B023
-        core_rate, full_rate, scalar_rate = args.n / core, args.n / full, args.scalar_n / scalar
-        print(
-            f"{name:14s} core {core_rate:11,.0f}/s   columns {full_rate:11,.0f}/s   scalar {scalar_rate:7,.0f}/s   "
-            f"core / scalar = {core_rate / scalar_rate:,.0f}x"
-        )
+        line = f"{name:14s} {order:6s} N={n:9,}  core {n / core:11,.0f}/s   columns {n / full:11,.0f}/s"
+        if order == "random":
+            small = random_columns(name, args.scalar_n, seed=1)
+            singles = [{k: v[i : i + 1] for k, v in small.items()} for i in range(args.scalar_n)]
+            scalar = best_of(1, lambda: [score_columns(row) for row in singles])  # noqa: B023
+            scalar_rate = args.scalar_n / scalar
+            line += f"   scalar {scalar_rate:7,.0f}/s   core / scalar = {n / core / scalar_rate:,.0f}x"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,15 @@
 
 from dse.costmodel._candidates import Candidates
 from dse.costmodel._costs import CostAssumptions, Pricing, usd_per_device_hour
-from dse.costmodel._evaluate import Evaluation, ModelTables, PhaseCost, compile_model, evaluate_candidates, rates_of
+from dse.costmodel._evaluate import (
+    Evaluation,
+    ModelTables,
+    PhaseCost,
+    compile_model,
+    evaluate_candidates,
+    prefix_cached_tokens,
+    rates_of,
+)
 from dse.costmodel._memory import MemoryBreakdown
 from dse.costmodel._ops import OpSpec
 from dse.costmodel._params import parameter_counts
@@ -31,6 +39,7 @@ __all__ = [
     "compile_model",
     "evaluate_candidates",
     "parameter_counts",
+    "prefix_cached_tokens",
     "rates_of",
     "resolve_precision",
     "serving_metrics",

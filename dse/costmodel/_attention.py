@@ -65,11 +65,11 @@ class AttentionWork:
     fused_kv_reads: Array
 
 
-def causal_pairs(queries: Array, window: float) -> Array:
+def causal_pairs(queries: Array | float, window: float) -> Array:
     """sum_{i=1..P} min(i, W): query i attends to itself and the i-1 before it, at most W keys."""
     full = queries * (queries + 1.0) / 2.0
     if not np.isfinite(window):
-        return full  # type: ignore[no-any-return]
+        return full  # type: ignore[return-value]
     capped = window * (window + 1.0) / 2.0 + (queries - window) * window
     return np.where(queries <= window, full, capped)  # type: ignore[no-any-return]
 
@@ -95,7 +95,7 @@ def tile_kv_reads(queries: Array, window: float, block_rows: Array, cached: Arra
     return upto - cut_tiles * (first_cut + last_cut) / 2.0  # type: ignore[no-any-return]
 
 
-def prefill_work(prompt: Array, cached: Array, window: float, block_rows: Array) -> AttentionWork:
+def prefill_work(prompt: Array, cached: Array | float, window: float, block_rows: Array) -> AttentionWork:
     """Attention work of the prompt's last ``prompt - cached`` tokens (the first ``cached`` come from the
     prefix cache: their K/V are read, not computed); ``window`` = inf for full attention.
 
@@ -143,6 +143,7 @@ def attention_specs(
             {"unfused_q_a|tp": nq * dqk, scores_a: nq} | qk_act,
             qk_kv,
             "unfused",
+            reads_kv_cache=from_cache,
         ),
         OpSpec(
             f"softmax{suffix}",
@@ -164,6 +165,7 @@ def attention_specs(
             {scores_a: nq, "unfused_q_a|tp": nq * dv} | sv_act,
             sv_kv,
             "unfused",
+            reads_kv_cache=from_cache,
         ),
         OpSpec(
             f"attention{suffix}",
@@ -174,6 +176,7 @@ def attention_specs(
             {"fused_q_a|tp": nq * (dqk + dv)} | fused_act,
             fused_kv,
             "fused",
+            reads_kv_cache=from_cache,
             # held at once: Q, O and this layer's K/V once (for every query row: T rows of K/V in prefill)
             live_bytes={"fused_q_a|tp": nq * (dqk + dv), "fused_q_a|kv": nkv * geo.kv_elements_per_key},
         ),

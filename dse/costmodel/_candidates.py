@@ -48,6 +48,7 @@ class Candidates:
     max_nodes: Array
     """Nodes one replica may span (inf: no limit)."""
     intra_link_bytes_per_s: Array
+    """inf: no link (one device per node)."""
     intra_link_latency_s: Array
     inter_link_bytes_per_s: Array
     """0: no inter-node link."""
@@ -95,7 +96,7 @@ SINGLE_DEVICE: dict[str, object] = {
     "replicas": 1.0,
     "devices_per_node": 1.0,
     "max_nodes": 1.0,
-    "intra_link_bytes_per_s": np.nan,
+    "intra_link_bytes_per_s": np.inf,
     "intra_link_latency_s": 0.0,
     "inter_link_bytes_per_s": 0.0,
     "inter_link_latency_s": 0.0,

@@ -11,9 +11,17 @@ from dse.costmodel._candidates import Candidates
 from dse.costmodel._layers import layer_specs, window_of
 from dse.costmodel._memory import MemoryBreakdown, memory_breakdown
 from dse.costmodel._ops import OpSpec
-from dse.costmodel._parallel import Communication, Layout, communication, layout, overlapped, shares
+from dse.costmodel._parallel import (
+    Communication,
+    Layout,
+    collective_costs,
+    communication,
+    layout,
+    overlapped,
+    shares,
+)
 from dse.costmodel._roofline import Array, sum_max_linear
-from dse.costmodel._table import OpTable, PassCost, Rates, evaluate_table, overhead_s, staged
+from dse.costmodel._table import OpTable, PassCost, Rates, evaluate_table, overhead_s
 from dse.costmodel._terms import BytesPerElement, PassShape, attention_terms, pass_terms, query_terms
 
 ATTENTION_OPS = ("qk_matmul", "softmax", "sv_matmul", "attention")
@@ -89,7 +97,8 @@ def _group(spec: OpSpec) -> str | None:
 
 @dataclass(frozen=True)
 class _AttentionCost:
-    """Decode attention: the exact mean over steps, and the one step at context = prompt length."""
+    """Decode attention over all layers (per device of the stages holding them): the exact mean over steps,
+    and the one step at context = prompt length."""
 
     mean_s: Array
     step_s: Array
@@ -108,41 +117,49 @@ def _decode_attention(
     functions of j on each side of the span boundary; ``sum_max_linear`` sums that in closed form. The same
     lines give the one step at k = P. A share ``f`` of the KV cache offloaded to host memory is read over
     the host link: its bytes take ``1 / host bandwidth`` instead of ``1 / HBM bandwidth`` (no overlap of the
-    two streams: the conservative reading).
+    two streams: the conservative reading; ``host_extra_s_per_byte``).
     """
     total, step, flops, nbytes, overhead = (np.zeros_like(c.batch) for _ in range(5))
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
     constant = query_terms(c, bpe, shape.batch) | shape.shares  # one new token per sequence
     fused = c.flash.astype(np.float64)
-    f = c.kv_offload_fraction
-    with np.errstate(divide="ignore", invalid="ignore"):
-        host_extra = np.where(f > 0, f * (1.0 / c.host_link_bytes_per_s - r.seconds_per_byte), 0.0)
+    host_extra = host_extra_s_per_byte(c, r)
     for group, group_span, table in tables.attention:
         span = np.minimum(group_span, c.kv_budget_tokens)
         at0, at1 = (table.basis(attention_terms(group, c, bpe, shape, np.inf, k) | constant) for k in (zero, one))
         rate = r.flops_per_s[table.kind_index]
-        f0, m0, kv0 = table.flops @ at0, table.memory_bytes @ at0, table.kv_bytes @ at0
-        f1, m1, kv1 = table.flops @ at1 - f0, table.memory_bytes @ at1 - m0, table.kv_bytes @ at1 - kv0
-        w0 = m0 * r.seconds_per_byte + kv0 * host_extra  # memory time at k keys: w0 + w1 k
-        w1 = m1 * r.seconds_per_byte + kv1 * host_extra
+        f0, m0 = table.flops @ at0, table.memory_bytes @ at0
+        f1, m1 = table.flops @ at1 - f0, table.memory_bytes @ at1 - m0
+        w0, w1 = m0 * r.seconds_per_byte, m1 * r.seconds_per_byte  # memory time at k keys: w0 + w1 k
+        if table.kv_read_bytes is not None and np.any(host_extra):
+            kv0 = table.kv_read_bytes @ at0
+            w0, w1 = w0 + kv0 * host_extra, w1 + (table.kv_read_bytes @ at1 - kv0) * host_extra
         u0, u1 = (f0 + f1 * c.prompt_len) / rate, f1 / rate
         v0, v1 = w0 + w1 * c.prompt_len, w1
         step_sum = sum_max_linear(u0, u1, v0, v1, one, np.minimum(steps, span - c.prompt_len))
-        # steps past the span attend to exactly `span` keys
         bounded = np.isfinite(span)
-        capped = np.where(bounded, span, 0.0)
-        capped_steps = np.where(
-            bounded, np.maximum(steps - np.maximum(1.0, capped - c.prompt_len + 1.0) + 1.0, 0.0), 0.0
-        )
-        step_sum = step_sum + capped_steps * np.maximum((f0 + f1 * capped) / rate, w0 + w1 * capped)
-        total += staged(table, step_sum, shape.layer_share)
+        if np.any(bounded):  # steps past the span attend to exactly `span` keys
+            capped = np.where(bounded, span, 0.0)
+            capped_steps = np.where(
+                bounded, np.maximum(steps - np.maximum(1.0, capped - c.prompt_len + 1.0) + 1.0, 0.0), 0.0
+            )
+            step_sum = step_sum + capped_steps * np.maximum((f0 + f1 * capped) / rate, w0 + w1 * capped)
+        total += table.layer_counts @ (step_sum)
         keys = np.minimum(c.prompt_len, span)
         f_p, m_p = f0 + f1 * keys, m0 + m1 * keys
-        step += staged(table, np.maximum(f_p / rate, w0 + w1 * keys), shape.layer_share)
-        flops += staged(table, f_p, shape.layer_share)
-        nbytes += staged(table, m_p, shape.layer_share)
-        overhead += overhead_s(table, r, fused, shape.layer_share)
+        step += table.layer_counts @ (np.maximum(f_p / rate, w0 + w1 * keys))
+        flops += table.layer_counts @ (f_p)
+        nbytes += table.layer_counts @ (m_p)
+        overhead += overhead_s(table, r, fused)
     return _AttentionCost(total / steps, step, flops, nbytes, overhead)
+
+
+def host_extra_s_per_byte(c: Candidates, r: Rates) -> Array:
+    """Extra seconds per decode KV byte when a share f of the cache lives in host memory: f of the bytes take
+    1 / host-link bandwidth instead of 1 / HBM bandwidth (read serially, the conservative reading)."""
+    f = c.kv_offload_fraction
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f > 0, f * (1.0 / c.host_link_bytes_per_s - r.seconds_per_byte), 0.0)  # type: ignore[no-any-return]
 
 
 def prefix_cached_tokens(c: Candidates) -> Array:
@@ -160,10 +177,13 @@ def evaluate_candidates(
     ``tables`` (from ``compile_model``) may be passed to reuse the compiled operator tables across chunks;
     ``detail`` also evaluates every decode operator one by one (``Evaluation.decode_ops``), for analysis.
 
-    Times are those of one device of the busiest pipeline stage (``_parallel``): a stage pass is its
-    operators' roofline time plus its collectives (``overlapped``); the pipeline runs ``m`` micro-batches,
-    so the whole prefill takes ``(m + pp - 1)`` stage passes plus ``pp - 1`` transfers (GPipe's schedule),
-    and a decode step, which every token takes through all stages, ``pp`` passes plus ``pp - 1`` transfers.
+    A stage pass is its operators' roofline time plus its collectives (``overlapped``); figures per device
+    are those of the busiest pipeline stage (``_parallel``). The pipeline runs ``m`` micro-batches (GPipe's
+    schedule, arXiv 1811.06965): the last one's prefill ends after one trip through every stage (the sum of
+    the stage passes and the ``pp - 1`` sends) plus ``m - 1`` passes of the busiest stage; a decode step
+    takes a token through every stage, and no stage can serve its ``m`` micro-batches faster than ``m``
+    passes, so a step is the larger of the two. The mean step applies that max to the mean stage times (an
+    approximation only where the two cross within one generation).
     """
     tables = tables or compile_model(model)
     r = rates_of(c)
@@ -171,7 +191,9 @@ def evaluate_candidates(
     fused = c.flash.astype(np.float64)
     lay = layout(model, c)
     one = np.ones_like(c.batch)
-    cached = prefix_cached_tokens(c)
+    cached: Array | float = prefix_cached_tokens(c)
+    if not np.any(cached):
+        cached = 0.0  # no hits in this chunk: the prefill formulas' cached terms vanish
     new = c.prompt_len - cached
     prefill_shape = PassShape(
         lay.group_batch, new, cached, lay.micro_batch * new, shares(model, c, lay, decode=False), lay.layer_share
@@ -182,34 +204,41 @@ def evaluate_candidates(
     prefill_terms = pass_terms(model, c, bpe, prefill_shape)
     prefill = evaluate_table(tables.prefill, prefill_terms, r, fused, lay.layer_share)
     decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len)
-    steady = evaluate_table(tables.context_free, decode_terms, r, fused, lay.layer_share)
+    host_extra = host_extra_s_per_byte(c, r)
+    steady = evaluate_table(tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra)
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
     attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0), decode_shape)
-    comm_prefill = communication(model, c, lay, bpe.act, new)
-    comm_decode = communication(model, c, lay, bpe.act, one)
-    stages, transfers = c.pp, c.pp - 1.0
+    links = collective_costs(c, lay)
+    comm_prefill = communication(model, c, lay, links, bpe.act, new)
+    comm_decode = communication(model, c, lay, links, bpe.act, one)
+    share, m = lay.layer_share, lay.micro_batches
 
-    def decode_time(compute_s: Array) -> Array:
-        stage = overlapped(compute_s, comm_decode.stage_s, c.comm_overlap)
-        return stages * stage + transfers * comm_decode.pp_send_s  # type: ignore[no-any-return]
+    def schedule(layers_s: Array, other_s: Array, comm: Communication, decode: bool) -> Array:
+        busiest = overlapped(share * layers_s + other_s, comm.stage_s, c.comm_overlap)
+        through = overlapped(layers_s + other_s, comm.all_stages_s, c.comm_overlap) + comm.pp_send_s
+        if decode:  # a token crosses every stage; each stage serves all m micro-batches per step
+            return np.maximum(through, m * busiest)  # type: ignore[no-any-return]
+        return through + (m - 1.0) * busiest  # type: ignore[no-any-return]
 
-    prefill_stage = overlapped(prefill.time_s, comm_prefill.stage_s, c.comm_overlap)
-    ttft = (lay.micro_batches + transfers) * prefill_stage + transfers * comm_prefill.pp_send_s
-    passes = lay.micro_batches  # a device runs every micro-batch's pass
-    step_compute = steady.time_s + attention.overhead_s + attention.step_s
+    ttft = schedule(prefill.layers_s, prefill.other_s, comm_prefill, decode=False)
+    passes = m  # a device runs every micro-batch's pass
+    att = attention
     decode_step = PhaseCost(
-        passes * (steady.total("flops") + attention.step_flops),
-        passes * (steady.total("memory_bytes") + attention.step_bytes),
-        decode_time(step_compute),
+        passes * (steady.total("flops") + share * att.step_flops),
+        passes * (steady.total("memory_bytes") + share * att.step_bytes),
+        schedule(steady.layers_s + att.overhead_s + att.step_s, steady.other_s, comm_decode, decode=True),
     )
+    tpot = schedule(steady.layers_s + att.overhead_s + att.mean_s, steady.other_s, comm_decode, decode=True)
     return Evaluation(
         prefill=PhaseCost(passes * prefill.total("flops"), passes * prefill.total("memory_bytes"), ttft),
         decode_step=decode_step,
-        tpot_s=decode_time(steady.time_s + attention.overhead_s + attention.mean_s),
+        tpot_s=tpot,
         memory=memory_breakdown(model, c, bpe, prefill, prefill_terms, lay),
         prefill_ops=prefill,
-        decode_ops=evaluate_table(tables.decode, decode_terms, r, fused, lay.layer_share) if detail else None,
+        decode_ops=evaluate_table(tables.decode, decode_terms, r, fused, lay.layer_share, host_extra)
+        if detail
+        else None,
         rates=r,
         layout=lay,
         communication=(comm_prefill, comm_decode),

@@ -12,7 +12,7 @@ from dse.costmodel._candidates import Candidates
 from dse.costmodel._layers import window_of
 from dse.costmodel._parallel import Layout, kv_share
 from dse.costmodel._roofline import Array
-from dse.costmodel._table import PassCost, linear_form
+from dse.costmodel._table import PassCost, term_value
 from dse.costmodel._terms import BytesPerElement
 
 LOGIT_BITS = 32.0
@@ -54,10 +54,12 @@ def kv_cache_bytes(model: ModelSpec, c: Candidates, bpe: BytesPerElement, lay: L
     policy at most ``kv_budget_tokens`` (StreamingLLM, arXiv 2309.17453; H2O, arXiv 2306.14048).
     """
     context = c.prompt_len + c.gen_len
-    budget = c.kv_budget_tokens
-    full = kv_tokens_per_layer(context, budget, c.kv_block_tokens)
-    window = kv_tokens_per_layer(context, np.minimum(window_of(model), budget), c.kv_block_tokens)
-    tokens = model.num_full_attention_layers * full + model.num_window_layers * window
+    budget, block = c.kv_budget_tokens, c.kv_block_tokens
+    plain = not np.any(block != 1.0) and not np.any(np.isfinite(budget))
+    tokens = model.num_full_attention_layers * (context if plain else kv_tokens_per_layer(context, budget, block))
+    if model.num_window_layers:
+        window = kv_tokens_per_layer(context, np.minimum(window_of(model), budget), block)
+        tokens = tokens + model.num_window_layers * window
     per_device = lay.layer_share * kv_share(model, c, decode=True) * lay.group_sequences
     return per_device * tokens * model.kv_elements_per_token_per_layer * bpe.kv  # type: ignore[no-any-return]
 
@@ -84,10 +86,11 @@ def weights_bytes(c: Candidates, prefill: PassCost, terms: dict[str, Array]) -> 
     final norm and LM head (last stage), the larger of the two, taken to sit with the busiest stage's
     layers (conservative by at most that part); everything on the one stage without pipelining."""
     table = prefill.table
-    whole = linear_form(table.stored_weights, terms)
-    layers = linear_form(table.stored_layers, terms)
-    ends = np.maximum(linear_form(table.first_stage_weights, terms), linear_form(table.last_stage_weights, terms))
-    return np.where(c.pp > 1, prefill.layer_share * layers + ends, whole)  # type: ignore[no-any-return]
+    values = np.stack([term_value(terms, name) for name in table.stored_names])
+    whole, layers, first, last = table.stored_matrix @ values
+    if not np.any(c.pp > 1):
+        return whole  # type: ignore[no-any-return]
+    return np.where(c.pp > 1, prefill.layer_share * layers + np.maximum(first, last), whole)  # type: ignore[no-any-return]
 
 
 def memory_breakdown(
@@ -112,9 +115,10 @@ def memory_breakdown(
     free = capacity - weights - reserve
     max_batch = np.where(free > 0, np.floor(lay.attention_dp * np.maximum(free, 0.0) / per_sequence), 0.0)
     offloaded = c.kv_offload_fraction > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        host_batch = np.floor(lay.attention_dp * c.host_memory_bytes / (host_kv / lay.group_sequences))
-    max_batch = np.where(offloaded, np.minimum(max_batch, np.nan_to_num(host_batch)), max_batch)
+    if np.any(offloaded):  # the host's share of the cache must fit host memory too
+        with np.errstate(divide="ignore", invalid="ignore"):
+            host_batch = np.floor(lay.attention_dp * c.host_memory_bytes / (host_kv / lay.group_sequences))
+        max_batch = np.where(offloaded, np.minimum(max_batch, np.nan_to_num(host_batch)), max_batch)
     return MemoryBreakdown(
         weights, kv, act, reserve, weights + kv + act + reserve, capacity, max_batch, host_kv, c.host_memory_bytes
     )

@@ -78,6 +78,8 @@ class OpSpec:
     for fused attention, whose K/V traffic re-reads the same tensors once per query tile."""
     per_layer: bool = True
     """Part of the repeated decoder layers (split over pipeline stages), or not (embeddings, LM head)."""
+    reads_kv_cache: bool = False
+    """Its ``kv_bytes`` are reads of the cache (attention in decode), not writes of new entries."""
 
 
 def sharded(term: str, shard: str | None) -> str:
@@ -207,19 +209,18 @@ def experts(
 def lookup(name: str, table_rows: int, width: int, weight: str) -> OpSpec:
     """An embedding lookup: one table row read per token row, no FLOPs (``weight``: ``rows_emb``/``rows``).
 
-    The table is split over the vocabulary under tensor parallelism (vocab-parallel embedding, Megatron-LM):
-    a device stores and reads 1/tp of it and writes the whole output rows (zeros outside its shard), which
-    an all-reduce then sums."""
-    stored = (
-        {"emb|tp": table_rows * width} if weight == "rows_emb" else {"one|tp": PARAMETER_BPE_16 * table_rows * width}
-    )
-    read = width if weight == "rows_emb" else PARAMETER_BPE_16 * width
+    The vocabulary table is split under tensor parallelism (vocab-parallel embedding, Megatron-LM): a device
+    stores and reads 1/tp of it and writes the whole output rows (zeros outside its shard), which an
+    all-reduce then sums. A learned position table is small and replicated."""
+    vocabulary = weight == "rows_emb"
+    stored = {"emb|tp": table_rows * width} if vocabulary else {"one": PARAMETER_BPE_16 * table_rows * width}
+    read = width if vocabulary else PARAMETER_BPE_16 * width
     return OpSpec(
         name,
         1,
         "vector",
         flops={},
-        weight_bytes={f"{weight}|tp": read},
+        weight_bytes={f"{weight}|tp" if vocabulary else weight: read},
         act_bytes={"rows_a": width},
         params=table_rows * width,
         active_params=0,

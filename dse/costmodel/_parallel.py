@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from dse.catalog import ModelSpec
 from dse.costmodel._attention import attention_geometry
@@ -104,71 +103,99 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     is a multiple of tp; pp at most the layers. Stage groups must tile nodes (a group of D devices inside a
     node of N, or whole nodes), and a replica needs links between all its devices.
     """
-    rec = model.record
-    tp, ep = c.tp, c.ep
-    geo = attention_geometry(model, decode=True)
-    heads_bad = (rec.num_attention_heads % tp != 0) | ((geo.kv_heads % tp != 0) & (tp % geo.kv_heads != 0))
-    widths = [w for w in (rec.intermediate_size if model.num_dense_ffn_layers else None,) if w]
-    moe = rec.moe
+    if not np.any(lay.devices > 1) and not np.any(c.kv_offload_fraction > 0):
+        return np.zeros_like(c.tp)  # one device, no offload: nothing to check
+    rec, moe = model.record, model.record.moe
+    tp, ep = c.tp.astype(np.int64), c.ep.astype(np.int64)
+    # divisibility per degree value, as lookup tables over 0..max (degrees are small integers)
+    degrees = np.arange(max(int(tp.max(initial=1)), int(ep.max(initial=1))) + 1)
+    degrees[0] = 1
+    kv_heads = attention_geometry(model, decode=True).kv_heads
+    heads_bad = (rec.num_attention_heads % degrees != 0) | ((kv_heads % degrees != 0) & (degrees % kv_heads != 0))
+    widths = [rec.intermediate_size] if model.num_dense_ffn_layers and rec.intermediate_size else []
     if moe is not None and moe.shared_expert_intermediate_size:
         widths.append(moe.shared_expert_intermediate_size)
-    width_bad = np.zeros(len(c), dtype=bool)
+    width_bad = np.zeros(len(degrees), dtype=bool)
     for width in widths:
-        width_bad |= width % tp != 0
+        width_bad |= width % degrees != 0
+    tp_width_bad = width_bad[tp]
     if moe is not None:
-        width_bad |= (ep == 1) & (moe.expert_intermediate_size % tp != 0)
-        ep_bad = (ep > 1) & ((moe.num_experts % ep != 0) | (ep % tp != 0))
+        tp_width_bad |= (ep == 1) & (moe.expert_intermediate_size % degrees != 0)[tp]
+        ep_bad = (ep > 1) & ((moe.num_experts % degrees != 0)[ep] | (ep % tp != 0))
     else:
         ep_bad = ep > 1
-    stage, node = lay.stage_devices, c.devices_per_node
-    tiling_bad = np.where(stage <= node, node % stage != 0, stage % node != 0)
-    nodes = np.ceil(lay.devices / node)
+    stage, node = lay.stage_devices.astype(np.int64), c.devices_per_node.astype(np.int64)
+    tiling_bad = np.where(stage <= node, node % stage, stage % node) != 0
+    nodes = np.ceil(lay.devices / c.devices_per_node)
     exceeds = (nodes > 1) & ((c.inter_link_bytes_per_s <= 0) | (nodes > c.max_nodes))
     offload_bad = (c.kv_offload_fraction > 0) & ~((c.host_link_bytes_per_s > 0) & np.isfinite(c.host_memory_bytes))
     return np.select(  # type: ignore[no-any-return]
-        [heads_bad, width_bad, ep_bad, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad],
+        [heads_bad[tp], tp_width_bad, ep_bad, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad],
         [int(r) for r in SPLIT_REASONS],
         default=0,
     )
 
 
-def _link(c: Candidates, inter: NDArray[np.bool_]) -> tuple[Array, Array]:
-    """(bytes/s, latency s) of the intra-node link, or of the inter-node link where ``inter``."""
-    inter_bw = np.where(c.inter_link_bytes_per_s > 0, c.inter_link_bytes_per_s, c.intra_link_bytes_per_s)
-    return np.where(inter, inter_bw, c.intra_link_bytes_per_s), np.where(
-        inter, c.inter_link_latency_s, c.intra_link_latency_s
-    )
+@dataclass(frozen=True)
+class CollectiveCosts:
+    """Per candidate, each collective's time as ``latency + bytes x seconds per byte`` (all are linear in the
+    size, so the coefficients are computed once per evaluation and reused for prefill and decode)."""
+
+    ring_latency_s: Array
+    ring_s_per_byte: Array
+    """Per byte per pass of a ring collective over the tensor-parallel group (x2 for an all-reduce)."""
+    all_to_all_latency_s: Array
+    all_to_all_s_per_byte: Array
+    """Per byte a device sends in an all-to-all over the expert-parallel group."""
+    send_latency_s: Array
+    send_s_per_byte: Array
+    """Per byte sent across every one of the ``pp - 1`` stage boundaries in turn (a boundary between nodes
+    on the inter-node link, the others inside a node)."""
+    any_split: bool
+    """Whether any candidate uses more than one device per replica (else every collective is zero)."""
 
 
-def ring_s(c: Candidates, size_bytes: Array, n: Array, passes: float) -> Array:
-    """A ring collective over ``n`` devices on ``size_bytes`` per device: ``passes`` = 2 for an all-reduce
-    (reduce-scatter + all-gather), 1 for an all-gather of a ``size_bytes`` result.
+def collective_costs(c: Candidates, lay: Layout) -> CollectiveCosts:
+    """The collectives' coefficients on the candidate's links.
 
-    Bandwidth term: each pass moves (n-1)/n of the data over each device's link per direction (the
-    bandwidth-optimal ring, Patarasuk & Yuan 2009; NCCL's bus-bandwidth convention, nccl-tests
-    PERFORMANCE.md). A group spanning nodes runs hierarchically (NCCL's tree/ring over nodes): the g ranks of
-    a node first reduce within it, then each carries 1/g of the data over its own inter-node NIC to the same
-    rank of the other m - 1 nodes. Latency: one link latency per collective per level (NCCL picks its
-    low-latency protocols for the small messages of decode, whose time is then nearly flat in n).
+    Ring (tensor parallel, n = tp devices): each pass moves (n-1)/n of the data over each device's link per
+    direction (the bandwidth-optimal ring, Patarasuk & Yuan 2009; NCCL's bus-bandwidth convention, nccl-tests
+    doc/PERFORMANCE.md); an all-reduce is two passes (reduce-scatter + all-gather), an all-gather one. A
+    group spanning m nodes of g ranks runs hierarchically: within the node, then each rank carries 1/g of the
+    data over its own inter-node NIC to the same rank of the other nodes: per pass
+    ``(g-1)/g S / B_intra + (m-1)/m S / (g B_inter)``. Latency: one link latency per collective per level
+    (NCCL picks low-latency protocols for decode's small messages, whose time is then nearly flat in n).
+
+    All-to-all (expert parallel, n = ep devices, g of them per node): a device's data spread evenly over all
+    n, its own share staying: (g-1)/n crosses the intra-node link and (n-g)/n the inter-node one,
+    concurrently. Pipeline sends: of the ``pp - 1`` boundaries, those between nodes (nodes - 1 of them, the
+    stages being packed into nodes in order) use the inter-node link.
     """
-    g = np.minimum(n, c.devices_per_node)
-    m = np.ceil(n / g)
-    intra_bw, intra_lat = _link(c, np.zeros_like(n, dtype=bool))
-    inter_bw, inter_lat = _link(c, np.ones_like(n, dtype=bool))
-    intra = np.where(g > 1, intra_lat + passes * (g - 1.0) / g * size_bytes / intra_bw, 0.0)
-    inter = np.where(m > 1, inter_lat + passes * (m - 1.0) / m * size_bytes / (g * inter_bw), 0.0)
-    return intra + inter  # type: ignore[no-any-return]
-
-
-def all_to_all_s(c: Candidates, sent_bytes: Array, n: Array) -> Array:
-    """An all-to-all over ``n`` devices, each sending ``sent_bytes`` spread evenly over all n (its own share
-    stays): (g-1)/n of it crosses the intra-node link, (n-g)/n the inter-node link, concurrently."""
-    g = np.minimum(n, c.devices_per_node)
-    intra_bw, intra_lat = _link(c, np.zeros_like(n, dtype=bool))
-    inter_bw, inter_lat = _link(c, np.ones_like(n, dtype=bool))
-    time = np.maximum((g - 1.0) / n * sent_bytes / intra_bw, (n - g) / n * sent_bytes / inter_bw)
-    latency = np.where(n > g, inter_lat, intra_lat)
-    return np.where(n > 1, latency + time, 0.0)  # type: ignore[no-any-return]
+    if not np.any(lay.devices > 1):
+        zero = np.zeros_like(c.tp)
+        return CollectiveCosts(zero, zero, zero, zero, zero, zero, any_split=False)
+    intra_bw = c.intra_link_bytes_per_s  # inf where there is none: then no split can run (``split_reason``)
+    inter_bw = np.where(c.inter_link_bytes_per_s > 0, c.inter_link_bytes_per_s, intra_bw)
+    intra_lat, inter_lat = c.intra_link_latency_s, c.inter_link_latency_s
+    node = c.devices_per_node
+    g = np.minimum(c.tp, node)
+    m = np.ceil(c.tp / g)
+    in_node, across = g > 1, m > 1
+    n = c.ep
+    g_ep = np.minimum(n, node)  # expert-parallel ranks are the stage's devices, contiguous
+    spread = np.maximum((g_ep - 1.0) / (n * intra_bw), (n - g_ep) / (n * inter_bw))
+    boundaries = c.pp - 1.0
+    crossing = np.minimum(boundaries, np.ceil(lay.devices / node) - 1.0)  # stages packed into nodes in order
+    inside = boundaries - crossing
+    return CollectiveCosts(
+        ring_latency_s=in_node * intra_lat + across * inter_lat,
+        ring_s_per_byte=(g - 1.0) / (g * intra_bw) + (m - 1.0) / (m * g * inter_bw),
+        all_to_all_latency_s=np.where(n > 1, np.where(n > g_ep, inter_lat, intra_lat), 0.0),
+        all_to_all_s_per_byte=spread,
+        send_latency_s=crossing * inter_lat + inside * intra_lat,
+        send_s_per_byte=crossing / inter_bw + np.where(inside > 0, inside / intra_bw, 0.0),
+        any_split=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -180,58 +207,89 @@ class Communication:
     ep_all_to_all_bytes: Array
     ep_all_to_all_s: Array
     pp_send_bytes: Array
+    """One stage boundary's activation, per device."""
     pp_send_s: Array
-    """One stage boundary (the slowest: inter-node when the pipeline spans nodes)."""
+    """All ``pp - 1`` boundaries one micro-batch crosses (those between nodes on the inter-node link)."""
+    all_stages_s: Array
+    """Tensor- and expert-parallel collectives of every stage together (what one trip through the pipeline
+    waits for)."""
 
     @property
     def stage_s(self) -> Array:
-        """Collectives inside a stage (tensor and expert parallel)."""
+        """Collectives inside the busiest stage (tensor and expert parallel)."""
         return self.tp_all_reduce_s + self.ep_all_to_all_s  # type: ignore[no-any-return]
 
 
-def communication(model: ModelSpec, c: Candidates, lay: Layout, act_bpe: Array, queries: Array) -> Communication:
+RESIDUAL_BYTES_PER_ELEMENT = 2.0
+"""The residual stream, and so the tensor-parallel all-reduces, pipeline sends and gathered logits, stays in
+16 bits whatever the linear layers compute in (quantized GEMMs take 8- or 4-bit inputs but write 16-bit
+outputs); wider where the activation format is (fp32-only devices)."""
+COMBINE_BYTES_PER_ELEMENT = 2.0
+"""The expert-parallel combine returns expert outputs in 16 bits (DeepSeek-V3 report §3.4: FP8 dispatch, BF16
+combine), whatever the activation format."""
+
+
+def communication(
+    model: ModelSpec, c: Candidates, lay: Layout, costs: CollectiveCosts, act_bpe: Array, queries: Array
+) -> Communication:
     """Collectives of one pass over ``queries`` tokens per sequence (the prompt's new tokens, or 1).
 
     - tensor parallel: all-reduces of the (rows x hidden) output after attention and after the FFN in every
       layer (one for parallel-attention blocks), and one after the vocab-parallel embedding (Megatron-LM
       §3), plus an all-gather of the last position's logits (vLLM gathers them for sampling);
-    - expert parallel: per MoE layer a dispatch and a combine all-to-all of each routed token copy
-      (hidden x activation bytes), the busiest device receiving ``expert_imbalance`` x the mean (DeepSeek-V3
-      report §3.4; dispatch in the activation format);
+    - expert parallel with data-parallel attention (ep > tp): per MoE layer a dispatch and a combine
+      all-to-all of each routed token copy (hidden values; dispatch in the activation format, combine in
+      16 bits, as DeepSeek-V3 does, report §3.4), the busiest device receiving ``expert_imbalance`` x the
+      mean; its FFN all-reduce is then not needed. With ep = tp the experts' partial outputs are
+      all-reduced like a dense FFN's and nothing is dispatched;
     - pipeline parallel: one (rows x hidden) activation per stage boundary, each of the stage's tp ranks
       sending 1/tp of it (Megatron-LM's scatter/gather optimisation, arXiv 2104.04473 §4.1).
     """
     rec = model.record
     h = float(rec.hidden_size)
     rows = lay.group_batch * queries
-    layers = lay.layer_share * model.num_layers
-    per_layer = 1.0 if rec.parallel_attention else 2.0
-    tp_size = rows * h * act_bpe
-    logits = lay.group_batch * rec.vocab_size * act_bpe
-    tp_s = (layers * per_layer + 1.0) * ring_s(c, tp_size, c.tp, 2.0) + ring_s(c, logits, c.tp, 1.0)
-    tp_bytes = np.where(
-        c.tp > 1, (layers * per_layer + 1.0) * 2.0 * (c.tp - 1.0) / c.tp * tp_size + (c.tp - 1.0) / c.tp * logits, 0.0
-    )
+    if not costs.any_split:
+        zero = np.zeros_like(rows)
+        return Communication(zero, zero, zero, zero, zero, zero, zero)
+    residual = np.maximum(act_bpe, RESIDUAL_BYTES_PER_ELEMENT)
     moe = rec.moe
+    # with data-parallel attention (ep > tp) the MoE layers' outputs come back by the combine all-to-all,
+    # so only their attention output is all-reduced; with ep = tp every rank holds every token and the
+    # experts' partial outputs are all-reduced like a dense FFN's (vLLM's expert parallelism over TP ranks)
+    dispatched = (c.ep > 1) & (lay.attention_dp > 1)
+    per_layer = 1.0 if rec.parallel_attention else 2.0
+    layer_all_reduces = model.num_layers * per_layer - np.where(dispatched, model.num_moe_layers, 0.0) * (
+        per_layer - 1.0
+    )
+    tp_size = rows * h * residual
+    logits = lay.group_batch * rec.vocab_size * residual
     if moe is not None:
         copies = lay.micro_batch * queries / c.ep * moe.experts_per_token * c.expert_imbalance
-        sent = copies * h * act_bpe
-        moe_layers = lay.layer_share * model.num_moe_layers * 2.0
-        ep_s = moe_layers * all_to_all_s(c, sent, c.ep)
-        ep_bytes = np.where(c.ep > 1, moe_layers * sent * (c.ep - 1.0) / c.ep, 0.0)
+        sent = copies * h * (act_bpe + COMBINE_BYTES_PER_ELEMENT)  # dispatch in the activation format
+        ep_layer_s = np.where(dispatched, 2.0 * costs.all_to_all_latency_s + sent * costs.all_to_all_s_per_byte, 0.0)
+        ep_layer_bytes = np.where(dispatched, sent * (c.ep - 1.0) / c.ep, 0.0)
     else:
-        ep_s = ep_bytes = np.zeros_like(rows)
-    pp_size = rows * h * act_bpe / c.tp
-    crosses_nodes = lay.devices > c.devices_per_node
-    bw, latency = _link(c, crosses_nodes)
-    multi_stage = c.pp > 1
+        ep_layer_s = ep_layer_bytes = np.zeros_like(rows)
+
+    def collectives(share: Array | float) -> tuple[Array, Array, Array, Array]:
+        all_reduces = share * layer_all_reduces + 1.0
+        ring_bytes = all_reduces * 2.0 * tp_size + logits  # per pass of (n-1)/n: all-reduces twice, gather once
+        tp_s = (all_reduces + 1.0) * costs.ring_latency_s + ring_bytes * costs.ring_s_per_byte
+        tp_bytes = np.where(c.tp > 1, (c.tp - 1.0) / c.tp * ring_bytes, 0.0)
+        moe_layers = share * model.num_moe_layers
+        return tp_bytes, tp_s, moe_layers * ep_layer_bytes, moe_layers * ep_layer_s
+
+    tp_bytes, tp_s, ep_bytes, ep_s = collectives(lay.layer_share)
+    _, tp_all_s, _, ep_all_s = collectives(1.0)
+    pp_size = np.where(c.pp > 1, rows * h * residual / c.tp, 0.0)
     return Communication(
         tp_all_reduce_bytes=tp_bytes,
         tp_all_reduce_s=tp_s,
         ep_all_to_all_bytes=ep_bytes,
         ep_all_to_all_s=ep_s,
-        pp_send_bytes=np.where(multi_stage, pp_size, 0.0),
-        pp_send_s=np.where(multi_stage, latency + pp_size / bw, 0.0),
+        pp_send_bytes=pp_size,
+        pp_send_s=costs.send_latency_s + pp_size * costs.send_s_per_byte,
+        all_stages_s=tp_all_s + ep_all_s,
     )
 
 

@@ -6,7 +6,8 @@ from enum import IntEnum
 
 
 class Reason(IntEnum):
-    """Why a candidate is infeasible; the first that applies wins, in the order of ``CHECK_ORDER``."""
+    """Why a candidate is infeasible. The first that applies wins, checked in this order: unsupported format,
+    the split reasons (``SPLIT_REASONS``, in their order), context too long, weights, memory, host memory."""
 
     OK = 0
     UNSUPPORTED_FORMAT = 1

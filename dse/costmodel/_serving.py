@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,7 +13,7 @@ from dse.catalog import ModelSpec
 from dse.costmodel._candidates import Candidates
 from dse.costmodel._evaluate import Evaluation
 from dse.costmodel._parallel import split_reason
-from dse.costmodel._reasons import REASON_TEXT, SPLIT_REASONS, Reason
+from dse.costmodel._reasons import REASON_TEXT, Reason
 from dse.costmodel._roofline import Array
 
 __all__ = ["METRIC_NAMES", "REASON_TEXT", "Reason", "ServingMetrics", "serving_metrics"]
@@ -71,23 +72,23 @@ def serving_metrics(model: ModelSpec, c: Candidates, ev: Evaluation, power_fract
     joules = devices * c.tdp_w * power_fraction / throughput
     mem = ev.memory
     split = split_reason(model, c, ev.layout)
-    conditions = [~c.format_supported.astype(bool)]
-    conditions += [split == int(r) for r in SPLIT_REASONS]
-    conditions += [
+    conditions = [
+        ~c.format_supported.astype(bool),
+        split > 0,
         c.prompt_len + c.gen_len > model.record.max_position_embeddings,
         mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes,
         mem.total_bytes > mem.capacity_bytes,
         mem.host_kv_cache_bytes > np.nan_to_num(mem.host_capacity_bytes, nan=np.inf),
     ]
-    order = [
-        Reason.UNSUPPORTED_FORMAT,
-        *SPLIT_REASONS,
-        Reason.CONTEXT_TOO_LONG,
-        Reason.WEIGHTS_EXCEED_MEMORY,
-        Reason.MEMORY_EXCEEDED,
-        Reason.HOST_MEMORY_EXCEEDED,
+    choices: list[Any] = [
+        int(Reason.UNSUPPORTED_FORMAT),
+        split,
+        int(Reason.CONTEXT_TOO_LONG),
+        int(Reason.WEIGHTS_EXCEED_MEMORY),
+        int(Reason.MEMORY_EXCEEDED),
+        int(Reason.HOST_MEMORY_EXCEEDED),
     ]
-    reason = np.select(conditions, [int(r) for r in order], default=int(Reason.OK)).astype(np.int8)
+    reason = np.select(conditions, choices, default=int(Reason.OK)).astype(np.int8)
     return ServingMetrics(
         ttft_s=ttft,
         tpot_s=ev.tpot_s,

@@ -29,6 +29,19 @@ def _matrix(specs: Sequence[OpSpec], names: Sequence[str], attr: str) -> NDArray
     return out
 
 
+def _undominated(rows: NDArray[np.float64]) -> list[int]:
+    """Rows no other row matches or exceeds in every column (the first of equal rows kept). With nonnegative
+    terms a dominated row can never hold the largest value, so the activation peak needs only these."""
+    keep = []
+    for i, row in enumerate(rows):
+        dominated = any(
+            j != i and np.all(other >= row) and (np.any(other > row) or j < i) for j, other in enumerate(rows)
+        )
+        if not dominated and np.any(row):
+            keep.append(i)
+    return keep
+
+
 @dataclass(frozen=True)
 class OpTable:
     """Coefficients of K operators over named terms (rows: operators, columns: ``names``)."""
@@ -40,11 +53,16 @@ class OpTable:
     act_bytes: NDArray[np.float64]
     kv_bytes: NDArray[np.float64]
     memory_bytes: NDArray[np.float64]
+    kv_read_bytes: NDArray[np.float64] | None
+    """``kv_bytes`` of the operators that read the KV cache (attention in decode), None when there are none:
+    the bytes a host-offloaded share of the cache sends over the host link."""
     counts: NDArray[np.float64]
     layer_counts: NDArray[np.float64]
     """``counts`` of the per-layer operators (0 elsewhere): these scale with the busiest stage's layer share."""
     other_counts: NDArray[np.float64]
     """``counts`` of the rest (embeddings, final norm, LM head), which one stage runs whole."""
+    other_rows: NDArray[np.intp]
+    """Rows of those operators (a handful: summing only them saves a pass over K x N)."""
     kind_index: NDArray[np.intp]
     activity: dict[str, float]
     """Per-layer operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
@@ -71,6 +89,11 @@ class OpTable:
     last_stage_weights: dict[str, float]
     """Weights outside the layers that the last pipeline stage holds (final norm, LM head, which needs its
     own copy of a tied embedding table once the embedding sits on another stage)."""
+    stored_names: tuple[str, ...]
+    """Terms of the four stored-weight forms above, for ``stored_matrix``."""
+    stored_matrix: NDArray[np.float64]
+    """(4 x S): ``stored_weights``, ``stored_layers``, ``first_stage_weights``, ``last_stage_weights`` as
+    coefficients over ``stored_names`` (one small matrix product per chunk instead of 4 x S array passes)."""
 
     @classmethod
     def compile(cls, specs: Sequence[OpSpec]) -> OpTable:
@@ -96,13 +119,17 @@ class OpTable:
         multi = []
         held = [s if s.live_bytes is None else replace(s, act_bytes=s.live_bytes) for s in specs]
         live = _matrix(held, names, "act_bytes")
-        for i, row in enumerate(live):
+        for i in _undominated(live):
+            row = live[i]
             used = np.flatnonzero(row)
             if len(used) == 1:
                 single[int(used[0])] = max(single.get(int(used[0]), 0.0), float(row[used[0]]))
             elif len(used) > 1:
                 multi.append(i)
         counts = np.asarray([s.count for s in specs], dtype=np.float64)
+        stored = [stored_weights(part) for part in (specs, [s for s in specs if s.per_layer], first, last)]
+        stored_names = tuple(sorted({n for form in stored for n in form}))
+        reads = np.asarray([s.reads_kv_cache for s in specs], dtype=np.float64)
         per_layer = np.asarray([s.per_layer for s in specs], dtype=bool)
         return cls(
             specs=tuple(specs),
@@ -112,9 +139,11 @@ class OpTable:
             act_bytes=act,
             kv_bytes=kv,
             memory_bytes=weight + act + kv,
+            kv_read_bytes=kv * reads[:, None] if np.any(kv * reads[:, None]) else None,
             counts=counts,
             layer_counts=np.where(per_layer, counts, 0.0),
             other_counts=np.where(per_layer, 0.0, counts),
+            other_rows=np.flatnonzero(~per_layer),
             kind_index=np.asarray(kinds, dtype=np.intp),
             activity=activity,
             other_activity=other_activity,
@@ -124,10 +153,12 @@ class OpTable:
             act_single=tuple(sorted(single.items())),
             act_multi=np.asarray(multi, dtype=np.intp),
             live_bytes=live,
-            stored_weights=stored_weights(specs),
-            stored_layers=stored_weights([s for s in specs if s.per_layer]),
-            first_stage_weights=stored_weights(first),
-            last_stage_weights=stored_weights(last),
+            stored_weights=stored[0],
+            stored_layers=stored[1],
+            first_stage_weights=stored[2],
+            last_stage_weights=stored[3],
+            stored_names=stored_names,
+            stored_matrix=np.asarray([[form.get(n, 0.0) for n in stored_names] for form in stored]).reshape(4, -1),
         )
 
     def basis(self, terms: dict[str, Array]) -> NDArray[np.float64]:
@@ -140,15 +171,6 @@ def term_value(terms: dict[str, Array], name: str) -> Array:
     """One term's per-candidate values, sharded terms included (see ``OpTable.basis``)."""
     base, bar, share = name.partition("|")
     return terms[base] * terms[bar + share] if bar else terms[name]
-
-
-def linear_form(coefficients: dict[str, float], terms: dict[str, Array]) -> Array:
-    """sum over terms of coefficient x term value, per candidate."""
-    total = np.zeros_like(terms["one"])
-    for name, coefficient in coefficients.items():
-        if coefficient:
-            total = total + coefficient * term_value(terms, name)
-    return total
 
 
 @dataclass(frozen=True)
@@ -184,6 +206,11 @@ class PassCost:
     instance run (per-layer operators times the stage's layer share)."""
     layer_share: Array
     """Layers of the busiest pipeline stage over all layers (1 without pipeline parallelism)."""
+    layers_s: Array
+    """All layers' operators (overheads included), on one device of each stage they sit on."""
+    other_s: Array
+    """The operators outside the layers (embeddings, final norm, LM head): ``time_s = share x layers_s +
+    other_s``, and ``layers_s + other_s`` is the pass summed over every stage."""
 
     def op_counts(self) -> NDArray[np.float64]:
         """(K x N) operator instances the busiest stage runs."""
@@ -211,12 +238,16 @@ class PassCost:
 
     def total(self, which: str) -> Array:
         """Busiest-stage total (all its operators, all instances) of ``flops`` or ``memory_bytes``, per device."""
-        return staged(self.table, getattr(self.table, which) @ self.basis, self.layer_share)
+        coefficients = getattr(self.table, which)  # counts x coefficients first: (2 x T), not (K x N)
+        layers, other = (np.stack([self.table.layer_counts, self.table.other_counts]) @ coefficients) @ self.basis
+        return self.layer_share * layers + other  # type: ignore[no-any-return]
 
 
 def staged(table: OpTable, per_op: NDArray[np.float64], layer_share: Array) -> Array:
     """Sum over the busiest stage's operators of count x ``per_op`` (K x N per instance)."""
-    return layer_share * (table.layer_counts @ per_op) + table.other_counts @ per_op  # type: ignore[no-any-return]
+    other = table.other_rows
+    layers = layer_share * (table.layer_counts @ per_op)
+    return layers + table.other_counts[other] @ per_op[other] if len(other) else layers  # type: ignore[no-any-return]
 
 
 def _instances(activity: dict[str, float], fused: Array) -> Array:
@@ -230,9 +261,17 @@ def overhead_s(table: OpTable, rates: Rates, fused: Array, layer_share: Array | 
 
 
 def evaluate_table(
-    table: OpTable, terms: dict[str, Array], rates: Rates, fused: Array, layer_share: Array | None = None
+    table: OpTable,
+    terms: dict[str, Array],
+    rates: Rates,
+    fused: Array,
+    layer_share: Array | None = None,
+    kv_extra_s_per_byte: Array | None = None,
 ) -> PassCost:
-    """Roofline of every operator for every candidate, and the busiest stage's pass total."""
+    """Roofline of every operator for every candidate, and the busiest stage's pass total.
+
+    ``kv_extra_s_per_byte``: extra seconds per KV-cache byte read (host-offloaded KV read over the host link;
+    the new token's KV is written to device memory, so writes take none)."""
     share = np.ones_like(fused) if layer_share is None else layer_share
     basis = table.basis(terms)
     # Few passes over the (operators x candidates) arrays: they are larger than the cache.
@@ -240,6 +279,11 @@ def evaluate_table(
     compute_s = per_pair[table.rate_pair_index]
     compute_s *= table.flops_coefficient[:, None]
     memory_s = table.memory_bytes @ (basis * rates.seconds_per_byte)
+    if table.kv_read_bytes is not None and kv_extra_s_per_byte is not None and np.any(kv_extra_s_per_byte):
+        memory_s += table.kv_read_bytes @ (basis * kv_extra_s_per_byte)
     roofline_s = np.maximum(compute_s, memory_s)
-    total = staged(table, roofline_s, share) + overhead_s(table, rates, fused, share)
-    return PassCost(table, basis, compute_s, memory_s, roofline_s, total, share)
+    layers = table.layer_counts @ roofline_s + rates.overhead_s * _instances(table.activity, fused)
+    other = rates.overhead_s * _instances(table.other_activity, fused)
+    if len(table.other_rows):
+        other = other + table.other_counts[table.other_rows] @ roofline_s[table.other_rows]
+    return PassCost(table, basis, compute_s, memory_s, roofline_s, share * layers + other, share, layers, other)

@@ -52,7 +52,7 @@ class PassShape:
 
     batch: Array
     queries: Array
-    cached: Array
+    cached: Array | float
     routed_rows: Array
     shares: dict[str, Array]
     layer_share: Array
@@ -103,7 +103,8 @@ def attention_terms(
     if keys is None:
         work, x_bpe = prefill_work(c.prompt_len, shape.cached, span, c.flash_block_rows), bpe.act
     else:
-        work, x_bpe = decode_work(np.minimum(keys, span)), bpe.kv
+        # a decode step attends to at most the window and the eviction budget (kept tokens)
+        work, x_bpe = decode_work(np.minimum(np.minimum(keys, span), c.kv_budget_tokens)), bpe.kv
     scores = (1.0 - fused) * shape.batch * work.queries * work.keys
     return {
         f"{group}.scores": scores,

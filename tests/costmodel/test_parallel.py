@@ -1,0 +1,269 @@
+"""Multi-device deployments and KV-cache policies: hand-computed cases and published deployments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dse.catalog import load_model, load_target
+from dse.costmodel import Reason
+from dse.costmodel._attention import tile_kv_reads
+from dse.scoring import Scored, score_columns
+
+BF16 = 2.0  # bytes per element
+
+
+def score(profile: str = "ideal", **row: Any) -> Scored:
+    """One candidate, with per-operator detail."""
+    [(_, scored)] = score_columns({k: [v] for k, v in row.items()}, profile=profile, detail=True)
+    return scored
+
+
+def reason(scored: Scored) -> Reason:
+    return Reason(int(scored.metrics.reason[0]))
+
+
+BASE = {"model": "llama-3.1-8b", "hardware": "dgx-h100", "quant": "bf16", "prompt_len": 512, "gen_len": 64}
+
+
+def _norm_bytes(model_id: str) -> float:
+    """Bytes of the norm weights (replicated under tensor parallelism), bf16."""
+    rec = load_model(model_id).record
+    return BF16 * rec.hidden_size * (load_model(model_id).num_layers * rec.norms_per_layer + 1)
+
+
+def test_tp2_halves_weight_bytes_per_device_except_replicated_norms() -> None:
+    one, two = score(**BASE, tp=1), score(**BASE, tp=2)
+    norms = _norm_bytes("llama-3.1-8b")
+    w1, w2 = one.memory.weights_bytes[0], two.memory.weights_bytes[0]
+    assert w2 == pytest.approx((w1 - norms) / 2 + norms, rel=1e-12)
+
+
+def test_tp2_adds_exactly_the_documented_all_reduce_traffic() -> None:
+    """Decode step, batch B: (2 L + 1) all-reduces of B x h bf16 values, each moving 2 (n-1)/n of it per device,
+    plus an all-gather of B x V logits moving (n-1)/n; ideal profile: no latency, so time = bytes / link."""
+    batch = 4
+    scored = score(**BASE, tp=2, batch=batch)
+    rec = load_model("llama-3.1-8b").record
+    layers, h, vocab = load_model("llama-3.1-8b").num_layers, rec.hidden_size, rec.vocab_size
+    expected = (2 * layers + 1) * 2 * (1 / 2) * batch * h * BF16 + (1 / 2) * batch * vocab * BF16
+    assert scored.evaluation is not None
+    _, decode = scored.evaluation.communication
+    assert decode.tp_all_reduce_bytes[0] == pytest.approx(expected, rel=1e-12)
+    link = load_target("dgx-h100")[1]
+    assert link is not None
+    assert decode.tp_all_reduce_s[0] == pytest.approx(expected / link.intra_node_link.bandwidth_bytes_per_s, rel=1e-12)
+    assert decode.ep_all_to_all_s[0] == 0 and decode.pp_send_s[0] == 0
+    single = score(**BASE, tp=1, batch=batch).evaluation
+    assert single is not None and single.communication[1].tp_all_reduce_s[0] == 0
+
+
+def test_tp_spanning_nodes_uses_the_inter_node_link_hierarchically() -> None:
+    """tp = 16 on 8-GPU nodes: ring inside the node (g = 8), then each rank carries 1/8 over its own NIC."""
+    row = dict(BASE, model="llama-3.1-70b", tp=16, batch=2)
+    scored = score(**row)
+    assert scored.evaluation is not None
+    decode = scored.evaluation.communication[1]
+    _, system = load_target("dgx-h100")
+    assert system is not None and system.inter_node_link is not None
+    rec = load_model("llama-3.1-70b").record
+    size = 2 * rec.hidden_size * BF16
+    count = 2 * load_model("llama-3.1-70b").num_layers + 1
+    intra, inter = system.intra_node_link.bandwidth_bytes_per_s, system.inter_node_link.bandwidth_bytes_per_s
+    per_all_reduce = 2 * 7 / 8 * size / intra + 2 * 1 / 2 * size / (8 * inter)
+    logits = 2 * rec.vocab_size * BF16
+    gather = 7 / 8 * logits / intra + 1 / 2 * logits / (8 * inter)
+    assert decode.tp_all_reduce_s[0] == pytest.approx(count * per_all_reduce + gather, rel=1e-12)
+
+
+def test_pp2_halves_layers_per_device() -> None:
+    one, two = score(**BASE, pp=1), score(**BASE, pp=2)
+    e1, e2 = one.evaluation, two.evaluation
+    assert e1 is not None and e2 is not None
+    table = e1.prefill_ops.table
+    layer_flops = table.layer_counts @ e1.prefill_ops.part("flops")[:, 0]
+    other_flops = table.other_counts @ e1.prefill_ops.part("flops")[:, 0]
+    assert e2.prefill_ops.total("flops")[0] == pytest.approx(layer_flops / 2 + other_flops, rel=1e-12)
+    # weights: half the layers, plus the larger of the embedding (first stage) and the LM head (last stage)
+    norms_final = BF16 * load_model("llama-3.1-8b").record.hidden_size
+    rec = load_model("llama-3.1-8b").record
+    table_bytes = BF16 * rec.vocab_size * rec.hidden_size
+    layers = one.memory.weights_bytes[0] - 2 * table_bytes - norms_final
+    assert two.memory.weights_bytes[0] == pytest.approx(layers / 2 + table_bytes + norms_final, rel=1e-12)
+    assert two.metrics.devices[0] == 2
+
+
+def test_pipeline_schedule_by_hand() -> None:
+    """pp = 2, B = 1: one micro-batch crosses both stages: TTFT = both stages' passes + 1 send, and a decode
+    step likewise (the first stage holds the embedding, so the busiest stage is half the layers + the head).
+    B = 4: m = 2 micro-batches of 2: TTFT = one trip + 1 more pass of the busiest stage; a decode step is the
+    larger of one trip and 2 busiest passes."""
+    rec = load_model("llama-3.1-8b").record
+    for batch in (1, 4):
+        scored = score(**BASE, pp=2, batch=batch)
+        ev = scored.evaluation
+        assert ev is not None
+        prefill_comm, decode_comm = ev.communication
+        ops = ev.prefill_ops
+        trip = ops.layers_s[0] + ops.other_s[0] + prefill_comm.pp_send_s[0]
+        busiest = ops.layers_s[0] / 2 + ops.other_s[0]
+        assert ops.time_s[0] == pytest.approx(busiest, rel=1e-12)
+        m = min(batch, 2)
+        assert ev.prefill.time_s[0] == pytest.approx(trip + (m - 1) * busiest, rel=1e-12)
+        assert ev.layout.micro_batches[0] == m
+        micro = -(-batch // m)
+        assert prefill_comm.pp_send_bytes[0] == micro * 512 * rec.hidden_size * BF16
+        link = load_target("dgx-h100")[1]
+        assert link is not None  # ideal profile: no latency; both stages inside one node
+        assert prefill_comm.pp_send_s[0] == pytest.approx(
+            prefill_comm.pp_send_bytes[0] / link.intra_node_link.bandwidth_bytes_per_s
+        )
+        assert decode_comm.pp_send_s[0] > 0
+    single = score(**BASE, pp=1, batch=1)
+    one_stage = score(**BASE, pp=2, batch=1)
+    # one sequence: pipelining adds the send and nothing else (the same work, stage after stage)
+    assert one_stage.metrics.tpot_s[0] == pytest.approx(
+        single.metrics.tpot_s[0] + one_stage.evaluation.communication[1].pp_send_s[0], rel=1e-9
+    )
+
+
+def test_pipeline_sends_cross_nodes_only_between_nodes() -> None:
+    """tp = 4, pp = 4 on 8-GPU nodes: stages 1-2 and 3-4 share a node; one of the 3 boundaries is InfiniBand."""
+    scored = score(**dict(BASE, model="llama-3.1-70b"), tp=4, pp=4, batch=1)
+    assert scored.evaluation is not None
+    send = scored.evaluation.communication[1]
+    _, system = load_target("dgx-h100")
+    assert system is not None and system.inter_node_link is not None
+    size = send.pp_send_bytes[0]
+    expected = (
+        size / system.inter_node_link.bandwidth_bytes_per_s + 2 * size / system.intra_node_link.bandwidth_bytes_per_s
+    )
+    assert send.pp_send_s[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        # Llama-3.1-70B bf16 (~141 GB of weights) does not fit one 80 GB device; TP=2 holds it at batch 1
+        # (vLLM and TensorRT-LLM serve it at TP >= 2 on 80 GB GPUs; TP 4-8 for real batches)
+        (dict(model="llama-3.1-70b", hardware="dgx-h100", quant="bf16", tp=1), Reason.WEIGHTS_EXCEED_MEMORY),
+        (dict(model="llama-3.1-70b", hardware="dgx-h100", quant="bf16", tp=2), Reason.OK),
+        # Llama-3.1-405B: ~810 GB of bf16 weights exceed one 8x H100 node (640 GB) but fit 8x H200 (1128 GB);
+        # Meta released an FP8 version "to run on a single server node" of 8x H100 (Llama 3.1 release,
+        # ai.meta.com/blog/meta-llama-3-1, July 2024; Llama 3 paper arXiv 2407.21783 §6.2)
+        (dict(model="llama-3.1-405b", hardware="dgx-h100", quant="bf16", tp=8), Reason.WEIGHTS_EXCEED_MEMORY),
+        (dict(model="llama-3.1-405b", hardware="dgx-h200", quant="bf16", tp=8), Reason.OK),
+        (dict(model="llama-3.1-405b", hardware="dgx-h100", quant="fp8", tp=8), Reason.OK),
+        # bf16 across two 8x H100 nodes (tp 8 x pp 2, the common multi-node recipe)
+        (dict(model="llama-3.1-405b", hardware="dgx-h100", quant="bf16", tp=8, pp=2), Reason.OK),
+        # DeepSeek-V3 (671B, fp8 weights as released) on one 8x H200 node (SGLang's published recipe)
+        (dict(model="deepseek-v3", hardware="dgx-h200", quant="fp8", tp=8), Reason.OK),
+        (dict(model="deepseek-v3", hardware="dgx-h100", quant="fp8", tp=8), Reason.WEIGHTS_EXCEED_MEMORY),
+    ],
+)
+def test_fits_where_published_deployments_run(row: dict[str, Any], expected: Reason) -> None:
+    scored = score("default", **row, batch=1, prompt_len=1024, gen_len=256)
+    assert reason(scored) == expected
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (dict(model="llama-3.1-70b", hardware="dgx-h100", tp=3), Reason.TP_HEADS),  # 64 heads
+        (dict(model="llama-3.1-70b", hardware="h100-sxm", tp=2), Reason.EXCEEDS_SYSTEM),  # bare accelerator
+        (dict(model="llama-3.1-70b", hardware="dgx-h100", ep=2), Reason.EP_INVALID),  # dense model
+        (dict(model="deepseek-v3", hardware="dgx-h100", tp=8, ep=12), Reason.EP_INVALID),  # 256 % 12, 12 % 8
+        (dict(model="llama-3.1-8b", hardware="dgx-h100", pp=33), Reason.PP_LAYERS),  # 32 layers
+        (dict(model="llama-3.1-8b", hardware="gb200-nvl72", tp=8, pp=10), Reason.EXCEEDS_SYSTEM),  # 80 > 72
+        (dict(model="llama-3.1-8b", hardware="rtx-4090-workstation", tp=8, pp=2), Reason.EXCEEDS_SYSTEM),
+        (dict(model="llama-3.1-8b", hardware="h100-sxm", kv_offload=0.5), Reason.NO_HOST_OFFLOAD),
+    ],
+)
+def test_invalid_splits_are_infeasible_with_a_reason(row: dict[str, Any], expected: Reason) -> None:
+    assert reason(score(**row, batch=1)) == expected
+
+
+def test_replicas_scale_throughput_devices_and_cost_not_latency() -> None:
+    one, three = score("default", **BASE, tp=2, batch=8), score("default", **BASE, tp=2, batch=8, replicas=3)
+    m1, m3 = one.metrics, three.metrics
+    assert m3.devices[0] == 3 * m1.devices[0] == 6
+    assert m3.throughput_tokens_per_s[0] == pytest.approx(3 * m1.throughput_tokens_per_s[0])
+    assert m3.usd_per_hour[0] == pytest.approx(3 * m1.usd_per_hour[0])
+    for same in ("ttft_s", "tpot_s", "usd_per_million_tokens", "joules_per_token", "memory_per_device_bytes"):
+        assert getattr(m3, same)[0] == pytest.approx(getattr(m1, same)[0])
+
+
+def test_paged_blocks_round_kv_up_to_whole_blocks() -> None:
+    """Context 512 + 65 = 577 tokens: 37 blocks of 16 = 592 slots per sequence and layer."""
+    exact = score(**dict(BASE, gen_len=65))
+    paged = score(**dict(BASE, gen_len=65), kv_block_size=16)
+    assert paged.memory.kv_cache_bytes[0] == pytest.approx(exact.memory.kv_cache_bytes[0] * 592 / 577)
+
+
+def test_prefix_hits_skip_prefill_rows_and_keep_kv_memory() -> None:
+    cold, warm = score(**BASE, batch=2), score(**BASE, batch=2, prefix_hit_rate=0.75)
+    full = score(**BASE, batch=2, prefix_hit_rate=1.0)
+    assert cold.evaluation is not None and warm.evaluation is not None and full.evaluation is not None
+    rows = warm.evaluation.prefill_ops.basis[warm.evaluation.prefill_ops.table.names.index("rows")][0]
+    assert rows == 2 * 128  # 384 of 512 tokens cached
+    full_rows = full.evaluation.prefill_ops.basis[full.evaluation.prefill_ops.table.names.index("rows")][0]
+    assert full_rows == 2  # the last prompt token is always recomputed
+    assert warm.memory.kv_cache_bytes[0] == cold.memory.kv_cache_bytes[0]
+    assert full.metrics.ttft_s[0] < warm.metrics.ttft_s[0] < cold.metrics.ttft_s[0]
+    assert warm.metrics.tpot_s[0] == cold.metrics.tpot_s[0]
+
+
+@pytest.mark.parametrize("window", [np.inf, 64.0, 300.0, 1000.0])
+@pytest.mark.parametrize(("prompt", "cached"), [(1, 0), (100, 0), (777, 0), (777, 500), (4096, 4000), (513, 1)])
+def test_tile_kv_reads_with_a_cached_prefix_match_brute_force(prompt: int, cached: int, window: float) -> None:
+    block = 128
+    total = 0
+    for first in range(cached + 1, prompt + 1, block):
+        last = min(first + block - 1, prompt)
+        start = 1 if not np.isfinite(window) else max(1, first - int(window) + 1)
+        total += last - start + 1
+    got = tile_kv_reads(np.asarray([float(prompt)]), window, np.asarray([float(block)]), np.asarray([float(cached)]))
+    assert got[0] == total
+
+
+def test_kv_budget_caps_kv_memory_and_attended_context() -> None:
+    """Context 512 + 64: a 256-token budget keeps 256 of 576 tokens per layer; decode gets no slower."""
+    full, capped = score(**BASE, batch=8), score(**BASE, batch=8, kv_budget=256)
+    assert capped.memory.kv_cache_bytes[0] == pytest.approx(full.memory.kv_cache_bytes[0] * 256 / 576)
+    assert capped.metrics.tpot_s[0] < full.metrics.tpot_s[0]
+    assert capped.metrics.ttft_s[0] == full.metrics.ttft_s[0]
+
+
+def test_host_offload_moves_kv_to_host_and_reads_it_over_the_host_link() -> None:
+    row = dict(BASE, model="llama-3.1-70b", tp=8, batch=16, prompt_len=8192)
+    local, half = score(**row), score(**row, kv_offload=0.5)
+    assert half.memory.kv_cache_bytes[0] == pytest.approx(local.memory.kv_cache_bytes[0] / 2)
+    assert half.memory.host_kv_cache_bytes[0] == pytest.approx(local.memory.kv_cache_bytes[0] / 2)
+    assert half.metrics.tpot_s[0] > local.metrics.tpot_s[0]
+    assert reason(half) == Reason.OK
+    # dgx-h100: 2 TB of host memory over 8 GPUs = 256 GB per device
+    assert half.memory.host_capacity_bytes[0] == pytest.approx(2048e9 / 8)
+
+
+def test_expert_parallel_shares_experts_and_adds_the_all_to_all() -> None:
+    """DeepSeek-V3 fp8, ep = 8 with data-parallel attention (tp = 1): each device holds 32 of 256 experts and
+    all attention weights; per MoE layer a dispatch and a combine of (B/ep) x k token copies of h values."""
+    row = dict(model="deepseek-v3", hardware="dgx-h200", quant="fp8", batch=16, prompt_len=512, gen_len=64)
+    scored = score(**row, tp=1, ep=8, expert_imbalance=1.25)
+    assert scored.evaluation is not None
+    lay = scored.evaluation.layout
+    assert lay.attention_dp[0] == 8 and lay.group_batch[0] == 2 and scored.metrics.devices[0] == 8
+    model = load_model("deepseek-v3")
+    moe = model.record.moe
+    assert moe is not None
+    decode = scored.evaluation.communication[1]
+    copies = 16 / 8 * moe.experts_per_token * 1.25 * model.record.hidden_size
+    sent = copies * (1.0 + 2.0)  # dispatch in fp8 (the activation format), combine in bf16
+    assert decode.ep_all_to_all_bytes[0] == pytest.approx(model.num_moe_layers * sent * 7 / 8)
+    assert decode.tp_all_reduce_s[0] == 0
+    within_tp = score(**row, tp=8, ep=8).evaluation  # ep = tp: every rank has every token, nothing dispatched
+    assert within_tp is not None and within_tp.communication[1].ep_all_to_all_s[0] == 0
+    tp8 = score(**row, tp=8)
+    assert scored.memory.weights_bytes[0] > tp8.memory.weights_bytes[0]  # attention replicated 8 times

@@ -1,0 +1,148 @@
+"""Invariants of multi-device deployments and KV-cache policies, checked on random candidates (hypothesis)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dse.catalog import load_model, load_target
+from dse.costmodel import Candidates, CostAssumptions, Evaluation, evaluate_candidates
+from dse.costmodel._parallel import overlapped
+from dse.scoring import INPUT_DEFAULTS, _numerics_table, build_candidates, kv_policy_columns
+
+deployment = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(["llama-3.1-70b", "llama-3.1-8b", "mixtral-8x7b", "deepseek-v3", "gemma-3-27b"]),
+        "hardware": st.sampled_from(["dgx-h100", "dgx-h200", "hgx-b200", "mi300x-platform", "gb200-nvl72"]),
+        "quant": st.sampled_from(["bf16", "fp8", "w4a16"]),
+        "batch": st.integers(1, 256),
+        "prompt_len": st.integers(1, 16384),
+        "gen_len": st.integers(1, 2048),
+        "flash_attention": st.booleans(),
+        "tp": st.sampled_from([1, 2, 4, 8, 16]),
+        "pp": st.sampled_from([1, 2, 3, 4]),
+        "ep": st.sampled_from([1, 1, 8, 16, 32]),
+        "replicas": st.integers(1, 4),
+        "kv_block_size": st.sampled_from([None, 16, 256]),
+        "prefix_hit_rate": st.sampled_from([0.0, 0.3, 0.9]),
+        "kv_offload": st.sampled_from([0.0, 0.0, 0.5]),
+        "kv_budget": st.sampled_from([None, None, 1024, 8192]),
+        "expert_imbalance": st.sampled_from([1.0, 1.5]),
+    }
+)
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def candidates(row: dict[str, Any], profile: str = "default") -> Candidates:
+    """The cost model's candidates for one row, through the same path as ``score_columns``."""
+    cols = {k: [row.get(k, v)] for k, v in INPUT_DEFAULTS.items()}
+    q_codes, numerics = _numerics_table(cols)
+    workload: dict[str, Any] = {
+        k: np.asarray([row[k]], dtype=float) for k in ("batch", "prompt_len", "gen_len", "tp", "pp", "ep", "replicas")
+    }
+    workload["flash"] = np.asarray([row["flash_attention"]])
+    workload |= kv_policy_columns(cols)
+    cand, _ = build_candidates(
+        [load_target(row["hardware"])],
+        np.zeros(1, dtype=np.int64),
+        numerics,
+        q_codes,
+        workload,
+        profile=profile,
+        costs=CostAssumptions(),
+    )
+    return cand
+
+
+def evaluate(row: dict[str, Any], **changes: float) -> Evaluation:
+    c = candidates(row)
+    if changes:
+        c = dataclasses.replace(c, **{k: np.asarray([v]) for k, v in changes.items()})
+    return evaluate_candidates(load_model(row["model"]), c, detail=True)
+
+
+@FAST
+@given(deployment, st.floats(1.01, 8.0))
+def test_more_link_bandwidth_is_never_slower(row: dict[str, Any], factor: float) -> None:
+    c = candidates(row)
+    base = evaluate(row)
+    faster = evaluate(
+        row,
+        intra_link_bytes_per_s=c.intra_link_bytes_per_s[0] * factor,
+        inter_link_bytes_per_s=c.inter_link_bytes_per_s[0] * factor,
+        host_link_bytes_per_s=c.host_link_bytes_per_s[0] * factor,
+    )
+    assert faster.prefill.time_s[0] <= base.prefill.time_s[0] * (1 + 1e-12)
+    assert faster.tpot_s[0] <= base.tpot_s[0] * (1 + 1e-12)
+
+
+@FAST
+@given(deployment, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_more_prefix_hits_never_add_prefill_work(row: dict[str, Any], low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    less, more = evaluate(dict(row, prefix_hit_rate=low)), evaluate(dict(row, prefix_hit_rate=high))
+    assert more.prefill.flops[0] <= less.prefill.flops[0] * (1 + 1e-12)
+    assert more.prefill.memory_bytes[0] <= less.prefill.memory_bytes[0] * (1 + 1e-12)
+    assert more.prefill.time_s[0] <= less.prefill.time_s[0] * (1 + 1e-12)
+    assert more.memory.kv_cache_bytes[0] == less.memory.kv_cache_bytes[0]
+    assert more.tpot_s[0] == less.tpot_s[0]  # decode is untouched
+
+
+@FAST
+@given(deployment)
+def test_full_prefix_hit_leaves_one_token_per_sequence(row: dict[str, Any]) -> None:
+    """At hit rate 1 the linear layers see one row per sequence: the prefill of a 1-token prompt."""
+    hit = evaluate(dict(row, prefix_hit_rate=1.0))
+    basis = hit.prefill_ops.basis[hit.prefill_ops.table.names.index("rows")][0]
+    assert basis == hit.layout.group_batch[0]
+
+
+@FAST
+@given(deployment, st.integers(1, 65536), st.integers(1, 65536))
+def test_kv_budget_never_increases_memory(row: dict[str, Any], small: int, large: int) -> None:
+    small, large = sorted((small, large))
+    none = evaluate(dict(row, kv_budget=None))
+    tight, loose = evaluate(dict(row, kv_budget=small)), evaluate(dict(row, kv_budget=large))
+    for kind in ("kv_cache_bytes", "total_bytes", "host_kv_cache_bytes"):
+        assert getattr(tight.memory, kind)[0] <= getattr(loose.memory, kind)[0] * (1 + 1e-12)
+        assert getattr(loose.memory, kind)[0] <= getattr(none.memory, kind)[0] * (1 + 1e-12)
+    assert tight.tpot_s[0] <= none.tpot_s[0] * (1 + 1e-12)
+
+
+@FAST
+@given(deployment)
+def test_decode_step_composes_stage_passes_and_collectives(row: dict[str, Any]) -> None:
+    """The one-step figure from the closed-form attention lines equals the operator-by-operator stage pass,
+    composed with the collectives and the pipeline exactly as documented."""
+    ev = evaluate(row)
+    c = candidates(row)
+    assert ev.decode_ops is not None
+    comm = ev.communication[1]
+    ops = ev.decode_ops
+    busiest = overlapped(ops.time_s, comm.stage_s, c.comm_overlap)
+    trip = overlapped(ops.layers_s + ops.other_s, comm.all_stages_s, c.comm_overlap) + comm.pp_send_s
+    passes = ev.layout.micro_batches
+    np.testing.assert_allclose(ev.decode_step.time_s, np.maximum(trip, passes * busiest), rtol=1e-9)
+    np.testing.assert_allclose(ev.decode_step.flops, passes * ev.decode_ops.total("flops"), rtol=1e-9)
+    fused = c.flash.astype(float)
+    np.testing.assert_allclose(ev.decode_ops.op_time_s(ev.rates, fused).sum(axis=0), ev.decode_ops.time_s, rtol=1e-12)
+
+
+@FAST
+@given(deployment)
+def test_more_tensor_parallelism_never_more_weights_per_device(row: dict[str, Any]) -> None:
+    for low, high in ((1, 2), (2, 4), (4, 8)):
+        a, b = evaluate(dict(row, tp=low, ep=1)), evaluate(dict(row, tp=high, ep=1))
+        assert b.memory.weights_bytes[0] <= a.memory.weights_bytes[0] * (1 + 1e-12)
+
+
+@FAST
+@given(deployment, st.floats(0.0, 1.0))
+def test_overlap_never_slower_and_never_below_the_longer_part(row: dict[str, Any], overlap: float) -> None:
+    none, some = evaluate(row, comm_overlap=0.0), evaluate(row, comm_overlap=overlap)
+    assert some.tpot_s[0] <= none.tpot_s[0] * (1 + 1e-12)
+    assert some.prefill.time_s[0] <= none.prefill.time_s[0] * (1 + 1e-12)
