@@ -28,6 +28,8 @@ def _si(value: float | None, unit: str) -> str:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "—"
+    if value < 0:
+        return "-" + _seconds(-value)
     if value >= 1:
         return f"{value:.3f} s"
     if value >= units.MS:
@@ -45,11 +47,55 @@ def render_rows(rows: list[dict[str, Any]], title: str) -> None:
     _console.print(table)
 
 
+_BOUNDS = {"compute": "compute-bound", "memory": "memory-bound", "network": "network", "pipeline": "pipeline bubble"}
+
+
 def _bottleneck(layers: list[dict[str, Any]], stage: str) -> str:
-    total = sum(r["time_s"] for r in layers if r["stage"] == stage) or 1.0
-    memory = sum(r["time_s"] for r in layers if r["stage"] == stage and r["bound"] == "memory")
-    top = max((r for r in layers if r["stage"] == stage), key=lambda r: r["time_s"])
-    return f"{memory / total:.0%} of time memory-bound; largest: {top['name']} ({top['time_s'] / total:.0%})"
+    rows = [r for r in layers if r["stage"] == stage]
+    total = sum(r["time_s"] for r in rows) or 1.0
+    times = {label: sum(r["time_s"] for r in rows if r["bound"] == bound) for bound, label in _BOUNDS.items()}
+    shares = ", ".join(f"{t / total:.0%} {label}" for label, t in times.items() if t)
+    top = max(rows, key=lambda r: r["time_s"])
+    return f"time {shares}; largest: {top['name']} ({top['time_s'] / total:.0%})"
+
+
+def _deployment_line(d: dict[str, Any]) -> str:
+    where = f"{d['accelerator']} in {d['system']}" if d["system"] else f"{d['accelerator']}, bare accelerator"
+    split = f"tp {d['tp']} · pp {d['pp']} · ep {d['ep']}"
+    if d["attention_dp"] > 1:
+        split += f" (attention data-parallel × {d['attention_dp']})"
+    if d["micro_batches"] > 1:
+        split += f" · {d['micro_batches']} micro-batches"
+    replicas = f"{d['replicas']} replica{'s' if d['replicas'] > 1 else ''} × {d['devices_per_replica']}"
+    return f"deployment: {d['devices']} devices ({where}) · {replicas} · {split}"
+
+
+def _kv_policy_line(kv: dict[str, Any], prompt_len: int) -> str | None:
+    parts = []
+    if kv["kv_block_size"] is not None:
+        parts.append(f"paged blocks of {kv['kv_block_size']} tokens")
+    if kv["prefix_cached_tokens"]:
+        parts.append(f"{kv['prefix_cached_tokens']} of {prompt_len} prompt tokens from the prefix cache")
+    if kv["kv_offload"]:
+        parts.append(f"{kv['kv_offload']:.0%} offloaded to host memory")
+    return "KV cache: " + " · ".join(parts) if parts else None
+
+
+def _communication_line(data: dict[str, Any]) -> str | None:
+    """Collectives per device over each phase (the network rows of the operator table), or None."""
+    parts = []
+    for stage, label, whole in (("prefill", "prefill", "TTFT"), ("decode", "decode step", "the step")):
+        rows = [r for r in data["layers"] if r["stage"] == stage and r["bound"] == "network"]
+        if rows:
+            share = sum(r["time_s"] for r in rows) / data[stage]["time_s"]
+            items = [
+                f"{r['name']} {_si(r['memory_bytes'], 'B')} in {_seconds(r['time_s'])}"
+                if r["name"] != "comm_overlap"
+                else f"{_seconds(-r['time_s'])} hidden under compute"
+                for r in rows
+            ]
+            parts.append(f"{label} {', '.join(items)} ({share:.0%} of {whole})")
+    return "communication per device: " + " · ".join(parts) if parts else None
 
 
 def _numerics_label(inputs: dict[str, Any]) -> str:
@@ -96,21 +142,27 @@ def _summary_table(data: dict[str, Any]) -> Table:
 
 def _memory_table(mem: dict[str, Any]) -> Table:
     memory = Table(title="Memory per device", show_header=True)
-    for column in (*_MEMORY, "max batch"):
+    columns = dict(_MEMORY)
+    if mem["host_kv_cache_bytes"]:
+        columns |= {"host KV cache": "host_kv_cache_bytes", "host capacity": "host_capacity_bytes"}
+    for column in (*columns, "max batch"):
         memory.add_column(column, justify="right")
-    memory.add_row(*(_si(mem[key], "B") for key in _MEMORY.values()), str(mem["max_batch"]))
+    memory.add_row(*(_si(mem[key], "B") for key in columns.values()), str(mem["max_batch"]))
     return memory
 
 
 def _operator_table(layers: list[dict[str, Any]]) -> Table:
-    ops = Table(title="Operators (totals over layers; decode = one step at context = prompt length)")
+    ops = Table(
+        title="Operators, per device of the busiest stage (totals over its layers and passes; decode = one step at "
+        "context = prompt length; network bytes are sent over links)"
+    )
     for column in ("stage", "operator", "×", "FLOPs", "bytes", "time", "FLOP/byte", "bound"):
         ops.add_column(column, justify="left" if column in ("stage", "operator", "bound") else "right")
     for r in layers:
         ops.add_row(
             r["stage"],
             r["name"],
-            f"{r['count']:g}",
+            "" if r["count"] is None else f"{r['count']:g}",
             _si(r["flops"], "FLOP"),
             _si(r["memory_bytes"], "B"),
             _seconds(r["time_s"]),
@@ -121,16 +173,29 @@ def _operator_table(layers: list[dict[str, Any]]) -> Table:
 
 
 def render_analysis(data: dict[str, Any]) -> None:
-    """Summary (latency, throughput, memory vs capacity, cost, bottlenecks) then the operator table."""
-    i = data["inputs"]
+    """Summary (deployment, latency, throughput, memory vs capacity, cost, communication, bottlenecks) then
+    the operator table."""
+    i, kv = data["inputs"], data["kv_policy"]
     _console.print(
         f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {_numerics_label(i)}"
         f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
         f" · profile {i['profile']}"
     )
+    _console.print(_deployment_line(data["deployment"]))
+    if kv["quality_affecting"]:
+        _console.print(
+            f"[bold yellow]warning[/]: KV budget of {kv['kv_budget']} tokens per sequence and layer: eviction changes"
+            " the model's outputs (quality is not modelled, only speed and memory)"
+        )
+    policy = _kv_policy_line(kv, i["prompt_len"])
+    if policy:
+        _console.print(policy)
     _console.print("[green]feasible[/]" if data["feasible"] else f"[red]infeasible[/]: {data['infeasible_reason']}")
     _console.print(_summary_table(data))
     _console.print(_memory_table(data["memory"]))
+    communication = _communication_line(data)
+    if communication:
+        _console.print(communication)
     _console.print(f"prefill: {_bottleneck(data['layers'], 'prefill')}")
     _console.print(f"decode:  {_bottleneck(data['layers'], 'decode')}")
     _console.print(_operator_table(data["layers"]))

@@ -1,15 +1,126 @@
-"""One configuration, LLM-Viewer style: phase totals, serving metrics, memory, and a per-operator table."""
+"""One configuration, LLM-Viewer style: phase totals, serving metrics, memory, deployment, KV-cache policy,
+communication, and a per-operator table that adds up to each phase."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from dse.costmodel import METRIC_NAMES, REASON_TEXT, CostAssumptions, PassCost, Rates, Reason
+from dse.catalog import load_profile, load_target
+from dse.costmodel import METRIC_NAMES, REASON_TEXT, CostAssumptions, PassCost, PhaseCost, Rates, Reason
 from dse.errors import InputError
 from dse.scoring import Scored, score_columns
+
+PER_DEVICE_NOTE = (
+    "prefill, decode, memory, communication and layers are per device of the busiest pipeline stage (its "
+    "share of the layers and its tensor/expert shard). A phase's flops and memory_bytes cover every "
+    "micro-batch pass that device runs; its time_s is the whole phase: pipeline passes, collectives and "
+    "stage-boundary transfers included. The layers of a phase add up to it: operators and tp/ep collectives "
+    "over the device's passes, comm_overlap = collective time hidden under computation (negative, with a "
+    "profile's comm_overlap > 0), pp_send = the stage-boundary transfers on the critical path, "
+    "pipeline_bubble = time the device waits on the other stages; a network row's memory_bytes are bytes "
+    "sent over links."
+)
+
+COLLECTIVES = ("tp_all_reduce", "ep_all_to_all", "pp_send")
+"""Collective kinds of ``dse.costmodel``'s ``Communication`` (fields ``<kind>_bytes`` and ``<kind>_s``)."""
+
+_ROUNDING = 1e-8
+"""Relative difference between a phase and the sum of its rows below which the rows explain it (float sums)."""
+
+_ROW_PARTS = {"weight_bytes": "weight_bytes", "activation_bytes": "act_bytes", "kv_cache_bytes": "kv_bytes"}
+
+
+def _row(stage: str, name: str, bound: str, time_s: float, **values: Any) -> dict[str, Any]:
+    """A ``layers`` row; operators give flops and byte parts, the other rows only what applies."""
+    flops, nbytes = values.get("flops", 0.0), values.get("memory_bytes", 0.0)
+    return {
+        "name": name,
+        "stage": stage,
+        "count": values.get("count"),
+        "flops": flops,
+        "memory_bytes": nbytes,
+        **{key: values.get(key, 0.0) for key in _ROW_PARTS},
+        "time_s": time_s,
+        "arithmetic_intensity": flops / nbytes if bound in ("compute", "memory") and nbytes else None,
+        "bound": bound,
+    }
+
+
+def operator_rows(stage: str, cost: PassCost, rates: Rates, fused: np.ndarray, passes: float) -> list[dict[str, Any]]:
+    """Every operator the busiest stage's device runs in a phase: its instances over ``passes`` passes."""
+    counts = cost.op_counts()[:, 0] * passes
+    times = cost.op_time_s(rates, fused)[:, 0] * passes
+    per_instance = {w: cost.part(w)[:, 0] for w in ("flops", "memory_bytes", *_ROW_PARTS.values())}
+    rows = []
+    for i, spec in enumerate(cost.table.specs):
+        count = float(counts[i])
+        flops, nbytes = count * float(per_instance["flops"][i]), count * float(per_instance["memory_bytes"][i])
+        if flops == 0 and nbytes == 0:
+            continue
+        parts = {key: count * float(per_instance[part][i]) for key, part in _ROW_PARTS.items()}
+        bound = "compute" if cost.compute_s[i, 0] > cost.memory_s[i, 0] else "memory"
+        rows.append(
+            _row(stage, spec.name, bound, float(times[i]), count=count, flops=flops, memory_bytes=nbytes, **parts)
+        )
+    return rows
+
+
+def schedule_rows(
+    stage: str,
+    phase: PhaseCost,
+    comm: dict[str, float],
+    operators: list[dict[str, Any]],
+    passes: float,
+    pp: int,
+    overlap: float,
+) -> list[dict[str, Any]]:
+    """The rest of a phase, so that the rows add up to it: the busiest stage's tp/ep collectives over its
+    ``passes`` passes; with a profile's ``overlap`` > 0 the collective time hidden under computation
+    (``comm_overlap``, negative); with pipelining, the stage-boundary transfers on the critical path
+    (``pp_send``) and the time the device waits on the other stages (``pipeline_bubble``); and anything the
+    per-operator detail does not itemise (``not_itemised``; none is known).
+
+    The schedule is ``dse.costmodel.evaluate_candidates``'s (GPipe's): the prefill ends one trip through
+    every stage (sends included) plus m - 1 busiest-stage passes after it starts; a decode step is the larger
+    of one trip and m busiest-stage passes, so its sends are on the critical path only as far as the trip
+    exceeds the m passes.
+    """
+    rows = [
+        _row(stage, kind, "network", passes * comm[f"{kind}_s"], memory_bytes=passes * comm[f"{kind}_bytes"])
+        for kind in ("tp_all_reduce", "ep_all_to_all")
+        if comm[f"{kind}_bytes"] > 0
+    ]
+    time = float(phase.time_s[0])
+    busy = sum(r["time_s"] for r in operators + rows)
+    if overlap > 0:
+        stage_compute = sum(r["time_s"] for r in operators) / passes
+        stage_comm = sum(r["time_s"] for r in rows) / passes
+        hidden = passes * overlap * min(stage_compute, stage_comm)
+        if hidden > 0:
+            rows.append(_row(stage, "comm_overlap", "network", -hidden))
+            busy -= hidden
+    transfers = pp - 1.0
+    if transfers:
+        send_s = min(comm["pp_send_s"], max(time - busy, 0.0))
+        send = _row(stage, "pp_send", "network", send_s, count=transfers)
+        rows.append(send | {"memory_bytes": transfers * comm["pp_send_bytes"]})
+        wait = time - busy - send_s
+        if wait > _ROUNDING * time:
+            rows.append(_row(stage, "pipeline_bubble", "pipeline", wait))
+    rest = {
+        "time_s": time - sum(r["time_s"] for r in operators + rows),
+        "flops": float(phase.flops[0]) - sum(r["flops"] for r in operators),
+        "memory_bytes": float(phase.memory_bytes[0]) - sum(r["memory_bytes"] for r in operators),
+    }
+    scale = {"time_s": time, "flops": float(phase.flops[0]), "memory_bytes": float(phase.memory_bytes[0])}
+    if any(abs(v) > _ROUNDING * max(scale[k], 1.0) for k, v in rest.items()):
+        time_rest = rest.pop("time_s")
+        rows.append(_row(stage, "not_itemised", "other", time_rest, **rest))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -18,33 +129,62 @@ class Analysis:
 
     inputs: dict[str, Any]
     scored: Scored
+    accelerator: str = ""
+    """Id of the accelerator the candidate runs on."""
+    system: str | None = None
+    """Id of the system (node type) it runs in; None for a bare accelerator."""
 
-    def _layers(self, stage: str, cost: PassCost, rates: Rates, fused: np.ndarray) -> list[dict[str, Any]]:
-        table = cost.table
-        times = cost.op_time_s(rates, fused)[:, 0]
-        parts = {w: cost.part(w)[:, 0] for w in ("flops", "memory_bytes", "weight_bytes", "act_bytes", "kv_bytes")}
-        rows = []
-        for i, spec in enumerate(table.specs):
-            count = spec.count
-            flops, nbytes = float(count * parts["flops"][i]), float(count * parts["memory_bytes"][i])
-            if flops == 0 and nbytes == 0:
-                continue
-            rows.append(
-                {
-                    "name": spec.name,
-                    "stage": stage,
-                    "count": count,
-                    "flops": flops,
-                    "memory_bytes": nbytes,
-                    "weight_bytes": float(count * parts["weight_bytes"][i]),
-                    "activation_bytes": float(count * parts["act_bytes"][i]),
-                    "kv_cache_bytes": float(count * parts["kv_bytes"][i]),
-                    "time_s": float(times[i]),
-                    "arithmetic_intensity": flops / nbytes if nbytes else None,
-                    "bound": "compute" if cost.compute_s[i, 0] > cost.memory_s[i, 0] else "memory",
-                }
+    def _deployment(self) -> dict[str, Any]:
+        ev, i = self.scored.evaluation, self.inputs
+        assert ev is not None
+        lay = ev.layout
+        return {
+            "hardware": i["hardware"],
+            "accelerator": self.accelerator,
+            "system": self.system,
+            **{k: i[k] for k in ("tp", "pp", "ep", "replicas")},
+            "devices": int(self.scored.metrics.devices[0]),
+            "devices_per_replica": int(lay.devices[0]),
+            "attention_dp": int(lay.attention_dp[0]),
+            "micro_batches": int(lay.micro_batches[0]),
+        }
+
+    def _kv_policy(self) -> dict[str, Any]:
+        i = self.inputs
+        budget, hit = i["kv_budget"], i["prefix_hit_rate"]
+        # as dse.costmodel's prefix_cached_tokens: whole tokens, never the last prompt token
+        cached = min(math.floor(hit * i["prompt_len"]), i["prompt_len"] - 1)
+        notes = []
+        if budget is not None:
+            notes.append(
+                f"KV eviction keeps {budget} tokens per sequence and layer: attention sees at most that many keys, "
+                "which changes the model's outputs (quality is not modelled)"
             )
-        return rows
+        if cached:
+            notes.append(f"{cached} prompt tokens per sequence come from the prefix cache: prefill computes the rest")
+        if i["kv_offload"]:
+            notes.append(f"{i['kv_offload']:.0%} of the KV cache lives in host memory, read over the host link")
+        return {
+            "kv_block_size": i["kv_block_size"],
+            "prefix_hit_rate": hit,
+            "prefix_cached_tokens": cached,
+            "kv_offload": i["kv_offload"],
+            "kv_budget": budget,
+            "quality_affecting": budget is not None,
+            "note": "; ".join(notes) or None,
+        }
+
+    def _communication(self) -> dict[str, dict[str, float]]:
+        ev = self.scored.evaluation
+        assert ev is not None
+        return {
+            phase: {
+                f"{kind}_{unit}": float(getattr(comm, f"{kind}_{unit}")[0])
+                for kind in COLLECTIVES
+                for unit in ("bytes", "s")
+            }
+            for phase, comm in zip(("prefill", "decode"), ev.communication, strict=True)
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The ``dse analyze --json`` object (DESIGN.md §4 contract, plus extra fields)."""
@@ -53,6 +193,7 @@ class Analysis:
         reason = Reason(int(m.reason[0]))
         mem = ev.memory
         out: dict[str, Any] = {"inputs": self.inputs, "compute_format": str(s.compute_format[0])}
+        out["per_device"] = PER_DEVICE_NOTE
         for name, phase in (("prefill", ev.prefill), ("decode", ev.decode_step)):
             out[name] = {
                 "flops": float(phase.flops[0]),
@@ -61,6 +202,9 @@ class Analysis:
             }
         out |= {name: float(getattr(m, name)[0]) for name in METRIC_NAMES}
         out["decode_throughput_tokens_per_s"] = float(m.decode_throughput_tokens_per_s[0])
+        out["deployment"] = self._deployment()
+        out["kv_policy"] = self._kv_policy()
+        out["communication"] = self._communication()
         out["memory"] = {
             "weights_bytes": float(mem.weights_bytes[0]),
             "kv_cache_bytes": float(mem.kv_cache_bytes[0]),
@@ -69,13 +213,19 @@ class Analysis:
             "total_bytes": float(mem.total_bytes[0]),
             "capacity_bytes": float(mem.capacity_bytes[0]),
             "max_batch": int(mem.max_batch[0]),
+            "host_kv_cache_bytes": float(mem.host_kv_cache_bytes[0]),
+            "host_capacity_bytes": float(mem.host_capacity_bytes[0]),
         }
         out["feasible"] = bool(m.feasible[0])
         out["infeasible_reason"] = REASON_TEXT[reason]
         fused = np.full(1, float(self.inputs["flash_attention"]))
-        out["layers"] = self._layers("prefill", ev.prefill_ops, ev.rates, fused) + self._layers(
-            "decode", ev.decode_ops, ev.rates, fused
-        )
+        passes = float(ev.layout.micro_batches[0])
+        pp, overlap = self.inputs["pp"], load_profile(self.inputs["profile"]).comm_overlap
+        out["layers"] = []
+        for stage, phase, ops in (("prefill", ev.prefill, ev.prefill_ops), ("decode", ev.decode_step, ev.decode_ops)):
+            operators = operator_rows(stage, ops, ev.rates, fused, passes)
+            comm = out["communication"][stage]
+            out["layers"] += operators + schedule_rows(stage, phase, comm, operators, passes, pp, overlap)
         return _finite(out)
 
 
@@ -105,21 +255,31 @@ def analyze(
     tp: int = 1,
     pp: int = 1,
     ep: int = 1,
+    replicas: int = 1,
+    kv_block_size: int | None = None,
+    prefix_hit_rate: float = 0.0,
+    kv_offload: float = 0.0,
+    kv_budget: int | None = None,
+    expert_imbalance: float = 1.0,
     flash_attention: bool = True,
     ideal: bool = False,
     profile: str | None = None,
     costs: CostAssumptions = CostAssumptions(),
 ) -> Analysis:
-    """Analyse one deployment candidate; the same vectorised code path as ``dse.evaluate`` with N = 1."""
-    for name, value in (("tp", tp), ("pp", pp), ("ep", ep)):
-        if value != 1:
-            raise InputError(
-                f"only 1 is supported so far (single device); got {value}. Tensor, pipeline and expert "
-                "parallelism arrive with the multi-device cost model",
-                field=name,
-            )
+    """Analyse one deployment candidate; the same vectorised code path as ``dse.evaluate`` with N = 1.
+
+    ``hardware`` is an accelerator id, a system id (a node type with its links, needed for tp, pp or ep > 1)
+    or a YAML path. Deployment: ``tp``, ``pp``, ``ep`` split one replica over max(tp, ep) x pp devices;
+    ``replicas`` copies multiply throughput and cost. KV-cache policy: ``kv_block_size`` (paged blocks,
+    tokens; None = token by token), ``prefix_hit_rate`` (share of the prompt served from a prefix cache),
+    ``kv_offload`` (share of the KV cache in host memory), ``kv_budget`` (tokens kept per sequence and layer
+    by an eviction policy; None = no eviction; any budget changes the outputs). ``expert_imbalance``: busiest
+    expert-parallel device's routed tokens over the mean (>= 1). Bad values raise ``InputError``.
+    """
     if ideal and profile is not None:
         raise InputError("give either --ideal or --profile, not both", field="profile")
+    if not math.isfinite(expert_imbalance):
+        raise InputError(f"expected a finite number >= 1, got {expert_imbalance:g}", field="expert_imbalance")
     inputs = {
         "model": model,
         "hardware": hardware,
@@ -132,7 +292,22 @@ def analyze(
         "prompt_len": prompt_len,
         "gen_len": gen_len,
         "flash_attention": flash_attention,
+        "tp": tp,
+        "pp": pp,
+        "ep": ep,
+        "replicas": replicas,
+        "kv_block_size": kv_block_size,
+        "prefix_hit_rate": prefix_hit_rate,
+        "kv_offload": kv_offload,
+        "kv_budget": kv_budget,
+        "expert_imbalance": expert_imbalance,
     }
     chosen = "ideal" if ideal else (profile or "default")
     [(_, scored)] = score_columns({k: [v] for k, v in inputs.items()}, profile=chosen, costs=costs, detail=True)
-    return Analysis(inputs | {"profile": chosen, "tp": tp, "pp": pp, "ep": ep, "pricing": costs.pricing}, scored)
+    accelerator, system = load_target(hardware)
+    return Analysis(
+        inputs | {"profile": chosen, "pricing": costs.pricing},
+        scored,
+        accelerator=accelerator.id,
+        system=system.id if system is not None else None,
+    )

@@ -39,7 +39,13 @@ def analyze(
     model: Annotated[
         str, typer.Option(help="Model catalog id, or a path to a model YAML or a Hugging Face config.json.")
     ],
-    hardware: Annotated[str, typer.Option(help="Accelerator catalog id, or a path to a hardware YAML.")],
+    hardware: Annotated[
+        str,
+        typer.Option(
+            help="Accelerator id (h100-sxm: one device), system id (dgx-h100: a node type with its links, needed for "
+            "--tp/--pp/--ep > 1; see `dse catalog systems`), or a path to a hardware or system YAML."
+        ),
+    ],
     quant: Annotated[
         str | None, typer.Option(help="Quantization scheme id (see `dse catalog quant`). Default bf16.")
     ] = None,
@@ -50,9 +56,37 @@ def analyze(
     batch: Annotated[int, typer.Option(help="Sequences decoded together.")] = 1,
     prompt_len: Annotated[int, typer.Option(help="Prompt tokens per sequence.")] = 1024,
     gen_len: Annotated[int, typer.Option(help="Generated tokens per sequence.")] = 256,
-    tp: Annotated[int, typer.Option(help="Tensor-parallel degree.")] = 1,
-    pp: Annotated[int, typer.Option(help="Pipeline-parallel degree.")] = 1,
-    ep: Annotated[int, typer.Option(help="Expert-parallel degree.")] = 1,
+    tp: Annotated[
+        int, typer.Option(help="Tensor-parallel degree: heads, FFN and vocabulary split over N devices.")
+    ] = 1,
+    pp: Annotated[int, typer.Option(help="Pipeline-parallel degree: layers split into N stages.")] = 1,
+    ep: Annotated[
+        int,
+        typer.Option(
+            help="Expert-parallel degree (MoE): routed experts spread over N devices; N = k x tp makes "
+            "attention data-parallel over k groups."
+        ),
+    ] = 1,
+    replicas: Annotated[int, typer.Option(help="Independent copies of the deployment (throughput and cost x N).")] = 1,
+    kv_block_size: Annotated[
+        int | None, typer.Option(help="Paged KV-cache block size in tokens (default: allocated token by token).")
+    ] = None,
+    prefix_hit_rate: Annotated[
+        float, typer.Option(help="Share of each prompt served from a prefix cache, 0..1 (skips that prefill work).")
+    ] = 0.0,
+    kv_offload: Annotated[
+        float, typer.Option(help="Share of the KV cache kept in host memory, 0..1 (read over the host link).")
+    ] = 0.0,
+    kv_budget: Annotated[
+        int | None,
+        typer.Option(
+            help="KV tokens kept per sequence and layer by an eviction policy (default: no eviction). "
+            "Changes the model's outputs."
+        ),
+    ] = None,
+    expert_imbalance: Annotated[
+        float, typer.Option(help="Busiest expert-parallel device's routed tokens over the mean, >= 1.")
+    ] = 1.0,
     flash_attention: Annotated[
         bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused attention kernels.")
     ] = True,
@@ -83,6 +117,12 @@ def analyze(
         tp=tp,
         pp=pp,
         ep=ep,
+        replicas=replicas,
+        kv_block_size=kv_block_size,
+        prefix_hit_rate=prefix_hit_rate,
+        kv_offload=kv_offload,
+        kv_budget=kv_budget,
+        expert_imbalance=expert_imbalance,
         flash_attention=flash_attention,
         ideal=ideal,
         profile=profile,

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 OUTPUT_COLUMNS = (*METRIC_NAMES, "decode_throughput_tokens_per_s")
+_MAY_BE_ABSENT = ("weight_bits", "act_bits", "kv_bits", "quant", "kv", "kv_block_size", "kv_budget")
+"""Input columns where None/NaN means "not given"."""
 
 
 def evaluate(
@@ -25,10 +27,15 @@ def evaluate(
 ) -> pd.DataFrame:
     """Score every row of ``candidates`` with the vectorised cost model.
 
-    Columns: ``model`` and ``hardware`` (ids or paths) are required; optional ``quant``, ``weight_bits``,
-    ``act_bits``, ``kv_bits``, ``kv``, ``batch``, ``prompt_len``, ``gen_len``, ``flash_attention`` (defaults in
-    ``dse.scoring.INPUT_DEFAULTS``). Returns a copy with the canonical metrics (DESIGN.md §4), the memory
-    breakdown, ``max_batch``, ``compute_format``, ``feasible`` and ``infeasible_reason`` added.
+    Columns: ``model`` and ``hardware`` (ids or paths; ``hardware`` an accelerator or a system, which
+    multi-device rows need) are required; optional ``quant``, ``weight_bits``, ``act_bits``, ``kv_bits``,
+    ``kv``, ``batch``, ``prompt_len``, ``gen_len``, ``flash_attention``, the deployment ``tp``, ``pp``,
+    ``ep``, ``replicas``, ``expert_imbalance``, and the KV-cache policy ``kv_block_size``,
+    ``prefix_hit_rate``, ``kv_offload``, ``kv_budget`` (None/NaN = none; defaults and meanings in
+    ``dse.scoring.INPUT_DEFAULTS`` and ``dse.analyze``). Returns a copy (input columns unchanged) with the
+    canonical metrics (DESIGN.md §4; ``devices`` counts every replica), the memory breakdown per device of the
+    busiest pipeline stage (``host_kv_cache_bytes``: KV offloaded to host memory), ``max_batch``,
+    ``compute_format``, ``feasible`` and ``infeasible_reason`` added.
     """
     import pandas as pd
 
@@ -40,7 +47,7 @@ def evaluate(
     columns: dict[str, Any] = {}
     for name in candidates.columns:
         series = candidates[name]
-        if name in ("weight_bits", "act_bits", "kv_bits", "quant", "kv") or series.dtype == object:
+        if name in _MAY_BE_ABSENT or series.dtype == object:
             columns[name] = series.astype(object).where(series.notna(), None).tolist()  # NaN = not given
         else:
             columns[name] = series.to_numpy()
@@ -56,6 +63,7 @@ def evaluate(
             "kv_cache_bytes": mem.kv_cache_bytes,
             "activation_bytes": mem.activation_bytes,
             "capacity_bytes": mem.capacity_bytes,
+            "host_kv_cache_bytes": mem.host_kv_cache_bytes,
             "max_batch": mem.max_batch,
             "prefill_flops": scored.prefill.flops,
             "decode_step_flops": scored.decode_step.flops,

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +63,15 @@ def test_analyze_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["feasible"] is True and data["infeasible_reason"] is None
 
 
+def test_cli_and_python_api_agree_on_a_deployment(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = {"tp": 4, "pp": 2, "replicas": 3, "kv_block_size": 16, "prefix_hit_rate": 0.5, "kv_offload": 0.25}
+    argv = [arg for k, v in flags.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
+    data = _analyze_json(capsys, "--model", "llama-3.1-70b", "--hardware", "dgx-h100", "--kv-budget", "512", *argv)
+    api = analyze("llama-3.1-70b", "dgx-h100", kv_budget=512, **flags).to_dict()  # type: ignore[arg-type]
+    assert data == json.loads(json.dumps(api))
+    assert data["deployment"]["devices"] == 24 and data["kv_policy"]["prefix_cached_tokens"] == 512
+
+
 def test_cli_and_python_api_agree(capsys: pytest.CaptureFixture[str], minimal_hardware: str) -> None:
     _, out, _ = _run(
         capsys,
@@ -93,6 +103,83 @@ def test_infeasible_is_a_result_not_an_error(capsys: pytest.CaptureFixture[str])
     assert "exceed usable device memory" in data["infeasible_reason"]
 
 
+def _analyze_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code, out, _ = _run(capsys, "analyze", "--json", *argv)
+    assert code == 0
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_tensor_parallel_on_a_system(capsys: pytest.CaptureFixture[str]) -> None:
+    data = _analyze_json(capsys, "--model", "llama-3.1-70b", "--hardware", "dgx-h100", "--tp", "2", "--quant", "fp8")
+    assert set(data) >= CONTRACT_TOP | {"deployment", "kv_policy", "communication", "per_device"}
+    assert data["feasible"] is True
+    assert data["deployment"] == {
+        "hardware": "dgx-h100",
+        "accelerator": "h100-sxm",
+        "system": "dgx-h100",
+        "tp": 2,
+        "pp": 1,
+        "ep": 1,
+        "replicas": 1,
+        "devices": 2,
+        "devices_per_replica": 2,
+        "attention_dp": 1,
+        "micro_batches": 1,
+    }
+    assert data["devices"] == 2
+    for phase in ("prefill", "decode"):
+        comm = data["communication"][phase]
+        assert comm["tp_all_reduce_bytes"] > 0 and comm["tp_all_reduce_s"] > 0
+        assert comm["ep_all_to_all_bytes"] == comm["pp_send_bytes"] == 0
+        [row] = [r for r in data["layers"] if r["stage"] == phase and r["bound"] == "network"]
+        assert row["name"] == "tp_all_reduce" and row["flops"] == 0
+        assert row["memory_bytes"] == pytest.approx(comm["tp_all_reduce_bytes"])
+    assert {"host_kv_cache_bytes", "host_capacity_bytes"} <= set(data["memory"])
+
+
+def test_expert_parallel_over_two_nodes(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--model", "deepseek-v3", "--hardware", "dgx-h200", "--quant", "fp8", "--tp", "8", "--ep", "16"]
+    data = _analyze_json(capsys, *argv, "--batch", "64")
+    assert data["feasible"] and data["deployment"]["devices"] == 16 and data["deployment"]["attention_dp"] == 2
+    assert {r["name"] for r in data["layers"] if r["bound"] == "network"} == {"tp_all_reduce", "ep_all_to_all"}
+
+
+def test_a_split_on_a_bare_accelerator_is_infeasible(capsys: pytest.CaptureFixture[str]) -> None:
+    data = _analyze_json(capsys, "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "2")
+    assert data["feasible"] is False and "a bare accelerator is one device" in data["infeasible_reason"]
+    assert data["deployment"]["system"] is None and data["deployment"]["devices"] == 2
+
+
+def test_kv_budget_is_flagged_as_quality_affecting(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--prompt-len", "4096"]
+    assert _analyze_json(capsys, *base)["kv_policy"]["quality_affecting"] is False
+    data = _analyze_json(capsys, *base, "--kv-budget", "1024")
+    assert data["kv_policy"]["quality_affecting"] is True and "changes the model's outputs" in data["kv_policy"]["note"]
+    code, out, _ = _run(capsys, "analyze", *base, "--kv-budget", "1024")
+    assert code == 0 and "warning: KV budget of 1024 tokens" in out
+
+
+def test_kv_offload_on_a_system_reports_host_kv(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--model", "llama-3.1-70b", "--hardware", "dgx-h100", "--tp", "4", "--batch", "16", "--kv-offload", "0.5"]
+    data = _analyze_json(capsys, *argv)
+    mem = data["memory"]
+    assert data["feasible"] and mem["host_kv_cache_bytes"] == pytest.approx(mem["kv_cache_bytes"])
+    assert mem["host_capacity_bytes"] == pytest.approx(2048e9 / 8)  # DGX H100: 2 TB of host memory, 8 GPUs
+    code, out, _ = _run(capsys, "analyze", *argv)
+    assert code == 0 and "host KV cache" in out and "50% offloaded to host memory" in out
+
+
+def test_multi_device_report(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        capsys, "analyze", "--model", "llama-3.1-70b", "--hardware", "dgx-h100", "--tp", "4", "--pp", "2"
+    )
+    assert code == 0
+    for needle in ("deployment: 8 devices (h100-sxm in dgx-h100)", "tp 4 · pp 2", "communication per device"):
+        assert needle in out
+    for needle in ("tp_all_reduce", "pp_send", "pipeline_bubble", "network"):
+        assert needle in out
+
+
 def test_human_readable_report(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "analyze", "--model", "deepseek-v2-lite", "--hardware", "a100-sxm-80gb", "--batch", "8")
     assert code == 0
@@ -122,7 +209,17 @@ def test_catalog_listings(capsys: pytest.CaptureFixture[str], table: str) -> Non
             ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--weight-bits", "40"],
             "weight_bits: expected bits in (0, 32]",
         ),
-        (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "2"], "tp: only 1 is supported so far"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--tp", "0"], "tp: expected a whole number >= 1"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--replicas", "0"], "replicas: expected a whole"),
+        (
+            ["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--prefix-hit-rate", "1.5"],
+            "prefix_hit_rate: expected a number from 0 to 1, got 1.5",
+        ),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-offload", "-0.1"], "kv_offload: expected a"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-budget", "0"], "kv_budget: expected a whole"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-block-size", "0"], "kv_block_size: expected"),
+        (["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "0.5"], "expert_imbalance: expect"),
+        (["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "inf"], "expert_imbalance: expect"),
         (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--kv", "fp9"], "unknown kv id 'fp9'"),
     ],
 )

@@ -1,0 +1,124 @@
+"""The Python API for one configuration (``dse.analyze``) and for many (``dse.evaluate``) on deployments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dse.analysis import analyze
+from dse.catalog import catalog_root
+from dse.costmodel._evaluate import prefix_cached_tokens
+from dse.frame import evaluate
+
+DEPLOYMENTS = [
+    {"model": "llama-3.1-70b", "hardware": "dgx-h100", "tp": 4, "batch": 16},
+    {"model": "llama-3.1-70b", "hardware": "dgx-h100", "tp": 4, "pp": 2, "batch": 16},
+    {"model": "llama-3.1-70b", "hardware": "dgx-h100", "tp": 2, "pp": 4, "batch": 3},  # decode bubble: m < pp
+    {"model": "llama-3.1-70b", "hardware": "dgx-h100", "tp": 8, "batch": 8, "kv_offload": 0.5},
+    {"model": "llama-3.1-70b", "hardware": "dgx-h100", "tp": 8, "batch": 8, "kv_budget": 256, "kv_block_size": 16},
+    {"model": "deepseek-v3", "hardware": "dgx-h200", "quant": "fp8", "tp": 8, "ep": 16, "pp": 2, "batch": 32},
+    {"model": "llama-3.1-8b", "hardware": "h100-sxm", "prefix_hit_rate": 0.75},
+]
+
+
+@pytest.mark.parametrize("config", DEPLOYMENTS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_layers_add_up_to_each_phase(config: dict[str, Any]) -> None:
+    """Operators, collectives, stage-boundary transfers and the pipeline bubble explain the whole phase, and
+    the per-operator detail itemises all of it (no ``not_itemised`` remainder)."""
+    data = analyze(**config).to_dict()
+    for phase in ("prefill", "decode"):
+        rows = [r for r in data["layers"] if r["stage"] == phase]
+        assert sum(r["time_s"] for r in rows) == pytest.approx(data[phase]["time_s"], rel=1e-9)
+        assert sum(r["flops"] for r in rows) == pytest.approx(data[phase]["flops"], rel=1e-9)
+        hbm = sum(r["memory_bytes"] for r in rows if r["bound"] in ("compute", "memory"))
+        assert hbm == pytest.approx(data[phase]["memory_bytes"], rel=1e-9)
+        assert "not_itemised" not in {r["name"] for r in rows}
+        assert all(r["time_s"] >= 0 for r in rows)
+    bubble = [r for r in data["layers"] if r["name"] == "pipeline_bubble"]
+    assert bool(bubble) == (config.get("pp", 1) > 1)
+
+
+def test_pipeline_rows_follow_the_schedule() -> None:
+    """pp = 2, m = 2 micro-batches: the prefill is one trip through both stages (sends included) plus one more
+    pass of the busiest stage, which is busy for 2 passes: the bubble is the other stage's share of the trip."""
+    data = analyze("llama-3.1-70b", "dgx-h100", tp=4, pp=2, batch=16).to_dict()
+    rows = {(r["stage"], r["name"]): r for r in data["layers"]}
+    comm = data["communication"]["prefill"]
+    send = rows[("prefill", "pp_send")]
+    assert send["count"] == 1 and send["time_s"] == pytest.approx(comm["pp_send_s"])
+    busy = sum(r["time_s"] for (stage, _), r in rows.items() if stage == "prefill" and r["bound"] != "pipeline")
+    assert rows[("prefill", "pipeline_bubble")]["time_s"] == pytest.approx(data["prefill"]["time_s"] - busy)
+    assert rows[("prefill", "tp_all_reduce")]["memory_bytes"] == pytest.approx(2 * comm["tp_all_reduce_bytes"])
+    assert ("decode", "pipeline_bubble") not in rows  # B >= pp: the busiest stage is busy the whole step
+
+
+@pytest.mark.parametrize(("hit", "prompt"), [(0.5, 1001), (1.0, 1024), (0.333, 7), (0.0, 10)])
+def test_prefix_cached_tokens_match_the_cost_model(hit: float, prompt: int) -> None:
+    data = analyze("llama-3.1-8b", "h100-sxm", prefix_hit_rate=hit, prompt_len=prompt).to_dict()
+    expected = float(prefix_cached_tokens(_candidates(prefix_hit_rate=hit, prompt_len=prompt))[0])
+    assert data["kv_policy"]["prefix_cached_tokens"] == expected
+
+
+def _candidates(**fields: float) -> Any:
+    from dse.catalog import load_target
+    from dse.costmodel import CostAssumptions
+    from dse.scoring import _numerics_table, build_candidates
+
+    nothing = [None]
+    q_codes, numerics = _numerics_table(
+        {"quant": nothing, "weight_bits": nothing, "act_bits": nothing, "kv_bits": nothing, "kv": nothing}
+    )
+    workload = {"batch": np.ones(1), "prompt_len": np.ones(1), "gen_len": np.ones(1), "flash": np.ones(1, bool)}
+    workload |= {k: np.asarray([v], dtype=float) for k, v in fields.items()}
+    cand, _ = build_candidates(
+        [load_target("h100-sxm")], np.zeros(1, np.int64), numerics, q_codes, workload,
+        profile="default", costs=CostAssumptions(),
+    )  # fmt: skip
+    return cand
+
+
+def test_evaluate_takes_deployment_and_kv_policy_columns() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "model": "llama-3.1-70b",
+            "hardware": ["dgx-h100", "dgx-h100", "h100-sxm"],
+            "quant": "fp8",
+            "tp": [4, 8, 2],
+            "replicas": [1, 2, 1],
+            "kv_block_size": [16, None, 16],
+            "kv_budget": pd.array([None, 2048, None], dtype="Int64"),
+            "prefix_hit_rate": 0.5,
+            "kv_offload": [0.0, 0.25, 0.0],
+        }
+    )
+    out = evaluate(frame)
+    assert list(out.columns[: len(frame.columns)]) == list(frame.columns)
+    assert out["devices"].tolist() == [4, 16, 2]
+    assert out["feasible"].tolist() == [True, True, False]
+    assert "bare accelerator" in out["infeasible_reason"][2]
+    assert out["host_kv_cache_bytes"][1] > 0 == out["host_kv_cache_bytes"][0]
+    one = analyze("llama-3.1-70b", "dgx-h100", quant="fp8", tp=8, replicas=2, kv_budget=2048, prefix_hit_rate=0.5,
+                  kv_offload=0.25).to_dict()  # fmt: skip
+    assert out["tpot_s"][1] == pytest.approx(one["tpot_s"], rel=1e-12)
+    assert out["throughput_tokens_per_s"][1] == pytest.approx(one["throughput_tokens_per_s"], rel=1e-12)
+
+
+def test_collective_time_hidden_by_overlap_is_its_own_row(tmp_path: Path) -> None:
+    """A profile overlapping half of the shorter of compute and collectives (``overlapped``): the hidden time
+    is a negative ``comm_overlap`` row and the rows still add up to each phase."""
+    default = (catalog_root() / "hardware" / "profiles" / "default.yaml").read_text()
+    profile = tmp_path / "overlap.yaml"
+    profile.write_text(default.replace("id: default", "id: overlap").replace("comm_overlap: 0.0", "comm_overlap: 0.5"))
+    data = analyze("llama-3.1-70b", "dgx-h100", tp=4, batch=16, profile=str(profile)).to_dict()
+    for phase in ("prefill", "decode"):
+        rows = {r["name"]: r for r in data["layers"] if r["stage"] == phase}
+        hidden = 0.5 * min(
+            rows["tp_all_reduce"]["time_s"],
+            sum(r["time_s"] for r in rows.values() if r["bound"] in ("compute", "memory")),
+        )
+        assert rows["comm_overlap"]["time_s"] == pytest.approx(-hidden, rel=1e-9)
+        assert sum(r["time_s"] for r in rows.values()) == pytest.approx(data[phase]["time_s"], rel=1e-9)
