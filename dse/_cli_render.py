@@ -81,6 +81,13 @@ def _kv_policy_line(kv: dict[str, Any], prompt_len: int) -> str | None:
     return "KV cache: " + " · ".join(parts) if parts else None
 
 
+def _network_item(row: dict[str, Any]) -> str:
+    if row["name"] == "comm_overlap":
+        return f"{_seconds(-row['time_s'])} hidden under compute"
+    sent = f"{row['name']} {_si(row['memory_bytes'], 'B')}"
+    return f"{sent} in {_seconds(row['time_s'])}" if row["time_s"] > 0 else f"{sent} (off the critical path)"
+
+
 def _communication_line(data: dict[str, Any]) -> str | None:
     """Collectives per device over each phase (the network rows of the operator table), or None."""
     parts = []
@@ -88,12 +95,7 @@ def _communication_line(data: dict[str, Any]) -> str | None:
         rows = [r for r in data["layers"] if r["stage"] == stage and r["bound"] == "network"]
         if rows:
             share = sum(r["time_s"] for r in rows) / data[stage]["time_s"]
-            items = [
-                f"{r['name']} {_si(r['memory_bytes'], 'B')} in {_seconds(r['time_s'])}"
-                if r["name"] != "comm_overlap"
-                else f"{_seconds(-r['time_s'])} hidden under compute"
-                for r in rows
-            ]
+            items = [_network_item(r) for r in rows]
             parts.append(f"{label} {', '.join(items)} ({share:.0%} of {whole})")
     return "communication per device: " + " · ".join(parts) if parts else None
 

@@ -106,6 +106,7 @@ def schedule_rows(
     transfers = pp - 1.0
     if transfers:
         send_s = min(comm["pp_send_s"], max(time - busy, 0.0))
+        send_s = send_s if send_s > _ROUNDING * time else 0.0  # hidden behind the other micro-batches
         send = _row(stage, "pp_send", "network", send_s, count=transfers)
         rows.append(send | {"memory_bytes": transfers * comm["pp_send_bytes"]})
         wait = time - busy - send_s
