@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dse import __version__
-from dse.space import Space
+from dse.space import OPTIONAL_INTS, Space
 
 MANIFEST, TRIALS, PARETO, SUMMARY, JOURNAL = (
     "manifest.json",
@@ -99,7 +99,7 @@ def write_table(columns: dict[str, Any], path: Path) -> None:
 
     String columns hold a handful of distinct values (hardware ids, formats, reasons): they are written
     dictionary-encoded from hash-factorized codes, which is several times faster than letting the writer
-    convert a million Python strings.
+    convert a million Python strings. ``OPTIONAL_INTS`` (whole numbers or None) are int64 with nulls.
     """
     import pandas as pd
 
@@ -113,7 +113,11 @@ def write_table(columns: dict[str, Any], path: Path) -> None:
         arrays, strings = {}, []
         for name, values in columns.items():
             values = np.asarray(values)
-            if values.dtype == object:
+            if name in OPTIONAL_INTS:
+                missing = pd.isna(values)
+                filled = np.where(missing, 0, values).astype(np.int64)
+                arrays[name] = pa.array(filled, mask=missing, type=pa.int64())
+            elif values.dtype == object:
                 codes, uniques = pd.factorize(values, use_na_sentinel=True)
                 dictionary = pa.array([None if u is None else str(u) for u in uniques], type=pa.string())
                 indices = pa.array(codes, mask=codes < 0, type=pa.int32())
@@ -133,7 +137,12 @@ def read_trials(path: Path) -> dict[str, Any]:
     columns = {}
     for name in frame.columns:
         series = frame[name]
-        if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object:
+        if name in OPTIONAL_INTS:  # int64 with nulls reads back as floats with NaN: back to int/None
+            missing = series.isna().to_numpy()
+            values = np.where(missing, 0, series.to_numpy()).astype(np.int64).astype(object)
+            values[missing] = None
+            columns[name] = values
+        elif isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object:
             values = np.array(series.astype(object).to_numpy(), dtype=object)
             values[series.isna().to_numpy()] = None  # missing strings come back as None, as they went in
             columns[name] = values

@@ -39,7 +39,7 @@ from dse.search import (
     objective_points,
     pareto_indices,
 )
-from dse.space import Space, load_space
+from dse.space import DIMENSIONS, Space, load_space
 
 CHECKPOINT_S = 10.0
 """Seconds between checkpoints of trials.parquet during a run (an interruption loses at most this much)."""
@@ -135,7 +135,7 @@ class _Collector:
 
     def columns(self) -> Columns:
         if not self.parts:
-            empty = self.space.evaluate_codes(*(np.zeros(0, dtype=np.int64),) * 4)
+            empty = self.space.evaluate_codes(*(np.zeros(0, dtype=np.int64),) * len(DIMENSIONS))
             return empty | {"stage": np.zeros(0, dtype=object)}
         merged = concat_columns(self.parts)
         self.parts = [merged]
@@ -341,9 +341,7 @@ def _summary(
         },
         "wall_time_s": wall,
         "candidates_per_s": new / wall if wall > 0 else None,
-        "pruned": [
-            {"hardware": h, "quant": q, "kv": kv, "flash_attention": f, "reason": r} for h, q, kv, f, r in space.pruned
-        ],
+        "pruned": [entry._asdict() for entry in space.pruned],
     }
 
 

@@ -18,24 +18,30 @@ from typing import Any
 import numpy as np
 
 from dse.search._pareto import objective_points
-from dse.space import Space
+from dse.space import SETTINGS, Space
 
 UNKNOWN_PENALTY = 1e30
 """Objective value told for a metric the cost model cannot know (e.g. a price the catalog lacks)."""
 
 
 def distributions(space: Space) -> dict[str, Any]:
-    """Optuna distributions of the space's dimensions (single-valued dimensions are fixed, not sampled)."""
+    """Optuna distributions of the space's dimensions (single-valued dimensions are fixed, not sampled).
+
+    Every dimension but a batch range is categorical, named as its parameter column: the deployment and
+    KV-policy values are few, and their effects are far from linear in the value (a split either divides
+    the heads or is infeasible), so an ordinal model would not help the samplers.
+    """
     import optuna.distributions as d
 
     choices = space.record.choices
     dims: dict[str, Any] = {}
-    for name, values in (
+    categorical: list[tuple[str, list[Any]]] = [
         ("hardware", list(choices.hardware)),
         ("quant", list(choices.quant)),
         ("kv", list(choices.kv)),
-        ("flash_attention", list(space.flash)),
-    ):
+    ]
+    categorical += [(name, list(space.settings[name])) for name in SETTINGS]
+    for name, values in categorical:
         if len(values) > 1:
             dims[name] = d.CategoricalDistribution(values)
     batch = choices.batch
@@ -48,15 +54,21 @@ def distributions(space: Space) -> dict[str, Any]:
 
 
 def _ids(space: Space, params: list[dict[str, Any]]) -> np.ndarray:
+    """Candidate ids of trials' parameters (a dimension that is not sampled takes its one value)."""
     choices = space.record.choices
-    hw_ids = list(choices.hardware)
-    hw = [hw_ids.index(p.get("hardware", hw_ids[0])) for p in params]
+
+    def codes(name: str, values: tuple[Any, ...] | list[Any]) -> np.ndarray:
+        position = {value: i for i, value in enumerate(values)}
+        return np.asarray([position[p.get(name, values[0])] for p in params], dtype=np.int64)
+
+    hw = codes("hardware", choices.hardware)
     num = np.asarray(
-        [space.numerics_index[(p.get("quant", choices.quant[0]), p.get("kv", choices.kv[0]))] for p in params]
+        [space.numerics_index[(p.get("quant", choices.quant[0]), p.get("kv", choices.kv[0]))] for p in params],
+        dtype=np.int64,
     )
-    flash = [space.flash.index(p.get("flash_attention", space.flash[0])) for p in params]
+    settings = [codes(name, space.settings[name]) for name in SETTINGS]
     batch = np.searchsorted(space.batches, [p.get("batch", int(space.batches[0])) for p in params])
-    return space.candidate_ids(np.asarray(hw), num, np.asarray(flash), batch)
+    return space.candidate_ids(hw, num, *settings, batch)
 
 
 def constraint_values(columns: dict[str, Any], space: Space) -> dict[str, np.ndarray]:
@@ -207,19 +219,18 @@ def batch_polish_ids(space: Space, columns: dict[str, Any], budget: int) -> np.n
     rank = np.full(len(ids), np.iinfo(np.int64).max)
     if ok.any():
         rank[ok] = moocore.pareto_rank(points[ok])
-    hw, num, flash, _ = space.codes_of_ids(ids)
     configs, inverse, counts = np.unique(
-        np.stack([hw, num, flash], axis=1), axis=0, return_inverse=True, return_counts=True
+        np.stack(space.codes_of_ids(ids)[:-1], axis=1), axis=0, return_inverse=True, return_counts=True
     )
     best = np.full(len(configs), np.iinfo(np.int64).max)
     np.minimum.at(best, inverse.ravel(), rank)
     allowed = {tuple(c): int(n) for c, n in zip(space.combo_codes.tolist(), space.combo_batches.tolist(), strict=True)}
     parts, spent = [np.zeros(0, dtype=np.int64)], 0
     for index in np.lexsort((-counts, best)):
-        h, q, f = configs[index].tolist()
-        n = allowed.get((h, q, f), 0)
+        config = configs[index]
+        n = allowed.get(tuple(config.tolist()), 0)
         if spent + n > budget:
             break
-        parts.append(space.candidate_ids(np.full(n, h), np.full(n, q), np.full(n, f), np.arange(n)))
+        parts.append(space.candidate_ids(*(np.full(n, c) for c in config), np.arange(n)))
         spent += n
     return np.concatenate(parts).astype(np.int64)

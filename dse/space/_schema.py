@@ -40,12 +40,15 @@ MAXIMIZED: frozenset[str] = frozenset(
 
 
 class WorkloadRecord(BaseModel):
-    """Tokens per request."""
+    """Tokens per request, and how evenly a mixture-of-experts router spreads them."""
 
     model_config = _STRICT
 
     prompt_tokens: PositiveInt
     output_tokens: PositiveInt
+    expert_imbalance: float = Field(
+        default=1.0, ge=1.0, description="busiest expert-parallel device's routed tokens over the mean"
+    )
 
 
 class SLORecord(BaseModel):
@@ -77,21 +80,50 @@ class IntRangeRecord(BaseModel):
         return self
 
 
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+"""A number from 0 to 1."""
+
+
 class ChoicesRecord(BaseModel):
     """The dimensions of the space: every combination is a candidate."""
 
     model_config = _STRICT
 
-    hardware: list[str] = Field(min_length=1)
+    hardware: list[str] = Field(min_length=1, description="accelerator or system ids, or hardware YAML paths")
     quant: list[str] = Field(default=["bf16"], min_length=1)
     kv: list[str | None] = Field(default=[None], min_length=1, description="KV formats; null = the scheme's own")
     flash_attention: list[bool] = Field(default=[True], min_length=1)
+    tp: list[PositiveInt] = Field(default=[1], min_length=1, description="tensor-parallel degrees")
+    pp: list[PositiveInt] = Field(default=[1], min_length=1, description="pipeline stages")
+    ep: list[PositiveInt] = Field(default=[1], min_length=1, description="expert-parallel degrees (MoE)")
+    replicas: list[PositiveInt] = Field(default=[1], min_length=1, description="independent copies")
+    kv_block_size: list[PositiveInt | None] = Field(
+        default=[None], min_length=1, description="paged KV block (tokens); null = allocated token by token"
+    )
+    prefix_hit_rate: list[Fraction] = Field(default=[0.0], min_length=1, description="prompt share cached")
+    kv_offload: list[Fraction] = Field(default=[0.0], min_length=1, description="KV share in host memory")
+    kv_budget: list[PositiveInt | None] = Field(
+        default=[None], min_length=1, description="KV tokens kept per sequence and layer; null = no eviction"
+    )
     batch: Annotated[
         Annotated[list[PositiveInt], Tag("list")] | Annotated[IntRangeRecord, Tag("range")],
         Discriminator(lambda value: "range" if isinstance(value, dict | IntRangeRecord) else "list"),
     ] = Field(default=[1], description="a list of batch sizes, or {min, max, step, log}")
 
-    @field_validator("hardware", "quant", "kv", "flash_attention")
+    @field_validator(
+        "hardware",
+        "quant",
+        "kv",
+        "flash_attention",
+        "tp",
+        "pp",
+        "ep",
+        "replicas",
+        "kv_block_size",
+        "prefix_hit_rate",
+        "kv_offload",
+        "kv_budget",
+    )
     @classmethod
     def _distinct(cls, values: list[Any]) -> list[Any]:
         repeated = sorted({str(v) for v in values if values.count(v) > 1})

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,22 +24,86 @@ from dse.catalog import (
 from dse.catalog._files import read_document, validate
 from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
-from dse.scoring import Scored, Target, build_candidates, reason_text, score_model
+from dse.scoring import (
+    DEPLOYMENT_INTS,
+    Scored,
+    Target,
+    build_candidates,
+    kv_policy_columns,
+    reason_text,
+    score_model,
+)
 from dse.space._schema import SpaceRecord
 
 METRICS = METRIC_NAMES
-PARAMETERS = ("hardware", "quant", "kv", "flash_attention", "batch")
+
+DIMENSIONS = (
+    "hardware",
+    "numerics",
+    "flash_attention",
+    "tp",
+    "pp",
+    "ep",
+    "kv_block_size",
+    "prefix_hit_rate",
+    "kv_offload",
+    "kv_budget",
+    "replicas",
+    "batch",
+)
+"""The product's dimensions, outermost first: a candidate id is a mixed-radix number over them. The
+deployment dimensions sit between flash_attention and batch, so a space that leaves them at their single
+default value keeps the ids it had before they existed."""
+
+SETTINGS = DIMENSIONS[2:-1]
+"""Dimensions whose codes index ``choices.<name>`` as written (all but hardware, numerics and batch)."""
+
+PARAMETERS = ("hardware", "quant", "kv", *SETTINGS, "batch")
+"""Parameter columns of every result row, in id order."""
+
+OPTIONAL_INTS = ("kv_block_size", "kv_budget")
+"""Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
+
+_POLICY_FIELDS = {
+    "kv_block_size": "kv_block_tokens",
+    "prefix_hit_rate": "prefix_hit_rate",
+    "kv_offload": "kv_offload_fraction",
+    "kv_budget": "kv_budget_tokens",
+}
+"""KV-policy choices -> the candidate fields ``dse.scoring.kv_policy_columns`` converts them to."""
+
+Codes = tuple[np.ndarray, ...]
+"""One integer array per dimension of ``DIMENSIONS``, in that order."""
+
+
+class Pruned(NamedTuple):
+    """A combination of every parameter but batch that cannot run at any batch, and why."""
+
+    hardware: str
+    quant: str
+    kv: str | None
+    flash_attention: bool
+    tp: int
+    pp: int
+    ep: int
+    kv_block_size: int | None
+    prefix_hit_rate: float
+    kv_offload: float
+    kv_budget: int | None
+    replicas: int
+    reason: str
 
 
 @dataclass(frozen=True)
 class Space:
     """A search space ready to enumerate and evaluate.
 
-    Candidates are identified by ``candidate_id``, their position in the full product
-    hardware x (quant, kv) x flash_attention x batch (stable across runs and engines). Static pruning drops
-    every (hardware, quant, kv, flash) combination that cannot run at its smallest batch, and every batch above
-    the largest that fits in memory (exact: KV and activations are linear in batch); the rest is enumerated
-    by ``index`` in 0..size-1.
+    Candidates are identified by ``candidate_id``, their position in the full product of ``DIMENSIONS``
+    (hardware x (quant, kv) x flash_attention x tp x pp x ep x kv_block_size x prefix_hit_rate x kv_offload
+    x kv_budget x replicas x batch; stable across runs and engines). Static pruning drops every combination
+    of all but batch that cannot run at its smallest batch, and every batch above the largest that can fit
+    in memory (the cost model's ``max_batch`` at the smallest batch, an upper bound at every batch); the
+    rest is enumerated by ``index`` in 0..size-1.
     """
 
     record: SpaceRecord
@@ -51,15 +116,15 @@ class Space:
     numerics_keys: tuple[tuple[str, str | None], ...]
     numerics_index: dict[tuple[str, str | None], int]
     """(quant, kv) as written -> index into ``numerics``; choices that resolve to the same numbers share one."""
-    flash: tuple[bool, ...]
+    settings: dict[str, tuple[Any, ...]]
+    """Values of each ``SETTINGS`` dimension, as written in ``choices``."""
     batches: np.ndarray
     combo_codes: np.ndarray
-    """(C x 3) hardware, numerics and flash codes of the combinations that survive pruning."""
+    """(C x D-1) codes of every dimension but batch, of the combinations that survive pruning."""
     combo_batches: np.ndarray
     """How many of the smallest batch values each surviving combination allows."""
     offsets: np.ndarray
-    pruned: tuple[tuple[str, str, str | None, bool, str], ...]
-    """Pruned combinations: (hardware, quant, kv, flash, reason)."""
+    pruned: tuple[Pruned, ...]
 
     @property
     def bounds(self) -> list[tuple[str, str, float | None, float | None]]:
@@ -70,8 +135,18 @@ class Space:
         return out
 
     @property
+    def radices(self) -> tuple[int, ...]:
+        """Number of values of each dimension of ``DIMENSIONS``."""
+        return (
+            len(self.hardware),
+            len(self.numerics),
+            *(len(self.settings[name]) for name in SETTINGS),
+            len(self.batches),
+        )
+
+    @property
     def full_size(self) -> int:
-        return len(self.hardware) * len(self.numerics) * len(self.flash) * len(self.batches)
+        return math.prod(self.radices)
 
     @property
     def size(self) -> int:
@@ -81,54 +156,90 @@ class Space:
     def costs(self) -> CostAssumptions:
         return CostAssumptions(pricing=self.record.pricing)
 
-    def candidate_ids(self, hw: np.ndarray, num: np.ndarray, flash: np.ndarray, batch: np.ndarray) -> np.ndarray:
-        """Position in the full product of the given codes (mixed radix)."""
-        ids = (hw * len(self.numerics) + num) * len(self.flash) + flash
-        return ids * len(self.batches) + batch  # type: ignore[no-any-return]
+    def candidate_ids(self, *codes: np.ndarray) -> np.ndarray:
+        """Position in the full product of the given codes (one array per dimension; mixed radix)."""
+        if len(codes) != len(DIMENSIONS):
+            raise TypeError(f"expected {len(DIMENSIONS)} code arrays ({', '.join(DIMENSIONS)}), got {len(codes)}")
+        ids = np.asarray(codes[0], dtype=np.int64)
+        for code, radix in zip(codes[1:], self.radices[1:], strict=True):
+            if radix > 1:  # a single-valued dimension's code is 0: it leaves the id unchanged
+                ids = ids * radix + code
+        return ids
 
-    def codes_of_index(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Codes (hardware, numerics, flash, batch) of pruned-enumeration indices."""
+    def codes_of_index(self, index: np.ndarray) -> Codes:
+        """Codes (one array per dimension) of pruned-enumeration indices."""
         combo = np.searchsorted(self.offsets, index, side="right") - 1
         batch = index - self.offsets[combo]
-        hw, num, flash = self.combo_codes[combo].T
-        return hw, num, flash, batch
+        return (*self.combo_codes[combo].T, batch)
 
-    def codes_of_ids(self, ids: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Codes (hardware, numerics, flash, batch) of candidate ids."""
-        rest, batch = np.divmod(ids, len(self.batches))
-        rest, flash = np.divmod(rest, len(self.flash))
-        hw, num = np.divmod(rest, len(self.numerics))
-        return hw, num, flash, batch
+    def codes_of_ids(self, ids: np.ndarray) -> Codes:
+        """Codes (one array per dimension) of candidate ids."""
+        codes = []
+        rest = np.asarray(ids, dtype=np.int64)
+        for radix in reversed(self.radices[1:]):
+            if radix > 1:
+                rest, code = np.divmod(rest, radix)
+            else:
+                code = np.zeros_like(rest)
+            codes.append(code)
+        return (rest, *reversed(codes))
 
-    def evaluate_codes(self, hw: np.ndarray, num: np.ndarray, flash: np.ndarray, batch: np.ndarray) -> dict[str, Any]:
+    def evaluate_codes(self, *codes: np.ndarray) -> dict[str, Any]:
         """Parameters, every canonical metric, feasibility (cost model, SLOs, constraints) and reason."""
-        workload = {
-            "batch": self.batches[batch].astype(np.float64),
-            "prompt_len": np.full(len(hw), float(self.record.workload.prompt_tokens)),
-            "gen_len": np.full(len(hw), float(self.record.workload.output_tokens)),
-            "flash": np.asarray(self.flash)[flash],
-        }
+        code = dict(zip(DIMENSIONS, codes, strict=True))
         cand, formats = build_candidates(
-            self.hardware, hw, self.numerics, num, workload, profile=self.record.profile, costs=self.costs
+            self.hardware,
+            code["hardware"],
+            self.numerics,
+            code["numerics"],
+            self._workload(code),
+            profile=self.record.profile,
+            costs=self.costs,
         )
         scored = score_model(self.model, cand, formats, self.costs)
-        columns = self._parameters(hw, num, flash, batch)
+        columns = self._parameters(code)
         columns |= {name: getattr(scored.metrics, name) for name in METRICS}
         columns["compute_format"] = formats
+        columns["quality_affecting"] = self._evicting()[code["kv_budget"]]
         columns["max_batch"] = scored.memory.max_batch  # the largest batch of this configuration that fits
         columns |= self._feasibility(scored)
         return columns
 
-    def _parameters(self, hw: np.ndarray, num: np.ndarray, flash: np.ndarray, batch: np.ndarray) -> dict[str, Any]:
-        keys = np.asarray(self.numerics_keys, dtype=object)
-        return {
-            "candidate_id": self.candidate_ids(hw, num, flash, batch),
-            "hardware": np.asarray(self.record.choices.hardware, dtype=object)[hw],
-            "quant": keys[num, 0],
-            "kv": keys[num, 1],
-            "flash_attention": np.asarray(self.flash)[flash],
-            "batch": self.batches[batch],
+    def _workload(self, code: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The candidate fields that come from the space rather than the catalogs, by indexing small tables."""
+        n, work, s = len(code["batch"]), self.record.workload, self.settings
+        policy = kv_policy_columns(
+            {name: s[name] for name in _POLICY_FIELDS} | {"expert_imbalance": [work.expert_imbalance]}
+        )
+        workload = {
+            "batch": self.batches[code["batch"]].astype(np.float64),
+            "prompt_len": np.full(n, float(work.prompt_tokens)),
+            "gen_len": np.full(n, float(work.output_tokens)),
+            "flash": np.asarray(s["flash_attention"], dtype=bool)[code["flash_attention"]],
+            "expert_imbalance": np.full(n, policy["expert_imbalance"][0]),
         }
+        workload |= {name: np.asarray(s[name], dtype=np.float64)[code[name]] for name in DEPLOYMENT_INTS}
+        workload |= {field: policy[field][code[name]] for name, field in _POLICY_FIELDS.items()}
+        return workload
+
+    def _evicting(self) -> np.ndarray:
+        """Per kv_budget value: whether it evicts (a budget below prompt + output tokens changes the outputs)."""
+        context = self.record.workload.prompt_tokens + self.record.workload.output_tokens
+        return np.asarray([b is not None and b < context for b in self.settings["kv_budget"]], dtype=bool)
+
+    def _parameters(self, code: dict[str, np.ndarray]) -> dict[str, Any]:
+        keys = np.asarray(self.numerics_keys, dtype=object)
+        columns = {
+            "candidate_id": self.candidate_ids(*(code[name] for name in DIMENSIONS)),
+            "hardware": np.asarray(self.record.choices.hardware, dtype=object)[code["hardware"]],
+            "quant": keys[code["numerics"], 0],
+            "kv": keys[code["numerics"], 1],
+        }
+        for name in SETTINGS:
+            values = self.settings[name]
+            columns[name] = np.asarray(values, dtype=object if name in OPTIONAL_INTS else None)[code[name]]
+        columns["batch"] = self.batches[code["batch"]]
+        return columns
 
     def _feasibility(self, scored: Scored) -> dict[str, Any]:
         """Cost-model feasibility, then SLOs, then constraints; the first failure names the reason.
@@ -150,6 +261,13 @@ class Space:
     def evaluate_index(self, index: np.ndarray) -> dict[str, Any]:
         """Evaluate pruned-enumeration indices."""
         return self.evaluate_codes(*self.codes_of_index(index))
+
+    def pruned_entry(self, combo: np.ndarray, reason: str) -> Pruned:
+        """The ``Pruned`` record of one combination's codes (every dimension but batch)."""
+        code = dict(zip(DIMENSIONS[:-1], combo.tolist(), strict=True))
+        quant, kv = self.numerics_keys[code["numerics"]]
+        values = {name: self.settings[name][code[name]] for name in SETTINGS}
+        return Pruned(self.record.choices.hardware[code["hardware"]], quant, kv, **values, reason=reason)
 
 
 def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, ...]:
@@ -192,42 +310,32 @@ def _batches(record: SpaceRecord) -> np.ndarray:
     return np.arange(batch.min, batch.max + 1, batch.step, dtype=np.int64)
 
 
+MAX_FULL_SIZE = 2**62
+"""Largest product a space may have (candidate ids are int64)."""
+
+
 def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | None = None, digest: str = "") -> Space:
     """Resolve a validated record and prune it statically."""
     model, hardware, keys, numerics, alias = _resolve(record, source, path)
-    flash = tuple(record.choices.flash_attention)
+    settings = {name: tuple(getattr(record.choices, name)) for name in SETTINGS}
     batches = _batches(record)
-    grid = np.stack(
-        np.meshgrid(np.arange(len(hardware)), np.arange(len(numerics)), np.arange(len(flash)), indexing="ij"), -1
-    )
-    grid = grid.reshape(-1, 3)
+    radices = (len(hardware), len(numerics), *(len(settings[name]) for name in SETTINGS))
+    if math.prod(radices) * len(batches) > MAX_FULL_SIZE:
+        raise InputError(f"the product of the choices exceeds {MAX_FULL_SIZE:,} candidates", source=source)
+    grid = np.stack(np.meshgrid(*(np.arange(n) for n in radices), indexing="ij"), -1).reshape(-1, len(radices))
+    ones, offsets = np.ones(len(grid), dtype=np.int64), np.arange(len(grid) + 1)
     draft = Space(
-        record,
-        source,
-        digest,
-        model,
-        hardware,
-        numerics,
-        keys,
-        alias,
-        flash,
-        batches,
-        grid,
-        np.ones(len(grid), dtype=np.int64),
-        np.arange(len(grid) + 1),
-        (),
+        record, source, digest, model, hardware, numerics, keys, alias, settings, batches, grid, ones, offsets, ()
     )
-    smallest = draft.evaluate_codes(grid[:, 0], grid[:, 1], grid[:, 2], np.zeros(len(grid), dtype=np.int64))
+    smallest = draft.evaluate_codes(*grid.T, np.zeros(len(grid), dtype=np.int64))
     cand_reason = smallest["infeasible_reason"]
     runnable = smallest["cost_model_feasible"]
-    max_batch = smallest["max_batch"]  # independent of the batch: KV and activations are linear in it
+    max_batch = smallest["max_batch"]  # an upper bound that holds at every batch (see MemoryBreakdown)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
-    pruned = tuple(
-        (record.choices.hardware[h], keys[q][0], keys[q][1], flash[f], str(cand_reason[i] or "no batch fits in memory"))
-        for i, (h, q, f) in enumerate(grid)
-        if allowed[i] == 0
-    )
     keep = allowed > 0
+    pruned = tuple(
+        draft.pruned_entry(grid[i], str(cand_reason[i] or "no batch fits in memory")) for i in np.flatnonzero(~keep)
+    )
     offsets = np.concatenate([[0], np.cumsum(allowed[keep])])
     return replace(draft, combo_codes=grid[keep], combo_batches=allowed[keep], offsets=offsets, pruned=pruned)
 

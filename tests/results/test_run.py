@@ -18,7 +18,7 @@ import pytest
 import dse
 from dse.frame import evaluate
 from dse.search import Normalisation, hypervolume, objective_points, pareto_indices
-from dse.space import load_space
+from dse.space import PARAMETERS, load_space
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "spaces" / "quickstart.yaml"
@@ -223,4 +223,100 @@ def test_optuna_with_polish_reaches_99_percent_on_the_moe_space(tmp_path: Path) 
     moe = ROOT / "spaces" / "moe-qwen3-30b.yaml"
     exact = dse.run(moe, out=tmp_path / "exact", engine="exhaustive")
     found = dse.run(moe, out=tmp_path / "optuna", engine="optuna", seed=1)
+    assert _ratio(found.front, exact) >= 0.99
+
+
+DEPLOYMENT_EXAMPLES = ("llama-3.1-405b-multinode", "deepseek-v3-ep", "long-context-prefix-cache")
+
+
+@pytest.fixture(scope="module")
+def deployment_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dse.results.Run]:  # type: ignore[name-defined]
+    out = tmp_path_factory.mktemp("deployment")
+    return {
+        name: dse.run(ROOT / "spaces" / f"{name}.yaml", out=out / name, engine="exhaustive")
+        for name in DEPLOYMENT_EXAMPLES
+    }
+
+
+@pytest.mark.parametrize("name", DEPLOYMENT_EXAMPLES)
+def test_deployment_example_runs_end_to_end(deployment_runs, name: str) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    result = deployment_runs[name]
+    d = result.directory
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["complete"] and summary["counts"]["pareto"] > 0 and summary["wall_time_s"] < 30
+    pareto = pd.read_csv(d / "pareto.csv")
+    assert pareto["feasible"].all() and len(pareto) == summary["counts"]["pareto"]
+    assert not pareto[list(PARAMETERS)].astype(str).duplicated().any()  # one row per distinct configuration
+    assert {"quality_affecting", "devices", "compute_format"} <= set(pareto.columns)
+    schema = pq.read_schema(d / "trials.parquet")
+    for column in ("tp", "pp", "ep", "replicas", "kv_block_size", "kv_budget"):
+        assert schema.field(column).type == pa.int64(), column
+    assert schema.field("prefix_hit_rate").type == pa.float64() and schema.field("quality_affecting").type == pa.bool_()
+    for entry in summary["pruned"]:  # every pruned combination names every parameter but batch
+        assert list(entry) == [*PARAMETERS[:-1], "reason"] and entry["reason"]
+    # devices of a replica = max(tp, ep) x pp
+    trials = result.trials
+    np.testing.assert_array_equal(
+        trials["devices"], np.maximum(trials["tp"], trials["ep"]) * trials["pp"] * trials["replicas"]
+    )
+
+
+def test_deployment_examples_answer_their_questions(deployment_runs) -> None:  # type: ignore[no-untyped-def]
+    llama = deployment_runs["llama-3.1-405b-multinode"]
+    pruned = {(p["hardware"], p["quant"], p["pp"]) for p in llama.summary["pruned"]}
+    assert pruned == {("dgx-h100", "bf16", 1)}  # ~810 GB of bf16 weights do not fit 8 x 80 GB
+    assert set(llama.front["pp"].tolist()) > {1}  # more stages buy deployment throughput under the TTFT SLO
+
+    deepseek = deployment_runs["deepseek-v3-ep"]
+    assert {(p["hardware"], p["ep"]) for p in deepseek.summary["pruned"]} == {("dgx-h100", 8)}
+    deepseek_front = deepseek.front
+    assert len(set(deepseek_front["ep"].tolist())) > 1  # a trade-off between expert-parallel widths
+
+    long_context = deployment_runs["long-context-prefix-cache"].trials
+    evicting = long_context["kv_budget"].notna()
+    assert (long_context["quality_affecting"] == evicting).all() and evicting.any() and (~evicting).any()
+    exact = long_context[~evicting & long_context["feasible"]]
+    assert set(exact["prefix_hit_rate"]) == {0.0, 0.5, 0.9}  # each hit rate has exact, feasible candidates
+
+
+def test_deployment_columns_survive_interrupt_and_resume(tmp_path: Path) -> None:
+    source = ROOT / "spaces" / "long-context-prefix-cache.yaml"
+    path = tmp_path / "space.yaml"
+    path.write_text(source.read_text() + "execution:\n  chunk_size: 700\n")
+    stop = threading.Event()
+    first = dse.run(path, out=tmp_path / "run", engine="exhaustive", stop=stop, progress=lambda status: stop.set())
+    assert not first.summary["complete"]
+    second = dse.resume(tmp_path / "run")
+    assert second.summary["complete"] and len(set(second.columns["candidate_id"].tolist())) == second.space.size
+    budgets = second.columns["kv_budget"]
+    assert budgets.dtype == object and set(budgets.tolist()) == {None, 8192}
+    whole = dse.run(source, out=tmp_path / "whole", engine="exhaustive")
+    assert set(second.front["candidate_id"].tolist()) == set(whole.front["candidate_id"].tolist())
+
+
+def test_optuna_on_a_space_with_tp_and_ep(deployment_runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from dse.search import distributions
+
+    exact = deployment_runs["deepseek-v3-ep"]
+    dims = distributions(exact.space)
+    assert set(dims) == {"hardware", "tp", "ep", "batch"}  # single-valued dimensions are fixed
+    assert list(dims["ep"].choices) == [8, 16, 32, 64]
+    found = dse.run(exact.space, out=tmp_path, engine="optuna", trials=150, seed=3)
+    searched = found.columns["stage"] == "search"
+    assert searched.any() and (tmp_path / "study.journal").exists()
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    study = optuna.load_study(
+        study_name="deepseek-v3-ep", storage=JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
+    )
+    trials = found.trials
+    evaluated = set(zip(trials["hardware"], trials["tp"], trials["ep"], trials["batch"], strict=True))
+    for trial in study.trials:  # every trial's parameters were evaluated as the candidate they name
+        p = trial.params
+        assert (p["hardware"], p["tp"], p["ep"], p["batch"]) in evaluated
+    assert trials["candidate_id"].is_unique
     assert _ratio(found.front, exact) >= 0.99

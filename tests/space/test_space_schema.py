@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from dse.errors import InputError
-from dse.space import MAXIMIZED, METRICS, MetricName, load_space
+from dse.space import MAXIMIZED, METRICS, PARAMETERS, MetricName, Pruned, load_space
 
 SPACES = sorted((Path(__file__).resolve().parents[2] / "spaces").glob("*.yaml"))
 
@@ -56,6 +56,7 @@ def load_error(tmp_path: Path, data: dict[str, Any] | str) -> str:
 def test_examples_exist() -> None:
     names = {p.name for p in SPACES}
     assert {"quickstart.yaml", "llama-3.1-70b-chat.yaml", "long-context-rag.yaml", "consumer-gpus-8b.yaml"} <= names
+    assert {"llama-3.1-405b-multinode.yaml", "deepseek-v3-ep.yaml", "long-context-prefix-cache.yaml"} <= names
     assert any(n.startswith("moe-") for n in names)
 
 
@@ -96,6 +97,11 @@ def test_defaults(tmp_path: Path) -> None:
     assert rec.engine.kind == "auto" and rec.engine.exhaustive_limit == 5_000_000 and rec.engine.seed == 0
     assert rec.execution.executor == "local"
     assert space.full_size == 2 and not rec.objectives[0].maximize
+    c = rec.choices
+    assert c.tp == c.pp == c.ep == c.replicas == [1]
+    assert c.kv_block_size == [None] and c.kv_budget == [None]
+    assert c.prefix_hit_rate == [0.0] and c.kv_offload == [0.0]
+    assert rec.workload.expert_imbalance == 1.0
 
 
 # --- malformed spaces: file, key path, what is expected -----------------------------------------------------
@@ -167,6 +173,20 @@ def test_unknown_metric(tmp_path: Path) -> None:
         ({"execution__executor": "dask"}, ["execution.executor", "'local' or 'ray'"]),
         ({"name": "my space"}, ["name", "pattern"]),
         ({"profile": "nope"}, ["profile", "unknown profile id 'nope'"]),
+        ({"choices__tp": [0, 8]}, ["choices.tp.0", "greater than 0"]),
+        ({"choices__pp": [2, 1, 2]}, ["choices.pp", "each value at most once; repeated: 2"]),
+        ({"choices__ep": "8"}, ["choices.ep", "valid list"]),
+        ({"choices__ep": []}, ["choices.ep", "at least 1 item"]),
+        ({"choices__replicas": [1.5]}, ["choices.replicas.0", "fractional part"]),
+        ({"choices__kv_block_size": [16, 0]}, ["choices.kv_block_size.1", "greater than 0"]),
+        ({"choices__kv_block_size": [None, None]}, ["choices.kv_block_size", "repeated: None"]),
+        ({"choices__prefix_hit_rate": [0, 1.5]}, ["choices.prefix_hit_rate.1", "less than or equal to 1"]),
+        ({"choices__prefix_hit_rate": [0, 0.0]}, ["choices.prefix_hit_rate", "repeated: 0.0"]),
+        ({"choices__kv_offload": [-0.1]}, ["choices.kv_offload.0", "greater than or equal to 0"]),
+        ({"choices__kv_budget": ["all"]}, ["choices.kv_budget.0", "valid integer"]),
+        ({"choices__kv_budget": [-4096]}, ["choices.kv_budget.0", "greater than 0"]),
+        ({"workload__expert_imbalance": 0.5}, ["workload.expert_imbalance", "greater than or equal to 1"]),
+        ({"choices__tensor_parallel": [2]}, ["choices.tensor_parallel: unknown key"]),
     ],
 )
 def test_other_malformed_values(tmp_path: Path, changes: dict[str, Any], expected: list[str]) -> None:
@@ -206,7 +226,7 @@ def test_combination_that_cannot_fit_is_pruned_with_a_reason(tmp_path: Path) -> 
         choices__batch={"min": 1, "max": 512},
     )
     space = load_space(write(tmp_path, data))
-    pruned = {(h, q): reason for h, q, _kv, _flash, reason in space.pruned}
+    pruned = {(p.hardware, p.quant): p.reason for p in space.pruned}
     assert ("h100-sxm", "bf16") in pruned and ("h100-sxm", "fp8") in pruned
     assert "exceed usable device memory" in pruned[("h100-sxm", "bf16")]
     assert ("mi300x", "bf16") not in pruned and ("h100-sxm", "w4a16") not in pruned
@@ -217,10 +237,9 @@ def test_combination_that_cannot_fit_is_pruned_with_a_reason(tmp_path: Path) -> 
     reasons = [r for r in result["infeasible_reason"] if r is not None]
     assert not any("memory" in r for r in reasons)
     # ... and the next batch of each surviving combination does not
-    hw, num, flash = space.combo_codes.T
     nxt = space.combo_batches
     inside = nxt < len(space.batches)
-    above = space.evaluate_codes(hw[inside], num[inside], flash[inside], nxt[inside])
+    above = space.evaluate_codes(*space.combo_codes[inside].T, nxt[inside])
     assert not np.asarray(above["feasible"]).any()
     assert all("memory" in r for r in above["infeasible_reason"])
 
@@ -257,6 +276,124 @@ def test_candidate_ids_decode_to_the_same_codes(tmp_path: Path) -> None:
     # loading again gives the same ids
     again = load_space(write(tmp_path, data))
     np.testing.assert_array_equal(again.evaluate_index(index)["candidate_id"], ids)
+
+
+@pytest.mark.parametrize(
+    ("example", "candidate_id", "expected"),
+    [  # pinned before the deployment dimensions existed: a space that does not use them keeps its ids
+        ("quickstart", 1948, ("h100-sxm", "int8", "fp8", True, 157)),
+        ("quickstart", 10029, ("rtx-4090", "int8", "fp8", True, 46)),
+        ("llama-3.1-70b-chat", 13589, ("b200", "nvfp4", None, True, 278)),
+        ("long-context-rag", 1997, ("a100-sxm-80gb", "fp8", "int4", True, 14)),
+    ],
+)
+def test_ids_of_spaces_without_deployment_dimensions_are_unchanged(
+    example: str, candidate_id: int, expected: tuple[Any, ...]
+) -> None:
+    space = next(load_space(p) for p in SPACES if p.stem == example)
+    result = space.evaluate_codes(*space.codes_of_ids(np.asarray([candidate_id])))
+    row = tuple(result[name][0] for name in ("hardware", "quant", "kv", "flash_attention", "batch"))
+    assert row == expected
+    assert result["candidate_id"][0] == candidate_id
+    assert (result["tp"][0], result["pp"][0], result["ep"][0], result["replicas"][0]) == (1, 1, 1, 1)
+
+
+DEPLOYMENT = space_with(
+    model="llama-3.1-70b",
+    choices__hardware=["dgx-h100", "h100-sxm"],
+    choices__quant=["fp8"],
+    choices__kv=[None, "fp8"],
+    choices__tp=[3, 4, 8],
+    choices__pp=[1, 2],
+    choices__kv_block_size=[None, 16],
+    choices__prefix_hit_rate=[0.0, 0.5],
+    choices__kv_offload=[0.0, 0.25],
+    choices__kv_budget=[None, 1024, 100_000],
+    choices__replicas=[1, 2],
+    choices__batch=[1, 4, 16],
+)
+
+
+def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, DEPLOYMENT))
+    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 2, 3, 2, 3) and space.full_size == math.prod(space.radices)
+    index = np.arange(space.size)
+    codes = space.codes_of_index(index)
+    ids = space.candidate_ids(*codes)
+    assert len(np.unique(ids)) == space.size and np.all(np.diff(ids) > 0)  # enumerated in id order
+    for a, b in zip(space.codes_of_ids(ids), codes, strict=True):
+        np.testing.assert_array_equal(a, b)
+    result = space.evaluate_index(index)
+    row = int(
+        np.flatnonzero(
+            (result["hardware"] == "dgx-h100")
+            & np.equal(result["kv"], "fp8")
+            & (result["tp"] == 8)
+            & (result["pp"] == 2)
+            & np.equal(result["kv_block_size"], 16)
+            & (result["prefix_hit_rate"] == 0.5)
+            & (result["kv_offload"] == 0.25)
+            & np.equal(result["kv_budget"], 1024)
+            & (result["replicas"] == 2)
+            & (result["batch"] == 4)
+        )[0]
+    )
+    # hardware x (quant, kv) x flash x tp x pp x ep x block x prefix x offload x budget x replicas x batch
+    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 1, 1)
+    expected = 0
+    for digit, radix in zip(digits, space.radices, strict=True):
+        expected = expected * radix + digit
+    assert result["candidate_id"][row] == expected
+
+
+def test_deployment_parameters_are_result_columns(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, DEPLOYMENT))
+    result = space.evaluate_index(np.arange(space.size))
+    assert list(result)[: len(PARAMETERS) + 1] == ["candidate_id", *PARAMETERS]
+    assert set(result["tp"].tolist()) == {4, 8} and set(result["pp"].tolist()) == {1, 2}  # tp 3 is pruned
+    assert set(result["kv_block_size"].tolist()) == {None, 16} and result["kv_block_size"].dtype == object
+    assert set(result["kv_budget"].tolist()) == {None, 1024, 100_000}
+    # devices = tp x pp x replicas; a budget evicts only below prompt + output tokens (2048 + 256)
+    np.testing.assert_array_equal(result["devices"], result["tp"] * result["pp"] * result["replicas"])
+    evicts = np.asarray([b is not None and b < 2304 for b in result["kv_budget"]])
+    np.testing.assert_array_equal(result["quality_affecting"], evicts)
+    assert result["quality_affecting"].dtype == bool
+
+
+def test_an_invalid_split_is_pruned_with_its_reason(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, DEPLOYMENT))
+    reasons = {(p.hardware, p.tp): p.reason for p in space.pruned}
+    # Llama-3.1-70B has 64 query heads: tp 3 cannot split them, whatever the rest
+    assert "tp must divide the attention heads" in reasons[("dgx-h100", 3)]
+    assert all("tp must divide" in p.reason for p in space.pruned if p.tp == 3)
+    # a bare accelerator is one device: any split over several is pruned, with the reason saying so
+    bare = [p.reason for p in space.pruned if p.hardware == "h100-sxm" and p.tp != 3]
+    assert bare and all("a bare accelerator is one device" in r for r in bare)
+    assert not np.any(space.combo_codes[:, 0] == 1)  # nothing on the bare accelerator survives
+    assert ("dgx-h100", 4) not in reasons and ("dgx-h100", 8) not in reasons
+    assert Pruned._fields == (*PARAMETERS[:-1], "reason")  # every parameter but batch is named
+    entry = next(p for p in space.pruned if p.tp == 3)
+    assert entry.kv_block_size in (None, 16) and entry.kv_budget in (None, 1024, 100_000)
+    assert len(space.combo_codes) + len(space.pruned) == space.full_size // len(space.batches)
+
+
+def test_deployment_pruning_never_drops_a_candidate_that_fits(tmp_path: Path) -> None:
+    """The pruned enumeration holds every cost-model-feasible candidate of the full product."""
+    data = space_with(
+        model="deepseek-v3",
+        workload__expert_imbalance=1.3,
+        choices__hardware=["dgx-h100", "dgx-h200"],
+        choices__quant=["fp8"],
+        choices__tp=[1, 8],
+        choices__ep=[8, 16, 32],
+        choices__kv_offload=[0.0, 0.5],
+        choices__batch={"min": 1, "max": 4096, "log": True},
+    )
+    space = load_space(write(tmp_path, data))
+    full = space.evaluate_codes(*space.codes_of_ids(np.arange(space.full_size)))
+    kept = set(space.evaluate_index(np.arange(space.size))["candidate_id"].tolist())
+    fits = set(full["candidate_id"][full["cost_model_feasible"]].tolist())
+    assert fits and fits <= kept and space.size < space.full_size
 
 
 def test_batch_range_and_list(tmp_path: Path) -> None:
