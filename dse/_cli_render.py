@@ -81,6 +81,17 @@ def _kv_policy_line(kv: dict[str, Any], prompt_len: int) -> str | None:
     return "KV cache: " + " · ".join(parts) if parts else None
 
 
+def _front_parameters(front: dict[str, Any]) -> list[str]:
+    """Hardware, quant, kv, every other parameter that differs along the front (tp, pp, ...), batch, and the
+    quality flag when some front member evicts KV."""
+    from dse.space import PARAMETERS
+
+    always = ["hardware", "quant", "kv"]
+    varying = [p for p in PARAMETERS if p not in (*always, "batch") and len({str(v) for v in front[p]}) > 1]
+    flag = ["quality_affecting"] if np.any(np.asarray(front.get("quality_affecting", []), dtype=bool)) else []
+    return [*always, *varying, "batch", *flag]
+
+
 def _network_item(row: dict[str, Any]) -> str:
     if row["name"] == "comm_overlap":
         return f"{_seconds(-row['time_s'])} hidden under compute"
@@ -260,7 +271,7 @@ def render_run(run: Any, top: int) -> None:
         table = Table(
             title=f"Pareto front (first {min(top, len(order))} of {len(front['candidate_id'])}, by {first.metric})"
         )
-        params = ["hardware", "quant", "kv", "batch"]
+        params = _front_parameters(front)
         metrics = [o.metric for o in run.space.record.objectives]
         metrics += [m for m in ("ttft_s", "tpot_s", "memory_per_device_bytes") if m not in metrics]
         for name in params + metrics:

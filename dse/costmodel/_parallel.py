@@ -95,13 +95,21 @@ def shares(model: ModelSpec, c: Candidates, lay: Layout, *, decode: bool) -> dic
     }
 
 
+def nodes_per_replica(c: Candidates, lay: Layout) -> Array:
+    """Nodes a replica occupies: whole stages packed into nodes in order (a stage never straddles two nodes
+    unless it spans whole nodes), floor(node / stage) stages per node."""
+    node = c.devices_per_node
+    per_node = np.floor(node / np.minimum(lay.stage_devices, node))
+    return np.where(lay.stage_devices > node, lay.devices / node, np.ceil(c.pp / per_node))  # type: ignore[no-any-return]
+
+
 def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     """The first of ``SPLIT_REASONS`` that applies per candidate (0 where the split can run).
 
     The divisibility rules are those engines enforce (vLLM, SGLang): tp divides the query heads; tp divides
     the KV heads or they divide tp; tp divides every FFN width it splits; ep divides the routed experts and
-    is a multiple of tp; pp at most the layers. Stage groups must tile nodes (a group of D devices inside a
-    node of N, or whole nodes), and a replica needs links between all its devices.
+    is a multiple of tp; pp at most the layers. A stage's D devices sit inside one node (devices left over
+    in a node stay idle) or span whole nodes, and a replica needs links between all its devices.
     """
     if not np.any(lay.devices > 1) and not np.any(c.kv_offload_fraction > 0):
         return np.zeros_like(c.tp)  # one device, no offload: nothing to check
@@ -125,8 +133,8 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     else:
         ep_bad = ep > 1
     stage, node = lay.stage_devices.astype(np.int64), c.devices_per_node.astype(np.int64)
-    tiling_bad = np.where(stage <= node, node % stage, stage % node) != 0
-    nodes = np.ceil(lay.devices / c.devices_per_node)
+    tiling_bad = (stage > node) & (stage % node != 0)
+    nodes = nodes_per_replica(c, lay)
     exceeds = (nodes > 1) & ((c.inter_link_bytes_per_s <= 0) | (nodes > c.max_nodes))
     offload_bad = (c.kv_offload_fraction > 0) & ~((c.host_link_bytes_per_s > 0) & np.isfinite(c.host_memory_bytes))
     return np.select(  # type: ignore[no-any-return]
@@ -185,7 +193,7 @@ def collective_costs(c: Candidates, lay: Layout) -> CollectiveCosts:
     g_ep = np.minimum(n, node)  # expert-parallel ranks are the stage's devices, contiguous
     spread = np.maximum((g_ep - 1.0) / (n * intra_bw), (n - g_ep) / (n * inter_bw))
     boundaries = c.pp - 1.0
-    crossing = np.minimum(boundaries, np.ceil(lay.devices / node) - 1.0)  # stages packed into nodes in order
+    crossing = np.minimum(boundaries, nodes_per_replica(c, lay) - 1.0)  # stages packed into nodes in order
     inside = boundaries - crossing
     return CollectiveCosts(
         ring_latency_s=in_node * intra_lat + across * inter_lat,

@@ -47,7 +47,7 @@ REASON_TEXT = {
     Reason.TP_WIDTH: "tp must divide the FFN (and, with ep = 1, the expert) intermediate size",
     Reason.EP_INVALID: "ep > 1 needs a mixture-of-experts model whose expert count ep divides, and ep a multiple of tp",
     Reason.PP_LAYERS: "pp exceeds the number of layers",
-    Reason.NODE_TILING: "a stage's max(tp, ep) devices must fit evenly in a node, or span whole nodes",
+    Reason.NODE_TILING: "a stage's max(tp, ep) devices must fit in one node, or span whole nodes",
     Reason.EXCEEDS_SYSTEM: (
         "the replica needs more devices than the hardware links: a bare accelerator is one device (choose a "
         "system: dse catalog systems), a system without an inter-node link is one node, and no more than "
