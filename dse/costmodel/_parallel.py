@@ -279,25 +279,23 @@ def communication(
     else:
         ep_layer_s = ep_layer_bytes = np.zeros_like(rows)
 
-    def collectives(share: Array | float) -> tuple[Array, Array, Array, Array]:
-        all_reduces = share * layer_all_reduces + 1.0
-        ring_bytes = all_reduces * 2.0 * tp_size + logits  # per pass of (n-1)/n: all-reduces twice, gather once
-        tp_s = (all_reduces + 1.0) * costs.ring_latency_s + ring_bytes * costs.ring_s_per_byte
-        tp_bytes = np.where(c.tp > 1, (c.tp - 1.0) / c.tp * ring_bytes, 0.0)
-        moe_layers = share * model.num_moe_layers
-        return tp_bytes, tp_s, moe_layers * ep_layer_bytes, moe_layers * ep_layer_s
-
-    tp_bytes, tp_s, ep_bytes, ep_s = collectives(lay.layer_share)
-    _, tp_all_s, _, ep_all_s = collectives(1.0)
+    # each collective count is (layers on the stage) x (per layer) + (once per pass): time = share x layer
+    # part + fixed part, for the busiest stage (share) and for every stage together (share 1)
+    ring_per_all_reduce = costs.ring_latency_s + 2.0 * tp_size * costs.ring_s_per_byte
+    tp_layers_s = layer_all_reduces * ring_per_all_reduce
+    ep_layers_s = model.num_moe_layers * ep_layer_s
+    fixed_s = ring_per_all_reduce + costs.ring_latency_s + logits * costs.ring_s_per_byte  # embedding, logits
+    share = lay.layer_share
+    ring_bytes = (share * layer_all_reduces + 1.0) * 2.0 * tp_size + logits
     pp_size = np.where(c.pp > 1, rows * h * residual / c.tp, 0.0)
     return Communication(
-        tp_all_reduce_bytes=tp_bytes,
-        tp_all_reduce_s=tp_s,
-        ep_all_to_all_bytes=ep_bytes,
-        ep_all_to_all_s=ep_s,
+        tp_all_reduce_bytes=np.where(c.tp > 1, (c.tp - 1.0) / c.tp * ring_bytes, 0.0),
+        tp_all_reduce_s=share * tp_layers_s + fixed_s,
+        ep_all_to_all_bytes=share * model.num_moe_layers * ep_layer_bytes,
+        ep_all_to_all_s=share * ep_layers_s,
         pp_send_bytes=pp_size,
         pp_send_s=costs.send_latency_s + pp_size * costs.send_s_per_byte,
-        all_stages_s=tp_all_s + ep_all_s,
+        all_stages_s=tp_layers_s + ep_layers_s + fixed_s,
     )
 
 

@@ -28,11 +28,11 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array, las
     """
     d0, d1 = u0 - v0, u1 - v1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        root = -d0 / d1
-    root = np.clip(np.nan_to_num(root), first - 1.0, last + 1.0)  # only its place within the range matters
-    # integers where d > 0: above the root when rising, below it when falling, everywhere or nowhere when flat
-    positive_first = np.where(d1 > 0, np.maximum(first, np.floor(root) + 1.0), first)
-    positive_last = np.where(
-        d1 < 0, np.minimum(last, np.ceil(root) - 1.0), np.where((d1 == 0) & (d0 <= 0), first - 1.0, last)
-    )
+        # only the root's place within the range matters; where d1 = 0 it is inf or NaN and goes unused
+        root = np.clip(-d0 / d1, first - 1.0, last + 1.0)
+        # integers where d > 0: above the root when rising, below it when falling, all or none when flat
+        positive_first = np.where(d1 > 0, np.maximum(first, np.floor(root) + 1.0), first)
+        positive_last = np.where(
+            d1 < 0, np.minimum(last, np.ceil(root) - 1.0), np.where((d1 == 0) & (d0 <= 0), first - 1.0, last)
+        )
     return _series(first, last, v0, v1) + _series(positive_first, positive_last, d0, d1)  # type: ignore[no-any-return]

@@ -78,7 +78,7 @@ def serving_metrics(model: ModelSpec, c: Candidates, ev: Evaluation, power_fract
         c.prompt_len + c.gen_len > model.record.max_position_embeddings,
         mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes,
         mem.total_bytes > mem.capacity_bytes,
-        mem.host_kv_cache_bytes > np.nan_to_num(mem.host_capacity_bytes, nan=np.inf),
+        mem.host_kv_cache_bytes > mem.host_capacity_bytes,  # NaN capacity (unknown): offload is a split reason
     ]
     choices: list[Any] = [
         int(Reason.UNSUPPORTED_FORMAT),

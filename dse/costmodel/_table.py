@@ -243,13 +243,6 @@ class PassCost:
         return self.layer_share * layers + other  # type: ignore[no-any-return]
 
 
-def staged(table: OpTable, per_op: NDArray[np.float64], layer_share: Array) -> Array:
-    """Sum over the busiest stage's operators of count x ``per_op`` (K x N per instance)."""
-    other = table.other_rows
-    layers = layer_share * (table.layer_counts @ per_op)
-    return layers + table.other_counts[other] @ per_op[other] if len(other) else layers  # type: ignore[no-any-return]
-
-
 def _instances(activity: dict[str, float], fused: Array) -> Array:
     return activity["always"] + activity["fused"] * fused + activity["unfused"] * (1.0 - fused)  # type: ignore[no-any-return]
 
