@@ -1,8 +1,9 @@
 """Cost-model throughput: candidates scored per second, vectorised vs the scalar (N = 1) path.
 
 Three figures per model, all with full metrics (TTFT, exact mean TPOT, memory, feasibility, cost):
-- ``core``: the cost model on struct-of-arrays candidates, in chunks (what search engines call: they hold
-  candidates as index arrays and build the arrays by indexing);
+- ``core``: the cost model on struct-of-arrays candidates, in chunks, as search engines call it (they hold
+  candidates as index arrays and build the arrays by indexing; phase FLOP and byte totals, which a search
+  does not use, are skipped);
 - ``columns``: from id/format columns (hashing ids, catalog lookups and array building included), the
   ``dse.evaluate`` path;
 - ``scalar``: one candidate per call through the same code (N = 1), the ``dse analyze`` path.
@@ -174,10 +175,10 @@ def main() -> None:
     }
     for _, model, cand, formats in prepared.values():  # warm the whole process up first (heap, caches, clocks)
         for _ in range(2):
-            score_model(model, cand, formats, costs)
+            score_model(model, cand, formats, costs, totals=False)
     for (name, order), (columns, model, cand, formats) in prepared.items():
         n = len(cand)
-        core = best_of(args.repeat, lambda: score_model(model, cand, formats, costs))  # noqa: B023
+        core = best_of(args.repeat, lambda: score_model(model, cand, formats, costs, totals=False))  # noqa: B023
         full = best_of(args.repeat, lambda: score_columns(columns))  # noqa: B023
         line = f"{name:14s} {order:6s} N={n:9,}  core {n / core:11,.0f}/s   columns {n / full:11,.0f}/s"
         if order == "random":

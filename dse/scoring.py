@@ -349,16 +349,23 @@ def score_columns(
 
 
 def score_model(
-    model: ModelSpec, cand: Candidates, formats: np.ndarray, costs: CostAssumptions, *, detail: bool = False
+    model: ModelSpec,
+    cand: Candidates,
+    formats: np.ndarray,
+    costs: CostAssumptions,
+    *,
+    detail: bool = False,
+    totals: bool = True,
 ) -> Scored:
-    """Evaluate one model's candidates chunk by chunk and join the results (``detail``: per-operator decode)."""
+    """Evaluate one model's candidates chunk by chunk and join the results (``detail``: per-operator decode;
+    ``totals`` False: phase FLOPs and bytes left NaN, as a search does not use them)."""
     if len(cand) > CHUNK_SIZE:
         reuse_large_buffers()
     chunks = []
     tables = compile_model(model)
     for start in range(0, max(len(cand), 1), CHUNK_SIZE):  # an empty set is one (empty) chunk
         part = cand.take(slice(start, start + CHUNK_SIZE)) if len(cand) > CHUNK_SIZE else cand
-        ev = evaluate_candidates(model, part, tables, detail=detail)
+        ev = evaluate_candidates(model, part, tables, detail=detail, totals=totals)
         chunks.append((ev, serving_metrics(model, part, ev, costs.power_fraction)))
     if len(chunks) == 1:
         ev, metrics = chunks[0]

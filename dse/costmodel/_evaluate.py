@@ -55,17 +55,32 @@ class Evaluation:
     """Collectives of one prefill pass and one decode step (per device of the busiest stage)."""
 
 
+Kernels = str
+"""Which attention kernels a chunk of candidates uses: ``fused``, ``unfused`` or ``mixed``."""
+
+
+def _variants(specs: list[OpSpec]) -> dict[Kernels, OpTable]:
+    """The table of ``specs``, and the tables without the operators a fused-only or unfused-only chunk never
+    runs (their rows would be zero: skipping them is exact and saves their share of the work)."""
+    return {
+        "mixed": OpTable.compile(specs),
+        "fused": OpTable.compile([s for s in specs if s.active != "unfused"]),
+        "unfused": OpTable.compile([s for s in specs if s.active != "fused"]),
+    }
+
+
 @dataclass(frozen=True)
 class ModelTables:
     """A model's operator tables, compiled once and reused for every chunk of candidates."""
 
-    prefill: OpTable
+    prefill: dict[Kernels, OpTable]
+    """Every prefill operator (``mixed``), and without unused attention kernels (``fused``, ``unfused``)."""
     decode: OpTable
     """Every decode operator (evaluated only when per-operator detail is asked for)."""
     context_free: OpTable
     """Decode operators whose cost does not depend on the context (all but attention)."""
-    attention: tuple[tuple[str, float, OpTable], ...]
-    """Decode attention operators per group: (group, span in tokens, table)."""
+    attention: tuple[tuple[str, float, dict[Kernels, OpTable]], ...]
+    """Decode attention operators per group: (group, span in tokens, tables by kernels)."""
 
 
 def compile_model(model: ModelSpec) -> ModelTables:
@@ -75,10 +90,17 @@ def compile_model(model: ModelSpec) -> ModelTables:
     for group, span in (("full", np.inf), ("window", window_of(model))):
         specs = [s for s in decode_specs if _group(s) == group]
         if specs:
-            groups.append((group, float(span), OpTable.compile(specs)))
+            groups.append((group, float(span), _variants(specs)))
     context_free = OpTable.compile([s for s in decode_specs if _group(s) is None])
-    prefill = OpTable.compile(layer_specs(model, decode=False))
+    prefill = _variants(layer_specs(model, decode=False))
     return ModelTables(prefill, OpTable.compile(decode_specs), context_free, tuple(groups))
+
+
+def kernels_of(c: Candidates) -> Kernels:
+    """``fused`` / ``unfused`` when every candidate of the chunk uses that attention, else ``mixed``."""
+    if np.all(c.flash):
+        return "fused"
+    return "mixed" if np.any(c.flash) else "unfused"
 
 
 def rates_of(c: Candidates) -> Rates:
@@ -108,14 +130,20 @@ class _AttentionCost:
 
 
 def _decode_attention(
-    tables: ModelTables, c: Candidates, bpe: BytesPerElement, r: Rates, steps: Array, shape: PassShape
+    tables: ModelTables,
+    c: Candidates,
+    bpe: BytesPerElement,
+    r: Rates,
+    steps: Array,
+    shape: PassShape,
+    at_prompt: bool = True,
 ) -> _AttentionCost:
     """Attention operators over decode steps j = 1..n, exactly, and at context = prompt length.
 
     Step j attends to keys k = P + j, capped at the span (the window, and the KV budget of an eviction
     policy). Attention FLOPs and bytes are linear in k, so each operator's time is the max of two linear
     functions of j on each side of the span boundary; ``sum_max_linear`` sums that in closed form. The same
-    lines give the one step at k = P. A share ``f`` of the KV cache offloaded to host memory is read over
+    lines give the one step at k = P (when ``at_prompt``; else those stay 0). A share ``f`` of the KV cache offloaded to host memory is read over
     the host link: its bytes take ``1 / host bandwidth`` instead of ``1 / HBM bandwidth`` (no overlap of the
     two streams: the conservative reading; ``host_extra_s_per_byte``).
     """
@@ -124,7 +152,9 @@ def _decode_attention(
     constant = query_terms(c, bpe, shape.batch) | shape.shares  # one new token per sequence
     fused = c.flash.astype(np.float64)
     host_extra = host_extra_s_per_byte(c, r)
-    for group, group_span, table in tables.attention:
+    kernels = kernels_of(c)
+    for group, group_span, variants in tables.attention:
+        table = variants[kernels]
         span = np.minimum(group_span, c.kv_budget_tokens)
         at0, at1 = (table.basis(attention_terms(group, c, bpe, shape, np.inf, k) | constant) for k in (zero, one))
         rate = r.flops_per_s[table.kind_index]
@@ -144,13 +174,14 @@ def _decode_attention(
                 bounded, np.maximum(steps - np.maximum(1.0, capped - c.prompt_len + 1.0) + 1.0, 0.0), 0.0
             )
             step_sum = step_sum + capped_steps * np.maximum((f0 + f1 * capped) / rate, w0 + w1 * capped)
-        total += table.layer_counts @ (step_sum)
-        keys = np.minimum(c.prompt_len, span)
-        f_p, m_p = f0 + f1 * keys, m0 + m1 * keys
-        step += table.layer_counts @ (np.maximum(f_p / rate, w0 + w1 * keys))
-        flops += table.layer_counts @ (f_p)
-        nbytes += table.layer_counts @ (m_p)
+        total += table.layer_counts @ step_sum
         overhead += overhead_s(table, r, fused)
+        if at_prompt:
+            keys = np.minimum(c.prompt_len, span)
+            f_p, m_p = f0 + f1 * keys, m0 + m1 * keys
+            step += table.layer_counts @ np.maximum(f_p / rate, w0 + w1 * keys)
+            flops += table.layer_counts @ f_p
+            nbytes += table.layer_counts @ m_p
     return _AttentionCost(total / steps, step, flops, nbytes, overhead)
 
 
@@ -170,12 +201,19 @@ def prefix_cached_tokens(c: Candidates) -> Array:
 
 
 def evaluate_candidates(
-    model: ModelSpec, c: Candidates, tables: ModelTables | None = None, *, detail: bool = False
+    model: ModelSpec,
+    c: Candidates,
+    tables: ModelTables | None = None,
+    *,
+    detail: bool = False,
+    totals: bool = True,
 ) -> Evaluation:
     """Score every candidate: the whole cost model, vectorised (no Python loop over candidates).
 
     ``tables`` (from ``compile_model``) may be passed to reuse the compiled operator tables across chunks;
-    ``detail`` also evaluates every decode operator one by one (``Evaluation.decode_ops``), for analysis.
+    ``detail`` also evaluates every decode operator one by one (``Evaluation.decode_ops``), for analysis;
+    ``totals`` = False leaves the phases' FLOPs and bytes and the one-step decode figure NaN (a search needs
+    only TTFT, the mean TPOT and memory).
 
     A stage pass is its operators' roofline time plus its collectives (``overlapped``); figures per device
     are those of the busiest pipeline stage (``_parallel``). The pipeline runs ``m`` micro-batches (GPipe's
@@ -202,13 +240,15 @@ def evaluate_candidates(
         lay.group_batch, one, np.zeros_like(one), lay.micro_batch, shares(model, c, lay, decode=True), lay.layer_share
     )
     prefill_terms = pass_terms(model, c, bpe, prefill_shape)
-    prefill = evaluate_table(tables.prefill, prefill_terms, r, fused, lay.layer_share)
+    # per-operator detail reports every operator; otherwise the chunk's unused attention kernels are skipped
+    prefill_table = tables.prefill["mixed" if detail else kernels_of(c)]
+    prefill = evaluate_table(prefill_table, prefill_terms, r, fused, lay.layer_share)
     decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len)
     host_extra = host_extra_s_per_byte(c, r)
     steady = evaluate_table(tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra)
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
-    attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0), decode_shape)
+    attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0), decode_shape, totals)
     links = collective_costs(c, lay)
     comm_prefill = communication(model, c, lay, links, bpe.act, new)
     comm_decode = communication(model, c, lay, links, bpe.act, one)
@@ -224,14 +264,22 @@ def evaluate_candidates(
     ttft = schedule(prefill.layers_s, prefill.other_s, comm_prefill, decode=False)
     passes = m  # a device runs every micro-batch's pass
     att = attention
-    decode_step = PhaseCost(
-        passes * (steady.total("flops") + share * att.step_flops),
-        passes * (steady.total("memory_bytes") + share * att.step_bytes),
-        schedule(steady.layers_s + att.overhead_s + att.step_s, steady.other_s, comm_decode, decode=True),
-    )
+    unknown = np.full_like(share, np.nan)
+    if totals:
+        decode_step = PhaseCost(
+            passes * (steady.total("flops") + share * att.step_flops),
+            passes * (steady.total("memory_bytes") + share * att.step_bytes),
+            schedule(steady.layers_s + att.overhead_s + att.step_s, steady.other_s, comm_decode, decode=True),
+        )
+    else:
+        decode_step = PhaseCost(unknown, unknown, unknown)
     tpot = schedule(steady.layers_s + att.overhead_s + att.mean_s, steady.other_s, comm_decode, decode=True)
     return Evaluation(
-        prefill=PhaseCost(passes * prefill.total("flops"), passes * prefill.total("memory_bytes"), ttft),
+        prefill=PhaseCost(
+            passes * prefill.total("flops") if totals else unknown,
+            passes * prefill.total("memory_bytes") if totals else unknown,
+            ttft,
+        ),
         decode_step=decode_step,
         tpot_s=tpot,
         memory=memory_breakdown(model, c, bpe, prefill, prefill_terms, lay),
