@@ -10,7 +10,17 @@ from typing import Any
 import numpy as np
 
 from dse.catalog import load_profile, load_target
-from dse.costmodel import METRIC_NAMES, REASON_TEXT, CostAssumptions, PassCost, PhaseCost, Rates, Reason
+from dse.costmodel import (
+    METRIC_NAMES,
+    REASON_TEXT,
+    CostAssumptions,
+    PassCost,
+    PhaseCost,
+    Rates,
+    Reason,
+    evicts,
+    prefix_cached_tokens,
+)
 from dse.errors import InputError
 from dse.scoring import Scored, score_columns
 
@@ -153,10 +163,10 @@ class Analysis:
     def _kv_policy(self) -> dict[str, Any]:
         i = self.inputs
         budget, hit = i["kv_budget"], i["prefix_hit_rate"]
-        # as dse.costmodel's prefix_cached_tokens: whole tokens, never the last prompt token
-        cached = min(math.floor(hit * i["prompt_len"]), i["prompt_len"] - 1)
+        cached = int(prefix_cached_tokens(hit, i["prompt_len"]))
+        evicting = bool(evicts(budget, i["prompt_len"] + i["gen_len"]))
         notes = []
-        if budget is not None:
+        if evicting:
             notes.append(
                 f"KV eviction keeps {budget} tokens per sequence and layer: attention sees at most that many keys, "
                 "which changes the model's outputs (quality is not modelled)"
@@ -171,7 +181,7 @@ class Analysis:
             "prefix_cached_tokens": cached,
             "kv_offload": i["kv_offload"],
             "kv_budget": budget,
-            "quality_affecting": budget is not None,
+            "quality_affecting": evicting,
             "note": "; ".join(notes) or None,
         }
 

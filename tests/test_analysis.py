@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from dse.analysis import analyze
 from dse.catalog import catalog_root
-from dse.costmodel._evaluate import prefix_cached_tokens
 from dse.frame import evaluate
 
 DEPLOYMENTS = [
@@ -55,29 +53,20 @@ def test_pipeline_rows_follow_the_schedule() -> None:
     assert ("decode", "pipeline_bubble") not in rows  # B >= pp: the busiest stage is busy the whole step
 
 
-@pytest.mark.parametrize(("hit", "prompt"), [(0.5, 1001), (1.0, 1024), (0.333, 7), (0.0, 10)])
-def test_prefix_cached_tokens_match_the_cost_model(hit: float, prompt: int) -> None:
+@pytest.mark.parametrize(
+    ("hit", "prompt", "cached"),
+    [(0.5, 1001, 500), (1.0, 1024, 1023), (0.333, 7, 2), (0.0, 10, 0)],  # whole tokens; never the last one
+)
+def test_prefix_cached_tokens_by_hand(hit: float, prompt: int, cached: int) -> None:
     data = analyze("llama-3.1-8b", "h100-sxm", prefix_hit_rate=hit, prompt_len=prompt).to_dict()
-    expected = float(prefix_cached_tokens(_candidates(prefix_hit_rate=hit, prompt_len=prompt))[0])
-    assert data["kv_policy"]["prefix_cached_tokens"] == expected
+    assert data["kv_policy"]["prefix_cached_tokens"] == cached
 
 
-def _candidates(**fields: float) -> Any:
-    from dse.catalog import load_target
-    from dse.costmodel import CostAssumptions
-    from dse.scoring import _numerics_table, build_candidates
-
-    nothing = [None]
-    q_codes, numerics = _numerics_table(
-        {"quant": nothing, "weight_bits": nothing, "act_bits": nothing, "kv_bits": nothing, "kv": nothing}
-    )
-    workload = {"batch": np.ones(1), "prompt_len": np.ones(1), "gen_len": np.ones(1), "flash": np.ones(1, bool)}
-    workload |= {k: np.asarray([v], dtype=float) for k, v in fields.items()}
-    cand, _ = build_candidates(
-        [load_target("h100-sxm")], np.zeros(1, np.int64), numerics, q_codes, workload,
-        profile="default", costs=CostAssumptions(),
-    )  # fmt: skip
-    return cand
+@pytest.mark.parametrize(("budget", "evicting"), [(None, False), (1000, True), (1279, True), (1280, False)])
+def test_quality_affecting_only_when_the_budget_evicts(budget: int | None, evicting: bool) -> None:
+    """Prompt 1024 + 256 output tokens = 1280: a budget of at least that keeps every token."""
+    data = analyze("llama-3.1-8b", "h100-sxm", prompt_len=1024, gen_len=256, kv_budget=budget)
+    assert data.to_dict()["kv_policy"]["quality_affecting"] is evicting
 
 
 def test_evaluate_takes_deployment_and_kv_policy_columns() -> None:

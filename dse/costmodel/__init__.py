@@ -8,6 +8,7 @@ from dse.costmodel._evaluate import (
     PhaseCost,
     compile_model,
     evaluate_candidates,
+    evicts,
     prefix_cached_tokens,
     rates_of,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "ServingMetrics",
     "compile_model",
     "evaluate_candidates",
+    "evicts",
     "parameter_counts",
     "prefix_cached_tokens",
     "rates_of",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dse.catalog import ModelSpec
 from dse.costmodel._candidates import Candidates
@@ -143,9 +144,9 @@ def _decode_attention(
     Step j attends to keys k = P + j, capped at the span (the window, and the KV budget of an eviction
     policy). Attention FLOPs and bytes are linear in k, so each operator's time is the max of two linear
     functions of j on each side of the span boundary; ``sum_max_linear`` sums that in closed form. The same
-    lines give the one step at k = P (when ``at_prompt``; else those stay 0). A share ``f`` of the KV cache offloaded to host memory is read over
-    the host link: its bytes take ``1 / host bandwidth`` instead of ``1 / HBM bandwidth`` (no overlap of the
-    two streams: the conservative reading; ``host_extra_s_per_byte``).
+    lines give the one step at k = P (when ``at_prompt``; else those stay 0). A share ``f`` of the KV cache
+    offloaded to host memory is read over the host link: its bytes take ``1 / host bandwidth`` instead of
+    ``1 / HBM bandwidth`` (no overlap of the two streams: the conservative reading; ``host_extra_s_per_byte``).
     """
     total, step, flops, nbytes, overhead = (np.zeros_like(c.batch) for _ in range(5))
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
@@ -193,11 +194,17 @@ def host_extra_s_per_byte(c: Candidates, r: Rates) -> Array:
         return np.where(f > 0, f * (1.0 / c.host_link_bytes_per_s - r.seconds_per_byte), 0.0)  # type: ignore[no-any-return]
 
 
-def prefix_cached_tokens(c: Candidates) -> Array:
+def prefix_cached_tokens(hit_rate: Array | float, prompt_len: Array | float) -> Array:
     """Prompt tokens per sequence served from the prefix cache: hit rate x prompt, whole tokens, and never
     the last one (an engine recomputes the last prompt token to produce the first output's logits, as vLLM
     does on a full hit)."""
-    return np.minimum(np.floor(c.prefix_hit_rate * c.prompt_len), c.prompt_len - 1.0)  # type: ignore[no-any-return]
+    return np.minimum(np.floor(hit_rate * np.asarray(prompt_len)), np.asarray(prompt_len) - 1.0)  # type: ignore[no-any-return]
+
+
+def evicts(kv_budget: Array | float | None, context: Array | float) -> NDArray[np.bool_]:
+    """Whether an eviction budget drops tokens (and so changes the model's outputs): below prompt + output."""
+    budget = np.inf if kv_budget is None else kv_budget
+    return np.asarray(budget) < np.asarray(context)  # type: ignore[no-any-return]
 
 
 def evaluate_candidates(
@@ -229,7 +236,7 @@ def evaluate_candidates(
     fused = c.flash.astype(np.float64)
     lay = layout(model, c)
     one = np.ones_like(c.batch)
-    cached: Array | float = prefix_cached_tokens(c)
+    cached: Array | float = prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
     if not np.any(cached):
         cached = 0.0  # no hits in this chunk: the prefill formulas' cached terms vanish
     new = c.prompt_len - cached
