@@ -267,3 +267,12 @@ def test_expert_parallel_shares_experts_and_adds_the_all_to_all() -> None:
     assert within_tp is not None and within_tp.communication[1].ep_all_to_all_s[0] == 0
     tp8 = score(**row, tp=8)
     assert scored.memory.weights_bytes[0] > tp8.memory.weights_bytes[0]  # attention replicated 8 times
+
+
+def test_a_stage_may_leave_devices_of_a_node_idle() -> None:
+    """DeepSeek-V3 expert-parallel over 32 of the 72 GPUs of one GB200 NVL72 rack: one NVLink domain, no
+    inter-node traffic; 5 stages of 16 would need 2 racks (4 whole stages per rack), which the system caps."""
+    row = dict(model="deepseek-v3", hardware="gb200-nvl72", quant="fp8", batch=64, prompt_len=1024, gen_len=128)
+    wide = score(**row, tp=1, ep=32)
+    assert reason(wide) == Reason.OK and wide.metrics.devices[0] == 32
+    assert reason(score(**dict(row, model="llama-3.1-8b"), tp=16, pp=5)) == Reason.EXCEEDS_SYSTEM
