@@ -154,36 +154,80 @@ def _decode_attention(
     fused = c.flash.astype(np.float64)
     host_extra = host_extra_s_per_byte(c, r)
     kernels = kernels_of(c)
+    everyone = slice(None)
     for group, group_span, variants in tables.attention:
-        table = variants[kernels]
         span = np.minimum(group_span, c.kv_budget_tokens)
-        at0, at1 = (table.basis(attention_terms(group, c, bpe, shape, np.inf, k) | constant) for k in (zero, one))
-        rate = r.flops_per_s[table.kind_index]
+        terms = [attention_terms(group, c, bpe, shape, np.inf, k) | constant for k in (zero, one)]
+        overhead += overhead_s(variants["mixed"], r, fused)
+        # each candidate runs one kind of kernel: a mixed chunk evaluates each kind on its own candidates
+        parts: list[tuple[OpTable, slice | NDArray[np.intp]]] = [(variants[kernels], everyone)]
+        if kernels == "mixed":
+            flash = c.flash.astype(bool)
+            parts = [(variants["fused"], np.flatnonzero(flash)), (variants["unfused"], np.flatnonzero(~flash))]
+        for table, rows in parts:
+            lines = _AttentionLines.of(table, terms, r, host_extra, rows)
+            at = (c.prompt_len[rows], steps[rows], span[rows])
+            total[rows] += table.layer_counts @ lines.step_sum(*at)
+            if at_prompt:
+                step_s, step_flops, step_bytes = lines.at_prompt(table, *at)
+                step[rows] += step_s
+                flops[rows] += step_flops
+                nbytes[rows] += step_bytes
+    return _AttentionCost(total / steps, step, flops, nbytes, overhead)
+
+
+@dataclass(frozen=True)
+class _AttentionLines:
+    """Per operator (rows) and candidate (columns): FLOPs f0 + f1 k, bytes m0 + m1 k, compute time
+    (f0 + f1 k) / rate and memory time w0 + w1 k of one decode step attending to k keys."""
+
+    f0: NDArray[np.float64]
+    f1: NDArray[np.float64]
+    m0: NDArray[np.float64]
+    m1: NDArray[np.float64]
+    w0: NDArray[np.float64]
+    w1: NDArray[np.float64]
+    rate: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls,
+        table: OpTable,
+        terms: list[dict[str, Array]],
+        r: Rates,
+        host_extra: Array,
+        rows: slice | NDArray[np.intp],
+    ) -> _AttentionLines:
+        at0, at1 = (table.basis(t)[:, rows] for t in terms)
         f0, m0 = table.flops @ at0, table.memory_bytes @ at0
         f1, m1 = table.flops @ at1 - f0, table.memory_bytes @ at1 - m0
-        w0, w1 = m0 * r.seconds_per_byte, m1 * r.seconds_per_byte  # memory time at k keys: w0 + w1 k
-        if table.kv_read_bytes is not None and np.any(host_extra):
+        spb, extra = r.seconds_per_byte[rows], host_extra[rows]
+        w0, w1 = m0 * spb, m1 * spb
+        if table.kv_read_bytes is not None and np.any(extra):
             kv0 = table.kv_read_bytes @ at0
-            w0, w1 = w0 + kv0 * host_extra, w1 + (table.kv_read_bytes @ at1 - kv0) * host_extra
-        u0, u1 = (f0 + f1 * c.prompt_len) / rate, f1 / rate
-        v0, v1 = w0 + w1 * c.prompt_len, w1
-        step_sum = sum_max_linear(u0, u1, v0, v1, one, np.minimum(steps, span - c.prompt_len))
+            w0, w1 = w0 + kv0 * extra, w1 + (table.kv_read_bytes @ at1 - kv0) * extra
+        return cls(f0, f1, m0, m1, w0, w1, r.flops_per_s[table.kind_index][:, rows])
+
+    def step_sum(self, prompt: Array, steps: Array, span: Array) -> NDArray[np.float64]:
+        """Per operator, the sum over steps j = 1..steps of the roofline time at k = prompt + j, capped at span."""
+        f0, f1, w0, w1, rate = self.f0, self.f1, self.w0, self.w1, self.rate
+        u0, u1 = (f0 + f1 * prompt) / rate, f1 / rate
+        v0, v1 = w0 + w1 * prompt, w1
+        one = np.ones_like(prompt)
+        total = sum_max_linear(u0, u1, v0, v1, one, np.minimum(steps, span - prompt))
         bounded = np.isfinite(span)
         if np.any(bounded):  # steps past the span attend to exactly `span` keys
             capped = np.where(bounded, span, 0.0)
-            capped_steps = np.where(
-                bounded, np.maximum(steps - np.maximum(1.0, capped - c.prompt_len + 1.0) + 1.0, 0.0), 0.0
-            )
-            step_sum = step_sum + capped_steps * np.maximum((f0 + f1 * capped) / rate, w0 + w1 * capped)
-        total += table.layer_counts @ step_sum
-        overhead += overhead_s(table, r, fused)
-        if at_prompt:
-            keys = np.minimum(c.prompt_len, span)
-            f_p, m_p = f0 + f1 * keys, m0 + m1 * keys
-            step += table.layer_counts @ np.maximum(f_p / rate, w0 + w1 * keys)
-            flops += table.layer_counts @ f_p
-            nbytes += table.layer_counts @ m_p
-    return _AttentionCost(total / steps, step, flops, nbytes, overhead)
+            capped_steps = np.where(bounded, np.maximum(steps - np.maximum(1.0, capped - prompt + 1.0) + 1.0, 0.0), 0.0)
+            total = total + capped_steps * np.maximum((f0 + f1 * capped) / rate, w0 + w1 * capped)
+        return total  # type: ignore[no-any-return]
+
+    def at_prompt(self, table: OpTable, prompt: Array, steps: Array, span: Array) -> tuple[Array, Array, Array]:
+        """Time, FLOPs and bytes of the one step at k = prompt keys (capped at span), summed over operators."""
+        keys = np.minimum(prompt, span)
+        f_p, m_p = self.f0 + self.f1 * keys, self.m0 + self.m1 * keys
+        counts = table.layer_counts
+        return counts @ np.maximum(f_p / self.rate, self.w0 + self.w1 * keys), counts @ f_p, counts @ m_p
 
 
 def host_extra_s_per_byte(c: Candidates, r: Rates) -> Array:
