@@ -62,6 +62,7 @@ def _row(stage: str, name: str, bound: str, time_s: float, **values: Any) -> dic
 
 def operator_rows(stage: str, cost: PassCost, rates: Rates, fused: np.ndarray, passes: float) -> list[dict[str, Any]]:
     """Every operator the busiest stage's device runs in a phase: its instances over ``passes`` passes."""
+    assert cost.compute_s is not None and cost.memory_s is not None  # evaluated with per-operator detail
     counts = cost.op_counts()[:, 0] * passes
     times = cost.op_time_s(rates, fused)[:, 0] * passes
     per_instance = {w: cost.part(w)[:, 0] for w in ("flops", "memory_bytes", *_ROW_PARTS.values())}

@@ -293,10 +293,12 @@ def evaluate_candidates(
     prefill_terms = pass_terms(model, c, bpe, prefill_shape)
     # per-operator detail reports every operator; otherwise the chunk's unused attention kernels are skipped
     prefill_table = tables.prefill["mixed" if detail else kernels_of(c)]
-    prefill = evaluate_table(prefill_table, prefill_terms, r, fused, lay.layer_share)
+    prefill = evaluate_table(prefill_table, prefill_terms, r, fused, lay.layer_share, per_operator=detail)
     decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len)
     host_extra = host_extra_s_per_byte(c, r)
-    steady = evaluate_table(tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra)
+    steady = evaluate_table(
+        tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra, per_operator=False
+    )
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
     attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0), decode_shape, totals)

@@ -197,10 +197,10 @@ class PassCost:
 
     table: OpTable
     basis: NDArray[np.float64]
-    compute_s: NDArray[np.float64]
-    memory_s: NDArray[np.float64]
-    roofline_s: NDArray[np.float64]
-    """Per operator instance: max(compute_s, memory_s)."""
+    compute_s: NDArray[np.float64] | None
+    memory_s: NDArray[np.float64] | None
+    roofline_s: NDArray[np.float64] | None
+    """Per operator instance: max(compute_s, memory_s). None (all three) when only totals were asked for."""
     time_s: Array
     """The busiest stage's pass: sum over its operators of count x roofline time, plus overhead per operator
     instance run (per-layer operators times the stage's layer share)."""
@@ -219,6 +219,7 @@ class PassCost:
 
     def op_time_s(self, rates: Rates, fused: Array) -> NDArray[np.float64]:
         """Per operator, all instances on the busiest stage: count x (roofline + overhead where it runs)."""
+        assert self.roofline_s is not None, "evaluated without per-operator detail"
         runs = {"always": np.ones_like(fused), "fused": fused, "unfused": 1.0 - fused}
         active = np.stack([runs[s.active] for s in self.table.specs])
         busy = self.roofline_s + rates.overhead_s * active
@@ -253,6 +254,11 @@ def overhead_s(table: OpTable, rates: Rates, fused: Array, layer_share: Array | 
     return rates.overhead_s * count  # type: ignore[no-any-return]
 
 
+BLOCK_COLUMNS = 1024
+"""Candidates per block when only pass totals are wanted: a block's (operators x candidates) arrays stay in a
+core's L2 cache (26 x 1024 float64 = 213 KB), so the passes over them are not bound by the shared L3."""
+
+
 def evaluate_table(
     table: OpTable,
     terms: dict[str, Array],
@@ -260,23 +266,35 @@ def evaluate_table(
     fused: Array,
     layer_share: Array | None = None,
     kv_extra_s_per_byte: Array | None = None,
+    *,
+    per_operator: bool = True,
 ) -> PassCost:
     """Roofline of every operator for every candidate, and the busiest stage's pass total.
 
     ``kv_extra_s_per_byte``: extra seconds per KV-cache byte read (host-offloaded KV read over the host link;
-    the new token's KV is written to device memory, so writes take none)."""
+    the new token's KV is written to device memory, so writes take none). ``per_operator`` False keeps only
+    the totals (the per-operator arrays are then None) and evaluates in cache-sized blocks of candidates."""
     share = np.ones_like(fused) if layer_share is None else layer_share
     basis = table.basis(terms)
-    # Few passes over the (operators x candidates) arrays: they are larger than the cache.
-    per_pair = np.stack([basis[term] * rates.seconds_per_flop[kind] for term, kind in table.rate_pairs])
-    compute_s = per_pair[table.rate_pair_index]
-    compute_s *= table.flops_coefficient[:, None]
-    memory_s = table.memory_bytes @ (basis * rates.seconds_per_byte)
-    if table.kv_read_bytes is not None and kv_extra_s_per_byte is not None and np.any(kv_extra_s_per_byte):
-        memory_s += table.kv_read_bytes @ (basis * kv_extra_s_per_byte)
-    roofline_s = np.maximum(compute_s, memory_s)
-    layers = table.layer_counts @ roofline_s + rates.overhead_s * _instances(table.activity, fused)
+    extra = kv_extra_s_per_byte
+    with_extra = table.kv_read_bytes is not None and extra is not None and bool(np.any(extra))
+    layers = rates.overhead_s * _instances(table.activity, fused)
     other = rates.overhead_s * _instances(table.other_activity, fused)
-    if len(table.other_rows):
-        other = other + table.other_counts[table.other_rows] @ roofline_s[table.other_rows]
+    blocks = (
+        [slice(None)] if per_operator else [slice(i, i + BLOCK_COLUMNS) for i in range(0, len(fused), BLOCK_COLUMNS)]
+    )
+    for block in blocks:
+        part = basis[:, block]
+        per_pair = np.stack([part[term] * rates.seconds_per_flop[kind][block] for term, kind in table.rate_pairs])
+        compute_s = per_pair[table.rate_pair_index]
+        compute_s *= table.flops_coefficient[:, None]
+        memory_s = table.memory_bytes @ (part * rates.seconds_per_byte[block])
+        if with_extra:
+            memory_s += table.kv_read_bytes @ (part * extra[block])  # type: ignore[operator,index]
+        roofline_s = np.maximum(compute_s, memory_s, out=None if per_operator else compute_s)
+        layers[block] += table.layer_counts @ roofline_s
+        if len(table.other_rows):
+            other[block] += table.other_counts[table.other_rows] @ roofline_s[table.other_rows]
+    if not per_operator:
+        compute_s = memory_s = roofline_s = None  # type: ignore[assignment]
     return PassCost(table, basis, compute_s, memory_s, roofline_s, share * layers + other, share, layers, other)
