@@ -75,21 +75,32 @@ def suggestion(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean: {', '.join(close)}?)" if close else ""
 
 
-def _field_names(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
-    """Field names valid at the parent of ``loc`` (best effort, for 'did you mean')."""
+def _parent_model(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The record type that holds the last key of ``loc`` (best effort: None when it cannot be told)."""
     current: Any = model
     for key in loc[:-1]:
         if isinstance(key, int):
             continue
         fields = getattr(current, "model_fields", {})
         if key not in fields:
-            return []
+            return None
         annotation = fields[key].annotation
         candidates = [annotation, *getattr(annotation, "__args__", ())]
         current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if current is None:
-            return []
-    return list(getattr(current, "model_fields", {}))
+            return None
+    return current
+
+
+def _unknown_key_hint(model: type[BaseModel], loc: Sequence[int | str]) -> str:
+    """Where a key that moved went (the record's ``moved`` table), else 'did you mean' its near misses."""
+    parent = _parent_model(model, loc)
+    if parent is None:
+        return ""
+    moved: dict[str, str] = getattr(parent, "moved", {})
+    if str(loc[-1]) in moved:
+        return f" ({moved[str(loc[-1])]})"
+    return suggestion(str(loc[-1]), parent.model_fields)
 
 
 def validate(model: type[ModelT], data: Any, *, source: str, path: Path | None = None) -> ModelT:
@@ -104,7 +115,7 @@ def validate(model: type[ModelT], data: Any, *, source: str, path: Path | None =
             line = _yaml_line(path, loc)
             where = f"line {line}: " if line else ""
             if error["type"] == "extra_forbidden":
-                hint = suggestion(str(loc[-1]), _field_names(model, loc))
+                hint = _unknown_key_hint(model, loc)
                 lines.append(f"{where}{field}: unknown key{hint}")
             else:
                 got = error.get("input")

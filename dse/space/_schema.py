@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -39,13 +39,21 @@ MAXIMIZED: frozenset[str] = frozenset(
 """Metrics where more is better; every other canonical metric is minimised by default."""
 
 
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+"""A number from 0 to 1."""
+
+
 class WorkloadRecord(BaseModel):
-    """Tokens per request, and how evenly a mixture-of-experts router spreads them."""
+    """The traffic: tokens per request, how much of each prompt a prefix cache holds, and how evenly a
+    mixture-of-experts router spreads tokens. One workload per space; ``dse sweep`` compares several."""
 
     model_config = _STRICT
 
     prompt_tokens: PositiveInt
     output_tokens: PositiveInt
+    prefix_hit_rate: Fraction = Field(
+        default=0.0, description="share of each prompt already in the prefix cache (those tokens skip prefill)"
+    )
     expert_imbalance: float = Field(
         default=1.0, ge=1.0, description="busiest expert-parallel device's routed tokens over the mean"
     )
@@ -80,14 +88,15 @@ class IntRangeRecord(BaseModel):
         return self
 
 
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-"""A number from 0 to 1."""
-
-
 class ChoicesRecord(BaseModel):
     """The dimensions of the space: every combination is a candidate."""
 
     model_config = _STRICT
+    moved: ClassVar[dict[str, str]] = {
+        "prefix_hit_rate": "the hit rate describes the traffic, not a deployment choice: write one number as"
+        " workload.prefix_hit_rate, and compare several with a sweep over workload.prefix_hit_rate",
+    }
+    """Keys that used to be choices -> where they went (``dse.catalog._files.validate`` says so)."""
 
     hardware: list[str] = Field(min_length=1, description="accelerator or system ids, or hardware YAML paths")
     quant: list[str] = Field(default=["bf16"], min_length=1)
@@ -100,7 +109,6 @@ class ChoicesRecord(BaseModel):
     kv_block_size: list[PositiveInt | None] = Field(
         default=[None], min_length=1, description="paged KV block (tokens); null = allocated token by token"
     )
-    prefix_hit_rate: list[Fraction] = Field(default=[0.0], min_length=1, description="prompt share cached")
     kv_offload: list[Fraction] = Field(default=[0.0], min_length=1, description="KV share in host memory")
     kv_budget: list[PositiveInt | None] = Field(
         default=[None], min_length=1, description="KV tokens kept per sequence and layer; null = no eviction"
@@ -120,7 +128,6 @@ class ChoicesRecord(BaseModel):
         "ep",
         "replicas",
         "kv_block_size",
-        "prefix_hit_rate",
         "kv_offload",
         "kv_budget",
     )

@@ -45,7 +45,6 @@ DIMENSIONS = (
     "pp",
     "ep",
     "kv_block_size",
-    "prefix_hit_rate",
     "kv_offload",
     "kv_budget",
     "replicas",
@@ -61,12 +60,15 @@ SETTINGS = DIMENSIONS[2:-1]
 PARAMETERS = ("hardware", "quant", "kv", *SETTINGS, "batch")
 """Parameter columns of every result row, in id order."""
 
+WORKLOAD_COLUMNS = ("prefix_hit_rate",)
+"""Workload figures written in every result row after the parameters: one value per space (the same in every
+row), kept so that a run's tables say which traffic they answer for, alone or joined across a sweep."""
+
 OPTIONAL_INTS = ("kv_block_size", "kv_budget")
 """Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
 
 _POLICY_FIELDS = {
     "kv_block_size": "kv_block_tokens",
-    "prefix_hit_rate": "prefix_hit_rate",
     "kv_offload": "kv_offload_fraction",
     "kv_budget": "kv_budget_tokens",
 }
@@ -87,7 +89,6 @@ class Pruned(NamedTuple):
     pp: int
     ep: int
     kv_block_size: int | None
-    prefix_hit_rate: float
     kv_offload: float
     kv_budget: int | None
     replicas: int
@@ -99,8 +100,8 @@ class Space:
     """A search space ready to enumerate and evaluate.
 
     Candidates are identified by ``candidate_id``, their position in the full product of ``DIMENSIONS``
-    (hardware x (quant, kv) x flash_attention x tp x pp x ep x kv_block_size x prefix_hit_rate x kv_offload
-    x kv_budget x replicas x batch; stable across runs and engines). Static pruning drops every combination
+    (hardware x (quant, kv) x flash_attention x tp x pp x ep x kv_block_size x kv_offload x kv_budget
+    x replicas x batch; stable across runs and engines). Static pruning drops every combination
     of all but batch that cannot run at its smallest batch, and every batch above the largest that can fit
     in memory (the cost model's ``max_batch`` at the smallest batch, an upper bound at every batch); the
     rest is enumerated by ``index`` in 0..size-1.
@@ -196,8 +197,10 @@ class Space:
             profile=self.record.profile,
             costs=self.costs,
         )
-        scored = score_model(self.model, cand, formats, self.costs)
+        scored = score_model(self.model, cand, formats, self.costs, totals=False)
         columns = self._parameters(code)
+        work = self.record.workload
+        columns |= {name: np.full(len(cand), float(getattr(work, name))) for name in WORKLOAD_COLUMNS}
         columns |= {name: getattr(scored.metrics, name) for name in METRICS}
         columns["compute_format"] = formats
         columns["quality_affecting"] = self._evicting()[code["kv_budget"]]
@@ -208,16 +211,18 @@ class Space:
     def _workload(self, code: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The candidate fields that come from the space rather than the catalogs, by indexing small tables."""
         n, work, s = len(code["batch"]), self.record.workload, self.settings
-        policy = kv_policy_columns(
-            {name: s[name] for name in _POLICY_FIELDS} | {"expert_imbalance": [work.expert_imbalance]}
-        )
+        traffic: dict[str, tuple[Any, ...]] = {
+            "prefix_hit_rate": (work.prefix_hit_rate,),
+            "expert_imbalance": (work.expert_imbalance,),
+        }
+        policy = kv_policy_columns({name: s[name] for name in _POLICY_FIELDS} | traffic)
         workload = {
             "batch": self.batches[code["batch"]].astype(np.float64),
             "prompt_len": np.full(n, float(work.prompt_tokens)),
             "gen_len": np.full(n, float(work.output_tokens)),
             "flash": np.asarray(s["flash_attention"], dtype=bool)[code["flash_attention"]],
-            "expert_imbalance": np.full(n, policy["expert_imbalance"][0]),
         }
+        workload |= {name: np.full(n, policy[name][0]) for name in traffic}
         workload |= {name: np.asarray(s[name], dtype=np.float64)[code[name]] for name in DEPLOYMENT_INTS}
         workload |= {field: policy[field][code[name]] for name, field in _POLICY_FIELDS.items()}
         return workload

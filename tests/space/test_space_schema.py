@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from dse.errors import InputError
-from dse.space import MAXIMIZED, METRICS, PARAMETERS, MetricName, Pruned, load_space
+from dse.frame import evaluate
+from dse.space import MAXIMIZED, METRICS, PARAMETERS, WORKLOAD_COLUMNS, MetricName, Pruned, load_space
 
 SPACES = sorted((Path(__file__).resolve().parents[2] / "spaces").glob("*.yaml"))
 
@@ -100,8 +102,8 @@ def test_defaults(tmp_path: Path) -> None:
     c = rec.choices
     assert c.tp == c.pp == c.ep == c.replicas == [1]
     assert c.kv_block_size == [None] and c.kv_budget == [None]
-    assert c.prefix_hit_rate == [0.0] and c.kv_offload == [0.0]
-    assert rec.workload.expert_imbalance == 1.0
+    assert c.kv_offload == [0.0]
+    assert rec.workload.prefix_hit_rate == 0.0 and rec.workload.expert_imbalance == 1.0
 
 
 # --- malformed spaces: file, key path, what is expected -----------------------------------------------------
@@ -113,6 +115,16 @@ def test_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
     message = load_error(tmp_path, data)
     assert "choices.hardwre: unknown key (did you mean: hardware?)" in message
     assert "choices.hardware: Field required" in message
+
+
+def test_prefix_hit_rate_as_a_choice_says_where_it_moved(tmp_path: Path) -> None:
+    """The hit rate is the traffic's, not a search dimension: the old key names the new one."""
+    text = yaml.safe_dump(space_with(choices__prefix_hit_rate=[0.0, 0.5, 0.9]), sort_keys=False)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "prefix_hit_rate" in t)
+    message = load_error(tmp_path, text)
+    assert f"line {line}: choices.prefix_hit_rate: unknown key (" in message
+    assert "write one number as workload.prefix_hit_rate" in message and "sweep" in message
+    assert "did you mean" not in message
 
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
@@ -180,8 +192,8 @@ def test_unknown_metric(tmp_path: Path) -> None:
         ({"choices__replicas": [1.5]}, ["choices.replicas.0", "fractional part"]),
         ({"choices__kv_block_size": [16, 0]}, ["choices.kv_block_size.1", "greater than 0"]),
         ({"choices__kv_block_size": [None, None]}, ["choices.kv_block_size", "repeated: None"]),
-        ({"choices__prefix_hit_rate": [0, 1.5]}, ["choices.prefix_hit_rate.1", "less than or equal to 1"]),
-        ({"choices__prefix_hit_rate": [0, 0.0]}, ["choices.prefix_hit_rate", "repeated: 0.0"]),
+        ({"workload__prefix_hit_rate": 1.5}, ["workload.prefix_hit_rate", "less than or equal to 1"]),
+        ({"workload__prefix_hit_rate": [0.0, 0.5]}, ["workload.prefix_hit_rate", "valid number"]),
         ({"choices__kv_offload": [-0.1]}, ["choices.kv_offload.0", "greater than or equal to 0"]),
         ({"choices__kv_budget": ["all"]}, ["choices.kv_budget.0", "valid integer"]),
         ({"choices__kv_budget": [-4096]}, ["choices.kv_budget.0", "greater than 0"]),
@@ -306,7 +318,7 @@ DEPLOYMENT = space_with(
     choices__tp=[3, 4, 8],
     choices__pp=[1, 2],
     choices__kv_block_size=[None, 16],
-    choices__prefix_hit_rate=[0.0, 0.5],
+    workload__prefix_hit_rate=0.5,
     choices__kv_offload=[0.0, 0.25],
     choices__kv_budget=[None, 1024, 100_000],
     choices__replicas=[1, 2],
@@ -316,7 +328,7 @@ DEPLOYMENT = space_with(
 
 def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, DEPLOYMENT))
-    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 2, 3, 2, 3) and space.full_size == math.prod(space.radices)
+    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 3, 2, 3) and space.full_size == math.prod(space.radices)
     index = np.arange(space.size)
     codes = space.codes_of_index(index)
     ids = space.candidate_ids(*codes)
@@ -331,15 +343,14 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
             & (result["tp"] == 8)
             & (result["pp"] == 2)
             & np.equal(result["kv_block_size"], 16)
-            & (result["prefix_hit_rate"] == 0.5)
             & (result["kv_offload"] == 0.25)
             & np.equal(result["kv_budget"], 1024)
             & (result["replicas"] == 2)
             & (result["batch"] == 4)
         )[0]
     )
-    # hardware x (quant, kv) x flash x tp x pp x ep x block x prefix x offload x budget x replicas x batch
-    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 1, 1)
+    # hardware x (quant, kv) x flash x tp x pp x ep x block x offload x budget x replicas x batch
+    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 1)
     expected = 0
     for digit, radix in zip(digits, space.radices, strict=True):
         expected = expected * radix + digit
@@ -349,7 +360,8 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
 def test_deployment_parameters_are_result_columns(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, DEPLOYMENT))
     result = space.evaluate_index(np.arange(space.size))
-    assert list(result)[: len(PARAMETERS) + 1] == ["candidate_id", *PARAMETERS]
+    assert list(result)[: len(PARAMETERS) + 2] == ["candidate_id", *PARAMETERS, *WORKLOAD_COLUMNS]
+    assert "prefix_hit_rate" not in PARAMETERS and set(result["prefix_hit_rate"].tolist()) == {0.5}
     assert set(result["tp"].tolist()) == {4, 8} and set(result["pp"].tolist()) == {1, 2}  # tp 3 is pruned
     assert set(result["kv_block_size"].tolist()) == {None, 16} and result["kv_block_size"].dtype == object
     assert set(result["kv_budget"].tolist()) == {None, 1024, 100_000}
@@ -358,6 +370,34 @@ def test_deployment_parameters_are_result_columns(tmp_path: Path) -> None:
     evicts = np.asarray([b is not None and b < 2304 for b in result["kv_budget"]])
     np.testing.assert_array_equal(result["quality_affecting"], evicts)
     assert result["quality_affecting"].dtype == bool
+
+
+def test_the_workload_hit_rate_reaches_the_cost_model(tmp_path: Path) -> None:
+    """Same choices, so the same candidate ids; a warmer cache skips prefill work: lower TTFT, same TPOT."""
+    choices = {"choices__kv_block_size": [None, 16], "choices__batch": [1, 8, 64]}
+    cold = load_space(write(tmp_path, space_with(**choices), "cold.yaml"))
+    warm = load_space(write(tmp_path, space_with(workload__prefix_hit_rate=0.9, **choices), "warm.yaml"))
+    assert cold.full_size == warm.full_size == 2 * 2 * 3  # the hit rate is not a dimension
+    ids = np.arange(cold.full_size)
+    a, b = (s.evaluate_codes(*s.codes_of_ids(ids)) for s in (cold, warm))
+    np.testing.assert_array_equal(a["candidate_id"], b["candidate_id"])
+    assert (a["prefix_hit_rate"] == 0.0).all() and (b["prefix_hit_rate"] == 0.9).all()
+    assert (b["ttft_s"] < a["ttft_s"]).all()
+    np.testing.assert_allclose(b["tpot_s"], a["tpot_s"], rtol=1e-12)  # cached KV is still attended to
+    # the same numbers as the cost model given the hit rate directly
+    frame = pd.DataFrame(
+        {
+            "model": "llama-3.1-8b",
+            "hardware": b["hardware"],
+            "quant": b["quant"],
+            "kv_block_size": b["kv_block_size"],
+            "batch": b["batch"],
+            "prompt_len": 2048,
+            "gen_len": 256,
+            "prefix_hit_rate": 0.9,
+        }
+    )
+    np.testing.assert_allclose(evaluate(frame)["ttft_s"], b["ttft_s"], rtol=1e-12)
 
 
 def test_an_invalid_split_is_pruned_with_its_reason(tmp_path: Path) -> None:
