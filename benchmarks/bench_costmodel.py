@@ -87,8 +87,8 @@ def random_columns(model: str, n: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 def grid_columns(model: str, n: int) -> dict[str, np.ndarray]:
     """About N candidates in the order an exhaustive search enumerates a space: every combination of
-    hardware, quantization, flash, tp, pp, ep, replicas and KV policy, batch varying fastest; one workload
-    (prompt 2048, output 256 tokens), as in a search space."""
+    hardware, quantization, flash, tp, pp, ep and KV policy, batch varying fastest; one workload (prompt
+    2048, output 256 tokens, half of each prompt from the prefix cache), as in a search space."""
     dims = {
         "hardware": HARDWARE,
         "quant": QUANT,
@@ -97,7 +97,6 @@ def grid_columns(model: str, n: int) -> dict[str, np.ndarray]:
         "pp": [1, 2, 4],
         "ep": EXPERT_PARALLEL[model],
         "kv_block_size": [None, 16],
-        "prefix_hit_rate": [0.0, 0.5, 0.9],
         "kv_offload": [0.0, 0.25],
         "kv_budget": [None, 4096],
     }
@@ -109,12 +108,13 @@ def grid_columns(model: str, n: int) -> dict[str, np.ndarray]:
         values = np.empty(len(combos), dtype=object)
         values[:] = [combo[i] for combo in combos]
         columns[name] = np.repeat(values, len(batches))
-    for name in ("flash_attention", "tp", "pp", "ep", "prefix_hit_rate", "kv_offload"):
+    for name in ("flash_attention", "tp", "pp", "ep", "kv_offload"):
         columns[name] = columns[name].astype(bool if name == "flash_attention" else np.float64)
     columns["batch"] = np.tile(batches, len(combos))
     columns["prompt_len"] = np.full(rows, 2048)
     columns["gen_len"] = np.full(rows, 256)
     columns["replicas"] = np.ones(rows)
+    columns["prefix_hit_rate"] = np.full(rows, 0.5)
     columns["model"] = np.full(rows, model, dtype=object)
     return columns
 
