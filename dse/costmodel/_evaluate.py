@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,8 +85,10 @@ class ModelTables:
     """Decode attention operators per group: (group, span in tokens, tables by kernels)."""
 
 
+@functools.lru_cache(maxsize=64)
 def compile_model(model: ModelSpec) -> ModelTables:
-    """Compile the prefill, decode, context-free and per-group attention tables of ``model``."""
+    """Compile the prefill, decode, context-free and per-group attention tables of ``model`` (once per model:
+    the tables are never modified, so every evaluation of the same model shares them)."""
     decode_specs = layer_specs(model, decode=True)
     groups = []
     for group, span in (("full", np.inf), ("window", window_of(model))):
