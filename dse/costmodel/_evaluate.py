@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,10 +84,24 @@ class ModelTables:
     """Decode attention operators per group: (group, span in tokens, tables by kernels)."""
 
 
-@functools.lru_cache(maxsize=64)
+_COMPILED: dict[int, tuple[ModelSpec, ModelTables]] = {}
+"""Tables by model object (its id, checked against the object itself): specs need not be hashable."""
+
+
 def compile_model(model: ModelSpec) -> ModelTables:
-    """Compile the prefill, decode, context-free and per-group attention tables of ``model`` (once per model:
-    the tables are never modified, so every evaluation of the same model shares them)."""
+    """The prefill, decode, context-free and per-group attention tables of ``model``, compiled once per model
+    object (the tables are never modified, so every evaluation of the same model shares them)."""
+    cached = _COMPILED.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    if len(_COMPILED) >= 64:
+        _COMPILED.clear()
+    tables = _compile(model)
+    _COMPILED[id(model)] = (model, tables)
+    return tables
+
+
+def _compile(model: ModelSpec) -> ModelTables:
     decode_specs = layer_specs(model, decode=True)
     groups = []
     for group, span in (("full", np.inf), ("window", window_of(model))):
