@@ -112,7 +112,7 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     in a node stay idle) or span whole nodes, and a replica needs links between all its devices.
     """
     if not np.any(lay.devices > 1) and not np.any(c.kv_offload_fraction > 0):
-        return np.zeros_like(c.tp)  # one device, no offload: nothing to check
+        return np.zeros(len(c), dtype=np.int8)  # type: ignore[return-value]  # one device, no offload: nothing to check
     rec, moe = model.record, model.record.moe
     tp, ep = c.tp.astype(np.int64), c.ep.astype(np.int64)
     # divisibility per degree value, as lookup tables over 0..max (degrees are small integers)
@@ -137,11 +137,11 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     nodes = nodes_per_replica(c, lay)
     exceeds = (nodes > 1) & ((c.inter_link_bytes_per_s <= 0) | (nodes > c.max_nodes))
     offload_bad = (c.kv_offload_fraction > 0) & ~((c.host_link_bytes_per_s > 0) & np.isfinite(c.host_memory_bytes))
-    return np.select(  # type: ignore[no-any-return]
-        [heads_bad[tp], tp_width_bad, ep_bad, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad],
-        [int(r) for r in SPLIT_REASONS],
-        default=0,
-    )
+    conditions = [heads_bad[tp], tp_width_bad, ep_bad, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad]
+    reason = np.zeros(len(c), dtype=np.int8)
+    for condition, code in zip(conditions[::-1], SPLIT_REASONS[::-1], strict=True):  # the first that applies wins
+        reason = np.where(condition, np.int8(code), reason)
+    return reason  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

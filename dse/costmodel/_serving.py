@@ -88,7 +88,9 @@ def serving_metrics(model: ModelSpec, c: Candidates, ev: Evaluation, power_fract
         int(Reason.MEMORY_EXCEEDED),
         int(Reason.HOST_MEMORY_EXCEEDED),
     ]
-    reason = np.select(conditions, choices, default=int(Reason.OK)).astype(np.int8)
+    reason = np.zeros(len(c), dtype=np.int8)
+    for condition, choice in zip(conditions[::-1], choices[::-1], strict=True):  # the first that applies wins
+        reason = np.where(condition, choice, reason).astype(np.int8, copy=False)
     return ServingMetrics(
         ttft_s=ttft,
         tpot_s=ev.tpot_s,
