@@ -118,8 +118,8 @@ def schedule_rows(
     if transfers:
         send_s = min(comm["pp_send_s"], max(time - busy, 0.0))
         send_s = send_s if send_s > _ROUNDING * time else 0.0  # hidden behind the other micro-batches
-        send = _row(stage, "pp_send", "network", send_s, count=transfers)
-        rows.append(send | {"memory_bytes": transfers * comm["pp_send_bytes"]})
+        send = _row(stage, "pp_send", "network", send_s, count=passes)  # one boundary per micro-batch
+        rows.append(send | {"memory_bytes": passes * comm["pp_send_bytes"]})
         wait = time - busy - send_s
         if wait > _ROUNDING * time:
             rows.append(_row(stage, "pipeline_bubble", "pipeline", wait))
@@ -165,7 +165,7 @@ class Analysis:
         i = self.inputs
         budget, hit = i["kv_budget"], i["prefix_hit_rate"]
         cached = int(prefix_cached_tokens(hit, i["prompt_len"]))
-        evicting = bool(evicts(budget, i["prompt_len"] + i["gen_len"]))
+        evicting = bool(evicts(self.scored.model, budget, i["prompt_len"] + i["gen_len"]))
         notes = []
         if evicting:
             notes.append(

@@ -46,7 +46,8 @@ def test_pipeline_rows_follow_the_schedule() -> None:
     rows = {(r["stage"], r["name"]): r for r in data["layers"]}
     comm = data["communication"]["prefill"]
     send = rows[("prefill", "pp_send")]
-    assert send["count"] == 1 and send["time_s"] == pytest.approx(comm["pp_send_s"])
+    assert send["count"] == 2 and send["time_s"] == pytest.approx(comm["pp_send_s"])  # one send per micro-batch
+    assert send["memory_bytes"] == pytest.approx(2 * comm["pp_send_bytes"])
     busy = sum(r["time_s"] for (stage, _), r in rows.items() if stage == "prefill" and r["bound"] != "pipeline")
     assert rows[("prefill", "pipeline_bubble")]["time_s"] == pytest.approx(data["prefill"]["time_s"] - busy)
     assert rows[("prefill", "tp_all_reduce")]["memory_bytes"] == pytest.approx(2 * comm["tp_all_reduce_bytes"])

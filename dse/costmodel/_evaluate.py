@@ -261,10 +261,13 @@ def prefix_cached_tokens(hit_rate: Array | float, prompt_len: Array | float) -> 
     return np.minimum(np.floor(hit_rate * np.asarray(prompt_len)), np.asarray(prompt_len) - 1.0)  # type: ignore[no-any-return]
 
 
-def evicts(kv_budget: Array | float | None, context: Array | float) -> NDArray[np.bool_]:
-    """Whether an eviction budget drops tokens (and so changes the model's outputs): below prompt + output."""
+def evicts(model: ModelSpec, kv_budget: Array | float | None, context: Array | float) -> NDArray[np.bool_]:
+    """Whether an eviction budget drops tokens the model would otherwise attend to (and so changes its
+    outputs): below prompt + output, and below the model's own longest span (a model whose every layer is
+    windowed already keeps only its window)."""
     budget = np.inf if kv_budget is None else kv_budget
-    return np.asarray(budget) < np.asarray(context)  # type: ignore[no-any-return]
+    longest = np.inf if model.num_full_attention_layers else window_of(model)
+    return np.asarray(budget) < np.minimum(np.asarray(context, dtype=np.float64), longest)  # type: ignore[no-any-return]
 
 
 def evaluate_candidates(

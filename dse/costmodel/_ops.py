@@ -153,13 +153,14 @@ def elementwise(
     per_layer: bool = True,
 ) -> OpSpec:
     """An element-wise operator producing ``width`` elements per token row, reading ``reads`` inputs each;
-    ``shard`` names the per-device share of the width (None: every device does all of it)."""
+    ``shard`` names the per-device share of the width (None: every device does all of it). Its ``params``
+    (a norm's scale, shared by every head and token) are held whole by every device."""
     return OpSpec(
         name,
         count,
         "vector",
         flops={sharded("rows", shard): flops_per_element * width},
-        weight_bytes={sharded("one", shard): PARAMETER_BPE_16 * params} if params else {},
+        weight_bytes={"one": PARAMETER_BPE_16 * params} if params else {},
         act_bytes={sharded("rows_a", shard): width * (reads + writes)},
         params=params,
         active_params=params,

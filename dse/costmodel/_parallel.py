@@ -76,6 +76,18 @@ def kv_share(model: ModelSpec, c: Candidates, *, decode: bool) -> Array:
     return 1.0 / np.minimum(c.tp, float(kv_heads))  # type: ignore[no-any-return]
 
 
+def expert_imbalance(model: ModelSpec, c: Candidates) -> Array:
+    """The busiest expert-parallel device's routed token copies over the mean, capped at what routing allows:
+    a token sends at most min(k, E / ep) of its k copies to one device, so the busiest device receives at
+    most ep x min(k, E / ep) / k times the mean (every token routed to its experts)."""
+    moe = model.record.moe
+    if moe is None:
+        return c.expert_imbalance
+    k = float(moe.experts_per_token)
+    most = c.ep * np.minimum(k, moe.num_experts / c.ep) / k
+    return np.minimum(c.expert_imbalance, np.maximum(most, 1.0))  # type: ignore[no-any-return]
+
+
 def shares(model: ModelSpec, c: Candidates, lay: Layout, *, decode: bool) -> dict[str, Array]:
     """The per-device share of every shard suffix (``|tp``, ``|kv``, ``|ew``, ``|ef``, ``|ea``; ``_ops``).
 
@@ -85,7 +97,7 @@ def shares(model: ModelSpec, c: Candidates, lay: Layout, *, decode: bool) -> dic
     """
     tp_share = 1.0 / c.tp
     expert = c.ep > 1
-    routed_rows = lay.micro_batch / lay.group_batch * c.expert_imbalance / c.ep
+    routed_rows = lay.micro_batch / lay.group_batch * expert_imbalance(model, c) / c.ep
     return {
         "|tp": tp_share,
         "|kv": kv_share(model, c, decode=decode),
@@ -272,7 +284,7 @@ def communication(
     tp_size = rows * h * residual
     logits = lay.group_batch * rec.vocab_size * residual
     if moe is not None:
-        copies = lay.micro_batch * queries / c.ep * moe.experts_per_token * c.expert_imbalance
+        copies = lay.micro_batch * queries / c.ep * moe.experts_per_token * expert_imbalance(model, c)
         sent = copies * h * (act_bpe + COMBINE_BYTES_PER_ELEMENT)  # dispatch in the activation format
         ep_layer_s = np.where(dispatched, 2.0 * costs.all_to_all_latency_s + sent * costs.all_to_all_s_per_byte, 0.0)
         ep_layer_bytes = np.where(dispatched, sent * (c.ep - 1.0) / c.ep, 0.0)

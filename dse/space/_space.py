@@ -22,7 +22,7 @@ from dse.catalog import (
     resolve_numerics,
 )
 from dse.catalog._files import read_document, validate
-from dse.costmodel import METRIC_NAMES, CostAssumptions
+from dse.costmodel import METRIC_NAMES, CostAssumptions, evicts
 from dse.errors import InputError
 from dse.scoring import (
     DEPLOYMENT_INTS,
@@ -228,9 +228,9 @@ class Space:
         return workload
 
     def _evicting(self) -> np.ndarray:
-        """Per kv_budget value: whether it evicts (a budget below prompt + output tokens changes the outputs)."""
+        """Per kv_budget value: whether it evicts tokens the model would attend to (``dse.costmodel.evicts``)."""
         context = self.record.workload.prompt_tokens + self.record.workload.output_tokens
-        return np.asarray([b is not None and b < context for b in self.settings["kv_budget"]], dtype=bool)
+        return np.asarray([bool(evicts(self.model, b, context)) for b in self.settings["kv_budget"]], dtype=bool)
 
     def _parameters(self, code: dict[str, np.ndarray]) -> dict[str, Any]:
         keys = np.asarray(self.numerics_keys, dtype=object)

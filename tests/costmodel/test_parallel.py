@@ -276,3 +276,21 @@ def test_a_stage_may_leave_devices_of_a_node_idle() -> None:
     wide = score(**row, tp=1, ep=32)
     assert reason(wide) == Reason.OK and wide.metrics.devices[0] == 32
     assert reason(score(**dict(row, model="llama-3.1-8b"), tp=16, pp=5)) == Reason.EXCEEDS_SYSTEM
+
+
+def test_eviction_flag_only_when_tokens_the_model_attends_to_are_dropped() -> None:
+    from dse.costmodel import evicts
+
+    windowed = load_model("mistral-7b-v0.1")  # every layer keeps a 4096-token window
+    assert not evicts(windowed, 4096, 6000) and evicts(windowed, 2048, 6000)
+    full = load_model("llama-3.1-8b")
+    assert evicts(full, 4096, 6000) and not evicts(full, 6000, 6000) and not evicts(full, None, 6000)
+
+
+def test_expert_imbalance_is_capped_at_what_routing_allows() -> None:
+    """Mixtral (8 experts, top-2) over ep = 8: one device holds one expert, which a token uses at most once,
+    so the busiest device receives at most 8 x 1 / 2 = 4x the mean of routed copies."""
+    row = dict(model="mixtral-8x7b", hardware="dgx-h100", quant="bf16", tp=1, ep=8, batch=64)
+    at_cap, beyond = score(**row, expert_imbalance=4.0), score(**row, expert_imbalance=50.0)
+    assert beyond.metrics.tpot_s[0] == at_cap.metrics.tpot_s[0]
+    assert score(**row, expert_imbalance=2.0).metrics.tpot_s[0] < at_cap.metrics.tpot_s[0]
