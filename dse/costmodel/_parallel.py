@@ -126,9 +126,12 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     if not np.any(lay.devices > 1) and not np.any(c.kv_offload_fraction > 0):
         return np.zeros(len(c), dtype=np.int8)  # type: ignore[return-value]  # one device, no offload: nothing to check
     rec, moe = model.record, model.record.moe
-    tp, ep = c.tp.astype(np.int64), c.ep.astype(np.int64)
-    # divisibility per degree value, as lookup tables over 0..max (degrees are small integers)
-    degrees = np.arange(max(int(tp.max(initial=1)), int(ep.max(initial=1))) + 1)
+    tp_raw, ep_raw = c.tp.astype(np.int64), c.ep.astype(np.int64)
+    # divisibility per degree value, as lookup tables over 1..limit: a degree above every head and expert
+    # count divides none of them, so larger degrees share the table's last entry (which fails every rule)
+    limit = max(rec.num_attention_heads, moe.num_experts if moe is not None else 1) + 1
+    tp, ep = np.minimum(tp_raw, limit), np.minimum(ep_raw, limit)
+    degrees = np.arange(limit + 1)
     degrees[0] = 1
     kv_heads = attention_geometry(model, decode=True).kv_heads
     heads_bad = (rec.num_attention_heads % degrees != 0) | ((kv_heads % degrees != 0) & (degrees % kv_heads != 0))
@@ -141,7 +144,7 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     tp_width_bad = width_bad[tp]
     if moe is not None:
         tp_width_bad |= (ep == 1) & (moe.expert_intermediate_size % degrees != 0)[tp]
-        ep_bad = (ep > 1) & ((moe.num_experts % degrees != 0)[ep] | (ep % tp != 0))
+        ep_bad = (ep > 1) & ((moe.num_experts % degrees != 0)[ep] | (ep_raw % tp_raw != 0))
     else:
         ep_bad = ep > 1
     stage, node = lay.stage_devices.astype(np.int64), c.devices_per_node.astype(np.int64)
