@@ -321,9 +321,9 @@ def evaluate_candidates(
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
     attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0), decode_shape, totals)
-    links = collective_costs(c, lay)
-    comm_prefill = communication(model, c, lay, links, bpe.act, new)
-    comm_decode = communication(model, c, lay, links, bpe.act, one)
+    links = collective_costs(model, c, lay, bpe.act)
+    comm_prefill = communication(model, c, lay, links, new)
+    comm_decode = communication(model, c, lay, links, one)
     share, m = lay.layer_share, lay.micro_batches
 
     def schedule(layers_s: Array, other_s: Array, comm: Communication, decode: bool) -> Array:

@@ -176,9 +176,22 @@ class CollectiveCosts:
     on the inter-node link, the others inside a node)."""
     any_split: bool
     """Whether any candidate uses more than one device per replica (else every collective is zero)."""
+    layer_all_reduces: Array
+    """Tensor-parallel all-reduces of all layers in one pass (``communication``)."""
+    residual_bytes: Array
+    """Bytes of one hidden vector of the residual stream."""
+    logits_s: Array
+    """The logits all-gather and the embedding all-reduce's latency: the fixed part of a pass's collectives."""
+    logits_bytes: Array
+    dispatch_bytes: Array
+    """Bytes one device sends per MoE layer per token of a micro-batch (0 where nothing is dispatched)."""
+    dispatch_latency_s: Array
+    dispatch_s_per_byte: Array
+    tp_sent_share: Array
+    """(tp - 1) / tp: the share of a ring's data a device sends per pass (0 without tensor parallelism)."""
 
 
-def collective_costs(c: Candidates, lay: Layout) -> CollectiveCosts:
+def collective_costs(model: ModelSpec, c: Candidates, lay: Layout, act_bpe: Array) -> CollectiveCosts:
     """The collectives' coefficients on the candidate's links.
 
     Ring (tensor parallel, n = tp devices): each pass moves (n-1)/n of the data over each device's link per
@@ -196,7 +209,7 @@ def collective_costs(c: Candidates, lay: Layout) -> CollectiveCosts:
     """
     if not np.any(lay.devices > 1):
         zero = np.zeros_like(c.tp)
-        return CollectiveCosts(zero, zero, zero, zero, zero, zero, any_split=False)
+        return CollectiveCosts(*(zero,) * 6, False, *(zero,) * 8)  # type: ignore[arg-type]
     intra_bw = c.intra_link_bytes_per_s  # inf where there is none: then no split can run (``split_reason``)
     inter_bw = np.where(c.inter_link_bytes_per_s > 0, c.inter_link_bytes_per_s, intra_bw)
     intra_lat, inter_lat = c.intra_link_latency_s, c.inter_link_latency_s
@@ -210,14 +223,40 @@ def collective_costs(c: Candidates, lay: Layout) -> CollectiveCosts:
     boundaries = c.pp - 1.0
     crossing = np.minimum(boundaries, nodes_per_replica(c, lay) - 1.0)  # stages packed into nodes in order
     inside = boundaries - crossing
+    ring_latency = in_node * intra_lat + across * inter_lat
+    ring_per_byte = (g - 1.0) / (g * intra_bw) + (m - 1.0) / (m * g * inter_bw)
+    all_to_all_latency = np.where(n > 1, np.where(n > g_ep, inter_lat, intra_lat), 0.0)
+    # with data-parallel attention (ep > tp) the MoE layers' outputs come back by the combine all-to-all,
+    # so only their attention output is all-reduced; with ep = tp every rank holds every token and the
+    # experts' partial outputs are all-reduced like a dense FFN's (vLLM's expert parallelism over TP ranks)
+    rec, moe = model.record, model.record.moe
+    dispatched = (c.ep > 1) & (lay.attention_dp > 1)
+    per_layer = 1.0 if rec.parallel_attention else 2.0
+    moe_layers = np.where(dispatched, model.num_moe_layers, 0.0)
+    residual = np.maximum(act_bpe, RESIDUAL_BYTES_PER_ELEMENT) * rec.hidden_size
+    logits = lay.group_batch * rec.vocab_size * np.maximum(act_bpe, RESIDUAL_BYTES_PER_ELEMENT)
+    if moe is not None:  # dispatch in the activation format, combine in 16 bits
+        per_copy = rec.hidden_size * (act_bpe + COMBINE_BYTES_PER_ELEMENT)
+        dispatch = np.where(dispatched, lay.micro_batch / c.ep * moe.experts_per_token * per_copy, 0.0)
+        dispatch = dispatch * expert_imbalance(model, c)
+    else:
+        dispatch = np.zeros_like(c.ep)
     return CollectiveCosts(
-        ring_latency_s=in_node * intra_lat + across * inter_lat,
-        ring_s_per_byte=(g - 1.0) / (g * intra_bw) + (m - 1.0) / (m * g * inter_bw),
-        all_to_all_latency_s=np.where(n > 1, np.where(n > g_ep, inter_lat, intra_lat), 0.0),
+        ring_latency_s=ring_latency,
+        ring_s_per_byte=ring_per_byte,
+        all_to_all_latency_s=all_to_all_latency,
         all_to_all_s_per_byte=spread,
         send_latency_s=crossing * inter_lat + inside * intra_lat,
         send_s_per_byte=crossing / inter_bw + np.where(inside > 0, inside / intra_bw, 0.0),
         any_split=True,
+        layer_all_reduces=model.num_layers * per_layer - moe_layers * (per_layer - 1.0),
+        residual_bytes=residual,
+        logits_s=ring_latency + logits * ring_per_byte,
+        logits_bytes=logits,
+        dispatch_bytes=dispatch,
+        dispatch_latency_s=np.where(dispatched, 2.0 * all_to_all_latency, 0.0),
+        dispatch_s_per_byte=np.where(dispatched, spread, 0.0),
+        tp_sent_share=np.where(c.tp > 1, (c.tp - 1.0) / c.tp, 0.0),
     )
 
 
@@ -253,7 +292,7 @@ combine), whatever the activation format."""
 
 
 def communication(
-    model: ModelSpec, c: Candidates, lay: Layout, costs: CollectiveCosts, act_bpe: Array, queries: Array
+    model: ModelSpec, c: Candidates, lay: Layout, costs: CollectiveCosts, queries: Array
 ) -> Communication:
     """Collectives of one pass over ``queries`` tokens per sequence (the prompt's new tokens, or 1).
 
@@ -268,45 +307,25 @@ def communication(
     - pipeline parallel: one (rows x hidden) activation per stage boundary, each of the stage's tp ranks
       sending 1/tp of it (Megatron-LM's scatter/gather optimisation, arXiv 2104.04473 §4.1).
     """
-    rec = model.record
-    h = float(rec.hidden_size)
     rows = lay.group_batch * queries
     if not costs.any_split:
         zero = np.zeros_like(rows)
         return Communication(zero, zero, zero, zero, zero, zero, zero)
-    residual = np.maximum(act_bpe, RESIDUAL_BYTES_PER_ELEMENT)
-    moe = rec.moe
-    # with data-parallel attention (ep > tp) the MoE layers' outputs come back by the combine all-to-all,
-    # so only their attention output is all-reduced; with ep = tp every rank holds every token and the
-    # experts' partial outputs are all-reduced like a dense FFN's (vLLM's expert parallelism over TP ranks)
-    dispatched = (c.ep > 1) & (lay.attention_dp > 1)
-    per_layer = 1.0 if rec.parallel_attention else 2.0
-    layer_all_reduces = model.num_layers * per_layer - np.where(dispatched, model.num_moe_layers, 0.0) * (
-        per_layer - 1.0
-    )
-    tp_size = rows * h * residual
-    logits = lay.group_batch * rec.vocab_size * residual
-    if moe is not None:
-        copies = lay.micro_batch * queries / c.ep * moe.experts_per_token * expert_imbalance(model, c)
-        sent = copies * h * (act_bpe + COMBINE_BYTES_PER_ELEMENT)  # dispatch in the activation format
-        ep_layer_s = np.where(dispatched, 2.0 * costs.all_to_all_latency_s + sent * costs.all_to_all_s_per_byte, 0.0)
-        ep_layer_bytes = np.where(dispatched, sent * (c.ep - 1.0) / c.ep, 0.0)
-    else:
-        ep_layer_s = ep_layer_bytes = np.zeros_like(rows)
-
     # each collective count is (layers on the stage) x (per layer) + (once per pass): time = share x layer
     # part + fixed part, for the busiest stage (share) and for every stage together (share 1)
+    tp_size = rows * costs.residual_bytes
     ring_per_all_reduce = costs.ring_latency_s + 2.0 * tp_size * costs.ring_s_per_byte
-    tp_layers_s = layer_all_reduces * ring_per_all_reduce
-    ep_layers_s = model.num_moe_layers * ep_layer_s
-    fixed_s = ring_per_all_reduce + costs.ring_latency_s + logits * costs.ring_s_per_byte  # embedding, logits
+    tp_layers_s = costs.layer_all_reduces * ring_per_all_reduce
+    sent = queries * costs.dispatch_bytes  # per device per MoE layer
+    ep_layers_s = model.num_moe_layers * (costs.dispatch_latency_s + sent * costs.dispatch_s_per_byte)
+    fixed_s = ring_per_all_reduce + costs.logits_s  # the embedding's all-reduce and the logits' all-gather
     share = lay.layer_share
-    ring_bytes = (share * layer_all_reduces + 1.0) * 2.0 * tp_size + logits
-    pp_size = np.where(c.pp > 1, rows * h * residual / c.tp, 0.0)
+    ring_bytes = (share * costs.layer_all_reduces + 1.0) * 2.0 * tp_size + costs.logits_bytes
+    pp_size = np.where(c.pp > 1, tp_size / c.tp, 0.0)
     return Communication(
-        tp_all_reduce_bytes=np.where(c.tp > 1, (c.tp - 1.0) / c.tp * ring_bytes, 0.0),
+        tp_all_reduce_bytes=costs.tp_sent_share * ring_bytes,
         tp_all_reduce_s=share * tp_layers_s + fixed_s,
-        ep_all_to_all_bytes=share * model.num_moe_layers * ep_layer_bytes,
+        ep_all_to_all_bytes=share * model.num_moe_layers * sent * (c.ep - 1.0) / c.ep,
         ep_all_to_all_s=share * ep_layers_s,
         pp_send_bytes=pp_size,
         pp_send_s=costs.send_latency_s + pp_size * costs.send_s_per_byte,
