@@ -49,6 +49,8 @@ class Layout:
     """Devices per replica: stage_devices x pp."""
     layer_share: Array
     """Layers on the busiest stage over all layers: ceil(L / pp) / L."""
+    imbalance: Array
+    """The expert-parallel load imbalance in effect (``expert_imbalance``)."""
 
 
 def layout(model: ModelSpec, c: Candidates) -> Layout:
@@ -67,6 +69,7 @@ def layout(model: ModelSpec, c: Candidates) -> Layout:
         stage_devices=stage,
         devices=stage * c.pp,
         layer_share=np.ceil(layers / c.pp) / layers,
+        imbalance=expert_imbalance(model, c),
     )
 
 
@@ -97,7 +100,7 @@ def shares(model: ModelSpec, c: Candidates, lay: Layout, *, decode: bool) -> dic
     """
     tp_share = 1.0 / c.tp
     expert = c.ep > 1
-    routed_rows = lay.micro_batch / lay.group_batch * expert_imbalance(model, c) / c.ep
+    routed_rows = lay.micro_batch / lay.group_batch * lay.imbalance / c.ep
     return {
         "|tp": tp_share,
         "|kv": kv_share(model, c, decode=decode),
@@ -238,7 +241,7 @@ def collective_costs(model: ModelSpec, c: Candidates, lay: Layout, act_bpe: Arra
     if moe is not None:  # dispatch in the activation format, combine in 16 bits
         per_copy = rec.hidden_size * (act_bpe + COMBINE_BYTES_PER_ELEMENT)
         dispatch = np.where(dispatched, lay.micro_batch / c.ep * moe.experts_per_token * per_copy, 0.0)
-        dispatch = dispatch * expert_imbalance(model, c)
+        dispatch = dispatch * lay.imbalance
     else:
         dispatch = np.zeros_like(c.ep)
     return CollectiveCosts(
