@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from dse import units
 from dse._allocator import reuse_large_buffers
 from dse.catalog import (
     HardwareSpec,
@@ -142,10 +141,9 @@ def _check_positive_ints(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _optional(name: str, values: Sequence[Any] | np.ndarray, absent: float) -> np.ndarray:
+def _optional(values: Sequence[Any] | np.ndarray, absent: float) -> np.ndarray:
     """Floats with None/NaN read as ``absent``."""
-    array = np.asarray([absent if _is_missing(v) else v for v in values], dtype=np.float64)
-    return array
+    return np.asarray([absent if _is_missing(v) else v for v in values], dtype=np.float64)
 
 
 def _check_range(name: str, values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -160,8 +158,8 @@ def _check_range(name: str, values: np.ndarray, low: float, high: float) -> np.n
 
 def kv_policy_columns(cols: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
     """Candidate fields of the KV-cache policy and routing inputs, checked (InputError naming the column)."""
-    block = _check_positive_ints("kv_block_size", _optional("kv_block_size", cols["kv_block_size"], 1.0))
-    budget = _optional("kv_budget", cols["kv_budget"], np.inf)
+    block = _check_positive_ints("kv_block_size", _optional(cols["kv_block_size"], 1.0))
+    budget = _optional(cols["kv_budget"], np.inf)
     finite = np.isfinite(budget)
     _check_positive_ints("kv_budget", budget[finite])
     imbalance = np.asarray(cols["expert_imbalance"], dtype=np.float64)
@@ -259,7 +257,7 @@ def _system_row(target: Target, prof: EfficiencyProfile) -> tuple[float, ...]:
     hw, system = target
     host_link = hw.host_link.bandwidth_bytes_per_s if hw.host_link else 0.0
     if system is None:
-        host_memory = units.gb_to_bytes(hw.record.host_memory_gb) if hw.record.host_memory_gb else np.nan
+        host_memory = hw.host_memory_bytes if hw.host_memory_bytes is not None else np.nan
         intra, inter = hw.interconnect, hw.scale_out
         devices_per_node, max_nodes = 1.0, 1.0
     else:

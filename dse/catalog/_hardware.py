@@ -111,6 +111,8 @@ class HardwareSpec:
     peak_flops_per_s: Mapping[str, float]
     onchip_memory_bytes: float | None
     tdp_w: float | None
+    host_memory_bytes: float | None
+    """Host memory attached to this device (e.g. Grace's LPDDR5X on GH200), when the entry gives it."""
     interconnect: LinkSpec | None
     host_link: LinkSpec | None
     scale_out: LinkSpec | None
@@ -158,6 +160,7 @@ def hardware_spec(record: HardwareRecord) -> HardwareSpec:
         peak_flops_per_s=MappingProxyType(peaks),
         onchip_memory_bytes=onchip,
         tdp_w=record.tdp_w,
+        host_memory_bytes=units.gb_to_bytes(record.host_memory_gb) if record.host_memory_gb is not None else None,
         interconnect=_link(record.interconnect),
         host_link=_link(record.host_link),
         scale_out=_link(record.scale_out),
