@@ -126,7 +126,8 @@ def schedule_rows(
     rest = {
         "time_s": time - sum(r["time_s"] for r in operators + rows),
         "flops": float(phase.flops[0]) - sum(r["flops"] for r in operators),
-        "memory_bytes": float(phase.memory_bytes[0]) - sum(r["memory_bytes"] for r in operators),
+        "memory_bytes": float(phase.memory_bytes[0])
+        - sum(r["memory_bytes"] for r in operators if r["bound"] in ("compute", "memory")),
     }
     scale = {"time_s": time, "flops": float(phase.flops[0]), "memory_bytes": float(phase.memory_bytes[0])}
     if any(abs(v) > _ROUNDING * max(scale[k], 1.0) for k, v in rest.items()):
@@ -236,6 +237,12 @@ class Analysis:
         out["layers"] = []
         for stage, phase, ops in (("prefill", ev.prefill, ev.prefill_ops), ("decode", ev.decode_step, ev.decode_ops)):
             operators = operator_rows(stage, ops, ev.rates, fused, passes)
+            if stage == "prefill" and ev.host_kv_write_s[0] > 0:  # offloaded KV copied to host memory
+                written = passes * float(ev.host_kv_write_bytes[0])
+                operators.append(
+                    _row(stage, "kv_host_write", "host_link", passes * float(ev.host_kv_write_s[0]), count=passes)
+                    | {"memory_bytes": written}
+                )
             comm = out["communication"][stage]
             out["layers"] += operators + schedule_rows(stage, phase, comm, operators, passes, pp, overlap)
         return _finite(out)

@@ -54,6 +54,10 @@ class Evaluation:
     layout: Layout
     communication: tuple[Communication, Communication]
     """Collectives of one prefill pass and one decode step (per device of the busiest stage)."""
+    host_kv_write_bytes: Array
+    host_kv_write_s: Array
+    """Copying the offloaded share of one prefill pass's new KV entries to host memory, per device of the
+    busiest stage (0 without offload)."""
 
 
 Kernels = str
@@ -254,6 +258,18 @@ def host_extra_s_per_byte(c: Candidates, r: Rates) -> Array:
         return np.where(f > 0, f * (1.0 / c.host_link_bytes_per_s - r.seconds_per_byte), 0.0)  # type: ignore[no-any-return]
 
 
+def host_kv_writes(c: Candidates, prefill: PassCost) -> tuple[Array, Array]:
+    """Bytes and time of copying the offloaded share f of a prefill pass's new KV entries (every layer's, per
+    device) to host memory over the host link, after they are written to device memory; serial with the
+    pass (the conservative reading, as for the reads in decode)."""
+    f = c.kv_offload_fraction
+    if not np.any(f > 0):
+        return np.zeros_like(f), np.zeros_like(f)
+    sent = f * ((prefill.table.layer_counts @ prefill.table.kv_bytes) @ prefill.basis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sent, np.where(f > 0, sent / c.host_link_bytes_per_s, 0.0)
+
+
 def prefix_cached_tokens(hit_rate: Array | float, prompt_len: Array | float) -> Array:
     """Prompt tokens per sequence served from the prefix cache: hit rate x prompt, whole tokens, and never
     the last one (an engine recomputes the last prompt token to produce the first output's logits, as vLLM
@@ -333,7 +349,8 @@ def evaluate_candidates(
             return np.maximum(through, m * busiest)  # type: ignore[no-any-return]
         return through + (m - 1.0) * busiest  # type: ignore[no-any-return]
 
-    ttft = schedule(prefill.layers_s, prefill.other_s, comm_prefill, decode=False)
+    host_bytes, host_write = host_kv_writes(c, prefill)  # all layers, one pass; 0 without offload
+    ttft = schedule(prefill.layers_s + host_write, prefill.other_s, comm_prefill, decode=False)
     passes = m  # a device runs every micro-batch's pass
     att = attention
     unknown = np.full_like(share, np.nan)
@@ -362,4 +379,6 @@ def evaluate_candidates(
         rates=r,
         layout=lay,
         communication=(comm_prefill, comm_decode),
+        host_kv_write_bytes=share * host_bytes,
+        host_kv_write_s=share * host_write,
     )

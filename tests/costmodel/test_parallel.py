@@ -245,6 +245,10 @@ def test_host_offload_moves_kv_to_host_and_reads_it_over_the_host_link() -> None
     assert reason(half) == Reason.OK
     # dgx-h100: 2 TB of host memory over 8 GPUs = 256 GB per device
     assert half.memory.host_capacity_bytes[0] == pytest.approx(2048e9 / 8)
+    # prefill copies the offloaded half of the new KV entries to the host over PCIe 5 x16 (64 GB/s):
+    # 16 sequences x 8192 tokens x 80 layers x (2 x 8 KV heads x 128) x 2 bytes / tp 8, half of it
+    written = 16 * 8192 * 80 * 2 * 8 * 128 * BF16 / 8 * 0.5
+    assert half.metrics.ttft_s[0] == pytest.approx(local.metrics.ttft_s[0] + written / 64e9, rel=1e-9)
 
 
 def test_expert_parallel_shares_experts_and_adds_the_all_to_all() -> None:
