@@ -157,6 +157,7 @@ def _decode_attention(
     r: Rates,
     steps: Array,
     shape: PassShape,
+    host_extra: Array,
     at_prompt: bool = True,
 ) -> _AttentionCost:
     """Attention operators over decode steps j = 1..n, exactly, and at context = prompt length.
@@ -172,7 +173,6 @@ def _decode_attention(
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
     constant = query_terms(c, bpe, shape.batch) | shape.shares  # one new token per sequence
     fused = c.flash.astype(np.float64)
-    host_extra = host_extra_s_per_byte(c, r)
     kernels = kernels_of(c)
     everyone = slice(None)
     for group, group_span, variants in tables.attention:
@@ -336,7 +336,8 @@ def evaluate_candidates(
     )
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
-    attention = _decode_attention(tables, c, bpe, r, np.maximum(c.gen_len - 1.0, 1.0), decode_shape, totals)
+    steps = np.maximum(c.gen_len - 1.0, 1.0)
+    attention = _decode_attention(tables, c, bpe, r, steps, decode_shape, host_extra, totals)
     links = collective_costs(model, c, lay, bpe.act)
     comm_prefill = communication(model, c, lay, links, new)
     comm_decode = communication(model, c, lay, links, one)

@@ -12,7 +12,7 @@ from dse.costmodel._candidates import Candidates
 from dse.costmodel._layers import window_of
 from dse.costmodel._parallel import Layout, kv_share
 from dse.costmodel._roofline import Array
-from dse.costmodel._table import PassCost, term_value
+from dse.costmodel._table import PassCost, stack_terms
 from dse.costmodel._terms import BytesPerElement
 
 LOGIT_BITS = 32.0
@@ -86,8 +86,7 @@ def weights_bytes(c: Candidates, prefill: PassCost, terms: dict[str, Array]) -> 
     final norm and LM head (last stage), the larger of the two, taken to sit with the busiest stage's
     layers (conservative by at most that part); everything on the one stage without pipelining."""
     table = prefill.table
-    values = np.stack([term_value(terms, name) for name in table.stored_names])
-    whole, layers, first, last = table.stored_matrix @ values
+    whole, layers, first, last = table.stored_matrix @ stack_terms(terms, table.stored_names)
     if not np.any(c.pp > 1):
         return whole  # type: ignore[no-any-return]
     return np.where(c.pp > 1, prefill.layer_share * layers + np.maximum(first, last), whole)  # type: ignore[no-any-return]

@@ -80,20 +80,14 @@ class OpTable:
     """Operators whose live activation bytes combine several terms."""
     live_bytes: NDArray[np.float64]
     """Activation bytes each operator holds at once (``OpSpec.live_bytes``, else its activation traffic)."""
-    stored_weights: dict[str, float]
-    """Bytes of all parameters as stored, as coefficients over ``one``, ``w``, ``emb`` (and their shards)."""
-    stored_layers: dict[str, float]
-    """The part of ``stored_weights`` in the decoder layers (split over pipeline stages)."""
-    first_stage_weights: dict[str, float]
-    """Weights outside the layers that the first pipeline stage holds (embeddings)."""
-    last_stage_weights: dict[str, float]
-    """Weights outside the layers that the last pipeline stage holds (final norm, LM head, which needs its
-    own copy of a tied embedding table once the embedding sits on another stage)."""
     stored_names: tuple[str, ...]
-    """Terms of the four stored-weight forms above, for ``stored_matrix``."""
+    """Terms of the stored-weight forms of ``stored_matrix``."""
     stored_matrix: NDArray[np.float64]
-    """(4 x S): ``stored_weights``, ``stored_layers``, ``first_stage_weights``, ``last_stage_weights`` as
-    coefficients over ``stored_names`` (one small matrix product per chunk instead of 4 x S array passes)."""
+    """(4 x S) bytes of parameters as stored, as coefficients over ``stored_names`` (``one``, ``w``, ``emb``
+    and their shards): all of them (tied tables once); those of the decoder layers (split over pipeline
+    stages); those outside the layers the first stage holds (embeddings); and those the last stage holds
+    (final norm and LM head, which needs its own copy of a tied embedding table once the embedding sits on
+    another stage)."""
 
     @classmethod
     def compile(cls, specs: Sequence[OpSpec]) -> OpTable:
@@ -153,10 +147,6 @@ class OpTable:
             act_single=tuple(sorted(single.items())),
             act_multi=np.asarray(multi, dtype=np.intp),
             live_bytes=live,
-            stored_weights=stored[0],
-            stored_layers=stored[1],
-            first_stage_weights=stored[2],
-            last_stage_weights=stored[3],
             stored_names=stored_names,
             stored_matrix=np.asarray([[form.get(n, 0.0) for n in stored_names] for form in stored]).reshape(4, -1),
         )
@@ -164,7 +154,12 @@ class OpTable:
     def basis(self, terms: dict[str, Array]) -> NDArray[np.float64]:
         """The (T x N) matrix of the terms this table uses; a sharded term ``name|s`` is ``terms[name]``
         times the share ``terms["|s"]``."""
-        return np.stack([term_value(terms, name) for name in self.names])
+        return stack_terms(terms, self.names)
+
+
+def stack_terms(terms: dict[str, Array], names: Sequence[str]) -> NDArray[np.float64]:
+    """(len(names) x N) values of the named terms (``term_value`` of each)."""
+    return np.stack([term_value(terms, name) for name in names])
 
 
 def term_value(terms: dict[str, Array], name: str) -> Array:
@@ -248,9 +243,9 @@ def _instances(activity: dict[str, float], fused: Array) -> Array:
     return activity["always"] + activity["fused"] * fused + activity["unfused"] * (1.0 - fused)  # type: ignore[no-any-return]
 
 
-def overhead_s(table: OpTable, rates: Rates, fused: Array, layer_share: Array | float = 1.0) -> Array:
-    """Per-kernel overhead of the busiest stage's pass: instances that run x overhead each."""
-    count = layer_share * _instances(table.activity, fused) + _instances(table.other_activity, fused)
+def overhead_s(table: OpTable, rates: Rates, fused: Array) -> Array:
+    """Per-kernel overhead of a whole pass (every stage): instances that run x overhead each."""
+    count = _instances(table.activity, fused) + _instances(table.other_activity, fused)
     return rates.overhead_s * count  # type: ignore[no-any-return]
 
 
