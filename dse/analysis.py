@@ -177,7 +177,8 @@ class Analysis:
             notes.append(f"{cached} prompt tokens per sequence come from the prefix cache: prefill computes the rest")
         if i["kv_offload"]:
             notes.append(
-                f"{i['kv_offload']:.0%} of the KV cache lives in host memory: prefill copies it there and decode reads it back, over the host link"
+                f"{i['kv_offload']:.0%} of the KV cache lives in host memory: prefill copies it there and decode "
+                "reads it back, over the host link"
             )
         return {
             "kv_block_size": i["kv_block_size"],
