@@ -179,11 +179,16 @@ def _decode_attention(
         span = np.minimum(group_span, c.kv_budget_tokens)
         terms = [attention_terms(group, c, bpe, shape, np.inf, k) | constant for k in (zero, one)]
         overhead += overhead_s(variants["mixed"], r, fused)
-        # each candidate runs one kind of kernel: a mixed chunk evaluates each kind on its own candidates
+        # Each candidate runs one kind of kernel, and the terms of the other kind are 0 for it (they carry the
+        # kernel's 0/1 mask), so those rows add nothing. A mixed chunk evaluates each kind on all candidates
+        # when most use it (no gathering), else on its own candidates only.
         parts: list[tuple[OpTable, slice | NDArray[np.intp]]] = [(variants[kernels], everyone)]
         if kernels == "mixed":
             flash = c.flash.astype(bool)
-            parts = [(variants["fused"], np.flatnonzero(flash)), (variants["unfused"], np.flatnonzero(~flash))]
+            parts = [
+                (variants[kind], everyone if 2 * np.count_nonzero(uses) >= len(uses) else np.flatnonzero(uses))
+                for kind, uses in (("fused", flash), ("unfused", ~flash))
+            ]
         for table, rows in parts:
             lines = _AttentionLines.of(table, terms, r, host_extra, rows)
             at = (c.prompt_len[rows], steps[rows], span[rows])
@@ -235,10 +240,9 @@ class _AttentionLines:
         v0, v1 = w0 + w1 * prompt, w1
         one = np.ones_like(prompt)
         total = sum_max_linear(u0, u1, v0, v1, one, np.minimum(steps, span - prompt))
-        bounded = np.isfinite(span)
-        if np.any(bounded):  # steps past the span attend to exactly `span` keys
-            capped = np.where(bounded, span, 0.0)
-            capped_steps = np.where(bounded, np.maximum(steps - np.maximum(1.0, capped - prompt + 1.0) + 1.0, 0.0), 0.0)
+        if np.any(np.isfinite(span)):  # steps past the span attend to exactly `span` keys
+            capped = np.minimum(span, prompt + steps)  # finite; where the span is never reached, no step is capped
+            capped_steps = np.maximum(steps - np.maximum(1.0, capped - prompt + 1.0) + 1.0, 0.0)
             total = total + capped_steps * np.maximum((f0 + f1 * capped) / rate, w0 + w1 * capped)
         return total  # type: ignore[no-any-return]
 

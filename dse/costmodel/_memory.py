@@ -89,7 +89,8 @@ def weights_bytes(c: Candidates, prefill: PassCost, terms: dict[str, Array]) -> 
     whole, layers, first, last = table.stored_matrix @ stack_terms(terms, table.stored_names)
     if not np.any(c.pp > 1):
         return whole  # type: ignore[no-any-return]
-    return np.where(c.pp > 1, prefill.layer_share * layers + np.maximum(first, last), whole)  # type: ignore[no-any-return]
+    staged = c.pp > 1
+    return staged * (prefill.layer_share * layers + np.maximum(first, last)) + ~staged * whole  # type: ignore[no-any-return]
 
 
 def memory_breakdown(
@@ -112,7 +113,7 @@ def memory_breakdown(
     capacity = c.memory_bytes * c.memory_utilization
     per_sequence = kv / lay.group_sequences + act / lay.group_batch / c.pp
     free = capacity - weights - reserve
-    max_batch = np.where(free > 0, np.floor(lay.attention_dp * np.maximum(free, 0.0) / per_sequence), 0.0)
+    max_batch = np.floor(lay.attention_dp * np.maximum(free, 0.0) / per_sequence)  # per_sequence > 0: activations
     offloaded = c.kv_offload_fraction > 0
     if np.any(offloaded):  # the host's share of the cache must fit host memory too
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -21,11 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dse.catalog import ModelSpec
 from dse.costmodel._attention import attention_geometry
 from dse.costmodel._candidates import Candidates
-from dse.costmodel._reasons import SPLIT_REASONS
+from dse.costmodel._reasons import SPLIT_REASONS, first_reason
 from dse.costmodel._roofline import Array
 
 
@@ -99,14 +100,15 @@ def shares(model: ModelSpec, c: Candidates, lay: Layout, *, decode: bool) -> dic
     imbalance (busiest device over the mean). With ``ep = 1`` they split like a dense FFN.
     """
     tp_share = 1.0 / c.tp
-    expert = c.ep > 1
+    expert = (c.ep > 1).astype(np.float64)
+    dense = 1.0 - expert
     routed_rows = lay.micro_batch / lay.group_batch * lay.imbalance / c.ep
-    return {
+    return {  # 0/1 masks as weights: exact for these finite values, and cheaper than branching per candidate
         "|tp": tp_share,
         "|kv": kv_share(model, c, decode=decode),
-        "|ew": np.where(expert, 1.0 / c.ep, tp_share),
-        "|ef": np.where(expert, routed_rows, tp_share),
-        "|ea": np.where(expert, routed_rows, 1.0),
+        "|ew": expert / c.ep + dense * tp_share,
+        "|ef": expert * routed_rows + dense * tp_share,
+        "|ea": expert * routed_rows + dense,
     }
 
 
@@ -114,11 +116,12 @@ def nodes_per_replica(c: Candidates, lay: Layout) -> Array:
     """Nodes a replica occupies: whole stages packed into nodes in order (a stage never straddles two nodes
     unless it spans whole nodes), floor(node / stage) stages per node."""
     node = c.devices_per_node
+    spans = lay.stage_devices > node  # then one stage per node-group: per_node below is 1
     per_node = np.floor(node / np.minimum(lay.stage_devices, node))
-    return np.where(lay.stage_devices > node, lay.devices / node, np.ceil(c.pp / per_node))  # type: ignore[no-any-return]
+    return spans * (lay.devices / node) + ~spans * np.ceil(c.pp / per_node)  # type: ignore[no-any-return]
 
 
-def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
+def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> NDArray[np.int8]:
     """The first of ``SPLIT_REASONS`` that applies per candidate (0 where the split can run).
 
     The divisibility rules are those engines enforce (vLLM, SGLang): tp divides the query heads; tp divides
@@ -127,7 +130,7 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     in a node stay idle) or span whole nodes, and a replica needs links between all its devices.
     """
     if not np.any(lay.devices > 1) and not np.any(c.kv_offload_fraction > 0):
-        return np.zeros(len(c), dtype=np.int8)  # type: ignore[return-value]  # one device, no offload: nothing to check
+        return np.zeros(len(c), dtype=np.int8)  # one device, no offload: nothing to check
     rec, moe = model.record, model.record.moe
     tp_raw, ep_raw = c.tp.astype(np.int64), c.ep.astype(np.int64)
     # divisibility per degree value, as lookup tables over 1..limit: a degree above every head and expert
@@ -156,10 +159,7 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> Array:
     exceeds = (nodes > 1) & ((c.inter_link_bytes_per_s <= 0) | (nodes > c.max_nodes))
     offload_bad = (c.kv_offload_fraction > 0) & ~((c.host_link_bytes_per_s > 0) & np.isfinite(c.host_memory_bytes))
     conditions = [heads_bad[tp], tp_width_bad, ep_bad, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad]
-    reason = np.zeros(len(c), dtype=np.int8)
-    for condition, code in zip(conditions[::-1], SPLIT_REASONS[::-1], strict=True):  # the first that applies wins
-        reason = np.where(condition, np.int8(code), reason)
-    return reason  # type: ignore[return-value]
+    return first_reason(conditions, SPLIT_REASONS)
 
 
 @dataclass(frozen=True)
@@ -228,20 +228,20 @@ def collective_costs(model: ModelSpec, c: Candidates, lay: Layout, act_bpe: Arra
     inside = boundaries - crossing
     ring_latency = in_node * intra_lat + across * inter_lat
     ring_per_byte = (g - 1.0) / (g * intra_bw) + (m - 1.0) / (m * g * inter_bw)
-    all_to_all_latency = np.where(n > 1, np.where(n > g_ep, inter_lat, intra_lat), 0.0)
+    across_ep = n > g_ep
+    all_to_all_latency = across_ep * inter_lat + ((n > 1) & ~across_ep) * intra_lat
     # with data-parallel attention (ep > tp) the MoE layers' outputs come back by the combine all-to-all,
     # so only their attention output is all-reduced; with ep = tp every rank holds every token and the
     # experts' partial outputs are all-reduced like a dense FFN's (vLLM's expert parallelism over TP ranks)
     rec, moe = model.record, model.record.moe
     dispatched = (c.ep > 1) & (lay.attention_dp > 1)
     per_layer = 1.0 if rec.parallel_attention else 2.0
-    moe_layers = np.where(dispatched, model.num_moe_layers, 0.0)
+    moe_layers = dispatched * np.float64(model.num_moe_layers)
     residual = np.maximum(act_bpe, RESIDUAL_BYTES_PER_ELEMENT) * rec.hidden_size
     logits = lay.group_batch * rec.vocab_size * np.maximum(act_bpe, RESIDUAL_BYTES_PER_ELEMENT)
     if moe is not None:  # dispatch in the activation format, combine in 16 bits
         per_copy = rec.hidden_size * (act_bpe + COMBINE_BYTES_PER_ELEMENT)
-        dispatch = np.where(dispatched, lay.micro_batch / c.ep * moe.experts_per_token * per_copy, 0.0)
-        dispatch = dispatch * lay.imbalance
+        dispatch = dispatched * (lay.micro_batch / c.ep * moe.experts_per_token * per_copy) * lay.imbalance
     else:
         dispatch = np.zeros_like(c.ep)
     return CollectiveCosts(
@@ -250,16 +250,16 @@ def collective_costs(model: ModelSpec, c: Candidates, lay: Layout, act_bpe: Arra
         all_to_all_latency_s=all_to_all_latency,
         all_to_all_s_per_byte=spread,
         send_latency_s=crossing * inter_lat + inside * intra_lat,
-        send_s_per_byte=crossing / inter_bw + np.where(inside > 0, inside / intra_bw, 0.0),
+        send_s_per_byte=crossing / inter_bw + inside / intra_bw,  # intra_bw inf (no link): 0 s per byte
         any_split=True,
         layer_all_reduces=model.num_layers * per_layer - moe_layers * (per_layer - 1.0),
         residual_bytes=residual,
         logits_s=ring_latency + logits * ring_per_byte,
         logits_bytes=logits,
         dispatch_bytes=dispatch,
-        dispatch_latency_s=np.where(dispatched, 2.0 * all_to_all_latency, 0.0),
-        dispatch_s_per_byte=np.where(dispatched, spread, 0.0),
-        tp_sent_share=np.where(c.tp > 1, (c.tp - 1.0) / c.tp, 0.0),
+        dispatch_latency_s=dispatched * (2.0 * all_to_all_latency),
+        dispatch_s_per_byte=dispatched * spread,  # type: ignore[arg-type]
+        tp_sent_share=(c.tp - 1.0) / c.tp,
     )
 
 
@@ -324,7 +324,7 @@ def communication(
     fixed_s = ring_per_all_reduce + costs.logits_s  # the embedding's all-reduce and the logits' all-gather
     share = lay.layer_share
     ring_bytes = (share * costs.layer_all_reduces + 1.0) * 2.0 * tp_size + costs.logits_bytes
-    pp_size = np.where(c.pp > 1, tp_size / c.tp, 0.0)
+    pp_size = (c.pp > 1) * (tp_size / c.tp)
     return Communication(
         tp_all_reduce_bytes=costs.tp_sent_share * ring_bytes,
         tp_all_reduce_s=share * tp_layers_s + fixed_s,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
 
 
 class Reason(IntEnum):
@@ -56,3 +60,14 @@ REASON_TEXT = {
     Reason.NO_HOST_OFFLOAD: "KV offload needs the device's host link and host memory figures, which the catalog lacks",
     Reason.HOST_MEMORY_EXCEEDED: "the offloaded KV cache exceeds the host memory per device",
 }
+
+
+def first_reason(conditions: Sequence[NDArray[np.bool_]], codes: Sequence[int | NDArray[np.int8]]) -> NDArray[np.int8]:
+    """Per candidate, the code of the first condition that holds (0 where none does); a code may be an array.
+
+    Branch-free: an int8 multiply-add per condition, from the last to the first (np.where branches per
+    element, which costs several times more when the conditions vary from candidate to candidate)."""
+    reason = np.zeros(np.shape(conditions[0]), dtype=np.int8)
+    for condition, code in zip(conditions[::-1], codes[::-1], strict=True):
+        reason += condition * (code - reason)
+    return reason

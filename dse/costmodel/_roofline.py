@@ -27,12 +27,13 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array, las
     sum is the v-series plus the positive part of d, both arithmetic series. Vectorised; empty ranges give 0.
     """
     d0, d1 = u0 - v0, u1 - v1
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # only the root's place within the range matters; where d1 = 0 it is inf or NaN and goes unused
-        root = np.clip(-d0 / d1, first - 1.0, last + 1.0)
-        # integers where d > 0: above the root when rising, below it when falling, all or none when flat
-        positive_first = np.where(d1 > 0, np.maximum(first, np.floor(root) + 1.0), first)
-        positive_last = np.where(
-            d1 < 0, np.minimum(last, np.ceil(root) - 1.0), np.where((d1 == 0) & (d0 <= 0), first - 1.0, last)
-        )
+    flat = d1 == 0
+    with np.errstate(over="ignore"):
+        # only the root's place within the range matters (clipped to it, so finite); where d1 = 0 it is unused
+        root = np.clip(-d0 / (d1 + flat), first - 1.0, last + 1.0)
+    # integers where d > 0: above the root when rising, below it when falling, all or none when flat. The
+    # bounds are whole numbers, so choosing by 0/1 masks is exact (and branch-free, unlike np.where)
+    rising, falling, never = d1 > 0, d1 < 0, flat & (d0 <= 0)
+    positive_first = first + rising * (np.maximum(first, np.floor(root) + 1.0) - first)
+    positive_last = last - falling * (last - np.minimum(last, np.ceil(root) - 1.0)) - never * (last - first + 1.0)
     return _series(first, last, v0, v1) + _series(positive_first, positive_last, d0, d1)  # type: ignore[no-any-return]

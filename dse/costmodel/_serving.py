@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +12,7 @@ from dse.catalog import ModelSpec
 from dse.costmodel._candidates import Candidates
 from dse.costmodel._evaluate import Evaluation
 from dse.costmodel._parallel import split_reason
-from dse.costmodel._reasons import REASON_TEXT, Reason
+from dse.costmodel._reasons import REASON_TEXT, Reason, first_reason
 from dse.costmodel._roofline import Array
 
 __all__ = ["METRIC_NAMES", "REASON_TEXT", "Reason", "ServingMetrics", "serving_metrics"]
@@ -80,7 +79,7 @@ def serving_metrics(model: ModelSpec, c: Candidates, ev: Evaluation, power_fract
         mem.total_bytes > mem.capacity_bytes,
         mem.host_kv_cache_bytes > mem.host_capacity_bytes,  # NaN capacity (unknown): offload is a split reason
     ]
-    choices: list[Any] = [
+    choices: list[int | NDArray[np.int8]] = [
         int(Reason.UNSUPPORTED_FORMAT),
         split,
         int(Reason.CONTEXT_TOO_LONG),
@@ -88,9 +87,7 @@ def serving_metrics(model: ModelSpec, c: Candidates, ev: Evaluation, power_fract
         int(Reason.MEMORY_EXCEEDED),
         int(Reason.HOST_MEMORY_EXCEEDED),
     ]
-    reason = np.zeros(len(c), dtype=np.int8)
-    for condition, choice in zip(conditions[::-1], choices[::-1], strict=True):  # the first that applies wins
-        reason = np.where(condition, choice, reason).astype(np.int8, copy=False)
+    reason = first_reason(conditions, choices)
     return ServingMetrics(
         ttft_s=ttft,
         tpot_s=ev.tpot_s,

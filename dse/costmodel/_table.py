@@ -43,6 +43,66 @@ def _undominated(rows: NDArray[np.float64]) -> list[int]:
 
 
 @dataclass(frozen=True)
+class Rooflines:
+    """What ``evaluate_table`` needs of a table's operators, as R rows: per row, bytes over the terms, FLOPs
+    as coefficient x one (term, kind) pair, and instances inside the layers and outside them.
+
+    A table keeps one row per operator (``OpTable.per_operator``) and a merged form for pass totals
+    (``OpTable.merged``): operators whose FLOPs, bytes and KV reads are all proportional, with the same
+    term and kind (a gate and an up projection; every RMSNorm of a layer), have proportional rooflines, since
+    max(a x, a y) = a max(x, y) for a > 0. One row then stands for them all, its counts weighted by the
+    ratios; the totals are unchanged and the rows to evaluate fewer."""
+
+    memory_bytes: NDArray[np.float64]
+    kv_read_bytes: NDArray[np.float64] | None
+    flops_coefficient: NDArray[np.float64]
+    pair_index: NDArray[np.intp]
+    """Per row, its entry in ``OpTable.rate_pairs``."""
+    layer_counts: NDArray[np.float64]
+    other_counts: NDArray[np.float64]
+    other_rows: NDArray[np.intp]
+    """Rows with instances outside the layers (a handful: summing only them saves a pass over R x N)."""
+
+    def merged(self, flops: NDArray[np.float64]) -> Rooflines:
+        """Rows of proportional operators folded into one (``flops``: the per-operator FLOPs matrix)."""
+        reads = self.kv_read_bytes if self.kv_read_bytes is not None else np.zeros_like(self.memory_bytes)
+        profiles = np.hstack([flops, self.memory_bytes, reads])
+        keep: list[int] = []
+        layer: list[float] = []
+        other: list[float] = []
+        for i, profile in enumerate(profiles):
+            for slot, j in enumerate(keep):
+                ratio = _ratio(profile, profiles[j])
+                if ratio is not None and self.pair_index[i] == self.pair_index[j]:
+                    layer[slot] += ratio * self.layer_counts[i]
+                    other[slot] += ratio * self.other_counts[i]
+                    break
+            else:
+                keep.append(i)
+                layer.append(float(self.layer_counts[i]))
+                other.append(float(self.other_counts[i]))
+        other_counts = np.asarray(other)
+        return Rooflines(
+            memory_bytes=self.memory_bytes[keep],
+            kv_read_bytes=None if self.kv_read_bytes is None else self.kv_read_bytes[keep],
+            flops_coefficient=self.flops_coefficient[keep],
+            pair_index=self.pair_index[keep],
+            layer_counts=np.asarray(layer),
+            other_counts=other_counts,
+            other_rows=np.flatnonzero(other_counts),
+        )
+
+
+def _ratio(row: NDArray[np.float64], of: NDArray[np.float64]) -> float | None:
+    """a > 0 with row = a x ``of`` (to rounding), else None."""
+    pivot = int(np.argmax(np.abs(of)))
+    if of[pivot] == 0.0 or row[pivot] / of[pivot] <= 0.0:
+        return None
+    ratio = float(row[pivot] / of[pivot])
+    return ratio if np.allclose(row, ratio * of, rtol=1e-12, atol=0.0) else None
+
+
+@dataclass(frozen=True)
 class OpTable:
     """Coefficients of K operators over named terms (rows: operators, columns: ``names``)."""
 
@@ -64,6 +124,10 @@ class OpTable:
     other_rows: NDArray[np.intp]
     """Rows of those operators (a handful: summing only them saves a pass over K x N)."""
     kind_index: NDArray[np.intp]
+    per_operator: Rooflines
+    """One roofline row per operator."""
+    merged: Rooflines
+    """Proportional operators folded into one row: what pass totals are evaluated on."""
     activity: dict[str, float]
     """Per-layer operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
     other_activity: dict[str, float]
@@ -72,6 +136,9 @@ class OpTable:
     """Every operator's FLOPs use at most one term: FLOPs = coefficient x that term (a multiply, not a GEMM)."""
     rate_pairs: tuple[tuple[int, int], ...]
     """Distinct (term, kind) pairs of the operators' FLOPs: compute time = coefficient x term / rate of kind."""
+    pair_terms: NDArray[np.intp]
+    pair_kinds: NDArray[np.intp]
+    """``rate_pairs`` as two index arrays (terms, kinds), for gathering every pair at once."""
     rate_pair_index: NDArray[np.intp]
     """Per operator, its entry in ``rate_pairs``."""
     act_single: tuple[tuple[int, float], ...]
@@ -125,6 +192,20 @@ class OpTable:
         stored_names = tuple(sorted({n for form in stored for n in form}))
         reads = np.asarray([s.reads_kv_cache for s in specs], dtype=np.float64)
         per_layer = np.asarray([s.per_layer for s in specs], dtype=bool)
+        kv_read_bytes = kv * reads[:, None] if np.any(kv * reads[:, None]) else None
+        layer_counts, other_counts = np.where(per_layer, counts, 0.0), np.where(per_layer, 0.0, counts)
+        flops_coefficient = flops[np.arange(len(specs)), flops_term]
+        pair_of = [pairs.index((int(t), k)) for t, k in zip(flops_term, kinds, strict=True)]
+        pair_index = np.asarray(pair_of, dtype=np.intp)
+        rooflines = Rooflines(
+            weight + act + kv,
+            kv_read_bytes,
+            flops_coefficient,
+            pair_index,
+            layer_counts,
+            other_counts,
+            np.flatnonzero(~per_layer),
+        )
         return cls(
             specs=tuple(specs),
             names=tuple(names),
@@ -132,18 +213,22 @@ class OpTable:
             weight_bytes=weight,
             act_bytes=act,
             kv_bytes=kv,
-            memory_bytes=weight + act + kv,
-            kv_read_bytes=kv * reads[:, None] if np.any(kv * reads[:, None]) else None,
+            memory_bytes=rooflines.memory_bytes,
+            kv_read_bytes=kv_read_bytes,
             counts=counts,
-            layer_counts=np.where(per_layer, counts, 0.0),
-            other_counts=np.where(per_layer, 0.0, counts),
-            other_rows=np.flatnonzero(~per_layer),
+            layer_counts=layer_counts,
+            other_counts=other_counts,
+            other_rows=rooflines.other_rows,
             kind_index=np.asarray(kinds, dtype=np.intp),
+            per_operator=rooflines,
+            merged=rooflines.merged(flops),
             activity=activity,
             other_activity=other_activity,
-            flops_coefficient=flops[np.arange(len(specs)), flops_term],
+            flops_coefficient=flops_coefficient,
             rate_pairs=tuple(pairs),
-            rate_pair_index=np.asarray([pairs.index((int(t), k)) for t, k in zip(flops_term, kinds, strict=True)]),
+            pair_terms=np.asarray([t for t, _ in pairs], dtype=np.intp),
+            pair_kinds=np.asarray([k for _, k in pairs], dtype=np.intp),
+            rate_pair_index=pair_index,
             act_single=tuple(sorted(single.items())),
             act_multi=np.asarray(multi, dtype=np.intp),
             live_bytes=live,
@@ -158,8 +243,15 @@ class OpTable:
 
 
 def stack_terms(terms: dict[str, Array], names: Sequence[str]) -> NDArray[np.float64]:
-    """(len(names) x N) values of the named terms (``term_value`` of each)."""
-    return np.stack([term_value(terms, name) for name in names])
+    """(len(names) x N) values of the named terms (``term_value`` of each), written in place."""
+    out = np.empty((len(names), *np.shape(terms[names[0].partition("|")[0]])))
+    for row, name in zip(out, names, strict=True):
+        base, bar, share = name.partition("|")
+        if bar:
+            np.multiply(terms[base], terms[bar + share], out=row)
+        else:
+            row[:] = terms[name]
+    return out
 
 
 def term_value(terms: dict[str, Array], name: str) -> Array:
@@ -268,28 +360,46 @@ def evaluate_table(
 
     ``kv_extra_s_per_byte``: extra seconds per KV-cache byte read (host-offloaded KV read over the host link;
     the new token's KV is written to device memory, so writes take none). ``per_operator`` False keeps only
-    the totals (the per-operator arrays are then None) and evaluates in cache-sized blocks of candidates."""
+    the totals (the per-operator arrays are then None) and evaluates in cache-sized blocks of candidates, on
+    the table's merged rows."""
+    return evaluate_basis(
+        table, table.basis(terms), rates, fused, layer_share, kv_extra_s_per_byte, per_operator=per_operator
+    )
+
+
+def evaluate_basis(
+    table: OpTable,
+    basis: NDArray[np.float64],
+    rates: Rates,
+    fused: Array,
+    layer_share: Array | None = None,
+    kv_extra_s_per_byte: Array | None = None,
+    *,
+    per_operator: bool = True,
+) -> PassCost:
+    """``evaluate_table`` on the table's (T x N) ``basis`` of term values."""
     share = np.ones_like(fused) if layer_share is None else layer_share
-    basis = table.basis(terms)
+    rows = table.per_operator if per_operator else table.merged
     extra = kv_extra_s_per_byte
-    with_extra = table.kv_read_bytes is not None and extra is not None and bool(np.any(extra))
+    with_extra = rows.kv_read_bytes is not None and extra is not None and bool(np.any(extra))
     layers = rates.overhead_s * _instances(table.activity, fused)
     other = rates.overhead_s * _instances(table.other_activity, fused)
+    pair_rates = rates.seconds_per_flop[table.pair_kinds]
     blocks = (
         [slice(None)] if per_operator else [slice(i, i + BLOCK_COLUMNS) for i in range(0, len(fused), BLOCK_COLUMNS)]
     )
     for block in blocks:
         part = basis[:, block]
-        per_pair = np.stack([part[term] * rates.seconds_per_flop[kind][block] for term, kind in table.rate_pairs])
-        compute_s = per_pair[table.rate_pair_index]
-        compute_s *= table.flops_coefficient[:, None]
-        memory_s = table.memory_bytes @ (part * rates.seconds_per_byte[block])
+        per_pair = part[table.pair_terms] * pair_rates[:, block]
+        compute_s = per_pair[rows.pair_index]
+        compute_s *= rows.flops_coefficient[:, None]
+        memory_s = rows.memory_bytes @ (part * rates.seconds_per_byte[block])
         if with_extra:
-            memory_s += table.kv_read_bytes @ (part * extra[block])  # type: ignore[operator,index]
+            memory_s += rows.kv_read_bytes @ (part * extra[block])  # type: ignore[operator,index]
         roofline_s = np.maximum(compute_s, memory_s, out=None if per_operator else compute_s)
-        layers[block] += table.layer_counts @ roofline_s
-        if len(table.other_rows):
-            other[block] += table.other_counts[table.other_rows] @ roofline_s[table.other_rows]
+        layers[block] += rows.layer_counts @ roofline_s
+        if len(rows.other_rows):
+            other[block] += rows.other_counts[rows.other_rows] @ roofline_s[rows.other_rows]
     if not per_operator:
         compute_s = memory_s = roofline_s = None  # type: ignore[assignment]
     return PassCost(table, basis, compute_s, memory_s, roofline_s, share * layers + other, share, layers, other)

@@ -95,3 +95,22 @@ def test_stored_weights_equal_parameters_at_16_bits() -> None:
         stored = analyze(model.id, "h200-sxm", weight_bits=16, act_bits=16, prompt_len=8, gen_len=2).to_dict()
         sinks = model.num_layers * model.record.num_attention_heads if model.record.attention_sinks else 0
         assert stored["memory"]["weights_bytes"] == pytest.approx(2 * (total - sinks), rel=1e-12), model.id
+
+
+def test_proportional_operators_share_a_roofline_row() -> None:
+    """Llama-3.1-70B prefill with a fused kernel: 14 operators, 9 roofline rows. Gate, up and down
+    projections (8192 x 28672 each: the same FLOPs, weight and activation bytes) share one row with 3 x 80
+    instances; q and o (8192 x 8192), and k and v, share a row each; the 2 x 80 RMSNorms of the layers and
+    the final norm share one, inside and outside the layers."""
+    from dse.costmodel._evaluate import compile_model
+
+    table = compile_model(load_model("llama-3.1-70b")).prefill["fused"]
+    assert len(table.specs) == 14
+    merged = table.merged
+    assert len(merged.layer_counts) == 9
+    rows = {name: i for i, name in enumerate(s.name for s in table.specs)}
+    kept = list(merged.flops_coefficient)
+    ffn = kept.index(table.flops_coefficient[rows["gate_proj"]])
+    assert merged.layer_counts[ffn] == 3 * 80 and merged.other_counts[ffn] == 0
+    norm = kept.index(table.flops_coefficient[rows["norm"]])
+    assert merged.layer_counts[norm] == 2 * 80 and merged.other_counts[norm] == 1

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from dse.catalog import load_model
 from dse.costmodel import Candidates, evaluate_candidates, serving_metrics, sum_max_linear
+from dse.costmodel._table import evaluate_basis
 from dse.scoring import score_columns
 
 MODELS = [
@@ -197,3 +198,18 @@ def test_decode_step_closed_form_equals_operator_by_operator(row: dict) -> None:
     np.testing.assert_allclose(ev.decode_step.time_s, ev.decode_ops.time_s, rtol=1e-9)
     np.testing.assert_allclose(ev.decode_step.flops, ev.decode_ops.total("flops"), rtol=1e-9)
     np.testing.assert_allclose(ev.decode_step.memory_bytes, ev.decode_ops.total("memory_bytes"), rtol=1e-9)
+
+
+@FAST
+@given(candidate)
+def test_merged_rows_give_the_per_operator_totals(row: dict) -> None:
+    """Pass totals are evaluated on merged rows (proportional operators folded into one); they must equal
+    the sum over the operators one by one, for prefill and for a decode step."""
+    ev, _ = _evaluate(row)
+    fused = _candidates_of(row).flash.astype(float)
+    assert ev.decode_ops is not None
+    for cost in (ev.prefill_ops, ev.decode_ops):
+        merged = evaluate_basis(cost.table, cost.basis, ev.rates, fused, cost.layer_share, per_operator=False)
+        np.testing.assert_allclose(merged.time_s, cost.time_s, rtol=1e-12)
+        np.testing.assert_allclose(merged.layers_s, cost.layers_s, rtol=1e-12)
+        np.testing.assert_allclose(merged.other_s, cost.other_s, rtol=1e-12)
