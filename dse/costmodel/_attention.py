@@ -107,7 +107,8 @@ def prefill_work(prompt: Array, cached: Array | float, window: float, block_rows
 
 
 def decode_work(keys: Array) -> AttentionWork:
-    """Attention work of one new token attending to ``keys`` keys (window already applied)."""
+    """Attention work of one new token attending to ``keys`` keys (window already applied): every figure but
+    the one query is proportional to the keys (the decode lines of ``_evaluate`` rely on it)."""
     ones = np.ones_like(keys)
     return AttentionWork(ones, keys, keys, keys)
 

@@ -171,13 +171,17 @@ def _decode_attention(
     """
     total, step, flops, nbytes, overhead = (np.zeros_like(c.batch) for _ in range(5))
     zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
-    constant = query_terms(c, bpe, shape.batch) | shape.shares  # one new token per sequence
+    queries = query_terms(c, bpe, shape.batch)  # one new token per sequence, whatever the keys
     fused = c.flash.astype(np.float64)
     kernels = kernels_of(c)
     everyone = slice(None)
     for group, group_span, variants in tables.attention:
         span = np.minimum(group_span, c.kv_budget_tokens)
-        terms = [attention_terms(group, c, bpe, shape, np.inf, k) | constant for k in (zero, one)]
+        # a decode step's attention work is proportional to its keys (``decode_work``): the terms at one key
+        # are the lines' slopes, and the query terms their intercepts
+        per_key = attention_terms(group, c, bpe, shape, np.inf, one)
+        intercept = dict.fromkeys(per_key, zero) | queries | shape.shares
+        slope = per_key | dict.fromkeys(queries, zero) | shape.shares
         overhead += overhead_s(variants["mixed"], r, fused)
         # Each candidate runs one kind of kernel, and the terms of the other kind are 0 for it (they carry the
         # kernel's 0/1 mask), so those rows add nothing. A mixed chunk evaluates each kind on all candidates
@@ -190,7 +194,7 @@ def _decode_attention(
                 for kind, uses in (("fused", flash), ("unfused", ~flash))
             ]
         for table, rows in parts:
-            lines = _AttentionLines.of(table, terms, r, host_extra, rows)
+            lines = _AttentionLines.of(table, intercept, slope, r, host_extra, rows)
             at = (c.prompt_len[rows], steps[rows], span[rows])
             total[rows] += table.layer_counts @ lines.step_sum(*at)
             if at_prompt:
@@ -218,19 +222,21 @@ class _AttentionLines:
     def of(
         cls,
         table: OpTable,
-        terms: list[dict[str, Array]],
+        intercept: dict[str, Array],
+        slope: dict[str, Array],
         r: Rates,
         host_extra: Array,
         rows: slice | NDArray[np.intp],
     ) -> _AttentionLines:
-        at0, at1 = (table.basis(t)[:, rows] for t in terms)
+        """The lines of ``table``'s operators for candidates ``rows``, from the terms at 0 keys (``intercept``)
+        and their increase per key (``slope``)."""
+        at0, per_key = (table.basis(t)[:, rows] for t in (intercept, slope))
         f0, m0 = table.flops @ at0, table.memory_bytes @ at0
-        f1, m1 = table.flops @ at1 - f0, table.memory_bytes @ at1 - m0
+        f1, m1 = table.flops @ per_key, table.memory_bytes @ per_key
         spb, extra = r.seconds_per_byte[rows], host_extra[rows]
         w0, w1 = m0 * spb, m1 * spb
         if table.kv_read_bytes is not None and np.any(extra):
-            kv0 = table.kv_read_bytes @ at0
-            w0, w1 = w0 + kv0 * extra, w1 + (table.kv_read_bytes @ at1 - kv0) * extra
+            w0, w1 = w0 + (table.kv_read_bytes @ at0) * extra, w1 + (table.kv_read_bytes @ per_key) * extra
         return cls(f0, f1, m0, m1, w0, w1, r.flops_per_s[table.kind_index][:, rows])
 
     def step_sum(self, prompt: Array, steps: Array, span: Array) -> NDArray[np.float64]:
@@ -269,7 +275,7 @@ def host_kv_writes(c: Candidates, prefill: PassCost) -> tuple[Array, Array]:
     f = c.kv_offload_fraction
     if not np.any(f > 0):
         return np.zeros_like(f), np.zeros_like(f)
-    sent = f * ((prefill.table.layer_counts @ prefill.table.kv_bytes) @ prefill.basis)
+    sent = f * prefill.kv_written_bytes
     with np.errstate(divide="ignore", invalid="ignore"):
         return sent, np.where(f > 0, sent / c.host_link_bytes_per_s, 0.0)
 

@@ -76,7 +76,7 @@ def activation_bytes(
     """
     rec = model.record
     residual = terms["rows"] * rec.hidden_size * bpe.act
-    largest = prefill.largest_act_bytes()
+    largest = prefill.largest_act_bytes
     logits = lay.group_batch * rec.vocab_size * units.bits_to_bytes(LOGIT_BITS)
     return residual + largest + logits  # type: ignore[no-any-return]
 

@@ -48,6 +48,8 @@ class Layout:
     """Devices per pipeline stage: max(tp, ep)."""
     devices: Array
     """Devices per replica: stage_devices x pp."""
+    nodes: Array
+    """Nodes a replica occupies (``nodes_per_replica``)."""
     layer_share: Array
     """Layers on the busiest stage over all layers: ceil(L / pp) / L."""
     imbalance: Array
@@ -69,6 +71,7 @@ def layout(model: ModelSpec, c: Candidates) -> Layout:
         group_sequences=np.ceil(c.batch / dp),
         stage_devices=stage,
         devices=stage * c.pp,
+        nodes=nodes_per_replica(c, stage),
         layer_share=np.ceil(layers / c.pp) / layers,
         imbalance=expert_imbalance(model, c),
     )
@@ -112,13 +115,13 @@ def shares(model: ModelSpec, c: Candidates, lay: Layout, *, decode: bool) -> dic
     }
 
 
-def nodes_per_replica(c: Candidates, lay: Layout) -> Array:
+def nodes_per_replica(c: Candidates, stage_devices: Array) -> Array:
     """Nodes a replica occupies: whole stages packed into nodes in order (a stage never straddles two nodes
     unless it spans whole nodes), floor(node / stage) stages per node."""
     node = c.devices_per_node
-    spans = lay.stage_devices > node  # then one stage per node-group: per_node below is 1
-    per_node = np.floor(node / np.minimum(lay.stage_devices, node))
-    return spans * (lay.devices / node) + ~spans * np.ceil(c.pp / per_node)  # type: ignore[no-any-return]
+    spans = stage_devices > node  # then one stage per node-group: per_node below is 1
+    per_node = np.floor(node / np.minimum(stage_devices, node))
+    return spans * (stage_devices * c.pp / node) + ~spans * np.ceil(c.pp / per_node)  # type: ignore[no-any-return]
 
 
 def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> NDArray[np.int8]:
@@ -155,7 +158,7 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> NDArray[np.int
         ep_bad = ep > 1
     stage, node = lay.stage_devices.astype(np.int64), c.devices_per_node.astype(np.int64)
     tiling_bad = (stage > node) & (stage % node != 0)
-    nodes = nodes_per_replica(c, lay)
+    nodes = lay.nodes
     exceeds = (nodes > 1) & ((c.inter_link_bytes_per_s <= 0) | (nodes > c.max_nodes))
     offload_bad = (c.kv_offload_fraction > 0) & ~((c.host_link_bytes_per_s > 0) & np.isfinite(c.host_memory_bytes))
     conditions = [heads_bad[tp], tp_width_bad, ep_bad, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad]
@@ -224,7 +227,7 @@ def collective_costs(model: ModelSpec, c: Candidates, lay: Layout, act_bpe: Arra
     g_ep = np.minimum(n, node)  # expert-parallel ranks are the stage's devices, contiguous
     spread = np.maximum((g_ep - 1.0) / (n * intra_bw), (n - g_ep) / (n * inter_bw))
     boundaries = c.pp - 1.0
-    crossing = np.minimum(boundaries, nodes_per_replica(c, lay) - 1.0)  # stages packed into nodes in order
+    crossing = np.minimum(boundaries, lay.nodes - 1.0)  # stages packed into nodes in order
     inside = boundaries - crossing
     ring_latency = in_node * intra_lat + across * inter_lat
     ring_per_byte = (g - 1.0) / (g * intra_bw) + (m - 1.0) / (m * g * inter_bw)

@@ -141,12 +141,11 @@ class OpTable:
     """``rate_pairs`` as two index arrays (terms, kinds), for gathering every pair at once."""
     rate_pair_index: NDArray[np.intp]
     """Per operator, its entry in ``rate_pairs``."""
-    act_single: tuple[tuple[int, float], ...]
-    """(term, largest coefficient) over operators whose activation bytes use that term alone."""
-    act_multi: NDArray[np.intp]
-    """Operators whose live activation bytes combine several terms."""
-    live_bytes: NDArray[np.float64]
-    """Activation bytes each operator holds at once (``OpSpec.live_bytes``, else its activation traffic)."""
+    side_rows: NDArray[np.float64]
+    """Rows evaluated with the rooflines, while a block of the basis is in cache: the activation bytes each
+    operator holds at once (``OpSpec.live_bytes``, else its activation traffic) of the operators that can
+    hold the most (no other matches or exceeds them in every term), then the KV bytes the pass writes (all
+    layers' instances)."""
     stored_names: tuple[str, ...]
     """Terms of the stored-weight forms of ``stored_matrix``."""
     stored_matrix: NDArray[np.float64]
@@ -176,17 +175,9 @@ class OpTable:
             raise ValueError("an operator's FLOPs must be proportional to a single term")
         flops_term = np.argmax(flops != 0, axis=1)
         pairs = sorted({(int(t), k) for t, k in zip(flops_term, kinds, strict=True)})
-        single: dict[int, float] = {}
-        multi = []
         held = [s if s.live_bytes is None else replace(s, act_bytes=s.live_bytes) for s in specs]
         live = _matrix(held, names, "act_bytes")
-        for i in _undominated(live):
-            row = live[i]
-            used = np.flatnonzero(row)
-            if len(used) == 1:
-                single[int(used[0])] = max(single.get(int(used[0]), 0.0), float(row[used[0]]))
-            elif len(used) > 1:
-                multi.append(i)
+        peak_rows = live[_undominated(live)].reshape(-1, len(names))
         counts = np.asarray([s.count for s in specs], dtype=np.float64)
         stored = [stored_weights(part) for part in (specs, [s for s in specs if s.per_layer], first, last)]
         stored_names = tuple(sorted({n for form in stored for n in form}))
@@ -229,9 +220,7 @@ class OpTable:
             pair_terms=np.asarray([t for t, _ in pairs], dtype=np.intp),
             pair_kinds=np.asarray([k for _, k in pairs], dtype=np.intp),
             rate_pair_index=pair_index,
-            act_single=tuple(sorted(single.items())),
-            act_multi=np.asarray(multi, dtype=np.intp),
-            live_bytes=live,
+            side_rows=np.vstack([peak_rows, layer_counts @ kv]),
             stored_names=stored_names,
             stored_matrix=np.asarray([[form.get(n, 0.0) for n in stored_names] for form in stored]).reshape(4, -1),
         )
@@ -298,6 +287,10 @@ class PassCost:
     other_s: Array
     """The operators outside the layers (embeddings, final norm, LM head): ``time_s = share x layers_s +
     other_s``, and ``layers_s + other_s`` is the pass summed over every stage."""
+    largest_act_bytes: Array
+    """Per candidate, the largest activation bytes any one operator instance holds at once."""
+    kv_written_bytes: Array
+    """KV-cache bytes the pass writes, all layers' instances (one device of each stage)."""
 
     def op_counts(self) -> NDArray[np.float64]:
         """(K x N) operator instances the busiest stage runs."""
@@ -316,13 +309,6 @@ class PassCost:
         """Per-operator quantity per instance: ``flops``, ``memory_bytes``, ``weight_bytes``, ``act_bytes`` or
         ``kv_bytes`` (computed on demand: the search path never needs them per operator)."""
         return getattr(self.table, which) @ self.basis  # type: ignore[no-any-return]
-
-    def largest_act_bytes(self) -> Array:
-        """Per candidate, the largest activation bytes any one operator instance holds at once."""
-        peaks = [coefficient * self.basis[term] for term, coefficient in self.table.act_single]
-        if len(self.table.act_multi):
-            peaks.append((self.table.live_bytes[self.table.act_multi] @ self.basis).max(axis=0))
-        return np.maximum.reduce(peaks)  # type: ignore[no-any-return]
 
     def total(self, which: str) -> Array:
         """Busiest-stage total (all its operators, all instances) of ``flops`` or ``memory_bytes``, per device."""
@@ -384,22 +370,30 @@ def evaluate_basis(
     with_extra = rows.kv_read_bytes is not None and extra is not None and bool(np.any(extra))
     layers = rates.overhead_s * _instances(table.activity, fused)
     other = rates.overhead_s * _instances(table.other_activity, fused)
-    pair_rates = rates.seconds_per_flop[table.pair_kinds]
+    largest, written = np.zeros_like(fused), np.empty_like(fused)
+    per_flop = rates.seconds_per_flop
     blocks = (
         [slice(None)] if per_operator else [slice(i, i + BLOCK_COLUMNS) for i in range(0, len(fused), BLOCK_COLUMNS)]
     )
     for block in blocks:
         part = basis[:, block]
-        per_pair = part[table.pair_terms] * pair_rates[:, block]
+        per_pair = part[table.pair_terms] * per_flop[table.pair_kinds, block]
         compute_s = per_pair[rows.pair_index]
         compute_s *= rows.flops_coefficient[:, None]
-        memory_s = rows.memory_bytes @ (part * rates.seconds_per_byte[block])
+        memory_s = rows.memory_bytes @ part
+        memory_s *= rates.seconds_per_byte[block]
         if with_extra:
-            memory_s += rows.kv_read_bytes @ (part * extra[block])  # type: ignore[operator,index]
+            memory_s += (rows.kv_read_bytes @ part) * extra[block]  # type: ignore[operator,index]
         roofline_s = np.maximum(compute_s, memory_s, out=None if per_operator else compute_s)
         layers[block] += rows.layer_counts @ roofline_s
         if len(rows.other_rows):
             other[block] += rows.other_counts[rows.other_rows] @ roofline_s[rows.other_rows]
+        side = table.side_rows @ part
+        written[block] = side[-1]
+        if len(side) > 1:
+            largest[block] = side[:-1].max(axis=0)
     if not per_operator:
         compute_s = memory_s = roofline_s = None  # type: ignore[assignment]
-    return PassCost(table, basis, compute_s, memory_s, roofline_s, share * layers + other, share, layers, other)
+    return PassCost(
+        table, basis, compute_s, memory_s, roofline_s, share * layers + other, share, layers, other, largest, written
+    )
