@@ -244,8 +244,7 @@ class _AttentionLines:
         f0, f1, w0, w1, rate = self.f0, self.f1, self.w0, self.w1, self.rate
         u0, u1 = (f0 + f1 * prompt) / rate, f1 / rate
         v0, v1 = w0 + w1 * prompt, w1
-        one = np.ones_like(prompt)
-        total = sum_max_linear(u0, u1, v0, v1, one, np.minimum(steps, span - prompt))
+        total = sum_max_linear(u0, u1, v0, v1, 1.0, np.minimum(steps, span - prompt))
         if np.any(np.isfinite(span)):  # steps past the span attend to exactly `span` keys
             capped = np.minimum(span, prompt + steps)  # finite; where the span is never reached, no step is capped
             capped_steps = np.maximum(steps - np.maximum(1.0, capped - prompt + 1.0) + 1.0, 0.0)

@@ -14,19 +14,37 @@ from numpy.typing import NDArray
 Array = NDArray[np.float64]
 
 
-def _series(first: Array, last: Array, c0: Array, c1: Array) -> Array:
+def _series(first: Array | float, last: Array, c0: Array, c1: Array) -> Array:
     """Sum over integers j in [first, last] of (c0 + c1 j); zero where the range is empty."""
     count = np.maximum(last - first + 1, 0.0)
     return count * c0 + c1 * (first + last) * count / 2.0  # type: ignore[no-any-return]
 
 
-def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array, last: Array) -> Array:
+def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array | float, last: Array) -> Array:
     """Exact sum over integers j in [first, last] of max(u0 + u1 j, v0 + v1 j).
 
     The difference d(j) = (u0 - v0) + (u1 - v1) j is linear, so it is positive on one side of its root; the
-    sum is the v-series plus the positive part of d, both arithmetic series. Vectorised; empty ranges give 0.
+    sum is the v-series plus the positive part of d, both arithmetic series. Where d has one sign at both
+    ends of the range it has it throughout, and the positive part is 0 or the whole d-series; only the
+    ranges d crosses zero in need the root (rare: an operator that turns compute-bound within one
+    generation), and are computed apart. Vectorised; empty ranges give 0.
     """
     d0, d1 = u0 - v0, u1 - v1
+    at_first, at_last = d0 + d1 * first > 0, d0 + d1 * last > 0  # d > 0 at either end
+    total = _series(first, last, v0, v1)
+    above = at_first & at_last
+    if np.any(above):
+        total += above * _series(first, last, d0, d1)
+    crossing = at_first != at_last
+    if np.any(crossing):
+        shape = np.broadcast_shapes(np.shape(d0), np.shape(d1), np.shape(first), np.shape(last))
+        some = [np.broadcast_to(x, shape)[crossing] for x in (d0, d1, first, last)]
+        total[crossing] += _positive_part(*some)
+    return total
+
+
+def _positive_part(d0: Array, d1: Array, first: Array, last: Array) -> Array:
+    """Sum over integers j in [first, last] of max(d0 + d1 j, 0), by the root of the line."""
     flat = d1 == 0
     with np.errstate(over="ignore"):
         # only the root's place within the range matters (clipped to it, so finite); where d1 = 0 it is unused
@@ -36,4 +54,4 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array, las
     rising, falling, never = d1 > 0, d1 < 0, flat & (d0 <= 0)
     positive_first = first + rising * (np.maximum(first, np.floor(root) + 1.0) - first)
     positive_last = last - falling * (last - np.minimum(last, np.ceil(root) - 1.0)) - never * (last - first + 1.0)
-    return _series(first, last, v0, v1) + _series(positive_first, positive_last, d0, d1)  # type: ignore[no-any-return]
+    return _series(positive_first, positive_last, d0, d1)

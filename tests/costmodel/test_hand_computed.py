@@ -84,6 +84,19 @@ def test_sum_max_linear_small_case() -> None:
     assert math.isclose(sum_max_linear(one, 0 * one, 0 * one, 0 * one, 5 * one, 4 * one)[0], 0.0)
 
 
+def test_sum_max_linear_rows_of_lines_from_a_scalar_first() -> None:
+    """(operators x candidates) lines from j = 1, as the decode attention sums them: a line below the other
+    throughout, one above throughout, and one crossing it (the only case that needs the root)."""
+    u0 = np.asarray([[0.0, 5.0, 0.0]])  # u: 0 + 1 j, 5 + 2 j, 0 + 2 j
+    u1 = np.asarray([[1.0, 2.0, 2.0]])
+    v0 = np.asarray([[10.0, 0.0, 7.0]])  # v: 10 + 1 j, 0 + 1 j, 7 + 0 j
+    v1 = np.asarray([[1.0, 1.0, 0.0]])
+    last = np.asarray([6.0, 6.0, 6.0])
+    got = sum_max_linear(u0, u1, v0, v1, 1.0, last)
+    # 6 x 10 + 21; 6 x 5 + 2 x 21; max(2j, 7) for j = 1..6: 7 7 7 8 10 12
+    np.testing.assert_array_equal(got, [[81.0, 72.0, 51.0]])
+
+
 def test_stored_weights_equal_parameters_at_16_bits() -> None:
     """With every weight at 16 bits, stored weight bytes = 2 x the parameter count, for every model
     (biases, routers, shared and routed experts, MLA, tied tables). Attention sinks (a few thousand
