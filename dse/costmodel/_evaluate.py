@@ -274,6 +274,7 @@ def host_kv_writes(c: Candidates, prefill: PassCost) -> tuple[Array, Array]:
     f = c.kv_offload_fraction
     if not np.any(f > 0):
         return np.zeros_like(f), np.zeros_like(f)
+    assert prefill.kv_written_bytes is not None, "prefill evaluated without the KV bytes it writes"
     sent = f * prefill.kv_written_bytes
     with np.errstate(divide="ignore", invalid="ignore"):
         return sent, np.where(f > 0, sent / c.host_link_bytes_per_s, 0.0)
@@ -341,7 +342,7 @@ def evaluate_candidates(
     decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len)
     host_extra = host_extra_s_per_byte(c, r)
     steady = evaluate_table(
-        tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra, per_operator=False
+        tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra, per_operator=False, side=False
     )
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).

@@ -77,6 +77,7 @@ def activation_bytes(
     rec = model.record
     residual = terms["rows"] * rec.hidden_size * bpe.act
     largest = prefill.largest_act_bytes
+    assert largest is not None, "prefill evaluated without its activation peaks"
     logits = lay.group_batch * rec.vocab_size * units.bits_to_bytes(LOGIT_BITS)
     return residual + largest + logits  # type: ignore[no-any-return]
 

@@ -51,20 +51,25 @@ class Rooflines:
     (``OpTable.merged``): operators whose FLOPs, bytes and KV reads are all proportional, with the same
     term and kind (a gate and an up projection; every RMSNorm of a layer), have proportional rooflines, since
     max(a x, a y) = a max(x, y) for a > 0. One row then stands for them all, its counts weighted by the
-    ratios; the totals are unchanged and the rows to evaluate fewer."""
+    ratios; the totals are unchanged and the rows to evaluate fewer. The merged form also folds each row's
+    FLOP coefficient c out of the max: c max(x / rate, bytes / c / bandwidth), c joining the counts (rows
+    without FLOPs take a zero pair)."""
 
     memory_bytes: NDArray[np.float64]
     kv_read_bytes: NDArray[np.float64] | None
-    flops_coefficient: NDArray[np.float64]
+    flops_coefficient: NDArray[np.float64] | None
+    """None where folded into the bytes and counts."""
     pair_index: NDArray[np.intp]
-    """Per row, its entry in ``OpTable.rate_pairs``."""
+    """Per row, its entry in ``OpTable.rate_pairs`` (folded rows without FLOPs: one past the last, a zero)."""
     layer_counts: NDArray[np.float64]
     other_counts: NDArray[np.float64]
     other_rows: NDArray[np.intp]
     """Rows with instances outside the layers (a handful: summing only them saves a pass over R x N)."""
 
-    def merged(self, flops: NDArray[np.float64]) -> Rooflines:
-        """Rows of proportional operators folded into one (``flops``: the per-operator FLOPs matrix)."""
+    def merged(self, flops: NDArray[np.float64], pairs: int) -> Rooflines:
+        """Rows of proportional operators folded into one, and their FLOP coefficients folded out of the max
+        (``flops``: the per-operator FLOPs matrix; ``pairs``: how many rate pairs the table has)."""
+        assert self.flops_coefficient is not None, "already merged"
         reads = self.kv_read_bytes if self.kv_read_bytes is not None else np.zeros_like(self.memory_bytes)
         profiles = np.hstack([flops, self.memory_bytes, reads])
         keep: list[int] = []
@@ -81,13 +86,15 @@ class Rooflines:
                 keep.append(i)
                 layer.append(float(self.layer_counts[i]))
                 other.append(float(self.other_counts[i]))
-        other_counts = np.asarray(other)
+        coefficient = self.flops_coefficient[keep]
+        scale = np.where(coefficient > 0, coefficient, 1.0)
+        other_counts = np.asarray(other) * scale
         return Rooflines(
-            memory_bytes=self.memory_bytes[keep],
-            kv_read_bytes=None if self.kv_read_bytes is None else self.kv_read_bytes[keep],
-            flops_coefficient=self.flops_coefficient[keep],
-            pair_index=self.pair_index[keep],
-            layer_counts=np.asarray(layer),
+            memory_bytes=self.memory_bytes[keep] / scale[:, None],
+            kv_read_bytes=None if self.kv_read_bytes is None else self.kv_read_bytes[keep] / scale[:, None],
+            flops_coefficient=None,
+            pair_index=np.where(coefficient > 0, self.pair_index[keep], pairs),
+            layer_counts=np.asarray(layer) * scale,
             other_counts=other_counts,
             other_rows=np.flatnonzero(other_counts),
         )
@@ -212,7 +219,7 @@ class OpTable:
             other_rows=rooflines.other_rows,
             kind_index=np.asarray(kinds, dtype=np.intp),
             per_operator=rooflines,
-            merged=rooflines.merged(flops),
+            merged=rooflines.merged(flops, len(pairs)),
             activity=activity,
             other_activity=other_activity,
             flops_coefficient=flops_coefficient,
@@ -287,10 +294,11 @@ class PassCost:
     other_s: Array
     """The operators outside the layers (embeddings, final norm, LM head): ``time_s = share x layers_s +
     other_s``, and ``layers_s + other_s`` is the pass summed over every stage."""
-    largest_act_bytes: Array
+    largest_act_bytes: Array | None
     """Per candidate, the largest activation bytes any one operator instance holds at once."""
-    kv_written_bytes: Array
-    """KV-cache bytes the pass writes, all layers' instances (one device of each stage)."""
+    kv_written_bytes: Array | None
+    """KV-cache bytes the pass writes, all layers' instances (one device of each stage). These two are None
+    when evaluated without them (``side``)."""
 
     def op_counts(self) -> NDArray[np.float64]:
         """(K x N) operator instances the busiest stage runs."""
@@ -341,15 +349,16 @@ def evaluate_table(
     kv_extra_s_per_byte: Array | None = None,
     *,
     per_operator: bool = True,
+    side: bool = True,
 ) -> PassCost:
     """Roofline of every operator for every candidate, and the busiest stage's pass total.
 
     ``kv_extra_s_per_byte``: extra seconds per KV-cache byte read (host-offloaded KV read over the host link;
     the new token's KV is written to device memory, so writes take none). ``per_operator`` False keeps only
     the totals (the per-operator arrays are then None) and evaluates in cache-sized blocks of candidates, on
-    the table's merged rows."""
+    the table's merged rows. ``side`` False skips the activation peaks and KV bytes written (decode)."""
     return evaluate_basis(
-        table, table.basis(terms), rates, fused, layer_share, kv_extra_s_per_byte, per_operator=per_operator
+        table, table.basis(terms), rates, fused, layer_share, kv_extra_s_per_byte, per_operator=per_operator, side=side
     )
 
 
@@ -362,6 +371,7 @@ def evaluate_basis(
     kv_extra_s_per_byte: Array | None = None,
     *,
     per_operator: bool = True,
+    side: bool = True,
 ) -> PassCost:
     """``evaluate_table`` on the table's (T x N) ``basis`` of term values."""
     share = np.ones_like(fused) if layer_share is None else layer_share
@@ -372,14 +382,16 @@ def evaluate_basis(
     other = rates.overhead_s * _instances(table.other_activity, fused)
     largest, written = np.zeros_like(fused), np.empty_like(fused)
     per_flop = rates.seconds_per_flop
-    blocks = (
-        [slice(None)] if per_operator else [slice(i, i + BLOCK_COLUMNS) for i in range(0, len(fused), BLOCK_COLUMNS)]
-    )
+    width = len(fused) if per_operator else BLOCK_COLUMNS
+    blocks = [slice(None)] if per_operator else [slice(i, i + width) for i in range(0, len(fused), width)]
+    per_pair = np.zeros((len(table.pair_terms) + 1, width))  # the last row stays 0: rows without FLOPs
     for block in blocks:
         part = basis[:, block]
-        per_pair = part[table.pair_terms] * per_flop[table.pair_kinds, block]
-        compute_s = per_pair[rows.pair_index]
-        compute_s *= rows.flops_coefficient[:, None]
+        pairs = per_pair[:, : part.shape[1]]
+        np.multiply(part[table.pair_terms], per_flop[table.pair_kinds, block], out=pairs[:-1])
+        compute_s = pairs[rows.pair_index]
+        if rows.flops_coefficient is not None:
+            compute_s *= rows.flops_coefficient[:, None]
         memory_s = rows.memory_bytes @ part
         memory_s *= rates.seconds_per_byte[block]
         if with_extra:
@@ -388,12 +400,23 @@ def evaluate_basis(
         layers[block] += rows.layer_counts @ roofline_s
         if len(rows.other_rows):
             other[block] += rows.other_counts[rows.other_rows] @ roofline_s[rows.other_rows]
-        side = table.side_rows @ part
-        written[block] = side[-1]
-        if len(side) > 1:
-            largest[block] = side[:-1].max(axis=0)
+        if side:
+            extras = table.side_rows @ part
+            written[block] = extras[-1]
+            if len(extras) > 1:
+                largest[block] = extras[:-1].max(axis=0)
     if not per_operator:
         compute_s = memory_s = roofline_s = None  # type: ignore[assignment]
     return PassCost(
-        table, basis, compute_s, memory_s, roofline_s, share * layers + other, share, layers, other, largest, written
+        table,
+        basis,
+        compute_s,
+        memory_s,
+        roofline_s,
+        share * layers + other,
+        share,
+        layers,
+        other,
+        largest if side else None,
+        written if side else None,
     )

@@ -122,8 +122,15 @@ def test_proportional_operators_share_a_roofline_row() -> None:
     merged = table.merged
     assert len(merged.layer_counts) == 9
     rows = {name: i for i, name in enumerate(s.name for s in table.specs)}
-    kept = list(merged.flops_coefficient)
-    ffn = kept.index(table.flops_coefficient[rows["gate_proj"]])
-    assert merged.layer_counts[ffn] == 3 * 80 and merged.other_counts[ffn] == 0
-    norm = kept.index(table.flops_coefficient[rows["norm"]])
-    assert merged.layer_counts[norm] == 2 * 80 and merged.other_counts[norm] == 1
+
+    def row_of(name: str) -> tuple[int, float]:  # merged rows carry bytes per FLOP coefficient
+        coefficient = table.flops_coefficient[rows[name]]
+        scaled = table.memory_bytes[rows[name]] / coefficient
+        return next(i for i, r in enumerate(merged.memory_bytes) if np.allclose(r, scaled, rtol=1e-12)), coefficient
+
+    ffn, coefficient = row_of("gate_proj")
+    assert coefficient == 2 * 8192 * 28672
+    assert merged.layer_counts[ffn] == pytest.approx(3 * 80 * coefficient, rel=1e-12) and merged.other_counts[ffn] == 0
+    norm, coefficient = row_of("norm")
+    assert merged.layer_counts[norm] == pytest.approx(2 * 80 * coefficient, rel=1e-12)
+    assert merged.other_counts[norm] == pytest.approx(coefficient, rel=1e-12)
