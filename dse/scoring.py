@@ -89,10 +89,15 @@ class Scored:
     evaluation: Evaluation | None
 
 
-def _concat(parts: Sequence[Any]) -> Any:
-    """Concatenate same-typed dataclasses of arrays field by field."""
-    first = parts[0]
-    return type(first)(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(first)})
+def _allocate(like: Any, size: int) -> Any:
+    """An uninitialised dataclass of ``size``-long arrays with the fields and dtypes of ``like``'s."""
+    return type(like)(**{f.name: np.empty(size, dtype=getattr(like, f.name).dtype) for f in fields(like)})
+
+
+def _write(into: Any, part: Any, rows: slice) -> None:
+    """Copy the arrays of dataclass ``part`` into ``rows`` of ``into``'s, field by field."""
+    for f in fields(part):
+        getattr(into, f.name)[rows] = getattr(part, f.name)
 
 
 def _factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]]:
@@ -356,27 +361,28 @@ def score_model(
     totals: bool = True,
 ) -> Scored:
     """Evaluate one model's candidates chunk by chunk and join the results (``detail``: per-operator decode;
-    ``totals`` False: phase FLOPs and bytes left NaN, as a search does not use them)."""
-    if len(cand) > CHUNK_SIZE:
-        reuse_large_buffers()
-    chunks = []
+    ``totals`` False: phase FLOPs and bytes left NaN, as a search does not use them).
+
+    Each chunk's results are copied into arrays for all candidates and its evaluation dropped before the next
+    chunk, so the next one reuses its buffers (instead of faulting in fresh memory for every chunk)."""
     tables = compile_model(model)
-    for start in range(0, max(len(cand), 1), CHUNK_SIZE):  # an empty set is one (empty) chunk
-        part = cand.take(slice(start, start + CHUNK_SIZE)) if len(cand) > CHUNK_SIZE else cand
-        ev = evaluate_candidates(model, part, tables, detail=detail, totals=totals)
-        chunks.append((ev, serving_metrics(model, part, ev, costs.power_fraction)))
-    if len(chunks) == 1:
-        ev, metrics = chunks[0]
+    if len(cand) <= CHUNK_SIZE:  # one chunk (an empty set too): keep its evaluation, with per-operator tables
+        ev = evaluate_candidates(model, cand, tables, detail=detail, totals=totals)
+        metrics = serving_metrics(model, cand, ev, costs.power_fraction)
         return Scored(model, metrics, ev.memory, ev.prefill, ev.decode_step, formats, ev)
-    return Scored(
-        model,
-        _concat([m for _, m in chunks]),
-        _concat([e.memory for e, _ in chunks]),
-        _concat([e.prefill for e, _ in chunks]),
-        _concat([e.decode_step for e, _ in chunks]),
-        formats,
-        None,
-    )
+    reuse_large_buffers()
+    joined: list[Any] = []
+    for start in range(0, len(cand), CHUNK_SIZE):
+        rows = slice(start, start + CHUNK_SIZE)
+        part = cand.take(rows)
+        ev = evaluate_candidates(model, part, tables, detail=detail, totals=totals)
+        results = (serving_metrics(model, part, ev, costs.power_fraction), ev.memory, ev.prefill, ev.decode_step)
+        joined = joined or [_allocate(result, len(cand)) for result in results]
+        for into, result in zip(joined, results, strict=True):
+            _write(into, result, rows)
+        del ev, results
+    metrics, memory, prefill, decode_step = joined
+    return Scored(model, metrics, memory, prefill, decode_step, formats, None)
 
 
 def reason_text(codes: np.ndarray) -> np.ndarray:
