@@ -185,7 +185,7 @@ def _decode_attention(
         overhead += overhead_s(variants["mixed"], r, fused)
         # Each candidate runs one kind of kernel, and the terms of the other kind are 0 for it (they carry the
         # kernel's 0/1 mask), so those rows add nothing. A mixed chunk evaluates each kind on all candidates
-        # when most use it (no gathering), else on its own candidates only.
+        # when at least half use it (no gathering: measured faster), else on its own candidates only.
         parts: list[tuple[OpTable, slice | NDArray[np.intp]]] = [(variants[kernels], everyone)]
         if kernels == "mixed":
             flash = c.flash.astype(bool)
@@ -339,7 +339,8 @@ def evaluate_candidates(
     # per-operator detail reports every operator; otherwise the chunk's unused attention kernels are skipped
     prefill_table = tables.prefill["mixed" if detail else kernels_of(c)]
     prefill = evaluate_table(prefill_table, prefill_terms, r, fused, lay.layer_share, per_operator=detail)
-    decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len)
+    # the attention terms at K = P serve only the per-operator decode table (the search sums attention apart)
+    decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len, attention=detail)
     host_extra = host_extra_s_per_byte(c, r)
     steady = evaluate_table(
         tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra, per_operator=False, side=False

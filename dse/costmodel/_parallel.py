@@ -261,7 +261,7 @@ def collective_costs(model: ModelSpec, c: Candidates, lay: Layout, act_bpe: Arra
         logits_bytes=logits,
         dispatch_bytes=dispatch,
         dispatch_latency_s=dispatched * (2.0 * all_to_all_latency),
-        dispatch_s_per_byte=dispatched * spread,  # type: ignore[arg-type]
+        dispatch_s_per_byte=spread * dispatched,
         tp_sent_share=(c.tp - 1.0) / c.tp,
     )
 

@@ -44,14 +44,10 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array | fl
 
 
 def _positive_part(d0: Array, d1: Array, first: Array, last: Array) -> Array:
-    """Sum over integers j in [first, last] of max(d0 + d1 j, 0), by the root of the line."""
-    flat = d1 == 0
-    with np.errstate(over="ignore"):
-        # only the root's place within the range matters (clipped to it, so finite); where d1 = 0 it is unused
-        root = np.clip(-d0 / (d1 + flat), first - 1.0, last + 1.0)
-    # integers where d > 0: above the root when rising, below it when falling, all or none when flat. The
-    # bounds are whole numbers, so choosing by 0/1 masks is exact (and branch-free, unlike np.where)
-    rising, falling, never = d1 > 0, d1 < 0, flat & (d0 <= 0)
-    positive_first = first + rising * (np.maximum(first, np.floor(root) + 1.0) - first)
-    positive_last = last - falling * (last - np.minimum(last, np.ceil(root) - 1.0)) - never * (last - first + 1.0)
+    """Sum over integers j in [first, last] of max(d0 + d1 j, 0), for lines whose sign differs at the two
+    ends (so d1 != 0): the integers past the root when the line rises, those before it when it falls."""
+    root = -d0 / d1
+    rising = d1 > 0
+    positive_first = np.where(rising, np.maximum(first, np.floor(root) + 1.0), first)
+    positive_last = np.where(rising, last, np.minimum(last, np.ceil(root) - 1.0))
     return _series(positive_first, positive_last, d0, d1)

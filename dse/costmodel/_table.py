@@ -128,13 +128,7 @@ class OpTable:
     """``counts`` of the per-layer operators (0 elsewhere): these scale with the busiest stage's layer share."""
     other_counts: NDArray[np.float64]
     """``counts`` of the rest (embeddings, final norm, LM head), which one stage runs whole."""
-    other_rows: NDArray[np.intp]
-    """Rows of those operators (a handful: summing only them saves a pass over K x N)."""
     kind_index: NDArray[np.intp]
-    per_operator: Rooflines
-    """One roofline row per operator."""
-    merged: Rooflines
-    """Proportional operators folded into one row: what pass totals are evaluated on."""
     activity: dict[str, float]
     """Per-layer operator instances per activity (``always``, ``fused``, ``unfused``), for per-kernel overhead."""
     other_activity: dict[str, float]
@@ -146,7 +140,7 @@ class OpTable:
     pair_terms: NDArray[np.intp]
     pair_kinds: NDArray[np.intp]
     """``rate_pairs`` as two index arrays (terms, kinds), for gathering every pair at once."""
-    rate_pair_index: NDArray[np.intp]
+    pair_index: NDArray[np.intp]
     """Per operator, its entry in ``rate_pairs``."""
     side_rows: NDArray[np.float64]
     """Rows evaluated with the rooflines, while a block of the basis is in cache: the activation bytes each
@@ -190,20 +184,8 @@ class OpTable:
         stored_names = tuple(sorted({n for form in stored for n in form}))
         reads = np.asarray([s.reads_kv_cache for s in specs], dtype=np.float64)
         per_layer = np.asarray([s.per_layer for s in specs], dtype=bool)
-        kv_read_bytes = kv * reads[:, None] if np.any(kv * reads[:, None]) else None
-        layer_counts, other_counts = np.where(per_layer, counts, 0.0), np.where(per_layer, 0.0, counts)
-        flops_coefficient = flops[np.arange(len(specs)), flops_term]
+        layer_counts = np.where(per_layer, counts, 0.0)
         pair_of = [pairs.index((int(t), k)) for t, k in zip(flops_term, kinds, strict=True)]
-        pair_index = np.asarray(pair_of, dtype=np.intp)
-        rooflines = Rooflines(
-            weight + act + kv,
-            kv_read_bytes,
-            flops_coefficient,
-            pair_index,
-            layer_counts,
-            other_counts,
-            np.flatnonzero(~per_layer),
-        )
         return cls(
             specs=tuple(specs),
             names=tuple(names),
@@ -211,25 +193,40 @@ class OpTable:
             weight_bytes=weight,
             act_bytes=act,
             kv_bytes=kv,
-            memory_bytes=rooflines.memory_bytes,
-            kv_read_bytes=kv_read_bytes,
+            memory_bytes=weight + act + kv,
+            kv_read_bytes=kv * reads[:, None] if np.any(kv * reads[:, None]) else None,
             counts=counts,
             layer_counts=layer_counts,
-            other_counts=other_counts,
-            other_rows=rooflines.other_rows,
+            other_counts=np.where(per_layer, 0.0, counts),
             kind_index=np.asarray(kinds, dtype=np.intp),
-            per_operator=rooflines,
-            merged=rooflines.merged(flops, len(pairs)),
             activity=activity,
             other_activity=other_activity,
-            flops_coefficient=flops_coefficient,
+            flops_coefficient=flops[np.arange(len(specs)), flops_term],
             rate_pairs=tuple(pairs),
             pair_terms=np.asarray([t for t, _ in pairs], dtype=np.intp),
             pair_kinds=np.asarray([k for _, k in pairs], dtype=np.intp),
-            rate_pair_index=pair_index,
+            pair_index=np.asarray(pair_of, dtype=np.intp),
             side_rows=np.vstack([peak_rows, layer_counts @ kv]),
             stored_names=stored_names,
             stored_matrix=np.asarray([[form.get(n, 0.0) for n in stored_names] for form in stored]).reshape(4, -1),
+        )
+
+    @functools.cached_property
+    def merged(self) -> Rooflines:
+        """Proportional operators folded into one row: what pass totals are evaluated on (computed once)."""
+        return self.per_operator.merged(self.flops, len(self.rate_pairs))
+
+    @property
+    def per_operator(self) -> Rooflines:
+        """One roofline row per operator (views of the table's own matrices)."""
+        return Rooflines(
+            self.memory_bytes,
+            self.kv_read_bytes,
+            self.flops_coefficient,
+            self.pair_index,
+            self.layer_counts,
+            self.other_counts,
+            np.flatnonzero(self.other_counts),
         )
 
     def basis(self, terms: dict[str, Array]) -> NDArray[np.float64]:

@@ -59,12 +59,19 @@ class PassShape:
 
 
 def pass_terms(
-    model: ModelSpec, c: Candidates, bpe: BytesPerElement, shape: PassShape, keys: Array | None = None
+    model: ModelSpec,
+    c: Candidates,
+    bpe: BytesPerElement,
+    shape: PassShape,
+    keys: Array | None = None,
+    *,
+    attention: bool = True,
 ) -> dict[str, Array]:
     """Terms of prefill (``keys`` None) or of one decode step attending ``keys`` keys (window applied here).
 
     Holds the base terms and the shard shares (keys ``|tp`` ...); ``OpTable.basis`` multiplies them for the
-    sharded terms (``rows|tp`` = rows x the ``|tp`` share)."""
+    sharded terms (``rows|tp`` = rows x the ``|tp`` share). ``attention`` False leaves out the attention
+    operators' terms (for tables without them: decode's context-free operators)."""
     rows = shape.batch * shape.queries
     terms: dict[str, Array] = {
         "one": np.ones_like(rows),
@@ -76,7 +83,7 @@ def pass_terms(
         "rows_emb": rows * bpe.embedding,
         "batch": shape.batch,
         "batch_a": shape.batch * bpe.act,
-        **query_terms(c, bpe, rows),
+        **(query_terms(c, bpe, rows) if attention else {}),
         **shape.shares,
     }
     moe = model.record.moe
@@ -88,7 +95,7 @@ def pass_terms(
         ("full", model.num_full_attention_layers, np.inf),
         ("window", model.num_window_layers, window_of(model)),
     ):
-        if count:
+        if count and attention:
             terms |= attention_terms(group, c, bpe, shape, span, keys)
     return terms
 
