@@ -117,9 +117,10 @@ def memory_breakdown(
     max_batch = np.floor(lay.attention_dp * np.maximum(free, 0.0) / per_sequence)  # per_sequence > 0: activations
     offloaded = c.kv_offload_fraction > 0
     if np.any(offloaded):  # the host's share of the cache must fit host memory too
-        with np.errstate(divide="ignore", invalid="ignore"):
-            host_batch = np.floor(lay.attention_dp * c.host_memory_bytes / (host_kv / lay.group_sequences))
-        max_batch = np.where(offloaded, np.minimum(max_batch, np.nan_to_num(host_batch)), max_batch)
+        host_memory = np.fmax(c.host_memory_bytes, 0.0)  # unknown (NaN): holds nothing
+        with np.errstate(divide="ignore", invalid="ignore"):  # without offload: x / 0 = inf, or 0 / 0 = NaN
+            host_batch = np.floor(lay.attention_dp * host_memory / (host_kv / lay.group_sequences))
+        max_batch = np.fmin(max_batch, host_batch)  # fmin ignores the NaN
     return MemoryBreakdown(
         weights, kv, act, reserve, weights + kv + act + reserve, capacity, max_batch, host_kv, c.host_memory_bytes
     )

@@ -18,6 +18,7 @@ and vLLM place them:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,34 +136,51 @@ def split_reason(model: ModelSpec, c: Candidates, lay: Layout) -> NDArray[np.int
     if not np.any(lay.devices > 1) and not np.any(c.kv_offload_fraction > 0):
         return np.zeros(len(c), dtype=np.int8)  # one device, no offload: nothing to check
     rec, moe = model.record, model.record.moe
-    tp_raw, ep_raw = c.tp.astype(np.int64), c.ep.astype(np.int64)
-    # divisibility per degree value, as lookup tables over 1..limit: a degree above every head and expert
-    # count divides none of them, so larger degrees share the table's last entry (which fails every rule)
-    limit = max(rec.num_attention_heads, moe.num_experts if moe is not None else 1) + 1
-    tp, ep = np.minimum(tp_raw, limit), np.minimum(ep_raw, limit)
-    degrees = np.arange(limit + 1)
-    degrees[0] = 1
-    kv_heads = attention_geometry(model, decode=True).kv_heads
-    heads_bad = (rec.num_attention_heads % degrees != 0) | ((kv_heads % degrees != 0) & (degrees % kv_heads != 0))
     widths = [rec.intermediate_size] if model.num_dense_ffn_layers and rec.intermediate_size else []
     if moe is not None and moe.shared_expert_intermediate_size:
         widths.append(moe.shared_expert_intermediate_size)
-    width_bad = np.zeros(len(degrees), dtype=bool)
-    for width in widths:
-        width_bad |= width % degrees != 0
-    tp_width_bad = width_bad[tp]
-    if moe is not None:
-        tp_width_bad |= (ep == 1) & (moe.expert_intermediate_size % degrees != 0)[tp]
-        ep_bad = (ep > 1) & ((moe.num_experts % degrees != 0)[ep] | (ep_raw % tp_raw != 0))
-    else:
-        ep_bad = ep > 1
+    table = _divisibility(
+        rec.num_attention_heads,
+        attention_geometry(model, decode=True).kv_heads,
+        tuple(widths),
+        None if moe is None else (moe.num_experts, moe.expert_intermediate_size),
+    )
+    limit = len(table) - 1
+    divisibility = table[np.minimum(c.tp, limit).astype(np.intp), np.minimum(c.ep, limit).astype(np.intp)]
     stage, node = lay.stage_devices.astype(np.int64), c.devices_per_node.astype(np.int64)
     tiling_bad = (stage > node) & (stage % node != 0)
     nodes = lay.nodes
     exceeds = (nodes > 1) & ((c.inter_link_bytes_per_s <= 0) | (nodes > c.max_nodes))
     offload_bad = (c.kv_offload_fraction > 0) & ~((c.host_link_bytes_per_s > 0) & np.isfinite(c.host_memory_bytes))
-    conditions = [heads_bad[tp], tp_width_bad, ep_bad, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad]
-    return first_reason(conditions, SPLIT_REASONS)
+    conditions = [divisibility > 0, c.pp > model.num_layers, tiling_bad, exceeds, offload_bad]
+    return first_reason(conditions, [divisibility, *SPLIT_REASONS[3:]])
+
+
+@functools.cache
+def _divisibility(
+    heads: int, kv_heads: int, widths: tuple[int, ...], experts: tuple[int, int] | None
+) -> NDArray[np.int8]:
+    """The first divisibility reason (``TP_HEADS``, ``TP_WIDTH``, ``EP_INVALID``; 0 when none applies) per
+    (tp, ep), over degrees 0..limit (0 unused). A degree above every head and expert count divides none of
+    them, so a larger one takes the last row or column, which fails every rule: ``ep % tp`` on those clipped
+    degrees can then only differ where an earlier rule already applies (``experts``: count and width)."""
+    limit = max(heads, experts[0] if experts is not None else 1) + 1
+    degrees = np.arange(limit + 1)
+    degrees[0] = 1
+    tp, ep = degrees[:, None], degrees[None, :]
+    heads_bad = (heads % tp != 0) | ((kv_heads % tp != 0) & (tp % kv_heads != 0))
+    width_bad = np.zeros_like(tp, dtype=bool)
+    for width in widths:
+        width_bad |= width % tp != 0
+    if experts is not None:
+        count, width = experts
+        width_bad = width_bad | ((ep == 1) & (width % tp != 0))  # with ep = 1 experts split like a dense FFN
+        ep_bad = (ep > 1) & ((count % ep != 0) | (ep % tp != 0))
+    else:
+        ep_bad = ep > 1
+    shape = (limit + 1, limit + 1)
+    conditions = [np.broadcast_to(rule, shape) for rule in (heads_bad, width_bad, ep_bad)]
+    return first_reason(conditions, SPLIT_REASONS[:3])
 
 
 @dataclass(frozen=True)
