@@ -22,7 +22,7 @@ from dse.costmodel._parallel import (
     shares,
 )
 from dse.costmodel._roofline import Array, sum_max_linear
-from dse.costmodel._table import OpTable, PassCost, Rates, evaluate_table, overhead_s
+from dse.costmodel._table import OpTable, PassCost, Rates, evaluate_table, overhead_s, stack_terms
 from dse.costmodel._terms import BytesPerElement, PassShape, attention_terms, pass_terms, query_terms
 
 ATTENTION_OPS = ("qk_matmul", "softmax", "sv_matmul", "attention")
@@ -170,7 +170,7 @@ def _decode_attention(
     ``1 / HBM bandwidth`` (no overlap of the two streams: the conservative reading; ``host_extra_s_per_byte``).
     """
     total, step, flops, nbytes, overhead = (np.zeros_like(c.batch) for _ in range(5))
-    zero, one = np.zeros_like(c.batch), np.ones_like(c.batch)
+    one = np.ones_like(c.batch)
     queries = query_terms(c, bpe, shape.batch)  # one new token per sequence, whatever the keys
     fused = c.flash.astype(np.float64)
     kernels = kernels_of(c)
@@ -180,8 +180,6 @@ def _decode_attention(
         # a decode step's attention work is proportional to its keys (``decode_work``): the terms at one key
         # are the lines' slopes, and the query terms their intercepts
         per_key = attention_terms(group, c, bpe, shape, np.inf, one)
-        intercept = dict.fromkeys(per_key, zero) | queries | shape.shares
-        slope = per_key | dict.fromkeys(queries, zero) | shape.shares
         overhead += overhead_s(variants["mixed"], r, fused)
         # Each candidate runs one kind of kernel, and the terms of the other kind are 0 for it (they carry the
         # kernel's 0/1 mask), so those rows add nothing. A mixed chunk evaluates each kind on all candidates
@@ -194,7 +192,7 @@ def _decode_attention(
                 for kind, uses in (("fused", flash), ("unfused", ~flash))
             ]
         for table, rows in parts:
-            lines = _AttentionLines.of(table, intercept, slope, r, host_extra, rows)
+            lines = _AttentionLines.of(table, queries, per_key, shape.shares, r, host_extra, rows)
             at = (c.prompt_len[rows], steps[rows], span[rows])
             total[rows] += table.layer_counts @ lines.step_sum(*at)
             if at_prompt:
@@ -222,21 +220,26 @@ class _AttentionLines:
     def of(
         cls,
         table: OpTable,
-        intercept: dict[str, Array],
-        slope: dict[str, Array],
+        constant: dict[str, Array],
+        per_key: dict[str, Array],
+        shares: dict[str, Array],
         r: Rates,
         host_extra: Array,
         rows: slice | NDArray[np.intp],
     ) -> _AttentionLines:
-        """The lines of ``table``'s operators for candidates ``rows``, from the terms at 0 keys (``intercept``)
-        and their increase per key (``slope``)."""
-        at0, per_key = (table.basis(t)[:, rows] for t in (intercept, slope))
-        f0, m0 = table.flops @ at0, table.memory_bytes @ at0
-        f1, m1 = table.flops @ per_key, table.memory_bytes @ per_key
+        """The lines of ``table``'s operators for candidates ``rows``: their intercepts from the terms that
+        do not depend on the keys (``constant``), their slopes from the terms at one key (``per_key``)."""
+        grows = np.asarray([name.partition("|")[0] in per_key for name in table.names])
+        fixed, growing = np.flatnonzero(~grows), np.flatnonzero(grows)
+        at0 = stack_terms(constant | shares, [table.names[i] for i in fixed])[:, rows]
+        at1 = stack_terms(per_key | shares, [table.names[i] for i in growing])[:, rows]
+        f0, m0 = table.flops[:, fixed] @ at0, table.memory_bytes[:, fixed] @ at0
+        f1, m1 = table.flops[:, growing] @ at1, table.memory_bytes[:, growing] @ at1
         spb, extra = r.seconds_per_byte[rows], host_extra[rows]
         w0, w1 = m0 * spb, m1 * spb
         if table.kv_read_bytes is not None and np.any(extra):
-            w0, w1 = w0 + (table.kv_read_bytes @ at0) * extra, w1 + (table.kv_read_bytes @ per_key) * extra
+            kv = table.kv_read_bytes
+            w0, w1 = w0 + (kv[:, fixed] @ at0) * extra, w1 + (kv[:, growing] @ at1) * extra
         return cls(f0, f1, m0, m1, w0, w1, r.flops_per_s[table.kind_index][:, rows])
 
     def step_sum(self, prompt: Array, steps: Array, span: Array) -> NDArray[np.float64]:

@@ -35,12 +35,24 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array | fl
     above = at_first & at_last
     if np.any(above):
         total += above * _series(first, last, d0, d1)
-    crossing = at_first != at_last
-    if np.any(crossing):
-        shape = np.broadcast_shapes(np.shape(d0), np.shape(d1), np.shape(first), np.shape(last))
-        some = [np.broadcast_to(x, shape)[crossing] for x in (d0, d1, first, last)]
-        total[crossing] += _positive_part(*some)
+    crossing = np.flatnonzero(at_first != at_last)
+    if len(crossing):
+        some = [_at(x, total.shape, crossing) for x in (d0, d1, first, last)]
+        total.flat[crossing] += _positive_part(*some)
     return total
+
+
+def _at(values: Array | float, shape: tuple[int, ...], flat: NDArray[np.intp]) -> Array:
+    """``values`` broadcast to ``shape``, at flat (C-order) indices ``flat``, without materialising the
+    broadcast (an array of the last axis alone, as the lines' bounds are, is indexed by the column)."""
+    values = np.asarray(values)
+    if values.shape == shape:
+        return values.ravel()[flat]  # type: ignore[no-any-return]
+    if values.ndim == 0:
+        return np.full(len(flat), float(values))
+    if values.shape == shape[-1:]:
+        return values[flat % shape[-1]]  # type: ignore[no-any-return]
+    return np.broadcast_to(values, shape).ravel()[flat]  # type: ignore[no-any-return]
 
 
 def _positive_part(d0: Array, d1: Array, first: Array, last: Array) -> Array:

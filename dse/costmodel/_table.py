@@ -237,7 +237,7 @@ class OpTable:
 
 def stack_terms(terms: dict[str, Array], names: Sequence[str]) -> NDArray[np.float64]:
     """(len(names) x N) values of the named terms (``term_value`` of each), written in place."""
-    out = np.empty((len(names), *np.shape(terms[names[0].partition("|")[0]])))
+    out = np.empty((len(names), *np.shape(next(iter(terms.values())))))
     for row, name in zip(out, names, strict=True):
         base, bar, share = name.partition("|")
         if bar:
