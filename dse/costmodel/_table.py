@@ -323,7 +323,9 @@ class PassCost:
 
 
 def _instances(activity: dict[str, float], fused: Array) -> Array:
-    return activity["always"] + activity["fused"] * fused + activity["unfused"] * (1.0 - fused)  # type: ignore[no-any-return]
+    """Operator instances that run: always, plus the fused kernels' (fused = 1) or the unfused ones' (0)."""
+    unfused = activity["always"] + activity["unfused"]
+    return unfused + (activity["fused"] - activity["unfused"]) * fused  # type: ignore[no-any-return]
 
 
 def overhead_s(table: OpTable, rates: Rates, fused: Array) -> Array:
