@@ -13,7 +13,7 @@ parallelism and the KV-cache policies: ``random`` (every field drawn independent
 worst case for the cost model's per-chunk shortcuts) and ``grid`` (every combination, batch varying
 fastest: the order in which the exhaustive engine enumerates a space).
 
-Run: python benchmarks/bench_costmodel.py [--n 1000000] [--repeat 3]
+Run: python benchmarks/bench_costmodel.py [--n 1000000] [--repeat 5]
 Figures go to docs/benchmarks.md.
 """
 
@@ -25,10 +25,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core: no BLAS worker t
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
+import functools
 import itertools
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
@@ -139,18 +140,30 @@ def struct_of_arrays(columns: dict[str, np.ndarray]):  # type: ignore[no-untyped
     return model, cand, formats
 
 
-def best_of(repeat: int, fn: Callable[[], object]) -> float:
-    """Best CPU time of ``repeat`` runs after one untimed warm-up run (heap growth, caches).
-
-    CPU time of this process (one thread, one core), which is what the target is about; the shared virtual
-    machines this runs on vary by up to 2x in wall time between identical runs.
-    """
+def cpu_time(fn: Callable[[], object]) -> float:
+    """CPU time of one call: of this process (one thread, one core), which is what the target is about."""
+    start = time.process_time()
     fn()
-    best = float("inf")
+    return time.process_time() - start
+
+
+def best_of(repeat: int, fn: Callable[[], object]) -> float:
+    """Best CPU time of ``repeat`` runs after one untimed warm-up run (heap growth, caches)."""
+    fn()
+    return min(cpu_time(fn) for _ in range(repeat))
+
+
+def best_interleaved(repeat: int, fns: dict[Hashable, Callable[[], object]]) -> dict[Hashable, float]:
+    """Best CPU time of each function over ``repeat`` rounds that run every function once in turn.
+
+    The shared virtual machines this runs on have slow spells of a minute or more (up to 2x, even in CPU
+    time, through the shared caches); taking turns spreads each function's runs over the whole benchmark,
+    so one slow spell does not sink one figure.
+    """
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
+        for name, fn in fns.items():
+            best[name] = min(best[name], cpu_time(fn))
     return best
 
 
@@ -158,14 +171,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--scalar-n", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target says
     hardware_catalog()  # load catalogs once, outside the timings
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}; N = {args.n:,} per model, chunks of {CHUNK_SIZE:,}, best of {args.repeat}"
+        f"numpy {np.__version__}; N = {args.n:,} per model, chunks of {CHUNK_SIZE:,}, "
+        f"best of {args.repeat} interleaved rounds"
     )
     costs = CostAssumptions()
     prepared = {
@@ -176,17 +190,21 @@ def main() -> None:
     for _, model, cand, formats in prepared.values():  # warm the whole process up first (heap, caches, clocks)
         for _ in range(2):
             score_model(model, cand, formats, costs, totals=False)
-    for (name, order), (columns, model, cand, formats) in prepared.items():
+    core = best_interleaved(
+        args.repeat,
+        {key: functools.partial(score_model, m, c, f, costs, totals=False) for key, (_, m, c, f) in prepared.items()},
+    )
+    full = best_interleaved(args.repeat, {key: functools.partial(score_columns, p[0]) for key, p in prepared.items()})
+    for (name, order), (_, _, cand, _) in prepared.items():
         n = len(cand)
-        core = best_of(args.repeat, lambda: score_model(model, cand, formats, costs, totals=False))  # noqa: B023
-        full = best_of(args.repeat, lambda: score_columns(columns))  # noqa: B023
-        line = f"{name:14s} {order:6s} N={n:9,}  core {n / core:11,.0f}/s   columns {n / full:11,.0f}/s"
+        line = f"{name:14s} {order:6s} N={n:9,}  core {n / core[name, order]:11,.0f}/s   "
+        line += f"columns {n / full[name, order]:11,.0f}/s"
         if order == "random":
             small = random_columns(name, args.scalar_n, seed=1)
             singles = [{k: v[i : i + 1] for k, v in small.items()} for i in range(args.scalar_n)]
             scalar = best_of(1, lambda: [score_columns(row) for row in singles])  # noqa: B023
             scalar_rate = args.scalar_n / scalar
-            line += f"   scalar {scalar_rate:7,.0f}/s   core / scalar = {n / core / scalar_rate:,.0f}x"
+            line += f"   scalar {scalar_rate:7,.0f}/s   core / scalar = {n / core[name, order] / scalar_rate:,.0f}x"
         print(line)
 
 
