@@ -16,8 +16,14 @@ Array = NDArray[np.float64]
 
 def _series(first: Array | float, last: Array, c0: Array, c1: Array) -> Array:
     """Sum over integers j in [first, last] of (c0 + c1 j); zero where the range is empty."""
-    count = np.maximum(last - first + 1, 0.0)
-    return count * c0 + c1 * (first + last) * count / 2.0  # type: ignore[no-any-return]
+    count, middle = _range_sums(first, last)
+    return count * c0 + middle * c1  # type: ignore[no-any-return]
+
+
+def _range_sums(first: Array | float, last: Array) -> tuple[Array, Array]:
+    """The number of integers in [first, last] and their sum (both 0 where the range is empty)."""
+    count = np.maximum(last - first + 1.0, 0.0)
+    return count, (first + last) * count / 2.0
 
 
 def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array | float, last: Array) -> Array:
@@ -31,10 +37,11 @@ def sum_max_linear(u0: Array, u1: Array, v0: Array, v1: Array, first: Array | fl
     """
     d0, d1 = u0 - v0, u1 - v1
     at_first, at_last = d0 + d1 * first > 0, d0 + d1 * last > 0  # d > 0 at either end
-    total = _series(first, last, v0, v1)
+    count, middle = _range_sums(first, last)  # once for both series (the bounds are often per candidate only)
+    total = count * v0 + middle * v1
     above = at_first & at_last
     if np.any(above):
-        total += above * _series(first, last, d0, d1)
+        total += above * (count * d0 + middle * d1)
     crossing = np.flatnonzero(at_first != at_last)
     if len(crossing):
         some = [_at(x, total.shape, crossing) for x in (d0, d1, first, last)]
