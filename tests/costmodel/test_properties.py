@@ -213,3 +213,34 @@ def test_merged_rows_give_the_per_operator_totals(row: dict) -> None:
         np.testing.assert_allclose(merged.time_s, cost.time_s, rtol=1e-12)
         np.testing.assert_allclose(merged.layers_s, cost.layers_s, rtol=1e-12)
         np.testing.assert_allclose(merged.other_s, cost.other_s, rtol=1e-12)
+
+
+def test_chunked_scoring_equals_scoring_in_other_pieces() -> None:
+    """More candidates than one chunk: the results joined chunk by chunk (each chunk's buffers reused by
+    the next) equal those of scoring the same candidates in pieces cut elsewhere, field by field."""
+    from dse.scoring import CHUNK_SIZE
+
+    rng = np.random.default_rng(7)
+    n = CHUNK_SIZE + 500
+    columns = {
+        "model": ["deepseek-v3"] * n,
+        "hardware": rng.choice(["dgx-h100", "dgx-h200", "h100-sxm", "mi300x-platform"], n).tolist(),
+        "quant": rng.choice(["bf16", "fp8", "w4a16"], n).tolist(),
+        "batch": rng.integers(1, 257, n),
+        "prompt_len": rng.integers(128, 8193, n),
+        "gen_len": rng.integers(16, 1025, n),
+        "flash_attention": rng.random(n) < 0.7,
+        "tp": rng.choice([1, 2, 4, 8], n),
+        "pp": rng.choice([1, 2], n),
+        "ep": rng.choice([1, 8], n),
+        "kv_offload": rng.choice([0.0, 0.25], n),
+    }
+    [(_, whole)] = score_columns(columns)
+    assert whole.evaluation is None  # several chunks
+    cut = 3000
+    pieces = [score_columns({k: v[rows] for k, v in columns.items()})[0][1] for rows in (slice(0, cut), slice(cut, n))]
+    for part in ("metrics", "memory", "prefill", "decode_step"):
+        joined, first, second = getattr(whole, part), *(getattr(p, part) for p in pieces)
+        for f in dataclasses.fields(joined):
+            expected = np.concatenate([getattr(first, f.name), getattr(second, f.name)])
+            np.testing.assert_allclose(getattr(joined, f.name), expected, rtol=1e-12, err_msg=f"{part}.{f.name}")
