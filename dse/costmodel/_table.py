@@ -230,13 +230,13 @@ class OpTable:
         )
 
     def basis(self, terms: dict[str, Array]) -> NDArray[np.float64]:
-        """The (T x N) matrix of the terms this table uses; a sharded term ``name|s`` is ``terms[name]``
-        times the share ``terms["|s"]``."""
+        """The (T x N) matrix of the terms this table uses (``stack_terms``)."""
         return stack_terms(terms, self.names)
 
 
 def stack_terms(terms: dict[str, Array], names: Sequence[str]) -> NDArray[np.float64]:
-    """(len(names) x N) values of the named terms (``term_value`` of each), written in place."""
+    """(len(names) x N) values of the named terms, written in place: a sharded term ``name|s`` is
+    ``terms[name]`` times the share ``terms["|s"]``."""
     out = np.empty((len(names), *np.shape(next(iter(terms.values())))))
     for row, name in zip(out, names, strict=True):
         base, bar, share = name.partition("|")
@@ -245,12 +245,6 @@ def stack_terms(terms: dict[str, Array], names: Sequence[str]) -> NDArray[np.flo
         else:
             row[:] = terms[name]
     return out
-
-
-def term_value(terms: dict[str, Array], name: str) -> Array:
-    """One term's per-candidate values, sharded terms included (see ``OpTable.basis``)."""
-    base, bar, share = name.partition("|")
-    return terms[base] * terms[bar + share] if bar else terms[name]
 
 
 @dataclass(frozen=True)
