@@ -341,12 +341,22 @@ def evaluate_candidates(
     prefill_terms = pass_terms(model, c, bpe, prefill_shape)
     # per-operator detail reports every operator; otherwise the chunk's unused attention kernels are skipped
     prefill_table = tables.prefill["mixed" if detail else kernels_of(c)]
-    prefill = evaluate_table(prefill_table, prefill_terms, r, fused, lay.layer_share, per_operator=detail)
+    prefill = evaluate_table(
+        prefill_table, prefill_table.basis(prefill_terms), r, fused, lay.layer_share, per_operator=detail
+    )
     # the attention terms at K = P serve only the per-operator decode table (the search sums attention apart)
     decode_terms = pass_terms(model, c, bpe, decode_shape, keys=c.prompt_len, attention=detail)
     host_extra = host_extra_s_per_byte(c, r)
+    context_free = tables.context_free
     steady = evaluate_table(
-        tables.context_free, decode_terms, r, fused, lay.layer_share, host_extra, per_operator=False, side=False
+        context_free,
+        context_free.basis(decode_terms),
+        r,
+        fused,
+        lay.layer_share,
+        host_extra,
+        per_operator=False,
+        side=False,
     )
     # Steps j = 1..G-1 feed the token at position P + j - 1, which attends to P + j keys; with G = 1 the
     # single step that would follow the prompt stands in (so TPOT stays defined).
@@ -388,7 +398,9 @@ def evaluate_candidates(
         tpot_s=tpot,
         memory=memory_breakdown(model, c, bpe, prefill, prefill_terms, lay),
         prefill_ops=prefill,
-        decode_ops=evaluate_table(tables.decode, decode_terms, r, fused, lay.layer_share, host_extra)
+        decode_ops=evaluate_table(
+            tables.decode, tables.decode.basis(decode_terms), r, fused, lay.layer_share, host_extra
+        )
         if detail
         else None,
         rates=r,

@@ -335,28 +335,6 @@ core's L2 cache (26 x 1024 float64 = 213 KB), so the passes over them are not bo
 
 def evaluate_table(
     table: OpTable,
-    terms: dict[str, Array],
-    rates: Rates,
-    fused: Array,
-    layer_share: Array | None = None,
-    kv_extra_s_per_byte: Array | None = None,
-    *,
-    per_operator: bool = True,
-    side: bool = True,
-) -> PassCost:
-    """Roofline of every operator for every candidate, and the busiest stage's pass total.
-
-    ``kv_extra_s_per_byte``: extra seconds per KV-cache byte read (host-offloaded KV read over the host link;
-    the new token's KV is written to device memory, so writes take none). ``per_operator`` False keeps only
-    the totals (the per-operator arrays are then None) and evaluates in cache-sized blocks of candidates, on
-    the table's merged rows. ``side`` False skips the activation peaks and KV bytes written (decode)."""
-    return evaluate_basis(
-        table, table.basis(terms), rates, fused, layer_share, kv_extra_s_per_byte, per_operator=per_operator, side=side
-    )
-
-
-def evaluate_basis(
-    table: OpTable,
     basis: NDArray[np.float64],
     rates: Rates,
     fused: Array,
@@ -366,7 +344,13 @@ def evaluate_basis(
     per_operator: bool = True,
     side: bool = True,
 ) -> PassCost:
-    """``evaluate_table`` on the table's (T x N) ``basis`` of term values."""
+    """Roofline of every operator for every candidate, and the busiest stage's pass total, from the table's
+    (T x N) ``basis`` of term values (``OpTable.basis``).
+
+    ``kv_extra_s_per_byte``: extra seconds per KV-cache byte read (host-offloaded KV read over the host link;
+    the new token's KV is written to device memory, so writes take none). ``per_operator`` False keeps only
+    the totals (the per-operator arrays are then None) and evaluates in cache-sized blocks of candidates, on
+    the table's merged rows. ``side`` False skips the activation peaks and KV bytes written (decode)."""
     share = np.ones_like(fused) if layer_share is None else layer_share
     rows = table.per_operator if per_operator else table.merged
     extra = kv_extra_s_per_byte
