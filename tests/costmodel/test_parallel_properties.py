@@ -6,13 +6,13 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from candidate_rows import candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dse.catalog import load_model, load_target
-from dse.costmodel import Candidates, CostAssumptions, Evaluation, evaluate_candidates
+from dse.catalog import load_model
+from dse.costmodel import Evaluation, evaluate_candidates
 from dse.costmodel._parallel import overlapped
-from dse.scoring import INPUT_DEFAULTS, _numerics_table, build_candidates, kv_policy_columns
 
 deployment = st.fixed_dictionaries(
     {
@@ -35,27 +35,6 @@ deployment = st.fixed_dictionaries(
     }
 )
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def candidates(row: dict[str, Any], profile: str = "default") -> Candidates:
-    """The cost model's candidates for one row, through the same path as ``score_columns``."""
-    cols = {k: [row.get(k, v)] for k, v in INPUT_DEFAULTS.items()}
-    q_codes, numerics = _numerics_table(cols)
-    workload: dict[str, Any] = {
-        k: np.asarray([row[k]], dtype=float) for k in ("batch", "prompt_len", "gen_len", "tp", "pp", "ep", "replicas")
-    }
-    workload["flash"] = np.asarray([row["flash_attention"]])
-    workload |= kv_policy_columns(cols)
-    cand, _ = build_candidates(
-        [load_target(row["hardware"])],
-        np.zeros(1, dtype=np.int64),
-        numerics,
-        q_codes,
-        workload,
-        profile=profile,
-        costs=CostAssumptions(),
-    )
-    return cand
 
 
 def evaluate(row: dict[str, Any], **changes: float) -> Evaluation:

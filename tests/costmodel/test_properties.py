@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from candidate_rows import candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dse.catalog import load_model
-from dse.costmodel import Candidates, evaluate_candidates, serving_metrics, sum_max_linear
-from dse.costmodel._table import evaluate_basis
+from dse.costmodel import evaluate_candidates, serving_metrics, sum_max_linear
+from dse.costmodel._table import evaluate_table
 from dse.scoring import score_columns
 
 MODELS = [
@@ -46,37 +47,16 @@ def _evaluate(row: dict, **changes: object):  # type: ignore[no-untyped-def]
     assert scored.evaluation is not None
     if not changes:
         return scored.evaluation, scored.metrics
-    cand = dataclasses.replace(_candidates_of(row), **{k: np.asarray([v], dtype=float) for k, v in changes.items()})
+    cand = dataclasses.replace(candidates(row), **{k: np.asarray([v], dtype=float) for k, v in changes.items()})
     ev = evaluate_candidates(scored.model, cand, detail=True)
     return ev, serving_metrics(scored.model, cand, ev, 1.0)
-
-
-def _candidates_of(row: dict) -> Candidates:
-    from dse.catalog import load_target
-    from dse.costmodel import CostAssumptions
-    from dse.scoring import _numerics_table, build_candidates
-
-    cols = {"quant": [row["quant"]], "weight_bits": [None], "act_bits": [None], "kv_bits": [None], "kv": [None]}
-    q_codes, numerics = _numerics_table(cols)
-    workload = {k: np.asarray([row[k]], dtype=float) for k in ("batch", "prompt_len", "gen_len")}
-    workload["flash"] = np.asarray([row["flash_attention"]])
-    cand, _ = build_candidates(
-        [load_target(row["hardware"])],
-        np.zeros(1, dtype=np.int64),
-        numerics,
-        q_codes,
-        workload,
-        profile="default",
-        costs=CostAssumptions(),
-    )
-    return cand
 
 
 @FAST
 @given(candidate, st.floats(1.01, 4.0))
 def test_more_bandwidth_or_peak_is_never_slower(row: dict, factor: float) -> None:
     ev, _ = _evaluate(row)
-    c = _candidates_of(row)
+    c = candidates(row)
     faster_bw, _ = _evaluate(row, bandwidth_bytes_per_s=c.bandwidth_bytes_per_s[0] * factor)
     faster_peak, _ = _evaluate(
         row,
@@ -92,7 +72,7 @@ def test_more_bandwidth_or_peak_is_never_slower(row: dict, factor: float) -> Non
 @FAST
 @given(candidate, st.floats(1.0, 8.0), st.floats(1.0, 8.0))
 def test_more_bits_never_less_memory(row: dict, extra_weight_bits: float, extra_kv_bits: float) -> None:
-    c = _candidates_of(row)
+    c = candidates(row)
     ev, _ = _evaluate(row)
     wider, _ = _evaluate(row, weight_bits=c.weight_bits[0] + extra_weight_bits, kv_bits=c.kv_bits[0] + extra_kv_bits)
     assert wider.memory.weights_bytes[0] >= ev.memory.weights_bytes[0]
@@ -104,7 +84,7 @@ def test_more_bits_never_less_memory(row: dict, extra_weight_bits: float, extra_
 @given(candidate)
 def test_step_time_at_least_roofline_per_operator(row: dict) -> None:
     ev, _ = _evaluate(row)
-    c = _candidates_of(row)
+    c = candidates(row)
     fused = c.flash.astype(float)
     for cost in (ev.prefill_ops, ev.decode_ops):
         times = cost.op_time_s(ev.rates, fused)[:, 0]
@@ -184,7 +164,7 @@ def test_window_never_increases_kv_memory(row: dict) -> None:
         return
     ev, _ = _evaluate(row)
     full = model.num_layers * (row["prompt_len"] + row["gen_len"])
-    bound = row["batch"] * full * model.kv_elements_per_token_per_layer * _candidates_of(row).kv_bits[0] / 8
+    bound = row["batch"] * full * model.kv_elements_per_token_per_layer * candidates(row).kv_bits[0] / 8
     assert ev.memory.kv_cache_bytes[0] <= bound * (1 + 1e-12)
 
 
@@ -206,10 +186,10 @@ def test_merged_rows_give_the_per_operator_totals(row: dict) -> None:
     """Pass totals are evaluated on merged rows (proportional operators folded into one); they must equal
     the sum over the operators one by one, for prefill and for a decode step."""
     ev, _ = _evaluate(row)
-    fused = _candidates_of(row).flash.astype(float)
+    fused = candidates(row).flash.astype(float)
     assert ev.decode_ops is not None
     for cost in (ev.prefill_ops, ev.decode_ops):
-        merged = evaluate_basis(cost.table, cost.basis, ev.rates, fused, cost.layer_share, per_operator=False)
+        merged = evaluate_table(cost.table, cost.basis, ev.rates, fused, cost.layer_share, per_operator=False)
         np.testing.assert_allclose(merged.time_s, cost.time_s, rtol=1e-12)
         np.testing.assert_allclose(merged.layers_s, cost.layers_s, rtol=1e-12)
         np.testing.assert_allclose(merged.other_s, cost.other_s, rtol=1e-12)
