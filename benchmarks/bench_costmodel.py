@@ -37,14 +37,13 @@ from dse.catalog import hardware_catalog, load_model, load_target
 from dse.costmodel import CostAssumptions
 from dse.scoring import (
     CHUNK_SIZE,
-    DEPLOYMENT_INTS,
-    INPUT_DEFAULTS,
-    _factorize,
-    _numerics_table,
     build_candidates,
-    kv_policy_columns,
+    candidate_fields,
+    factorize,
+    numerics_table,
     score_columns,
     score_model,
+    with_defaults,
 )
 
 HARDWARE = [
@@ -122,20 +121,13 @@ def grid_columns(model: str, n: int) -> dict[str, np.ndarray]:
 
 def struct_of_arrays(columns: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
     """The candidates as the cost model takes them (built once, outside the timing)."""
-    n = len(columns["batch"])
-    columns = {k: columns.get(k, np.full(n, v, dtype=object)) for k, v in INPUT_DEFAULTS.items()} | columns
-    hw_codes, hw_refs = _factorize(columns["hardware"])
-    nothing = [None] * n
-    q_codes, numerics = _numerics_table(
-        {"quant": columns["quant"], "weight_bits": nothing, "act_bits": nothing, "kv_bits": nothing, "kv": nothing}
-    )
-    workload = {k: columns[k].astype(np.float64) for k in ("batch", "prompt_len", "gen_len", *DEPLOYMENT_INTS)}
-    workload["flash"] = columns["flash_attention"]
-    workload |= kv_policy_columns(columns)
+    columns = with_defaults(columns)
+    hw_codes, hw_refs = factorize(columns["hardware"])
+    q_codes, numerics = numerics_table(columns)
     model = load_model(str(columns["model"][0]))
     hardware = [load_target(h) for h in hw_refs]
     cand, formats = build_candidates(
-        hardware, hw_codes, numerics, q_codes, workload, profile="default", costs=CostAssumptions()
+        hardware, hw_codes, numerics, q_codes, candidate_fields(columns), profile="default", costs=CostAssumptions()
     )
     return model, cand, formats
 
@@ -181,7 +173,6 @@ def main() -> None:
         f"numpy {np.__version__}; N = {args.n:,} per model, chunks of {CHUNK_SIZE:,}, "
         f"best of {args.repeat} interleaved rounds"
     )
-    costs = CostAssumptions()
     prepared = {
         (name, order): (columns, *struct_of_arrays(columns))
         for name in MODELS
@@ -189,10 +180,10 @@ def main() -> None:
     }
     for _, model, cand, formats in prepared.values():  # warm the whole process up first (heap, caches, clocks)
         for _ in range(2):
-            score_model(model, cand, formats, costs, totals=False)
+            score_model(model, cand, formats, totals=False)
     core = best_interleaved(
         args.repeat,
-        {key: functools.partial(score_model, m, c, f, costs, totals=False) for key, (_, m, c, f) in prepared.items()},
+        {key: functools.partial(score_model, m, c, f, totals=False) for key, (_, m, c, f) in prepared.items()},
     )
     full = best_interleaved(args.repeat, {key: functools.partial(score_columns, p[0]) for key, p in prepared.items()})
     for (name, order), (_, _, cand, _) in prepared.items():

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "analyze": ("dse.analysis", "analyze"),
-    "evaluate": ("dse.frame", "evaluate"),
+    "analyze": ("dse.scoring", "analyze"),
+    "evaluate": ("dse.scoring", "evaluate"),
     "load_hardware": ("dse.catalog", "load_hardware"),
     "load_model": ("dse.catalog", "load_model"),
     "InputError": ("dse.errors", "InputError"),
@@ -22,11 +22,10 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from dse.analysis import analyze
     from dse.catalog import load_hardware, load_model
     from dse.errors import InputError
-    from dse.frame import evaluate
     from dse.results import resume, run, sweep
+    from dse.scoring import analyze, evaluate
     from dse.space import load_space
 
 __all__ = [

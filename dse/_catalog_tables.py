@@ -72,11 +72,12 @@ def _attention_kind(model: Any) -> str:
 def model_rows() -> list[dict[str, Any]]:
     """One row per model; parameters in billions, computed by the cost model's operator table."""
     from dse.costmodel import parameter_counts
+    from dse.scoring import architecture
 
     rows = []
     for m in model_catalog().values():
         rec = m.record
-        total, active = parameter_counts(m)
+        total, active = parameter_counts(architecture(m))
         moe = rec.moe
         rows.append(
             {

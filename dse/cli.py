@@ -100,8 +100,8 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (DESIGN.md §4).")] = False,
 ) -> None:
     """Analyse one deployment: latency, throughput, memory against capacity, cost, and every operator."""
-    from dse.analysis import analyze as run_analysis
     from dse.costmodel import CostAssumptions
+    from dse.scoring import analyze as run_analysis
 
     result = run_analysis(
         model,

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from dse.analysis import analyze
 from dse.catalog import catalog_root
-from dse.frame import evaluate
+from dse.scoring import analyze, evaluate
 
 DEPLOYMENTS = [
     {"model": "llama-3.1-70b", "hardware": "dgx-h100", "tp": 4, "batch": 16},

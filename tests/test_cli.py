@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dse.analysis import analyze
 from dse.cli import main
+from dse.scoring import analyze
 
 CONTRACT_TOP = {
     "prefill",

@@ -1,50 +1,56 @@
-"""The roofline cost model: pure numpy, vectorised over N candidates, no I/O."""
+"""The roofline cost model: pure numpy, no I/O.
 
-from dse.costmodel._candidates import Candidates
-from dse.costmodel._costs import CostAssumptions, Pricing, usd_per_device_hour
-from dse.costmodel._evaluate import (
-    Evaluation,
-    ModelTables,
-    PhaseCost,
-    compile_model,
-    evaluate_candidates,
-    evicts,
-    prefix_cached_tokens,
-    rates_of,
+``physics`` holds every formula and a plain reference evaluator (one candidate at a time); ``engine`` scores
+N candidates at once from tables built from those formulas. Both return an ``Evaluation``.
+"""
+
+from dse.costmodel.candidates import DEFAULTS, Candidates
+from dse.costmodel.engine.evaluate import compile_model, evaluate
+from dse.costmodel.evaluation import Evaluation, OperatorCost, PhaseCost
+from dse.costmodel.physics.architecture import Architecture, MLAShape, MoEShape
+from dse.costmodel.physics.collectives import Communication
+from dse.costmodel.physics.feasibility import REASON_TEXT, Reason
+from dse.costmodel.physics.kvcache import evicts, prefix_cached_tokens
+from dse.costmodel.physics.layers import parameter_counts
+from dse.costmodel.physics.memory import MemoryBreakdown
+from dse.costmodel.physics.parallel import Layout
+from dse.costmodel.physics.precision import Precision, resolve_precision
+from dse.costmodel.physics.reference import evaluate as evaluate_reference
+from dse.costmodel.physics.serving import (
+    METRIC_NAMES,
+    PRICINGS,
+    CostAssumptions,
+    Pricing,
+    ServingMetrics,
+    usd_per_device_hour,
 )
-from dse.costmodel._memory import MemoryBreakdown
-from dse.costmodel._ops import OpSpec
-from dse.costmodel._params import parameter_counts
-from dse.costmodel._precision import Precision, resolve_precision
-from dse.costmodel._roofline import sum_max_linear
-from dse.costmodel._serving import METRIC_NAMES, REASON_TEXT, Reason, ServingMetrics, serving_metrics
-from dse.costmodel._table import OpTable, PassCost, Rates
 
 __all__ = [
+    "DEFAULTS",
     "METRIC_NAMES",
+    "PRICINGS",
     "REASON_TEXT",
+    "Architecture",
     "Candidates",
+    "Communication",
     "CostAssumptions",
     "Evaluation",
+    "Layout",
+    "MLAShape",
     "MemoryBreakdown",
-    "ModelTables",
-    "OpSpec",
-    "OpTable",
-    "PassCost",
+    "MoEShape",
+    "OperatorCost",
     "PhaseCost",
     "Precision",
     "Pricing",
-    "Rates",
     "Reason",
     "ServingMetrics",
     "compile_model",
-    "evaluate_candidates",
+    "evaluate",
+    "evaluate_reference",
     "evicts",
     "parameter_counts",
     "prefix_cached_tokens",
-    "rates_of",
     "resolve_precision",
-    "serving_metrics",
-    "sum_max_linear",
     "usd_per_device_hour",
 ]

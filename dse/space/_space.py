@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass, replace
@@ -24,15 +25,7 @@ from dse.catalog import (
 from dse.catalog._files import read_document, validate
 from dse.costmodel import METRIC_NAMES, CostAssumptions, evicts
 from dse.errors import InputError
-from dse.scoring import (
-    DEPLOYMENT_INTS,
-    Scored,
-    Target,
-    build_candidates,
-    kv_policy_columns,
-    reason_text,
-    score_model,
-)
+from dse.scoring import INPUTS, Scored, Target, architecture, build_candidates, convert, reason_text, score_model
 from dse.space._schema import SpaceRecord
 
 METRICS = METRIC_NAMES
@@ -64,15 +57,11 @@ WORKLOAD_COLUMNS = ("prefix_hit_rate",)
 """Workload figures written in every result row after the parameters: one value per space (the same in every
 row), kept so that a run's tables say which traffic they answer for, alone or joined across a sweep."""
 
+WORKLOAD_INPUTS = ("prefix_hit_rate", "expert_imbalance")
+"""Inputs (``dse.scoring.INPUTS``) a space's workload gives, one value for every candidate."""
+
 OPTIONAL_INTS = ("kv_block_size", "kv_budget")
 """Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
-
-_POLICY_FIELDS = {
-    "kv_block_size": "kv_block_tokens",
-    "kv_offload": "kv_offload_fraction",
-    "kv_budget": "kv_budget_tokens",
-}
-"""KV-policy choices -> the candidate fields ``dse.scoring.kv_policy_columns`` converts them to."""
 
 Codes = tuple[np.ndarray, ...]
 """One integer array per dimension of ``DIMENSIONS``, in that order."""
@@ -197,7 +186,7 @@ class Space:
             profile=self.record.profile,
             costs=self.costs,
         )
-        scored = score_model(self.model, cand, formats, self.costs, totals=False)
+        scored = score_model(self.model, cand, formats, totals=False)
         columns = self._parameters(code)
         work = self.record.workload
         columns |= {name: np.full(len(cand), float(getattr(work, name))) for name in WORKLOAD_COLUMNS}
@@ -208,29 +197,35 @@ class Space:
         columns |= self._feasibility(scored)
         return columns
 
+    @functools.cached_property
+    def _fields(self) -> dict[str, np.ndarray]:
+        """Each setting's values (as written in ``choices``) and each workload input, as the cost model's fields
+        (``dse.scoring.INPUTS``: converted and checked once)."""
+        work = self.record.workload
+        fields = {i.field: convert(i.name, self.settings[i.name]) for i in INPUTS if i.name in SETTINGS}
+        fields |= {i.field: convert(i.name, [getattr(work, i.name)]) for i in INPUTS if i.name in WORKLOAD_INPUTS}
+        return fields  # type: ignore[return-value]
+
     def _workload(self, code: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The candidate fields that come from the space rather than the catalogs, by indexing small tables."""
-        n, work, s = len(code["batch"]), self.record.workload, self.settings
-        traffic: dict[str, tuple[Any, ...]] = {
-            "prefix_hit_rate": (work.prefix_hit_rate,),
-            "expert_imbalance": (work.expert_imbalance,),
-        }
-        policy = kv_policy_columns({name: s[name] for name in _POLICY_FIELDS} | traffic)
+        n, work = len(code["batch"]), self.record.workload
         workload = {
             "batch": self.batches[code["batch"]].astype(np.float64),
             "prompt_len": np.full(n, float(work.prompt_tokens)),
             "gen_len": np.full(n, float(work.output_tokens)),
-            "flash": np.asarray(s["flash_attention"], dtype=bool)[code["flash_attention"]],
         }
-        workload |= {name: np.full(n, policy[name][0]) for name in traffic}
-        workload |= {name: np.asarray(s[name], dtype=np.float64)[code[name]] for name in DEPLOYMENT_INTS}
-        workload |= {field: policy[field][code[name]] for name, field in _POLICY_FIELDS.items()}
+        for i in INPUTS:
+            if i.name in SETTINGS:
+                workload[i.field] = self._fields[i.field][code[i.name]]  # type: ignore[index]
+            elif i.name in WORKLOAD_INPUTS:
+                workload[i.field] = np.full(n, self._fields[i.field][0])  # type: ignore[index]
         return workload
 
     def _evicting(self) -> np.ndarray:
         """Per kv_budget value: whether it evicts tokens the model would attend to (``dse.costmodel.evicts``)."""
         context = self.record.workload.prompt_tokens + self.record.workload.output_tokens
-        return np.asarray([bool(evicts(self.model, b, context)) for b in self.settings["kv_budget"]], dtype=bool)
+        arch = architecture(self.model)
+        return np.asarray([bool(evicts(arch, b, context)) for b in self.settings["kv_budget"]], dtype=bool)
 
     def _parameters(self, code: dict[str, np.ndarray]) -> dict[str, Any]:
         keys = np.asarray(self.numerics_keys, dtype=object)

@@ -1,4 +1,4 @@
-"""One row of candidate fields (as ``score_columns`` takes them) as the cost model's ``Candidates``."""
+"""One row of candidate inputs (as ``score_columns`` takes them) as the cost model's ``Candidates``."""
 
 from __future__ import annotations
 
@@ -8,25 +8,20 @@ import numpy as np
 
 from dse.catalog import load_target
 from dse.costmodel import Candidates, CostAssumptions
-from dse.scoring import DEPLOYMENT_INTS, INPUT_DEFAULTS, _numerics_table, build_candidates, kv_policy_columns
+from dse.scoring import build_candidates, candidate_fields, numerics_table, with_defaults
 
 
 def candidates(row: dict[str, Any], profile: str = "default") -> Candidates:
-    """The candidate of ``row`` through the same path as ``score_columns`` (absent fields take their
+    """The candidate of ``row`` through the same path as ``score_columns`` (absent inputs take their
     defaults: one device, no KV-cache policy)."""
-    cols = {k: [row.get(k, v)] for k, v in INPUT_DEFAULTS.items()}
-    q_codes, numerics = _numerics_table(cols)
-    workload: dict[str, Any] = {
-        k: np.asarray(cols[k], dtype=float) for k in ("batch", "prompt_len", "gen_len", *DEPLOYMENT_INTS)
-    }
-    workload["flash"] = np.asarray(cols["flash_attention"])
-    workload |= kv_policy_columns(cols)
+    columns = with_defaults({k: [v] for k, v in row.items()})
+    codes, numerics = numerics_table(columns)
     cand, _ = build_candidates(
         [load_target(row["hardware"])],
         np.zeros(1, dtype=np.int64),
         numerics,
-        q_codes,
-        workload,
+        codes,
+        candidate_fields(columns),
         profile=profile,
         costs=CostAssumptions(),
     )

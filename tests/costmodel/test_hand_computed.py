@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from dse.analysis import analyze
 from dse.catalog import load_model
-from dse.costmodel import parameter_counts, sum_max_linear
+from dse.costmodel import parameter_counts
+from dse.costmodel.engine.series import sum_max_linear
+from dse.scoring import analyze, architecture
 
 # Llama-2-7B (models/llama-2-7b.yaml): h = 4096, L = 32, 32 heads x 128, MHA, FFN 11008, vocab 32000, untied.
 H, L, FFN, V = 4096, 32, 11008, 32000
@@ -18,7 +19,7 @@ H, L, FFN, V = 4096, 32, 11008, 32000
 def test_llama2_7b_parameter_count_by_hand() -> None:
     per_layer = 4 * H * H + 3 * H * FFN + 2 * H  # q, k, v, o; gate, up, down; two RMSNorm weights
     total = L * per_layer + 2 * V * H + H  # + embedding, LM head, final norm
-    assert parameter_counts(load_model("llama-2-7b"))[0] == total == 6_738_415_616
+    assert parameter_counts(architecture(load_model("llama-2-7b")))[0] == total == 6_738_415_616
 
 
 def test_decode_step_is_bytes_over_bandwidth(minimal_hardware: str) -> None:
@@ -104,33 +105,7 @@ def test_stored_weights_equal_parameters_at_16_bits() -> None:
     from dse.catalog import model_catalog
 
     for model in model_catalog().values():
-        total, _ = parameter_counts(model)
+        total, _ = parameter_counts(architecture(model))
         stored = analyze(model.id, "h200-sxm", weight_bits=16, act_bits=16, prompt_len=8, gen_len=2).to_dict()
         sinks = model.num_layers * model.record.num_attention_heads if model.record.attention_sinks else 0
         assert stored["memory"]["weights_bytes"] == pytest.approx(2 * (total - sinks), rel=1e-12), model.id
-
-
-def test_proportional_operators_share_a_roofline_row() -> None:
-    """Llama-3.1-70B prefill with a fused kernel: 14 operators, 9 roofline rows. Gate, up and down
-    projections (8192 x 28672 each: the same FLOPs, weight and activation bytes) share one row with 3 x 80
-    instances; q and o (8192 x 8192), and k and v, share a row each; the 2 x 80 RMSNorms of the layers and
-    the final norm share one, inside and outside the layers."""
-    from dse.costmodel._evaluate import compile_model
-
-    table = compile_model(load_model("llama-3.1-70b")).prefill["fused"]
-    assert len(table.specs) == 14
-    merged = table.merged
-    assert len(merged.layer_counts) == 9
-    rows = {name: i for i, name in enumerate(s.name for s in table.specs)}
-
-    def row_of(name: str) -> tuple[int, float]:  # merged rows carry bytes per FLOP coefficient
-        coefficient = table.flops_coefficient[rows[name]]
-        scaled = table.memory_bytes[rows[name]] / coefficient
-        return next(i for i, r in enumerate(merged.memory_bytes) if np.allclose(r, scaled, rtol=1e-12)), coefficient
-
-    ffn, coefficient = row_of("gate_proj")
-    assert coefficient == 2 * 8192 * 28672
-    assert merged.layer_counts[ffn] == pytest.approx(3 * 80 * coefficient, rel=1e-12) and merged.other_counts[ffn] == 0
-    norm, coefficient = row_of("norm")
-    assert merged.layer_counts[norm] == pytest.approx(2 * 80 * coefficient, rel=1e-12)
-    assert merged.other_counts[norm] == pytest.approx(coefficient, rel=1e-12)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dse.analysis import analyze
+from dse.scoring import analyze
 
 LV_COMMIT = "01b269d600a36f674fd0e7952763f1560f39d368"
 REL = 1e-9

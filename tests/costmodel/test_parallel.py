@@ -6,19 +6,31 @@ from typing import Any
 
 import numpy as np
 import pytest
+from candidate_rows import candidates
 
 from dse.catalog import load_model, load_target
-from dse.costmodel import Reason
-from dse.costmodel._attention import tile_kv_reads
-from dse.scoring import Scored, score_columns
+from dse.costmodel import Evaluation, Reason, evaluate_reference
+from dse.costmodel.physics.attention import tile_kv_reads
+from dse.scoring import Scored, architecture, score_columns
 
 BF16 = 2.0  # bytes per element
 
 
 def score(profile: str = "ideal", **row: Any) -> Scored:
-    """One candidate, with per-operator detail."""
-    [(_, scored)] = score_columns({k: [v] for k, v in row.items()}, profile=profile, detail=True)
+    """One candidate, by the engine."""
+    [(_, scored)] = score_columns({k: [v] for k, v in row.items()}, profile=profile)
     return scored
+
+
+def reference(profile: str = "ideal", **row: Any) -> Evaluation:
+    """One candidate, by the reference evaluator (every operator)."""
+    return evaluate_reference(architecture(load_model(row["model"])), candidates(row, profile).row(0))
+
+
+def flops(ev: Evaluation, *, per_layer: bool) -> float:
+    """Prefill FLOPs of one pass of the busiest stage's operators inside (or outside) the layers."""
+    outside = ("embedding", "position_embedding", "final_norm", "lm_head")
+    return sum(op.count * op.flops for op in ev.operators[0] if (op.name not in outside) == per_layer)
 
 
 def reason(scored: Scored) -> Reason:
@@ -80,12 +92,11 @@ def test_tp_spanning_nodes_uses_the_inter_node_link_hierarchically() -> None:
 
 def test_pp2_halves_layers_per_device() -> None:
     one, two = score(**BASE, pp=1), score(**BASE, pp=2)
-    e1, e2 = one.evaluation, two.evaluation
-    assert e1 is not None and e2 is not None
-    table = e1.prefill_ops.table
-    layer_flops = table.layer_counts @ e1.prefill_ops.part("flops")[:, 0]
-    other_flops = table.other_counts @ e1.prefill_ops.part("flops")[:, 0]
-    assert e2.prefill_ops.total("flops")[0] == pytest.approx(layer_flops / 2 + other_flops, rel=1e-12)
+    e1, e2 = reference(**BASE, pp=1), reference(**BASE, pp=2)
+    layer_flops, other_flops = flops(e1, per_layer=True), flops(e1, per_layer=False)
+    assert flops(e2, per_layer=True) + flops(e2, per_layer=False) == pytest.approx(
+        layer_flops / 2 + other_flops, rel=1e-12
+    )
     # weights: half the layers, plus the larger of the embedding (first stage) and the LM head (last stage)
     norms_final = BF16 * load_model("llama-3.1-8b").record.hidden_size
     rec = load_model("llama-3.1-8b").record
@@ -102,25 +113,24 @@ def test_pipeline_schedule_by_hand() -> None:
     larger of one trip and 2 busiest passes."""
     rec = load_model("llama-3.1-8b").record
     for batch in (1, 4):
-        scored = score(**BASE, pp=2, batch=batch)
-        ev = scored.evaluation
-        assert ev is not None
+        ev = reference(**BASE, pp=2, batch=batch)
         prefill_comm, decode_comm = ev.communication
-        ops = ev.prefill_ops
-        trip = ops.layers_s[0] + ops.other_s[0] + prefill_comm.pp_send_s[0]
-        busiest = ops.layers_s[0] / 2 + ops.other_s[0]
-        assert ops.time_s[0] == pytest.approx(busiest, rel=1e-12)
+        outside = ("embedding", "final_norm", "lm_head")
+        layers_s = sum(op.time_s for op in ev.operators[0] if op.name not in outside)  # half the layers
+        other_s = sum(op.time_s for op in ev.operators[0] if op.name in outside)
+        trip = 2 * layers_s + other_s + prefill_comm.pp_send_s
+        busiest = layers_s + other_s
         m = min(batch, 2)
-        assert ev.prefill.time_s[0] == pytest.approx(trip + (m - 1) * busiest, rel=1e-12)
-        assert ev.layout.micro_batches[0] == m
+        assert ev.prefill.time_s == pytest.approx(trip + (m - 1) * busiest, rel=1e-12)
+        assert ev.layout.micro_batches == m
         micro = -(-batch // m)
-        assert prefill_comm.pp_send_bytes[0] == micro * 512 * rec.hidden_size * BF16
+        assert prefill_comm.pp_send_bytes == micro * 512 * rec.hidden_size * BF16
         link = load_target("dgx-h100")[1]
         assert link is not None  # ideal profile: no latency; both stages inside one node
-        assert prefill_comm.pp_send_s[0] == pytest.approx(
-            prefill_comm.pp_send_bytes[0] / link.intra_node_link.bandwidth_bytes_per_s
+        assert prefill_comm.pp_send_s == pytest.approx(
+            prefill_comm.pp_send_bytes / link.intra_node_link.bandwidth_bytes_per_s
         )
-        assert decode_comm.pp_send_s[0] > 0
+        assert decode_comm.pp_send_s > 0
     single = score(**BASE, pp=1, batch=1)
     one_stage = score(**BASE, pp=2, batch=1)
     # one sequence: pipelining adds the send and nothing else (the same work, stage after stage)
@@ -205,11 +215,11 @@ def test_paged_blocks_round_kv_up_to_whole_blocks() -> None:
 def test_prefix_hits_skip_prefill_rows_and_keep_kv_memory() -> None:
     cold, warm = score(**BASE, batch=2), score(**BASE, batch=2, prefix_hit_rate=0.75)
     full = score(**BASE, batch=2, prefix_hit_rate=1.0)
-    assert cold.evaluation is not None and warm.evaluation is not None and full.evaluation is not None
-    rows = warm.evaluation.prefill_ops.basis[warm.evaluation.prefill_ops.table.names.index("rows")][0]
-    assert rows == 2 * 128  # 384 of 512 tokens cached
-    full_rows = full.evaluation.prefill_ops.basis[full.evaluation.prefill_ops.table.names.index("rows")][0]
-    assert full_rows == 2  # the last prompt token is always recomputed
+    h = load_model("llama-3.1-8b").record.hidden_size
+    q_proj = [next(op for op in reference(**BASE, batch=2, prefix_hit_rate=hit).operators[0] if op.name == "q_proj")
+              for hit in (0.75, 1.0)]  # fmt: skip
+    assert q_proj[0].flops == 2 * (2 * 128) * h * h  # 384 of 512 tokens cached: 128 rows per sequence
+    assert q_proj[1].flops == 2 * 2 * h * h  # the last prompt token is always recomputed
     assert warm.memory.kv_cache_bytes[0] == cold.memory.kv_cache_bytes[0]
     assert full.metrics.ttft_s[0] < warm.metrics.ttft_s[0] < cold.metrics.ttft_s[0]
     assert warm.metrics.tpot_s[0] == cold.metrics.tpot_s[0]
@@ -285,9 +295,9 @@ def test_a_stage_may_leave_devices_of_a_node_idle() -> None:
 def test_eviction_flag_only_when_tokens_the_model_attends_to_are_dropped() -> None:
     from dse.costmodel import evicts
 
-    windowed = load_model("mistral-7b-v0.1")  # every layer keeps a 4096-token window
+    windowed = architecture(load_model("mistral-7b-v0.1"))  # every layer keeps a 4096-token window
     assert not evicts(windowed, 4096, 6000) and evicts(windowed, 2048, 6000)
-    full = load_model("llama-3.1-8b")
+    full = architecture(load_model("llama-3.1-8b"))
     assert evicts(full, 4096, 6000) and not evicts(full, 6000, 6000) and not evicts(full, None, 6000)
 
 

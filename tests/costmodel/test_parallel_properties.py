@@ -11,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dse.catalog import load_model
-from dse.costmodel import Evaluation, evaluate_candidates
-from dse.costmodel._parallel import overlapped
+from dse.costmodel import Evaluation, evaluate_reference
+from dse.costmodel import evaluate as engine
+from dse.costmodel.physics.passes import prefill_pass
+from dse.costmodel.physics.schedule import overlapped
+from dse.scoring import architecture
 
 deployment = st.fixed_dictionaries(
     {
@@ -41,7 +44,7 @@ def evaluate(row: dict[str, Any], **changes: float) -> Evaluation:
     c = candidates(row)
     if changes:
         c = dataclasses.replace(c, **{k: np.asarray([v]) for k, v in changes.items()})
-    return evaluate_candidates(load_model(row["model"]), c, detail=True)
+    return engine(architecture(load_model(row["model"])), c)
 
 
 @FAST
@@ -76,8 +79,9 @@ def test_more_prefix_hits_never_add_prefill_work(row: dict[str, Any], low: float
 def test_full_prefix_hit_leaves_one_token_per_sequence(row: dict[str, Any]) -> None:
     """At hit rate 1 the linear layers see one row per sequence: the prefill of a 1-token prompt."""
     hit = evaluate(dict(row, prefix_hit_rate=1.0))
-    basis = hit.prefill_ops.basis[hit.prefill_ops.table.names.index("rows")][0]
-    assert basis == hit.layout.group_batch[0]
+    c = candidates(dict(row, prefix_hit_rate=1.0))
+    p = prefill_pass(architecture(load_model(row["model"])), c, hit.layout, c.prompt_len - 1.0)
+    assert p.R[0] == hit.layout.group_batch[0]
 
 
 @FAST
@@ -95,20 +99,22 @@ def test_kv_budget_never_increases_memory(row: dict[str, Any], small: int, large
 @FAST
 @given(deployment)
 def test_decode_step_composes_stage_passes_and_collectives(row: dict[str, Any]) -> None:
-    """The one-step figure from the closed-form attention lines equals the operator-by-operator stage pass,
-    composed with the collectives and the pipeline exactly as documented."""
-    ev = evaluate(row)
+    """The one decode step (reference evaluator: operator by operator) is its stage passes composed with the
+    collectives and the pipeline exactly as documented."""
     c = candidates(row)
-    assert ev.decode_ops is not None
+    ev = evaluate_reference(architecture(load_model(row["model"])), c.row(0))
     comm = ev.communication[1]
-    ops = ev.decode_ops
-    busiest = overlapped(ops.time_s, comm.stage_s, c.comm_overlap)
-    trip = overlapped(ops.layers_s + ops.other_s, comm.all_stages_s, c.comm_overlap) + comm.pp_send_s
+    outside = ("embedding", "position_embedding", "final_norm", "lm_head")
+    lam = ev.layout.layer_share
+    layers_s = sum(op.time_s for op in ev.operators[1] if op.name not in outside) / lam
+    other_s = sum(op.time_s for op in ev.operators[1] if op.name in outside)
+    busiest = overlapped(lam * layers_s + other_s, comm.stage_s, c.comm_overlap[0])
+    trip = overlapped(layers_s + other_s, comm.all_stages_s, c.comm_overlap[0]) + comm.pp_send_s
     passes = ev.layout.micro_batches
     np.testing.assert_allclose(ev.decode_step.time_s, np.maximum(trip, passes * busiest), rtol=1e-9)
-    np.testing.assert_allclose(ev.decode_step.flops, passes * ev.decode_ops.total("flops"), rtol=1e-9)
-    fused = c.flash.astype(float)
-    np.testing.assert_allclose(ev.decode_ops.op_time_s(ev.rates, fused).sum(axis=0), ev.decode_ops.time_s, rtol=1e-12)
+    np.testing.assert_allclose(
+        ev.decode_step.flops, passes * sum(op.count * op.flops for op in ev.operators[1]), rtol=1e-12
+    )
 
 
 @FAST

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dse.catalog import load_hardware, resolve_numerics
-from dse.costmodel import resolve_precision
+from dse.scoring import precision as resolve_precision
 
 
 @pytest.mark.parametrize(

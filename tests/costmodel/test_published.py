@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from dse.analysis import analyze
+from dse.scoring import analyze
 
 PROMPT, GENERATED = 250, 1024
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import dse
-from dse.frame import evaluate
+from dse.scoring import evaluate
 from dse.search import Normalisation, hypervolume, objective_points, pareto_indices
 from dse.space import PARAMETERS, load_space
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from dse.errors import InputError
-from dse.frame import evaluate
+from dse.scoring import evaluate
 from dse.space import MAXIMIZED, METRICS, PARAMETERS, WORKLOAD_COLUMNS, MetricName, Pruned, load_space
 
 SPACES = sorted((Path(__file__).resolve().parents[2] / "spaces").glob("*.yaml"))

@@ -3,26 +3,28 @@ communication, and a per-operator table that adds up to each phase."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from dse.catalog import load_profile, load_target
+from dse.catalog import ModelSpec, load_model, load_profile, load_target
 from dse.costmodel import (
     METRIC_NAMES,
     REASON_TEXT,
     CostAssumptions,
-    PassCost,
+    Evaluation,
+    OperatorCost,
     PhaseCost,
-    Rates,
     Reason,
+    evaluate_reference,
     evicts,
     prefix_cached_tokens,
 )
+from dse.costmodel.physics.roofline import arithmetic_intensity, bound
 from dse.errors import InputError
-from dse.scoring import Scored, score_columns
+from dse.scoring._build import architecture, build_candidates, numerics_table
+from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields
 
 PER_DEVICE_NOTE = (
     "prefill, decode, memory, communication and layers are per device of the busiest pipeline stage (its "
@@ -44,7 +46,7 @@ _ROUNDING = 1e-8
 _ROW_PARTS = {"weight_bytes": "weight_bytes", "activation_bytes": "act_bytes", "kv_cache_bytes": "kv_bytes"}
 
 
-def _row(stage: str, name: str, bound: str, time_s: float, **values: Any) -> dict[str, Any]:
+def _row(stage: str, name: str, kind: str, time_s: float, **values: Any) -> dict[str, Any]:
     """A ``layers`` row; operators give flops and byte parts, the other rows only what applies."""
     flops, nbytes = values.get("flops", 0.0), values.get("memory_bytes", 0.0)
     return {
@@ -55,27 +57,25 @@ def _row(stage: str, name: str, bound: str, time_s: float, **values: Any) -> dic
         "memory_bytes": nbytes,
         **{key: values.get(key, 0.0) for key in _ROW_PARTS},
         "time_s": time_s,
-        "arithmetic_intensity": flops / nbytes if bound in ("compute", "memory") and nbytes else None,
-        "bound": bound,
+        "arithmetic_intensity": arithmetic_intensity(flops, nbytes) if kind in ("compute", "memory") else None,
+        "bound": kind,
     }
 
 
-def operator_rows(stage: str, cost: PassCost, rates: Rates, fused: np.ndarray, passes: float) -> list[dict[str, Any]]:
+def operator_rows(stage: str, costs: tuple[OperatorCost, ...], passes: float) -> list[dict[str, Any]]:
     """Every operator the busiest stage's device runs in a phase: its instances over ``passes`` passes."""
-    assert cost.compute_s is not None and cost.memory_s is not None  # evaluated with per-operator detail
-    counts = cost.op_counts()[:, 0] * passes
-    times = cost.op_time_s(rates, fused)[:, 0] * passes
-    per_instance = {w: cost.part(w)[:, 0] for w in ("flops", "memory_bytes", *_ROW_PARTS.values())}
     rows = []
-    for i, spec in enumerate(cost.table.specs):
-        count = float(counts[i])
-        flops, nbytes = count * float(per_instance["flops"][i]), count * float(per_instance["memory_bytes"][i])
+    for op in costs:
+        count = op.count * passes
+        parts = {key: count * float(getattr(op, part)) for key, part in _ROW_PARTS.items()}
+        flops, nbytes = count * float(op.flops), sum(parts.values())
         if flops == 0 and nbytes == 0:
             continue
-        parts = {key: count * float(per_instance[part][i]) for key, part in _ROW_PARTS.items()}
-        bound = "compute" if cost.compute_s[i, 0] > cost.memory_s[i, 0] else "memory"
+        kind = bound(float(op.compute_s), float(op.memory_s))
         rows.append(
-            _row(stage, spec.name, bound, float(times[i]), count=count, flops=flops, memory_bytes=nbytes, **parts)
+            _row(
+                stage, op.name, kind, passes * float(op.time_s), count=count, flops=flops, memory_bytes=nbytes, **parts
+            )
         )
     return rows
 
@@ -105,7 +105,7 @@ def schedule_rows(
         for kind in ("tp_all_reduce", "ep_all_to_all")
         if comm[f"{kind}_bytes"] > 0
     ]
-    time = float(phase.time_s[0])
+    time = float(phase.time_s)
     busy = sum(r["time_s"] for r in operators + rows)
     if overlap > 0:
         stage_compute = sum(r["time_s"] for r in operators) / passes
@@ -125,11 +125,11 @@ def schedule_rows(
             rows.append(_row(stage, "pipeline_bubble", "pipeline", wait))
     rest = {
         "time_s": time - sum(r["time_s"] for r in operators + rows),
-        "flops": float(phase.flops[0]) - sum(r["flops"] for r in operators),
-        "memory_bytes": float(phase.memory_bytes[0])
+        "flops": float(phase.flops) - sum(r["flops"] for r in operators),
+        "memory_bytes": float(phase.memory_bytes)
         - sum(r["memory_bytes"] for r in operators if r["bound"] in ("compute", "memory")),
     }
-    scale = {"time_s": time, "flops": float(phase.flops[0]), "memory_bytes": float(phase.memory_bytes[0])}
+    scale = {"time_s": time, "flops": float(phase.flops), "memory_bytes": float(phase.memory_bytes)}
     if any(abs(v) > _ROUNDING * max(scale[k], 1.0) for k, v in rest.items()):
         time_rest = rest.pop("time_s")
         rows.append(_row(stage, "not_itemised", "other", time_rest, **rest))
@@ -138,35 +138,37 @@ def schedule_rows(
 
 @dataclass(frozen=True)
 class Analysis:
-    """The analysis of one candidate (row 0 of an N=1 evaluation)."""
+    """The analysis of one candidate, by the reference evaluator (every operator, every position)."""
 
     inputs: dict[str, Any]
-    scored: Scored
+    model: ModelSpec
+    evaluation: Evaluation
+    compute_format: str
+    """The format the linear layers ran in (after any fallback)."""
     accelerator: str = ""
     """Id of the accelerator the candidate runs on."""
     system: str | None = None
     """Id of the system (node type) it runs in; None for a bare accelerator."""
 
     def _deployment(self) -> dict[str, Any]:
-        ev, i = self.scored.evaluation, self.inputs
-        assert ev is not None
+        ev, i = self.evaluation, self.inputs
         lay = ev.layout
         return {
             "hardware": i["hardware"],
             "accelerator": self.accelerator,
             "system": self.system,
             **{k: i[k] for k in ("tp", "pp", "ep", "replicas")},
-            "devices": int(self.scored.metrics.devices[0]),
-            "devices_per_replica": int(lay.devices[0]),
-            "attention_dp": int(lay.attention_dp[0]),
-            "micro_batches": int(lay.micro_batches[0]),
+            "devices": int(ev.metrics.devices),
+            "devices_per_replica": int(lay.devices),
+            "attention_dp": int(lay.attention_dp),
+            "micro_batches": int(lay.micro_batches),
         }
 
     def _kv_policy(self) -> dict[str, Any]:
         i = self.inputs
         budget, hit = i["kv_budget"], i["prefix_hit_rate"]
         cached = int(prefix_cached_tokens(hit, i["prompt_len"]))
-        evicting = bool(evicts(self.scored.model, budget, i["prompt_len"] + i["gen_len"]))
+        evicting = bool(evicts(architecture(self.model), budget, i["prompt_len"] + i["gen_len"]))
         notes = []
         if evicting:
             notes.append(
@@ -191,59 +193,55 @@ class Analysis:
         }
 
     def _communication(self) -> dict[str, dict[str, float]]:
-        ev = self.scored.evaluation
-        assert ev is not None
         return {
             phase: {
-                f"{kind}_{unit}": float(getattr(comm, f"{kind}_{unit}")[0])
+                f"{kind}_{unit}": float(getattr(comm, f"{kind}_{unit}"))
                 for kind in COLLECTIVES
                 for unit in ("bytes", "s")
             }
-            for phase, comm in zip(("prefill", "decode"), ev.communication, strict=True)
+            for phase, comm in zip(("prefill", "decode"), self.evaluation.communication, strict=True)
         }
 
     def to_dict(self) -> dict[str, Any]:
         """The ``dse analyze --json`` object (DESIGN.md §4 contract, plus extra fields)."""
-        s, ev, m = self.scored, self.scored.evaluation, self.scored.metrics
-        assert ev is not None and ev.decode_ops is not None  # one candidate, one chunk, with detail
-        reason = Reason(int(m.reason[0]))
-        mem = ev.memory
-        out: dict[str, Any] = {"inputs": self.inputs, "compute_format": str(s.compute_format[0])}
+        ev = self.evaluation
+        m, mem = ev.metrics, ev.memory
+        out: dict[str, Any] = {"inputs": self.inputs, "compute_format": self.compute_format}
         out["per_device"] = PER_DEVICE_NOTE
         for name, phase in (("prefill", ev.prefill), ("decode", ev.decode_step)):
             out[name] = {
-                "flops": float(phase.flops[0]),
-                "memory_bytes": float(phase.memory_bytes[0]),
-                "time_s": float(phase.time_s[0]),
+                "flops": float(phase.flops),
+                "memory_bytes": float(phase.memory_bytes),
+                "time_s": float(phase.time_s),
             }
-        out |= {name: float(getattr(m, name)[0]) for name in METRIC_NAMES}
-        out["decode_throughput_tokens_per_s"] = float(m.decode_throughput_tokens_per_s[0])
+        out |= {name: float(getattr(m, name)) for name in METRIC_NAMES}
+        out["decode_throughput_tokens_per_s"] = float(m.decode_throughput_tokens_per_s)
         out["deployment"] = self._deployment()
         out["kv_policy"] = self._kv_policy()
         out["communication"] = self._communication()
         out["memory"] = {
-            "weights_bytes": float(mem.weights_bytes[0]),
-            "kv_cache_bytes": float(mem.kv_cache_bytes[0]),
-            "activation_bytes": float(mem.activation_bytes[0]),
-            "reserve_bytes": float(mem.reserve_bytes[0]),
-            "total_bytes": float(mem.total_bytes[0]),
-            "capacity_bytes": float(mem.capacity_bytes[0]),
-            "max_batch": int(mem.max_batch[0]),
-            "host_kv_cache_bytes": float(mem.host_kv_cache_bytes[0]),
-            "host_capacity_bytes": float(mem.host_capacity_bytes[0]),
+            "weights_bytes": float(mem.weights_bytes),
+            "kv_cache_bytes": float(mem.kv_cache_bytes),
+            "activation_bytes": float(mem.activation_bytes),
+            "reserve_bytes": float(mem.reserve_bytes),
+            "total_bytes": float(mem.total_bytes),
+            "capacity_bytes": float(mem.capacity_bytes),
+            "max_batch": int(mem.max_batch),
+            "host_kv_cache_bytes": float(mem.host_kv_cache_bytes),
+            "host_capacity_bytes": float(mem.host_capacity_bytes),
         }
-        out["feasible"] = bool(m.feasible[0])
-        out["infeasible_reason"] = REASON_TEXT[reason]
-        fused = np.full(1, float(self.inputs["flash_attention"]))
-        passes = float(ev.layout.micro_batches[0])
+        out["feasible"] = bool(m.feasible)
+        out["infeasible_reason"] = REASON_TEXT[Reason(int(m.reason))]
+        passes = float(ev.layout.micro_batches)
         pp, overlap = self.inputs["pp"], load_profile(self.inputs["profile"]).comm_overlap
         out["layers"] = []
-        for stage, phase, ops in (("prefill", ev.prefill, ev.prefill_ops), ("decode", ev.decode_step, ev.decode_ops)):
-            operators = operator_rows(stage, ops, ev.rates, fused, passes)
-            if stage == "prefill" and ev.host_kv_write_s[0] > 0:  # offloaded KV copied to host memory
-                written = passes * float(ev.host_kv_write_bytes[0])
+        phases = (("prefill", ev.prefill, ev.operators[0]), ("decode", ev.decode_step, ev.operators[1]))
+        for stage, phase, costs in phases:
+            operators = operator_rows(stage, costs, passes)
+            if stage == "prefill" and ev.host_kv_write_s > 0:  # offloaded KV copied to host memory
+                written = passes * float(ev.host_kv_write_bytes)
                 operators.append(
-                    _row(stage, "kv_host_write", "host_link", passes * float(ev.host_kv_write_s[0]), count=passes)
+                    _row(stage, "kv_host_write", "host_link", passes * float(ev.host_kv_write_s), count=passes)
                     | {"memory_bytes": written}
                 )
             comm = out["communication"][stage]
@@ -288,48 +286,35 @@ def analyze(
     profile: str | None = None,
     costs: CostAssumptions = CostAssumptions(),
 ) -> Analysis:
-    """Analyse one deployment candidate; the same vectorised code path as ``dse.evaluate`` with N = 1.
+    """Analyse one deployment candidate with the reference evaluator: every operator of prefill and of a
+    decode step, every generated position; the same numbers as ``dse.evaluate`` (to rounding).
 
-    ``hardware`` is an accelerator id, a system id (a node type with its links, needed for tp, pp or ep > 1)
-    or a YAML path. Deployment: ``tp``, ``pp``, ``ep`` split one replica over max(tp, ep) x pp devices;
-    ``replicas`` copies multiply throughput and cost. KV-cache policy: ``kv_block_size`` (paged blocks,
-    tokens; None = token by token), ``prefix_hit_rate`` (share of the prompt served from a prefix cache),
-    ``kv_offload`` (share of the KV cache in host memory), ``kv_budget`` (tokens kept per sequence and layer
-    by an eviction policy; None = no eviction; any budget changes the outputs). ``expert_imbalance``: busiest
-    expert-parallel device's routed tokens over the mean (>= 1). Bad values raise ``InputError``.
+    The inputs are ``dse.scoring.INPUTS``: ``hardware`` is an accelerator id, a system id (a node type with its
+    links, needed for tp, pp or ep > 1) or a YAML path; ``tp``, ``pp``, ``ep`` split one replica over
+    max(tp, ep) x pp devices; ``replicas`` copies multiply throughput and cost; the KV-cache policy is
+    ``kv_block_size`` (None: token by token), ``prefix_hit_rate``, ``kv_offload``, ``kv_budget`` (None: no
+    eviction; any budget changes the outputs); ``expert_imbalance`` >= 1. Bad values raise ``InputError``.
     """
+    arguments = locals()
     if ideal and profile is not None:
         raise InputError("give either --ideal or --profile, not both", field="profile")
-    if not math.isfinite(expert_imbalance):
-        raise InputError(f"expected a finite number >= 1, got {expert_imbalance:g}", field="expert_imbalance")
-    inputs = {
-        "model": model,
-        "hardware": hardware,
-        "quant": quant,
-        "weight_bits": weight_bits,
-        "act_bits": act_bits,
-        "kv_bits": kv_bits,
-        "kv": kv,
-        "batch": batch,
-        "prompt_len": prompt_len,
-        "gen_len": gen_len,
-        "flash_attention": flash_attention,
-        "tp": tp,
-        "pp": pp,
-        "ep": ep,
-        "replicas": replicas,
-        "kv_block_size": kv_block_size,
-        "prefix_hit_rate": prefix_hit_rate,
-        "kv_offload": kv_offload,
-        "kv_budget": kv_budget,
-        "expert_imbalance": expert_imbalance,
-    }
+    inputs = {"model": model, "hardware": hardware} | {name: arguments[name] for name in INPUT_DEFAULTS}
+    columns = {k: [v] for k, v in inputs.items()}
+    fields = candidate_fields(columns)
     chosen = "ideal" if ideal else (profile or "default")
-    [(_, scored)] = score_columns({k: [v] for k, v in inputs.items()}, profile=chosen, costs=costs, detail=True)
-    accelerator, system = load_target(hardware)
+    target = load_target(hardware)
+    codes, numerics = numerics_table(columns)
+    cand, formats = build_candidates(
+        [target], np.zeros(1, dtype=np.int64), numerics, codes, fields, profile=chosen, costs=costs
+    )
+    spec = load_model(model)
+    evaluation = evaluate_reference(architecture(spec), cand.row(0))
+    accelerator, system = target
     return Analysis(
         inputs | {"profile": chosen, "pricing": costs.pricing},
-        scored,
+        spec,
+        evaluation,
+        str(formats[0]),
         accelerator=accelerator.id,
         system=system.id if system is not None else None,
     )

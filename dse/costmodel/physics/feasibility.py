@@ -1,17 +1,18 @@
-"""Why a candidate cannot run: reason codes and their messages, in the order they are checked."""
+"""Why a candidate cannot run: reason codes, their messages, and the order they are checked in."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 
 class Reason(IntEnum):
-    """Why a candidate is infeasible. The first that applies wins, checked in this order: unsupported format,
-    the split reasons (``SPLIT_REASONS``, in their order), context too long, weights, memory, host memory."""
+    """Why a candidate is infeasible. The codes are stable; ``CHECK_ORDER`` is the order they are checked in
+    (the first that applies is reported)."""
 
     OK = 0
     UNSUPPORTED_FORMAT = 1
@@ -37,7 +38,16 @@ SPLIT_REASONS = (
     Reason.EXCEEDS_SYSTEM,
     Reason.NO_HOST_OFFLOAD,
 )
-"""Reasons a deployment's split or KV policy cannot run at all, whatever the batch (``_parallel``)."""
+"""Reasons a deployment's split or KV policy cannot run at all, whatever the batch (``parallel``), in order."""
+
+CHECK_ORDER = (
+    Reason.UNSUPPORTED_FORMAT,
+    *SPLIT_REASONS,
+    Reason.CONTEXT_TOO_LONG,
+    Reason.WEIGHTS_EXCEED_MEMORY,
+    Reason.MEMORY_EXCEEDED,
+    Reason.HOST_MEMORY_EXCEEDED,
+)
 
 REASON_TEXT = {
     Reason.OK: None,
@@ -62,12 +72,13 @@ REASON_TEXT = {
 }
 
 
-def first_reason(conditions: Sequence[NDArray[np.bool_]], codes: Sequence[int | NDArray[np.int8]]) -> NDArray[np.int8]:
-    """Per candidate, the code of the first condition that holds (0 where none does); a code may be an array.
+def first_reason(conditions: Sequence[Any], codes: Sequence[Any]) -> NDArray[np.int8]:
+    """The code of the first condition that holds (0 where none does); a code may itself be an array of codes
+    (0 = no reason). Works on scalars and arrays.
 
-    Branch-free: an int8 multiply-add per condition, from the last to the first (np.where branches per
-    element, which costs several times more when the conditions vary from candidate to candidate)."""
-    reason = np.zeros(np.shape(conditions[0]), dtype=np.int8)
+    Branch-free: an int8 multiply-add per condition, from the last to the first (``np.where`` branches per
+    element, several times dearer when the conditions vary from candidate to candidate)."""
+    reason = np.zeros(np.broadcast_shapes(*(np.shape(x) for x in (*conditions, *codes))), dtype=np.int8)
     for condition, code in zip(conditions[::-1], codes[::-1], strict=True):
         reason += condition * (code - reason)
     return reason

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numpy.typing import NDArray
 
-from dse.costmodel._roofline import Array
+Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Candidates:
     format_supported: Array
     tdp_w: Array
     usd_per_device_hour: Array
+    power_fraction: Array
+    """Average draw as a share of TDP (``CostAssumptions.power_fraction``), for energy per token."""
     # deployment: parallelism, the system's links, KV-cache policy (defaults: one device, no policy)
     tp: Array
     pp: Array
@@ -73,8 +76,8 @@ class Candidates:
     @classmethod
     def from_columns(cls, columns: dict[str, object], size: int) -> Candidates:
         """Build from scalars or arrays (scalars broadcast to ``size``); names are the field names. Deployment
-        fields absent from ``columns`` take ``SINGLE_DEVICE``'s values."""
-        columns = SINGLE_DEVICE | columns
+        fields absent from ``columns`` take ``DEFAULTS``' values."""
+        columns = DEFAULTS | columns
         missing = [f.name for f in fields(cls) if f.name not in columns]
         if missing:
             raise KeyError(f"missing candidate fields: {missing}")
@@ -88,8 +91,14 @@ class Candidates:
         """The candidates at ``index`` (integer or boolean array)."""
         return Candidates(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
+    def row(self, i: int) -> Candidates:
+        """Candidate ``i`` alone, every field a numpy scalar (float64; ``flash``, ``format_supported``: bool, and
+        IEEE arithmetic: x / 0 is inf, not an exception): the input of the reference evaluator, which works on
+        one candidate at a time."""
+        return Candidates(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
 
-SINGLE_DEVICE: dict[str, object] = {
+
+DEFAULTS: dict[str, object] = {
     "tp": 1.0,
     "pp": 1.0,
     "ep": 1.0,
@@ -104,9 +113,11 @@ SINGLE_DEVICE: dict[str, object] = {
     "host_memory_bytes": np.nan,
     "expert_imbalance": 1.0,
     "comm_overlap": 0.0,
+    "power_fraction": 1.0,
     "kv_block_tokens": 1.0,
     "prefix_hit_rate": 0.0,
     "kv_offload_fraction": 0.0,
     "kv_budget_tokens": np.inf,
 }
-"""Deployment fields of one device with no links and no KV-cache policy."""
+"""Fields that may be left out: one device with no links, no KV-cache policy, a balanced router, no overlap,
+drawing its full TDP."""

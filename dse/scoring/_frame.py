@@ -8,13 +8,14 @@ import numpy as np
 
 from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
-from dse.scoring import INPUT_DEFAULTS, reason_text, score_columns
+from dse.scoring._inputs import INPUTS, REQUIRED
+from dse.scoring._score import reason_text, score_columns
 
 if TYPE_CHECKING:
     import pandas as pd
 
 OUTPUT_COLUMNS = (*METRIC_NAMES, "decode_throughput_tokens_per_s")
-_MAY_BE_ABSENT = ("weight_bits", "act_bits", "kv_bits", "quant", "kv", "kv_block_size", "kv_budget")
+_MAY_BE_ABSENT = tuple(i.name for i in INPUTS if i.default is None and i.name not in REQUIRED)
 """Input columns where None/NaN means "not given"."""
 
 
@@ -32,18 +33,17 @@ def evaluate(
     ``kv``, ``batch``, ``prompt_len``, ``gen_len``, ``flash_attention``, the deployment ``tp``, ``pp``,
     ``ep``, ``replicas``, ``expert_imbalance``, and the KV-cache policy ``kv_block_size``,
     ``prefix_hit_rate``, ``kv_offload``, ``kv_budget`` (None/NaN = none; defaults and meanings in
-    ``dse.scoring.INPUT_DEFAULTS`` and ``dse.analyze``). Returns a copy (input columns unchanged) with the
+    ``dse.scoring.INPUTS``). Returns a copy (input columns unchanged) with the
     canonical metrics (DESIGN.md §4; ``devices`` counts every replica), the memory breakdown per device of the
     busiest pipeline stage (``host_kv_cache_bytes``: KV offloaded to host memory), ``max_batch``,
     ``compute_format``, ``feasible`` and ``infeasible_reason`` added.
     """
     import pandas as pd
 
-    unknown = set(candidates.columns) - set(INPUT_DEFAULTS) - {"model", "hardware"}
+    names = [i.name for i in INPUTS]
+    unknown = set(candidates.columns) - set(names)
     if unknown:
-        raise InputError(
-            f"unknown candidate columns {sorted(unknown)}; expected {['model', 'hardware', *INPUT_DEFAULTS]}"
-        )
+        raise InputError(f"unknown candidate columns {sorted(unknown)}; expected {names}")
     columns: dict[str, Any] = {}
     for name in candidates.columns:
         series = candidates[name]
@@ -51,8 +51,6 @@ def evaluate(
             columns[name] = series.astype(object).where(series.notna(), None).tolist()  # NaN = not given
         else:
             columns[name] = series.to_numpy()
-    if "flash_attention" in candidates and candidates["flash_attention"].dtype != bool:
-        raise InputError("expected booleans (True/False)", field="flash_attention")
     n = len(candidates)
     out: dict[str, np.ndarray] = {}
     for rows, scored in score_columns(columns, profile="ideal" if ideal else profile, costs=costs):

@@ -1,9 +1,8 @@
-"""The roofline: time of an operator, and exact sums of it over decode positions.
+"""Exact sums of a roofline over decode positions: Σ_j max(u0 + u1 j, v0 + v1 j) in closed form.
 
-Roofline model (Williams, Waterman, Patterson, CACM 2009; applied per operator to LLM inference by
-LLM-Viewer, arXiv 2402.16363 §3): an operator takes
-``max(flops / (peak x compute_efficiency), bytes / (bandwidth x bandwidth_efficiency)) + kernel_overhead``
-(evaluated for every operator and candidate at once in ``_table.evaluate_table``).
+A decode-attention operator's FLOPs and bytes are linear in the keys it attends to (``physics.attention``),
+so its roofline time at position j is the max of two lines in j; summing it position by position (as the
+reference evaluator does) and summing it here give the same number.
 """
 
 from __future__ import annotations

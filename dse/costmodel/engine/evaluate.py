@@ -1,0 +1,287 @@
+"""The fast engine: N candidates of one model scored at once, with the physics of ``dse.costmodel.physics``
+and nothing of its own but speed (tables of coefficients, blocked evaluation, closed-form sums over decode
+positions, per-chunk shortcuts that change no number). The reference evaluator gives the same numbers one
+candidate at a time (``tests/costmodel/test_equivalence.py``)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.costmodel.candidates import Candidates
+from dse.costmodel.engine.decode import AttentionTables, GroupLines, decode_attention
+from dse.costmodel.engine.forms import symbol_values, symbolic_pass
+from dse.costmodel.engine.tables import OperatorTable, Rates, evaluate_table, pass_totals
+from dse.costmodel.evaluation import Evaluation, PhaseCost
+from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
+from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.feasibility import Reason, first_reason
+from dse.costmodel.physics.layers import pass_operators
+from dse.costmodel.physics.operators import Operator
+from dse.costmodel.physics.passes import decode_pass, prefill_pass
+from dse.costmodel.physics.roofline import attainable
+
+
+def _variants(ops: list[Operator[Any]]) -> dict[str, OperatorTable]:
+    """The table of ``ops`` for chunks of one kernel kind (the other kind's operators left out: their rows
+    would be zero), and, masked, for mixed chunks: all operators, or each kind's."""
+    fused = [op for op in ops if op.runs != "unfused"]
+    unfused = [op for op in ops if op.runs != "fused"]
+    return {
+        "fused": OperatorTable.compile(fused, masks=False),
+        "unfused": OperatorTable.compile(unfused, masks=False),
+        "mixed": OperatorTable.compile(ops, masks=True),
+        "fused+masks": OperatorTable.compile(fused, masks=True),
+        "unfused+masks": OperatorTable.compile(unfused, masks=True),
+    }
+
+
+@dataclass(frozen=True)
+class ModelTables:
+    """A model's operator tables, compiled once and reused for every chunk of candidates."""
+
+    prefill: dict[str, OperatorTable]
+    """Every prefill operator, by the chunk's kernels (``kernels_of``)."""
+    context_free: OperatorTable
+    """Decode operators whose cost does not depend on the context (all but attention)."""
+    attention: AttentionTables
+    """Decode attention operators per group."""
+    divisibility: NDArray[np.int8]
+    """``parallel.divisibility_reason`` per (tp, ep), degrees 0..limit (a larger degree divides nothing: it
+    takes the last row or column, which fails every rule)."""
+
+
+@functools.lru_cache(maxsize=64)
+def compile_model(arch: Architecture) -> ModelTables:
+    """The tables of ``arch``, compiled once per architecture."""
+    decode = pass_operators(arch, symbolic_pass(arch, decode=True))
+    groups = []
+    for group, _, span in arch.attention_groups:
+        suffix = "" if group == "full" else f"[{group}]"
+        ops = [op for op in decode if _attention_group(op) == suffix]
+        variants = _variants(ops)
+        splits = {kind: GroupLines.of(table, group) for kind, table in variants.items()}
+        groups.append((group, float(span), variants, splits))
+    context_free = OperatorTable.compile([op for op in decode if _attention_group(op) is None], masks=False)
+    prefill = _variants(pass_operators(arch, symbolic_pass(arch, decode=False)))
+    limit = max(arch.num_attention_heads, arch.moe.num_experts if arch.moe else 1) + 1
+    degrees = np.arange(limit + 1, dtype=np.float64)
+    degrees[0] = 1.0
+    table = parallel.divisibility_reason(arch, degrees[:, None], degrees[None, :])
+    return ModelTables(prefill, context_free, tuple(groups), np.broadcast_to(table, (limit + 1, limit + 1)))
+
+
+ATTENTION_OPERATORS = ("qk_matmul", "softmax", "sv_matmul", "attention")
+
+
+def _attention_group(op: Operator[Any]) -> str | None:
+    """The group suffix (``""`` full, ``"[window]"``) of an attention operator, None for any other."""
+    base, bracket, rest = op.name.partition("[")
+    return (bracket + rest) if base in ATTENTION_OPERATORS else None
+
+
+def kernels_of(c: Candidates) -> str:
+    """``fused`` / ``unfused`` when every candidate of the chunk uses that attention, else ``mixed``."""
+    if np.all(c.flash):
+        return "fused"
+    return "mixed" if np.any(c.flash) else "unfused"
+
+
+def rates_of(c: Candidates) -> Rates:
+    """Attained FLOP/s per peak, bytes/s and per-kernel overhead: peaks x the profile's efficiencies."""
+    peaks = np.stack([c.matmul_flops_per_s, c.matmul16_flops_per_s, c.vector_flops_per_s])
+    bandwidth = attainable(c.bandwidth_bytes_per_s, c.bandwidth_efficiency)
+    return Rates(attainable(peaks, c.compute_efficiency), bandwidth, c.kernel_overhead_s)
+
+
+def evaluate(
+    arch: Architecture, c: Candidates, tables: ModelTables | None = None, *, totals: bool = True
+) -> Evaluation:
+    """Score every candidate (vectorised, no Python loop over candidates). ``totals`` False leaves the phases'
+    FLOPs and bytes and the one-step decode figure NaN (a search needs only TTFT, TPOT and memory)."""
+    tables = tables or compile_model(arch)
+    rates = rates_of(c)
+    fused = c.flash.astype(np.float64)
+    lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
+    lam, m = lay.layer_share, lay.micro_batches
+    cached: Any = kvcache.prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
+    if not np.any(cached):
+        cached = 0.0  # no hits in this chunk: the prefill formulas' cached terms vanish
+    host_extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, rates.bytes_per_s)
+
+    prefill = prefill_pass(arch, c, lay, cached)
+    table = tables.prefill[kernels_of(c)]
+    prefill_values = table.values(symbol_values(prefill, fused), len(c))
+    prefill_times = evaluate_table(table, prefill_values, rates, fused)
+    decode = decode_pass(arch, c, lay, c.prompt_len)
+    decode_symbols = symbol_values(decode, fused)
+    steady_values = tables.context_free.values(decode_symbols, len(c))
+    steady = evaluate_table(tables.context_free, steady_values, rates, fused, side=False)
+    # steps j = 1..G-1 attend P + j keys; with G = 1 the step that would follow the prompt stands in
+    steps = np.maximum(c.gen_len - 1.0, 1.0)
+    attention = decode_attention(
+        tables.attention,
+        kernels_of(c),
+        decode_symbols,
+        c.flash,
+        c.prompt_len,
+        steps,
+        c.kv_budget_tokens,
+        rates,
+        host_extra,
+        at_prompt=totals,
+    )
+
+    comm_prefill, comm_decode = _communication(arch, c, lay, prefill.a, c.prompt_len - cached)
+    host_bytes, host_s = kvcache.host_write_s(
+        c.kv_offload_fraction, prefill_times.kv_written_bytes, c.host_link_bytes_per_s
+    )
+
+    def phase_s(layers_s: Any, other_s: Any, comm: collectives.Communication, decode: bool) -> Any:
+        busiest = schedule.busiest_pass_s(layers_s, other_s, comm.stage_s, lam, c.comm_overlap)
+        trip = schedule.trip_s(layers_s, other_s, comm.all_stages_s, comm.pp_send_s, c.comm_overlap)
+        return schedule.decode_step_s(trip, busiest, m) if decode else schedule.prefill_time_s(trip, busiest, m)
+
+    ttft = phase_s(prefill_times.layers_s + host_s, prefill_times.other_s, comm_prefill, decode=False)
+    decode_layers = steady.layers_s + attention.overhead_s
+    tpot = phase_s(decode_layers + attention.mean_s, steady.other_s, comm_decode, decode=True)
+    unknown = np.full(len(c), np.nan)
+    prefill_cost, decode_cost = PhaseCost(unknown, unknown, ttft), PhaseCost(unknown, unknown, unknown)
+    if totals:
+        flops, nbytes = pass_totals(table, prefill_values, lam)
+        prefill_cost = PhaseCost(m * flops, m * nbytes, ttft)
+        flops, nbytes = pass_totals(tables.context_free, steady_values, lam)
+        step_s = phase_s(decode_layers + attention.step_s, steady.other_s, comm_decode, decode=True)
+        decode_cost = PhaseCost(
+            m * (flops + lam * attention.step_flops), m * (nbytes + lam * attention.step_bytes), step_s
+        )
+
+    mem = _memory(arch, c, lay, table, prefill_values, prefill, prefill_times.largest_held_bytes)
+    reason = _reason(arch, c, lay, tables, mem)
+    metrics = serving.serving_metrics(
+        ttft,
+        tpot,
+        c.batch,
+        c.gen_len,
+        c.replicas,
+        lay.devices,
+        mem.total_bytes,
+        c.usd_per_device_hour,
+        c.tdp_w,
+        c.power_fraction,
+        reason,
+    )
+    return Evaluation(
+        prefill=prefill_cost,
+        decode_step=decode_cost,
+        tpot_s=tpot,
+        memory=mem,
+        layout=lay,
+        communication=(comm_prefill, comm_decode),
+        host_kv_write_bytes=lam * host_bytes,
+        host_kv_write_s=lam * host_s,
+        metrics=metrics,
+    )
+
+
+def _communication(
+    arch: Architecture, c: Candidates, lay: parallel.Layout, a: Any, prefill_tokens: Any
+) -> tuple[collectives.Communication, collectives.Communication]:
+    """The collectives of one prefill pass and one decode step; all zero, without computing them, when no
+    candidate of the chunk splits its replica over several devices."""
+    if not np.any(lay.devices > 1):
+        zero = np.zeros(len(c))
+        none = collectives.Communication(zero, zero, zero, zero, zero, zero, zero)
+        return none, none
+    rates = collectives.collective_rates(
+        c.tp,
+        c.ep,
+        c.pp,
+        lay.nodes,
+        c.devices_per_node,
+        c.intra_link_bytes_per_s,
+        c.intra_link_latency_s,
+        c.inter_link_bytes_per_s,
+        c.inter_link_latency_s,
+    )
+    return tuple(  # type: ignore[return-value]
+        collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, T) for T in (prefill_tokens, 1.0)
+    )
+
+
+def _memory(
+    arch: Architecture,
+    c: Candidates,
+    lay: parallel.Layout,
+    table: OperatorTable,
+    values: NDArray[np.float64],
+    prefill: Any,
+    largest: Any,
+) -> memory.MemoryBreakdown:
+    """Memory per device of the busiest stage, from the prefill table's stored-weight forms and peaks."""
+    whole, layers, first, last = table.stored @ values
+    weights = (
+        whole if not np.any(c.pp > 1) else memory.weights_per_device(whole, layers, first, last, c.pp, lay.layer_share)
+    )
+    kv_all = kvcache.kv_cache_bytes(
+        arch, lay, c.tp, c.prompt_len, c.gen_len, prefill.kv, c.kv_block_tokens, c.kv_budget_tokens
+    )
+    act = memory.activation_bytes(prefill.R, arch.hidden_size, prefill.a, largest, lay.group_batch, arch.vocab_size)
+    return memory.memory_breakdown(
+        weights,
+        kv_all,
+        act,
+        c.memory_bytes,
+        c.memory_utilization,
+        c.runtime_reserve_bytes,
+        c.kv_offload_fraction,
+        c.host_memory_bytes,
+        lay.group_sequences,
+        lay.group_batch,
+        lay.attention_dp,
+        c.pp,
+    )
+
+
+def _reason(
+    arch: Architecture, c: Candidates, lay: parallel.Layout, tables: ModelTables, mem: memory.MemoryBreakdown
+) -> NDArray[np.int8]:
+    """The first reason that applies, in ``feasibility.CHECK_ORDER``."""
+    if np.any(lay.devices > 1) or np.any(c.kv_offload_fraction > 0):
+        limit = len(tables.divisibility) - 1
+        tp, ep = (np.minimum(d, limit).astype(np.intp) for d in (c.tp, c.ep))
+        conditions = parallel.split_conditions(
+            arch,
+            lay,
+            c.pp,
+            c.devices_per_node,
+            c.max_nodes,
+            c.inter_link_bytes_per_s,
+            c.kv_offload_fraction,
+            c.host_link_bytes_per_s,
+            c.host_memory_bytes,
+        )
+        split = parallel.split_reason(tables.divisibility[tp, ep], conditions)
+    else:  # one device and no offload: no split rule can apply
+        split = np.zeros(len(c), dtype=np.int8)
+    conditions = [
+        np.logical_not(c.format_supported),
+        split > 0,
+        c.prompt_len + c.gen_len > arch.max_position_embeddings,
+        mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes,
+        mem.total_bytes > mem.capacity_bytes,
+        mem.host_kv_cache_bytes > mem.host_capacity_bytes,  # NaN capacity (unknown): offload is a split reason
+    ]
+    codes = [
+        Reason.UNSUPPORTED_FORMAT,
+        split,
+        Reason.CONTEXT_TOO_LONG,
+        Reason.WEIGHTS_EXCEED_MEMORY,
+        Reason.MEMORY_EXCEEDED,
+        Reason.HOST_MEMORY_EXCEEDED,
+    ]
+    return first_reason(conditions, [int(code) if isinstance(code, Reason) else code for code in codes])

@@ -1,0 +1,62 @@
+"""What the cost model returns for candidates: phases, memory, collectives, serving metrics (floats for one
+candidate from the reference evaluator, arrays for N from the engine)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dse.costmodel.physics.collectives import Communication
+from dse.costmodel.physics.memory import MemoryBreakdown
+from dse.costmodel.physics.parallel import Layout
+from dse.costmodel.physics.serving import ServingMetrics
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    """One phase on one device of the busiest stage: FLOPs and bytes of every micro-batch pass it runs, and
+    the phase's time (the whole pipeline schedule)."""
+
+    flops: Any
+    memory_bytes: Any
+    time_s: Any
+
+
+@dataclass(frozen=True)
+class OperatorCost:
+    """One operator of a pass on one device of the busiest stage (reference evaluator, for ``dse analyze``)."""
+
+    name: str
+    count: float
+    """Instances the busiest stage runs in one pass (per-layer operators: its share λ of the layers)."""
+    flops: float
+    weight_bytes: float
+    act_bytes: float
+    kv_bytes: float
+    """Per instance."""
+    compute_s: float
+    memory_s: float
+    time_s: float
+    """All its instances in one pass: count x (roofline + per-kernel overhead)."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the cost model computes for candidates."""
+
+    prefill: PhaseCost
+    decode_step: PhaseCost
+    """One decode step whose new token attends to P keys (the step LLM-Viewer reports)."""
+    tpot_s: Any
+    """The exact mean decode step over the generated positions."""
+    memory: MemoryBreakdown
+    layout: Layout
+    communication: tuple[Communication, Communication]
+    """Collectives of one prefill pass and one decode step (per device of the busiest stage)."""
+    host_kv_write_bytes: Any
+    host_kv_write_s: Any
+    """Copying the offloaded share of one prefill pass's new KV entries to host memory, per device of the
+    busiest stage (0 without offload)."""
+    metrics: ServingMetrics
+    operators: tuple[tuple[OperatorCost, ...], tuple[OperatorCost, ...]] = ((), ())
+    """Per-operator detail of prefill and of the one decode step (reference evaluator only)."""

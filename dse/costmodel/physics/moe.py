@@ -1,0 +1,115 @@
+"""Mixture of experts: which experts a pass touches, and the router and expert operators.
+
+A MoE layer routes each token row to k of E experts (GShard, Lepikhin et al. 2020, arXiv 2006.16668 §2;
+DeepSeek-V3, arXiv 2412.19437 §2.1.2), replacing the dense FFN; shared experts, when present, run on every
+row like a dense FFN of width I_s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.operators import (
+    ACTIVATION_FLOPS_PER_ELEMENT,
+    GATE_FLOPS_PER_ELEMENT,
+    PARAMETER_BYTES,
+    Operator,
+    Pass,
+    elementwise,
+    linear,
+)
+
+ROUTER_FLOPS_PER_LOGIT = 5.0
+"""Softmax (or sigmoid) and top-k selection over the router's logits, per logit (as softmax: LLM-Viewer)."""
+
+
+def experts_touched_fraction(R: Any, k: float, E: float) -> Any:
+    """u = 1 - (1 - k/E)^R: the expected fraction of E experts that R token rows, each choosing k of them,
+    touch when routing is uniform and independent (occupancy; Feller, vol. 1 §II.11). The expected number of
+    distinct experts is E u, so a pass reads u of the expert weights. Real routers are imbalanced and touch
+    fewer, so this bounds the traffic from above. Computed as -expm1(R log1p(-k/E)), the same number."""
+    return -np.expm1(R * np.log1p(-k / E))
+
+
+def imbalance_cap(ep: Any, k: float, E: float) -> Any:
+    """The largest possible ρ (busiest expert-parallel device's routed copies over the mean): a token sends at
+    most min(k, E/ep) of its k copies to one device, so that device receives at most ep · min(k, E/ep) / k
+    times the mean (at least 1)."""
+    return np.maximum(ep * np.minimum(k, E / ep) / k, 1.0)
+
+
+def activation_flops_per_element(arch: Architecture) -> float:
+    """FLOPs per FFN hidden element: the activation, plus the gate multiply of a gated FFN."""
+    return ACTIVATION_FLOPS_PER_ELEMENT + (GATE_FLOPS_PER_ELEMENT if arch.ffn_gated else 0.0)
+
+
+def ffn(prefix: str, count: float, arch: Architecture, p: Pass[Any], width: int) -> list[Operator[Any]]:
+    """A dense FFN of ``width`` (gate and up column-parallel, down row-parallel; Megatron-LM §3)."""
+    h, bias = arch.hidden_size, arch.mlp_bias
+    gate = [linear(f"{prefix}gate_proj", count, p, h, width, shard="column", share=p.s_tp, bias=bias)]
+    reads = 2.0 if arch.ffn_gated else 1.0
+    return [
+        *(gate if arch.ffn_gated else []),
+        linear(f"{prefix}up_proj", count, p, h, width, shard="column", share=p.s_tp, bias=bias),
+        elementwise(f"{prefix}mlp_act", count, p, width, activation_flops_per_element(arch), reads=reads, share=p.s_tp),
+        linear(f"{prefix}down_proj", count, p, width, h, shard="row", share=p.s_tp, bias=bias),
+    ]
+
+
+def routed_experts(
+    name: str,
+    count: float,
+    p: Pass[Any],
+    d_in: int,
+    d_out: int,
+    matrices: int,
+    E: int,
+    k: int,
+    *,
+    gate_up: bool,
+    bias: bool,
+) -> Operator[Any]:
+    """A routed-expert projection: ``matrices`` d_in x d_out weight matrices per expert; each token row runs
+    k experts: 2 R k matrices d_in d_out FLOPs, and the weights of the u E experts touched,
+    u E matrices d_in d_out w (plus 16-bit biases in the same fraction).
+
+    Per device (``Pass``): weights x s_ew; FLOPs and the side tensor parallelism splits x s_ef (the output of
+    the gate/up projection, the input of the down one); the hidden-width side x s_ea. All E experts are stored
+    (x s_ew)."""
+    weights = matrices * d_in * d_out
+    bias_bytes = PARAMETER_BYTES * matrices * d_out if bias else 0.0
+    s_in, s_out = (p.s_ea, p.s_ef) if gate_up else (p.s_ef, p.s_ea)
+    per_expert = weights + (matrices * d_out if bias else 0)
+    return Operator(
+        name,
+        count,
+        "matmul",
+        flops=2.0 * k * weights * p.R * p.s_ef,
+        weight_bytes=(p.u * p.w * weights + p.u * bias_bytes) * E * p.s_ew,
+        act_bytes=p.R * p.a * k * (d_in * s_in + matrices * d_out * s_out),
+        resident_bytes=(p.w * weights + bias_bytes) * E * p.s_ew,
+        params=E * per_expert,
+        active_params=k * per_expert,
+    )
+
+
+def moe_operators(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:
+    """The L_moe MoE layers' operators: router (16-bit weights, replicated), top-k, routed experts, and the
+    shared experts as a dense FFN of width I_s."""
+    moe = arch.moe
+    assert moe is not None
+    n, h, E, k = arch.num_moe_layers, arch.hidden_size, moe.num_experts, moe.experts_per_token
+    width, matrices = moe.expert_intermediate_size, 2 if arch.ffn_gated else 1
+    ops = [
+        linear("router", n, p, h, E, weight_bpe=PARAMETER_BYTES, bias=moe.router_bias, kind="matmul16"),
+        elementwise("router_topk", n, p, E, ROUTER_FLOPS_PER_LOGIT, writes=0.0),
+        routed_experts("expert_gate_up", n, p, h, width, matrices, E, k, gate_up=True, bias=moe.expert_bias),
+        elementwise("expert_act", n, p, k * width, activation_flops_per_element(arch), reads=matrices, share=p.s_ef),
+        routed_experts("expert_down", n, p, width, h, 1, E, k, gate_up=False, bias=moe.expert_bias),
+    ]
+    if moe.shared_expert_intermediate_size:
+        ops += ffn("shared_", n, arch, p, moe.shared_expert_intermediate_size)
+    return ops

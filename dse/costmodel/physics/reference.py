@@ -1,0 +1,195 @@
+"""The reference evaluator: the cost model of docs/cost-model.md, one candidate at a time, plainly.
+
+It composes the functions of ``dse.costmodel.physics`` and nothing else: every operator of prefill, every
+operator at every generated position (numpy over the positions, no closed forms), then collectives, the
+pipeline schedule, memory and feasibility. The fast engine (``dse.costmodel.engine``) must give the same
+numbers; ``tests/costmodel/test_equivalence.py`` checks that it does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dse.costmodel.candidates import Candidates
+from dse.costmodel.evaluation import Evaluation, OperatorCost, PhaseCost
+from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
+from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.feasibility import Reason, first_reason
+from dse.costmodel.physics.layers import pass_operators, stored_weight_parts
+from dse.costmodel.physics.operators import Operator
+from dse.costmodel.physics.passes import decode_pass, prefill_pass
+from dse.costmodel.physics.roofline import attainable, compute_time_s, memory_time_s, roofline_s
+
+
+class _Device:
+    """The rates one candidate's device attains: FLOP/s per peak kind, bytes/s, per-kernel overhead."""
+
+    def __init__(self, c: Candidates) -> None:
+        peaks = {"matmul": c.matmul_flops_per_s, "matmul16": c.matmul16_flops_per_s, "vector": c.vector_flops_per_s}
+        self.flops_per_s = {kind: attainable(peak, c.compute_efficiency) for kind, peak in peaks.items()}
+        self.bytes_per_s = attainable(c.bandwidth_bytes_per_s, c.bandwidth_efficiency)
+        self.overhead_s = c.kernel_overhead_s
+        self.fused = bool(c.flash)
+
+
+Costed = list[tuple[Operator[Any], OperatorCost, Any]]
+"""Each operator that runs, its cost on the busiest stage, and its time per instance (roofline + overhead)."""
+
+
+def _costs(ops: list[Operator[Any]], dev: _Device, lam: float, host_extra: float) -> Costed:
+    """The roofline of each operator that runs (per-layer ones: λ of their instances on the busiest stage);
+    only KV-cache reads pay the host link."""
+    out = []
+    for op in ops:
+        if not op.runs_with(dev.fused):
+            continue
+        compute_s = compute_time_s(op.flops, dev.flops_per_s[op.kind])
+        if op.reads_kv_cache:
+            memory_s = memory_time_s(op.memory_bytes, dev.bytes_per_s, op.kv_bytes, host_extra)
+        else:
+            memory_s = memory_time_s(op.memory_bytes, dev.bytes_per_s)
+        unit_s = roofline_s(compute_s, memory_s) + dev.overhead_s
+        count = op.count * (lam if op.per_layer else 1.0)
+        cost = OperatorCost(
+            op.name, count, op.flops, op.weight_bytes, op.act_bytes, op.kv_bytes, compute_s, memory_s, count * unit_s
+        )
+        out.append((op, cost, unit_s))
+    return out
+
+
+def _pass_time(costs: Costed) -> tuple[Any, Any]:
+    """(all layers' operators on one device of each stage, the operators outside the layers)."""
+    layers = sum((op.count * unit_s for op, _, unit_s in costs if op.per_layer), 0.0)
+    other = sum((op.count * unit_s for op, _, unit_s in costs if not op.per_layer), 0.0)
+    return layers, other
+
+
+def _phase_totals(costs: Costed, passes: float) -> tuple[float, float]:
+    """FLOPs and bytes of the busiest stage's device over its ``passes`` micro-batch passes."""
+    flops = sum(cost.count * cost.flops for _, cost, _ in costs)
+    nbytes = sum(cost.count * (cost.weight_bytes + cost.act_bytes + cost.kv_bytes) for _, cost, _ in costs)
+    return passes * flops, passes * nbytes
+
+
+def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
+    """Everything the cost model says about candidate ``c`` (``Candidates.row``: every field a float)."""
+    dev = _Device(c)
+    lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
+    lam, m, o = lay.layer_share, lay.micro_batches, c.comm_overlap
+    host_extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, dev.bytes_per_s)
+
+    # prefill: one pass over the prompt's new tokens
+    cached = kvcache.prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
+    prefill = prefill_pass(arch, c, lay, cached)
+    prefill_ops = pass_operators(arch, prefill)
+    prefill_costs = _costs(prefill_ops, dev, lam, 0.0)
+    prefill_layers_s, prefill_other_s = _pass_time(prefill_costs)
+
+    # decode: every generated position j = 1..n attends P + j keys (n = G - 1; with G = 1 the step after
+    # the prompt stands in), then the mean; and the one step at P keys
+    steps = float(np.maximum(c.gen_len - 1.0, 1.0))
+    positions = c.prompt_len + np.arange(1.0, steps + 1.0)
+    every = _costs(pass_operators(arch, decode_pass(arch, c, lay, positions)), dev, lam, host_extra)
+    layers_j, other_j = _pass_time(every)
+    step_costs = _costs(pass_operators(arch, decode_pass(arch, c, lay, c.prompt_len)), dev, lam, host_extra)
+    step_layers_s, step_other_s = _pass_time(step_costs)
+
+    # collectives and the offloaded KV entries prefill copies to the host
+    rates = collectives.collective_rates(
+        c.tp,
+        c.ep,
+        c.pp,
+        lay.nodes,
+        c.devices_per_node,
+        c.intra_link_bytes_per_s,
+        c.intra_link_latency_s,
+        c.inter_link_bytes_per_s,
+        c.inter_link_latency_s,
+    )
+    a = prefill.a
+    comm_prefill = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, c.prompt_len - cached)
+    comm_decode = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, 1.0)
+    written = sum(op.count * op.kv_bytes for op in prefill_ops if op.per_layer and op.runs_with(dev.fused))
+    host_bytes, host_s = kvcache.host_write_s(c.kv_offload_fraction, written, c.host_link_bytes_per_s)
+
+    def phase_s(layers_s: Any, other_s: Any, comm: collectives.Communication, decode: bool) -> Any:
+        busiest = schedule.busiest_pass_s(layers_s, other_s, comm.stage_s, lam, o)
+        trip = schedule.trip_s(layers_s, other_s, comm.all_stages_s, comm.pp_send_s, o)
+        return schedule.decode_step_s(trip, busiest, m) if decode else schedule.prefill_time_s(trip, busiest, m)
+
+    ttft = phase_s(prefill_layers_s + host_s, prefill_other_s, comm_prefill, decode=False)
+    tpot = phase_s(np.mean(layers_j), np.mean(other_j), comm_decode, decode=True)
+    step_s = phase_s(step_layers_s, step_other_s, comm_decode, decode=True)
+
+    # memory per device
+    weights = memory.weights_per_device(*stored_weight_parts(prefill_ops), c.pp, lam)
+    kv_all = kvcache.kv_cache_bytes(
+        arch, lay, c.tp, c.prompt_len, c.gen_len, prefill.kv, c.kv_block_tokens, c.kv_budget_tokens
+    )
+    largest = max(op.held_bytes for op in prefill_ops if op.runs_with(dev.fused))
+    act = memory.activation_bytes(prefill.R, arch.hidden_size, a, largest, lay.group_batch, arch.vocab_size)
+    mem = memory.memory_breakdown(
+        weights,
+        kv_all,
+        act,
+        c.memory_bytes,
+        c.memory_utilization,
+        c.runtime_reserve_bytes,
+        c.kv_offload_fraction,
+        c.host_memory_bytes,
+        lay.group_sequences,
+        lay.group_batch,
+        lay.attention_dp,
+        c.pp,
+    )
+
+    # feasibility, in the documented order (``feasibility.CHECK_ORDER``)
+    divisibility = parallel.divisibility_reason(arch, c.tp, c.ep)
+    split = parallel.split_conditions(
+        arch,
+        lay,
+        c.pp,
+        c.devices_per_node,
+        c.max_nodes,
+        c.inter_link_bytes_per_s,
+        c.kv_offload_fraction,
+        c.host_link_bytes_per_s,
+        c.host_memory_bytes,
+    )
+    checks = [
+        (not c.format_supported, Reason.UNSUPPORTED_FORMAT),
+        (divisibility > 0, divisibility),
+        *zip(split, parallel.SPLIT_REASONS[3:], strict=True),
+        (c.prompt_len + c.gen_len > arch.max_position_embeddings, Reason.CONTEXT_TOO_LONG),
+        (mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes, Reason.WEIGHTS_EXCEED_MEMORY),
+        (mem.total_bytes > mem.capacity_bytes, Reason.MEMORY_EXCEEDED),
+        (mem.host_kv_cache_bytes > mem.host_capacity_bytes, Reason.HOST_MEMORY_EXCEEDED),
+    ]
+    reason = int(first_reason([bool(ok) for ok, _ in checks], [int(code) for _, code in checks]))
+    metrics = serving.serving_metrics(
+        ttft,
+        tpot,
+        c.batch,
+        c.gen_len,
+        c.replicas,
+        lay.devices,
+        mem.total_bytes,
+        c.usd_per_device_hour,
+        c.tdp_w,
+        c.power_fraction,
+        reason,
+    )
+    return Evaluation(
+        prefill=PhaseCost(*_phase_totals(prefill_costs, m), ttft),
+        decode_step=PhaseCost(*_phase_totals(step_costs, m), step_s),
+        tpot_s=tpot,
+        memory=mem,
+        layout=lay,
+        communication=(comm_prefill, comm_decode),
+        host_kv_write_bytes=lam * host_bytes,
+        host_kv_write_s=lam * host_s,
+        metrics=metrics,
+        operators=(tuple(cost for _, cost, _ in prefill_costs), tuple(cost for _, cost, _ in step_costs)),
+    )

@@ -1,0 +1,45 @@
+"""The evaluation layer: candidates given by ids and formats -> the cost model's arrays -> scored columns.
+
+``INPUTS`` declares every input once; ``dse.evaluate`` (a DataFrame of candidates) and ``dse.analyze`` (one
+candidate, every operator) are its public faces. The package is named ``scoring`` because ``dse.evaluate``
+is the function.
+"""
+
+from dse.scoring._analysis import Analysis, analyze
+from dse.scoring._build import (
+    Target,
+    architecture,
+    build_candidates,
+    factorize,
+    factorize_rows,
+    numerics_table,
+    precision,
+)
+from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
+from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, Input, candidate_fields, convert
+from dse.scoring._score import CHUNK_SIZE, Scored, reason_text, score_columns, score_model, with_defaults
+
+__all__ = [
+    "CHUNK_SIZE",
+    "INPUTS",
+    "INPUT_DEFAULTS",
+    "OUTPUT_COLUMNS",
+    "Analysis",
+    "Input",
+    "Scored",
+    "Target",
+    "analyze",
+    "architecture",
+    "build_candidates",
+    "candidate_fields",
+    "convert",
+    "evaluate",
+    "factorize",
+    "factorize_rows",
+    "numerics_table",
+    "precision",
+    "reason_text",
+    "score_columns",
+    "score_model",
+    "with_defaults",
+]

@@ -1,0 +1,259 @@
+"""Columns of candidates (ids, formats, workload) -> the cost model's struct of arrays.
+
+Ids are resolved once per distinct value and the arrays built by indexing, so N candidates cost a handful of
+numpy operations, not N catalog lookups.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from dse.catalog import EfficiencyProfile, HardwareSpec, ModelSpec, Numerics, SystemSpec, load_profile, resolve_numerics
+from dse.costmodel import (
+    Architecture,
+    Candidates,
+    CostAssumptions,
+    MLAShape,
+    MoEShape,
+    Precision,
+    resolve_precision,
+    usd_per_device_hour,
+)
+from dse.scoring._inputs import NUMERICS
+
+Target = tuple[HardwareSpec, SystemSpec | None]
+"""What a candidate runs on: an accelerator, and the system (node, links) it sits in, if any."""
+
+_HASH_THRESHOLD = 4096
+
+
+_ARCHITECTURES: dict[int, tuple[ModelSpec, Architecture]] = {}
+"""By model object (its id, checked against the object itself): specs hold lists, so they are not hashable."""
+
+
+def architecture(model: ModelSpec) -> Architecture:
+    """The cost model's plain view of a catalog model, built once per model object."""
+    cached = _ARCHITECTURES.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    if len(_ARCHITECTURES) >= 128:
+        _ARCHITECTURES.clear()
+    arch = _architecture(model)
+    _ARCHITECTURES[id(model)] = (model, arch)
+    return arch
+
+
+def _architecture(model: ModelSpec) -> Architecture:
+    r = model.record
+    moe = mla = None
+    if r.moe is not None:
+        m = r.moe
+        moe = MoEShape(
+            m.num_experts,
+            m.experts_per_token,
+            m.expert_intermediate_size,
+            m.shared_expert_intermediate_size,
+            m.expert_bias,
+            m.router_bias,
+        )
+    if r.mla is not None:
+        a = r.mla
+        mla = MLAShape(a.q_lora_rank or 0, a.kv_lora_rank, a.qk_nope_head_dim, a.qk_rope_head_dim, a.v_head_dim)
+    return Architecture(
+        hidden_size=r.hidden_size,
+        num_layers=model.num_layers,
+        num_attention_heads=r.num_attention_heads,
+        num_key_value_heads=r.num_key_value_heads,
+        head_dim=r.head_dim,
+        intermediate_size=r.intermediate_size or 0,
+        vocab_size=r.vocab_size,
+        max_position_embeddings=r.max_position_embeddings,
+        num_moe_layers=model.num_moe_layers,
+        num_window_layers=model.num_window_layers,
+        sliding_window=float(r.sliding_window) if r.sliding_window else math.inf,
+        kv_elements_per_token_per_layer=model.kv_elements_per_token_per_layer,
+        tie_word_embeddings=r.tie_word_embeddings,
+        ffn_gated=r.ffn_gated,
+        norm=r.norm,
+        norms_per_layer=r.norms_per_layer,
+        parallel_attention=r.parallel_attention,
+        attention_bias=r.attention_bias,
+        mlp_bias=r.mlp_bias,
+        lm_head_bias=r.lm_head_bias,
+        qk_norm=r.qk_norm,
+        attention_sinks=r.attention_sinks,
+        learned_position_embeddings=r.learned_position_embeddings,
+        moe=moe,
+        mla=mla,
+    )
+
+
+def factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes and the distinct values (None allowed); code i names ``distinct[i]``.
+
+    Small inputs use a dict; large ones pandas' hash table (pandas is imported only then, so a single
+    ``dse analyze`` stays light).
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+        distinct_values, codes = np.unique(values, return_inverse=True)
+        return codes.astype(np.int64).ravel(), distinct_values.tolist()
+    if len(values) < _HASH_THRESHOLD:
+        seen: dict[Any, int] = {}
+        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.int64, count=len(values))
+        return codes, list(seen)
+    import pandas as pd
+
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    return codes.astype(np.int64), [None if _is_missing(u) else u for u in uniques]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def factorize_rows(*columns: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Codes of distinct rows across several columns (each factorized once, then combined as integers)."""
+    parts = [factorize(column) for column in columns]
+    combined = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for codes, distinct in parts:
+        combined = combined * len(distinct) + codes
+    _, first, codes = np.unique(combined, return_index=True, return_inverse=True)
+    rows = [tuple(distinct[c[i]] for c, distinct in parts) for i in first]
+    return codes.astype(np.int64).ravel(), rows
+
+
+def numerics_table(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> tuple[np.ndarray, list[Numerics]]:
+    """Codes of the distinct (quant, raw bits, KV format) rows, and their resolved number formats."""
+    codes, distinct = factorize_rows(*(columns[k] for k in NUMERICS))
+    return codes, [
+        resolve_numerics(q, weight_bits=w, act_bits=a, kv_bits=b, kv_format=kv) for q, w, a, b, kv in distinct
+    ]
+
+
+def precision(hw: HardwareSpec, numerics: Numerics) -> Precision:
+    """The peaks and formats ``numerics`` run at on ``hw`` (``dse.costmodel.resolve_precision``)."""
+    return resolve_precision(
+        hw.peak_flops_per_s, numerics.compute, numerics.activation_bits, numerics.fallback, raw=numerics.raw
+    )
+
+
+_PAIR_FIELDS = (
+    "weight_bits",
+    "embedding_bits",
+    "act_bits",
+    "kv_bits",
+    "matmul_flops_per_s",
+    "matmul16_flops_per_s",
+    "vector_flops_per_s",
+    "bandwidth_bytes_per_s",
+    "memory_bytes",
+    "format_supported",
+    "tdp_w",
+    "usd_per_device_hour",
+)
+"""Candidate fields that depend only on the (device, numerics) pair."""
+
+
+def _pair_table(
+    hardware: Sequence[Target], numerics: Sequence[Numerics], pairs: Sequence[tuple[Any, ...]], costs: CostAssumptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs x fields) values of ``_PAIR_FIELDS``, and the format each pair computes in."""
+    rows, formats = [], []
+    for h_code, q_code in pairs:
+        hw, num = hardware[h_code][0], numerics[q_code]
+        p = precision(hw, num)
+        formats.append(p.compute)
+        price = usd_per_device_hour(hw.cloud_usd_per_hour, hw.purchase_usd, hw.tdp_w, costs)
+        rows.append(
+            (
+                num.weight_bits,
+                num.embedding_bits,
+                p.act_bits,
+                num.kv_bits,
+                p.matmul_flops_per_s,
+                p.matmul16_flops_per_s,
+                p.vector_flops_per_s,
+                hw.memory_bandwidth_bytes_per_s,
+                hw.memory_bytes,
+                float(p.supported),
+                hw.tdp_w if hw.tdp_w is not None else np.nan,
+                price,
+            )
+        )
+    table = np.asarray(rows, dtype=np.float64).reshape(-1, len(_PAIR_FIELDS))
+    return table, np.asarray(formats, dtype=object)
+
+
+_SYSTEM_FIELDS = (
+    "devices_per_node",
+    "max_nodes",
+    "intra_link_bytes_per_s",
+    "intra_link_latency_s",
+    "inter_link_bytes_per_s",
+    "inter_link_latency_s",
+    "host_link_bytes_per_s",
+    "host_memory_bytes",
+)
+"""Candidate fields that depend only on the hardware target (and the profile's default latencies)."""
+
+
+def _system_row(target: Target, prof: EfficiencyProfile) -> tuple[float, ...]:
+    """``_SYSTEM_FIELDS`` of one target. A bare accelerator is one device: its own link figures fill the
+    link fields (so metrics stay finite), but a split over several devices is infeasible."""
+    hw, system = target
+    host_link = hw.host_link.bandwidth_bytes_per_s if hw.host_link else 0.0
+    if system is None:
+        host_memory = hw.host_memory_bytes if hw.host_memory_bytes is not None else np.nan
+        intra, inter = hw.interconnect, hw.scale_out
+        devices_per_node, max_nodes = 1.0, 1.0
+    else:
+        node_memory = system.host_memory_bytes
+        host_memory = node_memory / system.devices_per_node if node_memory is not None else np.nan
+        intra, inter = system.intra_node_link, system.inter_node_link
+        devices_per_node = float(system.devices_per_node)
+        max_nodes = float(system.max_nodes) if system.max_nodes is not None else np.inf
+        if inter is None:
+            max_nodes = 1.0
+    intra_bw = intra.bandwidth_bytes_per_s if intra else np.inf
+    inter_bw = inter.bandwidth_bytes_per_s if inter else 0.0
+    intra_lat = intra.latency_s if intra and intra.latency_s is not None else prof.collective_latency_s
+    inter_lat = inter.latency_s if inter and inter.latency_s is not None else prof.inter_node_latency_s
+    return (devices_per_node, max_nodes, intra_bw, intra_lat, inter_bw, inter_lat, host_link, host_memory)
+
+
+def build_candidates(
+    hardware: Sequence[Target],
+    hardware_codes: np.ndarray,
+    numerics: Sequence[Numerics],
+    numerics_codes: np.ndarray,
+    fields: Mapping[str, np.ndarray],
+    *,
+    profile: str,
+    costs: CostAssumptions,
+) -> tuple[Candidates, np.ndarray]:
+    """The cost model's candidates: per-(device, numerics) lookups, then fancy indexing (no per-candidate
+    loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``)."""
+    prof = load_profile(profile)
+    pair_codes, pairs = factorize_rows(hardware_codes, numerics_codes)
+    table, formats = _pair_table(hardware, numerics, pairs, costs)
+    table = table[pair_codes]
+    columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(_PAIR_FIELDS)}
+    columns["format_supported"] = table[:, _PAIR_FIELDS.index("format_supported")] > 0.5
+    systems = np.asarray([_system_row(t, prof) for t in hardware], dtype=np.float64).reshape(-1, len(_SYSTEM_FIELDS))
+    columns.update({name: systems[hardware_codes, i] for i, name in enumerate(_SYSTEM_FIELDS)})
+    columns.update(
+        comm_overlap=prof.comm_overlap,
+        bandwidth_efficiency=prof.bandwidth_efficiency,
+        compute_efficiency=prof.compute_efficiency,
+        kernel_overhead_s=prof.kernel_overhead_s,
+        memory_utilization=prof.memory_utilization,
+        runtime_reserve_bytes=prof.runtime_reserve_bytes,
+        flash_block_rows=prof.flash_block_rows,
+        power_fraction=costs.power_fraction,
+        **fields,
+    )
+    return Candidates.from_columns(columns, len(hardware_codes)), formats[pair_codes]

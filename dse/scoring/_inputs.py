@@ -1,0 +1,156 @@
+"""The inputs of a candidate, declared once: name, default, what values are allowed, and the cost model's
+field each becomes. ``dse.evaluate`` columns, ``dse.analyze`` keywords, ``dse analyze`` flags and a space's
+choices and workload are all these names; a new knob is added here (tests check the API and the CLI list it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from dse.errors import InputError
+
+Kind = Literal["id", "format", "bits", "whole", "optional_whole", "fraction", "at_least_one", "flag"]
+"""How an input's values are read and checked:
+
+- ``id``: a catalog id or a path (resolved through the catalogs); ``format``: a scheme or KV-format id, or
+  None; ``bits``: raw bits or None (both resolved with the quantization catalog into the formats' bits);
+- ``whole``: a whole number >= 1; ``optional_whole``: a whole number >= 1, or None (``absent`` then);
+- ``fraction``: a number from 0 to 1; ``at_least_one``: a finite number >= 1; ``flag``: True or False."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a candidate."""
+
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    field: str | None = None
+    """The ``Candidates`` field it becomes (None: resolved through the catalogs)."""
+    absent: float | None = None
+    """The field's value when an ``optional_whole`` input is None."""
+
+
+REQUIRED = ("model", "hardware")
+
+INPUTS = (
+    Input("model", "id", None, "Model catalog id, or a path to a model YAML or a Hugging Face config.json."),
+    Input(
+        "hardware",
+        "id",
+        None,
+        "Accelerator id (h100-sxm: one device), system id (dgx-h100: a node type with its links, needed for "
+        "--tp/--pp/--ep > 1; see `dse catalog systems`), or a path to a hardware or system YAML.",
+    ),
+    Input("quant", "format", None, "Quantization scheme id (see `dse catalog quant`). Default bf16."),
+    Input("weight_bits", "bits", None, "Raw weight bits (exact, no scale overhead)."),
+    Input("act_bits", "bits", None, "Raw activation bits."),
+    Input("kv_bits", "bits", None, "Raw KV-cache bits."),
+    Input("kv", "format", None, "KV-cache format id (fp16, bf16, fp8, int8, int4)."),
+    Input("batch", "whole", 1, "Sequences decoded together.", "batch"),
+    Input("prompt_len", "whole", 1024, "Prompt tokens per sequence.", "prompt_len"),
+    Input("gen_len", "whole", 256, "Generated tokens per sequence.", "gen_len"),
+    Input("flash_attention", "flag", True, "Fused attention kernels.", "flash"),
+    Input("tp", "whole", 1, "Tensor-parallel degree: heads, FFN and vocabulary split over N devices.", "tp"),
+    Input("pp", "whole", 1, "Pipeline-parallel degree: layers split into N stages.", "pp"),
+    Input(
+        "ep",
+        "whole",
+        1,
+        "Expert-parallel degree (MoE): routed experts spread over N devices; N = k x tp makes attention "
+        "data-parallel over k groups.",
+        "ep",
+    ),
+    Input("replicas", "whole", 1, "Independent copies of the deployment (throughput and cost x N).", "replicas"),
+    Input(
+        "kv_block_size",
+        "optional_whole",
+        None,
+        "Paged KV-cache block size in tokens (default: allocated token by token).",
+        "kv_block_tokens",
+        absent=1.0,
+    ),
+    Input(
+        "prefix_hit_rate",
+        "fraction",
+        0.0,
+        "Share of each prompt served from a prefix cache, 0..1 (skips that prefill work).",
+        "prefix_hit_rate",
+    ),
+    Input(
+        "kv_offload",
+        "fraction",
+        0.0,
+        "Share of the KV cache kept in host memory, 0..1 (read over the host link).",
+        "kv_offload_fraction",
+    ),
+    Input(
+        "kv_budget",
+        "optional_whole",
+        None,
+        "KV tokens kept per sequence and layer by an eviction policy (default: no eviction). Changes the "
+        "model's outputs.",
+        "kv_budget_tokens",
+        absent=np.inf,
+    ),
+    Input(
+        "expert_imbalance",
+        "at_least_one",
+        1.0,
+        "Busiest expert-parallel device's routed tokens over the mean, >= 1.",
+        "expert_imbalance",
+    ),
+)
+
+BY_NAME = {i.name: i for i in INPUTS}
+INPUT_DEFAULTS = {i.name: i.default for i in INPUTS if i.name not in REQUIRED}
+"""Optional inputs and their defaults."""
+NUMERICS = ("quant", "weight_bits", "act_bits", "kv_bits", "kv")
+"""Inputs resolved together into number formats (``dse.catalog.resolve_numerics``)."""
+DIRECT = tuple(i for i in INPUTS if i.field is not None)
+"""Inputs that become a ``Candidates`` field by ``convert``."""
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """The ``Candidates`` field of input ``name`` for ``values``, checked: an ``InputError`` names the input
+    and the first row whose value is not allowed."""
+    spec = BY_NAME[name]
+    if spec.kind == "flag":
+        array = np.asarray(values)
+        if array.dtype != bool:
+            raise InputError("expected booleans (True/False)", field=name)
+        return array
+    if spec.kind == "optional_whole":
+        array = np.asarray([spec.absent if _missing(v) else v for v in values], dtype=np.float64)
+        _check(name, array[np.isfinite(array)] if spec.absent == np.inf else array, "whole")
+        return array
+    array = np.asarray(values, dtype=np.float64)
+    _check(name, array, spec.kind)
+    return array
+
+
+def _check(name: str, values: np.ndarray, kind: Kind) -> None:
+    with np.errstate(invalid="ignore"):
+        if kind == "whole":
+            bad, expected = ~np.isfinite(values) | (values < 1) | (values != np.round(values)), "a whole number >= 1"
+        elif kind == "fraction":
+            bad, expected = ~((values >= 0.0) & (values <= 1.0)), "a number from 0 to 1"
+        else:
+            bad, expected = ~(np.isfinite(values) & (values >= 1.0)), "a finite number >= 1"
+    rows = np.flatnonzero(bad)
+    if len(rows):
+        raise InputError(f"expected {expected}, got {float(values[rows[0]]):g} (row {rows[0]})", field=name)
+
+
+def candidate_fields(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
+    """Every ``Candidates`` field the direct inputs of ``columns`` give (absent inputs: not in the result)."""
+    return {i.field: convert(i.name, columns[i.name]) for i in DIRECT if i.name in columns}  # type: ignore[misc]

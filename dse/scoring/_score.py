@@ -1,0 +1,121 @@
+"""Scoring candidates given as columns: group by model, build the cost model's arrays, evaluate in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from dse.catalog import ModelSpec, load_model, load_target
+from dse.costmodel import (
+    REASON_TEXT,
+    Candidates,
+    CostAssumptions,
+    Evaluation,
+    MemoryBreakdown,
+    PhaseCost,
+    Reason,
+    ServingMetrics,
+    compile_model,
+    evaluate,
+)
+from dse.errors import InputError
+from dse.scoring._build import architecture, build_candidates, factorize, numerics_table
+from dse.scoring._inputs import INPUT_DEFAULTS, REQUIRED, candidate_fields
+
+CHUNK_SIZE = 8192
+"""Candidates per cost-model call: arrays this size stay in cache (measured ~3x faster than one big call)."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One model group's results: serving metrics, memory, phase totals, the format each ran in.
+
+    ``evaluation`` (with the layout and collectives) is kept only when the group fits in one chunk."""
+
+    model: ModelSpec
+    metrics: ServingMetrics
+    memory: MemoryBreakdown
+    prefill: PhaseCost
+    decode_step: PhaseCost
+    compute_format: np.ndarray
+    """Format the linear layers ran in, per candidate (after any fallback)."""
+    evaluation: Evaluation | None
+
+
+def _allocate(like: Any, size: int) -> Any:
+    """An uninitialised dataclass of ``size``-long arrays with the fields and dtypes of ``like``'s."""
+    return type(like)(**{f.name: np.empty(size, dtype=np.asarray(getattr(like, f.name)).dtype) for f in fields(like)})
+
+
+def _write(into: Any, part: Any, rows: slice) -> None:
+    """Copy the arrays of dataclass ``part`` into ``rows`` of ``into``'s, field by field."""
+    for f in fields(part):
+        getattr(into, f.name)[rows] = getattr(part, f.name)
+
+
+def with_defaults(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, Any]:
+    """Every input column, absent optional ones at their defaults (``InputError`` without model or hardware)."""
+    for name in REQUIRED:
+        if name not in columns:
+            raise InputError("candidates need 'model' and 'hardware' columns", field=name)
+    n = len(columns["model"])
+    return {k: columns.get(k, [v] * n) for k, v in INPUT_DEFAULTS.items()} | {k: columns[k] for k in REQUIRED}
+
+
+def score_columns(
+    columns: Mapping[str, Sequence[Any] | np.ndarray],
+    *,
+    profile: str = "default",
+    costs: CostAssumptions = CostAssumptions(),
+) -> list[tuple[np.ndarray, Scored]]:
+    """Score candidates given as input columns (``dse.scoring.INPUTS``); returns (row indices, result) per
+    model group."""
+    cols = with_defaults(columns)
+    direct = candidate_fields(cols)
+    hw_codes, hw_refs = factorize(cols["hardware"])
+    hardware = [load_target(str(ref)) for ref in hw_refs]
+    q_codes, numerics = numerics_table(cols)
+    m_codes, model_refs = factorize(cols["model"])
+    results = []
+    for code, ref in enumerate(model_refs):
+        rows = np.flatnonzero(m_codes == code)
+        model = load_model(str(ref))
+        part = {k: v[rows] for k, v in direct.items()}
+        cand, formats = build_candidates(
+            hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs
+        )
+        results.append((rows, score_model(model, cand, formats)))
+    return results
+
+
+def score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, *, totals: bool = True) -> Scored:
+    """Evaluate one model's candidates chunk by chunk and join the results (``totals`` False: phase FLOPs and
+    bytes left NaN, as a search does not use them).
+
+    Each chunk's results are copied into arrays for all candidates and its evaluation dropped before the next
+    chunk, so the next one reuses its buffers (instead of faulting in fresh memory for every chunk)."""
+    arch = architecture(model)
+    tables = compile_model(arch)
+    if len(cand) <= CHUNK_SIZE:  # one chunk (an empty set too): keep its evaluation
+        ev = evaluate(arch, cand, tables, totals=totals)
+        return Scored(model, ev.metrics, ev.memory, ev.prefill, ev.decode_step, formats, ev)
+    joined: list[Any] = []
+    for start in range(0, len(cand), CHUNK_SIZE):
+        rows = slice(start, start + CHUNK_SIZE)
+        ev = evaluate(arch, cand.take(rows), tables, totals=totals)
+        results = (ev.metrics, ev.memory, ev.prefill, ev.decode_step)
+        joined = joined or [_allocate(result, len(cand)) for result in results]
+        for into, result in zip(joined, results, strict=True):
+            _write(into, result, rows)
+        del ev, results
+    metrics, memory, prefill, decode_step = joined
+    return Scored(model, metrics, memory, prefill, decode_step, formats, None)
+
+
+def reason_text(codes: np.ndarray) -> np.ndarray:
+    """Reason messages (None where feasible) for an array of reason codes."""
+    lookup = np.asarray([REASON_TEXT[Reason(i)] for i in range(len(Reason))], dtype=object)
+    return lookup[codes.astype(np.int64)]  # type: ignore[no-any-return]
