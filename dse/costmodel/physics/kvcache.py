@@ -51,17 +51,22 @@ def kv_cache_bytes(arch: Architecture, lay: Layout, tp: Any, P: Any, G: Any, kv:
     return per_device * tokens * arch.kv_elements_per_token_per_layer * kv
 
 
+def _host_seconds_per_byte(host_link_bytes_per_s: Any) -> Any:
+    """1 / B_host; unknown (NaN) without a host link: offloading is then infeasible (``NO_HOST_OFFLOAD``)
+    and the times that would use the link are unknown, not infinite."""
+    with np.errstate(divide="ignore"):
+        return np.where(host_link_bytes_per_s > 0, 1.0 / host_link_bytes_per_s, np.nan)
+
+
 def host_read_extra_s_per_byte(offload: Any, host_link_bytes_per_s: Any, bytes_per_s: Any) -> Any:
     """Extra seconds per KV-cache byte a decode step reads when a share f of the cache lives in host memory:
     f of the bytes take 1 / host-link bandwidth instead of 1 / β (``bytes_per_s``, attained HBM bandwidth),
     read in series with the HBM reads (the conservative reading): ``f (1/B_host - 1/β)``; 0 without offload."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(offload > 0, offload * (1.0 / host_link_bytes_per_s - 1.0 / bytes_per_s), 0.0)
+    return np.where(offload > 0, offload * (_host_seconds_per_byte(host_link_bytes_per_s) - 1.0 / bytes_per_s), 0.0)
 
 
 def host_write_s(offload: Any, written_bytes: Any, host_link_bytes_per_s: Any) -> tuple[Any, Any]:
     """(bytes, seconds) of copying the offloaded share f of a prefill pass's new KV entries to host memory
     over the host link, after they are written to device memory; in series with the pass."""
     sent = offload * written_bytes
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return sent, np.where(offload > 0, sent / host_link_bytes_per_s, 0.0)
+    return sent, np.where(offload > 0, sent * _host_seconds_per_byte(host_link_bytes_per_s), 0.0)

@@ -1,0 +1,151 @@
+"""The fast engine equals the reference evaluator: every number of every candidate, reasons included.
+
+The reference (``dse.costmodel.physics.reference``) evaluates one candidate at a time, every operator at every
+generated position; the engine scores a whole chunk at once with coefficient tables, merged rows, blocked
+evaluation, closed-form sums over the positions and per-chunk shortcuts. Random chunks of one model, every
+catalog model, every dimension a candidate has (hardware and systems, schemes, KV formats and raw bits,
+tp/pp/ep, replicas, paged blocks, prefix hits, offload, eviction budgets, imbalance, lengths around windows
+and budgets, fused and unfused kernels mixed in one chunk, both profiles).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dse.catalog import hardware_catalog, load_model, load_target, model_catalog, quant_catalog, system_catalog
+from dse.costmodel import CostAssumptions, Evaluation, evaluate, evaluate_reference
+from dse.scoring import (
+    INPUT_DEFAULTS,
+    architecture,
+    build_candidates,
+    candidate_fields,
+    factorize,
+    numerics_table,
+    with_defaults,
+)
+
+MODELS = sorted(model_catalog())
+HARDWARE = sorted(hardware_catalog()) + 3 * sorted(system_catalog())  # systems weighted: splits can run
+SCHEMES = [s.id for s in quant_catalog().schemes]
+KV_FORMATS = [None, None, *(k.id for k in quant_catalog().kv_formats)]
+TOLERANCE = 1e-9
+
+
+def lengths() -> st.SearchStrategy[int]:
+    """Short, long, and around the catalog's windows (1024, 4096) and the budgets below."""
+    near = st.sampled_from([127, 128, 129, 1000, 1023, 1024, 1025, 2047, 4000, 4095, 4096, 4097, 5000])
+    return st.one_of(st.integers(1, 64), st.integers(1, 20_000), near)
+
+
+candidate = st.fixed_dictionaries(
+    {
+        "hardware": st.sampled_from(HARDWARE),
+        "quant": st.sampled_from(SCHEMES),
+        "kv": st.sampled_from(KV_FORMATS),
+        "batch": st.one_of(st.integers(1, 8), st.integers(1, 600)),
+        "prompt_len": lengths(),
+        "gen_len": st.one_of(st.integers(1, 3), lengths()),
+        "flash_attention": st.booleans(),
+        "tp": st.sampled_from([1, 1, 2, 3, 4, 8, 16]),
+        "pp": st.sampled_from([1, 1, 2, 3, 4, 8]),
+        "ep": st.sampled_from([1, 1, 2, 4, 8, 16, 32, 64]),
+        "replicas": st.integers(1, 4),
+        "kv_block_size": st.sampled_from([None, None, 1, 16, 256]),
+        "prefix_hit_rate": st.sampled_from([0.0, 0.0, 0.3, 0.9, 1.0]),
+        "kv_offload": st.sampled_from([0.0, 0.0, 0.25, 1.0]),
+        "kv_budget": st.sampled_from([None, None, 64, 1000, 4096]),
+        "expert_imbalance": st.sampled_from([1.0, 1.0, 1.3, 4.0]),
+    }
+)
+raw_bits = st.fixed_dictionaries(
+    {"weight_bits": st.sampled_from([3.0, 4.0, 8.0, 16.0]), "act_bits": st.sampled_from([4.0, 8.0, 16.0, 32.0])}
+)
+
+
+@st.composite
+def chunks(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
+    """One model, one profile, 1-24 candidates (some with raw bits instead of a scheme)."""
+    rows = draw(st.lists(candidate, min_size=1, max_size=24))
+    for row in rows:
+        if draw(st.integers(0, 9)) == 0:
+            row |= draw(raw_bits) | {"quant": None, "kv": None}
+    return draw(st.sampled_from(MODELS)), draw(st.sampled_from(["default", "ideal"])), rows
+
+
+def _build(model: str, profile: str, rows: list[dict[str, Any]]) -> Any:
+    names = {k for r in rows for k in r}
+    columns = {k: [r[k] if k in r else INPUT_DEFAULTS[k] for r in rows] for k in names}
+    columns = with_defaults(columns | {"model": [model] * len(rows)})
+    hw_codes, hw_refs = factorize(columns["hardware"])
+    codes, numerics = numerics_table(columns)
+    cand, _ = build_candidates(
+        [load_target(h) for h in hw_refs],
+        hw_codes,
+        numerics,
+        codes,
+        candidate_fields(columns),
+        profile=profile,
+        costs=CostAssumptions(),
+    )
+    return cand
+
+
+def _fields(ev: Evaluation) -> dict[str, Any]:
+    """Every number of an evaluation, by name."""
+    out = {"tpot_s": ev.tpot_s, "host_kv_write_bytes": ev.host_kv_write_bytes, "host_kv_write_s": ev.host_kv_write_s}
+    parts = {"prefill": ev.prefill, "decode_step": ev.decode_step, "memory": ev.memory, "layout": ev.layout}
+    parts |= {"metrics": ev.metrics, "comm_prefill": ev.communication[0], "comm_decode": ev.communication[1]}
+    for name, part in parts.items():
+        out |= {f"{name}.{f.name}": getattr(part, f.name) for f in dataclasses.fields(part)}
+    return out
+
+
+def assert_same(engine: float, reference: float, name: str) -> None:
+    """Equal to ``TOLERANCE`` (relative); non-finite numbers (an unknown price, an offload with no host link)
+    equal exactly."""
+    if np.isfinite(engine) and np.isfinite(reference):
+        assert abs(engine - reference) <= TOLERANCE * max(abs(engine), abs(reference)), (name, engine, reference)
+    else:
+        assert engine == reference or (np.isnan(engine) and np.isnan(reference)), (name, engine, reference)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(chunks())
+def test_engine_equals_reference(chunk: tuple[str, str, list[dict[str, Any]]]) -> None:
+    model, profile, rows = chunk
+    arch = architecture(load_model(model))
+    cand = _build(model, profile, rows)
+    engine = _fields(evaluate(arch, cand))
+    for i in range(len(rows)):
+        reference = _fields(evaluate_reference(arch, cand.row(i)))
+        assert int(engine["metrics.reason"][i]) == int(reference["metrics.reason"]), rows[i]
+        for name, value in reference.items():
+            assert_same(float(engine[name][i]), float(value), f"{model} {rows[i]} {name}")
+
+
+def test_every_model_has_been_compared() -> None:
+    """A deterministic sweep besides the random one: every catalog model, a chunk mixing fused and unfused
+    kernels, splits, a window-crossing generation, an eviction budget and host offload."""
+    rows = [
+        {"hardware": "dgx-h100", "quant": "fp8", "batch": 16, "prompt_len": 4000, "gen_len": 300, "tp": 2},
+        {"hardware": "dgx-h200", "quant": "bf16", "batch": 3, "prompt_len": 900, "gen_len": 200, "pp": 2,
+         "flash_attention": False, "kv_budget": 1000},
+        {"hardware": "gb200-nvl72", "quant": "nvfp4", "batch": 64, "prompt_len": 128, "gen_len": 1000, "tp": 4,
+         "ep": 8, "prefix_hit_rate": 0.5, "kv_block_size": 16},
+        {"hardware": "dgx-h100", "quant": "bf16", "batch": 8, "prompt_len": 2000, "gen_len": 50, "kv_offload": 0.25},
+        {"hardware": "h100-sxm", "quant": "w4a16", "batch": 1, "prompt_len": 1, "gen_len": 1},
+    ]  # fmt: skip
+    for model in MODELS:
+        arch = architecture(load_model(model))
+        cand = _build(model, "default", [dict(r) for r in rows])
+        engine = _fields(evaluate(arch, cand))
+        for i in range(len(rows)):
+            reference = _fields(evaluate_reference(arch, cand.row(i)))
+            assert int(engine["metrics.reason"][i]) == int(reference["metrics.reason"])
+            for name, value in reference.items():
+                assert_same(float(engine[name][i]), float(value), f"{model} {i} {name}")
