@@ -1,5 +1,6 @@
 """Catalogs: hardware, systems, models, quantization schemes, efficiency profiles -> frozen SI specs."""
 
+from dse.catalog._files import read_document, validate
 from dse.catalog._hardware import DType, HardwareRecord, HardwareSpec, LinkSpec, SystemRecord, SystemSpec
 from dse.catalog._model import LayerSet, ModelRecord, ModelSpec, model_spec
 from dse.catalog._numerics import resolve_numerics
@@ -53,6 +54,8 @@ __all__ = [
     "model_spec",
     "profile_catalog",
     "quant_catalog",
+    "read_document",
     "resolve_numerics",
     "system_catalog",
+    "validate",
 ]

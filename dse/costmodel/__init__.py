@@ -6,9 +6,9 @@ N candidates at once from tables built from those formulas. Both return an ``Eva
 
 from dse.costmodel.candidates import DEFAULTS, Candidates
 from dse.costmodel.engine.evaluate import compile_model, evaluate
-from dse.costmodel.evaluation import Evaluation, OperatorCost, PhaseCost
 from dse.costmodel.physics.architecture import Architecture, MLAShape, MoEShape
 from dse.costmodel.physics.collectives import Communication
+from dse.costmodel.physics.evaluation import Evaluation, OperatorCost, PhaseCost
 from dse.costmodel.physics.feasibility import REASON_TEXT, Reason
 from dse.costmodel.physics.kvcache import evicts, prefix_cached_tokens
 from dse.costmodel.physics.layers import parameter_counts

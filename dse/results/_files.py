@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from dse import __version__
 from dse.space import OPTIONAL_INTS, Space
+from dse.version import __version__
 
 MANIFEST, TRIALS, PARETO, SUMMARY, JOURNAL = (
     "manifest.json",

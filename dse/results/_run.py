@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dse.errors import InputError
-from dse.execute import Columns, Executor, concat_columns, make_executor
+from dse.execute import Columns, concat_columns, make_executor
 from dse.results._files import (
     JOURNAL,
     MANIFEST,
@@ -29,13 +29,12 @@ from dse.results._files import (
     write_table,
 )
 from dse.search import (
-    POLISH_PER_TRIAL,
     Normalisation,
-    OptunaSearch,
-    batch_polish_ids,
-    exhaustive_chunks,
+    choose_engine,
+    chunks,
+    drive,
     hypervolume,
-    load_journal_trials,
+    make_engine,
     objective_points,
     pareto_indices,
 )
@@ -146,70 +145,6 @@ class _Collector:
         self.last_checkpoint = time.monotonic()
 
 
-def _choose_engine(space: Space, engine: str) -> str:
-    if engine == "auto":
-        return "exhaustive" if space.size <= space.record.engine.exhaustive_limit else "optuna"
-    return engine
-
-
-def _search(
-    space: Space,
-    engine: str,
-    executor: Executor,
-    collector: _Collector,
-    settings: dict[str, Any],
-    stop: threading.Event,
-    journal: Path,
-) -> None:
-    """Run the chosen engine until it is done or ``stop`` is set, feeding ``collector``."""
-    if engine == "exhaustive":
-        done = collector.columns()["candidate_id"] if collector.parts else None
-        for _, cols in executor.map_ids(space, exhaustive_chunks(space, settings["chunk_size"], done)):
-            collector.add(cols, "exhaustive")
-            if stop.is_set():
-                break
-        return
-    _optuna_search(space, executor, collector, settings, stop, journal)
-
-
-def _optuna_search(
-    space: Space,
-    executor: Executor,
-    collector: _Collector,
-    settings: dict[str, Any],
-    stop: threading.Event,
-    journal: Path,
-) -> None:
-    """Batched ask/tell until the budget is spent, then the batch-line polish; the journal is kept current."""
-    search = OptunaSearch(space, settings["trials"], settings["batch_size"], settings["tpe_trials"], settings["seed"])
-    if journal.exists():
-        search.resume(load_journal_trials(journal, space.record.name))
-    if collector.parts:
-        search.record(collector.columns())
-
-    def evaluate(ids: np.ndarray, stage: str) -> None:
-        missing = search.missing(ids)  # the cache: no candidate is evaluated twice
-        if len(missing):
-            cols = executor.evaluate_ids(space, missing, settings["chunk_size"])
-            search.record(cols)
-            collector.add(cols, stage)
-
-    saved = time.monotonic()
-    try:
-        while not search.done and not stop.is_set():
-            trials, ids = search.ask()
-            evaluate(ids, "search")
-            search.tell(trials, ids)
-            if time.monotonic() - saved > CHECKPOINT_S:  # a killed process loses at most this much history
-                search.save_journal(journal)
-                saved = time.monotonic()
-    finally:
-        search.abandon()
-        search.save_journal(journal)
-    if not stop.is_set() and collector.parts:
-        evaluate(batch_polish_ids(space, collector.columns(), POLISH_PER_TRIAL * settings["trials"]), "polish")
-
-
 def run(
     space: Space | str | Path,
     *,
@@ -281,14 +216,19 @@ def _execute(
     progress: Progress | None,
     stop: threading.Event,
 ) -> Run:
-    engine = _choose_engine(space, settings["engine"])
+    engine = choose_engine(space, settings["engine"])
     collector = _Collector(space, directory, previous, progress)
     already = collector.evaluated
     started = time.perf_counter()
     pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
+
+    def evaluate(ids: np.ndarray) -> Iterator[Columns]:
+        return (columns for _, columns in pool.map_ids(space, chunks(ids, settings["chunk_size"])))
+
     try:
         with interruptible(stop):
-            _search(space, engine, pool, collector, settings, stop, directory / JOURNAL)
+            search = make_engine(engine, space, settings, directory / JOURNAL, previous)
+            drive(search, evaluate, collector.add, stop, CHECKPOINT_S)
     finally:
         pool.close()
     wall = time.perf_counter() - started

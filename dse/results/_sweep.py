@@ -6,17 +6,16 @@ import itertools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from dse.catalog import is_path
-from dse.catalog._files import read_document, validate
+from dse.catalog import is_path, read_document, validate
 from dse.errors import InputError
 from dse.results._files import write_json, write_table
 from dse.results._run import interruptible, run
-from dse.space import SpaceRecord, load_space
+from dse.space import ExecutorKind, SpaceRecord, load_space
 
 
 class SweepRecord(BaseModel):
@@ -28,7 +27,7 @@ class SweepRecord(BaseModel):
     description: str | None = None
     base: str = Field(description="the base space YAML, relative to this file")
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
-    executor: Literal["local", "ray"] = "local"
+    executor: ExecutorKind = "local"
     ray_address: str | None = None
     parallel: PositiveInt | None = Field(default=None, description="studies at once on Ray (default: all CPUs)")
 
@@ -125,7 +124,7 @@ def _execute(jobs: list[tuple[dict[str, Any], str, str]], record: SweepRecord) -
                 if stop.is_set():
                     break
         return done
-    from dse.execute._ray import start_ray
+    from dse.execute import start_ray
 
     ray, owns = start_ray(record.ray_address)
     try:

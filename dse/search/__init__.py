@@ -1,8 +1,16 @@
-"""Search engines (exhaustive, optuna), Pareto filtering and hypervolume."""
+"""Search engines (exhaustive, optuna) behind one interface, the loop that drives them, Pareto fronts and
+hypervolume."""
 
-from dse.search._exhaustive import exhaustive_chunks
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+from dse.search._engine import Columns, Engine, ExhaustiveEngine, chunks, drive
 from dse.search._optuna import (
     POLISH_PER_TRIAL,
+    OptunaEngine,
     OptunaSearch,
     batch_polish_ids,
     constraint_values,
@@ -10,17 +18,49 @@ from dse.search._optuna import (
     load_journal_trials,
 )
 from dse.search._pareto import Normalisation, hypervolume, objective_points, pareto_indices
+from dse.space import EngineKind, Space
+
+ENGINES: tuple[str, ...] = typing.get_args(EngineKind)
+"""Engine choices (``auto`` picks exhaustive when the pruned space is at most ``engine.exhaustive_limit``)."""
+
+EXHAUSTIVE_BATCH_CHUNKS = 64
+"""Chunks per exhaustive proposal: enough to keep every worker of a parallel executor busy."""
+
+
+def choose_engine(space: Space, kind: str) -> str:
+    """The engine ``kind`` names (``auto``: exhaustive for a space of at most ``engine.exhaustive_limit``
+    candidates after pruning, else optuna)."""
+    if kind == "auto":
+        return "exhaustive" if space.size <= space.record.engine.exhaustive_limit else "optuna"
+    return kind
+
+
+def make_engine(kind: str, space: Space, settings: dict[str, Any], journal: Path, previous: Columns | None) -> Engine:
+    """An engine of ``kind`` (not ``auto``) continuing from the candidates evaluated before (``previous``)."""
+    if kind == "exhaustive":
+        done = previous["candidate_id"] if previous is not None else None
+        return ExhaustiveEngine(space, EXHAUSTIVE_BATCH_CHUNKS * settings["chunk_size"], done)
+    return OptunaEngine(space, settings, journal, previous)
+
 
 __all__ = [
+    "ENGINES",
     "POLISH_PER_TRIAL",
+    "Columns",
+    "Engine",
+    "ExhaustiveEngine",
     "Normalisation",
+    "OptunaEngine",
     "OptunaSearch",
     "batch_polish_ids",
+    "choose_engine",
+    "chunks",
     "constraint_values",
     "distributions",
-    "exhaustive_chunks",
+    "drive",
     "hypervolume",
     "load_journal_trials",
+    "make_engine",
     "objective_points",
     "pareto_indices",
 ]

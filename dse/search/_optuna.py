@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.search._engine import Columns, Engine
 from dse.search._pareto import objective_points
 from dse.space import SETTINGS, Space
 
@@ -234,3 +235,74 @@ def batch_polish_ids(space: Space, columns: dict[str, Any], budget: int) -> np.n
         parts.append(space.candidate_ids(*(np.full(n, c) for c in config), np.arange(n)))
         spent += n
     return np.concatenate(parts).astype(np.int64)
+
+
+class OptunaEngine(Engine):
+    """Batched ask/tell of an ``OptunaSearch`` until its trial budget is spent, then the batch-line polish
+    (``batch_polish_ids``). The study is saved as a journal file at every checkpoint and at the end; a
+    resumed run continues from the journal, and every candidate evaluated before is served from the cache.
+    """
+
+    def __init__(self, space: Space, settings: dict[str, Any], journal: Path, previous: Columns | None) -> None:
+        self.search = OptunaSearch(
+            space, settings["trials"], settings["batch_size"], settings["tpe_trials"], settings["seed"]
+        )
+        self.space, self.journal, self.polish_budget = space, journal, POLISH_PER_TRIAL * settings["trials"]
+        if journal.exists():
+            self.search.resume(load_journal_trials(journal, space.record.name))
+        self.seen: list[Columns] = []
+        if previous is not None and len(previous["candidate_id"]):
+            self.search.record(previous)
+            self.seen.append(_slim(previous, space))
+        self.stage = "search"
+        self.asked: tuple[list[Any], np.ndarray] | None = None
+        self.polished = False
+
+    @property
+    def done(self) -> bool:
+        return self.polished
+
+    def propose(self) -> np.ndarray:
+        if not self.search.done:
+            self.stage = "search"
+            trials, ids = self.search.ask()
+            self.asked = (trials, ids)
+            return self.search.missing(ids)
+        self.stage = "polish"
+        if not self.seen:
+            return _none()
+        return self.search.missing(batch_polish_ids(self.space, _joined(self.seen), self.polish_budget))
+
+    def observe(self, columns: Columns) -> None:
+        if len(columns["candidate_id"]):
+            self.search.record(columns)
+            self.seen.append(_slim(columns, self.space))
+        if self.stage == "search" and self.asked is not None:
+            self.search.tell(*self.asked)
+            self.asked = None
+        elif self.stage == "polish":
+            self.polished = True
+
+    def checkpoint(self) -> None:
+        self.search.save_journal(self.journal)
+
+    def close(self) -> None:
+        self.search.abandon()
+        self.search.save_journal(self.journal)
+
+
+def _slim(columns: Columns, space: Space) -> Columns:
+    """What the polish needs of evaluated candidates: ids, feasibility, objectives."""
+    keep = {"candidate_id", "feasible", *(o.metric for o in space.record.objectives)}
+    return {k: v for k, v in columns.items() if k in keep}
+
+
+def _joined(parts: list[Columns]) -> Columns:
+    if len(parts) > 1:
+        joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        parts[:] = [joined]
+    return parts[0]
+
+
+def _none() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)

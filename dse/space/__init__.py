@@ -1,6 +1,6 @@
 """Search spaces: YAML -> typed, resolved, statically pruned ``Space``."""
 
-from dse.space._schema import MAXIMIZED, MetricName, SpaceRecord
+from dse.space._schema import MAXIMIZED, EngineKind, ExecutorKind, MetricName, SpaceRecord
 from dse.space._space import (
     DIMENSIONS,
     METRICS,
@@ -22,6 +22,8 @@ __all__ = [
     "PARAMETERS",
     "SETTINGS",
     "WORKLOAD_COLUMNS",
+    "EngineKind",
+    "ExecutorKind",
     "MetricName",
     "Pruned",
     "Space",

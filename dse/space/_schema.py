@@ -16,7 +16,14 @@ from pydantic import (
     model_validator,
 )
 
+from dse.costmodel import Pricing
+
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+EngineKind = Literal["auto", "exhaustive", "optuna"]
+"""The search engines a space (or ``dse run --engine``) may ask for (``dse.search.ENGINES``)."""
+ExecutorKind = Literal["local", "ray"]
+"""Where candidates are evaluated (``dse.execute.EXECUTORS``)."""
 
 MetricName = Literal[
     "ttft_s",
@@ -182,7 +189,7 @@ class EngineRecord(BaseModel):
 
     model_config = _STRICT
 
-    kind: Literal["auto", "exhaustive", "optuna"] = "auto"
+    kind: EngineKind = "auto"
     trials: PositiveInt = 2000
     batch_size: PositiveInt = Field(default=64, description="optuna trials asked and evaluated together")
     tpe_trials: PositiveInt = Field(default=300, description="multivariate TPE for these trials, then NSGA-II")
@@ -195,7 +202,7 @@ class ExecutionRecord(BaseModel):
 
     model_config = _STRICT
 
-    executor: Literal["local", "ray"] = "local"
+    executor: ExecutorKind = "local"
     chunk_size: PositiveInt = 65536
     ray_address: str | None = None
 
@@ -214,7 +221,7 @@ class SpaceRecord(BaseModel):
     objectives: list[ObjectiveRecord] = Field(min_length=1)
     constraints: list[ConstraintRecord] = []
     profile: str = "default"
-    pricing: Literal["rent", "buy"] = "rent"
+    pricing: Pricing = "rent"
     engine: EngineRecord = EngineRecord()
     execution: ExecutionRecord = ExecutionRecord()
 

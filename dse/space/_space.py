@@ -20,9 +20,10 @@ from dse.catalog import (
     load_profile,
     load_scheme,
     load_target,
+    read_document,
     resolve_numerics,
+    validate,
 )
-from dse.catalog._files import read_document, validate
 from dse.costmodel import METRIC_NAMES, CostAssumptions, evicts
 from dse.errors import InputError
 from dse.scoring import INPUTS, Scored, Target, architecture, build_candidates, convert, reason_text, score_model

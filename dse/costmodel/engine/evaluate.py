@@ -16,9 +16,9 @@ from dse.costmodel.candidates import Candidates
 from dse.costmodel.engine.decode import AttentionTables, GroupLines, decode_attention
 from dse.costmodel.engine.forms import symbol_values, symbolic_pass
 from dse.costmodel.engine.tables import OperatorTable, Rates, evaluate_table, pass_totals
-from dse.costmodel.evaluation import Evaluation, PhaseCost
 from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
 from dse.costmodel.physics.feasibility import Reason, first_reason
 from dse.costmodel.physics.layers import pass_operators
 from dse.costmodel.physics.operators import Operator

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from dse.costmodel.candidates import Candidates
-from dse.costmodel.evaluation import Evaluation, OperatorCost, PhaseCost
 from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.evaluation import Evaluation, OperatorCost, PhaseCost
 from dse.costmodel.physics.feasibility import Reason, first_reason
 from dse.costmodel.physics.layers import pass_operators, stored_weight_parts
 from dse.costmodel.physics.operators import Operator

@@ -7,13 +7,14 @@ mean step time TPOT. ``replicas`` independent copies multiply throughput, device
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from dse import units
 
 Pricing = Literal["rent", "buy"]
-PRICINGS: tuple[Pricing, ...] = ("rent", "buy")
+PRICINGS: tuple[str, ...] = typing.get_args(Pricing)
 
 
 @dataclass(frozen=True)

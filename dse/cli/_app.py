@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from enum import Enum
@@ -9,7 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from dse.costmodel import PRICINGS
 from dse.errors import InputError
+from dse.execute import EXECUTORS
+from dse.scoring import INPUTS, Input
+from dse.search import ENGINES
 
 app = typer.Typer(
     help="Design-space exploration for LLM inference: hardware, quantization, batch, parallelism, and their costs.",
@@ -23,145 +28,93 @@ catalog_app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 
 
-class Pricing(str, Enum):
-    rent = "rent"
-    buy = "buy"
-
-
 class Format(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
 
 
-@app.command()
+def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A closed choice as the Enum typer lists in --help (the values are defined where they are used)."""
+    return Enum(name, {value: value for value in values}, type=str)  # type: ignore[return-value]
+
+
+Pricing: Any = _choice("Pricing", PRICINGS)
+EngineChoice: Any = _choice("EngineChoice", ENGINES)
+ExecutorChoice: Any = _choice("ExecutorChoice", EXECUTORS)
+
+_TYPES: dict[str, Any] = {
+    "id": str,
+    "format": str | None,
+    "bits": float | None,
+    "whole": int,
+    "optional_whole": int | None,
+    "fraction": float,
+    "at_least_one": float,
+    "flag": bool,
+}
+"""The command-line type of each kind of input (``dse.scoring.Input.kind``)."""
+
+
+def _input_option(spec: Input) -> inspect.Parameter:
+    """``--name`` for one input of ``dse.scoring.INPUTS`` (a flag pair for booleans; required for ids)."""
+    names = (f"--{spec.name.replace('_', '-')}/--no-{spec.name.replace('_', '-')}",) if spec.kind == "flag" else ()
+    option = typer.Option(*names, help=spec.help)
+    annotation = Annotated.__class_getitem__((_TYPES[spec.kind], option))  # type: ignore[attr-defined]
+    default = inspect.Parameter.empty if spec.kind == "id" else spec.default
+    return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
 def analyze(
-    model: Annotated[
-        str, typer.Option(help="Model catalog id, or a path to a model YAML or a Hugging Face config.json.")
-    ],
-    hardware: Annotated[
-        str,
-        typer.Option(
-            help="Accelerator id (h100-sxm: one device), system id (dgx-h100: a node type with its links, needed for "
-            "--tp/--pp/--ep > 1; see `dse catalog systems`), or a path to a hardware or system YAML."
-        ),
-    ],
-    quant: Annotated[
-        str | None, typer.Option(help="Quantization scheme id (see `dse catalog quant`). Default bf16.")
-    ] = None,
-    weight_bits: Annotated[float | None, typer.Option(help="Raw weight bits (exact, no scale overhead).")] = None,
-    act_bits: Annotated[float | None, typer.Option(help="Raw activation bits.")] = None,
-    kv_bits: Annotated[float | None, typer.Option(help="Raw KV-cache bits.")] = None,
-    kv: Annotated[str | None, typer.Option(help="KV-cache format id (fp16, bf16, fp8, int8, int4).")] = None,
-    batch: Annotated[int, typer.Option(help="Sequences decoded together.")] = 1,
-    prompt_len: Annotated[int, typer.Option(help="Prompt tokens per sequence.")] = 1024,
-    gen_len: Annotated[int, typer.Option(help="Generated tokens per sequence.")] = 256,
-    tp: Annotated[
-        int, typer.Option(help="Tensor-parallel degree: heads, FFN and vocabulary split over N devices.")
-    ] = 1,
-    pp: Annotated[int, typer.Option(help="Pipeline-parallel degree: layers split into N stages.")] = 1,
-    ep: Annotated[
-        int,
-        typer.Option(
-            help="Expert-parallel degree (MoE): routed experts spread over N devices; N = k x tp makes "
-            "attention data-parallel over k groups."
-        ),
-    ] = 1,
-    replicas: Annotated[int, typer.Option(help="Independent copies of the deployment (throughput and cost x N).")] = 1,
-    kv_block_size: Annotated[
-        int | None, typer.Option(help="Paged KV-cache block size in tokens (default: allocated token by token).")
-    ] = None,
-    prefix_hit_rate: Annotated[
-        float, typer.Option(help="Share of each prompt served from a prefix cache, 0..1 (skips that prefill work).")
-    ] = 0.0,
-    kv_offload: Annotated[
-        float, typer.Option(help="Share of the KV cache kept in host memory, 0..1 (read over the host link).")
-    ] = 0.0,
-    kv_budget: Annotated[
-        int | None,
-        typer.Option(
-            help="KV tokens kept per sequence and layer by an eviction policy (default: no eviction). "
-            "Changes the model's outputs."
-        ),
-    ] = None,
-    expert_imbalance: Annotated[
-        float, typer.Option(help="Busiest expert-parallel device's routed tokens over the mean, >= 1.")
-    ] = 1.0,
-    flash_attention: Annotated[
-        bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused attention kernels.")
-    ] = True,
-    ideal: Annotated[
-        bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")
-    ] = False,
-    profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")] = None,
-    pricing: Annotated[
-        Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")
-    ] = Pricing.rent,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (DESIGN.md §4).")] = False,
+    *,
+    ideal: Annotated[bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")],
+    profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")],
+    pricing: Annotated[Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")],  # type: ignore[valid-type]
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (DESIGN.md §4).")],
+    **inputs: Any,
 ) -> None:
     """Analyse one deployment: latency, throughput, memory against capacity, cost, and every operator."""
     from dse.costmodel import CostAssumptions
     from dse.scoring import analyze as run_analysis
 
-    result = run_analysis(
-        model,
-        hardware,
-        quant=quant,
-        weight_bits=weight_bits,
-        act_bits=act_bits,
-        kv_bits=kv_bits,
-        kv=kv,
-        batch=batch,
-        prompt_len=prompt_len,
-        gen_len=gen_len,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        replicas=replicas,
-        kv_block_size=kv_block_size,
-        prefix_hit_rate=prefix_hit_rate,
-        kv_offload=kv_offload,
-        kv_budget=kv_budget,
-        expert_imbalance=expert_imbalance,
-        flash_attention=flash_attention,
-        ideal=ideal,
-        profile=profile,
-        costs=CostAssumptions(pricing=pricing.value),
-    )
+    costs = CostAssumptions(pricing=pricing.value)
+    result = run_analysis(**inputs, ideal=ideal, profile=profile, costs=costs)
     data = result.to_dict()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    from dse._cli_render import render_analysis
+    from dse.cli._render import render_analysis
 
     render_analysis(data)
 
 
-class Engine(str, Enum):
-    auto = "auto"
-    exhaustive = "exhaustive"
-    optuna = "optuna"
-
-
-class ExecutorKind(str, Enum):
-    local = "local"
-    ray = "ray"
+_OWN = inspect.signature(analyze, eval_str=True).parameters
+analyze.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [_input_option(spec) for spec in INPUTS]
+    + [
+        _OWN["ideal"].replace(default=False),
+        _OWN["profile"].replace(default=None),
+        _OWN["pricing"].replace(default=Pricing("rent")),
+        _OWN["as_json"].replace(default=False),
+    ]
+)
+app.command()(analyze)
 
 
 @app.command("run")
 def run_command(
     space: Annotated[str | None, typer.Argument(help="Search-space YAML (see docs/spaces.md).")] = None,
     out: Annotated[str | None, typer.Option(help="Run directory (default experiments/runs/<name>-<time>).")] = None,
-    engine: Annotated[Engine | None, typer.Option(help="auto, exhaustive or optuna (default: the space's).")] = None,
+    engine: Annotated[EngineChoice | None, typer.Option(help="Search engine (default: the space's).")] = None,  # type: ignore[valid-type]
     trials: Annotated[int | None, typer.Option(help="Optuna trial budget.")] = None,
-    executor: Annotated[ExecutorKind | None, typer.Option(help="local or ray.")] = None,
+    executor: Annotated[ExecutorChoice | None, typer.Option(help="Where candidates are evaluated.")] = None,  # type: ignore[valid-type]
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Connect to an existing Ray cluster.")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue the interrupted run in this directory.")] = None,
     top: Annotated[int, typer.Option(help="Pareto rows to print.")] = 15,
 ) -> None:
     """Search a space: the Pareto front of its objectives, written to a run directory."""
-    from dse._cli_render import progress_bar, render_run
+    from dse.cli._render import progress_bar, render_run
     from dse.results import resume as resume_run
     from dse.results import run as start_run
 
@@ -217,7 +170,7 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
     else:
-        from dse._cli_render import render_rows
+        from dse.cli._render import render_rows
 
         render_rows(rows, title)
 
@@ -228,7 +181,7 @@ FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or js
 @catalog_app.command("hardware")
 def catalog_hardware(fmt: FormatOption = Format.table) -> None:
     """Accelerators: memory, bandwidth, dense peaks, TDP, prices, and where the figures come from."""
-    from dse._catalog_tables import hardware_rows
+    from dse.cli._catalog_tables import hardware_rows
 
     _emit(hardware_rows(), fmt, "Accelerators (dense peaks; — = not supported or unknown)")
 
@@ -236,7 +189,7 @@ def catalog_hardware(fmt: FormatOption = Format.table) -> None:
 @catalog_app.command("systems")
 def catalog_systems(fmt: FormatOption = Format.table) -> None:
     """Systems (node types): accelerator, devices per node, intra- and inter-node links."""
-    from dse._catalog_tables import system_rows
+    from dse.cli._catalog_tables import system_rows
 
     _emit(system_rows(), fmt, "Systems")
 
@@ -244,7 +197,7 @@ def catalog_systems(fmt: FormatOption = Format.table) -> None:
 @catalog_app.command("models")
 def catalog_models(fmt: FormatOption = Format.table) -> None:
     """Models: parameters (computed and stated), layers, attention kind, MoE shape."""
-    from dse._catalog_tables import model_rows
+    from dse.cli._catalog_tables import model_rows
 
     _emit(model_rows(), fmt, "Models (params computed from the architecture; card = model card)")
 
@@ -252,7 +205,7 @@ def catalog_models(fmt: FormatOption = Format.table) -> None:
 @catalog_app.command("quant")
 def catalog_quant(fmt: FormatOption = Format.table) -> None:
     """Quantization schemes and KV-cache formats with bits per element including scale overhead."""
-    from dse._catalog_tables import quant_rows
+    from dse.cli._catalog_tables import quant_rows
 
     _emit(quant_rows(), fmt, "Quantization schemes and KV-cache formats")
 
@@ -260,7 +213,7 @@ def catalog_quant(fmt: FormatOption = Format.table) -> None:
 @catalog_app.command("profiles")
 def catalog_profiles(fmt: FormatOption = Format.table) -> None:
     """Efficiency profiles: achievable bandwidth and compute fractions, overheads."""
-    from dse._catalog_tables import profile_rows
+    from dse.cli._catalog_tables import profile_rows
 
     _emit(profile_rows(), fmt, "Efficiency profiles")
 
@@ -287,7 +240,3 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
     return code if isinstance(code, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

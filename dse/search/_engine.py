@@ -1,0 +1,126 @@
+"""The engine interface, the exhaustive engine, and the one loop that drives any engine.
+
+An engine decides which candidates to evaluate next and learns from the results; it does not evaluate them
+(an executor does, through the ``evaluate`` callable ``drive`` is given) and it writes no run directory (the
+caller records what ``drive`` hands it).
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from dse.space import Space
+
+Columns = dict[str, Any]
+"""Evaluated candidates as columns (parameters, metrics, ``feasible``, ``infeasible_reason``)."""
+
+
+class Engine(abc.ABC):
+    """A search strategy over a space's candidate ids.
+
+    Contract: ``propose`` returns candidate ids that were never evaluated in this run (distinct; possibly none
+    when every candidate the engine wants is already known); each proposal is evaluated and handed back, all
+    of it, to ``observe`` before the next ``propose``, unless the run stops (then ``close`` follows, and a
+    proposal left unobserved is forgotten: a resumed run proposes again). ``stage`` names what the current
+    proposal is for (it becomes the ``stage`` column of the trials). ``checkpoint`` saves whatever state the
+    engine keeps beyond the trials (an Optuna study); ``close`` saves it for the last time.
+    """
+
+    stage: str
+
+    @property
+    @abc.abstractmethod
+    def done(self) -> bool:
+        """Whether the engine has nothing more to propose."""
+
+    @abc.abstractmethod
+    def propose(self) -> np.ndarray:
+        """The next candidate ids to evaluate (int64)."""
+
+    @abc.abstractmethod
+    def observe(self, columns: Columns) -> None:
+        """The evaluated columns of the last proposal."""
+
+    def checkpoint(self) -> None:  # noqa: B027 - optional hook
+        """Save the engine's own state (nothing by default)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Save the engine's state for the last time (nothing by default)."""
+
+
+class ExhaustiveEngine(Engine):
+    """Every candidate of the statically pruned space, in order, exactly; ids evaluated before (a resumed
+    run) are skipped. Proposals are ``batch`` ids (many executor chunks, so a parallel executor has work for
+    all its workers)."""
+
+    stage = "exhaustive"
+
+    def __init__(self, space: Space, batch: int, evaluated: np.ndarray | None = None) -> None:
+        self.space, self.batch, self.start = space, batch, 0
+        self.evaluated = np.sort(evaluated) if evaluated is not None and len(evaluated) else None
+
+    @property
+    def done(self) -> bool:
+        return self.start >= self.space.size
+
+    def propose(self) -> np.ndarray:
+        index = np.arange(self.start, min(self.start + self.batch, self.space.size))
+        self.start += self.batch
+        ids = self.space.candidate_ids(*self.space.codes_of_index(index))
+        if self.evaluated is not None:
+            ids = ids[~np.isin(ids, self.evaluated)]
+        return ids
+
+    def observe(self, columns: Columns) -> None:
+        """Nothing to learn: the order is fixed."""
+
+
+def chunks(ids: np.ndarray, size: int) -> list[np.ndarray]:
+    """``ids`` in pieces of ``size`` (one executor call each)."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def drive(
+    engine: Engine,
+    evaluate: Callable[[np.ndarray], Iterator[Columns]],
+    record: Callable[[Columns, str], None],
+    stop: threading.Event,
+    checkpoint_s: float,
+) -> None:
+    """Run ``engine`` until it is done or ``stop`` is set: propose; evaluate (``evaluate`` yields the columns
+    of the proposal chunk by chunk, in any order); ``record`` each chunk with its stage as it arrives; observe
+    the whole proposal; checkpoint the engine every ``checkpoint_s`` seconds. ``stop`` is honoured between
+    chunks (what was evaluated is recorded, the rest of the proposal is not observed). The engine is closed
+    however the loop ends."""
+    saved = time.monotonic()
+    try:
+        while not engine.done and not stop.is_set():
+            ids, stage = engine.propose(), engine.stage
+            parts = []
+            for columns in evaluate(ids):
+                record(columns, stage)
+                parts.append(columns)
+                if stop.is_set():
+                    break
+            if stop.is_set():
+                break
+            engine.observe(_joined(parts))
+            if time.monotonic() - saved > checkpoint_s:
+                engine.checkpoint()
+                saved = time.monotonic()
+    finally:
+        engine.close()
+
+
+def _joined(parts: list[Columns]) -> Columns:
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return {"candidate_id": np.zeros(0, dtype=np.int64)}
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
