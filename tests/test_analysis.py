@@ -111,3 +111,48 @@ def test_collective_time_hidden_by_overlap_is_its_own_row(tmp_path: Path) -> Non
         )
         assert rows["comm_overlap"]["time_s"] == pytest.approx(-hidden, rel=1e-9)
         assert sum(r["time_s"] for r in rows.values()) == pytest.approx(data[phase]["time_s"], rel=1e-9)
+
+
+def test_every_input_is_a_keyword_of_analyze_with_its_default() -> None:
+    """``dse.scoring.INPUTS`` is the one list of inputs: ``dse.analyze`` takes each, with the same default
+    (the ``dse analyze`` flags are built from the list itself)."""
+    import inspect
+
+    from dse.scoring import INPUTS
+
+    parameters = inspect.signature(analyze).parameters
+    for spec in INPUTS:
+        assert spec.name in parameters, spec.name
+        expected = inspect.Parameter.empty if spec.name in ("model", "hardware") else spec.default
+        assert parameters[spec.name].default == expected, spec.name
+    assert set(parameters) - {i.name for i in INPUTS} == {"ideal", "profile", "costs"}
+
+
+def test_every_input_has_a_place_in_a_space() -> None:
+    """A space states every input: a choice, a workload figure, or its own field; raw bit-widths are the one
+    exception (spaces choose among named schemes, which carry their scale overheads)."""
+    from dse.scoring import INPUTS
+    from dse.space._schema import ChoicesRecord, WorkloadRecord
+
+    elsewhere = {"model": "model", "prompt_len": "workload.prompt_tokens", "gen_len": "workload.output_tokens"}
+    raw_bits = {"weight_bits", "act_bits", "kv_bits"}
+    for spec in INPUTS:
+        placed = spec.name in ChoicesRecord.model_fields or spec.name in WorkloadRecord.model_fields
+        assert placed or spec.name in elsewhere or spec.name in raw_bits, spec.name
+
+
+@pytest.mark.parametrize("config", DEPLOYMENTS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_analyze_agrees_with_evaluate(config: dict[str, Any]) -> None:
+    """``dse.analyze`` runs the reference evaluator, ``dse.evaluate`` the engine: the same numbers."""
+    import pandas as pd
+
+    from dse.costmodel import METRIC_NAMES
+
+    one = analyze(**config).to_dict()
+    row = evaluate(pd.DataFrame([config])).iloc[0]
+    for name in METRIC_NAMES:
+        if one[name] is None:
+            assert pd.isna(row[name]), name
+        else:
+            assert row[name] == pytest.approx(one[name], rel=1e-12), name
+    assert row["max_batch"] == one["memory"]["max_batch"] and row["feasible"] == one["feasible"]

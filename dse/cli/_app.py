@@ -114,10 +114,12 @@ def run_command(
     top: Annotated[int, typer.Option(help="Pareto rows to print.")] = 15,
 ) -> None:
     """Search a space: the Pareto front of its objectives, written to a run directory."""
+    from dse.cli._allocator import reuse_large_buffers
     from dse.cli._render import progress_bar, render_run
     from dse.results import resume as resume_run
     from dse.results import run as start_run
 
+    reuse_large_buffers()
     if (space is None) == (resume is None):
         raise InputError("give a space file, or --resume DIR (not both)", field="space")
     if resume is not None and any(v is not None for v in (out, engine, trials, seed, ray_address)):
@@ -149,8 +151,10 @@ def sweep_command(
     out: Annotated[str | None, typer.Option(help="Sweep directory (default experiments/runs/<name>).")] = None,
 ) -> None:
     """Run one study per point of a grid (in parallel on Ray if the sweep asks) and join their fronts."""
+    from dse.cli._allocator import reuse_large_buffers
     from dse.results import sweep
 
+    reuse_large_buffers()
     result = sweep(experiment, out=out)
     typer.echo(f"{len(result.table)} Pareto rows over the sweep -> {result.directory / 'sweep.csv'}")
     if not result.complete:

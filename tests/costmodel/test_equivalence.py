@@ -133,13 +133,30 @@ def test_every_model_has_been_compared() -> None:
     kernels, splits, a window-crossing generation, an eviction budget and host offload."""
     rows = [
         {"hardware": "dgx-h100", "quant": "fp8", "batch": 16, "prompt_len": 4000, "gen_len": 300, "tp": 2},
-        {"hardware": "dgx-h200", "quant": "bf16", "batch": 3, "prompt_len": 900, "gen_len": 200, "pp": 2,
-         "flash_attention": False, "kv_budget": 1000},
-        {"hardware": "gb200-nvl72", "quant": "nvfp4", "batch": 64, "prompt_len": 128, "gen_len": 1000, "tp": 4,
-         "ep": 8, "prefix_hit_rate": 0.5, "kv_block_size": 16},
+        {
+            "hardware": "dgx-h200",
+            "quant": "bf16",
+            "batch": 3,
+            "prompt_len": 900,
+            "gen_len": 200,
+            "pp": 2,
+            "flash_attention": False,
+            "kv_budget": 1000,
+        },
+        {
+            "hardware": "gb200-nvl72",
+            "quant": "nvfp4",
+            "batch": 64,
+            "prompt_len": 128,
+            "gen_len": 1000,
+            "tp": 4,
+            "ep": 8,
+            "prefix_hit_rate": 0.5,
+            "kv_block_size": 16,
+        },
         {"hardware": "dgx-h100", "quant": "bf16", "batch": 8, "prompt_len": 2000, "gen_len": 50, "kv_offload": 0.25},
         {"hardware": "h100-sxm", "quant": "w4a16", "batch": 1, "prompt_len": 1, "gen_len": 1},
-    ]  # fmt: skip
+    ]
     for model in MODELS:
         arch = architecture(load_model(model))
         cand = _build(model, "default", [dict(r) for r in rows])

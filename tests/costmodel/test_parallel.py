@@ -216,8 +216,10 @@ def test_prefix_hits_skip_prefill_rows_and_keep_kv_memory() -> None:
     cold, warm = score(**BASE, batch=2), score(**BASE, batch=2, prefix_hit_rate=0.75)
     full = score(**BASE, batch=2, prefix_hit_rate=1.0)
     h = load_model("llama-3.1-8b").record.hidden_size
-    q_proj = [next(op for op in reference(**BASE, batch=2, prefix_hit_rate=hit).operators[0] if op.name == "q_proj")
-              for hit in (0.75, 1.0)]  # fmt: skip
+    q_proj = [
+        next(op for op in reference(**BASE, batch=2, prefix_hit_rate=hit).operators[0] if op.name == "q_proj")
+        for hit in (0.75, 1.0)
+    ]
     assert q_proj[0].flops == 2 * (2 * 128) * h * h  # 384 of 512 tokens cached: 128 rows per sequence
     assert q_proj[1].flops == 2 * 2 * h * h  # the last prompt token is always recomputed
     assert warm.memory.kv_cache_bytes[0] == cold.memory.kv_cache_bytes[0]

@@ -95,7 +95,7 @@ def tp_all_reduces(arch: Architecture, dispatched: Any) -> Any:
     return arch.num_layers * r - dispatched * float(arch.num_moe_layers) * (r - 1.0)
 
 
-def tp_collectives_s(N_ar: Any, S: Any, S_V: Any, alpha: Any, beta: Any) -> Any:
+def tp_all_reduce_s(N_ar: Any, S: Any, S_V: Any, alpha: Any, beta: Any) -> Any:
     """The tensor-parallel collectives of a pass: N_ar all-reduces of S bytes (the layers' and the
     vocabulary-parallel embedding's, Megatron-LM §3) and one all-gather of the logits, S_V bytes (vLLM gathers
     the vocabulary shards for sampling): ``(N_ar + 1) α + (2 N_ar S + S_V) β``."""
@@ -166,10 +166,10 @@ def communication(
     X_pp = (pp > 1) * S / tp
     return Communication(
         tp_all_reduce_bytes=(tp - 1.0) / tp * ((lam * layers_ar + 1.0) * 2.0 * S + S_V),
-        tp_all_reduce_s=tp_collectives_s(lam * layers_ar + 1.0, S, S_V, alpha, beta),
+        tp_all_reduce_s=tp_all_reduce_s(lam * layers_ar + 1.0, S, S_V, alpha, beta),
         ep_all_to_all_bytes=lam * L_moe * X * (ep - 1.0) / ep,
         ep_all_to_all_s=lam * L_moe * per_moe_layer_s,
         pp_send_bytes=X_pp,
         pp_send_s=rates.send_latency_s + X_pp * rates.send_s_per_byte,
-        all_stages_s=tp_collectives_s(layers_ar + 1.0, S, S_V, alpha, beta) + L_moe * per_moe_layer_s,
+        all_stages_s=tp_all_reduce_s(layers_ar + 1.0, S, S_V, alpha, beta) + L_moe * per_moe_layer_s,
     )

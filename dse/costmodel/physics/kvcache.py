@@ -55,7 +55,7 @@ def _host_seconds_per_byte(host_link_bytes_per_s: Any) -> Any:
     """1 / B_host; unknown (NaN) without a host link: offloading is then infeasible (``NO_HOST_OFFLOAD``)
     and the times that would use the link are unknown, not infinite."""
     with np.errstate(divide="ignore"):
-        return np.where(host_link_bytes_per_s > 0, 1.0 / host_link_bytes_per_s, np.nan)
+        return np.where(host_link_bytes_per_s > 0, np.divide(1.0, host_link_bytes_per_s), np.nan)
 
 
 def host_read_extra_s_per_byte(offload: Any, host_link_bytes_per_s: Any, bytes_per_s: Any) -> Any:

@@ -31,7 +31,8 @@ def experts_touched_fraction(R: Any, k: float, E: float) -> Any:
     touch when routing is uniform and independent (occupancy; Feller, vol. 1 §II.11). The expected number of
     distinct experts is E u, so a pass reads u of the expert weights. Real routers are imbalanced and touch
     fewer, so this bounds the traffic from above. Computed as -expm1(R log1p(-k/E)), the same number."""
-    return -np.expm1(R * np.log1p(-k / E))
+    with np.errstate(divide="ignore"):  # k = E: log1p(-1) = -inf, and u = 1 exactly
+        return -np.expm1(R * np.log1p(-k / E))
 
 
 def imbalance_cap(ep: Any, k: float, E: float) -> Any:
