@@ -1,10 +1,17 @@
-"""Shared fixtures: the minimal custom hardware of DESIGN.md §4."""
+"""Shared fixtures: the minimal custom hardware of DESIGN.md §4; hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
+
+settings.register_profile("mutation", derandomize=True, phases=[Phase.explicit, Phase.generate])
+"""For mutation runs (docs/mutation-testing.md): the same examples every run, and no shrinking of a failure
+(a mutant only needs to fail)."""
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 MINIMAL_HARDWARE = """\
 id: my-gpu

@@ -61,27 +61,16 @@ def compile_model(arch: Architecture) -> ModelTables:
     decode = pass_operators(arch, symbolic_pass(arch, decode=True))
     groups = []
     for group, _, span in arch.attention_groups:
-        suffix = "" if group == "full" else f"[{group}]"
-        ops = [op for op in decode if _attention_group(op) == suffix]
-        variants = _variants(ops)
+        variants = _variants([op for op in decode if op.group == group])
         splits = {kind: GroupLines.of(table, group) for kind, table in variants.items()}
         groups.append((group, float(span), variants, splits))
-    context_free = OperatorTable.compile([op for op in decode if _attention_group(op) is None], masks=False)
+    context_free = OperatorTable.compile([op for op in decode if op.group is None], masks=False)
     prefill = _variants(pass_operators(arch, symbolic_pass(arch, decode=False)))
     limit = max(arch.num_attention_heads, arch.moe.num_experts if arch.moe else 1) + 1
     degrees = np.arange(limit + 1, dtype=np.float64)
     degrees[0] = 1.0
     table = parallel.divisibility_reason(arch, degrees[:, None], degrees[None, :])
     return ModelTables(prefill, context_free, tuple(groups), np.broadcast_to(table, (limit + 1, limit + 1)))
-
-
-ATTENTION_OPERATORS = ("qk_matmul", "softmax", "sv_matmul", "attention")
-
-
-def _attention_group(op: Operator[Any]) -> str | None:
-    """The group suffix (``""`` full, ``"[window]"``) of an attention operator, None for any other."""
-    base, bracket, rest = op.name.partition("[")
-    return (bracket + rest) if base in ATTENTION_OPERATORS else None
 
 
 def kernels_of(c: Candidates) -> str:
@@ -107,7 +96,7 @@ def evaluate(
     rates = rates_of(c)
     fused = c.flash.astype(np.float64)
     lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
-    lam, m = lay.layer_share, lay.micro_batches
+    lam, m, o = lay.layer_share, lay.micro_batches, c.comm_overlap
     cached: Any = kvcache.prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
     if not np.any(cached):
         cached = 0.0  # no hits in this chunk: the prefill formulas' cached terms vanish
@@ -141,21 +130,20 @@ def evaluate(
         c.kv_offload_fraction, prefill_times.kv_written_bytes, c.host_link_bytes_per_s
     )
 
-    def phase_s(layers_s: Any, other_s: Any, comm: collectives.Communication, decode: bool) -> Any:
-        busiest = schedule.busiest_pass_s(layers_s, other_s, comm.stage_s, lam, c.comm_overlap)
-        trip = schedule.trip_s(layers_s, other_s, comm.all_stages_s, comm.pp_send_s, c.comm_overlap)
-        return schedule.decode_step_s(trip, busiest, m) if decode else schedule.prefill_time_s(trip, busiest, m)
-
-    ttft = phase_s(prefill_times.layers_s + host_s, prefill_times.other_s, comm_prefill, decode=False)
+    ttft = schedule.phase_time_s(
+        prefill_times.layers_s + host_s, prefill_times.other_s, comm_prefill, lam, m, o, decode=False
+    )
     decode_layers = steady.layers_s + attention.overhead_s
-    tpot = phase_s(decode_layers + attention.mean_s, steady.other_s, comm_decode, decode=True)
+    tpot = schedule.phase_time_s(decode_layers + attention.mean_s, steady.other_s, comm_decode, lam, m, o, decode=True)
     unknown = np.full(len(c), np.nan)
     prefill_cost, decode_cost = PhaseCost(unknown, unknown, ttft), PhaseCost(unknown, unknown, unknown)
     if totals:
         flops, nbytes = pass_totals(table, prefill_values, lam)
         prefill_cost = PhaseCost(m * flops, m * nbytes, ttft)
         flops, nbytes = pass_totals(tables.context_free, steady_values, lam)
-        step_s = phase_s(decode_layers + attention.step_s, steady.other_s, comm_decode, decode=True)
+        step_s = schedule.phase_time_s(
+            decode_layers + attention.step_s, steady.other_s, comm_decode, lam, m, o, decode=True
+        )
         decode_cost = PhaseCost(
             m * (flops + lam * attention.step_flops), m * (nbytes + lam * attention.step_bytes), step_s
         )

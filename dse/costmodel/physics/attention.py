@@ -117,6 +117,7 @@ def unfused_attention(
             kv_bytes=k_bytes if p.decode else 0.0,
             runs="unfused",
             reads_kv_cache=p.decode,
+            group=group,
         ),
         Operator(
             f"softmax{suffix}",
@@ -128,6 +129,7 @@ def unfused_attention(
             runs="unfused",
             params=sinks,
             active_params=sinks,
+            group=group,
         ),
         Operator(
             f"sv_matmul{suffix}",
@@ -139,6 +141,7 @@ def unfused_attention(
             kv_bytes=v_bytes if p.decode else 0.0,
             runs="unfused",
             reads_kv_cache=p.decode,
+            group=group,
         ),
     ]
 
@@ -177,9 +180,11 @@ def fused_attention(p: Pass[Any], group: str, geo: Geometry, count: float, n_q: 
     live = query_bytes(p.R, n_q, geo.d_qk, geo.d_v, p.a) + p.R * p.a * n_kv * geo.e_key
     if p.decode:
         act, cache = decode_attention_bytes(p.B, work.reads, n_q, n_kv, geo, p.a, p.kv)  # one query: R = B
-        return Operator(name, count, "matmul16", flops, 0.0, act, cache, "fused", reads_kv_cache=True, live_bytes=live)
+        return Operator(
+            name, count, "matmul16", flops, 0.0, act, cache, "fused", reads_kv_cache=True, live_bytes=live, group=group
+        )
     act = query_bytes(p.R, n_q, geo.d_qk, geo.d_v, p.a) + kv_read_bytes(p.B, work.reads, n_kv, geo.e_key, p.x)
-    return Operator(name, count, "matmul16", flops, 0.0, act, runs="fused", live_bytes=live)
+    return Operator(name, count, "matmul16", flops, 0.0, act, runs="fused", live_bytes=live, group=group)
 
 
 def attention_operators(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:

@@ -111,6 +111,8 @@ class Operator(Generic[N]):
     """Part of the repeated decoder layers (split over pipeline stages), or not (embeddings, LM head)."""
     reads_kv_cache: bool = False
     """Its ``kv_bytes`` are reads of the cache (attention in decode), not writes of new entries."""
+    group: str | None = None
+    """The attention group (``full``, ``window``) of an attention operator; None for every other."""
     live_bytes: Any = None
     """Activation bytes held at once while it runs; None = its activation traffic. Differs for fused
     attention, whose K/V traffic re-reads the same tensors once per query tile."""

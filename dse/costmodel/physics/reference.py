@@ -114,14 +114,9 @@ def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
     written = sum(op.count * op.kv_bytes for op in prefill_ops if op.per_layer and op.runs_with(dev.fused))
     host_bytes, host_s = kvcache.host_write_s(c.kv_offload_fraction, written, c.host_link_bytes_per_s)
 
-    def phase_s(layers_s: Any, other_s: Any, comm: collectives.Communication, decode: bool) -> Any:
-        busiest = schedule.busiest_pass_s(layers_s, other_s, comm.stage_s, lam, o)
-        trip = schedule.trip_s(layers_s, other_s, comm.all_stages_s, comm.pp_send_s, o)
-        return schedule.decode_step_s(trip, busiest, m) if decode else schedule.prefill_time_s(trip, busiest, m)
-
-    ttft = phase_s(prefill_layers_s + host_s, prefill_other_s, comm_prefill, decode=False)
-    tpot = phase_s(np.mean(layers_j), np.mean(other_j), comm_decode, decode=True)
-    step_s = phase_s(step_layers_s, step_other_s, comm_decode, decode=True)
+    ttft = schedule.phase_time_s(prefill_layers_s + host_s, prefill_other_s, comm_prefill, lam, m, o, decode=False)
+    tpot = schedule.phase_time_s(np.mean(layers_j), np.mean(other_j), comm_decode, lam, m, o, decode=True)
+    step_s = schedule.phase_time_s(step_layers_s, step_other_s, comm_decode, lam, m, o, decode=True)
 
     # memory per device
     weights = memory.weights_per_device(*stored_weight_parts(prefill_ops), c.pp, lam)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from dse.costmodel.physics.collectives import Communication
+
 
 def overlapped(t_compute: Any, t_comm: Any, o: Any) -> Any:
     """t_compute + t_comm - o min(t_compute, t_comm): a share o of the shorter hidden under the longer; the
@@ -42,3 +44,11 @@ def decode_step_s(trip: Any, busiest: Any, m: Any) -> Any:
     serves all m micro-batches once per step. Returning the sampled token to the first stage is not charged.
     TPOT applies it to the mean stage times over the generated positions."""
     return np.maximum(trip, m * busiest)
+
+
+def phase_time_s(t_layers: Any, t_other: Any, comm: Communication, lam: Any, m: Any, o: Any, *, decode: bool) -> Any:
+    """A phase on the pipeline: TTFT for prefill (``prefill_time_s``), a decode step (``decode_step_s``), from
+    the pass's two parts and its collectives (the busiest stage's, every stage's, and the sends)."""
+    busiest = busiest_pass_s(t_layers, t_other, comm.stage_s, lam, o)
+    trip = trip_s(t_layers, t_other, comm.all_stages_s, comm.pp_send_s, o)
+    return decode_step_s(trip, busiest, m) if decode else prefill_time_s(trip, busiest, m)
