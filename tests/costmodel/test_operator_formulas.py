@@ -205,7 +205,16 @@ def test_attention_operators_per_group(decode: bool) -> None:
             act_bytes=R * n_q * 3 * A + S * n_q * A + (0 if decode else k_read),
             kv_bytes=k_read if decode else 0,
         )
-        check(sm, count=count, kind="vector", runs="unfused", flops=5 * S * n_q, act_bytes=2 * S * n_q * A, params=4)
+        check(
+            sm,
+            count=count,
+            kind="vector",
+            runs="unfused",
+            flops=5 * S * n_q,
+            act_bytes=2 * S * n_q * A,
+            params=4,
+            active_params=4,
+        )
         check(
             sv,
             count=count,
@@ -346,3 +355,27 @@ def test_tied_lm_head_and_stored_weights() -> None:
     # active: k of E experts; the input embedding is left out, but the tied table counts once in both (as the
     # LM head every token uses)
     assert total - active == pytest.approx(3 * (8 - 2) * (12 * 5 + 5 + 5 * 12 + 12), rel=1e-12)
+
+
+def test_query_projection_without_a_low_rank_path() -> None:
+    """MLA with r_q = 0 (DeepSeek-V2-Lite): one column-parallel q_proj of h -> n_q (d_n + d_r)."""
+    mla = LATENT.mla
+    assert mla is not None
+    plain = Architecture(**{**LATENT.__dict__, "mla": MLAShape(0, 5, 2, 1, 3)})
+    ops = _ops(plain)
+    assert "q_a_proj" not in ops and "q_b_proj" not in ops
+    check(ops["q_proj"], count=4, flops=2 * R * 12 * 4 * 3 * S_TP, weight_bytes=12 * 4 * 3 * W * S_TP)
+
+
+def test_a_projection_of_several_matrices_with_a_bias() -> None:
+    """Two 3 x 5 matrices, each on its own rows, biased, split across both dimensions (``all``)."""
+    from dse.costmodel.physics.operators import linear
+
+    op = linear("x", 1, _pass(DENSE, decode=False), 3, 5, shard=("all", S_TP), rows_per_token=2, matrices=2, bias=True)
+    check(
+        op,
+        flops=2 * (2 * R) * 3 * 5 * S_TP,
+        weight_bytes=2 * 3 * 5 * W * S_TP + 2 * 2 * 5 * S_TP,
+        act_bytes=2 * R * A * (3 + 5) * S_TP,
+        params=2 * 3 * 5 + 2 * 5,
+    )

@@ -310,3 +310,32 @@ def test_expert_imbalance_is_capped_at_what_routing_allows() -> None:
     at_cap, beyond = score(**row, expert_imbalance=4.0), score(**row, expert_imbalance=50.0)
     assert beyond.metrics.tpot_s[0] == at_cap.metrics.tpot_s[0]
     assert score(**row, expert_imbalance=2.0).metrics.tpot_s[0] < at_cap.metrics.tpot_s[0]
+
+
+def test_exactly_full_is_feasible() -> None:
+    """A context of exactly max_position_embeddings fits, one more token does not; memory filled to the byte
+    fits, one byte short does not (the checks are strict inequalities)."""
+    import dataclasses
+
+    from dse.costmodel import evaluate
+
+    fits = score(**dict(BASE, model="llama-2-7b", hardware="h100-sxm", prompt_len=4000, gen_len=96))
+    over = score(**dict(BASE, model="llama-2-7b", hardware="h100-sxm", prompt_len=4000, gen_len=97))
+    assert reason(fits) == Reason.OK and reason(over) == Reason.CONTEXT_TOO_LONG
+    row = dict(BASE, hardware="h100-sxm", kv_offload=0.5)
+    arch = architecture(load_model(row["model"]))
+    c = dataclasses.replace(candidates(row), memory_utilization=np.ones(1), host_memory_bytes=np.full(1, 1e12))
+    mem = evaluate_reference(arch, c.row(0)).memory
+    cases = {
+        float(mem.total_bytes): Reason.OK,
+        float(mem.weights_bytes + mem.reserve_bytes): Reason.MEMORY_EXCEEDED,
+        float(np.nextafter(mem.weights_bytes + mem.reserve_bytes, 0)): Reason.WEIGHTS_EXCEED_MEMORY,
+    }
+    for memory_bytes, expected in cases.items():
+        exact = dataclasses.replace(
+            c, memory_bytes=np.full(1, memory_bytes), host_memory_bytes=mem.host_kv_cache_bytes * np.ones(1)
+        )
+        assert evaluate_reference(arch, exact.row(0)).metrics.reason == expected
+        assert evaluate(arch, exact).metrics.reason[0] == expected
+    short = dataclasses.replace(c, host_memory_bytes=np.full(1, np.nextafter(float(mem.host_kv_cache_bytes), 0)))
+    assert evaluate_reference(arch, short.row(0)).metrics.reason == Reason.HOST_MEMORY_EXCEEDED

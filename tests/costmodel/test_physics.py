@@ -321,3 +321,102 @@ def test_first_reason_takes_the_first_that_holds() -> None:
     assert first_reason([np.asarray([False]), np.asarray([True])], [1, np.asarray([0])])[0] == 0  # a 0 code: none
     assert CHECK_ORDER[0] == Reason.UNSUPPORTED_FORMAT and CHECK_ORDER[-1] == Reason.HOST_MEMORY_EXCEEDED
     assert len(set(CHECK_ORDER)) == len(Reason) - 1
+
+
+# boundaries and branches the tests above leave open
+def test_memory_time_defaults_add_nothing() -> None:
+    assert roofline.memory_time_s(30.0, 10.0, 8.0) == 3.0  # cache reads without a host share cost nothing more
+    assert roofline.memory_time_s(30.0, 10.0, host_extra_s_per_byte=0.25) == 3.0  # no cache reads, nothing more
+
+
+def test_all_to_all_and_dispatch_with_two_ranks_and_longer_passes() -> None:
+    r = collectives.collective_rates(1.0, 2.0, 1.0, 1.0, 8.0, 400.0, 3.0, 50.0, 10.0)
+    assert r.all_to_all_latency_s == 3.0 and r.all_to_all_s_per_byte == approx(1 / (2 * 400))
+    assert collectives.dispatch_combine_bytes(8.0, 4.0, 2.0, 2, 10, 1.0, 1.0) == 8 * 4 / 2 * 2 * 10 * 3
+    lay = parallel.layout(ARCH, 4.0, 1.0, 1.0, 2.0, 8.0, 1.0)  # tp = 1, ep = 2: attention data-parallel
+    comm = collectives.communication(ARCH, lay, r, 1.0, 2.0, 1.0, 1.0, 3.0)
+    X = 4 * 3 / 2 * 4 * 64 * 3  # b_m T / ep x k x h x (a + 2)
+    assert comm.ep_all_to_all_bytes == approx(6 * X / 2) and comm.ep_all_to_all_s == approx(6 * (2 * 3 + X / 800))
+    assert comm.tp_all_reduce_s == 0.0
+
+
+def test_evicts_in_a_model_with_full_and_windowed_layers() -> None:
+    assert kvcache.evicts(ARCH, 2000.0, 6000.0)  # the full layers would attend to all 6000
+    only_windows = Architecture(**{**ARCH.__dict__, "num_window_layers": 10})
+    assert not kvcache.evicts(only_windows, 2000.0, 6000.0) and kvcache.evicts(only_windows, 50.0, 6000.0)
+    assert not kvcache.evicts(ARCH, None, 6000.0)
+
+
+def test_latent_cache_and_heads_are_replicated_under_tensor_parallelism() -> None:
+    from dse.costmodel import Candidates
+    from dse.costmodel.physics.passes import decode_pass, prefill_pass
+
+    mla = Architecture(**{**ARCH.__dict__, "mla": MLAShape(0, 32, 16, 4, 12), "kv_elements_per_token_per_layer": 36})
+    for tp in (1.0, 4.0):
+        lay = parallel.layout(mla, 4.0, tp, 1.0, tp, 8.0, 1.0)
+        per_device = kvcache.kv_cache_bytes(mla, lay, tp, 100.0, 28.0, 1.0, 1.0, math.inf)
+        assert per_device == 4 * (6 * 128 + 4 * 100) * 36  # every rank holds the whole latent
+    c = Candidates.from_columns(
+        {
+            "batch": 4.0,
+            "prompt_len": 100.0,
+            "gen_len": 28.0,
+            "weight_bits": 8.0,
+            "embedding_bits": 16.0,
+            "act_bits": 16.0,
+            "kv_bits": 8.0,
+            "flash_block_rows": 128.0,
+            "tp": 4.0,
+            "ep": 4.0,
+            "kv_budget_tokens": math.inf,
+        }
+        | dict.fromkeys(
+            (
+                "matmul_flops_per_s",
+                "matmul16_flops_per_s",
+                "vector_flops_per_s",
+                "bandwidth_bytes_per_s",
+                "memory_bytes",
+                "bandwidth_efficiency",
+                "compute_efficiency",
+                "kernel_overhead_s",
+                "memory_utilization",
+                "runtime_reserve_bytes",
+                "flash",
+                "format_supported",
+                "tdp_w",
+                "usd_per_device_hour",
+            ),
+            1.0,
+        ),
+        1,
+    ).row(0)
+    lay = parallel.layout(mla, c.batch, c.tp, c.pp, c.ep, 8.0, 1.0)
+    decode, prefill = decode_pass(mla, c, lay, 100.0), prefill_pass(mla, c, lay, 0.0)
+    assert decode.s_kv == 1.0 and prefill.s_kv == 0.25  # decode: one latent head; prefill: explicit heads
+    assert decode.x == 1.0 and prefill.x == 2.0 and lay.group_batch == decode.R
+    # experts touched: the stage's micro-batch of b_m T rows, each choosing 4 of 16
+    assert prefill.u == approx(1 - 0.75 ** (lay.micro_batch * 100)) and decode.u == approx(1 - 0.75**lay.micro_batch)
+    assert decode.attention["full"] == decode.attention["full"].__class__(100.0, 100.0, 100.0)
+
+
+def test_shares_with_two_expert_ranks() -> None:
+    lay = parallel.layout(ARCH, 4.0, 1.0, 1.0, 2.0, 8.0, 1.0)
+    s = parallel.shares(ARCH, lay, 1.0, 2.0, decode=False)
+    assert s.s_ew == 0.5 and s.s_ef == s.s_ea == approx(4 / 2 / 2)
+
+
+def test_split_rules_at_their_boundaries() -> None:
+    lay = parallel.layout(ARCH, 4.0, 1.0, 10.0, 1.0, 8.0, 1.0)
+    assert not parallel.split_conditions(ARCH, lay, 10.0, 8.0, 2.0, 50e9, 0.0, 64e9, 1e12)[0]  # one layer a stage
+    all_moe = Architecture(**{**ARCH.__dict__, "num_moe_layers": 10, "intermediate_size": 90})
+    assert parallel.divisibility_reason(all_moe, 4.0, 4.0) == 0  # no dense layer: its width is not split
+
+
+def test_first_reason_is_int8() -> None:
+    assert first_reason([np.asarray([True])], [Reason.TP_HEADS]).dtype == np.int8
+
+
+def test_energy_cost_scales_with_power_fraction() -> None:
+    half = serving.CostAssumptions(pricing="buy", power_fraction=0.5)
+    assert serving.usd_per_device_hour(None, 0.0 + 1e-9, 1000.0, half) == approx(0.5 * 1.3 * 0.08, rel=1e-6)

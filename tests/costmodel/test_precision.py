@@ -40,3 +40,37 @@ def test_weight_only_fallback_keeps_compact_weights() -> None:
     assert native.matmul_flops_per_s == h100.peak("fp8") and native.act_bits == 8
     assert fallback.matmul_flops_per_s == a100.peak("bf16") and fallback.act_bits == 16
     assert fp8.weight_bits == 8  # memory and weight traffic stay 8-bit either way
+
+
+def test_peaks_of_each_kind_by_hand() -> None:
+    """Made-up peaks: linear layers at the scheme's format, attention at the faster 16-bit peak, element-wise
+    work at fp32 when listed; a device with fp32 only dequantizes to fp32 (activations at least 32 bits)."""
+    from dse.costmodel import resolve_precision as resolve
+
+    p = resolve({"fp16": 10.0, "bf16": 12.0, "fp32": 3.0, "fp8": 20.0}, "fp8", 8.0, "weight_only", raw=False)
+    assert (p.matmul_flops_per_s, p.matmul16_flops_per_s, p.vector_flops_per_s) == (20.0, 12.0, 3.0)
+    assert (p.act_bits, p.compute, p.supported, p.fallback_used) == (8.0, "fp8", True, False)
+    no_fp32 = resolve({"fp16": 10.0}, "fp16", 16.0, "none", raw=False)
+    assert no_fp32.vector_flops_per_s == 10.0
+    fp32_only = resolve({"fp32": 3.0}, "int4", 16.0, "weight_only", raw=False)
+    assert (fp32_only.matmul_flops_per_s, fp32_only.act_bits, fp32_only.compute) == (3.0, 32.0, "fp32")
+    assert resolve({"fp32": 3.0}, "int4", 40.0, "weight_only", raw=False).act_bits == 40.0
+    bf16 = resolve({"fp16": 10.0, "bf16": 12.0}, "fp8", 8.0, "weight_only", raw=False)
+    assert (bf16.compute, bf16.act_bits, bf16.matmul_flops_per_s) == ("bf16", 16.0, 12.0)
+
+
+def test_unsupported_formats_keep_finite_peaks_and_say_so() -> None:
+    from dse.costmodel import Precision
+    from dse.costmodel import resolve_precision as resolve
+
+    assert resolve({"fp16": 10.0, "fp32": 3.0}, "fp8", 8.0, "none", raw=False) == Precision(
+        10.0, 10.0, 3.0, 8.0, "fp8", False, False
+    )
+    # no 16-bit or fp32 peak at all: the only peak stands in for every kind, and the format is unsupported
+    assert resolve({"int8": 100.0}, "int8", 8.0, "weight_only", raw=False) == Precision(
+        100.0, 100.0, 100.0, 8.0, "int8", False, False
+    )
+    raw = resolve({"fp16": 10.0, "int8": 50.0}, "fp8", 8.0, "weight_only", raw=True)
+    assert (raw.compute, raw.matmul_flops_per_s) == ("int8", 50.0)  # raw bits: either 8-bit format
+    named = resolve({"fp16": 10.0, "int8": 50.0}, "fp8", 8.0, "weight_only", raw=False)
+    assert (named.compute, named.fallback_used) == ("fp16", True)  # a named fp8 scheme does not run as int8

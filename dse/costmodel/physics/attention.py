@@ -88,7 +88,7 @@ def prefill_work(P: Any, c: Any, W: float, Br: Any) -> tuple[Any, Any, Any]:
 
 
 def unfused_attention(
-    p: Pass[Any], group: str, geo: Geometry, count: float, n_q: Any, n_kv: Any, sinks: int = 0
+    p: Pass[Any], group: str, geo: Geometry, count: float, n_q: Any, n_kv: Any, sinks: int
 ) -> list[Operator[Any]]:
     """``qk_matmul``, ``softmax``, ``sv_matmul`` of one layer group, with n_q query and n_kv KV heads on the
     device: S = R K score elements per head, materialised and read back (LLM-Viewer's unfused count).

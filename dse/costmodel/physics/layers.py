@@ -42,18 +42,18 @@ def mla_projections(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:
         q_path = [
             linear("q_a_proj", n, p, h, r_q),
             elementwise("q_a_norm", n, p, r_q, norm, params=r_q),
-            linear("q_b_proj", n, p, r_q, q_out, shard="column", share=p.s_tp),
+            linear("q_b_proj", n, p, r_q, q_out, shard=("column", p.s_tp)),
         ]
     else:
-        q_path = [linear("q_proj", n, p, h, q_out, shard="column", share=p.s_tp)]
+        q_path = [linear("q_proj", n, p, h, q_out, shard=("column", p.s_tp))]
     latent = [
         linear("kv_a_proj", n, p, h, mla.kv_lora_rank + mla.qk_rope_head_dim, cache=True),
         elementwise("kv_a_norm", n, p, mla.kv_lora_rank, norm, params=mla.kv_lora_rank),
     ]
     if not p.decode:
         kv_b_out = n_q * (mla.qk_nope_head_dim + mla.v_head_dim)
-        return [*q_path, *latent, linear("kv_b_proj", n, p, mla.kv_lora_rank, kv_b_out, shard="column", share=p.s_tp)]
-    absorbed = dict(rows_per_token=n_q, matrices=n_q, shard="all", share=p.s_tp)
+        return [*q_path, *latent, linear("kv_b_proj", n, p, mla.kv_lora_rank, kv_b_out, shard=("column", p.s_tp))]
+    absorbed = dict(rows_per_token=n_q, matrices=n_q, shard=("all", p.s_tp))
     return [
         *q_path,
         *latent,
@@ -69,9 +69,9 @@ def attention_projections(arch: Architecture, p: Pass[Any]) -> list[Operator[Any
     n_q, n_kv = arch.num_attention_heads, arch.num_key_value_heads
     bias = arch.attention_bias in ("qkv", "all")
     ops = [
-        linear("q_proj", n, p, h, n_q * d, shard="column", share=p.s_tp, bias=bias),
-        linear("k_proj", n, p, h, n_kv * d, shard="column", share=p.s_kv, bias=bias, cache=True),
-        linear("v_proj", n, p, h, n_kv * d, shard="column", share=p.s_kv, bias=bias, cache=True),
+        linear("q_proj", n, p, h, n_q * d, shard=("column", p.s_tp), bias=bias),
+        linear("k_proj", n, p, h, n_kv * d, shard=("column", p.s_kv), bias=bias, cache=True),
+        linear("v_proj", n, p, h, n_kv * d, shard=("column", p.s_kv), bias=bias, cache=True),
     ]
     if arch.qk_norm:
         norm = NORM_FLOPS_PER_ELEMENT[arch.norm]
@@ -91,8 +91,7 @@ def lm_head(arch: Architecture, p: Pass[Any]) -> Operator[Any]:
         p,
         h,
         V,
-        shard="column",
-        share=p.s_tp,
+        shard=("column", p.s_tp),
         rows=p.B,
         weight_bpe=p.e,
         bias=arch.lm_head_bias,
@@ -116,7 +115,7 @@ def pass_operators(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:
     ops += mla_projections(arch, p) if arch.mla else attention_projections(arch, p)
     ops += attention_operators(arch, p)
     o_in = arch.num_attention_heads * (arch.mla.v_head_dim if arch.mla else arch.head_dim)
-    ops.append(linear("o_proj", n, p, o_in, h, shard="row", share=p.s_tp, bias=arch.attention_bias == "all"))
+    ops.append(linear("o_proj", n, p, o_in, h, shard=("row", p.s_tp), bias=arch.attention_bias == "all"))
     adds = n * (1 if arch.parallel_attention else 2)
     ops.append(elementwise("residual_add", adds, p, h, RESIDUAL_ADD_FLOPS_PER_ELEMENT, reads=2.0))
     if arch.num_dense_ffn_layers:

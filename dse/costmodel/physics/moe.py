@@ -50,13 +50,13 @@ def activation_flops_per_element(arch: Architecture) -> float:
 def ffn(prefix: str, count: float, arch: Architecture, p: Pass[Any], width: int) -> list[Operator[Any]]:
     """A dense FFN of ``width`` (gate and up column-parallel, down row-parallel; Megatron-LM §3)."""
     h, bias = arch.hidden_size, arch.mlp_bias
-    gate = [linear(f"{prefix}gate_proj", count, p, h, width, shard="column", share=p.s_tp, bias=bias)]
+    gate = [linear(f"{prefix}gate_proj", count, p, h, width, shard=("column", p.s_tp), bias=bias)]
     reads = 2.0 if arch.ffn_gated else 1.0
     return [
         *(gate if arch.ffn_gated else []),
-        linear(f"{prefix}up_proj", count, p, h, width, shard="column", share=p.s_tp, bias=bias),
+        linear(f"{prefix}up_proj", count, p, h, width, shard=("column", p.s_tp), bias=bias),
         elementwise(f"{prefix}mlp_act", count, p, width, activation_flops_per_element(arch), reads=reads, share=p.s_tp),
-        linear(f"{prefix}down_proj", count, p, width, h, shard="row", share=p.s_tp, bias=bias),
+        linear(f"{prefix}down_proj", count, p, width, h, shard=("row", p.s_tp), bias=bias),
     ]
 
 

@@ -31,9 +31,11 @@ N = TypeVar("N")
 
 Activity = Literal["always", "fused", "unfused"]
 """When an operator runs: always, or only with (or without) fused attention kernels."""
-Shard = Literal["column", "row", "all"] | None
+ShardKind = Literal["column", "row", "all"]
 """How tensor parallelism splits a projection: its output dimension (``column``), its input dimension
-(``row``), both (``all``: per-head matrices, whole heads to each device), or not at all (None: replicated)."""
+(``row``), or both (``all``: per-head matrices, whole heads to each device)."""
+Shard = tuple[ShardKind, Any] | None
+"""(how, the device's share), or None: replicated on every device."""
 
 PARAMETER_BYTES = units.bits_to_bytes(16.0)
 """Norm weights, biases, router weights and learned position tables stay 16-bit in every scheme we model."""
@@ -156,7 +158,6 @@ def linear(
     d_out: int,
     *,
     shard: Shard = None,
-    share: Any = 1.0,
     rows: Any = None,
     rows_per_token: float = 1.0,
     weight_bpe: Any = None,
@@ -168,14 +169,14 @@ def linear(
 ) -> Operator[Any]:
     """A projection of ``rows`` (default R) x ``rows_per_token`` rows through ``matrices`` weight matrices of
     d_in x d_out (e.g. one per head, each on its own head's rows), stored at ``weight_bpe`` bytes per element
-    (default w). ``shard`` with ``share``: the tensor-parallel split (module doc). ``cache`` also writes its
-    output to the KV cache. A bias (16-bit) belongs to the output: split with it, except a row-parallel one,
-    which is added once after the reduction."""
+    (default w). ``shard``: how tensor parallelism splits it and the device's share (module doc). ``cache``
+    also writes its output to the KV cache. A bias (16-bit) belongs to the output: split with it, except a
+    row-parallel one, which is added once after the reduction."""
     rows = (p.R if rows is None else rows) * rows_per_token
     bpe = p.w if weight_bpe is None else weight_bpe
-    share = share if shard is not None else 1.0
-    s_in = share if shard in ("row", "all") else 1.0
-    s_out = share if shard in ("column", "all") else 1.0
+    how, share = shard if shard is not None else (None, 1.0)
+    s_in = share if how in ("row", "all") else 1.0
+    s_out = share if how in ("column", "all") else 1.0
     weights = matrices * d_in * d_out * bpe * share
     if bias:
         weights = weights + PARAMETER_BYTES * matrices * d_out * s_out

@@ -32,7 +32,7 @@ def sixteen_bit_peak(peaks: Mapping[str, float]) -> float | None:
 
 
 def resolve_precision(
-    peaks: Mapping[str, float], compute: str, act_bits: float, fallback: str, *, raw: bool = False
+    peaks: Mapping[str, float], compute: str, act_bits: float, fallback: str, *, raw: bool
 ) -> Precision:
     """The peak of the linear layers' format ``compute`` on a device with dense ``peaks`` per format,
     falling back as the scheme allows:

@@ -111,7 +111,7 @@ def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
     a = prefill.a
     comm_prefill = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, c.prompt_len - cached)
     comm_decode = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, 1.0)
-    written = sum(op.count * op.kv_bytes for op in prefill_ops if op.per_layer and op.runs_with(dev.fused))
+    written = sum(op.count * op.kv_bytes for op in prefill_ops if op.per_layer)  # new K/V entries of all layers
     host_bytes, host_s = kvcache.host_write_s(c.kv_offload_fraction, written, c.host_link_bytes_per_s)
 
     ttft = schedule.phase_time_s(prefill_layers_s + host_s, prefill_other_s, comm_prefill, lam, m, o, decode=False)
