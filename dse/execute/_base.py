@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import numpy as np
 
+from dse.search import Columns, chunks, concat_columns
 from dse.space import Space
-
-Columns = dict[str, Any]
-"""Evaluated candidates as columns (parameters, metrics, ``feasible``, ``infeasible_reason``)."""
 
 
 class Executor(abc.ABC):
@@ -30,19 +27,12 @@ class Executor(abc.ABC):
 
     def evaluate_ids(self, space: Space, ids: np.ndarray, chunk_size: int) -> Columns:
         """Evaluate ``ids`` (split into chunks of ``chunk_size``) and return the columns in ``ids`` order."""
-        chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)] or [ids]
-        parts = dict(self.map_ids(space, chunks))
-        return concat_columns([parts[i] for i in range(len(chunks))])
+        pieces = chunks(ids, chunk_size) or [ids]
+        parts = dict(self.map_ids(space, pieces))
+        return concat_columns([parts[i] for i in range(len(pieces))])
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers (no-op for in-process executors)."""
-
-
-def concat_columns(parts: list[Columns]) -> Columns:
-    """Join column dicts chunk after chunk."""
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def evaluate_chunk(space: Space, ids: np.ndarray) -> Columns:

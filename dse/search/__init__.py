@@ -7,7 +7,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from dse.search._engine import Columns, Engine, ExhaustiveEngine, chunks, drive
+from dse.search._engine import Columns, Engine, ExhaustiveEngine, chunks, concat_columns, drive
 from dse.search._optuna import (
     POLISH_PER_TRIAL,
     OptunaEngine,
@@ -55,6 +55,7 @@ __all__ = [
     "batch_polish_ids",
     "choose_engine",
     "chunks",
+    "concat_columns",
     "constraint_values",
     "distributions",
     "drive",

@@ -110,7 +110,7 @@ def drive(
                     break
             if stop.is_set():
                 break
-            engine.observe(_joined(parts))
+            engine.observe(concat_columns(parts) if parts else {"candidate_id": np.zeros(0, dtype=np.int64)})
             if time.monotonic() - saved > checkpoint_s:
                 engine.checkpoint()
                 saved = time.monotonic()
@@ -118,9 +118,8 @@ def drive(
         engine.close()
 
 
-def _joined(parts: list[Columns]) -> Columns:
+def concat_columns(parts: list[Columns]) -> Columns:
+    """Join column dicts chunk after chunk."""
     if len(parts) == 1:
         return parts[0]
-    if not parts:
-        return {"candidate_id": np.zeros(0, dtype=np.int64)}
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.search._engine import Columns, Engine
+from dse.search._engine import Columns, Engine, concat_columns
 from dse.search._pareto import objective_points
 from dse.space import SETTINGS, Space
 
@@ -298,9 +298,8 @@ def _slim(columns: Columns, space: Space) -> Columns:
 
 
 def _joined(parts: list[Columns]) -> Columns:
-    if len(parts) > 1:
-        joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-        parts[:] = [joined]
+    """``parts`` joined, and kept joined (the polish reads them all once)."""
+    parts[:] = [concat_columns(parts)]
     return parts[0]
 
 

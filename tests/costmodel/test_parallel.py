@@ -11,7 +11,7 @@ from candidate_rows import candidates
 from dse.catalog import load_model, load_target
 from dse.costmodel import Evaluation, Reason, evaluate_reference
 from dse.costmodel.physics.attention import tile_kv_reads
-from dse.scoring import Scored, architecture, score_columns
+from dse.scoring import Scored, analyze, architecture, score_columns
 
 BF16 = 2.0  # bytes per element
 
@@ -322,6 +322,8 @@ def test_exactly_full_is_feasible() -> None:
     fits = score(**dict(BASE, model="llama-2-7b", hardware="h100-sxm", prompt_len=4000, gen_len=96))
     over = score(**dict(BASE, model="llama-2-7b", hardware="h100-sxm", prompt_len=4000, gen_len=97))
     assert reason(fits) == Reason.OK and reason(over) == Reason.CONTEXT_TOO_LONG
+    for gen_len, feasible in ((96, True), (97, False)):  # the reference evaluator, the same
+        assert analyze("llama-2-7b", "h100-sxm", prompt_len=4000, gen_len=gen_len).to_dict()["feasible"] is feasible
     row = dict(BASE, hardware="h100-sxm", kv_offload=0.5)
     arch = architecture(load_model(row["model"]))
     c = dataclasses.replace(candidates(row), memory_utilization=np.ones(1), host_memory_bytes=np.full(1, 1e12))

@@ -46,13 +46,13 @@ def resolve_precision(
     vector peak when the catalog has one, else the 16-bit peak."""
     requested = compute
     half = sixteen_bit_peak(peaks) or peaks.get("fp32")
+    if half is None:  # no 16-bit or fp32 format at all: keep numbers finite, mark unsupported
+        any_peak = max(peaks.values())
+        return Precision(any_peak, any_peak, any_peak, act_bits, requested, False, False)
     vector = peaks.get("fp32") or half
     if compute not in peaks and raw and SAME_WIDTH.get(compute) in peaks:
         compute = SAME_WIDTH[compute]
     native = peaks.get(compute)
-    if half is None or vector is None:  # no usable format at all: keep numbers finite, mark unsupported
-        any_peak = max(peaks.values())
-        return Precision(any_peak, any_peak, any_peak, act_bits, requested, False, False)
     if native is not None:
         return Precision(native, half, vector, act_bits, compute, True, False)
     if fallback == "weight_only":
