@@ -28,12 +28,9 @@ def evaluate(
 ) -> pd.DataFrame:
     """Score every row of ``candidates`` with the vectorised cost model.
 
-    Columns: ``model`` and ``hardware`` (ids or paths; ``hardware`` an accelerator or a system, which
-    multi-device rows need) are required; optional ``quant``, ``weight_bits``, ``act_bits``, ``kv_bits``,
-    ``kv``, ``batch``, ``prompt_len``, ``gen_len``, ``flash_attention``, the deployment ``tp``, ``pp``,
-    ``ep``, ``replicas``, ``expert_imbalance``, and the KV-cache policy ``kv_block_size``,
-    ``prefix_hit_rate``, ``kv_offload``, ``kv_budget`` (None/NaN = none; defaults and meanings in
-    ``dse.scoring.INPUTS``). Returns a copy (input columns unchanged) with the
+    Columns: the inputs of ``dse.scoring.INPUTS`` (names, defaults, meanings): ``model`` and ``hardware`` (ids
+    or paths; ``hardware`` an accelerator or a system, which multi-device rows need) are required, every other
+    is optional (None/NaN in an optional column = not given). Returns a copy (input columns unchanged) with the
     canonical metrics (DESIGN.md §4; ``devices`` counts every replica), the memory breakdown per device of the
     busiest pipeline stage (``host_kv_cache_bytes``: KV offloaded to host memory), ``max_batch``,
     ``compute_format``, ``feasible`` and ``infeasible_reason`` added.

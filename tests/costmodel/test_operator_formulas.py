@@ -364,7 +364,13 @@ def test_query_projection_without_a_low_rank_path() -> None:
     plain = Architecture(**{**LATENT.__dict__, "mla": MLAShape(0, 5, 2, 1, 3)})
     ops = _ops(plain)
     assert "q_a_proj" not in ops and "q_b_proj" not in ops
-    check(ops["q_proj"], count=4, flops=2 * R * 12 * 4 * 3 * S_TP, weight_bytes=12 * 4 * 3 * W * S_TP)
+    check(
+        ops["q_proj"],
+        count=4,
+        flops=2 * R * 12 * 4 * 3 * S_TP,
+        weight_bytes=12 * 4 * 3 * W * S_TP,
+        act_bytes=R * A * (12 + 4 * 3 * S_TP),
+    )
 
 
 def test_a_projection_of_several_matrices_with_a_bias() -> None:
@@ -379,3 +385,19 @@ def test_a_projection_of_several_matrices_with_a_bias() -> None:
         act_bytes=2 * R * A * (3 + 5) * S_TP,
         params=2 * 3 * 5 + 2 * 5,
     )
+
+
+def test_kv_b_projection_reads_its_latent_whole_and_writes_its_heads_shard() -> None:
+    check(_ops(LATENT)["kv_b_proj"], act_bytes=R * A * (5 + 4 * (2 + 3) * S_TP))
+
+
+def test_qkv_biases_leave_the_output_projection_unbiased() -> None:
+    qkv = Architecture(**{**DENSE.__dict__, "attention_bias": "qkv"})
+    ops = _ops(qkv)
+    check(ops["q_proj"], weight_bytes=12 * 12 * W * S_TP + 2 * 12 * S_TP, params=12 * 12 + 12)
+    check(ops["o_proj"], weight_bytes=12 * 12 * W * S_TP, params=12 * 12)
+
+
+def test_gated_experts_read_two_inputs_in_their_activation() -> None:
+    gated = Architecture(**{**LATENT.__dict__, "ffn_gated": True})
+    check(_ops(gated)["expert_act"], flops=5 * R * 2 * 5 * S_EF, act_bytes=3 * R * A * 2 * 5 * S_EF)

@@ -6,7 +6,7 @@ candidate at a time (``tests/costmodel/test_equivalence.py``)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -106,7 +106,7 @@ def evaluate(
     table = tables.prefill[kernels_of(c)]
     prefill_values = table.values(symbol_values(prefill, fused), len(c))
     prefill_times = evaluate_table(table, prefill_values, rates, fused)
-    decode = decode_pass(arch, c, lay, c.prompt_len)
+    decode = decode_pass(arch, c, lay, c.prompt_len, prefill)
     decode_symbols = symbol_values(decode, fused)
     steady_values = tables.context_free.values(decode_symbols, len(c))
     steady = evaluate_table(tables.context_free, steady_values, rates, fused, side=False)
@@ -196,9 +196,11 @@ def _communication(
         c.inter_link_bytes_per_s,
         c.inter_link_latency_s,
     )
-    return tuple(  # type: ignore[return-value]
-        collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, T) for T in (prefill_tokens, 1.0)
-    )
+    # both passes in one call: T as two rows (prefill's new tokens, decode's 1) broadcast over the candidates
+    tokens = np.stack(np.broadcast_arrays(prefill_tokens, np.ones(len(c))))
+    both = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, tokens)
+    parts = [np.broadcast_to(getattr(both, f.name), tokens.shape) for f in fields(both)]
+    return collectives.Communication(*(p[0] for p in parts)), collectives.Communication(*(p[1] for p in parts))
 
 
 def _memory(

@@ -5,6 +5,7 @@ at; the fast engine uses them as the values of its symbols."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from dse import units
@@ -14,7 +15,7 @@ from dse.costmodel.physics.attention import prefill_work
 from dse.costmodel.physics.kvcache import attended_keys
 from dse.costmodel.physics.moe import experts_touched_fraction
 from dse.costmodel.physics.operators import AttentionWork, Pass
-from dse.costmodel.physics.parallel import Layout, shares
+from dse.costmodel.physics.parallel import Layout, kv_share, shares
 
 
 def _pass(
@@ -55,11 +56,20 @@ def prefill_pass(arch: Architecture, c: Candidates, lay: Layout, cached: Any) ->
     return _pass(arch, c, lay, c.prompt_len - cached, a, work, decode=False)
 
 
-def decode_pass(arch: Architecture, c: Candidates, lay: Layout, context: Any) -> Pass[Any]:
+def decode_pass(
+    arch: Architecture, c: Candidates, lay: Layout, context: Any, prefill: Pass[Any] | None = None
+) -> Pass[Any]:
     """One decode step: each sequence's new token attends to ``context`` keys, capped per layer group at its
-    span and the eviction budget (``kvcache.attended_keys``), read from the cache."""
+    span and the eviction budget (``kvcache.attended_keys``), read from the cache. Given the same candidates'
+    ``prefill`` pass, its bytes per element and its shares but the KV heads' (which follow decode's
+    attention geometry) are the step's too, and are not computed again."""
     work = {}
     for group, _, span in arch.attention_groups:
         keys = attended_keys(context, span, c.kv_budget_tokens)
         work[group] = AttentionWork(keys, keys, keys)
-    return _pass(arch, c, lay, 1.0, units.bits_to_bytes(c.kv_bits), work, decode=True)
+    if prefill is None:
+        return _pass(arch, c, lay, 1.0, units.bits_to_bytes(c.kv_bits), work, decode=True)
+    moe = arch.moe
+    u = 0.0 if moe is None else experts_touched_fraction(lay.micro_batch, moe.experts_per_token, moe.num_experts)
+    s_kv = kv_share(arch, c.tp, decode=True)
+    return replace(prefill, R=lay.group_batch, x=prefill.kv, u=u, s_kv=s_kv, attention=work, decode=True)
