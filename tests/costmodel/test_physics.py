@@ -3,6 +3,7 @@ test_operator_formulas.py). Small numbers, worked out on paper in the comments."
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -398,6 +399,10 @@ def test_latent_cache_and_heads_are_replicated_under_tensor_parallelism() -> Non
     # experts touched: the stage's micro-batch of b_m T rows, each choosing 4 of 16
     assert prefill.u == approx(1 - 0.75 ** (lay.micro_batch * 100)) and decode.u == approx(1 - 0.75**lay.micro_batch)
     assert decode.attention["full"] == decode.attention["full"].__class__(100.0, 100.0, 100.0)
+    assert decode_pass(mla, c, lay, 100.0, prefill) == decode  # reusing prefill's formats and shares
+    dp = dataclasses.replace(c, tp=np.float64(1.0))  # attention data-parallel: a group's batch is 1 of 4
+    lay = parallel.layout(mla, dp.batch, dp.tp, dp.pp, dp.ep, 8.0, 1.0)
+    assert decode_pass(mla, dp, lay, 100.0, prefill_pass(mla, dp, lay, 0.0)) == decode_pass(mla, dp, lay, 100.0)
 
 
 def test_shares_with_two_expert_ranks() -> None:

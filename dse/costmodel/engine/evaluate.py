@@ -213,7 +213,7 @@ def _memory(
     largest: Any,
 ) -> memory.MemoryBreakdown:
     """Memory per device of the busiest stage, from the prefill table's stored-weight forms and peaks."""
-    whole, layers, first, last = table.stored @ values
+    whole, layers, first, last = table.stored @ values[table.stored_columns]
     weights = (
         whole if not np.any(c.pp > 1) else memory.weights_per_device(whole, layers, first, last, c.pp, lay.layer_share)
     )

@@ -157,7 +157,9 @@ class OperatorTable:
     kv_written: NDArray[np.float64]
     """KV-cache bytes the pass writes, all layers' instances (one device of each stage)."""
     stored: Matrix
-    """(4 x M) stored parameter bytes (``layers.stored_weight_parts``): all, layers, first stage, last stage."""
+    """(4 x S) stored parameter bytes (``layers.stored_weight_parts``): all, layers, first stage, last stage,
+    over the S columns ``stored_columns`` (a handful: gathering them beats a product over every column)."""
+    stored_columns: NDArray[np.intp]
 
     @classmethod
     def compile(cls, ops: Sequence[Operator[Any]], *, masks: bool) -> OperatorTable:
@@ -181,6 +183,8 @@ class OperatorTable:
         per_layer = np.asarray([op.per_layer for op in ops], dtype=bool)
         counts = np.asarray([op.count for op in ops], dtype=np.float64)
         held = matrix([op.held_bytes for op in ops])
+        stored = matrix(list(stored_weight_parts(ops)))
+        stored_columns = np.flatnonzero(np.any(stored != 0, axis=0))
         kv = matrix([op.kv_bytes for op in ops])
         layer_counts = np.where(per_layer, counts, 0.0)
         return cls(
@@ -199,7 +203,8 @@ class OperatorTable:
             pair_index=np.asarray([pairs.index((int(t), int(k))) for t, k in zip(flop_column, kinds, strict=True)]),
             held_rows=held[_undominated(held)].reshape(-1, len(columns)),
             kv_written=layer_counts @ kv,
-            stored=matrix(list(stored_weight_parts(ops))),
+            stored=stored[:, stored_columns],
+            stored_columns=stored_columns,
         )
 
     @property
