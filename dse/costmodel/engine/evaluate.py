@@ -19,7 +19,7 @@ from dse.costmodel.engine.tables import OperatorTable, Rates, evaluate_table, pa
 from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
-from dse.costmodel.physics.feasibility import Reason, first_reason
+from dse.costmodel.physics.feasibility import infeasibility
 from dse.costmodel.physics.layers import pass_operators
 from dse.costmodel.physics.operators import Operator
 from dse.costmodel.physics.passes import decode_pass, prefill_pass
@@ -150,19 +150,7 @@ def evaluate(
 
     mem = _memory(arch, c, lay, table, prefill_values, prefill, prefill_times.largest_held_bytes)
     reason = _reason(arch, c, lay, tables, mem)
-    metrics = serving.serving_metrics(
-        ttft,
-        tpot,
-        c.batch,
-        c.gen_len,
-        c.replicas,
-        lay.devices,
-        mem.total_bytes,
-        c.usd_per_device_hour,
-        c.tdp_w,
-        c.power_fraction,
-        reason,
-    )
+    metrics = serving.metrics_for(c, lay.devices, ttft, tpot, mem.total_bytes, reason)
     return Evaluation(
         prefill=prefill_cost,
         decode_step=decode_cost,
@@ -185,17 +173,7 @@ def _communication(
         zero = np.zeros(len(c))
         none = collectives.Communication(zero, zero, zero, zero, zero, zero, zero)
         return none, none
-    rates = collectives.collective_rates(
-        c.tp,
-        c.ep,
-        c.pp,
-        lay.nodes,
-        c.devices_per_node,
-        c.intra_link_bytes_per_s,
-        c.intra_link_latency_s,
-        c.inter_link_bytes_per_s,
-        c.inter_link_latency_s,
-    )
+    rates = collectives.rates_for(c, lay)
     # both passes in one call: T as two rows (prefill's new tokens, decode's 1) broadcast over the candidates
     tokens = np.stack(np.broadcast_arrays(prefill_tokens, np.ones(len(c))))
     both = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, tokens)
@@ -217,24 +195,7 @@ def _memory(
     weights = (
         whole if not np.any(c.pp > 1) else memory.weights_per_device(whole, layers, first, last, c.pp, lay.layer_share)
     )
-    kv_all = kvcache.kv_cache_bytes(
-        arch, lay, c.tp, c.prompt_len, c.gen_len, prefill.kv, c.kv_block_tokens, c.kv_budget_tokens
-    )
-    act = memory.activation_bytes(prefill.R, arch.hidden_size, prefill.a, largest, lay.group_batch, arch.vocab_size)
-    return memory.memory_breakdown(
-        weights,
-        kv_all,
-        act,
-        c.memory_bytes,
-        c.memory_utilization,
-        c.runtime_reserve_bytes,
-        c.kv_offload_fraction,
-        c.host_memory_bytes,
-        lay.group_sequences,
-        lay.group_batch,
-        lay.attention_dp,
-        c.pp,
-    )
+    return memory.device_memory(arch, c, lay, prefill, weights, largest)
 
 
 def _reason(
@@ -244,34 +205,8 @@ def _reason(
     if np.any(lay.devices > 1) or np.any(c.kv_offload_fraction > 0):
         limit = len(tables.divisibility) - 1
         tp, ep = (np.minimum(d, limit).astype(np.intp) for d in (c.tp, c.ep))
-        conditions = parallel.split_conditions(
-            arch,
-            lay,
-            c.pp,
-            c.devices_per_node,
-            c.max_nodes,
-            c.inter_link_bytes_per_s,
-            c.kv_offload_fraction,
-            c.host_link_bytes_per_s,
-            c.host_memory_bytes,
-        )
+        conditions = parallel.split_conditions_for(arch, c, lay)
         split = parallel.split_reason(tables.divisibility[tp, ep], conditions)
     else:  # one device and no offload: no split rule can apply
         split = np.zeros(len(c), dtype=np.int8)
-    conditions = [
-        np.logical_not(c.format_supported),
-        split > 0,
-        c.prompt_len + c.gen_len > arch.max_position_embeddings,
-        mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes,
-        mem.total_bytes > mem.capacity_bytes,
-        mem.host_kv_cache_bytes > mem.host_capacity_bytes,  # NaN capacity (unknown): offload is a split reason
-    ]
-    codes = [
-        Reason.UNSUPPORTED_FORMAT,
-        split,
-        Reason.CONTEXT_TOO_LONG,
-        Reason.WEIGHTS_EXCEED_MEMORY,
-        Reason.MEMORY_EXCEEDED,
-        Reason.HOST_MEMORY_EXCEEDED,
-    ]
-    return first_reason(conditions, [int(code) if isinstance(code, Reason) else code for code in codes])
+    return infeasibility(c.format_supported, split, c.prompt_len + c.gen_len, arch.max_position_embeddings, mem)

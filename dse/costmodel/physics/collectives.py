@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.parallel import Layout
 
@@ -73,6 +74,21 @@ def collective_rates(
         all_to_all_s_per_byte=np.maximum((g_ep - 1.0) / (ep * B_intra), (ep - g_ep) / (ep * B_inter)),
         send_latency_s=crossing * alpha_inter + inside * alpha_intra,
         send_s_per_byte=crossing / B_inter + inside / B_intra,  # B_intra inf (no link): 0 s per byte
+    )
+
+
+def rates_for(c: Candidates, lay: Layout) -> CollectiveRates:
+    """``collective_rates`` of candidates on their links."""
+    return collective_rates(
+        c.tp,
+        c.ep,
+        c.pp,
+        lay.nodes,
+        c.devices_per_node,
+        c.intra_link_bytes_per_s,
+        c.intra_link_latency_s,
+        c.inter_link_bytes_per_s,
+        c.inter_link_latency_s,
     )
 
 

@@ -82,3 +82,27 @@ def first_reason(conditions: Sequence[Any], codes: Sequence[Any]) -> NDArray[np.
     for condition, code in zip(conditions[::-1], codes[::-1], strict=True):
         reason += condition * (code - reason)
     return reason
+
+
+def infeasibility(format_supported: Any, split: Any, context: Any, max_positions: int, mem: Any) -> Any:
+    """The first reason that applies, in ``CHECK_ORDER``: the format, the split (``parallel.split_reason``),
+    the context against ``max_positions``, weights and reserve against the usable capacity, everything against
+    it, the offloaded KV against host memory (an unknown host capacity, NaN, fails nothing here: offloading
+    without it is a split reason). ``mem``: a ``memory.MemoryBreakdown``."""
+    conditions = [
+        np.logical_not(format_supported),
+        split > 0,
+        context > max_positions,
+        mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes,
+        mem.total_bytes > mem.capacity_bytes,
+        mem.host_kv_cache_bytes > mem.host_capacity_bytes,
+    ]
+    codes = [
+        Reason.UNSUPPORTED_FORMAT,
+        split,
+        Reason.CONTEXT_TOO_LONG,
+        Reason.WEIGHTS_EXCEED_MEMORY,
+        Reason.MEMORY_EXCEEDED,
+        Reason.HOST_MEMORY_EXCEEDED,
+    ]
+    return first_reason(conditions, [int(code) if isinstance(code, Reason) else code for code in codes])

@@ -9,6 +9,11 @@ from typing import Any
 import numpy as np
 
 from dse import units
+from dse.costmodel.candidates import Candidates
+from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.kvcache import kv_cache_bytes
+from dse.costmodel.physics.operators import Pass
+from dse.costmodel.physics.parallel import Layout
 
 LOGIT_BITS = 32.0
 """Engines materialise the last position's logits in fp32 for sampling (vLLM's sampler upcasts them)."""
@@ -96,3 +101,27 @@ def memory_breakdown(
     batch = max_batch(capacity, weights, reserve, kv, activations, B_g, b_g, dp, pp, host_kv, host_memory, offload)
     total = weights + kv + activations + reserve
     return MemoryBreakdown(weights, kv, activations, reserve, total, capacity, batch, host_kv, host_memory)
+
+
+def device_memory(
+    arch: Architecture, c: Candidates, lay: Layout, p: Pass[Any], weights: Any, largest: Any
+) -> MemoryBreakdown:
+    """The memory breakdown of candidates whose prefill pass is ``p``, given the weights a device stores and
+    the largest activation bytes one prefill operator holds: KV at the end of generation, the prefill's
+    activation peak, the profile's reserve and utilisation, host memory for an offloaded share."""
+    kv_all = kv_cache_bytes(arch, lay, c.tp, c.prompt_len, c.gen_len, p.kv, c.kv_block_tokens, c.kv_budget_tokens)
+    act = activation_bytes(p.R, arch.hidden_size, p.a, largest, lay.group_batch, arch.vocab_size)
+    return memory_breakdown(
+        weights,
+        kv_all,
+        act,
+        c.memory_bytes,
+        c.memory_utilization,
+        c.runtime_reserve_bytes,
+        c.kv_offload_fraction,
+        c.host_memory_bytes,
+        lay.group_sequences,
+        lay.group_batch,
+        lay.attention_dp,
+        c.pp,
+    )

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import geometry
 from dse.costmodel.physics.feasibility import SPLIT_REASONS, first_reason
@@ -164,6 +165,21 @@ def split_conditions(
     exceeds = (lay.nodes > 1) & ((inter_link_bytes_per_s <= 0) | (lay.nodes > max_nodes))
     host_known = (host_link_bytes_per_s > 0) & np.isfinite(host_memory_bytes)
     return [pp > arch.num_layers, tiling_bad, exceeds, (kv_offload > 0) & np.logical_not(host_known)]
+
+
+def split_conditions_for(arch: Architecture, c: Candidates, lay: Layout) -> list[Any]:
+    """``split_conditions`` of candidates."""
+    return split_conditions(
+        arch,
+        lay,
+        c.pp,
+        c.devices_per_node,
+        c.max_nodes,
+        c.inter_link_bytes_per_s,
+        c.kv_offload_fraction,
+        c.host_link_bytes_per_s,
+        c.host_memory_bytes,
+    )
 
 
 def split_reason(divisibility: Any, conditions: list[Any]) -> Any:

@@ -16,7 +16,7 @@ from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.evaluation import Evaluation, OperatorCost, PhaseCost
-from dse.costmodel.physics.feasibility import Reason, first_reason
+from dse.costmodel.physics.feasibility import infeasibility
 from dse.costmodel.physics.layers import pass_operators, stored_weight_parts
 from dse.costmodel.physics.operators import Operator
 from dse.costmodel.physics.passes import decode_pass, prefill_pass
@@ -97,17 +97,7 @@ def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
     step_layers_s, step_other_s = _pass_time(step_costs)
 
     # collectives and the offloaded KV entries prefill copies to the host
-    rates = collectives.collective_rates(
-        c.tp,
-        c.ep,
-        c.pp,
-        lay.nodes,
-        c.devices_per_node,
-        c.intra_link_bytes_per_s,
-        c.intra_link_latency_s,
-        c.inter_link_bytes_per_s,
-        c.inter_link_latency_s,
-    )
+    rates = collectives.rates_for(c, lay)
     a = prefill.a
     comm_prefill = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, c.prompt_len - cached)
     comm_decode = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, 1.0)
@@ -120,62 +110,14 @@ def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
 
     # memory per device
     weights = memory.weights_per_device(*stored_weight_parts(prefill_ops), c.pp, lam)
-    kv_all = kvcache.kv_cache_bytes(
-        arch, lay, c.tp, c.prompt_len, c.gen_len, prefill.kv, c.kv_block_tokens, c.kv_budget_tokens
-    )
     largest = max(op.held_bytes for op in prefill_ops if op.runs_with(dev.fused))
-    act = memory.activation_bytes(prefill.R, arch.hidden_size, a, largest, lay.group_batch, arch.vocab_size)
-    mem = memory.memory_breakdown(
-        weights,
-        kv_all,
-        act,
-        c.memory_bytes,
-        c.memory_utilization,
-        c.runtime_reserve_bytes,
-        c.kv_offload_fraction,
-        c.host_memory_bytes,
-        lay.group_sequences,
-        lay.group_batch,
-        lay.attention_dp,
-        c.pp,
-    )
+    mem = memory.device_memory(arch, c, lay, prefill, weights, largest)
 
     # feasibility, in the documented order (``feasibility.CHECK_ORDER``)
-    divisibility = parallel.divisibility_reason(arch, c.tp, c.ep)
-    split = parallel.split_conditions(
-        arch,
-        lay,
-        c.pp,
-        c.devices_per_node,
-        c.max_nodes,
-        c.inter_link_bytes_per_s,
-        c.kv_offload_fraction,
-        c.host_link_bytes_per_s,
-        c.host_memory_bytes,
-    )
-    checks = [
-        (not c.format_supported, Reason.UNSUPPORTED_FORMAT),
-        (divisibility > 0, divisibility),
-        *zip(split, parallel.SPLIT_REASONS[3:], strict=True),
-        (c.prompt_len + c.gen_len > arch.max_position_embeddings, Reason.CONTEXT_TOO_LONG),
-        (mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes, Reason.WEIGHTS_EXCEED_MEMORY),
-        (mem.total_bytes > mem.capacity_bytes, Reason.MEMORY_EXCEEDED),
-        (mem.host_kv_cache_bytes > mem.host_capacity_bytes, Reason.HOST_MEMORY_EXCEEDED),
-    ]
-    reason = int(first_reason([bool(ok) for ok, _ in checks], [int(code) for _, code in checks]))
-    metrics = serving.serving_metrics(
-        ttft,
-        tpot,
-        c.batch,
-        c.gen_len,
-        c.replicas,
-        lay.devices,
-        mem.total_bytes,
-        c.usd_per_device_hour,
-        c.tdp_w,
-        c.power_fraction,
-        reason,
-    )
+    split_rules = parallel.split_conditions_for(arch, c, lay)
+    split = parallel.split_reason(parallel.divisibility_reason(arch, c.tp, c.ep), split_rules)
+    reason = int(infeasibility(c.format_supported, split, c.prompt_len + c.gen_len, arch.max_position_embeddings, mem))
+    metrics = serving.metrics_for(c, lay.devices, ttft, tpot, mem.total_bytes, reason)
     return Evaluation(
         prefill=PhaseCost(*_phase_totals(prefill_costs, m), ttft),
         decode_step=PhaseCost(*_phase_totals(step_costs, m), step_s),

@@ -125,3 +125,22 @@ def serving_metrics(
         feasible=reason == 0,
         reason=reason,
     )
+
+
+def metrics_for(
+    c: Any, devices_per_replica: Any, ttft: Any, tpot: Any, memory_per_device: Any, reason: Any
+) -> ServingMetrics:
+    """``serving_metrics`` of candidates (``Candidates``)."""
+    return serving_metrics(
+        ttft,
+        tpot,
+        c.batch,
+        c.gen_len,
+        c.replicas,
+        devices_per_replica,
+        memory_per_device,
+        c.usd_per_device_hour,
+        c.tdp_w,
+        c.power_fraction,
+        reason,
+    )
