@@ -1,24 +1,24 @@
-"""One row of candidate inputs (as ``score_columns`` takes them) as the cost model's ``Candidates``."""
+"""Rows of candidate inputs (as ``score_columns`` takes them) as the cost model's ``Candidates``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from dse.catalog import load_target
 from dse.costmodel import Candidates, CostAssumptions
-from dse.scoring import build_candidates, candidate_fields, numerics_table, with_defaults
+from dse.scoring import INPUT_DEFAULTS, build_candidates, candidate_fields, factorize, numerics_table, with_defaults
 
 
-def candidates(row: dict[str, Any], profile: str = "default") -> Candidates:
-    """The candidate of ``row`` through the same path as ``score_columns`` (absent inputs take their
-    defaults: one device, no KV-cache policy)."""
-    columns = with_defaults({k: [v] for k, v in row.items()})
+def candidates_of(rows: list[dict[str, Any]], profile: str = "default") -> Candidates:
+    """The candidates of ``rows`` (one model) through the same path as ``score_columns``; inputs a row leaves
+    out take their defaults (one device, no KV-cache policy)."""
+    names = {k for row in rows for k in row}
+    columns = with_defaults({k: [row[k] if k in row else INPUT_DEFAULTS[k] for row in rows] for k in names})
+    hw_codes, hw_refs = factorize(columns["hardware"])
     codes, numerics = numerics_table(columns)
     cand, _ = build_candidates(
-        [load_target(row["hardware"])],
-        np.zeros(1, dtype=np.int64),
+        [load_target(h) for h in hw_refs],
+        hw_codes,
         numerics,
         codes,
         candidate_fields(columns),
@@ -26,3 +26,8 @@ def candidates(row: dict[str, Any], profile: str = "default") -> Candidates:
         costs=CostAssumptions(),
     )
     return cand
+
+
+def candidates(row: dict[str, Any], profile: str = "default") -> Candidates:
+    """The candidate of one row."""
+    return candidates_of([row], profile)

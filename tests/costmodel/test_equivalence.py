@@ -14,19 +14,14 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from candidate_rows import candidates_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dse.catalog import hardware_catalog, load_model, load_target, model_catalog, quant_catalog, system_catalog
-from dse.costmodel import CostAssumptions, Evaluation, evaluate, evaluate_reference
+from dse.catalog import hardware_catalog, load_model, model_catalog, quant_catalog, system_catalog
+from dse.costmodel import Evaluation, evaluate, evaluate_reference
 from dse.scoring import (
-    INPUT_DEFAULTS,
     architecture,
-    build_candidates,
-    candidate_fields,
-    factorize,
-    numerics_table,
-    with_defaults,
 )
 
 MODELS = sorted(model_catalog())
@@ -78,21 +73,7 @@ def chunks(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
 
 
 def _build(model: str, profile: str, rows: list[dict[str, Any]]) -> Any:
-    names = {k for r in rows for k in r}
-    columns = {k: [r[k] if k in r else INPUT_DEFAULTS[k] for r in rows] for k in names}
-    columns = with_defaults(columns | {"model": [model] * len(rows)})
-    hw_codes, hw_refs = factorize(columns["hardware"])
-    codes, numerics = numerics_table(columns)
-    cand, _ = build_candidates(
-        [load_target(h) for h in hw_refs],
-        hw_codes,
-        numerics,
-        codes,
-        candidate_fields(columns),
-        profile=profile,
-        costs=CostAssumptions(),
-    )
-    return cand
+    return candidates_of([row | {"model": model} for row in rows], profile)
 
 
 def _fields(ev: Evaluation) -> dict[str, Any]:
