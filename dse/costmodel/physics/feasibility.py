@@ -105,4 +105,4 @@ def infeasibility(format_supported: Any, split: Any, context: Any, max_positions
         Reason.MEMORY_EXCEEDED,
         Reason.HOST_MEMORY_EXCEEDED,
     ]
-    return first_reason(conditions, [int(code) if isinstance(code, Reason) else code for code in codes])
+    return first_reason(conditions, codes)
