@@ -26,7 +26,6 @@ class GroupLines:
     """How a group's attention table splits into intercepts and slopes: the columns whose monomials hold the
     group's keys symbol (the slopes, that symbol taken out) and the others (the intercepts)."""
 
-    keys: Symbol
     fixed: NDArray[np.intp]
     growing: NDArray[np.intp]
     fixed_basis: Basis
@@ -44,7 +43,7 @@ class GroupLines:
         slopes = [tuple(s for s in columns[i] if s != keys) for i in growing]
         intercepts = [columns[i] for i in fixed]
         symbols = tuple(sorted({s for m in (*intercepts, *slopes) for s in m}))
-        return cls(keys, fixed, growing, Basis.of(intercepts), Basis.of(slopes), symbols)
+        return cls(fixed, growing, Basis.of(intercepts), Basis.of(slopes), symbols)
 
 
 @dataclass(frozen=True)

@@ -102,8 +102,9 @@ def evaluate(
         cached = 0.0  # no hits in this chunk: the prefill formulas' cached terms vanish
     host_extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, rates.bytes_per_s)
 
+    kernels = kernels_of(c)
     prefill = prefill_pass(arch, c, lay, cached)
-    table = tables.prefill[kernels_of(c)]
+    table = tables.prefill[kernels]
     prefill_values = table.values(symbol_values(prefill, fused), len(c))
     prefill_times = evaluate_table(table, prefill_values, rates, fused)
     decode = decode_pass(arch, c, lay, c.prompt_len, prefill)
@@ -114,7 +115,7 @@ def evaluate(
     steps = np.maximum(c.gen_len - 1.0, 1.0)
     attention = decode_attention(
         tables.attention,
-        kernels_of(c),
+        kernels,
         decode_symbols,
         c.flash,
         c.prompt_len,
