@@ -82,8 +82,10 @@ def _hv_after(result, counts: list[int], norm: Normalisation) -> list[float]:  #
     out = []
     for n in counts:
         part = {k: np.asarray(v)[:n] for k, v in result.columns.items()}
-        idx = pareto_indices(part, result.space)
-        out.append(hypervolume(objective_points({k: v[idx] for k, v in part.items()}, result.space), norm))
+        idx = pareto_indices(part, result.space.record.objectives)
+        out.append(
+            hypervolume(objective_points({k: v[idx] for k, v in part.items()}, result.space.record.objectives), norm)
+        )
     return out
 
 
@@ -92,8 +94,8 @@ def optuna(tpe_trials: tuple[int, ...] = (1, 300, 2000)) -> None:
     path = ROOT / "spaces" / "quickstart.yaml"
     with tempfile.TemporaryDirectory() as out:
         exact = run(path, out=Path(out) / "exact", engine="exhaustive")
-        norm = Normalisation.of_front(objective_points(exact.front, exact.space))
-        full = hypervolume(objective_points(exact.front, exact.space), norm)
+        norm = Normalisation.of_front(objective_points(exact.front, exact.space.record.objectives))
+        full = hypervolume(objective_points(exact.front, exact.space.record.objectives), norm)
         for switch in tpe_trials:
             space = load_space(path)
             space = build_space(

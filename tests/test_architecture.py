@@ -163,7 +163,8 @@ def test_unit_literals_live_in_units_py() -> None:
 
 
 def test_import_dse_is_light() -> None:
-    code = "import sys, dse; dse.load_model; print([m for m in ('pandas','plotly','optuna','ray') if m in sys.modules])"
+    heavy = "('pandas', 'plotly', 'kaleido', 'optuna', 'ray')"
+    code = f"import sys, dse; dse.load_model; print([m for m in {heavy} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
     assert out.strip() == "[]"
 

@@ -258,7 +258,7 @@ def test_console_script_runs_and_help_is_light() -> None:
         "import sys, dse.cli\n"
         "sys.argv = ['dse', '--help']\n"
         "try:\n    dse.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('pandas', 'plotly', 'optuna', 'ray') if m in sys.modules]\n"
+        "heavy = [m for m in ('pandas', 'plotly', 'kaleido', 'optuna', 'ray') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

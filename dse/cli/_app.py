@@ -6,11 +6,12 @@ import inspect
 import json
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dse.costmodel import PRICINGS
+from dse.costmodel import METRIC_NAMES, PRICINGS
 from dse.errors import InputError
 from dse.execute import EXECUTORS
 from dse.scoring import INPUTS, Input
@@ -71,6 +72,9 @@ def analyze(
     profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")],
     pricing: Annotated[Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")],  # type: ignore[valid-type]
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (DESIGN.md §4).")],
+    report: Annotated[
+        str | None, typer.Option(help="Also write an HTML report: roofline, time per operator group, memory.")
+    ],
     **inputs: Any,
 ) -> None:
     """Analyse one deployment: latency, throughput, memory against capacity, cost, and every operator."""
@@ -82,10 +86,15 @@ def analyze(
     data = result.to_dict()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
-        return
-    from dse.cli._render import render_analysis
+    else:
+        from dse.cli._render import render_analysis
 
-    render_analysis(data)
+        render_analysis(data)
+    if report is not None:
+        from dse.report import analysis_report
+
+        written = analysis_report(data, report)
+        typer.echo(f"report: {written.html}", err=as_json)
 
 
 _OWN = inspect.signature(analyze, eval_str=True).parameters
@@ -96,6 +105,7 @@ analyze.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         _OWN["profile"].replace(default=None),
         _OWN["pricing"].replace(default=Pricing("rent")),
         _OWN["as_json"].replace(default=False),
+        _OWN["report"].replace(default=None),
     ]
 )
 app.command()(analyze)
@@ -111,7 +121,8 @@ def run_command(
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Connect to an existing Ray cluster.")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue the interrupted run in this directory.")] = None,
-    top: Annotated[int, typer.Option(help="Pareto rows to print.")] = 15,
+    top: Annotated[int, typer.Option(help="Also print this many rows of the front (all are in pareto.csv).")] = 0,
+    report: Annotated[bool, typer.Option("--report", help="Write report.html into the run directory.")] = False,
 ) -> None:
     """Search a space: the Pareto front of its objectives, written to a run directory."""
     from dse.cli._allocator import reuse_large_buffers
@@ -140,6 +151,8 @@ def run_command(
                 progress=update,
             )
     render_run(result, top)
+    if report:
+        _write_report(result.directory)
     if not result.summary["complete"]:
         typer.echo(f"interrupted: resume with `dse run --resume {result.directory}`", err=True)
         raise typer.Exit(130)
@@ -149,19 +162,53 @@ def run_command(
 def sweep_command(
     experiment: Annotated[str, typer.Argument(help="Sweep YAML: a base space and a grid of overrides.")],
     out: Annotated[str | None, typer.Option(help="Sweep directory (default experiments/runs/<name>).")] = None,
+    report: Annotated[bool, typer.Option("--report", help="Write report.html into the sweep directory.")] = False,
 ) -> None:
     """Run one study per point of a grid (in parallel on Ray if the sweep asks) and join their fronts."""
     from dse.cli._allocator import reuse_large_buffers
-    from dse.results import sweep
+    from dse.results import SWEEP_INDEX, SWEEP_TABLE, sweep
 
     reuse_large_buffers()
     result = sweep(experiment, out=out)
-    typer.echo(f"{len(result.table)} Pareto rows over the sweep -> {result.directory / 'sweep.csv'}")
+    typer.echo(f"{len(result.table)} Pareto rows over the sweep -> {result.directory / SWEEP_TABLE}")
+    if report and len(result.table):
+        _write_report(result.directory)
     if not result.complete:
-        typer.echo(
-            f"interrupted: see {result.directory / 'sweep.json'}; resume a point with dse run --resume", err=True
-        )
+        typer.echo(f"interrupted: see {result.directory / SWEEP_INDEX}; resume a point with dse run --resume", err=True)
         raise typer.Exit(130)
+
+
+def _write_report(
+    directory: str | Path, out: str | None = None, formats: tuple[str, ...] = ("html",), x: Any = None, y: Any = None
+) -> None:
+    """Write a run's or sweep's report; a failed PNG/SVG export still leaves the HTML, and exits 1."""
+    from dse.report import ExportError
+    from dse.report import report as write_report
+
+    try:
+        written = write_report(directory, out=out, formats=formats, x=x, y=y)
+    except ExportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"report: {written.html}" + (f" and {len(written.images)} images" if written.images else ""))
+
+
+Metric: Any = _choice("Metric", METRIC_NAMES)
+
+
+@app.command("report")
+def report_command(
+    directory: Annotated[str, typer.Argument(help="A run directory (dse run) or sweep directory (dse sweep).")],
+    out: Annotated[str | None, typer.Option(help="Where to write (default: the directory itself).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Comma-separated: html, png, svg (images go to figures/).")
+    ] = "html",
+    x: Annotated[Metric | None, typer.Option("--x", help="Metric on the x axis of the 2-D chart.")] = None,  # type: ignore[valid-type]
+    y: Annotated[Metric | None, typer.Option("--y", help="Metric on the y axis of the 2-D chart.")] = None,  # type: ignore[valid-type]
+) -> None:
+    """Charts of a run or sweep: Pareto fronts, best per hardware, parallel coordinates, in one HTML file."""
+    formats = tuple(part.strip() for part in fmt.split(",") if part.strip())
+    _write_report(directory, out, formats, x.value if x else None, y.value if y else None)
 
 
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:

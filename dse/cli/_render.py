@@ -252,8 +252,50 @@ def _display_name(name: str) -> str:
     return name[: -len(suffix)] + "_" + unit[0].lower()
 
 
+def _answer_table(run: Any) -> Table:
+    """Best per objective, the knee, and each hardware's best configuration under the SLOs (``dse.report``)."""
+    from dse.report import (
+        DISPLAY,
+        best_per_hardware,
+        best_per_objective,
+        config_labels,
+        format_number,
+        knee,
+        shown_parameters,
+    )
+
+    trials, front, objectives = run.trials, run.pareto, run.space.record.objectives
+    metrics = list(dict.fromkeys([*(o.metric for o in objectives), "ttft_s", "tpot_s"]))
+    parameters = [p for p in shown_parameters(trials) if p != "hardware"]
+    table = Table(title=f"The answer (full front: {len(front)} rows in pareto.csv)")
+    table.add_column("pick")
+    table.add_column("hardware")
+    table.add_column("configuration")
+    for metric in metrics:
+        table.add_column(DISPLAY[metric].column, justify="right")
+    point = knee(front, objectives)
+    sections = [
+        best_per_objective(front, objectives),
+        [point] if point else [],
+        best_per_hardware(trials, objectives, run.space.record.choices.hardware),
+    ]
+    per_hardware = f"{'highest' if objectives[0].maximize else 'lowest'} {DISPLAY[objectives[0].metric].short} of it"
+    for index, picks in enumerate(sections):
+        for pick in picks:
+            if pick.row is None:
+                table.add_row(per_hardware, pick.role, f"[dim]{pick.note}[/]")
+                continue
+            config = config_labels(pick.row.to_frame().T, parameters).iloc[0]
+            role = per_hardware if index == 2 else pick.role
+            cells = [format_number(m, float(pick.row[m])) for m in metrics]
+            table.add_row(role, str(pick.row["hardware"]), config, *cells)
+        if picks and index < 2:
+            table.add_section()
+    return table
+
+
 def render_run(run: Any, top: int) -> None:
-    """Summary line and the first ``top`` Pareto rows in readable units."""
+    """Summary line, the answer (best per objective, knee, best per hardware), and ``top`` rows of the front."""
     s = run.summary
     c = s["counts"]
     _console.print(
@@ -266,23 +308,31 @@ def render_run(run: Any, top: int) -> None:
     if not len(front["candidate_id"]):
         _console.print("[red]no feasible candidate[/]: see trials.parquet for the reasons")
     else:
-        first = run.space.record.objectives[0]
-        order = np.argsort(np.asarray(front[first.metric], dtype=float) * (-1 if first.maximize else 1))[:top]
-        table = Table(
-            title=f"Pareto front (first {min(top, len(order))} of {len(front['candidate_id'])}, by {first.metric})"
-        )
-        params = _front_parameters(front)
-        metrics = [o.metric for o in run.space.record.objectives]
-        metrics += [m for m in ("ttft_s", "tpot_s", "memory_per_device_bytes") if m not in metrics]
-        for name in params + metrics:
-            unit = _unit(name)
-            table.add_column(_display_name(name) if unit else name, justify="right")
-        for i in order:
-            cells = ["default" if front[p][i] is None else str(front[p][i]) for p in params]
-            for name in metrics:
-                unit = _unit(name)
-                value = float(front[name][i]) * (unit[1] if unit else 1.0)
-                cells.append(f"{value:.4g}")
-            table.add_row(*cells)
-        _console.print(table)
+        _console.print(_answer_table(run))
+    if top and len(front["candidate_id"]):
+        _console.print(_front_table(run, top))
     _console.print(f"run directory: {run.directory}")
+
+
+def _front_table(run: Any, top: int) -> Table:
+    """The first ``top`` rows of the front, by the first objective."""
+    front = run.front
+    first = run.space.record.objectives[0]
+    order = np.argsort(np.asarray(front[first.metric], dtype=float) * (-1 if first.maximize else 1))[:top]
+    table = Table(
+        title=f"Pareto front (first {min(top, len(order))} of {len(front['candidate_id'])}, by {first.metric})"
+    )
+    params = _front_parameters(front)
+    metrics = [o.metric for o in run.space.record.objectives]
+    metrics += [m for m in ("ttft_s", "tpot_s", "memory_per_device_bytes") if m not in metrics]
+    for name in params + metrics:
+        unit = _unit(name)
+        table.add_column(_display_name(name) if unit else name, justify="right")
+    for i in order:
+        cells = ["default" if front[p][i] is None else str(front[p][i]) for p in params]
+        for name in metrics:
+            unit = _unit(name)
+            value = float(front[name][i]) * (unit[1] if unit else 1.0)
+            cells.append(f"{value:.4g}")
+        table.add_row(*cells)
+    return table

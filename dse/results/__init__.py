@@ -1,6 +1,21 @@
 """Run directories: manifest, trials table, Pareto table, summary, Optuna journal; interrupt, resume, sweep."""
 
+from dse.results._files import JOURNAL, MANIFEST, PARETO, SUMMARY, TRIALS
 from dse.results._run import Run, resume, run
-from dse.results._sweep import Sweep, SweepRecord, sweep
+from dse.results._sweep import SWEEP_INDEX, SWEEP_TABLE, Sweep, SweepRecord, sweep
 
-__all__ = ["Run", "Sweep", "SweepRecord", "resume", "run", "sweep"]
+__all__ = [
+    "JOURNAL",
+    "MANIFEST",
+    "PARETO",
+    "SUMMARY",
+    "SWEEP_INDEX",
+    "SWEEP_TABLE",
+    "TRIALS",
+    "Run",
+    "Sweep",
+    "SweepRecord",
+    "resume",
+    "run",
+    "sweep",
+]

@@ -102,7 +102,7 @@ class _Collector:
 
     def _merge_front(self, cols: Columns) -> None:
         pool = cols if self.front is None else concat_columns([self.front, cols])
-        keep = pareto_indices(pool, self.space)
+        keep = pareto_indices(pool, self.space.record.objectives)
         self.front = {k: np.asarray(v)[keep] for k, v in pool.items()}
 
     def add(self, cols: Columns, stage: str) -> None:
@@ -123,7 +123,7 @@ class _Collector:
         front = self.front if self.front is not None else {"candidate_id": []}
         hv = 0.0
         if len(front["candidate_id"]):
-            points = objective_points(front, self.space)
+            points = objective_points(front, self.space.record.objectives)
             hv = hypervolume(points, Normalisation.of_front(points))
         return {
             "evaluated": self.evaluated,
@@ -255,7 +255,7 @@ def _summary(
     front = collector.front
     norm = None
     if front is not None and len(front["candidate_id"]):
-        norm = Normalisation.of_front(objective_points(front, space))
+        norm = Normalisation.of_front(objective_points(front, space.record.objectives))
     new = collector.evaluated - already
     return {
         "space": space.record.name,

@@ -17,6 +17,9 @@ from dse.results._files import write_json, write_table
 from dse.results._run import interruptible, run
 from dse.space import ExecutorKind, SpaceRecord, load_space
 
+SWEEP_TABLE, SWEEP_INDEX = "sweep.csv", "sweep.json"
+"""A sweep directory's joined front and its index of points (overrides, directory, summary)."""
+
 
 class SweepRecord(BaseModel):
     """An experiment YAML: ``grid`` maps dotted keys of the base space to lists of values."""
@@ -96,9 +99,9 @@ def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
         jobs.append((overrides, str(space_file), str(point_dir)))
     results = _execute(jobs, record)
     table = _combine(jobs, results) if results else {}
-    write_table(table, directory / "sweep.csv")
+    write_table(table, directory / SWEEP_TABLE)
     write_json(
-        directory / "sweep.json",
+        directory / SWEEP_INDEX,
         {
             "name": record.name,
             "complete": len(results) == len(jobs) and all(r["summary"]["complete"] for r in results),

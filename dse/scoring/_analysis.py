@@ -21,7 +21,7 @@ from dse.costmodel import (
     evicts,
     prefix_cached_tokens,
 )
-from dse.costmodel.physics.roofline import arithmetic_intensity, bound
+from dse.costmodel.physics.roofline import PEAKS, arithmetic_intensity, bound
 from dse.errors import InputError
 from dse.scoring._build import architecture, build_candidates, numerics_table
 from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields
@@ -59,6 +59,7 @@ def _row(stage: str, name: str, kind: str, time_s: float, **values: Any) -> dict
         "time_s": time_s,
         "arithmetic_intensity": arithmetic_intensity(flops, nbytes) if kind in ("compute", "memory") else None,
         "bound": kind,
+        "peak": values.get("peak"),
     }
 
 
@@ -74,7 +75,15 @@ def operator_rows(stage: str, costs: tuple[OperatorCost, ...], passes: float) ->
         kind = bound(float(op.compute_s), float(op.memory_s))
         rows.append(
             _row(
-                stage, op.name, kind, passes * float(op.time_s), count=count, flops=flops, memory_bytes=nbytes, **parts
+                stage,
+                op.name,
+                kind,
+                passes * float(op.time_s),
+                count=count,
+                flops=flops,
+                memory_bytes=nbytes,
+                peak=op.peak,
+                **parts,
             )
         )
     return rows
@@ -149,6 +158,9 @@ class Analysis:
     """Id of the accelerator the candidate runs on."""
     system: str | None = None
     """Id of the system (node type) it runs in; None for a bare accelerator."""
+    roofs: dict[str, Any] | None = None
+    """The roofline's ceilings: the three peaks (linear-layer format, 16-bit, vector) and the memory bandwidth
+    as resolved for this candidate, the profile's efficiencies, and the datasheet's dense peak per format."""
 
     def _deployment(self) -> dict[str, Any]:
         ev, i = self.evaluation, self.inputs
@@ -230,6 +242,7 @@ class Analysis:
             "host_kv_cache_bytes": float(mem.host_kv_cache_bytes),
             "host_capacity_bytes": float(mem.host_capacity_bytes),
         }
+        out["roofline"] = self.roofs
         out["feasible"] = bool(m.feasible)
         out["infeasible_reason"] = REASON_TEXT[Reason(int(m.reason))]
         passes = float(ev.layout.micro_batches)
@@ -310,6 +323,14 @@ def analyze(
     spec = load_model(model)
     evaluation = evaluate_reference(architecture(spec), cand.row(0))
     accelerator, system = target
+    row = cand.row(0)
+    roofs = {
+        "peak_flops_per_s": {kind: float(getattr(row, f"{kind}_flops_per_s")) for kind in PEAKS},
+        "compute_efficiency": float(row.compute_efficiency),
+        "memory_bandwidth_bytes_per_s": float(row.bandwidth_bytes_per_s),
+        "bandwidth_efficiency": float(row.bandwidth_efficiency),
+        "datasheet_peak_flops_per_s": dict(accelerator.peak_flops_per_s),
+    }
     return Analysis(
         inputs | {"profile": chosen, "pricing": costs.pricing},
         spec,
@@ -317,4 +338,5 @@ def analyze(
         str(formats[0]),
         accelerator=accelerator.id,
         system=system.id if system is not None else None,
+        roofs=roofs,
     )

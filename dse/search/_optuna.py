@@ -82,7 +82,7 @@ def constraint_values(columns: dict[str, Any], space: Space) -> dict[str, np.nda
             out[f"{name}_max"] = np.nan_to_num((values - high) / abs(high or 1.0), nan=1.0, posinf=1.0)
         if low is not None:
             out[f"{name}_min"] = np.nan_to_num((low - values) / abs(low or 1.0), nan=1.0, posinf=1.0)
-    points = objective_points(columns, space)
+    points = objective_points(columns, space.record.objectives)
     out["objectives_known"] = np.where(np.all(np.isfinite(points), axis=1), -1.0, 1.0)
     return out
 
@@ -161,7 +161,7 @@ class OptunaSearch:
 
     def record(self, columns: dict[str, Any]) -> None:
         """Cache freshly evaluated candidates."""
-        points = objective_points(columns, self.space)
+        points = objective_points(columns, self.space.record.objectives)
         sign = np.asarray([-1.0 if o.maximize else 1.0 for o in self.space.record.objectives])
         values = np.where(np.isfinite(points), points * sign, sign * UNKNOWN_PENALTY)
         constraints = constraint_values(columns, self.space)
@@ -215,7 +215,7 @@ def batch_polish_ids(space: Space, columns: dict[str, Any], budget: int) -> np.n
     import moocore
 
     ids = np.asarray(columns["candidate_id"], dtype=np.int64)
-    points = objective_points(columns, space)
+    points = objective_points(columns, space.record.objectives)
     ok = np.asarray(columns["feasible"], dtype=bool) & np.all(np.isfinite(points), axis=1)
     rank = np.full(len(ids), np.iinfo(np.int64).max)
     if ok.any():

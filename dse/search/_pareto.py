@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.space import Space
+from dse.space import ObjectiveRecord
 
 HV_MARGIN = 0.1
 """Reference point = nadir + 10 % of the ideal-nadir range (per objective, after normalisation)."""
 
 
-def objective_points(columns: dict[str, Any], space: Space) -> NDArray[np.float64]:
-    """(N x k) objective values, all to be minimised: maximised metrics are negated."""
+def objective_points(columns: Any, objectives: Sequence[ObjectiveRecord]) -> NDArray[np.float64]:
+    """(N x k) values of ``objectives`` (a space's ``record.objectives``) in ``columns`` (a dict of arrays or a
+    DataFrame), all to be minimised: maximised metrics are negated."""
     cols = [
         -np.asarray(columns[o.metric], dtype=np.float64)
         if o.maximize
         else np.asarray(columns[o.metric], dtype=np.float64)
-        for o in space.record.objectives
+        for o in objectives
     ]
     return np.stack(cols, axis=1)
 
 
-def pareto_indices(columns: dict[str, Any], space: Space) -> NDArray[np.intp]:
+def pareto_indices(columns: dict[str, Any], objectives: Sequence[ObjectiveRecord]) -> NDArray[np.intp]:
     """Rows of ``columns`` on the front: feasible, finite objectives, non-dominated, one per candidate id."""
     import moocore
 
-    points = objective_points(columns, space)
+    points = objective_points(columns, objectives)
     ok = np.flatnonzero(np.asarray(columns["feasible"], dtype=bool) & np.all(np.isfinite(points), axis=1))
     if not len(ok):
         return ok

@@ -1,6 +1,6 @@
 """Search spaces: YAML -> typed, resolved, statically pruned ``Space``."""
 
-from dse.space._schema import MAXIMIZED, EngineKind, ExecutorKind, MetricName, SpaceRecord
+from dse.space._schema import MAXIMIZED, EngineKind, ExecutorKind, MetricName, ObjectiveRecord, SpaceRecord
 from dse.space._space import (
     DIMENSIONS,
     METRICS,
@@ -25,6 +25,7 @@ __all__ = [
     "EngineKind",
     "ExecutorKind",
     "MetricName",
+    "ObjectiveRecord",
     "Pruned",
     "Space",
     "SpaceRecord",

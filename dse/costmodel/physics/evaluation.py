@@ -38,6 +38,8 @@ class OperatorCost:
     memory_s: float
     time_s: float
     """All its instances in one pass: count x (roofline + per-kernel overhead)."""
+    peak: str = "matmul"
+    """The peak it computes at (``roofline.Peak``): which roof of a roofline chart applies to it."""
 
 
 @dataclass(frozen=True)

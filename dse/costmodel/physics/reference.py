@@ -53,7 +53,16 @@ def _costs(ops: list[Operator[Any]], dev: _Device, lam: float, host_extra: float
         unit_s = roofline_s(compute_s, memory_s) + dev.overhead_s
         count = op.count * (lam if op.per_layer else 1.0)
         cost = OperatorCost(
-            op.name, count, op.flops, op.weight_bytes, op.act_bytes, op.kv_bytes, compute_s, memory_s, count * unit_s
+            op.name,
+            count,
+            op.flops,
+            op.weight_bytes,
+            op.act_bytes,
+            op.kv_bytes,
+            compute_s,
+            memory_s,
+            count * unit_s,
+            op.kind,
         )
         out.append((op, cost, unit_s))
     return out

@@ -1,0 +1,83 @@
+"""Charts and reports of runs, sweeps and single configurations.
+
+Split as Optuna's visualization is: figure builders take DataFrames and return plotly Figures (no I/O);
+writers turn figures into files (one self-contained HTML, PNG/SVG through kaleido). plotly is imported only
+inside the builders and writers, so ``import dse.report`` stays light (the CLI's answer table uses it).
+"""
+
+from dse.report._answer import Pick, best_per_hardware, best_per_objective, knee, knee_position
+from dse.report._config import memory_chart, operator_group, roofline_chart, time_breakdown
+from dse.report._data import Bound, RunResults, SweepPoint, SweepResults, load_results
+from dse.report._html import Chart, write_html
+from dse.report._labels import (
+    DISPLAY,
+    Display,
+    config_labels,
+    format_metric,
+    format_number,
+    metric_value,
+    shown_parameters,
+)
+from dse.report._report import DEFAULT_PAIRS, FIGURES, REPORT, ReportFiles, analysis_report, report, run_charts
+from dse.report._scatter import pareto_scatter, pareto_scatter_3d
+from dse.report._static import FORMATS, IMAGE_WIDTH, PNG_SCALE, ExportError, find_browser, write_images
+from dse.report._sweeps import sweep_overlay, sweep_panels
+from dse.report._thin import CELLS, CELLS_3D, thin
+from dse.report._trials import (
+    best_per_hardware_chart,
+    hypervolume_curve,
+    hypervolume_history,
+    parallel_coordinates,
+    parallel_rows,
+)
+
+__all__ = [
+    "CELLS",
+    "CELLS_3D",
+    "DEFAULT_PAIRS",
+    "DISPLAY",
+    "FIGURES",
+    "FORMATS",
+    "IMAGE_WIDTH",
+    "PNG_SCALE",
+    "REPORT",
+    "Bound",
+    "Chart",
+    "Display",
+    "ExportError",
+    "Pick",
+    "ReportFiles",
+    "RunResults",
+    "SweepPoint",
+    "SweepResults",
+    "analysis_report",
+    "best_per_hardware",
+    "best_per_hardware_chart",
+    "best_per_objective",
+    "config_labels",
+    "find_browser",
+    "format_metric",
+    "format_number",
+    "hypervolume_curve",
+    "hypervolume_history",
+    "knee",
+    "knee_position",
+    "load_results",
+    "memory_chart",
+    "metric_value",
+    "operator_group",
+    "parallel_coordinates",
+    "parallel_rows",
+    "pareto_scatter",
+    "pareto_scatter_3d",
+    "report",
+    "roofline_chart",
+    "run_charts",
+    "shown_parameters",
+    "sweep_overlay",
+    "sweep_panels",
+    "thin",
+    "time_breakdown",
+    "write_html",
+    "write_images",
+]

@@ -1,0 +1,107 @@
+"""The answer a run gives, as rows (no plotting): the best configuration per objective, the knee of the front,
+and each hardware's best configuration under the SLOs. The terminal, the report's summary table and its
+"best per hardware" chart all read these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dse.report._labels import DISPLAY
+from dse.search import Normalisation, objective_points
+from dse.space import ObjectiveRecord
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One line of the answer: why it was picked, and the configuration (a trials row), or why there is none."""
+
+    role: str
+    """``lowest TPOT`` (best on an objective), ``knee``, or a hardware id."""
+    row: pd.Series | None
+    note: str = ""
+    """For a hardware without an answer: why (its most common infeasibility reason, with counts)."""
+
+
+def _lexicographic_best(points: np.ndarray) -> int:
+    """The row that is best on the first column, ties broken by the next (all columns minimised)."""
+    return int(np.lexsort(points.T[::-1])[0])
+
+
+def best_per_objective(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord]) -> list[Pick]:
+    """For each objective, the front member best on it (ties broken by the other objectives, in order)."""
+    if not len(front):
+        return []
+    points = objective_points(front, objectives)
+    picks = []
+    for i, objective in enumerate(objectives):
+        order = [i, *(j for j in range(len(objectives)) if j != i)]
+        role = f"{'highest' if objective.maximize else 'lowest'} {DISPLAY[objective.metric].short}"
+        picks.append(Pick(role, front.iloc[_lexicographic_best(points[:, order])]))
+    return picks
+
+
+def knee_position(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord]) -> int | None:
+    """Row position of the knee: the front member closest (Euclidean) to the ideal point once each objective is
+    normalised as for the hypervolume (log10, then scaled so that the front spans 0..1). None for an empty front.
+
+    The usual compromise-programming choice (Zeleny, *Multiple Criteria Decision Making*, 1982); with one
+    objective it is the best member.
+    """
+    if not len(front):
+        return None
+    points = objective_points(front, objectives)
+    finite = np.all(np.isfinite(points), axis=1)
+    if not finite.any():
+        return None
+    scaled = Normalisation.of_front(points[finite]).apply(points[finite])
+    return int(np.flatnonzero(finite)[np.argmin(np.sqrt(np.sum(scaled**2, axis=1)))])
+
+
+def knee(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord]) -> Pick | None:
+    position = knee_position(front, objectives)
+    return None if position is None else Pick("knee", front.iloc[position])
+
+
+def best_per_hardware(
+    trials: pd.DataFrame, objectives: Sequence[ObjectiveRecord], hardware: Sequence[str]
+) -> list[Pick]:
+    """For each hardware (in ``hardware``'s order), its best feasible configuration on the first objective (ties
+    broken by the others); feasible means every SLO and constraint met. A hardware with none gets its most
+    common infeasibility reason instead."""
+    codes, names = pd.factorize(trials["hardware"])
+    feasible = trials["feasible"].to_numpy(dtype=bool)
+    points = objective_points(trials, objectives)
+    usable = feasible & np.all(np.isfinite(points), axis=1)
+    rows = np.flatnonzero(usable)
+    order = rows[np.lexsort((*points[rows].T[::-1], codes[rows]))]
+    starts = np.flatnonzero(np.diff(codes[order], prepend=-1))  # sorted by hardware, then objectives:
+    best = {str(names[codes[order[s]]]): int(order[s]) for s in starts}  # each hardware's first row is its best
+    picks = []
+    for name in hardware:
+        if name in best:
+            picks.append(Pick(name, trials.iloc[best[name]]))
+        else:
+            mine = trials["hardware"].to_numpy() == name
+            picks.append(Pick(name, None, _why_not(trials, mine, feasible, objectives)))
+    return picks
+
+
+def _why_not(
+    trials: pd.DataFrame, mine: np.ndarray, feasible: np.ndarray, objectives: Sequence[ObjectiveRecord]
+) -> str:
+    """The most common reason among a hardware's candidates, e.g. ``exceeds the TTFT SLO (812 of 832)``."""
+    evaluated = int(mine.sum())
+    if not evaluated:
+        return "not evaluated"
+    if feasible[mine].any():
+        unknown = [o.metric for o in objectives if not np.isfinite(trials[o.metric].to_numpy()[mine & feasible]).any()]
+        what = ", ".join(DISPLAY[m].title for m in unknown) or "an objective"
+        return (
+            f"{int((mine & feasible).sum()):,} feasible configurations, but {what} unknown (no price in the catalog?)"
+        )
+    reasons = pd.Series(trials["infeasible_reason"].to_numpy()[mine]).fillna("unknown").value_counts()
+    return f"no feasible configuration: {reasons.index[0]} ({int(reasons.iloc[0]):,} of {evaluated:,} candidates)"

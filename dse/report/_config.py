@@ -1,0 +1,248 @@
+"""Charts of one configuration (``dse analyze --report``), from the ``dse analyze --json`` object: the roofline
+chart of arXiv 2402.16363 (Fig. 2 and 4), time per operator group, and memory against capacity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dse import units
+
+ROOF_TEXT = {"matmul": "linear layers", "matmul16": "16-bit (attention, router, LM head)", "vector": "vector units"}
+ROOF_COLOURS = {"matmul": "#1f77b4", "matmul16": "#9467bd", "vector": "#2ca02c"}
+GROUP_COLOURS = {
+    "attention": "#1f77b4",
+    "MLP": "#ff7f0e",
+    "experts (MoE)": "#d62728",
+    "norms and residuals": "#2ca02c",
+    "embedding and LM head": "#8c564b",
+    "communication": "#9467bd",
+    "pipeline bubble": "#7f7f7f",
+    "host link (KV offload)": "#e377c2",
+    "other": "#bcbd22",
+}
+"""Operator groups of the time chart, in stacking order."""
+
+
+def operator_group(name: str, bound: str) -> str:
+    """The group of a ``layers`` row of ``dse analyze``, by the operator names of ``dse.costmodel.physics``."""
+    if bound == "network":
+        return "communication"
+    if bound == "pipeline":
+        return "pipeline bubble"
+    if bound == "host_link":
+        return "host link (KV offload)"
+    if name in ("embedding", "position", "lm_head"):
+        return "embedding and LM head"
+    if "norm" in name or name == "residual_add":
+        return "norms and residuals"
+    if name.startswith(("expert_", "shared_", "router")):
+        return "experts (MoE)"
+    if name in ("gate_proj", "up_proj", "down_proj", "mlp_act", "fc1", "fc2"):
+        return "MLP"
+    if name.startswith(("attention", "q_", "k_", "v_", "o_", "kv_", "qk_", "sv_", "softmax")):
+        return "attention"
+    return "other"
+
+
+def _operators(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows a roofline chart can place: operators with FLOPs, bytes and time (log axes need all three > 0)."""
+    return [
+        r
+        for r in analysis["layers"]
+        if r["bound"] in ("compute", "memory") and r["flops"] > 0 and r["memory_bytes"] > 0 and r["time_s"] > 0
+    ]
+
+
+def roofline_chart(analysis: dict[str, Any]) -> Any:
+    """Arithmetic intensity (FLOP/byte) against attained FLOP/s, log-log: the device's roofs for each peak its
+    operators use (solid: attainable with the profile's efficiencies; dotted: datasheet) and one marker per
+    operator (circle = prefill, diamond = one decode step), coloured by the roof that applies to it.
+
+    Attained FLOP/s = the operator's FLOPs / its time, kernel overheads included, so a marker sits on its roof
+    only when the roofline alone sets its time (arXiv 2402.16363 §2)."""
+    import plotly.graph_objects as go
+
+    roofs = analysis["roofline"]
+    ops = _operators(analysis)
+    intensities = np.array([r["arithmetic_intensity"] for r in ops] or [1.0])
+    low, high = 10 ** np.floor(np.log10(intensities.min() / 3)), 10 ** np.ceil(np.log10(intensities.max() * 3))
+    grid = np.logspace(np.log10(low), np.log10(high), 200)
+    bandwidth = roofs["memory_bandwidth_bytes_per_s"]
+    fig = go.Figure()
+    used = sorted({r["peak"] for r in ops}, key=list(ROOF_TEXT).index) or ["matmul"]
+    for kind in used:
+        peak = roofs["peak_flops_per_s"][kind]
+        for attainable, dash, label in ((True, "solid", "attainable"), (False, "dot", "datasheet")):
+            scale_c = roofs["compute_efficiency"] if attainable else 1.0
+            scale_b = roofs["bandwidth_efficiency"] if attainable else 1.0
+            ceiling = np.minimum(peak * scale_c, grid * bandwidth * scale_b) / units.TFLOPS
+            fig.add_trace(
+                go.Scatter(
+                    x=grid,
+                    y=ceiling,
+                    mode="lines",
+                    name=f"{ROOF_TEXT[kind]}: {peak / units.TFLOPS:.4g} TFLOP/s ({label})",
+                    line={"color": ROOF_COLOURS[kind], "dash": dash, "width": 2 if attainable else 1},
+                    legendgroup=kind,
+                    hoverinfo="skip",
+                    meta={"role": "roof", "peak": kind, "attainable": attainable},
+                )
+            )
+    for stage, symbol in (("prefill", "circle"), ("decode", "diamond")):
+        rows = [r for r in ops if r["stage"] == stage]
+        if not rows:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[r["arithmetic_intensity"] for r in rows],
+                y=[r["flops"] / r["time_s"] / units.TFLOPS for r in rows],
+                mode="markers+text",
+                name=stage if stage == "prefill" else "decode (one step)",
+                text=[r["name"] for r in rows],
+                textposition="top center",
+                textfont={"size": 9},
+                customdata=[
+                    [
+                        r["count"],
+                        r["flops"] / units.GB,
+                        r["memory_bytes"] / units.GB,
+                        r["time_s"] / units.MS,
+                        r["bound"],
+                    ]
+                    for r in rows
+                ],
+                hovertemplate="<b>%{text}</b> (" + stage + ")<br>× %{customdata[0]:.4g}<br>%{customdata[1]:.4g} GFLOP"
+                " · %{customdata[2]:.4g} GB<br>%{customdata[3]:.4g} ms · %{customdata[4]}-bound<br>"
+                "%{x:.4g} FLOP/byte · %{y:.4g} TFLOP/s<extra></extra>",
+                marker={
+                    "symbol": symbol,
+                    "size": 11,
+                    "color": [ROOF_COLOURS[r["peak"]] for r in rows],
+                    "line": {"width": 1, "color": "#222"},
+                },
+                meta={"role": "operators", "stage": stage},
+            )
+        )
+    i = analysis["inputs"]
+    skipped = sum(1 for r in analysis["layers"] if r["bound"] in ("compute", "memory")) - len(ops)
+    fig.update_layout(
+        title={
+            "text": f"Roofline: {i['model']} on {i['hardware']}",
+            "subtitle": {
+                "text": (
+                    f"{analysis['compute_format']} linear layers · batch {i['batch']} · prompt {i['prompt_len']}"
+                    f" · decode step at context {i['prompt_len']} · memory {bandwidth / units.GB:.4g} GB/s ×"
+                    f" {roofs['bandwidth_efficiency']:.2g}, compute × {roofs['compute_efficiency']:.2g}"
+                    + (f" · {skipped} operators without FLOPs not drawn" if skipped else "")
+                )
+            },
+        },
+        xaxis={
+            "title": {"text": "arithmetic intensity (FLOP/byte)"},
+            "type": "log",
+            "dtick": 1,
+            "range": [np.log10(low), np.log10(high)],
+        },
+        yaxis={"title": {"text": "attained performance (TFLOP/s)"}, "type": "log", "dtick": 1},
+        template="plotly_white",
+        height=620,
+        margin={"t": 100},
+    )
+    return fig
+
+
+def time_breakdown(analysis: dict[str, Any]) -> Any:
+    """Stacked bars: the time of the prefill (TTFT) and of one decode step, by operator group (the ``layers``
+    rows add up to each phase; hidden communication is a negative part and is drawn as such)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    phases = [("prefill", "prefill (whole prompt)"), ("decode", "decode (one step)")]
+    for group, colour in GROUP_COLOURS.items():
+        values = [
+            sum(
+                r["time_s"]
+                for r in analysis["layers"]
+                if r["stage"] == s and operator_group(r["name"], r["bound"]) == group
+            )
+            / units.MS
+            for s, _ in phases
+        ]
+        if not any(values):
+            continue
+        fig.add_trace(
+            go.Bar(
+                y=[label for _, label in phases],
+                x=values,
+                name=group,
+                orientation="h",
+                marker={"color": colour},
+                hovertemplate="%{y}: " + group + " %{x:.4g} ms<extra></extra>",
+                meta={"role": "time", "group": group},
+            )
+        )
+    totals = ", ".join(f"{label} {analysis[s]['time_s'] / units.MS:.4g} ms" for s, label in phases)
+    fig.update_layout(
+        barmode="relative",
+        title={
+            "text": "Where the time goes",
+            "subtitle": {"text": f"{totals} · per device of the busiest pipeline stage"},
+        },
+        xaxis={"title": {"text": "time (ms)"}},
+        template="plotly_white",
+        height=340,
+        margin={"t": 90, "l": 170},
+        legend={"orientation": "h", "y": -0.3},
+    )
+    return fig
+
+
+MEMORY_PARTS = {
+    "weights": "weights_bytes",
+    "KV cache": "kv_cache_bytes",
+    "activations": "activation_bytes",
+    "runtime reserve": "reserve_bytes",
+}
+"""The parts of device memory, in stacking order (``dse analyze --json``'s ``memory``)."""
+
+
+def memory_chart(analysis: dict[str, Any]) -> Any:
+    """One stacked bar of device memory (weights, KV cache, activations, reserve) against usable capacity."""
+    import plotly.graph_objects as go
+
+    mem = analysis["memory"]
+    fig = go.Figure()
+    for (part, key), colour in zip(MEMORY_PARTS.items(), ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"), strict=True):
+        fig.add_trace(
+            go.Bar(
+                y=["per device"],
+                x=[mem[key] / units.GB],
+                name=part,
+                orientation="h",
+                marker={"color": colour},
+                hovertemplate=part + " %{x:.4g} GB<extra></extra>",
+                meta={"role": "memory", "part": part},
+            )
+        )
+    capacity = mem["capacity_bytes"] / units.GB
+    fig.add_vline(x=capacity, line={"color": "#c00", "width": 2}, annotation_text=f"usable capacity {capacity:.4g} GB")
+    fig.update_layout(
+        barmode="stack",
+        title={
+            "text": "Memory per device",
+            "subtitle": {
+                "text": (
+                    f"total {mem['total_bytes'] / units.GB:.4g} GB of {capacity:.4g} GB usable"
+                    f" · the largest batch that fits: {mem['max_batch']}"
+                )
+            },
+        },
+        xaxis={"title": {"text": "memory (GB)"}, "range": [0, max(capacity, mem["total_bytes"] / units.GB) * 1.12]},
+        template="plotly_white",
+        height=300,
+        margin={"t": 90},
+        legend={"orientation": "h", "y": -0.4},
+    )
+    return fig

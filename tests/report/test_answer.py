@@ -1,0 +1,61 @@
+"""The answer a run gives (best per objective, knee, best per hardware) on hand-made tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dse.report import best_per_hardware, best_per_objective, knee_position
+from dse.space import ObjectiveRecord
+
+TPOT_THROUGHPUT = [ObjectiveRecord(metric="tpot_s"), ObjectiveRecord(metric="throughput_tokens_per_s_per_device")]
+
+
+def _trials() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "candidate_id": [0, 1, 2, 3, 4, 5],
+            "hardware": ["a", "a", "b", "b", "c", "c"],
+            "quant": "bf16",
+            "batch": [1, 8, 1, 8, 1, 8],
+            "tpot_s": [0.010, 0.020, 0.010, 0.030, 0.005, 0.006],
+            "throughput_tokens_per_s_per_device": [100.0, 400.0, 90.0, 300.0, 500.0, 600.0],
+            "feasible": [True, True, True, True, False, False],
+            "infeasible_reason": [None, None, None, None, "exceeds the TTFT SLO", "does not fit in memory"],
+        }
+    )
+
+
+def test_best_per_objective_breaks_ties_by_the_next_objective() -> None:
+    front = _trials().iloc[:4]
+    picks = best_per_objective(front, TPOT_THROUGHPUT)
+    assert [p.role for p in picks] == ["lowest TPOT", "highest per device"]
+    assert picks[0].row is not None and picks[0].row["candidate_id"] == 0  # a and b tie on TPOT; a is faster
+    assert picks[1].row is not None and picks[1].row["candidate_id"] == 1
+
+
+def test_best_per_hardware_uses_feasible_rows_and_explains_the_rest() -> None:
+    picks = best_per_hardware(_trials(), TPOT_THROUGHPUT, ["c", "b", "a", "d"])
+    assert [p.role for p in picks] == ["c", "b", "a", "d"]
+    c, b, a, d = picks
+    assert c.row is None and c.note.startswith("no feasible configuration: ")
+    assert "(1 of 2 candidates)" in c.note
+    assert b.row is not None and b.row["candidate_id"] == 2
+    assert a.row is not None and a.row["candidate_id"] == 0
+    assert d.row is None and d.note == "not evaluated"
+
+
+def test_best_per_hardware_names_an_unknown_objective() -> None:
+    trials = _trials().assign(usd_per_million_tokens=[1.0, 2.0, np.nan, np.nan, 1.0, 1.0])
+    picks = best_per_hardware(trials, [ObjectiveRecord(metric="usd_per_million_tokens")], ["a", "b"])
+    assert picks[0].row is not None and picks[0].row["candidate_id"] == 0
+    assert picks[1].row is None and "cost per million output tokens unknown" in picks[1].note
+
+
+def test_knee_is_the_member_closest_to_the_ideal_point() -> None:
+    # after log10 and scaling to 0..1: (0, 1), (1, 0) and a middle point at about (0.3, 0.3)
+    front = pd.DataFrame({"tpot_s": [0.001, 0.1, 0.004], "throughput_tokens_per_s_per_device": [10.0, 1000.0, 400.0]})
+    assert knee_position(front, TPOT_THROUGHPUT) == 2
+    assert knee_position(front.iloc[:0], TPOT_THROUGHPUT) is None
+    one = [ObjectiveRecord(metric="tpot_s")]
+    assert knee_position(front, one) == 0  # with one objective the knee is the best member

@@ -1,0 +1,227 @@
+"""Figure builders on real runs: traces, axis titles with units, the front exactly pareto.csv's, SLO regions,
+and the one-configuration charts against the analysis they draw."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dse
+from dse.report import (
+    CELLS,
+    DISPLAY,
+    RunResults,
+    SweepResults,
+    best_per_hardware,
+    best_per_hardware_chart,
+    hypervolume_curve,
+    load_results,
+    memory_chart,
+    metric_value,
+    parallel_coordinates,
+    pareto_scatter,
+    pareto_scatter_3d,
+    roofline_chart,
+    run_charts,
+    sweep_overlay,
+    sweep_panels,
+    time_breakdown,
+)
+from dse.report._data import Bound
+from dse.search import Normalisation
+from dse.space import METRICS
+
+USER, DEVICE = "tokens_per_s_per_user", "throughput_tokens_per_s_per_device"
+
+
+def _roles(fig: Any) -> Counter[str]:
+    return Counter(t.meta["role"] for t in fig.data)
+
+
+def _points(fig: Any, role: str) -> set[tuple[float, float]]:
+    return {
+        (round(float(x), 9), round(float(y), 9))
+        for t in fig.data
+        if t.meta["role"] == role
+        for x, y in zip(t.x, t.y, strict=True)
+    }
+
+
+def test_every_metric_has_a_title_and_unit() -> None:
+    assert set(DISPLAY) == set(METRICS)
+    assert DISPLAY["tpot_s"].axis == "time per output token (ms)"
+    assert metric_value("tpot_s", 0.05) == pytest.approx(50.0)
+    assert metric_value("memory_per_device_bytes", 80e9) == pytest.approx(80.0)
+
+
+def test_the_scatter_draws_exactly_the_front_on_top(exhaustive: RunResults) -> None:
+    run = exhaustive
+    fig = pareto_scatter(
+        run.trials, run.front, USER, DEVICE, hardware=run.hardware, quants=run.quants, bounds=run.bounds
+    )
+    pareto = pd.read_csv(run.directory / "pareto.csv")
+    expected = {
+        (round(float(x), 9), round(float(y), 9))
+        for x, y in zip(metric_value(USER, pareto[USER]), metric_value(DEVICE, pareto[DEVICE]), strict=True)
+    }
+    assert _points(fig, "front") == expected
+    assert sum(len(t.x) for t in fig.data if t.meta["role"] == "front") == len(pareto)
+    roles = [t.meta["role"] for t in fig.data]
+    assert roles.index("infeasible") < roles.index("feasible") < roles.index("front")  # front drawn last
+    assert fig.layout.xaxis.title.text == "speed per user (tokens/s/user)"
+    assert fig.layout.yaxis.title.text == "throughput per device (tokens/s/device)"
+    assert _roles(fig)["legend"] == len(run.quants)
+    hardware_in_front = set(pareto["hardware"])
+    assert {t.name for t in fig.data if t.meta["role"] == "front"} == hardware_in_front
+
+
+def test_a_tpot_slo_shades_the_speed_per_user_axis_below_its_reciprocal(exhaustive: RunResults) -> None:
+    run = exhaustive
+    fig = pareto_scatter(run.trials, run.front, USER, DEVICE, bounds=run.bounds)
+    shapes = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(shapes) == 1  # TPOT <= 50 ms is speed >= 20 tokens/s per user; the TTFT SLO is not on these axes
+    assert shapes[0].x1 == pytest.approx(20.0)
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert lines[0].x0 == pytest.approx(20.0)
+    assert "time to first token ≤ 2000 ms" in fig.layout.title.subtitle.text
+    assert not pareto_scatter(run.trials, run.front, USER, DEVICE).layout.shapes
+
+
+def test_a_constraint_on_an_axis_is_shaded_on_both_sides() -> None:
+    trials = pd.DataFrame(
+        {
+            "candidate_id": range(4), "hardware": "h", "quant": "q", "kv": None, "batch": [1, 2, 3, 4],
+            "ttft_s": [0.1, 0.2, 0.3, 0.4], "tpot_s": [0.01, 0.02, 0.03, 0.04], "feasible": True,
+            "infeasible_reason": None,
+        }
+    )  # fmt: skip
+    bound = Bound("ttft_s", 0.15, 0.35, "constraint")
+    fig = pareto_scatter(trials, trials.iloc[:0], "ttft_s", "tpot_s", bounds=[bound])
+    rects = sorted((s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect")
+    assert rects[0][1] == pytest.approx(150.0) and rects[1][0] == pytest.approx(350.0)
+
+
+def test_large_clouds_switch_to_webgl_and_stay_thin(exhaustive: RunResults) -> None:
+    run = exhaustive
+    small = pareto_scatter(run.trials, run.front, USER, DEVICE)
+    assert {t.type for t in small.data} == {"scatter"}
+    rng = np.random.default_rng(1)
+    copies = []
+    for k in range(40):  # the same trials, spread: 156,480 points over many cells
+        spread = {m: run.trials[m] * rng.lognormal(0, 0.3, len(run.trials)) for m in (USER, DEVICE)}
+        copies.append(run.trials.assign(candidate_id=run.trials["candidate_id"] + (k + 1) * 10**6, **spread))
+    big = pd.concat(copies)
+    fig = pareto_scatter(big, run.front, USER, DEVICE)
+    assert {t.type for t in fig.data} == {"scattergl"}
+    drawn = sum(len(t.x) for t in fig.data if t.meta["role"] in ("feasible", "infeasible"))
+    assert drawn <= (len(run.hardware) + 1) * CELLS**2 and drawn < 0.2 * len(big)
+
+
+def test_three_objectives_get_a_3d_chart(exhaustive: RunResults) -> None:
+    run = exhaustive
+    metrics = [o.metric for o in run.objectives]
+    fig = pareto_scatter_3d(run.trials, run.front, metrics, hardware=run.hardware)
+    assert sum(len(t.x) for t in fig.data if t.meta["role"] == "front") == len(run.front)
+    assert fig.layout.scene.zaxis.title.text == DISPLAY[metrics[2]].axis
+
+
+def test_parallel_coordinates_cover_choices_then_metrics(exhaustive: RunResults) -> None:
+    run = exhaustive
+    fig = parallel_coordinates(run.trials, run.front, ["tpot_s", "usd_per_million_tokens"], hardware=run.hardware)
+    labels = [d.label for d in fig.data[0].dimensions]
+    assert labels[:4] == ["hardware", "quantization", "KV format", "batch"]
+    assert labels[-3:] == ["TPOT (ms)", "cost ($/M tokens)", "on the front"]
+    assert fig.data[0].meta["rows"] == int(run.trials["feasible"].sum())  # 952 < the line budget: all drawn
+    cost = fig.data[0].dimensions[5]
+    assert cost.ticktext[0] == "unknown"  # l40s, l4, rtx-4090 have no price; their lines stay
+
+
+def test_best_per_hardware_chart_has_one_bar_per_hardware(exhaustive: RunResults) -> None:
+    run = exhaustive
+    picks = best_per_hardware(run.trials, run.objectives, run.hardware)
+    fig = best_per_hardware_chart(picks, run.objectives[0], run.trials)
+    bar = fig.data[0]
+    assert list(bar.y[:2]) == ["h100-sxm", "a100-sxm-80gb"]  # lowest TPOT first
+    assert bar.meta == {"role": "best_per_hardware", "feasible": 2, "missing": 3}
+    assert bar.x[0] == pytest.approx(1e3 * float(picks[0].row["tpot_s"]))  # type: ignore[index]
+
+
+def test_hypervolume_curve_ends_at_the_runs_hypervolume(optuna_dir: Path) -> None:
+    run = load_results(optuna_dir)
+    assert isinstance(run, RunResults)
+    hv = run.summary["hypervolume"]
+    curve = hypervolume_curve(run.trials, run.objectives, Normalisation(tuple(hv["ideal"]), tuple(hv["nadir"])))
+    assert curve["hypervolume"].iloc[-1] == pytest.approx(hv["value"], rel=1e-9)
+    assert curve["hypervolume"].is_monotonic_increasing
+    assert curve["evaluations"].iloc[-1] == len(run.trials)
+    assert set(curve["stage"]) == set(run.trials["stage"])
+
+
+def test_a_run_gets_every_chart_and_exhaustive_runs_no_history(exhaustive: RunResults, optuna_dir: Path) -> None:
+    names = [c.name for c in run_charts(exhaustive)[0]]
+    assert names == [
+        "pareto-device-vs-user", "pareto-cost-vs-user", "pareto-device-vs-tpot-s", "pareto-3d",
+        "best-per-hardware", "parallel-coordinates",
+    ]  # fmt: skip
+    optuna = load_results(optuna_dir)
+    assert isinstance(optuna, RunResults)
+    assert "hypervolume" in [c.name for c in run_charts(optuna)[0]]
+    chosen = run_charts(exhaustive, "ttft_s", "joules_per_token")[0]
+    assert chosen[0].name == "pareto-joules-per-token-vs-ttft-s"
+
+
+def test_sweep_charts_overlay_each_points_front(sweep_dir: Path) -> None:
+    sweep = load_results(sweep_dir)
+    assert isinstance(sweep, SweepResults) and len(sweep.runs) == 2
+    fig = sweep_overlay(sweep.runs, USER, DEVICE)
+    fronts = [t for t in fig.data if t.meta["role"] == "front"]
+    assert [len(t.x) for t in fronts] == [len(run.front) for _, run in sweep.runs]
+    assert [t.name for t in fronts] == ["prompt_tokens=512", "prompt_tokens=4096"]
+    panels = sweep_panels(sweep.runs, USER, DEVICE)
+    assert {t.xaxis for t in panels.data} == {"x", "x2"}
+
+
+@pytest.fixture(scope="module")
+def analysis() -> dict[str, Any]:
+    return dse.analyze("llama-3.1-70b", "dgx-h100", quant="fp8", tp=4, batch=16).to_dict()
+
+
+def test_roofline_places_every_operator_under_its_roofs(analysis: dict[str, Any]) -> None:
+    fig = roofline_chart(analysis)
+    operators = [r for r in analysis["layers"] if r["bound"] in ("compute", "memory") and r["flops"] > 0]
+    drawn = [t for t in fig.data if t.meta["role"] == "operators"]
+    assert sum(len(t.x) for t in drawn) == len(operators)
+    roofs = analysis["roofline"]
+    bandwidth = roofs["memory_bandwidth_bytes_per_s"] * roofs["bandwidth_efficiency"]
+    for trace in drawn:
+        for x, y in zip(trace.x, trace.y, strict=True):  # attained <= min(peak, intensity x bandwidth)
+            assert y * 1e12 <= x * bandwidth * (1 + 1e-9) or y * 1e12 <= roofs["peak_flops_per_s"]["matmul"]
+    kinds = {(t.meta["peak"], t.meta["attainable"]) for t in fig.data if t.meta["role"] == "roof"}
+    assert kinds == {(k, a) for k in ("matmul", "matmul16", "vector") for a in (True, False)}
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_time_and_memory_bars_add_up_to_the_analysis(analysis: dict[str, Any]) -> None:
+    fig = time_breakdown(analysis)
+    for index, stage in enumerate(("prefill", "decode")):
+        total = sum(t.x[index] for t in fig.data)
+        assert total == pytest.approx(analysis[stage]["time_s"] * 1e3, rel=1e-6)
+    assert "communication" in {t.meta["group"] for t in fig.data}  # tp = 4: all-reduces
+    mem = memory_chart(analysis)
+    assert sum(t.x[0] for t in mem.data) == pytest.approx(analysis["memory"]["total_bytes"] / 1e9, rel=1e-9)
+    assert mem.layout.shapes[0].x0 == pytest.approx(analysis["memory"]["capacity_bytes"] / 1e9)
+
+
+def test_unknown_operator_names_fall_in_other() -> None:
+    from dse.report import operator_group
+
+    assert operator_group("q_proj", "compute") == "attention"
+    assert operator_group("expert_down", "memory") == "experts (MoE)"
+    assert operator_group("tp_all_reduce", "network") == "communication"
+    assert operator_group("mystery", "memory") == "other"
+    assert np.isfinite(0.0)

@@ -1,0 +1,90 @@
+"""``dse report``, ``dse run --report``, ``dse analyze --report`` end to end, and their errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dse.cli import main
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "spaces" / "quickstart.yaml"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_prints_the_answer_and_writes_the_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, "run", str(QUICKSTART), "--out", str(tmp_path / "run"), "--report")
+    assert code == 0
+    assert "The answer (full front: 99 rows in pareto.csv)" in out
+    for line in ("lowest TPOT", "highest per device", "lowest cost", "knee", "a100-sxm-80gb", "rtx-4090"):
+        assert line in out
+    assert "Pareto front (first" not in out  # rows of the front only with --top
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "dse report: quickstart" in html and "<script src=" not in html  # plotly.js embedded, nothing fetched
+
+
+def test_report_of_a_directory_that_is_not_a_run_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = _run(capsys, "report", str(tmp_path))
+    assert code == 2
+    assert "not a run or sweep directory" in err and "manifest.json" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--format", "pdf"], "unknown format pdf"),
+        (["--x", "speed"], "Invalid value for '--x'"),
+        (["--x", "ttft_s", "--y", "ttft_s"], "the same metric"),
+    ],
+)
+def test_bad_report_options_exit_2(
+    capsys: pytest.CaptureFixture[str], exhaustive_dir: Path, tmp_path: Path, argv: list[str], message: str
+) -> None:
+    code, _, err = _run(capsys, "report", str(exhaustive_dir), "--out", str(tmp_path), *argv)
+    assert code == 2 and message in err
+
+
+def test_no_browser_still_writes_the_html(
+    capsys: pytest.CaptureFixture[str], exhaustive_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("DSE_BROWSER", "BROWSER_PATH"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    code, _, err = _run(capsys, "report", str(exhaustive_dir), "--out", str(tmp_path), "--format", "html,png")
+    assert code == 1
+    assert "apt-get install chromium" in err
+    assert (tmp_path / "report.html").stat().st_size > 0
+
+
+def test_report_with_chosen_axes_and_a_moved_run(
+    capsys: pytest.CaptureFixture[str], exhaustive_dir: Path, tmp_path: Path
+) -> None:
+    moved = tmp_path / "moved"
+    shutil.copytree(exhaustive_dir, moved)
+    (moved / "report.html").unlink(missing_ok=True)
+    code, out, _ = _run(capsys, "report", str(moved), "--x", "ttft_s", "--y", "joules_per_token")
+    assert code == 0 and str(moved / "report.html") in out
+    html = (moved / "report.html").read_text()
+    assert "energy per output token vs time to first token" in html
+
+
+def test_sweep_report(capsys: pytest.CaptureFixture[str], sweep_dir: Path, tmp_path: Path) -> None:
+    code, _, _ = _run(capsys, "report", str(sweep_dir), "--out", str(tmp_path))
+    html = (tmp_path / "report.html").read_text()
+    assert code == 0 and "Fronts across the sweep" in html and "prompt_tokens=4096" in html
+
+
+def test_analyze_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "one" / "config.html"
+    code, out, _ = _run(
+        capsys, "analyze", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "8", "--report", str(target)
+    )
+    assert code == 0 and f"report: {target}" in out
+    html = target.read_text()
+    assert "Roofline: llama-3.1-8b on h100-sxm" in html and "Memory per device" in html
