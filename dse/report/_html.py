@@ -38,7 +38,7 @@ h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.2rem; margin-
   font-size: 0.92rem; margin: 0.8rem 0; } .facts b { color: #1d2733; } .warn { color: #a00; font-weight: 600; }
 table { border-collapse: collapse; font-size: 0.86rem; margin: 0.6rem 0; width: 100%; }
 th, td { border-bottom: 1px solid #e3e7eb; padding: 0.3rem 0.55rem; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, th:nth-child(2) { text-align: left; }
 td.config { white-space: normal; min-width: 22rem; text-align: left; }
 th { background: #f4f6f8; font-weight: 600; } tr.group td { background: #fafbfc; font-weight: 600; text-align: left; }
 .note { color: #5b6670; font-size: 0.86rem; margin: 0.2rem 0 0.4rem; } .chart { width: 100%; min-height: 300px; }

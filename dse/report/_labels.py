@@ -111,6 +111,12 @@ QUANT_SYMBOLS = (
     "bowtie",
 )
 """Marker symbols, one per quantization scheme in the order of the space."""
+SYMBOL_CODES = {
+    "circle": 0, "square": 1, "diamond": 2, "cross": 3, "x": 4, "triangle-up": 5, "triangle-down": 6,
+    "pentagon": 13, "hexagon": 14, "star": 17, "hourglass": 21, "bowtie": 22,
+}  # fmt: skip
+"""plotly's number for each symbol: a per-point array of numbers is a compact typed array in the page, where
+names would be a string per point."""
 
 
 def metric_value(metric: str, si: Any) -> Any:
@@ -148,14 +154,15 @@ def parameter_text(name: str, values: Any) -> pd.Series:
 
 def shown_parameters(trials: pd.DataFrame) -> list[str]:
     """The parameters a label names: ``ALWAYS_SHOWN`` and every other that takes several values in ``trials``."""
-    return [p for p in PARAMETERS if p in ALWAYS_SHOWN or (p in trials and trials[p].astype(str).nunique() > 1)]
+    return [p for p in PARAMETERS if p in ALWAYS_SHOWN or (p in trials and trials[p].nunique(dropna=False) > 1)]
 
 
 _PREFIX = {"hardware": "", "quant": "", "batch": "batch ", "kv": "KV ", "flash_attention": ""}
 
 
 def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:
-    """One label per row naming its configuration: ``h100-sxm · fp8 · KV fp8 · tp 2 · batch 64``."""
+    """One label per row naming its configuration: ``h100-sxm, fp8, KV fp8, tp 2, batch 64`` (ASCII: a chart
+    holds tens of thousands of labels, and JSON spells other characters in six bytes)."""
     if not len(frame):
         return pd.Series([], dtype=object)
     parts = []
@@ -164,7 +171,7 @@ def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:
         parts.append(prefix + parameter_text(name, frame[name].to_numpy()))
     label = parts[0]
     for part in parts[1:]:
-        label = label + " · " + part
+        label = label + ", " + part
     return label.set_axis(frame.index)
 
 

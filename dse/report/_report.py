@@ -42,7 +42,8 @@ class ReportFiles:
 
 
 def _pairs(run: RunResults, x: str | None, y: str | None) -> list[tuple[str, str]]:
-    """The 2-D charts: ``x`` against ``y`` when asked; else the defaults and the run's first two objectives."""
+    """The 2-D charts: ``x`` against ``y`` when asked; else the defaults, and a run's two objectives (three or
+    more get the 3-D chart instead)."""
     if x or y:
         objectives = [o.metric for o in run.objectives]
         x = x or next(m for m in (*objectives, "tokens_per_s_per_user") if m != y)
@@ -50,8 +51,8 @@ def _pairs(run: RunResults, x: str | None, y: str | None) -> list[tuple[str, str
         return [(x, y)]
     pairs = list(DEFAULT_PAIRS)
     metrics = [o.metric for o in run.objectives]
-    if len(metrics) >= 2 and {tuple(metrics[:2]), tuple(metrics[1::-1])}.isdisjoint(pairs):
-        pairs.append((metrics[0], metrics[1]))
+    if len(metrics) == 2 and {tuple(metrics), tuple(metrics[::-1])}.isdisjoint(pairs):
+        pairs.append((metrics[0], metrics[1]))  # with three objectives, the 3-D chart shows them
     return pairs
 
 

@@ -3,6 +3,7 @@ bounds shaded. Builders only: DataFrames in, a plotly Figure out, no I/O."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from dse.report._labels import (
     HARDWARE_COLOURS,
     QUANT_SYMBOLS,
     RECIPROCALS,
+    SYMBOL_CODES,
     config_labels,
     metric_value,
     palette,
@@ -92,6 +94,11 @@ def axis_type(log: bool, drawn: Sequence[float] | None = None) -> dict[str, Any]
     return {"type": "log", "dtick": "D2"} if few else {"type": "log"}
 
 
+def _compact(values: np.ndarray) -> np.ndarray:
+    """Coordinates as float32 in the page (7 significant digits; hover shows 4): half the bytes of float64."""
+    return np.asarray(values, dtype=np.float32)
+
+
 def _in_front(trials: pd.DataFrame, front: pd.DataFrame) -> np.ndarray:
     return np.isin(trials["candidate_id"].to_numpy(), front["candidate_id"].to_numpy())
 
@@ -100,7 +107,7 @@ def _hover(x: str, y: str, z: str | None = None) -> str:
     lines = [f"{DISPLAY[x].axis}: %{{x:.4g}}", f"{DISPLAY[y].axis}: %{{y:.4g}}"]
     if z:
         lines.append(f"{DISPLAY[z].axis}: %{{z:.4g}}")
-    return "<b>%{text}</b><br>" + "<br>".join(lines) + "<extra>%{fullData.name}</extra>"
+    return "<b>%{text}</b><br>" + "<br>".join(lines) + "<extra></extra>"
 
 
 def tradeoff(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
@@ -162,8 +169,8 @@ def pareto_scatter(
         text = config_labels(rows, parameters) + "<br>infeasible: " + rows["infeasible_reason"].fillna("").astype(str)
         fig.add_trace(
             kind(
-                x=xs[kept_bad],
-                y=ys[kept_bad],
+                x=_compact(xs[kept_bad]),
+                y=_compact(ys[kept_bad]),
                 mode="markers",
                 name="infeasible",
                 text=text.to_numpy(),
@@ -174,6 +181,7 @@ def pareto_scatter(
         )
     shown: set[str] = set()
     layers = (("feasible", trials.iloc[kept_cloud], 6, 0.45), ("front", front[front_ok], 10, 1.0))
+    own = [p for p in parameters if p != "hardware"]  # a hardware's trace names it once, in its hover template
     for role, frame, size, opacity in layers:
         for name in hardware:
             rows = frame[(frame["hardware"] == name).to_numpy()]
@@ -182,19 +190,19 @@ def pareto_scatter(
                 continue
             fig.add_trace(
                 kind(
-                    x=vx,
-                    y=vy,
+                    x=_compact(vx),
+                    y=_compact(vy),
                     mode="markers",
                     name=name,
                     legendgroup=name,
                     showlegend=name not in shown,
-                    text=config_labels(rows, parameters).to_numpy(),
-                    hovertemplate=hover,
+                    text=config_labels(rows, own).to_numpy(),
+                    hovertemplate=f"<b>{html.escape(name)}</b> · " + hover,
                     marker={
                         "color": colours[name],
                         "size": size,
                         "opacity": opacity,
-                        "symbol": rows["quant"].map(symbols).fillna("circle").to_numpy(),
+                        "symbol": rows["quant"].map(symbols).map(SYMBOL_CODES).fillna(0).to_numpy(dtype=np.uint8),
                         "line": {"width": 1.2 if role == "front" else 0, "color": "#222"},
                     },
                     meta={"role": role},
@@ -284,7 +292,7 @@ def _shade(fig: Any, limits: Sequence[Limit], axis: str, drawn: list[float], log
             if axis == "x":
                 fig.add_vrect(x0=start, x1=end, fillcolor=SLO_FILL, line_width=0, layer="below")
                 fig.add_vline(
-                    x=edge, line=line, annotation_position="top right" if start == edge else "top left", **text
+                    x=edge, line=line, annotation_position="top left" if start == edge else "top right", **text
                 )
             else:
                 fig.add_hrect(y0=start, y1=end, fillcolor=SLO_FILL, line_width=0, layer="below")

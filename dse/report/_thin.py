@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CELLS = 160
-"""Grid cells per axis for a 2-D chart (a 600-pixel axis: one cell per ~4 pixels, about a marker's size)."""
+CELLS = 100
+"""Grid cells per axis for a 2-D chart (a 600-pixel axis: one cell per ~6 pixels, about a marker's width);
+measured on a 2-million-candidate run: 160 cells made a 15 MB page, 100 keep it under 10 MB
+(docs/benchmarks.md)."""
 CELLS_3D = 48
 """Grid cells per axis for a 3-D chart (a rotated cloud needs fewer to look the same)."""
 
