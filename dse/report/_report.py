@@ -83,7 +83,7 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
             run.trials, run.front, px, py, bounds=run.bounds, hardware=run.hardware, quants=run.quants
         )
         name = f"pareto-{_short(py)}-vs-{_short(px)}"
-        charts.append(Chart(name, f"{DISPLAY[py].title} vs {DISPLAY[px].title}", figure, _scatter_note(run)))
+        charts.append(Chart(name, f"{DISPLAY[py].title} vs {DISPLAY[px].title}", figure, SCATTER_NOTE))
     metrics = [o.metric for o in run.objectives]
     if len(metrics) >= 3:
         figure = pareto_scatter_3d(run.trials, run.front, metrics[:3], hardware=run.hardware, quants=run.quants)
@@ -120,11 +120,10 @@ def _short(metric: str) -> str:
     }.get(metric, metric.replace("_", "-"))
 
 
-def _scatter_note(run: RunResults) -> str:
-    return (
-        "Colour = hardware, symbol = quantization; outlined markers = the Pareto front (pareto.csv); faint grey ="
-        " infeasible; shaded = outside a bound. Hover for the configuration, click a legend entry to hide it."
-    )
+SCATTER_NOTE = (
+    "Colour = hardware, symbol = quantization; outlined markers = the Pareto front (pareto.csv); faint grey ="
+    " infeasible; shaded = outside a bound. Hover for the configuration, click a legend entry to hide it."
+)
 
 
 def _question(run: RunResults) -> list[tuple[str, str]]:
@@ -163,7 +162,7 @@ def _question(run: RunResults) -> list[tuple[str, str]]:
 def run_summary(run: RunResults) -> str:
     """The answer as an HTML table: best per objective, the knee, best per hardware."""
     metrics = list(dict.fromkeys([*(o.metric for o in run.objectives), *SUMMARY_METRICS]))
-    parameters = [p for p in shown_parameters(run.trials)]
+    parameters = shown_parameters(run.trials)
     point = knee(run.front, run.objectives)
     sections = [
         ("best per objective (on the front)", best_per_objective(run.front, run.objectives)),

@@ -43,15 +43,22 @@ def parallel_rows(trials: pd.DataFrame, front: pd.DataFrame, lines: int = PARCOO
     return trials.iloc[chosen].assign(on_front=on_front[chosen])
 
 
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Missing values first, then numbers in numeric order, then words."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return (0, 0.0, "")
+    if isinstance(value, int | float | np.number):
+        return (1, float(value), "")
+    return (2, 0.0, str(value))
+
+
 def _category_axis(name: str, values: pd.Series, order: Sequence[str] | None) -> dict[str, Any]:
     """A parameter as a parcoords dimension: one tick per distinct value (in the space's order, else sorted)."""
     words = parameter_text(name, values.to_numpy())
     raw = pd.Series(values.to_numpy(dtype=object))
     if order is None:
         distinct = raw.drop_duplicates()
-        keys = sorted(
-            range(len(distinct)), key=lambda i: (distinct.iloc[i] is not None, str(distinct.iloc[i]).zfill(12))
-        )
+        keys = sorted(range(len(distinct)), key=lambda i: _sort_key(distinct.iloc[i]))
         order_words = [words[distinct.index[i]] for i in keys]
     else:
         order_words = [w for w in order if w in set(words)]
