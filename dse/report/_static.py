@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,20 +55,22 @@ def write_images(charts: Sequence[Chart], directory: Path, formats: Sequence[str
     import kaleido
 
     directory.mkdir(parents=True, exist_ok=True)
-    jobs, paths = [], []
-    for chart in charts:
-        for fmt in formats:
-            path = directory / f"{chart.name}.{fmt}"
-            opts = {"format": fmt, "width": IMAGE_WIDTH, "height": _height(chart)}
-            jobs.append(
-                {"fig": chart.figure, "path": str(path), "opts": opts | ({"scale": PNG_SCALE} if fmt == "png" else {})}
-            )
-            paths.append(path)
-    try:
-        kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False, "path": browser})
-    except Exception as exc:  # choreographer and kaleido raise their own types for a browser that fails
-        raise ExportError(f"PNG/SVG export with {browser} failed: {exc}") from None
-    missing = [str(p) for p in paths if not p.is_file() or not p.stat().st_size]
-    if missing:
-        raise ExportError(f"the browser wrote no image for: {', '.join(missing)}")
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as scratch:
+        jobs, paths = [], []
+        for chart in charts:
+            for fmt in formats:
+                opts = {"format": fmt, "width": IMAGE_WIDTH, "height": _height(chart)}
+                opts |= {"scale": PNG_SCALE} if fmt == "png" else {}
+                jobs.append({"fig": chart.figure, "path": str(Path(scratch) / f"{chart.name}.{fmt}"), "opts": opts})
+                paths.append(directory / f"{chart.name}.{fmt}")
+        try:
+            kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False, "path": browser})
+        except Exception as exc:  # choreographer and kaleido raise their own types for a browser that fails
+            raise ExportError(f"PNG/SVG export with {browser} failed: {exc}") from None
+        written = {p.name for p in Path(scratch).iterdir() if p.stat().st_size}
+        missing = [p.name for p in paths if p.name not in written]
+        if missing:
+            raise ExportError(f"the browser wrote no image for: {', '.join(missing)}")
+        for path in paths:  # an interrupted export leaves the previous images, never half an image
+            os.replace(Path(scratch) / path.name, path)
     return paths
