@@ -281,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 1
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C before a run started (a run itself stops cleanly)
+        typer.echo("interrupted", err=True)
+        return 130
     except Exception as exc:
         show = getattr(exc, "show", None)
         if callable(show) and isinstance(getattr(exc, "exit_code", None), int):  # usage errors (exit code 2)

@@ -31,11 +31,27 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
+def replace_durably(tmp: Path, path: Path) -> None:
+    """Move a fully written ``tmp`` over ``path``: its bytes reach the disk first (fsync), then the rename, then
+    the directory entry, so a crash or power loss leaves either the old file or the new one, never a torn one."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    try:
+        directory = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically (a crash never leaves half a file)."""
+    """Write atomically and durably (``replace_durably``)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
-    os.replace(tmp, path)
+    replace_durably(tmp, path)
 
 
 def _plain(value: Any) -> Any:
@@ -95,7 +111,7 @@ def _absolute(source: str) -> str:
 
 
 def write_table(columns: dict[str, Any], path: Path) -> None:
-    """Columns -> parquet (or CSV for ``.csv``), atomically.
+    """Columns -> parquet (or CSV for ``.csv``), atomically and durably (``replace_durably``).
 
     String columns hold a handful of distinct values (hardware ids, formats, reasons): they are written
     dictionary-encoded from hash-factorized codes, which is several times faster than letting the writer
@@ -126,7 +142,7 @@ def write_table(columns: dict[str, Any], path: Path) -> None:
             else:
                 arrays[name] = pa.array(values)
         pq.write_table(pa.table(arrays), tmp, use_dictionary=strings)  # floats never repeat: no dictionary
-    os.replace(tmp, path)
+    replace_durably(tmp, path)
 
 
 def read_trials(path: Path) -> dict[str, Any]:

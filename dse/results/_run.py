@@ -25,6 +25,7 @@ from dse.results._files import (
     TRIALS,
     manifest,
     read_trials,
+    replace_durably,
     write_json,
     write_table,
 )
@@ -39,9 +40,6 @@ from dse.search import (
     pareto_indices,
 )
 from dse.space import DIMENSIONS, Space, load_space
-
-CHECKPOINT_S = 10.0
-"""Seconds between checkpoints of trials.parquet during a run (an interruption loses at most this much)."""
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -71,13 +69,18 @@ class Run:
         return pd.DataFrame(self.front)
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""Ctrl-C, ``kill``, and a closed terminal all stop a run the same way."""
+
+
 @contextmanager
 def interruptible(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` (the run finishes its chunk, writes everything, and returns)."""
+    """The stop signals set ``stop`` while the block runs (the run finishes its chunk, writes everything, and
+    returns); a second signal changes nothing, so it cannot cut the writing short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     for sig in previous:
         signal.signal(sig, lambda *_: stop.set())
     try:
@@ -94,7 +97,7 @@ class _Collector:
         self.space, self.directory, self.progress = space, directory, progress
         self.parts: list[Columns] = [previous] if previous is not None and len(previous["candidate_id"]) else []
         self.front: Columns | None = None
-        self.last_checkpoint = self.last_report = time.monotonic()
+        self.last_report = time.monotonic()
         self.evaluated = sum(len(p["candidate_id"]) for p in self.parts)
         self.feasible = sum(int(np.sum(p["feasible"])) for p in self.parts)
         for part in list(self.parts):
@@ -113,8 +116,6 @@ class _Collector:
         self.feasible += int(np.sum(cols["feasible"]))
         self._merge_front(cols)
         now = time.monotonic()
-        if now - self.last_checkpoint > CHECKPOINT_S:
-            self.checkpoint()
         if self.progress and (now - self.last_report > 0.2 or len(self.parts) == 1):
             self.last_report = now
             self.progress(self.status())
@@ -141,8 +142,8 @@ class _Collector:
         return merged
 
     def checkpoint(self) -> None:
+        """Save every candidate evaluated so far (``trials.parquet``, replaced atomically)."""
         write_table(self.columns(), self.directory / TRIALS)
-        self.last_checkpoint = time.monotonic()
 
 
 def run(
@@ -174,6 +175,7 @@ def run(
         "seed": rec.engine.seed if seed is None else seed,
         "executor": executor or rec.execution.executor,
         "chunk_size": rec.execution.chunk_size,
+        "checkpoint_s": rec.execution.checkpoint_s,
         "ray_address": ray_address or rec.execution.ray_address,
     }
     directory = Path(out) if out is not None else _default_directory(rec.name)
@@ -204,6 +206,7 @@ def resume(
     if space.digest != digest:
         raise InputError("the space file changed since this run started; start a new run", source=space.source)
     settings |= {"executor": executor} if executor else {}
+    settings.setdefault("checkpoint_s", space.record.execution.checkpoint_s)  # runs started before the setting
     previous = read_trials(directory / TRIALS) if (directory / TRIALS).exists() else None
     return _execute(space, directory, settings, previous, progress, stop or threading.Event())
 
@@ -216,30 +219,45 @@ def _execute(
     progress: Progress | None,
     stop: threading.Event,
 ) -> Run:
+    """Drive the engine, then write the run directory in the order that never loses an evaluated candidate:
+    trials, front, the engine's export (complete runs), summary. The stop signals are held off for the whole
+    of it: an interruption ends the search at the next chunk, never the writing."""
     engine = choose_engine(space, settings["engine"])
     collector = _Collector(space, directory, previous, progress)
     already = collector.evaluated
     started = time.perf_counter()
-    pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
+    with interruptible(stop):
+        pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
 
-    def evaluate(ids: np.ndarray) -> Iterator[Columns]:
-        return (columns for _, columns in pool.map_ids(space, chunks(ids, settings["chunk_size"])))
+        def evaluate(ids: np.ndarray) -> Iterator[Columns]:
+            return (columns for _, columns in pool.map_ids(space, chunks(ids, settings["chunk_size"])))
 
-    try:
-        with interruptible(stop):
-            search = make_engine(engine, space, settings, directory / JOURNAL, previous)
-            drive(search, evaluate, collector.add, stop, CHECKPOINT_S)
-    finally:
-        pool.close()
-    wall = time.perf_counter() - started
-    columns = collector.columns()
-    write_table(columns, directory / TRIALS)
-    front = collector.front or {k: np.asarray(v)[:0] for k, v in columns.items()}
-    write_table(front, directory / PARETO)
-    finished = collector.evaluated >= space.size if engine == "exhaustive" else not stop.is_set()
-    summary = _summary(space, engine, settings, collector, wall, already, complete=finished)
-    write_json(directory / SUMMARY, summary)
+        search = make_engine(engine, space, settings, previous)
+        try:
+            drive(search, evaluate, collector.add, stop, settings["checkpoint_s"], collector.checkpoint)
+        finally:
+            pool.close()
+            search.close()
+            columns = collector.columns()
+            write_table(columns, directory / TRIALS)
+        wall = time.perf_counter() - started
+        front = collector.front or {k: np.asarray(v)[:0] for k, v in columns.items()}
+        write_table(front, directory / PARETO)
+        finished = collector.evaluated >= space.size if engine == "exhaustive" else not stop.is_set()
+        if finished:
+            _export(search, directory / JOURNAL)
+        summary = _summary(space, engine, settings, collector, wall, already, complete=finished)
+        write_json(directory / SUMMARY, summary)
     return Run(directory, space, columns, front, summary)
+
+
+def _export(search: Any, path: Path) -> None:
+    """The engine's own record of the run (the Optuna journal), written whole or not at all."""
+    tmp = path.with_name(path.name + ".tmp")
+    if search.export(tmp):
+        replace_durably(tmp, path)
+    for leftover in (tmp, tmp.with_name(tmp.name + ".lock")):
+        leftover.unlink(missing_ok=True)
 
 
 def _summary(

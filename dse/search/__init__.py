@@ -4,7 +4,6 @@ hypervolume."""
 from __future__ import annotations
 
 import typing
-from pathlib import Path
 from typing import Any
 
 from dse.search._engine import Columns, Engine, ExhaustiveEngine, chunks, concat_columns, drive
@@ -35,12 +34,12 @@ def choose_engine(space: Space, kind: str) -> str:
     return kind
 
 
-def make_engine(kind: str, space: Space, settings: dict[str, Any], journal: Path, previous: Columns | None) -> Engine:
+def make_engine(kind: str, space: Space, settings: dict[str, Any], previous: Columns | None) -> Engine:
     """An engine of ``kind`` (not ``auto``) continuing from the candidates evaluated before (``previous``)."""
     if kind == "exhaustive":
         done = previous["candidate_id"] if previous is not None else None
         return ExhaustiveEngine(space, EXHAUSTIVE_BATCH_CHUNKS * settings["chunk_size"], done)
-    return OptunaEngine(space, settings, journal, previous)
+    return OptunaEngine(space, settings, previous)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ import abc
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,12 @@ class Engine(abc.ABC):
     when every candidate the engine wants is already known); each proposal is evaluated and handed back, all
     of it, to ``observe`` before the next ``propose``, unless the run stops (then ``close`` follows, and a
     proposal left unobserved is forgotten: a resumed run proposes again). ``stage`` names what the current
-    proposal is for (it becomes the ``stage`` column of the trials). ``checkpoint`` saves whatever state the
-    engine keeps beyond the trials (an Optuna study); ``close`` saves it for the last time.
+    proposal is for (it becomes the ``stage`` column of the trials).
+
+    An engine keeps no state that the trials cannot rebuild: given the candidates evaluated before (a resumed
+    run), it replays its own decisions from the start and proposes exactly what an uninterrupted run would
+    have proposed next, so the trials table is the only thing a run must save to survive any interruption.
+    ``export`` writes what an engine offers beyond the trials (the Optuna study) once a run is complete.
     """
 
     stage: str
@@ -47,11 +52,12 @@ class Engine(abc.ABC):
     def observe(self, columns: Columns) -> None:
         """The evaluated columns of the last proposal."""
 
-    def checkpoint(self) -> None:  # noqa: B027 - optional hook
-        """Save the engine's own state (nothing by default)."""
-
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Save the engine's state for the last time (nothing by default)."""
+        """The run stops: forget work proposed but not observed (nothing by default)."""
+
+    def export(self, path: Path) -> bool:
+        """Write the engine's own record of a complete run to ``path``; False when it has none (the default)."""
+        return False
 
 
 class ExhaustiveEngine(Engine):
@@ -92,30 +98,28 @@ def drive(
     record: Callable[[Columns, str], None],
     stop: threading.Event,
     checkpoint_s: float,
+    checkpoint: Callable[[], None],
 ) -> None:
     """Run ``engine`` until it is done or ``stop`` is set: propose; evaluate (``evaluate`` yields the columns
     of the proposal chunk by chunk, in any order); ``record`` each chunk with its stage as it arrives; observe
-    the whole proposal; checkpoint the engine every ``checkpoint_s`` seconds. ``stop`` is honoured between
-    chunks (what was evaluated is recorded, the rest of the proposal is not observed). The engine is closed
-    however the loop ends."""
+    the whole proposal; call ``checkpoint`` (the caller saves what was recorded) at most every
+    ``checkpoint_s`` seconds. ``stop`` is honoured between chunks (what was evaluated is recorded, the rest
+    of the proposal is not observed). The caller closes the engine, after saving what was recorded."""
     saved = time.monotonic()
-    try:
-        while not engine.done and not stop.is_set():
-            ids, stage = engine.propose(), engine.stage
-            parts = []
-            for columns in evaluate(ids):
-                record(columns, stage)
-                parts.append(columns)
-                if stop.is_set():
-                    break
+    while not engine.done and not stop.is_set():
+        ids, stage = engine.propose(), engine.stage
+        parts = []
+        for columns in evaluate(ids):
+            record(columns, stage)
+            parts.append(columns)
             if stop.is_set():
                 break
-            engine.observe(concat_columns(parts) if parts else {"candidate_id": np.zeros(0, dtype=np.int64)})
             if time.monotonic() - saved > checkpoint_s:
-                engine.checkpoint()
+                checkpoint()
                 saved = time.monotonic()
-    finally:
-        engine.close()
+        if stop.is_set():
+            break
+        engine.observe(concat_columns(parts) if parts else {"candidate_id": np.zeros(0, dtype=np.int64)})
 
 
 def concat_columns(parts: list[Columns]) -> Columns:

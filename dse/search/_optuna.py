@@ -178,12 +178,11 @@ class OptunaSearch:
         self.pending = []
 
     def save_journal(self, path: Path) -> None:
-        """Persist the study as an Optuna journal file (``optuna-dashboard`` opens it)."""
+        """Write the study as a new Optuna journal file at ``path`` (``optuna-dashboard`` opens it)."""
         import optuna
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        if path.exists():
-            path.unlink()
+        path.unlink(missing_ok=True)
         storage = JournalStorage(JournalFileBackend(str(path)))
         optuna.copy_study(from_study_name=self.study.study_name, from_storage=self.study._storage, to_storage=storage)
 
@@ -239,21 +238,26 @@ def batch_polish_ids(space: Space, columns: dict[str, Any], budget: int) -> np.n
 
 class OptunaEngine(Engine):
     """Batched ask/tell of an ``OptunaSearch`` until its trial budget is spent, then the batch-line polish
-    (``batch_polish_ids``). The study is saved as a journal file at every checkpoint and at the end; a
-    resumed run continues from the journal, and every candidate evaluated before is served from the cache.
+    (``batch_polish_ids``) over the configurations the search sampled.
+
+    Resuming replays: the study starts again from its seed, every candidate evaluated before is served from
+    the cache, so the samplers see exactly the history of an uninterrupted run and ask for exactly the same
+    trials (only the sampler's own time is spent again, no evaluation). The study is written as an Optuna
+    journal when the run completes (``export``).
     """
 
-    def __init__(self, space: Space, settings: dict[str, Any], journal: Path, previous: Columns | None) -> None:
+    def __init__(self, space: Space, settings: dict[str, Any], previous: Columns | None) -> None:
         self.search = OptunaSearch(
             space, settings["trials"], settings["batch_size"], settings["tpe_trials"], settings["seed"]
         )
-        self.space, self.journal, self.polish_budget = space, journal, POLISH_PER_TRIAL * settings["trials"]
-        if journal.exists():
-            self.search.resume(load_journal_trials(journal, space.record.name))
-        self.seen: list[Columns] = []
+        self.space, self.polish_budget = space, POLISH_PER_TRIAL * settings["trials"]
+        self.known: list[Columns] = []
+        """What the polish needs (``_slim``) of every candidate evaluated, before this run or in it."""
         if previous is not None and len(previous["candidate_id"]):
             self.search.record(previous)
-            self.seen.append(_slim(previous, space))
+            self.known.append(_slim(previous, space))
+        self.sampled: list[np.ndarray] = []
+        """Candidate ids the search asked for, evaluated or cached: what the polish starts from."""
         self.stage = "search"
         self.asked: tuple[list[Any], np.ndarray] | None = None
         self.polished = False
@@ -267,28 +271,32 @@ class OptunaEngine(Engine):
             self.stage = "search"
             trials, ids = self.search.ask()
             self.asked = (trials, ids)
+            self.sampled.append(ids)
             return self.search.missing(ids)
         self.stage = "polish"
-        if not self.seen:
+        if not self.sampled:
             return _none()
-        return self.search.missing(batch_polish_ids(self.space, _joined(self.seen), self.polish_budget))
+        known = _joined(self.known)
+        rows = np.isin(known["candidate_id"], np.concatenate(self.sampled))
+        sampled = {name: np.asarray(values)[rows] for name, values in known.items()}
+        return self.search.missing(batch_polish_ids(self.space, sampled, self.polish_budget))
 
     def observe(self, columns: Columns) -> None:
         if len(columns["candidate_id"]):
             self.search.record(columns)
-            self.seen.append(_slim(columns, self.space))
+            self.known.append(_slim(columns, self.space))
         if self.stage == "search" and self.asked is not None:
             self.search.tell(*self.asked)
             self.asked = None
         elif self.stage == "polish":
             self.polished = True
 
-    def checkpoint(self) -> None:
-        self.search.save_journal(self.journal)
-
     def close(self) -> None:
         self.search.abandon()
-        self.search.save_journal(self.journal)
+
+    def export(self, path: Path) -> bool:
+        self.search.save_journal(path)
+        return True
 
 
 def _slim(columns: Columns, space: Space) -> Columns:

@@ -28,7 +28,14 @@ def objective_points(columns: Any, objectives: Sequence[ObjectiveRecord]) -> NDA
 
 
 def pareto_indices(columns: dict[str, Any], objectives: Sequence[ObjectiveRecord]) -> NDArray[np.intp]:
-    """Rows of ``columns`` on the front: feasible, finite objectives, non-dominated, one per candidate id."""
+    """Rows of ``columns`` on the front, in candidate-id order: feasible, finite objectives, not dominated by
+    any other, one row per candidate id.
+
+    Ties are kept: candidates with equal objective values (an int8 and an fp8 configuration with the same
+    metrics, say) are all on the front. So the front is a function of the set of candidates evaluated, not of
+    the order they arrived in: the same space and seed give the same front on any executor, chunking,
+    interruption and resume.
+    """
     import moocore
 
     points = objective_points(columns, objectives)
@@ -36,9 +43,9 @@ def pareto_indices(columns: dict[str, Any], objectives: Sequence[ObjectiveRecord
     if not len(ok):
         return ok
     ids = np.asarray(columns["candidate_id"])[ok]
-    _, first = np.unique(ids, return_index=True)  # duplicates of one configuration (cache hits) count once
-    ok = ok[np.sort(first)]
-    mask = moocore.is_nondominated(points[ok], keep_weakly=False)
+    _, first = np.unique(ids, return_index=True)  # sorted by id; a repeated candidate (cache hit) counts once
+    ok = ok[first]
+    mask = moocore.is_nondominated(points[ok], keep_weakly=True)
     return ok[mask]
 
 

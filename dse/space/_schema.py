@@ -204,6 +204,9 @@ class ExecutionRecord(BaseModel):
 
     executor: ExecutorKind = "local"
     chunk_size: PositiveInt = 65536
+    checkpoint_s: PositiveFloat = Field(
+        default=10.0, description="seconds between saves of trials.parquet (an interruption loses at most this)"
+    )
     ray_address: str | None = None
 
 

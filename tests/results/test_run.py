@@ -73,7 +73,7 @@ def test_exhaustive_front_is_exact(exact) -> None:  # type: ignore[no-untyped-de
     )[ok]
     import moocore
 
-    brute = scored[ok][moocore.is_nondominated(pts)]
+    brute = scored[ok][moocore.is_nondominated(pts, keep_weakly=True)]  # ties are all on the front
     expected = set(zip(brute["hardware"], brute["quant"], brute["kv"], brute["batch"], strict=True))
     front = exact.front
     got = set(zip(front["hardware"], front["quant"], front["kv"], front["batch"].tolist(), strict=True))
