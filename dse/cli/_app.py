@@ -150,6 +150,8 @@ def run_command(
                 ray_address=ray_address,
                 progress=update,
             )
+    for repair in result.summary.get("resume_repairs", []):
+        typer.echo(f"repaired: {repair}", err=True)
     render_run(result, top)
     if report:
         _write_report(result.directory)

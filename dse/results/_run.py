@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -24,11 +23,11 @@ from dse.results._files import (
     SUMMARY,
     TRIALS,
     manifest,
-    read_trials,
     replace_durably,
     write_json,
     write_table,
 )
+from dse.results._verify import check_run
 from dse.search import (
     Normalisation,
     choose_engine,
@@ -195,20 +194,18 @@ def resume(
     stop: threading.Event | None = None,
     executor: str | None = None,
 ) -> Run:
-    """Continue an interrupted run in ``directory``: same space (checked by hash), nothing evaluated twice."""
+    """Continue an interrupted run in ``directory``: same space (checked by hash), nothing evaluated twice.
+
+    Every file is checked first (``dse.results._verify``): what can be put right safely is, and said in
+    ``summary.json``'s ``resume_repairs``; anything else raises ``InputError`` before anything is touched."""
     directory = Path(directory)
-    try:
-        saved = json.loads((directory / MANIFEST).read_text())
-        space_path, digest, settings = saved["space"]["path"], saved["space"]["sha256"], dict(saved["settings"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"not a run directory: no readable {MANIFEST} ({exc})", source=str(directory)) from None
-    space = load_space(space_path)
-    if space.digest != digest:
-        raise InputError("the space file changed since this run started; start a new run", source=space.source)
-    settings |= {"executor": executor} if executor else {}
-    settings.setdefault("checkpoint_s", space.record.execution.checkpoint_s)  # runs started before the setting
-    previous = read_trials(directory / TRIALS) if (directory / TRIALS).exists() else None
-    return _execute(space, directory, settings, previous, progress, stop or threading.Event())
+    checked = check_run(directory)
+    settings = checked.settings | ({"executor": executor} if executor else {})
+    result = _execute(checked.space, directory, settings, checked.previous, progress, stop or threading.Event())
+    if checked.repairs:
+        result.summary["resume_repairs"] = checked.repairs
+        write_json(directory / SUMMARY, result.summary)
+    return result
 
 
 def _execute(

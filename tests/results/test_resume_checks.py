@@ -1,0 +1,88 @@
+"""What a resume trusts: files checked against the manifest and the space; safe repairs said, the rest refused
+with exit 2 before anything is touched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import dse
+from dse.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "spaces" / "quickstart.yaml"
+
+
+def _interrupted(tmp_path: Path, name: str = "run", text: str | None = None) -> Path:
+    space = tmp_path / f"{name}.yaml"
+    space.write_text((text or QUICKSTART.read_text()) + "execution: {chunk_size: 300}\n")
+    stop = threading.Event()
+    dse.run(space, out=tmp_path / name, engine="exhaustive", stop=stop, progress=lambda status: stop.set())
+    return tmp_path / name
+
+
+def _resume_exit(capsys: pytest.CaptureFixture[str], directory: Path) -> tuple[int, str]:
+    code = main(["run", "--resume", str(directory)])
+    _, err = capsys.readouterr()
+    return code, err
+
+
+def test_a_corrupt_trials_table_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _interrupted(tmp_path)
+    data = (run / "trials.parquet").read_bytes()
+    (run / "trials.parquet").write_bytes(data[: len(data) // 2])
+    code, err = _resume_exit(capsys, run)
+    assert code == 2 and "trials.parquet" in err and "unreadable" in err and "Traceback" not in err
+
+
+def test_another_spaces_trials_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _interrupted(tmp_path)
+    other = _interrupted(tmp_path, "other", QUICKSTART.read_text().replace("prompt_tokens: 2048", "prompt_tokens: 512"))
+    before = (run / "trials.parquet").read_bytes()
+    shutil.copy(other / "trials.parquet", run / "trials.parquet")
+    code, err = _resume_exit(capsys, run)
+    assert code == 2 and "is not this space's candidate" in err
+    (run / "trials.parquet").write_bytes(before)
+    assert _resume_exit(capsys, run)[0] == 0
+
+
+def test_foreign_columns_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _interrupted(tmp_path)
+    trials = pd.read_parquet(run / "trials.parquet").drop(columns=["ttft_s"])
+    trials.to_parquet(run / "trials.parquet")
+    code, err = _resume_exit(capsys, run)
+    assert code == 2 and "columns differ: ttft_s" in err
+
+
+def test_repeated_rows_and_leftovers_are_repaired_and_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _interrupted(tmp_path)
+    trials = pd.read_parquet(run / "trials.parquet")
+    pd.concat([trials, trials.iloc[:5]]).to_parquet(run / "trials.parquet")
+    (run / "trials.parquet.tmp").write_bytes(b"half a file")
+    code, err = _resume_exit(capsys, run)
+    assert code == 0
+    assert "repaired: 5 repeated rows of trials.parquet dropped" in err and "removed trials.parquet.tmp" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(summary["resume_repairs"]) == 2 and summary["complete"]
+    assert pd.read_parquet(run / "trials.parquet")["candidate_id"].is_unique
+
+
+def test_a_moved_space_file_resumes_from_the_manifests_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _interrupted(tmp_path)
+    (tmp_path / "run.yaml").unlink()
+    code, err = _resume_exit(capsys, run)
+    assert code == 0 and "is gone: using the copy of the space in manifest.json" in err
+    reference = dse.run(QUICKSTART, out=tmp_path / "reference", engine="exhaustive")
+    assert (run / "pareto.csv").read_bytes() == (reference.directory / "pareto.csv").read_bytes()
+
+
+def test_resuming_a_complete_run_evaluates_nothing(tmp_path: Path) -> None:
+    done = dse.run(QUICKSTART, out=tmp_path / "run", engine="optuna", trials=64, seed=2)
+    again = dse.resume(tmp_path / "run")
+    assert again.summary["counts"]["evaluated_this_session"] == 0
+    assert again.summary["counts"]["evaluated"] == done.summary["counts"]["evaluated"]
