@@ -18,6 +18,9 @@ from dse.space import DIMENSIONS, Space, SpaceRecord, build_space, load_space
 
 SAMPLE = 256
 """Rows of trials.parquet re-evaluated on resume: each must be what its candidate id means in this space."""
+SAME_RTOL = 1e-10
+"""Relative difference below which a re-evaluated metric is the saved one (the engine may sum a chunk's terms
+in another order)."""
 
 
 @dataclass
@@ -94,7 +97,7 @@ def _check_rows(space: Space, columns: Columns, path: Path) -> None:
         saved = np.asarray(columns[name])[rows]
         values = np.asarray(values)
         if values.dtype.kind == "f":
-            same = np.isclose(saved.astype(float), values, rtol=1e-9, atol=0.0, equal_nan=True)
+            same = np.isclose(saved.astype(float), values, rtol=SAME_RTOL, atol=0.0, equal_nan=True)
         else:
             same = np.array([str(a) == str(b) for a, b in zip(saved, values, strict=True)])
         if not same.all():
