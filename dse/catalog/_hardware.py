@@ -18,7 +18,7 @@ DType = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp6", "fp4", "in
 DeviceKind = Literal["gpu", "tpu", "npu", "cpu", "soc"]
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class LinkRecord(BaseModel):

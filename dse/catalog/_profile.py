@@ -13,7 +13,7 @@ from dse.catalog._provenance import Provenance
 class ProfileRecord(BaseModel):
     """An efficiency profile as written in ``hardware/profiles/*.yaml``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str

@@ -20,7 +20,7 @@ Confidence = Literal["verified", "datasheet", "derived", "estimate", "low"]
 class Provenance(BaseModel):
     """Source, date and confidence of one group of figures."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     source: str = Field(min_length=1, description="document, page or paper the figures were read from")
     as_of: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="date read (YYYY, YYYY-MM or YYYY-MM-DD)")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 from dse.catalog._hardware import DType
 from dse.catalog._provenance import Provenance
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 Fallback = Literal["weight_only", "none"]
 """What happens on hardware without a native peak for a scheme's compute format:

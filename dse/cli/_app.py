@@ -29,6 +29,23 @@ catalog_app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from dse.version import __version__
+
+        typer.echo(f"dse {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Design-space exploration for LLM inference: hardware, quantization, batch, parallelism, and their costs."""
+
+
 class Format(str, Enum):
     table = "table"
     csv = "csv"
@@ -71,7 +88,7 @@ def analyze(
     ideal: Annotated[bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")],
     profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")],
     pricing: Annotated[Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")],  # type: ignore[valid-type]
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (DESIGN.md §4).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (keys: docs/cost-model.md).")],
     report: Annotated[
         str | None, typer.Option(help="Also write an HTML report: roofline, time per operator group, memory.")
     ],
@@ -121,7 +138,9 @@ def run_command(
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Connect to an existing Ray cluster.")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue the interrupted run in this directory.")] = None,
-    top: Annotated[int, typer.Option(help="Also print this many rows of the front (all are in pareto.csv).")] = 0,
+    top: Annotated[
+        int, typer.Option(min=0, help="Also print this many rows of the front (all are in pareto.csv).")
+    ] = 0,
     report: Annotated[bool, typer.Option("--report", help="Write report.html into the run directory.")] = False,
 ) -> None:
     """Search a space: the Pareto front of its objectives, written to a run directory."""

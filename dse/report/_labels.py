@@ -157,7 +157,16 @@ def shown_parameters(trials: pd.DataFrame) -> list[str]:
     return [p for p in PARAMETERS if p in ALWAYS_SHOWN or (p in trials and trials[p].nunique(dropna=False) > 1)]
 
 
-_PREFIX = {"hardware": "", "quant": "", "batch": "batch ", "kv": "KV ", "flash_attention": ""}
+_PREFIX = {
+    "hardware": "",
+    "quant": "",
+    "batch": "batch ",
+    "kv": "KV ",
+    "flash_attention": "",
+    "kv_block_size": "KV block ",
+    "kv_budget": "KV budget ",
+    "kv_offload": "KV offload ",
+}
 
 
 def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:

@@ -17,6 +17,7 @@ from dse.report._html import Chart, answer_table, facts_html, write_html
 from dse.report._labels import DISPLAY, metric_value, shown_parameters
 from dse.report._scatter import bounds_text
 from dse.report._static import FORMATS, write_images
+from dse.results import writable_directory
 from dse.space import METRICS
 
 REPORT = "report.html"
@@ -249,7 +250,7 @@ def report(
     _check(formats, x, y)
     results = load_results(directory)
     target = Path(out) if out is not None else Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
+    writable_directory(target, "out")
     if isinstance(results, SweepResults):
         charts = sweep_charts(results, x, y)
         page = _sweep_page(results, charts, target / REPORT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dse import units
 from dse.errors import InputError
 from dse.execute import Columns, concat_columns, make_executor
 from dse.results._files import (
@@ -166,7 +168,7 @@ def run(
         raise InputError(f"expected at least 1 trial, got {trials}", field="trials")
     space = space if isinstance(space, Space) else load_space(space)
     rec = space.record
-    settings = {
+    settings: dict[str, Any] = {
         "engine": engine or rec.engine.kind,
         "trials": trials or rec.engine.trials,
         "batch_size": rec.engine.batch_size,
@@ -182,9 +184,58 @@ def run(
         raise InputError(
             "already holds a run: continue it with --resume, or choose another --out", source=str(directory)
         )
-    directory.mkdir(parents=True, exist_ok=True)
+    refuse_if_too_large(space, choose_engine(space, settings["engine"]), settings["trials"])
+    writable_directory(directory, "out")
     write_json(directory / MANIFEST, manifest(space, settings) | {"created": _now()})
     return _execute(space, directory, settings, None, progress, stop or threading.Event())
+
+
+TRIAL_BYTES = 720
+"""Peak memory per candidate a run keeps (every evaluated row, for trials.parquet, and the copies made to write
+it): 705 bytes measured on a 1.3 M-candidate exhaustive run (docs/benchmarks.md), rounded up."""
+
+
+def available_memory_bytes() -> float:
+    """Memory the system can give this run now (Linux: MemAvailable; elsewhere: all physical memory)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * units.KiB
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def refuse_if_too_large(space: Space, engine: str, trials: int) -> None:
+    """Refuse (``InputError``) a run whose candidates cannot be held in memory, before anything starts."""
+    from dse.search import POLISH_PER_TRIAL
+
+    count = space.size if engine == "exhaustive" else min(space.size, trials * (1 + POLISH_PER_TRIAL))
+    need, have = count * TRIAL_BYTES, available_memory_bytes()
+    if need > 0.8 * have:
+        raise InputError(
+            f"a {engine} run of {count:,} candidates needs about {need / units.GB:,.1f} GB of memory ({TRIAL_BYTES}"
+            f" bytes per candidate kept for trials.parquet) and {have / units.GB:,.1f} GB is available: narrow the"
+            " space (fewer choices, a batch range with a step or a list of batches)"
+            + (", or search it with --engine optuna" if engine == "exhaustive" else ", or ask for fewer --trials"),
+            source=space.source,
+        )
+
+
+def writable_directory(directory: Path, option: str) -> None:
+    """Create ``directory`` (and parents), or say which option names a place that cannot hold it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".dse-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"cannot write a directory here ({exc.strerror or exc}); expected a writable directory path",
+            source=str(directory),
+            field=f"--{option}",
+        ) from None
 
 
 def resume(

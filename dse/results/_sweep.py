@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from dse.catalog import is_path, read_document, validate
 from dse.errors import InputError
 from dse.results._files import write_json, write_table
-from dse.results._run import interruptible, run
+from dse.results._run import interruptible, run, writable_directory
 from dse.space import ExecutorKind, SpaceRecord, load_space
 
 SWEEP_TABLE, SWEEP_INDEX = "sweep.csv", "sweep.json"
@@ -24,12 +24,19 @@ SWEEP_TABLE, SWEEP_INDEX = "sweep.csv", "sweep.json"
 class SweepRecord(BaseModel):
     """An experiment YAML: ``grid`` maps dotted keys of the base space to lists of values."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str | None = None
     base: str = Field(description="the base space YAML, relative to this file")
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
+
+    @field_validator("grid")
+    @classmethod
+    def _not_the_name(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if "name" in grid:
+            raise ValueError("the sweep names its points itself (<base name>-NNN): remove 'name' from the grid")
+        return grid
     executor: ExecutorKind = "local"
     ray_address: str | None = None
     parallel: PositiveInt | None = Field(default=None, description="studies at once on Ray (default: all CPUs)")
@@ -85,7 +92,7 @@ def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
     if not isinstance(base, dict) or not isinstance(base.get("name"), str):
         raise InputError("the base space must be a space YAML mapping with a name", source=str(base_path))
     directory = Path(out) if out else Path("experiments") / "runs" / record.name
-    directory.mkdir(parents=True, exist_ok=True)
+    writable_directory(directory, "out")
     jobs = []
     for index, (overrides, data) in enumerate(points(record, base, str(path))):
         point_dir = directory / f"point-{index:03d}"

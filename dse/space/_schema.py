@@ -18,7 +18,7 @@ from pydantic import (
 
 from dse.costmodel import Pricing
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 EngineKind = Literal["auto", "exhaustive", "optuna"]
 """The search engines a space (or ``dse run --engine``) may ask for (``dse.search.ENGINES``)."""
@@ -76,13 +76,19 @@ class SLORecord(BaseModel):
     e2e_latency_s: PositiveFloat | None = None
 
 
+MAX_BATCH = 1_048_576
+"""Largest batch a space may ask for (2**20 sequences at once: beyond any deployment, and a range up to it is
+still a small array)."""
+Batch = Annotated[int, Field(gt=0, le=MAX_BATCH)]
+
+
 class IntRangeRecord(BaseModel):
     """Every integer from ``min`` to ``max`` (step ``step``); ``log`` asks samplers to search log-uniformly."""
 
     model_config = _STRICT
 
-    min: PositiveInt
-    max: PositiveInt
+    min: Batch
+    max: Batch
     step: PositiveInt = 1
     log: bool = False
 
@@ -121,7 +127,7 @@ class ChoicesRecord(BaseModel):
         default=[None], min_length=1, description="KV tokens kept per sequence and layer; null = no eviction"
     )
     batch: Annotated[
-        Annotated[list[PositiveInt], Tag("list")] | Annotated[IntRangeRecord, Tag("range")],
+        Annotated[list[Batch], Tag("list")] | Annotated[IntRangeRecord, Tag("range")],
         Discriminator(lambda value: "range" if isinstance(value, dict | IntRangeRecord) else "list"),
     ] = Field(default=[1], description="a list of batch sizes, or {min, max, step, log}")
 

@@ -189,7 +189,7 @@ def test_unknown_metric(tmp_path: Path) -> None:
         ({"choices__pp": [2, 1, 2]}, ["choices.pp", "each value at most once; repeated: 2"]),
         ({"choices__ep": "8"}, ["choices.ep", "valid list"]),
         ({"choices__ep": []}, ["choices.ep", "at least 1 item"]),
-        ({"choices__replicas": [1.5]}, ["choices.replicas.0", "fractional part"]),
+        ({"choices__replicas": [1.5]}, ["choices.replicas.0", "valid integer (got 1.5)"]),
         ({"choices__kv_block_size": [16, 0]}, ["choices.kv_block_size.1", "greater than 0"]),
         ({"choices__kv_block_size": [None, None]}, ["choices.kv_block_size", "repeated: None"]),
         ({"workload__prefix_hit_rate": 1.5}, ["workload.prefix_hit_rate", "less than or equal to 1"]),
