@@ -14,3 +14,9 @@ class InputError(ValueError):
         self.field = field
         where = ": ".join(part for part in (source, field) if part)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class AssumptionWarning(UserWarning):
+    """Input read with an assumption the user should know of (e.g. an unknown model family read as Llama-style).
+
+    The CLI prints it as ``warning: ...`` on standard error; the Python API issues it through ``warnings``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from dse.catalog._hf_families import FAMILIES, NESTED, generic
 from dse.catalog._hf_reader import Fields, Reader, layer_set_from_members
 from dse.catalog._model import ModelRecord
-from dse.errors import InputError
+from dse.errors import AssumptionWarning, InputError
 
 __all__ = ["layer_set_from_members", "model_record_from_hf_config"]
 
@@ -87,6 +88,15 @@ def model_record_from_hf_config(config: dict[str, Any], *, source: str) -> Model
     if model_type not in FAMILIES and text is not top:
         model_type = text.string("model_type", model_type)
     family = FAMILIES.get(model_type, generic)
+    if model_type not in FAMILIES:
+        known = ", ".join(sorted(FAMILIES))
+        warnings.warn(
+            AssumptionWarning(
+                f"{source}: unknown model_type {model_type!r}: read with Llama-style keys (attention, gated MLP;"
+                f" MoE and sliding window when their keys are present); families known exactly: {known}"
+            ),
+            stacklevel=2,
+        )
     fields = family(text) | _identity(top, model_type)
     fields["provenance"] = _provenance(source, model_type)
     return _validated(fields, source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -290,8 +291,14 @@ def catalog_profiles(fmt: FormatOption = Format.table) -> None:
     _emit(profile_rows(), fmt, "Efficiency profiles")
 
 
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """Warnings as one line on standard error (no file and line of the code that issued them)."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: runs the app, turns ``InputError`` into a message and exit code 2."""
+    warnings.showwarning = _show_warning
     try:
         code = app(args=argv, standalone_mode=False)  # returns the code of a typer.Exit in this mode
     except InputError as exc:

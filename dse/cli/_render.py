@@ -189,6 +189,11 @@ def render_analysis(data: dict[str, Any]) -> None:
     """Summary (deployment, latency, throughput, memory vs capacity, cost, communication, bottlenecks) then
     the operator table."""
     i, kv = data["inputs"], data["kv_policy"]
+    if not data["feasible"]:
+        _console.print(
+            f"[bold red]infeasible[/]: {data['infeasible_reason']}. The figures below are what this configuration"
+            " would need or do; it cannot be deployed as given."
+        )
     _console.print(
         f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {_numerics_label(i)}"
         f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
@@ -204,7 +209,10 @@ def render_analysis(data: dict[str, Any]) -> None:
     if policy:
         _console.print(policy)
     _console.print("[green]feasible[/]" if data["feasible"] else f"[red]infeasible[/]: {data['infeasible_reason']}")
-    _console.print(_summary_table(data))
+    summary = _summary_table(data)
+    if not data["feasible"]:
+        summary.title = "[red]not achievable[/] (infeasible configuration)"
+    _console.print(summary)
     _console.print(_memory_table(data["memory"]))
     communication = _communication_line(data)
     if communication:
