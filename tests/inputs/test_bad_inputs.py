@@ -64,20 +64,21 @@ RAW_SPACES = {
     "binary": "\x00\x01\x02",
 }
 
-HARDWARE = {
-    "no memory": {"id": "g", "name": "G", "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": 100}},
-    "infinite memory": {"id": "g", "name": "G", "memory_gb": INF, "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": 100}},
-    "negative memory": {"id": "g", "name": "G", "memory_gb": -1, "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": 100}},
-    "memory as text": {"id": "g", "name": "G", "memory_gb": "80", "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": 100}},
-    "no bandwidth": {"id": "g", "name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": 0, "peak_tflops": {"fp16": 100}},
-    "infinite bandwidth": {"id": "g", "name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": INF, "peak_tflops": {"fp16": 100}},
-    "no peaks": {"id": "g", "name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": 768, "peak_tflops": {}},
-    "unknown format": {"id": "g", "name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp99": 1}},
-    "nan peak": {"id": "g", "name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": NAN}},
-    "unknown key": {"id": "g", "name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": 1}, "cores": 5},
-    "no id": {"name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": 1}},
+GPU = {"id": "g", "name": "G", "memory_gb": 48, "memory_bandwidth_gb_s": 768, "peak_tflops": {"fp16": 100}}
+HARDWARE: dict[str, Any] = {
+    "no memory": {k: v for k, v in GPU.items() if k != "memory_gb"},
+    "infinite memory": GPU | {"memory_gb": INF},
+    "negative memory": GPU | {"memory_gb": -1},
+    "memory as text": GPU | {"memory_gb": "80"},
+    "no bandwidth": GPU | {"memory_bandwidth_gb_s": 0},
+    "infinite bandwidth": GPU | {"memory_bandwidth_gb_s": INF},
+    "no peaks": GPU | {"peak_tflops": {}},
+    "unknown format": GPU | {"peak_tflops": {"fp99": 1}},
+    "nan peak": GPU | {"peak_tflops": {"fp16": NAN}},
+    "unknown key": GPU | {"cores": 5},
+    "no id": {k: v for k, v in GPU.items() if k != "id"},
     "a list": [1, 2],
-}  # fmt: skip
+}
 
 LLAMA = {
     "model_type": "llama", "hidden_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8,
