@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,10 @@ class Executor(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers (no-op for in-process executors)."""
+
+    def work(self) -> dict[str, Any]:
+        """Where the chunks were evaluated (for the run summary): ``{"nodes": 1}`` for one process."""
+        return {"nodes": 1}
 
 
 def evaluate_chunk(space: Space, ids: np.ndarray) -> Columns:

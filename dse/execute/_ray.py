@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,16 @@ _REMOTE: Any = None
 """The Ray remote function, created on first use (needs ``ray`` imported)."""
 
 
+AUTH_HELP = (
+    "a cluster started with token authentication (Ray's default) accepts only clients that hold its token: set"
+    " RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) here as on its nodes (docs/search.md)"
+)
+
+
 def start_ray(address: str | None = None) -> tuple[Any, bool]:
-    """(the ``ray`` module, whether this call started it): reuse a running Ray, connect to ``address``, or
-    start a local Ray on this machine's cores without dashboard or usage statistics."""
+    """(the ``ray`` module, whether this call started it): reuse a running Ray, connect to ``address`` (or
+    ``RAY_ADDRESS``), or else start a new local Ray on this machine's cores, without dashboard or usage
+    statistics, whatever address file an earlier cluster left behind."""
     try:
         import ray
     except ImportError:
@@ -37,10 +45,21 @@ def start_ray(address: str | None = None) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never phone home
-    if address is not None:
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None:  # "local": a new Ray here, never a stale /tmp/ray/ray_current_cluster
+        ray.init(
+            address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+            ignore_reinit_error=True,
+        )  # fmt: skip
+        return ray, True
+    try:
         ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
-    else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    except ray.exceptions.AuthenticationError as exc:
+        raise InputError(f"the cluster refused this client ({exc}); {AUTH_HELP}", field="ray-address") from None
+    except (ConnectionError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            f"no Ray cluster answers at {address}, or it refused this client ({exc}); {AUTH_HELP}", field="ray-address"
+        ) from None
     return ray, True
 
 
@@ -81,11 +100,14 @@ def _worker_space(payload: dict[str, Any]) -> Space:
     return space
 
 
-def _evaluate_task(payload: dict[str, Any], ids: np.ndarray, delay_s: float) -> Columns:
-    """Body of one Ray task: evaluate one chunk, exactly as ``evaluate_chunk`` does locally."""
+def _evaluate_task(payload: dict[str, Any], ids: np.ndarray, delay_s: float) -> tuple[str, Columns]:
+    """Body of one Ray task: evaluate one chunk, exactly as ``evaluate_chunk`` does locally; with the id of
+    the node it ran on."""
+    import ray
+
     if delay_s > 0:  # test hook only (RayExecutor(_delay_s=...)); zero in production
         time.sleep(delay_s)
-    return evaluate_chunk(_worker_space(payload), ids)
+    return ray.get_runtime_context().get_node_id(), evaluate_chunk(_worker_space(payload), ids)
 
 
 def _remote() -> Any:
@@ -116,6 +138,8 @@ class RayExecutor(Executor):
         self._ray, self._owns = start_ray(address)
         self._delay_s = float(_delay_s)
         self._payloads: dict[str, Any] = {}
+        self.chunks_per_node: Counter[str] = Counter()
+        """Chunks evaluated on each node of the cluster (by Ray node id)."""
 
     def _payload_ref(self, space: Space) -> Any:
         payload = _space_payload(space)
@@ -155,11 +179,16 @@ class RayExecutor(Executor):
     def _get(self, ref: Any) -> Columns:
         """A task's columns; an ``InputError`` raised in the worker comes back as itself, not wrapped."""
         try:
-            return self._ray.get(ref)  # type: ignore[no-any-return]
+            node, columns = self._ray.get(ref)
         except self._ray.exceptions.RayTaskError as exc:
             if isinstance(exc.cause, InputError):
                 raise exc.cause from None
             raise
+        self.chunks_per_node[node] += 1
+        return columns  # type: ignore[no-any-return]
+
+    def work(self) -> dict[str, Any]:
+        return {"nodes": len(self.chunks_per_node), "chunks_per_node": dict(self.chunks_per_node)}
 
     def close(self) -> None:
         """Shut Ray down if this executor started it (a shared or user-started Ray is left running)."""

@@ -284,6 +284,7 @@ def _execute(
         try:
             drive(search, evaluate, collector.add, stop, settings["checkpoint_s"], collector.checkpoint)
         finally:
+            work = pool.work()
             pool.close()
             search.close()
             columns = collector.columns()
@@ -294,7 +295,7 @@ def _execute(
         finished = collector.evaluated >= space.size if engine == "exhaustive" else not stop.is_set()
         if finished:
             _export(search, directory / JOURNAL)
-        summary = _summary(space, engine, settings, collector, wall, already, complete=finished)
+        summary = _summary(space, engine, settings, collector, wall, already, complete=finished) | {"work": work}
         write_json(directory / SUMMARY, summary)
     return Run(directory, space, columns, front, summary)
 

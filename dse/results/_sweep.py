@@ -37,6 +37,7 @@ class SweepRecord(BaseModel):
         if "name" in grid:
             raise ValueError("the sweep names its points itself (<base name>-NNN): remove 'name' from the grid")
         return grid
+
     executor: ExecutorKind = "local"
     ray_address: str | None = None
     parallel: PositiveInt | None = Field(default=None, description="studies at once on Ray (default: all CPUs)")

@@ -17,7 +17,7 @@ import yaml
 
 from dse.catalog._hf_config import layer_set_from_members, model_record_from_hf_config
 from dse.catalog._model import LayerSet, ModelRecord, model_spec
-from dse.errors import InputError
+from dse.errors import AssumptionWarning, InputError
 
 DATA = Path(__file__).parent / "data"
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -116,9 +116,10 @@ def test_config_json_takes_its_folder_name() -> None:
     assert record.id == "my-model_v2"
 
 
-def test_unknown_model_type_reads_llama_keys() -> None:
+def test_unknown_model_type_reads_llama_keys_and_says_so() -> None:
     config = _config("llama-3.1-8b") | {"model_type": "somellama"}
-    record = model_record_from_hf_config(config, source="x.json")
+    with pytest.warns(AssumptionWarning, match="unknown model_type 'somellama': read with Llama-style keys"):
+        record = model_record_from_hf_config(config, source="x.json")
     assert (record.hidden_size, record.intermediate_size, record.family) == (4096, 14336, "somellama")
     assert record.provenance is not None and "unknown model_type" in (record.provenance.note or "")
 

@@ -27,7 +27,7 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "spaces" / "quickstart.yaml"
 def ray_cluster() -> Iterator[None]:
     """One local Ray for every test here; executors created while it runs reuse it."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a stale cluster
     yield
     ray.shutdown()
 
