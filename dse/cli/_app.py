@@ -182,8 +182,9 @@ def run_command(
 
 @app.command("sweep")
 def sweep_command(
-    experiment: Annotated[str, typer.Argument(help="Sweep YAML: a base space and a grid of overrides.")],
-    out: Annotated[str | None, typer.Option(help="Sweep directory (default experiments/runs/<name>).")] = None,
+    experiment: Annotated[str | None, typer.Argument(help="Sweep YAML: a base space and a grid of overrides.")] = None,
+    out: Annotated[str | None, typer.Option(help="Sweep directory (default experiments/runs/<name>-<time>).")] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue the interrupted sweep in this directory.")] = None,
     report: Annotated[bool, typer.Option("--report", help="Write report.html into the sweep directory.")] = False,
 ) -> None:
     """Run one study per point of a grid (in parallel on Ray if the sweep asks) and join their fronts."""
@@ -191,12 +192,17 @@ def sweep_command(
     from dse.results import SWEEP_INDEX, SWEEP_TABLE, sweep
 
     reuse_large_buffers()
-    result = sweep(experiment, out=out)
+    if (experiment is None) == (resume is None) or (resume is not None and out is not None):
+        raise InputError("give a sweep file (and optionally --out), or --resume DIR", field="experiment")
+    result = sweep(experiment, out=out, resume=resume)
     typer.echo(f"{len(result.table)} Pareto rows over the sweep -> {result.directory / SWEEP_TABLE}")
     if report and len(result.table):
         _write_report(result.directory)
     if not result.complete:
-        typer.echo(f"interrupted: see {result.directory / SWEEP_INDEX}; resume a point with dse run --resume", err=True)
+        typer.echo(
+            f"interrupted: see {result.directory / SWEEP_INDEX}; continue with dse sweep --resume {result.directory}",
+            err=True,
+        )
         raise typer.Exit(130)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +14,8 @@ from rich.table import Table
 
 from dse import units
 
-_console = Console(width=None if sys.stdout.isatty() else 160)
+_console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
+"""The terminal's width (or COLUMNS); 160 columns when writing to a file or pipe without COLUMNS."""
 
 
 def _si(value: float | None, unit: str) -> str:
@@ -37,14 +39,34 @@ def _seconds(value: float | None) -> str:
     return f"{value / units.US:.1f} µs"
 
 
+def _minutes(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def render_rows(rows: list[dict[str, Any]], title: str) -> None:
-    """A plain table of catalog rows."""
+    """A plain table of catalog rows; columns that do not fit the terminal are left out from the right (and
+    named under the table), rather than folding every cell into unreadable slivers."""
+    cells = [
+        {k: "—" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for k, v in row.items()} for row in rows
+    ]
+    columns = list(rows[0]) if rows else []
+    width = {c: max([len(c), *(len(r[c]) for r in cells)]) + 3 for c in columns}
+    shown = list(columns)
+    while len(shown) > 2 and sum(width[c] for c in shown) + 1 > _console.width:
+        shown.pop()
     table = Table(title=title, show_lines=False)
-    for column in rows[0] if rows else []:
+    for column in shown:
         table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("—" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in row.values()))
+    for row in cells:
+        table.add_row(*(row[c] for c in shown))
     _console.print(table)
+    hidden = columns[len(shown) :]
+    if hidden:
+        _console.print(
+            f"[dim]{len(hidden)} more columns do not fit this terminal: {', '.join(hidden)} (widen it, or use"
+            " --format csv or json)[/]"
+        )
 
 
 _BOUNDS = {"compute": "compute-bound", "memory": "memory-bound", "network": "network", "pipeline": "pipeline bubble"}
@@ -232,10 +254,17 @@ def progress_bar() -> Iterator[Callable[[dict[str, Any]], None]]:
         task = bar.add_task("starting")
 
         def update(status: dict[str, Any]) -> None:
+            done = f"evaluated {status['evaluated']:,}"
+            if status.get("total"):
+                done += f" of {status['total']:,} ({status['evaluated'] / status['total']:.0%})"
+            if status.get("eta_s") is not None:
+                done += (
+                    f" · about {_seconds(status['eta_s']) if status['eta_s'] < 60 else _minutes(status['eta_s'])} left"
+                )
             bar.update(
                 task,
-                description=f"evaluated {status['evaluated']:,} · feasible {status['feasible']:,} · "
-                f"front {status['front']} · hypervolume {status['hypervolume']:.4f}",
+                description=f"{done} · feasible {status['feasible']:,} · front {status['front']}"
+                f" · hypervolume {status['hypervolume']:.4f}",
             )
 
         yield update

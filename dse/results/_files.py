@@ -146,10 +146,10 @@ def write_table(columns: dict[str, Any], path: Path) -> None:
 
 
 def read_trials(path: Path) -> dict[str, Any]:
-    """trials.parquet back into columns."""
+    """trials.parquet (or pareto.csv) back into columns."""
     import pandas as pd
 
-    frame = pd.read_parquet(path)
+    frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
     columns = {}
     for name in frame.columns:
         series = frame[name]

@@ -94,13 +94,17 @@ def interruptible(stop: threading.Event) -> Iterator[None]:
 class _Collector:
     """Accumulates evaluated chunks, keeps the front current, checkpoints, reports progress."""
 
-    def __init__(self, space: Space, directory: Path, previous: Columns | None, progress: Progress | None) -> None:
-        self.space, self.directory, self.progress = space, directory, progress
+    def __init__(
+        self, space: Space, directory: Path, previous: Columns | None, progress: Progress | None, total: int | None
+    ) -> None:
+        self.space, self.directory, self.progress, self.total = space, directory, progress, total
+        self.started = time.monotonic()
         self.parts: list[Columns] = [previous] if previous is not None and len(previous["candidate_id"]) else []
         self.front: Columns | None = None
         self.last_report = time.monotonic()
         self.evaluated = sum(len(p["candidate_id"]) for p in self.parts)
         self.feasible = sum(int(np.sum(p["feasible"])) for p in self.parts)
+        self.already = self.evaluated
         for part in list(self.parts):
             self._merge_front(part)
 
@@ -129,10 +133,19 @@ class _Collector:
             hv = hypervolume(points, Normalisation.of_front(points))
         return {
             "evaluated": self.evaluated,
+            "total": self.total,
+            "eta_s": self._eta_s(),
             "feasible": self.feasible,
             "front": len(front["candidate_id"]),
             "hypervolume": hv,
         }
+
+    def _eta_s(self) -> float | None:
+        """Seconds left at this session's rate, when the total is known (exhaustive runs)."""
+        done, elapsed = self.evaluated - self.already, time.monotonic() - self.started
+        if self.total is None or done <= 0 or elapsed <= 0:
+            return None
+        return max(self.total - self.evaluated, 0) / (done / elapsed)
 
     def columns(self) -> Columns:
         if not self.parts:
@@ -179,7 +192,7 @@ def run(
         "checkpoint_s": rec.execution.checkpoint_s,
         "ray_address": ray_address or rec.execution.ray_address,
     }
-    directory = Path(out) if out is not None else _default_directory(rec.name)
+    directory = Path(out) if out is not None else default_directory(rec.name)
     if (directory / MANIFEST).exists():
         raise InputError(
             "already holds a run: continue it with --resume, or choose another --out", source=str(directory)
@@ -271,7 +284,7 @@ def _execute(
     trials, front, the engine's export (complete runs), summary. The stop signals are held off for the whole
     of it: an interruption ends the search at the next chunk, never the writing."""
     engine = choose_engine(space, settings["engine"])
-    collector = _Collector(space, directory, previous, progress)
+    collector = _Collector(space, directory, previous, progress, space.size if engine == "exhaustive" else None)
     already = collector.evaluated
     started = time.perf_counter()
     with interruptible(stop):
@@ -364,5 +377,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _default_directory(name: str) -> Path:
-    return Path("experiments") / "runs" / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+def default_directory(name: str) -> Path:
+    """``experiments/runs/<name>-<local time>``, with ``-2``, ``-3``... when that exists: a new directory for
+    every run or sweep, even two started in the same second."""
+    base = Path("experiments") / "runs" / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate

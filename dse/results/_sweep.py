@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from dse.catalog import is_path, read_document, validate
 from dse.errors import InputError
-from dse.results._files import write_json, write_table
-from dse.results._run import interruptible, run, writable_directory
+from dse.results._files import MANIFEST, PARETO, SUMMARY, read_trials, write_json, write_table
+from dse.results._run import default_directory, interruptible, resume, run, writable_directory
 from dse.space import ExecutorKind, SpaceRecord, load_space
 
 SWEEP_TABLE, SWEEP_INDEX = "sweep.csv", "sweep.json"
@@ -79,20 +80,43 @@ def points(record: SweepRecord, base: dict[str, Any], source: str) -> list[tuple
 
 
 def _run_point(space_file: str, out: str, stop: threading.Event | None = None) -> dict[str, Any]:
-    """One study of the sweep, on the local executor (a sweep parallelises over studies, not chunks)."""
-    result = run(space_file, out=out, executor="local", stop=stop)
+    """One study of the sweep, on the local executor (a sweep parallelises over studies, not chunks): run it,
+    or (a resumed sweep) continue it, or read it back when it is complete."""
+    directory = Path(out)
+    if (directory / MANIFEST).exists():
+        summary = json.loads((directory / SUMMARY).read_text()) if (directory / SUMMARY).exists() else {}
+        if summary.get("complete"):
+            front = read_trials(directory / PARETO)
+            return {"front": front, "summary": summary}
+        result = resume(directory, stop=stop)
+    else:
+        result = run(space_file, out=out, executor="local", stop=stop)
     return {"front": result.front, "summary": result.summary}
 
 
-def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
-    """Run every point of the sweep (in parallel on Ray when asked) and join their fronts."""
+def sweep(path: str | Path | None = None, *, out: str | Path | None = None, resume: str | Path | None = None) -> Sweep:
+    """Run every point of the sweep (in parallel on Ray when asked) and join their fronts.
+
+    ``resume`` continues the sweep in that directory (its ``sweep.json`` names the experiment file): complete
+    points are read back, interrupted ones resumed, the rest run."""
+    if resume is not None:
+        try:
+            path, out = json.loads((Path(resume) / SWEEP_INDEX).read_text())["experiment"], resume
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(f"not a sweep directory: no readable {SWEEP_INDEX}", source=str(resume)) from None
+    if path is None:
+        raise InputError("give a sweep file, or --resume DIR", field="experiment")
     path = Path(path)
     record = validate(SweepRecord, read_document(path), source=str(path), path=path)
     base_path = (path.parent / record.base).resolve()
     base = read_document(base_path)
     if not isinstance(base, dict) or not isinstance(base.get("name"), str):
         raise InputError("the base space must be a space YAML mapping with a name", source=str(base_path))
-    directory = Path(out) if out else Path("experiments") / "runs" / record.name
+    directory = Path(out) if out else default_directory(record.name)
+    if resume is None and (directory / SWEEP_INDEX).exists():
+        raise InputError(
+            "already holds a sweep: continue it with --resume, or choose another --out", source=str(directory)
+        )
     writable_directory(directory, "out")
     jobs = []
     for index, (overrides, data) in enumerate(points(record, base, str(path))):
@@ -105,13 +129,26 @@ def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
         space_file.write_text(yaml.safe_dump(data, sort_keys=False))
         load_space(space_file)  # resolve ids now: a bad point fails before any study starts
         jobs.append((overrides, str(space_file), str(point_dir)))
+    _index(directory, record.name, path, jobs, [])  # written first: an interrupted sweep can be resumed
     results = _execute(jobs, record)
     table = _combine(jobs, results) if results else {}
     write_table(table, directory / SWEEP_TABLE)
+    _index(directory, record.name, path, jobs, results)
+    import pandas as pd
+
+    complete = len(results) == len(jobs) and all(r["summary"]["complete"] for r in results)
+    return Sweep(directory, pd.DataFrame(table), complete)
+
+
+def _index(
+    directory: Path, name: str, experiment: Path, jobs: list[tuple[dict[str, Any], str, str]], results: list[Any]
+) -> None:
+    """``sweep.json``: the experiment, every point (overrides, directory, summary once run), complete or not."""
     write_json(
         directory / SWEEP_INDEX,
         {
-            "name": record.name,
+            "name": name,
+            "experiment": str(experiment.resolve()),
             "complete": len(results) == len(jobs) and all(r["summary"]["complete"] for r in results),
             "points": [
                 {"overrides": o, "directory": d, "summary": r["summary"] if r else None}
@@ -119,10 +156,6 @@ def sweep(path: str | Path, *, out: str | Path | None = None) -> Sweep:
             ],
         },
     )
-    import pandas as pd
-
-    complete = len(results) == len(jobs) and all(r["summary"]["complete"] for r in results)
-    return Sweep(directory, pd.DataFrame(table), complete)
 
 
 def _execute(jobs: list[tuple[dict[str, Any], str, str]], record: SweepRecord) -> list[dict[str, Any]]:

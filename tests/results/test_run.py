@@ -354,3 +354,30 @@ def test_optuna_on_a_space_with_tp_and_ep(deployment_runs, tmp_path: Path) -> No
         assert (p["hardware"], p["tp"], p["ep"], p["batch"]) in evaluated
     assert trials["candidate_id"].is_unique
     assert _ratio(found.front, exact) >= 0.99
+
+
+def test_a_sweep_twice_makes_two_directories_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same sweep file twice: two timestamped directories; an interrupted point is resumed by
+    `dse sweep --resume`, complete points are read back, and the joined front is the uninterrupted one."""
+    from dse.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    experiment = tmp_path / "sweep.yaml"
+    experiment.write_text(f"name: twice\nbase: {QUICKSTART}\ngrid:\n  workload.prompt_tokens: [512, 1024]\n")
+    assert main(["sweep", str(experiment)]) == 0
+    assert main(["sweep", str(experiment)]) == 0
+    first, second = sorted((tmp_path / "experiments" / "runs").iterdir())
+    assert first.name.startswith("twice-") and second.name.startswith("twice-") and first != second
+    point = second / "point-001"
+    for name in ("summary.json", "pareto.csv", "trials.parquet", "manifest.json"):
+        (point / name).unlink()
+    stop = threading.Event()
+    dse.run(point / "space.yaml", out=point, stop=stop, progress=lambda status: stop.set())  # interrupted
+    index = json.loads((second / "sweep.json").read_text())
+    index["complete"] = False
+    (second / "sweep.json").write_text(json.dumps(index))
+    assert main(["sweep", "--resume", str(second)]) == 0
+    assert json.loads((point / "summary.json").read_text())["complete"]
+    assert json.loads((second / "sweep.json").read_text())["complete"]
+    assert (second / "sweep.csv").read_bytes() == (first / "sweep.csv").read_bytes()
+    assert main(["sweep", str(experiment), "--out", str(first)]) == 2  # a sweep directory is continued, not reused
