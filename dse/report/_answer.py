@@ -71,37 +71,46 @@ def best_per_hardware(
 ) -> list[Pick]:
     """For each hardware (in ``hardware``'s order), its best feasible configuration on the first objective (ties
     broken by the others); feasible means every SLO and constraint met. A hardware with none gets its most
-    common infeasibility reason instead."""
+    common infeasibility reason instead. Every column is read once (a run may hold millions of rows)."""
     codes, names = pd.factorize(trials["hardware"])
     feasible = trials["feasible"].to_numpy(dtype=bool)
     points = objective_points(trials, objectives)
-    usable = feasible & np.all(np.isfinite(points), axis=1)
+    known = np.isfinite(points)
+    usable = feasible & np.all(known, axis=1)
     rows = np.flatnonzero(usable)
     order = rows[np.lexsort((*points[rows].T[::-1], codes[rows]))]
     starts = np.flatnonzero(np.diff(codes[order], prepend=-1))  # sorted by hardware, then objectives:
     best = {str(names[codes[order[s]]]): int(order[s]) for s in starts}  # each hardware's first row is its best
+    code_of = {str(name): i for i, name in enumerate(names)}
+    reasons = None
     picks = []
     for name in hardware:
         if name in best:
             picks.append(Pick(name, trials.iloc[best[name]]))
-        else:
-            mine = trials["hardware"].to_numpy() == name
-            picks.append(Pick(name, None, _why_not(trials, mine, feasible, objectives)))
+            continue
+        mine = codes == code_of.get(name, -2)
+        if reasons is None:
+            reasons = trials["infeasible_reason"].to_numpy()
+        picks.append(Pick(name, None, _why_not(mine, feasible, known, reasons, objectives)))
     return picks
 
 
 def _why_not(
-    trials: pd.DataFrame, mine: np.ndarray, feasible: np.ndarray, objectives: Sequence[ObjectiveRecord]
+    mine: np.ndarray,
+    feasible: np.ndarray,
+    known: np.ndarray,
+    reasons: np.ndarray,
+    objectives: Sequence[ObjectiveRecord],
 ) -> str:
-    """The most common reason among a hardware's candidates, e.g. ``exceeds the TTFT SLO (812 of 832)``."""
+    """Why a hardware has no answer: an objective unknown on all its feasible candidates, or its most common
+    infeasibility reason, e.g. ``no feasible configuration: exceeds the TTFT SLO (812 of 832 candidates)``."""
     evaluated = int(mine.sum())
     if not evaluated:
         return "not evaluated"
-    if feasible[mine].any():
-        unknown = [o.metric for o in objectives if not np.isfinite(trials[o.metric].to_numpy()[mine & feasible]).any()]
+    ok = mine & feasible
+    if ok.any():
+        unknown = [o.metric for i, o in enumerate(objectives) if not known[ok, i].any()]
         what = ", ".join(DISPLAY[m].title for m in unknown) or "an objective"
-        return (
-            f"{int((mine & feasible).sum()):,} feasible configurations, but {what} unknown (no price in the catalog?)"
-        )
-    reasons = pd.Series(trials["infeasible_reason"].to_numpy()[mine]).fillna("unknown").value_counts()
-    return f"no feasible configuration: {reasons.index[0]} ({int(reasons.iloc[0]):,} of {evaluated:,} candidates)"
+        return f"{int(ok.sum()):,} feasible configurations, but {what} unknown (no price in the catalog?)"
+    counts = pd.Series(reasons[mine]).fillna("unknown").value_counts()
+    return f"no feasible configuration: {counts.index[0]} ({int(counts.iloc[0]):,} of {evaluated:,} candidates)"

@@ -110,39 +110,54 @@ def _absolute(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def write_table(columns: dict[str, Any], path: Path) -> None:
+def write_table(columns: dict[str, Any] | list[dict[str, Any]], path: Path) -> None:
     """Columns -> parquet (or CSV for ``.csv``), atomically and durably (``replace_durably``).
 
-    String columns hold a handful of distinct values (hardware ids, formats, reasons): they are written
-    dictionary-encoded from hash-factorized codes, which is several times faster than letting the writer
-    convert a million Python strings. ``OPTIONAL_INTS`` (whole numbers or None) are int64 with nulls.
+    ``columns`` may be a list of parts (chunks as they were evaluated): parquet then gets one row group per
+    part, written one after another, so the whole table is never joined in memory. String columns hold a
+    handful of distinct values (hardware ids, formats, reasons): they are written dictionary-encoded from
+    hash-factorized codes, which is several times faster than letting the writer convert a million Python
+    strings. ``OPTIONAL_INTS`` (whole numbers or None) are int64 with nulls.
     """
     import pandas as pd
 
+    parts = columns if isinstance(columns, list) else [columns]
     tmp = path.with_suffix(path.suffix + ".tmp")
     if path.suffix == ".csv":
-        pd.DataFrame(columns).to_csv(tmp, index=False)
+        pd.concat([pd.DataFrame(part) for part in parts]).to_csv(tmp, index=False)
     else:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrays, strings = {}, []
-        for name, values in columns.items():
-            values = np.asarray(values)
-            if name in OPTIONAL_INTS:
-                missing = pd.isna(values)
-                filled = np.where(missing, 0, values).astype(np.int64)
-                arrays[name] = pa.array(filled, mask=missing, type=pa.int64())
-            elif values.dtype == object:
-                codes, uniques = pd.factorize(values, use_na_sentinel=True)
-                dictionary = pa.array([None if u is None else str(u) for u in uniques], type=pa.string())
-                indices = pa.array(codes, mask=codes < 0, type=pa.int32())
-                arrays[name] = pa.DictionaryArray.from_arrays(indices, dictionary)
-                strings.append(name)
-            else:
-                arrays[name] = pa.array(values)
-        pq.write_table(pa.table(arrays), tmp, use_dictionary=strings)  # floats never repeat: no dictionary
+        tables = (_arrow_table(part) for part in parts)
+        first = next(tables)
+        strings = [f.name for f in first.schema if str(f.type).startswith("dictionary")]
+        with pq.ParquetWriter(tmp, first.schema, use_dictionary=strings) as writer:  # floats never repeat
+            writer.write_table(first)
+            for table in tables:
+                writer.write_table(table.cast(first.schema))
     replace_durably(tmp, path)
+
+
+def _arrow_table(columns: dict[str, Any]) -> Any:
+    """One part as an Arrow table (types as ``write_table`` describes)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    arrays = {}
+    for name, values in columns.items():
+        values = np.asarray(values)
+        if name in OPTIONAL_INTS:
+            missing = pd.isna(values)
+            filled = np.where(missing, 0, values).astype(np.int64)
+            arrays[name] = pa.array(filled, mask=missing, type=pa.int64())
+        elif values.dtype == object:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            dictionary = pa.array([None if u is None else str(u) for u in uniques], type=pa.string())
+            indices = pa.array(codes, mask=codes < 0, type=pa.int32())
+            arrays[name] = pa.DictionaryArray.from_arrays(indices, dictionary)
+        else:
+            arrays[name] = pa.array(values)
+    return pa.table(arrays)
 
 
 def read_trials(path: Path) -> dict[str, Any]:
