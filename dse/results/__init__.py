@@ -1,7 +1,8 @@
 """Run directories: manifest, trials table, Pareto table, summary, Optuna journal; interrupt, resume, sweep."""
 
 from dse.results._files import JOURNAL, MANIFEST, PARETO, SUMMARY, TRIALS
-from dse.results._run import Run, resume, run, writable_directory
+from dse.results._guards import writable_directory
+from dse.results._run import Run, resume, run
 from dse.results._sweep import SWEEP_INDEX, SWEEP_TABLE, Sweep, SweepRecord, sweep
 
 __all__ = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import signal
 import threading
 import time
@@ -17,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from dse import units
 from dse.errors import InputError
 from dse.execute import Columns, concat_columns, make_executor
 from dse.results._files import (
@@ -31,6 +29,7 @@ from dse.results._files import (
     write_json,
     write_table,
 )
+from dse.results._guards import refuse_if_too_large, writable_directory
 from dse.results._verify import check_run
 from dse.search import (
     Normalisation,
@@ -225,54 +224,6 @@ def run(
     return _execute(space, directory, settings, None, progress, stop or threading.Event())
 
 
-TRIAL_BYTES = 720
-"""Peak memory per candidate a run keeps (every evaluated row, for trials.parquet, and the copies made to write
-it): 705 bytes measured on a 1.3 M-candidate exhaustive run (docs/benchmarks.md), rounded up."""
-
-
-def available_memory_bytes() -> float:
-    """Memory the system can give this run now (Linux: MemAvailable; elsewhere: all physical memory)."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * units.KiB
-    except OSError:
-        pass
-    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-
-
-def refuse_if_too_large(space: Space, engine: str, trials: int) -> None:
-    """Refuse (``InputError``) a run whose candidates cannot be held in memory, before anything starts."""
-    from dse.search import POLISH_PER_TRIAL
-
-    count = space.size if engine == "exhaustive" else min(space.size, trials * (1 + POLISH_PER_TRIAL))
-    need, have = count * TRIAL_BYTES, available_memory_bytes()
-    if need > 0.8 * have:
-        raise InputError(
-            f"a {engine} run of {count:,} candidates needs about {need / units.GB:,.1f} GB of memory ({TRIAL_BYTES}"
-            f" bytes per candidate kept for trials.parquet) and {have / units.GB:,.1f} GB is available: narrow the"
-            " space (fewer choices, a batch range with a step or a list of batches)"
-            + (", or search it with --engine optuna" if engine == "exhaustive" else ", or ask for fewer --trials"),
-            source=space.source,
-        )
-
-
-def writable_directory(directory: Path, option: str) -> None:
-    """Create ``directory`` (and parents), or say which option names a place that cannot hold it."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".dse-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(
-            f"cannot write a directory here ({exc.strerror or exc}); expected a writable directory path",
-            source=str(directory),
-            field=f"--{option}",
-        ) from None
-
-
 def resume(
     directory: str | Path,
     *,
@@ -307,7 +258,6 @@ def _execute(
     of it: an interruption ends the search at the next chunk, never the writing."""
     engine = choose_engine(space, settings["engine"])
     collector = _Collector(space, directory, previous, progress, space.size if engine == "exhaustive" else None)
-    already = collector.evaluated
     started = time.perf_counter()
     with interruptible(stop):
         pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
@@ -330,7 +280,7 @@ def _execute(
         finished = collector.evaluated >= space.size if engine == "exhaustive" else not stop.is_set()
         if finished:
             _export(search, directory / JOURNAL)
-        summary = _summary(space, engine, settings, collector, wall, already, complete=finished) | {"work": work}
+        summary = _summary(space, engine, settings, collector, wall, complete=finished) | {"work": work}
         write_json(directory / SUMMARY, summary)
     return Run(directory, space, parts, front, summary)
 
@@ -350,7 +300,6 @@ def _summary(
     settings: dict[str, Any],
     collector: _Collector,
     wall: float,
-    already: int,
     complete: bool,
 ) -> dict[str, Any]:
     status = collector.status()
@@ -358,7 +307,7 @@ def _summary(
     norm = None
     if front is not None and len(front["candidate_id"]):
         norm = Normalisation.of_front(objective_points(front, space.record.objectives))
-    new = collector.evaluated - already
+    new = collector.evaluated - collector.already
     return {
         "space": space.record.name,
         "engine": engine,

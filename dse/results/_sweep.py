@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from dse.catalog import is_path, read_document, validate
 from dse.errors import InputError
 from dse.results._files import MANIFEST, PARETO, SUMMARY, read_trials, write_json, write_table
-from dse.results._run import default_directory, interruptible, resume, run, writable_directory
+from dse.results._guards import writable_directory
+from dse.results._run import default_directory, interruptible, resume, run
 from dse.space import ExecutorKind, SpaceRecord, load_space
 
 SWEEP_TABLE, SWEEP_INDEX = "sweep.csv", "sweep.json"

@@ -1,0 +1,57 @@
+"""Checks made before a run writes anything: will it fit in memory, can its directory be written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dse import units
+from dse.errors import InputError
+from dse.space import Space
+
+TRIAL_BYTES = 720
+"""Peak memory per candidate a run keeps (every evaluated row, for trials.parquet, and the copies made to write
+it): 705 bytes measured on a 1.3 M-candidate exhaustive run (docs/benchmarks.md), rounded up."""
+
+
+def available_memory_bytes() -> float:
+    """Memory the system can give this run now (Linux: MemAvailable; elsewhere: all physical memory)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * units.KiB
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def refuse_if_too_large(space: Space, engine: str, trials: int) -> None:
+    """Refuse (``InputError``) a run whose candidates cannot be held in memory, before anything starts."""
+    from dse.search import POLISH_PER_TRIAL
+
+    count = space.size if engine == "exhaustive" else min(space.size, trials * (1 + POLISH_PER_TRIAL))
+    need, have = count * TRIAL_BYTES, available_memory_bytes()
+    if need > 0.8 * have:
+        raise InputError(
+            f"a {engine} run of {count:,} candidates needs about {need / units.GB:,.1f} GB of memory ({TRIAL_BYTES}"
+            f" bytes per candidate kept for trials.parquet) and {have / units.GB:,.1f} GB is available: narrow the"
+            " space (fewer choices, a batch range with a step or a list of batches)"
+            + (", or search it with --engine optuna" if engine == "exhaustive" else ", or ask for fewer --trials"),
+            source=space.source,
+        )
+
+
+def writable_directory(directory: Path, option: str) -> None:
+    """Create ``directory`` (and parents), or say which option names a place that cannot hold it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".dse-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"cannot write a directory here ({exc.strerror or exc}); expected a writable directory path",
+            source=str(directory),
+            field=f"--{option}",
+        ) from None
