@@ -33,16 +33,16 @@ class SweepRecord(BaseModel):
     base: str = Field(description="the base space YAML, relative to this file")
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
 
+    executor: ExecutorKind = "local"
+    ray_address: str | None = None
+    parallel: PositiveInt | None = Field(default=None, description="studies at once on Ray (default: all CPUs)")
+
     @field_validator("grid")
     @classmethod
     def _not_the_name(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
         if "name" in grid:
             raise ValueError("the sweep names its points itself (<base name>-NNN): remove 'name' from the grid")
         return grid
-
-    executor: ExecutorKind = "local"
-    ray_address: str | None = None
-    parallel: PositiveInt | None = Field(default=None, description="studies at once on Ray (default: all CPUs)")
 
 
 @dataclass(frozen=True)
