@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import typing
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,7 @@ from dse.errors import InputError
 from dse.execute import EXECUTORS
 from dse.scoring import INPUTS, Input
 from dse.search import ENGINES
+from dse.space import KeepKind
 
 app = typer.Typer(
     help="Design-space exploration for LLM inference: hardware, quantization, batch, parallelism, and their costs.",
@@ -61,6 +63,7 @@ def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
 Pricing: Any = _choice("Pricing", PRICINGS)
 EngineChoice: Any = _choice("EngineChoice", ENGINES)
 ExecutorChoice: Any = _choice("ExecutorChoice", EXECUTORS)
+KeepChoice: Any = _choice("KeepChoice", typing.get_args(KeepKind))
 
 _TYPES: dict[str, Any] = {
     "id": str,
@@ -138,6 +141,10 @@ def run_command(
     executor: Annotated[ExecutorChoice | None, typer.Option(help="Where candidates are evaluated.")] = None,  # type: ignore[valid-type]
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Connect to an existing Ray cluster.")] = None,
+    keep: Annotated[
+        KeepChoice | None,  # type: ignore[valid-type]
+        typer.Option(help="Rows trials.parquet keeps: all, feasible, or front (bounded memory at any size)."),
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="Continue the interrupted run in this directory.")] = None,
     top: Annotated[
         int, typer.Option(min=0, help="Also print this many rows of the front (all are in pareto.csv).")
@@ -153,7 +160,7 @@ def run_command(
     reuse_large_buffers()
     if (space is None) == (resume is None):
         raise InputError("give a space file, or --resume DIR (not both)", field="space")
-    if resume is not None and any(v is not None for v in (out, engine, trials, seed, ray_address)):
+    if resume is not None and any(v is not None for v in (out, engine, trials, seed, ray_address, keep)):
         raise InputError("--resume continues with the run's own settings; only --executor may change", field="resume")
     with progress_bar() as update:
         if resume is not None:
@@ -168,6 +175,7 @@ def run_command(
                 executor=executor.value if executor else None,
                 seed=seed,
                 ray_address=ray_address,
+                keep=keep.value if keep else None,
                 progress=update,
             )
     for repair in result.summary.get("resume_repairs", []):

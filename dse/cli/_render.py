@@ -314,7 +314,7 @@ def _answer_table(run: Any) -> Table:
     sections = [
         best_per_objective(front, objectives),
         [point] if point else [],
-        best_per_hardware(trials, objectives, run.space.record.choices.hardware),
+        best_per_hardware(trials, objectives, run.space.record.choices.hardware, run.summary.get("keep", "all")),
     ]
     per_hardware = f"{'highest' if objectives[0].maximize else 'lowest'} {DISPLAY[objectives[0].metric].short} of it"
     for index, picks in enumerate(sections):

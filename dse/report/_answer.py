@@ -67,11 +67,12 @@ def knee(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord]) -> Pick | N
 
 
 def best_per_hardware(
-    trials: pd.DataFrame, objectives: Sequence[ObjectiveRecord], hardware: Sequence[str]
+    trials: pd.DataFrame, objectives: Sequence[ObjectiveRecord], hardware: Sequence[str], kept: str = "all"
 ) -> list[Pick]:
     """For each hardware (in ``hardware``'s order), its best feasible configuration on the first objective (ties
     broken by the others); feasible means every SLO and constraint met. A hardware with none gets its most
-    common infeasibility reason instead. Every column is read once (a run may hold millions of rows)."""
+    common infeasibility reason instead. ``kept`` is what the run kept of its trials (``--keep``): the search
+    is among those rows. Every column is read once (a run may hold millions of rows)."""
     codes, names = pd.factorize(trials["hardware"])
     feasible = trials["feasible"].to_numpy(dtype=bool)
     points = objective_points(trials, objectives)
@@ -91,7 +92,11 @@ def best_per_hardware(
         mine = codes == code_of.get(name, -2)
         if reasons is None:
             reasons = trials["infeasible_reason"].to_numpy()
-        picks.append(Pick(name, None, _why_not(mine, feasible, known, reasons, objectives)))
+        note = _why_not(mine, feasible, known, reasons, objectives)
+        if note == "not evaluated" and kept != "all":
+            why = "it has none on the front" if kept == "front" else "none feasible"
+            note = f"none of its candidates kept (--keep {kept}): {why}"
+        picks.append(Pick(name, None, note))
     return picks
 
 

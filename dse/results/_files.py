@@ -15,12 +15,13 @@ import numpy as np
 from dse.space import OPTIONAL_INTS, Space
 from dse.version import __version__
 
-MANIFEST, TRIALS, PARETO, SUMMARY, JOURNAL = (
+MANIFEST, TRIALS, PARETO, SUMMARY, JOURNAL, POSITION = (
     "manifest.json",
     "trials.parquet",
     "pareto.csv",
     "summary.json",
     "study.journal",
+    "position.json",
 )
 
 

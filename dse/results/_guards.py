@@ -26,17 +26,22 @@ def available_memory_bytes() -> float:
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def refuse_if_too_large(space: Space, engine: str, trials: int) -> None:
-    """Refuse (``InputError``) a run whose candidates cannot be held in memory, before anything starts."""
+def refuse_if_too_large(space: Space, engine: str, trials: int, keep: str = "all") -> None:
+    """Refuse (``InputError``) a run whose candidates cannot be held in memory, before anything starts. Only
+    a run that keeps every row grows with its size (``keep`` = feasible keeps what the SLOs admit; front, a
+    front)."""
     from dse.search import POLISH_PER_TRIAL
 
+    if keep != "all":
+        return
     count = space.size if engine == "exhaustive" else min(space.size, trials * (1 + POLISH_PER_TRIAL))
     need, have = count * TRIAL_BYTES, available_memory_bytes()
     if need > 0.8 * have:
         raise InputError(
             f"a {engine} run of {count:,} candidates needs about {need / units.GB:,.1f} GB of memory ({TRIAL_BYTES}"
             f" bytes per candidate kept for trials.parquet) and {have / units.GB:,.1f} GB is available: narrow the"
-            " space (fewer choices, a batch range with a step or a list of batches)"
+            " space (fewer choices, a batch range with a step or a list of batches), keep fewer rows (--keep"
+            " front or feasible)"
             + (", or search it with --engine optuna" if engine == "exhaustive" else ", or ask for fewer --trials"),
             source=space.source,
         )

@@ -22,6 +22,7 @@ from dse.results._files import (
     JOURNAL,
     MANIFEST,
     PARETO,
+    POSITION,
     SUMMARY,
     TRIALS,
     manifest,
@@ -108,26 +109,58 @@ def interruptible(stop: threading.Event) -> Iterator[None]:
 
 
 class _Collector:
-    """Accumulates evaluated chunks, keeps the front current, checkpoints, reports progress."""
+    """Accumulates evaluated chunks (the rows ``keep`` asks for), keeps the front and the counts current,
+    checkpoints, reports progress."""
 
     def __init__(
-        self, space: Space, directory: Path, previous: Columns | None, progress: Progress | None, total: int | None
+        self,
+        space: Space,
+        directory: Path,
+        previous: Columns | None,
+        progress: Progress | None,
+        total: int | None,
+        keep: str = "all",
+        saved: dict[str, Any] | None = None,
     ) -> None:
-        self.space, self.directory, self.progress, self.total = space, directory, progress, total
+        self.space, self.directory, self.progress, self.total, self.keep = space, directory, progress, total, keep
         self.started = time.monotonic()
         self.parts: list[Columns] = [previous] if previous is not None and len(previous["candidate_id"]) else []
         self.front: Columns | None = None
         self.last_report = time.monotonic()
-        self.evaluated = sum(len(p["candidate_id"]) for p in self.parts)
-        self.feasible = sum(int(np.sum(p["feasible"])) for p in self.parts)
-        self.already = self.evaluated
         self.by_stage: Counter[str] = Counter()
         """Evaluated candidates per stage (exhaustive; search = Optuna trials; polish = batch lines)."""
-        for part in self.parts:
-            stages, counts = np.unique(np.asarray(part["stage"], dtype=str), return_counts=True)
-            self.by_stage.update(dict(zip(stages.tolist(), counts.tolist(), strict=True)))
+        counts = (saved or {}).get("counts")
+        if keep != "all" and counts:  # the rows kept cannot tell how many were evaluated: the saved counts can
+            self.evaluated, self.feasible = int(counts["evaluated"]), int(counts["feasible"])
+            self.by_stage.update(counts["by_stage"])
+        else:
+            self.evaluated = sum(len(p["candidate_id"]) for p in self.parts)
+            self.feasible = sum(int(np.sum(p["feasible"])) for p in self.parts)
+            for part in self.parts:
+                stages, n = np.unique(np.asarray(part["stage"], dtype=str), return_counts=True)
+                self.by_stage.update(dict(zip(stages.tolist(), n.tolist(), strict=True)))
+        self.already = self.evaluated
+        self.known = np.sort(previous["candidate_id"]) if keep != "all" and self.parts and previous else None
+        """Ids kept before a resume: a run keeping only some rows evaluates its last proposal again."""
+        self.position: Callable[[], dict[str, Any]] = dict
+        """The engine's position (``Engine.position``), set once the engine exists."""
+        self.saved = {"position": (saved or {}).get("position", {}), "counts": self.counts()}
         for part in list(self.parts):
             self._merge_front(part)
+
+    def add_nothing(self) -> None:
+        """The run ends: take in the engine's last move (a complete run's position is its end)."""
+        self._moved()
+
+    def counts(self) -> dict[str, Any]:
+        return {"evaluated": self.evaluated, "feasible": self.feasible, "by_stage": dict(self.by_stage)}
+
+    def _moved(self) -> None:
+        """The engine observed a proposal since the last chunk: remember where, and the counts there (a run
+        resumed from this position evaluates everything after it again, and counts it again)."""
+        position = self.position()
+        if position and position != self.saved["position"]:
+            self.saved = {"position": position, "counts": self.counts()}
 
     def _merge_front(self, cols: Columns) -> None:
         pool = cols if self.front is None else concat_columns([self.front, cols])
@@ -136,8 +169,11 @@ class _Collector:
 
     def add(self, cols: Columns, stage: str) -> None:
         """Take evaluated candidates; ``stage`` (exhaustive, search, polish) is kept as a column."""
+        self._moved()
         cols = cols | {"stage": np.full(len(cols["candidate_id"]), stage, dtype=object)}
-        self.parts.append(cols)
+        kept = self._kept(cols)
+        if kept is not None and len(kept["candidate_id"]):
+            self.parts.append(kept)
         self.by_stage[stage] += len(cols["candidate_id"])
         self.evaluated += len(cols["candidate_id"])
         self.feasible += int(np.sum(cols["feasible"]))
@@ -169,16 +205,32 @@ class _Collector:
             return None
         return max(self.total - self.evaluated, 0) / (done / elapsed)
 
+    def _kept(self, cols: Columns) -> Columns | None:
+        """The rows of a chunk that ``keep`` keeps (none for ``front``: the front is kept apart)."""
+        if self.keep == "front":
+            return None
+        rows = np.asarray(cols["feasible"], dtype=bool) if self.keep == "feasible" else None
+        if self.known is not None:  # kept before the resume, evaluated again: keep once
+            fresh = ~np.isin(np.asarray(cols["candidate_id"]), self.known)
+            rows = fresh if rows is None else rows & fresh
+        return cols if rows is None else {k: np.asarray(v)[rows] for k, v in cols.items()}
+
     def tables(self) -> list[Columns]:
-        """Every evaluated candidate, as the parts they arrived in (one empty part when there is none)."""
-        if not self.parts:
+        """The candidates kept, as the parts they arrived in (``keep`` = front: the front; one empty part when
+        there is none)."""
+        if self.keep == "front" and self.front is not None:
+            return [self.front]
+        if not self.parts or self.keep == "front":
             empty = self.space.evaluate_codes(*(np.zeros(0, dtype=np.int64),) * len(DIMENSIONS))
             return [empty | {"stage": np.zeros(0, dtype=object)}]
         return self.parts
 
     def checkpoint(self) -> None:
-        """Save every candidate evaluated so far (``trials.parquet``, replaced atomically)."""
+        """Save the candidates kept so far (``trials.parquet``), then the engine's position and the counts
+        there (``position.json``), each replaced atomically: a crash between the two leaves an older position,
+        which costs work again, never a lost candidate."""
         write_table(self.tables(), self.directory / TRIALS)
+        write_json(self.directory / POSITION, self.saved | {"keep": self.keep})
 
 
 def run(
@@ -190,6 +242,7 @@ def run(
     executor: str | None = None,
     seed: int | None = None,
     ray_address: str | None = None,
+    keep: str | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> Run:
@@ -211,6 +264,7 @@ def run(
         "executor": executor or rec.execution.executor,
         "chunk_size": rec.execution.chunk_size,
         "checkpoint_s": rec.execution.checkpoint_s,
+        "keep": keep or rec.execution.keep,
         "ray_address": ray_address or rec.execution.ray_address,
     }
     directory = Path(out) if out is not None else default_directory(rec.name)
@@ -218,7 +272,7 @@ def run(
         raise InputError(
             "already holds a run: continue it with --resume, or choose another --out", source=str(directory)
         )
-    refuse_if_too_large(space, choose_engine(space, settings["engine"]), settings["trials"])
+    refuse_if_too_large(space, choose_engine(space, settings["engine"]), settings["trials"], settings["keep"])
     writable_directory(directory, "out")
     write_json(directory / MANIFEST, manifest(space, settings) | {"created": _now()})
     return _execute(space, directory, settings, None, progress, stop or threading.Event())
@@ -238,7 +292,8 @@ def resume(
     directory = Path(directory)
     checked = check_run(directory)
     settings = checked.settings | ({"executor": executor} if executor else {})
-    result = _execute(checked.space, directory, settings, checked.previous, progress, stop or threading.Event())
+    stop = stop or threading.Event()
+    result = _execute(checked.space, directory, settings, checked.previous, progress, stop, checked.position)
     if checked.repairs:
         result.summary["resume_repairs"] = checked.repairs
         write_json(directory / SUMMARY, result.summary)
@@ -252,12 +307,14 @@ def _execute(
     previous: Columns | None,
     progress: Progress | None,
     stop: threading.Event,
+    saved: dict[str, Any] | None = None,
 ) -> Run:
     """Drive the engine, then write the run directory in the order that never loses an evaluated candidate:
     trials, front, the engine's export (complete runs), summary. The stop signals are held off for the whole
     of it: an interruption ends the search at the next chunk, never the writing."""
     engine = choose_engine(space, settings["engine"])
-    collector = _Collector(space, directory, previous, progress, space.size if engine == "exhaustive" else None)
+    total = space.size if engine == "exhaustive" else None
+    collector = _Collector(space, directory, previous, progress, total, settings["keep"], saved)
     started = time.perf_counter()
     with interruptible(stop):
         pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
@@ -265,15 +322,18 @@ def _execute(
         def evaluate(ids: np.ndarray) -> Iterator[Columns]:
             return (columns for _, columns in pool.map_ids(space, chunks(ids, settings["chunk_size"])))
 
-        search = make_engine(engine, space, settings, previous)
+        keeps_all = settings["keep"] == "all"
+        search = make_engine(engine, space, settings, previous if keeps_all else None, (saved or {}).get("position"))
+        collector.position = search.position
         try:
             drive(search, evaluate, collector.add, stop, settings["checkpoint_s"], collector.checkpoint)
         finally:
             work = pool.work()
             pool.close()
             search.close()
+            collector.add_nothing()
             parts = collector.tables()
-            write_table(parts, directory / TRIALS)
+            collector.checkpoint()
         wall = time.perf_counter() - started
         front = collector.front or {k: np.asarray(v)[:0] for k, v in parts[0].items()}
         write_table(front, directory / PARETO)
@@ -312,6 +372,7 @@ def _summary(
         "space": space.record.name,
         "engine": engine,
         "executor": settings["executor"],
+        "keep": settings["keep"],
         "complete": complete,
         "counts": {
             "full_space": space.full_size,

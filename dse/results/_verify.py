@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from dse.errors import InputError
 from dse.execute import Columns, evaluate_chunk
-from dse.results._files import JOURNAL, MANIFEST, TRIALS, read_trials
+from dse.results._files import JOURNAL, MANIFEST, POSITION, TRIALS, read_trials
 from dse.space import DIMENSIONS, Space, SpaceRecord, build_space, load_space
 
 SAMPLE = 256
@@ -30,6 +30,8 @@ class Checked:
     space: Space
     settings: dict[str, Any]
     previous: Columns | None
+    position: dict[str, Any] | None = None
+    """``position.json``: the engine's position and the counts there (runs that keep only some rows)."""
     repairs: list[str] = field(default_factory=list)
 
 
@@ -113,7 +115,14 @@ def _check_rows(space: Space, columns: Columns, path: Path) -> None:
 
 def _leftovers(directory: Path, repairs: list[str]) -> None:
     """Half-written files of a run killed mid-write (the complete ones were never touched)."""
-    for name in (f"{TRIALS}.tmp", "pareto.csv.tmp", "summary.json.tmp", f"{JOURNAL}.tmp", f"{JOURNAL}.tmp.lock"):
+    for name in (
+        f"{TRIALS}.tmp",
+        "pareto.csv.tmp",
+        "summary.json.tmp",
+        f"{POSITION}.tmp",
+        f"{JOURNAL}.tmp",
+        f"{JOURNAL}.tmp.lock",
+    ):
         leftover = directory / name
         if leftover.exists():
             leftover.unlink()
@@ -127,6 +136,22 @@ def check_run(directory: Path) -> Checked:
     space = _space(saved, directory, repairs)
     settings = dict(saved["settings"])
     settings.setdefault("checkpoint_s", space.record.execution.checkpoint_s)  # runs started before the setting
+    settings.setdefault("keep", "all")
     previous = _trials(space, directory, repairs)
+    position = _position(directory)
+    if settings["keep"] != "all" and position is None and previous is not None:
+        raise InputError(f"keeps only some rows and has no {POSITION}: start a new run", source=str(directory))
     _leftovers(directory, repairs)
-    return Checked(space, settings, previous, repairs)
+    return Checked(space, settings, previous, position, repairs)
+
+
+def _position(directory: Path) -> dict[str, Any] | None:
+    path = directory / POSITION
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        int(data["counts"]["evaluated"]), dict(data["position"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"unreadable ({exc}); start a new run", source=str(path)) from None
+    return data  # type: ignore[no-any-return]

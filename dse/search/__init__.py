@@ -34,11 +34,14 @@ def choose_engine(space: Space, kind: str) -> str:
     return kind
 
 
-def make_engine(kind: str, space: Space, settings: dict[str, Any], previous: Columns | None) -> Engine:
-    """An engine of ``kind`` (not ``auto``) continuing from the candidates evaluated before (``previous``)."""
+def make_engine(
+    kind: str, space: Space, settings: dict[str, Any], previous: Columns | None, position: dict[str, Any] | None = None
+) -> Engine:
+    """An engine of ``kind`` (not ``auto``) continuing from the candidates evaluated before (``previous``) and
+    the position it saved (``Engine.position``)."""
     if kind == "exhaustive":
         done = previous["candidate_id"] if previous is not None else None
-        return ExhaustiveEngine(space, EXHAUSTIVE_BATCH_CHUNKS * settings["chunk_size"], done)
+        return ExhaustiveEngine(space, EXHAUSTIVE_BATCH_CHUNKS * settings["chunk_size"], done, position)
     return OptunaEngine(space, settings, previous)
 
 

@@ -38,6 +38,8 @@ class Engine(abc.ABC):
     """
 
     stage: str
+    observes_columns: bool = True
+    """Whether ``observe`` reads the evaluated columns (if not, ``drive`` does not keep a proposal's chunks)."""
 
     @property
     @abc.abstractmethod
@@ -55,20 +57,29 @@ class Engine(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """The run stops: forget work proposed but not observed (nothing by default)."""
 
+    def position(self) -> dict[str, Any]:
+        """Where the engine is, as JSON-able data saved with the trials (resume hands it back): for runs that
+        keep only some of the trials, which then cannot tell what was evaluated. Nothing by default."""
+        return {}
+
     def export(self, path: Path) -> bool:
         """Write the engine's own record of a complete run to ``path``; False when it has none (the default)."""
         return False
 
 
 class ExhaustiveEngine(Engine):
-    """Every candidate of the statically pruned space, in order, exactly; ids evaluated before (a resumed
-    run) are skipped. Proposals are ``batch`` ids (many executor chunks, so a parallel executor has work for
-    all its workers)."""
+    """Every candidate of the statically pruned space, in order, exactly; a resumed run starts after the last
+    proposal it observed (``position``) and skips the ids evaluated before. Proposals are ``batch`` ids (many
+    executor chunks, so a parallel executor has work for all its workers)."""
 
     stage = "exhaustive"
+    observes_columns = False
 
-    def __init__(self, space: Space, batch: int, evaluated: np.ndarray | None = None) -> None:
-        self.space, self.batch, self.start = space, batch, 0
+    def __init__(
+        self, space: Space, batch: int, evaluated: np.ndarray | None = None, position: dict[str, Any] | None = None
+    ) -> None:
+        self.space, self.batch = space, batch
+        self.start = self.observed = int((position or {}).get("observed", 0))
         self.evaluated = np.sort(evaluated) if evaluated is not None and len(evaluated) else None
 
     @property
@@ -84,7 +95,12 @@ class ExhaustiveEngine(Engine):
         return ids
 
     def observe(self, columns: Columns) -> None:
-        """Nothing to learn: the order is fixed."""
+        """Nothing to learn (the order is fixed); the proposal is done."""
+        self.observed = min(self.start, self.space.size)
+
+    def position(self) -> dict[str, Any]:
+        """The pruned-enumeration index up to which every candidate was evaluated."""
+        return {"observed": self.observed}
 
 
 def chunks(ids: np.ndarray, size: int) -> list[np.ndarray]:
@@ -111,7 +127,8 @@ def drive(
         parts = []
         for columns in evaluate(ids):
             record(columns, stage)
-            parts.append(columns)
+            if engine.observes_columns:
+                parts.append(columns)
             if stop.is_set():
                 break
             if time.monotonic() - saved > checkpoint_s:

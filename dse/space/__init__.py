@@ -1,6 +1,14 @@
 """Search spaces: YAML -> typed, resolved, statically pruned ``Space``."""
 
-from dse.space._schema import MAXIMIZED, EngineKind, ExecutorKind, MetricName, ObjectiveRecord, SpaceRecord
+from dse.space._schema import (
+    MAXIMIZED,
+    EngineKind,
+    ExecutorKind,
+    KeepKind,
+    MetricName,
+    ObjectiveRecord,
+    SpaceRecord,
+)
 from dse.space._space import (
     DIMENSIONS,
     METRICS,
@@ -24,6 +32,7 @@ __all__ = [
     "WORKLOAD_COLUMNS",
     "EngineKind",
     "ExecutorKind",
+    "KeepKind",
     "MetricName",
     "ObjectiveRecord",
     "Pruned",

@@ -24,6 +24,8 @@ EngineKind = Literal["auto", "exhaustive", "optuna"]
 """The search engines a space (or ``dse run --engine``) may ask for (``dse.search.ENGINES``)."""
 ExecutorKind = Literal["local", "ray"]
 """Where candidates are evaluated (``dse.execute.EXECUTORS``)."""
+KeepKind = Literal["all", "feasible", "front"]
+"""Which evaluated candidates trials.parquet keeps (``all``: every one; ``front``: bounded memory at any size)."""
 
 MetricName = Literal[
     "ttft_s",
@@ -210,6 +212,9 @@ class ExecutionRecord(BaseModel):
 
     executor: ExecutorKind = "local"
     chunk_size: PositiveInt = 65536
+    keep: KeepKind = Field(
+        default="all", description="rows trials.parquet keeps: all, feasible, or front (bounded memory at any size)"
+    )
     checkpoint_s: PositiveFloat = Field(
         default=10.0, description="seconds between saves of trials.parquet (an interruption loses at most this)"
     )

@@ -30,9 +30,22 @@ def _space(tmp_path: Path) -> Path:
     return path
 
 
-def _launch(first: bool, out: Path, space: Path, engine: str, executor: str) -> subprocess.Popen[str]:
+def _launch(first: bool, out: Path, space: Path, engine: str, executor: str, keep: str) -> subprocess.Popen[str]:
     """``dse run`` as a user starts it, or ``dse run --resume``."""
-    start = ["run", str(space), "--out", str(out), "--engine", engine, "--trials", "240", "--seed", "11"]
+    start = [
+        "run",
+        str(space),
+        "--out",
+        str(out),
+        "--engine",
+        engine,
+        "--trials",
+        "240",
+        "--seed",
+        "11",
+        "--keep",
+        keep,
+    ]
     argv = start if first else ["run", "--resume", str(out)]
     return subprocess.Popen(
         [sys.executable, "-m", "dse.cli", *argv, "--executor", executor],
@@ -70,29 +83,38 @@ def _interrupt(proc: subprocess.Popen[str], how: str, rng: random.Random, out: P
 
 
 CASES = [
-    ("exhaustive", "local", ["SIGKILL", "SIGINT twice", "SIGHUP", "SIGKILL"]),
-    ("optuna", "local", ["SIGKILL", "SIGHUP", "SIGINT twice", "SIGTERM"]),
-    ("exhaustive", "ray", ["SIGTERM"]),
-    ("optuna", "ray", ["SIGINT twice"]),
+    ("exhaustive", "local", "all", ["SIGKILL", "SIGINT twice", "SIGHUP", "SIGKILL"]),
+    ("optuna", "local", "all", ["SIGKILL", "SIGHUP", "SIGINT twice", "SIGTERM"]),
+    ("exhaustive", "ray", "all", ["SIGTERM"]),
+    ("optuna", "ray", "all", ["SIGINT twice"]),
+    ("exhaustive", "local", "feasible", ["SIGKILL", "SIGINT twice", "SIGKILL"]),
+    ("exhaustive", "local", "front", ["SIGKILL", "SIGHUP", "SIGKILL"]),
+    ("optuna", "local", "front", ["SIGKILL", "SIGINT twice"]),
 ]
 
 
-@pytest.mark.parametrize(("engine", "executor", "kills"), CASES, ids=[f"{e}-{x}" for e, x, _ in CASES])
+@pytest.mark.parametrize(
+    ("engine", "executor", "keep", "kills"), CASES, ids=[f"{e}-{x}-keep-{k}" for e, x, k, _ in CASES]
+)
 def test_interrupted_runs_lose_nothing_and_end_with_the_same_front(
-    tmp_path: Path, engine: str, executor: str, kills: list[str]
+    tmp_path: Path, engine: str, executor: str, keep: str, kills: list[str]
 ) -> None:
     space = _space(tmp_path)
     reference = dse.run(space, out=tmp_path / "reference", engine=engine, trials=240, seed=11)
     out = tmp_path / "run"
-    rng = random.Random(f"{engine}-{executor}")
+    rng = random.Random(f"{engine}-{executor}-{keep}")
     for index, how in enumerate(kills):
         before = _saved(out)
-        _interrupt(_launch(index == 0, out, space, engine, executor), how, rng, out, before)
+        _interrupt(_launch(index == 0, out, space, engine, executor, keep), how, rng, out, before)
     finished = dse.resume(out)
-    assert finished.summary["complete"]
-    ids = finished.columns["candidate_id"].tolist()
-    assert len(ids) == len(set(ids))  # none evaluated twice (a SIGKILL loses at most the last checkpoint's work)
-    assert set(ids) == set(reference.columns["candidate_id"].tolist())  # none lost, none extra
+    assert finished.summary["complete"] and finished.summary["keep"] == keep
     assert (out / "pareto.csv").read_bytes() == (tmp_path / "reference" / "pareto.csv").read_bytes()
+    counts, expected = finished.summary["counts"], reference.summary["counts"]
+    assert (counts["evaluated"], counts["feasible"]) == (expected["evaluated"], expected["feasible"])
+    ids = finished.columns["candidate_id"].tolist()
+    assert len(ids) == len(set(ids))  # none kept twice (a SIGKILL costs at most the work since the last save)
+    every = reference.trials
+    wanted = {"all": every, "feasible": every[every["feasible"]], "front": reference.pareto}[keep]
+    assert set(ids) == set(wanted["candidate_id"].tolist())  # none lost, none extra
     kept = pd.read_parquet(out / "trials.parquet")
     assert kept["candidate_id"].is_unique and len(kept) == len(ids)
