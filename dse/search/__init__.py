@@ -14,7 +14,6 @@ from dse.search._optuna import (
     batch_polish_ids,
     constraint_values,
     distributions,
-    load_journal_trials,
 )
 from dse.search._pareto import Normalisation, hypervolume, objective_points, pareto_indices
 from dse.space import EngineKind, Space
@@ -62,7 +61,6 @@ __all__ = [
     "distributions",
     "drive",
     "hypervolume",
-    "load_journal_trials",
     "make_engine",
     "objective_points",
     "pareto_indices",

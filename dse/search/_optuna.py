@@ -187,15 +187,6 @@ class OptunaSearch:
         optuna.copy_study(from_study_name=self.study.study_name, from_storage=self.study._storage, to_storage=storage)
 
 
-def load_journal_trials(path: Path, study_name: str) -> list[Any]:
-    """Trials of a study saved with ``save_journal``."""
-    import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    storage = JournalStorage(JournalFileBackend(str(path)))
-    return list(optuna.load_study(study_name=study_name, storage=storage).trials)
-
-
 POLISH_PER_TRIAL = 10
 """The batch-line polish may evaluate up to this many candidates per trial of the budget (they are cheap:
 one vectorised chunk per configuration, while a trial costs the sampler ~5 ms)."""
