@@ -270,31 +270,13 @@ def progress_bar() -> Iterator[Callable[[dict[str, Any]], None]]:
         yield update
 
 
-_UNITS = {"_s": ("ms", 1 / units.MS), "_bytes": ("GB", 1 / units.GB)}
-"""Display units by name suffix; rates (``_per_s``) keep their unit."""
-
-
-def _unit(name: str) -> tuple[str, float] | None:
-    if name.endswith("_per_s"):
-        return None
-    return next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), None)
-
-
-def _display_name(name: str) -> str:
-    """``tpot_s`` -> ``tpot_ms``, ``memory_per_device_bytes`` -> ``memory_per_device_gb``."""
-    unit = _unit(name)
-    if unit is None:
-        return name
-    suffix = next(s for s in _UNITS if name.endswith(s))
-    return name[: -len(suffix)] + "_" + unit[0].lower()
-
-
 def _answer_table(run: Any) -> Table:
     """Best per objective, the knee, and each hardware's best configuration under the SLOs (``dse.report``)."""
     from dse.report import (
         DISPLAY,
         best_per_hardware,
         best_per_objective,
+        best_word,
         config_labels,
         format_number,
         knee,
@@ -316,7 +298,7 @@ def _answer_table(run: Any) -> Table:
         [point] if point else [],
         best_per_hardware(trials, objectives, run.space.record.choices.hardware, run.summary.get("keep", "all")),
     ]
-    per_hardware = f"{'highest' if objectives[0].maximize else 'lowest'} {DISPLAY[objectives[0].metric].short} of it"
+    per_hardware = f"{best_word(objectives[0].maximize)} {DISPLAY[objectives[0].metric].short} of it"
     for index, picks in enumerate(sections):
         for pick in picks:
             if pick.row is None:
@@ -353,6 +335,8 @@ def render_run(run: Any, top: int) -> None:
 
 def _front_table(run: Any, top: int) -> Table:
     """The first ``top`` rows of the front, by the first objective."""
+    from dse.report import column_name, format_number
+
     front = run.front
     first = run.space.record.objectives[0]
     order = np.argsort(np.asarray(front[first.metric], dtype=float) * (-1 if first.maximize else 1))[:top]
@@ -362,14 +346,12 @@ def _front_table(run: Any, top: int) -> Table:
     params = _front_parameters(front)
     metrics = [o.metric for o in run.space.record.objectives]
     metrics += [m for m in ("ttft_s", "tpot_s", "memory_per_device_bytes") if m not in metrics]
-    for name in params + metrics:
-        unit = _unit(name)
-        table.add_column(_display_name(name) if unit else name, justify="right")
+    for name in params:
+        table.add_column(name, justify="right")
+    for name in metrics:
+        table.add_column(column_name(name), justify="right")
     for i in order:
         cells = ["default" if front[p][i] is None else str(front[p][i]) for p in params]
-        for name in metrics:
-            unit = _unit(name)
-            value = float(front[name][i]) * (unit[1] if unit else 1.0)
-            cells.append(f"{value:.4g}")
+        cells += [format_number(name, float(front[name][i])) for name in metrics]
         table.add_row(*cells)
     return table

@@ -12,6 +12,8 @@ from dse.report._html import Chart, write_html
 from dse.report._labels import (
     DISPLAY,
     Display,
+    best_word,
+    column_name,
     config_labels,
     format_metric,
     format_number,
@@ -54,6 +56,8 @@ __all__ = [
     "best_per_hardware",
     "best_per_hardware_chart",
     "best_per_objective",
+    "best_word",
+    "column_name",
     "config_labels",
     "find_browser",
     "format_metric",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dse.report._labels import DISPLAY
+from dse.report._labels import DISPLAY, best_word
 from dse.search import Normalisation, objective_points
 from dse.space import ObjectiveRecord
 
@@ -39,7 +39,7 @@ def best_per_objective(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord
     picks = []
     for i, objective in enumerate(objectives):
         order = [i, *(j for j in range(len(objectives)) if j != i)]
-        role = f"{'highest' if objective.maximize else 'lowest'} {DISPLAY[objective.metric].short}"
+        role = f"{best_word(objective.maximize)} {DISPLAY[objective.metric].short}"
         picks.append(Pick(role, front.iloc[_lexicographic_best(points[:, order])]))
     return picks
 

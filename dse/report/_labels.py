@@ -119,6 +119,20 @@ SYMBOL_CODES = {
 names would be a string per point."""
 
 
+def best_word(maximize: bool) -> str:
+    """How the best value of an objective reads: ``highest`` or ``lowest``."""
+    return "highest" if maximize else "lowest"
+
+
+def column_name(metric: str) -> str:
+    """A metric's name with its display unit for plain tables: ``tpot_s`` -> ``tpot_ms``,
+    ``memory_per_device_bytes`` -> ``memory_per_device_gb``; names already in display units stay."""
+    d = DISPLAY[metric]
+    if d.scale == 1.0:
+        return metric
+    return metric.rsplit("_", 1)[0] + "_" + d.unit.lower()
+
+
 def metric_value(metric: str, si: Any) -> Any:
     """SI value(s) -> display units."""
     return np.asarray(si, dtype=float) * DISPLAY[metric].scale

@@ -14,6 +14,7 @@ from dse.report._labels import (
     DISPLAY,
     HARDWARE_COLOURS,
     PARAMETER_TITLES,
+    best_word,
     config_labels,
     format_metric,
     metric_value,
@@ -290,7 +291,7 @@ def best_per_hardware_chart(picks: Sequence[Pick], objective: ObjectiveRecord, t
             "text": f"Best configuration per hardware, by {DISPLAY[metric].title}",
             "subtitle": {
                 "text": (
-                    f"{'highest' if objective.maximize else 'lowest'} {DISPLAY[metric].title} among each"
+                    f"{best_word(objective.maximize)} {DISPLAY[metric].title} among each"
                     " hardware's feasible configurations (every SLO and constraint met)"
                 )
             },
