@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 catalog_app = typer.Typer(
-    help="List the catalogs (hardware, systems, models, quantization, profiles).", no_args_is_help=True
+    help="List the catalogs (hardware, systems, prices, models, quantization, profiles).", no_args_is_help=True
 )
 app.add_typer(catalog_app, name="catalog")
 
@@ -91,7 +91,11 @@ def analyze(
     *,
     ideal: Annotated[bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")],
     profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")],
-    pricing: Annotated[Pricing, typer.Option(help="rent: cloud $/hour; buy: amortised purchase + power.")],  # type: ignore[valid-type]
+    pricing: Annotated[
+        Pricing,  # type: ignore[valid-type]
+        typer.Option(help="rent-on-demand, rent-reserved: cloud $/device-hour; buy: amortised purchase + power + ops."),
+    ],
+    prices: Annotated[str | None, typer.Option(help="A price sheet over the catalog's prices (docs/recommend.md).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (keys: docs/cost-model.md).")],
     report: Annotated[
         str | None, typer.Option(help="Also write an HTML report: roofline, time per operator group, memory.")
@@ -102,7 +106,7 @@ def analyze(
     from dse.costmodel import CostAssumptions
     from dse.scoring import analyze as run_analysis
 
-    costs = CostAssumptions(pricing=pricing.value)
+    costs = CostAssumptions(pricing=pricing.value, sheet=prices)
     result = run_analysis(**inputs, ideal=ideal, profile=profile, costs=costs)
     data = result.to_dict()
     if as_json:
@@ -124,7 +128,8 @@ analyze.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     + [
         _OWN["ideal"].replace(default=False),
         _OWN["profile"].replace(default=None),
-        _OWN["pricing"].replace(default=Pricing("rent")),
+        _OWN["pricing"].replace(default=Pricing("rent-on-demand")),
+        _OWN["prices"].replace(default=None),
         _OWN["as_json"].replace(default=False),
         _OWN["report"].replace(default=None),
     ]
@@ -267,10 +272,18 @@ FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or js
 
 @catalog_app.command("hardware")
 def catalog_hardware(fmt: FormatOption = Format.table) -> None:
-    """Accelerators: memory, bandwidth, dense peaks, TDP, prices, and where the figures come from."""
+    """Accelerators: memory, bandwidth, dense peaks, TDP, median on-demand rent and capital cost per device."""
     from dse.cli._catalog_tables import hardware_rows
 
     _emit(hardware_rows(), fmt, "Accelerators (dense peaks; — = not supported or unknown)")
+
+
+@catalog_app.command("prices")
+def catalog_prices(fmt: FormatOption = Format.table) -> None:
+    """Prices: rent offers, purchase quotes and system power, each with its source, date and confidence."""
+    from dse.cli._catalog_tables import price_rows
+
+    _emit(price_rows(), fmt, "Prices (hardware/prices; a price sheet overrides them: docs/recommend.md)")
 
 
 @catalog_app.command("systems")

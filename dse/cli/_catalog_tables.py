@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from dse import units
-from dse.catalog import hardware_catalog, model_catalog, profile_catalog, quant_catalog, system_catalog
+from dse.catalog import (
+    device_prices,
+    hardware_catalog,
+    model_catalog,
+    price_book,
+    price_catalog,
+    profile_catalog,
+    quant_catalog,
+    system_catalog,
+)
+from dse.costmodel import CostAssumptions
 
 _PEAKS = ("fp32", "bf16", "fp16", "fp8", "int8", "fp4")
 
@@ -13,8 +23,13 @@ _PEAKS = ("fp32", "bf16", "fp16", "fp8", "int8", "fp4")
 def hardware_rows() -> list[dict[str, Any]]:
     """One row per accelerator; memory in decimal GB, bandwidth in GB/s, peaks in dense TFLOP/s."""
     rows = []
+    a = CostAssumptions()
     for hw in hardware_catalog().values():
         rec = hw.record
+        prices = device_prices(
+            (hw, None), price_book(), system_catalog(), server_share=a.server_share, host_power_share=a.host_power_share
+        )
+        rent = prices.rent.get("on-demand")
         row: dict[str, Any] = {
             "id": hw.id,
             "name": hw.name,
@@ -25,12 +40,49 @@ def hardware_rows() -> list[dict[str, Any]]:
         row |= {f"{d}_tflops": peaks.get(d) for d in _PEAKS}
         row |= {
             "tdp_w": rec.tdp_w,
-            "purchase_usd": rec.price.purchase_usd,
-            "cloud_usd_per_hour": rec.price.cloud_usd_per_hour,
+            "usd_per_hour": round(rent.value, 3) if rent else None,
+            "capex_usd": round(prices.capex.value) if prices.capex else None,
             "confidence": rec.provenance.confidence if rec.provenance else None,
             "source": rec.provenance.source if rec.provenance else None,
         }
         rows.append(row)
+    return rows
+
+
+def price_rows() -> list[dict[str, Any]]:
+    """One row per price figure of ``hardware/prices``: rent offers ($ per device-hour), purchase quotes ($),
+    system power (kW), each with its source, date and confidence."""
+    rows = []
+    for entry in price_catalog().values():
+        figures: list[tuple[str, str, float, str, str | None, Any]] = [
+            (
+                "rent",
+                o.term,
+                o.usd_per_device_hour,
+                "USD/device-hour",
+                f"{o.provider} ({o.provider_kind})",
+                o.provenance,
+            )
+            for o in entry.rent
+        ]
+        figures += [("buy", q.item, q.usd, "USD", None, q.provenance) for q in entry.buy]
+        if entry.power is not None:
+            figures.append(("power", "system", entry.power.system_kw, "kW", None, entry.power.provenance))
+        for kind, what, value, unit, provider, prov in figures:
+            rows.append(
+                {
+                    "id": entry.id,
+                    "segment": entry.segment,
+                    "kind": kind,
+                    "term_or_item": what,
+                    "value": value,
+                    "unit": unit,
+                    "provider": provider,
+                    "as_of": prov.as_of if prov else None,
+                    "confidence": prov.confidence if prov else None,
+                    "source": prov.source if prov else None,
+                }
+            )
     return rows
 
 

@@ -38,10 +38,11 @@ class Candidates:
     flash_block_rows: Array
     flash: Array
     format_supported: Array
-    tdp_w: Array
+    power_w: Array
+    """Maximum power of one device with its share of the host (W), for energy per token."""
     usd_per_device_hour: Array
     power_fraction: Array
-    """Average draw as a share of TDP (``CostAssumptions.power_fraction``), for energy per token."""
+    """Average draw as a share of ``power_w`` (``CostAssumptions.power_fraction``)."""
     # deployment: parallelism, the system's links, KV-cache policy (defaults: one device, no policy)
     tp: Array
     pp: Array

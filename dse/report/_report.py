@@ -142,7 +142,7 @@ def _question(run: RunResults) -> list[tuple[str, str]]:
             "objectives",
             ", ".join(f"{'max' if o.maximize else 'min'} {DISPLAY[o.metric].title}" for o in run.objectives),
         ),
-        ("pricing", rec.pricing),
+        ("pricing", rec.pricing if isinstance(rec.pricing, str) else rec.pricing.scenario),
         ("profile", rec.profile),
     ]
     counts = run.summary.get("counts", {})

@@ -1,6 +1,6 @@
 """Run directories: manifest, trials table, Pareto table, summary, Optuna journal; interrupt, resume, sweep."""
 
-from dse.results._files import JOURNAL, MANIFEST, PARETO, SUMMARY, TRIALS
+from dse.results._files import JOURNAL, MANIFEST, PARETO, SUMMARY, TRIALS, replace_durably
 from dse.results._guards import writable_directory
 from dse.results._run import Run, resume, run
 from dse.results._sweep import SWEEP_INDEX, SWEEP_TABLE, Sweep, SweepRecord, sweep
@@ -16,6 +16,7 @@ __all__ = [
     "Run",
     "Sweep",
     "SweepRecord",
+    "replace_durably",
     "resume",
     "run",
     "sweep",

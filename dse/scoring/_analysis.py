@@ -332,7 +332,7 @@ def analyze(
         "datasheet_peak_flops_per_s": dict(accelerator.peak_flops_per_s),
     }
     return Analysis(
-        inputs | {"profile": chosen, "pricing": costs.pricing},
+        inputs | {"profile": chosen, "pricing": costs.scenario},
         spec,
         evaluation,
         str(formats[0]),

@@ -12,7 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import EfficiencyProfile, HardwareSpec, ModelSpec, Numerics, SystemSpec, load_profile, resolve_numerics
+from dse.catalog import (
+    EfficiencyProfile,
+    HardwareSpec,
+    ModelSpec,
+    Numerics,
+    SystemSpec,
+    device_prices,
+    load_profile,
+    price_book,
+    resolve_numerics,
+    system_catalog,
+)
 from dse.costmodel import (
     Architecture,
     Candidates,
@@ -152,7 +163,7 @@ _PAIR_FIELDS = (
     "bandwidth_bytes_per_s",
     "memory_bytes",
     "format_supported",
-    "tdp_w",
+    "power_w",
     "usd_per_device_hour",
 )
 """Candidate fields that depend only on the (device, numerics) pair."""
@@ -163,11 +174,12 @@ def _pair_table(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(pairs x fields) values of ``_PAIR_FIELDS``, and the format each pair computes in."""
     rows, formats = [], []
+    costing = {h_code: target_costs(hardware[h_code], costs) for h_code in {h for h, _ in pairs}}
     for h_code, q_code in pairs:
         hw, num = hardware[h_code][0], numerics[q_code]
         p = precision(hw, num)
         formats.append(p.compute)
-        price = usd_per_device_hour(hw.cloud_usd_per_hour, hw.purchase_usd, hw.tdp_w, costs)
+        power_w, price = costing[h_code]
         rows.append(
             (
                 num.weight_bits,
@@ -180,12 +192,33 @@ def _pair_table(
                 hw.memory_bandwidth_bytes_per_s,
                 hw.memory_bytes,
                 float(p.supported),
-                hw.tdp_w if hw.tdp_w is not None else np.nan,
+                power_w,
                 price,
             )
         )
     table = np.asarray(rows, dtype=np.float64).reshape(-1, len(_PAIR_FIELDS))
     return table, np.asarray(formats, dtype=object)
+
+
+def target_costs(target: Target, costs: CostAssumptions) -> tuple[float, float]:
+    """(power of one device with its host share in W, $ per device-hour in ``costs``' pricing) of a target,
+    from the price catalog (and ``costs.sheet``); NaN where unknown."""
+    prices = device_prices(
+        target,
+        price_book(costs.sheet),
+        system_catalog(),
+        server_share=costs.server_share,
+        host_power_share=costs.host_power_share,
+    )
+    term = costs.reserved_term if costs.scenario == "rent-reserved" else "on-demand"
+    rent = prices.rent.get(term)
+    price = usd_per_device_hour(
+        rent.value if rent is not None else None,
+        prices.capex.value if prices.capex is not None else None,
+        prices.power_w,
+        costs,
+    )
+    return (prices.power_w if prices.power_w is not None else math.nan), price
 
 
 _SYSTEM_FIELDS = (

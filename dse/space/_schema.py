@@ -221,6 +221,20 @@ class ExecutionRecord(BaseModel):
     ray_address: str | None = None
 
 
+class PricingRecord(BaseModel):
+    """How devices are paid for, when more than the scenario is said (docs/recommend.md lists every
+    assumption). ``sheet``: a price sheet over the catalog's prices, relative to the space file."""
+
+    model_config = _STRICT
+
+    scenario: Pricing = "rent-on-demand"
+    sheet: str | None = Field(default=None, min_length=1)
+    reserved_term: Literal["reserved-1y", "reserved-3y"] = "reserved-1y"
+    horizon_years: PositiveFloat = 3.0
+    usd_per_kwh: PositiveFloat = 0.08
+    pue: float = Field(default=1.3, ge=1.0)
+
+
 class SpaceRecord(BaseModel):
     """A whole search space as written in ``spaces/*.yaml``."""
 
@@ -235,7 +249,7 @@ class SpaceRecord(BaseModel):
     objectives: list[ObjectiveRecord] = Field(min_length=1)
     constraints: list[ConstraintRecord] = []
     profile: str = "default"
-    pricing: Pricing = "rent"
+    pricing: Pricing | PricingRecord = "rent"
     engine: EngineRecord = EngineRecord()
     execution: ExecutionRecord = ExecutionRecord()
 

@@ -21,6 +21,7 @@ from dse.catalog import (
     load_scheme,
     load_target,
     read_document,
+    read_price_sheet,
     resolve_numerics,
     validate,
 )
@@ -145,7 +146,8 @@ class Space:
 
     @property
     def costs(self) -> CostAssumptions:
-        return CostAssumptions(pricing=self.record.pricing)
+        """The space's pricing; a price sheet's path is relative to the space file."""
+        return space_costs(self.record, Path(self.source) if self.source != "<space>" else None)
 
     def candidate_ids(self, *codes: np.ndarray) -> np.ndarray:
         """Position in the full product of the given codes (one array per dimension; mixed radix)."""
@@ -271,6 +273,24 @@ class Space:
         return Pruned(self.record.choices.hardware[code["hardware"]], quant, kv, **values, reason=reason)
 
 
+def space_costs(record: SpaceRecord, path: Path | None) -> CostAssumptions:
+    """``CostAssumptions`` of a space's ``pricing`` (a scenario, or a ``PricingRecord``)."""
+    pricing = record.pricing
+    if isinstance(pricing, str):
+        return CostAssumptions(pricing=pricing)
+    sheet = pricing.sheet
+    if sheet is not None and not Path(sheet).is_absolute() and path is not None:
+        sheet = str(path.parent / sheet)
+    return CostAssumptions(
+        pricing=pricing.scenario,
+        amortization_years=pricing.horizon_years,
+        usd_per_kwh=pricing.usd_per_kwh,
+        pue=pricing.pue,
+        reserved_term=pricing.reserved_term,
+        sheet=sheet,
+    )
+
+
 def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, ...]:
     def wrap(field: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -284,6 +304,9 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     if is_path(model_ref) and not Path(model_ref).is_absolute():
         model_ref = str(base / model_ref)
     model = wrap("model", load_model, model_ref)
+    sheet = space_costs(record, path).sheet
+    if sheet is not None:
+        wrap("pricing.sheet", read_price_sheet, sheet)
     hardware = tuple(wrap(f"choices.hardware.{i}", load_target, h) for i, h in enumerate(record.choices.hardware))
     for i, q in enumerate(record.choices.quant):  # each id checked where it is written
         wrap(f"choices.quant.{i}", load_scheme, q)

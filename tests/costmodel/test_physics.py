@@ -307,8 +307,9 @@ def test_dollars_per_device_hour() -> None:
     rent, buy = serving.CostAssumptions(), serving.CostAssumptions(pricing="buy")
     assert serving.usd_per_device_hour(2.5, 30000.0, 700.0, rent) == 2.5
     assert math.isnan(serving.usd_per_device_hour(None, 30000.0, 700.0, rent))
-    # 30,000 $ over 3 years of 8760 h, plus 0.7 kW x 1.3 PUE x 0.08 $/kWh
-    assert serving.usd_per_device_hour(None, 30000.0, 700.0, buy) == approx(30000 / (3 * 8760) + 0.7 * 1.3 * 0.08)
+    # 30,000 $ over 3 years of 8760 h, plus 10 % of it a year for operations, plus 0.7 kW x 1.3 PUE x 0.08 $/kWh
+    expected = 30000 / (3 * 8760) + 30000 * 0.10 / 8760 + 0.7 * 1.3 * 0.08
+    assert serving.usd_per_device_hour(None, 30000.0, 700.0, buy) == approx(expected)
     assert math.isnan(serving.usd_per_device_hour(2.5, None, 700.0, buy))
     assert math.isnan(serving.usd_per_device_hour(2.5, 30000.0, None, buy))
 
@@ -385,7 +386,7 @@ def test_latent_cache_and_heads_are_replicated_under_tensor_parallelism() -> Non
                 "runtime_reserve_bytes",
                 "flash",
                 "format_supported",
-                "tdp_w",
+                "power_w",
                 "usd_per_device_hour",
             ),
             1.0,

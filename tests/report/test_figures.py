@@ -133,13 +133,15 @@ def test_three_objectives_get_a_3d_chart(exhaustive: RunResults) -> None:
 
 def test_parallel_coordinates_cover_choices_then_metrics(exhaustive: RunResults) -> None:
     run = exhaustive
-    fig = parallel_coordinates(run.trials, run.front, ["tpot_s", "usd_per_million_tokens"], hardware=run.hardware)
+    trials = run.trials.copy()
+    trials.loc[trials["hardware"] == "l4", "usd_per_million_tokens"] = np.nan  # as if l4 had no price
+    fig = parallel_coordinates(trials, run.front, ["tpot_s", "usd_per_million_tokens"], hardware=run.hardware)
     labels = [d.label for d in fig.data[0].dimensions]
     assert labels[:4] == ["hardware", "quantization", "KV format", "batch"]
     assert labels[-3:] == ["TPOT (ms)", "cost ($/M tokens)", "on the front"]
     assert fig.data[0].meta["rows"] == int(run.trials["feasible"].sum())  # 952 < the line budget: all drawn
     cost = fig.data[0].dimensions[5]
-    assert cost.ticktext[0] == "unknown"  # l40s, l4, rtx-4090 have no price; their lines stay
+    assert cost.ticktext[0] == "unknown"  # the unpriced hardware's lines stay, at an "unknown" tick
 
 
 def test_best_per_hardware_chart_has_one_bar_per_hardware(exhaustive: RunResults) -> None:
@@ -148,7 +150,7 @@ def test_best_per_hardware_chart_has_one_bar_per_hardware(exhaustive: RunResults
     fig = best_per_hardware_chart(picks, run.objectives[0], run.trials)
     bar = fig.data[0]
     assert list(bar.y[:2]) == ["h100-sxm", "a100-sxm-80gb"]  # lowest TPOT first
-    assert bar.meta == {"role": "best_per_hardware", "feasible": 2, "missing": 3}
+    assert bar.meta == {"role": "best_per_hardware", "feasible": 5, "missing": 0}
     assert bar.x[0] == pytest.approx(1e3 * float(picks[0].row["tpot_s"]))  # type: ignore[index]
 
 

@@ -180,7 +180,7 @@ def test_unknown_metric(tmp_path: Path) -> None:
         ({"choices__batch": []}, ["choices.batch: expected at least one batch size"]),
         ({"choices__flash_attention": ["sometimes"]}, ["choices.flash_attention.0", "valid boolean"]),
         ({"slo__tpot_s": -1}, ["slo.tpot_s", "greater than 0"]),
-        ({"pricing": "lease"}, ["pricing", "'rent' or 'buy'"]),
+        ({"pricing": "lease"}, ["pricing", "'rent-on-demand', 'rent-reserved', 'buy' or 'rent'"]),
         ({"engine__kind": "random"}, ["engine.kind", "'auto', 'exhaustive' or 'optuna'"]),
         ({"execution__executor": "dask"}, ["execution.executor", "'local' or 'ray'"]),
         ({"name": "my space"}, ["name", "pattern"]),
@@ -470,14 +470,14 @@ def test_first_failure_names_the_reason(tmp_path: Path) -> None:
 
 def test_constraints_and_unknown_metrics(tmp_path: Path) -> None:
     data = space_with(
-        choices__hardware=["h100-sxm", "rtx-4090"],
+        choices__hardware=["h100-sxm", "rtx-4080"],
         choices__quant=["fp8"],
         constraints=[{"metric": "usd_per_hour", "max": 100}, {"metric": "tokens_per_s_per_user", "min": 1e6}],
     )
     result = load_space(write(tmp_path, data)).evaluate_index(np.arange(2))
     by_hw = dict(zip(result["hardware"], result["infeasible_reason"], strict=True))
-    # rtx-4090 has no cloud price: usd_per_hour is NaN, which fails any bound on it
-    assert math.isnan(result["usd_per_hour"][list(result["hardware"]).index("rtx-4090")])
-    assert by_hw["rtx-4090"] == "constraint usd_per_hour: above 100"
+    # rtx-4080 has no rent offer (a street price only): usd_per_hour is NaN, which fails any bound on it
+    assert math.isnan(result["usd_per_hour"][list(result["hardware"]).index("rtx-4080")])
+    assert by_hw["rtx-4080"] == "constraint usd_per_hour: above 100"
     assert by_hw["h100-sxm"] == "constraint tokens_per_s_per_user: below 1e+06"
     assert not result["feasible"].any()

@@ -13,42 +13,89 @@ from typing import Any, Literal
 
 from dse import units
 
-Pricing = Literal["rent", "buy"]
+Pricing = Literal["rent-on-demand", "rent-reserved", "buy", "rent"]
+"""How devices are paid for. ``rent`` is ``rent-on-demand`` (the name spaces used first)."""
 PRICINGS: tuple[str, ...] = typing.get_args(Pricing)
+HOURS_PER_MONTH = units.HOURS_PER_YEAR / 12.0
+"""730 hours: an average month."""
 
 
 @dataclass(frozen=True)
 class CostAssumptions:
-    """Assumptions behind $/hour and J/token, with their defaults and why.
+    """Assumptions behind $ and J, with their defaults and why (docs/recommend.md lists them with sources).
 
-    - ``amortization_years`` 3: straight-line depreciation period commonly used for accelerators in TCO analyses;
+    - ``pricing``: ``rent-on-demand`` (the median on-demand offer), ``rent-reserved`` (the median offer of
+      ``reserved_term``), or ``buy``;
+    - ``amortization_years`` 3: the horizon a purchase is written off over (straight line), and the horizon of
+      total cost; 3 years is the depreciation period commonly used for accelerators in TCO analyses;
     - ``usd_per_kwh`` 0.08: U.S. industrial average retail price of electricity (EIA Electric Power Monthly,
       2024, ~8 cents/kWh);
     - ``pue`` 1.3: data-centre power usage effectiveness, between hyperscale (~1.1) and the industry average
       (~1.5, Uptime Institute 2024 survey);
-    - ``power_fraction`` 1.0: average draw as a share of TDP; 1.0 is the conservative bound for a busy server.
+    - ``power_fraction`` 1.0: average draw as a share of the system's maximum power; 1.0 is the conservative
+      bound for a busy server;
+    - ``ops_share_per_year`` 0.10: operations (support contracts, spares, staff, rack space) per year as a
+      share of the purchase; an assumption, not a measurement: set your own;
+    - ``server_share`` 0.23 and ``host_power_share`` 0.82: what the server around an accelerator adds to its
+      price and to its power, when the catalog has no system with a quote or a power figure for it. Both are
+      derived from the catalog's DGX H100 (docs/recommend.md shows the arithmetic);
+    - ``reserved_term``: the term ``rent-reserved`` uses;
+    - ``sheet``: a user's price sheet (a path) over the catalog's prices.
     """
 
-    pricing: Pricing = "rent"
+    pricing: Pricing = "rent-on-demand"
     amortization_years: float = 3.0
     usd_per_kwh: float = 0.08
     pue: float = 1.3
     power_fraction: float = 1.0
+    ops_share_per_year: float = 0.10
+    server_share: float = 0.23
+    host_power_share: float = 0.82
+    reserved_term: Literal["reserved-1y", "reserved-3y"] = "reserved-1y"
+    sheet: str | None = None
+
+    @property
+    def scenario(self) -> str:
+        """``pricing`` with ``rent`` read as ``rent-on-demand``."""
+        return "rent-on-demand" if self.pricing == "rent" else self.pricing
+
+
+def energy_usd_per_device_hour(power_w: float, a: CostAssumptions) -> float:
+    """Electricity of one device with its host share: power x power fraction x PUE x $/kWh."""
+    return power_w * a.power_fraction * a.pue * units.SECONDS_PER_HOUR / units.JOULES_PER_KWH * a.usd_per_kwh
+
+
+def opex_usd_per_device_hour(capex_usd: float, power_w: float, a: CostAssumptions) -> float:
+    """Running an owned device: electricity plus operations (``ops_share_per_year`` of the purchase a year)."""
+    return energy_usd_per_device_hour(power_w, a) + capex_usd * a.ops_share_per_year / units.HOURS_PER_YEAR
+
+
+def buy_usd_per_device_hour(capex_usd: float, power_w: float, a: CostAssumptions) -> float:
+    """An owned device per hour: the purchase written off straight-line over ``amortization_years``, plus
+    ``opex_usd_per_device_hour``. Linear in the purchase price: ``capex x (1 / horizon hours + ops share /
+    8760 h) + energy``."""
+    return capex_usd / (a.amortization_years * units.HOURS_PER_YEAR) + opex_usd_per_device_hour(capex_usd, power_w, a)
+
+
+def break_even_months(capex_usd: float, rent_usd_per_hour: float, opex_usd_per_hour: float) -> float:
+    """Months after which owning a device costs less than renting it: the purchase is paid back by what renting
+    would cost over running it, ``capex / ((rent - opex) x 730 h)``; infinite when renting costs no more than
+    running."""
+    saving = (rent_usd_per_hour - opex_usd_per_hour) * HOURS_PER_MONTH
+    return capex_usd / saving if saving > 0 else math.inf
 
 
 def usd_per_device_hour(
-    cloud_usd_per_hour: float | None, purchase_usd: float | None, tdp_w: float | None, a: CostAssumptions
+    rent: float | None, capex_usd: float | None, power_w: float | None, a: CostAssumptions
 ) -> float:
-    """$ per device-hour. Rent: the cloud price. Buy: the purchase amortised straight-line over
-    ``amortization_years`` plus electricity at TDP x power fraction x PUE x $/kWh. NaN when the catalog does
-    not know a figure it needs (unknown stays unknown, never a guess)."""
-    if a.pricing == "rent":
-        return cloud_usd_per_hour if cloud_usd_per_hour is not None else math.nan
-    if purchase_usd is None or tdp_w is None:
+    """$ per device-hour in ``a``'s pricing: the rent (of the scenario's term), or an owned device per hour
+    (``buy_usd_per_device_hour``). NaN when a figure it needs is unknown (unknown stays unknown, never a
+    guess)."""
+    if a.scenario != "buy":
+        return rent if rent is not None else math.nan
+    if capex_usd is None or power_w is None:
         return math.nan
-    capex = purchase_usd / (a.amortization_years * units.HOURS_PER_YEAR)
-    energy_kwh = tdp_w * a.power_fraction * a.pue * units.SECONDS_PER_HOUR / units.JOULES_PER_KWH
-    return capex + energy_kwh * a.usd_per_kwh
+    return buy_usd_per_device_hour(capex_usd, power_w, a)
 
 
 METRIC_NAMES = (
@@ -98,13 +145,13 @@ def serving_metrics(
     devices_per_replica: Any,
     memory_per_device: Any,
     usd_per_device_hour: Any,
-    tdp_w: Any,
+    power_w: Any,
     power_fraction: Any,
     reason: Any,
 ) -> ServingMetrics:
     """e2e = TTFT + (G - 1) TPOT; throughput = replicas B G / e2e; devices = replicas D pp; $/hour = devices x
-    $/device-hour; $/M tokens = $/hour / (throughput x 3600) x a million; J/token = devices x TDP x power fraction
-    / throughput (device level, no PUE)."""
+    $/device-hour; $/M tokens = $/hour / (throughput x 3600) x a million; J/token = devices x power x power fraction
+    / throughput, with each device's power including its share of the host (no PUE)."""
     e2e = ttft + (G - 1.0) * tpot
     throughput = replicas * B * G / e2e
     devices = replicas * devices_per_replica
@@ -121,7 +168,7 @@ def serving_metrics(
         devices=devices,
         usd_per_hour=usd_per_hour,
         usd_per_million_tokens=usd_per_hour / (throughput * units.SECONDS_PER_HOUR) * units.TOKENS_PER_MILLION,
-        joules_per_token=devices * tdp_w * power_fraction / throughput,
+        joules_per_token=devices * power_w * power_fraction / throughput,
         feasible=reason == 0,
         reason=reason,
     )
@@ -140,7 +187,7 @@ def metrics_for(
         devices_per_replica,
         memory_per_device,
         c.usd_per_device_hour,
-        c.tdp_w,
+        c.power_w,
         c.power_fraction,
         reason,
     )
