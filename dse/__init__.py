@@ -16,6 +16,7 @@ _EXPORTS = {
     "load_model": ("dse.catalog", "load_model"),
     "InputError": ("dse.errors", "InputError"),
     "load_space": ("dse.space", "load_space"),
+    "recommend": ("dse.recommend", "recommend"),
     "run": ("dse.results", "run"),
     "resume": ("dse.results", "resume"),
     "sweep": ("dse.results", "sweep"),
@@ -24,6 +25,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from dse.catalog import load_hardware, load_model
     from dse.errors import InputError
+    from dse.recommend import recommend
     from dse.results import resume, run, sweep
     from dse.scoring import analyze, evaluate
     from dse.space import load_space
@@ -36,6 +38,7 @@ __all__ = [
     "load_hardware",
     "load_model",
     "load_space",
+    "recommend",
     "resume",
     "run",
     "sweep",

@@ -136,7 +136,7 @@ def validate(model: type[ModelT], data: Any, *, source: str, path: Path | None =
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            loc = [part for part in error["loc"] if not str(part).startswith("function-")]
+            loc = [part for part in error["loc"] if not str(part).startswith(("function-", "tag:"))]
             field = ".".join(str(part) for part in loc) or "(top level)"
             line = _yaml_line(path, loc)
             where = f"line {line}: " if line else ""

@@ -196,11 +196,21 @@ def overlay(catalog: Mapping[str, PriceEntry], sheet: Mapping[str, PriceEntry]) 
     return merged
 
 
-@functools.cache
 def price_book(sheet: str | None = None) -> Mapping[str, PriceEntry]:
-    """The catalog's prices, with the user's sheet (a path) over them when given."""
+    """The catalog's prices, with the user's sheet (a path) over them when given (read again when the file
+    changes)."""
     if sheet is None:
         return price_catalog()
+    try:
+        stat = Path(sheet).stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = (0, 0)  # read_price_sheet reports the missing file
+    return _book(sheet, version)
+
+
+@functools.lru_cache(maxsize=16)
+def _book(sheet: str, version: tuple[int, int]) -> Mapping[str, PriceEntry]:
     return overlay(price_catalog(), read_price_sheet(sheet))
 
 

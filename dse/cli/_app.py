@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dse import units
 from dse.costmodel import METRIC_NAMES, PRICINGS
 from dse.errors import InputError
 from dse.execute import EXECUTORS
@@ -250,6 +251,109 @@ def report_command(
     """Charts of a run or sweep: Pareto fronts, best per hardware, parallel coordinates, in one HTML file."""
     formats = tuple(part.strip() for part in fmt.split(",") if part.strip())
     _write_report(directory, out, formats, x.value if x else None, y.value if y else None)
+
+
+Scenario: Any = _choice("Scenario", ("rent-on-demand", "rent-reserved", "buy"))
+Term: Any = _choice("Term", ("reserved-1y", "reserved-3y"))
+_ON_DEMAND, _ONE_YEAR = Scenario("rent-on-demand"), Term("reserved-1y")
+
+
+@app.command("recommend")
+def recommend_command(
+    model: Annotated[str, typer.Option(help="Model catalog id, or a path to a model YAML or config.json.")],
+    prompt_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")],
+    output_tokens: Annotated[int, typer.Option(help="Generated tokens per request.")],
+    rate: Annotated[float | None, typer.Option(help="Average load in requests/s.")] = None,
+    tokens_per_day: Annotated[
+        float | None, typer.Option(help="Average load as generated tokens a day (instead of --rate).")
+    ] = None,
+    peak_factor: Annotated[float, typer.Option(help="Peak load over the average; the fleet serves the peak.")] = 1.0,
+    headroom: Annotated[float, typer.Option(help="Spare capacity over the peak (0.2 = 20 %).")] = 0.0,
+    ttft_s: Annotated[float | None, typer.Option(help="SLO: time to first token, seconds.")] = None,
+    tpot_s: Annotated[float | None, typer.Option(help="SLO: time per output token, seconds.")] = None,
+    hardware: Annotated[
+        list[str] | None,
+        typer.Option(help="Accelerator or system id (repeat); an accelerator brings its systems. Default: all."),
+    ] = None,
+    quant: Annotated[list[str] | None, typer.Option(help="Schemes to try (repeat). Default: bf16, fp8, int8.")] = None,
+    kv: Annotated[
+        list[str] | None,
+        typer.Option(help="KV formats to try (repeat; 'default' = the scheme's). Default: default, fp8."),
+    ] = None,
+    pricing: Annotated[Scenario, typer.Option(help="How the devices are paid for.")] = _ON_DEMAND,  # type: ignore[valid-type]
+    reserved_term: Annotated[Term, typer.Option(help="The term rent-reserved uses.")] = _ONE_YEAR,  # type: ignore[valid-type]
+    horizon_years: Annotated[float, typer.Option(help="TCO horizon and write-off period of a purchase.")] = 3.0,
+    prices: Annotated[str | None, typer.Option(help="A price sheet over the catalog's prices.")] = None,
+    usd_per_kwh: Annotated[float, typer.Option(help="Electricity price (buy).")] = 0.08,
+    pue: Annotated[float, typer.Option(help="Data-centre power usage effectiveness (buy).")] = 1.3,
+    budget_usd_per_month: Annotated[float | None, typer.Option(help="Limit: $ a month for the fleet.")] = None,
+    max_power_kw: Annotated[float | None, typer.Option(help="Limit: the fleet's power, kW.")] = None,
+    max_devices: Annotated[int | None, typer.Option(help="Limit: devices in the fleet.")] = None,
+    profile: Annotated[str, typer.Option(help="Efficiency profile id or YAML path.")] = "default",
+    top: Annotated[int, typer.Option(help="Options shown (all are ranked).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the robustness draws.")] = 0,
+    samples: Annotated[int, typer.Option(help="Robustness draws (0: none).")] = 2000,
+    workload_band: Annotated[float, typer.Option(help="Prompt and output lengths vary by +- this share.")] = 0.2,
+    load_band: Annotated[float, typer.Option(help="The load varies by +- this share.")] = 0.2,
+    model_error: Annotated[float, typer.Option(help="Predicted speed is off by +- this share.")] = 0.15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print recommendation.json's document.")] = False,
+    out: Annotated[str | None, typer.Option(help="Write recommendation.json here (a file or a directory).")] = None,
+    report: Annotated[str | None, typer.Option(help="Also write an HTML report of the recommendation.")] = None,
+) -> None:
+    """Which hardware to buy or rent for a load: the cheapest fleet per accelerator under the SLOs, ranked."""
+    from dse.recommend import make_request, recommend
+
+    if (rate is None) == (tokens_per_day is None):
+        raise InputError("give the load as --rate (requests/s) or --tokens-per-day, one of them", field="rate")
+    if tokens_per_day is not None:
+        if not tokens_per_day > 0 or output_tokens <= 0:
+            raise InputError(f"expected a positive number, got {tokens_per_day:g}", field="tokens_per_day")
+        rate = tokens_per_day / (24 * units.SECONDS_PER_HOUR) / output_tokens
+    choices = {"quants": tuple(quant) if quant else None, "kv": tuple(kv) if kv else None}
+    request = make_request(
+        **{k: v for k, v in choices.items() if v is not None},
+        model=model,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        rate=rate,
+        peak_factor=peak_factor,
+        headroom=headroom,
+        ttft_s=ttft_s,
+        tpot_s=tpot_s,
+        hardware=tuple(hardware) if hardware else None,
+        pricing=pricing.value,
+        reserved_term=reserved_term.value,
+        horizon_years=horizon_years,
+        prices=prices,
+        usd_per_kwh=usd_per_kwh,
+        pue=pue,
+        budget_usd_per_month=budget_usd_per_month,
+        max_power_kw=max_power_kw,
+        max_devices=max_devices,
+        profile=profile,
+        top=top,
+        seed=seed,
+        samples=samples,
+        workload_band=workload_band,
+        load_band=load_band,
+        model_error=model_error,
+    )
+    result = recommend(request)
+    doc = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        from dse.cli._render import render_recommendation
+
+        render_recommendation(doc)
+    if out is not None:
+        target = Path(out)
+        written = result.write(target / "recommendation.json" if target.is_dir() else target)
+        typer.echo(f"recommendation: {written}", err=as_json)
+    if report is not None:
+        from dse.report import recommendation_report
+
+        typer.echo(f"report: {recommendation_report(doc, report).html}", err=as_json)
 
 
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:

@@ -355,3 +355,81 @@ def _front_table(run: Any, top: int) -> Table:
         cells += [format_number(name, float(front[name][i])) for name in metrics]
         table.add_row(*cells)
     return table
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.3g}"
+
+
+def _months(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f} mo"
+
+
+def render_recommendation(doc: dict[str, Any]) -> None:
+    """``dse recommend``'s answer: the shortlist, the threshold sentences, what is unpriced and what cannot
+    serve the load, and the winner's main sensitivities."""
+    r, load = doc["request"], doc["load"]
+    slos = [
+        f"TTFT <= {r['ttft_s']:g} s" if r["ttft_s"] else "",
+        f"TPOT <= {r['tpot_s'] * 1e3:g} ms" if r["tpot_s"] else "",
+    ]
+    slo = ", ".join(s for s in slos if s) or "no SLO"
+    title = (
+        f"{r['model']}: {r['prompt_tokens']} + {r['output_tokens']} tokens at {r['rate']:g} requests/s "
+        f"(sized for {load['sizing_rate_rps']:g}), {slo}; {doc['pricing']}, {r['horizon_years']:g}-year horizon"
+    )
+    table = Table(title=title)
+    for name in (
+        "#",
+        "hardware",
+        "per replica",
+        "replicas",
+        "devices",
+        "$/month",
+        "TCO",
+        "$/M tok",
+        "kW",
+        "binding",
+        "win rate",
+        "buy pays back",
+    ):
+        table.add_column(name, justify="right" if name not in ("hardware", "per replica", "binding") else "left")
+    for i, o in enumerate(doc["options"], 1):
+        config = f"{o['quant']}/{o['kv']} tp{o['tp']} pp{o['pp']}" + (f" ep{o['ep']}" if o["ep"] > 1 else "")
+        hardware = o["hardware"] if o["target"] == o["hardware"] else f"{o['hardware']} ({o['target']})"
+        table.add_row(
+            str(i),
+            hardware,
+            f"{config} batch {o['batch']}",
+            str(o["replicas"]),
+            str(o["devices"]),
+            _usd(o["usd_per_month"]),
+            _usd(o["tco_usd"]),
+            _usd(o["usd_per_million_tokens"]),
+            _optional(o["power_kw"], ".1f"),
+            o["binding"],
+            "—" if o["win_rate"] is None else f"{o['win_rate']:.0%}",
+            _months(o["break_even_months"]),
+        )
+    _console.print(table)
+    if not doc["options"]:
+        _console.print("No priced hardware serves this load under these SLOs and limits.")
+    for t in doc["thresholds"]:
+        _console.print(f"  • {t['sentence']}")
+    robust = doc["robustness"]
+    if robust and robust["tornado"]:
+        winner = doc["options"][0]["hardware"]
+        bars = ", ".join(f"{b['input']} {_usd(b['low'])}–{_usd(b['high'])}" for b in robust["tornado"][:3])
+        _console.print(
+            f"  • Robustness ({robust['samples']} draws, seed {robust['seed']}): {winner}'s $/month moves most with "
+            f"{bars}; its SLO risk is {doc['options'][0]['slo_risk']:.0%}."
+        )
+    if doc["unpriced"]:
+        items = ", ".join(f"{o['hardware']} ({o['devices']} devices)" for o in doc["unpriced"])
+        _console.print(f"Unpriced in {doc['pricing']} (serve the load; no price to rank them): {items}")
+    if doc["infeasible"]:
+        _console.print(f"Cannot serve this load ({len(doc['infeasible'])}):")
+        for item in doc["infeasible"]:
+            _console.print(f"  {item['hardware']}: {item['reason']}")

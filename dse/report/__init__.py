@@ -1,7 +1,8 @@
 """Charts and reports of runs, sweeps and single configurations.
 
 Split as Optuna's visualization is: figure builders take DataFrames and return plotly Figures (no I/O);
-writers turn figures into files (one self-contained HTML, PNG/SVG through kaleido). plotly is imported only
+writers turn figures into files (one self-contained HTML, PNG/SVG through kaleido); ``dse recommend``'s charts
+take its ``recommendation.json`` document instead. plotly is imported only
 inside the builders and writers, so ``import dse.report`` stays light (the CLI's answer table uses it).
 """
 
@@ -17,10 +18,22 @@ from dse.report._labels import (
     config_labels,
     format_metric,
     format_number,
+    format_usd,
     metric_value,
     shown_parameters,
 )
-from dse.report._report import DEFAULT_PAIRS, FIGURES, REPORT, ReportFiles, analysis_report, report, run_charts
+from dse.report._recommend import cost_vs_load_chart, hardware_colours, rent_vs_buy_chart, tornado_chart, win_rate_chart
+from dse.report._report import (
+    DEFAULT_PAIRS,
+    FIGURES,
+    REPORT,
+    ReportFiles,
+    analysis_report,
+    recommendation_charts,
+    recommendation_report,
+    report,
+    run_charts,
+)
 from dse.report._scatter import pareto_scatter, pareto_scatter_3d
 from dse.report._static import FORMATS, IMAGE_WIDTH, PNG_SCALE, ExportError, find_browser, write_images
 from dse.report._sweeps import sweep_overlay, sweep_panels
@@ -59,9 +72,12 @@ __all__ = [
     "best_word",
     "column_name",
     "config_labels",
+    "cost_vs_load_chart",
     "find_browser",
     "format_metric",
     "format_number",
+    "format_usd",
+    "hardware_colours",
     "hypervolume_curve",
     "hypervolume_history",
     "knee",
@@ -74,6 +90,9 @@ __all__ = [
     "parallel_rows",
     "pareto_scatter",
     "pareto_scatter_3d",
+    "recommendation_charts",
+    "recommendation_report",
+    "rent_vs_buy_chart",
     "report",
     "roofline_chart",
     "run_charts",
@@ -82,6 +101,8 @@ __all__ = [
     "sweep_panels",
     "thin",
     "time_breakdown",
+    "tornado_chart",
+    "win_rate_chart",
     "write_html",
     "write_images",
 ]

@@ -43,6 +43,11 @@ td.config { white-space: normal; min-width: 22rem; text-align: left; }
 th { background: #f4f6f8; font-weight: 600; } tr.group td { background: #fafbfc; font-weight: 600; text-align: left; }
 .note { color: #5b6670; font-size: 0.86rem; margin: 0.2rem 0 0.4rem; } .chart { width: 100%; min-height: 300px; }
 nav a { margin-right: 1rem; font-size: 0.9rem; } footer { color: #8a949c; font-size: 0.8rem; margin-top: 3rem; }
+td.left, th.left { text-align: left; } td.wrap, th.wrap { white-space: normal; text-align: left; min-width: 12rem; }
+.scroll { overflow-x: auto; } table.wide th { white-space: normal; vertical-align: bottom; }
+table.wide th, table.wide td { padding: 0.3rem 0.4rem; }
+ul.sentences { margin: 0.4rem 0; padding-left: 1.2rem; } ul.sentences li { margin: 0.15rem 0; }
+details { font-size: 0.86rem; margin: 0.4rem 0; } details li { margin: 0.2rem 0; overflow-wrap: anywhere; }
 """
 
 
@@ -74,6 +79,28 @@ def answer_table(
                 f"<tr><td>{html.escape(pick.role)}</td><td class='config'>{html.escape(config)}</td>{cells}</tr>"
             )
     return f"<table><tr><th>pick</th><th>configuration</th>{head}</tr>{''.join(body)}</table>"
+
+
+def table_html(
+    header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, wrap: Sequence[int] = (), wide: bool = False
+) -> str:
+    """A plain table of text (every cell escaped here): the first ``left`` columns left-aligned, the columns
+    in ``wrap`` wrapped; a ``wide`` table wraps its headers, and scrolls sideways on a narrow screen."""
+
+    def cell(tag: str, i: int, text: str) -> str:
+        css = "wrap" if i in wrap else "left" if i < left else ""
+        return f"<{tag} class='{css}'>{html.escape(text)}</{tag}>" if css else f"<{tag}>{html.escape(text)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
+    if wide:
+        return f"<div class='scroll'><table class='wide'><tr>{head}</tr>{body}</table></div>"
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def sentences_html(sentences: Sequence[str], css: str = "sentences") -> str:
+    """Sentences as a list (escaped)."""
+    return f"<ul class='{css}'>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>"
 
 
 def facts_html(facts: Sequence[tuple[str, str]]) -> str:

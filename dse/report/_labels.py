@@ -153,6 +153,13 @@ def format_number(metric: str, si: float | None) -> str:
     return f"{si * DISPLAY[metric].scale:.4g}"
 
 
+def format_usd(usd: float | None) -> str:
+    """Dollars as a person reads them: ``$25,842`` from $100 up, ``$2.95`` below; ``—`` for unknown."""
+    if usd is None or not np.isfinite(usd):
+        return "—"
+    return f"${usd:,.0f}" if abs(usd) >= 100 else f"${usd:,.3g}"
+
+
 def parameter_text(name: str, values: Any) -> pd.Series:
     """Values of one parameter column as words (missing values say what they mean)."""
     series = pd.Series(np.asarray(values, dtype=object))

@@ -289,6 +289,50 @@ def analysis_report(analysis: dict[str, Any], path: str | Path, formats: Sequenc
     return ReportFiles(page, write_images(charts, path.parent / FIGURES, formats))
 
 
+def recommendation_charts(doc: dict[str, Any]) -> list[Chart]:
+    """The charts of a recommendation: cost against load, rent or buy, the winner's tornado, win rates."""
+    from dse.report._recommend import cost_vs_load_chart, rent_vs_buy_chart, tornado_chart, win_rate_chart
+
+    return [
+        Chart("cost-vs-load", "Cost as the load changes", cost_vs_load_chart(doc), COST_NOTE),
+        Chart("win-rate", "Who wins when the inputs vary", win_rate_chart(doc), WIN_NOTE),
+        Chart("tornado", "What moves the winner's cost", tornado_chart(doc), TORNADO_NOTE),
+        Chart("rent-vs-buy", "Rent or buy", rent_vs_buy_chart(doc), RENT_NOTE),
+    ]
+
+
+COST_NOTE = (
+    "Hover to compare the options at one load; a diamond marks a load where the cheapest option changes. Click a"
+    " legend entry to hide an option."
+)
+WIN_NOTE = (
+    "Each draw moves every price within its offers, the prompt and output lengths, the load and each option's"
+    " predicted speed; an option wins a draw when it is the cheapest that still meets the SLOs there."
+)
+TORNADO_NOTE = "Widest first: the inputs whose range moves the winner's monthly cost the most."
+RENT_NOTE = "Only the options of the shortlist with both a rent and a purchase price."
+
+
+def recommendation_report(doc: dict[str, Any], path: str | Path, formats: Sequence[str] = ("html",)) -> ReportFiles:
+    """The report of ``dse recommend`` (``--report``) from its ``recommendation.json`` document: the question,
+    the answer (thresholds, the shortlist, what was left out), then the charts; ``figures/<chart>.png|svg``
+    beside it when ``formats`` asks."""
+    from dse.report._recommend_page import recommendation_facts, recommendation_summary
+
+    _check(formats, None, None)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    charts = recommendation_charts(doc)
+    r = doc["request"]
+    question = (
+        f"Which hardware serves {r['model']} at {doc['load']['rate_rps']:.4g} requests/s for the least money"
+        f" ({doc['pricing']}), under the SLOs?"
+    )
+    intro = f"<p class='question'>{html.escape(question)}</p>" + facts_html(recommendation_facts(doc))
+    page = write_html(path, f"dse recommend: {r['model']}", intro, recommendation_summary(doc), charts)
+    return ReportFiles(page, write_images(charts, path.parent / FIGURES, formats))
+
+
 def _fmt(metric: str, analysis: dict[str, Any]) -> str:
     from dse.report._labels import format_metric
 

@@ -129,8 +129,8 @@ class ChoicesRecord(BaseModel):
         default=[None], min_length=1, description="KV tokens kept per sequence and layer; null = no eviction"
     )
     batch: Annotated[
-        Annotated[list[Batch], Tag("list")] | Annotated[IntRangeRecord, Tag("range")],
-        Discriminator(lambda value: "range" if isinstance(value, dict | IntRangeRecord) else "list"),
+        Annotated[list[Batch], Tag("tag:list")] | Annotated[IntRangeRecord, Tag("tag:range")],
+        Discriminator(lambda value: "tag:range" if isinstance(value, dict | IntRangeRecord) else "tag:list"),
     ] = Field(default=[1], description="a list of batch sizes, or {min, max, step, log}")
 
     @field_validator(
@@ -249,7 +249,10 @@ class SpaceRecord(BaseModel):
     objectives: list[ObjectiveRecord] = Field(min_length=1)
     constraints: list[ConstraintRecord] = []
     profile: str = "default"
-    pricing: Pricing | PricingRecord = "rent"
+    pricing: Annotated[
+        Annotated[Pricing, Tag("tag:scenario")] | Annotated[PricingRecord, Tag("tag:record")],
+        Discriminator(lambda value: "tag:record" if isinstance(value, dict | PricingRecord) else "tag:scenario"),
+    ] = Field(default="rent", description="a scenario, or {scenario, sheet, reserved_term, horizon_years, ...}")
     engine: EngineRecord = EngineRecord()
     execution: ExecutionRecord = ExecutionRecord()
 

@@ -109,8 +109,10 @@ def test_a_sheet_replaces_the_terms_and_items_it_gives(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("prices:\n  - id: h100-sxn\n    buy: [{usd: 1, item: device}]\n", ["prices[0].id", "h100-sxm"]),
-        ("prices:\n  - id: h100-sxm\n    rent: [{term: on-demand, provider: x, provider_kind: user}]\n",
-         ["usd_per_device_hour", "Field required"]),
+        (
+            "prices:\n  - id: h100-sxm\n    rent: [{term: on-demand, provider: x, provider_kind: user}]\n",
+            ["usd_per_device_hour", "Field required"],
+        ),
         ("prices:\n  - id: h100-sxm\n    buy: [{usd: -5, item: device}]\n", ["usd", "greater than 0"]),
         ("prices:\n  - id: h100-sxm\n", ["prices[0]", "at least one of rent, buy, power"]),
         ("prices:\n  - id: h100-sxm\n    buy: [{usd: 10, item: device, range_usd: [20, 30]}]\n", ["range_usd"]),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Any
 
 import pytest
+from chromium_page import BROWSER, open_page
 
 import dse
 from dse.report import (
@@ -20,63 +20,14 @@ from dse.report import (
     Chart,
     RunResults,
     analysis_report,
-    find_browser,
     load_results,
     report,
     run_charts,
 )
 
-BROWSER = find_browser()
 pytestmark = pytest.mark.skipif(
     BROWSER is None and not os.environ.get("DSE_REQUIRE_BROWSER"), reason="no Chrome/Chromium on this machine"
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--enable-unsafe-swiftshader",  # WebGL (Scattergl) on a machine without a GPU
-    "--use-angle=swiftshader",
-]
-
-READ_BACK = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
-  id: gd.id,
-  traces: gd._fullData.map(t => [t.type, t.visible === true ? (t.x || t.dimensions?.[0]?.values || []).length : 0]),
-  svgMarkers: gd.querySelectorAll('.scatterlayer .trace .points path').length,
-  bars: gd.querySelectorAll('.barlayer .point').length,
-  glCanvases: gd.querySelectorAll('canvas').length,
-  parcoordsLines: gd._fullData[0].type === 'parcoords' ? gd._fullData[0].dimensions[0].values.length : 0,
-}))"""
-
-
-def _open(path: Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """Load ``path`` in Chromium; (each plot's read-back, console errors, requests that left the machine)."""
-    from playwright.sync_api import sync_playwright
-
-    errors: list[str] = []
-    outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=BROWSER, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
-        def route(request_route: Any) -> None:
-            url = request_route.request.url
-            if url.startswith(("file:", "data:", "blob:")):
-                request_route.continue_()
-            else:
-                outside.append(url)
-                request_route.abort()
-
-        page.route("**/*", route)
-        page.goto(path.as_uri())
-        expected = page.evaluate("() => document.querySelectorAll('.chart').length")
-        page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length === {expected}")
-        page.wait_for_timeout(300)  # WebGL draws on the next frame
-        plots = page.evaluate(READ_BACK)
-        browser.close()
-    return plots, errors, outside
 
 
 def _expected(chart: Chart) -> list[tuple[str, int]]:
@@ -102,7 +53,7 @@ def _check_run(run_dir: Path) -> None:
     results = load_results(run_dir)
     assert isinstance(results, RunResults)
     written = report(run_dir)
-    plots, errors, outside = _open(written.html)
+    plots, errors, outside = open_page(written.html)
     assert not errors and not outside
     charts = run_charts(results)[0]
     assert [p["id"] for p in plots] == [f"chart-{c.name}" for c in charts]
@@ -131,7 +82,7 @@ def test_sweep_and_analysis_reports_render(sweep_dir: Path, tmp_path: Path) -> N
             dse.analyze("deepseek-v3", "dgx-h200", quant="fp8", tp=8, ep=8).to_dict(), tmp_path / "a.html"
         ).html,
     ):
-        plots, errors, outside = _open(html)
+        plots, errors, outside = open_page(html)
         assert not errors and not outside
         assert plots and all(sum(n for _, n in p["traces"]) > 0 for p in plots)
 

@@ -481,3 +481,23 @@ def test_constraints_and_unknown_metrics(tmp_path: Path) -> None:
     assert by_hw["rtx-4080"] == "constraint usd_per_hour: above 100"
     assert by_hw["h100-sxm"] == "constraint tokens_per_s_per_user: below 1e+06"
     assert not result["feasible"].any()
+
+
+def test_a_price_sheet_in_the_space_sets_the_prices(tmp_path: Path) -> None:
+    (tmp_path / "prices.yaml").write_text(
+        "prices:\n  - id: h100-sxm\n    rent:\n"
+        "      - {usd_per_device_hour: 1.25, term: on-demand, provider: us, provider_kind: user}\n"
+    )
+    data = space_with(choices__hardware=["h100-sxm"], pricing={"scenario": "rent-on-demand", "sheet": "prices.yaml"})
+    result = load_space(write(tmp_path, data)).evaluate_index(np.arange(1))
+    assert result["usd_per_hour"][0] == pytest.approx(1.25 * result["devices"][0])
+    buy = space_with(choices__hardware=["h100-sxm"], pricing={"scenario": "buy", "horizon_years": 5, "pue": 1.1})
+    costs = load_space(write(tmp_path, buy, "buy.yaml")).costs
+    assert (costs.scenario, costs.amortization_years, costs.pue, costs.sheet) == ("buy", 5.0, 1.1, None)
+
+
+def test_a_bad_price_sheet_in_the_space_names_the_field(tmp_path: Path) -> None:
+    data = space_with(pricing={"scenario": "rent-on-demand", "sheet": "missing.yaml"})
+    message = load_error(tmp_path, data)
+    assert "pricing.sheet" in message and "file not found" in message
+    assert "pricing.scenario" in load_error(tmp_path, space_with(pricing={"scenario": "lease"}))

@@ -1,0 +1,63 @@
+"""How long ``dse recommend`` takes for a 70B model over every accelerator and system of the catalog.
+
+Run: python benchmarks/bench_recommend.py
+Prints, for the worked example of docs/recommend.md (Llama-3.1-70B chat at 50 requests/s, TTFT <= 1 s,
+TPOT <= 50 ms) in each pricing: configurations scored, the time of each stage (scoring the grid, sizing the
+fleets, the Monte-Carlo draws), the whole call, and the winner. The acceptance bound is 10 s. Figures go to
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import platform
+import time
+
+from dse.recommend import make_request, recommend
+from dse.recommend._answer import options
+from dse.recommend._fleet import score_grid, size_fleets, targets
+from dse.recommend._recommend import _expand
+from dse.recommend._robust import robustness
+
+EXAMPLE = {
+    "model": "llama-3.1-70b",
+    "prompt_tokens": 1000,
+    "output_tokens": 300,
+    "rate": 50.0,
+    "ttft_s": 1.0,
+    "tpot_s": 0.05,
+}
+
+
+def main() -> None:
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    recommend(make_request(**EXAMPLE, samples=10))  # warm the catalogs and numpy
+    for pricing in ("rent-on-demand", "buy"):
+        request = _expand(make_request(**EXAMPLE, pricing=pricing))
+        start = time.perf_counter()
+        found = targets(request)
+        grid = score_grid(request, found, request.prompt_tokens, request.output_tokens, request.profile)
+        scored = time.perf_counter()
+        choices = size_fleets(request, found, grid)
+        ranked, _, _ = options(choices, grid, request)
+        sized = time.perf_counter()
+        robustness(request, ranked)
+        drawn = time.perf_counter()
+        start_all = time.perf_counter()
+        result = recommend(request)
+        whole = time.perf_counter() - start_all
+        winner = result.options[0]
+        print(
+            f"{pricing}: {len(found)} targets, {len(grid.target):,} configurations scored in {scored - start:.2f} s "
+            f"({len(grid.target) / (scored - start):,.0f}/s); fleets sized in {sized - scored:.2f} s; "
+            f"{request.samples} draws in {drawn - sized:.2f} s; whole recommend() {whole:.2f} s -> "
+            f"{winner.hardware} x {winner.devices} at ${winner.usd_per_month:,.0f}/month"
+        )
+
+
+if __name__ == "__main__":
+    main()

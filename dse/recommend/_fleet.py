@@ -1,0 +1,372 @@
+"""Fleet sizing: for every hardware target, the cheapest configuration that serves the load under the SLOs.
+
+A replica is one deployment (quant, KV format, tp x pp x ep devices, a static batch B) scored by the roofline
+cost model; it serves B requests per end-to-end latency, so ``capacity = throughput / output tokens``
+requests/s, and the load needs ``replicas = ceil(sizing rate / capacity)`` of them. Every configuration of a
+grid is scored at once (one vectorised call), and per target the one with the lowest fleet cost kept.
+Within one target every device costs the same, so the cheapest fleet is the one with the fewest devices:
+the choice does not depend on the price, which keeps the costs linear in it (``_answer`` relies on that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse import units
+from dse.catalog import (
+    DevicePrices,
+    HardwareSpec,
+    ModelSpec,
+    Price,
+    SystemSpec,
+    device_prices,
+    hardware_catalog,
+    load_model,
+    load_target,
+    price_book,
+    system_catalog,
+)
+from dse.costmodel import REASON_TEXT, CostAssumptions, Reason
+from dse.costmodel.physics.serving import HOURS_PER_MONTH, buy_usd_per_device_hour, opex_usd_per_device_hour
+from dse.errors import InputError
+from dse.recommend._request import Request
+from dse.scoring import score_columns
+
+BATCHES = np.unique(np.concatenate([np.arange(1, 33), np.round(32 * 2 ** (np.arange(1, 57) / 8))])).astype(int)
+"""Batch sizes tried: every size to 32, then eight steps an octave to 4096 (a fleet's cost moves by at most
+~9 % between neighbours)."""
+PIPELINE = (1, 2, 4, 8)
+"""Pipeline degrees tried on systems (tensor degrees: the powers of two up to a node)."""
+
+Target = tuple[HardwareSpec, SystemSpec | None]
+
+
+def targets(request: Request) -> list[tuple[str, Target]]:
+    """The targets to consider: the request's ids (accelerators or systems), or every one in the catalog."""
+    ids = request.hardware or (*hardware_catalog(), *system_catalog())
+    found = []
+    for i, ref in enumerate(ids):
+        try:
+            found.append((ref, load_target(ref)))
+        except InputError as exc:
+            raise InputError(str(exc).split(": ", 1)[-1], field=f"hardware[{i}]") from None
+    return found
+
+
+def _layouts(model: ModelSpec, target: Target) -> list[tuple[int, int, int]]:
+    """(tp, pp, ep) tried on a target: one device for a bare accelerator; on a system, tensor degrees up to a
+    node, pipeline degrees while they fit the system's nodes, and for mixture-of-experts models expert degrees
+    equal to tp or to a whole node."""
+    _, system = target
+    if system is None:
+        return [(1, 1, 1)]
+    node = system.devices_per_node
+    nodes = system.max_nodes if system.inter_node_link is not None else 1
+    nodes = min(nodes or 8, 8)
+    tps = sorted({t for t in (1, 2, 4, 8, 16, 32, 72) if t <= node})
+    moe = model.num_moe_layers > 0
+    out: list[tuple[int, int, int]] = []
+    for tp in tps:
+        for pp in PIPELINE:
+            if tp * pp > node * nodes:
+                continue
+            eps = sorted({1, tp, node}) if moe else [1]
+            out.extend((tp, pp, ep) for ep in eps if ep % tp == 0 or ep == 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Scored configurations: one row per (target, quant, kv, tp, pp, ep, batch)."""
+
+    target: np.ndarray
+    """Index into the targets list."""
+    quant: np.ndarray
+    kv: np.ndarray
+    tp: np.ndarray
+    pp: np.ndarray
+    ep: np.ndarray
+    batch: np.ndarray
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    capacity_rps: np.ndarray
+    """Requests/s one replica serves."""
+    devices: np.ndarray
+    """Devices of one replica."""
+    reason: np.ndarray
+    """Cost-model reason code (0: it fits)."""
+    decode_flops: np.ndarray
+    decode_bytes: np.ndarray
+    compute_format: np.ndarray
+
+
+def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelSpec) -> dict[str, list]:
+    cols: dict[str, list] = {k: [] for k in ("target", "quant", "kv", "tp", "pp", "ep")}
+    for code, (_, target) in enumerate(found):
+        for tp, pp, ep in _layouts(spec, target):
+            for quant in request.quants:
+                for kv in request.kv:
+                    cols["target"].append(code)
+                    cols["quant"].append(quant)
+                    cols["kv"].append(None if kv == "default" else kv)
+                    cols["tp"].append(tp)
+                    cols["pp"].append(pp)
+                    cols["ep"].append(ep)
+    return cols
+
+
+def score_grid(request: Request, found: Sequence[tuple[str, Target]], prompt: int, output: int, profile: str) -> Grid:
+    """Score every configuration of every target at one workload (prompt and output tokens)."""
+    spec = load_model(request.model)
+    base = _columns(found, request, spec)
+    n_base, n_batch = len(base["target"]), len(BATCHES)
+    repeat = {
+        k: np.repeat(np.asarray(v, dtype=object if k in ("quant", "kv") else np.int64), n_batch)
+        for k, v in base.items()
+    }
+    batch = np.tile(BATCHES, n_base)
+    refs = [ref for ref, _ in found]
+    columns = {
+        "model": [request.model] * len(batch),
+        "hardware": [refs[i] for i in repeat["target"]],
+        "quant": list(repeat["quant"]),
+        "kv": list(repeat["kv"]),
+        "tp": repeat["tp"],
+        "pp": repeat["pp"],
+        "ep": repeat["ep"],
+        "batch": batch,
+        "prompt_len": np.full(len(batch), prompt),
+        "gen_len": np.full(len(batch), output),
+    }
+    return _grid(columns, repeat["target"], profile)
+
+
+def _grid(columns: Mapping[str, object], target: np.ndarray, profile: str) -> Grid:
+    n = len(target)
+    out = {k: np.empty(n) for k in ("ttft", "tpot", "thr", "dev", "reason", "fl", "by")}
+    formats = np.empty(n, dtype=object)
+    for rows, scored in score_columns(columns, profile=profile):  # type: ignore[arg-type]
+        m = scored.metrics
+        out["ttft"][rows], out["tpot"][rows] = m.ttft_s, m.tpot_s
+        out["thr"][rows], out["dev"][rows], out["reason"][rows] = m.throughput_tokens_per_s, m.devices, m.reason
+        out["fl"][rows], out["by"][rows] = scored.decode_step.flops, scored.decode_step.memory_bytes
+        formats[rows] = scored.compute_format
+    gen = np.asarray(columns["gen_len"], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        capacity = out["thr"] / gen
+    return Grid(
+        target=np.asarray(target),
+        quant=np.asarray(columns["quant"], dtype=object),
+        kv=np.asarray(columns["kv"], dtype=object),
+        tp=np.asarray(columns["tp"]),
+        pp=np.asarray(columns["pp"]),
+        ep=np.asarray(columns["ep"]),
+        batch=np.asarray(columns["batch"]),
+        ttft_s=out["ttft"],
+        tpot_s=out["tpot"],
+        capacity_rps=capacity,
+        devices=out["dev"],
+        reason=out["reason"].astype(np.int64),
+        decode_flops=out["fl"],
+        decode_bytes=out["by"],
+        compute_format=formats,
+    )
+
+
+def meets_slos(ttft: np.ndarray, tpot: np.ndarray, request: Request) -> np.ndarray:
+    ok = np.ones(np.shape(ttft), dtype=bool)
+    if request.ttft_s is not None:
+        ok &= ttft <= request.ttft_s
+    if request.tpot_s is not None:
+        ok &= tpot <= request.tpot_s
+    return ok
+
+
+def replicas_for(rate: float | np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Replicas serving ``rate`` requests/s: ceil(rate / capacity), at least one (a relative slack of 1e-12 keeps
+    a ratio that is a whole number up to rounding at that number)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.maximum(1.0, np.ceil(rate / capacity * (1.0 - 1e-12)))
+
+
+@dataclass(frozen=True)
+class Costing:
+    """A target's per-device figures in the request's pricing."""
+
+    prices: DevicePrices
+    usd_per_device_hour: float | None
+    """In the chosen pricing (None: unpriced)."""
+    rent_usd_per_device_hour: float | None
+    """Rent of the term compared with buying (on-demand, or the reserved term when renting reserved)."""
+    opex_usd_per_device_hour: float | None
+    """Running an owned device (None without a purchase price or power)."""
+    price_id: str | None
+    """The price entry the chosen pricing's figure comes from."""
+    price_factor: float
+    """$ per device-hour per $ of that entry's figure (rent: 1; buy: the amortisation and server-share
+    factor), and ``price_offset``: the part that does not move with it (buy: electricity)."""
+    price_offset: float
+    price_now: float | None
+    """That entry's figure now (rent: $ per device-hour; buy: the quote in $)."""
+    price: Price | None = None
+    """The price behind ``usd_per_device_hour`` (rent per device-hour, or the capital cost of a device), with
+    its range."""
+
+    def usd_per_device_hour_at(self, position: np.ndarray | float) -> np.ndarray | float:
+        """$ per device-hour with the price at ``position`` in its range (0: low end, 1: high end)."""
+        if self.price is None or self.usd_per_device_hour is None:
+            return np.nan if self.usd_per_device_hour is None else self.usd_per_device_hour
+        value = self.price.low + np.asarray(position) * (self.price.high - self.price.low)
+        return value / self.price.factor * self.price_factor + self.price_offset
+
+
+def assumptions(request: Request) -> CostAssumptions:
+    return CostAssumptions(
+        pricing=request.pricing,
+        amortization_years=request.horizon_years,
+        usd_per_kwh=request.usd_per_kwh,
+        pue=request.pue,
+        reserved_term=request.reserved_term,
+        sheet=request.prices,
+    )
+
+
+def costing(target: Target, request: Request) -> Costing:
+    """Per-device prices of a target in the request's pricing, with how they move with the entry behind them."""
+    a = assumptions(request)
+    prices = device_prices(
+        target, price_book(a.sheet), system_catalog(), server_share=a.server_share, host_power_share=a.host_power_share
+    )
+    term = request.reserved_term if request.pricing == "rent-reserved" else "on-demand"
+    rent = prices.rent.get(term)
+    capex, power = prices.capex, prices.power_w
+    opex = opex_usd_per_device_hour(capex.value, power, a) if capex is not None and power is not None else None
+    if request.pricing != "buy":
+        value = rent.value if rent is not None else None
+        pid = rent.ids[0] if rent is not None else None
+        return Costing(prices, value, value, opex, pid, 1.0, 0.0, value, rent)
+    if capex is None or power is None:
+        return Costing(prices, None, rent.value if rent else None, opex, None, 1.0, 0.0, None)
+    per_usd = buy_usd_per_device_hour(1.0, 0.0, a)  # $/device-hour per $ of capex (energy excluded)
+    energy = buy_usd_per_device_hour(0.0, power, a)
+    quote = capex.value / capex.factor
+    return Costing(
+        prices,
+        buy_usd_per_device_hour(capex.value, power, a),
+        rent.value if rent is not None else None,
+        opex,
+        capex.ids[0],
+        per_usd * capex.factor,
+        energy,
+        quote,
+        capex,
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The cheapest fleet on one target, or why there is none."""
+
+    ref: str
+    target: Target
+    costing: Costing
+    row: int | None
+    """Row of the grid (None: nothing serves the load under the SLOs and limits)."""
+    replicas: int
+    devices: int
+    usd_per_month: float | None
+    power_kw: float | None
+    reason: str | None
+    binding: str | None
+
+
+def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray | None) -> str:
+    """Why none of a target's configurations serves the load: the constraint that blocks the nearest."""
+    fits = rows[grid.reason[rows] == 0]
+    if len(fits) == 0:
+        codes, counts = np.unique(grid.reason[rows], return_counts=True)
+        memory = [c for c in codes if c in (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED)]
+        code = memory[0] if memory else codes[np.argmax(counts)]
+        return f"memory: {REASON_TEXT[Reason(int(code))]} in every configuration tried"
+    if request.ttft_s is not None and np.nanmin(grid.ttft_s[fits]) > request.ttft_s:
+        return f"ttft: fastest TTFT {np.nanmin(grid.ttft_s[fits]):.3g} s > SLO {request.ttft_s:g} s"
+    if request.tpot_s is not None and np.nanmin(grid.tpot_s[fits]) > request.tpot_s:
+        return f"tpot: fastest TPOT {np.nanmin(grid.tpot_s[fits]) * 1e3:.3g} ms > SLO {request.tpot_s * 1e3:g} ms"
+    if limited is not None and not limited.any():
+        return "ttft and tpot: no configuration meets both SLOs"
+    return "limits: every fleet that meets the SLOs exceeds the budget, power or device limit"
+
+
+def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Grid) -> list[Choice]:
+    """Per target, the configuration with the lowest fleet cost (fewest devices; then the lowest TPOT, TTFT)."""
+    ok = (grid.reason == 0) & meets_slos(grid.ttft_s, grid.tpot_s, request) & (grid.capacity_rps > 0)
+    replicas = replicas_for(request.sizing_rate, grid.capacity_rps)
+    devices = replicas * grid.devices
+    choices = []
+    for code, (ref, target) in enumerate(found):
+        c = costing(target, request)
+        rows = np.flatnonzero(grid.target == code)
+        allowed = ok[rows].copy()
+        power_w = c.prices.power_w
+        if request.max_devices is not None:
+            allowed &= devices[rows] <= request.max_devices
+        if request.max_power_kw is not None and power_w is not None:
+            allowed &= devices[rows] * power_w / 1e3 <= request.max_power_kw
+        if request.budget_usd_per_month is not None and c.usd_per_device_hour is not None:
+            allowed &= devices[rows] * c.usd_per_device_hour * HOURS_PER_MONTH <= request.budget_usd_per_month
+        good = rows[allowed]
+        if len(good) == 0:
+            reason = _why_not(grid, rows, request, ok[rows])
+            choices.append(Choice(ref, target, c, None, 0, 0, None, None, reason, None))
+            continue
+        order = np.lexsort((grid.batch[good], grid.ttft_s[good], grid.tpot_s[good], devices[good]))
+        row = int(good[order[0]])
+        n_dev, n_rep = int(devices[row]), int(replicas[row])
+        usd = n_dev * c.usd_per_device_hour * HOURS_PER_MONTH if c.usd_per_device_hour is not None else None
+        kw = n_dev * power_w / 1e3 if power_w is not None else None
+        binding = _binding(grid, row, ok, n_rep, request, target[0])
+        choices.append(Choice(ref, target, c, row, n_rep, n_dev, usd, kw, None, binding))
+    return choices
+
+
+def _binding(grid: Grid, row: int, ok: np.ndarray, replicas: int, request: Request, hw: HardwareSpec) -> str:
+    """What caps this configuration's batch, so its capacity per device: the blocker of the first batch size
+    past the largest that serves (memory, ttft, tpot), or when every batch tried serves, the resource the
+    decode step is bound by at the datasheet peaks (compute, bandwidth). ``load``: one replica serves it all."""
+    if replicas == 1:
+        return "load"
+    same = np.flatnonzero(
+        (grid.target == grid.target[row])
+        & (grid.quant == grid.quant[row])
+        & (grid.kv == grid.kv[row])
+        & (grid.tp == grid.tp[row])
+        & (grid.pp == grid.pp[row])
+        & (grid.ep == grid.ep[row])
+    )
+    largest = grid.batch[same][ok[same]].max()
+    past = same[grid.batch[same] > largest]
+    if len(past):
+        r = past[np.argmin(grid.batch[past])]
+        if grid.reason[r] != 0:
+            return "memory"
+        return "ttft" if request.ttft_s is not None and grid.ttft_s[r] > request.ttft_s else "tpot"
+    peak = hw.peak(str(grid.compute_format[row])) or max(hw.peak_flops_per_s.values())
+    compute_s = grid.decode_flops[row] / peak
+    memory_s = grid.decode_bytes[row] / hw.memory_bandwidth_bytes_per_s
+    return "compute" if compute_s >= memory_s else "bandwidth"
+
+
+def month_usd(devices: float, usd_per_device_hour: float) -> float:
+    return devices * usd_per_device_hour * HOURS_PER_MONTH
+
+
+def tokens_per_month(request: Request) -> float:
+    """Output tokens served a month at the average load."""
+    return request.rate * request.output_tokens * units.HOURS_PER_YEAR / 12.0 * units.SECONDS_PER_HOUR
+
+
+def horizon_months(request: Request) -> float:
+    return request.horizon_years * 12.0

@@ -1,0 +1,243 @@
+"""``dse.recommend``: which hardware to buy or rent for a model, a workload, a load and SLOs.
+
+request -> targets -> every configuration scored once -> per target the cheapest fleet -> one option per
+accelerator, ranked by cost -> thresholds and break-even -> Monte-Carlo robustness -> ``Recommendation``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dse.catalog import system_catalog
+from dse.costmodel.physics.serving import HOURS_PER_MONTH
+from dse.recommend._answer import Infeasible, Option, Threshold, options, thresholds
+from dse.recommend._fleet import assumptions, replicas_for, score_grid, size_fleets, targets, tokens_per_month
+from dse.recommend._request import Request, make_request
+from dse.recommend._robust import Robustness, robustness
+
+SCHEMA_VERSION = 1
+"""Version of ``recommendation.json`` (docs/recommend.md): additive changes keep it, others raise it."""
+
+OPTION_KEYS = (
+    "hardware",
+    "target",
+    "quant",
+    "kv",
+    "tp",
+    "pp",
+    "ep",
+    "batch",
+    "replicas",
+    "devices",
+    "usd_per_month",
+    "tco_usd",
+    "usd_per_million_tokens",
+    "power_kw",
+    "binding",
+    "win_rate",
+    "expected_regret_usd_per_month",
+    "slo_risk",
+    "break_even_months",
+    "ttft_s",
+    "tpot_s",
+    "capacity_rps",
+    "usd_per_device_hour",
+    "price_basis",
+    "price_sources",
+    "by_pricing",
+)
+"""Keys of each option in ``recommendation.json``, in order (the first fifteen are the contract's)."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    request: Request
+    options: list[Option]
+    """Priced options, cheapest first (all of them; ``top`` options are shown)."""
+    unpriced: list[Option]
+    infeasible: list[Infeasible]
+    thresholds: list[Threshold]
+    robustness: Robustness | None
+    candidates: int
+    """Configurations scored."""
+
+    @property
+    def shortlist(self) -> list[Option]:
+        return self.options[: self.request.top]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (schema ``SCHEMA_VERSION``; non-finite numbers become null)."""
+        r = self.request
+        a = assumptions(r)
+        shown = self.shortlist
+        others = sum(o.win_rate or 0.0 for o in self.options[r.top :]) if self.robustness else None
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "request": r.model_dump(mode="json"),
+            "pricing": r.pricing,
+            "load": {
+                "rate_rps": r.rate,
+                "sizing_rate_rps": r.sizing_rate,
+                "output_tokens_per_month": tokens_per_month(r),
+            },
+            "assumptions": {
+                "horizon_years": a.amortization_years,
+                "usd_per_kwh": a.usd_per_kwh,
+                "pue": a.pue,
+                "power_fraction": a.power_fraction,
+                "ops_share_per_year": a.ops_share_per_year,
+                "server_share": a.server_share,
+                "host_power_share": a.host_power_share,
+                "reserved_term": a.reserved_term,
+                "hours_per_month": HOURS_PER_MONTH,
+            },
+            "options": [_option_dict(o) for o in shown],
+            "win_rate_others": others,
+            "unpriced": [_option_dict(o) for o in self.unpriced],
+            "infeasible": [asdict(i) for i in self.infeasible],
+            "thresholds": [asdict(t) for t in self.thresholds],
+            "robustness": None
+            if self.robustness is None
+            else {
+                "samples": self.robustness.samples,
+                "served_draws": self.robustness.served_draws,
+                "seed": r.seed,
+                "bands": {"workload": r.workload_band, "load": r.load_band, "model_error": r.model_error},
+                "tornado": self.robustness.tornado,
+            },
+            "cost_vs_load": cost_curves(shown, r),
+            "rent_vs_buy": rent_vs_buy(shown, r),
+            "candidates": self.candidates,
+        }
+        return _finite(doc)  # type: ignore[no-any-return]
+
+    def write(self, path: str | Path) -> Path:
+        """Write ``recommendation.json`` (atomically)."""
+        from dse.results import replace_durably
+
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        replace_durably(tmp, target)
+        return target
+
+
+def _option_dict(o: Option) -> dict[str, Any]:
+    d = {key: getattr(o, key) for key in OPTION_KEYS}
+    d["price_sources"] = list(o.price_sources)
+    c = o.chosen.costing if o.chosen else None
+    d["per_device"] = {
+        "rent_usd_per_hour": c.rent_usd_per_device_hour if c else None,
+        "capex_usd": c.prices.capex.value if c and c.prices.capex else None,
+        "capex_basis": c.prices.capex.basis if c and c.prices.capex else None,
+        "opex_usd_per_hour": c.opex_usd_per_device_hour if c else None,
+        "power_w": c.prices.power_w if c else None,
+        "power_basis": c.prices.power_basis if c else None,
+    }
+    return d
+
+
+LOAD_RANGE = (0.1, 3.0)
+"""Cost-vs-load curves span these multiples of the request's load."""
+CURVE_POINTS = 400
+
+
+def cost_curves(shown: list[Option], r: Request) -> dict[str, Any]:
+    """Each option's fleet cost as the average load varies, its configuration fixed (a step at each replica
+    added), and the loads where the cheapest option changes."""
+    rates = np.linspace(LOAD_RANGE[0] * r.rate, LOAD_RANGE[1] * r.rate, CURVE_POINTS)
+    sizing = rates * r.peak_factor * (1.0 + r.headroom)
+    curves, costs = [], []
+    for o in shown:
+        per_replica = o.devices // max(o.replicas, 1)
+        usd = replicas_for(sizing, np.full_like(sizing, o.capacity_rps)) * per_replica * o.usd_per_device_hour
+        usd = usd * HOURS_PER_MONTH
+        costs.append(usd)
+        curves.append({"hardware": o.hardware, "usd_per_month": usd.tolist()})
+    crossovers = []
+    if costs:
+        cheapest = np.argmin(np.asarray(costs), axis=0)
+        for i in np.flatnonzero(np.diff(cheapest)):
+            crossovers.append(
+                {
+                    "rate_rps": float(rates[i + 1]),
+                    "from": shown[cheapest[i]].hardware,
+                    "to": shown[cheapest[i + 1]].hardware,
+                }
+            )
+    return {"rate_rps": rates.tolist(), "options": curves, "crossovers": crossovers}
+
+
+def rent_vs_buy(shown: list[Option], r: Request) -> list[dict[str, Any]]:
+    """Cumulative cost of each option's fleet over the horizon, rented and bought (a purchase paid on day one,
+    then electricity and operations), month by month; only options with both prices."""
+    months = np.arange(0, math.ceil(r.horizon_years * 12) + 1, dtype=float)
+    out = []
+    for o in shown:
+        c = o.chosen.costing if o.chosen else None
+        if (
+            c is None
+            or c.prices.capex is None
+            or c.rent_usd_per_device_hour is None
+            or c.opex_usd_per_device_hour is None
+        ):
+            continue
+        rent = o.devices * c.rent_usd_per_device_hour * HOURS_PER_MONTH * months
+        buy = o.devices * (c.prices.capex.value + c.opex_usd_per_device_hour * HOURS_PER_MONTH * months)
+        out.append(
+            {
+                "hardware": o.hardware,
+                "months": months.tolist(),
+                "rent_usd": rent.tolist(),
+                "buy_usd": buy.tolist(),
+                "break_even_months": o.break_even_months,
+            }
+        )
+    return out
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _expand(request: Request) -> Request:
+    """An accelerator named in ``hardware`` brings the catalog's systems built on it (a buyer naming H100s
+    means H100s in whatever server serves the load)."""
+    if request.hardware is None:
+        return request
+    wanted = list(dict.fromkeys(request.hardware))
+    for system in system_catalog().values():
+        if system.accelerator.id in wanted and system.id not in wanted:
+            wanted.append(system.id)
+    return request.model_copy(update={"hardware": tuple(wanted)})
+
+
+def recommend(request: Request | None = None, **fields: Any) -> Recommendation:
+    """Rank hardware for a load: ``recommend(model=..., prompt_tokens=..., output_tokens=..., rate=...)``
+    (keywords of ``dse.recommend.Request``), or ``recommend(request)``."""
+    if request is None:
+        request = make_request(**fields)
+    elif fields:
+        request = make_request(**(request.model_dump() | fields))
+    request = _expand(request)
+    found = targets(request)
+    grid = score_grid(request, found, request.prompt_tokens, request.output_tokens, request.profile)
+    choices = size_fleets(request, found, grid)
+    ranked, unpriced, infeasible = options(choices, grid, request)
+    robust = robustness(request, ranked)
+    return Recommendation(
+        request, ranked, unpriced, infeasible, thresholds(ranked, request, request.top), robust, len(grid.target)
+    )

@@ -1,0 +1,74 @@
+"""What a buyer asks: a model, a workload, a load, SLOs, the hardware to consider, how it is paid for, limits.
+
+Validated once, here (``InputError`` naming the field and what was expected); every later step trusts it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from dse.errors import InputError
+
+Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
+SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
+
+DEFAULT_QUANTS = ("bf16", "fp8", "int8")
+"""Schemes tried by default: 16-bit and the 8-bit formats serving engines ship as near-lossless. 4-bit schemes
+change a model's outputs more; a buyer who accepts them names them (``quants``)."""
+DEFAULT_KV = ("default", "fp8")
+"""KV-cache formats tried by default: the scheme's own, and FP8 (vLLM's and TensorRT-LLM's option)."""
+
+
+class Request(BaseModel):
+    """A recommendation request (``dse recommend`` flags, ``dse.recommend`` keywords). SI units: seconds,
+    requests/s; money in USD."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+    model: str = Field(min_length=1)
+    prompt_tokens: PositiveInt
+    output_tokens: PositiveInt
+    rate: PositiveFloat = Field(description="average requests/s")
+    peak_factor: float = Field(
+        default=1.0, ge=1.0, description="peak load over the average; the fleet is sized for the peak"
+    )
+    headroom: float = Field(default=0.0, ge=0.0, lt=10.0, description="spare capacity over the peak, e.g. 0.2 = 20 %")
+    ttft_s: PositiveFloat | None = None
+    tpot_s: PositiveFloat | None = None
+    hardware: tuple[str, ...] | None = Field(default=None, min_length=1)
+    quants: tuple[str, ...] = Field(default=DEFAULT_QUANTS, min_length=1)
+    kv: tuple[str, ...] = Field(default=DEFAULT_KV, min_length=1)
+    pricing: Scenario = "rent-on-demand"
+    reserved_term: Literal["reserved-1y", "reserved-3y"] = "reserved-1y"
+    horizon_years: PositiveFloat = 3.0
+    prices: str | None = Field(default=None, description="a price sheet over the catalog's prices")
+    usd_per_kwh: PositiveFloat = 0.08
+    pue: float = Field(default=1.3, ge=1.0)
+    budget_usd_per_month: PositiveFloat | None = None
+    max_power_kw: PositiveFloat | None = None
+    max_devices: PositiveInt | None = None
+    profile: str = "default"
+    top: PositiveInt = 5
+    seed: int = 0
+    samples: int = Field(default=2000, ge=0, le=1_000_000, description="Monte-Carlo draws (0: none)")
+    workload_band: float = Field(default=0.2, ge=0.0, lt=1.0, description="prompt and output lengths +- this share")
+    load_band: float = Field(default=0.2, ge=0.0, lt=1.0, description="the load +- this share")
+    model_error: float = Field(default=0.15, ge=0.0, lt=1.0, description="predicted speed +- this share")
+
+    @property
+    def sizing_rate(self) -> float:
+        """Requests/s the fleet must serve: average x peak factor x (1 + headroom)."""
+        return self.rate * self.peak_factor * (1.0 + self.headroom)
+
+
+def make_request(**fields: object) -> Request:
+    """A validated ``Request``; a bad value raises ``InputError`` naming the field and what was expected."""
+    try:
+        return Request(**fields)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or None
+        got = error.get("input")
+        raise InputError(f"{error['msg']} (got {got!r})", field=field) from None

@@ -1,0 +1,172 @@
+"""How robust the choice is: Monte-Carlo over prices, workload, load and the model's own error; a tornado of the
+winner's cost.
+
+Each draw moves, independently, within their ranges (docs/recommend.md):
+- every price entry's figure, between the low and high of its offers (one offer: a band by its confidence),
+  triangular with its peak at today's (median) price; options priced from the same entry move together;
+- prompt and output lengths by +- ``workload_band``, and the load by +- ``load_band`` (uniformly);
+- each option's predicted speed by +- ``model_error`` (latencies divided, capacity multiplied by the same
+  factor), independently per option: the model's error is what separates hardware, not what moves all.
+
+Each option keeps its configuration (the fleet re-sized to the drawn load); in a draw where it misses an SLO
+or memory it cannot serve, and is not a candidate. Win-rates are shares of the draws some option can serve
+(they sum to 1); ``slo_risk`` is the share of draws an option cannot serve; expected regret is the mean, over
+the draws it serves, of its cost over the cheapest's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dse.costmodel.physics.serving import HOURS_PER_MONTH
+from dse.recommend._answer import Option
+from dse.recommend._fleet import meets_slos, replicas_for
+from dse.recommend._request import Request
+from dse.scoring import score_columns
+
+
+@dataclass(frozen=True)
+class Robustness:
+    samples: int
+    served_draws: int
+    """Draws where at least one option could serve (the win-rates' denominator)."""
+    tornado: list[dict[str, object]]
+    """The winner's $/month with one input at its low and its high end, the others at their nominal values."""
+
+
+def _evaluate(
+    request: Request, opts: Sequence[Option], prompt: np.ndarray, output: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each option's configuration at each (prompt, output): arrays of shape (options, draws)."""
+    k, s = len(opts), len(prompt)
+    rep = lambda values: np.repeat(np.asarray(values, dtype=object), s)  # noqa: E731
+    columns: dict[str, Any] = {
+        "model": [request.model] * (k * s),
+        "hardware": list(rep([o.target for o in opts])),
+        "quant": list(rep([o.quant for o in opts])),
+        "kv": list(rep([None if o.kv == "default" else o.kv for o in opts])),
+        "tp": np.repeat([o.tp for o in opts], s),
+        "pp": np.repeat([o.pp for o in opts], s),
+        "ep": np.repeat([o.ep for o in opts], s),
+        "batch": np.repeat([o.batch for o in opts], s),
+        "prompt_len": np.tile(prompt, k),
+        "gen_len": np.tile(output, k),
+    }
+    out = {name: np.empty(k * s) for name in ("ttft", "tpot", "thr", "reason")}
+    for rows, scored in score_columns(columns, profile=request.profile):
+        m = scored.metrics
+        out["ttft"][rows], out["tpot"][rows], out["thr"][rows], out["reason"][rows] = (
+            m.ttft_s,
+            m.tpot_s,
+            m.throughput_tokens_per_s,
+            m.reason,
+        )
+    return {name: v.reshape(k, s) for name, v in out.items()}
+
+
+def _hourly(option: Option, position: np.ndarray | float) -> np.ndarray | float:
+    assert option.chosen is not None
+    return option.chosen.costing.usd_per_device_hour_at(position)
+
+
+def _positions(rng: np.random.Generator, ranked: Sequence[Option], pid: str, n: int) -> np.ndarray:
+    """Draws of a price entry's position in its range (0: low, 1: high): triangular, peaking at today's price
+    (the median offer), so a far outlier offer widens the range without weighing as much as the middle."""
+    option = next(o for o in ranked if o.chosen and o.chosen.costing.price_id == pid)
+    assert option.chosen is not None
+    price = option.chosen.costing.price
+    if price is None or price.high <= price.low:
+        return np.full(n, 0.5)
+    mode = (price.value - price.low) / (price.high - price.low)
+    return rng.triangular(0.0, mode, 1.0, n)  # type: ignore[no-any-return]
+
+
+def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
+    """Fill ``win_rate``, ``expected_regret_usd_per_month`` and ``slo_risk`` of every ranked option; return the
+    winner's tornado. None when there is nothing to compare or no draws are asked for."""
+    if not ranked or request.samples == 0:
+        return None
+    rng = np.random.default_rng(request.seed)
+    s, k = request.samples, len(ranked)
+    wb, lb, me = request.workload_band, request.load_band, request.model_error
+    prompt = np.maximum(1, np.rint(request.prompt_tokens * rng.uniform(1 - wb, 1 + wb, s))).astype(np.int64)
+    output = np.maximum(1, np.rint(request.output_tokens * rng.uniform(1 - wb, 1 + wb, s))).astype(np.int64)
+    load = request.sizing_rate * rng.uniform(1 - lb, 1 + lb, s)
+    speed = rng.uniform(1 - me, 1 + me, (k, s))
+    ids = sorted({o.chosen.costing.price_id for o in ranked if o.chosen and o.chosen.costing.price_id})
+    positions = {pid: _positions(rng, ranked, pid, s) for pid in ids}
+    ev = _evaluate(request, ranked, prompt, output)
+    ttft, tpot = ev["ttft"] / speed, ev["tpot"] / speed
+    capacity = ev["thr"] / output * speed
+    serves = (ev["reason"] == 0) & meets_slos(ttft, tpot, request)
+    cost = np.empty((k, s))
+    for i, o in enumerate(ranked):
+        pid = o.chosen.costing.price_id if o.chosen else None
+        hourly = _hourly(o, positions[pid]) if pid in positions else float(o.usd_per_device_hour or np.nan)
+        per_replica = o.devices / o.replicas
+        cost[i] = replicas_for(load, capacity[i]) * per_replica * hourly * HOURS_PER_MONTH
+    cost = np.where(serves, cost, np.inf)
+    best = cost.min(axis=0)
+    served = np.isfinite(best)
+    winner = np.argmin(cost, axis=0)[served]
+    wins = np.bincount(winner, minlength=k)
+    n_served = int(served.sum())
+    for i, o in enumerate(ranked):
+        ok = serves[i] & served
+        o.win_rate = float(wins[i] / n_served) if n_served else 0.0
+        o.slo_risk = float(1.0 - serves[i].mean())
+        o.expected_regret_usd_per_month = float((cost[i][ok] - best[ok]).mean()) if ok.any() else None
+    return Robustness(s, n_served, tornado(request, ranked[0]))
+
+
+def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
+    """The winner's $/month as each uncertain input goes to its low and high end alone."""
+    wb, lb, me = request.workload_band, request.load_band, request.model_error
+    p, g = request.prompt_tokens, request.output_tokens
+    settings: dict[str, dict[str, dict[str, float]]] = {
+        "price": dict(low={"position": 0.0}, high={"position": 1.0}),
+        "load": dict(low={"load": 1 - lb}, high={"load": 1 + lb}),
+        "prompt tokens": dict(low={"prompt": max(1, round(p * (1 - wb)))}, high={"prompt": round(p * (1 + wb))}),
+        "output tokens": dict(low={"output": max(1, round(g * (1 - wb)))}, high={"output": round(g * (1 + wb))}),
+        "model speed": dict(low={"speed": 1 - me}, high={"speed": 1 + me}),
+    }
+    cases = [(name, end, change) for name, ends in settings.items() for end, change in ends.items()]
+    prompts = np.asarray([c.get("prompt", p) for _, _, c in cases], dtype=np.int64)
+    outputs = np.asarray([c.get("output", g) for _, _, c in cases], dtype=np.int64)
+    ev = _evaluate(request, [winner], prompts, outputs)
+    bars: dict[str, dict[str, object]] = {}
+    for j, (name, end, change) in enumerate(cases):
+        speed = float(change.get("speed", 1.0))
+        ttft, tpot = ev["ttft"][0, j] / speed, ev["tpot"][0, j] / speed
+        capacity = ev["thr"][0, j] / outputs[j] * speed
+        serves = bool(ev["reason"][0, j] == 0 and meets_slos(np.asarray(ttft), np.asarray(tpot), request))
+        position = change.get("position")
+        hourly = float(winner.usd_per_device_hour or 0.0) if position is None else float(_hourly(winner, position))
+        load = request.sizing_rate * float(change.get("load", 1.0))
+        usd = float(
+            replicas_for(load, np.asarray(capacity)) * winner.devices / winner.replicas * hourly * HOURS_PER_MONTH
+        )
+        bar = bars.setdefault(name, {"input": name})
+        bar[end] = usd
+        bar[f"{end}_serves"] = serves
+        bar[f"{end}_setting"] = _setting(name, end, change, request)
+    nominal = winner.usd_per_month
+    out = list(bars.values())
+    for bar in out:
+        bar["nominal"] = nominal
+    out.sort(key=lambda b: -abs(float(b["high"]) - float(b["low"])))  # type: ignore[arg-type]
+    return out
+
+
+def _setting(name: str, end: str, change: dict[str, float], request: Request) -> str:
+    if name == "price":
+        return "low end of its offers" if end == "low" else "high end of its offers"
+    if name == "load":
+        return f"{request.rate * change['load']:.4g} requests/s"
+    if name == "model speed":
+        return f"{change['speed']:.2f} x predicted"
+    return f"{int(change.get('prompt', change.get('output', 0)))} tokens"

@@ -1,0 +1,172 @@
+"""The text of ``dse recommend``'s report, from its ``recommendation.json`` document: the question as facts,
+the threshold sentences, the shortlist, where its prices come from, and the hardware left out (and why)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from dse import units
+from dse.report._html import sentences_html, table_html
+from dse.report._labels import format_usd
+
+BINDING_TEXT = {"ttft": "TTFT SLO", "tpot": "TPOT SLO", "memory": "memory", "load": "one replica serves all"}
+"""What caps an option's batch (``binding``), as words; ``compute`` and ``bandwidth`` read as themselves."""
+SHORTLIST_HEADER = (
+    "#", "hardware", "system", "configuration", "devices (replicas × each)", "$/month", "$/M output tokens",
+    "$/device-hour", "power (kW)", "batch capped by", "win rate", "expected regret ($/month)", "SLO risk",
+    "buying pays off after",
+)  # fmt: skip
+
+
+def _slos(request: dict[str, Any]) -> str:
+    slos = [f"TTFT ≤ {request['ttft_s'] / units.MS:.4g} ms" if request["ttft_s"] else ""]
+    slos.append(f"TPOT ≤ {request['tpot_s'] / units.MS:.4g} ms" if request["tpot_s"] else "")
+    return ", ".join(s for s in slos if s) or "none"
+
+
+def _pricing(doc: dict[str, Any]) -> str:
+    r = doc["request"]
+    if doc["pricing"] == "rent-reserved":
+        return f"rent-reserved ({r['reserved_term']})"
+    if doc["pricing"] == "buy":
+        return f"buy (electricity ${r['usd_per_kwh']:g}/kWh, PUE {r['pue']:g})"
+    return str(doc["pricing"])
+
+
+def _system(option: dict[str, Any]) -> str:
+    """The system an option runs on, when it is not the bare device: ``dgx-h100, ``."""
+    return "" if option["target"] == option["hardware"] else f"{option['target']}, "
+
+
+def config_text(option: dict[str, Any]) -> str:
+    """``fp8, KV fp8, tp 4, batch 25``: pipeline and expert parallelism only when used."""
+    parts = [option["quant"], f"KV {option['kv']}", f"tp {option['tp']}"]
+    parts += [f"{name} {option[name]}" for name in ("pp", "ep") if option[name] > 1]
+    return ", ".join([*parts, f"batch {option['batch']}"])
+
+
+def recommendation_facts(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The question and the headline answer as ``label: value`` pairs."""
+    r, load = doc["request"], doc["load"]
+    peak = load["sizing_rate_rps"] != load["rate_rps"]
+    facts = [
+        ("model", str(r["model"])),
+        ("workload", f"{r['prompt_tokens']} prompt + {r['output_tokens']} output tokens"),
+        (
+            "load",
+            f"{load['rate_rps']:.4g} requests/s on average"
+            + (
+                f", sized for {load['sizing_rate_rps']:.4g} (peak × {r['peak_factor']:g}, headroom {r['headroom']:.0%})"
+                if peak
+                else ""
+            )
+            + f" · {load['output_tokens_per_month'] / units.GB:.4g} billion output tokens a month",
+        ),
+        ("SLOs", _slos(r)),
+        ("pricing", _pricing(doc)),
+        ("horizon", f"{r['horizon_years']:g} years"),
+    ]
+    limits = [
+        f"budget {format_usd(r['budget_usd_per_month'])}/month" if r["budget_usd_per_month"] else "",
+        f"power ≤ {r['max_power_kw']:g} kW" if r["max_power_kw"] else "",
+        f"≤ {r['max_devices']} devices" if r["max_devices"] else "",
+    ]
+    if any(limits):
+        facts.append(("limits", ", ".join(x for x in limits if x)))
+    if doc["options"]:
+        best = doc["options"][0]
+        devices = f"{best['devices']} devices: {format_usd(best['usd_per_month'])}/month"
+        facts.append(("winner", f"{best['hardware']} ({_system(best)}{config_text(best)}) × {devices}"))
+    facts.append(("configurations scored", f"{doc['candidates']:,}"))
+    return facts
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _number(value: float | None, digits: str = ".4g") -> str:
+    return "—" if value is None else format(value, digits)
+
+
+def _months(option: dict[str, Any]) -> str:
+    months = option["break_even_months"]
+    if months is not None:
+        return f"{months:.1f} months"
+    has_both = option["per_device"]["capex_usd"] is not None and option["per_device"]["rent_usd_per_hour"] is not None
+    return "never" if has_both else "—"
+
+
+def shortlist_rows(options: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """One row per option of the shortlist, cheapest first, as text."""
+    return [
+        [
+            str(rank),
+            o["hardware"],
+            o["target"],
+            config_text(o),
+            f"{o['devices']} ({o['replicas']} × {o['devices'] // max(o['replicas'], 1)})",
+            format_usd(o["usd_per_month"]),
+            _number(o["usd_per_million_tokens"], ".3g"),
+            _number(o["usd_per_device_hour"], ".4g"),
+            _number(o["power_kw"], ".3g"),
+            BINDING_TEXT.get(o["binding"], o["binding"]),
+            _percent(o["win_rate"]),
+            format_usd(o["expected_regret_usd_per_month"]),
+            _percent(o["slo_risk"]),
+            _months(o),
+        ]
+        for rank, o in enumerate(options, 1)
+    ]
+
+
+def _sources(options: Sequence[dict[str, Any]]) -> str:
+    """Each option's price basis, and under it the sources it was transcribed from (as text: a click would
+    leave the machine)."""
+    items = []
+    for o in options:
+        basis = f"{o['hardware']}: {o['price_basis'] or 'no price'}"
+        items.append(f"<li>{html.escape(basis)}{sentences_html(o['price_sources'])}</li>")
+    return f"<details><summary>Where the prices come from</summary><ul>{''.join(items)}</ul></details>"
+
+
+def _left_out(doc: dict[str, Any]) -> str:
+    """The hardware that serves the load but has no price in this pricing, and the hardware that cannot serve
+    it, grouped by reason."""
+    parts = []
+    unpriced = doc["unpriced"]
+    if unpriced:
+        rows = [[o["hardware"], o["target"], config_text(o), str(o["devices"])] for o in unpriced]
+        parts.append(
+            f"<h3>Serves the load, but has no price for {html.escape(doc['pricing'])} ({len(unpriced)})</h3>"
+            + table_html(["hardware", "system", "configuration", "devices"], rows, left=3)
+        )
+    infeasible = doc["infeasible"]
+    if infeasible:
+        reasons: dict[str, list[str]] = {}
+        for item in infeasible:
+            reasons.setdefault(item["reason"], []).append(item["hardware"])
+        rows = [[reason, ", ".join(names)] for reason, names in sorted(reasons.items(), key=lambda kv: -len(kv[1]))]
+        parts.append(
+            f"<h3>Cannot serve this load ({len(infeasible)})</h3>"
+            + table_html(["why", "hardware"], rows, left=1, wrap=(0, 1))
+        )
+    return "".join(parts)
+
+
+def recommendation_summary(doc: dict[str, Any]) -> str:
+    """The answer as HTML: thresholds, the shortlist table, where prices come from, what was left out."""
+    options = doc["options"]
+    if options:
+        answer = (
+            sentences_html([t["sentence"] for t in doc["thresholds"]])
+            + table_html(SHORTLIST_HEADER, shortlist_rows(options), left=4, wrap=(3,), wide=True)
+            + "<p class='note'>Win rate, expected regret and SLO risk: over the robustness draws (the chart below);"
+            " regret = the mean, over the draws an option serves, of its cost over the cheapest's. Buying pays off:"
+            " known when the hardware has both a rent and a purchase price.</p>" + _sources(options)
+        )
+    else:
+        answer = "<p class='warn'>No priced hardware serves this load under the SLOs and limits.</p>"
+    return "<h2>The answer</h2>" + answer + _left_out(doc)

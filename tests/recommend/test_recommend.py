@@ -1,0 +1,226 @@
+"""``dse.recommend``: fleet sizing checked by hand, exact price thresholds, robustness, the ranking's invariants."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dse
+from dse.catalog import system_catalog
+from dse.errors import InputError
+from dse.recommend import OPTION_KEYS, Recommendation
+from dse.scoring import analyze
+
+MONTH_H = 8760 / 12
+SMALL = ("h100-sxm", "h200-sxm", "a100-sxm-80gb", "l40s", "mi300x")
+"""A few accelerators (their systems come along) so each recommendation takes a fraction of a second."""
+BASE = {
+    "model": "llama-3.1-8b",
+    "prompt_tokens": 1000,
+    "output_tokens": 250,
+    "rate": 40.0,
+    "ttft_s": 1.0,
+    "tpot_s": 0.05,
+    "hardware": SMALL,
+    "samples": 0,
+}
+
+
+def _sheet(tmp_path: Path, entries: dict[str, str], name: str = "prices.yaml") -> str:
+    path = tmp_path / name
+    path.write_text("prices:\n" + "".join(f"  - id: {key}\n{body}" for key, body in entries.items()))
+    return str(path)
+
+
+def _rent(usd: float) -> str:
+    return f"    rent:\n      - {{usd_per_device_hour: {usd!r}, term: on-demand, provider: us, provider_kind: user}}\n"
+
+
+def _rank(rec: Recommendation, hardware: str) -> int:
+    return [o.hardware for o in rec.options].index(hardware)
+
+
+def test_one_hardware_sized_by_hand_from_dse_analyze(tmp_path: Path) -> None:
+    sheet = _sheet(
+        tmp_path,
+        {
+            "h100-sxm": _rent(2.0),
+            "dgx-h100": "    buy:\n      - {usd: 240000, item: system}\n    power: {system_kw: 10.2}\n",
+        },
+    )
+    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm",), "quants": ("bf16",), "kv": ("default",)}, prices=sheet)
+    (o,) = rec.options
+    a = analyze("llama-3.1-8b", o.target, quant="bf16", batch=o.batch, prompt_len=1000, gen_len=250, tp=o.tp, pp=o.pp)
+    d = a.to_dict()
+    assert d["ttft_s"] <= 1.0 and d["tpot_s"] <= 0.05
+    capacity = o.batch / (d["ttft_s"] + 249 * d["tpot_s"])  # requests/s of one replica: B per end-to-end latency
+    assert o.capacity_rps == pytest.approx(capacity, rel=1e-9)
+    per_replica = o.tp * o.pp
+    assert o.replicas == math.ceil(40.0 / capacity)
+    assert o.devices == o.replicas * per_replica
+    assert o.usd_per_month == pytest.approx(o.devices * 2.0 * MONTH_H)
+    assert o.tco_usd == pytest.approx(o.usd_per_month * 36)
+    tokens_a_month = 40.0 * 250 * 8760 / 12 * 3600
+    assert o.usd_per_million_tokens == pytest.approx(o.usd_per_month / tokens_a_month * 1e6)
+    assert o.power_kw == pytest.approx(o.devices * 10.2 / 8)
+    # buying one device (30,000 $): electricity 1.275 kW x 1.3 PUE x 0.08 $/kWh, operations 10 % a year
+    opex = 1.275 * 1.3 * 0.08 + 30000 * 0.10 / 8760
+    assert o.break_even_months == pytest.approx(30000 / ((2.0 - opex) * MONTH_H))
+    # the fewest devices: one replica fewer would not serve the load
+    assert (o.replicas - 1) * capacity < 40.0
+
+
+def test_buy_costs_by_hand(tmp_path: Path) -> None:
+    sheet = _sheet(
+        tmp_path, {"dgx-h100": "    buy:\n      - {usd: 240000, item: system}\n    power: {system_kw: 10.2}\n"}
+    )
+    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm",)}, prices=sheet, pricing="buy", horizon_years=4)
+    (o,) = rec.options
+    hourly = 30000 / (4 * 8760) + 30000 * 0.10 / 8760 + 1.275 * 1.3 * 0.08
+    assert o.usd_per_month == pytest.approx(o.devices * hourly * MONTH_H)
+    assert o.tco_usd == pytest.approx(o.usd_per_month * 48)
+
+
+def _first(sheet: str | None = None, **fields: object) -> str:
+    return dse.recommend(**{**BASE, **fields}, prices=sheet).options[0].hardware
+
+
+@pytest.mark.parametrize("pricing", ["rent-on-demand", "buy"])
+def test_thresholds_flip_the_ranking_exactly_where_they_say(tmp_path: Path, pricing: str) -> None:
+    rec = dse.recommend(**BASE, pricing=pricing)
+    winner = rec.options[0].hardware
+    checked = 0
+    for t in rec.thresholds:
+        if t.kind != "price" or t.threshold is None:
+            continue
+        assert t.price_id is not None
+        for factor, flips in ((0.999, t.direction == "below"), (1.001, t.direction == "above")):
+            x = t.threshold * factor
+            body = _rent(x) if pricing != "buy" else f"    buy:\n      - {{usd: {x!r}, item: {_item(t.price_id)}}}\n"
+            sheet = _sheet(tmp_path, {t.price_id: body}, f"{t.price_id}-{factor}.yaml")
+            first = _first(sheet, pricing=pricing)
+            if t.direction == "below":  # the option becomes the cheapest below it, not above
+                assert (first == t.hardware) == flips, (t.sentence, factor, first)
+            else:  # the winner stays the cheapest up to it
+                assert (first == winner) == (not flips), (t.sentence, factor, first)
+        checked += 1
+    assert checked >= 2
+
+
+def _item(price_id: str) -> str:
+    """The kind of quote a price entry's figure is: a system's, or a device's."""
+    return "system" if price_id in system_catalog() else "device"
+
+
+def test_break_even_sentence_for_the_winner() -> None:
+    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm", "l40s")})
+    (even,) = [t for t in rec.thresholds if t.kind == "break_even"]
+    assert even.hardware == rec.options[0].hardware and even.months is not None
+    assert even.months == pytest.approx(rec.options[0].break_even_months)
+    assert f"after {even.months:.1f} months" in even.sentence
+    unknown = dse.recommend(**{**BASE, "hardware": ("mi300x",)})  # no purchase price in the catalog
+    (none,) = [t for t in unknown.thresholds if t.kind == "break_even"]
+    assert none.months is None and "lacks its purchase price" in none.sentence
+
+
+def test_win_rates_sum_to_one_and_the_seed_fixes_the_answer() -> None:
+    fields = {**BASE, "samples": 400, "top": 50}
+    a, b = dse.recommend(**fields, seed=7), dse.recommend(**fields, seed=7)
+    assert sum(o.win_rate or 0.0 for o in a.options) == pytest.approx(1.0)
+    assert a.to_dict() == b.to_dict()
+    c = dse.recommend(**fields, seed=8)
+    assert [o.win_rate for o in c.options] != [o.win_rate for o in a.options]
+    short = dse.recommend(**{**fields, "top": 2}, seed=7).to_dict()
+    assert sum(o["win_rate"] for o in short["options"]) + short["win_rate_others"] == pytest.approx(1.0)
+    tornado = a.to_dict()["robustness"]["tornado"]
+    spans = [abs(t["high"] - t["low"]) for t in tornado]
+    assert spans == sorted(spans, reverse=True) and {t["input"] for t in tornado} >= {"price", "load"}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pick=st.integers(0, 4), factor=st.floats(0.2, 0.99))
+def test_a_lower_price_never_ranks_an_option_worse(tmp_path: Path, pick: int, factor: float) -> None:
+    before = dse.recommend(**BASE)
+    option = before.options[min(pick, len(before.options) - 1)]
+    assert option.chosen is not None and option.chosen.costing.price_now is not None
+    sheet = _sheet(tmp_path, {option.chosen.costing.price_id or "": _rent(option.chosen.costing.price_now * factor)})
+    after = dse.recommend(**BASE, prices=sheet)
+    assert _rank(after, option.hardware) <= _rank(before, option.hardware)
+    assert after.options[_rank(after, option.hardware)].usd_per_month < option.usd_per_month  # type: ignore[operator]
+
+
+def test_unpriced_hardware_is_kept_apart_never_dropped() -> None:
+    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm", "rtx-4080"), "quants": ("bf16", "int8")})
+    assert [o.hardware for o in rec.options] == ["h100-sxm"]
+    (unpriced,) = rec.unpriced
+    assert unpriced.hardware == "rtx-4080" and unpriced.usd_per_month is None and unpriced.devices > 0
+    assert rec.to_dict()["unpriced"][0]["hardware"] == "rtx-4080"
+
+
+def test_no_hardware_meeting_the_slos_is_an_answer_with_reasons() -> None:
+    rec = dse.recommend(**{**BASE, "tpot_s": 1e-4, "hardware": ("h100-sxm", "rtx-4080")})
+    assert rec.options == [] and rec.unpriced == []
+    reasons = {i.hardware: i.reason for i in rec.infeasible}
+    assert set(reasons) == {"h100-sxm", "rtx-4080"}
+    assert all(r.startswith("tpot: fastest TPOT") for r in reasons.values())
+    big = dse.recommend(**{**BASE, "model": "llama-3.1-70b", "hardware": ("rtx-4080",), "quants": ("bf16",)})
+    assert big.infeasible[0].reason.startswith("memory:")
+
+
+def test_limits_bind_and_say_so() -> None:
+    capped = dse.recommend(
+        **{**BASE, "rate": 400.0}, max_devices=dse.recommend(**{**BASE, "rate": 400.0}).options[0].devices - 1
+    )
+    assert capped.request.max_devices is not None
+    assert all(o.devices <= capped.request.max_devices for o in capped.options)
+    broke = dse.recommend(**BASE, budget_usd_per_month=1.0)
+    assert broke.options == [] and all(
+        i.reason.startswith("limits:") for i in broke.infeasible if "memory" not in i.reason
+    )
+
+
+def test_the_document_keeps_its_contract() -> None:
+    doc = dse.recommend(**{**BASE, "samples": 100}).to_dict()
+    assert doc["schema_version"] == 1
+    assert set(doc) >= {"schema_version", "options", "unpriced", "infeasible", "thresholds"}
+    contract = {
+        "hardware",
+        "quant",
+        "kv",
+        "tp",
+        "pp",
+        "ep",
+        "batch",
+        "replicas",
+        "devices",
+        "usd_per_month",
+        "tco_usd",
+        "usd_per_million_tokens",
+        "power_kw",
+        "binding",
+        "win_rate",
+    }
+    assert contract <= set(OPTION_KEYS) and all(contract <= set(o) for o in doc["options"])
+    costs = [o["usd_per_month"] for o in doc["options"]]
+    assert costs == sorted(costs)
+    assert {o["binding"] for o in doc["options"]} <= {"memory", "ttft", "tpot", "compute", "bandwidth", "load"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"rate": -5.0}, "rate"),
+        ({"prompt_tokens": 0}, "prompt_tokens"),
+        ({"hardware": ("h100-sxn",)}, "hardware[0]"),
+        ({"pricing": "lease"}, "pricing"),
+        ({"peak_factor": 0.5}, "peak_factor"),
+    ],
+)
+def test_bad_requests_name_the_field(fields: dict[str, object], field: str) -> None:
+    with pytest.raises(InputError) as info:
+        dse.recommend(**{**BASE, **fields})
+    assert field in str(info.value)

@@ -1,0 +1,109 @@
+"""``dse recommend`` and ``dse catalog prices`` end to end: the JSON contract, files, and bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dse.cli import main
+
+ARGS = ["recommend", "--model", "llama-3.1-8b", "--prompt-tokens", "1000", "--output-tokens", "250"]
+SMALL = ["--hardware", "h100-sxm", "--hardware", "l40s", "--samples", "200"]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_contract_and_the_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = _run(
+        capsys, *ARGS, "--rate", "40", "--ttft-s", "1", "--tpot-s", "0.05", *SMALL, "--json", "--out", str(tmp_path)
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert {"schema_version", "options", "unpriced", "infeasible", "thresholds"} <= set(doc)
+    keys = {
+        "hardware",
+        "quant",
+        "kv",
+        "tp",
+        "pp",
+        "ep",
+        "batch",
+        "replicas",
+        "devices",
+        "usd_per_month",
+        "tco_usd",
+        "usd_per_million_tokens",
+        "power_kw",
+        "binding",
+        "win_rate",
+    }
+    assert [o["hardware"] for o in doc["options"]] and all(keys <= set(o) for o in doc["options"])
+    assert json.loads((tmp_path / "recommendation.json").read_text()) == doc
+
+
+def test_the_table_says_the_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, *ARGS, "--rate", "40", "--ttft-s", "1", "--tpot-s", "0.05", *SMALL)
+    assert code == 0
+    assert "becomes the cheapest below" in out or "stays the cheapest up to" in out
+    assert "Buying" in out and "Robustness (200 draws, seed 0)" in out
+
+
+def test_tokens_per_day_is_a_load(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = _run(capsys, *ARGS, "--tokens-per-day", str(40 * 250 * 86400), *SMALL, "--json")
+    assert json.loads(out)["request"]["rate"] == pytest.approx(40.0)
+
+
+def test_an_impossible_request_is_an_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, *ARGS, "--rate", "40", "--tpot-s", "0.0001", *SMALL, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["options"] == []
+    assert {i["hardware"] for i in doc["infeasible"]} == {"h100-sxm", "l40s"}
+    assert all(i["reason"].startswith("tpot:") for i in doc["infeasible"])
+
+
+def _sheet(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "prices.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--rate", "-3"], ["rate", "greater than 0"]),
+        (["--rate", "3", "--tokens-per-day", "5"], ["rate", "one of them"]),
+        (["--rate", "3", "--hardware", "h100-sxn"], ["hardware[0]", "h100-sxm"]),
+        (
+            ["--rate", "3", "--prices", "SHEET:prices:\n  - id: h100-sxn\n    buy: [{usd: 1, item: device}]\n"],
+            ["prices.yaml", "prices[0].id", "h100-sxm"],
+        ),
+        (
+            ["--rate", "3", "--prices", "SHEET:prices:\n  - id: h100-sxm\n    rent: [{term: on-demand}]\n"],
+            ["prices.yaml", "usd_per_device_hour", "Field required"],
+        ),
+        (["--rate", "3", "--prices", "missing.yaml"], ["missing.yaml", "file not found"]),
+    ],
+)
+def test_bad_input_exits_2_naming_the_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], expected: list[str]
+) -> None:
+    extra = [_sheet(tmp_path, e[len("SHEET:") :]) if e.startswith("SHEET:") else e for e in extra]
+    code, _, err = _run(capsys, *ARGS, *extra)
+    assert code == 2 and "Traceback" not in err
+    for part in expected:
+        assert part in err
+
+
+def test_catalog_prices_lists_every_figure_with_its_source(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "catalog", "prices", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and {r["kind"] for r in rows} == {"rent", "buy", "power"}
+    assert all(r["source"] and r["as_of"] and r["confidence"] for r in rows)
+    code, out, _ = _run(capsys, "catalog", "prices", "--format", "csv")
+    assert out.splitlines()[0].startswith("id,segment,kind,term_or_item,value,unit")
