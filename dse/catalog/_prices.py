@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
+from dse import units
 from dse.catalog._files import read_document, suggestion, validate
 from dse.catalog._hardware import HardwareSpec, SystemSpec
 from dse.catalog._provenance import Confidence, Provenance
@@ -294,7 +295,7 @@ def _power(book: Mapping[str, PriceEntry], key: str) -> tuple[float, str] | None
     entry = book.get(key)
     if entry is None or entry.power is None:
         return None
-    return entry.power.system_kw * 1e3, _source(entry.power.provenance)
+    return entry.power.system_kw * units.WATTS_PER_KW, _source(entry.power.provenance)
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,8 @@ class DevicePrices:
     """$ per device-hour per term offered."""
     capex: Price | None
     """$ of one device with its share of the system around it."""
+    capex_unit: int
+    """Devices bought together at that price: a system quote buys whole systems (its devices), else 1."""
     power_w: float | None
     """Electrical power of one device with its share of the host at maximum, in W."""
     power_basis: str
@@ -326,7 +329,8 @@ def device_prices(
     Rent: the accelerator's offers per term (clouds price a device-hour, whatever node it sits in), else the
     target system's; so every target of one accelerator rents at the same price. Capital cost, in order: the target
     system's quote / its devices; a catalog system of the same accelerator's quote / its devices; the device's
-    quote x (1 + ``server_share``); an edge device's street price (the whole machine). Power, in order: the
+    quote x (1 + ``server_share``); an edge device's street price (the whole machine). A system quote is bought
+    by whole systems (``capex_unit``). Power, in order: the
     target system's power / its devices; a catalog system of the same accelerator's; TDP x (1 +
     ``host_power_share``); None when the device has no TDP. A custom hardware file's own ``price`` (not in
     the price catalog) is used when nothing else is known."""
@@ -342,11 +346,12 @@ def device_prices(
         rent["on-demand"] = Price(value, value, value, f"the price: field of {hw.id}", (hw.id,), ("hardware file",))
     same_device = [s for s in systems.values() if s.accelerator.id == hw.id and s.id != key]
     own = [system] if system is not None else []
-    capex = None
+    capex, unit = None, 1
     for s in own + same_device:
         quote = _quote(book, s.id, ("system",))
         if quote is not None:
             capex = quote.scaled(1.0 / s.devices_per_node, f"{quote.basis} / {s.devices_per_node} devices")
+            unit = s.devices_per_node
             break
     entry = book.get(hw.id)
     segment = entry.segment if entry is not None else None
@@ -371,4 +376,4 @@ def device_prices(
     if power_w is None and hw.tdp_w is not None:
         share = 0.0 if segment == "edge" else host_power_share
         power_w, basis = hw.tdp_w * (1.0 + share), f"TDP {hw.tdp_w:g} W x (1 + host power share {share:g})"
-    return DevicePrices(key, hw.id, rent, capex, power_w, basis, segment)
+    return DevicePrices(key, hw.id, rent, capex, unit, power_w, basis, segment)

@@ -363,8 +363,14 @@ def _usd(value: float | None) -> str:
     return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.3g}"
 
 
-def _months(value: float | None) -> str:
-    return "never" if value is None else f"{value:.1f} mo"
+def _months(option: dict[str, Any]) -> str:
+    """Break-even month; null is "never" when both prices are known (renting costs no more than running),
+    "—" when one is unknown."""
+    value, device = option["break_even_months"], option["per_device"]
+    if value is not None:
+        return f"{value:.1f} mo"
+    known = device["capex_usd"] is not None and device["rent_usd_per_hour"] is not None
+    return "never" if known and device["opex_usd_per_hour"] is not None else "—"
 
 
 def render_recommendation(doc: dict[str, Any]) -> None:
@@ -397,21 +403,22 @@ def render_recommendation(doc: dict[str, Any]) -> None:
     ):
         table.add_column(name, justify="right" if name not in ("hardware", "per replica", "binding") else "left")
     for i, o in enumerate(doc["options"], 1):
-        config = f"{o['quant']}/{o['kv']} tp{o['tp']} pp{o['pp']}" + (f" ep{o['ep']}" if o["ep"] > 1 else "")
+        config = f"{o['quant']}/{o['kv']} tp{o['tp']}" + (f" pp{o['pp']}" if o["pp"] > 1 else "")
+        config += f" ep{o['ep']}" if o["ep"] > 1 else ""
         hardware = o["hardware"] if o["target"] == o["hardware"] else f"{o['hardware']} ({o['target']})"
         table.add_row(
             str(i),
             hardware,
-            f"{config} batch {o['batch']}",
+            f"{config} B={o['batch']}",
             str(o["replicas"]),
-            str(o["devices"]),
+            str(o["devices"]) + (f" ({o['devices_paid']} bought)" if o["devices_paid"] != o["devices"] else ""),
             _usd(o["usd_per_month"]),
             _usd(o["tco_usd"]),
             _usd(o["usd_per_million_tokens"]),
             _optional(o["power_kw"], ".1f"),
             o["binding"],
             "—" if o["win_rate"] is None else f"{o['win_rate']:.0%}",
-            _months(o["break_even_months"]),
+            _months(o),
         )
     _console.print(table)
     if not doc["options"]:

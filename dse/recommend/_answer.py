@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from dse import units
 from dse.costmodel.physics.serving import HOURS_PER_MONTH, break_even_months, buy_usd_per_device_hour
 from dse.recommend._fleet import Choice, Grid, assumptions, tokens_per_month
@@ -33,6 +35,8 @@ class Option:
     batch: int
     replicas: int
     devices: int
+    devices_paid: int
+    """Devices paid for: ``devices`` rounded up to whole systems when buying at a system's quote."""
     usd_per_month: float | None
     tco_usd: float | None
     usd_per_million_tokens: float | None
@@ -83,9 +87,13 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
     c = choice.costing
     usd = choice.usd_per_month
     capex = c.prices.capex
+    bought = int(np.ceil(choice.devices / c.prices.capex_unit) * c.prices.capex_unit)
+    # devices bought to have the fleet's in service: whole systems at a system's quote
     months = None
     if capex is not None and c.rent_usd_per_device_hour is not None and c.opex_usd_per_device_hour is not None:
-        months = break_even_months(capex.value, c.rent_usd_per_device_hour, c.opex_usd_per_device_hour)
+        months = break_even_months(
+            bought * capex.value, choice.devices * c.rent_usd_per_device_hour, bought * c.opex_usd_per_device_hour
+        )
     if request.pricing == "buy":
         basis, sources = (capex.basis, capex.sources) if capex is not None else (None, ())
     else:
@@ -102,7 +110,8 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
         ("rent-reserved", reserved.value if reserved else None),
         ("buy", owned),
     ):
-        monthly = choice.devices * hourly * HOURS_PER_MONTH if hourly is not None else None
+        fleet = bought if scenario == "buy" else choice.devices
+        monthly = fleet * hourly * HOURS_PER_MONTH if hourly is not None else None
         by_pricing[scenario] = (
             None if monthly is None else {"usd_per_month": monthly, "tco_usd": monthly * request.horizon_years * 12}
         )
@@ -117,6 +126,7 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
         batch=int(grid.batch[row]),
         replicas=choice.replicas,
         devices=choice.devices,
+        devices_paid=choice.devices_paid,
         usd_per_month=usd,
         tco_usd=usd * request.horizon_years * 12.0 if usd is not None else None,
         usd_per_million_tokens=usd / tokens_per_month(request) * units.TOKENS_PER_MILLION if usd is not None else None,
@@ -138,7 +148,7 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
 
 def _cost_key(choice: Choice) -> tuple[float, int, str]:
     usd = choice.usd_per_month if choice.usd_per_month is not None else math.inf
-    return (usd, choice.devices, choice.ref)
+    return (usd, choice.devices_paid, choice.ref)
 
 
 def options(
@@ -162,7 +172,7 @@ def options(
         best = min(serving, key=_cost_key)
         option = _option(best, grid, request, serving)
         (priced if option.usd_per_month is not None else unpriced).append(option)
-    priced.sort(key=lambda o: (o.usd_per_month, o.devices, o.hardware))
+    priced.sort(key=lambda o: (o.usd_per_month, o.devices_paid, o.devices, o.hardware))
     unpriced.sort(key=lambda o: (o.devices, o.hardware))
     infeasible.sort(key=lambda i: i.hardware)
     return priced, unpriced, infeasible
@@ -196,7 +206,7 @@ def crossing(option: Option, level: float) -> float | None:
                 return None
             continue
         f, o = c.costing.price_factor, c.costing.price_offset
-        solutions.append((level / (c.devices * HOURS_PER_MONTH) - o) / f)
+        solutions.append((level / (c.devices_paid * HOURS_PER_MONTH) - o) / f)
     return max(solutions) if solutions else None
 
 

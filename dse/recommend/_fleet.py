@@ -214,6 +214,12 @@ class Costing:
     price: Price | None = None
     """The price behind ``usd_per_device_hour`` (rent per device-hour, or the capital cost of a device), with
     its range."""
+    unit: int = 1
+    """Devices paid for together: buying at a system's quote buys whole systems; renting is by the device."""
+
+    def paid(self, devices: np.ndarray | float) -> np.ndarray:
+        """Devices paid for to have ``devices`` in service: whole ``unit`` s."""
+        return np.ceil(np.asarray(devices, dtype=float) / self.unit) * self.unit
 
     def usd_per_device_hour_at(self, position: np.ndarray | float) -> np.ndarray | float:
         """$ per device-hour with the price at ``position`` in its range (0: low end, 1: high end)."""
@@ -263,6 +269,7 @@ def costing(target: Target, request: Request) -> Costing:
         energy,
         quote,
         capex,
+        prices.capex_unit,
     )
 
 
@@ -277,8 +284,12 @@ class Choice:
     """Row of the grid (None: nothing serves the load under the SLOs and limits)."""
     replicas: int
     devices: int
+    """Devices in service: replicas x devices per replica."""
+    devices_paid: int
+    """Devices paid for: ``devices`` rounded up to whole systems when buying at a system's quote."""
     usd_per_month: float | None
     power_kw: float | None
+    """Of the devices paid for, at maximum, host included."""
     reason: str | None
     binding: str | None
 
@@ -301,7 +312,8 @@ def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray
 
 
 def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Grid) -> list[Choice]:
-    """Per target, the configuration with the lowest fleet cost (fewest devices; then the lowest TPOT, TTFT)."""
+    """Per target, the configuration with the lowest fleet cost: the fewest devices paid for (then in service;
+    then the lowest TPOT, TTFT, batch)."""
     ok = (grid.reason == 0) & meets_slos(grid.ttft_s, grid.tpot_s, request) & (grid.capacity_rps > 0)
     replicas = replicas_for(request.sizing_rate, grid.capacity_rps)
     devices = replicas * grid.devices
@@ -309,26 +321,30 @@ def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Gri
     for code, (ref, target) in enumerate(found):
         c = costing(target, request)
         rows = np.flatnonzero(grid.target == code)
+        paid = c.paid(devices[rows])
         allowed = ok[rows].copy()
         power_w = c.prices.power_w
         if request.max_devices is not None:
-            allowed &= devices[rows] <= request.max_devices
+            allowed &= paid <= request.max_devices
         if request.max_power_kw is not None and power_w is not None:
-            allowed &= devices[rows] * power_w / 1e3 <= request.max_power_kw
+            allowed &= paid * power_w / units.WATTS_PER_KW <= request.max_power_kw
         if request.budget_usd_per_month is not None and c.usd_per_device_hour is not None:
-            allowed &= devices[rows] * c.usd_per_device_hour * HOURS_PER_MONTH <= request.budget_usd_per_month
-        good = rows[allowed]
+            allowed &= paid * c.usd_per_device_hour * HOURS_PER_MONTH <= request.budget_usd_per_month
+        good = np.flatnonzero(allowed)
         if len(good) == 0:
             reason = _why_not(grid, rows, request, ok[rows])
-            choices.append(Choice(ref, target, c, None, 0, 0, None, None, reason, None))
+            choices.append(Choice(ref, target, c, None, 0, 0, 0, None, None, reason, None))
             continue
-        order = np.lexsort((grid.batch[good], grid.ttft_s[good], grid.tpot_s[good], devices[good]))
-        row = int(good[order[0]])
-        n_dev, n_rep = int(devices[row]), int(replicas[row])
-        usd = n_dev * c.usd_per_device_hour * HOURS_PER_MONTH if c.usd_per_device_hour is not None else None
-        kw = n_dev * power_w / 1e3 if power_w is not None else None
+        order = np.lexsort(
+            (grid.batch[rows[good]], grid.ttft_s[rows[good]], grid.tpot_s[rows[good]], devices[rows[good]], paid[good])
+        )
+        pick = good[order[0]]
+        row = int(rows[pick])
+        n_dev, n_paid, n_rep = int(devices[row]), int(paid[pick]), int(replicas[row])
+        usd = n_paid * c.usd_per_device_hour * HOURS_PER_MONTH if c.usd_per_device_hour is not None else None
+        kw = n_paid * power_w / units.WATTS_PER_KW if power_w is not None else None
         binding = _binding(grid, row, ok, n_rep, request, target[0])
-        choices.append(Choice(ref, target, c, row, n_rep, n_dev, usd, kw, None, binding))
+        choices.append(Choice(ref, target, c, row, n_rep, n_dev, n_paid, usd, kw, None, binding))
     return choices
 
 

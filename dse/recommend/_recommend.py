@@ -35,6 +35,7 @@ OPTION_KEYS = (
     "batch",
     "replicas",
     "devices",
+    "devices_paid",
     "usd_per_month",
     "tco_usd",
     "usd_per_million_tokens",
@@ -156,8 +157,10 @@ def cost_curves(shown: list[Option], r: Request) -> dict[str, Any]:
     sizing = rates * r.peak_factor * (1.0 + r.headroom)
     curves, costs = [], []
     for o in shown:
+        assert o.chosen is not None
         per_replica = o.devices // max(o.replicas, 1)
-        usd = replicas_for(sizing, np.full_like(sizing, o.capacity_rps)) * per_replica * o.usd_per_device_hour
+        fleet = o.chosen.costing.paid(replicas_for(sizing, np.full_like(sizing, o.capacity_rps)) * per_replica)
+        usd = fleet * o.usd_per_device_hour
         usd = usd * HOURS_PER_MONTH
         costs.append(usd)
         curves.append({"hardware": o.hardware, "usd_per_month": usd.tolist()})
@@ -189,8 +192,9 @@ def rent_vs_buy(shown: list[Option], r: Request) -> list[dict[str, Any]]:
             or c.opex_usd_per_device_hour is None
         ):
             continue
+        bought = np.ceil(o.devices / c.prices.capex_unit) * c.prices.capex_unit
         rent = o.devices * c.rent_usd_per_device_hour * HOURS_PER_MONTH * months
-        buy = o.devices * (c.prices.capex.value + c.opex_usd_per_device_hour * HOURS_PER_MONTH * months)
+        buy = bought * (c.prices.capex.value + c.opex_usd_per_device_hour * HOURS_PER_MONTH * months)
         out.append(
             {
                 "hardware": o.hardware,

@@ -108,7 +108,8 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
         pid = o.chosen.costing.price_id if o.chosen else None
         hourly = _hourly(o, positions[pid]) if pid in positions else float(o.usd_per_device_hour or np.nan)
         per_replica = o.devices / o.replicas
-        cost[i] = replicas_for(load, capacity[i]) * per_replica * hourly * HOURS_PER_MONTH
+        assert o.chosen is not None
+        cost[i] = o.chosen.costing.paid(replicas_for(load, capacity[i]) * per_replica) * hourly * HOURS_PER_MONTH
     cost = np.where(serves, cost, np.inf)
     best = cost.min(axis=0)
     served = np.isfinite(best)
@@ -147,9 +148,9 @@ def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
         position = change.get("position")
         hourly = float(winner.usd_per_device_hour or 0.0) if position is None else float(_hourly(winner, position))
         load = request.sizing_rate * float(change.get("load", 1.0))
-        usd = float(
-            replicas_for(load, np.asarray(capacity)) * winner.devices / winner.replicas * hourly * HOURS_PER_MONTH
-        )
+        assert winner.chosen is not None
+        fleet = winner.chosen.costing.paid(replicas_for(load, np.asarray(capacity)) * winner.devices / winner.replicas)
+        usd = float(fleet * hourly * HOURS_PER_MONTH)
         bar = bars.setdefault(name, {"input": name})
         bar[end] = usd
         bar[f"{end}_serves"] = serves

@@ -107,7 +107,8 @@ def shortlist_rows(options: Sequence[dict[str, Any]]) -> list[list[str]]:
             o["hardware"],
             o["target"],
             config_text(o),
-            f"{o['devices']} ({o['replicas']} × {o['devices'] // max(o['replicas'], 1)})",
+            f"{o['devices']} ({o['replicas']} × {o['devices'] // max(o['replicas'], 1)})"
+            + (f", {o['devices_paid']} bought" if o.get("devices_paid", o["devices"]) != o["devices"] else ""),
             format_usd(o["usd_per_month"]),
             _number(o["usd_per_million_tokens"], ".3g"),
             _number(o["usd_per_device_hour"], ".4g"),

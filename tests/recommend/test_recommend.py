@@ -67,9 +67,13 @@ def test_one_hardware_sized_by_hand_from_dse_analyze(tmp_path: Path) -> None:
     tokens_a_month = 40.0 * 250 * 8760 / 12 * 3600
     assert o.usd_per_million_tokens == pytest.approx(o.usd_per_month / tokens_a_month * 1e6)
     assert o.power_kw == pytest.approx(o.devices * 10.2 / 8)
-    # buying one device (30,000 $): electricity 1.275 kW x 1.3 PUE x 0.08 $/kWh, operations 10 % a year
+    # buying: whole DGX nodes of 8 (240,000 $ each, 30,000 $ a device); each device bought draws 1.275 kW at
+    # 1.3 PUE and 0.08 $/kWh and costs 10 % of its price a year to run; renting: 2 $ a device-hour in service
+    bought = math.ceil(o.devices / 8) * 8
+    assert o.devices_paid == o.devices  # renting is by the device
     opex = 1.275 * 1.3 * 0.08 + 30000 * 0.10 / 8760
-    assert o.break_even_months == pytest.approx(30000 / ((2.0 - opex) * MONTH_H))
+    saving_a_month = (o.devices * 2.0 - bought * opex) * MONTH_H
+    assert o.break_even_months == pytest.approx(bought * 30000 / saving_a_month)
     # the fewest devices: one replica fewer would not serve the load
     assert (o.replicas - 1) * capacity < 40.0
 
@@ -81,8 +85,10 @@ def test_buy_costs_by_hand(tmp_path: Path) -> None:
     rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm",)}, prices=sheet, pricing="buy", horizon_years=4)
     (o,) = rec.options
     hourly = 30000 / (4 * 8760) + 30000 * 0.10 / 8760 + 1.275 * 1.3 * 0.08
-    assert o.usd_per_month == pytest.approx(o.devices * hourly * MONTH_H)
+    assert o.devices_paid == math.ceil(o.devices / 8) * 8  # a system's quote buys whole systems
+    assert o.usd_per_month == pytest.approx(o.devices_paid * hourly * MONTH_H)
     assert o.tco_usd == pytest.approx(o.usd_per_month * 48)
+    assert o.power_kw == pytest.approx(o.devices_paid * 10.2 / 8)
 
 
 def _first(sheet: str | None = None, **fields: object) -> str:
