@@ -14,6 +14,7 @@ from dse.catalog._prices import (
     price_book,
     price_catalog,
     read_price_sheet,
+    sheet_ids,
 )
 from dse.catalog._profile import EfficiencyProfile, ProfileRecord
 from dse.catalog._provenance import Provenance
@@ -76,6 +77,7 @@ __all__ = [
     "read_document",
     "read_price_sheet",
     "resolve_numerics",
+    "sheet_ids",
     "system_catalog",
     "validate",
 ]

@@ -19,8 +19,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
 from dse import units
@@ -57,8 +58,8 @@ USER_BAND = 0.0
 class _Range(BaseModel):
     model_config = _STRICT
 
-    range_usd: tuple[PositiveFloat, PositiveFloat] | None = Field(
-        default=None, description="[low, high] the price may take, for the robustness analysis"
+    range_usd: list[PositiveFloat] | None = Field(
+        default=None, min_length=2, max_length=2, description="[low, high] the price may take (robustness draws)"
     )
 
     def _check_range(self, value: float) -> None:
@@ -215,6 +216,14 @@ def _book(sheet: str, version: tuple[int, int]) -> Mapping[str, PriceEntry]:
     return overlay(price_catalog(), read_price_sheet(sheet))
 
 
+def sheet_ids(sheet: str | None) -> frozenset[str]:
+    """Ids a user's sheet gives prices for (they take precedence in ``device_prices``)."""
+    if sheet is None:
+        return frozenset()
+    book, catalog = price_book(sheet), price_catalog()
+    return frozenset(k for k, v in book.items() if catalog.get(k) is not v)
+
+
 @dataclass(frozen=True)
 class Price:
     """A price with its range and where it came from (ids of price entries, sources)."""
@@ -229,6 +238,9 @@ class Price:
     sources: tuple[str, ...]
     factor: float = 1.0
     """``value`` over the entry's own figure (e.g. 1/8 for a system quote shared by 8 devices)."""
+    offers: tuple[float, ...] = ()
+    """The offers it pools, lowest first, when there are several (and no sheet range): the prices a buyer may
+    actually get."""
 
     def scaled(self, factor: float, basis: str) -> Price:
         """This price x ``factor`` (a share of a system, a server added), still moving with its entry."""
@@ -240,7 +252,18 @@ class Price:
             self.ids,
             self.sources,
             self.factor * factor,
+            tuple(o * factor for o in self.offers),
         )
+
+    def at(self, position: Any) -> Any:
+        """The price a draw at ``position`` (0..1) gives: one of the offers, each as likely (so the draws'
+        median is the median offer), or, from one figure, a point of its range, uniformly; 0 and 1 are the
+        low and high ends."""
+        u = np.clip(np.asarray(position, dtype=float), 0.0, 1.0)
+        if self.offers:
+            index = np.minimum((u * len(self.offers)).astype(np.int64), len(self.offers) - 1)
+            return np.asarray(self.offers)[index]
+        return self.low + u * (self.high - self.low)
 
 
 def _source(provenance: Provenance | None) -> str:
@@ -249,15 +272,15 @@ def _source(provenance: Provenance | None) -> str:
     return f"{provenance.source} ({provenance.as_of}, {provenance.confidence})"
 
 
-def _band(value: float, provenance: Provenance | None, given: tuple[float, float] | None) -> tuple[float, float]:
+def _band(value: float, provenance: Provenance | None, given: Sequence[float] | None) -> tuple[float, float]:
     if given is not None:
-        return given
+        return given[0], given[1]
     share = USER_BAND if provenance is None else CONFIDENCE_BAND[provenance.confidence]
     return value * (1.0 - share), value * (1.0 + share)
 
 
 def _pooled(
-    values: Sequence[tuple[float, Provenance | None, tuple[float, float] | None]], key: str, what: str
+    values: Sequence[tuple[float, Provenance | None, Sequence[float] | None]], key: str, what: str
 ) -> Price | None:
     """The median of several figures, their spread as the range (one figure: its band)."""
     if not values:
@@ -271,7 +294,8 @@ def _pooled(
     median = statistics.median(points)
     label = what if len(values) == 1 else f"median of {len(values)} {what}s"
     sources = tuple(dict.fromkeys(_source(p) for _, p, _ in values))
-    return Price(median, min(low, median), max(high, median), f"{label} of {key}", (key,), sources)
+    offers = tuple(sorted(points)) if len(values) > 1 and all(r is None for _, _, r in values) else ()
+    return Price(median, min(low, median), max(high, median), f"{label} of {key}", (key,), sources, 1.0, offers)
 
 
 def rent_price(book: Mapping[str, PriceEntry], key: str, term: Term) -> Price | None:
@@ -323,55 +347,66 @@ def device_prices(
     *,
     server_share: float,
     host_power_share: float,
+    prefer: frozenset[str] = frozenset(),
 ) -> DevicePrices:
     """The per-device prices of a target (an accelerator, or a system with its accelerator).
 
-    Rent: the accelerator's offers per term (clouds price a device-hour, whatever node it sits in), else the
-    target system's; so every target of one accelerator rents at the same price. Capital cost, in order: the target
-    system's quote / its devices; a catalog system of the same accelerator's quote / its devices; the device's
-    quote x (1 + ``server_share``); an edge device's street price (the whole machine). A system quote is bought
-    by whole systems (``capex_unit``). Power, in order: the
-    target system's power / its devices; a catalog system of the same accelerator's; TDP x (1 +
-    ``host_power_share``); None when the device has no TDP. A custom hardware file's own ``price`` (not in
-    the price catalog) is used when nothing else is known."""
+    Each figure is taken from the first entry that has it, in this order (an entry of a user's sheet,
+    ``prefer``, goes first: negotiated prices win):
+    - rent per term: the accelerator's offers (clouds price a device-hour, whatever node it sits in), then the
+      target system's; so every target of one accelerator rents at the same price;
+    - capital cost: the target system's quote / its devices, a catalog system of the same accelerator's quote
+      / its devices (a system quote buys whole systems: ``capex_unit``), the device's quote x (1 +
+      ``server_share``); an edge device's street price is the whole machine;
+    - power: the target system's power / its devices, a catalog system of the same accelerator's, TDP x (1 +
+      ``host_power_share``); None without a TDP.
+    A custom hardware file's own ``price`` (not in the price catalog) is used when nothing else is known."""
     hw, system = target
     key = system.id if system is not None else hw.id
+
+    def ordered(ids: list[str]) -> list[str]:
+        return [i for i in ids if i in prefer] + [i for i in ids if i not in prefer]
+
     rent: dict[Term, Price] = {}
     for term in TERMS:
-        found = rent_price(book, hw.id, term) or rent_price(book, key, term)
+        found = next((p for i in ordered([hw.id, key]) if (p := rent_price(book, i, term)) is not None), None)
         if found is not None:
             rent[term] = found
     if "on-demand" not in rent and hw.cloud_usd_per_hour is not None and hw.id not in book:
         value = hw.cloud_usd_per_hour
         rent["on-demand"] = Price(value, value, value, f"the price: field of {hw.id}", (hw.id,), ("hardware file",))
-    same_device = [s for s in systems.values() if s.accelerator.id == hw.id and s.id != key]
-    own = [system] if system is not None else []
-    capex, unit = None, 1
-    for s in own + same_device:
-        quote = _quote(book, s.id, ("system",))
-        if quote is not None:
-            capex = quote.scaled(1.0 / s.devices_per_node, f"{quote.basis} / {s.devices_per_node} devices")
-            unit = s.devices_per_node
-            break
+    nodes = {s.id: s for s in ([system] if system is not None else [])}
+    nodes |= {s.id: s for s in systems.values() if s.accelerator.id == hw.id and s.id not in nodes}
     entry = book.get(hw.id)
     segment = entry.segment if entry is not None else None
-    if capex is None:
+    capex, unit = None, 1
+    for i in ordered([*nodes, hw.id]):
+        if i in nodes:
+            quote = _quote(book, i, ("system",))
+            if quote is not None:
+                n = nodes[i].devices_per_node
+                capex, unit = quote.scaled(1.0 / n, f"{quote.basis} / {n} devices"), n
+                break
+            continue
         whole = _quote(book, hw.id, ("street",)) if segment == "edge" else None
         part = _quote(book, hw.id, ("device", "street"))
         if whole is not None:
             capex = whole
-        elif part is not None:
+            break
+        if part is not None:
             capex = part.scaled(1.0 + server_share, f"{part.basis} x (1 + server share {server_share:g})")
-        elif hw.purchase_usd is not None and hw.id not in book:
-            value = hw.purchase_usd * (1.0 + server_share)
-            capex = Price(value, value, value, f"the price: field of {hw.id} x (1 + server share)", (hw.id,), ())
+            break
+    if capex is None and hw.purchase_usd is not None and hw.id not in book:
+        value = hw.purchase_usd * (1.0 + server_share)
+        capex = Price(value, value, value, f"the price: field of {hw.id} x (1 + server share)", (hw.id,), ())
     power_w: float | None = None
     basis = "unknown (no system power and no TDP)"
-    for s in own + same_device:
-        system_power = _power(book, s.id)
+    for i in ordered(list(nodes)):
+        system_power = _power(book, i)
         if system_power is not None:
             watts, where = system_power
-            power_w, basis = watts / s.devices_per_node, f"{s.id} system power / {s.devices_per_node}: {where}"
+            n = nodes[i].devices_per_node
+            power_w, basis = watts / n, f"{i} system power / {n}: {where}"
             break
     if power_w is None and hw.tdp_w is not None:
         share = 0.0 if segment == "edge" else host_power_share

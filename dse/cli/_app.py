@@ -286,6 +286,9 @@ def recommend_command(
     prices: Annotated[str | None, typer.Option(help="A price sheet over the catalog's prices.")] = None,
     usd_per_kwh: Annotated[float, typer.Option(help="Electricity price (buy).")] = 0.08,
     pue: Annotated[float, typer.Option(help="Data-centre power usage effectiveness (buy).")] = 1.3,
+    ops_share_per_year: Annotated[
+        float, typer.Option(help="Operations a year as a share of the purchase (buy).")
+    ] = 0.10,
     budget_usd_per_month: Annotated[float | None, typer.Option(help="Limit: $ a month for the fleet.")] = None,
     max_power_kw: Annotated[float | None, typer.Option(help="Limit: the fleet's power, kW.")] = None,
     max_devices: Annotated[int | None, typer.Option(help="Limit: devices in the fleet.")] = None,
@@ -306,8 +309,10 @@ def recommend_command(
     if (rate is None) == (tokens_per_day is None):
         raise InputError("give the load as --rate (requests/s) or --tokens-per-day, one of them", field="rate")
     if tokens_per_day is not None:
-        if not tokens_per_day > 0 or output_tokens <= 0:
+        if not tokens_per_day > 0:
             raise InputError(f"expected a positive number, got {tokens_per_day:g}", field="tokens_per_day")
+        if output_tokens <= 0:
+            raise InputError(f"expected a whole number >= 1, got {output_tokens}", field="output_tokens")
         rate = tokens_per_day / (24 * units.SECONDS_PER_HOUR) / output_tokens
     choices = {"quants": tuple(quant) if quant else None, "kv": tuple(kv) if kv else None}
     request = make_request(
@@ -327,6 +332,7 @@ def recommend_command(
         prices=prices,
         usd_per_kwh=usd_per_kwh,
         pue=pue,
+        ops_share_per_year=ops_share_per_year,
         budget_usd_per_month=budget_usd_per_month,
         max_power_kw=max_power_kw,
         max_devices=max_devices,
@@ -346,9 +352,10 @@ def recommend_command(
         from dse.cli._render import render_recommendation
 
         render_recommendation(doc)
-    if out is not None:
+    if out is not None:  # a directory (existing, or named with a trailing slash or no suffix) or a file
         target = Path(out)
-        written = result.write(target / "recommendation.json" if target.is_dir() else target)
+        folder = target.is_dir() or out.endswith(("/", "\\")) or not target.suffix
+        written = result.write(target / "recommendation.json" if folder else target)
         typer.echo(f"recommendation: {written}", err=as_json)
     if report is not None:
         from dse.report import recommendation_report

@@ -422,7 +422,11 @@ def render_recommendation(doc: dict[str, Any]) -> None:
         )
     _console.print(table)
     if not doc["options"]:
-        _console.print("No priced hardware serves this load under these SLOs and limits.")
+        _console.print(
+            f"No hardware with a {doc['pricing']} price serves this load; what serves it is listed below, unpriced."
+            if doc["unpriced"]
+            else "No hardware serves this load under these SLOs and limits."
+        )
     for t in doc["thresholds"]:
         _console.print(f"  • {t['sentence']}")
     robust = doc["robustness"]

@@ -94,12 +94,7 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
         months = break_even_months(
             bought * capex.value, choice.devices * c.rent_usd_per_device_hour, bought * c.opex_usd_per_device_hour
         )
-    if request.pricing == "buy":
-        basis, sources = (capex.basis, capex.sources) if capex is not None else (None, ())
-    else:
-        term = request.reserved_term if request.pricing == "rent-reserved" else "on-demand"
-        rent = c.prices.rent.get(term)  # type: ignore[call-overload]
-        basis, sources = (rent.basis, rent.sources) if rent is not None else (None, ())
+    basis, sources = (c.price.basis, c.price.sources) if c.price is not None else (None, ())
     by_pricing: dict[str, dict[str, float] | None] = {}
     on_demand, reserved = c.prices.rent.get("on-demand"), c.prices.rent.get(request.reserved_term)
     owned = None
@@ -287,7 +282,14 @@ def thresholds(ranked: Sequence[Option], request: Request, top: int) -> list[Thr
         )
         out.append(Threshold("break_even", winner.hardware, sentence))
     elif math.isinf(months):
-        sentence = f"Buying {winner.hardware} never beats renting it {rent_term} (running it costs as much)."
+        c = winner.chosen.costing if winner.chosen else None
+        lot = c.prices.capex_unit if c is not None else 1
+        why = (
+            f"whole systems of {lot} must be bought to have {winner.devices} in service"
+            if lot > winner.devices
+            else "running it costs as much"
+        )
+        sentence = f"Buying {winner.hardware} never beats renting it {rent_term} at this load ({why})."
         out.append(Threshold("break_even", winner.hardware, sentence))
     else:
         verdict = "within" if months <= request.horizon_years * 12 else "only after"

@@ -11,7 +11,7 @@ the choice does not depend on the price, which keeps the costs linear in it (``_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from dse.catalog import (
     load_model,
     load_target,
     price_book,
+    sheet_ids,
     system_catalog,
 )
 from dse.costmodel import REASON_TEXT, CostAssumptions, Reason
@@ -222,11 +223,10 @@ class Costing:
         return np.ceil(np.asarray(devices, dtype=float) / self.unit) * self.unit
 
     def usd_per_device_hour_at(self, position: np.ndarray | float) -> np.ndarray | float:
-        """$ per device-hour with the price at ``position`` in its range (0: low end, 1: high end)."""
+        """$ per device-hour with the price drawn at ``position`` (``Price.at``; 0: low end, 1: high end)."""
         if self.price is None or self.usd_per_device_hour is None:
             return np.nan if self.usd_per_device_hour is None else self.usd_per_device_hour
-        value = self.price.low + np.asarray(position) * (self.price.high - self.price.low)
-        return value / self.price.factor * self.price_factor + self.price_offset
+        return self.price.at(position) / self.price.factor * self.price_factor + self.price_offset
 
 
 def assumptions(request: Request) -> CostAssumptions:
@@ -236,6 +236,7 @@ def assumptions(request: Request) -> CostAssumptions:
         usd_per_kwh=request.usd_per_kwh,
         pue=request.pue,
         reserved_term=request.reserved_term,
+        ops_share_per_year=request.ops_share_per_year,
         sheet=request.prices,
     )
 
@@ -244,10 +245,18 @@ def costing(target: Target, request: Request) -> Costing:
     """Per-device prices of a target in the request's pricing, with how they move with the entry behind them."""
     a = assumptions(request)
     prices = device_prices(
-        target, price_book(a.sheet), system_catalog(), server_share=a.server_share, host_power_share=a.host_power_share
+        target,
+        price_book(a.sheet),
+        system_catalog(),
+        server_share=a.server_share,
+        host_power_share=a.host_power_share,
+        prefer=sheet_ids(a.sheet),
     )
     term = request.reserved_term if request.pricing == "rent-reserved" else "on-demand"
     rent = prices.rent.get(term)
+    on_demand = prices.rent.get("on-demand")
+    if rent is not None and on_demand is not None and on_demand.value < rent.value:  # nobody reserves dearer
+        rent = replace(on_demand, basis=f"{on_demand.basis}: cheaper than the {term} offers known")
     capex, power = prices.capex, prices.power_w
     opex = opex_usd_per_device_hour(capex.value, power, a) if capex is not None and power is not None else None
     if request.pricing != "buy":
@@ -326,13 +335,15 @@ def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Gri
         power_w = c.prices.power_w
         if request.max_devices is not None:
             allowed &= paid <= request.max_devices
-        if request.max_power_kw is not None and power_w is not None:
-            allowed &= paid * power_w / units.WATTS_PER_KW <= request.max_power_kw
+        if request.max_power_kw is not None:  # unknown power cannot be shown to meet a power limit
+            allowed &= paid * power_w / units.WATTS_PER_KW <= request.max_power_kw if power_w is not None else False
         if request.budget_usd_per_month is not None and c.usd_per_device_hour is not None:
             allowed &= paid * c.usd_per_device_hour * HOURS_PER_MONTH <= request.budget_usd_per_month
         good = np.flatnonzero(allowed)
         if len(good) == 0:
             reason = _why_not(grid, rows, request, ok[rows])
+            if request.max_power_kw is not None and power_w is None and ok[rows].any():
+                reason = "limits: its power is unknown (no TDP or system power), so no power limit can be met"
             choices.append(Choice(ref, target, c, None, 0, 0, 0, None, None, reason, None))
             continue
         order = np.lexsort(

@@ -46,6 +46,7 @@ class Request(BaseModel):
     prices: str | None = Field(default=None, description="a price sheet over the catalog's prices")
     usd_per_kwh: PositiveFloat = 0.08
     pue: float = Field(default=1.3, ge=1.0)
+    ops_share_per_year: float = Field(default=0.10, ge=0.0, le=1.0, description="operations a year / purchase")
     budget_usd_per_month: PositiveFloat | None = None
     max_power_kw: PositiveFloat | None = None
     max_devices: PositiveInt | None = None

@@ -2,16 +2,18 @@
 winner's cost.
 
 Each draw moves, independently, within their ranges (docs/recommend.md):
-- every price entry's figure, between the low and high of its offers (one offer: a band by its confidence),
-  triangular with its peak at today's (median) price; options priced from the same entry move together;
+- every price entry's figure: one of its offers, each as likely (so the draws' median is today's median
+  price), or, from one figure, anywhere in its band by confidence (or the range a sheet gives), uniformly;
+  options priced from the same entry move together;
 - prompt and output lengths by +- ``workload_band``, and the load by +- ``load_band`` (uniformly);
 - each option's predicted speed by +- ``model_error`` (latencies divided, capacity multiplied by the same
   factor), independently per option: the model's error is what separates hardware, not what moves all.
 
-Each option keeps its configuration (the fleet re-sized to the drawn load); in a draw where it misses an SLO
-or memory it cannot serve, and is not a candidate. Win-rates are shares of the draws some option can serve
-(they sum to 1); ``slo_risk`` is the share of draws an option cannot serve; expected regret is the mean, over
-the draws it serves, of its cost over the cheapest's.
+Each option keeps its configuration, batch included (the fleet re-sized to the drawn load); in a draw where
+it misses an SLO, no longer fits in memory (a longer prompt) or its fleet breaks a limit, it cannot serve, and
+is not a candidate. Win-rates are shares of the draws some option can serve (they sum to 1); ``slo_risk`` is
+the share of draws an option cannot serve; expected regret is the mean, over the draws it serves, of its cost
+over the cheapest's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from dse import units
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
 from dse.recommend._fleet import meets_slos, replicas_for
@@ -73,16 +76,22 @@ def _hourly(option: Option, position: np.ndarray | float) -> np.ndarray | float:
     return option.chosen.costing.usd_per_device_hour_at(position)
 
 
-def _positions(rng: np.random.Generator, ranked: Sequence[Option], pid: str, n: int) -> np.ndarray:
-    """Draws of a price entry's position in its range (0: low, 1: high): triangular, peaking at today's price
-    (the median offer), so a far outlier offer widens the range without weighing as much as the middle."""
-    option = next(o for o in ranked if o.chosen and o.chosen.costing.price_id == pid)
-    assert option.chosen is not None
-    price = option.chosen.costing.price
-    if price is None or price.high <= price.low:
-        return np.full(n, 0.5)
-    mode = (price.value - price.low) / (price.high - price.low)
-    return rng.triangular(0.0, mode, 1.0, n)  # type: ignore[no-any-return]
+def _within_limits(request: Request, paid: np.ndarray, power_w: float | None, usd: np.ndarray) -> np.ndarray:
+    """Whether each drawn fleet keeps the request's limits (devices, power, budget)."""
+    ok = np.ones(np.shape(paid), dtype=bool)
+    if request.max_devices is not None:
+        ok &= paid <= request.max_devices
+    if request.max_power_kw is not None and power_w is not None:
+        ok &= paid * power_w / units.WATTS_PER_KW <= request.max_power_kw
+    if request.budget_usd_per_month is not None:
+        ok &= usd <= request.budget_usd_per_month
+    return ok
+
+
+def _positions(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draws of a price entry's position (``Price.at``): uniform, so each of its offers is as likely, or a
+    single figure anywhere in its band."""
+    return rng.uniform(0.0, 1.0, n)
 
 
 def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
@@ -98,18 +107,19 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
     load = request.sizing_rate * rng.uniform(1 - lb, 1 + lb, s)
     speed = rng.uniform(1 - me, 1 + me, (k, s))
     ids = sorted({o.chosen.costing.price_id for o in ranked if o.chosen and o.chosen.costing.price_id})
-    positions = {pid: _positions(rng, ranked, pid, s) for pid in ids}
+    positions = {pid: _positions(rng, s) for pid in ids}
     ev = _evaluate(request, ranked, prompt, output)
     ttft, tpot = ev["ttft"] / speed, ev["tpot"] / speed
     capacity = ev["thr"] / output * speed
     serves = (ev["reason"] == 0) & meets_slos(ttft, tpot, request)
     cost = np.empty((k, s))
     for i, o in enumerate(ranked):
-        pid = o.chosen.costing.price_id if o.chosen else None
-        hourly = _hourly(o, positions[pid]) if pid in positions else float(o.usd_per_device_hour or np.nan)
-        per_replica = o.devices / o.replicas
         assert o.chosen is not None
-        cost[i] = o.chosen.costing.paid(replicas_for(load, capacity[i]) * per_replica) * hourly * HOURS_PER_MONTH
+        pid = o.chosen.costing.price_id
+        hourly = _hourly(o, positions[pid]) if pid in positions else float(o.usd_per_device_hour or np.nan)
+        paid = o.chosen.costing.paid(replicas_for(load, capacity[i]) * o.devices / o.replicas)
+        cost[i] = paid * hourly * HOURS_PER_MONTH
+        serves[i] &= _within_limits(request, paid, o.chosen.costing.prices.power_w, cost[i])
     cost = np.where(serves, cost, np.inf)
     best = cost.min(axis=0)
     served = np.isfinite(best)

@@ -22,6 +22,7 @@ from dse.catalog import (
     load_profile,
     price_book,
     resolve_numerics,
+    sheet_ids,
     system_catalog,
 )
 from dse.costmodel import (
@@ -209,6 +210,7 @@ def target_costs(target: Target, costs: CostAssumptions) -> tuple[float, float]:
         system_catalog(),
         server_share=costs.server_share,
         host_power_share=costs.host_power_share,
+        prefer=sheet_ids(costs.sheet),
     )
     term = costs.reserved_term if costs.scenario == "rent-reserved" else "on-demand"
     rent = prices.rent.get(term)

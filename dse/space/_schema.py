@@ -233,6 +233,7 @@ class PricingRecord(BaseModel):
     horizon_years: PositiveFloat = 3.0
     usd_per_kwh: PositiveFloat = 0.08
     pue: float = Field(default=1.3, ge=1.0)
+    ops_share_per_year: float = Field(default=0.10, ge=0.0, le=1.0)
 
 
 class SpaceRecord(BaseModel):

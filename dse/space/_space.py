@@ -286,6 +286,7 @@ def space_costs(record: SpaceRecord, path: Path | None) -> CostAssumptions:
         amortization_years=pricing.horizon_years,
         usd_per_kwh=pricing.usd_per_kwh,
         pue=pricing.pue,
+        ops_share_per_year=pricing.ops_share_per_year,
         reserved_term=pricing.reserved_term,
         sheet=sheet,
     )

@@ -127,3 +127,40 @@ def test_a_bad_sheet_names_the_file_and_field(tmp_path: Path, text: str, expecte
     assert sheet in message
     for part in expected:
         assert part in message
+
+
+def test_a_sheet_range_is_read_and_a_sheet_entry_wins_at_any_level(tmp_path: Path) -> None:
+    sheet = _sheet(
+        tmp_path,
+        "prices:\n"
+        "  - id: h100-sxm\n"
+        "    rent:\n"
+        "      - {usd_per_device_hour: 1.6, term: on-demand, provider: us, provider_kind: user,\n"
+        "         range_usd: [1.5, 1.8]}\n"
+        "    buy:\n      - {usd: 25000, item: device}\n"
+        "  - id: hgx-b200\n"
+        "    rent:\n      - {usd_per_device_hour: 1.0, term: on-demand, provider: us, provider_kind: user}\n",
+    )
+    prefer = frozenset({"h100-sxm", "hgx-b200"})
+    h100 = device_prices(load_target("dgx-h100"), price_book(sheet), system_catalog(), **SHARES, prefer=prefer)
+    rent = h100.rent["on-demand"]
+    assert (rent.value, rent.low, rent.high, rent.offers) == (1.6, 1.5, 1.8, ())
+    assert h100.capex is not None and h100.capex.value == pytest.approx(25000 * 1.23)  # not the DGX quote
+    assert h100.capex_unit == 1
+    b200 = device_prices(load_target("hgx-b200"), price_book(sheet), system_catalog(), **SHARES, prefer=prefer)
+    assert b200.rent["on-demand"].value == 1.0  # the system's own rent, given by the user, over b200's offers
+    assert _prices("hgx-b200").rent["on-demand"].value != 1.0
+    from dse.catalog import sheet_ids
+
+    assert sheet_ids(sheet) == prefer and sheet_ids(None) == frozenset()
+
+
+def test_draws_take_each_offer_as_often() -> None:
+    price = _prices("h100-sxm").rent["on-demand"]
+    offers = sorted(o.usd_per_device_hour for o in price_catalog()["h100-sxm"].rent if o.term == "on-demand")
+    assert list(price.offers) == offers
+    import numpy as np
+
+    drawn = price.at(np.linspace(0.0, 1.0, 12_001))
+    assert float(np.median(drawn)) == pytest.approx(statistics.median(offers), rel=0.05)
+    assert price.at(0.0) == min(offers) and price.at(1.0) == max(offers)

@@ -230,3 +230,39 @@ def test_bad_requests_name_the_field(fields: dict[str, object], field: str) -> N
     with pytest.raises(InputError) as info:
         dse.recommend(**{**BASE, **fields})
     assert field in str(info.value)
+
+
+def test_unknown_power_cannot_meet_a_power_limit() -> None:
+    fields = {**BASE, "hardware": ("tpu-v5e", "h100-sxm"), "max_power_kw": 1000.0}
+    rec = dse.recommend(**fields)
+    reasons = {i.hardware: i.reason for i in rec.infeasible}
+    if rec.options and any(o.hardware == "tpu-v5e" for o in rec.options):
+        assert rec.options[0].power_kw is not None  # tpu-v5e has a power figure after all
+    else:
+        assert reasons["tpu-v5e"].startswith("limits:")
+
+
+def test_draws_keep_the_limits() -> None:
+    free = dse.recommend(**{**BASE, "samples": 400})
+    winner = free.options[0]
+    capped = dse.recommend(**{**BASE, "samples": 400}, max_devices=winner.devices_paid)
+    same = next(o for o in capped.options if o.hardware == winner.hardware)
+    assert same.slo_risk is not None and winner.slo_risk is not None
+    assert same.slo_risk > winner.slo_risk  # draws with more load need more devices than the limit allows
+
+
+def test_reserved_rent_is_never_dearer_than_on_demand() -> None:
+    rec = dse.recommend(**{**BASE, "hardware": ("a100-sxm-80gb", "l40s")}, pricing="rent-reserved")
+    for o in rec.options:
+        assert o.chosen is not None
+        on_demand = o.chosen.costing.prices.rent["on-demand"].value
+        assert o.usd_per_device_hour is not None and o.usd_per_device_hour <= on_demand
+
+
+def test_the_operations_share_is_a_parameter() -> None:
+    fields = {**BASE, "hardware": ("h100-sxm",), "pricing": "buy"}
+    cheap, dear = dse.recommend(**fields, ops_share_per_year=0.0), dse.recommend(**fields, ops_share_per_year=0.2)
+    a, b = cheap.options[0], dear.options[0]
+    assert a.chosen is not None and a.chosen.costing.prices.capex is not None
+    capex = a.chosen.costing.prices.capex.value
+    assert b.usd_per_month - a.usd_per_month == pytest.approx(a.devices_paid * capex * 0.2 / 12)  # type: ignore[operator]

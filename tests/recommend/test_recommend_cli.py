@@ -107,3 +107,11 @@ def test_catalog_prices_lists_every_figure_with_its_source(capsys: pytest.Captur
     assert all(r["source"] and r["as_of"] and r["confidence"] for r in rows)
     code, out, _ = _run(capsys, "catalog", "prices", "--format", "csv")
     assert out.splitlines()[0].startswith("id,segment,kind,term_or_item,value,unit")
+
+
+def test_out_names_a_directory_even_before_it_exists(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    code, _, _ = _run(capsys, *ARGS, "--rate", "40", *SMALL, "--out", f"{folder}/")
+    assert code == 0 and json.loads((folder / "recommendation.json").read_text())["schema_version"] == 1
+    code, _, _ = _run(capsys, *ARGS, "--rate", "40", *SMALL, "--out", str(tmp_path / "mine.json"))
+    assert code == 0 and (tmp_path / "mine.json").is_file()
