@@ -363,6 +363,43 @@ def recommend_command(
         typer.echo(f"report: {recommendation_report(doc, report).html}", err=as_json)
 
 
+@app.command("validate")
+def validate_command(
+    measurements: Annotated[
+        str | None, typer.Option(help="Measurements CSV (docs/validation.md). Default: the shipped published ones.")
+    ] = None,
+    profile: Annotated[str, typer.Option(help="Efficiency profile id or YAML path.")] = "default",
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Scenarios to score (repeat): batch, max-throughput, server.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    out: Annotated[str | None, typer.Option(help="Write validation.csv (every row) and validation.json here.")] = None,
+) -> None:
+    """The cost model against published measurements: error per quantity, bias, hardware rank correlation."""
+    from dse.calibrate import SCORED_SCENARIOS, read_measurements, validate
+    from dse.catalog import catalog_root
+
+    path = measurements or str(catalog_root() / "calibration" / "measurements.csv")
+    chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
+    for i, name in enumerate(chosen):
+        if name not in ("batch", "max-throughput", "server"):
+            raise InputError(f"expected batch, max-throughput or server, got {name!r}", field=f"scenario[{i}]")
+    result = validate(read_measurements(path), profile=profile, scenarios=chosen)
+    doc = result.to_dict() | {"measurements": path}
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2, default=float))
+    else:
+        from dse.cli._render import render_validation
+
+        render_validation(doc)
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        result.rows.to_csv(folder / "validation.csv", index=False)
+        (folder / "validation.json").write_text(json.dumps(doc, indent=2, default=float) + "\n", encoding="utf-8")
+        typer.echo(f"validation: {folder / 'validation.csv'}, {folder / 'validation.json'}", err=as_json)
+
+
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2))

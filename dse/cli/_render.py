@@ -444,3 +444,35 @@ def render_recommendation(doc: dict[str, Any]) -> None:
         _console.print(f"Cannot serve this load ({len(doc['infeasible'])}):")
         for item in doc["infeasible"]:
             _console.print(f"  {item['hardware']}: {item['reason']}")
+
+
+def render_validation(doc: dict[str, Any]) -> None:
+    """``dse validate``: error per quantity and scenario, rank correlations, what the model could not fit."""
+    table = Table(title=f"Predicted vs measured ({doc['measurements']}, profile {doc['profile']})")
+    for name in ("quantity", "scenario", "rows", "scored", "median |error|", "p90 |error|", "bias"):
+        table.add_column(name, justify="left" if name in ("quantity", "scenario") else "right")
+
+    def share(value: float | None, signed: bool = False) -> str:
+        return "—" if value is None else f"{value:+.0%}" if signed else f"{value:.0%}"
+
+    for s in doc["summary"]:
+        table.add_row(
+            s["metric"],
+            s["scenario"],
+            str(s["rows"]),
+            str(s["scored"]),
+            share(s["median_abs_error"]),
+            share(s["p90_abs_error"]),
+            share(s["bias"], signed=True),
+        )
+    _console.print(table)
+    _console.print("error = predicted / measured - 1: + on a throughput, - on a latency = optimistic")
+    if doc["ranks"]:
+        _console.print(
+            f"Hardware rank correlation (Spearman) over {len(doc['ranks'])} groups of >= 4 devices: "
+            f"median {doc['median_spearman']:.2f}, lowest {min(r['spearman'] for r in doc['ranks']):.2f}"
+        )
+    if doc["infeasible"]:
+        _console.print(f"{len(doc['infeasible'])} measured deployments do not fit in the model's memory:")
+        for item in doc["infeasible"][:10]:
+            _console.print(f"  {item['id']} on {item['hardware']}: {item['infeasible_reason']}")

@@ -1,0 +1,116 @@
+"""Published (or a user's own) measurements in dse's CSV format: one row per measured quantity.
+
+Columns (docs/validation.md): ``id, source, model, hardware, tp, pp, ep, quant, kv, prompt_len, gen_len,
+batch, scenario, metric, value, notes``; ids are catalog ids (``hardware`` a system for several devices),
+``value`` is SI. ``scenario``: ``batch`` (a fixed batch, measured directly), ``max-throughput`` (offline, all
+requests queued; the engine chooses the batch), ``server`` (requests arriving at a rate; latencies include
+queueing).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+
+from dse.errors import InputError
+
+Scenario = Literal["batch", "max-throughput", "server"]
+Metric = Literal["tpot_s", "ttft_s", "prefill_tokens_per_s", "throughput_tokens_per_s_per_device"]
+METRICS: tuple[Metric, ...] = ("tpot_s", "ttft_s", "prefill_tokens_per_s", "throughput_tokens_per_s_per_device")
+COLUMNS = (
+    "id",
+    "source",
+    "model",
+    "hardware",
+    "tp",
+    "pp",
+    "ep",
+    "quant",
+    "kv",
+    "prompt_len",
+    "gen_len",
+    "batch",
+    "scenario",
+    "metric",
+    "value",
+    "notes",
+)
+
+
+class MeasurementRecord(BaseModel):
+    """One row as read (CSV text converted: empty cells are None)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    hardware: str = Field(min_length=1)
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    ep: PositiveInt = 1
+    quant: str | None = None
+    kv: str | None = None
+    prompt_len: PositiveInt
+    gen_len: PositiveInt
+    batch: PositiveInt | None = None
+    scenario: Scenario
+    metric: Metric
+    value: PositiveFloat
+    notes: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+@dataclass(frozen=True)
+class Measurement:
+    record: MeasurementRecord
+    line: int
+    """Line of the CSV file (1: the header)."""
+
+
+def read_measurements(path: str | Path) -> list[Measurement]:
+    """Every row of a measurements CSV, validated; a bad row raises ``InputError`` naming the file, the line
+    and the column."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read file ({exc})", source=source) from None
+    reader = csv.DictReader(text.splitlines())
+    header = tuple(reader.fieldnames or ())
+    missing = [c for c in COLUMNS if c not in header]
+    unknown = [c for c in header if c not in COLUMNS]
+    if missing or unknown:
+        raise InputError(
+            f"expected the columns {', '.join(COLUMNS)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(unknown)}" if unknown else ""),
+            source=source,
+        )
+    rows, seen = [], set()
+    for line, row in enumerate(reader, start=2):
+        try:
+            record = MeasurementRecord(**row)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            column = ".".join(str(p) for p in error["loc"])
+            raise InputError(
+                f"line {line}: {error['msg']} (got {error.get('input')!r})", source=source, field=column
+            ) from None
+        if record.id in seen:
+            raise InputError(f"line {line}: id {record.id!r} given twice", source=source, field="id")
+        seen.add(record.id)
+        rows.append(Measurement(record, line))
+    if not rows:
+        raise InputError("no measurement rows", source=source)
+    return rows

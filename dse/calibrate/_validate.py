@@ -1,0 +1,164 @@
+"""``dse validate``: the cost model's predictions against measurements, row by row and in summary.
+
+For each row the deployment is scored by the same vectorised model the search uses (one call for all rows):
+at the row's batch, or, for ``max-throughput`` rows without one, at the largest batch that fits (a static
+batch standing in for the engine's in-flight batching at full load). Error = predicted / measured - 1, so a
+positive error on a throughput and a negative one on a latency both mean "optimistic". Rows the model calls
+infeasible (the deployment does not fit) are counted and listed, not scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dse.calibrate._measurements import METRICS, Measurement
+from dse.scoring import reason_text, score_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIN_HARDWARE_FOR_RANK = 4
+"""Hardware a group needs for its rank correlation to be reported (the issue's threshold)."""
+SCORED_SCENARIOS = ("batch", "max-throughput")
+"""Scenarios validated by default: ``server`` latencies include queueing, which the static model has not."""
+
+
+def _columns(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray) -> dict[str, Any]:
+    r = [m.record for m in rows]
+    return {
+        "model": [x.model for x in r],
+        "hardware": [x.hardware for x in r],
+        "quant": [x.quant for x in r],
+        "kv": [x.kv for x in r],
+        "tp": np.asarray([x.tp for x in r]),
+        "pp": np.asarray([x.pp for x in r]),
+        "ep": np.asarray([x.ep for x in r]),
+        "prompt_len": np.asarray([x.prompt_len for x in r]),
+        "gen_len": np.asarray([x.gen_len for x in r]),
+        "batch": np.asarray(batch),
+    }
+
+
+def _score(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profile: str) -> dict[str, np.ndarray]:
+    n = len(rows)
+    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr_dev", "max_batch", "reason")}
+    for idx, scored in score_columns(_columns(rows, batch), profile=profile):
+        m = scored.metrics
+        out["ttft"][idx], out["tpot"][idx], out["thr_dev"][idx] = (
+            m.ttft_s,
+            m.tpot_s,
+            m.throughput_tokens_per_s_per_device,
+        )
+        out["max_batch"][idx], out["reason"][idx] = scored.memory.max_batch, m.reason
+    return out
+
+
+def predict(rows: Sequence[Measurement], profile: str = "default") -> pd.DataFrame:
+    """Predicted value of each row's quantity, with the batch used and feasibility."""
+    import pandas as pd
+
+    given = [m.record.batch or 1 for m in rows]
+    first = _score(rows, given, profile)
+    free = np.asarray([m.record.batch is None and m.record.scenario == "max-throughput" for m in rows])
+    fits = np.nan_to_num(first["max_batch"], nan=0.0)
+    batch = np.where(free & (fits >= 1), np.floor(fits), given).astype(np.int64)
+    s = _score(rows, batch, profile) if free.any() else first
+    prompt = np.asarray([m.record.prompt_len for m in rows], dtype=float)
+    by_metric = {
+        "tpot_s": s["tpot"],
+        "ttft_s": s["ttft"],
+        "prefill_tokens_per_s": batch * prompt / s["ttft"],
+        "throughput_tokens_per_s_per_device": s["thr_dev"],
+    }
+    metric = [m.record.metric for m in rows]
+    predicted = np.asarray([by_metric[k][i] for i, k in enumerate(metric)])
+    measured = np.asarray([m.record.value for m in rows])
+    reason = s["reason"].astype(np.int64)
+    return pd.DataFrame(
+        {
+            "id": [m.record.id for m in rows],
+            "model": [m.record.model for m in rows],
+            "hardware": [m.record.hardware for m in rows],
+            "quant": [m.record.quant for m in rows],
+            "prompt_len": prompt.astype(np.int64),
+            "gen_len": [m.record.gen_len for m in rows],
+            "scenario": [m.record.scenario for m in rows],
+            "metric": metric,
+            "batch": batch,
+            "measured": measured,
+            "predicted": predicted,
+            "error": predicted / measured - 1.0,
+            "feasible": reason == 0,
+            "infeasible_reason": reason_text(reason),
+            "source": [m.record.source for m in rows],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Validation:
+    rows: pd.DataFrame
+    summary: list[dict[str, Any]]
+    """Per (metric, scenario): rows, scored, median and p90 |error|, bias (median error)."""
+    ranks: list[dict[str, Any]]
+    """Spearman rank correlation of hardware, per group of rows that differ only in hardware."""
+    profile: str
+
+    def to_dict(self) -> dict[str, Any]:
+        spearman = [r["spearman"] for r in self.ranks]
+        return {
+            "profile": self.profile,
+            "summary": self.summary,
+            "ranks": self.ranks,
+            "median_spearman": float(np.median(spearman)) if spearman else None,
+            "infeasible": self.rows.loc[~self.rows["feasible"], ["id", "hardware", "infeasible_reason"]].to_dict(
+                "records"
+            ),
+        }
+
+
+def _stats(errors: np.ndarray) -> dict[str, float | None]:
+    if len(errors) == 0:
+        return {"median_abs_error": None, "p90_abs_error": None, "bias": None}
+    return {
+        "median_abs_error": float(np.median(np.abs(errors))),
+        "p90_abs_error": float(np.percentile(np.abs(errors), 90)),
+        "bias": float(np.median(errors)),
+    }
+
+
+def summarise(rows: pd.DataFrame, profile: str) -> Validation:
+    """Error statistics per quantity and scenario, and the hardware rank correlations."""
+    summary = []
+    for metric in METRICS:
+        for scenario in (*SCORED_SCENARIOS, "server"):
+            part = rows[(rows["metric"] == metric) & (rows["scenario"] == scenario)]
+            if part.empty:
+                continue
+            scored = part[part["feasible"] & np.isfinite(part["error"])]
+            summary.append(
+                {"metric": metric, "scenario": scenario, "rows": len(part), "scored": len(scored)}
+                | _stats(scored["error"].to_numpy())
+            )
+    ranks = []
+    keys = ["model", "quant", "metric", "scenario", "prompt_len", "gen_len"]
+    usable = rows[rows["feasible"] & np.isfinite(rows["error"])]
+    for key, group in usable.groupby(keys, dropna=False):
+        by_hw = group.groupby("hardware")[["measured", "predicted"]].median()
+        if len(by_hw) < MIN_HARDWARE_FOR_RANK:
+            continue
+        rho = float(by_hw["measured"].rank().corr(by_hw["predicted"].rank()))  # Spearman: Pearson of the ranks
+        ranks.append(dict(zip(keys, (str(k) for k in key), strict=True)) | {"hardware": len(by_hw), "spearman": rho})
+    return Validation(rows, summary, ranks, profile)
+
+
+def validate(
+    measurements: Sequence[Measurement], *, profile: str = "default", scenarios: Sequence[str] = SCORED_SCENARIOS
+) -> Validation:
+    """Predicted against measured for every row of the given scenarios, and the summary."""
+    chosen = [m for m in measurements if m.record.scenario in scenarios]
+    return summarise(predict(chosen, profile), profile)

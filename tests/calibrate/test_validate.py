@@ -1,0 +1,113 @@
+"""``dse validate``: reading measurements, predicting each row, the summary statistics, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dse.calibrate import predict, read_measurements, summarise, validate
+from dse.calibrate._validate import _stats
+from dse.cli import main
+from dse.errors import InputError
+from dse.scoring import analyze
+
+FIXTURE = Path(__file__).with_name("published_fixture.csv")
+
+
+def test_each_row_is_predicted_as_dse_analyze_would() -> None:
+    rows = predict(read_measurements(FIXTURE))
+    r4090 = rows.set_index("id").loc["424-tpot_s"]
+    expected = analyze("llama-3-8b", "rtx-4090", quant="fp16", prompt_len=250, gen_len=1024).to_dict()["tpot_s"]
+    assert r4090["predicted"] == pytest.approx(expected, rel=1e-12)
+    assert r4090["error"] == pytest.approx(expected / (1 / 54.34) - 1)
+
+
+def test_max_throughput_rows_run_at_the_largest_batch_that_fits() -> None:
+    row = predict(read_measurements(FIXTURE)).set_index("id").loc["max-1"]
+    fits = analyze("llama-3.1-8b", "h100-sxm", quant="fp8", prompt_len=1024, gen_len=256).to_dict()
+    largest = int(fits["memory"]["max_batch"])
+    at_largest = analyze("llama-3.1-8b", "h100-sxm", quant="fp8", prompt_len=1024, gen_len=256, batch=largest)
+    assert row["batch"] == largest
+    assert row["predicted"] == pytest.approx(at_largest.to_dict()["throughput_tokens_per_s_per_device"], rel=1e-12)
+
+
+def test_statistics_by_hand() -> None:
+    stats = _stats(np.asarray([-0.1, 0.2, 0.05, -0.3]))
+    assert stats["median_abs_error"] == pytest.approx(0.15)
+    assert stats["p90_abs_error"] == pytest.approx(0.27)  # |e| sorted .05 .1 .2 .3: 0.2 + 0.7 x 0.1
+    assert stats["bias"] == pytest.approx(-0.025)
+
+
+def test_rank_correlation_of_hardware() -> None:
+    rows = pd.DataFrame(
+        {
+            "id": list("abcd"),
+            "model": "m",
+            "hardware": ["w", "x", "y", "z"],
+            "quant": "fp16",
+            "prompt_len": 1,
+            "gen_len": 1,
+            "scenario": "batch",
+            "metric": "tpot_s",
+            "measured": [1.0, 2.0, 3.0, 4.0],
+            "predicted": [10.0, 20.0, 40.0, 30.0],
+            "error": 0.0,
+            "feasible": True,
+        }
+    )
+    (rank,) = summarise(rows, "default").ranks
+    assert rank["hardware"] == 4 and rank["spearman"] == pytest.approx(0.8)  # 1 - 6 x 2 / (4 x 15)
+
+
+def test_summary_of_the_fixture_is_pinned() -> None:
+    result = validate(read_measurements(FIXTURE))
+    (tpot,) = [s for s in result.summary if s["metric"] == "tpot_s"]
+    errors = result.rows.loc[result.rows["metric"] == "tpot_s", "error"].to_numpy()
+    assert tpot["rows"] == tpot["scored"] == 5
+    assert tpot["median_abs_error"] == pytest.approx(float(np.median(np.abs(errors))))
+    assert tpot["bias"] == pytest.approx(float(np.median(errors)))
+    assert len(result.ranks) == 1 and result.ranks[0]["hardware"] == 5
+    assert result.ranks[0]["spearman"] > 0.5  # bandwidth orders these cards as llama.cpp measured them
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda t: t.replace(",metric,", ",quantity,"), ["missing metric", "unknown quantity"]),
+        (lambda t: t.replace(",batch,tpot_s,0.0184", ",batch,tpot,0.0184"), ["line 2", "metric"]),
+        (lambda t: t.replace("0.018402649981597350", "-1"), ["line 2", "value", "greater than 0"]),
+        (lambda t: t.replace("422-tpot_s", "424-tpot_s"), ["line 3", "given twice"]),
+    ],
+)
+def test_bad_measurements_name_the_file_line_and_column(tmp_path: Path, change: object, expected: list[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(change(FIXTURE.read_text()))  # type: ignore[operator]
+    with pytest.raises(InputError) as info:
+        read_measurements(bad)
+    for part in [str(bad), *expected]:
+        assert part in str(info.value)
+
+
+def test_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["validate", "--measurements", str(FIXTURE), "--json", "--out", str(tmp_path)])
+    out, _ = capsys.readouterr()
+    doc = json.loads(out)
+    assert code == 0 and {s["metric"] for s in doc["summary"]} == {"tpot_s", "throughput_tokens_per_s_per_device"}
+    assert len(pd.read_csv(tmp_path / "validation.csv")) == 6
+    assert json.loads((tmp_path / "validation.json").read_text())["profile"] == "default"
+    assert main(["validate", "--measurements", str(FIXTURE), "--scenario", "offline"]) == 2
+    assert "scenario[0]" in capsys.readouterr().err
+
+
+def test_the_shipped_measurements_read_and_score() -> None:
+    from dse.catalog import catalog_root
+
+    shipped = read_measurements(catalog_root() / "calibration" / "measurements.csv")
+    result = validate(shipped)
+    assert len(result.rows) == len(shipped) >= 200
+    assert result.rows["feasible"].mean() > 0.95  # nearly every published deployment fits in the model
+    assert {s["metric"] for s in result.summary} >= {"tpot_s", "throughput_tokens_per_s_per_device"}
