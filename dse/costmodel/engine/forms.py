@@ -104,7 +104,8 @@ def symbolic_pass(arch: Architecture, *, decode: bool) -> Pass[Form]:
         )
     batch, a, kv = Form.symbol("B"), Form.symbol("a"), Form.symbol("kv")
     quantities: dict[str, Any] = {f.name: Form.symbol(f.name) for f in fields(Pass) if f.name in ORDER}
-    quantities |= {"R": batch if decode else Form.symbol("R"), "B": batch, "a": a, "kv": kv, "x": kv if decode else a}
+    x = kv if decode else Form.symbol("x")  # prefill attention's operand width (passes.ATTENTION_BITS at least)
+    quantities |= {"R": batch if decode else Form.symbol("R"), "B": batch, "a": a, "kv": kv, "x": x}
     return Pass(**quantities, attention=work, decode=decode)
 
 

@@ -96,13 +96,16 @@ def unfused_attention(
     - qk: 2 S n_q d_qk FLOPs; reads Q (R n_q d_qk a) and K (B K n_kv d_qk x), writes the scores (S n_q a);
     - softmax: 5 S n_q FLOPs; reads and writes the scores;
     - sv: 2 S n_q d_v FLOPs; reads the probabilities (S n_q a) and V (B K n_kv d_v x), writes O (R n_q d_v a).
-    K/V come from the cache in decode (KV-cache bytes) and are fresh projections in prefill (activations).
+    K/V come from the cache in decode (KV-cache bytes) and are fresh projections in prefill (activations, at the
+    activation format as LLM-Viewer counts them: this path reproduces its unfused kernels; the fused path reads
+    prefill operands at the 16-bit attention width).
     Attention sinks (gpt-oss: one learned logit per head) are parameters of the softmax, counted but not
     charged."""
     work = p.attention[group]
     S = p.R * work.keys
-    k_bytes = p.B * work.keys * n_kv * geo.d_qk * p.x
-    v_bytes = p.B * work.keys * n_kv * geo.d_v * p.x
+    width = p.x if p.decode else p.a  # LLM-Viewer's count: prefill K/V at the activation format
+    k_bytes = p.B * work.keys * n_kv * geo.d_qk * width
+    v_bytes = p.B * work.keys * n_kv * geo.d_v * width
     suffix = "" if group == "full" else f"[{group}]"
     qk_act = p.R * n_q * geo.d_qk * p.a + S * n_q * p.a
     sv_act = S * n_q * p.a + p.R * n_q * geo.d_v * p.a
@@ -172,8 +175,8 @@ def decode_attention_bytes(B: Any, K: Any, n_q: Any, n_kv: Any, geo: Geometry, a
 
 def fused_attention(p: Pass[Any], group: str, geo: Geometry, count: float, n_q: Any, n_kv: Any) -> Operator[Any]:
     """The fused ``attention`` operator of one layer group, with n_q query and n_kv KV heads on the device.
-    In prefill its K/V are the fresh projections (activation bytes), re-read once per query tile; it holds
-    Q, O and one copy of the layer's K/V at once."""
+    In prefill its Q, K, V and O are at the attention width x (``passes.ATTENTION_BITS`` at least), K/V the
+    fresh projections re-read once per query tile; it holds Q, O and one copy of the layer's K/V at once."""
     work = p.attention[group]
     name = "attention" if group == "full" else f"attention[{group}]"
     flops = fused_attention_flops(p.B, work.pairs, n_q, geo.d_qk, geo.d_v)
@@ -183,7 +186,7 @@ def fused_attention(p: Pass[Any], group: str, geo: Geometry, count: float, n_q: 
         return Operator(
             name, count, "matmul16", flops, 0.0, act, cache, "fused", reads_kv_cache=True, live_bytes=live, group=group
         )
-    act = query_bytes(p.R, n_q, geo.d_qk, geo.d_v, p.a) + kv_read_bytes(p.B, work.reads, n_kv, geo.e_key, p.x)
+    act = query_bytes(p.R, n_q, geo.d_qk, geo.d_v, p.x) + kv_read_bytes(p.B, work.reads, n_kv, geo.e_key, p.x)
     return Operator(name, count, "matmul16", flops, 0.0, act, runs="fused", live_bytes=live, group=group)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from dse import units
 from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
@@ -45,15 +47,23 @@ def _pass(
     )
 
 
+ATTENTION_BITS = 16.0
+"""Width of prefill attention's operands (Q, K, V, O) at least: attention runs at the 16-bit peak, and the
+projections feeding it write 16-bit outputs whatever their input format (FlashAttention-2 and the engines'
+fused context kernels run in fp16/bf16; no engine runs FP4 attention). A wider activation format (fp32)
+keeps its width."""
+
+
 def prefill_pass(arch: Architecture, c: Candidates, lay: Layout, cached: Any) -> Pass[Any]:
     """Prefill of the prompt's last P - c tokens (c from the prefix cache), all of a group's sequences
-    together; K/V are read at the activation format (fresh projections, and the cached prefix alike)."""
+    together; attention's operands (K/V: the fresh projections and the cached prefix alike) are read at
+    ``max(activation bits, ATTENTION_BITS)``, the width it computes in."""
     work = {
         group: AttentionWork(*prefill_work(c.prompt_len, cached, span, c.flash_block_rows))
         for group, _, span in arch.attention_groups
     }
-    a = units.bits_to_bytes(c.act_bits)
-    return _pass(arch, c, lay, c.prompt_len - cached, a, work, decode=False)
+    x = units.bits_to_bytes(np.maximum(c.act_bits, ATTENTION_BITS))
+    return _pass(arch, c, lay, c.prompt_len - cached, x, work, decode=False)
 
 
 def decode_pass(
