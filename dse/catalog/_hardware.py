@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from dse import units
 from dse.catalog._provenance import Provenance
@@ -46,7 +46,7 @@ class PriceRecord(BaseModel):
 class HardwareRecord(BaseModel):
     """One accelerator as written in ``hardware/accelerators/*.yaml``.
 
-    Only ``id``, ``name``, ``memory_gb``, ``memory_bandwidth_gb_s`` and ``peak_tflops`` are required
+    Only ``id``, ``name``, ``memory_gib`` (or ``memory_gb``), ``memory_bandwidth_gb_s`` and ``peak_tflops`` are required
     (DESIGN.md §4). Peaks are dense (no 2:4 sparsity) TFLOP/s (TOP/s for integer formats).
     """
 
@@ -58,7 +58,11 @@ class HardwareRecord(BaseModel):
     kind: DeviceKind = "gpu"
     form_factor: str | None = None
     launch_year: int | None = Field(default=None, ge=1990, le=2100)
-    memory_gb: PositiveFloat
+    memory_gib: PositiveFloat | None = None
+    """Device memory in GiB (binary gigabytes). Memory parts are sold in binary sizes: a card sold as "80 GB" holds
+    80 GiB (a runtime sees 85.9e9 bytes on an A100 80 GB), so the catalog states it here."""
+    memory_gb: PositiveFloat | None = None
+    """Device memory in GB (decimal gigabytes), for a figure known in decimal bytes. Exactly one of the two."""
     memory_type: str | None = None
     memory_bandwidth_gb_s: PositiveFloat
     peak_tflops: dict[DType, PositiveFloat] = Field(min_length=1)
@@ -71,6 +75,20 @@ class HardwareRecord(BaseModel):
     price: PriceRecord = PriceRecord()
     provenance: Provenance | None = None
     notes: str | None = None
+
+    @model_validator(mode="after")
+    def _one_memory_figure(self) -> HardwareRecord:
+        if (self.memory_gib is None) == (self.memory_gb is None):
+            raise ValueError("give the device memory as exactly one of memory_gib (binary GiB), memory_gb (decimal GB)")
+        return self
+
+    @property
+    def memory_bytes(self) -> float:
+        """Device memory in bytes, from whichever of ``memory_gib`` / ``memory_gb`` is given."""
+        if self.memory_gib is not None:
+            return units.gib_to_bytes(self.memory_gib)
+        assert self.memory_gb is not None
+        return units.gb_to_bytes(self.memory_gb)
 
 
 class SystemRecord(BaseModel):
@@ -155,7 +173,7 @@ def hardware_spec(record: HardwareRecord) -> HardwareSpec:
     return HardwareSpec(
         id=record.id,
         name=record.name,
-        memory_bytes=units.gb_to_bytes(record.memory_gb),
+        memory_bytes=record.memory_bytes,
         memory_bandwidth_bytes_per_s=units.gb_s_to_bytes_per_s(record.memory_bandwidth_gb_s),
         peak_flops_per_s=MappingProxyType(peaks),
         onchip_memory_bytes=onchip,

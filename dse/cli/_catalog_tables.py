@@ -33,7 +33,7 @@ def hardware_rows() -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "id": hw.id,
             "name": hw.name,
-            "memory_gb": rec.memory_gb,
+            "memory_gib": round(hw.memory_bytes / units.GiB, 2),
             "bandwidth_gb_s": rec.memory_bandwidth_gb_s,
         }
         peaks = {str(k): v for k, v in rec.peak_tflops.items()}

@@ -160,7 +160,7 @@ def test_profiles_exist() -> None:
 
 def test_minimal_custom_hardware_loads(minimal_hardware: str) -> None:
     hw = load_hardware(minimal_hardware)
-    assert hw.memory_bytes == 48e9 and hw.memory_bandwidth_bytes_per_s == 768e9
+    assert hw.memory_bytes == 48e9 and hw.memory_bandwidth_bytes_per_s == 768e9  # memory_gb: decimal bytes
     assert hw.peak("fp16") == pytest.approx(154.8e12) and hw.peak("bf16") is None
     assert hw.tdp_w is None and hw.cloud_usd_per_hour is None  # unknown stays unknown
 
@@ -209,3 +209,19 @@ def test_top_k_above_expert_count_is_rejected(tmp_path: Path) -> None:
     path.write_text(text.replace("experts_per_token: 2", "experts_per_token: 9"))
     with pytest.raises(InputError, match=r"experts_per_token \(9\) exceeds num_experts \(8\)"):
         load_model(str(path))
+
+
+def test_device_memory_is_read_in_the_unit_its_key_names(tmp_path: Path) -> None:
+    from dse.catalog import hardware_catalog, load_hardware
+
+    assert hardware_catalog()["a100-sxm-80gb"].memory_bytes == 80 * 2**30  # 85.9e9 bytes, as the runtime reports
+    assert hardware_catalog()["h200-sxm"].memory_bytes == pytest.approx(151.4e9, rel=1e-3)  # runtime: 150.7e9
+    base = "id: g\nname: G\nmemory_bandwidth_gb_s: 768\npeak_tflops: {fp16: 1}\n"
+    (tmp_path / "gib.yaml").write_text(base + "memory_gib: 48\n")
+    (tmp_path / "gb.yaml").write_text(base + "memory_gb: 48\n")
+    assert load_hardware(str(tmp_path / "gib.yaml")).memory_bytes == 48 * 2**30
+    assert load_hardware(str(tmp_path / "gb.yaml")).memory_bytes == 48e9
+    for text in (base, base + "memory_gib: 48\nmemory_gb: 48\n"):
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(InputError, match="exactly one of memory_gib"):
+            load_hardware(str(tmp_path / "bad.yaml"))
