@@ -385,9 +385,11 @@ def validate_command(
         if name not in ("batch", "max-throughput", "server"):
             raise InputError(f"expected batch, max-throughput or server, got {name!r}", field=f"scenario[{i}]")
     result = validate(read_measurements(path), profile=profile, scenarios=chosen)
-    doc = result.to_dict() | {"measurements": path}
+    from dse.scoring import finite_json
+
+    doc = finite_json(result.to_dict() | {"measurements": path})
     if as_json:
-        typer.echo(json.dumps(doc, indent=2, default=float))
+        typer.echo(json.dumps(doc, indent=2))
     else:
         from dse.cli._render import render_validation
 
@@ -396,7 +398,7 @@ def validate_command(
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         result.rows.to_csv(folder / "validation.csv", index=False)
-        (folder / "validation.json").write_text(json.dumps(doc, indent=2, default=float) + "\n", encoding="utf-8")
+        (folder / "validation.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         typer.echo(f"validation: {folder / 'validation.csv'}, {folder / 'validation.json'}", err=as_json)
 
 

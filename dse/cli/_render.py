@@ -357,12 +357,6 @@ def _front_table(run: Any, top: int) -> Table:
     return table
 
 
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.3g}"
-
-
 def _months(option: dict[str, Any]) -> str:
     """Break-even month; null is "never" when both prices are known (renting costs no more than running),
     "—" when one is unknown."""
@@ -376,6 +370,8 @@ def _months(option: dict[str, Any]) -> str:
 def render_recommendation(doc: dict[str, Any]) -> None:
     """``dse recommend``'s answer: the shortlist, the threshold sentences, what is unpriced and what cannot
     serve the load, and the winner's main sensitivities."""
+    from dse.report import format_usd
+
     r, load = doc["request"], doc["load"]
     slos = [
         f"TTFT <= {r['ttft_s']:g} s" if r["ttft_s"] else "",
@@ -412,9 +408,9 @@ def render_recommendation(doc: dict[str, Any]) -> None:
             f"{config} B={o['batch']}",
             str(o["replicas"]),
             str(o["devices"]) + (f" ({o['devices_paid']} bought)" if o["devices_paid"] != o["devices"] else ""),
-            _usd(o["usd_per_month"]),
-            _usd(o["tco_usd"]),
-            _usd(o["usd_per_million_tokens"]),
+            format_usd(o["usd_per_month"]),
+            format_usd(o["tco_usd"]),
+            format_usd(o["usd_per_million_tokens"]),
             _optional(o["power_kw"], ".1f"),
             o["binding"],
             "—" if o["win_rate"] is None else f"{o['win_rate']:.0%}",
@@ -432,7 +428,7 @@ def render_recommendation(doc: dict[str, Any]) -> None:
     robust = doc["robustness"]
     if robust and robust["tornado"]:
         winner = doc["options"][0]["hardware"]
-        bars = ", ".join(f"{b['input']} {_usd(b['low'])}–{_usd(b['high'])}" for b in robust["tornado"][:3])
+        bars = ", ".join(f"{b['input']} {format_usd(b['low'])}–{format_usd(b['high'])}" for b in robust["tornado"][:3])
         _console.print(
             f"  • Robustness ({robust['samples']} draws, seed {robust['seed']}): {winner}'s $/month moves most with "
             f"{bars}; its SLO risk is {doc['options'][0]['slo_risk']:.0%}."

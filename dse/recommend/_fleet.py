@@ -386,14 +386,6 @@ def _binding(grid: Grid, row: int, ok: np.ndarray, replicas: int, request: Reque
     return "compute" if compute_s >= memory_s else "bandwidth"
 
 
-def month_usd(devices: float, usd_per_device_hour: float) -> float:
-    return devices * usd_per_device_hour * HOURS_PER_MONTH
-
-
 def tokens_per_month(request: Request) -> float:
     """Output tokens served a month at the average load."""
-    return request.rate * request.output_tokens * units.HOURS_PER_YEAR / 12.0 * units.SECONDS_PER_HOUR
-
-
-def horizon_months(request: Request) -> float:
-    return request.horizon_years * 12.0
+    return request.rate * request.output_tokens * HOURS_PER_MONTH * units.SECONDS_PER_HOUR

@@ -20,6 +20,7 @@ from dse.recommend._answer import Infeasible, Option, Threshold, options, thresh
 from dse.recommend._fleet import assumptions, replicas_for, score_grid, size_fleets, targets, tokens_per_month
 from dse.recommend._request import Request, make_request
 from dse.recommend._robust import Robustness, robustness
+from dse.scoring import finite_json
 
 SCHEMA_VERSION = 1
 """Version of ``recommendation.json`` (docs/recommend.md): additive changes keep it, others raise it."""
@@ -116,7 +117,7 @@ class Recommendation:
             "rent_vs_buy": rent_vs_buy(shown, r),
             "candidates": self.candidates,
         }
-        return _finite(doc)  # type: ignore[no-any-return]
+        return finite_json(doc)  # type: ignore[no-any-return]
 
     def write(self, path: str | Path) -> Path:
         """Write ``recommendation.json`` (atomically)."""
@@ -205,16 +206,6 @@ def rent_vs_buy(shown: list[Option], r: Request) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _expand(request: Request) -> Request:

@@ -5,7 +5,7 @@ candidate, every operator) are its public faces. The package is named ``scoring`
 is the function.
 """
 
-from dse.scoring._analysis import Analysis, analyze
+from dse.scoring._analysis import Analysis, analyze, finite_json
 from dse.scoring._build import (
     Target,
     architecture,
@@ -36,6 +36,7 @@ __all__ = [
     "evaluate",
     "factorize",
     "factorize_rows",
+    "finite_json",
     "numerics_table",
     "precision",
     "reason_text",

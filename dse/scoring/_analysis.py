@@ -259,17 +259,18 @@ class Analysis:
                 )
             comm = out["communication"][stage]
             out["layers"] += operators + schedule_rows(stage, phase, comm, operators, passes, pp, overlap)
-        return _finite(out)
+        return finite_json(out)
 
 
-def _finite(value: Any) -> Any:
-    """NaN/inf -> None so the JSON is standard (unknown prices stay explicitly unknown)."""
+def finite_json(value: Any) -> Any:
+    """NaN/inf -> None, tuples -> lists, through dicts and lists, so the JSON is standard (unknown prices stay
+    explicitly unknown)."""
     if isinstance(value, float) and not np.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
     return value
 
 
