@@ -30,6 +30,8 @@ class Candidates:
     vector_flops_per_s: Array
     bandwidth_bytes_per_s: Array
     memory_bytes: Array
+    onchip_memory_bytes: Array
+    """On-chip memory (L2 / SRAM) of a device; 0: unknown (no reuse of K/V in it is assumed)."""
     bandwidth_efficiency: Array
     compute_efficiency: Array
     kernel_overhead_s: Array
@@ -112,6 +114,7 @@ DEFAULTS: dict[str, object] = {
     "inter_link_latency_s": 0.0,
     "host_link_bytes_per_s": 0.0,
     "host_memory_bytes": np.nan,
+    "onchip_memory_bytes": 0.0,
     "expert_imbalance": 1.0,
     "comm_overlap": 0.0,
     "power_fraction": 1.0,

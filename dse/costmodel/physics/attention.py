@@ -80,11 +80,27 @@ def tile_kv_reads(P: Any, W: float, Br: Any, c: Any = 0.0) -> Any:
     return upto - cut_tiles * (first_cut + last_cut) / 2.0
 
 
-def prefill_work(P: Any, c: Any, W: float, Br: Any) -> tuple[Any, Any, Any]:
+def prefill_work(P: Any, c: Any, W: float, Br: Any, reused: Any = False) -> tuple[Any, Any, Any]:
     """(keys, pairs, reads) per sequence of the prompt's last P - c tokens (the first c come from the prefix
     cache: their K/V are read, not computed): an unfused kernel scores every new query against all P keys;
-    a fused one computes ``causal_pairs(P) - causal_pairs(c)`` pairs and reads ``tile_kv_reads`` keys."""
-    return P, causal_pairs(P, W) - causal_pairs(c, W), tile_kv_reads(P, W, Br, c)
+    a fused one computes ``causal_pairs(P) - causal_pairs(c)`` pairs and reads from device memory
+    ``tile_kv_reads`` keys, or each of the P keys once where its re-reads are served on chip (``reused``,
+    ``kv_reused_on_chip``)."""
+    return P, causal_pairs(P, W) - causal_pairs(c, W), np.where(reused, P, tile_kv_reads(P, W, Br, c))
+
+
+ON_CHIP_SHARE = 0.5
+"""Share of the on-chip memory one attention head's K/V may take for its re-reads to stay on chip: the query
+tiles of one (sequence, head) run side by side (FlashAttention-2 orders its grid query tile first), so their
+K/V passes meet in L2 while the head's K/V fits with room for its neighbour in the schedule."""
+
+
+def kv_reused_on_chip(P: Any, e_key: float, x: Any, onchip_bytes: Any) -> Any:
+    """Whether one (sequence, KV head)'s K/V, ``P e_key x`` bytes, fits in ``ON_CHIP_SHARE`` of the on-chip
+    memory: then the query tiles' re-reads (FlashAttention-2, Algorithm 1) come from L2 and device memory
+    serves each key once (Llama-2-7B at 4k tokens: 2 MB a head against H100's 50 MB L2). Unknown on-chip
+    memory (0): no reuse."""
+    return P * e_key * x <= ON_CHIP_SHARE * onchip_bytes
 
 
 def unfused_attention(

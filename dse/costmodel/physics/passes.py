@@ -13,7 +13,7 @@ import numpy as np
 from dse import units
 from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
-from dse.costmodel.physics.attention import prefill_work
+from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill_work
 from dse.costmodel.physics.kvcache import attended_keys
 from dse.costmodel.physics.moe import experts_touched_fraction
 from dse.costmodel.physics.operators import AttentionWork, Pass
@@ -58,11 +58,12 @@ def prefill_pass(arch: Architecture, c: Candidates, lay: Layout, cached: Any) ->
     """Prefill of the prompt's last P - c tokens (c from the prefix cache), all of a group's sequences
     together; attention's operands (K/V: the fresh projections and the cached prefix alike) are read at
     ``max(activation bits, ATTENTION_BITS)``, the width it computes in."""
+    x = units.bits_to_bytes(np.maximum(c.act_bits, ATTENTION_BITS))
+    reused = kv_reused_on_chip(c.prompt_len, geometry(arch, decode=False).e_key, x, c.onchip_memory_bytes)
     work = {
-        group: AttentionWork(*prefill_work(c.prompt_len, cached, span, c.flash_block_rows))
+        group: AttentionWork(*prefill_work(c.prompt_len, cached, span, c.flash_block_rows, reused))
         for group, _, span in arch.attention_groups
     }
-    x = units.bits_to_bytes(np.maximum(c.act_bits, ATTENTION_BITS))
     return _pass(arch, c, lay, c.prompt_len - cached, x, work, decode=False)
 
 
