@@ -374,6 +374,9 @@ def validate_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     out: Annotated[str | None, typer.Option(help="Write validation.csv (every row) and validation.json here.")] = None,
+    report: Annotated[
+        str | None, typer.Option(help="Also write an HTML report: predicted vs measured, error per hardware.")
+    ] = None,
 ) -> None:
     """The cost model against published measurements: error per quantity, bias, hardware rank correlation."""
     from dse.calibrate import SCORED_SCENARIOS, read_measurements, validate
@@ -400,6 +403,10 @@ def validate_command(
         result.rows.to_csv(folder / "validation.csv", index=False)
         (folder / "validation.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         typer.echo(f"validation: {folder / 'validation.csv'}, {folder / 'validation.json'}", err=as_json)
+    if report is not None:
+        from dse.report import validation_report
+
+        typer.echo(f"report: {validation_report(result, report, measurements=path).html}", err=as_json)
 
 
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:

@@ -2,7 +2,7 @@
 
 Split as Optuna's visualization is: figure builders take DataFrames and return plotly Figures (no I/O);
 writers turn figures into files (one self-contained HTML, PNG/SVG through kaleido); ``dse recommend``'s charts
-take its ``recommendation.json`` document instead. plotly is imported only
+take its ``recommendation.json`` document instead, ``dse validate``'s its ``Validation.rows``. plotly is imported only
 inside the builders and writers, so ``import dse.report`` stays light (the CLI's answer table uses it).
 """
 
@@ -33,6 +33,8 @@ from dse.report._report import (
     recommendation_report,
     report,
     run_charts,
+    validation_charts,
+    validation_report,
 )
 from dse.report._scatter import pareto_scatter, pareto_scatter_3d
 from dse.report._static import FORMATS, IMAGE_WIDTH, PNG_SCALE, ExportError, find_browser, write_images
@@ -45,6 +47,7 @@ from dse.report._trials import (
     parallel_coordinates,
     parallel_rows,
 )
+from dse.report._validation import error_by_hardware_chart, predicted_vs_measured_chart, validation_colours
 
 __all__ = [
     "CELLS",
@@ -73,6 +76,7 @@ __all__ = [
     "column_name",
     "config_labels",
     "cost_vs_load_chart",
+    "error_by_hardware_chart",
     "find_browser",
     "format_metric",
     "format_number",
@@ -90,6 +94,7 @@ __all__ = [
     "parallel_rows",
     "pareto_scatter",
     "pareto_scatter_3d",
+    "predicted_vs_measured_chart",
     "recommendation_charts",
     "recommendation_report",
     "rent_vs_buy_chart",
@@ -102,6 +107,9 @@ __all__ = [
     "thin",
     "time_breakdown",
     "tornado_chart",
+    "validation_charts",
+    "validation_colours",
+    "validation_report",
     "win_rate_chart",
     "write_html",
     "write_images",

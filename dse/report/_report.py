@@ -6,7 +6,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from dse.report._scatter import bounds_text
 from dse.report._static import FORMATS, write_images
 from dse.results import writable_directory
 from dse.space import METRICS
+
+if TYPE_CHECKING:
+    from dse.calibrate import Validation
 
 REPORT = "report.html"
 FIGURES = "figures"
@@ -330,6 +333,42 @@ def recommendation_report(doc: dict[str, Any], path: str | Path, formats: Sequen
     )
     intro = f"<p class='question'>{html.escape(question)}</p>" + facts_html(recommendation_facts(doc))
     page = write_html(path, f"dse recommend: {r['model']}", intro, recommendation_summary(doc), charts)
+    return ReportFiles(page, write_images(charts, path.parent / FIGURES, formats))
+
+
+def validation_charts(rows: Any) -> list[Chart]:
+    """The charts of a validation, per quantity measured: predicted against measured, the error per hardware."""
+    from dse.report._validation import QUANTITIES, error_by_hardware_chart, predicted_vs_measured_chart
+
+    charts = []
+    for metric in (m for m in QUANTITIES if (rows["metric"] == m).any()):
+        stem, title = metric.replace("_", "-"), QUANTITIES[metric].title
+        charts.append(
+            Chart(f"{stem}-vs-measured", f"Predicted vs measured: {title}", predicted_vs_measured_chart(rows, metric))
+        )
+        charts.append(Chart(f"{stem}-error", f"Error per hardware: {title}", error_by_hardware_chart(rows, metric)))
+    return charts
+
+
+def validation_report(
+    validation: Validation,
+    path: str | Path,
+    formats: Sequence[str] = ("html",),
+    *,
+    measurements: str | Path | None = None,
+) -> ReportFiles:
+    """The report of ``dse validate`` (``--report``): the facts (``measurements`` names the file the rows came
+    from), the error summary, the rank correlations, the rows that do not fit, then per quantity the predicted
+    against the measured values and the error per hardware; ``figures/<chart>.png|svg`` when ``formats`` asks."""
+    from dse.report._validation_page import validation_facts, validation_summary
+
+    _check(formats, None, None)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    charts = validation_charts(validation.rows)
+    question = "How close are the cost model's predictions to published measurements?"
+    intro = f"<p class='question'>{html.escape(question)}</p>" + facts_html(validation_facts(validation, measurements))
+    page = write_html(path, "dse validate", intro, validation_summary(validation), charts)
     return ReportFiles(page, write_images(charts, path.parent / FIGURES, formats))
 
 
