@@ -1,6 +1,7 @@
-"""The cost model against measurements: a documented CSV format for them, and ``dse validate``
-(docs/validation.md)."""
+"""The cost model against measurements: a documented CSV format for them, ``dse validate`` and ``dse
+calibrate`` (docs/validation.md)."""
 
+from dse.calibrate._fit import Fit, calibrate
 from dse.calibrate._measurements import COLUMNS, METRICS, Measurement, MeasurementRecord, read_measurements
 from dse.calibrate._validate import SCORED_SCENARIOS, Validation, predict, summarise, validate
 
@@ -8,9 +9,11 @@ __all__ = [
     "COLUMNS",
     "METRICS",
     "SCORED_SCENARIOS",
+    "Fit",
     "Measurement",
     "MeasurementRecord",
     "Validation",
+    "calibrate",
     "predict",
     "read_measurements",
     "summarise",

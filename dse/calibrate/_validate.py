@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dse.calibrate._measurements import METRICS, Measurement
+from dse.catalog import EfficiencyProfile
 from dse.scoring import reason_text, score_columns
 
 if TYPE_CHECKING:
     import pandas as pd
 
+Profile = str | EfficiencyProfile
+"""A profile id, a YAML path, or a profile itself."""
 MIN_HARDWARE_FOR_RANK = 4
 """Hardware a group needs for its rank correlation to be reported (the issue's threshold)."""
 SCORED_SCENARIOS = ("batch", "max-throughput")
@@ -43,7 +46,7 @@ def _columns(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray) -> 
     }
 
 
-def _score(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profile: str) -> dict[str, np.ndarray]:
+def _score(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profile: Profile) -> dict[str, np.ndarray]:
     n = len(rows)
     out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr_dev", "max_batch", "reason")}
     for idx, scored in score_columns(_columns(rows, batch), profile=profile):
@@ -57,7 +60,7 @@ def _score(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profi
     return out
 
 
-def predict(rows: Sequence[Measurement], profile: str = "default") -> pd.DataFrame:
+def predict(rows: Sequence[Measurement], profile: Profile = "default") -> pd.DataFrame:
     """Predicted value of each row's quantity, with the batch used and feasibility."""
     import pandas as pd
 

@@ -16,7 +16,7 @@ from dse.catalog._prices import (
     read_price_sheet,
     sheet_ids,
 )
-from dse.catalog._profile import EfficiencyProfile, ProfileRecord
+from dse.catalog._profile import EfficiencyProfile, FitRecord, ProfileRecord, efficiency_profile
 from dse.catalog._provenance import Provenance
 from dse.catalog._quant import KVFormatRecord, Numerics, SchemeRecord
 from dse.catalog._registry import (
@@ -41,6 +41,7 @@ __all__ = [
     "DType",
     "DevicePrices",
     "EfficiencyProfile",
+    "FitRecord",
     "HardwareRecord",
     "HardwareSpec",
     "KVFormatRecord",
@@ -59,6 +60,7 @@ __all__ = [
     "Term",
     "catalog_root",
     "device_prices",
+    "efficiency_profile",
     "hardware_catalog",
     "is_path",
     "load_hardware",

@@ -10,6 +10,18 @@ from dse import units
 from dse.catalog._provenance import Provenance
 
 
+class FitRecord(BaseModel):
+    """How a fitted profile was obtained: the measurement rows, their residuals (log of predicted / measured
+    under the fitted profile), the method and the date (``dse calibrate``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    rows: list[str] = Field(min_length=1)
+    residuals: list[float] = Field(min_length=1)
+    method: str = Field(min_length=1)
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
 class ProfileRecord(BaseModel):
     """An efficiency profile as written in ``hardware/profiles/*.yaml``."""
 
@@ -33,6 +45,7 @@ class ProfileRecord(BaseModel):
         default=0.0, ge=0, le=1, description="share of the shorter of compute and communication hidden"
     )
     provenance: Provenance | None = None
+    fit: FitRecord | None = None
 
 
 @dataclass(frozen=True)

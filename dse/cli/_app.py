@@ -409,6 +409,38 @@ def validate_command(
         typer.echo(f"report: {validation_report(result, report, measurements=path).html}", err=as_json)
 
 
+@app.command("calibrate")
+def calibrate_command(
+    measurements: Annotated[str, typer.Argument(help="Measurements CSV (docs/validation.md).")],
+    out: Annotated[str, typer.Option(help="Where to write the fitted profile (YAML).")],
+    base: Annotated[str, typer.Option(help="Profile the fit starts from; its other fields are kept.")] = "default",
+    profile_id: Annotated[str, typer.Option("--id", help="Id of the fitted profile.")] = "fitted",
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Scenarios fitted (repeat): batch, max-throughput, server.")
+    ] = None,
+) -> None:
+    """Fit an efficiency profile (bandwidth and compute efficiency, kernel overhead) to measurements."""
+    import yaml
+
+    from dse.calibrate import SCORED_SCENARIOS, calibrate, read_measurements
+    from dse.results import replace_durably
+
+    chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
+    rows = [m for m in read_measurements(measurements) if m.record.scenario in chosen]
+    fit = calibrate(rows, base=base, profile_id=profile_id)
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(fit.record.model_dump(exclude_none=True), sort_keys=False), encoding="utf-8")
+    replace_durably(tmp, target)
+    r = fit.record
+    typer.echo(
+        f"{fit.rows} rows: bandwidth_efficiency {r.bandwidth_efficiency:.3f}, compute_efficiency "
+        f"{r.compute_efficiency:.3f}, kernel_overhead_us {r.kernel_overhead_us:.2f}; median |error| "
+        f"{fit.before:.0%} ({base}) -> {fit.after:.0%}. Profile: {target} (use it with --profile)"
+    )
+
+
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2))

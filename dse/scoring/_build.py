@@ -269,12 +269,13 @@ def build_candidates(
     numerics_codes: np.ndarray,
     fields: Mapping[str, np.ndarray],
     *,
-    profile: str,
+    profile: str | EfficiencyProfile,
     costs: CostAssumptions,
 ) -> tuple[Candidates, np.ndarray]:
     """The cost model's candidates: per-(device, numerics) lookups, then fancy indexing (no per-candidate
-    loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``)."""
-    prof = load_profile(profile)
+    loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``); ``profile`` an
+    id, a YAML path, or a profile itself (a fit tries many)."""
+    prof = profile if isinstance(profile, EfficiencyProfile) else load_profile(profile)
     pair_codes, pairs = factorize_rows(hardware_codes, numerics_codes)
     table, formats = _pair_table(hardware, numerics, pairs, costs)
     table = table[pair_codes]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import ModelSpec, load_model, load_target
+from dse.catalog import EfficiencyProfile, ModelSpec, load_model, load_target
 from dse.costmodel import (
     REASON_TEXT,
     Candidates,
@@ -68,7 +68,7 @@ def with_defaults(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str
 def score_columns(
     columns: Mapping[str, Sequence[Any] | np.ndarray],
     *,
-    profile: str = "default",
+    profile: str | EfficiencyProfile = "default",
     costs: CostAssumptions = CostAssumptions(),
 ) -> list[tuple[np.ndarray, Scored]]:
     """Score candidates given as input columns (``dse.scoring.INPUTS``); returns (row indices, result) per

@@ -1,0 +1,60 @@
+"""``dse calibrate``: a fit on measurements generated from known parameters recovers them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dse.calibrate import calibrate, predict, read_measurements
+from dse.catalog import efficiency_profile, load_profile
+from dse.cli import main
+
+TRUE = {"bandwidth_efficiency": 0.62, "compute_efficiency": 0.48, "kernel_overhead_us": 6.0}
+HEADER = "id,source,model,hardware,tp,pp,ep,quant,kv,prompt_len,gen_len,batch,scenario,metric,value,notes\n"
+ROWS = [
+    # batch-1 decode: bandwidth and kernel overhead; long prefill at a batch: compute
+    ("llama-3.1-8b", "h100-sxm", "bf16", 512, 256, 1, "tpot_s"),
+    ("llama-3.1-8b", "a100-sxm-80gb", "bf16", 512, 256, 1, "tpot_s"),
+    ("phi-3-mini", "rtx-4090", "bf16", 128, 128, 1, "tpot_s"),
+    ("phi-3-mini", "l40s", "bf16", 128, 128, 1, "tpot_s"),
+    ("llama-3.1-8b", "h100-sxm", "bf16", 4096, 16, 8, "ttft_s"),
+    ("llama-3.1-8b", "a100-sxm-80gb", "bf16", 4096, 16, 8, "ttft_s"),
+    ("llama-3.1-8b", "rtx-4090", "bf16", 2048, 16, 4, "ttft_s"),
+]
+
+
+def _synthetic(tmp_path: Path) -> Path:
+    """Measurements that are the model's own predictions under ``TRUE``."""
+    draft = tmp_path / "draft.csv"
+    lines = [
+        f"r{i},synthetic,{m},{h},1,1,1,{q},,{p},{g},{b},batch,{metric},1.0,\n"
+        for i, (m, h, q, p, g, b, metric) in enumerate(ROWS)
+    ]
+    draft.write_text(HEADER + "".join(lines))
+    truth = efficiency_profile(load_profile("default").record.model_copy(update=TRUE))
+    predicted = predict(read_measurements(draft), truth)["predicted"].to_numpy()
+    path = tmp_path / "synthetic.csv"
+    rows = (line.replace(",1.0,\n", f",{float(v)!r},\n") for line, v in zip(lines, predicted, strict=True))
+    path.write_text(HEADER + "".join(rows))
+    return path
+
+
+def test_a_fit_recovers_the_parameters_that_made_the_data(tmp_path: Path) -> None:
+    fit = calibrate(read_measurements(_synthetic(tmp_path)))
+    for name, value in TRUE.items():
+        assert getattr(fit.record, name) == pytest.approx(value, rel=0.02), name
+    assert fit.after < 0.005 < fit.before
+    assert fit.record.fit is not None and len(fit.record.fit.rows) == len(ROWS)
+    assert max(abs(r) for r in fit.record.fit.residuals) < 0.01
+
+
+def test_the_cli_writes_a_profile_that_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fitted.yaml"
+    assert main(["calibrate", str(_synthetic(tmp_path)), "--out", str(out), "--id", "mine"]) == 0
+    assert "7 rows" in capsys.readouterr().out
+    profile = load_profile(str(out))
+    assert profile.id == "mine" and profile.bandwidth_efficiency == pytest.approx(0.62, rel=0.02)
+    assert yaml.safe_load(out.read_text())["fit"]["date"]
+    assert main(["validate", "--measurements", str(_synthetic(tmp_path)), "--profile", str(out)]) == 0
