@@ -400,8 +400,15 @@ def validate_command(
     if out is not None:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        result.rows.to_csv(folder / "validation.csv", index=False)
-        (folder / "validation.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        from dse.results import replace_durably
+
+        for name, text in (
+            ("validation.csv", result.rows.to_csv(index=False)),
+            ("validation.json", json.dumps(doc, indent=2) + "\n"),
+        ):
+            tmp = folder / f"{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            replace_durably(tmp, folder / name)  # a stopped write leaves the old file, not half of a new one
         typer.echo(f"validation: {folder / 'validation.csv'}, {folder / 'validation.json'}", err=as_json)
     if report is not None:
         from dse.report import validation_report
