@@ -6,16 +6,15 @@ from typing import Any
 
 from dse import units
 from dse.catalog import (
-    device_prices,
     hardware_catalog,
     model_catalog,
-    price_book,
     price_catalog,
     profile_catalog,
     quant_catalog,
     system_catalog,
 )
 from dse.costmodel import CostAssumptions
+from dse.scoring import target_prices
 
 _PEAKS = ("fp32", "bf16", "fp16", "fp8", "int8", "fp4")
 
@@ -26,9 +25,7 @@ def hardware_rows() -> list[dict[str, Any]]:
     a = CostAssumptions()
     for hw in hardware_catalog().values():
         rec = hw.record
-        prices = device_prices(
-            (hw, None), price_book(), system_catalog(), server_share=a.server_share, host_power_share=a.host_power_share
-        )
+        prices = target_prices((hw, None), a)
         rent = prices.rent.get("on-demand")
         row: dict[str, Any] = {
             "id": hw.id,

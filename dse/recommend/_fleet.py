@@ -11,7 +11,7 @@ the choice does not depend on the price, which keeps the costs linear in it (``_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,19 +22,16 @@ from dse.catalog import (
     ModelSpec,
     Price,
     SystemSpec,
-    device_prices,
     hardware_catalog,
     load_model,
     load_target,
-    price_book,
-    sheet_ids,
     system_catalog,
 )
 from dse.costmodel import REASON_TEXT, CostAssumptions, Reason
 from dse.costmodel.physics.serving import HOURS_PER_MONTH, buy_usd_per_device_hour, opex_usd_per_device_hour
 from dse.errors import InputError
 from dse.recommend._request import Request
-from dse.scoring import score_columns
+from dse.scoring import scenario_rent, score_columns, target_prices
 
 BATCHES = np.unique(np.concatenate([np.arange(1, 33), np.round(32 * 2 ** (np.arange(1, 57) / 8))])).astype(int)
 """Batch sizes tried: every size to 32, then eight steps an octave to 4096 (a fleet's cost moves by at most
@@ -244,19 +241,8 @@ def assumptions(request: Request) -> CostAssumptions:
 def costing(target: Target, request: Request) -> Costing:
     """Per-device prices of a target in the request's pricing, with how they move with the entry behind them."""
     a = assumptions(request)
-    prices = device_prices(
-        target,
-        price_book(a.sheet),
-        system_catalog(),
-        server_share=a.server_share,
-        host_power_share=a.host_power_share,
-        prefer=sheet_ids(a.sheet),
-    )
-    term = request.reserved_term if request.pricing == "rent-reserved" else "on-demand"
-    rent = prices.rent.get(term)
-    on_demand = prices.rent.get("on-demand")
-    if rent is not None and on_demand is not None and on_demand.value < rent.value:  # nobody reserves dearer
-        rent = replace(on_demand, basis=f"{on_demand.basis}: cheaper than the {term} offers known")
+    prices = target_prices(target, a)
+    rent = scenario_rent(prices, a)
     capex, power = prices.capex, prices.power_w
     opex = opex_usd_per_device_hour(capex.value, power, a) if capex is not None and power is not None else None
     if request.pricing != "buy":

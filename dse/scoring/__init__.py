@@ -14,6 +14,8 @@ from dse.scoring._build import (
     factorize_rows,
     numerics_table,
     precision,
+    scenario_rent,
+    target_prices,
 )
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
 from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, Input, candidate_fields, convert
@@ -40,7 +42,9 @@ __all__ = [
     "numerics_table",
     "precision",
     "reason_text",
+    "scenario_rent",
     "score_columns",
     "score_model",
+    "target_prices",
     "with_defaults",
 ]

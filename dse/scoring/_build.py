@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from dse.catalog import (
+    DevicePrices,
     EfficiencyProfile,
     HardwareSpec,
     ModelSpec,
     Numerics,
+    Price,
     SystemSpec,
     device_prices,
     load_profile,
@@ -203,10 +206,10 @@ def _pair_table(
     return table, np.asarray(formats, dtype=object)
 
 
-def target_costs(target: Target, costs: CostAssumptions) -> tuple[float, float]:
-    """(power of one device with its host share in W, $ per device-hour in ``costs``' pricing) of a target,
-    from the price catalog (and ``costs.sheet``); NaN where unknown."""
-    prices = device_prices(
+def target_prices(target: Target, costs: CostAssumptions) -> DevicePrices:
+    """The per-device prices of a target from the price catalog, with ``costs.sheet`` over it (its figures
+    first) and ``costs``' server and host shares (``dse.catalog.device_prices``)."""
+    return device_prices(
         target,
         price_book(costs.sheet),
         system_catalog(),
@@ -214,8 +217,24 @@ def target_costs(target: Target, costs: CostAssumptions) -> tuple[float, float]:
         host_power_share=costs.host_power_share,
         prefer=sheet_ids(costs.sheet),
     )
+
+
+def scenario_rent(prices: DevicePrices, costs: CostAssumptions) -> Price | None:
+    """The rent ``costs``' pricing pays per device-hour: the on-demand median, or for ``rent-reserved`` the
+    median of the reserved term's offers, unless on-demand is cheaper (nobody reserves dearer; the reserved
+    offers known are mostly hyperscalers')."""
     term = costs.reserved_term if costs.scenario == "rent-reserved" else "on-demand"
-    rent = prices.rent.get(term)
+    rent, on_demand = prices.rent.get(term), prices.rent.get("on-demand")
+    if rent is not None and on_demand is not None and on_demand.value < rent.value:
+        return replace(on_demand, basis=f"{on_demand.basis}: cheaper than the {term} offers known")
+    return rent
+
+
+def target_costs(target: Target, costs: CostAssumptions) -> tuple[float, float]:
+    """(power of one device with its host share in W, $ per device-hour in ``costs``' pricing) of a target;
+    NaN where unknown."""
+    prices = target_prices(target, costs)
+    rent = scenario_rent(prices, costs)
     price = usd_per_device_hour(
         rent.value if rent is not None else None,
         prices.capex.value if prices.capex is not None else None,
