@@ -40,7 +40,7 @@ def main() -> None:
         request = _expand(make_request(**EXAMPLE, pricing=pricing))
         start = time.perf_counter()
         found = targets(request)
-        grid = score_grid(request, found, request.prompt_tokens, request.output_tokens, request.profile)
+        grid = score_grid(request, found)
         scored = time.perf_counter()
         choices = size_fleets(request, found, grid)
         ranked, _, _ = options(choices, grid, request)

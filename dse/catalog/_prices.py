@@ -339,6 +339,10 @@ class DevicePrices:
     power_basis: str
     segment: Segment | None
 
+    def bought(self, devices: Any) -> Any:
+        """Devices bought to have ``devices`` in service: whole systems at a system's quote (``capex_unit``)."""
+        return np.ceil(np.asarray(devices, dtype=float) / self.capex_unit) * self.capex_unit
+
 
 def device_prices(
     target: tuple[HardwareSpec, SystemSpec | None],

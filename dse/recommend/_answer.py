@@ -13,8 +13,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from dse import units
 from dse.costmodel.physics.serving import HOURS_PER_MONTH, break_even_months, buy_usd_per_device_hour
 from dse.recommend._fleet import Choice, Grid, assumptions, tokens_per_month
@@ -87,8 +85,7 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
     c = choice.costing
     usd = choice.usd_per_month
     capex = c.prices.capex
-    bought = int(np.ceil(choice.devices / c.prices.capex_unit) * c.prices.capex_unit)
-    # devices bought to have the fleet's in service: whole systems at a system's quote
+    bought = int(c.prices.bought(choice.devices))
     months = None
     if capex is not None and c.rent_usd_per_device_hour is not None and c.opex_usd_per_device_hour is not None:
         months = break_even_months(

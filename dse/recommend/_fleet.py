@@ -116,8 +116,8 @@ def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelS
     return cols
 
 
-def score_grid(request: Request, found: Sequence[tuple[str, Target]], prompt: int, output: int, profile: str) -> Grid:
-    """Score every configuration of every target at one workload (prompt and output tokens)."""
+def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
+    """Score every configuration of every target at the request's workload."""
     spec = load_model(request.model)
     base = _columns(found, request, spec)
     n_base, n_batch = len(base["target"]), len(BATCHES)
@@ -136,13 +136,15 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]], prompt: in
         "pp": repeat["pp"],
         "ep": repeat["ep"],
         "batch": batch,
-        "prompt_len": np.full(len(batch), prompt),
-        "gen_len": np.full(len(batch), output),
+        "prompt_len": np.full(len(batch), request.prompt_tokens),
+        "gen_len": np.full(len(batch), request.output_tokens),
     }
-    return _grid(columns, repeat["target"], profile)
+    return score_configurations(columns, repeat["target"], request.profile)
 
 
-def _grid(columns: Mapping[str, object], target: np.ndarray, profile: str) -> Grid:
+def score_configurations(columns: Mapping[str, object], target: np.ndarray, profile: str) -> Grid:
+    """Score configurations given as input columns (``dse.scoring.INPUTS``; ``target``: each row's index into
+    the targets list) into a ``Grid``: latencies, capacity per replica, devices, reason, the decode step."""
     n = len(target)
     out = {k: np.empty(n) for k in ("ttft", "tpot", "thr", "dev", "reason", "fl", "by")}
     formats = np.empty(n, dtype=object)
@@ -216,8 +218,8 @@ class Costing:
     """Devices paid for together: buying at a system's quote buys whole systems; renting is by the device."""
 
     def paid(self, devices: np.ndarray | float) -> np.ndarray:
-        """Devices paid for to have ``devices`` in service: whole ``unit`` s."""
-        return np.ceil(np.asarray(devices, dtype=float) / self.unit) * self.unit
+        """Devices paid for to have ``devices`` in service: whole systems when buying at a system's quote."""
+        return self.prices.bought(devices) if self.unit > 1 else np.asarray(devices, dtype=float)
 
     def usd_per_device_hour_at(self, position: np.ndarray | float) -> np.ndarray | float:
         """$ per device-hour with the price drawn at ``position`` (``Price.at``; 0: low end, 1: high end)."""

@@ -193,7 +193,7 @@ def rent_vs_buy(shown: list[Option], r: Request) -> list[dict[str, Any]]:
             or c.opex_usd_per_device_hour is None
         ):
             continue
-        bought = np.ceil(o.devices / c.prices.capex_unit) * c.prices.capex_unit
+        bought = c.prices.bought(o.devices)
         rent = o.devices * c.rent_usd_per_device_hour * HOURS_PER_MONTH * months
         buy = bought * (c.prices.capex.value + c.opex_usd_per_device_hour * HOURS_PER_MONTH * months)
         out.append(
@@ -229,7 +229,7 @@ def recommend(request: Request | None = None, **fields: Any) -> Recommendation:
         request = make_request(**(request.model_dump() | fields))
     request = _expand(request)
     found = targets(request)
-    grid = score_grid(request, found, request.prompt_tokens, request.output_tokens, request.profile)
+    grid = score_grid(request, found)
     choices = size_fleets(request, found, grid)
     ranked, unpriced, infeasible = options(choices, grid, request)
     robust = robustness(request, ranked)

@@ -27,9 +27,8 @@ import numpy as np
 from dse import units
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
-from dse.recommend._fleet import meets_slos, replicas_for
+from dse.recommend._fleet import Grid, meets_slos, replicas_for, score_configurations
 from dse.recommend._request import Request
-from dse.scoring import score_columns
 
 
 @dataclass(frozen=True)
@@ -41,17 +40,19 @@ class Robustness:
     """The winner's $/month with one input at its low and its high end, the others at their nominal values."""
 
 
-def _evaluate(
-    request: Request, opts: Sequence[Option], prompt: np.ndarray, output: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Each option's configuration at each (prompt, output): arrays of shape (options, draws)."""
+def _evaluate(request: Request, opts: Sequence[Option], prompt: np.ndarray, output: np.ndarray) -> Grid:
+    """Each option's configuration at each (prompt, output), scored as the fleet sizing scores (rows: option
+    by option, draws within; reshape to (options, draws))."""
     k, s = len(opts), len(prompt)
-    rep = lambda values: np.repeat(np.asarray(values, dtype=object), s)  # noqa: E731
+
+    def each(values: list[Any]) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=object), s)
+
     columns: dict[str, Any] = {
         "model": [request.model] * (k * s),
-        "hardware": list(rep([o.target for o in opts])),
-        "quant": list(rep([o.quant for o in opts])),
-        "kv": list(rep([None if o.kv == "default" else o.kv for o in opts])),
+        "hardware": list(each([o.target for o in opts])),
+        "quant": list(each([o.quant for o in opts])),
+        "kv": list(each([None if o.kv == "default" else o.kv for o in opts])),
         "tp": np.repeat([o.tp for o in opts], s),
         "pp": np.repeat([o.pp for o in opts], s),
         "ep": np.repeat([o.ep for o in opts], s),
@@ -59,16 +60,7 @@ def _evaluate(
         "prompt_len": np.tile(prompt, k),
         "gen_len": np.tile(output, k),
     }
-    out = {name: np.empty(k * s) for name in ("ttft", "tpot", "thr", "reason")}
-    for rows, scored in score_columns(columns, profile=request.profile):
-        m = scored.metrics
-        out["ttft"][rows], out["tpot"][rows], out["thr"][rows], out["reason"][rows] = (
-            m.ttft_s,
-            m.tpot_s,
-            m.throughput_tokens_per_s,
-            m.reason,
-        )
-    return {name: v.reshape(k, s) for name, v in out.items()}
+    return score_configurations(columns, np.repeat(np.arange(k), s), request.profile)
 
 
 def _hourly(option: Option, position: np.ndarray | float) -> np.ndarray | float:
@@ -109,9 +101,9 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
     ids = sorted({o.chosen.costing.price_id for o in ranked if o.chosen and o.chosen.costing.price_id})
     positions = {pid: _positions(rng, s) for pid in ids}
     ev = _evaluate(request, ranked, prompt, output)
-    ttft, tpot = ev["ttft"] / speed, ev["tpot"] / speed
-    capacity = ev["thr"] / output * speed
-    serves = (ev["reason"] == 0) & meets_slos(ttft, tpot, request)
+    ttft, tpot = ev.ttft_s.reshape(k, s) / speed, ev.tpot_s.reshape(k, s) / speed
+    capacity = ev.capacity_rps.reshape(k, s) * speed
+    serves = (ev.reason.reshape(k, s) == 0) & meets_slos(ttft, tpot, request)
     cost = np.empty((k, s))
     for i, o in enumerate(ranked):
         assert o.chosen is not None
@@ -152,9 +144,9 @@ def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
     bars: dict[str, dict[str, object]] = {}
     for j, (name, end, change) in enumerate(cases):
         speed = float(change.get("speed", 1.0))
-        ttft, tpot = ev["ttft"][0, j] / speed, ev["tpot"][0, j] / speed
-        capacity = ev["thr"][0, j] / outputs[j] * speed
-        serves = bool(ev["reason"][0, j] == 0 and meets_slos(np.asarray(ttft), np.asarray(tpot), request))
+        ttft, tpot = ev.ttft_s[j] / speed, ev.tpot_s[j] / speed
+        capacity = ev.capacity_rps[j] * speed
+        serves = bool(ev.reason[j] == 0 and meets_slos(np.asarray(ttft), np.asarray(tpot), request))
         position = change.get("position")
         hourly = float(winner.usd_per_device_hour or 0.0) if position is None else float(_hourly(winner, position))
         load = request.sizing_rate * float(change.get("load", 1.0))
