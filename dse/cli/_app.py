@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from dse import units
-from dse.costmodel import METRIC_NAMES, PRICINGS
+from dse.costmodel import METRIC_NAMES, PRICINGS, CostAssumptions
 from dse.errors import InputError
 from dse.execute import EXECUTORS
 from dse.scoring import INPUTS, Input
@@ -256,6 +256,8 @@ def report_command(
 Scenario: Any = _choice("Scenario", ("rent-on-demand", "rent-reserved", "buy"))
 Term: Any = _choice("Term", ("reserved-1y", "reserved-3y"))
 _ON_DEMAND, _ONE_YEAR = Scenario("rent-on-demand"), Term("reserved-1y")
+_COSTS = CostAssumptions()
+"""Cost assumptions' defaults, stated once (``dse.costmodel.CostAssumptions``)."""
 
 
 @app.command("recommend")
@@ -282,13 +284,15 @@ def recommend_command(
     ] = None,
     pricing: Annotated[Scenario, typer.Option(help="How the devices are paid for.")] = _ON_DEMAND,  # type: ignore[valid-type]
     reserved_term: Annotated[Term, typer.Option(help="The term rent-reserved uses.")] = _ONE_YEAR,  # type: ignore[valid-type]
-    horizon_years: Annotated[float, typer.Option(help="TCO horizon and write-off period of a purchase.")] = 3.0,
+    horizon_years: Annotated[
+        float, typer.Option(help="TCO horizon and write-off period of a purchase.")
+    ] = _COSTS.amortization_years,
     prices: Annotated[str | None, typer.Option(help="A price sheet over the catalog's prices.")] = None,
-    usd_per_kwh: Annotated[float, typer.Option(help="Electricity price (buy).")] = 0.08,
-    pue: Annotated[float, typer.Option(help="Data-centre power usage effectiveness (buy).")] = 1.3,
+    usd_per_kwh: Annotated[float, typer.Option(help="Electricity price (buy).")] = _COSTS.usd_per_kwh,
+    pue: Annotated[float, typer.Option(help="Data-centre power usage effectiveness (buy).")] = _COSTS.pue,
     ops_share_per_year: Annotated[
         float, typer.Option(help="Operations a year as a share of the purchase (buy).")
-    ] = 0.10,
+    ] = _COSTS.ops_share_per_year,
     budget_usd_per_month: Annotated[float | None, typer.Option(help="Limit: $ a month for the fleet.")] = None,
     max_power_kw: Annotated[float | None, typer.Option(help="Limit: the fleet's power, kW.")] = None,
     max_devices: Annotated[int | None, typer.Option(help="Limit: devices in the fleet.")] = None,

@@ -9,10 +9,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
+from dse.costmodel import CostAssumptions
 from dse.errors import InputError
 
 Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
 SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
+
+_COSTS = CostAssumptions()
+"""The defaults of every cost assumption, stated (with their sources) once, in ``CostAssumptions``."""
 
 DEFAULT_QUANTS = ("bf16", "fp8", "int8")
 """Schemes tried by default: 16-bit and the 8-bit formats serving engines ship as near-lossless. 4-bit schemes
@@ -42,11 +46,13 @@ class Request(BaseModel):
     kv: tuple[str, ...] = Field(default=DEFAULT_KV, min_length=1)
     pricing: Scenario = "rent-on-demand"
     reserved_term: Literal["reserved-1y", "reserved-3y"] = "reserved-1y"
-    horizon_years: PositiveFloat = 3.0
+    horizon_years: PositiveFloat = _COSTS.amortization_years
     prices: str | None = Field(default=None, description="a price sheet over the catalog's prices")
-    usd_per_kwh: PositiveFloat = 0.08
-    pue: float = Field(default=1.3, ge=1.0)
-    ops_share_per_year: float = Field(default=0.10, ge=0.0, le=1.0, description="operations a year / purchase")
+    usd_per_kwh: PositiveFloat = _COSTS.usd_per_kwh
+    pue: float = Field(default=_COSTS.pue, ge=1.0)
+    ops_share_per_year: float = Field(
+        default=_COSTS.ops_share_per_year, ge=0.0, le=1.0, description="operations a year / purchase"
+    )
     budget_usd_per_month: PositiveFloat | None = None
     max_power_kw: PositiveFloat | None = None
     max_devices: PositiveInt | None = None

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from dse.costmodel import Pricing
+from dse.costmodel import CostAssumptions, Pricing
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -221,6 +221,10 @@ class ExecutionRecord(BaseModel):
     ray_address: str | None = None
 
 
+_COSTS = CostAssumptions()
+"""The defaults of every cost assumption, stated (with their sources) once, in ``CostAssumptions``."""
+
+
 class PricingRecord(BaseModel):
     """How devices are paid for, when more than the scenario is said (docs/recommend.md lists every
     assumption). ``sheet``: a price sheet over the catalog's prices, relative to the space file."""
@@ -230,10 +234,10 @@ class PricingRecord(BaseModel):
     scenario: Pricing = "rent-on-demand"
     sheet: str | None = Field(default=None, min_length=1)
     reserved_term: Literal["reserved-1y", "reserved-3y"] = "reserved-1y"
-    horizon_years: PositiveFloat = 3.0
-    usd_per_kwh: PositiveFloat = 0.08
-    pue: float = Field(default=1.3, ge=1.0)
-    ops_share_per_year: float = Field(default=0.10, ge=0.0, le=1.0)
+    horizon_years: PositiveFloat = _COSTS.amortization_years
+    usd_per_kwh: PositiveFloat = _COSTS.usd_per_kwh
+    pue: float = Field(default=_COSTS.pue, ge=1.0)
+    ops_share_per_year: float = Field(default=_COSTS.ops_share_per_year, ge=0.0, le=1.0)
 
 
 class SpaceRecord(BaseModel):

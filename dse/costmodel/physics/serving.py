@@ -16,8 +16,8 @@ from dse import units
 Pricing = Literal["rent-on-demand", "rent-reserved", "buy", "rent"]
 """How devices are paid for. ``rent`` is ``rent-on-demand`` (the name spaces used first)."""
 PRICINGS: tuple[str, ...] = typing.get_args(Pricing)
-HOURS_PER_MONTH = units.HOURS_PER_YEAR / 12.0
-"""730 hours: an average month."""
+HOURS_PER_MONTH = units.HOURS_PER_MONTH
+"""730 hours: an average month (``units``)."""
 
 
 @dataclass(frozen=True)
