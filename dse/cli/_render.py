@@ -370,12 +370,12 @@ def _months(option: dict[str, Any]) -> str:
 def render_recommendation(doc: dict[str, Any]) -> None:
     """``dse recommend``'s answer: the shortlist, the threshold sentences, what is unpriced and what cannot
     serve the load, and the winner's main sensitivities."""
-    from dse.report import format_usd
+    from dse.report import config_text, format_usd
 
     r, load = doc["request"], doc["load"]
     slos = [
         f"TTFT <= {r['ttft_s']:g} s" if r["ttft_s"] else "",
-        f"TPOT <= {r['tpot_s'] * 1e3:g} ms" if r["tpot_s"] else "",
+        f"TPOT <= {r['tpot_s'] / units.MS:g} ms" if r["tpot_s"] else "",
     ]
     slo = ", ".join(s for s in slos if s) or "no SLO"
     title = (
@@ -397,15 +397,14 @@ def render_recommendation(doc: dict[str, Any]) -> None:
         "win rate",
         "buy pays back",
     ):
-        table.add_column(name, justify="right" if name not in ("hardware", "per replica", "binding") else "left")
+        left = name in ("hardware", "per replica", "binding")
+        table.add_column(name, justify="left" if left else "right", no_wrap=name == "per replica", overflow="fold")
     for i, o in enumerate(doc["options"], 1):
-        config = f"{o['quant']}/{o['kv']} tp{o['tp']}" + (f" pp{o['pp']}" if o["pp"] > 1 else "")
-        config += f" ep{o['ep']}" if o["ep"] > 1 else ""
         hardware = o["hardware"] if o["target"] == o["hardware"] else f"{o['hardware']} ({o['target']})"
         table.add_row(
             str(i),
             hardware,
-            f"{config} B={o['batch']}",
+            config_text(o),
             str(o["replicas"]),
             str(o["devices"]) + (f" ({o['devices_paid']} bought)" if o["devices_paid"] != o["devices"] else ""),
             format_usd(o["usd_per_month"]),

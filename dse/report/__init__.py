@@ -23,6 +23,7 @@ from dse.report._labels import (
     shown_parameters,
 )
 from dse.report._recommend import cost_vs_load_chart, hardware_colours, rent_vs_buy_chart, tornado_chart, win_rate_chart
+from dse.report._recommend_page import config_text
 from dse.report._report import (
     DEFAULT_PAIRS,
     FIGURES,
@@ -75,6 +76,7 @@ __all__ = [
     "best_word",
     "column_name",
     "config_labels",
+    "config_text",
     "cost_vs_load_chart",
     "error_by_hardware_chart",
     "find_browser",
