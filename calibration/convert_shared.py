@@ -17,8 +17,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 COLUMNS = [
     "id", "source", "model", "hardware", "tp", "pp", "ep", "quant", "kv",
-    "prompt_len", "gen_len", "batch", "scenario", "metric", "value", "notes",
+    "prompt_len", "gen_len", "batch", "scenario", "metric", "value", "notes", "engine",
 ]  # fmt: skip
+
+ENGINES = {
+    "TRTLLM_v1.0_perf_overview": "tensorrt-llm",
+    "MLPerf_v5.1": "",  # MLPerf submissions use several engines; the row's engine column names it when known
+    "llamacpp_XiongjieDai": "llama.cpp",
+}
 
 SOURCE_LABEL = {
     "TRTLLM_v1.0_perf_overview": "TensorRT-LLM v1.0 perf overview",
@@ -180,7 +186,7 @@ def deployment(row: dict, model: str) -> tuple[str, int, int, int, list[str]]:
 
 def base_row(row: dict) -> dict:
     label = SOURCE_LABEL[row["source_group"]]
-    return {"source": f"{label}, {row['source']}"}
+    return {"source": f"{label}, {row['source']}", "engine": ENGINES[row["source_group"]]}
 
 
 def convert(row: dict) -> list[dict]:

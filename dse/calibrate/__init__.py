@@ -1,7 +1,7 @@
 """The cost model against measurements: a documented CSV format for them, ``dse validate`` and ``dse
 calibrate`` (docs/validation.md)."""
 
-from dse.calibrate._fit import Fit, calibrate
+from dse.calibrate._fit import Fit, calibrate, cross_validated, residual_interval
 from dse.calibrate._measurements import COLUMNS, METRICS, Measurement, MeasurementRecord, read_measurements
 from dse.calibrate._validate import SCORED_SCENARIOS, Validation, predict, summarise, validate
 
@@ -14,8 +14,10 @@ __all__ = [
     "MeasurementRecord",
     "Validation",
     "calibrate",
+    "cross_validated",
     "predict",
     "read_measurements",
+    "residual_interval",
     "summarise",
     "validate",
 ]

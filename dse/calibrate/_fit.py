@@ -1,88 +1,302 @@
-"""``dse calibrate``: an efficiency profile fitted to measurements, by robust least squares.
+"""``dse calibrate``: an efficiency profile fitted to measurements, by robust least squares, with error bars.
 
 The physics stays fixed; the fit moves only the profile's efficiencies, the parameters that say how far real
-kernels get from the roofline: ``bandwidth_efficiency``, ``compute_efficiency`` and ``kernel_overhead_us``.
-Each row's residual is ``log(predicted / measured)`` (symmetric in over- and under-prediction, unit-free, so a
-latency and a throughput weigh alike); the loss is soft-L1 with scale 0.1 (about 10 %), so a few rows the
-physics cannot explain (another engine's overheads, a transcription error) do not drag the fit. The fitted
-profile keeps the rows it was fitted on, their residuals, and the date.
+kernels get from the roofline: ``bandwidth_efficiency``, ``compute_efficiency`` (16-bit matmuls, attention,
+vector work), ``kernel_overhead_us``, and the linear layers' efficiency in each low-precision compute format
+the rows use (``compute_efficiency_by_format``: FP8 and FP4 kernels reach a different share of their peak
+than 16-bit ones). Each row's residual is ``log(predicted / measured)`` (symmetric in over- and
+under-prediction, unit-free, so a latency and a throughput weigh alike); the loss is soft-L1 with scale 0.1
+(about 10 %), so a few rows the physics cannot explain (another engine's overheads, a transcription error) do
+not drag the fit.
+
+Error bars are split-conformal: each measured accelerator in turn is left out, the profile refitted on the
+others, and the left-out rows predicted. The p10/p50/p90 of measured / predicted over those held-out rows
+(per quantity) is the spread to expect on hardware the fit has not seen; the fit's own residuals give the
+spread on hardware it has (``IntervalRecord``). A fitted profile keeps its rows, residuals, hardware, method
+and date.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dse.calibrate._measurements import Measurement
 from dse.calibrate._validate import predict
-from dse.catalog import EfficiencyProfile, FitRecord, ProfileRecord, efficiency_profile, load_profile
+from dse.catalog import (
+    CALIBRATED,
+    QUANTILES,
+    QUANTITIES,
+    EfficiencyProfile,
+    FitRecord,
+    IntervalRecord,
+    ProfileRecord,
+    efficiency_profile,
+    load_profile,
+    load_target,
+    profile_catalog,
+)
 from dse.errors import InputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 PARAMETERS = ("bandwidth_efficiency", "compute_efficiency", "kernel_overhead_us")
-"""What a fit moves, in this order."""
-BOUNDS = ((0.02, 1.0), (0.02, 1.0), (0.0, 100.0))
+"""What every fit moves, in this order; then one efficiency per low-precision format the rows compute in."""
+BOUNDS = {"bandwidth_efficiency": (0.02, 1.0), "compute_efficiency": (0.02, 1.0), "kernel_overhead_us": (0.0, 100.0)}
 """Physical ranges: an efficiency is a share of the peak; kernel overhead in microseconds."""
+LOW_PRECISION = ("fp8", "int8", "fp6", "fp4", "int4")
+"""Compute formats whose linear-layer efficiency is fitted on its own when enough rows use it."""
+FORMAT_PREFIX = "compute_efficiency_by_format."
 LOSS_SCALE = 0.1
 """Residuals (log ratios) beyond about 10 % weigh linearly, not quadratically (soft-L1)."""
 MIN_ROWS = 3
+"""Rows a fit needs, and rows a format needs for its own efficiency."""
+MIN_INTERVAL_ROWS = 5
+"""Held-out rows a quantity needs for its interval (fewer: the generic profile's interval stands in)."""
+QUANTITY_OF = {
+    "tpot_s": ("tpot_s", -1.0),
+    "ttft_s": ("ttft_s", -1.0),
+    "prefill_tokens_per_s": ("ttft_s", 1.0),
+    "throughput_tokens_per_s_per_device": ("throughput_tokens_per_s", -1.0),
+}
+"""Metric -> (quantity its interval speaks of, sign turning log(predicted / measured) into log(measured /
+predicted) of that quantity): a prefill rate over-predicted by x is a TTFT under-predicted by x."""
 
 
 @dataclass(frozen=True)
 class Fit:
     record: ProfileRecord
     rows: int
-    """Rows fitted (feasible under both the base and the fitted profile)."""
+    """Rows fitted (feasible under the base profile)."""
     before: float
     """Median |error| under the base profile."""
     after: float
     """Median |error| under the fitted one."""
+    held_out: float | None
+    """Median |error| of the left-out rows (leave-one-hardware-out); None with one accelerator."""
+    held_out_residuals: dict[str, float]
+    """Row id -> log(predicted / measured) with the row's accelerator left out of the fit."""
 
 
-def _with(base: ProfileRecord, values: Sequence[float] | np.ndarray, **extra: object) -> ProfileRecord:
-    return base.model_copy(update=dict(zip(PARAMETERS, (float(v) for v in values), strict=True)) | extra)
+def accelerator_of(m: Measurement) -> str:
+    return load_target(m.record.hardware)[0].id
 
 
-def _residuals(rows: Sequence[Measurement], profile: EfficiencyProfile) -> np.ndarray:
+def select(
+    measurements: Sequence[Measurement], *, hardware: Sequence[str] = (), engine: str | None = None
+) -> list[Measurement]:
+    """The rows measured on one of ``hardware``'s accelerators (all when empty) with ``engine`` (any when
+    None)."""
+    chosen = set(hardware)
+    return [
+        m
+        for m in measurements
+        if (not chosen or accelerator_of(m) in chosen) and (engine is None or m.record.engine == engine)
+    ]
+
+
+def _with(base: ProfileRecord, names: Sequence[str], values: Sequence[float] | np.ndarray) -> ProfileRecord:
+    update: dict[str, object] = {}
+    by_format = dict(base.compute_efficiency_by_format)
+    for name, value in zip(names, (float(v) for v in values), strict=True):
+        if name.startswith(FORMAT_PREFIX):
+            by_format[name.removeprefix(FORMAT_PREFIX)] = value  # type: ignore[index]
+        else:
+            update[name] = value
+    return base.model_copy(update=update | {"compute_efficiency_by_format": by_format})
+
+
+def _residuals(rows: Sequence[Measurement], profile: EfficiencyProfile) -> tuple[np.ndarray, np.ndarray]:
+    """log(predicted / measured) per row (NaN where the row does not fit), and each row's compute format."""
     table = predict(rows, profile)
-    return np.log(table["predicted"].to_numpy() / table["measured"].to_numpy())
+    r = np.log(table["predicted"].to_numpy() / table["measured"].to_numpy())
+    return np.where(table["feasible"].to_numpy(), r, np.nan), table["compute_format"].to_numpy()
 
 
-def calibrate(measurements: Sequence[Measurement], *, base: str = "default", profile_id: str = "fitted") -> Fit:
-    """Fit ``PARAMETERS`` of the ``base`` profile to the measurements (rows of every scenario given)."""
+def _solver(start: ProfileRecord, names: Sequence[str]) -> Callable[[Sequence[Measurement], np.ndarray], np.ndarray]:
+    """A least-squares fit of ``names`` of ``start`` to some rows, from a starting vector."""
     from scipy.optimize import least_squares
 
-    start = load_profile(base).record
-    first = _residuals(measurements, efficiency_profile(start))
-    usable = [m for m, r in zip(measurements, first, strict=True) if np.isfinite(r)]
-    if len(usable) < MIN_ROWS:
-        raise InputError(f"{len(usable)} rows the model can score; a fit needs at least {MIN_ROWS}")
-    x0 = np.asarray([getattr(start, name) for name in PARAMETERS], dtype=float)
-    lower, upper = (np.asarray(b, dtype=float) for b in zip(*BOUNDS, strict=True))
+    bounds = [BOUNDS.get(n, BOUNDS["compute_efficiency"]) for n in names]
+    lower, upper = (np.asarray(b, dtype=float) for b in zip(*bounds, strict=True))
 
-    def residuals(values: np.ndarray) -> np.ndarray:
-        r = _residuals(usable, efficiency_profile(_with(start, values)))
-        return np.where(np.isfinite(r), r, 10.0)  # a row that stops fitting in memory: a large, finite miss
+    def solve(rows: Sequence[Measurement], x0: np.ndarray) -> np.ndarray:
+        def residuals(values: np.ndarray) -> np.ndarray:
+            r, _ = _residuals(rows, efficiency_profile(_with(start, names, values)))
+            return np.where(np.isfinite(r), r, 10.0)  # a row that stops fitting in memory: a large, finite miss
 
-    solution = least_squares(
-        residuals,
-        np.clip(x0, lower, upper),
-        bounds=(lower, upper),
-        loss="soft_l1",
-        f_scale=LOSS_SCALE,
-        x_scale=np.maximum(np.abs(x0), 1.0),
+        x0 = np.clip(x0, lower, upper)
+        solution = least_squares(
+            residuals,
+            x0,
+            bounds=(lower, upper),
+            loss="soft_l1",
+            f_scale=LOSS_SCALE,
+            x_scale=np.maximum(np.abs(x0), 1.0),
+        )
+        return np.asarray(solution.x)
+
+    return solve
+
+
+def conformal_ratios(log_ratios: np.ndarray) -> list[float]:
+    """measured / predicted at ``QUANTILES`` from held-out log ratios: the split-conformal order statistics
+    (rank ceil((n + 1) q) from the top for q > 0.5, its mirror below, the median between), so a new row falls
+    under the upper one with probability at least q."""
+    x = np.sort(np.asarray(log_ratios, dtype=float))
+    n = len(x)
+    out = []
+    for q in QUANTILES:
+        if q > 0.5:
+            k = min(n, math.ceil((n + 1) * q)) - 1
+        elif q < 0.5:
+            k = max(1, math.floor((n + 1) * q)) - 1
+        else:
+            out.append(float(np.exp(np.median(x))))
+            continue
+        out.append(float(np.exp(x[k])))
+    return out
+
+
+def interval_table(rows: Sequence[Measurement], residuals: np.ndarray) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per quantity: ``conformal_ratios`` of the rows' residuals (log(predicted / measured)), and the count;
+    quantities with fewer than ``MIN_INTERVAL_ROWS`` finite residuals are left out."""
+    by: dict[str, list[float]] = {q: [] for q in QUANTITIES}
+    for m, r in zip(rows, residuals, strict=True):
+        if np.isfinite(r):
+            quantity, sign = QUANTITY_OF[m.record.metric]
+            by[quantity].append(sign * float(r))
+    ratios = {q: conformal_ratios(np.asarray(v)) for q, v in by.items() if len(v) >= MIN_INTERVAL_ROWS}
+    return ratios, {q: len(v) for q, v in by.items() if len(v) >= MIN_INTERVAL_ROWS}
+
+
+def residual_interval(measurements: Sequence[Measurement], profile: str) -> IntervalRecord:
+    """The interval record of a profile that was not fitted to ``measurements``: every row is held out, so
+    its residuals are the held-out spread directly (the generic profile's, on all published rows)."""
+    residuals, _ = _residuals(measurements, load_profile(profile))
+    held_out, counts = interval_table(measurements, residuals)
+    return IntervalRecord(
+        method=f"split-conformal: the profile was not fitted to these {len(measurements)} measurements, so all "
+        f"are held out; quantiles {list(QUANTILES)} of measured / predicted",
+        held_out={q: [round(v, 4) for v in r] for q, r in held_out.items()},
+        rows=counts,
     )
-    final = residuals(solution.x)
+
+
+def _median_abs(log_ratios: np.ndarray) -> float:
+    finite = log_ratios[np.isfinite(log_ratios)]
+    return float(np.median(np.abs(np.expm1(finite)))) if len(finite) else math.nan
+
+
+def calibrate(
+    measurements: Sequence[Measurement],
+    *,
+    base: str = "default",
+    profile_id: str = "fitted",
+    hardware: Sequence[str] | None = None,
+    engine: str | None = None,
+    cross_validate: bool = True,
+) -> Fit:
+    """Fit the ``base`` profile to the rows of ``hardware`` (default: the base's own ``hardware`` list, all
+    rows when that is empty) measured with ``engine`` (default: the base's ``engine``, any when None); with
+    ``cross_validate``, leave each accelerator out in turn for the held-out error and the intervals."""
+    start = load_profile(base).record
+    hardware = start.hardware if hardware is None else hardware
+    engine = start.engine if engine is None else engine
+    rows = select(measurements, hardware=hardware, engine=engine)
+    first, formats = _residuals(rows, efficiency_profile(start))
+    usable = [m for m, r in zip(rows, first, strict=True) if np.isfinite(r)]
+    if len(usable) < MIN_ROWS:
+        raise InputError(
+            f"{len(usable)} rows the model can score (hardware {', '.join(hardware) or 'any'}, engine "
+            f"{engine or 'any'}); a fit needs at least {MIN_ROWS}"
+        )
+    used = formats[np.isfinite(first)]
+    fitted_formats = [f for f in LOW_PRECISION if np.count_nonzero(used == f) >= MIN_ROWS]
+    names = (*PARAMETERS, *(FORMAT_PREFIX + f for f in fitted_formats))
+    x0 = np.asarray([start.compute_efficiency if n.startswith(FORMAT_PREFIX) else getattr(start, n) for n in names])
+    solve = _solver(start, names)
+    x = np.round(solve(usable, x0), 4)  # the profile as written; its residuals are those of these values
+    final, _ = _residuals(usable, efficiency_profile(_with(start, names, x)))
+    measured_on = sorted({accelerator_of(m) for m in usable})
+
+    held = np.full(len(usable), np.nan)
+    if cross_validate and len(measured_on) > 1:
+        for accelerator in measured_on:
+            out = np.asarray([accelerator_of(m) == accelerator for m in usable])
+            train = [m for m, o in zip(usable, out, strict=True) if not o]
+            if len(train) < MIN_ROWS:
+                continue
+            x_loo = solve(train, x)
+            test = [m for m, o in zip(usable, out, strict=True) if o]
+            held[out], _ = _residuals(test, efficiency_profile(_with(start, names, x_loo)))
+    in_sample, _ = interval_table(usable, final)
+    held_out, counts = interval_table(usable, held)
+    today = datetime.date.today().isoformat()
+    method = f"scipy least_squares, soft_l1 loss, f_scale {LOSS_SCALE}, log(predicted / measured); base {start.id}"
     fit = FitRecord(
         rows=[m.record.id for m in usable],
-        residuals=[round(float(r), 6) for r in final],
-        method=f"scipy least_squares, soft_l1 loss, f_scale {LOSS_SCALE}, log(predicted / measured); base {base}",
-        date=datetime.date.today().isoformat(),
+        residuals=[round(float(r), 6) if np.isfinite(r) else 10.0 for r in final],
+        method=method,
+        date=today,
+        hardware=measured_on,
     )
-    description = f"Fitted to {len(usable)} measurements by `dse calibrate` (base profile: {base})."
-    record = _with(start, solution.x, id=profile_id, description=description, fit=fit, provenance=None)
-    before = float(np.median(np.abs(np.expm1(first[np.isfinite(first)]))))
-    after = float(np.median(np.abs(np.expm1(final))))
-    return Fit(ProfileRecord.model_validate(record.model_dump()), len(usable), before, after)
+    interval = IntervalRecord(
+        method="split-conformal: leave one accelerator out, refit, predict its rows (held_out); the fit's own "
+        f"residuals (in_sample); quantiles {list(QUANTILES)} of measured / predicted",
+        held_out={q: [round(v, 4) for v in r] for q, r in held_out.items()},
+        in_sample={q: [round(v, 4) for v in r] for q, r in in_sample.items()},
+        rows=counts,
+    )
+    description = (
+        f"Fitted to {len(usable)} measurements on {', '.join(measured_on)}"
+        + (f" ({engine})" if engine else "")
+        + f" by `dse calibrate` (base profile: {start.id})."
+    )
+    record = _with(start, names, x).model_copy(
+        update={
+            "id": profile_id,
+            "description": description,
+            "fit": fit,
+            "interval": interval if (held_out or in_sample) else None,
+            "provenance": None,
+            "engine": engine,
+            "hardware": list(hardware),
+        }
+    )
+    record = ProfileRecord.model_validate(record.model_dump())
+    return Fit(
+        record,
+        len(usable),
+        before=_median_abs(first),
+        after=_median_abs(final),
+        held_out=_median_abs(held) if np.isfinite(held).any() else None,
+        held_out_residuals={m.record.id: float(r) for m, r in zip(usable, held, strict=True) if np.isfinite(r)},
+    )
+
+
+def cross_validated(measurements: Sequence[Measurement]) -> pd.DataFrame:
+    """``predict`` with the ``calibrated`` profiles, every row predicted without its own accelerator's
+    measurements: rows a fitted family profile was fitted on are predicted by that family refitted without
+    their accelerator (leave-one-hardware-out); the others were never fitted on (``held_out`` column)."""
+    table = predict(measurements, CALIBRATED)
+    table["held_out"] = ~table["calibrated"].to_numpy(dtype=bool)
+    for profile in profile_catalog().values():
+        if profile.record.fit is None or not profile.record.hardware:
+            continue
+        mine = [m for m, p in zip(measurements, table["profile"], strict=True) if p == profile.id]
+        if not mine:
+            continue
+        fit = calibrate(mine, base=profile.id, profile_id=profile.id)
+        at = table["id"].isin(fit.held_out_residuals) & (table["profile"] == profile.id)
+        r = table.loc[at, "id"].map(fit.held_out_residuals).to_numpy(dtype=float)
+        table.loc[at, "predicted"] = table.loc[at, "measured"].to_numpy() * np.exp(r)
+        table.loc[at, "held_out"] = True
+    table["error"] = table["predicted"] / table["measured"] - 1.0
+    return table

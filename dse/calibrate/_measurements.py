@@ -1,10 +1,11 @@
 """Published (or a user's own) measurements in dse's CSV format: one row per measured quantity.
 
 Columns (docs/validation.md): ``id, source, model, hardware, tp, pp, ep, quant, kv, prompt_len, gen_len,
-batch, scenario, metric, value, notes``; ids are catalog ids (``hardware`` a system for several devices),
-``value`` is SI. ``scenario``: ``batch`` (a fixed batch, measured directly), ``max-throughput`` (offline, all
-requests queued; the engine chooses the batch), ``server`` (requests arriving at a rate; latencies include
-queueing).
+batch, scenario, metric, value, notes``, and optionally ``engine`` (the engine measured, e.g. ``tensorrt-llm``,
+``vllm``, ``llama.cpp``: ``dse validate`` scores a row with that engine's fitted profile). Ids are catalog ids
+(``hardware`` a system for several devices); ``value`` is SI. ``scenario``: ``batch`` (a fixed batch,
+measured directly), ``max-throughput`` (offline, all requests queued; the engine chooses the batch),
+``server`` (requests arriving at a rate; latencies include queueing).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ COLUMNS = (
     "value",
     "notes",
 )
+OPTIONAL_COLUMNS = ("engine",)
 
 
 class MeasurementRecord(BaseModel):
@@ -62,6 +64,7 @@ class MeasurementRecord(BaseModel):
     metric: Metric
     value: PositiveFloat
     notes: str | None = None
+    engine: str | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -89,10 +92,10 @@ def read_measurements(path: str | Path) -> list[Measurement]:
     reader = csv.DictReader(text.splitlines())
     header = tuple(reader.fieldnames or ())
     missing = [c for c in COLUMNS if c not in header]
-    unknown = [c for c in header if c not in COLUMNS]
+    unknown = [c for c in header if c not in COLUMNS + OPTIONAL_COLUMNS]
     if missing or unknown:
         raise InputError(
-            f"expected the columns {', '.join(COLUMNS)}"
+            f"expected the columns {', '.join(COLUMNS)} (and optionally {', '.join(OPTIONAL_COLUMNS)})"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unknown {', '.join(unknown)}" if unknown else ""),
             source=source,

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dse.calibrate._measurements import METRICS, Measurement
-from dse.catalog import EfficiencyProfile
+from dse.catalog import CALIBRATED, EfficiencyProfile, load_profile, load_target, profile_for
+from dse.errors import InputError
 from dse.scoring import reason_text, score_columns
 
 if TYPE_CHECKING:
@@ -47,21 +48,44 @@ def _columns(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray) -> 
 
 
 def _score(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profile: Profile) -> dict[str, np.ndarray]:
+    """Each row scored; with the ``calibrated`` profile, by the fitted profile of its engine (one call per
+    engine named)."""
     n = len(rows)
     out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr_dev", "max_batch", "reason")}
-    for idx, scored in score_columns(_columns(rows, batch), profile=profile):
-        m = scored.metrics
-        out["ttft"][idx], out["tpot"][idx], out["thr_dev"][idx] = (
-            m.ttft_s,
-            m.tpot_s,
-            m.throughput_tokens_per_s_per_device,
-        )
-        out["max_batch"][idx], out["reason"][idx] = scored.memory.max_batch, m.reason
+    out["format"] = np.full(n, "", dtype=object)
+    engines = [m.record.engine for m in rows]
+    for engine in dict.fromkeys(engines):
+        part = np.flatnonzero([e == engine for e in engines])
+        chosen = [rows[int(i)] for i in part]
+        for idx, scored in score_columns(_columns(chosen, np.asarray(batch)[part]), profile=profile, engine=engine):
+            m, at = scored.metrics, part[idx]
+            out["ttft"][at], out["tpot"][at], out["thr_dev"][at] = (
+                m.ttft_s,
+                m.tpot_s,
+                m.throughput_tokens_per_s_per_device,
+            )
+            out["max_batch"][at], out["reason"][at] = scored.memory.max_batch, m.reason
+            out["format"][at] = scored.compute_format
     return out
 
 
-def predict(rows: Sequence[Measurement], profile: Profile = "default") -> pd.DataFrame:
-    """Predicted value of each row's quantity, with the batch used and feasibility."""
+def profiles_of(rows: Sequence[Measurement], profile: Profile) -> list[tuple[EfficiencyProfile, bool]]:
+    """The profile each row is scored with, and whether its hardware was measured in that profile's fit."""
+    out = []
+    for m in rows:
+        accelerator = load_target(m.record.hardware)[0].id
+        if isinstance(profile, EfficiencyProfile):
+            out.append((profile, accelerator in profile.calibrated_on))
+        elif profile == CALIBRATED:
+            out.append(profile_for(accelerator, m.record.engine))
+        else:
+            chosen = load_profile(profile)
+            out.append((chosen, accelerator in chosen.calibrated_on))
+    return out
+
+
+def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.DataFrame:
+    """Predicted value of each row's quantity, with the batch used, feasibility, and the profile used."""
     import pandas as pd
 
     given = [m.record.batch or 1 for m in rows]
@@ -81,11 +105,17 @@ def predict(rows: Sequence[Measurement], profile: Profile = "default") -> pd.Dat
     predicted = np.asarray([by_metric[k][i] for i, k in enumerate(metric)])
     measured = np.asarray([m.record.value for m in rows])
     reason = s["reason"].astype(np.int64)
+    used = profiles_of(rows, profile)
     return pd.DataFrame(
         {
             "id": [m.record.id for m in rows],
             "model": [m.record.model for m in rows],
             "hardware": [m.record.hardware for m in rows],
+            "accelerator": [load_target(m.record.hardware)[0].id for m in rows],
+            "engine": [m.record.engine or "" for m in rows],
+            "profile": [p.id for p, _ in used],
+            "calibrated": [c for _, c in used],
+            "compute_format": s["format"],
             "quant": [m.record.quant for m in rows],
             "prompt_len": prompt.astype(np.int64),
             "gen_len": [m.record.gen_len for m in rows],
@@ -160,8 +190,19 @@ def summarise(rows: pd.DataFrame, profile: str) -> Validation:
 
 
 def validate(
-    measurements: Sequence[Measurement], *, profile: str = "default", scenarios: Sequence[str] = SCORED_SCENARIOS
+    measurements: Sequence[Measurement],
+    *,
+    profile: str = CALIBRATED,
+    scenarios: Sequence[str] = SCORED_SCENARIOS,
+    cross_validate: bool = False,
 ) -> Validation:
-    """Predicted against measured for every row of the given scenarios, and the summary."""
+    """Predicted against measured for every row of the given scenarios, and the summary; ``cross_validate``
+    (with the ``calibrated`` profiles): every row predicted with its accelerator left out of its family's fit."""
     chosen = [m for m in measurements if m.record.scenario in scenarios]
-    return summarise(predict(chosen, profile), profile)
+    if not cross_validate:
+        return summarise(predict(chosen, profile), profile)
+    if profile != CALIBRATED:
+        raise InputError("cross-validation refits the calibrated profiles: leave --profile out", field="profile")
+    from dse.calibrate._fit import cross_validated
+
+    return summarise(cross_validated(chosen), f"{profile} (leave one accelerator out)")

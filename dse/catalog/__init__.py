@@ -16,10 +16,21 @@ from dse.catalog._prices import (
     read_price_sheet,
     sheet_ids,
 )
-from dse.catalog._profile import EfficiencyProfile, FitRecord, ProfileRecord, efficiency_profile
+from dse.catalog._profile import (
+    QUANTILES,
+    QUANTITIES,
+    EfficiencyProfile,
+    FitRecord,
+    IntervalRecord,
+    ProfileRecord,
+    efficiency_profile,
+)
 from dse.catalog._provenance import Provenance
 from dse.catalog._quant import KVFormatRecord, Numerics, SchemeRecord
 from dse.catalog._registry import (
+    CALIBRATED,
+    ENGINE_PREFERENCE,
+    GENERIC,
     catalog_root,
     hardware_catalog,
     is_path,
@@ -32,11 +43,17 @@ from dse.catalog._registry import (
     load_target,
     model_catalog,
     profile_catalog,
+    profile_for,
     quant_catalog,
     system_catalog,
 )
 
 __all__ = [
+    "CALIBRATED",
+    "ENGINE_PREFERENCE",
+    "GENERIC",
+    "QUANTILES",
+    "QUANTITIES",
     "TERMS",
     "DType",
     "DevicePrices",
@@ -44,6 +61,7 @@ __all__ = [
     "FitRecord",
     "HardwareRecord",
     "HardwareSpec",
+    "IntervalRecord",
     "KVFormatRecord",
     "LayerSet",
     "LinkSpec",
@@ -75,6 +93,7 @@ __all__ = [
     "price_book",
     "price_catalog",
     "profile_catalog",
+    "profile_for",
     "quant_catalog",
     "read_document",
     "read_price_sheet",

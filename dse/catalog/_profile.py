@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from dse import units
+from dse.catalog._hardware import DType
 from dse.catalog._provenance import Provenance
+
+QUANTITIES = ("tpot_s", "ttft_s", "throughput_tokens_per_s")
+"""The predictions an interval is given for (``IntervalRecord``)."""
+QUANTILES = (0.1, 0.5, 0.9)
+Ratios = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=3, max_length=3)]
+"""measured / predicted at ``QUANTILES``."""
 
 
 class FitRecord(BaseModel):
@@ -20,6 +28,22 @@ class FitRecord(BaseModel):
     residuals: list[float] = Field(min_length=1)
     method: str = Field(min_length=1)
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    hardware: list[str] = Field(default_factory=list, description="accelerator ids the rows were measured on")
+
+
+class IntervalRecord(BaseModel):
+    """How far measurements fall from a profile's predictions, per quantity (``QUANTITIES``): the p10, p50 and
+    p90 of measured / predicted (split-conformal, ``dse calibrate``). ``held_out``: over rows of hardware left
+    out of the fit (leave-one-hardware-out), the spread to expect on hardware without measurements;
+    ``in_sample``: over the fit's own rows, for hardware that was measured. A prediction x has the interval
+    [p10 x, p90 x]."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    method: str = Field(min_length=1)
+    held_out: dict[str, Ratios] = Field(default_factory=dict)
+    in_sample: dict[str, Ratios] = Field(default_factory=dict)
+    rows: dict[str, int] = Field(default_factory=dict, description="held-out rows per quantity")
 
 
 class ProfileRecord(BaseModel):
@@ -44,8 +68,23 @@ class ProfileRecord(BaseModel):
     comm_overlap: float = Field(
         default=0.0, ge=0, le=1, description="share of the shorter of compute and communication hidden"
     )
+    compute_efficiency_by_format: dict[DType, float] = Field(
+        default_factory=dict,
+        description="achieved / peak of the linear layers per compute format, where it differs from "
+        "compute_efficiency (16-bit attention and vector work keep compute_efficiency)",
+    )
+    hardware: list[str] = Field(
+        default_factory=list,
+        description="accelerator ids this profile is chosen for by the `calibrated` profile (its family)",
+    )
+    engine: str | None = Field(default=None, description="the serving engine whose kernels it describes")
+    automatic: bool = Field(
+        default=True,
+        description="chosen for its hardware when no engine is named (false: only when its engine is asked for)",
+    )
     provenance: Provenance | None = None
     fit: FitRecord | None = None
+    interval: IntervalRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +102,15 @@ class EfficiencyProfile:
     inter_node_latency_s: float
     comm_overlap: float
     record: ProfileRecord
+
+    def matmul_efficiency(self, compute: str) -> float:
+        """Achieved / peak of linear layers computing in format ``compute``."""
+        return self.record.compute_efficiency_by_format.get(compute, self.compute_efficiency)  # type: ignore[call-overload]
+
+    @property
+    def calibrated_on(self) -> frozenset[str]:
+        """Accelerator ids with measurements in this profile's fit (none for a profile not fitted)."""
+        return frozenset(self.record.fit.hardware) if self.record.fit else frozenset()
 
 
 def efficiency_profile(record: ProfileRecord) -> EfficiencyProfile:

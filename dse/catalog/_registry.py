@@ -184,6 +184,35 @@ def profile_catalog() -> Mapping[str, EfficiencyProfile]:
     return {key: efficiency_profile(rec) for key, rec in records.items()}  # type: ignore[arg-type]
 
 
+CALIBRATED = "calibrated"
+"""The profile name that means: the fitted profile of each target's family (``profile_for``)."""
+GENERIC = "default"
+"""The profile of hardware no fitted profile covers."""
+ENGINE_PREFERENCE = ("tensorrt-llm", "vllm", "sglang", "llama.cpp")
+"""Which engine's fitted profile describes a target when no engine is named: serving engines first."""
+
+
+def profile_for(accelerator: str, engine: str | None = None) -> tuple[EfficiencyProfile, bool]:
+    """The fitted profile of an accelerator's family (for ``engine`` when given), and whether the accelerator
+    itself was measured in its fit (``calibrated``). Without an engine, the ``automatic`` profiles compete and
+    serving engines come first (``ENGINE_PREFERENCE``). Hardware no fitted profile covers gets the generic
+    ``default`` profile, uncalibrated."""
+    covering = [p for p in profile_catalog().values() if accelerator in p.record.hardware]
+    if engine is None:
+        covering = [p for p in covering if p.record.automatic]
+    else:
+        covering = [p for p in covering if p.record.engine == engine]
+
+    def rank(p: EfficiencyProfile) -> tuple[int, str]:
+        e = p.record.engine
+        return (ENGINE_PREFERENCE.index(e) if e in ENGINE_PREFERENCE else len(ENGINE_PREFERENCE), p.id)
+
+    if not covering:
+        return load_profile(GENERIC), False
+    chosen = min(covering, key=rank)
+    return chosen, accelerator in chosen.calibrated_on
+
+
 def load_profile(ref: str) -> EfficiencyProfile:
     """An efficiency profile by id or path."""
     if is_path(ref):

@@ -91,7 +91,12 @@ def _input_option(spec: Input) -> inspect.Parameter:
 def analyze(
     *,
     ideal: Annotated[bool, typer.Option("--ideal", help="Pure roofline: efficiency 1, no overheads, no reserve.")],
-    profile: Annotated[str | None, typer.Option(help="Efficiency profile id or YAML path (default: default).")],
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Efficiency profile id or YAML path (default: calibrated, the hardware family's fitted profile)."
+        ),
+    ],
     pricing: Annotated[
         Pricing,  # type: ignore[valid-type]
         typer.Option(help="rent-on-demand, rent-reserved: cloud $/device-hour; buy: amortised purchase + power + ops."),
@@ -296,7 +301,9 @@ def recommend_command(
     budget_usd_per_month: Annotated[float | None, typer.Option(help="Limit: $ a month for the fleet.")] = None,
     max_power_kw: Annotated[float | None, typer.Option(help="Limit: the fleet's power, kW.")] = None,
     max_devices: Annotated[int | None, typer.Option(help="Limit: devices in the fleet.")] = None,
-    profile: Annotated[str, typer.Option(help="Efficiency profile id or YAML path.")] = "default",
+    profile: Annotated[
+        str, typer.Option(help="Efficiency profile id or YAML path; calibrated: each target's fitted family profile.")
+    ] = "calibrated",
     top: Annotated[int, typer.Option(help="Options shown (all are ranked).")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the robustness draws.")] = 0,
     samples: Annotated[int, typer.Option(help="Robustness draws (0: none).")] = 2000,
@@ -372,10 +379,18 @@ def validate_command(
     measurements: Annotated[
         str | None, typer.Option(help="Measurements CSV (docs/validation.md). Default: the shipped published ones.")
     ] = None,
-    profile: Annotated[str, typer.Option(help="Efficiency profile id or YAML path.")] = "default",
+    profile: Annotated[
+        str, typer.Option(help="Efficiency profile id or YAML path; calibrated: each row's fitted family profile.")
+    ] = "calibrated",
     scenario: Annotated[
         list[str] | None, typer.Option(help="Scenarios to score (repeat): batch, max-throughput, server.")
     ] = None,
+    cross_validate: Annotated[
+        bool,
+        typer.Option(
+            "--cross-validate", help="Predict each row with its accelerator left out of the fit (slower: refits)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     out: Annotated[str | None, typer.Option(help="Write validation.csv (every row) and validation.json here.")] = None,
     report: Annotated[
@@ -391,7 +406,7 @@ def validate_command(
     for i, name in enumerate(chosen):
         if name not in ("batch", "max-throughput", "server"):
             raise InputError(f"expected batch, max-throughput or server, got {name!r}", field=f"scenario[{i}]")
-    result = validate(read_measurements(path), profile=profile, scenarios=chosen)
+    result = validate(read_measurements(path), profile=profile, scenarios=chosen, cross_validate=cross_validate)
     from dse.scoring import finite_json
 
     doc = finite_json(result.to_dict() | {"measurements": path})
@@ -429,8 +444,19 @@ def calibrate_command(
     scenario: Annotated[
         list[str] | None, typer.Option(help="Scenarios fitted (repeat): batch, max-throughput, server.")
     ] = None,
+    hardware: Annotated[
+        list[str] | None,
+        typer.Option(help="Fit only rows on these accelerators (repeat; default: the base profile's hardware list)."),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Fit only rows of this engine (default: the base profile's engine, or any).")
+    ] = None,
+    cross_validate: Annotated[
+        bool, typer.Option(help="Leave each accelerator out in turn for the held-out error and the intervals.")
+    ] = True,
 ) -> None:
-    """Fit an efficiency profile (bandwidth and compute efficiency, kernel overhead) to measurements."""
+    """Fit an efficiency profile (bandwidth, compute efficiency per format, kernel overhead) to measurements,
+    with error bars from leave-one-accelerator-out residuals."""
     import yaml
 
     from dse.calibrate import SCORED_SCENARIOS, calibrate, read_measurements
@@ -438,17 +464,21 @@ def calibrate_command(
 
     chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
     rows = [m for m in read_measurements(measurements) if m.record.scenario in chosen]
-    fit = calibrate(rows, base=base, profile_id=profile_id)
+    fit = calibrate(
+        rows, base=base, profile_id=profile_id, hardware=hardware, engine=engine, cross_validate=cross_validate
+    )
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")
     tmp.write_text(yaml.safe_dump(fit.record.model_dump(exclude_none=True), sort_keys=False), encoding="utf-8")
     replace_durably(tmp, target)
     r = fit.record
+    formats = "".join(f", {f} {v:.3f}" for f, v in r.compute_efficiency_by_format.items())
+    held = f", {fit.held_out:.0%} held out (one accelerator left out at a time)" if fit.held_out is not None else ""
     typer.echo(
         f"{fit.rows} rows: bandwidth_efficiency {r.bandwidth_efficiency:.3f}, compute_efficiency "
-        f"{r.compute_efficiency:.3f}, kernel_overhead_us {r.kernel_overhead_us:.2f}; median |error| "
-        f"{fit.before:.0%} ({base}) -> {fit.after:.0%}. Profile: {target} (use it with --profile)"
+        f"{r.compute_efficiency:.3f}{formats}, kernel_overhead_us {r.kernel_overhead_us:.2f}; median |error| "
+        f"{fit.before:.0%} ({base}) -> {fit.after:.0%}{held}. Profile: {target} (use it with --profile)"
     )
 
 

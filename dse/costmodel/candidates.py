@@ -34,6 +34,9 @@ class Candidates:
     """On-chip memory (L2 / SRAM) of a device; 0: unknown (no reuse of K/V in it is assumed)."""
     bandwidth_efficiency: Array
     compute_efficiency: Array
+    """Achieved / peak of 16-bit matmuls (attention) and vector work."""
+    matmul_efficiency: Array
+    """Achieved / peak of the linear layers in their compute format (default: ``compute_efficiency``)."""
     kernel_overhead_s: Array
     memory_utilization: Array
     runtime_reserve_bytes: Array
@@ -81,6 +84,8 @@ class Candidates:
         """Build from scalars or arrays (scalars broadcast to ``size``); names are the field names. Deployment
         fields absent from ``columns`` take ``DEFAULTS``' values."""
         columns = DEFAULTS | columns
+        if "matmul_efficiency" not in columns and "compute_efficiency" in columns:
+            columns["matmul_efficiency"] = columns["compute_efficiency"]
         missing = [f.name for f in fields(cls) if f.name not in columns]
         if missing:
             raise KeyError(f"missing candidate fields: {missing}")

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
+from dse.catalog import CALIBRATED
 from dse.costmodel import CostAssumptions
 from dse.errors import InputError
 
@@ -56,7 +57,7 @@ class Request(BaseModel):
     budget_usd_per_month: PositiveFloat | None = None
     max_power_kw: PositiveFloat | None = None
     max_devices: PositiveInt | None = None
-    profile: str = "default"
+    profile: str = CALIBRATED
     top: PositiveInt = 5
     seed: int = 0
     samples: int = Field(default=2000, ge=0, le=1_000_000, description="Monte-Carlo draws (0: none)")

@@ -75,7 +75,8 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
     for kind in used:
         peak = roofs["peak_flops_per_s"][kind]
         for attainable, dash, label in ((True, "solid", "attainable"), (False, "dot", "datasheet")):
-            scale_c = roofs["compute_efficiency"] if attainable else 1.0
+            efficiency = roofs.get("matmul_efficiency", roofs["compute_efficiency"]) if kind == "matmul" else None
+            scale_c = (efficiency or roofs["compute_efficiency"]) if attainable else 1.0
             scale_b = roofs["bandwidth_efficiency"] if attainable else 1.0
             ceiling = np.minimum(peak * scale_c, grid * bandwidth * scale_b) / units.TFLOPS
             fig.add_trace(

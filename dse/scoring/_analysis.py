@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import ModelSpec, load_model, load_profile, load_target
+from dse.catalog import CALIBRATED, QUANTITIES, ModelSpec, load_model, load_target
 from dse.costmodel import (
     METRIC_NAMES,
     REASON_TEXT,
@@ -23,8 +23,9 @@ from dse.costmodel import (
 )
 from dse.costmodel.physics.roofline import PEAKS, arithmetic_intensity, bound
 from dse.errors import InputError
-from dse.scoring._build import architecture, build_candidates, numerics_table
+from dse.scoring._build import architecture, build_candidates, numerics_table, target_profiles
 from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields
+from dse.scoring._intervals import NO_RATIOS, Ratios, intervals, target_ratios
 
 PER_DEVICE_NOTE = (
     "prefill, decode, memory, communication and layers are per device of the busiest pipeline stage (its "
@@ -161,6 +162,12 @@ class Analysis:
     roofs: dict[str, Any] | None = None
     """The roofline's ceilings: the three peaks (linear-layer format, 16-bit, vector) and the memory bandwidth
     as resolved for this candidate, the profile's efficiencies, and the datasheet's dense peak per format."""
+    comm_overlap: float = 0.0
+    """The profile's share of the shorter of compute and communication hidden."""
+    calibrated: bool = False
+    """Whether the accelerator was measured in the fit of the profile used."""
+    ratios: dict[str, Ratios] | None = None
+    """measured / predicted at p10, p50, p90 per quantity (``interval_ratios``)."""
 
     def _deployment(self) -> dict[str, Any]:
         ev, i = self.evaluation, self.inputs
@@ -243,10 +250,17 @@ class Analysis:
             "host_capacity_bytes": float(mem.host_capacity_bytes),
         }
         out["roofline"] = self.roofs
+        out["calibrated"] = self.calibrated
+        predicted = {
+            "ttft_s": float(m.ttft_s),
+            "tpot_s": float(m.tpot_s),
+            "throughput_tokens_per_s": float(m.throughput_tokens_per_s),
+        }
+        out["intervals"] = intervals(predicted, self.ratios or dict.fromkeys(QUANTITIES, NO_RATIOS))
         out["feasible"] = bool(m.feasible)
         out["infeasible_reason"] = REASON_TEXT[Reason(int(m.reason))]
         passes = float(ev.layout.micro_batches)
-        pp, overlap = self.inputs["pp"], load_profile(self.inputs["profile"]).comm_overlap
+        pp, overlap = self.inputs["pp"], self.comm_overlap
         out["layers"] = []
         phases = (("prefill", ev.prefill, ev.operators[0]), ("decode", ev.decode_step, ev.operators[1]))
         for stage, phase, costs in phases:
@@ -315,11 +329,13 @@ def analyze(
     inputs = {"model": model, "hardware": hardware} | {name: arguments[name] for name in INPUT_DEFAULTS}
     columns = {k: [v] for k, v in inputs.items()}
     fields = candidate_fields(columns)
-    chosen = "ideal" if ideal else (profile or "default")
+    chosen = "ideal" if ideal else (profile or CALIBRATED)
     target = load_target(hardware)
+    prof = target_profiles([target], chosen)[0]
+    calibrated, ratios = target_ratios([target], prof)[0]
     codes, numerics = numerics_table(columns)
     cand, formats = build_candidates(
-        [target], np.zeros(1, dtype=np.int64), numerics, codes, fields, profile=chosen, costs=costs
+        [target], np.zeros(1, dtype=np.int64), numerics, codes, fields, profile=prof, costs=costs
     )
     spec = load_model(model)
     evaluation = evaluate_reference(architecture(spec), cand.row(0))
@@ -328,16 +344,20 @@ def analyze(
     roofs = {
         "peak_flops_per_s": {kind: float(getattr(row, f"{kind}_flops_per_s")) for kind in PEAKS},
         "compute_efficiency": float(row.compute_efficiency),
+        "matmul_efficiency": float(row.matmul_efficiency),
         "memory_bandwidth_bytes_per_s": float(row.bandwidth_bytes_per_s),
         "bandwidth_efficiency": float(row.bandwidth_efficiency),
         "datasheet_peak_flops_per_s": dict(accelerator.peak_flops_per_s),
     }
     return Analysis(
-        inputs | {"profile": chosen, "pricing": costs.scenario},
+        inputs | {"profile": prof.id, "pricing": costs.scenario},
         spec,
         evaluation,
         str(formats[0]),
         accelerator=accelerator.id,
         system=system.id if system is not None else None,
         roofs=roofs,
+        comm_overlap=float(row.comm_overlap),
+        calibrated=calibrated,
+        ratios=ratios,
     )

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dse.catalog import (
+    CALIBRATED,
     DevicePrices,
     EfficiencyProfile,
     HardwareSpec,
@@ -24,6 +25,7 @@ from dse.catalog import (
     device_prices,
     load_profile,
     price_book,
+    profile_for,
     resolve_numerics,
     sheet_ids,
     system_catalog,
@@ -281,6 +283,34 @@ def _system_row(target: Target, prof: EfficiencyProfile) -> tuple[float, ...]:
     return (devices_per_node, max_nodes, intra_bw, intra_lat, inter_bw, inter_lat, host_link, host_memory)
 
 
+ProfileChoice = str | EfficiencyProfile
+"""A profile id or YAML path, ``calibrated`` (each target's fitted family profile), or a profile itself."""
+
+
+def target_profiles(
+    hardware: Sequence[Target], profile: ProfileChoice, engine: str | None = None
+) -> list[EfficiencyProfile]:
+    """The profile each target is scored with: ``profile`` itself, or with ``calibrated`` its family's fitted
+    profile (for ``engine`` when given; ``dse.catalog.profile_for``)."""
+    if isinstance(profile, EfficiencyProfile):
+        return [profile] * len(hardware)
+    if profile == CALIBRATED:
+        return [profile_for(hw.id, engine)[0] for hw, _ in hardware]
+    return [load_profile(profile)] * len(hardware)
+
+
+_PROFILE_FIELDS = (
+    "bandwidth_efficiency",
+    "compute_efficiency",
+    "kernel_overhead_s",
+    "memory_utilization",
+    "runtime_reserve_bytes",
+    "flash_block_rows",
+    "comm_overlap",
+)
+"""Candidate fields a target's efficiency profile gives."""
+
+
 def build_candidates(
     hardware: Sequence[Target],
     hardware_codes: np.ndarray,
@@ -288,29 +318,27 @@ def build_candidates(
     numerics_codes: np.ndarray,
     fields: Mapping[str, np.ndarray],
     *,
-    profile: str | EfficiencyProfile,
+    profile: ProfileChoice,
     costs: CostAssumptions,
+    engine: str | None = None,
 ) -> tuple[Candidates, np.ndarray]:
     """The cost model's candidates: per-(device, numerics) lookups, then fancy indexing (no per-candidate
-    loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``); ``profile`` an
-    id, a YAML path, or a profile itself (a fit tries many)."""
-    prof = profile if isinstance(profile, EfficiencyProfile) else load_profile(profile)
+    loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``); ``profile`` as
+    ``target_profiles`` takes it."""
+    profiles = target_profiles(hardware, profile, engine)
     pair_codes, pairs = factorize_rows(hardware_codes, numerics_codes)
     table, formats = _pair_table(hardware, numerics, pairs, costs)
+    matmul = np.asarray([profiles[h].matmul_efficiency(f) for (h, _), f in zip(pairs, formats, strict=True)])
     table = table[pair_codes]
     columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(_PAIR_FIELDS)}
     columns["format_supported"] = table[:, _PAIR_FIELDS.index("format_supported")] > 0.5
-    systems = np.asarray([_system_row(t, prof) for t in hardware], dtype=np.float64).reshape(-1, len(_SYSTEM_FIELDS))
+    columns["matmul_efficiency"] = matmul.reshape(-1)[pair_codes] if len(pairs) else np.empty(0)
+    systems = np.asarray([_system_row(t, p) for t, p in zip(hardware, profiles, strict=True)], dtype=np.float64)
+    systems = systems.reshape(-1, len(_SYSTEM_FIELDS))
     columns.update({name: systems[hardware_codes, i] for i, name in enumerate(_SYSTEM_FIELDS)})
-    columns.update(
-        comm_overlap=prof.comm_overlap,
-        bandwidth_efficiency=prof.bandwidth_efficiency,
-        compute_efficiency=prof.compute_efficiency,
-        kernel_overhead_s=prof.kernel_overhead_s,
-        memory_utilization=prof.memory_utilization,
-        runtime_reserve_bytes=prof.runtime_reserve_bytes,
-        flash_block_rows=prof.flash_block_rows,
-        power_fraction=costs.power_fraction,
-        **fields,
+    own = np.asarray([[float(getattr(p, name)) for name in _PROFILE_FIELDS] for p in profiles]).reshape(
+        -1, len(_PROFILE_FIELDS)
     )
+    columns.update({name: own[hardware_codes, i] for i, name in enumerate(_PROFILE_FIELDS)})
+    columns.update(power_fraction=costs.power_fraction, **fields)
     return Candidates.from_columns(columns, len(hardware_codes)), formats[pair_codes]

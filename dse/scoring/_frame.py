@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dse.catalog import CALIBRATED
 from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
 from dse.scoring._inputs import INPUTS, REQUIRED
@@ -22,7 +23,7 @@ _MAY_BE_ABSENT = tuple(i.name for i in INPUTS if i.default is None and i.name no
 def evaluate(
     candidates: pd.DataFrame,
     *,
-    profile: str = "default",
+    profile: str = CALIBRATED,
     ideal: bool = False,
     costs: CostAssumptions = CostAssumptions(),
 ) -> pd.DataFrame:

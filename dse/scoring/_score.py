@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import EfficiencyProfile, ModelSpec, load_model, load_target
+from dse.catalog import CALIBRATED, EfficiencyProfile, ModelSpec, load_model, load_target
 from dse.costmodel import (
     REASON_TEXT,
     Candidates,
@@ -68,11 +68,12 @@ def with_defaults(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str
 def score_columns(
     columns: Mapping[str, Sequence[Any] | np.ndarray],
     *,
-    profile: str | EfficiencyProfile = "default",
+    profile: str | EfficiencyProfile = CALIBRATED,
     costs: CostAssumptions = CostAssumptions(),
+    engine: str | None = None,
 ) -> list[tuple[np.ndarray, Scored]]:
     """Score candidates given as input columns (``dse.scoring.INPUTS``); returns (row indices, result) per
-    model group."""
+    model group. ``profile`` as ``target_profiles`` takes it (``engine``: whose fitted profiles)."""
     cols = with_defaults(columns)
     direct = candidate_fields(cols)
     hw_codes, hw_refs = factorize(cols["hardware"])
@@ -85,7 +86,7 @@ def score_columns(
         model = load_model(str(ref))
         part = {k: v[rows] for k, v in direct.items()}
         cand, formats = build_candidates(
-            hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs
+            hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs, engine=engine
         )
         results.append((rows, score_model(model, cand, formats)))
     return results

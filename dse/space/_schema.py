@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from dse.catalog import CALIBRATED
 from dse.costmodel import CostAssumptions, Pricing
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
@@ -253,7 +254,9 @@ class SpaceRecord(BaseModel):
     choices: ChoicesRecord
     objectives: list[ObjectiveRecord] = Field(min_length=1)
     constraints: list[ConstraintRecord] = []
-    profile: str = "default"
+    profile: str = Field(
+        default=CALIBRATED, description="a profile id or YAML path; calibrated: each target's fitted family profile"
+    )
     pricing: Annotated[
         Annotated[Pricing, Tag("tag:scenario")] | Annotated[PricingRecord, Tag("tag:record")],
         Discriminator(lambda value: "tag:record" if isinstance(value, dict | PricingRecord) else "tag:scenario"),

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from dse.catalog import (
+    CALIBRATED,
     ModelSpec,
     Numerics,
     is_path,
@@ -324,7 +325,8 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
                 keys.append((q, kv))
                 numerics.append(resolved)
             alias[(q, kv)] = numerics.index(resolved)
-    wrap("profile", load_profile, record.profile)
+    if record.profile != CALIBRATED:
+        wrap("profile", load_profile, record.profile)
     return model, hardware, tuple(keys), tuple(numerics), alias
 
 

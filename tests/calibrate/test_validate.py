@@ -98,7 +98,7 @@ def test_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     doc = json.loads(out)
     assert code == 0 and {s["metric"] for s in doc["summary"]} == {"tpot_s", "throughput_tokens_per_s_per_device"}
     assert len(pd.read_csv(tmp_path / "validation.csv")) == 6
-    assert json.loads((tmp_path / "validation.json").read_text())["profile"] == "default"
+    assert json.loads((tmp_path / "validation.json").read_text())["profile"] == "calibrated"
     assert main(["validate", "--measurements", str(FIXTURE), "--scenario", "offline"]) == 2
     assert "scenario[0]" in capsys.readouterr().err
 

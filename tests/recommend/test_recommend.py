@@ -123,7 +123,7 @@ def _item(price_id: str) -> str:
 
 
 def test_break_even_sentence_for_the_winner() -> None:
-    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm", "l40s")})
+    rec = dse.recommend(**{**BASE, "rate": 160.0, "hardware": ("h100-sxm", "l40s")})  # a fleet of several devices
     (even,) = [t for t in rec.thresholds if t.kind == "break_even"]
     assert even.hardware == rec.options[0].hardware and even.months is not None
     assert even.months == pytest.approx(rec.options[0].break_even_months)

@@ -95,7 +95,7 @@ def test_defaults(tmp_path: Path) -> None:
     rec = space.record
     assert rec.choices.quant == ["bf16"] and rec.choices.kv == [None] and rec.choices.flash_attention == [True]
     assert rec.choices.batch == [1]
-    assert rec.pricing == "rent" and rec.profile == "default" and rec.constraints == []
+    assert rec.pricing == "rent" and rec.profile == "calibrated" and rec.constraints == []
     assert rec.engine.kind == "auto" and rec.engine.exhaustive_limit == 5_000_000 and rec.engine.seed == 0
     assert rec.execution.executor == "local"
     assert space.full_size == 2 and not rec.objectives[0].maximize

@@ -83,8 +83,9 @@ def kernels_of(c: Candidates) -> str:
 def rates_of(c: Candidates) -> Rates:
     """Attained FLOP/s per peak, bytes/s and per-kernel overhead: peaks x the profile's efficiencies."""
     peaks = np.stack([c.matmul_flops_per_s, c.matmul16_flops_per_s, c.vector_flops_per_s])
+    efficiency = np.stack([c.matmul_efficiency, c.compute_efficiency, c.compute_efficiency])
     bandwidth = attainable(c.bandwidth_bytes_per_s, c.bandwidth_efficiency)
-    return Rates(attainable(peaks, c.compute_efficiency), bandwidth, c.kernel_overhead_s)
+    return Rates(attainable(peaks, efficiency), bandwidth, c.kernel_overhead_s)
 
 
 def evaluate(

@@ -27,8 +27,11 @@ class _Device:
     """The rates one candidate's device attains: FLOP/s per peak kind, bytes/s, per-kernel overhead."""
 
     def __init__(self, c: Candidates) -> None:
-        peaks = {"matmul": c.matmul_flops_per_s, "matmul16": c.matmul16_flops_per_s, "vector": c.vector_flops_per_s}
-        self.flops_per_s = {kind: attainable(peak, c.compute_efficiency) for kind, peak in peaks.items()}
+        self.flops_per_s = {
+            "matmul": attainable(c.matmul_flops_per_s, c.matmul_efficiency),
+            "matmul16": attainable(c.matmul16_flops_per_s, c.compute_efficiency),
+            "vector": attainable(c.vector_flops_per_s, c.compute_efficiency),
+        }
         self.bytes_per_s = attainable(c.bandwidth_bytes_per_s, c.bandwidth_efficiency)
         self.overhead_s = c.kernel_overhead_s
         self.fused = bool(c.flash)

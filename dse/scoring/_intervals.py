@@ -1,0 +1,65 @@
+"""Error bars: the interval around a prediction that measurements are expected to fall in.
+
+A fitted profile stores, per quantity, the p10/p50/p90 of measured / predicted over rows held out of its fit
+(split-conformal, ``dse calibrate``): a prediction x of a target has the interval [p10 x, p90 x]. Hardware
+measured in the fit uses the fit's own residuals (``in_sample``), hardware only covered by its family's
+profile the held-out ones, and hardware no fitted profile covers the generic profile's residuals on every
+measurement (none of them were fitted to it). A profile with no interval record (``ideal``, a hand-written
+one) gives none.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dse.catalog import GENERIC, QUANTILES, QUANTITIES, EfficiencyProfile, load_profile
+from dse.scoring._build import ProfileChoice, Target, target_profiles
+
+Ratios = tuple[float, float, float]
+NO_RATIOS: Ratios = (math.nan, math.nan, math.nan)
+
+
+def interval_ratios(profile: EfficiencyProfile, calibrated: bool) -> dict[str, Ratios]:
+    """measured / predicted at ``QUANTILES`` per quantity for a target scored with ``profile``; NaN where
+    the profile has no interval. Quantities a fitted family was not measured on take the generic profile's."""
+    own = profile.record.interval
+    if own is None:
+        return dict.fromkeys(QUANTITIES, NO_RATIOS)
+    generic = load_profile(GENERIC).record.interval
+    layers = [own.in_sample] if calibrated else []
+    layers += [own.held_out, generic.held_out if generic else {}]
+    out = {}
+    for q in QUANTITIES:
+        found = next((layer[q] for layer in layers if q in layer), None)
+        out[q] = tuple(found) if found is not None else NO_RATIOS  # type: ignore[assignment]
+    return out  # type: ignore[return-value]
+
+
+def ratio_at(ratios: Ratios, confidence: float) -> float:
+    """measured / predicted that ``confidence`` of measurements stay under: interpolated in log space between
+    the stored quantiles (0.5 <= confidence <= 0.9)."""
+    return float(np.exp(np.interp(confidence, QUANTILES, np.log(np.asarray(ratios)))))
+
+
+def intervals(values: dict[str, float], ratios: dict[str, Ratios]) -> dict[str, list[float] | None]:
+    """[p10, p90] of each predicted quantity in ``values`` (None where no interval is known)."""
+    out: dict[str, list[float] | None] = {}
+    for q in QUANTITIES:
+        lo, _, hi = ratios[q]
+        x = values[q]
+        out[q] = [lo * x, hi * x] if math.isfinite(lo) and math.isfinite(hi) and math.isfinite(x) else None
+    return out
+
+
+def target_ratios(
+    hardware: list[Target], profile: ProfileChoice, engine: str | None = None
+) -> list[tuple[bool, dict[str, Ratios]]]:
+    """Per target: whether its accelerator was measured in the fit of the profile it is scored with, and
+    ``interval_ratios`` of that profile."""
+    out = []
+    for (hw, _), prof in zip(hardware, target_profiles(hardware, profile, engine), strict=True):
+        calibrated = hw.id in prof.calibrated_on
+        out.append((calibrated, interval_ratios(prof, calibrated)))
+    return out
