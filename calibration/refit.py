@@ -2,9 +2,11 @@
 
 A fitted profile's file says which accelerators it covers (``hardware``), which engine's rows it is fitted to
 (``engine``) and whether it is chosen without naming that engine (``automatic``); this script keeps those and
-refits the efficiencies and intervals (``dse calibrate`` with the file as its own base). The generic
-``default`` profile is not fitted (its figures are documented round values); it gets the interval of its
-residuals on every row, which stands in for hardware no fitted profile covers.
+refits the efficiencies (``dse calibrate`` with the file as its own base). Intervals pool the held-out rows of
+every family (each accelerator left out of its family's fit in turn): one family's few accelerators say too
+little about the spread on the next one. The generic ``default`` profile is not fitted (its figures are
+documented round values); it gets the interval of its residuals on every row, which stands in for hardware no
+fitted profile covers.
 
     python calibration/refit.py
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from dse.calibrate import SCORED_SCENARIOS, calibrate, read_measurements, residual_interval
+from dse.calibrate._fit import held_out_interval, interval_table
 from dse.catalog import GENERIC, profile_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,16 +34,21 @@ def main() -> None:
     rows = [
         m for m in read_measurements(ROOT / "calibration" / "measurements.csv") if m.record.scenario in SCORED_SCENARIOS
     ]
+    fits = {}
     for profile in profile_catalog().values():
-        if profile.record.fit is None:
-            continue
-        record = profile.record
-        fit = calibrate(rows, base=record.id, profile_id=record.id)
-        kept = {"description": record.description}  # hand-written
+        if profile.record.fit is not None:
+            fits[profile.id] = fit = calibrate(rows, base=profile.id, profile_id=profile.id)
+            held = f"{fit.held_out:.1%}" if fit.held_out is not None else "n/a"
+            print(f"{profile.id}: {fit.rows} rows, median |error| {fit.after:.1%} fitted, {held} held out")
+    residuals = {row: r for fit in fits.values() for row, r in fit.held_out_residuals.items()}
+    held_rows = [m for m in rows if m.record.id in residuals]
+    ratios, counts = interval_table(held_rows, np.asarray([residuals[m.record.id] for m in held_rows]))
+    interval = held_out_interval(ratios, counts, f"every fitted profile ({', '.join(fits)})")
+    for profile_id, fit in fits.items():
+        kept = {"description": profile_catalog()[profile_id].record.description, "interval": interval}
         text = yaml.safe_dump(fit.record.model_copy(update=kept).model_dump(exclude_none=True), sort_keys=False)
-        (PROFILES / f"{record.id}.yaml").write_text(HEADER + text, encoding="utf-8")
-        held = f"{fit.held_out:.1%}" if fit.held_out is not None else "n/a"
-        print(f"{record.id}: {fit.rows} rows, median |error| {fit.after:.1%} fitted, {held} held out")
+        (PROFILES / f"{profile_id}.yaml").write_text(HEADER + text, encoding="utf-8")
+    print(f"intervals over {len(held_rows)} held-out rows: {ratios}")
     generic = PROFILES / f"{GENERIC}.yaml"
     text = generic.read_text(encoding="utf-8").split("\ninterval:")[0].rstrip("\n")
     interval = residual_interval(rows, GENERIC).model_dump()

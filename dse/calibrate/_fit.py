@@ -30,6 +30,7 @@ from dse.calibrate._measurements import Measurement
 from dse.calibrate._validate import predict
 from dse.catalog import (
     CALIBRATED,
+    GENERIC,
     QUANTILES,
     QUANTITIES,
     EfficiencyProfile,
@@ -57,6 +58,7 @@ LOSS_SCALE = 0.1
 """Residuals (log ratios) beyond about 10 % weigh linearly, not quadratically (soft-L1)."""
 MIN_ROWS = 3
 """Rows a fit needs, and rows a format needs for its own efficiency."""
+FITTED_POOL = "fitted profiles"
 MIN_INTERVAL_ROWS = 5
 """Held-out rows a quantity needs for its interval (fewer: the generic profile's interval stands in)."""
 QUANTITY_OF = {
@@ -176,6 +178,16 @@ def interval_table(rows: Sequence[Measurement], residuals: np.ndarray) -> tuple[
     return ratios, {q: len(v) for q, v in by.items() if len(v) >= MIN_INTERVAL_ROWS}
 
 
+def held_out_interval(ratios: dict[str, list[float]], counts: dict[str, int], pooled: str) -> IntervalRecord:
+    """An ``IntervalRecord`` of leave-one-accelerator-out ratios (``pooled``: whose held-out rows)."""
+    return IntervalRecord(
+        method=f"split-conformal: each accelerator left out of its fit in turn, its rows predicted by the refit; "
+        f"quantiles {list(QUANTILES)} of measured / predicted over the held-out rows of {pooled}",
+        held_out={q: [round(v, 4) for v in r] for q, r in ratios.items()},
+        rows=counts,
+    )
+
+
 def residual_interval(measurements: Sequence[Measurement], profile: str) -> IntervalRecord:
     """The interval record of a profile that was not fitted to ``measurements``: every row is held out, so
     its residuals are the held-out spread directly (the generic profile's, on all published rows)."""
@@ -236,7 +248,6 @@ def calibrate(
             x_loo = solve(train, x)
             test = [m for m, o in zip(usable, out, strict=True) if o]
             held[out], _ = _residuals(test, efficiency_profile(_with(start, names, x_loo)))
-    in_sample, _ = interval_table(usable, final)
     held_out, counts = interval_table(usable, held)
     today = datetime.date.today().isoformat()
     method = f"scipy least_squares, soft_l1 loss, f_scale {LOSS_SCALE}, log(predicted / measured); base {start.id}"
@@ -247,13 +258,7 @@ def calibrate(
         date=today,
         hardware=measured_on,
     )
-    interval = IntervalRecord(
-        method="split-conformal: leave one accelerator out, refit, predict its rows (held_out); the fit's own "
-        f"residuals (in_sample); quantiles {list(QUANTILES)} of measured / predicted",
-        held_out={q: [round(v, 4) for v in r] for q, r in held_out.items()},
-        in_sample={q: [round(v, 4) for v in r] for q, r in in_sample.items()},
-        rows=counts,
-    )
+    interval = held_out_interval(held_out, counts, "this fit")
     description = (
         f"Fitted to {len(usable)} measurements on {', '.join(measured_on)}"
         + (f" ({engine})" if engine else "")
@@ -264,7 +269,7 @@ def calibrate(
             "id": profile_id,
             "description": description,
             "fit": fit,
-            "interval": interval if (held_out or in_sample) else None,
+            "interval": interval if held_out else None,
             "provenance": None,
             "engine": engine,
             "hardware": list(hardware),
@@ -299,4 +304,33 @@ def cross_validated(measurements: Sequence[Measurement]) -> pd.DataFrame:
         table.loc[at, "predicted"] = table.loc[at, "measured"].to_numpy() * np.exp(r)
         table.loc[at, "held_out"] = True
     table["error"] = table["predicted"] / table["measured"] - 1.0
+    table["covered"] = held_out_coverage(table)
     return table
+
+
+def held_out_coverage(table: pd.DataFrame) -> np.ndarray:
+    """Whether each row's measurement falls inside a p10-p90 interval built without its accelerator, the way
+    the shipped intervals are built: ``conformal_ratios`` of the other accelerators' held-out residuals of the
+    same quantity, pooled over the fitted profiles (rows of an unfitted profile: over that profile's rows),
+    the generic profile's stored interval where fewer than ``MIN_INTERVAL_ROWS`` remain. NaN where the row is
+    not scored. This checks the intervals on rows they were not built from."""
+    quantity = table["metric"].map(lambda m: QUANTITY_OF[m][0]).to_numpy()
+    sign = table["metric"].map(lambda m: QUANTITY_OF[m][1]).to_numpy(dtype=float)
+    log_ratio = sign * np.log(table["predicted"].to_numpy(dtype=float) / table["measured"].to_numpy(dtype=float))
+    usable = table["feasible"].to_numpy(dtype=bool) & np.isfinite(log_ratio)
+    fitted = {p.id for p in profile_catalog().values() if p.record.fit is not None}
+    pool = np.asarray([FITTED_POOL if p in fitted else p for p in table["profile"]], dtype=object)
+    generic = load_profile(GENERIC).record.interval
+    fallback = generic.held_out if generic else {}
+    covered = np.full(len(table), np.nan)
+    accelerator = table["accelerator"].to_numpy()
+    for i in np.flatnonzero(usable):
+        same = usable & (pool == pool[i]) & (quantity == quantity[i]) & (accelerator != accelerator[i])
+        if np.count_nonzero(same) >= MIN_INTERVAL_ROWS:
+            lo, _, hi = conformal_ratios(log_ratio[same])
+        elif quantity[i] in fallback:
+            lo, _, hi = fallback[quantity[i]]
+        else:
+            continue
+        covered[i] = float(lo <= np.exp(log_ratio[i]) <= hi)
+    return covered

@@ -173,10 +173,12 @@ def summarise(rows: pd.DataFrame, profile: str) -> Validation:
             if part.empty:
                 continue
             scored = part[part["feasible"] & np.isfinite(part["error"])]
-            summary.append(
-                {"metric": metric, "scenario": scenario, "rows": len(part), "scored": len(scored)}
-                | _stats(scored["error"].to_numpy())
-            )
+            entry = {"metric": metric, "scenario": scenario, "rows": len(part), "scored": len(scored)}
+            entry |= _stats(scored["error"].to_numpy())
+            if "covered" in part:  # cross-validated: the share of rows inside their held-out p10-p90 interval
+                covered = part["covered"].to_numpy(dtype=float)
+                entry["interval_coverage"] = float(np.nanmean(covered)) if np.isfinite(covered).any() else None
+            summary.append(entry)
     ranks = []
     keys = ["model", "quant", "metric", "scenario", "prompt_len", "gen_len"]
     usable = rows[rows["feasible"] & np.isfinite(rows["error"])]

@@ -33,16 +33,14 @@ class FitRecord(BaseModel):
 
 class IntervalRecord(BaseModel):
     """How far measurements fall from a profile's predictions, per quantity (``QUANTITIES``): the p10, p50 and
-    p90 of measured / predicted (split-conformal, ``dse calibrate``). ``held_out``: over rows of hardware left
-    out of the fit (leave-one-hardware-out), the spread to expect on hardware without measurements;
-    ``in_sample``: over the fit's own rows, for hardware that was measured. A prediction x has the interval
-    [p10 x, p90 x]."""
+    p90 of measured / predicted over rows held out of the fit (split-conformal, ``dse calibrate``: each
+    accelerator left out in turn; the shipped family profiles pool these residuals over every family). A
+    prediction x has the interval [p10 x, p90 x]."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     method: str = Field(min_length=1)
     held_out: dict[str, Ratios] = Field(default_factory=dict)
-    in_sample: dict[str, Ratios] = Field(default_factory=dict)
     rows: dict[str, int] = Field(default_factory=dict, description="held-out rows per quantity")
 
 

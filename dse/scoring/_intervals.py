@@ -1,11 +1,11 @@
 """Error bars: the interval around a prediction that measurements are expected to fall in.
 
 A fitted profile stores, per quantity, the p10/p50/p90 of measured / predicted over rows held out of its fit
-(split-conformal, ``dse calibrate``): a prediction x of a target has the interval [p10 x, p90 x]. Hardware
-measured in the fit uses the fit's own residuals (``in_sample``), hardware only covered by its family's
-profile the held-out ones, and hardware no fitted profile covers the generic profile's residuals on every
-measurement (none of them were fitted to it). A profile with no interval record (``ideal``, a hand-written
-one) gives none.
+(split-conformal, ``dse calibrate``): a prediction x of a target has the interval [p10 x, p90 x]. Hardware a
+fitted family profile covers gets that held-out spread (measured or not: rows of an accelerator the fit has
+seen would give a narrower, optimistic spread); hardware no fitted profile covers gets the generic profile's
+residuals on every measurement (none were fitted to it), which are wider. A profile with no interval record
+(``ideal``, a hand-written one) gives none.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ Ratios = tuple[float, float, float]
 NO_RATIOS: Ratios = (math.nan, math.nan, math.nan)
 
 
-def interval_ratios(profile: EfficiencyProfile, calibrated: bool) -> dict[str, Ratios]:
+def interval_ratios(profile: EfficiencyProfile) -> dict[str, Ratios]:
     """measured / predicted at ``QUANTILES`` per quantity for a target scored with ``profile``; NaN where
     the profile has no interval. Quantities a fitted family was not measured on take the generic profile's."""
     own = profile.record.interval
     if own is None:
         return dict.fromkeys(QUANTITIES, NO_RATIOS)
     generic = load_profile(GENERIC).record.interval
-    layers = [own.in_sample] if calibrated else []
-    layers += [own.held_out, generic.held_out if generic else {}]
+    layers = [own.held_out, generic.held_out if generic else {}]
     out = {}
     for q in QUANTITIES:
         found = next((layer[q] for layer in layers if q in layer), None)
@@ -60,6 +59,5 @@ def target_ratios(
     ``interval_ratios`` of that profile."""
     out = []
     for (hw, _), prof in zip(hardware, target_profiles(hardware, profile, engine), strict=True):
-        calibrated = hw.id in prof.calibrated_on
-        out.append((calibrated, interval_ratios(prof, calibrated)))
+        out.append((hw.id in prof.calibrated_on, interval_ratios(prof)))
     return out
