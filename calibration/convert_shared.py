@@ -133,12 +133,22 @@ def map_quant(row: dict) -> str:
     raise Skip(f"weight precision has no dse scheme ({row['weight_precision']})")
 
 
+MODELOPT_KV = (
+    "bf16",
+    "NVIDIA ModelOpt FP8/FP4 checkpoints quantize only the linear layers' weights and activations, so the KV "
+    "cache stays bf16 (model cards of nvidia/Llama-3.1-405B-Instruct-FP8 and -FP4: 'Only the weights and "
+    "activations of the linear operators within transformers blocks are quantized')",
+)
+
+
 def map_kv(row: dict) -> str:
     kv = row["kv_cache_precision"].lower()
     if kv.startswith("fp8"):
         return "fp8"
     if kv.startswith("f16"):
         return "fp16"
+    if row["source_group"] == "TRTLLM_v1.0_perf_overview" and kv == "not stated":
+        return MODELOPT_KV[0]
     return ""
 
 
@@ -201,6 +211,8 @@ def convert(row: dict) -> list[dict]:
     common |= {"quant": quant, "kv": kv}
     if kv and group == "llamacpp_XiongjieDai":
         notes.append("KV fp16 is llama.cpp's default (not stated in the run)")
+    if group == "TRTLLM_v1.0_perf_overview" and row["kv_cache_precision"].lower() == "not stated":
+        notes.append(MODELOPT_KV[1])
     metrics: list[tuple[str, float, str]] = []
 
     if group == "llamacpp_XiongjieDai":

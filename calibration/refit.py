@@ -38,6 +38,7 @@ def main() -> None:
     for profile in profile_catalog().values():
         if profile.record.fit is not None:
             fits[profile.id] = fit = calibrate(rows, base=profile.id, profile_id=profile.id)
+            print(f"  fitted {', '.join(fit.record.fit.parameters)}" if fit.record.fit else "")
             held = f"{fit.held_out:.1%}" if fit.held_out is not None else "n/a"
             print(f"{profile.id}: {fit.rows} rows, median |error| {fit.after:.1%} fitted, {held} held out")
     residuals = {row: r for fit in fits.values() for row, r in fit.held_out_residuals.items()}

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 PARAMETERS = ("bandwidth_efficiency", "compute_efficiency", "kernel_overhead_us")
 """What every fit moves, in this order; then one efficiency per low-precision format the rows compute in."""
-BOUNDS = {"bandwidth_efficiency": (0.02, 1.0), "compute_efficiency": (0.02, 1.0), "kernel_overhead_us": (0.0, 100.0)}
+BOUNDS = {"bandwidth_efficiency": (0.02, 0.92), "compute_efficiency": (0.02, 0.9), "kernel_overhead_us": (0.0, 100.0)}
 """Physical ranges: an efficiency is a share of the peak; kernel overhead in microseconds."""
 LOW_PRECISION = ("fp8", "int8", "fp6", "fp4", "int4")
 """Compute formats whose linear-layer efficiency is fitted on its own when enough rows use it."""
@@ -201,6 +201,21 @@ def residual_interval(measurements: Sequence[Measurement], profile: str) -> Inte
     )
 
 
+def identified(rows: Sequence[Measurement], formats: np.ndarray) -> tuple[str, ...]:
+    """The parameters the rows pin down (at least ``MIN_ROWS`` rows each); the others keep the base's values.
+
+    Bandwidth efficiency and kernel overhead need decode-latency rows (``tpot_s``): a max-throughput row
+    mixes them with the batch the engine reached, which the fit would bend them to explain. Compute
+    efficiency needs prefill or max-throughput rows; a low-precision format's, such rows computing in it."""
+    metric = np.asarray([m.record.metric for m in rows])
+    decode = np.count_nonzero(metric == "tpot_s")
+    compute = metric != "tpot_s"
+    names = ["bandwidth_efficiency", "kernel_overhead_us"] if decode >= MIN_ROWS else []
+    names += ["compute_efficiency"] if np.count_nonzero(compute) >= MIN_ROWS else []
+    names += [FORMAT_PREFIX + f for f in LOW_PRECISION if np.count_nonzero(compute & (formats == f)) >= MIN_ROWS]
+    return tuple(names)
+
+
 def _median_abs(log_ratios: np.ndarray) -> float:
     finite = log_ratios[np.isfinite(log_ratios)]
     return float(np.median(np.abs(np.expm1(finite)))) if len(finite) else math.nan
@@ -214,10 +229,12 @@ def calibrate(
     hardware: Sequence[str] | None = None,
     engine: str | None = None,
     cross_validate: bool = True,
+    parameters: Sequence[str] = (),
 ) -> Fit:
     """Fit the ``base`` profile to the rows of ``hardware`` (default: the base's own ``hardware`` list, all
     rows when that is empty) measured with ``engine`` (default: the base's ``engine``, any when None); with
-    ``cross_validate``, leave each accelerator out in turn for the held-out error and the intervals."""
+    ``cross_validate``, leave each accelerator out in turn for the held-out error and the intervals.
+    ``parameters``: what to fit (default: what the rows identify, ``identified``)."""
     start = load_profile(base).record
     hardware = start.hardware if hardware is None else hardware
     engine = start.engine if engine is None else engine
@@ -229,10 +246,22 @@ def calibrate(
             f"{len(usable)} rows the model can score (hardware {', '.join(hardware) or 'any'}, engine "
             f"{engine or 'any'}); a fit needs at least {MIN_ROWS}"
         )
-    used = formats[np.isfinite(first)]
-    fitted_formats = [f for f in LOW_PRECISION if np.count_nonzero(used == f) >= MIN_ROWS]
-    names = (*PARAMETERS, *(FORMAT_PREFIX + f for f in fitted_formats))
-    x0 = np.asarray([start.compute_efficiency if n.startswith(FORMAT_PREFIX) else getattr(start, n) for n in names])
+    names = tuple(parameters) if parameters else identified(usable, formats[np.isfinite(first)])
+    unknown = [n for n in names if n not in PARAMETERS and n.removeprefix(FORMAT_PREFIX) not in LOW_PRECISION]
+    if unknown or not names:
+        raise InputError(
+            f"cannot fit {', '.join(unknown) or 'nothing'}: expected some of {', '.join(PARAMETERS)} or "
+            f"{FORMAT_PREFIX}<{'|'.join(LOW_PRECISION)}>",
+            field="fit",
+        )
+    x0 = np.asarray(
+        [
+            start.compute_efficiency_by_format.get(n.removeprefix(FORMAT_PREFIX), start.compute_efficiency)  # type: ignore[call-overload]
+            if n.startswith(FORMAT_PREFIX)
+            else getattr(start, n)
+            for n in names
+        ]
+    )
     solve = _solver(start, names)
     x = np.round(solve(usable, x0), 4)  # the profile as written; its residuals are those of these values
     final, _ = _residuals(usable, efficiency_profile(_with(start, names, x)))
@@ -257,6 +286,7 @@ def calibrate(
         method=method,
         date=today,
         hardware=measured_on,
+        parameters=list(names),
     )
     interval = held_out_interval(held_out, counts, "this fit")
     description = (

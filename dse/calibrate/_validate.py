@@ -1,10 +1,14 @@
 """``dse validate``: the cost model's predictions against measurements, row by row and in summary.
 
 For each row the deployment is scored by the same vectorised model the search uses (one call for all rows):
-at the row's batch, or, for ``max-throughput`` rows without one, at the largest batch that fits (a static
-batch standing in for the engine's in-flight batching at full load). Error = predicted / measured - 1, so a
-positive error on a throughput and a negative one on a latency both mean "optimistic". Rows the model calls
-infeasible (the deployment does not fit) are counted and listed, not scored.
+at the row's batch, or, for ``max-throughput`` rows without one, at the largest batch whose KV cache fits at
+in-flight batching's average occupancy (prompt + half the output per sequence: sequences start and finish
+at different times). The static model's step times stand in for the in-flight steps: per generated token a
+batch still pays its share of prefill and a decode step at the mean context, the same work.
+
+Error = predicted / measured - 1, so a positive error on a throughput and a negative one on a latency both
+mean "optimistic". Rows the model calls infeasible (the deployment does not fit) are counted and listed, not
+scored.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 
 from dse.calibrate._measurements import METRICS, Measurement
 from dse.catalog import CALIBRATED, EfficiencyProfile, load_profile, load_target, profile_for
+from dse.costmodel import Reason
 from dse.errors import InputError
 from dse.scoring import reason_text, score_columns
 
@@ -31,7 +36,11 @@ SCORED_SCENARIOS = ("batch", "max-throughput")
 """Scenarios validated by default: ``server`` latencies include queueing, which the static model has not."""
 
 
-def _columns(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray) -> dict[str, Any]:
+def _columns(
+    rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, *, resident: bool = False
+) -> dict[str, Any]:
+    """The rows as scoring columns; ``resident``: generation length halved, so the KV cache sized is the
+    average an in-flight batch holds per sequence (prompt + half the output)."""
     r = [m.record for m in rows]
     return {
         "model": [x.model for x in r],
@@ -42,12 +51,14 @@ def _columns(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray) -> 
         "pp": np.asarray([x.pp for x in r]),
         "ep": np.asarray([x.ep for x in r]),
         "prompt_len": np.asarray([x.prompt_len for x in r]),
-        "gen_len": np.asarray([x.gen_len for x in r]),
+        "gen_len": np.asarray([-(-x.gen_len // 2) if resident else x.gen_len for x in r]),
         "batch": np.asarray(batch),
     }
 
 
-def _score(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profile: Profile) -> dict[str, np.ndarray]:
+def _score(
+    rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profile: Profile, *, resident: bool = False
+) -> dict[str, np.ndarray]:
     """Each row scored; with the ``calibrated`` profile, by the fitted profile of its engine (one call per
     engine named)."""
     n = len(rows)
@@ -57,7 +68,8 @@ def _score(rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profi
     for engine in dict.fromkeys(engines):
         part = np.flatnonzero([e == engine for e in engines])
         chosen = [rows[int(i)] for i in part]
-        for idx, scored in score_columns(_columns(chosen, np.asarray(batch)[part]), profile=profile, engine=engine):
+        columns = _columns(chosen, np.asarray(batch)[part], resident=resident)
+        for idx, scored in score_columns(columns, profile=profile, engine=engine):
             m, at = scored.metrics, part[idx]
             out["ttft"][at], out["tpot"][at], out["thr_dev"][at] = (
                 m.ttft_s,
@@ -89,11 +101,14 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
     import pandas as pd
 
     given = [m.record.batch or 1 for m in rows]
-    first = _score(rows, given, profile)
     free = np.asarray([m.record.batch is None and m.record.scenario == "max-throughput" for m in rows])
-    fits = np.nan_to_num(first["max_batch"], nan=0.0)
+    sizing = _score(rows, given, profile, resident=True)
+    fits = np.nan_to_num(sizing["max_batch"], nan=0.0)
     batch = np.where(free & (fits >= 1), np.floor(fits), given).astype(np.int64)
-    s = _score(rows, batch, profile) if free.any() else first
+    s = _score(rows, batch, profile)
+    # in flight, a batch that fits at its average KV occupancy is served (the static model's "KV for the whole
+    # output from the start" is what it exceeds)
+    s["reason"] = np.where(free & (s["reason"] == int(Reason.MEMORY_EXCEEDED)), 0, s["reason"])
     prompt = np.asarray([m.record.prompt_len for m in rows], dtype=float)
     by_metric = {
         "tpot_s": s["tpot"],

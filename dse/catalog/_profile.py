@@ -29,6 +29,7 @@ class FitRecord(BaseModel):
     method: str = Field(min_length=1)
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     hardware: list[str] = Field(default_factory=list, description="accelerator ids the rows were measured on")
+    parameters: list[str] = Field(default_factory=list, description="the fields fitted; the others are the base's")
 
 
 class IntervalRecord(BaseModel):

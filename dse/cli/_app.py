@@ -454,6 +454,14 @@ def calibrate_command(
     cross_validate: Annotated[
         bool, typer.Option(help="Leave each accelerator out in turn for the held-out error and the intervals.")
     ] = True,
+    fit_parameters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fit",
+            help="A parameter to fit (repeat; default: those the rows identify): bandwidth_efficiency, "
+            "compute_efficiency, kernel_overhead_us, compute_efficiency_by_format.<fp8|int8|fp6|fp4|int4>.",
+        ),
+    ] = None,
 ) -> None:
     """Fit an efficiency profile (bandwidth, compute efficiency per format, kernel overhead) to measurements,
     with error bars from leave-one-accelerator-out residuals."""
@@ -465,7 +473,13 @@ def calibrate_command(
     chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
     rows = [m for m in read_measurements(measurements) if m.record.scenario in chosen]
     fit = calibrate(
-        rows, base=base, profile_id=profile_id, hardware=hardware, engine=engine, cross_validate=cross_validate
+        rows,
+        base=base,
+        profile_id=profile_id,
+        hardware=hardware,
+        engine=engine,
+        cross_validate=cross_validate,
+        parameters=fit_parameters or (),
     )
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -153,15 +153,28 @@ def _optional(value: float | None, fmt: str, missing: str = "—") -> str:
     return missing if value is None else format(value, fmt)
 
 
+def _with_interval(text: str, interval: list[float] | None, show: Callable[[float], str]) -> str:
+    """``text`` and, when known, the p10-p90 interval of measurements around it."""
+    return f"{text} [dim](p10-p90 {show(interval[0])}-{show(interval[1])})[/]" if interval else text
+
+
 def _summary_table(data: dict[str, Any]) -> Table:
     summary = Table(show_header=False, box=None)
-    summary.add_row("TTFT", _seconds(data["ttft_s"]), "TPOT (mean)", _seconds(data["tpot_s"]))
+    bars = data.get("intervals") or {}
+    summary.add_row(
+        "TTFT",
+        _with_interval(_seconds(data["ttft_s"]), bars.get("ttft_s"), _seconds),
+        "TPOT (mean)",
+        _with_interval(_seconds(data["tpot_s"]), bars.get("tpot_s"), _seconds),
+    )
     summary.add_row(
         "end-to-end", _seconds(data["e2e_latency_s"]), "tokens/s per user", f"{data['tokens_per_s_per_user']:.1f}"
     )
     summary.add_row(
         "throughput",
-        f"{data['throughput_tokens_per_s']:.1f} tok/s",
+        _with_interval(
+            f"{data['throughput_tokens_per_s']:.1f} tok/s", bars.get("throughput_tokens_per_s"), "{:.1f}".format
+        ),
         "decode throughput",
         f"{data['decode_throughput_tokens_per_s']:.1f} tok/s",
     )
@@ -220,6 +233,7 @@ def render_analysis(data: dict[str, Any]) -> None:
         f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {_numerics_label(i)}"
         f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
         f" · profile {i['profile']}"
+        + (" (calibrated: this accelerator was measured)" if data.get("calibrated") else " (uncalibrated)")
     )
     _console.print(_deployment_line(data["deployment"]))
     if kv["quality_affecting"]:

@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.catalog import CALIBRATED
+from dse.catalog import CALIBRATED, QUANTITIES, load_target
 from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
+from dse.scoring._build import factorize
 from dse.scoring._inputs import INPUTS, REQUIRED
+from dse.scoring._intervals import target_ratios
 from dse.scoring._score import reason_text, score_columns
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ def evaluate(
     profile: str = CALIBRATED,
     ideal: bool = False,
     costs: CostAssumptions = CostAssumptions(),
+    intervals: bool = False,
 ) -> pd.DataFrame:
     """Score every row of ``candidates`` with the vectorised cost model.
 
@@ -34,7 +37,9 @@ def evaluate(
     is optional (None/NaN in an optional column = not given). Returns a copy (input columns unchanged) with the
     canonical metrics (DESIGN.md §4; ``devices`` counts every replica), the memory breakdown per device of the
     busiest pipeline stage (``host_kv_cache_bytes``: KV offloaded to host memory), ``max_batch``,
-    ``compute_format``, ``feasible`` and ``infeasible_reason`` added.
+    ``compute_format``, ``feasible`` and ``infeasible_reason`` added. ``intervals``: also ``calibrated``
+    (the accelerator was measured in its profile's fit) and ``<quantity>_p10`` / ``_p90`` for ``ttft_s``,
+    ``tpot_s`` and ``throughput_tokens_per_s`` (NaN where the profile has no interval; docs/validation.md).
     """
     import pandas as pd
 
@@ -74,4 +79,17 @@ def evaluate(
     result = candidates.copy()
     for name, values in out.items():
         result[name] = values
+    if intervals and n:
+        _add_intervals(result, columns["hardware"], "ideal" if ideal else profile)
     return pd.DataFrame(result)
+
+
+def _add_intervals(result: pd.DataFrame, hardware: Any, profile: str) -> None:
+    """``calibrated`` and the p10 / p90 columns of each interval quantity, per row's hardware."""
+    codes, refs = factorize(hardware)
+    per_target = target_ratios([load_target(str(ref)) for ref in refs], profile)
+    result["calibrated"] = np.asarray([c for c, _ in per_target])[codes]
+    for quantity in QUANTITIES:
+        ratios = np.asarray([r[quantity] for _, r in per_target], dtype=np.float64).reshape(-1, 3)[codes]
+        result[f"{quantity}_p10"] = result[quantity].to_numpy(dtype=np.float64) * ratios[:, 0]
+        result[f"{quantity}_p90"] = result[quantity].to_numpy(dtype=np.float64) * ratios[:, 2]

@@ -77,6 +77,14 @@ class SLORecord(BaseModel):
     ttft_s: PositiveFloat | None = None
     tpot_s: PositiveFloat | None = None
     e2e_latency_s: PositiveFloat | None = None
+    confidence: float | None = Field(
+        default=None,
+        ge=0.5,
+        le=0.9,
+        description="share of real deployments that must meet the latency SLOs: the bounds apply to the "
+        "prediction scaled by the profile's measured / predicted at that quantile (0.9: the p90), not to the "
+        "point estimate",
+    )
 
 
 MAX_BATCH = 1_048_576

@@ -28,7 +28,18 @@ from dse.catalog import (
 )
 from dse.costmodel import METRIC_NAMES, CostAssumptions, evicts
 from dse.errors import InputError
-from dse.scoring import INPUTS, Scored, Target, architecture, build_candidates, convert, reason_text, score_model
+from dse.scoring import (
+    INPUTS,
+    Scored,
+    Target,
+    architecture,
+    build_candidates,
+    convert,
+    ratio_at,
+    reason_text,
+    score_model,
+    target_ratios,
+)
 from dse.space._schema import SpaceRecord
 
 METRICS = METRIC_NAMES
@@ -122,7 +133,8 @@ class Space:
     @property
     def bounds(self) -> list[tuple[str, str, float | None, float | None]]:
         """(label, metric, min, max) of every SLO, then every constraint, in the order they are checked."""
-        slo = [(f"slo {n}", n, None, getattr(self.record.slo, n)) for n in ("ttft_s", "tpot_s", "e2e_latency_s")]
+        at = f" at p{round(100 * self.record.slo.confidence)}" if self.record.slo.confidence is not None else ""
+        slo = [(f"slo {n}{at}", n, None, getattr(self.record.slo, n)) for n in ("ttft_s", "tpot_s", "e2e_latency_s")]
         out: list[tuple[str, str, float | None, float | None]] = [b for b in slo if b[3] is not None]
         out += [(f"constraint {c.metric}", str(c.metric), c.min, c.max) for c in self.record.constraints]
         return out
@@ -198,7 +210,7 @@ class Space:
         columns["compute_format"] = formats
         columns["quality_affecting"] = self._evicting()[code["kv_budget"]]
         columns["max_batch"] = scored.memory.max_batch  # the largest batch of this configuration that fits
-        columns |= self._feasibility(scored)
+        columns |= self._feasibility(scored, code["hardware"])
         return columns
 
     @functools.cached_property
@@ -245,8 +257,33 @@ class Space:
         columns["batch"] = self.batches[code["batch"]]
         return columns
 
-    def _feasibility(self, scored: Scored) -> dict[str, Any]:
-        """Cost-model feasibility, then SLOs, then constraints; the first failure names the reason.
+    @functools.cached_property
+    def _slo_ratios(self) -> np.ndarray:
+        """(hardware x 2): measured / predicted of TTFT and TPOT at ``slo.confidence`` per hardware choice."""
+        confidence = self.record.slo.confidence
+        ratios = target_ratios(list(self.hardware), self.record.profile)
+        return np.asarray(
+            [[ratio_at(r["ttft_s"], confidence), ratio_at(r["tpot_s"], confidence)] for _, r in ratios]
+            if confidence is not None
+            else np.ones((len(self.hardware), 2))
+        ).reshape(-1, 2)
+
+    def _slo_values(self, m: Any, metric: str, hardware: np.ndarray) -> np.ndarray:
+        """A latency SLO's metric at ``slo.confidence`` (TTFT and TPOT scaled by their ratios; e2e latency as
+        TTFT plus the decode time, each scaled by its own); other metrics as predicted."""
+        values = getattr(m, metric)
+        if self.record.slo.confidence is None or metric not in ("ttft_s", "tpot_s", "e2e_latency_s"):
+            return values  # type: ignore[no-any-return]
+        ttft, tpot = self._slo_ratios[hardware, 0], self._slo_ratios[hardware, 1]
+        if metric == "ttft_s":
+            return values * ttft  # type: ignore[no-any-return]
+        if metric == "tpot_s":
+            return values * tpot  # type: ignore[no-any-return]
+        return m.ttft_s * ttft + (values - m.ttft_s) * tpot  # type: ignore[no-any-return]
+
+    def _feasibility(self, scored: Scored, hardware: np.ndarray) -> dict[str, Any]:
+        """Cost-model feasibility, then SLOs (at ``slo.confidence`` when given), then constraints; the first
+        failure names the reason.
 
         An unknown metric (NaN, e.g. an unknown price) fails any bound on it: it cannot be shown to hold.
         """
@@ -254,7 +291,7 @@ class Space:
         feasible = m.feasible.copy()
         reason = reason_text(m.reason)
         for label, metric, low, high in self.bounds:
-            values = getattr(m, metric)
+            values = self._slo_values(m, metric, hardware) if label.startswith("slo ") else getattr(m, metric)
             checks = [(high, ~(values <= high), "above")] if high is not None else []
             checks += [(low, ~(values >= low), "below")] if low is not None else []
             for bound, violated, side in checks:
@@ -327,6 +364,19 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
             alias[(q, kv)] = numerics.index(resolved)
     if record.profile != CALIBRATED:
         wrap("profile", load_profile, record.profile)
+    if record.slo.confidence is not None:
+        lacking = [
+            str(h)
+            for h, (_, r) in zip(record.choices.hardware, target_ratios(list(hardware), record.profile), strict=True)
+            if not np.isfinite(r["ttft_s"] + r["tpot_s"]).all()
+        ]
+        if lacking:
+            raise InputError(
+                f"needs error intervals, and profile {record.profile!r} has none for "
+                f"{', '.join(lacking)} (use a fitted profile, e.g. calibrated)",
+                source=source,
+                field="slo.confidence",
+            )
     return model, hardware, tuple(keys), tuple(numerics), alias
 
 

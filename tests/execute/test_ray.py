@@ -54,7 +54,7 @@ def assert_same_columns(got: Columns, want: Columns) -> None:
 
 def test_identical_to_local_executor(ray_cluster: None, quickstart: tuple[Space, np.ndarray, Columns]) -> None:
     space, ids, local = quickstart
-    assert len(ids) == 4247
+    assert len(ids) == 4312
     executor = make_executor("ray")
     assert isinstance(executor, RayExecutor)
     got = executor.evaluate_ids(space, ids, 500)

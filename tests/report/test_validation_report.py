@@ -119,18 +119,22 @@ def test_error_strips_are_each_hardwares_errors_sorted_by_median(validation: Val
         assert "0" in fig.layout.yaxis.ticktext and fig.layout.yaxis.type == "log"
 
 
-def test_the_shipped_throughput_errors_split_by_number_format(shipped: Validation) -> None:
-    """docs/validation.md: under the generic profile NVFP4 on Blackwell is over-predicted and FP8 on Hopper
-    under-predicted; the fitted family profiles (per-format efficiencies) remove the split."""
+def test_hardware_strips_run_from_most_pessimistic_to_most_optimistic(shipped: Validation) -> None:
     strips = _traces(error_by_hardware_chart(shipped.rows, "throughput_tokens_per_s_per_device"), "errors")
-    order = [s.meta["hardware"] for s in strips]
-    assert order.index("h100-sxm") < order.index("hgx-b200") and order.index("dgx-h100") < order.index("b200")
-    assert strips[0].meta["median"] < -0.2 < 0.2 < strips[-1].meta["median"]
-    spread = strips[-1].meta["median"] - strips[0].meta["median"]
-    calibrated = validate(read_measurements(SHIPPED)).rows
-    strips = _traces(error_by_hardware_chart(calibrated, "throughput_tokens_per_s_per_device"), "errors")
-    assert strips[-1].meta["median"] - strips[0].meta["median"] < spread / 2
-    assert all(abs(s.meta["median"]) < 0.3 for s in strips)
+    medians = [s.meta["median"] for s in strips]
+    assert (
+        medians == sorted(medians)
+        and len(strips)
+        == shipped.rows["hardware"][shipped.rows["metric"] == "throughput_tokens_per_s_per_device"].nunique()
+    )
+
+
+def test_the_fitted_profiles_leave_no_split_by_number_format() -> None:
+    """docs/validation.md: with the calibrated profiles (per-format efficiencies) neither FP8 nor NVFP4
+    throughput leans more than 15 % either way."""
+    rows = validate(read_measurements(SHIPPED)).rows
+    by_format = rows[rows["metric"] == "throughput_tokens_per_s_per_device"].groupby("quant")["error"].median()
+    assert set(by_format.index) == {"fp8", "nvfp4"} and by_format.abs().max() < 0.15
 
 
 def test_a_quantity_without_a_scored_row_says_why(shipped: Validation) -> None:
