@@ -12,6 +12,8 @@ from dse.catalog import efficiency_profile, load_profile
 from dse.cli import main
 
 TRUE = {"bandwidth_efficiency": 0.62, "compute_efficiency": 0.48, "kernel_overhead_us": 6.0}
+FP8 = 0.35
+"""The linear layers' efficiency in FP8 (``compute_efficiency_by_format``)."""
 HEADER = "id,source,model,hardware,tp,pp,ep,quant,kv,prompt_len,gen_len,batch,scenario,metric,value,notes\n"
 ROWS = [
     # batch-1 decode: bandwidth and kernel overhead; long prefill at a batch: compute
@@ -22,6 +24,10 @@ ROWS = [
     ("llama-3.1-8b", "h100-sxm", "bf16", 4096, 16, 8, "ttft_s"),
     ("llama-3.1-8b", "a100-sxm-80gb", "bf16", 4096, 16, 8, "ttft_s"),
     ("llama-3.1-8b", "rtx-4090", "bf16", 2048, 16, 4, "ttft_s"),
+    # FP8 prefill: the FP8 linear layers' efficiency
+    ("llama-3.1-8b", "h100-sxm", "fp8", 4096, 16, 8, "ttft_s"),
+    ("llama-3.1-8b", "l40s", "fp8", 2048, 16, 4, "ttft_s"),
+    ("llama-3.1-8b", "rtx-4090", "fp8", 2048, 16, 4, "ttft_s"),
 ]
 
 
@@ -33,7 +39,9 @@ def _synthetic(tmp_path: Path) -> Path:
         for i, (m, h, q, p, g, b, metric) in enumerate(ROWS)
     ]
     draft.write_text(HEADER + "".join(lines))
-    truth = efficiency_profile(load_profile("default").record.model_copy(update=TRUE))
+    truth = efficiency_profile(
+        load_profile("default").record.model_copy(update=TRUE | {"compute_efficiency_by_format": {"fp8": FP8}})
+    )
     predicted = predict(read_measurements(draft), truth)["predicted"].to_numpy()
     path = tmp_path / "synthetic.csv"
     rows = (line.replace(",1.0,\n", f",{float(v)!r},\n") for line, v in zip(lines, predicted, strict=True))
@@ -45,6 +53,11 @@ def test_a_fit_recovers_the_parameters_that_made_the_data(tmp_path: Path) -> Non
     fit = calibrate(read_measurements(_synthetic(tmp_path)))
     for name, value in TRUE.items():
         assert getattr(fit.record, name) == pytest.approx(value, rel=0.02), name
+    assert fit.record.compute_efficiency_by_format == {"fp8": pytest.approx(FP8, rel=0.02)}
+    assert fit.record.fit is not None and set(fit.record.fit.parameters) == {*TRUE, "compute_efficiency_by_format.fp8"}
+    assert fit.held_out is not None and fit.held_out < 0.01  # exact data: leaving a device out changes nothing
+    interval = fit.record.interval  # 6 prefill rows; 4 decode rows are too few (MIN_INTERVAL_ROWS) for one
+    assert interval is not None and interval.held_out == {"ttft_s": pytest.approx([1.0, 1.0, 1.0], abs=0.01)}
     assert fit.after < 0.005 < fit.before
     assert fit.record.fit is not None and len(fit.record.fit.rows) == len(ROWS)
     assert max(abs(r) for r in fit.record.fit.residuals) < 0.01
@@ -53,7 +66,7 @@ def test_a_fit_recovers_the_parameters_that_made_the_data(tmp_path: Path) -> Non
 def test_the_cli_writes_a_profile_that_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "fitted.yaml"
     assert main(["calibrate", str(_synthetic(tmp_path)), "--out", str(out), "--id", "mine"]) == 0
-    assert "7 rows" in capsys.readouterr().out
+    assert "10 rows" in capsys.readouterr().out
     profile = load_profile(str(out))
     assert profile.id == "mine" and profile.bandwidth_efficiency == pytest.approx(0.62, rel=0.02)
     assert yaml.safe_load(out.read_text())["fit"]["date"]

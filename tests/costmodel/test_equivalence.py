@@ -5,7 +5,8 @@ generated position; the engine scores a whole chunk at once with coefficient tab
 evaluation, closed-form sums over the positions and per-chunk shortcuts. Random chunks of one model, every
 catalog model, every dimension a candidate has (hardware and systems, schemes, KV formats and raw bits,
 tp/pp/ep, replicas, paged blocks, prefix hits, offload, eviction budgets, imbalance, lengths around windows
-and budgets, fused and unfused kernels mixed in one chunk, both profiles).
+and budgets, fused and unfused kernels mixed in one chunk, the generic, ideal and calibrated profiles: per target,
+with per-format linear-layer efficiencies).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def chunks(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
     for row in rows:
         if draw(st.integers(0, 9)) == 0:
             row |= draw(raw_bits) | {"quant": None, "kv": None}
-    return draw(st.sampled_from(MODELS)), draw(st.sampled_from(["default", "ideal"])), rows
+    return draw(st.sampled_from(MODELS)), draw(st.sampled_from(["default", "ideal", "calibrated"])), rows
 
 
 def _build(model: str, profile: str, rows: list[dict[str, Any]]) -> Any:
