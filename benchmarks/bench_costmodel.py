@@ -5,13 +5,14 @@ Three figures per model, all with full metrics (TTFT, exact mean TPOT, memory, f
   candidates as index arrays and build the arrays by indexing; phase FLOP and byte totals, which a search
   does not use, are skipped);
 - ``columns``: from id/format columns (hashing ids, catalog lookups and array building included), the
-  ``dse.evaluate`` path;
+  ``dse.evaluate`` path; ``+ intervals`` adds each candidate's p10 / p90 of TTFT, TPOT and throughput;
 - ``scalar``: one candidate per call through the same code (N = 1), the ``dse analyze`` path.
 
 Two candidate sets per model, both varying hardware (systems), quantization, tensor / pipeline / expert
-parallelism and the KV-cache policies: ``random`` (every field drawn independently per candidate, the
-worst case for the cost model's per-chunk shortcuts) and ``grid`` (every combination, batch varying
-fastest: the order in which the exhaustive engine enumerates a space).
+parallelism and the KV-cache policies, each target scored with its fitted family profile (``calibrated``):
+``random`` (every field drawn independently per candidate, the worst case for the cost model's per-chunk
+shortcuts) and ``grid`` (every combination, batch varying fastest: the order in which the exhaustive engine
+enumerates a space).
 
 Run: python benchmarks/bench_costmodel.py [--n 1000000] [--repeat 5]
 Figures go to docs/benchmarks.md.
@@ -33,7 +34,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from dse.catalog import hardware_catalog, load_model, load_target
+from dse.catalog import CALIBRATED, hardware_catalog, load_model, load_target
 from dse.costmodel import CostAssumptions
 from dse.scoring import (
     CHUNK_SIZE,
@@ -43,6 +44,7 @@ from dse.scoring import (
     numerics_table,
     score_columns,
     score_model,
+    target_ratios,
     with_defaults,
 )
 
@@ -127,9 +129,24 @@ def struct_of_arrays(columns: dict[str, np.ndarray]):  # type: ignore[no-untyped
     model = load_model(str(columns["model"][0]))
     hardware = [load_target(h) for h in hw_refs]
     cand, formats = build_candidates(
-        hardware, hw_codes, numerics, q_codes, candidate_fields(columns), profile="default", costs=CostAssumptions()
+        hardware, hw_codes, numerics, q_codes, candidate_fields(columns), profile=CALIBRATED, costs=CostAssumptions()
     )
     return model, cand, formats
+
+
+def with_intervals(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``score_columns`` (fitted profiles per target) and each candidate's p10 / p90 of TTFT, TPOT and
+    throughput, as ``dse.evaluate(intervals=True)`` adds them."""
+    out: dict[str, np.ndarray] = {}
+    codes, refs = factorize(columns["hardware"])
+    per_target = target_ratios([load_target(str(ref)) for ref in refs], CALIBRATED)
+    for rows, scored in score_columns(columns):
+        m = scored.metrics
+        for quantity in ("ttft_s", "tpot_s", "throughput_tokens_per_s"):
+            ratios = np.asarray([r[quantity] for _, r in per_target]).reshape(-1, 3)[codes[rows]]
+            out[f"{quantity}_p10"] = getattr(m, quantity) * ratios[:, 0]
+            out[f"{quantity}_p90"] = getattr(m, quantity) * ratios[:, 2]
+    return out
 
 
 def cpu_time(fn: Callable[[], object]) -> float:
@@ -186,10 +203,11 @@ def main() -> None:
         {key: functools.partial(score_model, m, c, f, totals=False) for key, (_, m, c, f) in prepared.items()},
     )
     full = best_interleaved(args.repeat, {key: functools.partial(score_columns, p[0]) for key, p in prepared.items()})
+    bars = best_interleaved(args.repeat, {key: functools.partial(with_intervals, p[0]) for key, p in prepared.items()})
     for (name, order), (_, _, cand, _) in prepared.items():
         n = len(cand)
         line = f"{name:14s} {order:6s} N={n:9,}  core {n / core[name, order]:11,.0f}/s   "
-        line += f"columns {n / full[name, order]:11,.0f}/s"
+        line += f"columns {n / full[name, order]:11,.0f}/s   + intervals {n / bars[name, order]:11,.0f}/s"
         if order == "random":
             small = random_columns(name, args.scalar_n, seed=1)
             singles = [{k: v[i : i + 1] for k, v in small.items()} for i in range(args.scalar_n)]
