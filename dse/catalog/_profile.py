@@ -102,10 +102,6 @@ class EfficiencyProfile:
     comm_overlap: float
     record: ProfileRecord
 
-    def matmul_efficiency(self, compute: str) -> float:
-        """Achieved / peak of linear layers computing in format ``compute``."""
-        return self.record.compute_efficiency_by_format.get(compute, self.compute_efficiency)  # type: ignore[call-overload]
-
     @property
     def calibrated_on(self) -> frozenset[str]:
         """Accelerator ids with measurements in this profile's fit (none for a profile not fitted)."""

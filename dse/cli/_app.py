@@ -309,7 +309,13 @@ def recommend_command(
     samples: Annotated[int, typer.Option(help="Robustness draws (0: none).")] = 2000,
     workload_band: Annotated[float, typer.Option(help="Prompt and output lengths vary by +- this share.")] = 0.2,
     load_band: Annotated[float, typer.Option(help="The load varies by +- this share.")] = 0.2,
-    model_error: Annotated[float, typer.Option(help="Predicted speed is off by +- this share.")] = 0.15,
+    model_error: Annotated[
+        float | None,
+        typer.Option(
+            help="Predicted speed is off by +- this share (uniform). Default: each option's measured spread "
+            "(its profile's p10-p90)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print recommendation.json's document.")] = False,
     out: Annotated[str | None, typer.Option(help="Write recommendation.json here (a file or a directory).")] = None,
     report: Annotated[str | None, typer.Option(help="Also write an HTML report of the recommendation.")] = None,

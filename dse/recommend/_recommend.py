@@ -111,6 +111,7 @@ class Recommendation:
                 "served_draws": self.robustness.served_draws,
                 "seed": r.seed,
                 "bands": {"workload": r.workload_band, "load": r.load_band, "model_error": r.model_error},
+                "model_error_basis": "band" if r.model_error is not None else "measured",
                 "tornado": self.robustness.tornado,
             },
             "cost_vs_load": cost_curves(shown, r),

@@ -63,7 +63,13 @@ class Request(BaseModel):
     samples: int = Field(default=2000, ge=0, le=1_000_000, description="Monte-Carlo draws (0: none)")
     workload_band: float = Field(default=0.2, ge=0.0, lt=1.0, description="prompt and output lengths +- this share")
     load_band: float = Field(default=0.2, ge=0.0, lt=1.0, description="the load +- this share")
-    model_error: float = Field(default=0.15, ge=0.0, lt=1.0, description="predicted speed +- this share")
+    model_error: float | None = Field(
+        default=None,
+        ge=0.0,
+        lt=1.0,
+        description="predicted speed +- this share (uniform); None: each option's measured error spread, the "
+        "p10-p90 of its profile's held-out throughput residuals",
+    )
 
     @property
     def sizing_rate(self) -> float:

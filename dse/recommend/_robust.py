@@ -6,8 +6,11 @@ Each draw moves, independently, within their ranges (docs/recommend.md):
   price), or, from one figure, anywhere in its band by confidence (or the range a sheet gives), uniformly;
   options priced from the same entry move together;
 - prompt and output lengths by +- ``workload_band``, and the load by +- ``load_band`` (uniformly);
-- each option's predicted speed by +- ``model_error`` (latencies divided, capacity multiplied by the same
-  factor), independently per option: the model's error is what separates hardware, not what moves all.
+- each option's predicted speed (latencies divided, capacity multiplied by the same factor), independently
+  per option: the model's error is what separates hardware, not what moves all. By default the factor is
+  log-normal with the spread its profile measured (``model_spread``: the p10-p90 of held-out measured /
+  predicted throughput, centred on 1, so the draws move the answer without re-biasing it); with
+  ``model_error`` uniform in +- that share.
 
 Each option keeps its configuration, batch included (the fleet re-sized to the drawn load); in a draw where
 it misses an SLO, no longer fits in memory (a longer prompt) or its fleet breaks a limit, it cannot serve, and
@@ -20,15 +23,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from dse import units
+from dse.catalog import load_target
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
 from dse.recommend._fleet import Grid, meets_slos, replicas_for, score_configurations
 from dse.recommend._request import Request
+from dse.scoring import target_ratios
+
+Z90 = NormalDist().inv_cdf(0.9)
+"""The standard normal's 90th percentile: a log-normal's p10-p90 spans 2 x Z90 standard deviations."""
+
+
+def model_spread(request: Request, opts: Sequence[Option]) -> np.ndarray:
+    """Per option, the standard deviation of log(measured / predicted) its profile's throughput interval
+    implies (p10 and p90 taken as a log-normal's); 0 where the profile has no interval."""
+    ratios = target_ratios([load_target(o.target) for o in opts], request.profile)
+    lo = np.asarray([r["throughput_tokens_per_s"][0] for _, r in ratios], dtype=float)
+    hi = np.asarray([r["throughput_tokens_per_s"][2] for _, r in ratios], dtype=float)
+    return np.nan_to_num(np.log(hi / lo) / (2 * Z90), nan=0.0)
+
+
+def speed_draws(request: Request, opts: Sequence[Option], rng: np.random.Generator, s: int) -> np.ndarray:
+    """(options x draws) factors on each option's predicted speed (``model_error`` or ``model_spread``)."""
+    if request.model_error is not None:
+        return rng.uniform(1 - request.model_error, 1 + request.model_error, (len(opts), s))
+    return np.exp(rng.standard_normal((len(opts), s)) * model_spread(request, opts)[:, None])
 
 
 @dataclass(frozen=True)
@@ -93,11 +118,11 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
         return None
     rng = np.random.default_rng(request.seed)
     s, k = request.samples, len(ranked)
-    wb, lb, me = request.workload_band, request.load_band, request.model_error
+    wb, lb = request.workload_band, request.load_band
     prompt = np.maximum(1, np.rint(request.prompt_tokens * rng.uniform(1 - wb, 1 + wb, s))).astype(np.int64)
     output = np.maximum(1, np.rint(request.output_tokens * rng.uniform(1 - wb, 1 + wb, s))).astype(np.int64)
     load = request.sizing_rate * rng.uniform(1 - lb, 1 + lb, s)
-    speed = rng.uniform(1 - me, 1 + me, (k, s))
+    speed = speed_draws(request, ranked, rng, s)
     ids = sorted({o.chosen.costing.price_id for o in ranked if o.chosen and o.chosen.costing.price_id})
     positions = {pid: _positions(rng, s) for pid in ids}
     ev = _evaluate(request, ranked, prompt, output)
@@ -129,13 +154,16 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
 def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
     """The winner's $/month as each uncertain input goes to its low and high end alone."""
     wb, lb, me = request.workload_band, request.load_band, request.model_error
+    slow, fast = (
+        (1 - me, 1 + me) if me is not None else np.exp(np.asarray([-Z90, Z90]) * model_spread(request, [winner])[0])
+    )
     p, g = request.prompt_tokens, request.output_tokens
     settings: dict[str, dict[str, dict[str, float]]] = {
         "price": dict(low={"position": 0.0}, high={"position": 1.0}),
         "load": dict(low={"load": 1 - lb}, high={"load": 1 + lb}),
         "prompt tokens": dict(low={"prompt": max(1, round(p * (1 - wb)))}, high={"prompt": round(p * (1 + wb))}),
         "output tokens": dict(low={"output": max(1, round(g * (1 - wb)))}, high={"output": round(g * (1 + wb))}),
-        "model speed": dict(low={"speed": 1 - me}, high={"speed": 1 + me}),
+        "model speed": dict(low={"speed": float(slow)}, high={"speed": float(fast)}),
     }
     cases = [(name, end, change) for name, ends in settings.items() for end, change in ends.items()]
     prompts = np.asarray([c.get("prompt", p) for _, _, c in cases], dtype=np.int64)

@@ -341,7 +341,12 @@ def win_rate_chart(doc: dict[str, Any]) -> Any:
             "subtitle": {
                 "text": f"{robust['samples']:,} draws ({robust['served_draws']:,} that some option serves): prices"
                 f" within their offers, prompt and output ±{bands['workload']:.0%}, load ±{bands['load']:.0%},"
-                f" model speed ±{bands['model_error']:.0%} · seed {robust['seed']}"
+                + (
+                    f" model speed ±{bands['model_error']:.0%}"
+                    if bands["model_error"] is not None
+                    else " model speed within each option's measured p10-p90"
+                )
+                + f" · seed {robust['seed']}"
             },
         },
         xaxis={"title": {"text": "hardware (shortlist, cheapest first)"}},

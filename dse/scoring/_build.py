@@ -40,6 +40,7 @@ from dse.costmodel import (
     resolve_precision,
     usd_per_device_hour,
 )
+from dse.costmodel.physics.precision import SAME_WIDTH
 from dse.scoring._inputs import NUMERICS
 
 Target = tuple[HardwareSpec, SystemSpec | None]
@@ -299,6 +300,17 @@ def target_profiles(
     return [load_profile(profile)] * len(hardware)
 
 
+def matmul_efficiency(profile: EfficiencyProfile, compute: str) -> float:
+    """Achieved / peak of linear layers computing in format ``compute``: the profile's figure for it, else for
+    the other format of its width (int8 and fp8, int4 and fp4 share a tensor-core datapath and its peak on the
+    devices that have both: ``SAME_WIDTH``), else its ``compute_efficiency``."""
+    own = profile.record.compute_efficiency_by_format
+    for name in (compute, SAME_WIDTH.get(compute)):
+        if name in own:
+            return float(own[name])  # type: ignore[index]
+    return profile.compute_efficiency
+
+
 _PROFILE_FIELDS = (
     "bandwidth_efficiency",
     "compute_efficiency",
@@ -328,7 +340,7 @@ def build_candidates(
     profiles = target_profiles(hardware, profile, engine)
     pair_codes, pairs = factorize_rows(hardware_codes, numerics_codes)
     table, formats = _pair_table(hardware, numerics, pairs, costs)
-    matmul = np.asarray([profiles[h].matmul_efficiency(f) for (h, _), f in zip(pairs, formats, strict=True)])
+    matmul = np.asarray([matmul_efficiency(profiles[h], f) for (h, _), f in zip(pairs, formats, strict=True)])
     table = table[pair_codes]
     columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(_PAIR_FIELDS)}
     columns["format_supported"] = table[:, _PAIR_FIELDS.index("format_supported")] > 0.5

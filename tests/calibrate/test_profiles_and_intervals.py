@@ -192,3 +192,16 @@ def test_shipped_profiles_meet_the_cross_validated_targets() -> None:
         assert abs(s["bias"]) <= 0.08, s
         assert 0.7 <= s["interval_coverage"] <= 0.9, s
     assert efficiency_profile(load_profile(GENERIC).record).id == GENERIC
+
+
+def test_a_format_without_its_own_efficiency_takes_its_widths() -> None:
+    """INT8 and FP8 share Hopper's tensor-core peak: a profile fitted on FP8 rows gives INT8 the same figure;
+    a 16-bit format keeps compute_efficiency."""
+    from dse.scoring._build import matmul_efficiency
+
+    hopper = profile_for("h100-sxm")[0]
+    fp8 = hopper.record.compute_efficiency_by_format["fp8"]
+    assert matmul_efficiency(hopper, "int8") == matmul_efficiency(hopper, "fp8") == fp8 != hopper.compute_efficiency
+    assert matmul_efficiency(hopper, "bf16") == hopper.compute_efficiency
+    int8 = analyze("llama-3.1-8b", "h100-sxm", quant="int8").to_dict()["roofline"]["matmul_efficiency"]
+    assert int8 == pytest.approx(fp8)

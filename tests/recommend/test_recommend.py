@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ import dse
 from dse.catalog import system_catalog
 from dse.errors import InputError
 from dse.recommend import OPTION_KEYS, Recommendation
+from dse.recommend._request import make_request
 from dse.scoring import analyze
 
 MONTH_H = 8760 / 12
@@ -266,3 +268,27 @@ def test_the_operations_share_is_a_parameter() -> None:
     assert a.chosen is not None and a.chosen.costing.prices.capex is not None
     capex = a.chosen.costing.prices.capex.value
     assert b.usd_per_month - a.usd_per_month == pytest.approx(a.devices_paid * capex * 0.2 / 12)  # type: ignore[operator]
+
+
+def test_model_error_defaults_to_each_options_measured_spread() -> None:
+    """Without --model-error an option's speed varies log-normally with the p10-p90 of its profile's held-out
+    throughput residuals, centred on 1: the tornado's "model speed" ends are that spread's p10 and p90."""
+    from dse.catalog import profile_for
+    from dse.recommend._robust import Z90, model_spread, speed_draws
+    from dse.scoring import interval_ratios
+
+    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm", "mi300x"), "samples": 200})
+    options = [o for o in rec.options if o.chosen is not None]
+    spread = model_spread(make_request(**{**BASE, "hardware": ("h100-sxm", "mi300x")}), options)
+    for o, sigma in zip(options, spread, strict=True):
+        lo, _, hi = interval_ratios(profile_for(o.hardware)[0])["throughput_tokens_per_s"]
+        assert sigma == pytest.approx(math.log(hi / lo) / (2 * Z90))
+    assert spread[0] != spread[1]  # a fitted family (H100) and the generic profile (MI300X) measured differently
+    draws = speed_draws(make_request(**BASE), options, np.random.default_rng(0), 20_000)
+    assert np.log(draws).std(axis=1) == pytest.approx(spread, rel=0.03)
+    assert np.median(draws, axis=1) == pytest.approx([1.0, 1.0], abs=0.02)
+    (speed,) = [t for t in rec.to_dict()["robustness"]["tornado"] if t["input"] == "model speed"]
+    assert speed["low_setting"] == f"{math.exp(-Z90 * spread[0]):.2f} x predicted"
+    assert rec.to_dict()["robustness"]["model_error_basis"] == "measured"
+    banded = dse.recommend(**{**BASE, "hardware": ("h100-sxm",), "samples": 50, "model_error": 0.1}).to_dict()
+    assert banded["robustness"]["model_error_basis"] == "band" and banded["robustness"]["bands"]["model_error"] == 0.1
