@@ -148,9 +148,10 @@ def _solver(start: ProfileRecord, names: Sequence[str]) -> Callable[[Sequence[Me
 
 
 def conformal_ratios(log_ratios: np.ndarray) -> list[float]:
-    """measured / predicted at ``QUANTILES`` from held-out log ratios: the split-conformal order statistics
-    (rank ceil((n + 1) q) from the top for q > 0.5, its mirror below, the median between), so a new row falls
-    under the upper one with probability at least q."""
+    """measured / predicted at ``QUANTILES`` from held-out log ratios: split-conformal order statistics of the
+    sorted values, counted from the bottom: rank ceil((n + 1) q) for q > 0.5, floor((n + 1) q) for q < 0.5, the
+    median between. With n >= 9 a new exchangeable row falls under the upper one with probability at least q;
+    with fewer rows the rank exceeds n and the largest (smallest) value stands in, a weaker guarantee."""
     x = np.sort(np.asarray(log_ratios, dtype=float))
     n = len(x)
     out = []
@@ -269,14 +270,7 @@ def calibrate(
 
     held = np.full(len(usable), np.nan)
     if cross_validate and len(measured_on) > 1:
-        for accelerator in measured_on:
-            out = np.asarray([accelerator_of(m) == accelerator for m in usable])
-            train = [m for m, o in zip(usable, out, strict=True) if not o]
-            if len(train) < MIN_ROWS:
-                continue
-            x_loo = solve(train, x)
-            test = [m for m, o in zip(usable, out, strict=True) if o]
-            held[out], _ = _residuals(test, efficiency_profile(_with(start, names, x_loo)))
+        held = _left_out(start, names, usable, formats[np.isfinite(first)], fixed=bool(parameters))
     held_out, counts = interval_table(usable, held)
     today = datetime.date.today().isoformat()
     method = f"scipy least_squares, soft_l1 loss, f_scale {LOSS_SCALE}, log(predicted / measured); base {start.id}"
@@ -316,6 +310,44 @@ def calibrate(
     )
 
 
+def _generic_values(names: Sequence[str]) -> np.ndarray:
+    """The generic profile's figures for ``names``: what a fit with no rows left would have."""
+    generic = load_profile(GENERIC)
+    return np.asarray(
+        [
+            generic.record.compute_efficiency_by_format.get(n.removeprefix(FORMAT_PREFIX), generic.compute_efficiency)  # type: ignore[call-overload]
+            if n.startswith(FORMAT_PREFIX)
+            else getattr(generic.record, n)
+            for n in names
+        ]
+    )
+
+
+def _left_out(
+    start: ProfileRecord, names: Sequence[str], rows: Sequence[Measurement], formats: np.ndarray, *, fixed: bool
+) -> np.ndarray:
+    """log(predicted / measured) of each row with its accelerator left out: the fit redone from the generic
+    figures on the other accelerators' rows, moving only what those rows identify (all of ``names`` when
+    ``fixed``; rows in a format whose efficiency they no longer identify are left out of it, since a generic
+    figure for it would bend the others); with nothing identified, the generic figures themselves. Nothing of
+    the left-out rows, nor of the fit that used them, reaches their prediction."""
+    neutral = _with(start.model_copy(update={"compute_efficiency_by_format": {}}), names, _generic_values(names))
+    accelerators = np.asarray([accelerator_of(m) for m in rows])
+    held = np.full(len(rows), np.nan)
+    for accelerator in sorted(set(accelerators)):
+        out = accelerators == accelerator
+        train = [m for m, o in zip(rows, out, strict=True) if not o]
+        test = [m for m, o in zip(rows, out, strict=True) if o]
+        moved = tuple(names) if fixed else tuple(n for n in identified(train, formats[~out]) if n in names)
+        lost = {n.removeprefix(FORMAT_PREFIX) for n in names if n.startswith(FORMAT_PREFIX) and n not in moved}
+        train = [m for m, f in zip(train, formats[~out], strict=True) if f not in lost]  # they would bend the rest
+        record = neutral
+        if moved and len(train) >= MIN_ROWS:
+            record = _with(neutral, moved, _solver(neutral, moved)(train, _generic_values(moved)))
+        held[out], _ = _residuals(test, efficiency_profile(record))
+    return held
+
+
 def cross_validated(measurements: Sequence[Measurement]) -> pd.DataFrame:
     """``predict`` with the ``calibrated`` profiles, every row predicted without its own accelerator's
     measurements: rows a fitted family profile was fitted on are predicted by that family refitted without
@@ -328,11 +360,18 @@ def cross_validated(measurements: Sequence[Measurement]) -> pd.DataFrame:
         mine = [m for m, p in zip(measurements, table["profile"], strict=True) if p == profile.id]
         if not mine:
             continue
-        fit = calibrate(mine, base=profile.id, profile_id=profile.id)
-        at = table["id"].isin(fit.held_out_residuals) & (table["profile"] == profile.id)
-        r = table.loc[at, "id"].map(fit.held_out_residuals).to_numpy(dtype=float)
+        mine_rows = table["profile"] == profile.id
+        try:
+            fit = calibrate(mine, base=profile.id, profile_id=profile.id)
+            residuals = fit.held_out_residuals
+        except InputError:  # too few of these rows to refit: none of them can be predicted held out
+            residuals = {}
+        at = table["id"].isin(residuals) & mine_rows
+        r = table.loc[at, "id"].map(residuals).to_numpy(dtype=float)
         table.loc[at, "predicted"] = table.loc[at, "measured"].to_numpy() * np.exp(r)
         table.loc[at, "held_out"] = True
+        # measured in the shipped fit but not predicted without it: not a held-out figure, so not scored
+        table.loc[mine_rows & ~at & ~table["held_out"], "predicted"] = np.nan
     table["error"] = table["predicted"] / table["measured"] - 1.0
     table["covered"] = held_out_coverage(table)
     return table

@@ -100,6 +100,8 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
     """Predicted value of each row's quantity, with the batch used, feasibility, and the profile used."""
     import pandas as pd
 
+    if not rows:
+        raise InputError("no measurement rows of the scenarios asked for", field="scenario")
     given = [m.record.batch or 1 for m in rows]
     free = np.asarray([m.record.batch is None and m.record.scenario == "max-throughput" for m in rows])
     sizing = _score(rows, given, profile, resident=True)
@@ -108,7 +110,8 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
     s = _score(rows, batch, profile)
     # in flight, a batch that fits at its average KV occupancy is served (the static model's "KV for the whole
     # output from the start" is what it exceeds)
-    s["reason"] = np.where(free & (s["reason"] == int(Reason.MEMORY_EXCEEDED)), 0, s["reason"])
+    sized = free & (fits >= 1)
+    s["reason"] = np.where(sized & (s["reason"] == int(Reason.MEMORY_EXCEEDED)), 0, s["reason"])
     prompt = np.asarray([m.record.prompt_len for m in rows], dtype=float)
     by_metric = {
         "tpot_s": s["tpot"],

@@ -458,7 +458,9 @@ def render_recommendation(doc: dict[str, Any]) -> None:
 def render_validation(doc: dict[str, Any]) -> None:
     """``dse validate``: error per quantity and scenario, rank correlations, what the model could not fit."""
     table = Table(title=f"Predicted vs measured ({doc['measurements']}, profile {doc['profile']})")
-    for name in ("quantity", "scenario", "rows", "scored", "median |error|", "p90 |error|", "bias"):
+    covered = any("interval_coverage" in s for s in doc["summary"])
+    names = ("quantity", "scenario", "rows", "scored", "median |error|", "p90 |error|", "bias")
+    for name in (*names, "in p10-p90") if covered else names:
         table.add_column(name, justify="left" if name in ("quantity", "scenario") else "right")
 
     def share(value: float | None, signed: bool = False) -> str:
@@ -473,9 +475,15 @@ def render_validation(doc: dict[str, Any]) -> None:
             share(s["median_abs_error"]),
             share(s["p90_abs_error"]),
             share(s["bias"], signed=True),
+            *((share(s.get("interval_coverage")),) if covered else ()),
         )
     _console.print(table)
     _console.print("error = predicted / measured - 1: + on a throughput, - on a latency = optimistic")
+    if covered:
+        _console.print(
+            "cross-validated: each row predicted with its accelerator left out of its family's fit (rows that cannot"
+            " be are not scored); in p10-p90 = share inside an interval built without the row's accelerator"
+        )
     if doc["ranks"]:
         _console.print(
             f"Hardware rank correlation (Spearman) over {len(doc['ranks'])} groups of >= 4 devices: "

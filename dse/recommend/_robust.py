@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from dse import units
-from dse.catalog import load_target
+from dse.catalog import GENERIC, load_target
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
 from dse.recommend._fleet import Grid, meets_slos, replicas_for, score_configurations
@@ -42,11 +42,17 @@ Z90 = NormalDist().inv_cdf(0.9)
 
 def model_spread(request: Request, opts: Sequence[Option]) -> np.ndarray:
     """Per option, the standard deviation of log(measured / predicted) its profile's throughput interval
-    implies (p10 and p90 taken as a log-normal's); 0 where the profile has no interval."""
-    ratios = target_ratios([load_target(o.target) for o in opts], request.profile)
-    lo = np.asarray([r["throughput_tokens_per_s"][0] for _, r in ratios], dtype=float)
-    hi = np.asarray([r["throughput_tokens_per_s"][2] for _, r in ratios], dtype=float)
-    return np.nan_to_num(np.log(hi / lo) / (2 * Z90), nan=0.0)
+    implies (p10 and p90 taken as a log-normal's). A profile with no interval (``ideal``, a hand-written one)
+    takes the generic profile's: its error is not known to be smaller."""
+    targets = [load_target(o.target) for o in opts]
+    spreads = []
+    for profile in (request.profile, GENERIC):
+        ratios = target_ratios(targets, profile)
+        lo = np.asarray([r["throughput_tokens_per_s"][0] for _, r in ratios], dtype=float)
+        hi = np.asarray([r["throughput_tokens_per_s"][2] for _, r in ratios], dtype=float)
+        spreads.append(np.log(hi / lo) / (2 * Z90))
+    own, generic = spreads
+    return np.where(np.isfinite(own), own, generic)
 
 
 def speed_draws(request: Request, opts: Sequence[Option], rng: np.random.Generator, s: int) -> np.ndarray:

@@ -79,7 +79,7 @@ def evaluate(
     result = candidates.copy()
     for name, values in out.items():
         result[name] = values
-    if intervals and n:
+    if intervals:
         _add_intervals(result, columns["hardware"], "ideal" if ideal else profile)
     return pd.DataFrame(result)
 

@@ -4,8 +4,9 @@ A fitted profile stores, per quantity, the p10/p50/p90 of measured / predicted o
 (split-conformal, ``dse calibrate``): a prediction x of a target has the interval [p10 x, p90 x]. Hardware a
 fitted family profile covers gets that held-out spread (measured or not: rows of an accelerator the fit has
 seen would give a narrower, optimistic spread); hardware no fitted profile covers gets the generic profile's
-residuals on every measurement (none were fitted to it), which are wider. A profile with no interval record
-(``ideal``, a hand-written one) gives none.
+residuals on every measurement (none were fitted to it), widened to at least the fitted families' held-out
+spread: hardware no family measured is not known better than a family's unmeasured device. A profile with
+no interval record (``ideal``, a hand-written one) gives none.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 
 import numpy as np
 
-from dse.catalog import GENERIC, QUANTILES, QUANTITIES, EfficiencyProfile, load_profile
+from dse.catalog import GENERIC, QUANTILES, QUANTITIES, EfficiencyProfile, load_profile, profile_catalog
 from dse.scoring._build import ProfileChoice, Target, target_profiles
 
 Ratios = tuple[float, float, float]
@@ -33,6 +34,12 @@ def interval_ratios(profile: EfficiencyProfile) -> dict[str, Ratios]:
     for q in QUANTITIES:
         found = next((layer[q] for layer in layers if q in layer), None)
         out[q] = tuple(found) if found is not None else NO_RATIOS  # type: ignore[assignment]
+    if profile.id == GENERIC:  # no family measured: not known better than a fitted family's unmeasured device
+        for fitted in profile_catalog().values():
+            if fitted.record.fit is not None and fitted.record.interval is not None:
+                for q, (lo, mid, hi) in fitted.record.interval.held_out.items():
+                    a, b, c = out[q]
+                    out[q] = (min(a, lo), b, max(c, hi)) if math.isfinite(a) else (lo, mid, hi)
     return out  # type: ignore[return-value]
 
 
