@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "hardware" / "profiles"
 HEADER = (
     "# Written by calibration/refit.py from calibration/measurements.csv: edit id, description, hardware, engine,\n"
-    "# automatic and the unfitted fields by hand, then re-run it to refit the rest.\n"
+    "# automatic, provenance (the sources of the unfitted fields) and the unfitted fields by hand, then re-run it.\n"
 )
 
 
@@ -46,7 +46,8 @@ def main() -> None:
     ratios, counts = interval_table(held_rows, np.asarray([residuals[m.record.id] for m in held_rows]))
     interval = held_out_interval(ratios, counts, f"every fitted profile ({', '.join(fits)})")
     for profile_id, fit in fits.items():
-        kept = {"description": profile_catalog()[profile_id].record.description, "interval": interval}
+        written = profile_catalog()[profile_id].record
+        kept = {"description": written.description, "provenance": written.provenance, "interval": interval}
         text = yaml.safe_dump(fit.record.model_copy(update=kept).model_dump(exclude_none=True), sort_keys=False)
         (PROFILES / f"{profile_id}.yaml").write_text(HEADER + text, encoding="utf-8")
     print(f"intervals over {len(held_rows)} held-out rows: {ratios}")

@@ -38,6 +38,7 @@ def test_every_accelerator_gets_one_profile_and_fitted_ones_were_measured() -> N
     for p in fitted:
         assert p.calibrated_on <= set(p.record.hardware), p.id  # measured hardware is covered hardware
         assert p.record.engine is not None and p.record.interval is not None
+        assert p.record.provenance is not None, p.id  # the sources of the fields the fit did not set
         assert set(p.record.interval.held_out) == set(QUANTITIES), p.id
         plain = {n for n in p.record.fit.parameters if not n.startswith("compute_efficiency_by_format.")}
         assert plain <= {"bandwidth_efficiency", "compute_efficiency", "kernel_overhead_us"}, p.id
