@@ -42,6 +42,7 @@ from dse.scoring import (
     candidate_fields,
     factorize,
     numerics_table,
+    ratio_table,
     score_columns,
     score_model,
     target_ratios,
@@ -139,11 +140,11 @@ def with_intervals(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     throughput, as ``dse.evaluate(intervals=True)`` adds them."""
     out: dict[str, np.ndarray] = {}
     codes, refs = factorize(columns["hardware"])
-    per_target = target_ratios([load_target(str(ref)) for ref in refs], CALIBRATED)
+    tables = ratio_table(target_ratios([load_target(str(ref)) for ref in refs], CALIBRATED))
     for rows, scored in score_columns(columns):
         m = scored.metrics
-        for quantity in ("ttft_s", "tpot_s", "throughput_tokens_per_s"):
-            ratios = np.asarray([r[quantity] for _, r in per_target]).reshape(-1, 3)[codes[rows]]
+        for quantity, table in tables.items():
+            ratios = table[codes[rows]]
             out[f"{quantity}_p10"] = getattr(m, quantity) * ratios[:, 0]
             out[f"{quantity}_p90"] = getattr(m, quantity) * ratios[:, 2]
     return out

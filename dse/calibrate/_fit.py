@@ -10,10 +10,9 @@ under-prediction, unit-free, so a latency and a throughput weigh alike); the los
 not drag the fit.
 
 Error bars are split-conformal: each measured accelerator in turn is left out, the profile refitted on the
-others, and the left-out rows predicted. The p10/p50/p90 of measured / predicted over those held-out rows
-(per quantity) is the spread to expect on hardware the fit has not seen; the fit's own residuals give the
-spread on hardware it has (``IntervalRecord``). A fitted profile keeps its rows, residuals, hardware, method
-and date.
+others (``_left_out``), and the left-out rows predicted. The p10/p50/p90 of measured / predicted over those
+held-out rows (per quantity) is the spread to expect on hardware (``IntervalRecord``). A fitted profile keeps
+its rows, residuals, hardware, parameters, method and date.
 """
 
 from __future__ import annotations
@@ -179,27 +178,27 @@ def interval_table(rows: Sequence[Measurement], residuals: np.ndarray) -> tuple[
     return ratios, {q: len(v) for q, v in by.items() if len(v) >= MIN_INTERVAL_ROWS}
 
 
-def held_out_interval(ratios: dict[str, list[float]], counts: dict[str, int], pooled: str) -> IntervalRecord:
-    """An ``IntervalRecord`` of leave-one-accelerator-out ratios (``pooled``: whose held-out rows)."""
+def interval_record(ratios: dict[str, list[float]], counts: dict[str, int], held_out: str) -> IntervalRecord:
+    """An ``IntervalRecord`` of held-out ratios (``held_out``: which rows were held out, and how)."""
     return IntervalRecord(
-        method=f"split-conformal: each accelerator left out of its fit in turn, its rows predicted by the refit; "
-        f"quantiles {list(QUANTILES)} of measured / predicted over the held-out rows of {pooled}",
+        method=f"split-conformal: quantiles {list(QUANTILES)} of measured / predicted over {held_out}",
         held_out={q: [round(v, 4) for v in r] for q, r in ratios.items()},
         rows=counts,
     )
+
+
+def held_out_interval(ratios: dict[str, list[float]], counts: dict[str, int], pooled: str) -> IntervalRecord:
+    """An ``IntervalRecord`` of leave-one-accelerator-out ratios (``pooled``: whose held-out rows)."""
+    how = f"the held-out rows of {pooled}, each accelerator left out of its fit in turn and predicted by the refit"
+    return interval_record(ratios, counts, how)
 
 
 def residual_interval(measurements: Sequence[Measurement], profile: str) -> IntervalRecord:
     """The interval record of a profile that was not fitted to ``measurements``: every row is held out, so
     its residuals are the held-out spread directly (the generic profile's, on all published rows)."""
     residuals, _ = _residuals(measurements, load_profile(profile))
-    held_out, counts = interval_table(measurements, residuals)
-    return IntervalRecord(
-        method=f"split-conformal: the profile was not fitted to these {len(measurements)} measurements, so all "
-        f"are held out; quantiles {list(QUANTILES)} of measured / predicted",
-        held_out={q: [round(v, 4) for v in r] for q, r in held_out.items()},
-        rows=counts,
-    )
+    ratios, counts = interval_table(measurements, residuals)
+    return interval_record(ratios, counts, f"{len(measurements)} measurements the profile was not fitted to")
 
 
 def identified(rows: Sequence[Measurement], formats: np.ndarray) -> tuple[str, ...]:
@@ -240,7 +239,7 @@ def calibrate(
     hardware = start.hardware if hardware is None else hardware
     engine = start.engine if engine is None else engine
     rows = select(measurements, hardware=hardware, engine=engine)
-    first, formats = _residuals(rows, efficiency_profile(start))
+    first, formats = _residuals(rows, efficiency_profile(start)) if rows else (np.empty(0), np.empty(0))
     usable = [m for m, r in zip(rows, first, strict=True) if np.isfinite(r)]
     if len(usable) < MIN_ROWS:
         raise InputError(
@@ -255,15 +254,8 @@ def calibrate(
             f"{FORMAT_PREFIX}<{'|'.join(LOW_PRECISION)}>",
             field="fit",
         )
-    x0 = np.asarray(
-        [
-            start.compute_efficiency_by_format.get(n.removeprefix(FORMAT_PREFIX), start.compute_efficiency)  # type: ignore[call-overload]
-            if n.startswith(FORMAT_PREFIX)
-            else getattr(start, n)
-            for n in names
-        ]
-    )
     solve = _solver(start, names)
+    x0 = _values(start, names)
     x = np.round(solve(usable, x0), 4)  # the profile as written; its residuals are those of these values
     final, _ = _residuals(usable, efficiency_profile(_with(start, names, x)))
     measured_on = sorted({accelerator_of(m) for m in usable})
@@ -310,17 +302,22 @@ def calibrate(
     )
 
 
-def _generic_values(names: Sequence[str]) -> np.ndarray:
-    """The generic profile's figures for ``names``: what a fit with no rows left would have."""
-    generic = load_profile(GENERIC)
+def _values(record: ProfileRecord, names: Sequence[str]) -> np.ndarray:
+    """``record``'s figures for ``names`` (a format without its own efficiency: ``compute_efficiency``)."""
+    own = record.compute_efficiency_by_format
     return np.asarray(
         [
-            generic.record.compute_efficiency_by_format.get(n.removeprefix(FORMAT_PREFIX), generic.compute_efficiency)  # type: ignore[call-overload]
+            own.get(n.removeprefix(FORMAT_PREFIX), record.compute_efficiency)  # type: ignore[call-overload]
             if n.startswith(FORMAT_PREFIX)
-            else getattr(generic.record, n)
+            else getattr(record, n)
             for n in names
         ]
     )
+
+
+def _generic_values(names: Sequence[str]) -> np.ndarray:
+    """The generic profile's figures for ``names``: what a fit with no rows left would have."""
+    return _values(load_profile(GENERIC).record, names)
 
 
 def _left_out(

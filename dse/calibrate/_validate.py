@@ -81,11 +81,12 @@ def _score(
     return out
 
 
-def profiles_of(rows: Sequence[Measurement], profile: Profile) -> list[tuple[EfficiencyProfile, bool]]:
-    """The profile each row is scored with, and whether its hardware was measured in that profile's fit."""
+def profiles_of(
+    rows: Sequence[Measurement], accelerators: Sequence[str], profile: Profile
+) -> list[tuple[EfficiencyProfile, bool]]:
+    """The profile each row is scored with, and whether its accelerator was measured in that profile's fit."""
     out = []
-    for m in rows:
-        accelerator = load_target(m.record.hardware)[0].id
+    for m, accelerator in zip(rows, accelerators, strict=True):
         if isinstance(profile, EfficiencyProfile):
             out.append((profile, accelerator in profile.calibrated_on))
         elif profile == CALIBRATED:
@@ -102,15 +103,16 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
 
     if not rows:
         raise InputError("no measurement rows of the scenarios asked for", field="scenario")
-    given = [m.record.batch or 1 for m in rows]
+    given = np.asarray([m.record.batch or 1 for m in rows], dtype=np.int64)
     free = np.asarray([m.record.batch is None and m.record.scenario == "max-throughput" for m in rows])
-    sizing = _score(rows, given, profile, resident=True)
-    fits = np.nan_to_num(sizing["max_batch"], nan=0.0)
-    batch = np.where(free & (fits >= 1), np.floor(fits), given).astype(np.int64)
+    sized, batch = np.zeros(len(rows), dtype=bool), given
+    if free.any():
+        fits = np.nan_to_num(_score(rows, given, profile, resident=True)["max_batch"], nan=0.0)
+        sized = free & (fits >= 1)
+        batch = np.where(sized, np.floor(fits), given).astype(np.int64)
     s = _score(rows, batch, profile)
     # in flight, a batch that fits at its average KV occupancy is served (the static model's "KV for the whole
     # output from the start" is what it exceeds)
-    sized = free & (fits >= 1)
     s["reason"] = np.where(sized & (s["reason"] == int(Reason.MEMORY_EXCEEDED)), 0, s["reason"])
     prompt = np.asarray([m.record.prompt_len for m in rows], dtype=float)
     by_metric = {
@@ -123,13 +125,14 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
     predicted = np.asarray([by_metric[k][i] for i, k in enumerate(metric)])
     measured = np.asarray([m.record.value for m in rows])
     reason = s["reason"].astype(np.int64)
-    used = profiles_of(rows, profile)
+    accelerators = [load_target(m.record.hardware)[0].id for m in rows]
+    used = profiles_of(rows, accelerators, profile)
     return pd.DataFrame(
         {
             "id": [m.record.id for m in rows],
             "model": [m.record.model for m in rows],
             "hardware": [m.record.hardware for m in rows],
-            "accelerator": [load_target(m.record.hardware)[0].id for m in rows],
+            "accelerator": accelerators,
             "engine": [m.record.engine or "" for m in rows],
             "profile": [p.id for p, _ in used],
             "calibrated": [c for _, c in used],

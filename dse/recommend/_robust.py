@@ -34,7 +34,7 @@ from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
 from dse.recommend._fleet import Grid, meets_slos, replicas_for, score_configurations
 from dse.recommend._request import Request
-from dse.scoring import target_ratios
+from dse.scoring import ratio_table, target_ratios
 
 Z90 = NormalDist().inv_cdf(0.9)
 """The standard normal's 90th percentile: a log-normal's p10-p90 spans 2 x Z90 standard deviations."""
@@ -47,10 +47,8 @@ def model_spread(request: Request, opts: Sequence[Option]) -> np.ndarray:
     targets = [load_target(o.target) for o in opts]
     spreads = []
     for profile in (request.profile, GENERIC):
-        ratios = target_ratios(targets, profile)
-        lo = np.asarray([r["throughput_tokens_per_s"][0] for _, r in ratios], dtype=float)
-        hi = np.asarray([r["throughput_tokens_per_s"][2] for _, r in ratios], dtype=float)
-        spreads.append(np.log(hi / lo) / (2 * Z90))
+        throughput = ratio_table(target_ratios(targets, profile))["throughput_tokens_per_s"]
+        spreads.append(np.log(throughput[:, 2] / throughput[:, 0]) / (2 * Z90))
     own, generic = spreads
     return np.where(np.isfinite(own), own, generic)
 

@@ -19,7 +19,7 @@ from dse.scoring._build import (
 )
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
 from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, Input, candidate_fields, convert
-from dse.scoring._intervals import interval_ratios, intervals, ratio_at, target_ratios
+from dse.scoring._intervals import interval_ratios, intervals, ratio_at, ratio_table, target_ratios
 from dse.scoring._score import CHUNK_SIZE, Scored, reason_text, score_columns, score_model, with_defaults
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "numerics_table",
     "precision",
     "ratio_at",
+    "ratio_table",
     "reason_text",
     "scenario_rent",
     "score_columns",

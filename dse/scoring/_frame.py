@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.catalog import CALIBRATED, QUANTITIES, load_target
+from dse.catalog import CALIBRATED, load_target
 from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
 from dse.scoring._build import factorize
 from dse.scoring._inputs import INPUTS, REQUIRED
-from dse.scoring._intervals import target_ratios
+from dse.scoring._intervals import ratio_table, target_ratios
 from dse.scoring._score import reason_text, score_columns
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _add_intervals(result: pd.DataFrame, hardware: Any, profile: str) -> None:
     codes, refs = factorize(hardware)
     per_target = target_ratios([load_target(str(ref)) for ref in refs], profile)
     result["calibrated"] = np.asarray([c for c, _ in per_target])[codes]
-    for quantity in QUANTITIES:
-        ratios = np.asarray([r[quantity] for _, r in per_target], dtype=np.float64).reshape(-1, 3)[codes]
+    for quantity, table in ratio_table(per_target).items():
+        ratios = table[codes]
         result[f"{quantity}_p10"] = result[quantity].to_numpy(dtype=np.float64) * ratios[:, 0]
         result[f"{quantity}_p90"] = result[quantity].to_numpy(dtype=np.float64) * ratios[:, 2]

@@ -68,3 +68,10 @@ def target_ratios(
     for (hw, _), prof in zip(hardware, target_profiles(hardware, profile, engine), strict=True):
         out.append((hw.id in prof.calibrated_on, interval_ratios(prof)))
     return out
+
+
+def ratio_table(per_target: list[tuple[bool, dict[str, Ratios]]]) -> dict[str, np.ndarray]:
+    """``target_ratios``' ratios as one (targets x 3) array per quantity, to index by hardware code."""
+    return {
+        q: np.asarray([r[q] for _, r in per_target], dtype=np.float64).reshape(-1, len(QUANTILES)) for q in QUANTITIES
+    }
