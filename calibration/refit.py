@@ -21,6 +21,7 @@ import yaml
 from dse.calibrate import SCORED_SCENARIOS, calibrate, read_measurements, residual_interval
 from dse.calibrate._fit import held_out_interval, interval_table
 from dse.catalog import GENERIC, profile_catalog
+from dse.results import replace_durably
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "hardware" / "profiles"
@@ -28,6 +29,13 @@ HEADER = (
     "# Written by calibration/refit.py from calibration/measurements.csv: edit id, description, hardware, engine,\n"
     "# automatic, provenance (the sources of the unfitted fields) and the unfitted fields by hand, then re-run it.\n"
 )
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` whole: a stopped run leaves the old profile, never half of a new one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    replace_durably(tmp, path)
 
 
 def main() -> None:
@@ -49,12 +57,12 @@ def main() -> None:
         written = profile_catalog()[profile_id].record
         kept = {"description": written.description, "provenance": written.provenance, "interval": interval}
         text = yaml.safe_dump(fit.record.model_copy(update=kept).model_dump(exclude_none=True), sort_keys=False)
-        (PROFILES / f"{profile_id}.yaml").write_text(HEADER + text, encoding="utf-8")
+        _write(PROFILES / f"{profile_id}.yaml", HEADER + text)
     print(f"intervals over {len(held_rows)} held-out rows: {ratios}")
     generic = PROFILES / f"{GENERIC}.yaml"
     text = generic.read_text(encoding="utf-8").split("\ninterval:")[0].rstrip("\n")
     interval = residual_interval(rows, GENERIC).model_dump()
-    generic.write_text(text + "\n" + yaml.safe_dump({"interval": interval}, sort_keys=False), encoding="utf-8")
+    _write(generic, text + "\n" + yaml.safe_dump({"interval": interval}, sort_keys=False))
     print(f"{GENERIC}: interval over {sum(interval['rows'].values())} rows")
 
 
