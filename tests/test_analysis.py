@@ -135,6 +135,7 @@ def test_every_input_has_a_place_in_a_space() -> None:
     from dse.space._schema import ChoicesRecord, WorkloadRecord
 
     elsewhere = {"model": "model", "prompt_len": "workload.prompt_tokens", "gen_len": "workload.output_tokens"}
+    elsewhere |= {"slo_ttft_s": "slo.ttft_s", "slo_tpot_s": "slo.tpot_s", "slo_percentile": "slo.percentile"}
     raw_bits = {"weight_bits", "act_bits", "kv_bits"}
     for spec in INPUTS:
         placed = spec.name in ChoicesRecord.model_fields or spec.name in WorkloadRecord.model_fields

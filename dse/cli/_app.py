@@ -17,7 +17,7 @@ from dse import units
 from dse.costmodel import METRIC_NAMES, PRICINGS, CostAssumptions
 from dse.errors import InputError
 from dse.execute import EXECUTORS
-from dse.scoring import INPUTS, Input
+from dse.scoring import INPUTS, SCHEDULERS, Input
 from dse.search import ENGINES
 from dse.space import KeepKind
 
@@ -75,6 +75,9 @@ _TYPES: dict[str, Any] = {
     "fraction": float,
     "at_least_one": float,
     "flag": bool,
+    "scheduler": _choice("Scheduler", SCHEDULERS),
+    "optional_positive": float | None,
+    "percentile": int,
 }
 """The command-line type of each kind of input (``dse.scoring.Input.kind``)."""
 
@@ -113,6 +116,7 @@ def analyze(
     from dse.scoring import analyze as run_analysis
 
     costs = CostAssumptions(pricing=pricing.value, sheet=prices)
+    inputs = {name: value.value if isinstance(value, Enum) else value for name, value in inputs.items()}
     result = run_analysis(**inputs, ideal=ideal, profile=profile, costs=costs)
     data = result.to_dict()
     if as_json:

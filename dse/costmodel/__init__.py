@@ -4,10 +4,12 @@
 N candidates at once from tables built from those formulas. Both return an ``Evaluation``.
 """
 
-from dse.costmodel.candidates import DEFAULTS, Candidates
+from dse.costmodel.candidates import CHUNK_TOKENS, DEFAULTS, MAX_NUM_SEQS, Candidates
 from dse.costmodel.engine.evaluate import compile_model, evaluate
 from dse.costmodel.physics.architecture import Architecture, MLAShape, MoEShape
 from dse.costmodel.physics.collectives import Communication
+from dse.costmodel.physics.continuous import QUANTILES as SERVING_QUANTILES
+from dse.costmodel.physics.continuous import ContinuousServing
 from dse.costmodel.physics.evaluation import Evaluation, OperatorCost, PhaseCost
 from dse.costmodel.physics.feasibility import REASON_TEXT, Reason
 from dse.costmodel.physics.kvcache import evicts, prefix_cached_tokens
@@ -26,13 +28,17 @@ from dse.costmodel.physics.serving import (
 )
 
 __all__ = [
+    "CHUNK_TOKENS",
     "DEFAULTS",
+    "MAX_NUM_SEQS",
     "METRIC_NAMES",
     "PRICINGS",
     "REASON_TEXT",
+    "SERVING_QUANTILES",
     "Architecture",
     "Candidates",
     "Communication",
+    "ContinuousServing",
     "CostAssumptions",
     "Evaluation",
     "Layout",

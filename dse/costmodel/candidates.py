@@ -75,6 +75,23 @@ class Candidates:
     kv_offload_fraction: Array
     kv_budget_tokens: Array
     """KV tokens kept per sequence and layer by an eviction policy (inf: none)."""
+    # serving: the scheduler and the load (docs/cost-model.md §16)
+    continuous: Array
+    """Continuous batching with chunked prefill (bool; False: a static batch of ``batch``)."""
+    max_num_seqs: Array
+    """Continuous: the most sequences an engine holds at once."""
+    chunk_tokens: Array
+    """Continuous: the token budget of one engine step (decode tokens and prompt chunks)."""
+    request_rate: Array
+    """Continuous: Poisson arrivals, requests/s to the whole deployment (NaN: none)."""
+    concurrency: Array
+    """Continuous: a closed loop of this many requests in flight, over the deployment (NaN: none; with
+    neither load, every slot busy)."""
+    slo_ttft_s: Array
+    slo_tpot_s: Array
+    """Continuous: the SLOs ``max_request_rate`` is found under (inf: none)."""
+    slo_quantile: Array
+    """Continuous: the percentile the SLOs hold at: 0.5, 0.9 or 0.99."""
 
     def __len__(self) -> int:
         return len(self.batch)
@@ -91,7 +108,7 @@ class Candidates:
             raise KeyError(f"missing candidate fields: {missing}")
         values = {}
         for f in fields(cls):
-            dtype = bool if f.name in ("flash", "format_supported") else np.float64
+            dtype = bool if f.name in ("flash", "format_supported", "continuous") else np.float64
             values[f.name] = np.broadcast_to(np.asarray(columns[f.name], dtype=dtype), (size,)).copy()
         return cls(**values)
 
@@ -105,6 +122,13 @@ class Candidates:
         one candidate at a time."""
         return Candidates(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
 
+
+MAX_NUM_SEQS = 256.0
+"""Continuous batching's default sequence cap: vLLM's ``max_num_seqs`` default (EngineArgs, v0.6-v0.11)."""
+CHUNK_TOKENS = 8192.0
+"""Continuous batching's default token budget per step: TensorRT-LLM's ``max_num_tokens`` default (8192,
+``trtllm-bench`` and the LLM API's BuildConfig) and vLLM's ``max_num_batched_tokens`` for online serving on
+datacentre GPUs (8192, vLLM V1 engine defaults)."""
 
 DEFAULTS: dict[str, object] = {
     "tp": 1.0,
@@ -127,6 +151,14 @@ DEFAULTS: dict[str, object] = {
     "prefix_hit_rate": 0.0,
     "kv_offload_fraction": 0.0,
     "kv_budget_tokens": np.inf,
+    "continuous": False,
+    "max_num_seqs": MAX_NUM_SEQS,
+    "chunk_tokens": CHUNK_TOKENS,
+    "request_rate": np.nan,
+    "concurrency": np.nan,
+    "slo_ttft_s": np.inf,
+    "slo_tpot_s": np.inf,
+    "slo_quantile": 0.9,
 }
 """Fields that may be left out: one device with no links, no KV-cache policy, a balanced router, no overlap,
 drawing its full TDP."""

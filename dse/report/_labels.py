@@ -46,6 +46,7 @@ DISPLAY: dict[str, Display] = {
     "usd_per_hour": Display("cost per hour", "$/h", "cost"),
     "usd_per_million_tokens": Display("cost per million output tokens", "$/M tokens", "cost"),
     "joules_per_token": Display("energy per output token", "J/token", "energy"),
+    "max_request_rate": Display("max request rate within the SLOs", "requests/s", "max rate"),
 }
 """Every canonical metric (DESIGN.md §4), in display units."""
 

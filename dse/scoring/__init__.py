@@ -18,7 +18,7 @@ from dse.scoring._build import (
     target_prices,
 )
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
-from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, Input, candidate_fields, convert
+from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, SCHEDULERS, Input, candidate_fields, convert
 from dse.scoring._intervals import interval_ratios, intervals, ratio_at, ratio_table, target_ratios
 from dse.scoring._score import CHUNK_SIZE, Scored, reason_text, score_columns, score_model, with_defaults
 
@@ -27,6 +27,7 @@ __all__ = [
     "INPUTS",
     "INPUT_DEFAULTS",
     "OUTPUT_COLUMNS",
+    "SCHEDULERS",
     "Analysis",
     "Input",
     "Scored",

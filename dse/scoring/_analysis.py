@@ -10,8 +10,12 @@ import numpy as np
 
 from dse.catalog import CALIBRATED, QUANTITIES, ModelSpec, load_model, load_target
 from dse.costmodel import (
+    CHUNK_TOKENS,
+    MAX_NUM_SEQS,
     METRIC_NAMES,
     REASON_TEXT,
+    SERVING_QUANTILES,
+    ContinuousServing,
     CostAssumptions,
     Evaluation,
     OperatorCost,
@@ -257,6 +261,8 @@ class Analysis:
             "throughput_tokens_per_s": float(m.throughput_tokens_per_s),
         }
         out["intervals"] = intervals(predicted, self.ratios or dict.fromkeys(QUANTITIES, NO_RATIOS))
+        if ev.serving is not None:
+            out |= continuous_dict(ev.serving)
         out["feasible"] = bool(m.feasible)
         out["infeasible_reason"] = REASON_TEXT[Reason(int(m.reason))]
         passes = float(ev.layout.micro_batches)
@@ -274,6 +280,30 @@ class Analysis:
             comm = out["communication"][stage]
             out["layers"] += operators + schedule_rows(stage, phase, comm, operators, passes, pp, overlap)
         return finite_json(out)
+
+
+def continuous_dict(serving: ContinuousServing) -> dict[str, Any]:
+    """The keys continuous batching adds to ``dse analyze --json`` (issue contract: ``percentiles``,
+    ``max_request_rate``; the rest under ``continuous``)."""
+    names = [f"p{round(q * 100)}" for q in SERVING_QUANTILES]
+    return {
+        "percentiles": {
+            "ttft_s": {n: float(v) for n, v in zip(names, serving.ttft_quantiles_s, strict=True)},
+            "tpot_s": {n: float(v) for n, v in zip(names, serving.tpot_quantiles_s, strict=True)},
+        },
+        "max_request_rate": float(serving.max_request_rate),
+        "continuous": {
+            "request_rate": float(serving.request_rate),
+            "sequences_in_engine": float(serving.slots),
+            "max_sequences": float(serving.max_slots),
+            "chunks_per_prompt": float(serving.chunks),
+            "mixed_step_share": float(serving.prefill_share),
+            "utilization": float(serving.utilization),
+            "wait_s": float(serving.wait_s),
+            "mixed_step_s": float(serving.mixed_step_s),
+            "decode_step_s": float(serving.decode_step_s),
+        },
+    }
 
 
 def finite_json(value: Any) -> Any:
@@ -309,6 +339,14 @@ def analyze(
     kv_offload: float = 0.0,
     kv_budget: int | None = None,
     expert_imbalance: float = 1.0,
+    scheduler: str = "static",
+    max_num_seqs: int = int(MAX_NUM_SEQS),
+    chunk_tokens: int = int(CHUNK_TOKENS),
+    request_rate: float | None = None,
+    concurrency: int | None = None,
+    slo_ttft_s: float | None = None,
+    slo_tpot_s: float | None = None,
+    slo_percentile: int = 90,
     flash_attention: bool = True,
     ideal: bool = False,
     profile: str | None = None,
@@ -321,7 +359,10 @@ def analyze(
     links, needed for tp, pp or ep > 1) or a YAML path; ``tp``, ``pp``, ``ep`` split one replica over
     max(tp, ep) x pp devices; ``replicas`` copies multiply throughput and cost; the KV-cache policy is
     ``kv_block_size`` (None: token by token), ``prefix_hit_rate``, ``kv_offload``, ``kv_budget`` (None: no
-    eviction; any budget changes the outputs); ``expert_imbalance`` >= 1. Bad values raise ``InputError``.
+    eviction; any budget changes the outputs); ``expert_imbalance`` >= 1. ``scheduler="continuous"`` serves
+    with continuous batching (``max_num_seqs``, ``chunk_tokens``) at a load (``request_rate`` or
+    ``concurrency``; neither: every slot busy), adding percentiles and ``max_request_rate`` under the SLOs
+    (``slo_ttft_s``, ``slo_tpot_s`` at ``slo_percentile``). Bad values raise ``InputError``.
     """
     arguments = locals()
     if ideal and profile is not None:

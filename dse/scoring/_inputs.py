@@ -11,15 +11,35 @@ from typing import Any, Literal
 
 import numpy as np
 
+from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS
 from dse.errors import InputError
 
-Kind = Literal["id", "format", "bits", "whole", "optional_whole", "fraction", "at_least_one", "flag"]
+Kind = Literal[
+    "id",
+    "format",
+    "bits",
+    "whole",
+    "optional_whole",
+    "fraction",
+    "at_least_one",
+    "flag",
+    "scheduler",
+    "optional_positive",
+    "percentile",
+]
 """How an input's values are read and checked:
 
 - ``id``: a catalog id or a path (resolved through the catalogs); ``format``: a scheme or KV-format id, or
   None; ``bits``: raw bits or None (both resolved with the quantization catalog into the formats' bits);
 - ``whole``: a whole number >= 1; ``optional_whole``: a whole number >= 1, or None (``absent`` then);
-- ``fraction``: a number from 0 to 1; ``at_least_one``: a finite number >= 1; ``flag``: True or False."""
+- ``fraction``: a number from 0 to 1; ``at_least_one``: a finite number >= 1; ``flag``: True or False;
+- ``scheduler``: ``static`` or ``continuous`` (``SCHEDULERS``); ``optional_positive``: a finite number > 0,
+  or None (``absent`` then); ``percentile``: 50, 90 or 99 (the field holds it as a quantile, 0.5..0.99)."""
+
+SCHEDULERS = ("static", "continuous")
+"""How an engine batches: a static batch (the paper's and LLM-Viewer's view), or continuous batching with
+chunked prefill (docs/cost-model.md §16)."""
+PERCENTILES = (50, 90, 99)
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,69 @@ INPUTS = (
         "Busiest expert-parallel device's routed tokens over the mean, >= 1.",
         "expert_imbalance",
     ),
+    Input(
+        "scheduler",
+        "scheduler",
+        "static",
+        "static: one batch of --batch sequences, prefilled together; continuous: continuous batching with "
+        "chunked prefill (vLLM, SGLang, TensorRT-LLM), at the load below.",
+        "continuous",
+    ),
+    Input(
+        "max_num_seqs",
+        "whole",
+        int(MAX_NUM_SEQS),
+        "Continuous: the most sequences the engine holds at once (vLLM's max_num_seqs).",
+        "max_num_seqs",
+    ),
+    Input(
+        "chunk_tokens",
+        "whole",
+        int(CHUNK_TOKENS),
+        "Continuous: tokens one engine step may carry, decode tokens and prompt chunks together "
+        "(vLLM's max_num_batched_tokens, TensorRT-LLM's max_num_tokens).",
+        "chunk_tokens",
+    ),
+    Input(
+        "request_rate",
+        "optional_positive",
+        None,
+        "Continuous: Poisson arrivals, requests/s to the whole deployment (default: every slot busy).",
+        "request_rate",
+        absent=np.nan,
+    ),
+    Input(
+        "concurrency",
+        "optional_whole",
+        None,
+        "Continuous: a closed loop of N requests in flight over the deployment, as benchmark tools drive an "
+        "engine (instead of a request rate).",
+        "concurrency",
+        absent=np.nan,
+    ),
+    Input(
+        "slo_ttft_s",
+        "optional_positive",
+        None,
+        "Continuous: the TTFT SLO max_request_rate is found under (seconds).",
+        "slo_ttft_s",
+        absent=np.inf,
+    ),
+    Input(
+        "slo_tpot_s",
+        "optional_positive",
+        None,
+        "Continuous: the TPOT SLO max_request_rate is found under (seconds).",
+        "slo_tpot_s",
+        absent=np.inf,
+    ),
+    Input(
+        "slo_percentile",
+        "percentile",
+        90,
+        "Continuous: the percentile the SLOs hold at: 50, 90 or 99.",
+        "slo_quantile",
+    ),
 )
 
 BY_NAME = {i.name: i for i in INPUTS}
@@ -129,19 +212,33 @@ def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
         if array.dtype != bool:
             raise InputError("expected booleans (True/False)", field=name)
         return array
-    if spec.kind == "optional_whole":
+    if spec.kind == "scheduler":
+        bad = [v for v in values if v not in SCHEDULERS]
+        if bad:
+            raise InputError(f"expected one of {', '.join(SCHEDULERS)}, got {bad[0]!r}", field=name)
+        return np.asarray([v == "continuous" for v in values], dtype=bool)
+    if spec.kind in ("optional_whole", "optional_positive"):
+        given = np.asarray([not _missing(v) for v in values], dtype=bool)
         array = np.asarray([spec.absent if _missing(v) else v for v in values], dtype=np.float64)
-        _check(name, array[np.isfinite(array)] if spec.absent == np.inf else array, "whole")
+        _check(name, np.where(given, array, 1.0), "whole" if spec.kind == "optional_whole" else "positive")
         return array
+    if spec.kind == "percentile":
+        array = np.asarray(values, dtype=np.float64)
+        rows = np.flatnonzero(~np.isin(array, PERCENTILES))
+        if len(rows):
+            raise InputError(f"expected 50, 90 or 99, got {float(array[rows[0]]):g} (row {rows[0]})", field=name)
+        return array / 100.0
     array = np.asarray(values, dtype=np.float64)
     _check(name, array, spec.kind)
     return array
 
 
-def _check(name: str, values: np.ndarray, kind: Kind) -> None:
+def _check(name: str, values: np.ndarray, kind: str) -> None:
     with np.errstate(invalid="ignore"):
         if kind == "whole":
             bad, expected = ~np.isfinite(values) | (values < 1) | (values != np.round(values)), "a whole number >= 1"
+        elif kind == "positive":
+            bad, expected = ~(np.isfinite(values) & (values > 0.0)), "a finite number > 0"
         elif kind == "fraction":
             bad, expected = ~((values >= 0.0) & (values <= 1.0)), "a number from 0 to 1"
         else:
@@ -153,4 +250,10 @@ def _check(name: str, values: np.ndarray, kind: Kind) -> None:
 
 def candidate_fields(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
     """Every ``Candidates`` field the direct inputs of ``columns`` give (absent inputs: not in the result)."""
-    return {i.field: convert(i.name, columns[i.name]) for i in DIRECT if i.name in columns}  # type: ignore[misc]
+    fields = {i.field: convert(i.name, columns[i.name]) for i in DIRECT if i.name in columns}
+    both = np.isfinite(fields.get("request_rate", np.nan)) & np.isfinite(fields.get("concurrency", np.nan))
+    if np.any(both):
+        raise InputError(
+            f"give a request rate or a concurrency, not both (row {np.flatnonzero(both)[0]})", field="concurrency"
+        )
+    return fields  # type: ignore[return-value]

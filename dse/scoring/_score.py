@@ -12,6 +12,7 @@ from dse.catalog import CALIBRATED, EfficiencyProfile, ModelSpec, load_model, lo
 from dse.costmodel import (
     REASON_TEXT,
     Candidates,
+    ContinuousServing,
     CostAssumptions,
     Evaluation,
     MemoryBreakdown,
@@ -43,17 +44,28 @@ class Scored:
     compute_format: np.ndarray
     """Format the linear layers ran in, per candidate (after any fallback)."""
     evaluation: Evaluation | None
+    serving: ContinuousServing
+    """Continuous batching's figures (NaN for static candidates)."""
 
 
 def _allocate(like: Any, size: int) -> Any:
-    """An uninitialised dataclass of ``size``-long arrays with the fields and dtypes of ``like``'s."""
-    return type(like)(**{f.name: np.empty(size, dtype=np.asarray(getattr(like, f.name)).dtype) for f in fields(like)})
+    """An uninitialised dataclass of ``size``-long arrays with the fields and dtypes of ``like``'s (tuples of
+    arrays alike)."""
+
+    def empty(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(empty(v) for v in value)
+        return np.empty(size, dtype=np.asarray(value).dtype)
+
+    return type(like)(**{f.name: empty(getattr(like, f.name)) for f in fields(like)})
 
 
 def _write(into: Any, part: Any, rows: slice) -> None:
-    """Copy the arrays of dataclass ``part`` into ``rows`` of ``into``'s, field by field."""
+    """Copy the arrays of dataclass ``part`` (and tuples of them) into ``rows`` of ``into``'s, field by field."""
     for f in fields(part):
-        getattr(into, f.name)[rows] = getattr(part, f.name)
+        target, value = getattr(into, f.name), getattr(part, f.name)
+        for t, v in zip(target, value, strict=True) if isinstance(value, tuple) else ((target, value),):
+            t[rows] = v
 
 
 def with_defaults(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, Any]:
@@ -102,18 +114,20 @@ def score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, *, tota
     tables = compile_model(arch)
     if len(cand) <= CHUNK_SIZE:  # one chunk (an empty set too): keep its evaluation
         ev = evaluate(arch, cand, tables, totals=totals)
-        return Scored(model, ev.metrics, ev.memory, ev.prefill, ev.decode_step, formats, ev)
+        serving = ev.serving or ContinuousServing.unknown(len(cand))
+        return Scored(model, ev.metrics, ev.memory, ev.prefill, ev.decode_step, formats, ev, serving)
     joined: list[Any] = []
     for start in range(0, len(cand), CHUNK_SIZE):
         rows = slice(start, start + CHUNK_SIZE)
         ev = evaluate(arch, cand.take(rows), tables, totals=totals)
-        results = (ev.metrics, ev.memory, ev.prefill, ev.decode_step)
+        serving = ev.serving or ContinuousServing.unknown(len(ev.tpot_s))
+        results = (ev.metrics, ev.memory, ev.prefill, ev.decode_step, serving)
         joined = joined or [_allocate(result, len(cand)) for result in results]
         for into, result in zip(joined, results, strict=True):
             _write(into, result, rows)
         del ev, results
-    metrics, memory, prefill, decode_step = joined
-    return Scored(model, metrics, memory, prefill, decode_step, formats, None)
+    metrics, memory, prefill, decode_step, serving = joined
+    return Scored(model, metrics, memory, prefill, decode_step, formats, None, serving)
 
 
 def reason_text(codes: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from dse.catalog import CALIBRATED
-from dse.costmodel import CostAssumptions, Pricing
+from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, CostAssumptions, Pricing
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -40,11 +40,12 @@ MetricName = Literal[
     "usd_per_hour",
     "usd_per_million_tokens",
     "joules_per_token",
+    "max_request_rate",
 ]
 """Canonical metric names (DESIGN.md §4)."""
 
 MAXIMIZED: frozenset[str] = frozenset(
-    {"throughput_tokens_per_s", "throughput_tokens_per_s_per_device", "tokens_per_s_per_user"}
+    {"throughput_tokens_per_s", "throughput_tokens_per_s_per_device", "tokens_per_s_per_user", "max_request_rate"}
 )
 """Metrics where more is better; every other canonical metric is minimised by default."""
 
@@ -67,6 +68,18 @@ class WorkloadRecord(BaseModel):
     expert_imbalance: float = Field(
         default=1.0, ge=1.0, description="busiest expert-parallel device's routed tokens over the mean"
     )
+    request_rate: PositiveFloat | None = Field(
+        default=None, description="continuous batching: Poisson arrivals, requests/s to the deployment"
+    )
+    concurrency: PositiveInt | None = Field(
+        default=None, description="continuous batching: a closed loop of this many requests in flight"
+    )
+
+    @model_validator(mode="after")
+    def _one_load(self) -> WorkloadRecord:
+        if self.request_rate is not None and self.concurrency is not None:
+            raise ValueError("give request_rate or concurrency, not both")
+        return self
 
 
 class SLORecord(BaseModel):
@@ -77,6 +90,11 @@ class SLORecord(BaseModel):
     ttft_s: PositiveFloat | None = None
     tpot_s: PositiveFloat | None = None
     e2e_latency_s: PositiveFloat | None = None
+    percentile: Literal[50, 90, 99] | None = Field(
+        default=None,
+        description="continuous batching: the percentile of the load's TTFT and TPOT the SLOs bound (p50, p90, "
+        "p99; default: the mean), and at which max_request_rate is found (default p90)",
+    )
     confidence: float | None = Field(
         default=None,
         ge=0.5,
@@ -137,6 +155,17 @@ class ChoicesRecord(BaseModel):
     kv_budget: list[PositiveInt | None] = Field(
         default=[None], min_length=1, description="KV tokens kept per sequence and layer; null = no eviction"
     )
+    scheduler: list[Literal["static", "continuous"]] = Field(
+        default=["static"],
+        min_length=1,
+        description="static: a batch prefilled together; continuous: continuous batching with chunked prefill",
+    )
+    max_num_seqs: list[PositiveInt] = Field(
+        default=[int(MAX_NUM_SEQS)], min_length=1, description="continuous: the most sequences an engine holds"
+    )
+    chunk_tokens: list[PositiveInt] = Field(
+        default=[int(CHUNK_TOKENS)], min_length=1, description="continuous: tokens one engine step may carry"
+    )
     batch: Annotated[
         Annotated[list[Batch], Tag("tag:list")] | Annotated[IntRangeRecord, Tag("tag:range")],
         Discriminator(lambda value: "tag:range" if isinstance(value, dict | IntRangeRecord) else "tag:list"),
@@ -154,6 +183,9 @@ class ChoicesRecord(BaseModel):
         "kv_block_size",
         "kv_offload",
         "kv_budget",
+        "scheduler",
+        "max_num_seqs",
+        "chunk_tokens",
     )
     @classmethod
     def _distinct(cls, values: list[Any]) -> list[Any]:

@@ -26,7 +26,7 @@ from dse.catalog import (
     resolve_numerics,
     validate,
 )
-from dse.costmodel import METRIC_NAMES, CostAssumptions, evicts
+from dse.costmodel import METRIC_NAMES, SERVING_QUANTILES, CostAssumptions, evicts
 from dse.errors import InputError
 from dse.scoring import (
     INPUTS,
@@ -55,6 +55,9 @@ DIMENSIONS = (
     "kv_offload",
     "kv_budget",
     "replicas",
+    "scheduler",
+    "max_num_seqs",
+    "chunk_tokens",
     "batch",
 )
 """The product's dimensions, outermost first: a candidate id is a mixed-radix number over them. The
@@ -67,12 +70,17 @@ SETTINGS = DIMENSIONS[2:-1]
 PARAMETERS = ("hardware", "quant", "kv", *SETTINGS, "batch")
 """Parameter columns of every result row, in id order."""
 
-WORKLOAD_COLUMNS = ("prefix_hit_rate",)
+WORKLOAD_COLUMNS = ("prefix_hit_rate", "request_rate", "concurrency")
 """Workload figures written in every result row after the parameters: one value per space (the same in every
 row), kept so that a run's tables say which traffic they answer for, alone or joined across a sweep."""
 
-WORKLOAD_INPUTS = ("prefix_hit_rate", "expert_imbalance")
+WORKLOAD_INPUTS = ("prefix_hit_rate", "expert_imbalance", "request_rate", "concurrency")
 """Inputs (``dse.scoring.INPUTS``) a space's workload gives, one value for every candidate."""
+
+SLO_INPUTS = {"slo_ttft_s": "ttft_s", "slo_tpot_s": "tpot_s", "slo_percentile": "percentile"}
+"""Inputs a space's ``slo`` gives (input -> its key there): the SLOs ``max_request_rate`` is found under."""
+DEFAULT_PERCENTILE = 90
+"""``max_request_rate``'s percentile where ``slo.percentile`` is not given."""
 
 OPTIONAL_INTS = ("kv_block_size", "kv_budget")
 """Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
@@ -95,6 +103,9 @@ class Pruned(NamedTuple):
     kv_offload: float
     kv_budget: int | None
     replicas: int
+    scheduler: str
+    max_num_seqs: int
+    chunk_tokens: int
     reason: str
 
 
@@ -134,6 +145,8 @@ class Space:
     def bounds(self) -> list[tuple[str, str, float | None, float | None]]:
         """(label, metric, min, max) of every SLO, then every constraint, in the order they are checked."""
         at = f" at p{round(100 * self.record.slo.confidence)}" if self.record.slo.confidence is not None else ""
+        if self.record.slo.percentile is not None:  # continuous batching's load percentile
+            at = f" (p{self.record.slo.percentile} of the load){at}"
         slo = [(f"slo {n}{at}", n, None, getattr(self.record.slo, n)) for n in ("ttft_s", "tpot_s", "e2e_latency_s")]
         out: list[tuple[str, str, float | None, float | None]] = [b for b in slo if b[3] is not None]
         out += [(f"constraint {c.metric}", str(c.metric), c.min, c.max) for c in self.record.constraints]
@@ -205,12 +218,13 @@ class Space:
         scored = score_model(self.model, cand, formats, totals=False)
         columns = self._parameters(code)
         work = self.record.workload
-        columns |= {name: np.full(len(cand), float(getattr(work, name))) for name in WORKLOAD_COLUMNS}
+        columns |= {name: np.full(len(cand), _number(getattr(work, name))) for name in WORKLOAD_COLUMNS}
         columns |= {name: getattr(scored.metrics, name) for name in METRICS}
         columns["compute_format"] = formats
         columns["quality_affecting"] = self._evicting()[code["kv_budget"]]
         columns["max_batch"] = scored.memory.max_batch  # the largest batch of this configuration that fits
         columns |= self._feasibility(scored, code["hardware"])
+        columns |= _serving_columns(scored)
         return columns
 
     @functools.cached_property
@@ -220,6 +234,9 @@ class Space:
         work = self.record.workload
         fields = {i.field: convert(i.name, self.settings[i.name]) for i in INPUTS if i.name in SETTINGS}
         fields |= {i.field: convert(i.name, [getattr(work, i.name)]) for i in INPUTS if i.name in WORKLOAD_INPUTS}
+        slo = self.record.slo.model_dump()
+        slo["percentile"] = slo["percentile"] or DEFAULT_PERCENTILE
+        fields |= {i.field: convert(i.name, [slo[SLO_INPUTS[i.name]]]) for i in INPUTS if i.name in SLO_INPUTS}
         return fields  # type: ignore[return-value]
 
     def _workload(self, code: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -233,7 +250,7 @@ class Space:
         for i in INPUTS:
             if i.name in SETTINGS:
                 workload[i.field] = self._fields[i.field][code[i.name]]  # type: ignore[index]
-            elif i.name in WORKLOAD_INPUTS:
+            elif i.name in WORKLOAD_INPUTS or i.name in SLO_INPUTS:
                 workload[i.field] = np.full(n, self._fields[i.field][0])  # type: ignore[index]
         return workload
 
@@ -268,10 +285,17 @@ class Space:
             else np.ones((len(self.hardware), 2))
         ).reshape(-1, 2)
 
-    def _slo_values(self, m: Any, metric: str, hardware: np.ndarray) -> np.ndarray:
-        """A latency SLO's metric at ``slo.confidence`` (TTFT and TPOT scaled by their ratios; e2e latency as
-        TTFT plus the decode time, each scaled by its own); other metrics as predicted."""
+    def _slo_values(self, scored: Scored, metric: str, hardware: np.ndarray) -> np.ndarray:
+        """A latency SLO's metric: under continuous batching at ``slo.percentile`` of the load when given;
+        at ``slo.confidence`` (TTFT and TPOT scaled by their ratios; e2e latency as TTFT plus the decode time,
+        each scaled by its own); other metrics as predicted."""
+        m = scored.metrics
         values = getattr(m, metric)
+        percentile = self.record.slo.percentile
+        if percentile is not None and metric in ("ttft_s", "tpot_s"):
+            index = SERVING_QUANTILES.index(percentile / 100)
+            quantiles = scored.serving.ttft_quantiles_s if metric == "ttft_s" else scored.serving.tpot_quantiles_s
+            values = np.where(np.isnan(quantiles[index]), values, quantiles[index])  # static rows: the point
         if self.record.slo.confidence is None or metric not in ("ttft_s", "tpot_s", "e2e_latency_s"):
             return values  # type: ignore[no-any-return]
         ttft, tpot = self._slo_ratios[hardware, 0], self._slo_ratios[hardware, 1]
@@ -291,7 +315,7 @@ class Space:
         feasible = m.feasible.copy()
         reason = reason_text(m.reason)
         for label, metric, low, high in self.bounds:
-            values = self._slo_values(m, metric, hardware) if label.startswith("slo ") else getattr(m, metric)
+            values = self._slo_values(scored, metric, hardware) if label.startswith("slo ") else getattr(m, metric)
             checks = [(high, ~(values <= high), "above")] if high is not None else []
             checks += [(low, ~(values >= low), "below")] if low is not None else []
             for bound, violated, side in checks:
@@ -380,6 +404,24 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     return model, hardware, tuple(keys), tuple(numerics), alias
 
 
+def _number(value: float | None) -> float:
+    """A workload figure as a float column value (None: NaN)."""
+    return np.nan if value is None else float(value)
+
+
+SERVING_COLUMNS = ("requests_in_engine", *(f"{q}_p{p}" for q in ("ttft_s", "tpot_s") for p in (50, 90, 99)))
+"""Continuous batching's figures in every result row (NaN for static candidates)."""
+
+
+def _serving_columns(scored: Scored) -> dict[str, np.ndarray]:
+    """The ``SERVING_COLUMNS`` of scored candidates."""
+    serving = scored.serving
+    columns = {"requests_in_engine": serving.slots}
+    for name, values in (("ttft_s", serving.ttft_quantiles_s), ("tpot_s", serving.tpot_quantiles_s)):
+        columns |= {f"{name}_p{round(q * 100)}": v for q, v in zip(SERVING_QUANTILES, values, strict=True)}
+    return columns
+
+
 def _batches(record: SpaceRecord) -> np.ndarray:
     batch = record.choices.batch
     if isinstance(batch, list):
@@ -409,6 +451,8 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     runnable = smallest["cost_model_feasible"]
     max_batch = smallest["max_batch"]  # an upper bound that holds at every batch (see MemoryBreakdown)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
+    continuous = np.asarray(settings["scheduler"])[grid[:, DIMENSIONS.index("scheduler")]] == "continuous"
+    allowed = np.where(continuous, np.minimum(allowed, 1), allowed)  # the batch does not apply: its smallest
     keep = allowed > 0
     pruned = tuple(
         draft.pruned_entry(grid[i], str(cand_reason[i] or "no batch fits in memory")) for i in np.flatnonzero(~keep)

@@ -30,6 +30,8 @@ HARDWARE = sorted(hardware_catalog()) + 3 * sorted(system_catalog())  # systems 
 SCHEMES = [s.id for s in quant_catalog().schemes]
 KV_FORMATS = [None, None, *(k.id for k in quant_catalog().kv_formats)]
 TOLERANCE = 1e-9
+ABSOLUTE = 1e-12
+"""Below this, a difference is rounding of a sum that cancels to zero (a wait of 1e-16 s against 0)."""
 
 
 def lengths() -> st.SearchStrategy[int]:
@@ -56,7 +58,18 @@ candidate = st.fixed_dictionaries(
         "kv_offload": st.sampled_from([0.0, 0.0, 0.25, 1.0]),
         "kv_budget": st.sampled_from([None, None, 64, 1000, 4096]),
         "expert_imbalance": st.sampled_from([1.0, 1.0, 1.3, 4.0]),
+        "scheduler": st.sampled_from(["static", "static", "continuous"]),
+        "max_num_seqs": st.sampled_from([1, 8, 256]),
+        "chunk_tokens": st.sampled_from([64, 512, 8192]),
+        "slo_ttft_s": st.sampled_from([None, 0.5]),
+        "slo_tpot_s": st.sampled_from([None, 0.05]),
+        "slo_percentile": st.sampled_from([50, 90, 99]),
     }
+)
+load = st.one_of(
+    st.fixed_dictionaries({"request_rate": st.sampled_from([0.5, 5.0, 200.0])}),
+    st.fixed_dictionaries({"concurrency": st.sampled_from([1, 7, 64])}),
+    st.just({}),
 )
 raw_bits = st.fixed_dictionaries(
     {"weight_bits": st.sampled_from([3.0, 4.0, 8.0, 16.0]), "act_bits": st.sampled_from([4.0, 8.0, 16.0, 32.0])}
@@ -70,6 +83,7 @@ def chunks(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
     for row in rows:
         if draw(st.integers(0, 9)) == 0:
             row |= draw(raw_bits) | {"quant": None, "kv": None}
+        row |= draw(load)
     return draw(st.sampled_from(MODELS)), draw(st.sampled_from(["default", "ideal", "calibrated"])), rows
 
 
@@ -84,14 +98,20 @@ def _fields(ev: Evaluation) -> dict[str, Any]:
     parts |= {"metrics": ev.metrics, "comm_prefill": ev.communication[0], "comm_decode": ev.communication[1]}
     for name, part in parts.items():
         out |= {f"{name}.{f.name}": getattr(part, f.name) for f in dataclasses.fields(part)}
+    if ev.serving is not None:  # continuous batching
+        for f in dataclasses.fields(ev.serving):
+            value = getattr(ev.serving, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            out |= {f"serving.{f.name}.{i}": v for i, v in enumerate(values)}
     return out
 
 
 def assert_same(engine: float, reference: float, name: str) -> None:
-    """Equal to ``TOLERANCE`` (relative); non-finite numbers (an unknown price, an offload with no host link)
-    equal exactly."""
+    """Equal to ``TOLERANCE`` (relative) or ``ABSOLUTE``; non-finite numbers (an unknown price, an offload with no
+    host link) equal exactly."""
     if np.isfinite(engine) and np.isfinite(reference):
-        assert abs(engine - reference) <= TOLERANCE * max(abs(engine), abs(reference)), (name, engine, reference)
+        scale = max(abs(engine), abs(reference))
+        assert abs(engine - reference) <= max(TOLERANCE * scale, ABSOLUTE), (name, engine, reference)
     else:
         assert engine == reference or (np.isnan(engine) and np.isnan(reference)), (name, engine, reference)
 
@@ -108,6 +128,8 @@ def test_engine_equals_reference(chunk: tuple[str, str, list[dict[str, Any]]]) -
         assert int(engine["metrics.reason"][i]) == int(reference["metrics.reason"]), rows[i]
         for name, value in reference.items():
             assert_same(float(engine[name][i]), float(value), f"{model} {rows[i]} {name}")
+        static = rows[i].get("scheduler", "static") == "static"
+        assert static or set(reference) == set(engine), "continuous figures missing from the engine's evaluation"
 
 
 def test_every_model_has_been_compared() -> None:

@@ -321,7 +321,7 @@ def test_first_reason_takes_the_first_that_holds() -> None:
     got = first_reason([np.asarray([False, True, False]), np.asarray([True, True, False])], [5, np.asarray([7, 8, 9])])
     assert list(got) == [7, 5, 0]
     assert first_reason([np.asarray([False]), np.asarray([True])], [1, np.asarray([0])])[0] == 0  # a 0 code: none
-    assert CHECK_ORDER[0] == Reason.UNSUPPORTED_FORMAT and CHECK_ORDER[-1] == Reason.HOST_MEMORY_EXCEEDED
+    assert CHECK_ORDER[0] == Reason.UNSUPPORTED_FORMAT and CHECK_ORDER[-1] == Reason.OVERLOADED
     assert len(set(CHECK_ORDER)) == len(Reason) - 1
 
 

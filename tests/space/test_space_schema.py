@@ -87,7 +87,8 @@ def test_example_loads_and_has_feasible_candidates(path: Path) -> None:
 
 def test_metric_names_agree() -> None:
     assert set(METRICS) == set(get_args(MetricName))
-    assert {"throughput_tokens_per_s", "throughput_tokens_per_s_per_device", "tokens_per_s_per_user"} == MAXIMIZED
+    maximised = {"throughput_tokens_per_s", "throughput_tokens_per_s_per_device", "tokens_per_s_per_user"}
+    assert maximised | {"max_request_rate"} == MAXIMIZED
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -329,7 +330,7 @@ DEPLOYMENT = space_with(
 
 def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, DEPLOYMENT))
-    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 3, 2, 3) and space.full_size == math.prod(space.radices)
+    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 3, 2, 1, 1, 1, 3) and space.full_size == math.prod(space.radices)
     index = np.arange(space.size)
     codes = space.codes_of_index(index)
     ids = space.candidate_ids(*codes)
@@ -350,8 +351,9 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
             & (result["batch"] == 4)
         )[0]
     )
-    # hardware x (quant, kv) x flash x tp x pp x ep x block x offload x budget x replicas x batch
-    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 1)
+    # hardware x (quant, kv) x flash x tp x pp x ep x block x offload x budget x replicas x scheduler x
+    # max_num_seqs x chunk_tokens x batch (the three serving settings at their one default: radix 1, same ids)
+    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 0, 0, 0, 1)
     expected = 0
     for digit, radix in zip(digits, space.radices, strict=True):
         expected = expected * radix + digit
@@ -361,7 +363,11 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
 def test_deployment_parameters_are_result_columns(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, DEPLOYMENT))
     result = space.evaluate_index(np.arange(space.size))
-    assert list(result)[: len(PARAMETERS) + 2] == ["candidate_id", *PARAMETERS, *WORKLOAD_COLUMNS]
+    assert list(result)[: len(PARAMETERS) + len(WORKLOAD_COLUMNS) + 1] == [
+        "candidate_id",
+        *PARAMETERS,
+        *WORKLOAD_COLUMNS,
+    ]
     assert "prefix_hit_rate" not in PARAMETERS and set(result["prefix_hit_rate"].tolist()) == {0.5}
     assert set(result["tp"].tolist()) == {4, 8} and set(result["pp"].tolist()) == {1, 2}  # tp 3 is pruned
     assert set(result["kv_block_size"].tolist()) == {None, 16} and result["kv_block_size"].dtype == object

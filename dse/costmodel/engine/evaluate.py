@@ -6,7 +6,7 @@ candidate at a time (``tests/costmodel/test_equivalence.py``)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -16,8 +16,9 @@ from dse.costmodel.candidates import Candidates
 from dse.costmodel.engine.decode import AttentionTables, GroupLines, decode_attention
 from dse.costmodel.engine.forms import symbol_values, symbolic_pass
 from dse.costmodel.engine.tables import OperatorTable, Rates, evaluate_table, pass_totals
-from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
+from dse.costmodel.physics import batching, collectives, kvcache, memory, parallel, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.continuous import ContinuousServing
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
 from dse.costmodel.physics.feasibility import infeasibility
 from dse.costmodel.physics.layers import pass_operators
@@ -94,6 +95,8 @@ def evaluate(
     """Score every candidate (vectorised, no Python loop over candidates). ``totals`` False leaves the phases'
     FLOPs and bytes and the one-step decode figure NaN (a search needs only TTFT, TPOT and memory)."""
     tables = tables or compile_model(arch)
+    if np.any(c.continuous):
+        return _continuous(arch, c, tables, totals)
     rates = rates_of(c)
     fused = c.flash.astype(np.float64)
     lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
@@ -212,3 +215,46 @@ def _reason(
     else:  # one device and no offload: no split rule can apply
         split = np.zeros(len(c), dtype=np.int8)
     return infeasibility(c.format_supported, split, c.prompt_len + c.gen_len, arch.max_position_embeddings, mem)
+
+
+def _pass_parts(tables: ModelTables, c: Candidates, p: Any) -> tuple[Any, Any, Any]:
+    """(all layers' time, the time outside them, the largest bytes one operator holds) of a prefill-shaped
+    pass ``p`` of candidates ``c``, from the prefill table."""
+    fused = c.flash.astype(np.float64)
+    table = tables.prefill[kernels_of(c)]
+    times = evaluate_table(table, table.values(symbol_values(p, fused), len(c)), rates_of(c), fused)
+    return times.layers_s, times.other_s, times.largest_held_bytes
+
+
+def _continuous(arch: Architecture, c: Candidates, tables: ModelTables, totals: bool) -> Evaluation:
+    """Candidates of which some run continuous batching (``batching.evaluate``); a chunk of both kinds is
+    evaluated as two and merged."""
+
+    def under_continuous(part: Candidates) -> Evaluation:
+        return batching.evaluate(
+            arch, part, lambda s: evaluate(arch, s, tables, totals=totals), lambda s, p: _pass_parts(tables, s, p)
+        )
+
+    if np.all(c.continuous):
+        return under_continuous(c)
+    rows = np.flatnonzero(c.continuous), np.flatnonzero(np.logical_not(c.continuous))
+    parts = under_continuous(c.take(rows[0])), evaluate(arch, c.take(rows[1]), tables, totals=totals)  # type: ignore[arg-type]
+    return _merge(parts, rows, len(c))  # type: ignore[no-any-return]
+
+
+def _merge(parts: tuple[Any, Any], rows: tuple[NDArray[np.intp], NDArray[np.intp]], n: int) -> Any:
+    """Two evaluations (or parts of them) of disjoint rows as one of n rows: dataclasses field by field,
+    arrays scattered; a static part's missing continuous figures are NaN."""
+    first, second = parts
+    if first is None or second is None:
+        first = ContinuousServing.unknown(len(rows[0])) if first is None else first
+        second = ContinuousServing.unknown(len(rows[1])) if second is None else second
+    if is_dataclass(first):
+        merged = {f.name: _merge((getattr(first, f.name), getattr(second, f.name)), rows, n) for f in fields(first)}
+        return type(first)(**merged)  # type: ignore[misc]
+    if isinstance(first, tuple):
+        return tuple(_merge(pair, rows, n) for pair in zip(first, second, strict=True))
+    a, b = np.broadcast_to(first, rows[0].shape), np.broadcast_to(second, rows[1].shape)
+    out = np.empty(n, dtype=np.result_type(a, b))
+    out[rows[0]], out[rows[1]] = a, b
+    return out

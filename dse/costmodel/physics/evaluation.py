@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dse.costmodel.physics.collectives import Communication
+from dse.costmodel.physics.continuous import ContinuousServing
 from dse.costmodel.physics.memory import MemoryBreakdown
 from dse.costmodel.physics.parallel import Layout
 from dse.costmodel.physics.serving import ServingMetrics
@@ -62,3 +63,5 @@ class Evaluation:
     metrics: ServingMetrics
     operators: tuple[tuple[OperatorCost, ...], tuple[OperatorCost, ...]] = ((), ())
     """Per-operator detail of prefill and of the one decode step (reference evaluator only)."""
+    serving: ContinuousServing | None = None
+    """Continuous batching's steady state, load and percentiles (None: every candidate static)."""

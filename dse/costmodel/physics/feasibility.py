@@ -27,6 +27,7 @@ class Reason(IntEnum):
     EXCEEDS_SYSTEM = 10
     NO_HOST_OFFLOAD = 11
     HOST_MEMORY_EXCEEDED = 12
+    OVERLOADED = 13
 
 
 SPLIT_REASONS = (
@@ -47,6 +48,7 @@ CHECK_ORDER = (
     Reason.WEIGHTS_EXCEED_MEMORY,
     Reason.MEMORY_EXCEEDED,
     Reason.HOST_MEMORY_EXCEEDED,
+    Reason.OVERLOADED,
 )
 
 REASON_TEXT = {
@@ -69,6 +71,9 @@ REASON_TEXT = {
     ),
     Reason.NO_HOST_OFFLOAD: "KV offload needs the device's host link and host memory figures, which the catalog lacks",
     Reason.HOST_MEMORY_EXCEEDED: "the offloaded KV cache exceeds the host memory per device",
+    Reason.OVERLOADED: (
+        "the request rate exceeds what the deployment sustains with every slot of continuous batching busy"
+    ),
 }
 
 

@@ -84,3 +84,64 @@ def decode_pass(
     u = 0.0 if moe is None else experts_touched_fraction(lay.micro_batch, moe.experts_per_token, moe.num_experts)
     s_kv = kv_share(arch, c.tp, decode=True)
     return replace(prefill, R=lay.group_batch, x=prefill.kv, u=u, s_kv=s_kv, attention=work, decode=True)
+
+
+def mean_attended_keys(P: Any, G: Any, span: Any, budget: Any) -> Any:
+    """The keys a decoding sequence attends on average over its positions j = 1..G - 1 (K_j = P + j, capped
+    at ``min(span, budget)``; one step at P + 1 when G = 1): what the in-flight sequences of a continuous
+    batch, spread evenly over their generation, attend per step."""
+    n = np.maximum(G - 1.0, 1.0)
+    cap = np.minimum(span, budget)
+    uncapped = np.clip(cap - P, 0.0, n)  # positions below the cap: P + 1 .. P + uncapped
+    total = uncapped * P + uncapped * (uncapped + 1.0) / 2.0
+    if np.any(np.isfinite(cap)):
+        total = total + (n - uncapped) * np.where(np.isfinite(cap), cap, 0.0)
+    return total / n
+
+
+def chunk_prefix_reads(P: Any, s: Any, W: Any) -> Any:
+    """Key tokens a prompt's chunks re-read from the KV cache: chunk i (0-based, of s chunks of k = P / s)
+    attends the i k tokens before it (at most W), written by earlier chunks: Σ_i min(i k, W)."""
+    k = P / s
+    below = np.minimum(np.floor(W / k), s - 1.0) if np.any(np.isfinite(W)) else s - 1.0  # chunks with i k <= W
+    below = np.clip(below, 0.0, s - 1.0)
+    return k * below * (below + 1.0) / 2.0 + (s - 1.0 - below) * np.where(np.isfinite(W), W, 0.0)
+
+
+def mixed_pass(
+    arch: Architecture, c: Candidates, lay: Layout, decoding: Any, prompts: Any, s: Any, cached: Any
+) -> Pass[Any]:
+    """One continuous-batching step on a device of the busiest stage (``continuous``): ``decoding`` sequences' decode
+    tokens beside ``prompts`` prompts' worth of new tokens (1/s: one chunk of a prompt in s; c of a prompt's P
+    tokens come from the prefix cache), run as one pass: the linear layers on every row (weights read once for
+    all), and one attention kernel over both kinds of query (vLLM runs a mixed batch through one variable-length
+    attention kernel).
+
+    Attention's work, per pass: each decoding sequence's token attends its mean keys
+    (``mean_attended_keys``), read from the cache at the KV width; the chunk computes 1/s of the prompt's
+    causal pairs and reads 1/s of its keys plus the prefix its chunks re-read (and ``prompts`` times those
+    when whole prompts share the step) (``chunk_prefix_reads``). The
+    pass is prefill-shaped (its geometry, the chunk's operands at the attention width); the decode part's
+    pairs and reads are scaled by decode's FLOPs per pair and cache bytes per key over prefill's (MLA:
+    absorbed against explicit heads), so their totals are decode's. Rows per attention group: the decoding
+    sequences of one micro-batch and group, plus the chunk."""
+    new = c.prompt_len - cached
+    rows_decoding = np.ceil(decoding / (lay.micro_batches * lay.attention_dp))
+    rows = rows_decoding + new * prompts
+    sequences = rows_decoding + prompts
+    x = units.bits_to_bytes(np.maximum(c.act_bits, ATTENTION_BITS))
+    pre, dec = geometry(arch, decode=False), geometry(arch, decode=True)
+    per_pair = (2.0 * dec.d_qk + 2.0 * dec.d_v + 5.0) / (2.0 * pre.d_qk + 2.0 * pre.d_v + 5.0)
+    per_key = dec.n_kv * dec.e_key * units.bits_to_bytes(c.kv_bits) / (pre.n_kv * pre.e_key * x)
+    reused = kv_reused_on_chip(c.prompt_len, pre.e_key, x, c.onchip_memory_bytes)
+    work = {}
+    for group, _, span in arch.attention_groups:
+        keys, pairs, reads = prefill_work(c.prompt_len, cached, span, c.flash_block_rows, reused)
+        reads = reads + chunk_prefix_reads(c.prompt_len, s, np.minimum(span, c.kv_budget_tokens))
+        attended = rows_decoding * mean_attended_keys(c.prompt_len, c.gen_len, span, c.kv_budget_tokens)
+        work[group] = AttentionWork(
+            (attended + new * keys * prompts) / rows,
+            (attended * per_pair + pairs * prompts) / sequences,
+            (attended * per_key + reads * prompts) / sequences,
+        )
+    return replace(_pass(arch, c, lay, rows / lay.group_batch, x, work, decode=False), B=sequences)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dse.costmodel.candidates import Candidates
-from dse.costmodel.physics import collectives, kvcache, memory, parallel, schedule, serving
+from dse.costmodel.physics import batching, collectives, kvcache, memory, parallel, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.evaluation import Evaluation, OperatorCost, PhaseCost
 from dse.costmodel.physics.feasibility import infeasibility
@@ -85,8 +85,19 @@ def _phase_totals(costs: Costed, passes: float) -> tuple[float, float]:
     return passes * flops, passes * nbytes
 
 
+def _pass_parts(arch: Architecture, c: Candidates, p: Any) -> tuple[Any, Any, Any]:
+    """(all layers' time, the time outside them, the largest bytes one operator holds) of pass ``p``."""
+    dev = _Device(c)
+    lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
+    ops = [op for op in pass_operators(arch, p) if op.runs_with(dev.fused)]
+    layers, other = _pass_time(_costs(ops, dev, lay.layer_share, 0.0))
+    return layers, other, max(op.held_bytes for op in ops)
+
+
 def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
     """Everything the cost model says about candidate ``c`` (``Candidates.row``: every field a float)."""
+    if c.continuous:
+        return batching.evaluate(arch, c, lambda s: evaluate(arch, s), lambda s, p: _pass_parts(arch, s, p))
     dev = _Device(c)
     lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
     lam, m, o = lay.layer_share, lay.micro_batches, c.comm_overlap

@@ -11,6 +11,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from dse import units
 
 Pricing = Literal["rent-on-demand", "rent-reserved", "buy", "rent"]
@@ -110,6 +112,7 @@ METRIC_NAMES = (
     "usd_per_hour",
     "usd_per_million_tokens",
     "joules_per_token",
+    "max_request_rate",
 )
 """The canonical metric names (DESIGN.md §4 contract), in display order: fields of ``ServingMetrics``."""
 
@@ -132,6 +135,10 @@ class ServingMetrics:
     usd_per_hour: Any
     usd_per_million_tokens: Any
     joules_per_token: Any
+    max_request_rate: Any
+    """Requests/s the deployment sustains with TTFT and TPOT within the SLOs (``Candidates.slo_*``): a static
+    batch completes replicas B requests per end-to-end latency when its TTFT and TPOT meet them, else none;
+    continuous batching: ``continuous.max_rate``."""
     feasible: Any
     reason: Any
 
@@ -148,10 +155,13 @@ def serving_metrics(
     power_w: Any,
     power_fraction: Any,
     reason: Any,
+    slo_ttft_s: Any = np.inf,
+    slo_tpot_s: Any = np.inf,
 ) -> ServingMetrics:
     """e2e = TTFT + (G - 1) TPOT; throughput = replicas B G / e2e; devices = replicas D pp; $/hour = devices x
     $/device-hour; $/M tokens = $/hour / (throughput x 3600) x a million; J/token = devices x power x power fraction
-    / throughput, with each device's power including its share of the host (no PUE)."""
+    / throughput, with each device's power including its share of the host (no PUE); max request rate =
+    replicas B / e2e within the SLOs, else 0."""
     e2e = ttft + (G - 1.0) * tpot
     throughput = replicas * B * G / e2e
     devices = replicas * devices_per_replica
@@ -169,6 +179,7 @@ def serving_metrics(
         usd_per_hour=usd_per_hour,
         usd_per_million_tokens=usd_per_hour / (throughput * units.SECONDS_PER_HOUR) * units.TOKENS_PER_MILLION,
         joules_per_token=devices * power_w * power_fraction / throughput,
+        max_request_rate=np.where((ttft <= slo_ttft_s) & (tpot <= slo_tpot_s), replicas * B / e2e, 0.0),
         feasible=reason == 0,
         reason=reason,
     )
@@ -190,4 +201,6 @@ def metrics_for(
         c.power_w,
         c.power_fraction,
         reason,
+        c.slo_ttft_s,
+        c.slo_tpot_s,
     )

@@ -1,0 +1,168 @@
+"""A deployment under continuous batching: the formulas of ``continuous`` applied to the step times an
+evaluator computes (docs/cost-model.md §16).
+
+The reference evaluator and the fast engine each bring two things: their static evaluation (whose mean
+decode step at batch b is a decode step of b sequences, and whose memory gives the weights, the reserve and
+the capacity) and the time of a pass's operators (for ``passes.mixed_pass``). Everything else is here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from dse import units
+from dse.costmodel.candidates import Candidates
+from dse.costmodel.physics import collectives, continuous, kvcache, memory, schedule, serving
+from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.continuous import ContinuousServing, StepTimes
+from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
+from dse.costmodel.physics.feasibility import Reason
+from dse.costmodel.physics.operators import Pass
+from dse.costmodel.physics.parallel import Layout
+from dse.costmodel.physics.passes import mixed_pass
+
+Static = Callable[[Candidates], Evaluation]
+"""The evaluator's static evaluation of candidates."""
+PassParts = Callable[[Candidates, Pass[Any]], tuple[Any, Any, Any]]
+"""The evaluator's (all layers' time, the time outside the layers, the largest bytes one operator holds) of a
+pass of candidates, per device of the busiest stage."""
+
+MEMORY_REASONS = (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED, Reason.HOST_MEMORY_EXCEEDED)
+
+
+def _step(
+    arch: Architecture, c: Candidates, lay: Layout, parts: PassParts, b: Any, P: Any, cached: Any
+) -> tuple[Any, Any]:
+    """(time, activation peak) of the mixed step at b sequences (``continuous.chunks``): its pass's
+    operators, its collectives, scheduled on the pipeline like a decode step (every micro-batch's rows
+    through every stage)."""
+    s, k = continuous.chunks(P, c.gen_len, b, c.chunk_tokens)
+    prompts = k / P
+    p = mixed_pass(arch, c, lay, b - np.maximum(prompts, 1.0), prompts, s, cached)
+    layers, other, largest = parts(c, p)
+    comm = collectives.communication(
+        arch, lay, collectives.rates_for(c, lay), c.tp, c.ep, c.pp, p.a, p.R / lay.group_batch
+    )
+    time = schedule.phase_time_s(layers, other, comm, lay.layer_share, lay.micro_batches, c.comm_overlap, decode=True)
+    return time, memory.activation_bytes(p.R, arch.hidden_size, p.a, largest, p.B, arch.vocab_size)
+
+
+def _select(use: Any, a: Any, b: Any) -> Any:
+    """``a`` where ``use``, else ``b``: arrays, and dataclasses and tuples of them, field by field."""
+    if is_dataclass(a):
+        return type(a)(**{f.name: _select(use, getattr(a, f.name), getattr(b, f.name)) for f in fields(a)})  # type: ignore[misc]
+    if isinstance(a, tuple):
+        return tuple(_select(use, x, y) for x, y in zip(a, b, strict=True))
+    return np.where(use, a, b)
+
+
+def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts) -> Evaluation:
+    """Candidates under continuous batching (``Candidates.continuous``), at their load: Poisson arrivals at
+    ``request_rate``, a closed loop of ``concurrency`` requests, or, with neither, every slot busy."""
+    c = replace(c, continuous=np.zeros_like(c.continuous))
+    n = np.shape(c.batch)
+    cached = kvcache.prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
+    P, G, C = c.prompt_len - cached, c.gen_len, c.chunk_tokens
+
+    # one sequence: the lone request's steps, and what a device has left for KV after weights and reserve
+    c1 = replace(c, batch=np.ones(n))
+    one = static(c1)
+    s1, k1 = continuous.chunks(P, G, 1.0, C)
+    mixed1, act1 = _step(arch, c1, one.layout, parts, 1.0, P, cached)
+    rows_max = np.minimum(C, c.max_num_seqs - 1.0 + k1)
+    activations = act1 * np.maximum(rows_max / k1, 1.0)  # the step with the most rows: linear in rows
+    kv_one = kvcache.kv_cache_bytes(
+        arch,
+        one.layout,
+        c.tp,
+        c.prompt_len,
+        G / 2.0,
+        units.bits_to_bytes(c.kv_bits),
+        c.kv_block_tokens,
+        c.kv_budget_tokens,
+    )
+    mem1, dp = one.memory, one.layout.attention_dp
+    free = mem1.capacity_bytes - mem1.weights_bytes - mem1.reserve_bytes - activations
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fit = np.floor(dp * np.maximum(free, 0.0) / (kv_one * (1.0 - c.kv_offload_fraction)))
+        if np.any(c.kv_offload_fraction > 0):
+            fit = np.fmin(fit, np.floor(dp * np.fmax(c.host_memory_bytes, 0.0) / (kv_one * c.kv_offload_fraction)))
+    closed = np.isfinite(c.concurrency)
+    cap = np.fmin(np.fmin(c.max_num_seqs, fit), C)
+    cap = np.where(closed, np.minimum(cap, c.concurrency / c.replicas), cap)
+    b_max = np.maximum(np.floor(cap), 1.0)
+
+    # every slot busy
+    cb = replace(c, batch=b_max)
+    full = static(cb)
+    mixed_max, _ = _step(arch, cb, full.layout, parts, b_max, P, cached)
+    steps = StepTimes(b_max, mixed1, one.tpot_s, mixed_max, full.tpot_s)
+
+    # the operating point
+    rate, concurrency = c.request_rate / c.replicas, c.concurrency / c.replicas
+    busy = steps.at(b_max, P, G, C)
+    load = continuous.closed_load(busy, np.where(closed, concurrency, b_max), G, busy.requests_per_s)
+    poisson = np.isfinite(rate)
+    if np.any(poisson):
+        at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C)
+        over = at_rate.overloaded  # beyond capacity: every slot busy, and the reason says so
+        load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
+    quantile = c.slo_quantile
+    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s, quantile)
+
+    # memory at the operating point, and why a candidate cannot run
+    b = load.state.slots
+    lay = full.layout
+    kv = kv_one * np.ceil(np.maximum(b, 1.0) / dp)
+    mem = memory.memory_breakdown(
+        mem1.weights_bytes, kv, activations, c.memory_bytes, c.memory_utilization, c.runtime_reserve_bytes,
+        c.kv_offload_fraction, c.host_memory_bytes, np.ceil(np.maximum(b, 1.0) / dp), 1.0, dp, c.pp,
+    )  # fmt: skip
+    mem = replace(mem, max_batch=fit)
+    static_reason = np.asarray(one.metrics.reason)
+    memory_reason = np.where(
+        mem1.weights_bytes + mem1.reserve_bytes > mem1.capacity_bytes,
+        Reason.WEIGHTS_EXCEED_MEMORY,
+        np.where(fit < 1.0, Reason.MEMORY_EXCEEDED, Reason.OK),
+    )
+    reason = np.where(np.isin(static_reason, (Reason.OK, *MEMORY_REASONS)), memory_reason, static_reason)
+    reason = np.where((reason == Reason.OK) & load.overloaded, Reason.OVERLOADED, reason).astype(np.int8)
+
+    # serving metrics: Little's law gives the requests in the system, B = X (W + TTFT + (G - 1) TPOT)
+    e2e = load.ttft_s + (G - 1.0) * load.tpot_s
+    in_system = load.rate * e2e
+    metrics = serving.metrics_for(
+        replace(c, batch=in_system), lay.devices, load.ttft_s, load.tpot_s, mem.total_bytes, reason
+    )
+    metrics = replace(metrics, max_request_rate=c.replicas * max_rate)
+    extra = ContinuousServing(
+        slots=b,
+        max_slots=fit,
+        chunks=load.state.chunks,
+        prefill_share=load.state.prefill_share,
+        utilization=load.utilization,
+        wait_s=load.wait_s,
+        request_rate=c.replicas * load.rate,
+        max_request_rate=c.replicas * max_rate,
+        mixed_step_s=load.state.mixed_s,
+        decode_step_s=load.state.decode_s,
+        ttft_quantiles_s=load.ttft_quantiles_s,
+        tpot_quantiles_s=load.tpot_quantiles_s,
+    )
+    return Evaluation(
+        prefill=PhaseCost(one.prefill.flops, one.prefill.memory_bytes, mixed1 * s1),
+        decode_step=full.decode_step,
+        tpot_s=load.tpot_s,
+        memory=mem,
+        layout=lay,
+        communication=full.communication,
+        host_kv_write_bytes=full.host_kv_write_bytes,
+        host_kv_write_s=full.host_kv_write_s,
+        metrics=metrics,
+        operators=(one.operators[0], full.operators[1]),
+        serving=extra,
+    )

@@ -1,0 +1,311 @@
+"""Continuous batching with chunked prefill, under a load: the steady state of a serving engine
+(docs/cost-model.md §16).
+
+An engine step (Orca, Yu et al. OSDI 2022: iteration-level scheduling) runs every admitted sequence's next
+token, and fills what is left of a token budget C with a chunk of a waiting prompt (Sarathi-Serve, Agrawal
+et al. OSDI 2024, arXiv 2403.02310; vLLM's scheduler schedules running decodes first, then prefill chunks,
+under ``max_num_batched_tokens``). With b sequences in the engine (at most ``max_num_seqs``):
+
+- a **mixed step** carries k prompt tokens beside the other sequences' decode tokens: a prompt of P new
+  tokens longer than the room C - (b - 1) runs in s = ceil(P / room) chunks of k = P / s, one per step;
+  shorter prompts share a step, k = min(room, b P) tokens of π = k / P prompts (``chunks``);
+- a **decode step** carries the b sequences' decode tokens alone.
+
+Step times come from the roofline of the step's pass (``passes.mixed_pass``; a decode step is the static
+model's decode step at batch b). Steady state per step: a share φ of the steps are mixed; requests complete
+at r = φ k / P per step, and b - φ π decode tokens are produced per step (π = max(k / P, 1) sequences
+prefill in a mixed step), so r (G - 1) = b - φ π, which gives ``φ = b P / ((G - 1) k + π P)``
+(``prefill_share``). Everything else follows:
+
+- TPOT (token-weighted mean) = (φ (b - π) T_m + (1 - φ) b T_d) / (b - φ π); TTFT of the chunks = s T_m;
+- requests/s X = r / (φ T_m + (1 - φ) T_d); Little's law X (TTFT + (G - 1) TPOT) = b holds exactly.
+
+Under Poisson arrivals at rate λ the engine runs at the b where X(b) = λ; requests queue for it as in an
+M/D/1 queue at ρ = λ / X(b_max) (Pollaczek-Khinchine mean wait), and a new request waits for the step in
+progress. A fixed concurrency
+n (a closed loop, as benchmark tools drive engines) runs at b = min(n, slots); requests beyond the slots
+wait, and Little's law gives their wait.
+
+Assumptions (each said in docs/cost-model.md §16): fixed prompt and output lengths; one prompt prefills per
+mixed step when its prompt is longer than the room; step times between b = 1 and the largest b are
+interpolated linearly (exact at both ends, above the convex roofline in between: conservative); the waiting
+time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's heavy-traffic form otherwise);
+a request's number of mixed steps is binomial, read at its normal quantile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+QUANTILES = (0.5, 0.9, 0.99)
+"""The percentiles reported: p50, p90, p99."""
+_Z = {0.5: 0.0, 0.9: 1.2815515655446004, 0.99: 2.3263478740408408}
+"""Standard normal quantiles of ``QUANTILES``."""
+BISECTION_STEPS = 40
+"""Halvings of the slot interval when solving for a rate: 2^-40 of it, far below a sequence."""
+
+
+def normal_quantile(q: Any) -> Any:
+    """z with Φ(z) = q for q in ``QUANTILES`` (NaN for any other)."""
+    q = np.asarray(q, dtype=np.float64)
+    return np.select([q == p for p in QUANTILES], [_Z[p] for p in QUANTILES], np.nan)
+
+
+def chunks(P: Any, G: Any, b: Any, C: Any) -> tuple[Any, Any]:
+    """(s, k): the steps a prompt of P new tokens spans, and the prompt tokens a mixed step carries.
+
+    The b sequences turn over every G steps, so a mixed step carries π = max(1, b / G) prompts, beside
+    b - π decode tokens; the room it leaves for prompts is C - (b - π) (at least one token). A prompt longer
+    than the room runs in s = ceil(P / room) chunks of k = P / s, one prompt per step; a shorter one in one
+    step with the other prompts that arrived since the last step: k = min(room, π P)."""
+    prompts = np.maximum(1.0, b / G)
+    room = np.maximum(C - np.maximum(b - prompts, 0.0), 1.0)
+    s = np.maximum(np.ceil(P / room), 1.0)
+    return s, np.where(s > 1.0, P / s, np.minimum(room, prompts * P))
+
+
+def prefill_share(b: Any, P: Any, G: Any, k: Any) -> tuple[Any, Any]:
+    """(φ, b'): the share of steps that carry prompt tokens, ``φ = b P / ((G - 1) k + π P)`` with π = max(k /
+    P, 1) prompts prefilling in a mixed step, at most 1; and the sequences b' the engine holds in steady
+    state: b, or, where prefill cannot keep b slots fed (φ capped), the ``(G - 1) k / P + π`` it can.
+
+    From the balance per step: requests complete at r = φ k / P, decode tokens come at b - φ π, and each
+    request decodes G - 1 of them."""
+    pi = np.maximum(k / P, 1.0)
+    phi = np.minimum(b * P / ((G - 1.0) * k + pi * P), 1.0)
+    return phi, phi * ((G - 1.0) * k / P + pi)
+
+
+@dataclass(frozen=True)
+class Steady:
+    """The engine's steady state at b sequences (floats or arrays; times in s)."""
+
+    slots: Any
+    """b: sequences in the engine (prefilling or decoding)."""
+    chunks: Any
+    """s: chunks per prompt."""
+    prefill_share: Any
+    """φ: share of the steps carrying a prompt chunk."""
+    mixed_s: Any
+    """T_m: a step with prompt tokens and the other sequences' decode tokens."""
+    decode_s: Any
+    """T_d: a step of b decode tokens."""
+    step_s: Any
+    """The mean step: φ T_m + (1 - φ) T_d."""
+    requests_per_s: Any
+    """X: requests completed per second."""
+    ttft_s: Any
+    """s T_m: the prompt's chunks, without waiting."""
+    tpot_s: Any
+    """Token-weighted mean TPOT, prefill interference included."""
+    mixed_token_share: Any
+    """φ': the share of a decoding sequence's steps that carry another prompt's chunk."""
+    prompts_per_step: Any
+    """π: prompts prefilling in a mixed step (1 for a chunk of a longer prompt)."""
+
+
+def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any) -> Steady:
+    """The steady state at b sequences (module doc). Below one sequence (a lightly loaded engine, b < 1) a
+    request runs alone: TTFT s T_m, TPOT T_d, and X = b / (s T_m + (G - 1) T_d) (Little's law)."""
+    s, k = chunks(P, G, np.maximum(b, 1.0), C)
+    phi, b = prefill_share(np.maximum(b, 1.0), P, G, k)
+    pi = np.maximum(k / P, 1.0)
+    step = phi * mixed_s + (1.0 - phi) * decode_s
+    decoding = b - phi * pi  # decode tokens per step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        interfered = np.where(decoding > 0, phi * (b - pi) / decoding, 0.0)
+    tpot = decode_s + (mixed_s - decode_s) * interfered
+    ttft = s * mixed_s
+    x = phi * k / P / step
+    return Steady(b, s, phi, mixed_s, decode_s, step, x, ttft, tpot, interfered, pi)
+
+
+def lone(b: Any, one: Steady, G: Any) -> Steady:
+    """``one`` (the state at one sequence) scaled to b < 1 sequences: X = b / (TTFT + (G - 1) TPOT)."""
+    return replace(one, slots=b, requests_per_s=b / (one.ttft_s + (G - 1.0) * one.tpot_s))
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Step times of one deployment at b = 1 and at its largest b (``b_max``): T_m and T_d, interpolated
+    linearly in between (module doc)."""
+
+    b_max: Any
+    mixed_1: Any
+    decode_1: Any
+    mixed_max: Any
+    decode_max: Any
+
+    def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
+        """The steady state at b sequences, 0 < b <= b_max."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
+        mixed = self.mixed_1 + t * (self.mixed_max - self.mixed_1)
+        decode = self.decode_1 + t * (self.decode_max - self.decode_1)
+        state = steady_state(b, P, G, C, mixed, decode)
+        if not np.any(b < 1.0):
+            return state
+        alone = lone(b, steady_state(1.0, P, G, C, self.mixed_1, self.decode_1), G)
+        below = b < 1.0
+        return Steady(*(np.where(below, getattr(alone, f.name), getattr(state, f.name)) for f in fields(Steady)))
+
+
+# --- load -------------------------------------------------------------------------------------------------
+
+
+def md1_wait_s(rho: Any, service_s: Any) -> Any:
+    """The Pollaczek-Khinchine mean wait of an M/D/1 queue at utilisation ρ with service S:
+    ρ S / (2 (1 - ρ)) (infinite at ρ >= 1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(rho < 1.0, rho * service_s / (2.0 * (1.0 - rho)), np.inf)
+
+
+def wait_quantile_s(q: Any, rho: Any, mean_wait: Any) -> Any:
+    """The q-quantile of the wait: 0 with probability 1 - ρ, else exponential with mean W / ρ (so the mean is
+    W): ``(W / ρ) ln(ρ / (1 - q))`` where ρ > 1 - q, else 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = mean_wait / rho * np.log(rho / (1.0 - q))
+    return np.where(rho > 1.0 - q, tail, 0.0)
+
+
+def tpot_quantile_s(q: Any, state: Steady, G: Any) -> Any:
+    """A request's TPOT at quantile q: its G - 1 steps are mixed with probability φ' each, a binomial count
+    read at its normal quantile (clipped to [0, G - 1]); TPOT = T_d + (T_m - T_d) M / (G - 1)."""
+    n = np.maximum(G - 1.0, 1.0)
+    p = np.clip(state.mixed_token_share, 0.0, 1.0)
+    mixed = np.clip(n * p + normal_quantile(q) * np.sqrt(n * p * (1.0 - p)), 0.0, n)
+    return state.decode_s + (state.mixed_s - state.decode_s) * mixed / n
+
+
+@dataclass(frozen=True)
+class Load:
+    """The engine under a load: its steady state, the prompts' queue, and the latency percentiles."""
+
+    state: Steady
+    rate: Any
+    """Requests/s one replica serves."""
+    utilization: Any
+    """ρ: the share of the replica's capacity in use (requests/s over those it completes with every slot
+    busy)."""
+    wait_s: Any
+    """Mean wait before a request's first chunk (queue, and the step in progress under Poisson arrivals)."""
+    ttft_s: Any
+    tpot_s: Any
+    ttft_quantiles_s: tuple[Any, ...]
+    tpot_quantiles_s: tuple[Any, ...]
+    """At ``QUANTILES``."""
+    overloaded: Any
+    """The rate exceeds what the replica sustains with all its slots."""
+
+
+def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any) -> Load:
+    """Poisson arrivals at ``rate`` on the engine at ``state`` (the b where X(b) = rate), whose every slot
+    busy completes ``capacity`` requests/s: an M/D/1 queue at ρ = rate / capacity, each request taking
+    s T_m / π of the engine (its prompt's mixed steps, shared by the π prompts of a step); plus half a mean
+    step for the step in progress (arrivals see time averages). The service is the prompt's s mixed steps.
+    A percentile adds the queue's quantile, the service and that share of a step (a sum of quantiles:
+    conservative)."""
+    service = state.ttft_s
+    rho = rate / capacity
+    queue = md1_wait_s(rho, service / state.prompts_per_step)
+    wait = queue + state.step_s / 2.0
+    ttft_q = tuple(wait_quantile_s(q, rho, queue) + service + q * state.step_s for q in QUANTILES)
+    tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
+    return Load(state, rate, rho, wait, wait + service, state.tpot_s, ttft_q, tpot_q, rho >= 1.0)
+
+
+def closed_load(state: Steady, concurrency: Any, G: Any, capacity: Any) -> Load:
+    """A closed loop of n requests (each replaced as it completes) on an engine holding b = min(n, slots):
+    the n - b beyond the slots wait, W = n / X - (TTFT + (G - 1) TPOT) (Little's law); no step in progress
+    to wait for (a request arrives as another completes, at a step boundary)."""
+    latency = state.ttft_s + (G - 1.0) * state.tpot_s
+    wait = np.maximum(concurrency / state.requests_per_s - latency, 0.0)
+    rho = state.requests_per_s / capacity
+    ttft_q = tuple(wait + state.ttft_s for _ in QUANTILES)
+    tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
+    overloaded = np.zeros(np.shape(wait), dtype=bool)
+    return Load(state, state.requests_per_s, rho, wait, wait + state.ttft_s, state.tpot_s, ttft_q, tpot_q, overloaded)
+
+
+def _bisect_slots(steps: StepTimes, P: Any, G: Any, C: Any, passes: Any) -> Any:
+    """The largest b in (0, b_max] for which ``passes(state)`` holds, passes being monotone (true up to some
+    b, false beyond); 0 where it fails at every b."""
+    lo = np.zeros(np.shape(steps.b_max))
+    hi = np.asarray(steps.b_max, dtype=np.float64) * np.ones_like(lo)
+    top = passes(steps.at(hi, P, G, C))
+    for _ in range(BISECTION_STEPS):
+        mid = (lo + hi) / 2.0
+        ok = passes(steps.at(np.maximum(mid, 1e-12), P, G, C))
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    return np.where(top, steps.b_max, lo)
+
+
+def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
+    """The b at which the engine completes ``rate`` requests/s (X(b) grows with b), b_max where it cannot."""
+    return _bisect_slots(steps, P, G, C, lambda state: state.requests_per_s <= rate)
+
+
+def at_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Load:
+    """The engine under Poisson arrivals at ``rate`` requests/s (per replica); overloaded beyond what every
+    slot busy completes."""
+    state = steps.at(np.maximum(slots_for_rate(steps, rate, P, G, C), 1e-12), P, G, C)
+    return poisson_load(state, rate, G, steps.at(steps.b_max, P, G, C).requests_per_s)
+
+
+def max_rate(steps: StepTimes, P: Any, G: Any, C: Any, ttft_slo_s: Any, tpot_slo_s: Any, quantile: Any) -> Any:
+    """The largest Poisson rate (requests/s per replica) whose TTFT and TPOT at ``quantile`` (one of
+    ``QUANTILES``) meet the SLOs (inf: none), within the slots: found over b, since every latency grows with
+    it; 0 where even a lone request misses them. Without SLOs: the rate at every slot busy."""
+
+    capacity = steps.at(steps.b_max, P, G, C).requests_per_s
+
+    def meets(state: Steady) -> Any:
+        load = poisson_load(state, state.requests_per_s, G, capacity)
+        queue = load.wait_s - state.step_s / 2.0
+        ttft = wait_quantile_s(quantile, load.utilization, queue) + state.ttft_s + quantile * state.step_s
+        tpot = tpot_quantile_s(quantile, state, G)
+        return (ttft <= ttft_slo_s) & (tpot <= tpot_slo_s) & (load.utilization < 1.0)
+
+    b = _bisect_slots(steps, P, G, C, meets)
+    rate = np.where(b > 0, steps.at(np.maximum(b, 1e-12), P, G, C).requests_per_s, 0.0)
+    return np.where(np.isinf(ttft_slo_s) & np.isinf(tpot_slo_s), capacity, rate)
+
+
+# --- a deployment under continuous batching ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContinuousServing:
+    """What continuous batching adds to an evaluation (floats or arrays; NaN for static candidates)."""
+
+    slots: Any
+    """Sequences in a replica's engine at the operating point (b)."""
+    max_slots: Any
+    """The most it may hold: ``max_num_seqs``, what fits in memory (KV at mean occupancy), the token budget
+    and a fixed concurrency, the smallest."""
+    chunks: Any
+    """Chunks per prompt (s)."""
+    prefill_share: Any
+    """Share of steps that carry a prompt chunk (φ)."""
+    utilization: Any
+    """Share of time a prompt is being prefilled (ρ)."""
+    wait_s: Any
+    """Mean wait before a request's first chunk."""
+    request_rate: Any
+    """Requests/s the deployment serves at this load."""
+    max_request_rate: Any
+    """Requests/s the deployment sustains with TTFT and TPOT at the SLO percentile within the SLOs."""
+    mixed_step_s: Any
+    decode_step_s: Any
+    ttft_quantiles_s: tuple[Any, ...]
+    tpot_quantiles_s: tuple[Any, ...]
+    """At ``QUANTILES`` (p50, p90, p99)."""
+
+    @classmethod
+    def unknown(cls, n: int) -> ContinuousServing:
+        """All NaN, for n static candidates."""
+        nan = np.full(n, np.nan)
+        return cls(*(nan,) * 10, (nan,) * len(QUANTILES), (nan,) * len(QUANTILES))
