@@ -88,6 +88,21 @@ def random_columns(model: str, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+def serving_columns(model: str, n: int, seed: int = 2) -> dict[str, np.ndarray]:
+    """``random_columns`` served with continuous batching: the sequence cap, the token budget, the load (every
+    slot busy, or Poisson arrivals at a rate) and the SLOs ``max_request_rate`` is found under drawn too."""
+    rng = np.random.default_rng(seed)
+    columns = random_columns(model, n, seed)
+    return columns | {
+        "scheduler": np.full(n, "continuous", dtype=object),
+        "max_num_seqs": rng.choice([16, 64, 256, 1024], n),
+        "chunk_tokens": rng.choice([512, 2048, 8192], n),
+        "request_rate": np.where(rng.random(n) < 0.5, np.nan, rng.uniform(0.5, 50.0, n)),
+        "slo_ttft_s": rng.choice(np.asarray([None, 1.0], dtype=object), n),
+        "slo_tpot_s": rng.choice(np.asarray([None, 0.05], dtype=object), n),
+    }
+
+
 def grid_columns(model: str, n: int) -> dict[str, np.ndarray]:
     """About N candidates in the order an exhaustive search enumerates a space: every combination of
     hardware, quantization, flash, tp, pp, ep and KV policy, batch varying fastest; one workload (prompt
@@ -194,7 +209,11 @@ def main() -> None:
     prepared = {
         (name, order): (columns, *struct_of_arrays(columns))
         for name in MODELS
-        for order, columns in (("random", random_columns(name, args.n)), ("grid", grid_columns(name, args.n)))
+        for order, columns in (
+            ("random", random_columns(name, args.n)),
+            ("grid", grid_columns(name, args.n)),
+            ("serving", serving_columns(name, args.n)),
+        )
     }
     for _, model, cand, formats in prepared.values():  # warm the whole process up first (heap, caches, clocks)
         for _ in range(2):
@@ -207,7 +226,7 @@ def main() -> None:
     bars = best_interleaved(args.repeat, {key: functools.partial(with_intervals, p[0]) for key, p in prepared.items()})
     for (name, order), (_, _, cand, _) in prepared.items():
         n = len(cand)
-        line = f"{name:14s} {order:6s} N={n:9,}  core {n / core[name, order]:11,.0f}/s   "
+        line = f"{name:14s} {order:7s} N={n:9,}  core {n / core[name, order]:11,.0f}/s   "
         line += f"columns {n / full[name, order]:11,.0f}/s   + intervals {n / bars[name, order]:11,.0f}/s"
         if order == "random":
             small = random_columns(name, args.scalar_n, seed=1)

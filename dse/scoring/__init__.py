@@ -20,7 +20,16 @@ from dse.scoring._build import (
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
 from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, SCHEDULERS, Input, candidate_fields, convert
 from dse.scoring._intervals import interval_ratios, intervals, ratio_at, ratio_table, target_ratios
-from dse.scoring._score import CHUNK_SIZE, Scored, reason_text, score_columns, score_model, with_defaults
+from dse.scoring._score import (
+    CHUNK_SIZE,
+    SERVING_COLUMNS,
+    Scored,
+    reason_text,
+    score_columns,
+    score_model,
+    serving_columns,
+    with_defaults,
+)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -28,6 +37,7 @@ __all__ = [
     "INPUT_DEFAULTS",
     "OUTPUT_COLUMNS",
     "SCHEDULERS",
+    "SERVING_COLUMNS",
     "Analysis",
     "Input",
     "Scored",
@@ -51,6 +61,7 @@ __all__ = [
     "scenario_rent",
     "score_columns",
     "score_model",
+    "serving_columns",
     "target_prices",
     "target_ratios",
     "with_defaults",

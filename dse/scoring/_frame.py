@@ -12,7 +12,7 @@ from dse.errors import InputError
 from dse.scoring._build import factorize
 from dse.scoring._inputs import INPUTS, REQUIRED
 from dse.scoring._intervals import ratio_table, target_ratios
-from dse.scoring._score import reason_text, score_columns
+from dse.scoring._score import reason_text, score_columns, serving_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,14 +32,17 @@ def evaluate(
 ) -> pd.DataFrame:
     """Score every row of ``candidates`` with the vectorised cost model.
 
-    Columns: the inputs of ``dse.scoring.INPUTS`` (names, defaults, meanings): ``model`` and ``hardware`` (ids
-    or paths; ``hardware`` an accelerator or a system, which multi-device rows need) are required, every other
-    is optional (None/NaN in an optional column = not given). Returns a copy (input columns unchanged) with the
-    canonical metrics (DESIGN.md §4; ``devices`` counts every replica), the memory breakdown per device of the
-    busiest pipeline stage (``host_kv_cache_bytes``: KV offloaded to host memory), ``max_batch``,
-    ``compute_format``, ``feasible`` and ``infeasible_reason`` added. ``intervals``: also ``calibrated``
-    (the accelerator was measured in its profile's fit) and ``<quantity>_p10`` / ``_p90`` for ``ttft_s``,
-    ``tpot_s`` and ``throughput_tokens_per_s`` (NaN where the profile has no interval; docs/validation.md).
+    Columns: the inputs of ``dse.scoring.INPUTS`` (names, defaults, meanings): ``model`` and ``hardware`` (ids or
+    paths; ``hardware`` an accelerator or a system, which multi-device rows need) are required, every other is
+    optional (None/NaN in an optional column = not given; in a column with a default, that default). Returns a copy
+    (input columns unchanged) with the canonical metrics (DESIGN.md §4; ``devices`` counts every replica), the
+    memory breakdown per device of the busiest pipeline stage (``host_kv_cache_bytes``: KV offloaded to host
+    memory), ``max_batch``, ``compute_format``, ``feasible`` and ``infeasible_reason`` added. ``intervals``: also
+    ``calibrated`` (the accelerator was measured in its profile's fit) and ``<quantity>_p10`` / ``_p90`` for
+    ``ttft_s``, ``tpot_s`` and ``throughput_tokens_per_s`` (NaN where the profile has no interval;
+    docs/validation.md). Rows under ``scheduler="continuous"`` add ``max_request_rate`` (every row has it) and
+    ``SERVING_COLUMNS``: requests in an engine, TTFT and TPOT at p50 / p90 / p99 of the load (docs/cost-model.md
+    §16).
     """
     import pandas as pd
 
@@ -48,14 +51,18 @@ def evaluate(
     if unknown:
         raise InputError(f"unknown candidate columns {sorted(unknown)}; expected {names}")
     columns: dict[str, Any] = {}
+    defaults = {i.name: i.default for i in INPUTS if i.default is not None}
     for name in candidates.columns:
         series = candidates[name]
+        if name in defaults and series.isna().any():  # a row that leaves an input out takes its default
+            series = series.astype(object).where(series.notna(), defaults[name])
         if name in _MAY_BE_ABSENT or series.dtype == object:
             columns[name] = series.astype(object).where(series.notna(), None).tolist()  # NaN = not given
         else:
             columns[name] = series.to_numpy()
     n = len(candidates)
     out: dict[str, np.ndarray] = {}
+    continuous = "scheduler" in columns and "continuous" in columns["scheduler"]
     for rows, scored in score_columns(columns, profile="ideal" if ideal else profile, costs=costs):
         m, mem = scored.metrics, scored.memory
         parts = {name: getattr(m, name) for name in OUTPUT_COLUMNS}
@@ -72,6 +79,8 @@ def evaluate(
             "feasible": m.feasible,
             "infeasible_reason": reason_text(m.reason),
         }
+        if continuous:  # its load's figures (NaN in static rows)
+            parts |= serving_columns(scored)
         for name, values in parts.items():
             if name not in out:
                 out[name] = np.empty(n, dtype=values.dtype)

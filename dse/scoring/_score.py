@@ -11,6 +11,7 @@ import numpy as np
 from dse.catalog import CALIBRATED, EfficiencyProfile, ModelSpec, load_model, load_target
 from dse.costmodel import (
     REASON_TEXT,
+    SERVING_QUANTILES,
     Candidates,
     ContinuousServing,
     CostAssumptions,
@@ -128,6 +129,20 @@ def score_model(model: ModelSpec, cand: Candidates, formats: np.ndarray, *, tota
         del ev, results
     metrics, memory, prefill, decode_step, serving = joined
     return Scored(model, metrics, memory, prefill, decode_step, formats, None, serving)
+
+
+SERVING_COLUMNS = ("requests_in_engine", *(f"{q}_p{p}" for q in ("ttft_s", "tpot_s") for p in (50, 90, 99)))
+"""Continuous batching's figures in result rows (NaN for static candidates): requests in a replica's engine,
+and TTFT and TPOT at p50, p90, p99 of the load."""
+
+
+def serving_columns(scored: Scored) -> dict[str, np.ndarray]:
+    """The ``SERVING_COLUMNS`` of scored candidates."""
+    serving = scored.serving
+    columns = {"requests_in_engine": serving.slots}
+    for name, values in (("ttft_s", serving.ttft_quantiles_s), ("tpot_s", serving.tpot_quantiles_s)):
+        columns |= {f"{name}_p{round(q * 100)}": v for q, v in zip(SERVING_QUANTILES, values, strict=True)}
+    return columns
 
 
 def reason_text(codes: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ from dse.scoring import (
     ratio_at,
     reason_text,
     score_model,
+    serving_columns,
     target_ratios,
 )
 from dse.space._schema import SpaceRecord
@@ -224,7 +225,7 @@ class Space:
         columns["quality_affecting"] = self._evicting()[code["kv_budget"]]
         columns["max_batch"] = scored.memory.max_batch  # the largest batch of this configuration that fits
         columns |= self._feasibility(scored, code["hardware"])
-        columns |= _serving_columns(scored)
+        columns |= serving_columns(scored)
         return columns
 
     @functools.cached_property
@@ -407,19 +408,6 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
 def _number(value: float | None) -> float:
     """A workload figure as a float column value (None: NaN)."""
     return np.nan if value is None else float(value)
-
-
-SERVING_COLUMNS = ("requests_in_engine", *(f"{q}_p{p}" for q in ("ttft_s", "tpot_s") for p in (50, 90, 99)))
-"""Continuous batching's figures in every result row (NaN for static candidates)."""
-
-
-def _serving_columns(scored: Scored) -> dict[str, np.ndarray]:
-    """The ``SERVING_COLUMNS`` of scored candidates."""
-    serving = scored.serving
-    columns = {"requests_in_engine": serving.slots}
-    for name, values in (("ttft_s", serving.ttft_quantiles_s), ("tpot_s", serving.tpot_quantiles_s)):
-        columns |= {f"{name}_p{round(q * 100)}": v for q, v in zip(SERVING_QUANTILES, values, strict=True)}
-    return columns
 
 
 def _batches(record: SpaceRecord) -> np.ndarray:

@@ -44,8 +44,8 @@ QUANTILES = (0.5, 0.9, 0.99)
 """The percentiles reported: p50, p90, p99."""
 _Z = {0.5: 0.0, 0.9: 1.2815515655446004, 0.99: 2.3263478740408408}
 """Standard normal quantiles of ``QUANTILES``."""
-BISECTION_STEPS = 40
-"""Halvings of the slot interval when solving for a rate: 2^-40 of it, far below a sequence."""
+BISECTION_STEPS = 24
+"""Halvings of the slot interval when solving for a rate: 2^-24 of it (1e-4 of a sequence at 1,024 slots)."""
 
 
 def normal_quantile(q: Any) -> Any:
@@ -140,17 +140,21 @@ class StepTimes:
     decode_max: Any
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
-        """The steady state at b sequences, 0 < b <= b_max."""
+        """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
         mixed = self.mixed_1 + t * (self.mixed_max - self.mixed_1)
         decode = self.decode_1 + t * (self.decode_max - self.decode_1)
-        state = steady_state(b, P, G, C, mixed, decode)
+        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode)
         if not np.any(b < 1.0):
             return state
-        alone = lone(b, steady_state(1.0, P, G, C, self.mixed_1, self.decode_1), G)
+        alone = lone(b, state, G)  # the state at max(b, 1) is the state at one sequence where b < 1
         below = b < 1.0
-        return Steady(*(np.where(below, getattr(alone, f.name), getattr(state, f.name)) for f in fields(Steady)))
+        return replace(
+            state,
+            slots=np.where(below, alone.slots, state.slots),
+            requests_per_s=np.where(below, alone.requests_per_s, state.requests_per_s),
+        )
 
 
 # --- load -------------------------------------------------------------------------------------------------
@@ -159,6 +163,7 @@ class StepTimes:
 def md1_wait_s(rho: Any, service_s: Any) -> Any:
     """The Pollaczek-Khinchine mean wait of an M/D/1 queue at utilisation ρ with service S:
     ρ S / (2 (1 - ρ)) (infinite at ρ >= 1)."""
+    rho = np.asarray(rho, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(rho < 1.0, rho * service_s / (2.0 * (1.0 - rho)), np.inf)
 
@@ -171,12 +176,13 @@ def wait_quantile_s(q: Any, rho: Any, mean_wait: Any) -> Any:
     return np.where(rho > 1.0 - q, tail, 0.0)
 
 
-def tpot_quantile_s(q: Any, state: Steady, G: Any) -> Any:
+def tpot_quantile_s(q: Any, state: Steady, G: Any, z: Any = None) -> Any:
     """A request's TPOT at quantile q: its G - 1 steps are mixed with probability φ' each, a binomial count
-    read at its normal quantile (clipped to [0, G - 1]); TPOT = T_d + (T_m - T_d) M / (G - 1)."""
+    read at its normal quantile z (clipped to [0, G - 1]); TPOT = T_d + (T_m - T_d) M / (G - 1)."""
     n = np.maximum(G - 1.0, 1.0)
     p = np.clip(state.mixed_token_share, 0.0, 1.0)
-    mixed = np.clip(n * p + normal_quantile(q) * np.sqrt(n * p * (1.0 - p)), 0.0, n)
+    z = normal_quantile(q) if z is None else z
+    mixed = np.clip(n * p + z * np.sqrt(n * p * (1.0 - p)), 0.0, n)
     return state.decode_s + (state.mixed_s - state.decode_s) * mixed / n
 
 
@@ -230,22 +236,44 @@ def closed_load(state: Steady, concurrency: Any, G: Any, capacity: Any) -> Load:
     return Load(state, state.requests_per_s, rho, wait, wait + state.ttft_s, state.tpot_s, ttft_q, tpot_q, overloaded)
 
 
-def _bisect_slots(steps: StepTimes, P: Any, G: Any, C: Any, passes: Any) -> Any:
-    """The largest b in (0, b_max] for which ``passes(state)`` holds, passes being monotone (true up to some
-    b, false beyond); 0 where it fails at every b."""
-    lo = np.zeros(np.shape(steps.b_max))
-    hi = np.asarray(steps.b_max, dtype=np.float64) * np.ones_like(lo)
+def _take(x: Any, rows: Any) -> Any:
+    """``x`` at ``rows`` (a scalar stays itself)."""
+    return x[rows] if np.ndim(x) else x
+
+
+def _bisect_slots(steps: StepTimes, P: Any, G: Any, C: Any, passes: Any, low: Any = 0.0) -> Any:
+    """The largest b in [low, b_max] for which ``passes(state)`` holds, passes being monotone (true up to some
+    b, false beyond): ``BISECTION_STEPS`` halvings; ``low`` where it fails everywhere above it."""
+    lo = np.zeros(np.shape(steps.b_max)) + low
+    hi = np.asarray(steps.b_max, dtype=np.float64) + np.zeros_like(lo)
     top = passes(steps.at(hi, P, G, C))
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2.0
         ok = passes(steps.at(np.maximum(mid, 1e-12), P, G, C))
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-    return np.where(top, steps.b_max, lo)
+    return np.where(top, hi, lo)
+
+
+def _on(rows: Any, steps: StepTimes, *values: Any) -> tuple[Any, ...]:
+    """``steps`` and ``values`` at ``rows`` (all of them for one candidate)."""
+    if not np.ndim(steps.b_max):
+        return (steps, *values)
+    part = StepTimes(*(_take(getattr(steps, f.name), rows) for f in fields(StepTimes)))
+    return (part, *(_take(v, rows) for v in values))
 
 
 def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
-    """The b at which the engine completes ``rate`` requests/s (X(b) grows with b), b_max where it cannot."""
-    return _bisect_slots(steps, P, G, C, lambda state: state.requests_per_s <= rate)
+    """The b at which the engine completes ``rate`` requests/s (X grows with b): ``rate / X(1)`` up to one
+    sequence (X is linear there), by bisection above it; b_max where the rate is beyond it."""
+    alone = steps.at(np.ones_like(steps.b_max), P, G, C).requests_per_s
+    b = rate / alone
+    if not np.ndim(b):
+        return b if b <= 1.0 else _bisect_slots(steps, P, G, C, lambda state: state.requests_per_s <= rate, 1.0)
+    above = np.flatnonzero(~(b <= 1.0))  # NaN too, as one candidate is
+    if len(above):
+        part, r, p, g, c = _on(above, steps, rate, P, G, C)
+        b[above] = _bisect_slots(part, p, g, c, lambda state: state.requests_per_s <= r, low=1.0)
+    return b
 
 
 def at_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Load:
@@ -259,19 +287,29 @@ def max_rate(steps: StepTimes, P: Any, G: Any, C: Any, ttft_slo_s: Any, tpot_slo
     """The largest Poisson rate (requests/s per replica) whose TTFT and TPOT at ``quantile`` (one of
     ``QUANTILES``) meet the SLOs (inf: none), within the slots: found over b, since every latency grows with
     it; 0 where even a lone request misses them. Without SLOs: the rate at every slot busy."""
-
     capacity = steps.at(steps.b_max, P, G, C).requests_per_s
+    bounded = np.isfinite(ttft_slo_s) | np.isfinite(tpot_slo_s)
+    if not np.any(bounded):
+        return capacity
+    rows = np.flatnonzero(bounded) if np.ndim(bounded) else slice(None)
+    part, p, g, c, cap, ttft_slo, tpot_slo, q = _on(rows, steps, P, G, C, capacity, ttft_slo_s, tpot_slo_s, quantile)
 
-    def meets(state: Steady) -> Any:
-        load = poisson_load(state, state.requests_per_s, G, capacity)
-        queue = load.wait_s - state.step_s / 2.0
-        ttft = wait_quantile_s(quantile, load.utilization, queue) + state.ttft_s + quantile * state.step_s
-        tpot = tpot_quantile_s(quantile, state, G)
-        return (ttft <= ttft_slo_s) & (tpot <= tpot_slo_s) & (load.utilization < 1.0)
+    z = normal_quantile(q)
 
-    b = _bisect_slots(steps, P, G, C, meets)
-    rate = np.where(b > 0, steps.at(np.maximum(b, 1e-12), P, G, C).requests_per_s, 0.0)
-    return np.where(np.isinf(ttft_slo_s) & np.isinf(tpot_slo_s), capacity, rate)
+    def meets(state: Steady) -> Any:  # poisson_load's figures at quantile q alone
+        rho = state.requests_per_s / cap
+        queue = md1_wait_s(rho, state.ttft_s / state.prompts_per_step)
+        ttft = wait_quantile_s(q, rho, queue) + state.ttft_s + q * state.step_s
+        tpot = tpot_quantile_s(q, state, g, z)
+        return (ttft <= ttft_slo) & (tpot <= tpot_slo) & (rho < 1.0)
+
+    b = _bisect_slots(part, p, g, c, meets)
+    rate = np.where(b > 0, part.at(np.maximum(b, 1e-12), p, g, c).requests_per_s, 0.0)
+    if not np.ndim(capacity):
+        return rate
+    out = np.array(capacity, dtype=np.float64)
+    out[rows] = rate
+    return out
 
 
 # --- a deployment under continuous batching ----------------------------------------------------------------

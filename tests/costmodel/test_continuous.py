@@ -1,0 +1,203 @@
+"""Continuous batching with chunked prefill, loads and percentiles (docs/cost-model.md §16): hand-checked
+formulas, the static limit, Little's law, and the model's monotonicity."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from candidate_rows import candidates, candidates_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dse
+from dse.catalog import load_model
+from dse.costmodel import evaluate, evaluate_reference
+from dse.costmodel.physics import continuous
+from dse.costmodel.physics.architecture import Architecture
+from dse.costmodel.physics.attention import causal_pairs
+from dse.costmodel.physics.parallel import layout
+from dse.costmodel.physics.passes import chunk_prefix_reads, mean_attended_keys, mixed_pass
+from dse.scoring import architecture
+
+MODEL, HARDWARE = "llama-3.1-8b", "h100-sxm"
+
+
+def _arch() -> Architecture:
+    return architecture(load_model(MODEL))
+
+
+def _row(**over: Any) -> dict[str, Any]:
+    return {"model": MODEL, "hardware": HARDWARE, "quant": "bf16", "prompt_len": 1000, "gen_len": 201} | over
+
+
+def _frame(rows: list[dict[str, Any]], profile: str = "default") -> pd.DataFrame:
+    return dse.evaluate(pd.DataFrame(rows), profile=profile)
+
+
+# --- the formulas, by hand -------------------------------------------------------------------------------
+
+
+def test_chunks_and_the_share_of_mixed_steps_by_hand() -> None:
+    # 16 sequences, budget 512: the room beside 15 decode tokens is 497, so a 1000-token prompt takes 3
+    # chunks of 333.3; with 8192 it takes one step, and one prompt a step while b <= G
+    s, k = continuous.chunks(1000.0, 201.0, 16.0, 512.0)
+    assert (s, k) == (3.0, pytest.approx(1000.0 / 3.0))
+    assert continuous.chunks(1000.0, 201.0, 16.0, 8192.0) == (1.0, 1000.0)
+    # 400 sequences turn over every 201 steps: 400 / 201 prompts a step, 1990 tokens, within the room
+    s, k = continuous.chunks(1000.0, 201.0, 400.0, 8192.0)
+    assert s == 1.0 and k == pytest.approx(1000.0 * 400.0 / 201.0)
+    # φ = b P / ((G - 1) k + π P): 16 x 1000 / (200 x 1000 + 1000)
+    phi, b = continuous.prefill_share(16.0, 1000.0, 201.0, 1000.0)
+    assert phi == pytest.approx(16_000.0 / 201_000.0) and b == pytest.approx(16.0)
+    # prefill cannot feed 400 sequences with chunks of 100 tokens: every step mixed, 1 + 200 x 100 / 1000 = 21
+    phi, b = continuous.prefill_share(400.0, 1000.0, 201.0, 100.0)
+    assert phi == 1.0 and b == pytest.approx(21.0)
+
+
+def test_steady_state_by_hand() -> None:
+    # b = 16, P = 1000, G = 201, one prompt per mixed step: φ = 16/201, TPOT = T_d + (T_m - T_d) φ (b - 1) / (b - φ)
+    state = continuous.steady_state(16.0, 1000.0, 201.0, 8192.0, mixed_s=0.030, decode_s=0.010)
+    phi = 16.0 / 201.0
+    assert state.prefill_share == pytest.approx(phi)
+    assert state.tpot_s == pytest.approx(0.010 + 0.020 * phi * 15.0 / (16.0 - phi))
+    assert state.ttft_s == pytest.approx(0.030)
+    step = phi * 0.030 + (1.0 - phi) * 0.010
+    assert state.requests_per_s == pytest.approx(phi / step)  # r = φ k / P with k = P
+    # Little's law: X (TTFT + (G - 1) TPOT) = b
+    assert state.requests_per_s * (state.ttft_s + 200.0 * state.tpot_s) == pytest.approx(16.0)
+
+
+def test_queue_figures_by_hand() -> None:
+    # M/D/1: ρ = 0.5, S = 2 s: W = ρ S / (2 (1 - ρ)) = 1 s; p90 = (W / ρ) ln(ρ / 0.1) = 2 ln 5
+    assert continuous.md1_wait_s(0.5, 2.0) == pytest.approx(1.0)
+    assert continuous.md1_wait_s(1.0, 2.0) == math.inf
+    assert continuous.wait_quantile_s(0.9, 0.5, 1.0) == pytest.approx(2.0 * math.log(5.0))
+    assert continuous.wait_quantile_s(0.5, 0.5, 1.0) == 0.0  # half the requests do not wait at ρ = 0.5
+    assert continuous.normal_quantile(0.9) == pytest.approx(1.2815515655446004)
+
+
+def test_the_mixed_pass_from_its_parts() -> None:
+    """15 decode tokens beside a whole 1000-token prompt: 1015 rows through the linear layers (the weights
+    read once), 16 sequences for the LM head, and attention over the decode tokens' mean keys plus the
+    prompt's causal pairs."""
+    arch = _arch()
+    c = candidates(_row()).row(0)
+    lay = layout(arch, 16.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    p = mixed_pass(arch, c, lay, decoding=15.0, prompts=1.0, s=1.0, cached=0.0)
+    assert pytest.approx(1015.0) == p.R and pytest.approx(16.0) == p.B
+    keys = mean_attended_keys(1000.0, 201.0, math.inf, math.inf)
+    assert keys == pytest.approx(1000.0 + 100.5)  # P + j over j = 1..200
+    work = p.attention["full"]
+    assert work.pairs * p.B == pytest.approx(15.0 * keys + causal_pairs(1000.0, math.inf))
+    # a bf16 cache is read at the attention width: the decode tokens' reads are their keys
+    assert work.reads * p.B >= 15.0 * keys + 1000.0
+    # chunks re-read the prefix earlier chunks wrote: 0 + 250 + 500 + 750 for 4 chunks of 250
+    assert chunk_prefix_reads(1000.0, 4.0, math.inf) == pytest.approx(1500.0)
+    assert chunk_prefix_reads(1000.0, 4.0, 300.0) == pytest.approx(0.0 + 250.0 + 300.0 + 300.0)
+
+
+def test_a_mixed_step_costs_at_least_its_prompt_and_shares_the_weights() -> None:
+    """The step with 15 decode tokens and a prompt costs more than the prompt alone and less than the prompt
+    plus a separate 15-sequence decode step (the weights are read once for both)."""
+    arch = _arch()
+    row = _row(scheduler="continuous", max_num_seqs=16)
+    ev = evaluate_reference(arch, candidates(row).row(0))
+    assert ev.serving is not None
+    alone = evaluate_reference(arch, candidates(_row()).row(0)).metrics.ttft_s  # one prompt, static
+    decode16 = evaluate_reference(arch, candidates(_row(batch=15)).row(0)).tpot_s
+    assert alone < ev.serving.mixed_step_s < alone + decode16
+
+
+# --- limits and laws --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["ideal", "calibrated"])
+def test_one_sequence_with_the_whole_prompt_in_one_step_is_the_static_batch(profile: str) -> None:
+    static, cont = _frame(
+        [_row(), _row(scheduler="continuous", max_num_seqs=1, chunk_tokens=1000)], profile=profile
+    ).to_dict("records")
+    for metric in ("ttft_s", "tpot_s", "e2e_latency_s", "throughput_tokens_per_s", "usd_per_million_tokens"):
+        assert cont[metric] == pytest.approx(static[metric], rel=1e-12), metric
+
+
+def test_littles_law_in_a_closed_loop_and_under_poisson_arrivals() -> None:
+    rows = [_row(scheduler="continuous", concurrency=n, replicas=2) for n in (2, 64, 5000)]
+    rows += [_row(scheduler="continuous", request_rate=r, replicas=2) for r in (0.5, 20.0)]
+    out = _frame(rows).to_dict("records")
+    for row in out[:3]:  # concurrency = rate x latency (waiting beyond the slots included)
+        rate = row["throughput_tokens_per_s"] / 201.0
+        assert rate * row["e2e_latency_s"] == pytest.approx(row["concurrency"], rel=1e-9)
+    assert out[2]["requests_in_engine"] < 5000 / 2  # the slots are full: the rest wait
+    for row in out[3:]:  # the served rate is the offered one
+        assert row["throughput_tokens_per_s"] == pytest.approx(row["request_rate"] * 201.0)
+        assert row["feasible"]
+
+
+def test_a_rate_beyond_capacity_is_overloaded_not_a_crash() -> None:
+    out = _frame([_row(scheduler="continuous", request_rate=1e6)]).iloc[0]
+    assert not out["feasible"] and "request rate exceeds" in out["infeasible_reason"]
+
+
+def test_max_request_rate_meets_its_slos_and_no_more() -> None:
+    slo = {"scheduler": "continuous", "slo_ttft_s": 0.2, "slo_tpot_s": 0.03, "slo_percentile": 90}
+    best = _frame([_row(**slo)]).iloc[0]["max_request_rate"]
+    assert 0 < best < _frame([_row(scheduler="continuous")]).iloc[0]["max_request_rate"]  # below capacity
+    at, beyond = _frame([_row(**slo, request_rate=best * 0.999), _row(**slo, request_rate=best * 1.05)]).to_dict(
+        "records"
+    )
+    assert at["ttft_s_p90"] <= 0.2 + 1e-9 and at["tpot_s_p90"] <= 0.03 + 1e-9
+    assert beyond["ttft_s_p90"] > 0.2 or beyond["tpot_s_p90"] > 0.03
+    # a lone request that misses the SLO: no rate meets it
+    assert _frame([_row(**slo | {"slo_ttft_s": 1e-4})]).iloc[0]["max_request_rate"] == 0.0
+
+
+def test_chunked_prefill_bounds_activations_and_fits_long_prompts() -> None:
+    """A 128k-token prompt: the static batch holds every prompt token's activations at once; chunks of 8192
+    hold a chunk's, so more sequences fit (issue: 12 GB of activations for Llama-3.1-8B)."""
+    static, cont = _frame(
+        [_row(prompt_len=128_000, gen_len=256), _row(prompt_len=128_000, gen_len=256, scheduler="continuous")]
+    ).to_dict("records")
+    assert static["activation_bytes"] > 10 * cont["activation_bytes"]
+    assert cont["max_batch"] > static["max_batch"]
+
+
+# --- properties -------------------------------------------------------------------------------------------
+
+lengths = st.integers(16, 8000)
+
+
+@settings(max_examples=25, deadline=None)
+@given(lengths, st.integers(2, 2000), st.integers(1, 512), st.floats(0.05, 0.95))
+def test_more_load_never_lowers_ttft_percentiles(P: int, G: int, N: int, share: float) -> None:
+    base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
+    capacity = _frame([base]).iloc[0]["max_request_rate"]
+    low, high = _frame([base | {"request_rate": capacity * share / 2}, base | {"request_rate": capacity * share}])[
+        ["ttft_s_p50", "ttft_s_p90", "ttft_s_p99", "ttft_s"]
+    ].to_numpy()
+    assert np.all(high >= low * (1 - 1e-9))
+
+
+@settings(max_examples=25, deadline=None)
+@given(lengths, st.integers(2, 2000), st.integers(1, 64), st.integers(64, 4096), st.integers(1, 8))
+def test_a_larger_chunk_budget_never_lowers_tpot_interference(P: int, G: int, N: int, C: int, times: int) -> None:
+    base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
+    small, large = (_frame([base | {"chunk_tokens": c}]).iloc[0] for c in (C, C * times))
+    assert large["tpot_s"] >= small["tpot_s"] * (1 - 1e-9)
+
+
+def test_the_engine_matches_the_reference_on_a_mixed_chunk() -> None:
+    """Static and continuous candidates in one chunk are evaluated apart and merged back in order."""
+    rows = [_row(batch=4), _row(scheduler="continuous", request_rate=3.0), _row(batch=2, scheduler="continuous")]
+    both = candidates_of(rows)
+    engine = evaluate(_arch(), both)
+    for i in range(3):
+        reference = evaluate_reference(_arch(), both.row(i))
+        assert engine.metrics.ttft_s[i] == pytest.approx(reference.metrics.ttft_s, rel=1e-9)
+        assert engine.metrics.throughput_tokens_per_s[i] == pytest.approx(
+            reference.metrics.throughput_tokens_per_s, rel=1e-9
+        )
+    assert engine.serving is not None and np.isnan(engine.serving.slots[0]) and engine.serving.slots[1] > 0
