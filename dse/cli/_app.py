@@ -78,6 +78,8 @@ _TYPES: dict[str, Any] = {
     "scheduler": _choice("Scheduler", SCHEDULERS),
     "optional_positive": float | None,
     "percentile": int,
+    "count": int,
+    "draft": str | None,
 }
 """The command-line type of each kind of input (``dse.scoring.Input.kind``)."""
 

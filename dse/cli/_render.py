@@ -220,6 +220,35 @@ def _operator_table(layers: list[dict[str, Any]]) -> Table:
     return ops
 
 
+def _scheduler_label(i: dict[str, Any]) -> str:
+    """``continuous batching (max N sequences, K-token steps) at <load>``."""
+    load = "every slot busy"
+    if i.get("request_rate") is not None:
+        load = f"{i['request_rate']:g} requests/s (Poisson)"
+    elif i.get("concurrency") is not None:
+        load = f"{i['concurrency']} requests in flight"
+    return f"continuous batching (at most {i['max_num_seqs']} sequences, {i['chunk_tokens']}-token steps) at {load}"
+
+
+def _serving_line(data: dict[str, Any]) -> str:
+    """Continuous batching's load: requests in the engine, percentiles, the rate the SLOs allow."""
+    c, pct, i = data["continuous"], data["percentiles"], data["inputs"]
+    ms = lambda q: " / ".join(f"{v * 1e3:.1f}" if v is not None else "inf" for v in q.values())  # noqa: E731
+    slos = [f"TTFT <= {i['slo_ttft_s']:g} s" for _ in [0] if i.get("slo_ttft_s")]
+    slos += [f"TPOT <= {i['slo_tpot_s'] * 1e3:g} ms" for _ in [0] if i.get("slo_tpot_s")]
+    within = f"p{i['slo_percentile']} {' and '.join(slos)}" if slos else "no SLO: every slot busy"
+    rate = data["max_request_rate"]
+    return (
+        f"load: {c['request_rate']:.3g} requests/s served, {c['sequences_in_engine']:.1f} sequences in the engine "
+        f"(at most {c['max_sequences']:.0f} fit), {c['utilization']:.0%} of capacity, {c['chunks_per_prompt']:.0f} "
+        f"chunk(s) per prompt\n"
+        f"TTFT p50 / p90 / p99 (ms): {ms(pct['ttft_s'])} · TPOT p50 / p90 / p99 (ms): {ms(pct['tpot_s'])}\n"
+        f"max request rate ({within}): {rate:.3g} requests/s"
+        if rate is not None
+        else "max request rate: unknown"
+    )
+
+
 def render_analysis(data: dict[str, Any]) -> None:
     """Summary (deployment, latency, throughput, memory vs capacity, cost, communication, bottlenecks) then
     the operator table."""
@@ -229,9 +258,10 @@ def render_analysis(data: dict[str, Any]) -> None:
             f"[bold red]infeasible[/]: {data['infeasible_reason']}. The figures below are what this configuration"
             " would need or do; it cannot be deployed as given."
         )
+    batching = f"batch {i['batch']}" if "continuous" not in data else _scheduler_label(i)
     _console.print(
         f"[bold]{i['model']}[/] on [bold]{i['hardware']}[/] · {_numerics_label(i)}"
-        f" (computes in {data['compute_format']}) · batch {i['batch']} · prompt {i['prompt_len']} · gen {i['gen_len']}"
+        f" (computes in {data['compute_format']}) · {batching} · prompt {i['prompt_len']} · gen {i['gen_len']}"
         f" · profile {i['profile']}"
         + (" (calibrated: this accelerator was measured)" if data.get("calibrated") else " (uncalibrated)")
     )
@@ -249,6 +279,8 @@ def render_analysis(data: dict[str, Any]) -> None:
     if not data["feasible"]:
         summary.title = "[red]not achievable[/] (infeasible configuration)"
     _console.print(summary)
+    if "continuous" in data:
+        _console.print(_serving_line(data))
     _console.print(_memory_table(data["memory"]))
     communication = _communication_line(data)
     if communication:

@@ -4,7 +4,7 @@
 N candidates at once from tables built from those formulas. Both return an ``Evaluation``.
 """
 
-from dse.costmodel.candidates import CHUNK_TOKENS, DEFAULTS, MAX_NUM_SEQS, Candidates
+from dse.costmodel.candidates import CHUNK_TOKENS, DEFAULTS, MAX_NUM_SEQS, SPEC_ACCEPTANCE, Candidates
 from dse.costmodel.engine.evaluate import compile_model, evaluate
 from dse.costmodel.physics.architecture import Architecture, MLAShape, MoEShape
 from dse.costmodel.physics.collectives import Communication
@@ -35,6 +35,7 @@ __all__ = [
     "PRICINGS",
     "REASON_TEXT",
     "SERVING_QUANTILES",
+    "SPEC_ACCEPTANCE",
     "Architecture",
     "Candidates",
     "Communication",

@@ -92,6 +92,15 @@ class Candidates:
     """Continuous: the SLOs ``max_request_rate`` is found under (inf: none)."""
     slo_quantile: Array
     """Continuous: the percentile the SLOs hold at: 0.5, 0.9 or 0.99."""
+    # speculative decoding (docs/cost-model.md §17)
+    spec_tokens: Array
+    """Draft tokens proposed per verification step (γ; 0: no speculation)."""
+    spec_acceptance: Array
+    """Probability each draft token is accepted (α)."""
+    draft_cost_ratio: Array
+    """A draft step's time over the target's decode step (its active weights over the target's)."""
+    draft_weight_bytes: Array
+    """The draft's weights per device (bytes)."""
 
     def __len__(self) -> int:
         return len(self.batch)
@@ -130,6 +139,11 @@ CHUNK_TOKENS = 8192.0
 ``trtllm-bench`` and the LLM API's BuildConfig) and vLLM's ``max_num_batched_tokens`` for online serving on
 datacentre GPUs (8192, vLLM V1 engine defaults)."""
 
+SPEC_ACCEPTANCE = 0.7
+"""Speculative decoding's default per-token acceptance: within what drafts reach on chat data (Leviathan et al.
+2023, arXiv 2211.17192, Table 3: 0.5-0.9 by draft and task; DeepSeek-V3's MTP module: 85-90 % for its second
+token, arXiv 2412.19437 §5.4.3). It depends on the data and the draft: set your own."""
+
 DEFAULTS: dict[str, object] = {
     "tp": 1.0,
     "pp": 1.0,
@@ -159,6 +173,10 @@ DEFAULTS: dict[str, object] = {
     "slo_ttft_s": np.inf,
     "slo_tpot_s": np.inf,
     "slo_quantile": 0.9,
+    "spec_tokens": 0.0,
+    "spec_acceptance": SPEC_ACCEPTANCE,
+    "draft_cost_ratio": 0.0,
+    "draft_weight_bytes": 0.0,
 }
 """Fields that may be left out: one device with no links, no KV-cache policy, a balanced router, no overlap,
 drawing its full TDP."""

@@ -196,14 +196,22 @@ def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:
     holds tens of thousands of labels, and JSON spells other characters in six bytes)."""
     if not len(frame):
         return pd.Series([], dtype=object)
+    continuous = frame["scheduler"].to_numpy() == "continuous" if "scheduler" in frame else np.zeros(len(frame), bool)
     parts = []
     for name in parameters:
         prefix = _PREFIX.get(name, f"{name} ")
-        parts.append(prefix + parameter_text(name, frame[name].to_numpy()))
+        part = prefix + parameter_text(name, frame[name].to_numpy())
+        applies = ~continuous if name == "batch" else continuous if name in _CONTINUOUS_ONLY else None
+        parts.append(part if applies is None else part.where(applies, ""))  # a setting the row's scheduler ignores
     label = parts[0]
     for part in parts[1:]:
-        label = label + ", " + part
+        label = label + np.where((label != "") & (part != ""), ", ", "") + part
     return label.set_axis(frame.index)
+
+
+_CONTINUOUS_ONLY = ("max_num_seqs", "chunk_tokens")
+"""Settings only continuous batching uses (a static row's label leaves them out, and a continuous row's its
+batch)."""
 
 
 def palette(values: Sequence[str], colours: Sequence[str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from dse.scoring._build import (
     scenario_rent,
     target_prices,
 )
+from dse.scoring._draft import with_draft
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
 from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, SCHEDULERS, Input, candidate_fields, convert
 from dse.scoring._intervals import interval_ratios, intervals, ratio_at, ratio_table, target_ratios
@@ -65,4 +66,5 @@ __all__ = [
     "target_prices",
     "target_ratios",
     "with_defaults",
+    "with_draft",
 ]

@@ -15,6 +15,7 @@ from dse.costmodel import (
     METRIC_NAMES,
     REASON_TEXT,
     SERVING_QUANTILES,
+    SPEC_ACCEPTANCE,
     ContinuousServing,
     CostAssumptions,
     Evaluation,
@@ -28,7 +29,8 @@ from dse.costmodel import (
 from dse.costmodel.physics.roofline import PEAKS, arithmetic_intensity, bound
 from dse.errors import InputError
 from dse.scoring._build import architecture, build_candidates, numerics_table, target_profiles
-from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields
+from dse.scoring._draft import with_draft
+from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_speculation
 from dse.scoring._intervals import NO_RATIOS, Ratios, intervals, target_ratios
 
 PER_DEVICE_NOTE = (
@@ -261,6 +263,8 @@ class Analysis:
             "throughput_tokens_per_s": float(m.throughput_tokens_per_s),
         }
         out["intervals"] = intervals(predicted, self.ratios or dict.fromkeys(QUANTITIES, NO_RATIOS))
+        if self.inputs.get("request_rate") is not None and ev.serving is not None:  # the load sets it, not the model
+            out["intervals"]["throughput_tokens_per_s"] = [predicted["throughput_tokens_per_s"]] * 2
         if ev.serving is not None:
             out |= continuous_dict(ev.serving)
         out["feasible"] = bool(m.feasible)
@@ -347,6 +351,9 @@ def analyze(
     slo_ttft_s: float | None = None,
     slo_tpot_s: float | None = None,
     slo_percentile: int = 90,
+    spec_tokens: int = 0,
+    spec_acceptance: float = SPEC_ACCEPTANCE,
+    draft: str | None = None,
     flash_attention: bool = True,
     ideal: bool = False,
     profile: str | None = None,
@@ -362,7 +369,8 @@ def analyze(
     eviction; any budget changes the outputs); ``expert_imbalance`` >= 1. ``scheduler="continuous"`` serves
     with continuous batching (``max_num_seqs``, ``chunk_tokens``) at a load (``request_rate`` or
     ``concurrency``; neither: every slot busy), adding percentiles and ``max_request_rate`` under the SLOs
-    (``slo_ttft_s``, ``slo_tpot_s`` at ``slo_percentile``). Bad values raise ``InputError``.
+    (``slo_ttft_s``, ``slo_tpot_s`` at ``slo_percentile``). ``spec_tokens`` > 0 decodes speculatively with
+    ``draft`` (``mtp`` or a draft model) at ``spec_acceptance``. Bad values raise ``InputError``.
     """
     arguments = locals()
     if ideal and profile is not None:
@@ -379,6 +387,8 @@ def analyze(
         [target], np.zeros(1, dtype=np.int64), numerics, codes, fields, profile=prof, costs=costs
     )
     spec = load_model(model)
+    check_speculation(fields["spec_tokens"], [draft])
+    cand = with_draft(spec, cand, [draft])
     evaluation = evaluate_reference(architecture(spec), cand.row(0))
     accelerator, system = target
     row = cand.row(0)

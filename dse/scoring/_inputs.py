@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS
+from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, SPEC_ACCEPTANCE
 from dse.errors import InputError
 
 Kind = Literal[
@@ -26,6 +26,8 @@ Kind = Literal[
     "scheduler",
     "optional_positive",
     "percentile",
+    "count",
+    "draft",
 ]
 """How an input's values are read and checked:
 
@@ -34,7 +36,8 @@ Kind = Literal[
 - ``whole``: a whole number >= 1; ``optional_whole``: a whole number >= 1, or None (``absent`` then);
 - ``fraction``: a number from 0 to 1; ``at_least_one``: a finite number >= 1; ``flag``: True or False;
 - ``scheduler``: ``static`` or ``continuous`` (``SCHEDULERS``); ``optional_positive``: a finite number > 0,
-  or None (``absent`` then); ``percentile``: 50, 90 or 99 (the field holds it as a quantile, 0.5..0.99)."""
+  or None (``absent`` then); ``percentile``: 50, 90 or 99 (the field holds it as a quantile, 0.5..0.99);
+- ``count``: a whole number >= 0; ``draft``: ``mtp``, a model id or path, or None (resolved per model)."""
 
 SCHEDULERS = ("static", "continuous")
 """How an engine batches: a static batch (the paper's and LLM-Viewer's view), or continuous batching with
@@ -182,6 +185,28 @@ INPUTS = (
         absent=np.inf,
     ),
     Input(
+        "spec_tokens",
+        "count",
+        0,
+        "Speculative decoding: draft tokens proposed per verification step (0: none). Needs --draft.",
+        "spec_tokens",
+    ),
+    Input(
+        "spec_acceptance",
+        "fraction",
+        SPEC_ACCEPTANCE,
+        "Speculative decoding: probability each draft token is accepted, 0..1 (depends on the draft and the "
+        "data: set your own).",
+        "spec_acceptance",
+    ),
+    Input(
+        "draft",
+        "draft",
+        None,
+        "Speculative decoding's draft: mtp (the model's own multi-token-prediction head, DeepSeek-V3 style, or "
+        "an EAGLE head), or a draft model id or path sharing the tokenizer.",
+    ),
+    Input(
         "slo_percentile",
         "percentile",
         90,
@@ -233,9 +258,18 @@ def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
     return array
 
 
+def check_speculation(spec_tokens: np.ndarray, drafts: Sequence[Any] | None) -> None:
+    """Draft tokens need a draft: an ``InputError`` names the first row that proposes tokens without one."""
+    missing = [i for i, g in enumerate(spec_tokens) if g > 0 and (drafts is None or _missing(drafts[i]))]
+    if missing:
+        raise InputError(f"spec_tokens > 0 needs a draft (mtp, or a draft model id) (row {missing[0]})", field="draft")
+
+
 def _check(name: str, values: np.ndarray, kind: str) -> None:
     with np.errstate(invalid="ignore"):
-        if kind == "whole":
+        if kind == "count":
+            bad, expected = ~np.isfinite(values) | (values < 0) | (values != np.round(values)), "a whole number >= 0"
+        elif kind == "whole":
             bad, expected = ~np.isfinite(values) | (values < 1) | (values != np.round(values)), "a whole number >= 1"
         elif kind == "positive":
             bad, expected = ~(np.isfinite(values) & (values > 0.0)), "a finite number > 0"

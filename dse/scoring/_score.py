@@ -25,7 +25,8 @@ from dse.costmodel import (
 )
 from dse.errors import InputError
 from dse.scoring._build import architecture, build_candidates, factorize, numerics_table
-from dse.scoring._inputs import INPUT_DEFAULTS, REQUIRED, candidate_fields
+from dse.scoring._draft import with_draft
+from dse.scoring._inputs import INPUT_DEFAULTS, REQUIRED, candidate_fields, check_speculation
 
 CHUNK_SIZE = 8192
 """Candidates per cost-model call: arrays this size stay in cache (measured ~3x faster than one big call)."""
@@ -89,6 +90,7 @@ def score_columns(
     model group. ``profile`` as ``target_profiles`` takes it (``engine``: whose fitted profiles)."""
     cols = with_defaults(columns)
     direct = candidate_fields(cols)
+    check_speculation(direct["spec_tokens"], cols["draft"])
     hw_codes, hw_refs = factorize(cols["hardware"])
     hardware = [load_target(str(ref)) for ref in hw_refs]
     q_codes, numerics = numerics_table(cols)
@@ -101,6 +103,8 @@ def score_columns(
         cand, formats = build_candidates(
             hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs, engine=engine
         )
+        drafts = cols["draft"]
+        cand = with_draft(model, cand, [drafts[i] for i in rows])
         results.append((rows, score_model(model, cand, formats)))
     return results
 

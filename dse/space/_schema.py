@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     Tag,
@@ -17,7 +18,7 @@ from pydantic import (
 )
 
 from dse.catalog import CALIBRATED
-from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, CostAssumptions, Pricing
+from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, SPEC_ACCEPTANCE, CostAssumptions, Pricing
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -67,6 +68,10 @@ class WorkloadRecord(BaseModel):
     )
     expert_imbalance: float = Field(
         default=1.0, ge=1.0, description="busiest expert-parallel device's routed tokens over the mean"
+    )
+    spec_acceptance: Fraction = Field(
+        default=SPEC_ACCEPTANCE,
+        description="speculative decoding: probability each draft token is accepted (depends on the draft and data)",
     )
     request_rate: PositiveFloat | None = Field(
         default=None, description="continuous batching: Poisson arrivals, requests/s to the deployment"
@@ -166,6 +171,12 @@ class ChoicesRecord(BaseModel):
     chunk_tokens: list[PositiveInt] = Field(
         default=[int(CHUNK_TOKENS)], min_length=1, description="continuous: tokens one engine step may carry"
     )
+    spec_tokens: list[NonNegativeInt] = Field(
+        default=[0], min_length=1, description="speculative decoding: draft tokens per verification step"
+    )
+    draft: list[str | None] = Field(
+        default=[None], min_length=1, description="speculative decoding's draft: mtp, or a draft model id or path"
+    )
     batch: Annotated[
         Annotated[list[Batch], Tag("tag:list")] | Annotated[IntRangeRecord, Tag("tag:range")],
         Discriminator(lambda value: "tag:range" if isinstance(value, dict | IntRangeRecord) else "tag:list"),
@@ -186,6 +197,8 @@ class ChoicesRecord(BaseModel):
         "scheduler",
         "max_num_seqs",
         "chunk_tokens",
+        "spec_tokens",
+        "draft",
     )
     @classmethod
     def _distinct(cls, values: list[Any]) -> list[Any]:
@@ -193,6 +206,12 @@ class ChoicesRecord(BaseModel):
         if repeated:
             raise ValueError(f"each value at most once; repeated: {', '.join(repeated)}")
         return values
+
+    @model_validator(mode="after")
+    def _drafts_for_speculation(self) -> ChoicesRecord:
+        if any(g > 0 for g in self.spec_tokens) and None in self.draft:
+            raise ValueError("spec_tokens above 0 need a draft: choices.draft without null (mtp or a model id)")
+        return self
 
     @field_validator("batch")
     @classmethod

@@ -40,6 +40,7 @@ from dse.scoring import (
     score_model,
     serving_columns,
     target_ratios,
+    with_draft,
 )
 from dse.space._schema import SpaceRecord
 
@@ -59,6 +60,8 @@ DIMENSIONS = (
     "scheduler",
     "max_num_seqs",
     "chunk_tokens",
+    "spec_tokens",
+    "draft",
     "batch",
 )
 """The product's dimensions, outermost first: a candidate id is a mixed-radix number over them. The
@@ -75,7 +78,7 @@ WORKLOAD_COLUMNS = ("prefix_hit_rate", "request_rate", "concurrency")
 """Workload figures written in every result row after the parameters: one value per space (the same in every
 row), kept so that a run's tables say which traffic they answer for, alone or joined across a sweep."""
 
-WORKLOAD_INPUTS = ("prefix_hit_rate", "expert_imbalance", "request_rate", "concurrency")
+WORKLOAD_INPUTS = ("prefix_hit_rate", "expert_imbalance", "request_rate", "concurrency", "spec_acceptance")
 """Inputs (``dse.scoring.INPUTS``) a space's workload gives, one value for every candidate."""
 
 SLO_INPUTS = {"slo_ttft_s": "ttft_s", "slo_tpot_s": "tpot_s", "slo_percentile": "percentile"}
@@ -84,6 +87,8 @@ DEFAULT_PERCENTILE = 90
 """``max_request_rate``'s percentile where ``slo.percentile`` is not given."""
 
 OPTIONAL_INTS = ("kv_block_size", "kv_budget")
+OBJECT_SETTINGS = (*OPTIONAL_INTS, "draft")
+"""Settings held as object columns (a value or None)."""
 """Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
 
 Codes = tuple[np.ndarray, ...]
@@ -107,6 +112,8 @@ class Pruned(NamedTuple):
     scheduler: str
     max_num_seqs: int
     chunk_tokens: int
+    spec_tokens: int
+    draft: str | None
     reason: str
 
 
@@ -216,6 +223,8 @@ class Space:
             profile=self.record.profile,
             costs=self.costs,
         )
+        drafts = np.asarray(self.settings["draft"], dtype=object)[code["draft"]]
+        cand = with_draft(self.model, cand, drafts if any(d is not None for d in self.settings["draft"]) else None)
         scored = score_model(self.model, cand, formats, totals=False)
         columns = self._parameters(code)
         work = self.record.workload
@@ -233,12 +242,19 @@ class Space:
         """Each setting's values (as written in ``choices``) and each workload input, as the cost model's fields
         (``dse.scoring.INPUTS``: converted and checked once)."""
         work = self.record.workload
-        fields = {i.field: convert(i.name, self.settings[i.name]) for i in INPUTS if i.name in SETTINGS}
-        fields |= {i.field: convert(i.name, [getattr(work, i.name)]) for i in INPUTS if i.name in WORKLOAD_INPUTS}
         slo = self.record.slo.model_dump()
         slo["percentile"] = slo["percentile"] or DEFAULT_PERCENTILE
-        fields |= {i.field: convert(i.name, [slo[SLO_INPUTS[i.name]]]) for i in INPUTS if i.name in SLO_INPUTS}
-        return fields  # type: ignore[return-value]
+        fields: dict[str, np.ndarray] = {}
+        for i in INPUTS:
+            if i.field is None:  # resolved through the catalogs (hardware, formats, the draft)
+                continue
+            if i.name in SETTINGS:
+                fields[i.field] = convert(i.name, self.settings[i.name])
+            elif i.name in WORKLOAD_INPUTS:
+                fields[i.field] = convert(i.name, [getattr(work, i.name)])
+            elif i.name in SLO_INPUTS:
+                fields[i.field] = convert(i.name, [slo[SLO_INPUTS[i.name]]])
+        return fields
 
     def _workload(self, code: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The candidate fields that come from the space rather than the catalogs, by indexing small tables."""
@@ -249,7 +265,7 @@ class Space:
             "gen_len": np.full(n, float(work.output_tokens)),
         }
         for i in INPUTS:
-            if i.name in SETTINGS:
+            if i.name in SETTINGS and i.field:
                 workload[i.field] = self._fields[i.field][code[i.name]]  # type: ignore[index]
             elif i.name in WORKLOAD_INPUTS or i.name in SLO_INPUTS:
                 workload[i.field] = np.full(n, self._fields[i.field][0])  # type: ignore[index]
@@ -271,7 +287,7 @@ class Space:
         }
         for name in SETTINGS:
             values = self.settings[name]
-            columns[name] = np.asarray(values, dtype=object if name in OPTIONAL_INTS else None)[code[name]]
+            columns[name] = np.asarray(values, dtype=object if name in OBJECT_SETTINGS else None)[code[name]]
         columns["batch"] = self.batches[code["batch"]]
         return columns
 

@@ -201,3 +201,14 @@ def test_the_engine_matches_the_reference_on_a_mixed_chunk() -> None:
             reference.metrics.throughput_tokens_per_s, rel=1e-9
         )
     assert engine.serving is not None and np.isnan(engine.serving.slots[0]) and engine.serving.slots[1] > 0
+
+
+def test_a_static_batch_offered_more_than_it_completes_is_overloaded() -> None:
+    """A static batch of 8 completes 8 requests per end-to-end latency; offered more, it is overloaded."""
+    out = _frame([_row(batch=8)]).iloc[0]
+    capacity = 8 / out["e2e_latency_s"]
+    assert out["max_request_rate"] == pytest.approx(capacity)
+    within, beyond = _frame([_row(batch=8, request_rate=capacity * 0.99), _row(batch=8, request_rate=capacity * 1.01)])[
+        "feasible"
+    ]
+    assert within and not beyond

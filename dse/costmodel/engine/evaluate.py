@@ -16,7 +16,7 @@ from dse.costmodel.candidates import Candidates
 from dse.costmodel.engine.decode import AttentionTables, GroupLines, decode_attention
 from dse.costmodel.engine.forms import symbol_values, symbolic_pass
 from dse.costmodel.engine.tables import OperatorTable, Rates, evaluate_table, pass_totals
-from dse.costmodel.physics import batching, collectives, kvcache, memory, parallel, schedule, serving
+from dse.costmodel.physics import batching, collectives, kvcache, memory, parallel, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
@@ -156,7 +156,7 @@ def evaluate(
     mem = _memory(arch, c, lay, table, prefill_values, prefill, prefill_times.largest_held_bytes)
     reason = _reason(arch, c, lay, tables, mem)
     metrics = serving.metrics_for(c, lay.devices, ttft, tpot, mem.total_bytes, reason)
-    return Evaluation(
+    evaluation = Evaluation(
         prefill=prefill_cost,
         decode_step=decode_cost,
         tpot_s=tpot,
@@ -167,6 +167,7 @@ def evaluate(
         host_kv_write_s=lam * host_s,
         metrics=metrics,
     )
+    return speculative.apply(arch, c, evaluation, lambda s, p: _pass_parts(tables, s, p))
 
 
 def _communication(

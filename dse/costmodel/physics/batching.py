@@ -16,7 +16,7 @@ import numpy as np
 
 from dse import units
 from dse.costmodel.candidates import Candidates
-from dse.costmodel.physics import collectives, continuous, kvcache, memory, schedule, serving
+from dse.costmodel.physics import collectives, continuous, kvcache, memory, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing, StepTimes
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
@@ -35,14 +35,15 @@ MEMORY_REASONS = (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED, Reason.H
 
 
 def _step(
-    arch: Architecture, c: Candidates, lay: Layout, parts: PassParts, b: Any, P: Any, cached: Any
+    arch: Architecture, c: Candidates, lay: Layout, parts: PassParts, b: Any, P: Any, G: Any, cached: Any, tokens: Any
 ) -> tuple[Any, Any]:
-    """(time, activation peak) of the mixed step at b sequences (``continuous.chunks``): its pass's
-    operators, its collectives, scheduled on the pipeline like a decode step (every micro-batch's rows
-    through every stage)."""
-    s, k = continuous.chunks(P, c.gen_len, b, c.chunk_tokens)
+    """(time, activation peak) of the mixed step at b sequences (``continuous.chunks``; G: decode steps per
+    request plus one), each decoding sequence bringing ``tokens`` tokens: its pass's operators, its
+    collectives, scheduled on the pipeline like a decode step (every micro-batch's rows through every
+    stage)."""
+    s, k = continuous.chunks(P, G, b, c.chunk_tokens)
     prompts = k / P
-    p = mixed_pass(arch, c, lay, b - np.maximum(prompts, 1.0), prompts, s, cached)
+    p = mixed_pass(arch, c, lay, b - np.maximum(prompts, 1.0), prompts, s, cached, tokens)
     layers, other, largest = parts(c, p)
     comm = collectives.communication(
         arch, lay, collectives.rates_for(c, lay), c.tp, c.ep, c.pp, p.a, p.R / lay.group_batch
@@ -63,16 +64,26 @@ def _select(use: Any, a: Any, b: Any) -> Any:
 def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts) -> Evaluation:
     """Candidates under continuous batching (``Candidates.continuous``), at their load: Poisson arrivals at
     ``request_rate``, a closed loop of ``concurrency`` requests, or, with neither, every slot busy."""
-    c = replace(c, continuous=np.zeros_like(c.continuous))
+    nothing = np.zeros_like(c.spec_tokens)
+    as_static = replace(c, continuous=np.zeros_like(c.continuous), request_rate=nothing + np.nan, spec_tokens=nothing)
     n = np.shape(c.batch)
     cached = kvcache.prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
-    P, G, C = c.prompt_len - cached, c.gen_len, c.chunk_tokens
+    P, C = c.prompt_len - cached, c.chunk_tokens
+    # speculative decoding: a decode step verifies γ + 1 tokens a sequence and yields E, so a request takes
+    # 1 + (G - 1) / E steps; the formulas run in steps, TPOT is a step over E (``speculative``)
+    gamma, draft = c.spec_tokens, c.spec_tokens * c.draft_cost_ratio
+    per_step = speculative.expected_tokens(gamma, c.spec_acceptance)
+    G = 1.0 + (c.gen_len - 1.0) / per_step
 
     # one sequence: the lone request's steps, and what a device has left for KV after weights and reserve
-    c1 = replace(c, batch=np.ones(n))
+    c1 = replace(as_static, batch=np.ones(n))
     one = static(c1)
     s1, k1 = continuous.chunks(P, G, 1.0, C)
-    mixed1, act1 = _step(arch, c1, one.layout, parts, 1.0, P, cached)
+    mixed1, act1 = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0)
+    decode1 = one.tpot_s
+    if np.any(gamma > 0):
+        verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
+        decode1 = np.where(gamma > 0, verify1 + draft * one.tpot_s, decode1)  # alone, a mixed step decodes none
     rows_max = np.minimum(C, c.max_num_seqs - 1.0 + k1)
     activations = act1 * np.maximum(rows_max / k1, 1.0)  # the step with the most rows: linear in rows
     kv_one = kvcache.kv_cache_bytes(
@@ -80,13 +91,14 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         one.layout,
         c.tp,
         c.prompt_len,
-        G / 2.0,
+        c.gen_len / 2.0,
         units.bits_to_bytes(c.kv_bits),
         c.kv_block_tokens,
         c.kv_budget_tokens,
     )
     mem1, dp = one.memory, one.layout.attention_dp
-    free = mem1.capacity_bytes - mem1.weights_bytes - mem1.reserve_bytes - activations
+    weights = mem1.weights_bytes + np.where(gamma > 0, c.draft_weight_bytes, 0.0)
+    free = mem1.capacity_bytes - weights - mem1.reserve_bytes - activations
     with np.errstate(divide="ignore", invalid="ignore"):
         fit = np.floor(dp * np.maximum(free, 0.0) / (kv_one * (1.0 - c.kv_offload_fraction)))
         if np.any(c.kv_offload_fraction > 0):
@@ -97,10 +109,15 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     b_max = np.maximum(np.floor(cap), 1.0)
 
     # every slot busy
-    cb = replace(c, batch=b_max)
+    cb = replace(as_static, batch=b_max)
     full = static(cb)
-    mixed_max, _ = _step(arch, cb, full.layout, parts, b_max, P, cached)
-    steps = StepTimes(b_max, mixed1, one.tpot_s, mixed_max, full.tpot_s)
+    mixed_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0)
+    decode_max = full.tpot_s
+    if np.any(gamma > 0):
+        verify = speculative.verify_step_s(arch, replace(cb, spec_tokens=gamma), full.layout, parts, b_max)
+        mixed_max = mixed_max + draft * full.tpot_s
+        decode_max = np.where(gamma > 0, verify + draft * full.tpot_s, decode_max)
+    steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max)
 
     # the operating point
     rate, concurrency = c.request_rate / c.replicas, c.concurrency / c.replicas
@@ -111,15 +128,19 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C)
         over = at_rate.overloaded  # beyond capacity: every slot busy, and the reason says so
         load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
-    quantile = c.slo_quantile
-    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s, quantile)
+    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile)
+    load = replace(  # TPOT per token
+        load,
+        tpot_s=load.tpot_s / per_step,
+        tpot_quantiles_s=tuple(q / per_step for q in load.tpot_quantiles_s),
+    )
 
     # memory at the operating point, and why a candidate cannot run
     b = load.state.slots
     lay = full.layout
     kv = kv_one * np.ceil(np.maximum(b, 1.0) / dp)
     mem = memory.memory_breakdown(
-        mem1.weights_bytes, kv, activations, c.memory_bytes, c.memory_utilization, c.runtime_reserve_bytes,
+        weights, kv, activations, c.memory_bytes, c.memory_utilization, c.runtime_reserve_bytes,
         c.kv_offload_fraction, c.host_memory_bytes, np.ceil(np.maximum(b, 1.0) / dp), 1.0, dp, c.pp,
     )  # fmt: skip
     mem = replace(mem, max_batch=fit)
@@ -133,10 +154,15 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     reason = np.where((reason == Reason.OK) & load.overloaded, Reason.OVERLOADED, reason).astype(np.int8)
 
     # serving metrics: Little's law gives the requests in the system, B = X (W + TTFT + (G - 1) TPOT)
-    e2e = load.ttft_s + (G - 1.0) * load.tpot_s
+    e2e = load.ttft_s + (c.gen_len - 1.0) * load.tpot_s
     in_system = load.rate * e2e
     metrics = serving.metrics_for(
-        replace(c, batch=in_system), lay.devices, load.ttft_s, load.tpot_s, mem.total_bytes, reason
+        replace(c, batch=in_system),
+        lay.devices,
+        load.ttft_s,
+        load.tpot_s,
+        mem.total_bytes,
+        reason,
     )
     metrics = replace(metrics, max_request_rate=c.replicas * max_rate)
     extra = ContinuousServing(

@@ -109,7 +109,14 @@ def chunk_prefix_reads(P: Any, s: Any, W: Any) -> Any:
 
 
 def mixed_pass(
-    arch: Architecture, c: Candidates, lay: Layout, decoding: Any, prompts: Any, s: Any, cached: Any
+    arch: Architecture,
+    c: Candidates,
+    lay: Layout,
+    decoding: Any,
+    prompts: Any,
+    s: Any,
+    cached: Any,
+    tokens: Any = 1.0,
 ) -> Pass[Any]:
     """One continuous-batching step on a device of the busiest stage (``continuous``): ``decoding`` sequences' decode
     tokens beside ``prompts`` prompts' worth of new tokens (1/s: one chunk of a prompt in s; c of a prompt's P
@@ -124,9 +131,13 @@ def mixed_pass(
     pass is prefill-shaped (its geometry, the chunk's operands at the attention width); the decode part's
     pairs and reads are scaled by decode's FLOPs per pair and cache bytes per key over prefill's (MLA:
     absorbed against explicit heads), so their totals are decode's. Rows per attention group: the decoding
-    sequences of one micro-batch and group, plus the chunk."""
+    sequences of one micro-batch and group, plus the chunk. With ``tokens`` > 1 (speculative decoding's
+    verification, ``speculative.verify_step_s``) each decoding sequence brings that many tokens: rows,
+    logits and attention pairs scale with them (the new tokens see each other causally), and a sequence's
+    cache is read once for all its queries."""
     new = c.prompt_len - cached
-    rows_decoding = np.ceil(decoding / (lay.micro_batches * lay.attention_dp))
+    decoders = np.ceil(decoding / (lay.micro_batches * lay.attention_dp))
+    rows_decoding = decoders * tokens
     rows = rows_decoding + new * prompts
     sequences = rows_decoding + prompts
     x = units.bits_to_bytes(np.maximum(c.act_bits, ATTENTION_BITS))
@@ -138,10 +149,12 @@ def mixed_pass(
     for group, _, span in arch.attention_groups:
         keys, pairs, reads = prefill_work(c.prompt_len, cached, span, c.flash_block_rows, reused)
         reads = reads + chunk_prefix_reads(c.prompt_len, s, np.minimum(span, c.kv_budget_tokens))
-        attended = rows_decoding * mean_attended_keys(c.prompt_len, c.gen_len, span, c.kv_budget_tokens)
+        mean_keys = mean_attended_keys(c.prompt_len, c.gen_len, span, c.kv_budget_tokens)
+        attended = rows_decoding * (mean_keys + (tokens - 1.0) / 2.0)  # the new tokens see each other causally
+        cache_reads = decoders * mean_keys  # a sequence's queries share one read of its cache
         work[group] = AttentionWork(
             (attended + new * keys * prompts) / rows,
             (attended * per_pair + pairs * prompts) / sequences,
-            (attended * per_key + reads * prompts) / sequences,
+            (cache_reads * per_key + reads * prompts) / sequences,
         )
     return replace(_pass(arch, c, lay, rows / lay.group_batch, x, work, decode=False), B=sequences)

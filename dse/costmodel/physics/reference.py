@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dse.costmodel.candidates import Candidates
-from dse.costmodel.physics import batching, collectives, kvcache, memory, parallel, schedule, serving
+from dse.costmodel.physics import batching, collectives, kvcache, memory, parallel, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.evaluation import Evaluation, OperatorCost, PhaseCost
 from dse.costmodel.physics.feasibility import infeasibility
@@ -141,7 +141,7 @@ def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
     split = parallel.split_reason(parallel.divisibility_reason(arch, c.tp, c.ep), split_rules)
     reason = int(infeasibility(c.format_supported, split, c.prompt_len + c.gen_len, arch.max_position_embeddings, mem))
     metrics = serving.metrics_for(c, lay.devices, ttft, tpot, mem.total_bytes, reason)
-    return Evaluation(
+    evaluation = Evaluation(
         prefill=PhaseCost(*_phase_totals(prefill_costs, m), ttft),
         decode_step=PhaseCost(*_phase_totals(step_costs, m), step_s),
         tpot_s=tpot,
@@ -153,3 +153,4 @@ def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
         metrics=metrics,
         operators=(tuple(cost for _, cost, _ in prefill_costs), tuple(cost for _, cost, _ in step_costs)),
     )
+    return speculative.apply(arch, c, evaluation, lambda s, p: _pass_parts(arch, s, p))

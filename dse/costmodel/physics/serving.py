@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from dse import units
+from dse.costmodel.physics.feasibility import Reason
 
 Pricing = Literal["rent-on-demand", "rent-reserved", "buy", "rent"]
 """How devices are paid for. ``rent`` is ``rent-on-demand`` (the name spaces used first)."""
@@ -99,6 +100,8 @@ def usd_per_device_hour(
         return math.nan
     return buy_usd_per_device_hour(capex_usd, power_w, a)
 
+
+OVERLOADED = int(Reason.OVERLOADED)
 
 METRIC_NAMES = (
     "ttft_s",
@@ -188,7 +191,12 @@ def serving_metrics(
 def metrics_for(
     c: Any, devices_per_replica: Any, ttft: Any, tpot: Any, memory_per_device: Any, reason: Any
 ) -> ServingMetrics:
-    """``serving_metrics`` of candidates (``Candidates``)."""
+    """``serving_metrics`` of candidates (``Candidates``). A static batch offered a request rate above the
+    replicas x B requests it completes per end-to-end latency is overloaded (continuous batching checks its
+    own capacity)."""
+    capacity = c.replicas * c.batch / (ttft + (c.gen_len - 1.0) * tpot)
+    overloaded = (reason == 0) & ~np.asarray(c.continuous) & (c.request_rate > capacity)
+    reason = np.where(overloaded, OVERLOADED, reason).astype(np.int8)
     return serving_metrics(
         ttft,
         tpot,
