@@ -66,6 +66,12 @@ candidate = st.fixed_dictionaries(
         "slo_percentile": st.sampled_from([50, 90, 99]),
     }
 )
+speculation = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries(
+        {"spec_tokens": st.integers(1, 6), "spec_acceptance": st.sampled_from([0.0, 0.6, 1.0]), "draft": st.just("mtp")}
+    ),
+)
 load = st.one_of(
     st.fixed_dictionaries({"request_rate": st.sampled_from([0.5, 5.0, 200.0])}),
     st.fixed_dictionaries({"concurrency": st.sampled_from([1, 7, 64])}),
@@ -83,7 +89,7 @@ def chunks(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
     for row in rows:
         if draw(st.integers(0, 9)) == 0:
             row |= draw(raw_bits) | {"quant": None, "kv": None}
-        row |= draw(load)
+        row |= draw(load) | draw(speculation)
     return draw(st.sampled_from(MODELS)), draw(st.sampled_from(["default", "ideal", "calibrated"])), rows
 
 
