@@ -17,7 +17,7 @@ from dse import units
 from dse.costmodel import METRIC_NAMES, PRICINGS, CostAssumptions
 from dse.errors import InputError
 from dse.execute import EXECUTORS
-from dse.scoring import INPUTS, SCHEDULERS, Input
+from dse.scoring import INPUTS, Input
 from dse.search import ENGINES
 from dse.space import KeepKind
 
@@ -75,7 +75,6 @@ _TYPES: dict[str, Any] = {
     "fraction": float,
     "at_least_one": float,
     "flag": bool,
-    "scheduler": _choice("Scheduler", SCHEDULERS),
     "optional_positive": float | None,
     "percentile": int,
     "count": int,
@@ -88,7 +87,8 @@ def _input_option(spec: Input) -> inspect.Parameter:
     """``--name`` for one input of ``dse.scoring.INPUTS`` (a flag pair for booleans; required for ids)."""
     names = (f"--{spec.name.replace('_', '-')}/--no-{spec.name.replace('_', '-')}",) if spec.kind == "flag" else ()
     option = typer.Option(*names, help=spec.help)
-    annotation = Annotated.__class_getitem__((_TYPES[spec.kind], option))  # type: ignore[attr-defined]
+    kind = _choice(spec.name.title().replace("_", ""), spec.options) if spec.kind == "choice" else _TYPES[spec.kind]
+    annotation = Annotated.__class_getitem__((kind, option))  # type: ignore[attr-defined]
     default = inspect.Parameter.empty if spec.kind == "id" else spec.default
     return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 

@@ -92,6 +92,10 @@ class Candidates:
     """Continuous: the SLOs ``max_request_rate`` is found under (inf: none)."""
     slo_quantile: Array
     """Continuous: the percentile the SLOs hold at: 0.5, 0.9 or 0.99."""
+    disaggregated: Array
+    """Prefill and decode on separate instances (bool; with continuous batching in each)."""
+    prefill_replicas: Array
+    """Disaggregated: the replicas that prefill (x); the other replicas - x decode."""
     # speculative decoding (docs/cost-model.md §17)
     spec_tokens: Array
     """Draft tokens proposed per verification step (γ; 0: no speculation)."""
@@ -117,7 +121,7 @@ class Candidates:
             raise KeyError(f"missing candidate fields: {missing}")
         values = {}
         for f in fields(cls):
-            dtype = bool if f.name in ("flash", "format_supported", "continuous") else np.float64
+            dtype = bool if f.name in ("flash", "format_supported", "continuous", "disaggregated") else np.float64
             values[f.name] = np.broadcast_to(np.asarray(columns[f.name], dtype=dtype), (size,)).copy()
         return cls(**values)
 
@@ -173,6 +177,8 @@ DEFAULTS: dict[str, object] = {
     "slo_ttft_s": np.inf,
     "slo_tpot_s": np.inf,
     "slo_quantile": 0.9,
+    "disaggregated": False,
+    "prefill_replicas": 1.0,
     "spec_tokens": 0.0,
     "spec_acceptance": SPEC_ACCEPTANCE,
     "draft_cost_ratio": 0.0,

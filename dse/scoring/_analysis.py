@@ -344,6 +344,8 @@ def analyze(
     kv_budget: int | None = None,
     expert_imbalance: float = 1.0,
     scheduler: str = "static",
+    mode: str = "aggregated",
+    prefill_replicas: int = 1,
     max_num_seqs: int = int(MAX_NUM_SEQS),
     chunk_tokens: int = int(CHUNK_TOKENS),
     request_rate: float | None = None,

@@ -23,7 +23,7 @@ Kind = Literal[
     "fraction",
     "at_least_one",
     "flag",
-    "scheduler",
+    "choice",
     "optional_positive",
     "percentile",
     "count",
@@ -35,13 +35,16 @@ Kind = Literal[
   None; ``bits``: raw bits or None (both resolved with the quantization catalog into the formats' bits);
 - ``whole``: a whole number >= 1; ``optional_whole``: a whole number >= 1, or None (``absent`` then);
 - ``fraction``: a number from 0 to 1; ``at_least_one``: a finite number >= 1; ``flag``: True or False;
-- ``scheduler``: ``static`` or ``continuous`` (``SCHEDULERS``); ``optional_positive``: a finite number > 0,
-  or None (``absent`` then); ``percentile``: 50, 90 or 99 (the field holds it as a quantile, 0.5..0.99);
+- ``choice``: one of the input's two ``options`` (the field: whether it is the second);
+- ``optional_positive``: a finite number > 0, or None (``absent`` then);
+- ``percentile``: 50, 90 or 99 (the field holds it as a quantile, 0.5..0.99);
 - ``count``: a whole number >= 0; ``draft``: ``mtp``, a model id or path, or None (resolved per model)."""
 
 SCHEDULERS = ("static", "continuous")
 """How an engine batches: a static batch (the paper's and LLM-Viewer's view), or continuous batching with
 chunked prefill (docs/cost-model.md §16)."""
+MODES = ("aggregated", "disaggregated")
+"""Prefill and decode on the same instances, or on separate pools (docs/cost-model.md §18)."""
 PERCENTILES = (50, 90, 99)
 
 
@@ -57,6 +60,8 @@ class Input:
     """The ``Candidates`` field it becomes (None: resolved through the catalogs)."""
     absent: float | None = None
     """The field's value when an ``optional_whole`` input is None."""
+    options: tuple[str, ...] = ()
+    """A ``choice`` input's values."""
 
 
 REQUIRED = ("model", "hardware")
@@ -130,11 +135,28 @@ INPUTS = (
     ),
     Input(
         "scheduler",
-        "scheduler",
+        "choice",
         "static",
         "static: one batch of --batch sequences, prefilled together; continuous: continuous batching with "
         "chunked prefill (vLLM, SGLang, TensorRT-LLM), at the load below.",
         "continuous",
+        options=SCHEDULERS,
+    ),
+    Input(
+        "mode",
+        "choice",
+        "aggregated",
+        "aggregated: every replica prefills and decodes; disaggregated: --prefill-replicas of the replicas "
+        "prefill, the others decode, the KV cache crossing the system's link (continuous batching in each).",
+        "disaggregated",
+        options=MODES,
+    ),
+    Input(
+        "prefill_replicas",
+        "whole",
+        1,
+        "Disaggregated: how many of the replicas prefill (the rest decode).",
+        "prefill_replicas",
     ),
     Input(
         "max_num_seqs",
@@ -237,11 +259,11 @@ def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
         if array.dtype != bool:
             raise InputError("expected booleans (True/False)", field=name)
         return array
-    if spec.kind == "scheduler":
-        bad = [v for v in values if v not in SCHEDULERS]
+    if spec.kind == "choice":
+        bad = [v for v in values if v not in spec.options]
         if bad:
-            raise InputError(f"expected one of {', '.join(SCHEDULERS)}, got {bad[0]!r}", field=name)
-        return np.asarray([v == "continuous" for v in values], dtype=bool)
+            raise InputError(f"expected one of {', '.join(spec.options)}, got {bad[0]!r}", field=name)
+        return np.asarray([v == spec.options[1] for v in values], dtype=bool)
     if spec.kind in ("optional_whole", "optional_positive"):
         given = np.asarray([not _missing(v) for v in values], dtype=bool)
         array = np.asarray([spec.absent if _missing(v) else v for v in values], dtype=np.float64)

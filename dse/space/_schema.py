@@ -171,6 +171,14 @@ class ChoicesRecord(BaseModel):
     chunk_tokens: list[PositiveInt] = Field(
         default=[int(CHUNK_TOKENS)], min_length=1, description="continuous: tokens one engine step may carry"
     )
+    mode: list[Literal["aggregated", "disaggregated"]] = Field(
+        default=["aggregated"],
+        min_length=1,
+        description="disaggregated: prefill_replicas of the replicas prefill, the others decode",
+    )
+    prefill_replicas: list[PositiveInt] = Field(
+        default=[1], min_length=1, description="disaggregated: the replicas that prefill"
+    )
     spec_tokens: list[NonNegativeInt] = Field(
         default=[0], min_length=1, description="speculative decoding: draft tokens per verification step"
     )
@@ -197,6 +205,8 @@ class ChoicesRecord(BaseModel):
         "scheduler",
         "max_num_seqs",
         "chunk_tokens",
+        "mode",
+        "prefill_replicas",
         "spec_tokens",
         "draft",
     )

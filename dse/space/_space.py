@@ -60,6 +60,8 @@ DIMENSIONS = (
     "scheduler",
     "max_num_seqs",
     "chunk_tokens",
+    "mode",
+    "prefill_replicas",
     "spec_tokens",
     "draft",
     "batch",
@@ -112,6 +114,8 @@ class Pruned(NamedTuple):
     scheduler: str
     max_num_seqs: int
     chunk_tokens: int
+    mode: str
+    prefill_replicas: int
     spec_tokens: int
     draft: str | None
     reason: str
@@ -456,6 +460,7 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     max_batch = smallest["max_batch"]  # an upper bound that holds at every batch (see MemoryBreakdown)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
     continuous = np.asarray(settings["scheduler"])[grid[:, DIMENSIONS.index("scheduler")]] == "continuous"
+    continuous |= np.asarray(settings["mode"])[grid[:, DIMENSIONS.index("mode")]] == "disaggregated"
     allowed = np.where(continuous, np.minimum(allowed, 1), allowed)  # the batch does not apply: its smallest
     keep = allowed > 0
     pruned = tuple(

@@ -72,6 +72,10 @@ speculation = st.one_of(
         {"spec_tokens": st.integers(1, 6), "spec_acceptance": st.sampled_from([0.0, 0.6, 1.0]), "draft": st.just("mtp")}
     ),
 )
+pools = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries({"mode": st.just("disaggregated"), "prefill_replicas": st.integers(1, 3)}),
+)
 load = st.one_of(
     st.fixed_dictionaries({"request_rate": st.sampled_from([0.5, 5.0, 200.0])}),
     st.fixed_dictionaries({"concurrency": st.sampled_from([1, 7, 64])}),
@@ -89,7 +93,7 @@ def chunks(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
     for row in rows:
         if draw(st.integers(0, 9)) == 0:
             row |= draw(raw_bits) | {"quant": None, "kv": None}
-        row |= draw(load) | draw(speculation)
+        row |= draw(load) | draw(speculation) | draw(pools)
     return draw(st.sampled_from(MODELS)), draw(st.sampled_from(["default", "ideal", "calibrated"])), rows
 
 
@@ -134,7 +138,7 @@ def test_engine_equals_reference(chunk: tuple[str, str, list[dict[str, Any]]]) -
         assert int(engine["metrics.reason"][i]) == int(reference["metrics.reason"]), rows[i]
         for name, value in reference.items():
             assert_same(float(engine[name][i]), float(value), f"{model} {rows[i]} {name}")
-        static = rows[i].get("scheduler", "static") == "static"
+        static = rows[i].get("scheduler", "static") == "static" and "mode" not in rows[i]
         assert static or set(reference) == set(engine), "continuous figures missing from the engine's evaluation"
 
 

@@ -330,7 +330,7 @@ DEPLOYMENT = space_with(
 
 def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, DEPLOYMENT))
-    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 3, 2, 1, 1, 1, 1, 1, 3) and space.full_size == math.prod(
+    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 3, 2, 1, 1, 1, 1, 1, 1, 1, 3) and space.full_size == math.prod(
         space.radices
     )
     index = np.arange(space.size)
@@ -354,9 +354,9 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
         )[0]
     )
     # hardware x (quant, kv) x flash x tp x pp x ep x block x offload x budget x replicas x scheduler x
-    # max_num_seqs x chunk_tokens x spec_tokens x draft x batch (the serving settings at their one default:
-    # radix 1, the same ids)
-    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1)
+    # max_num_seqs x chunk_tokens x mode x prefill_replicas x spec_tokens x draft x batch (the serving
+    # settings at their one default: radix 1, the same ids)
+    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1)
     expected = 0
     for digit, radix in zip(digits, space.radices, strict=True):
         expected = expected * radix + digit

@@ -95,7 +95,7 @@ def evaluate(
     """Score every candidate (vectorised, no Python loop over candidates). ``totals`` False leaves the phases'
     FLOPs and bytes and the one-step decode figure NaN (a search needs only TTFT, TPOT and memory)."""
     tables = tables or compile_model(arch)
-    if np.any(c.continuous):
+    if np.any(np.logical_or(c.continuous, c.disaggregated)):
         return _continuous(arch, c, tables, totals)
     rates = rates_of(c)
     fused = c.flash.astype(np.float64)
@@ -236,9 +236,10 @@ def _continuous(arch: Architecture, c: Candidates, tables: ModelTables, totals: 
             arch, part, lambda s: evaluate(arch, s, tables, totals=totals), lambda s, p: _pass_parts(tables, s, p)
         )
 
-    if np.all(c.continuous):
+    served = np.logical_or(c.continuous, c.disaggregated)
+    if np.all(served):
         return under_continuous(c)
-    rows = np.flatnonzero(c.continuous), np.flatnonzero(np.logical_not(c.continuous))
+    rows = np.flatnonzero(served), np.flatnonzero(np.logical_not(served))
     parts = under_continuous(c.take(rows[0])), evaluate(arch, c.take(rows[1]), tables, totals=totals)  # type: ignore[arg-type]
     return _merge(parts, rows, len(c))  # type: ignore[no-any-return]
 

@@ -61,11 +61,82 @@ def _select(use: Any, a: Any, b: Any) -> Any:
     return np.where(use, a, b)
 
 
+def _pools(
+    arch: Architecture,
+    c: Candidates,
+    c1: Candidates,
+    one: Evaluation,
+    parts: PassParts,
+    P: Any,
+    C: Any,
+    cached: Any,
+    s1: Any,
+    mixed1: Any,
+    decode: StepTimes,
+) -> continuous.Pools:
+    """The two pools of disaggregated candidates (``continuous.Pools``): a prefill instance runs prompt steps
+    alone (a lone prompt's s chunks; with its budget full, C / P prompts a step when they are shorter), and a
+    request's KV cache (each device's share, at P tokens) crosses the inter-node link where the system has
+    one (pools on separate nodes), else the intra-node link, else the host link."""
+    x = np.maximum(c.prefill_replicas, 1.0)
+    y = np.maximum(c.replicas - x, 1.0)
+    short = P <= C
+    full = np.where(short, C / P, 1.0 / s1)
+    p = mixed_pass(arch, c1, one.layout, 0.0, full, np.where(short, 1.0, s1), cached)
+    layers, other, _ = parts(c1, p)
+    rates = collectives.rates_for(c1, one.layout)
+    comm = collectives.communication(arch, one.layout, rates, c.tp, c.ep, c.pp, p.a, p.R / one.layout.group_batch)
+    lay = one.layout
+    full_s = schedule.phase_time_s(layers, other, comm, lay.layer_share, lay.micro_batches, c.comm_overlap, decode=True)
+    kv = kvcache.kv_cache_bytes(
+        arch, lay, c.tp, c.prompt_len, 0.0, units.bits_to_bytes(c.kv_bits), c.kv_block_tokens, c.kv_budget_tokens
+    )
+    inter = c.inter_link_bytes_per_s > 0
+    link = np.where(
+        inter,
+        c.inter_link_bytes_per_s,
+        np.where(np.isfinite(c.intra_link_bytes_per_s), c.intra_link_bytes_per_s, c.host_link_bytes_per_s),
+    )
+    latency = np.where(inter, c.inter_link_latency_s, c.intra_link_latency_s)
+    with np.errstate(divide="ignore"):
+        transfer = latency + kv / link
+    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode)
+
+
+def _disaggregated_load(
+    pools: continuous.Pools, c: Candidates, G: Any, per_step: Any, closed: Any
+) -> tuple[continuous.Load, Any]:
+    """The pools at the candidates' load, and their max request rate, per replica (as the aggregated figures
+    are: the caller multiplies by the replicas): Poisson arrivals, a closed loop, or every slot busy (no
+    wait, as for one engine)."""
+    everyone = pools.y * pools.decode.b_max
+    load = pools.busy(np.where(closed, c.concurrency, everyone), G)
+    load = _select(
+        closed,
+        load,
+        replace(
+            load,
+            wait_s=0.0 * load.wait_s,
+            ttft_s=load.ttft_s - load.wait_s,
+            ttft_quantiles_s=tuple(q - load.wait_s for q in load.ttft_quantiles_s),
+        ),
+    )
+    poisson = np.isfinite(c.request_rate)
+    if np.any(poisson):
+        at_rate = pools.load(np.where(poisson, c.request_rate, 0.0), G)
+        over = at_rate.overloaded
+        load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
+    max_rate = pools.max_rate(G, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile)
+    return replace(load, rate=load.rate / c.replicas), max_rate / c.replicas
+
+
 def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts) -> Evaluation:
     """Candidates under continuous batching (``Candidates.continuous``), at their load: Poisson arrivals at
-    ``request_rate``, a closed loop of ``concurrency`` requests, or, with neither, every slot busy."""
+    ``request_rate``, a closed loop of ``concurrency`` requests, or, with neither, every slot busy; with
+    ``disaggregated``, as separate prefill and decode pools (``continuous.Pools``)."""
     nothing = np.zeros_like(c.spec_tokens)
-    as_static = replace(c, continuous=np.zeros_like(c.continuous), request_rate=nothing + np.nan, spec_tokens=nothing)
+    off = np.zeros_like(c.continuous)
+    as_static = replace(c, continuous=off, disaggregated=off, request_rate=nothing + np.nan, spec_tokens=nothing)
     n = np.shape(c.batch)
     cached = kvcache.prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
     P, C = c.prompt_len - cached, c.chunk_tokens
@@ -115,7 +186,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     decode_max = full.tpot_s
     if np.any(gamma > 0):
         verify = speculative.verify_step_s(arch, replace(cb, spec_tokens=gamma), full.layout, parts, b_max)
-        mixed_max = mixed_max + draft * full.tpot_s
+        mixed_max = np.where(gamma > 0, mixed_max + draft * full.tpot_s, mixed_max)
         decode_max = np.where(gamma > 0, verify + draft * full.tpot_s, decode_max)
     steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max)
 
@@ -129,6 +200,23 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         over = at_rate.overloaded  # beyond capacity: every slot busy, and the reason says so
         load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
     max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile)
+    if np.any(c.disaggregated):
+        pools = _pools(
+            arch,
+            c,
+            c1,
+            one,
+            parts,
+            P,
+            C,
+            cached,
+            s1,
+            mixed1,
+            StepTimes(b_max, decode1, decode1, decode_max, decode_max),
+        )
+        apart, apart_max = _disaggregated_load(pools, c, G, per_step, closed)
+        load = _select(c.disaggregated, apart, load)
+        max_rate = np.where(c.disaggregated, apart_max, max_rate)
     load = replace(  # TPOT per token
         load,
         tpot_s=load.tpot_s / per_step,
@@ -151,6 +239,8 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         np.where(fit < 1.0, Reason.MEMORY_EXCEEDED, Reason.OK),
     )
     reason = np.where(np.isin(static_reason, (Reason.OK, *MEMORY_REASONS)), memory_reason, static_reason)
+    pool_split = np.logical_and(c.disaggregated, (c.prefill_replicas < 1.0) | (c.prefill_replicas >= c.replicas))
+    reason = np.where((reason == Reason.OK) & pool_split, Reason.POOL_SPLIT, reason)
     reason = np.where((reason == Reason.OK) & load.overloaded, Reason.OVERLOADED, reason).astype(np.int8)
 
     # serving metrics: Little's law gives the requests in the system, B = X (W + TTFT + (G - 1) TPOT)

@@ -347,3 +347,118 @@ class ContinuousServing:
         """All NaN, for n static candidates."""
         nan = np.full(n, np.nan)
         return cls(*(nan,) * 10, (nan,) * len(QUANTILES), (nan,) * len(QUANTILES))
+
+
+# --- disaggregated prefill and decode ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Disaggregated serving (DistServe, Zhong et al. OSDI 2024, arXiv 2401.09670; Splitwise, Patel et al. ISCA
+    2024): x instances prefill prompts, y instances decode, and each request's KV cache crosses a link from
+    one to the other. Per deployment (floats or arrays; times in s)."""
+
+    x: Any
+    y: Any
+    prefill_s: Any
+    """A lone prompt's prefill on a prefill instance: s chunk steps."""
+    prefill_step_s: Any
+    """One of those steps."""
+    prefill_rate: Any
+    """μ_p: prompts/s one prefill instance completes with its token budget full."""
+    transfer_s: Any
+    """A request's KV cache over the link between the pools."""
+    decode: StepTimes
+    """A decode instance's steps (no prompt chunks: mixed = decode)."""
+
+    def decode_rate(self, b: Any, G: Any) -> Any:
+        """X_d(b) = b / ((G - 1) T_d(b)): requests/s a decode instance with b sequences completes."""
+        return b / (np.maximum(G - 1.0, 1e-12) * self._decode_s(b))
+
+    def _decode_s(self, b: Any) -> Any:
+        d = self.decode
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(d.b_max > 1.0, (np.clip(b, 1.0, d.b_max) - 1.0) / (d.b_max - 1.0), 0.0)
+        return d.decode_1 + t * (d.decode_max - d.decode_1)
+
+    def decode_slots(self, rate: Any, G: Any) -> Any:
+        """The b at which a decode instance completes ``rate`` requests/s: with T_d linear in b, T_d = t1 +
+        (b - 1) m, X_d = rate solves to b = rate (G - 1) (t1 - m) / (1 - rate (G - 1) m); at most b_max."""
+        d = self.decode
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(d.b_max > 1.0, (d.decode_max - d.decode_1) / (d.b_max - 1.0), 0.0)
+            n = np.maximum(G - 1.0, 1e-12) * rate
+            b = np.where(n * slope < 1.0, n * (d.decode_1 - slope) / (1.0 - n * slope), np.inf)
+        b = np.where(n * d.decode_1 <= 1.0, n * d.decode_1, b)  # below one sequence: linear
+        return np.minimum(b, d.b_max)
+
+    def capacity(self, G: Any) -> Any:
+        """Requests/s the deployment completes with both pools busy: the smaller pool's."""
+        return np.minimum(self.x * self.prefill_rate, self.y * self.decode_rate(self.decode.b_max, G))
+
+    def load(self, rate: Any, G: Any) -> Load:
+        """Poisson arrivals at ``rate`` (deployment): prompts queue at the prefill instances as in an M/D/1
+        queue at ρ = rate / (x μ_p) (each taking 1 / μ_p), wait ρ half a step for the one in progress, prefill,
+        and hand their KV over; the decode instances run at the b where y X_d(b) = rate, no prompt chunks
+        among their steps, so every percentile of TPOT is T_d(b)."""
+        rho = rate / (self.x * self.prefill_rate)
+        queue = md1_wait_s(rho, 1.0 / self.prefill_rate)
+        service = self.prefill_s + self.transfer_s
+        wait = queue + rho * self.prefill_step_s / 2.0
+        ttft_q = tuple(wait_quantile_s(q, rho, queue) + service + q * rho * self.prefill_step_s for q in QUANTILES)
+        b = self.decode_slots(rate / self.y, G)
+        tpot = self._decode_s(b)
+        overloaded = rate > self.capacity(G)
+        state = self._state(b, G, tpot, service)
+        return Load(state, rate, rho, wait, wait + service, tpot, ttft_q, (tpot,) * len(QUANTILES), overloaded)
+
+    def busy(self, concurrency: Any, G: Any) -> Load:
+        """A closed loop of n requests (every slot busy without one): the decode instances hold min(n / y,
+        b_max); the deployment completes the smaller pool's rate; the requests it cannot hold wait (Little's
+        law)."""
+        b = np.minimum(concurrency / self.y, self.decode.b_max)
+        tpot = self._decode_s(b)
+        rate = np.minimum(self.y * self.decode_rate(b, G), self.x * self.prefill_rate)
+        service = self.prefill_s + self.transfer_s
+        wait = np.maximum(concurrency / rate - (service + (G - 1.0) * tpot), 0.0)
+        rho = rate / (self.x * self.prefill_rate)
+        state = self._state(b, G, tpot, service)
+        quantiles = tuple(wait + service for _ in QUANTILES)
+        never = np.zeros(np.shape(rate), dtype=bool)
+        return Load(state, rate, rho, wait, wait + service, tpot, quantiles, (tpot,) * len(QUANTILES), never)
+
+    def _state(self, b: Any, G: Any, tpot: Any, service: Any) -> Steady:
+        """The decode instance's state, for the figures every load reports."""
+        zero = np.zeros(np.shape(b))
+        return Steady(
+            slots=b,
+            chunks=zero + 1.0,
+            prefill_share=zero,
+            mixed_s=self.prefill_step_s + zero,
+            decode_s=tpot,
+            step_s=tpot,
+            requests_per_s=self.y * self.decode_rate(b, G),
+            ttft_s=service + zero,
+            tpot_s=tpot,
+            mixed_token_share=zero,
+            prompts_per_step=zero + 1.0,
+        )
+
+    def max_rate(self, G: Any, ttft_slo_s: Any, tpot_slo_s: Any, quantile: Any) -> Any:
+        """The largest Poisson rate (deployment) whose TTFT and TPOT at ``quantile`` meet the SLOs (inf: none):
+        by bisection over the rate, every latency growing with it; without SLOs, the capacity."""
+        capacity = self.capacity(G)
+        lo, hi = np.zeros(np.shape(capacity)), np.asarray(capacity, dtype=np.float64) + 0.0
+
+        def meets(rate: Any) -> Any:
+            load = self.load(rate, G)
+            rho, queue = load.utilization, md1_wait_s(load.utilization, 1.0 / self.prefill_rate)
+            ttft = wait_quantile_s(quantile, rho, queue) + self.prefill_s + self.transfer_s
+            ttft = ttft + quantile * rho * self.prefill_step_s
+            return (ttft <= ttft_slo_s) & (load.tpot_s <= tpot_slo_s) & (rho < 1.0) & ~load.overloaded
+
+        for _ in range(BISECTION_STEPS):
+            mid = (lo + hi) / 2.0
+            ok = meets(mid)
+            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+        return np.where(np.isinf(ttft_slo_s) & np.isinf(tpot_slo_s), capacity, lo)

@@ -28,6 +28,7 @@ class Reason(IntEnum):
     NO_HOST_OFFLOAD = 11
     HOST_MEMORY_EXCEEDED = 12
     OVERLOADED = 13
+    POOL_SPLIT = 14
 
 
 SPLIT_REASONS = (
@@ -44,6 +45,7 @@ SPLIT_REASONS = (
 CHECK_ORDER = (
     Reason.UNSUPPORTED_FORMAT,
     *SPLIT_REASONS,
+    Reason.POOL_SPLIT,
     Reason.CONTEXT_TOO_LONG,
     Reason.WEIGHTS_EXCEED_MEMORY,
     Reason.MEMORY_EXCEEDED,
@@ -71,6 +73,9 @@ REASON_TEXT = {
     ),
     Reason.NO_HOST_OFFLOAD: "KV offload needs the device's host link and host memory figures, which the catalog lacks",
     Reason.HOST_MEMORY_EXCEEDED: "the offloaded KV cache exceeds the host memory per device",
+    Reason.POOL_SPLIT: (
+        "disaggregated serving needs a prefill and a decode replica at least: 1 <= prefill_replicas < replicas"
+    ),
     Reason.OVERLOADED: (
         "the request rate exceeds what the deployment sustains with every slot of continuous batching busy"
     ),

@@ -96,7 +96,7 @@ def _pass_parts(arch: Architecture, c: Candidates, p: Any) -> tuple[Any, Any, An
 
 def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
     """Everything the cost model says about candidate ``c`` (``Candidates.row``: every field a float)."""
-    if c.continuous:
+    if c.continuous or c.disaggregated:
         return batching.evaluate(arch, c, lambda s: evaluate(arch, s), lambda s, p: _pass_parts(arch, s, p))
     dev = _Device(c)
     lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)

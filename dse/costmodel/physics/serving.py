@@ -166,6 +166,30 @@ def serving_metrics(
     / throughput, with each device's power including its share of the host (no PUE); max request rate =
     replicas B / e2e within the SLOs, else 0."""
     e2e = ttft + (G - 1.0) * tpot
+    with np.errstate(divide="ignore", invalid="ignore"):  # a candidate that cannot run: unknown stays unknown
+        return _metrics(
+            ttft, tpot, e2e, B, G, replicas, devices_per_replica, memory_per_device, usd_per_device_hour, power_w,
+            power_fraction, reason, slo_ttft_s, slo_tpot_s,
+        )  # fmt: skip
+
+
+def _metrics(
+    ttft: Any,
+    tpot: Any,
+    e2e: Any,
+    B: Any,
+    G: Any,
+    replicas: Any,
+    devices_per_replica: Any,
+    memory_per_device: Any,
+    usd_per_device_hour: Any,
+    power_w: Any,
+    power_fraction: Any,
+    reason: Any,
+    slo_ttft_s: Any,
+    slo_tpot_s: Any,
+) -> ServingMetrics:
+    """``serving_metrics``' figures, once its e2e is known."""
     throughput = replicas * B * G / e2e
     devices = replicas * devices_per_replica
     usd_per_hour = devices * usd_per_device_hour
@@ -194,8 +218,10 @@ def metrics_for(
     """``serving_metrics`` of candidates (``Candidates``). A static batch offered a request rate above the
     replicas x B requests it completes per end-to-end latency is overloaded (continuous batching checks its
     own capacity)."""
-    capacity = c.replicas * c.batch / (ttft + (c.gen_len - 1.0) * tpot)
-    overloaded = (reason == 0) & ~np.asarray(c.continuous) & (c.request_rate > capacity)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        capacity = c.replicas * c.batch / (ttft + (c.gen_len - 1.0) * tpot)
+    static = ~(np.asarray(c.continuous) | np.asarray(c.disaggregated))
+    overloaded = (reason == 0) & static & (c.request_rate > capacity)
     reason = np.where(overloaded, OVERLOADED, reason).astype(np.int8)
     return serving_metrics(
         ttft,
