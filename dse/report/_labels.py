@@ -204,6 +204,8 @@ def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:
         applies = ~continuous if name == "batch" else continuous if name in _CONTINUOUS_ONLY else None
         if name == "draft" and "spec_tokens" in frame:  # a draft only drafts with tokens to propose
             applies = frame["spec_tokens"].to_numpy() > 0
+        if name == "prefill_replicas" and "mode" in frame:
+            applies = frame["mode"].to_numpy() == "disaggregated"
         parts.append(part if applies is None else part.where(applies, ""))  # a setting the row's scheduler ignores
     label = parts[0]
     for part in parts[1:]:

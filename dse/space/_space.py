@@ -430,6 +430,29 @@ def _number(value: float | None) -> float:
     return np.nan if value is None else float(value)
 
 
+def _ignored_settings(settings: dict[str, tuple[Any, ...]], grid: np.ndarray) -> dict[str, np.ndarray]:
+    """Per combination: ``batch`` where the batch does not apply (continuous batching and disaggregated pools
+    hold what the load needs); ``repeated`` where a setting the combination does not use sits at another
+    value than its first (serving settings of a static batch, ``prefill_replicas`` of aggregated serving, the
+    draft without draft tokens): the same candidate again, enumerated once."""
+
+    def value(name: str) -> np.ndarray:
+        return np.asarray(settings[name], dtype=object)[grid[:, DIMENSIONS.index(name)]]
+
+    def moved(name: str) -> np.ndarray:
+        return grid[:, DIMENSIONS.index(name)] > 0
+
+    continuous = value("scheduler") == "continuous"
+    disaggregated = value("mode") == "disaggregated"
+    served = continuous | disaggregated
+    speculating = np.asarray([v > 0 for v in value("spec_tokens")], dtype=bool)
+    repeated = ~served & (moved("max_num_seqs") | moved("chunk_tokens"))
+    repeated |= ~disaggregated & moved("prefill_replicas")
+    repeated |= ~speculating & moved("draft")
+    repeated |= disaggregated & moved("scheduler") & ~continuous  # disaggregated pools batch continuously
+    return {"batch": served, "repeated": repeated}
+
+
 def _batches(record: SpaceRecord) -> np.ndarray:
     batch = record.choices.batch
     if isinstance(batch, list):
@@ -459,12 +482,13 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     runnable = smallest["cost_model_feasible"]
     max_batch = smallest["max_batch"]  # an upper bound that holds at every batch (see MemoryBreakdown)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
-    continuous = np.asarray(settings["scheduler"])[grid[:, DIMENSIONS.index("scheduler")]] == "continuous"
-    continuous |= np.asarray(settings["mode"])[grid[:, DIMENSIONS.index("mode")]] == "disaggregated"
-    allowed = np.where(continuous, np.minimum(allowed, 1), allowed)  # the batch does not apply: its smallest
-    keep = allowed > 0
+    ignored = _ignored_settings(settings, grid)
+    allowed = np.where(ignored["batch"], np.minimum(allowed, 1), allowed)  # the batch does not apply: its smallest
+    repeated = ignored["repeated"]  # a setting the candidate does not use, at another value than its first
+    keep = (allowed > 0) & ~repeated
     pruned = tuple(
-        draft.pruned_entry(grid[i], str(cand_reason[i] or "no batch fits in memory")) for i in np.flatnonzero(~keep)
+        draft.pruned_entry(grid[i], str(cand_reason[i] or "no batch fits in memory"))
+        for i in np.flatnonzero(~keep & ~repeated)
     )
     offsets = np.concatenate([[0], np.cumsum(allowed[keep])])
     return replace(draft, combo_codes=grid[keep], combo_batches=allowed[keep], offsets=offsets, pruned=pruned)
