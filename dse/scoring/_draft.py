@@ -43,7 +43,10 @@ def draft_figures(model: ModelSpec, draft: str | None) -> tuple[float, float]:
         arch = architecture(model)
         head = arch.hidden_size * arch.vocab_size
         return ((active - head) / arch.num_layers + head) / active, layer
-    drafted = architecture(load_model(draft))
+    try:
+        drafted = architecture(load_model(draft))
+    except InputError as error:  # name the input the id came from
+        raise InputError(str(error).removeprefix("model: "), field="draft") from None
     draft_total, draft_active = parameter_counts(drafted)
     vocabulary = architecture(model).vocab_size
     if drafted.vocab_size != vocabulary:

@@ -62,7 +62,9 @@ def evaluate(
             columns[name] = series.to_numpy()
     n = len(candidates)
     out: dict[str, np.ndarray] = {}
-    continuous = "scheduler" in columns and "continuous" in columns["scheduler"]
+    continuous = ("scheduler" in columns and "continuous" in columns["scheduler"]) or (
+        "mode" in columns and "disaggregated" in columns["mode"]
+    )
     for rows, scored in score_columns(columns, profile="ideal" if ideal else profile, costs=costs):
         m, mem = scored.metrics, scored.memory
         parts = {name: getattr(m, name) for name in OUTPUT_COLUMNS}

@@ -26,7 +26,7 @@ from dse.catalog import (
     resolve_numerics,
     validate,
 )
-from dse.costmodel import METRIC_NAMES, SERVING_QUANTILES, CostAssumptions, evicts
+from dse.costmodel import METRIC_NAMES, REASON_TEXT, SERVING_QUANTILES, CostAssumptions, Reason, evicts
 from dse.errors import InputError
 from dse.scoring import (
     INPUTS,
@@ -88,9 +88,9 @@ SLO_INPUTS = {"slo_ttft_s": "ttft_s", "slo_tpot_s": "tpot_s", "slo_percentile": 
 DEFAULT_PERCENTILE = 90
 """``max_request_rate``'s percentile where ``slo.percentile`` is not given."""
 
-OPTIONAL_INTS = ("kv_block_size", "kv_budget")
-OBJECT_SETTINGS = (*OPTIONAL_INTS, "draft")
+OBJECT_SETTINGS = ("kv_block_size", "kv_budget", "draft")
 """Settings held as object columns (a value or None)."""
+OPTIONAL_INTS = OBJECT_SETTINGS[:2]
 """Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
 
 Codes = tuple[np.ndarray, ...]
@@ -449,7 +449,7 @@ def _ignored_settings(settings: dict[str, tuple[Any, ...]], grid: np.ndarray) ->
     repeated = ~served & (moved("max_num_seqs") | moved("chunk_tokens"))
     repeated |= ~disaggregated & moved("prefill_replicas")
     repeated |= ~speculating & moved("draft")
-    repeated |= disaggregated & moved("scheduler") & ~continuous  # disaggregated pools batch continuously
+    repeated |= disaggregated & moved("scheduler")  # disaggregated pools batch continuously, whatever it says
     return {"batch": served, "repeated": repeated}
 
 
@@ -479,11 +479,12 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     )
     smallest = draft.evaluate_codes(*grid.T, np.zeros(len(grid), dtype=np.int64))
     cand_reason = smallest["infeasible_reason"]
-    runnable = smallest["cost_model_feasible"]
+    overloaded = smallest["infeasible_reason"] == REASON_TEXT[Reason.OVERLOADED]  # a larger batch may carry it
+    runnable = smallest["cost_model_feasible"] | overloaded
     max_batch = smallest["max_batch"]  # an upper bound that holds at every batch (see MemoryBreakdown)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
     ignored = _ignored_settings(settings, grid)
-    allowed = np.where(ignored["batch"], np.minimum(allowed, 1), allowed)  # the batch does not apply: its smallest
+    allowed = np.where(ignored["batch"], runnable.astype(np.int64), allowed)  # the batch does not apply
     repeated = ignored["repeated"]  # a setting the candidate does not use, at another value than its first
     keep = (allowed > 0) & ~repeated
     pruned = tuple(

@@ -16,20 +16,17 @@ import numpy as np
 
 from dse import units
 from dse.costmodel.candidates import Candidates
-from dse.costmodel.physics import collectives, continuous, kvcache, memory, schedule, serving, speculative
+from dse.costmodel.physics import continuous, kvcache, memory, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing, StepTimes
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
 from dse.costmodel.physics.feasibility import Reason
-from dse.costmodel.physics.operators import Pass
 from dse.costmodel.physics.parallel import Layout
 from dse.costmodel.physics.passes import mixed_pass
+from dse.costmodel.physics.speculative import PassParts
 
 Static = Callable[[Candidates], Evaluation]
 """The evaluator's static evaluation of candidates."""
-PassParts = Callable[[Candidates, Pass[Any]], tuple[Any, Any, Any]]
-"""The evaluator's (all layers' time, the time outside the layers, the largest bytes one operator holds) of a
-pass of candidates, per device of the busiest stage."""
 
 MEMORY_REASONS = (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED, Reason.HOST_MEMORY_EXCEEDED)
 
@@ -45,10 +42,7 @@ def _step(
     prompts = k / P
     p = mixed_pass(arch, c, lay, b - np.maximum(prompts, 1.0), prompts, s, cached, tokens)
     layers, other, largest = parts(c, p)
-    comm = collectives.communication(
-        arch, lay, collectives.rates_for(c, lay), c.tp, c.ep, c.pp, p.a, p.R / lay.group_batch
-    )
-    time = schedule.phase_time_s(layers, other, comm, lay.layer_share, lay.micro_batches, c.comm_overlap, decode=True)
+    time = schedule.pass_step_s(c, lay, layers, other, p, arch)
     return time, memory.activation_bytes(p.R, arch.hidden_size, p.a, largest, p.B, arch.vocab_size)
 
 
@@ -84,10 +78,8 @@ def _pools(
     full = np.where(short, C / P, 1.0 / s1)
     p = mixed_pass(arch, c1, one.layout, 0.0, full, np.where(short, 1.0, s1), cached)
     layers, other, _ = parts(c1, p)
-    rates = collectives.rates_for(c1, one.layout)
-    comm = collectives.communication(arch, one.layout, rates, c.tp, c.ep, c.pp, p.a, p.R / one.layout.group_batch)
     lay = one.layout
-    full_s = schedule.phase_time_s(layers, other, comm, lay.layer_share, lay.micro_batches, c.comm_overlap, decode=True)
+    full_s = schedule.pass_step_s(c1, lay, layers, other, p, arch)
     kv = kvcache.kv_cache_bytes(
         arch, lay, c.tp, c.prompt_len, 0.0, units.bits_to_bytes(c.kv_bits), c.kv_block_tokens, c.kv_budget_tokens
     )
@@ -154,7 +146,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     decode1 = one.tpot_s
     if np.any(gamma > 0):
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
-        decode1 = np.where(gamma > 0, verify1 + draft * one.tpot_s, decode1)  # alone, a mixed step decodes none
+        decode1 = np.where(gamma > 0, speculative.step_s(verify1, one.tpot_s, c), decode1)  # alone, no mixed decode
     rows_max = np.minimum(C, c.max_num_seqs - 1.0 + k1)
     activations = act1 * np.maximum(rows_max / k1, 1.0)  # the step with the most rows: linear in rows
     kv_one = kvcache.kv_cache_bytes(
@@ -187,13 +179,16 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     if np.any(gamma > 0):
         verify = speculative.verify_step_s(arch, replace(cb, spec_tokens=gamma), full.layout, parts, b_max)
         mixed_max = np.where(gamma > 0, mixed_max + draft * full.tpot_s, mixed_max)
-        decode_max = np.where(gamma > 0, verify + draft * full.tpot_s, decode_max)
+        decode_max = np.where(gamma > 0, speculative.step_s(verify, full.tpot_s, c), decode_max)
     steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max)
 
     # the operating point
     rate, concurrency = c.request_rate / c.replicas, c.concurrency / c.replicas
-    busy = steps.at(b_max, P, G, C)
-    load = continuous.closed_load(busy, np.where(closed, concurrency, b_max), G, busy.requests_per_s)
+    capacity = steps.at(b_max, P, G, C)
+    held = np.where(closed, np.minimum(concurrency, b_max), b_max)  # below one a replica idles (``lone``)
+    busy = steps.at(held, P, G, C)
+    # every slot busy: the sequences the engine holds (fewer than b_max where prefill cannot feed them all)
+    load = continuous.closed_load(busy, np.where(closed, concurrency, busy.slots), G, capacity.requests_per_s)
     poisson = np.isfinite(rate)
     if np.any(poisson):
         at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C)
@@ -238,9 +233,9 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         Reason.WEIGHTS_EXCEED_MEMORY,
         np.where(fit < 1.0, Reason.MEMORY_EXCEEDED, Reason.OK),
     )
-    reason = np.where(np.isin(static_reason, (Reason.OK, *MEMORY_REASONS)), memory_reason, static_reason)
     pool_split = np.logical_and(c.disaggregated, (c.prefill_replicas < 1.0) | (c.prefill_replicas >= c.replicas))
-    reason = np.where((reason == Reason.OK) & pool_split, Reason.POOL_SPLIT, reason)
+    memory_reason = np.where(pool_split, Reason.POOL_SPLIT, memory_reason)  # in ``CHECK_ORDER``: before memory
+    reason = np.where(np.isin(static_reason, (Reason.OK, *MEMORY_REASONS)), memory_reason, static_reason)
     reason = np.where((reason == Reason.OK) & load.overloaded, Reason.OVERLOADED, reason).astype(np.int8)
 
     # serving metrics: Little's law gives the requests in the system, B = X (W + TTFT + (G - 1) TPOT)

@@ -6,9 +6,10 @@ token, and fills what is left of a token budget C with a chunk of a waiting prom
 et al. OSDI 2024, arXiv 2403.02310; vLLM's scheduler schedules running decodes first, then prefill chunks,
 under ``max_num_batched_tokens``). With b sequences in the engine (at most ``max_num_seqs``):
 
-- a **mixed step** carries k prompt tokens beside the other sequences' decode tokens: a prompt of P new
-  tokens longer than the room C - (b - 1) runs in s = ceil(P / room) chunks of k = P / s, one per step;
-  shorter prompts share a step, k = min(room, b P) tokens of π = k / P prompts (``chunks``);
+- a **mixed step** carries k prompt tokens beside the other sequences' decode tokens: with π = max(1, b / G)
+  prompts a step, the room is C - (b - π); a prompt of P new tokens longer than the room runs in
+  s = ceil(P / room) chunks of k = P / s, one per step; shorter prompts share a step, k = min(room, π P)
+  (``chunks``);
 - a **decode step** carries the b sequences' decode tokens alone.
 
 Step times come from the roofline of the step's pass (``passes.mixed_pass``; a decode step is the static
@@ -209,14 +210,14 @@ class Load:
 
 def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any) -> Load:
     """Poisson arrivals at ``rate`` on the engine at ``state`` (the b where X(b) = rate), whose every slot
-    busy completes ``capacity`` requests/s: an M/D/1 queue at ρ = rate / capacity, each request taking
-    s T_m / π of the engine (its prompt's mixed steps, shared by the π prompts of a step); plus half a mean
-    step for the step in progress (arrivals see time averages). The service is the prompt's s mixed steps.
-    A percentile adds the queue's quantile, the service and that share of a step (a sum of quantiles:
-    conservative)."""
+    busy completes ``capacity`` requests/s: requests queue as in an M/D/1 queue at ρ = rate / capacity, each
+    taking 1 / capacity of the engine (the replica as one server at its full rate, so the wait grows with
+    the load whatever the batching); plus half a mean step for the step in progress (arrivals see time
+    averages). The service is the prompt's s mixed steps. A percentile adds the queue's quantile, the
+    service and that share of a step (a sum of quantiles: conservative)."""
     service = state.ttft_s
     rho = rate / capacity
-    queue = md1_wait_s(rho, service / state.prompts_per_step)
+    queue = md1_wait_s(rho, 1.0 / capacity)
     wait = queue + state.step_s / 2.0
     ttft_q = tuple(wait_quantile_s(q, rho, queue) + service + q * state.step_s for q in QUANTILES)
     tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
@@ -298,7 +299,7 @@ def max_rate(steps: StepTimes, P: Any, G: Any, C: Any, ttft_slo_s: Any, tpot_slo
 
     def meets(state: Steady) -> Any:  # poisson_load's figures at quantile q alone
         rho = state.requests_per_s / cap
-        queue = md1_wait_s(rho, state.ttft_s / state.prompts_per_step)
+        queue = md1_wait_s(rho, 1.0 / cap)
         ttft = wait_quantile_s(q, rho, queue) + state.ttft_s + q * state.step_s
         tpot = tpot_quantile_s(q, state, g, z)
         return (ttft <= ttft_slo) & (tpot <= tpot_slo) & (rho < 1.0)
@@ -413,13 +414,16 @@ class Pools:
         return Load(state, rate, rho, wait, wait + service, tpot, ttft_q, (tpot,) * len(QUANTILES), overloaded)
 
     def busy(self, concurrency: Any, G: Any) -> Load:
-        """A closed loop of n requests (every slot busy without one): the decode instances hold min(n / y,
-        b_max); the deployment completes the smaller pool's rate; the requests it cannot hold wait (Little's
-        law)."""
-        b = np.minimum(concurrency / self.y, self.decode.b_max)
+        """A closed loop of n requests: a request spends the service (prefill and transfer) and G - 1 decode
+        steps in the system, so the decode instances hold b = n / (y (1 + service / ((G - 1) T_d))) of them
+        (T_d at n / y, at most b_max), and the deployment completes the smaller of y X_d(b) and the prefill
+        instances' rate; the rest wait (Little's law)."""
+        service = self.prefill_s + self.transfer_s
+        first = self._decode_s(np.minimum(concurrency / self.y, self.decode.b_max))
+        share = 1.0 + service / (np.maximum(G - 1.0, 1e-12) * first)
+        b = np.minimum(concurrency / (self.y * share), self.decode.b_max)
         tpot = self._decode_s(b)
         rate = np.minimum(self.y * self.decode_rate(b, G), self.x * self.prefill_rate)
-        service = self.prefill_s + self.transfer_s
         wait = np.maximum(concurrency / rate - (service + (G - 1.0) * tpot), 0.0)
         rho = rate / (self.x * self.prefill_rate)
         state = self._state(b, G, tpot, service)

@@ -77,7 +77,8 @@ REASON_TEXT = {
         "disaggregated serving needs a prefill and a decode replica at least: 1 <= prefill_replicas < replicas"
     ),
     Reason.OVERLOADED: (
-        "the request rate exceeds what the deployment sustains with every slot of continuous batching busy"
+        "the request rate exceeds what the deployment sustains (a static batch: batch requests per end-to-end "
+        "latency a replica; continuous batching: every slot busy)"
     ),
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.costmodel.physics import collectives
 from dse.costmodel.physics.collectives import Communication
 
 
@@ -52,3 +53,12 @@ def phase_time_s(t_layers: Any, t_other: Any, comm: Communication, lam: Any, m: 
     busiest = busiest_pass_s(t_layers, t_other, comm.stage_s, lam, o)
     trip = trip_s(t_layers, t_other, comm.all_stages_s, comm.pp_send_s, o)
     return decode_step_s(trip, busiest, m) if decode else prefill_time_s(trip, busiest, m)
+
+
+def pass_step_s(c: Any, lay: Any, layers: Any, other: Any, p: Any, arch: Any) -> Any:
+    """A continuous-batching step of pass ``p`` (its operators' two parts ``layers`` and ``other``): its
+    collectives over the pass's rows, scheduled on the pipeline like a decode step (every micro-batch's rows
+    through every stage)."""
+    rates = collectives.rates_for(c, lay)
+    comm = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, p.a, p.R / lay.group_batch)
+    return phase_time_s(layers, other, comm, lay.layer_share, lay.micro_batches, c.comm_overlap, decode=True)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from dse.costmodel.candidates import Candidates
-from dse.costmodel.physics import collectives, memory, schedule, serving
+from dse.costmodel.physics import memory, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.evaluation import Evaluation
 from dse.costmodel.physics.feasibility import Reason
@@ -46,9 +46,7 @@ def verify_step_s(arch: Architecture, c: Candidates, lay: Layout, parts: PassPar
     prompt tokens): its operators, collectives and the pipeline schedule of a decode step."""
     p = mixed_pass(arch, c, lay, decoding, 0.0, 1.0, 0.0, tokens=c.spec_tokens + 1.0)
     layers, other, _ = parts(c, p)
-    rates = collectives.rates_for(c, lay)
-    comm = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, p.a, p.R / lay.group_batch)
-    return schedule.phase_time_s(layers, other, comm, lay.layer_share, lay.micro_batches, c.comm_overlap, decode=True)
+    return schedule.pass_step_s(c, lay, layers, other, p, arch)
 
 
 def step_s(verify_s: Any, decode_s: Any, c: Candidates) -> Any:
@@ -68,6 +66,7 @@ def apply(arch: Architecture, c: Candidates, ev: Evaluation, parts: PassParts) -
     tpot = np.where(speculating, step / expected_tokens(c.spec_tokens, c.spec_acceptance), ev.tpot_s)
     mem = with_draft_weights(ev.memory, np.where(speculating, c.draft_weight_bytes, 0.0))
     reason = np.asarray(ev.metrics.reason)
+    reason = np.where(speculating & (reason == Reason.OVERLOADED), Reason.OK, reason)  # re-checked at its TPOT
     over = (reason == Reason.OK) & (mem.total_bytes > mem.capacity_bytes)
     reason = np.where(over, Reason.MEMORY_EXCEEDED, reason).astype(np.int8)
     metrics = serving.metrics_for(c, lay.devices, ev.metrics.ttft_s, tpot, mem.total_bytes, reason)
