@@ -213,3 +213,11 @@ def test_a_static_batch_offered_more_than_it_completes_is_overloaded() -> None:
         "feasible"
     ]
     assert within and not beyond
+
+
+def test_a_closed_loop_below_one_request_a_replica_keeps_littles_law() -> None:
+    """One request in flight over four replicas: three idle, and the rate is one request per latency."""
+    out = _frame([_row(scheduler="continuous", concurrency=1, replicas=4)]).iloc[0]
+    assert out["throughput_tokens_per_s"] / 201 * out["e2e_latency_s"] == pytest.approx(1.0, rel=1e-9)
+    apart = _frame([_row(hardware="dgx-h100", mode="disaggregated", concurrency=1, replicas=2)]).iloc[0]
+    assert apart["throughput_tokens_per_s"] / 201 * apart["e2e_latency_s"] == pytest.approx(1.0, rel=1e-9)
