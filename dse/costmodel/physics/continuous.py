@@ -424,7 +424,8 @@ class Pools:
         b = np.minimum(concurrency / (self.y * share), self.decode.b_max)
         tpot = self._decode_s(b)
         rate = np.minimum(self.y * self.decode_rate(b, G), self.x * self.prefill_rate)
-        wait = np.maximum(concurrency / rate - (service + (G - 1.0) * tpot), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a candidate that cannot run: unknown stays unknown
+            wait = np.maximum(concurrency / rate - (service + (G - 1.0) * tpot), 0.0)
         rho = rate / (self.x * self.prefill_rate)
         state = self._state(b, G, tpot, service)
         quantiles = tuple(wait + service for _ in QUANTILES)
