@@ -167,49 +167,26 @@ def serving_metrics(
     replicas B / e2e within the SLOs, else 0."""
     e2e = ttft + (G - 1.0) * tpot
     with np.errstate(divide="ignore", invalid="ignore"):  # a candidate that cannot run: unknown stays unknown
-        return _metrics(
-            ttft, tpot, e2e, B, G, replicas, devices_per_replica, memory_per_device, usd_per_device_hour, power_w,
-            power_fraction, reason, slo_ttft_s, slo_tpot_s,
-        )  # fmt: skip
-
-
-def _metrics(
-    ttft: Any,
-    tpot: Any,
-    e2e: Any,
-    B: Any,
-    G: Any,
-    replicas: Any,
-    devices_per_replica: Any,
-    memory_per_device: Any,
-    usd_per_device_hour: Any,
-    power_w: Any,
-    power_fraction: Any,
-    reason: Any,
-    slo_ttft_s: Any,
-    slo_tpot_s: Any,
-) -> ServingMetrics:
-    """``serving_metrics``' figures, once its e2e is known."""
-    throughput = replicas * B * G / e2e
-    devices = replicas * devices_per_replica
-    usd_per_hour = devices * usd_per_device_hour
-    return ServingMetrics(
-        ttft_s=ttft,
-        tpot_s=tpot,
-        e2e_latency_s=e2e,
-        throughput_tokens_per_s=throughput,
-        decode_throughput_tokens_per_s=replicas * B / tpot,
-        throughput_tokens_per_s_per_device=throughput / devices,
-        tokens_per_s_per_user=1.0 / tpot,
-        memory_per_device_bytes=memory_per_device,
-        devices=devices,
-        usd_per_hour=usd_per_hour,
-        usd_per_million_tokens=usd_per_hour / (throughput * units.SECONDS_PER_HOUR) * units.TOKENS_PER_MILLION,
-        joules_per_token=devices * power_w * power_fraction / throughput,
-        max_request_rate=np.where((ttft <= slo_ttft_s) & (tpot <= slo_tpot_s), replicas * B / e2e, 0.0),
-        feasible=reason == 0,
-        reason=reason,
-    )
+        throughput = replicas * B * G / e2e
+        devices = replicas * devices_per_replica
+        usd_per_hour = devices * usd_per_device_hour
+        return ServingMetrics(
+            ttft_s=ttft,
+            tpot_s=tpot,
+            e2e_latency_s=e2e,
+            throughput_tokens_per_s=throughput,
+            decode_throughput_tokens_per_s=replicas * B / tpot,
+            throughput_tokens_per_s_per_device=throughput / devices,
+            tokens_per_s_per_user=1.0 / tpot,
+            memory_per_device_bytes=memory_per_device,
+            devices=devices,
+            usd_per_hour=usd_per_hour,
+            usd_per_million_tokens=usd_per_hour / (throughput * units.SECONDS_PER_HOUR) * units.TOKENS_PER_MILLION,
+            joules_per_token=devices * power_w * power_fraction / throughput,
+            max_request_rate=np.where((ttft <= slo_ttft_s) & (tpot <= slo_tpot_s), replicas * B / e2e, 0.0),
+            feasible=reason == 0,
+            reason=reason,
+        )
 
 
 def metrics_for(
