@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from dse.errors import InputError
 from dse.results import MANIFEST, PARETO, SUMMARY, SWEEP_INDEX, TRIALS
-from dse.space import ObjectiveRecord, SpaceRecord
+from dse.space import METRICS, ObjectiveRecord, SpaceRecord
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class RunResults:
 
     @property
     def bounds(self) -> tuple[Bound, ...]:
-        slo = [Bound(m, None, v, "SLO") for m, v in self.record.slo.model_dump().items() if v is not None]
+        bounds = self.record.slo.model_dump().items()  # latency bounds, not their percentile or confidence
+        slo = [Bound(m, None, v, "SLO") for m, v in bounds if v is not None and m in METRICS]
         return (*slo, *(Bound(c.metric, c.min, c.max, "constraint") for c in self.record.constraints))
 
     @property

@@ -46,7 +46,7 @@ DISPLAY: dict[str, Display] = {
     "usd_per_hour": Display("cost per hour", "$/h", "cost"),
     "usd_per_million_tokens": Display("cost per million output tokens", "$/M tokens", "cost"),
     "joules_per_token": Display("energy per output token", "J/token", "energy"),
-    "max_request_rate": Display("max request rate within the SLOs", "requests/s", "max rate"),
+    "max_request_rate": Display("request rate sustained within the SLOs", "requests/s", "max rate"),
 }
 """Every canonical metric (DESIGN.md §4), in display units."""
 
@@ -66,10 +66,17 @@ PARAMETER_TITLES = {
     "kv_block_size": "KV block (tokens)",
     "kv_offload": "KV offloaded",
     "kv_budget": "KV budget (tokens)",
+    "scheduler": "scheduler",
+    "max_num_seqs": "max sequences",
+    "chunk_tokens": "step budget (tokens)",
+    "mode": "prefill / decode",
+    "prefill_replicas": "prefill replicas",
+    "spec_tokens": "draft tokens",
+    "draft": "draft",
     "batch": "batch",
 }
 
-_MISSING = {"kv": "default", "kv_block_size": "per token", "kv_budget": "all"}
+_MISSING = {"kv": "default", "kv_block_size": "per token", "kv_budget": "all", "draft": "none"}
 """What a missing (None) parameter value means, as a word."""
 
 ALWAYS_SHOWN = ("hardware", "quant", "kv", "batch")

@@ -228,3 +228,10 @@ def test_unknown_operator_names_fall_in_other() -> None:
     assert operator_group("tp_all_reduce", "network") == "communication"
     assert operator_group("mystery", "memory") == "other"
     assert np.isfinite(0.0)
+
+
+def test_every_parameter_has_a_title() -> None:
+    from dse.report._labels import PARAMETER_TITLES
+    from dse.space import PARAMETERS
+
+    assert set(PARAMETER_TITLES) == set(PARAMETERS)
