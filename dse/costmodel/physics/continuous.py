@@ -330,7 +330,7 @@ class ContinuousServing:
     prefill_share: Any
     """Share of steps that carry a prompt chunk (φ)."""
     utilization: Any
-    """Share of time a prompt is being prefilled (ρ)."""
+    """ρ: the share of the replica's capacity in use (``Load.utilization``)."""
     wait_s: Any
     """Mean wait before a request's first chunk."""
     request_rate: Any
@@ -346,8 +346,9 @@ class ContinuousServing:
     @classmethod
     def unknown(cls, n: int) -> ContinuousServing:
         """All NaN, for n static candidates."""
-        nan = np.full(n, np.nan)
-        return cls(*(nan,) * 10, (nan,) * len(QUANTILES), (nan,) * len(QUANTILES))
+        nan: Any = np.full(n, np.nan)
+        quantiles: Any = (nan,) * len(QUANTILES)
+        return cls(**{f.name: quantiles if f.name.endswith("quantiles_s") else nan for f in fields(cls)})
 
 
 # --- disaggregated prefill and decode ----------------------------------------------------------------------
@@ -453,6 +454,9 @@ class Pools:
         """The largest Poisson rate (deployment) whose TTFT and TPOT at ``quantile`` meet the SLOs (inf: none):
         by bisection over the rate, every latency growing with it; without SLOs, the capacity."""
         capacity = self.capacity(G)
+        unbounded = np.isinf(ttft_slo_s) & np.isinf(tpot_slo_s)
+        if np.all(unbounded):
+            return capacity
         lo, hi = np.zeros(np.shape(capacity)), np.asarray(capacity, dtype=np.float64) + 0.0
 
         def meets(rate: Any) -> Any:
@@ -466,4 +470,4 @@ class Pools:
             mid = (lo + hi) / 2.0
             ok = meets(mid)
             lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-        return np.where(np.isinf(ttft_slo_s) & np.isinf(tpot_slo_s), capacity, lo)
+        return np.where(unbounded, capacity, lo)
