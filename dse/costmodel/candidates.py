@@ -7,6 +7,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numpy.typing import NDArray
 
+TTFT_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999, 1.0)
+"""Probabilities at which ``Candidates.prompt_quantiles`` holds the prompt length (``physics.lengths``): a
+request's prompt lies between two neighbours with their difference as probability, spread evenly (so TTFT's
+distribution has no steps), finer in the tail where p90 and p99 lie."""
+TTFT_POINTS = len(TTFT_EDGES)
+"""Values of ``prompt_quantiles`` per candidate."""
+
 Array = NDArray[np.float64]
 
 
@@ -20,7 +27,11 @@ class Candidates:
 
     batch: Array
     prompt_len: Array
+    """Prompt tokens per sequence: the mean under continuous batching; a static batch's padded length (its
+    longest prompt) when lengths vary (``physics.lengths``)."""
     gen_len: Array
+    """Output tokens per sequence: the mean under continuous batching; the steps a static batch runs (its
+    longest output) when lengths vary."""
     weight_bits: Array
     embedding_bits: Array
     act_bits: Array
@@ -75,6 +86,16 @@ class Candidates:
     kv_offload_fraction: Array
     kv_budget_tokens: Array
     """KV tokens kept per sequence and layer by an eviction policy (inf: none)."""
+    # lengths that vary (docs/cost-model.md §19; 0 and one point: fixed lengths)
+    gen_padding: Array
+    """Static: output tokens per sequence past its own end (``gen_len`` minus the mean output): steps it holds
+    its slot without delivering a token."""
+    context_spread: Array
+    """Continuous: keys a decoding token attends beyond ``prompt_len`` + ``gen_len`` / 2 on average
+    (``lengths.context_spread``), in KV at mean occupancy too."""
+    prompt_quantiles: Array
+    """(N x ``TTFT_POINTS``): prompt length over the mean at the probabilities ``TTFT_EDGES`` (TTFT
+    percentiles); N x 1 of ones: fixed lengths."""
     # serving: the scheduler and the load (docs/cost-model.md §16)
     continuous: Array
     """Continuous batching with chunked prefill (bool; False: a static batch of ``batch``)."""
@@ -122,7 +143,11 @@ class Candidates:
         values = {}
         for f in fields(cls):
             dtype = bool if f.name in ("flash", "format_supported", "continuous", "disaggregated") else np.float64
-            values[f.name] = np.broadcast_to(np.asarray(columns[f.name], dtype=dtype), (size,)).copy()
+            value = np.asarray(columns[f.name], dtype=dtype)
+            shape: tuple[int, ...] = (size,)
+            if f.name in POINT_FIELDS:  # one column where the lengths are fixed: no points to carry
+                shape = (size, value.shape[-1] if value.ndim == 2 else 1)
+            values[f.name] = np.broadcast_to(value, shape).copy()
         return cls(**values)
 
     def take(self, index: Array | slice) -> Candidates:
@@ -169,6 +194,9 @@ DEFAULTS: dict[str, object] = {
     "prefix_hit_rate": 0.0,
     "kv_offload_fraction": 0.0,
     "kv_budget_tokens": np.inf,
+    "gen_padding": 0.0,
+    "context_spread": 0.0,
+    "prompt_quantiles": 1.0,
     "continuous": False,
     "max_num_seqs": MAX_NUM_SEQS,
     "chunk_tokens": CHUNK_TOKENS,
@@ -185,4 +213,6 @@ DEFAULTS: dict[str, object] = {
     "draft_weight_bytes": 0.0,
 }
 """Fields that may be left out: one device with no links, no KV-cache policy, a balanced router, no overlap,
-drawing its full TDP."""
+drawing its full TDP, fixed lengths."""
+POINT_FIELDS = ("prompt_quantiles",)
+"""Fields with a row of ``TTFT_POINTS`` values per candidate."""

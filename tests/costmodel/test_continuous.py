@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import dse
 from dse.catalog import load_model
 from dse.costmodel import evaluate, evaluate_reference
-from dse.costmodel.physics import continuous
+from dse.costmodel.physics import continuous, queueing
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import causal_pairs
 from dse.costmodel.physics.parallel import layout
@@ -73,10 +73,10 @@ def test_steady_state_by_hand() -> None:
 
 def test_queue_figures_by_hand() -> None:
     # M/D/1: ρ = 0.5, S = 2 s: W = ρ S / (2 (1 - ρ)) = 1 s; p90 = (W / ρ) ln(ρ / 0.1) = 2 ln 5
-    assert continuous.md1_wait_s(0.5, 2.0) == pytest.approx(1.0)
-    assert continuous.md1_wait_s(1.0, 2.0) == math.inf
-    assert continuous.wait_quantile_s(0.9, 0.5, 1.0) == pytest.approx(2.0 * math.log(5.0))
-    assert continuous.wait_quantile_s(0.5, 0.5, 1.0) == 0.0  # half the requests do not wait at ρ = 0.5
+    assert queueing.md1_wait_s(0.5, 2.0) == pytest.approx(1.0)
+    assert queueing.md1_wait_s(1.0, 2.0) == math.inf
+    assert queueing.wait_quantile_s(0.9, 0.5, 1.0) == pytest.approx(2.0 * math.log(5.0))
+    assert queueing.wait_quantile_s(0.5, 0.5, 1.0) == 0.0  # half the requests do not wait at ρ = 0.5
     assert continuous.normal_quantile(0.9) == pytest.approx(1.2815515655446004)
 
 

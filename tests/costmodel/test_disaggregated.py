@@ -49,13 +49,14 @@ def _free_link(rows: list[dict[str, Any]]) -> Any:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(64, 6000), st.integers(16, 2000), st.floats(0.001, 0.05))
+@given(st.integers(64, 6000), st.integers(16, 2000), st.floats(0.001, 0.03))
 def test_identical_pools_and_a_free_link_never_lose_ttft_at_equal_devices(P: int, G: int, share: float) -> None:
-    """One prefill and one decode replica against two aggregated replicas, at a light load (up to 5 % of the
+    """One prefill and one decode replica against two aggregated replicas, at a light load (up to 3 % of the
     pools' capacity): a prompt's steps carry no decode tokens, so its TTFT is never longer. Under heavier
     loads with short outputs the lone prefill replica queues more than two aggregated ones (prefill is
     then most of the work, and aggregated serving has twice the prefill capacity): the model says so, and
-    docs/cost-model.md §18 shows it."""
+    docs/cost-model.md §18 shows it. The turn comes early for prompts far longer than their outputs
+    (5,021-token prompts and 85-token answers: 1e-6 longer at 4.7 % of capacity, 0.2 % at 5 %)."""
     arch = architecture(load_model("llama-3.1-8b"))
     row = BASE | {"prompt_len": P, "gen_len": G, "scheduler": "continuous"}
     capacity = float(evaluate(arch, _free_link([row | {"mode": "disaggregated"}])).metrics.max_request_rate[0])

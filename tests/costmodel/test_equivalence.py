@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 from dse.catalog import hardware_catalog, load_model, model_catalog, quant_catalog, system_catalog
 from dse.costmodel import Evaluation, evaluate, evaluate_reference
+from dse.costmodel.candidates import TTFT_POINTS
+from dse.costmodel.physics import lengths as lengths_of
 from dse.scoring import (
     architecture,
 )
@@ -81,6 +83,10 @@ load = st.one_of(
     st.fixed_dictionaries({"concurrency": st.sampled_from([1, 7, 64])}),
     st.just({}),
 )
+spread = st.one_of(  # lengths that vary (physics.lengths): the row's lengths become their means
+    st.just({}),
+    st.fixed_dictionaries({"prompt_sigma": st.sampled_from([0.3, 1.0]), "output_sigma": st.sampled_from([0.0, 0.8])}),
+)
 raw_bits = st.fixed_dictionaries(
     {"weight_bits": st.sampled_from([3.0, 4.0, 8.0, 16.0]), "act_bits": st.sampled_from([4.0, 8.0, 16.0, 32.0])}
 )
@@ -93,12 +99,25 @@ def chunks(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
     for row in rows:
         if draw(st.integers(0, 9)) == 0:
             row |= draw(raw_bits) | {"quant": None, "kv": None}
-        row |= draw(load) | draw(speculation) | draw(pools)
+        row |= draw(load) | draw(speculation) | draw(pools) | draw(spread)
     return draw(st.sampled_from(MODELS)), draw(st.sampled_from(["default", "ideal", "calibrated"])), rows
 
 
 def _build(model: str, profile: str, rows: list[dict[str, Any]]) -> Any:
-    return candidates_of([row | {"model": model} for row in rows], profile)
+    """The candidates; a row with sigmas has lognormal lengths around its own (``candidate_lengths``)."""
+    spreads = [(row.pop("prompt_sigma", None), row.pop("output_sigma", None)) for row in rows]
+    cand = candidates_of([row | {"model": model} for row in rows], profile)
+    columns = {f.name: getattr(cand, f.name).copy() for f in dataclasses.fields(cand)}
+    columns["prompt_quantiles"] = np.ones((len(rows), TTFT_POINTS))
+    for i, ((ps, gs), row) in enumerate(zip(spreads, rows, strict=True)):
+        if ps is None:
+            continue
+        served = row.get("scheduler") == "continuous" or "mode" in row
+        prompts = lengths_of.lognormal(row["prompt_len"], ps, 50_000)
+        outputs = lengths_of.lognormal(row["gen_len"], gs, 50_000)
+        for name, value in lengths_of.candidate_lengths(prompts, outputs, [row["batch"]], [served]).items():
+            columns[name][i] = value[0]
+    return dataclasses.replace(cand, **columns)
 
 
 def _fields(ev: Evaluation) -> dict[str, Any]:

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from dse import units
-from dse.costmodel.candidates import Candidates
+from dse.costmodel.candidates import TTFT_EDGES, Candidates
 from dse.costmodel.physics import continuous, kvcache, memory, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing, StepTimes
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
 from dse.costmodel.physics.feasibility import Reason
+from dse.costmodel.physics.lengths import Spread
 from dse.costmodel.physics.parallel import Layout
 from dse.costmodel.physics.passes import mixed_pass
 from dse.costmodel.physics.speculative import PassParts
@@ -67,6 +68,7 @@ def _pools(
     s1: Any,
     mixed1: Any,
     decode: StepTimes,
+    spread: Spread | None,
 ) -> continuous.Pools:
     """The two pools of disaggregated candidates (``continuous.Pools``): a prefill instance runs prompt steps
     alone (a lone prompt's s chunks; with its budget full, C / P prompts a step when they are shorter), and a
@@ -92,7 +94,7 @@ def _pools(
     latency = np.where(inter, c.inter_link_latency_s, c.intra_link_latency_s)
     with np.errstate(divide="ignore"):
         transfer = latency + kv / link
-    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode)
+    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread)
 
 
 def _disaggregated_load(
@@ -137,23 +139,30 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     gamma, draft = c.spec_tokens, c.spec_tokens * c.draft_cost_ratio
     per_step = speculative.expected_tokens(gamma, c.spec_acceptance)
     G = 1.0 + (c.gen_len - 1.0) / per_step
+    varies = np.any(c.prompt_quantiles != 1.0)  # prompts of varying length (§19)
+    spread = Spread(P, c.prompt_quantiles, TTFT_EDGES) if varies else None
+    # a decode step's keys: the token-weighted mean context, beyond P + G / 2 where lengths vary (§19)
+    widened = np.any(c.context_spread > 0)
+
+    def decoding(cand: Candidates) -> Candidates:
+        return replace(cand, prompt_len=cand.prompt_len + c.context_spread) if widened else cand
 
     # one sequence: the lone request's steps, and what a device has left for KV after weights and reserve
     c1 = replace(as_static, batch=np.ones(n))
     one = static(c1)
     s1, k1 = continuous.chunks(P, G, 1.0, C)
     mixed1, act1 = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0)
-    decode1 = one.tpot_s
+    decode1 = static(decoding(c1)).tpot_s if widened else one.tpot_s
     if np.any(gamma > 0):
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
-        decode1 = np.where(gamma > 0, speculative.step_s(verify1, one.tpot_s, c), decode1)  # alone, no mixed decode
+        decode1 = np.where(gamma > 0, speculative.step_s(verify1, decode1, c), decode1)  # alone, no mixed decode
     rows_max = np.minimum(C, c.max_num_seqs - 1.0 + k1)
     activations = act1 * np.maximum(rows_max / k1, 1.0)  # the step with the most rows: linear in rows
     kv_one = kvcache.kv_cache_bytes(
         arch,
         one.layout,
         c.tp,
-        c.prompt_len,
+        c.prompt_len + c.context_spread,
         c.gen_len / 2.0,
         units.bits_to_bytes(c.kv_bits),
         c.kv_block_tokens,
@@ -173,7 +182,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
 
     # every slot busy
     cb = replace(as_static, batch=b_max)
-    full = static(cb)
+    full = static(decoding(cb))  # its decode step and layout (the mixed step is cb's)
     mixed_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0)
     decode_max = full.tpot_s
     if np.any(gamma > 0):
@@ -188,13 +197,13 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     held = np.where(closed, np.minimum(concurrency, b_max), b_max)  # below one a replica idles (``lone``)
     busy = steps.at(held, P, G, C)
     # every slot busy: the sequences the engine holds (fewer than b_max where prefill cannot feed them all)
-    load = continuous.closed_load(busy, np.where(closed, concurrency, busy.slots), G, capacity.requests_per_s)
+    load = continuous.closed_load(busy, np.where(closed, concurrency, busy.slots), G, capacity.requests_per_s, spread)
     poisson = np.isfinite(rate)
     if np.any(poisson):
-        at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C)
+        at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C, spread)
         over = at_rate.overloaded  # beyond capacity: every slot busy, and the reason says so
         load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
-    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile)
+    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile, spread)
     if np.any(c.disaggregated):
         pools = _pools(
             arch,
@@ -208,6 +217,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
             s1,
             mixed1,
             StepTimes(b_max, decode1, decode1, decode_max, decode_max),
+            spread,
         )
         apart, apart_max = _disaggregated_load(pools, c, G, per_step, closed)
         load = _select(c.disaggregated, apart, load)
@@ -242,7 +252,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     e2e = load.ttft_s + (c.gen_len - 1.0) * load.tpot_s
     in_system = load.rate * e2e
     metrics = serving.metrics_for(
-        replace(c, batch=in_system),
+        replace(c, batch=in_system, gen_padding=np.zeros_like(c.gen_padding)),
         lay.devices,
         load.ttft_s,
         load.tpot_s,

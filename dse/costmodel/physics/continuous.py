@@ -27,7 +27,8 @@ progress. A fixed concurrency
 n (a closed loop, as benchmark tools drive engines) runs at b = min(n, slots); requests beyond the slots
 wait, and Little's law gives their wait.
 
-Assumptions (each said in docs/cost-model.md §16): fixed prompt and output lengths; one prompt prefills per
+Assumptions (each said in docs/cost-model.md §16): the steady state at the mean lengths (lengths that vary add
+the spread of their context and TTFT over the prompts, §19); one prompt prefills per
 mixed step when its prompt is longer than the room; step times between b = 1 and the largest b are
 interpolated linearly (exact at both ends, above the convex roofline in between: conservative); the waiting
 time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's heavy-traffic form otherwise);
@@ -40,6 +41,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
+
+from dse.costmodel.physics.lengths import Spread
+from dse.costmodel.physics.queueing import md1_wait_s, ttft_quantile_s
 
 QUANTILES = (0.5, 0.9, 0.99)
 """The percentiles reported: p50, p90, p99."""
@@ -55,6 +59,13 @@ def normal_quantile(q: Any) -> Any:
     return np.select([q == p for p in QUANTILES], [_Z[p] for p in QUANTILES], np.nan)
 
 
+def room(G: Any, b: Any, C: Any) -> Any:
+    """C - (b - π), at least one token: what a mixed step leaves for prompts beside b - π decode tokens, with
+    π = max(1, b / G) prompts a step (``chunks``)."""
+    prompts = np.maximum(1.0, b / G)
+    return np.maximum(C - np.maximum(b - prompts, 0.0), 1.0)
+
+
 def chunks(P: Any, G: Any, b: Any, C: Any) -> tuple[Any, Any]:
     """(s, k): the steps a prompt of P new tokens spans, and the prompt tokens a mixed step carries.
 
@@ -62,10 +73,13 @@ def chunks(P: Any, G: Any, b: Any, C: Any) -> tuple[Any, Any]:
     b - π decode tokens; the room it leaves for prompts is C - (b - π) (at least one token). A prompt longer
     than the room runs in s = ceil(P / room) chunks of k = P / s, one prompt per step; a shorter one in one
     step with the other prompts that arrived since the last step: k = min(room, π P)."""
-    prompts = np.maximum(1.0, b / G)
-    room = np.maximum(C - np.maximum(b - prompts, 0.0), 1.0)
-    s = np.maximum(np.ceil(P / room), 1.0)
-    return s, np.where(s > 1.0, P / s, np.minimum(room, prompts * P))
+    return _chunks(P, G, b, room(G, b, C))
+
+
+def _chunks(P: Any, G: Any, b: Any, space: Any) -> tuple[Any, Any]:
+    """``chunks`` given the room."""
+    s = np.maximum(np.ceil(P / space), 1.0)
+    return s, np.where(s > 1.0, P / s, np.minimum(space, np.maximum(1.0, b / G) * P))
 
 
 def prefill_share(b: Any, P: Any, G: Any, k: Any) -> tuple[Any, Any]:
@@ -106,13 +120,19 @@ class Steady:
     """φ': the share of a decoding sequence's steps that carry another prompt's chunk."""
     prompts_per_step: Any
     """π: prompts prefilling in a mixed step (1 for a chunk of a longer prompt)."""
+    room: Any
+    """Prompt tokens a mixed step may carry: C - (b - π)."""
+    prompt_tokens_per_step: Any
+    """k: prompt tokens a mixed step carries."""
 
 
 def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any) -> Steady:
     """The steady state at b sequences (module doc). Below one sequence (a lightly loaded engine, b < 1) a
     request runs alone: TTFT s T_m, TPOT T_d, and X = b / (s T_m + (G - 1) T_d) (Little's law)."""
-    s, k = chunks(P, G, np.maximum(b, 1.0), C)
-    phi, b = prefill_share(np.maximum(b, 1.0), P, G, k)
+    b = np.maximum(b, 1.0)
+    space = room(G, b, C)
+    s, k = _chunks(P, G, b, space)
+    phi, b = prefill_share(b, P, G, k)
     pi = np.maximum(k / P, 1.0)
     step = phi * mixed_s + (1.0 - phi) * decode_s
     decoding = b - phi * pi  # decode tokens per step
@@ -121,7 +141,7 @@ def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any) ->
     tpot = decode_s + (mixed_s - decode_s) * interfered
     ttft = s * mixed_s
     x = phi * k / P / step
-    return Steady(b, s, phi, mixed_s, decode_s, step, x, ttft, tpot, interfered, pi)
+    return Steady(b, s, phi, mixed_s, decode_s, step, x, ttft, tpot, interfered, pi, space, k)
 
 
 def lone(b: Any, one: Steady, G: Any) -> Steady:
@@ -161,20 +181,15 @@ class StepTimes:
 # --- load -------------------------------------------------------------------------------------------------
 
 
-def md1_wait_s(rho: Any, service_s: Any) -> Any:
-    """The Pollaczek-Khinchine mean wait of an M/D/1 queue at utilisation ρ with service S:
-    ρ S / (2 (1 - ρ)) (infinite at ρ >= 1)."""
-    rho = np.asarray(rho, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(rho < 1.0, rho * service_s / (2.0 * (1.0 - rho)), np.inf)
+def _shape(spread: Spread | None, state: Steady) -> Any:
+    """``Spread.shape`` at the engine's state (None: fixed prompts)."""
+    if spread is None:
+        return None
+    return spread.shape(state.decode_s, state.mixed_s, state.prompt_tokens_per_step, state.room)
 
 
-def wait_quantile_s(q: Any, rho: Any, mean_wait: Any) -> Any:
-    """The q-quantile of the wait: 0 with probability 1 - ρ, else exponential with mean W / ρ (so the mean is
-    W): ``(W / ρ) ln(ρ / (1 - q))`` where ρ > 1 - q, else 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tail = mean_wait / rho * np.log(rho / (1.0 - q))
-    return np.where(rho > 1.0 - q, tail, 0.0)
+def _edges(spread: Spread | None) -> tuple[float, ...]:
+    return spread.edges if spread is not None else ()
 
 
 def tpot_quantile_s(q: Any, state: Steady, G: Any, z: Any = None) -> Any:
@@ -208,30 +223,34 @@ class Load:
     """The rate exceeds what the replica sustains with all its slots."""
 
 
-def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any) -> Load:
+def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any, spread: Spread | None = None) -> Load:
     """Poisson arrivals at ``rate`` on the engine at ``state`` (the b where X(b) = rate), whose every slot
     busy completes ``capacity`` requests/s: requests queue as in an M/D/1 queue at ρ = rate / capacity, each
     taking 1 / capacity of the engine (the replica as one server at its full rate, so the wait grows with
     the load whatever the batching); plus half a mean step for the step in progress (arrivals see time
-    averages). The service is the prompt's s mixed steps. A percentile adds the queue's quantile, the
-    service and that share of a step (a sum of quantiles: conservative)."""
+    averages). The service is the prompt's s mixed steps. A percentile adds the quantile of the queue and the
+    service (``ttft_quantile_s``: prompts may vary) and that share of a step (a sum of quantiles:
+    conservative)."""
     service = state.ttft_s
     rho = rate / capacity
     queue = md1_wait_s(rho, 1.0 / capacity)
     wait = queue + state.step_s / 2.0
-    ttft_q = tuple(wait_quantile_s(q, rho, queue) + service + q * state.step_s for q in QUANTILES)
+    shape, edges = _shape(spread, state), _edges(spread)
+    ttft_q = tuple(ttft_quantile_s(q, rho, queue, service, shape, edges) + q * state.step_s for q in QUANTILES)
     tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
     return Load(state, rate, rho, wait, wait + service, state.tpot_s, ttft_q, tpot_q, rho >= 1.0)
 
 
-def closed_load(state: Steady, concurrency: Any, G: Any, capacity: Any) -> Load:
+def closed_load(state: Steady, concurrency: Any, G: Any, capacity: Any, spread: Spread | None = None) -> Load:
     """A closed loop of n requests (each replaced as it completes) on an engine holding b = min(n, slots):
     the n - b beyond the slots wait, W = n / X - (TTFT + (G - 1) TPOT) (Little's law); no step in progress
-    to wait for (a request arrives as another completes, at a step boundary)."""
+    to wait for (a request arrives as another completes, at a step boundary). Percentiles: the wait plus the
+    prefill's (prompts may vary)."""
     latency = state.ttft_s + (G - 1.0) * state.tpot_s
     wait = np.maximum(concurrency / state.requests_per_s - latency, 0.0)
     rho = state.requests_per_s / capacity
-    ttft_q = tuple(wait + state.ttft_s for _ in QUANTILES)
+    shape, edges = _shape(spread, state), _edges(spread)
+    ttft_q = tuple(wait + ttft_quantile_s(q, 0.0, 0.0, state.ttft_s, shape, edges) for q in QUANTILES)
     tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
     overloaded = np.zeros(np.shape(wait), dtype=bool)
     return Load(state, state.requests_per_s, rho, wait, wait + state.ttft_s, state.tpot_s, ttft_q, tpot_q, overloaded)
@@ -277,14 +296,23 @@ def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
     return b
 
 
-def at_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Load:
+def at_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, spread: Spread | None = None) -> Load:
     """The engine under Poisson arrivals at ``rate`` requests/s (per replica); overloaded beyond what every
     slot busy completes."""
     state = steps.at(np.maximum(slots_for_rate(steps, rate, P, G, C), 1e-12), P, G, C)
-    return poisson_load(state, rate, G, steps.at(steps.b_max, P, G, C).requests_per_s)
+    return poisson_load(state, rate, G, steps.at(steps.b_max, P, G, C).requests_per_s, spread)
 
 
-def max_rate(steps: StepTimes, P: Any, G: Any, C: Any, ttft_slo_s: Any, tpot_slo_s: Any, quantile: Any) -> Any:
+def max_rate(
+    steps: StepTimes,
+    P: Any,
+    G: Any,
+    C: Any,
+    ttft_slo_s: Any,
+    tpot_slo_s: Any,
+    quantile: Any,
+    spread: Spread | None = None,
+) -> Any:
     """The largest Poisson rate (requests/s per replica) whose TTFT and TPOT at ``quantile`` (one of
     ``QUANTILES``) meet the SLOs (inf: none), within the slots: found over b, since every latency grows with
     it; 0 where even a lone request misses them. Without SLOs: the rate at every slot busy."""
@@ -294,13 +322,15 @@ def max_rate(steps: StepTimes, P: Any, G: Any, C: Any, ttft_slo_s: Any, tpot_slo
         return capacity
     rows = np.flatnonzero(bounded) if np.ndim(bounded) else slice(None)
     part, p, g, c, cap, ttft_slo, tpot_slo, q = _on(rows, steps, P, G, C, capacity, ttft_slo_s, tpot_slo_s, quantile)
+    part_spread = spread.take(rows) if spread is not None and np.ndim(steps.b_max) else spread
 
     z = normal_quantile(q)
 
     def meets(state: Steady) -> Any:  # poisson_load's figures at quantile q alone
         rho = state.requests_per_s / cap
         queue = md1_wait_s(rho, 1.0 / cap)
-        ttft = wait_quantile_s(q, rho, queue) + state.ttft_s + q * state.step_s
+        ttft = ttft_quantile_s(q, rho, queue, state.ttft_s, _shape(part_spread, state), _edges(part_spread))
+        ttft = ttft + q * state.step_s
         tpot = tpot_quantile_s(q, state, g, z)
         return (ttft <= ttft_slo) & (tpot <= tpot_slo) & (rho < 1.0)
 
@@ -372,6 +402,16 @@ class Pools:
     """A request's KV cache over the link between the pools."""
     decode: StepTimes
     """A decode instance's steps (no prompt chunks: mixed = decode)."""
+    spread: Spread | None = None
+    """Prompts of varying length (TTFT percentiles)."""
+
+    def _service_quantile_s(self, q: Any, rho: Any, queue: Any) -> Any:
+        """The wait in the queue and a request's prefill and transfer at quantile q (``ttft_quantile_s``): a
+        prompt's prefill and its KV's transfer in proportion to its length (``Spread.shape`` with no decode
+        steps and no floor)."""
+        spread = self.spread
+        shape = spread.shape(0.0, 1.0, 1.0, np.inf) if spread is not None else None
+        return ttft_quantile_s(q, rho, queue, self.prefill_s + self.transfer_s, shape, _edges(spread))
 
     def decode_rate(self, b: Any, G: Any) -> Any:
         """X_d(b) = b / ((G - 1) T_d(b)): requests/s a decode instance with b sequences completes."""
@@ -407,7 +447,7 @@ class Pools:
         queue = md1_wait_s(rho, 1.0 / self.prefill_rate)
         service = self.prefill_s + self.transfer_s
         wait = queue + rho * self.prefill_step_s / 2.0
-        ttft_q = tuple(wait_quantile_s(q, rho, queue) + service + q * rho * self.prefill_step_s for q in QUANTILES)
+        ttft_q = tuple(self._service_quantile_s(q, rho, queue) + q * rho * self.prefill_step_s for q in QUANTILES)
         b = self.decode_slots(rate / self.y, G)
         tpot = self._decode_s(b)
         overloaded = rate > self.capacity(G)
@@ -429,7 +469,7 @@ class Pools:
             wait = np.maximum(concurrency / rate - (service + (G - 1.0) * tpot), 0.0)
         rho = rate / (self.x * self.prefill_rate)
         state = self._state(b, G, tpot, service)
-        quantiles = tuple(wait + service for _ in QUANTILES)
+        quantiles = tuple(wait + self._service_quantile_s(q, 0.0, 0.0) for q in QUANTILES)
         never = np.zeros(np.shape(rate), dtype=bool)
         return Load(state, rate, rho, wait, wait + service, tpot, quantiles, (tpot,) * len(QUANTILES), never)
 
@@ -448,6 +488,8 @@ class Pools:
             tpot_s=tpot,
             mixed_token_share=zero,
             prompts_per_step=zero + 1.0,
+            room=zero + np.inf,
+            prompt_tokens_per_step=zero + 1.0,
         )
 
     def max_rate(self, G: Any, ttft_slo_s: Any, tpot_slo_s: Any, quantile: Any) -> Any:
@@ -459,12 +501,12 @@ class Pools:
             return capacity
         lo, hi = np.zeros(np.shape(capacity)), np.asarray(capacity, dtype=np.float64) + 0.0
 
-        def meets(rate: Any) -> Any:
-            load = self.load(rate, G)
-            rho, queue = load.utilization, md1_wait_s(load.utilization, 1.0 / self.prefill_rate)
-            ttft = wait_quantile_s(quantile, rho, queue) + self.prefill_s + self.transfer_s
-            ttft = ttft + quantile * rho * self.prefill_step_s
-            return (ttft <= ttft_slo_s) & (load.tpot_s <= tpot_slo_s) & (rho < 1.0) & ~load.overloaded
+        def meets(rate: Any) -> Any:  # ``load``'s figures at the quantile alone
+            rho = rate / (self.x * self.prefill_rate)
+            queue = md1_wait_s(rho, 1.0 / self.prefill_rate)
+            ttft = self._service_quantile_s(quantile, rho, queue) + quantile * rho * self.prefill_step_s
+            tpot = self._decode_s(self.decode_slots(rate / self.y, G))
+            return (ttft <= ttft_slo_s) & (tpot <= tpot_slo_s) & (rho < 1.0) & ~(rate > self.capacity(G))
 
         for _ in range(BISECTION_STEPS):
             mid = (lo + hi) / 2.0

@@ -124,17 +124,17 @@ def mixed_pass(
     all), and one attention kernel over both kinds of query (vLLM runs a mixed batch through one variable-length
     attention kernel).
 
-    Attention's work, per pass: each decoding sequence's token attends its mean keys
-    (``mean_attended_keys``), read from the cache at the KV width; the chunk computes 1/s of the prompt's
-    causal pairs and reads 1/s of its keys plus the prefix its chunks re-read (and ``prompts`` times those
-    when whole prompts share the step) (``chunk_prefix_reads``). The
-    pass is prefill-shaped (its geometry, the chunk's operands at the attention width); the decode part's
-    pairs and reads are scaled by decode's FLOPs per pair and cache bytes per key over prefill's (MLA:
-    absorbed against explicit heads), so their totals are decode's. Rows per attention group: the decoding
-    sequences of one micro-batch and group, plus the chunk. With ``tokens`` > 1 (speculative decoding's
-    verification, ``speculative.verify_step_s``) each decoding sequence brings that many tokens: rows,
-    logits and attention pairs scale with them (the new tokens see each other causally), and a sequence's
-    cache is read once for all its queries."""
+    Attention's work, per pass: each decoding sequence's token attends its mean keys (``mean_attended_keys``,
+    shifted by ``context_spread`` where lengths vary), read from the cache at the KV width; the chunk computes
+    1/s of the prompt's causal pairs and reads 1/s of its keys plus the prefix its chunks re-read (and
+    ``prompts`` times those when whole prompts share the step) (``chunk_prefix_reads``). The pass is
+    prefill-shaped (its geometry, the chunk's operands at the attention width); the decode part's pairs and
+    reads are scaled by decode's FLOPs per pair and cache bytes per key over prefill's (MLA: absorbed against
+    explicit heads), so their totals are decode's. Rows per attention group: the decoding sequences of one
+    micro-batch and group, plus the chunk. With ``tokens`` > 1 (speculative decoding's verification,
+    ``speculative.verify_step_s``) each decoding sequence brings that many tokens: rows, logits and attention
+    pairs scale with them (the new tokens see each other causally), and a sequence's cache is read once for all
+    its queries."""
     new = c.prompt_len - cached
     decoders = np.ceil(decoding / (lay.micro_batches * lay.attention_dp))
     rows_decoding = decoders * tokens
@@ -149,7 +149,7 @@ def mixed_pass(
     for group, _, span in arch.attention_groups:
         keys, pairs, reads = prefill_work(c.prompt_len, cached, span, c.flash_block_rows, reused)
         reads = reads + chunk_prefix_reads(c.prompt_len, s, np.minimum(span, c.kv_budget_tokens))
-        mean_keys = mean_attended_keys(c.prompt_len, c.gen_len, span, c.kv_budget_tokens)
+        mean_keys = mean_attended_keys(c.prompt_len + c.context_spread, c.gen_len, span, c.kv_budget_tokens)
         attended = rows_decoding * (mean_keys + (tokens - 1.0) / 2.0)  # the new tokens see each other causally
         cache_reads = decoders * mean_keys  # a sequence's queries share one read of its cache
         work[group] = AttentionWork(

@@ -160,14 +160,20 @@ def serving_metrics(
     reason: Any,
     slo_ttft_s: Any = np.inf,
     slo_tpot_s: Any = np.inf,
+    padding: Any = 0.0,
 ) -> ServingMetrics:
-    """e2e = TTFT + (G - 1) TPOT; throughput = replicas B G / e2e; devices = replicas D pp; $/hour = devices x
-    $/device-hour; $/M tokens = $/hour / (throughput x 3600) x a million; J/token = devices x power x power fraction
-    / throughput, with each device's power including its share of the host (no PUE); max request rate =
-    replicas B / e2e within the SLOs, else 0."""
+    """e2e = TTFT + (G - 1) TPOT; throughput = replicas B G / (e2e + padding TPOT), a batch holding its slots
+    for ``padding`` steps past a request's G tokens (a static batch of varying outputs runs to its longest;
+    decode throughput counts the tokens delivered, a share (G - 1) / (G - 1 + padding) of the slots' steps);
+    devices = replicas D pp; $/hour = devices x $/device-hour; $/M tokens = $/hour / (throughput x 3600) x a
+    million; J/token = devices x power x power fraction / throughput, with each device's power including its
+    share of the host (no PUE); max request rate = replicas B / (e2e + padding TPOT) within the SLOs, else
+    0."""
     e2e = ttft + (G - 1.0) * tpot
+    batch_s = e2e + padding * tpot
     with np.errstate(divide="ignore", invalid="ignore"):  # a candidate that cannot run: unknown stays unknown
-        throughput = replicas * B * G / e2e
+        useful = np.where(padding > 0, (G - 1.0) / (G - 1.0 + padding), 1.0)  # decode steps delivering a token
+        throughput = replicas * B * G / batch_s
         devices = replicas * devices_per_replica
         usd_per_hour = devices * usd_per_device_hour
         return ServingMetrics(
@@ -175,7 +181,7 @@ def serving_metrics(
             tpot_s=tpot,
             e2e_latency_s=e2e,
             throughput_tokens_per_s=throughput,
-            decode_throughput_tokens_per_s=replicas * B / tpot,
+            decode_throughput_tokens_per_s=replicas * B / tpot * useful,
             throughput_tokens_per_s_per_device=throughput / devices,
             tokens_per_s_per_user=1.0 / tpot,
             memory_per_device_bytes=memory_per_device,
@@ -183,7 +189,7 @@ def serving_metrics(
             usd_per_hour=usd_per_hour,
             usd_per_million_tokens=usd_per_hour / (throughput * units.SECONDS_PER_HOUR) * units.TOKENS_PER_MILLION,
             joules_per_token=devices * power_w * power_fraction / throughput,
-            max_request_rate=np.where((ttft <= slo_ttft_s) & (tpot <= slo_tpot_s), replicas * B / e2e, 0.0),
+            max_request_rate=np.where((ttft <= slo_ttft_s) & (tpot <= slo_tpot_s), replicas * B / batch_s, 0.0),
             feasible=reason == 0,
             reason=reason,
         )
@@ -192,9 +198,10 @@ def serving_metrics(
 def metrics_for(
     c: Any, devices_per_replica: Any, ttft: Any, tpot: Any, memory_per_device: Any, reason: Any
 ) -> ServingMetrics:
-    """``serving_metrics`` of candidates (``Candidates``). A static batch offered a request rate above the
-    replicas x B requests it completes per end-to-end latency is overloaded (continuous batching checks its
-    own capacity)."""
+    """``serving_metrics`` of candidates (``Candidates``): a request's own G is ``gen_len - gen_padding``
+    (the mean output; a static batch runs ``gen_len`` steps). A static batch offered a request rate above the
+    replicas x B requests it completes per batch is overloaded (continuous batching checks its own
+    capacity)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         capacity = c.replicas * c.batch / (ttft + (c.gen_len - 1.0) * tpot)
     static = ~(np.asarray(c.continuous) | np.asarray(c.disaggregated))
@@ -204,7 +211,7 @@ def metrics_for(
         ttft,
         tpot,
         c.batch,
-        c.gen_len,
+        c.gen_len - c.gen_padding,
         c.replicas,
         devices_per_replica,
         memory_per_device,
@@ -214,4 +221,5 @@ def metrics_for(
         reason,
         c.slo_ttft_s,
         c.slo_tpot_s,
+        c.gen_padding,
     )

@@ -1,0 +1,202 @@
+"""Prompt and output lengths as distributions, and what the cost model takes from them (docs/cost-model.md
+§19).
+
+A distribution is held as a discrete one: token counts ``values`` with probabilities ``weights``. A fixed
+length is one value; a histogram (a CSV of lengths) is its own values; a uniform or lognormal law is cut
+into ``GRID`` bins of probability, each at the law's mean within it (so the mean is exact), finer in the
+upper tail, where a batch's longest request lies.
+
+What the evaluators take from a pair (prompts P, outputs G):
+
+- continuous batching: the means P̄ and Ḡ (prefill work and decode steps are linear in them, so the steady
+  state's throughput and Little's law hold at the means), the token-weighted mean context of a decoding
+  sequence (``context_spread``: a decode token sees E[G (P + G / 2)] / E[G] keys, more than P̄ + Ḡ / 2 when
+  outputs vary, because long outputs hold more of the steps), and the prompts' spread for TTFT
+  (``quantiles``: a request's chunks scale with its prompt);
+- a static batch (padded, as static engines batch: every prompt padded to the batch's longest, every
+  sequence running until the batch's longest output is done): the expected longest of b draws
+  (``expected_max``) for the batch's cost, and the mean output for the tokens it delivers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from dse.costmodel.candidates import TTFT_EDGES
+
+GRID = np.concatenate([np.linspace(0.0, 0.99, 100), 1.0 - np.logspace(-2.0, -7.0, 26)[1:], [1.0]])
+"""Probability edges of the bins a continuous law is cut into: every 1 % up to p99, then 5 a decade to
+1 - 1e-7 (so the longest of a million draws is resolved), then the last bin to 1."""
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """A distribution of token counts: ``values`` (ascending, each >= 1) with probabilities ``weights``
+    (summing to 1)."""
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.values @ self.weights)
+
+    @property
+    def largest(self) -> float:
+        return float(self.values[-1])
+
+    @property
+    def fixed(self) -> bool:
+        return len(self.values) == 1
+
+    def expected_max(self, b: Any) -> np.ndarray:
+        """E[max of b independent draws] for each b (>= 1): Σ_j v_j (F_j^b - F_{j-1}^b), F the CDF at the
+        ascending values v_j (in blocks of b, to bound the b x values table)."""
+        b = np.asarray(b, dtype=np.float64)
+        flat = b.reshape(-1, 1)
+        cdf = np.minimum(np.cumsum(self.weights), 1.0)
+        below = np.concatenate([[0.0], cdf[:-1]])
+        out = np.empty(len(flat))
+        block = max(1, 4_000_000 // len(cdf))
+        for start in range(0, len(flat), block):
+            n = flat[start : start + block]
+            out[start : start + block] = (cdf[None, :] ** n - below[None, :] ** n) @ self.values
+        return out.reshape(b.shape)
+
+    def quantiles(self, edges: tuple[float, ...] = TTFT_EDGES) -> np.ndarray:
+        """The lengths at probabilities ``edges`` over the mean: the CDF interpolated linearly between the
+        values (each at the middle of its probability), the smallest at 0 and the largest at 1; all 1 for a
+        fixed length."""
+        if self.fixed:
+            return np.ones(len(edges))
+        middle = np.cumsum(self.weights) - self.weights / 2.0
+        return np.interp(np.asarray(edges), middle, self.values) / self.mean
+
+
+_STANDARD = NormalDist()
+"""Φ and Φ⁻¹."""
+
+
+def fixed(n: float) -> Lengths:
+    return Lengths(np.asarray([float(n)]), np.asarray([1.0]))
+
+
+def _binned(values: np.ndarray) -> Lengths:
+    """The bins of ``GRID`` at the given values (one per bin), capped to at least one token."""
+    return Lengths(np.maximum(values, 1.0), np.diff(GRID))
+
+
+def uniform(low: float, high: float) -> Lengths:
+    """Uniform between ``low`` and ``high`` tokens: each bin of probability at its midpoint."""
+    mid = (GRID[:-1] + GRID[1:]) / 2.0
+    return _binned(low + (high - low) * mid)
+
+
+def lognormal(mean: float, sigma: float, cap: float | None = None) -> Lengths:
+    """Lognormal with mean ``mean`` tokens and ``sigma`` the standard deviation of ln(length) (μ = ln(mean) -
+    σ² / 2), each bin at its conditional mean: E[X; x_a < X < x_b] = e^(μ + σ² / 2) (Φ(z_b - σ) - Φ(z_a -
+    σ)) with z = Φ⁻¹(p) at the bin's edges; with ``cap``, lengths above it are cut to it (a request cannot
+    exceed the context it is served with), which lowers the mean below ``mean``."""
+    if sigma == 0.0:
+        return fixed(min(mean, cap) if cap is not None else mean)
+    z = np.asarray([_STANDARD.inv_cdf(p) if 0.0 < p < 1.0 else math.copysign(math.inf, p - 0.5) for p in GRID])
+    mass = np.diff([_STANDARD.cdf(x) if math.isfinite(x) else float(x > 0) for x in z - sigma])
+    values = mean * mass / np.diff(GRID)
+    if cap is not None:
+        values = np.minimum(values, cap)
+    return _binned(values)
+
+
+def histogram(values: Any, counts: Any = None) -> Lengths:
+    """The empirical distribution of observed lengths (with ``counts`` per value, else one each)."""
+    v = np.asarray(values, dtype=np.float64)
+    n = np.ones_like(v) if counts is None else np.asarray(counts, dtype=np.float64)
+    unique, inverse = np.unique(v, return_inverse=True)
+    weight = np.bincount(inverse, weights=n)
+    return Lengths(unique, weight / weight.sum())
+
+
+def paired(prompts: Any, outputs: Any, counts: Any = None) -> tuple[Lengths, Lengths, float]:
+    """Observed requests, each a (prompt, output) pair (``counts`` of each): the two histograms and their
+    covariance, Cov(P, G) = E[(P - P̄) (G - Ḡ)] (tokens²)."""
+    p, g = np.asarray(prompts, dtype=np.float64), np.asarray(outputs, dtype=np.float64)
+    n = np.ones_like(p) if counts is None else np.asarray(counts, dtype=np.float64)
+    w = n / n.sum()
+    return histogram(p, n), histogram(g, n), float(w @ ((p - w @ p) * (g - w @ g)))
+
+
+def context_spread(prompts: Lengths, outputs: Lengths, covariance: float = 0.0) -> float:
+    """Δ: the keys a decoding token attends beyond P̄ + Ḡ / 2 on average, token-weighted:
+    E[G (P + G / 2)] / E[G] - (P̄ + Ḡ / 2) = (Cov(P, G) + Var(G) / 2) / Ḡ (0 for fixed outputs and
+    independent prompts). The same shift holds for the KV cache a slot holds at mean occupancy."""
+    g = outputs.mean
+    var = float(outputs.weights @ (outputs.values - g) ** 2)
+    return (covariance + var / 2.0) / g
+
+
+def candidate_lengths(
+    prompts: Lengths, outputs: Lengths, batch: Any, served: Any, covariance: float = 0.0
+) -> dict[str, np.ndarray]:
+    """The ``Candidates`` fields of the lengths, per candidate (``batch``; ``served``: continuous batching or
+    disaggregated pools): served, the means with their ``context_spread`` and the prompts' ``quantiles``; a
+    static batch of b, padded to its longest prompt and output (``expected_max``), delivering the mean output
+    (``gen_padding``: the difference). Every length is rounded to whole tokens, as the evaluators take them
+    (their sums over a sequence's positions run over whole tokens). Fixed lengths give them as they are, with
+    nothing added."""
+    b = np.asarray(batch, dtype=np.float64)
+    served = np.asarray(served, dtype=bool)
+    unique, inverse = np.unique(b, return_inverse=True)
+    longest_prompt = prompts.expected_max(unique)[inverse].reshape(b.shape)
+    longest_output = outputs.expected_max(unique)[inverse].reshape(b.shape)
+    quantiles = np.ones(1) if prompts.fixed else prompts.quantiles()  # one column: nothing to spread
+    spread = context_spread(prompts, outputs, covariance)
+    mean_output = np.rint(outputs.mean)
+    return {
+        "prompt_len": np.rint(np.where(served, prompts.mean, longest_prompt)),
+        "gen_len": np.rint(np.where(served, mean_output, longest_output)),
+        "gen_padding": np.where(served, 0.0, np.maximum(np.rint(longest_output) - mean_output, 0.0)),
+        "context_spread": np.rint(np.where(served, spread, 0.0)),
+        "prompt_quantiles": np.where(served[..., None], quantiles, 1.0),
+    }
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Prompts of varying length: ``quantiles`` of the prompt over its mean P at the probabilities
+    ``edges`` (``lengths.Lengths.quantiles``; floats or arrays, the points on the last axis)."""
+
+    prompt_tokens: Any
+    quantiles: Any
+    edges: tuple[float, ...]
+
+    def take(self, rows: Any) -> Spread:
+        """The spread of the candidates at ``rows`` (one candidate's: itself)."""
+        if not np.ndim(self.prompt_tokens):
+            return self
+        return Spread(self.prompt_tokens[rows], self.quantiles[rows], self.edges)
+
+    @property
+    def varies(self) -> bool:
+        return bool(np.any(np.asarray(self.quantiles) != 1.0))
+
+    def shape(self, decode_s: Any, mixed_s: Any, k: Any, room: Any) -> Any:
+        """A request's prefill over the mean's at each of the quantiles (None: prompts do not vary). A prompt
+        of P r new tokens spans n = max(1, P r / room) steps, each at least a decode step T_d, and adds its
+        tokens' share of the prompt work of a mixed step, (T_m - T_d) max(P r, k) / k (a prompt shorter
+        than the k tokens of its step waits for the whole step): T_d n + (T_m - T_d) max(P r, k) / k; over
+        the mean of that, spread evenly between neighbouring quantiles."""
+        if not self.varies:
+            return None
+        length = np.asarray(self.prompt_tokens)[..., None] * np.asarray(self.quantiles)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            steps = np.maximum(1.0, length / np.asarray(room)[..., None])
+            work = np.maximum(length, np.asarray(k)[..., None]) / np.asarray(k)[..., None]
+            service = np.asarray(decode_s)[..., None] * steps + np.asarray(mixed_s - decode_s)[..., None] * work
+            weights = np.diff(self.edges)
+            mean = np.sum(weights * (service[..., :-1] + service[..., 1:]) / 2.0, axis=-1, keepdims=True)
+            return service / mean
