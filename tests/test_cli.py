@@ -264,3 +264,20 @@ def test_console_script_runs_and_help_is_light() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "analyze" in done.stdout and "catalog" in done.stdout
+
+
+def test_analyze_takes_the_lengths_of_your_traffic(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--lengths``: a histogram of requests replaces --prompt-len/--gen-len (means, and TTFT over prompts)."""
+    traffic = tmp_path / "traffic.csv"
+    traffic.write_text("prompt_tokens,output_tokens,count\n200,50,3\n4000,400,1\n")
+    argv = ["analyze", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--scheduler", "continuous"]
+    code, out, _ = _run(capsys, *argv, "--request-rate", "2", "--lengths", str(traffic), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["inputs"]["prompt_len"], data["inputs"]["gen_len"]) == (1150, 138)  # the means, whole tokens
+    ttft = data["percentiles"]["ttft_s"]
+    assert ttft["p50"] < data["ttft_s"] < ttft["p90"] < ttft["p99"]  # one request in four has a 4,000-token prompt
+    same = _run(capsys, *argv, "--request-rate", "2", "--prompt-len", "1150", "--gen-len", "138", "--json")[1]
+    assert json.loads(same)["ttft_s"] == pytest.approx(data["ttft_s"], rel=0.05)  # mean TTFT: the mean prompt's
+    code, _, err = _run(capsys, *argv, "--lengths", str(tmp_path / "gone.csv"))
+    assert code == 2 and "lengths: histogram file not found" in err

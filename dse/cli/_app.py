@@ -111,6 +111,13 @@ def analyze(
     report: Annotated[
         str | None, typer.Option(help="Also write an HTML report: roofline, time per operator group, memory.")
     ],
+    lengths: Annotated[
+        str | None,
+        typer.Option(
+            help="Lengths of your traffic: a CSV with prompt_tokens and output_tokens columns (and an optional "
+            "count), one request per row; replaces --prompt-len and --gen-len."
+        ),
+    ],
     **inputs: Any,
 ) -> None:
     """Analyse one deployment: latency, throughput, memory against capacity, cost, and every operator."""
@@ -119,7 +126,7 @@ def analyze(
 
     costs = CostAssumptions(pricing=pricing.value, sheet=prices)
     inputs = {name: value.value if isinstance(value, Enum) else value for name, value in inputs.items()}
-    result = run_analysis(**inputs, ideal=ideal, profile=profile, costs=costs)
+    result = run_analysis(**inputs, lengths=lengths, ideal=ideal, profile=profile, costs=costs)
     data = result.to_dict()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -144,6 +151,7 @@ analyze.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         _OWN["prices"].replace(default=None),
         _OWN["as_json"].replace(default=False),
         _OWN["report"].replace(default=None),
+        _OWN["lengths"].replace(default=None),
     ]
 )
 app.command()(analyze)

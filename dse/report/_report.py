@@ -18,7 +18,7 @@ from dse.report._labels import DISPLAY, metric_value, shown_parameters
 from dse.report._scatter import bounds_text
 from dse.report._static import FORMATS, write_images
 from dse.results import writable_directory
-from dse.space import METRICS
+from dse.space import METRICS, lengths_label
 
 if TYPE_CHECKING:
     from dse.calibrate import Validation
@@ -137,7 +137,7 @@ def _question(run: RunResults) -> list[tuple[str, str]]:
         ("model", rec.model),
         (
             "workload",
-            f"{work.prompt_tokens} prompt + {work.output_tokens} output tokens"
+            f"{lengths_label(work.prompt_tokens)} prompt + {lengths_label(work.output_tokens)} output tokens"
             + (f", {work.prefix_hit_rate:.0%} prefix-cache hits" if work.prefix_hit_rate else ""),
         ),
         ("feasible means", bounds_text(run.bounds) or "fits in memory (no SLO)"),

@@ -126,6 +126,9 @@ def sweep(path: str | Path | None = None, *, out: str | Path | None = None, resu
         model = data.get("model", "")
         if isinstance(model, str) and is_path(model):
             data["model"] = str((base_path.parent / model).resolve())
+        for lengths in (data.get("workload") or {}).values():  # histogram files, as the base space names them
+            if isinstance(lengths, dict) and isinstance(lengths.get("path"), str):
+                lengths["path"] = str((base_path.parent / lengths["path"]).resolve())
         space_file = point_dir / "space.yaml"
         space_file.write_text(yaml.safe_dump(data, sort_keys=False))
         load_space(space_file)  # resolve ids now: a bad point fails before any study starts
@@ -185,13 +188,18 @@ def _combine(jobs: list[tuple[dict[str, Any], str, str]], results: list[dict[str
 
     columns: dict[str, list[Any]] = {}
     keys = list(jobs[0][0])
+    # a key with a list or a mapping among its values (a distribution of lengths) is written as text throughout
+    as_text = {key for key in keys for overrides, _, _ in jobs if isinstance(overrides[key], list | dict)}
     for (overrides, _, _), result in zip(jobs, results, strict=True):
         front = result["front"]
         n = len(front["candidate_id"])
         for key in keys:
-            columns.setdefault(f"sweep.{key}", []).extend(
-                [str(overrides[key]) if isinstance(overrides[key], list) else overrides[key]] * n
-            )
+            value = overrides[key]
+            if key in as_text and isinstance(value, dict):
+                value = yaml.safe_dump(value, default_flow_style=True).strip()
+            elif key in as_text:
+                value = str(value)
+            columns.setdefault(f"sweep.{key}", []).extend([value] * n)
         for name, values in front.items():
             columns.setdefault(name, []).extend(np.asarray(values).tolist())
     return columns

@@ -21,6 +21,7 @@ from dse.scoring._draft import with_draft
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
 from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, SCHEDULERS, Input, candidate_fields, convert
 from dse.scoring._intervals import interval_ratios, intervals, ratio_at, ratio_table, target_ratios
+from dse.scoring._lengths import COUNT_COLUMN, read_histogram
 from dse.scoring._score import (
     CHUNK_SIZE,
     SERVING_COLUMNS,
@@ -34,6 +35,7 @@ from dse.scoring._score import (
 
 __all__ = [
     "CHUNK_SIZE",
+    "COUNT_COLUMN",
     "INPUTS",
     "INPUT_DEFAULTS",
     "OUTPUT_COLUMNS",
@@ -58,6 +60,7 @@ __all__ = [
     "precision",
     "ratio_at",
     "ratio_table",
+    "read_histogram",
     "reason_text",
     "scenario_rent",
     "score_columns",

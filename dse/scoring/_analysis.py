@@ -3,7 +3,8 @@ communication, and a per-operator table that adds up to each phase."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from dse.costmodel import (
     REASON_TEXT,
     SERVING_QUANTILES,
     SPEC_ACCEPTANCE,
+    Candidates,
     ContinuousServing,
     CostAssumptions,
     Evaluation,
@@ -26,12 +28,14 @@ from dse.costmodel import (
     evicts,
     prefix_cached_tokens,
 )
+from dse.costmodel.physics.lengths import candidate_lengths, paired
 from dse.costmodel.physics.roofline import PEAKS, arithmetic_intensity, bound
 from dse.errors import InputError
 from dse.scoring._build import architecture, build_candidates, numerics_table, target_profiles
 from dse.scoring._draft import with_draft
 from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_speculation
 from dse.scoring._intervals import NO_RATIOS, Ratios, intervals, target_ratios
+from dse.scoring._lengths import read_histogram
 
 PER_DEVICE_NOTE = (
     "prefill, decode, memory, communication and layers are per device of the busiest pipeline stage (its "
@@ -322,6 +326,14 @@ def finite_json(value: Any) -> Any:
     return value
 
 
+def _with_lengths(cand: Candidates, path: str) -> Candidates:
+    """``cand`` with the lengths of the requests in the histogram at ``path`` (``physics.lengths``)."""
+    (prompts, outputs), counts = read_histogram(Path(path), ["prompt_tokens", "output_tokens"], "lengths")
+    served = np.asarray(cand.continuous) | np.asarray(cand.disaggregated)
+    prompt_lengths, output_lengths, covariance = paired(prompts, outputs, counts)
+    return replace(cand, **candidate_lengths(prompt_lengths, output_lengths, cand.batch, served, covariance))
+
+
 def analyze(
     model: str,
     hardware: str,
@@ -357,6 +369,7 @@ def analyze(
     spec_acceptance: float = SPEC_ACCEPTANCE,
     draft: str | None = None,
     flash_attention: bool = True,
+    lengths: str | None = None,
     ideal: bool = False,
     profile: str | None = None,
     costs: CostAssumptions = CostAssumptions(),
@@ -372,7 +385,9 @@ def analyze(
     with continuous batching (``max_num_seqs``, ``chunk_tokens``) at a load (``request_rate`` or
     ``concurrency``; neither: every slot busy), adding percentiles and ``max_request_rate`` under the SLOs
     (``slo_ttft_s``, ``slo_tpot_s`` at ``slo_percentile``). ``spec_tokens`` > 0 decodes speculatively with
-    ``draft`` (``mtp`` or a draft model) at ``spec_acceptance``. Bad values raise ``InputError``.
+    ``draft`` (``mtp`` or a draft model) at ``spec_acceptance``. ``lengths``: a CSV of observed requests
+    (``prompt_tokens``, ``output_tokens`` and an optional ``count`` column) whose lengths replace
+    ``prompt_len`` and ``gen_len`` (docs/cost-model.md §19). Bad values raise ``InputError``.
     """
     arguments = locals()
     if ideal and profile is not None:
@@ -391,6 +406,9 @@ def analyze(
     spec = load_model(model)
     check_speculation(fields["spec_tokens"], [draft])
     cand = with_draft(spec, cand, [draft])
+    if lengths is not None:
+        cand = _with_lengths(cand, lengths)
+        inputs |= {"prompt_len": int(cand.prompt_len[0]), "gen_len": int(cand.gen_len[0]), "lengths": lengths}
     evaluation = evaluate_reference(architecture(spec), cand.row(0))
     accelerator, system = target
     row = cand.row(0)

@@ -1,5 +1,6 @@
 """Search spaces: YAML -> typed, resolved, statically pruned ``Space``."""
 
+from dse.space._lengths import WorkloadLengths, workload_lengths
 from dse.space._schema import (
     MAXIMIZED,
     EngineKind,
@@ -8,6 +9,7 @@ from dse.space._schema import (
     MetricName,
     ObjectiveRecord,
     SpaceRecord,
+    lengths_label,
 )
 from dse.space._space import (
     DIMENSIONS,
@@ -38,6 +40,9 @@ __all__ = [
     "Pruned",
     "Space",
     "SpaceRecord",
+    "WorkloadLengths",
     "build_space",
+    "lengths_label",
     "load_space",
+    "workload_lengths",
 ]

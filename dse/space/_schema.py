@@ -55,14 +55,90 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 """A number from 0 to 1."""
 
 
+class UniformLengthsRecord(BaseModel):
+    """Lengths spread evenly from ``min`` to ``max`` tokens."""
+
+    model_config = _STRICT
+
+    distribution: Literal["uniform"]
+    min: PositiveInt
+    max: PositiveInt
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformLengthsRecord:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+    def label(self) -> str:
+        return f"uniform {self.min}-{self.max}"
+
+
+class LognormalLengthsRecord(BaseModel):
+    """Lognormal lengths: ``mean`` tokens, ``sigma`` the standard deviation of ln(length); lengths above
+    ``max`` are cut to it."""
+
+    model_config = _STRICT
+
+    distribution: Literal["lognormal"]
+    mean: PositiveFloat
+    sigma: float = Field(ge=0.0, le=3.0, description="standard deviation of ln(length)")
+    max: PositiveInt | None = Field(default=None, description="longest length: longer ones are cut to it")
+
+    def label(self) -> str:
+        return f"lognormal (mean {self.mean:g}, σ {self.sigma:g}" + (f", max {self.max}" if self.max else "") + ")"
+
+
+class HistogramLengthsRecord(BaseModel):
+    """Lengths observed in traffic: a CSV file with a header, one request per row (or a ``count`` column),
+    the lengths in ``column`` (default: the workload key, ``prompt_tokens`` or ``output_tokens``). When both
+    keys name the same file, its rows pair each prompt with its output."""
+
+    model_config = _STRICT
+
+    distribution: Literal["histogram"]
+    path: str = Field(description="CSV file, relative to the space file")
+    column: str | None = None
+
+    def label(self) -> str:
+        return f"histogram of {self.path}"
+
+
+def _lengths_kind(value: Any) -> str | None:
+    """``Lengths``' tag of a value: a number's, a distribution's (None: neither)."""
+    if isinstance(value, dict | BaseModel):
+        kind = value.get("distribution") if isinstance(value, dict) else getattr(value, "distribution", None)
+        return f"tag:{kind}" if kind in ("uniform", "lognormal", "histogram") else None
+    return "tag:number"
+
+
+Lengths = Annotated[
+    Annotated[PositiveInt, Tag("tag:number")]
+    | Annotated[UniformLengthsRecord, Tag("tag:uniform")]
+    | Annotated[LognormalLengthsRecord, Tag("tag:lognormal")]
+    | Annotated[HistogramLengthsRecord, Tag("tag:histogram")],
+    Discriminator(
+        _lengths_kind,
+        custom_error_type="lengths",
+        custom_error_message="expected a number of tokens, or a distribution: uniform, lognormal or histogram",
+    ),
+]
+"""Tokens per request: a number, or lengths that vary (docs/cost-model.md §19)."""
+
+
+def lengths_label(value: int | BaseModel) -> str:
+    """A workload length as text: the number, or the distribution."""
+    return str(value) if isinstance(value, int) else value.label()  # type: ignore[attr-defined]
+
+
 class WorkloadRecord(BaseModel):
     """The traffic: tokens per request, how much of each prompt a prefix cache holds, and how evenly a
     mixture-of-experts router spreads tokens. One workload per space; ``dse sweep`` compares several."""
 
     model_config = _STRICT
 
-    prompt_tokens: PositiveInt
-    output_tokens: PositiveInt
+    prompt_tokens: Lengths = Field(description="tokens per prompt: a number or a distribution")
+    output_tokens: Lengths = Field(description="tokens per output: a number or a distribution")
     prefix_hit_rate: Fraction = Field(
         default=0.0, description="share of each prompt already in the prefix cache (those tokens skip prefill)"
     )

@@ -27,6 +27,7 @@ from dse.catalog import (
     validate,
 )
 from dse.costmodel import METRIC_NAMES, REASON_TEXT, SERVING_QUANTILES, CostAssumptions, Reason, evicts
+from dse.costmodel.physics.lengths import candidate_lengths
 from dse.errors import InputError
 from dse.scoring import (
     INPUTS,
@@ -42,6 +43,7 @@ from dse.scoring import (
     target_ratios,
     with_draft,
 )
+from dse.space._lengths import WorkloadLengths, workload_lengths
 from dse.space._schema import SpaceRecord
 
 METRICS = METRIC_NAMES
@@ -152,6 +154,8 @@ class Space:
     """How many of the smallest batch values each surviving combination allows."""
     offsets: np.ndarray
     pruned: tuple[Pruned, ...]
+    lengths: WorkloadLengths
+    """The workload's prompt and output lengths (fixed, or distributions)."""
 
     @property
     def bounds(self) -> list[tuple[str, str, float | None, float | None]]:
@@ -262,12 +266,14 @@ class Space:
 
     def _workload(self, code: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The candidate fields that come from the space rather than the catalogs, by indexing small tables."""
-        n, work = len(code["batch"]), self.record.workload
-        workload = {
-            "batch": self.batches[code["batch"]].astype(np.float64),
-            "prompt_len": np.full(n, float(work.prompt_tokens)),
-            "gen_len": np.full(n, float(work.output_tokens)),
-        }
+        n = len(code["batch"])
+        batch = self.batches[code["batch"]].astype(np.float64)
+        served = np.isin(np.asarray(self.settings["scheduler"], dtype=object)[code["scheduler"]], ["continuous"])
+        served |= np.isin(np.asarray(self.settings["mode"], dtype=object)[code["mode"]], ["disaggregated"])
+        lengths = self.lengths
+        workload = {"batch": batch} | candidate_lengths(
+            lengths.prompts, lengths.outputs, batch, served, lengths.covariance
+        )
         for i in INPUTS:
             if i.name in SETTINGS and i.field:
                 workload[i.field] = self._fields[i.field][code[i.name]]  # type: ignore[index]
@@ -276,8 +282,9 @@ class Space:
         return workload
 
     def _evicting(self) -> np.ndarray:
-        """Per kv_budget value: whether it evicts tokens the model would attend to (``dse.costmodel.evicts``)."""
-        context = self.record.workload.prompt_tokens + self.record.workload.output_tokens
+        """Per kv_budget value: whether it evicts tokens the model would attend to (``dse.costmodel.evicts``) in
+        the longest request."""
+        context = self.lengths.prompts.largest + self.lengths.outputs.largest
         arch = architecture(self.model)
         return np.asarray([bool(evicts(arch, b, context)) for b in self.settings["kv_budget"]], dtype=bool)
 
@@ -425,6 +432,28 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     return model, hardware, tuple(keys), tuple(numerics), alias
 
 
+def _lengths(record: SpaceRecord, source: str, path: Path | None, model: Any) -> WorkloadLengths:
+    """The workload's lengths, histograms read relative to the space file; the longest request must fit in
+    the model's context."""
+    try:
+        lengths = workload_lengths(record.workload, path.parent if path is not None else Path("."))
+    except InputError as exc:
+        if exc.source is not None:
+            raise
+        raise InputError(str(exc).split(": ", 1)[-1], source=source, field=exc.field) from None
+    longest = lengths.prompts.largest + lengths.outputs.largest
+    context = architecture(model).max_position_embeddings
+    if lengths.varies and longest > context:  # fixed lengths beyond it are a result with a reason
+        raise InputError(
+            f"the longest request ({longest:,.0f} tokens: prompt {lengths.prompts.largest:,.0f} + output "
+            f"{lengths.outputs.largest:,.0f}) exceeds {model.id}'s context of {context:,} tokens; give the "
+            "distribution a max",
+            source=source,
+            field="workload",
+        )
+    return lengths
+
+
 def _number(value: float | None) -> float:
     """A workload figure as a float column value (None: NaN)."""
     return np.nan if value is None else float(value)
@@ -474,9 +503,11 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
         raise InputError(f"the product of the choices exceeds {MAX_FULL_SIZE:,} candidates", source=source)
     grid = np.stack(np.meshgrid(*(np.arange(n) for n in radices), indexing="ij"), -1).reshape(-1, len(radices))
     ones, offsets = np.ones(len(grid), dtype=np.int64), np.arange(len(grid) + 1)
+    lengths = _lengths(record, source, path, model)
     draft = Space(
-        record, source, digest, model, hardware, numerics, keys, alias, settings, batches, grid, ones, offsets, ()
-    )
+        record, source, digest, model, hardware, numerics, keys, alias, settings, batches, grid, ones, offsets, (),
+        lengths,
+    )  # fmt: skip
     smallest = draft.evaluate_codes(*grid.T, np.zeros(len(grid), dtype=np.int64))
     cand_reason = smallest["infeasible_reason"]
     overloaded = smallest["infeasible_reason"] == REASON_TEXT[Reason.OVERLOADED]  # a larger batch may carry it
@@ -496,8 +527,12 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
 
 
 def load_space(path: str | Path) -> Space:
-    """Load, validate, resolve and prune a search-space YAML file."""
+    """Load, validate, resolve and prune a search-space YAML file; its digest covers the histogram files it names."""
     path = Path(path)
     record = validate(SpaceRecord, read_document(path), source=str(path), path=path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return build_space(record, source=str(path), path=path, digest=digest)
+    space = build_space(record, source=str(path), path=path, digest=digest)
+    if space.lengths.files:  # the histograms are part of the space: a changed file is another space
+        files = "".join(hashlib.sha256(f.read_bytes()).hexdigest() for f in space.lengths.files)
+        space = replace(space, digest=hashlib.sha256((digest + files).encode()).hexdigest())
+    return space

@@ -381,3 +381,24 @@ def test_a_sweep_twice_makes_two_directories_and_resumes(tmp_path: Path, monkeyp
     assert json.loads((second / "sweep.json").read_text())["complete"]
     assert (second / "sweep.csv").read_bytes() == (first / "sweep.csv").read_bytes()
     assert main(["sweep", str(experiment), "--out", str(first)]) == 2  # a sweep directory is continued, not reused
+
+
+def test_a_sweep_over_lengths_finds_the_base_space_s_histogram(tmp_path: Path) -> None:
+    """A histogram named relative to the base space is found from every point; a distribution may be a point."""
+    (tmp_path / "traffic.csv").write_text("prompt_tokens\n300\n700\n2000\n")
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "name: lengths\nmodel: llama-3.1-8b\n"
+        "workload: {prompt_tokens: {distribution: histogram, path: traffic.csv}, output_tokens: 100}\n"
+        "choices: {hardware: [h100-sxm], scheduler: [continuous]}\n"
+        "objectives: [{metric: throughput_tokens_per_s}]\n"
+    )
+    experiment = tmp_path / "sweep.yaml"
+    experiment.write_text(
+        "name: s\nbase: base.yaml\ngrid:\n  workload.output_tokens: [100, {distribution: uniform, min: 50, max: 150}]\n"
+    )
+    result = dse.sweep(experiment, out=tmp_path / "out")
+    assert result.complete and len(result.table) == 2
+    point = load_space(tmp_path / "out" / "point-001" / "space.yaml")
+    assert point.lengths.prompts.mean == 1000.0 and point.lengths.outputs.mean == pytest.approx(100.0)
+    assert set(result.table["sweep.workload.output_tokens"]) == {"100", "{distribution: uniform, max: 150, min: 50}"}

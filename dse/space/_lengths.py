@@ -1,0 +1,62 @@
+"""A workload's prompt and output lengths as distributions (``physics.lengths``), read from its record: a
+number, a uniform or lognormal law, or a histogram CSV of observed requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dse.costmodel.physics import lengths
+from dse.scoring import read_histogram
+from dse.space._schema import (
+    HistogramLengthsRecord,
+    LognormalLengthsRecord,
+    UniformLengthsRecord,
+    WorkloadRecord,
+)
+
+
+@dataclass(frozen=True)
+class WorkloadLengths:
+    """The lengths of a workload: prompts, outputs, and their covariance (tokens²; 0 unless a histogram
+    pairs them)."""
+
+    prompts: lengths.Lengths
+    outputs: lengths.Lengths
+    covariance: float = 0.0
+    files: tuple[Path, ...] = ()
+    """Histogram files read (their contents are part of the space)."""
+
+    @property
+    def varies(self) -> bool:
+        return not (self.prompts.fixed and self.outputs.fixed)
+
+
+def workload_lengths(work: WorkloadRecord, base: Path) -> WorkloadLengths:
+    """The lengths of ``work`` (histogram paths relative to ``base``); errors name the field."""
+    records = {"prompt_tokens": work.prompt_tokens, "output_tokens": work.output_tokens}
+    paths = {
+        name: (base / r.path if not Path(r.path).is_absolute() else Path(r.path))
+        for name, r in records.items()
+        if isinstance(r, HistogramLengthsRecord)
+    }
+    columns = {name: r.column or name for name, r in records.items() if isinstance(r, HistogramLengthsRecord)}
+    if len(paths) == 2 and paths["prompt_tokens"] == paths["output_tokens"]:  # one file: each row a request
+        (p, g), count = read_histogram(
+            paths["prompt_tokens"], [columns["prompt_tokens"], columns["output_tokens"]], "workload"
+        )
+        path = paths["prompt_tokens"]
+        return WorkloadLengths(*lengths.paired(p, g, count), (path,))
+    read = {}
+    for name, record in records.items():
+        field = f"workload.{name}"
+        if isinstance(record, int):
+            read[name] = lengths.fixed(record)
+        elif isinstance(record, UniformLengthsRecord):
+            read[name] = lengths.uniform(record.min, record.max)
+        elif isinstance(record, LognormalLengthsRecord):
+            read[name] = lengths.lognormal(record.mean, record.sigma, record.max)
+        else:
+            (values,), count = read_histogram(paths[name], [columns[name]], field)
+            read[name] = lengths.histogram(values, count)
+    return WorkloadLengths(read["prompt_tokens"], read["output_tokens"], 0.0, tuple(dict.fromkeys(paths.values())))
