@@ -281,3 +281,6 @@ def test_analyze_takes_the_lengths_of_your_traffic(capsys: pytest.CaptureFixture
     assert json.loads(same)["ttft_s"] == pytest.approx(data["ttft_s"], rel=0.05)  # mean TTFT: the mean prompt's
     code, _, err = _run(capsys, *argv, "--lengths", str(tmp_path / "gone.csv"))
     assert code == 2 and "lengths: histogram file not found" in err
+    traffic.write_text("prompt_tokens,output_tokens\n200000,10\n")  # beyond Llama-3.1-8B's 131,072 tokens
+    code, _, err = _run(capsys, *argv, "--lengths", str(traffic))
+    assert code == 2 and "exceeds the model's context of 131,072" in err

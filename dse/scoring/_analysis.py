@@ -326,9 +326,15 @@ def finite_json(value: Any) -> Any:
     return value
 
 
-def _with_lengths(cand: Candidates, path: str) -> Candidates:
-    """``cand`` with the lengths of the requests in the histogram at ``path`` (``physics.lengths``)."""
+def _with_lengths(cand: Candidates, path: str, context: int) -> Candidates:
+    """``cand`` with the lengths of the requests in the histogram at ``path`` (``physics.lengths``), whose
+    longest must fit in the model's ``context``."""
     (prompts, outputs), counts = read_histogram(Path(path), ["prompt_tokens", "output_tokens"], "lengths")
+    longest = float(np.max(prompts + outputs))
+    if longest > context:
+        raise InputError(
+            f"a request of {longest:,.0f} tokens exceeds the model's context of {context:,}", field="lengths"
+        )
     served = np.asarray(cand.continuous) | np.asarray(cand.disaggregated)
     prompt_lengths, output_lengths, covariance = paired(prompts, outputs, counts)
     return replace(cand, **candidate_lengths(prompt_lengths, output_lengths, cand.batch, served, covariance))
@@ -407,7 +413,7 @@ def analyze(
     check_speculation(fields["spec_tokens"], [draft])
     cand = with_draft(spec, cand, [draft])
     if lengths is not None:
-        cand = _with_lengths(cand, lengths)
+        cand = _with_lengths(cand, lengths, architecture(spec).max_position_embeddings)
         inputs |= {"prompt_len": int(cand.prompt_len[0]), "gen_len": int(cand.gen_len[0]), "lengths": lengths}
     evaluation = evaluate_reference(architecture(spec), cand.row(0))
     accelerator, system = target

@@ -29,6 +29,9 @@ def read_histogram(path: Path, columns: list[str], field: str) -> tuple[list[np.
     header = list(rows[0].keys()) if rows else []
     if not rows:
         raise InputError("no rows (expected a header and one row per request)", source=source, field=field)
+    extra = next((i for i, row in enumerate(rows, start=2) if row.get(None)), None)  # type: ignore[call-overload]
+    if extra is not None:
+        raise InputError(f"line {extra}: more cells than the header names", source=source, field=field)
     out = []
     for column in [*columns, COUNT_COLUMN]:
         if column not in header:
@@ -44,7 +47,8 @@ def read_histogram(path: Path, columns: list[str], field: str) -> tuple[list[np.
                 value = np.nan
             if not (np.isfinite(value) and value > 0 and (column == COUNT_COLUMN or value == int(value))):
                 what = "a positive count" if column == COUNT_COLUMN else "a positive whole number of tokens"
-                raise InputError(f"line {i}, column {column!r}: {row[column]!r} is not {what}", source=source)
+                message = f"line {i}, column {column!r}: {row[column]!r} is not {what}"
+                raise InputError(message, source=source, field=field)
             values.append(value)
         out.append(np.asarray(values))
     return out[:-1], out[-1]

@@ -446,8 +446,8 @@ def _lengths(record: SpaceRecord, source: str, path: Path | None, model: Any) ->
     if lengths.varies and longest > context:  # fixed lengths beyond it are a result with a reason
         raise InputError(
             f"the longest request ({longest:,.0f} tokens: prompt {lengths.prompts.largest:,.0f} + output "
-            f"{lengths.outputs.largest:,.0f}) exceeds {model.id}'s context of {context:,} tokens; give the "
-            "distribution a max",
+            f"{lengths.outputs.largest:,.0f}) exceeds {model.id}'s context of {context:,} tokens; lower the "
+            "distributions' max (a lognormal's is optional: give it one)",
             source=source,
             field="workload",
         )

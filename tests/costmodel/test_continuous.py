@@ -221,3 +221,25 @@ def test_a_closed_loop_below_one_request_a_replica_keeps_littles_law() -> None:
     assert out["throughput_tokens_per_s"] / 201 * out["e2e_latency_s"] == pytest.approx(1.0, rel=1e-9)
     apart = _frame([_row(hardware="dgx-h100", mode="disaggregated", concurrency=1, replicas=2)]).iloc[0]
     assert apart["throughput_tokens_per_s"] / 201 * apart["e2e_latency_s"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_an_engine_admits_no_more_sequences_than_its_chunks_keep_fed() -> None:
+    # P = 1000, G = 201, C = 512: at b sequences the room is 512 - (b - 1) (b < 201), a prompt spans
+    # s = ceil(1000 / room) chunks; b' = (G - 1) k / P + 1 sequences are fed (φ = 1). With s = 3 (room 334-499,
+    # k = 333.3) that is 200 x 1/3 + 1 = 67.67: 67.67 sequences are fed, more are not
+    fed = continuous.fed_slots(256.0, 1000.0, 201.0, 512.0)
+    assert fed == pytest.approx(200.0 / 3.0 + 1.0, rel=1e-6)
+    assert continuous.fed_slots(64.0, 1000.0, 201.0, 512.0) == 64.0  # fewer slots: all fed
+    # under speculation each decoding sequence brings γ + 1 tokens: less room, fewer fed
+    assert continuous.fed_slots(256.0, 1000.0, 201.0, 512.0, 3.0) < fed
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from([256, 512, 2048, 8192]), st.integers(100, 4000), st.integers(2, 600))
+def test_every_slot_busy_is_the_engine_s_capacity(chunk: int, P: int, G: int) -> None:
+    """No closed loop, at any concurrency, completes more requests than the engine with every slot busy."""
+    base = _row(scheduler="continuous", chunk_tokens=chunk, prompt_len=P, gen_len=G)
+    rows = [base] + [base | {"concurrency": n} for n in (4, 16, 64, 128, 256)]
+    out = _frame(rows)
+    busy = out["throughput_tokens_per_s"].iloc[0]
+    assert (out["throughput_tokens_per_s"].iloc[1:] <= busy * (1 + 1e-9)).all(), out["throughput_tokens_per_s"]

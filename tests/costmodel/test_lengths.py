@@ -5,6 +5,7 @@ percentiles over the prompts)."""
 from __future__ import annotations
 
 import dataclasses
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -35,8 +36,12 @@ def test_a_lognormal_keeps_its_mean_and_its_longest_of_b_matches_sampling() -> N
     rng = np.random.default_rng(7)
     draws = rng.lognormal(np.log(1000.0) - 0.32, 0.8, size=(400_000, 8)).max(axis=1).mean()
     assert d.expected_max(8.0) == pytest.approx(draws, rel=0.01)
-    capped = lengths.lognormal(1000.0, 0.8, cap=2000.0)
-    assert capped.largest == 2000.0 and capped.mean < 1000.0
+    capped = lengths.lognormal(1000.0, 1.5, cap=8000.0)
+    assert capped.largest == 8000.0
+    # E[min(X, c)] = mean Φ(z_c - σ) + c (1 - Φ(z_c)), z_c = (ln(c / mean) + σ² / 2) / σ
+    z = (np.log(8.0) + 1.5**2 / 2.0) / 1.5
+    exact = 1000.0 * NormalDist().cdf(z - 1.5) + 8000.0 * (1.0 - NormalDist().cdf(z))
+    assert capped.mean == pytest.approx(exact, rel=1e-9)
 
 
 def test_a_uniform_longest_of_b_is_the_order_statistic() -> None:
@@ -52,9 +57,15 @@ def test_a_histogram_is_its_own_values_and_its_quantiles_interpolate_them() -> N
     assert list(d.values) == [1.0, 2.0, 3.0] and list(d.weights) == [0.25, 0.5, 0.25]
     # the longest of two: 3 unless both are below 3 (9/16), then 2 unless both are 1 (1/16)
     assert d.expected_max(2.0) == pytest.approx(3 * 7 / 16 + 2 * 8 / 16 + 1 * 1 / 16)
-    # each value at the middle of its probability (0.125, 0.5, 0.875), over the mean 2
-    assert list(d.quantiles((0.0, 0.125, 0.5, 0.6875, 1.0))) == pytest.approx([0.5, 0.5, 1.0, 1.25, 1.5])
+    # the smallest value with F >= p, over the mean 2; the last interval's end gives it the mean beyond 0.8
+    # (3): uniform from 3 to 3
+    assert list(d.quantiles((0.0, 0.2, 0.25, 0.5, 0.8, 1.0))) == pytest.approx([0.5, 0.5, 0.5, 1.0, 1.5, 1.5])
     assert (lengths.fixed(300).quantiles() == 1.0).all()
+    # a sparse histogram keeps its steps: 99 requests of 100 tokens, one of 10,000 (mean 199)
+    sparse = lengths.histogram([100, 10_000], [99, 1]).quantiles((0.0, 0.9, 0.99, 0.995, 1.0)) * 199.0
+    assert list(sparse[:3]) == pytest.approx([100.0, 100.0, 100.0])
+    # beyond 0.995 the mean is 10,000 x 0.005 / 0.005: the last interval runs from 10,000 to 10,000
+    assert list(sparse[3:]) == pytest.approx([10_000.0, 10_000.0])
 
 
 def test_the_context_spread_is_the_output_variance_over_twice_its_mean() -> None:
@@ -74,22 +85,24 @@ def test_fixed_lengths_give_the_fields_as_they_are() -> None:
 
 
 def test_a_prompt_s_prefill_by_hand() -> None:
-    # T_d 10 ms, T_m 50 ms, k = room = 1000 tokens, mean prompt 1000: prompts of 500, 1000 and 3000 tokens take
-    # 1, 1 and 3 steps; the 500-token one waits for its whole step: 50 ms, 50 ms, 3 x 10 + 40 x 3 = 150 ms
+    # T_d 10 ms, T_m 50 ms, mean prompt 1000; prompts of 500, 1000 and 3000 tokens
     spread = Spread(1000.0, np.asarray([0.5, 1.0, 3.0]), (0.0, 0.5, 1.0))
-    shape = spread.shape(0.01, 0.05, 1000.0, 1000.0)
-    mean = 0.5 * (0.05 + 0.05) / 2 + 0.5 * (0.05 + 0.15) / 2
-    assert shape == pytest.approx(np.asarray([0.05, 0.05, 0.15]) / mean)
-    assert Spread(1000.0, np.ones(3), (0.0, 0.5, 1.0)).shape(0.01, 0.05, 1000.0, 1000.0) is None
+    # short prompts sharing steps (k = 2000 tokens from two prompts a step, room 4000): one step each, plus
+    # their tokens' and the other prompt's share of the step's prompt work: 10 + 40 x (L + 1000) / 2000 ms
+    shared = spread.service_s(0.01, 0.05, 2000.0, 4000.0)
+    assert shared == pytest.approx([0.01 + 0.04 * 0.75, 0.05, 0.01 + 0.04 * 2.0])
+    # chunked (k = 250, room 250): L / 250 steps of T_m: 0.1, 0.2 and 0.6 s
+    assert spread.service_s(0.01, 0.05, 250.0, 250.0) == pytest.approx([0.1, 0.2, 0.6])
+    # one prompt a step (k = P = 1000): linear in its length, T_d + 40 ms x L / 1000
+    assert spread.service_s(0.01, 0.05, 1000.0, 4000.0) == pytest.approx([0.03, 0.05, 0.13])
+    assert Spread(1000.0, np.ones(3), (0.0, 0.5, 1.0)).service_s(0.01, 0.05, 1000.0, 1000.0) is None
 
 
 def test_the_ttft_quantile_over_prompts_spread_evenly_by_hand() -> None:
-    # prompts at 0.5, 1 and 1.5 of the mean at probabilities 0, 0.5, 1 (uniform from 0.5 P to 1.5 P), prefill in
-    # proportion to the prompt: uniform from 0.5 s to 1.5 s about the mean service 1 s
-    edges = (0.0, 0.5, 1.0)
-    shape = Spread(4.0, np.asarray([0.5, 1.0, 1.5]), edges).shape(0.0, 1.0, 1.0, np.inf)
+    # prefill spread evenly from 0.5 s to 1.5 s (two intervals of probability 0.5)
+    edges, prefill = (0.0, 0.5, 1.0), np.asarray([0.5, 1.0, 1.5])
     for q in (0.5, 0.9, 0.99):
-        assert queueing.ttft_quantile_s(q, 0.0, 0.0, 1.0, shape, edges) == pytest.approx(0.5 + q, rel=1e-12)
+        assert queueing.ttft_quantile_s(q, 0.0, 0.0, 1.0, prefill, edges) == pytest.approx(0.5 + q, rel=1e-12)
     # with a queue at ρ = 0.6 and mean wait 0.3 s: P(W + S <= t) integrated numerically over S
     rho, wait = 0.6, 0.3
 
@@ -100,7 +113,7 @@ def test_the_ttft_quantile_over_prompts_spread_evenly_by_hand() -> None:
         return quad(wait_cdf, 0.5, 1.5, points=[min(max(t, 0.5), 1.5)], epsabs=1e-13)[0] - 0.9
 
     expected = brentq(cdf, 0.5, 10.0, xtol=1e-13)
-    assert queueing.ttft_quantile_s(0.9, rho, wait, 1.0, shape, edges) == pytest.approx(expected, rel=1e-9)
+    assert queueing.ttft_quantile_s(0.9, rho, wait, 1.0, prefill, edges) == pytest.approx(expected, rel=1e-9)
 
 
 # --- what lengths that vary do to a deployment ----------------------------------------------------------
@@ -180,3 +193,19 @@ def test_ttft_percentiles_are_ordered_and_the_reference_agrees(sigma: float, rat
     for mine, theirs in zip(ev.serving.ttft_quantiles_s, ref.serving.ttft_quantiles_s, strict=True):
         assert mine[0] == pytest.approx(float(theirs), rel=1e-9) or (np.isinf(mine[0]) and np.isinf(theirs))
     assert ev.serving.max_request_rate[0] == pytest.approx(float(ref.serving.max_request_rate), rel=1e-9)
+
+
+def test_a_request_alone_takes_about_its_own_prompt_s_ttft(tmp_path: Any) -> None:
+    """One request at a time (a closed loop of one), nine in ten with 500-token prompts, one with 4,000: the p99
+    is the long prompt's TTFT as a fixed 4,000-token workload gives it (its step read between the mixed step
+    and the step with a full room, both evaluated), the p50 the short one's, conservatively (the chord from
+    the decode step to the mean prompt's step lies above the convex roofline)."""
+    from dse.scoring import analyze
+
+    traffic = tmp_path / "traffic.csv"
+    traffic.write_text("prompt_tokens,output_tokens,count\n500,300,9\n4000,300,1\n")
+    row = {"model": MODEL, "hardware": HARDWARE, "scheduler": "continuous", "concurrency": 1}
+    mixed = analyze(**row, lengths=str(traffic)).to_dict()["percentiles"]["ttft_s"]
+    short, long = (analyze(**row, prompt_len=p, gen_len=300).to_dict()["ttft_s"] for p in (500, 4000))
+    assert mixed["p99"] == pytest.approx(long, rel=0.1)
+    assert short <= mixed["p50"] <= 1.3 * short

@@ -11,6 +11,7 @@ import pytest
 
 import dse
 from dse.catalog import load_model
+from dse.costmodel.physics import continuous
 from dse.costmodel.physics.speculative import expected_tokens
 from dse.errors import InputError
 from dse.scoring._draft import draft_figures
@@ -63,3 +64,14 @@ def test_speculation_under_continuous_batching_keeps_littles_law() -> None:
     assert rate * out["e2e_latency_s"] == pytest.approx(16, rel=1e-9)
     plain = _one(scheduler="continuous", concurrency=16)
     assert out["tpot_s"] < plain["tpot_s"] and math.isfinite(out["tpot_s_p99"])
+
+
+def test_verification_tokens_count_against_the_step_budget() -> None:
+    # 50 sequences with 4 draft tokens each bring 5 tokens a step: a 512-token budget leaves 512 - 49 x 5 = 267
+    # for prompts (463 without speculation), so a 1,000-token prompt takes 4 chunks instead of 3
+    assert continuous.room(201.0, 50.0, 512.0, 5.0) == 267.0
+    assert continuous.chunks(1000.0, 201.0, 50.0, 512.0, 5.0)[0] == 4.0
+    assert continuous.chunks(1000.0, 201.0, 50.0, 512.0)[0] == 3.0
+    # and an engine holds no more sequences than the budget carries: 512 / 5 -> 102
+    out = _one(scheduler="continuous", chunk_tokens=512, spec_tokens=4, draft="mtp")
+    assert out["requests_in_engine"] <= 102.0

@@ -67,6 +67,7 @@ def test_a_histogram_file_pairs_prompts_with_outputs_and_is_part_of_the_space(tm
         ("prompt\n100\n", "no column 'prompt_tokens' (columns: prompt)"),
         ("prompt_tokens\n", "no rows"),
         ("prompt_tokens,count\n100,x\n", "line 2, column 'count': 'x' is not a positive count"),
+        ("prompt_tokens\n100,5\n", "line 2: more cells than the header names"),
     ],
 )
 def test_a_bad_histogram_names_its_file_line_and_column(tmp_path: Path, text: str, message: str) -> None:
@@ -75,11 +76,12 @@ def test_a_bad_histogram_names_its_file_line_and_column(tmp_path: Path, text: st
     with pytest.raises(InputError) as error:
         _space(tmp_path, {"prompt_tokens": histogram, "output_tokens": 100})
     assert message in str(error.value) and "lengths.csv" in str(error.value)
+    assert "workload.prompt_tokens" in str(error.value)
 
 
 def test_a_missing_histogram_and_a_tail_beyond_the_context_are_errors_of_the_space(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"space.yaml: workload.prompt_tokens: histogram file not found"):
         _space(tmp_path, {"prompt_tokens": {"distribution": "histogram", "path": "gone.csv"}, "output_tokens": 1})
     tail = {"distribution": "lognormal", "mean": 20000.0, "sigma": 1.0}
-    with pytest.raises(InputError, match=r"space.yaml: workload: the longest request .* give the distribution a max"):
+    with pytest.raises(InputError, match=r"space.yaml: workload: the longest request .* lower the distributions' max"):
         _space(tmp_path, {"prompt_tokens": tail, "output_tokens": 100})

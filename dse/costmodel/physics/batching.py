@@ -33,15 +33,30 @@ MEMORY_REASONS = (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED, Reason.H
 
 
 def _step(
-    arch: Architecture, c: Candidates, lay: Layout, parts: PassParts, b: Any, P: Any, G: Any, cached: Any, tokens: Any
+    arch: Architecture,
+    c: Candidates,
+    lay: Layout,
+    parts: PassParts,
+    b: Any,
+    P: Any,
+    G: Any,
+    cached: Any,
+    tokens: Any,
+    full: bool = False,
 ) -> tuple[Any, Any]:
     """(time, activation peak) of the mixed step at b sequences (``continuous.chunks``; G: decode steps per
     request plus one), each decoding sequence bringing ``tokens`` tokens: its pass's operators, its
     collectives, scheduled on the pipeline like a decode step (every micro-batch's rows through every
-    stage)."""
-    s, k = continuous.chunks(P, G, b, c.chunk_tokens)
-    prompts = k / P
-    p = mixed_pass(arch, c, lay, b - np.maximum(prompts, 1.0), prompts, s, cached, tokens)
+    stage). ``full``: the step with its room full of prompt tokens instead (prompts that vary, §19)."""
+    s, k = continuous.chunks(P, G, b, c.chunk_tokens, tokens)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prompts = k / P
+        decoding = b - np.maximum(prompts, 1.0)
+        if full:  # beside the b - π decoding sequences of ``continuous.room``; no prompt tokens: no prompt
+            s, k = np.ones_like(s), continuous.room(G, b, c.chunk_tokens, tokens)
+            decoding = np.maximum(b - np.maximum(1.0, b / G), 0.0)
+            prompts = np.where(P > 0, k / P, 0.0)
+    p = mixed_pass(arch, c, lay, decoding, prompts, s, cached, tokens)
     layers, other, largest = parts(c, p)
     time = schedule.pass_step_s(c, lay, layers, other, p, arch)
     return time, memory.activation_bytes(p.R, arch.hidden_size, p.a, largest, p.B, arch.vocab_size)
@@ -142,7 +157,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     varies = np.any(c.prompt_quantiles != 1.0)  # prompts of varying length (§19)
     spread = Spread(P, c.prompt_quantiles, TTFT_EDGES) if varies else None
     # a decode step's keys: the token-weighted mean context, beyond P + G / 2 where lengths vary (§19)
-    widened = np.any(c.context_spread > 0)
+    widened = np.any(c.context_spread != 0)
 
     def decoding(cand: Candidates) -> Candidates:
         return replace(cand, prompt_len=cand.prompt_len + c.context_spread) if widened else cand
@@ -150,13 +165,13 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     # one sequence: the lone request's steps, and what a device has left for KV after weights and reserve
     c1 = replace(as_static, batch=np.ones(n))
     one = static(c1)
-    s1, k1 = continuous.chunks(P, G, 1.0, C)
+    s1, k1 = continuous.chunks(P, G, 1.0, C, gamma + 1.0)
     mixed1, act1 = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0)
     decode1 = static(decoding(c1)).tpot_s if widened else one.tpot_s
     if np.any(gamma > 0):
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
         decode1 = np.where(gamma > 0, speculative.step_s(verify1, decode1, c), decode1)  # alone, no mixed decode
-    rows_max = np.minimum(C, c.max_num_seqs - 1.0 + k1)
+    rows_max = np.minimum(C, (c.max_num_seqs - 1.0) * (gamma + 1.0) + k1)
     activations = act1 * np.maximum(rows_max / k1, 1.0)  # the step with the most rows: linear in rows
     kv_one = kvcache.kv_cache_bytes(
         arch,
@@ -176,9 +191,11 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         if np.any(c.kv_offload_fraction > 0):
             fit = np.fmin(fit, np.floor(dp * np.fmax(c.host_memory_bytes, 0.0) / (kv_one * c.kv_offload_fraction)))
     closed = np.isfinite(c.concurrency)
-    cap = np.fmin(np.fmin(c.max_num_seqs, fit), C)
+    cap = np.fmin(np.fmin(c.max_num_seqs, fit), C / (gamma + 1.0))  # every slot's tokens within the budget
     cap = np.where(closed, np.minimum(cap, c.concurrency / c.replicas), cap)
     b_max = np.maximum(np.floor(cap), 1.0)
+    # and no more than the prompts' chunks keep fed (a small budget beside many decoding sequences)
+    b_max = np.maximum(np.floor(continuous.fed_slots(b_max, P, G, C, gamma + 1.0)), 1.0)
 
     # every slot busy
     cb = replace(as_static, batch=b_max)
@@ -189,7 +206,12 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         verify = speculative.verify_step_s(arch, replace(cb, spec_tokens=gamma), full.layout, parts, b_max)
         mixed_max = np.where(gamma > 0, mixed_max + draft * full.tpot_s, mixed_max)
         decode_max = np.where(gamma > 0, speculative.step_s(verify, full.tpot_s, c), decode_max)
-    steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max)
+    steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0)
+    if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
+        full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
+        full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)
+        full_max = np.where(gamma > 0, full_max + draft * full.tpot_s, full_max)
+        steps = replace(steps, full_1=full_1, full_max=full_max)
 
     # the operating point
     rate, concurrency = c.request_rate / c.replicas, c.concurrency / c.replicas

@@ -59,21 +59,23 @@ def normal_quantile(q: Any) -> Any:
     return np.select([q == p for p in QUANTILES], [_Z[p] for p in QUANTILES], np.nan)
 
 
-def room(G: Any, b: Any, C: Any) -> Any:
-    """C - (b - π), at least one token: what a mixed step leaves for prompts beside b - π decode tokens, with
-    π = max(1, b / G) prompts a step (``chunks``)."""
+def room(G: Any, b: Any, C: Any, tokens: Any = 1.0) -> Any:
+    """C - t (b - π), at least one token: what a mixed step leaves for prompts beside the b - π decoding
+    sequences' t tokens each (t = γ + 1 under speculative decoding, whose verification counts against the
+    budget as vLLM's scheduler counts it), with π = max(1, b / G) prompts a step (``chunks``)."""
     prompts = np.maximum(1.0, b / G)
-    return np.maximum(C - np.maximum(b - prompts, 0.0), 1.0)
+    return np.maximum(C - np.maximum(b - prompts, 0.0) * tokens, 1.0)
 
 
-def chunks(P: Any, G: Any, b: Any, C: Any) -> tuple[Any, Any]:
+def chunks(P: Any, G: Any, b: Any, C: Any, tokens: Any = 1.0) -> tuple[Any, Any]:
     """(s, k): the steps a prompt of P new tokens spans, and the prompt tokens a mixed step carries.
 
     The b sequences turn over every G steps, so a mixed step carries π = max(1, b / G) prompts, beside
     b - π decode tokens; the room it leaves for prompts is C - (b - π) (at least one token). A prompt longer
     than the room runs in s = ceil(P / room) chunks of k = P / s, one prompt per step; a shorter one in one
-    step with the other prompts that arrived since the last step: k = min(room, π P)."""
-    return _chunks(P, G, b, room(G, b, C))
+    step with the other prompts that arrived since the last step: k = min(room, π P). Decoding sequences
+    bring ``tokens`` tokens each (``room``)."""
+    return _chunks(P, G, b, room(G, b, C, tokens))
 
 
 def _chunks(P: Any, G: Any, b: Any, space: Any) -> tuple[Any, Any]:
@@ -124,13 +126,16 @@ class Steady:
     """Prompt tokens a mixed step may carry: C - (b - π)."""
     prompt_tokens_per_step: Any
     """k: prompt tokens a mixed step carries."""
+    full_s: Any = None
+    """A mixed step with the room full of prompt tokens (prompts that vary; None: not evaluated)."""
 
 
-def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any) -> Steady:
-    """The steady state at b sequences (module doc). Below one sequence (a lightly loaded engine, b < 1) a
-    request runs alone: TTFT s T_m, TPOT T_d, and X = b / (s T_m + (G - 1) T_d) (Little's law)."""
+def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any, tokens: Any = 1.0) -> Steady:
+    """The steady state at b sequences (module doc), each decoding sequence bringing ``tokens`` tokens a step.
+    Below one sequence (a lightly loaded engine, b < 1) a request runs alone: TTFT s T_m, TPOT T_d, and X =
+    b / (s T_m + (G - 1) T_d) (Little's law)."""
     b = np.maximum(b, 1.0)
-    space = room(G, b, C)
+    space = room(G, b, C, tokens)
     s, k = _chunks(P, G, b, space)
     phi, b = prefill_share(b, P, G, k)
     pi = np.maximum(k / P, 1.0)
@@ -159,6 +164,12 @@ class StepTimes:
     decode_1: Any
     mixed_max: Any
     decode_max: Any
+    tokens: Any = 1.0
+    """Tokens a decoding sequence brings to a step (γ + 1 under speculative decoding)."""
+    full_1: Any = None
+    full_max: Any = None
+    """A mixed step with its room full of prompt tokens, at b = 1 and b_max (None: not needed, prompts
+    that do not vary)."""
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
         """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
@@ -166,7 +177,9 @@ class StepTimes:
             t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
         mixed = self.mixed_1 + t * (self.mixed_max - self.mixed_1)
         decode = self.decode_1 + t * (self.decode_max - self.decode_1)
-        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode)
+        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens)
+        if self.full_1 is not None:
+            state = replace(state, full_s=self.full_1 + t * (self.full_max - self.full_1))
         if not np.any(b < 1.0):
             return state
         alone = lone(b, state, G)  # the state at max(b, 1) is the state at one sequence where b < 1
@@ -181,11 +194,15 @@ class StepTimes:
 # --- load -------------------------------------------------------------------------------------------------
 
 
-def _shape(spread: Spread | None, state: Steady) -> Any:
-    """``Spread.shape`` at the engine's state (None: fixed prompts)."""
+def _prefill(spread: Spread | None, state: Steady) -> Any:
+    """``Spread.service_s`` at the engine's state (None: fixed prompts)."""
     if spread is None:
         return None
-    return spread.shape(state.decode_s, state.mixed_s, state.prompt_tokens_per_step, state.room)
+    prefill = spread.service_s(state.decode_s, state.mixed_s, state.prompt_tokens_per_step, state.room, state.full_s)
+    if prefill is None:
+        return None
+    fixed = np.all(np.asarray(spread.quantiles) == 1.0, axis=-1, keepdims=True)  # a fixed length: its own
+    return np.where(fixed, np.asarray(state.ttft_s)[..., None], prefill)
 
 
 def _edges(spread: Spread | None) -> tuple[float, ...]:
@@ -235,8 +252,8 @@ def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any, spread: Spread
     rho = rate / capacity
     queue = md1_wait_s(rho, 1.0 / capacity)
     wait = queue + state.step_s / 2.0
-    shape, edges = _shape(spread, state), _edges(spread)
-    ttft_q = tuple(ttft_quantile_s(q, rho, queue, service, shape, edges) + q * state.step_s for q in QUANTILES)
+    prefill, edges = _prefill(spread, state), _edges(spread)
+    ttft_q = tuple(ttft_quantile_s(q, rho, queue, service, prefill, edges) + q * state.step_s for q in QUANTILES)
     tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
     return Load(state, rate, rho, wait, wait + service, state.tpot_s, ttft_q, tpot_q, rho >= 1.0)
 
@@ -249,8 +266,8 @@ def closed_load(state: Steady, concurrency: Any, G: Any, capacity: Any, spread: 
     latency = state.ttft_s + (G - 1.0) * state.tpot_s
     wait = np.maximum(concurrency / state.requests_per_s - latency, 0.0)
     rho = state.requests_per_s / capacity
-    shape, edges = _shape(spread, state), _edges(spread)
-    ttft_q = tuple(wait + ttft_quantile_s(q, 0.0, 0.0, state.ttft_s, shape, edges) for q in QUANTILES)
+    prefill, edges = _prefill(spread, state), _edges(spread)
+    ttft_q = tuple(wait + ttft_quantile_s(q, 0.0, 0.0, state.ttft_s, prefill, edges) for q in QUANTILES)
     tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
     overloaded = np.zeros(np.shape(wait), dtype=bool)
     return Load(state, state.requests_per_s, rho, wait, wait + state.ttft_s, state.tpot_s, ttft_q, tpot_q, overloaded)
@@ -280,6 +297,33 @@ def _on(rows: Any, steps: StepTimes, *values: Any) -> tuple[Any, ...]:
         return (steps, *values)
     part = StepTimes(*(_take(getattr(steps, f.name), rows) for f in fields(StepTimes)))
     return (part, *(_take(v, rows) for v in values))
+
+
+def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
+    """The most sequences (b_max at most) whose prompts' chunks keep the engine fed: beyond it the steady
+    state holds b' < b (``prefill_share``: every step mixed, the room shrinking as decode tokens fill the
+    budget), so an engine admits no more; by ``BISECTION_STEPS`` halvings (b' = b holds up to it: the room
+    only shrinks with b). It depends on the chunks alone, not on step times."""
+
+    def fed(b: Any, p: Any, g: Any, c: Any, t: Any) -> Any:
+        _, k = chunks(p, g, b, c, t)
+        return prefill_share(b, p, g, k)[1] >= b * (1.0 - 1e-12)
+
+    starved = ~fed(b_max, P, G, C, tokens)
+    if not np.any(starved):
+        return b_max
+    rows = np.flatnonzero(starved) if np.ndim(starved) else slice(None)
+    top, p, g, c, t = (_take(x, rows) for x in (b_max, P, G, C, tokens))
+    lo, hi = np.ones(np.shape(top)), np.asarray(top, dtype=np.float64) + 0.0
+    for _ in range(BISECTION_STEPS):
+        mid = (lo + hi) / 2.0
+        ok = fed(mid, p, g, c, t)
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    if not np.ndim(starved):
+        return lo
+    out = np.array(b_max, dtype=np.float64)
+    out[rows] = lo
+    return out
 
 
 def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
@@ -329,7 +373,7 @@ def max_rate(
     def meets(state: Steady) -> Any:  # poisson_load's figures at quantile q alone
         rho = state.requests_per_s / cap
         queue = md1_wait_s(rho, 1.0 / cap)
-        ttft = ttft_quantile_s(q, rho, queue, state.ttft_s, _shape(part_spread, state), _edges(part_spread))
+        ttft = ttft_quantile_s(q, rho, queue, state.ttft_s, _prefill(part_spread, state), _edges(part_spread))
         ttft = ttft + q * state.step_s
         tpot = tpot_quantile_s(q, state, g, z)
         return (ttft <= ttft_slo) & (tpot <= tpot_slo) & (rho < 1.0)
@@ -407,11 +451,12 @@ class Pools:
 
     def _service_quantile_s(self, q: Any, rho: Any, queue: Any) -> Any:
         """The wait in the queue and a request's prefill and transfer at quantile q (``ttft_quantile_s``): a
-        prompt's prefill and its KV's transfer in proportion to its length (``Spread.shape`` with no decode
-        steps and no floor)."""
-        spread = self.spread
-        shape = spread.shape(0.0, 1.0, 1.0, np.inf) if spread is not None else None
-        return ttft_quantile_s(q, rho, queue, self.prefill_s + self.transfer_s, shape, _edges(spread))
+        prompt's prefill and its KV's transfer in proportion to its length."""
+        spread, service = self.spread, self.prefill_s + self.transfer_s
+        prefill = None
+        if spread is not None and spread.varies:
+            prefill = np.asarray(service)[..., None] * np.asarray(spread.quantiles)
+        return ttft_quantile_s(q, rho, queue, service, prefill, _edges(spread))
 
     def decode_rate(self, b: Any, G: Any) -> Any:
         """X_d(b) = b / ((G - 1) T_d(b)): requests/s a decode instance with b sequences completes."""

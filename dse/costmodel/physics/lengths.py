@@ -69,13 +69,21 @@ class Lengths:
         return out.reshape(b.shape)
 
     def quantiles(self, edges: tuple[float, ...] = TTFT_EDGES) -> np.ndarray:
-        """The lengths at probabilities ``edges`` over the mean: the CDF interpolated linearly between the
-        values (each at the middle of its probability), the smallest at 0 and the largest at 1; all 1 for a
-        fixed length."""
+        """The lengths at probabilities ``edges`` over the mean (all 1 for a fixed length): at each, the
+        smallest value v with F(v) >= p (the smallest at 0); at 1, the end that gives the last interval, read
+        as uniform from its start, the distribution's mean beyond ``edges[-2]`` (at most the largest
+        value)."""
         if self.fixed:
             return np.ones(len(edges))
-        middle = np.cumsum(self.weights) - self.weights / 2.0
-        return np.interp(np.asarray(edges), middle, self.values) / self.mean
+        cdf = np.cumsum(self.weights)
+        cdf /= cdf[-1]
+        p = np.asarray(edges, dtype=np.float64)
+        q = self.values[np.minimum(np.searchsorted(cdf, p - 1e-12), len(cdf) - 1)]
+        start = p[-2]
+        above = np.clip(cdf - np.maximum(np.concatenate([[0.0], cdf[:-1]]), start), 0.0, None)  # mass beyond it
+        beyond = above @ self.values / max(1.0 - start, 1e-300)
+        q[-1] = np.clip(2.0 * beyond - q[-2], q[-2], self.largest)
+        return q / self.mean
 
 
 _STANDARD = NormalDist()
@@ -101,15 +109,20 @@ def lognormal(mean: float, sigma: float, cap: float | None = None) -> Lengths:
     """Lognormal with mean ``mean`` tokens and ``sigma`` the standard deviation of ln(length) (μ = ln(mean) -
     σ² / 2), each bin at its conditional mean: E[X; x_a < X < x_b] = e^(μ + σ² / 2) (Φ(z_b - σ) - Φ(z_a -
     σ)) with z = Φ⁻¹(p) at the bin's edges; with ``cap``, lengths above it are cut to it (a request cannot
-    exceed the context it is served with), which lowers the mean below ``mean``."""
+    exceed the context it is served with), which lowers the mean below ``mean``: a bin across the cap holds
+    its mass below the cap at its own mean and the rest at the cap."""
     if sigma == 0.0:
         return fixed(min(mean, cap) if cap is not None else mean)
     z = np.asarray([_STANDARD.inv_cdf(p) if 0.0 < p < 1.0 else math.copysign(math.inf, p - 0.5) for p in GRID])
+    if cap is not None:  # the cap's z: z_c = (ln c - μ) / σ, μ = ln(mean) - σ² / 2
+        z_cap = (math.log(cap / mean) + sigma**2 / 2.0) / sigma
+        z = np.minimum(z, z_cap)
     mass = np.diff([_STANDARD.cdf(x) if math.isfinite(x) else float(x > 0) for x in z - sigma])
-    values = mean * mass / np.diff(GRID)
+    values = mean * mass  # E[X; bin, X < cap]
     if cap is not None:
-        values = np.minimum(values, cap)
-    return _binned(values)
+        below = np.diff([_STANDARD.cdf(x) if math.isfinite(x) else float(x > 0) for x in z])  # P(bin, X < cap)
+        values = values + cap * (np.diff(GRID) - below)
+    return _binned(values / np.diff(GRID))
 
 
 def histogram(values: Any, counts: Any = None) -> Lengths:
@@ -184,19 +197,32 @@ class Spread:
     def varies(self) -> bool:
         return bool(np.any(np.asarray(self.quantiles) != 1.0))
 
-    def shape(self, decode_s: Any, mixed_s: Any, k: Any, room: Any) -> Any:
-        """A request's prefill over the mean's at each of the quantiles (None: prompts do not vary). A prompt
-        of P r new tokens spans n = max(1, P r / room) steps, each at least a decode step T_d, and adds its
-        tokens' share of the prompt work of a mixed step, (T_m - T_d) max(P r, k) / k (a prompt shorter
-        than the k tokens of its step waits for the whole step): T_d n + (T_m - T_d) max(P r, k) / k; over
-        the mean of that, spread evenly between neighbouring quantiles."""
+    def service_s(self, decode_s: Any, mixed_s: Any, k: Any, room: Any, full_s: Any = None) -> Any:
+        """A request's prefill at each of the quantiles (None: prompts do not vary), for an engine whose
+        mixed steps carry k prompt tokens beside the decode tokens (T_m; T_d without them; T_f with the
+        ``room`` full of prompt tokens, None: extrapolated from T_d and T_m). A step carrying x prompt tokens
+        takes T(x): linear from T_d at 0 to T_m at k, then to T_f at the room (the roofline: weight-bound
+        steps cost little per token, compute-bound ones more).
+
+        Shorter prompts share steps (k >= P): a prompt of L tokens rides with the others' k - P, in one step
+        T(L + k - P), or, beyond the room, in (L + k - P) / room full steps. Chunked prompts (k < P) run in
+        chunks of k: L / k steps of T_m, or one step T(L) when shorter. At L = P both give s T_m."""
         if not self.varies:
             return None
-        length = np.asarray(self.prompt_tokens)[..., None] * np.asarray(self.quantiles)
+        P, k_, room_ = (np.asarray(x, dtype=np.float64)[..., None] for x in (self.prompt_tokens, k, room))
+        t_d, t_m = np.asarray(decode_s)[..., None], np.asarray(mixed_s)[..., None]
+        t_f = None if full_s is None else np.asarray(full_s)[..., None]
+        length = P * np.asarray(self.quantiles)
+
+        def step(x: Any) -> Any:
+            linear = t_d + (t_m - t_d) * x / k_
+            if t_f is None:
+                return linear
+            return np.where(x <= k_, linear, t_m + (t_f - t_m) * (x - k_) / np.maximum(room_ - k_, 1e-300))
+
         with np.errstate(divide="ignore", invalid="ignore"):
-            steps = np.maximum(1.0, length / np.asarray(room)[..., None])
-            work = np.maximum(length, np.asarray(k)[..., None]) / np.asarray(k)[..., None]
-            service = np.asarray(decode_s)[..., None] * steps + np.asarray(mixed_s - decode_s)[..., None] * work
-            weights = np.diff(self.edges)
-            mean = np.sum(weights * (service[..., :-1] + service[..., 1:]) / 2.0, axis=-1, keepdims=True)
-            return service / mean
+            chunked = k_ < P * (1.0 - 1e-12)
+            x = length + np.maximum(k_ - P, 0.0)
+            shared = np.where(x <= room_, step(np.minimum(x, room_)), x / room_ * step(room_))
+            chunks = np.where(length >= k_, length / k_ * t_m, step(np.minimum(length, k_)))
+            return np.where(chunked, chunks, shared)

@@ -43,19 +43,18 @@ def _spread_cdf(t: Any, a: Any, b: Any, rho: Any, tail: Any) -> Any:
     return np.where(b - a > 1e-12 * np.maximum(np.abs(b), 1e-300), np.where(t >= a, spread, 0.0), point)
 
 
-def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, shape: Any, edges: tuple[float, ...]) -> Any:
+def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, edges: tuple[float, ...]) -> Any:
     """The q-quantile of the wait in the queue (``wait_quantile_s``: 0 with probability 1 - ρ, else
-    exponential with mean W / ρ) plus a request's own prefill, ``service`` on average. With prompts that vary,
-    ``shape`` (``Spread.shape``) gives a request's prefill over the mean at the prompt's quantiles at
-    probabilities ``edges``, spread evenly in between; its mean stays ``service`` (the steady state's, which
-    Little's law rests on). The quantile of the sum solves Σ_j w_j P(W + S_j <= t) = q (``_spread_cdf``) by
-    bisection (``MIXTURE_STEPS``)."""
+    exponential with mean W / ρ) plus a request's own prefill, ``service`` (s). With prompts that vary,
+    ``prefill`` (``lengths.Spread.service_s``) gives a request's prefill at the prompt's quantiles at
+    probabilities ``edges``, spread evenly in between, and the quantile of the sum solves
+    Σ_j w_j P(W + S_j <= t) = q (``_spread_cdf``) by bisection (``MIXTURE_STEPS``)."""
     base = wait_quantile_s(q, rho, queue)
-    if shape is None:
+    if prefill is None:
         return base + service
     weights = np.diff(edges)
+    S = np.asarray(prefill)
     with np.errstate(divide="ignore", invalid="ignore"):
-        S = np.asarray(service)[..., None] * shape
         rho_ = np.asarray(rho, dtype=np.float64)[..., None]
         tail = np.where(rho_ > 0.0, np.asarray(queue)[..., None] / rho_, 1.0)  # the exponential's mean
     a, b = S[..., :-1], S[..., 1:]
