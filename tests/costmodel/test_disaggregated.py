@@ -83,3 +83,13 @@ def test_littles_law_and_the_link() -> None:
 def test_pools_need_a_prefill_and_a_decode_replica() -> None:
     out = dse.evaluate(pd.DataFrame([BASE | {"mode": "disaggregated", "prefill_replicas": 2}])).iloc[0]
     assert not out["feasible"] and "prefill_replicas < replicas" in out["infeasible_reason"]
+
+
+def test_decode_instances_are_fed_by_the_prefill_pool_not_by_their_own_budget() -> None:
+    """A budget too small to feed many sequences with chunks limits an aggregated engine, not a decode instance
+    (it runs no chunks)."""
+    row = BASE | {"scheduler": "continuous", "chunk_tokens": 512, "prompt_len": 1000, "gen_len": 200, "replicas": 2}
+    ev = evaluate(architecture(load_model("llama-3.1-8b")), _free_link([row, row | {"mode": "disaggregated"}]))
+    aggregated, disaggregated = ev.serving.slots
+    assert aggregated <= 200.0 / 3.0 + 1.0  # continuous.fed_slots: (G - 1) k / P + 1 with 3 chunks of 333
+    assert disaggregated > aggregated

@@ -52,7 +52,7 @@ def _step(
     with np.errstate(divide="ignore", invalid="ignore"):
         prompts = k / P
         decoding = b - np.maximum(prompts, 1.0)
-        if full:  # beside the b - π decoding sequences of ``continuous.room``; no prompt tokens: no prompt
+        if full:  # beside the b - π decoding sequences of ``continuous.room`` (P = 0: all cached, no prompt)
             s, k = np.ones_like(s), continuous.room(G, b, c.chunk_tokens, tokens)
             decoding = np.maximum(b - np.maximum(1.0, b / G), 0.0)
             prompts = np.where(P > 0, k / P, 0.0)
@@ -194,8 +194,10 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     cap = np.fmin(np.fmin(c.max_num_seqs, fit), C / (gamma + 1.0))  # every slot's tokens within the budget
     cap = np.where(closed, np.minimum(cap, c.concurrency / c.replicas), cap)
     b_max = np.maximum(np.floor(cap), 1.0)
-    # and no more than the prompts' chunks keep fed (a small budget beside many decoding sequences)
-    b_max = np.maximum(np.floor(continuous.fed_slots(b_max, P, G, C, gamma + 1.0)), 1.0)
+    # and no more than the prompts' chunks keep fed (a small budget beside many decoding sequences); a
+    # disaggregated decode instance is fed by the prefill instances instead
+    fed = np.maximum(np.floor(continuous.fed_slots(b_max, P, G, C, gamma + 1.0)), 1.0)
+    b_max = np.where(c.disaggregated, b_max, fed)
 
     # every slot busy
     cb = replace(as_static, batch=b_max)
