@@ -130,6 +130,20 @@ SCATTER_NOTE = (
 )
 
 
+def _feasible_means(run: RunResults) -> str:
+    """The bounds in words, and where the latency SLOs are read: at a percentile of the load
+    (``slo.percentile``) and at a quantile of the model's measured error (``slo.confidence``)."""
+    text = bounds_text(run.bounds)
+    if not text:
+        return "fits in memory (no SLO)"
+    slo, at = run.record.slo, []
+    if slo.percentile is not None:
+        at.append(f"TTFT and TPOT at p{slo.percentile} of the load under continuous batching")
+    if slo.confidence is not None:
+        at.append(f"latencies at p{round(100 * slo.confidence)} of the profile's measured error")
+    return text + (f" ({'; '.join(at)})" if at else "")
+
+
 def _question(run: RunResults) -> list[tuple[str, str]]:
     rec = run.record
     work = rec.workload
@@ -140,7 +154,7 @@ def _question(run: RunResults) -> list[tuple[str, str]]:
             f"{lengths_label(work.prompt_tokens)} prompt + {lengths_label(work.output_tokens)} output tokens"
             + (f", {work.prefix_hit_rate:.0%} prefix-cache hits" if work.prefix_hit_rate else ""),
         ),
-        ("feasible means", bounds_text(run.bounds) or "fits in memory (no SLO)"),
+        ("feasible means", _feasible_means(run)),
         (
             "objectives",
             ", ".join(f"{'max' if o.maximize else 'min'} {DISPLAY[o.metric].title}" for o in run.objectives),

@@ -88,3 +88,17 @@ def test_analyze_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert code == 0 and f"report: {target}" in out
     html = target.read_text()
     assert "Roofline: llama-3.1-8b on h100-sxm" in html and "Memory per device" in html
+
+
+def test_the_report_says_where_the_slos_are_read(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """SLOs at a percentile of the load are said as such, not as bounds on the means."""
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "name: p90\nmodel: llama-3.1-8b\nworkload: {prompt_tokens: 1000, output_tokens: 200, request_rate: 2}\n"
+        "slo: {ttft_s: 1.0, percentile: 90}\nchoices: {hardware: [h100-sxm], scheduler: [continuous]}\n"
+        "objectives: [{metric: max_request_rate}]\n"
+    )
+    code, _, _ = _run(capsys, "run", str(space), "--out", str(tmp_path / "run"), "--report")
+    assert code == 0
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "TTFT and TPOT at p90 of the load under continuous batching" in html
