@@ -36,7 +36,7 @@ def workload_lengths(work: WorkloadRecord, base: Path) -> WorkloadLengths:
     """The lengths of ``work`` (histogram paths relative to ``base``); errors name the field."""
     records = {"prompt_tokens": work.prompt_tokens, "output_tokens": work.output_tokens}
     paths = {
-        name: (base / r.path if not Path(r.path).is_absolute() else Path(r.path))
+        name: base / r.path  # an absolute path stays itself
         for name, r in records.items()
         if isinstance(r, HistogramLengthsRecord)
     }

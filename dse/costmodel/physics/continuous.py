@@ -278,17 +278,22 @@ def _take(x: Any, rows: Any) -> Any:
     return x[rows] if np.ndim(x) else x
 
 
-def _bisect_slots(steps: StepTimes, P: Any, G: Any, C: Any, passes: Any, low: Any = 0.0) -> Any:
-    """The largest b in [low, b_max] for which ``passes(state)`` holds, passes being monotone (true up to some
+def _largest(holds: Any, low: Any, high: Any) -> Any:
+    """The largest b in [low, high] for which ``holds(b)`` is true, ``holds`` being monotone (true up to some
     b, false beyond): ``BISECTION_STEPS`` halvings; ``low`` where it fails everywhere above it."""
-    lo = np.zeros(np.shape(steps.b_max)) + low
-    hi = np.asarray(steps.b_max, dtype=np.float64) + np.zeros_like(lo)
-    top = passes(steps.at(hi, P, G, C))
+    lo = np.zeros(np.shape(high)) + low
+    hi = np.asarray(high, dtype=np.float64) + np.zeros_like(lo)
+    top = holds(hi)
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2.0
-        ok = passes(steps.at(np.maximum(mid, 1e-12), P, G, C))
+        ok = holds(mid)
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
     return np.where(top, hi, lo)
+
+
+def _bisect_slots(steps: StepTimes, P: Any, G: Any, C: Any, passes: Any, low: Any = 0.0) -> Any:
+    """The largest b in [low, b_max] whose steady state ``passes`` (``_largest``)."""
+    return _largest(lambda b: passes(steps.at(np.maximum(b, 1e-12), P, G, C)), low, steps.b_max)
 
 
 def _on(rows: Any, steps: StepTimes, *values: Any) -> tuple[Any, ...]:
@@ -302,8 +307,8 @@ def _on(rows: Any, steps: StepTimes, *values: Any) -> tuple[Any, ...]:
 def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
     """The most sequences (b_max at most) whose prompts' chunks keep the engine fed: beyond it the steady
     state holds b' < b (``prefill_share``: every step mixed, the room shrinking as decode tokens fill the
-    budget), so an engine admits no more; by ``BISECTION_STEPS`` halvings (b' = b holds up to it: the room
-    only shrinks with b). It depends on the chunks alone, not on step times."""
+    budget), so an engine admits no more; by ``_largest`` (b' = b holds up to it: the room only shrinks with
+    b). It depends on the chunks alone, not on step times."""
 
     def fed(b: Any, p: Any, g: Any, c: Any, t: Any) -> Any:
         _, k = chunks(p, g, b, c, t)
@@ -314,11 +319,7 @@ def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
         return b_max
     rows = np.flatnonzero(starved) if np.ndim(starved) else slice(None)
     top, p, g, c, t = (_take(x, rows) for x in (b_max, P, G, C, tokens))
-    lo, hi = np.ones(np.shape(top)), np.asarray(top, dtype=np.float64) + 0.0
-    for _ in range(BISECTION_STEPS):
-        mid = (lo + hi) / 2.0
-        ok = fed(mid, p, g, c, t)
-        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    lo = _largest(lambda b: fed(b, p, g, c, t), 1.0, top)
     if not np.ndim(starved):
         return lo
     out = np.array(b_max, dtype=np.float64)
