@@ -220,8 +220,9 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     capacity = steps.at(b_max, P, G, C)
     held = np.where(closed, np.minimum(concurrency, b_max), b_max)  # below one a replica idles (``lone``)
     busy = steps.at(held, P, G, C)
-    # every slot busy: the sequences the engine holds (fewer than b_max where prefill cannot feed them all)
-    load = continuous.closed_load(busy, np.where(closed, concurrency, busy.slots), G, capacity.requests_per_s, spread)
+    # every slot busy: nobody beyond the slots, so no wait (exactly 0, not Little's law's b / X - latency,
+    # which cancels to rounding)
+    load = continuous.closed_load(busy, np.where(closed, concurrency, 0.0), G, capacity.requests_per_s, spread)
     poisson = np.isfinite(rate)
     if np.any(poisson):
         at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C, spread)
