@@ -236,6 +236,7 @@ def test_an_engine_admits_no_more_sequences_than_its_chunks_keep_fed() -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from([256, 512, 2048, 8192]), st.integers(100, 4000), st.integers(2, 600))
+@example(256, 100, 99)  # 128 sequences fed exactly: the slot bisection stopped a hair below and admitted 127
 def test_every_slot_busy_is_the_engine_s_capacity(chunk: int, P: int, G: int) -> None:
     """No closed loop, at any concurrency, completes more requests than the engine with every slot busy."""
     base = _row(scheduler="continuous", chunk_tokens=chunk, prompt_len=P, gen_len=G)

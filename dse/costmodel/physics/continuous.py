@@ -320,6 +320,10 @@ def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
     rows = np.flatnonzero(starved) if np.ndim(starved) else slice(None)
     top, p, g, c, t = (_take(x, rows) for x in (b_max, P, G, C, tokens))
     lo = _largest(lambda b: fed(b, p, g, c, t), 1.0, top)
+    # the bisection stops a hair below a boundary that falls on a whole number of sequences (b' = b exactly
+    # at 128, say), which the caller's floor would turn into one sequence fewer than a smaller b_max admits
+    whole = np.floor(lo) + 1.0
+    lo = np.where((whole <= top) & fed(whole, p, g, c, t), whole, lo)
     if not np.ndim(starved):
         return lo
     out = np.array(b_max, dtype=np.float64)
