@@ -66,6 +66,12 @@ class HardwareRecord(BaseModel):
     memory_type: str | None = None
     memory_bandwidth_gb_s: PositiveFloat
     peak_tflops: dict[DType, PositiveFloat] = Field(min_length=1)
+    fp16_accumulate_tflops: PositiveFloat | None = None
+    """Dense FP16 tensor rate when the products also accumulate in FP16, where it differs from
+    ``peak_tflops.fp16``, which holds the FP32-accumulate rate that PyTorch-based engines get. GeForce cards run
+    FP32 accumulation at half their FP16-accumulate rate (NVIDIA's GA102 and AD102 whitepapers); datacenter and
+    professional cards run both at one rate and leave this out. An engine whose 16-bit GEMMs accumulate in FP16
+    (llama.cpp's cuBLAS path) computes at this rate: its profile says ``gemm_accumulate: fp16``."""
     onchip_memory_mb: PositiveFloat | None = None
     tdp_w: PositiveFloat | None = None
     host_memory_gb: PositiveFloat | None = None
@@ -127,6 +133,8 @@ class HardwareSpec:
     memory_bytes: float
     memory_bandwidth_bytes_per_s: float
     peak_flops_per_s: Mapping[str, float]
+    fp16_accumulate_flops_per_s: float | None
+    """``HardwareRecord.fp16_accumulate_tflops`` in FLOP/s."""
     onchip_memory_bytes: float | None
     tdp_w: float | None
     host_memory_bytes: float | None
@@ -141,6 +149,13 @@ class HardwareSpec:
     def peak(self, dtype: str) -> float | None:
         """Dense peak FLOP/s for ``dtype``, or None when the device has no native support."""
         return self.peak_flops_per_s.get(dtype)
+
+    def peaks_for(self, accumulate: str) -> Mapping[str, float]:
+        """The dense peaks an engine gets whose 16-bit GEMMs accumulate in ``accumulate`` (``fp32`` or ``fp16``):
+        with ``fp16``, the FP16-accumulate rate replaces the fp16 peak where the catalog gives one."""
+        if accumulate != "fp16" or self.fp16_accumulate_flops_per_s is None:
+            return self.peak_flops_per_s
+        return MappingProxyType({**self.peak_flops_per_s, "fp16": self.fp16_accumulate_flops_per_s})
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,11 @@ def hardware_spec(record: HardwareRecord) -> HardwareSpec:
         memory_bytes=record.memory_bytes,
         memory_bandwidth_bytes_per_s=units.gb_s_to_bytes_per_s(record.memory_bandwidth_gb_s),
         peak_flops_per_s=MappingProxyType(peaks),
+        fp16_accumulate_flops_per_s=(
+            units.tflops_to_flops_per_s(record.fp16_accumulate_tflops)
+            if record.fp16_accumulate_tflops is not None
+            else None
+        ),
         onchip_memory_bytes=onchip,
         tdp_w=record.tdp_w,
         host_memory_bytes=units.gb_to_bytes(record.host_memory_gb) if record.host_memory_gb is not None else None,

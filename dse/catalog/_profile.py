@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
@@ -71,6 +71,11 @@ class ProfileRecord(BaseModel):
         default_factory=dict,
         description="achieved / peak of the linear layers per compute format, where it differs from "
         "compute_efficiency (16-bit attention and vector work keep compute_efficiency)",
+    )
+    gemm_accumulate: Literal["fp32", "fp16"] = Field(
+        default="fp32",
+        description="the accumulator of the engine's 16-bit GEMMs: fp16 computes at a device's "
+        "fp16_accumulate_tflops where its catalog entry gives one (GeForce cards: twice the fp32-accumulate peak)",
     )
     hardware: list[str] = Field(
         default_factory=list,

@@ -152,10 +152,11 @@ def numerics_table(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> tuple[n
     ]
 
 
-def precision(hw: HardwareSpec, numerics: Numerics) -> Precision:
-    """The peaks and formats ``numerics`` run at on ``hw`` (``dse.costmodel.resolve_precision``)."""
+def precision(hw: HardwareSpec, numerics: Numerics, accumulate: str = "fp32") -> Precision:
+    """The peaks and formats ``numerics`` run at on ``hw`` (``dse.costmodel.resolve_precision``), for an engine
+    whose 16-bit GEMMs accumulate in ``accumulate`` (its profile's ``gemm_accumulate``)."""
     return resolve_precision(
-        hw.peak_flops_per_s, numerics.compute, numerics.activation_bits, numerics.fallback, raw=numerics.raw
+        hw.peaks_for(accumulate), numerics.compute, numerics.activation_bits, numerics.fallback, raw=numerics.raw
     )
 
 
@@ -178,14 +179,19 @@ _PAIR_FIELDS = (
 
 
 def _pair_table(
-    hardware: Sequence[Target], numerics: Sequence[Numerics], pairs: Sequence[tuple[Any, ...]], costs: CostAssumptions
+    hardware: Sequence[Target],
+    numerics: Sequence[Numerics],
+    pairs: Sequence[tuple[Any, ...]],
+    costs: CostAssumptions,
+    profiles: Sequence[EfficiencyProfile],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(pairs x fields) values of ``_PAIR_FIELDS``, and the format each pair computes in."""
+    """(pairs x fields) values of ``_PAIR_FIELDS``, and the format each pair computes in, under each target's
+    profile (``profiles``, one per target)."""
     rows, formats = [], []
     costing = {h_code: target_costs(hardware[h_code], costs) for h_code in {h for h, _ in pairs}}
     for h_code, q_code in pairs:
         hw, num = hardware[h_code][0], numerics[q_code]
-        p = precision(hw, num)
+        p = precision(hw, num, profiles[h_code].record.gemm_accumulate)
         formats.append(p.compute)
         power_w, price = costing[h_code]
         rows.append(
@@ -339,7 +345,7 @@ def build_candidates(
     ``target_profiles`` takes it."""
     profiles = target_profiles(hardware, profile, engine)
     pair_codes, pairs = factorize_rows(hardware_codes, numerics_codes)
-    table, formats = _pair_table(hardware, numerics, pairs, costs)
+    table, formats = _pair_table(hardware, numerics, pairs, costs, profiles)
     matmul = np.asarray([matmul_efficiency(profiles[h], f) for (h, _), f in zip(pairs, formats, strict=True)])
     table = table[pair_codes]
     columns: dict[str, object] = {name: table[:, i] for i, name in enumerate(_PAIR_FIELDS)}

@@ -85,6 +85,37 @@ def test_a_formats_efficiency_moves_only_the_linear_layers() -> None:
         assert times["slower"][n]["time_s"] == pytest.approx(times["base"][n]["time_s"], rel=1e-12), n
 
 
+def test_fp16_accumulation_doubles_a_geforce_cards_16_bit_peak_for_the_engines_that_use_it() -> None:
+    """llama.cpp's cuBLAS GEMMs accumulate in FP16 (``gemm_accumulate: fp16``): an RTX 3090 computes them at its
+    FP16-accumulate 142 TFLOP/s, twice the FP32-accumulate 71 a PyTorch-based engine (``default``) gets; an RTX
+    A6000 runs both at 154.8 (NVIDIA's GA102 whitepaper and A6000 datasheet, hardware/accelerators)."""
+    peaks = {}
+    for hw in ("rtx-3090", "rtx-a6000"):
+        for prof in ("nvidia-geforce-llamacpp", GENERIC):
+            doc = analyze("llama-3-8b", hw, quant="fp16", prompt_len=1024, gen_len=1, profile=prof).to_dict()
+            peaks[hw, prof] = doc["roofline"]["peak_flops_per_s"]
+    assert peaks["rtx-3090", "nvidia-geforce-llamacpp"]["matmul"] == pytest.approx(142e12, rel=1e-12)
+    assert peaks["rtx-3090", "nvidia-geforce-llamacpp"]["matmul16"] == pytest.approx(142e12, rel=1e-12)
+    assert peaks["rtx-3090", GENERIC]["matmul"] == pytest.approx(71e12, rel=1e-12)
+    assert peaks["rtx-3090", GENERIC]["vector"] == peaks["rtx-3090", "nvidia-geforce-llamacpp"]["vector"]
+    for prof in ("nvidia-geforce-llamacpp", GENERIC):
+        assert peaks["rtx-a6000", prof]["matmul"] == pytest.approx(154.8e12, rel=1e-12)
+
+
+def test_llama_cpp_prefill_ranks_an_rtx_3090_with_an_rtx_a6000_as_measured() -> None:
+    """Published llama.cpp prompt processing of Llama-3-8B FP16 over 1,024 tokens (XiongjieDai's GPU
+    benchmarks, calibration/measurements.csv rows 522 and 534): 4,239.64 tok/s on an RTX 3090 and 4,315.18 on
+    an RTX A6000, whose FP32-accumulate peak is 2.2x the 3090's. At FP16 accumulation the peaks are 142 and
+    154.8 and the predicted ratio lands within 10 % of the measured 0.98 (at the FP32-accumulate peaks it was
+    0.41)."""
+    rate = {
+        hw: 1024 / analyze("llama-3-8b", hw, quant="fp16", prompt_len=1024, gen_len=1).to_dict()["ttft_s"]
+        for hw in ("rtx-3090", "rtx-a6000")
+    }
+    measured = 4239.64 / 4315.18
+    assert rate["rtx-3090"] / rate["rtx-a6000"] == pytest.approx(measured, rel=0.10)
+
+
 def test_conformal_quantiles_by_hand() -> None:
     """n = 9 log ratios 0..8 (in units of 0.1): the p90 is the ceil(10 x 0.9) = 9th smallest, the p10 the
     floor(10 x 0.1) = 1st, the p50 the median."""
@@ -182,13 +213,12 @@ def test_ratio_at_interpolates_between_the_stored_quantiles() -> None:
 
 def test_shipped_profiles_cross_validated() -> None:
     """Leave one accelerator out of its family's fit, predict its rows (docs/validation.md). Decode TPOT and
-    max throughput meet the issue's targets: median |error| <= 12 % and <= 20 %, bias within 8 %, and the
-    p10-p90 intervals built without each row's accelerator hold 70-90 % of the rows. Prefill is pinned where it
-    stands (20.3 %, bias +11 %: it misses, docs/validation.md says why), so it cannot silently get worse."""
+    max throughput and prefill meet the issue's targets: median |error| <= 12 %, <= 20 % and <= 20 %, bias within
+    8 %, and the p10-p90 intervals built without each row's accelerator hold 70-90 % of the rows."""
     result = validate(read_measurements(SHIPPED), cross_validate=True)
     summary = {s["metric"]: s for s in result.summary}
     limits = {"tpot_s": (0.12, 0.08), "throughput_tokens_per_s_per_device": (0.20, 0.08)}
-    limits["prefill_tokens_per_s"] = (0.21, 0.12)
+    limits["prefill_tokens_per_s"] = (0.20, 0.08)
     for metric, (median, bias) in limits.items():
         s = summary[metric]
         assert s["scored"] == s["rows"] and s["median_abs_error"] <= median, s
