@@ -96,6 +96,11 @@ class Candidates:
     prompt_quantiles: Array
     """(N x ``TTFT_POINTS``): prompt length over the mean at the probabilities ``TTFT_EDGES`` (TTFT
     percentiles); N x 1 of ones: fixed lengths."""
+    prompt_variance: Array
+    output_variance: Array
+    length_covariance: Array
+    """Continuous: Var(P), Var(G) and Cov(P, G) of the prompt and output lengths (tokens²; 0: fixed), for the
+    spread of a request's work in the queue (``continuous.work_cv2``)."""
     # serving: the scheduler and the load (docs/cost-model.md §16)
     continuous: Array
     """Continuous batching with chunked prefill (bool; False: a static batch of ``batch``)."""
@@ -197,6 +202,9 @@ DEFAULTS: dict[str, object] = {
     "gen_padding": 0.0,
     "context_spread": 0.0,
     "prompt_quantiles": 1.0,
+    "prompt_variance": 0.0,
+    "output_variance": 0.0,
+    "length_covariance": 0.0,
     "continuous": False,
     "max_num_seqs": MAX_NUM_SEQS,
     "chunk_tokens": CHUNK_TOKENS,

@@ -4,6 +4,7 @@ formulas, the static limit, Little's law, and the model's monotonicity."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -71,10 +72,27 @@ def test_steady_state_by_hand() -> None:
     assert state.requests_per_s * (state.ttft_s + 200.0 * state.tpot_s) == pytest.approx(16.0)
 
 
+def test_how_much_a_requests_work_varies_by_hand() -> None:
+    # every slot busy: b = 20 sequences, T_d = 10 ms, T_m = 30 ms carrying k = 400 prompt tokens: a prompt token
+    # adds α = 20 ms / 400 = 0.05 ms, a decode step costs a sequence β = 10 / 20 = 0.5 ms. P̄ = 1,000 tokens,
+    # G - 1 = 100 steps: E[w] = 50 + 50 = 100 ms. Var(P) = 400² tokens², outputs fixed: Var(w) = (0.05 x 400)²
+    # = 400 ms², c² = 400 / 100² = 0.04; outputs of Var(G) = 40² and Cov(P, G) = 0.5 x 400 x 40 add
+    # 0.5² x 40² + 2 x 0.05 x 0.5 x 8,000 = 400 + 400 ms²: c² = 0.12
+    state = continuous.steady_state(20.0, 1000.0, 101.0, 2048.0, 0.030, 0.010)
+    state = replace(state, slots=20.0, prompt_tokens_per_step=400.0)
+    prompts_only = continuous.Work(400.0**2, 0.0, 0.0)
+    assert prompts_only.cv2(state, 1000.0, 101.0) == pytest.approx(0.04, rel=1e-12)
+    both = continuous.Work(400.0**2, 40.0**2, 0.5 * 400.0 * 40.0)
+    assert both.cv2(state, 1000.0, 101.0) == pytest.approx(0.12, rel=1e-12)
+    assert continuous.work_cv2(None, state, 1000.0, 101.0) == 0.0  # fixed lengths: M/D/1
+
+
 def test_queue_figures_by_hand() -> None:
     # M/D/1: ρ = 0.5, S = 2 s: W = ρ S / (2 (1 - ρ)) = 1 s; p90 = (W / ρ) ln(ρ / 0.1) = 2 ln 5
-    assert queueing.md1_wait_s(0.5, 2.0) == pytest.approx(1.0)
-    assert queueing.md1_wait_s(1.0, 2.0) == math.inf
+    assert queueing.pk_wait_s(0.5, 2.0) == pytest.approx(1.0)
+    assert queueing.pk_wait_s(1.0, 2.0) == math.inf
+    # M/G/1: work that varies (c² = 1, as exponential service) doubles the M/D/1 wait (M/M/1: ρ S / (1 - ρ))
+    assert queueing.pk_wait_s(0.5, 2.0, 1.0) == pytest.approx(0.5 * 2.0 / 0.5)
     assert queueing.wait_quantile_s(0.9, 0.5, 1.0) == pytest.approx(2.0 * math.log(5.0))
     assert queueing.wait_quantile_s(0.5, 0.5, 1.0) == 0.0  # half the requests do not wait at ρ = 0.5
     assert continuous.normal_quantile(0.9) == pytest.approx(1.2815515655446004)

@@ -151,8 +151,15 @@ def test_continuous_batching_keeps_the_means_and_spreads_ttft_over_the_prompts()
     spread = evaluate(_arch(), _candidates(varied_prompts, lengths.fixed(200.0), **row))
     mean = evaluate(_arch(), _candidates(lengths.fixed(np.rint(varied_prompts.mean)), lengths.fixed(200.0), **row))
     s, f = spread.serving, mean.serving
-    assert spread.metrics.ttft_s[0] == pytest.approx(mean.metrics.ttft_s[0], rel=1e-12)  # the mean prompt's
     assert spread.metrics.tpot_s[0] == pytest.approx(mean.metrics.tpot_s[0], rel=1e-12)
+    # mean TTFT: the mean prompt's, but requests of unequal work queue longer (M/G/1: the queue's wait x
+    # (1 + c²)); with outputs fixed a request's work varies less than its prompt, 0 < c² < Var(P) / P̄²
+    assert s.mixed_step_s[0] == f.mixed_step_s[0] and s.prefill_share[0] == f.prefill_share[0]
+    step = f.prefill_share[0] * f.mixed_step_s[0] + (1.0 - f.prefill_share[0]) * f.decode_step_s[0]
+    queue_fixed, queue_varied = f.wait_s[0] - step / 2.0, s.wait_s[0] - step / 2.0
+    cv2 = queue_varied / queue_fixed - 1.0
+    assert 0.0 < cv2 < varied_prompts.variance / varied_prompts.mean**2
+    assert spread.metrics.ttft_s[0] - mean.metrics.ttft_s[0] == pytest.approx(queue_varied - queue_fixed, rel=1e-9)
     assert spread.metrics.throughput_tokens_per_s[0] == pytest.approx(200.0 * 0.5, rel=1e-9)
     # p90 and p99: the long prompts (the p90 prompt is 2.2x the mean, the p99 6.4x; p99 of the fixed length
     # is mostly the queue's tail)

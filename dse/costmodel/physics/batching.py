@@ -109,7 +109,9 @@ def _pools(
     latency = np.where(inter, c.inter_link_latency_s, c.intra_link_latency_s)
     with np.errstate(divide="ignore"):
         transfer = latency + kv / link
-    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a prefill takes time in proportion to its prompt
+        cv2 = np.where(c.prompt_len > 0, c.prompt_variance / c.prompt_len**2, 0.0)
+    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread, cv2)
 
 
 def _disaggregated_load(
@@ -156,6 +158,14 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     G = 1.0 + (c.gen_len - 1.0) / per_step
     varies = np.any(c.prompt_quantiles != 1.0)  # prompts of varying length (§19)
     spread = Spread(P, c.prompt_quantiles, TTFT_EDGES) if varies else None
+    # how a request's work varies, for the queue (M/G/1): the new prompt tokens' share of the prompt, and the
+    # output in decode steps
+    work = None
+    if np.any(c.prompt_variance > 0) or np.any(c.output_variance > 0):
+        new = P / np.maximum(c.prompt_len, 1.0)
+        work = continuous.Work(
+            c.prompt_variance * new**2, c.output_variance / per_step**2, c.length_covariance * new / per_step
+        )
     # a decode step's keys: the token-weighted mean context, beyond P + G / 2 where lengths vary (§19)
     widened = np.any(c.context_spread != 0)
 
@@ -225,10 +235,10 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     load = continuous.closed_load(busy, np.where(closed, concurrency, 0.0), G, capacity.requests_per_s, spread)
     poisson = np.isfinite(rate)
     if np.any(poisson):
-        at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C, spread)
+        at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C, spread, work)
         over = at_rate.overloaded  # beyond capacity: every slot busy, and the reason says so
         load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
-    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile, spread)
+    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile, spread, work)
     if np.any(c.disaggregated):
         pools = _pools(
             arch,

@@ -22,8 +22,8 @@ prefill in a mixed step), so r (G - 1) = b - φ π, which gives ``φ = b P / ((G
 - requests/s X = r / (φ T_m + (1 - φ) T_d); Little's law X (TTFT + (G - 1) TPOT) = b holds exactly.
 
 Under Poisson arrivals at rate λ the engine runs at the b where X(b) = λ; requests queue for it as in an
-M/D/1 queue at ρ = λ / X(b_max) (Pollaczek-Khinchine mean wait), and a new request waits for the step in
-progress. A fixed concurrency
+M/G/1 queue at ρ = λ / X(b_max) (Pollaczek-Khinchine mean wait; M/D/1 when every request brings the same
+work, ``Work`` when lengths vary), and a new request waits for the step in progress. A fixed concurrency
 n (a closed loop, as benchmark tools drive engines) runs at b = min(n, slots); requests beyond the slots
 wait, and Little's law gives their wait.
 
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from dse.costmodel.physics.lengths import Spread
-from dse.costmodel.physics.queueing import md1_wait_s, ttft_quantile_s
+from dse.costmodel.physics.queueing import pk_wait_s, ttft_quantile_s
 
 QUANTILES = (0.5, 0.9, 0.99)
 """The percentiles reported: p50, p90, p99."""
@@ -155,6 +155,34 @@ def lone(b: Any, one: Steady, G: Any) -> Steady:
 
 
 @dataclass(frozen=True)
+class Work:
+    """How much a request's work varies when lengths vary (floats or arrays): Var(P) of the prompt tokens it
+    prefills (tokens²), Var(G) of the steps it decodes (steps²) and their covariance."""
+
+    prompt_variance: Any
+    step_variance: Any
+    covariance: Any
+
+    def cv2(self, state: Steady, P: Any, G: Any) -> Any:
+        """c², the squared coefficient of variation of a request's work at the engine's ``state`` (every slot
+        busy): w = α P + β (G - 1), with α = (T_m - T_d) / k what a prompt token adds to a mixed step and
+        β = T_d / b a sequence's share of a decode step, so that E[w] is the request's share of the engine,
+        1 / X, and c² = (α² Var(P) + β² Var(G) + 2 α β Cov(P, G)) / E[w]²."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = np.maximum(state.mixed_s - state.decode_s, 0.0) / state.prompt_tokens_per_step
+            beta = state.decode_s / state.slots
+            mean = alpha * P + beta * (G - 1.0)
+            var = alpha**2 * self.prompt_variance + beta**2 * self.step_variance
+            var = var + 2.0 * alpha * beta * self.covariance
+            return np.where(mean > 0.0, np.maximum(var, 0.0) / mean**2, 0.0)
+
+
+def work_cv2(work: Work | None, state: Steady, P: Any, G: Any) -> Any:
+    """``Work.cv2``; 0 (M/D/1) without ``work``."""
+    return 0.0 if work is None else work.cv2(state, P, G)
+
+
+@dataclass(frozen=True)
 class StepTimes:
     """Step times of one deployment at b = 1 and at its largest b (``b_max``): T_m and T_d, interpolated
     linearly in between (module doc)."""
@@ -240,17 +268,17 @@ class Load:
     """The rate exceeds what the replica sustains with all its slots."""
 
 
-def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any, spread: Spread | None = None) -> Load:
+def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any, spread: Spread | None = None, cv2: Any = 0.0) -> Load:
     """Poisson arrivals at ``rate`` on the engine at ``state`` (the b where X(b) = rate), whose every slot
-    busy completes ``capacity`` requests/s: requests queue as in an M/D/1 queue at ρ = rate / capacity, each
-    taking 1 / capacity of the engine (the replica as one server at its full rate, so the wait grows with
-    the load whatever the batching); plus half a mean step for the step in progress (arrivals see time
-    averages). The service is the prompt's s mixed steps. A percentile adds the quantile of the queue and the
-    service (``ttft_quantile_s``: prompts may vary) and that share of a step (a sum of quantiles:
-    conservative)."""
+    busy completes ``capacity`` requests/s: requests queue as in an M/G/1 queue at ρ = rate / capacity, each
+    taking 1 / capacity of the engine on average (the replica as one server at its full rate, so the wait
+    grows with the load whatever the batching) with the squared coefficient of variation ``cv2`` (``Work``;
+    0: M/D/1); plus half a mean step for the step in progress (arrivals see time averages). The service is
+    the prompt's s mixed steps. A percentile adds the quantile of the queue and the service
+    (``ttft_quantile_s``: prompts may vary) and that share of a step (a sum of quantiles: conservative)."""
     service = state.ttft_s
     rho = rate / capacity
-    queue = md1_wait_s(rho, 1.0 / capacity)
+    queue = pk_wait_s(rho, 1.0 / capacity, cv2)
     wait = queue + state.step_s / 2.0
     prefill, edges = _prefill(spread, state), _edges(spread)
     ttft_q = tuple(ttft_quantile_s(q, rho, queue, service, prefill, edges) + q * state.step_s for q in QUANTILES)
@@ -345,11 +373,20 @@ def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
     return b
 
 
-def at_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, spread: Spread | None = None) -> Load:
+def at_rate(
+    steps: StepTimes,
+    rate: Any,
+    P: Any,
+    G: Any,
+    C: Any,
+    spread: Spread | None = None,
+    work: Work | None = None,
+) -> Load:
     """The engine under Poisson arrivals at ``rate`` requests/s (per replica); overloaded beyond what every
-    slot busy completes."""
+    slot busy completes. ``work``: how a request's work varies (None: it does not)."""
     state = steps.at(np.maximum(slots_for_rate(steps, rate, P, G, C), 1e-12), P, G, C)
-    return poisson_load(state, rate, G, steps.at(steps.b_max, P, G, C).requests_per_s, spread)
+    busy = steps.at(steps.b_max, P, G, C)
+    return poisson_load(state, rate, G, busy.requests_per_s, spread, work_cv2(work, busy, P, G))
 
 
 def max_rate(
@@ -361,23 +398,28 @@ def max_rate(
     tpot_slo_s: Any,
     quantile: Any,
     spread: Spread | None = None,
+    work: Work | None = None,
 ) -> Any:
     """The largest Poisson rate (requests/s per replica) whose TTFT and TPOT at ``quantile`` (one of
     ``QUANTILES``) meet the SLOs (inf: none), within the slots: found over b, since every latency grows with
     it; 0 where even a lone request misses them. Without SLOs: the rate at every slot busy."""
-    capacity = steps.at(steps.b_max, P, G, C).requests_per_s
+    busy = steps.at(steps.b_max, P, G, C)
+    capacity = busy.requests_per_s
     bounded = np.isfinite(ttft_slo_s) | np.isfinite(tpot_slo_s)
     if not np.any(bounded):
         return capacity
     rows = np.flatnonzero(bounded) if np.ndim(bounded) else slice(None)
-    part, p, g, c, cap, ttft_slo, tpot_slo, q = _on(rows, steps, P, G, C, capacity, ttft_slo_s, tpot_slo_s, quantile)
+    cv2 = work_cv2(work, busy, P, G)
+    part, p, g, c, cap, ttft_slo, tpot_slo, q, cv2 = _on(
+        rows, steps, P, G, C, capacity, ttft_slo_s, tpot_slo_s, quantile, cv2
+    )
     part_spread = spread.take(rows) if spread is not None and np.ndim(steps.b_max) else spread
 
     z = normal_quantile(q)
 
     def meets(state: Steady) -> Any:  # poisson_load's figures at quantile q alone
         rho = state.requests_per_s / cap
-        queue = md1_wait_s(rho, 1.0 / cap)
+        queue = pk_wait_s(rho, 1.0 / cap, cv2)
         ttft = ttft_quantile_s(q, rho, queue, state.ttft_s, _prefill(part_spread, state), _edges(part_spread))
         ttft = ttft + q * state.step_s
         tpot = tpot_quantile_s(q, state, g, z)
@@ -453,6 +495,8 @@ class Pools:
     """A decode instance's steps (no prompt chunks: mixed = decode)."""
     spread: Spread | None = None
     """Prompts of varying length (TTFT percentiles)."""
+    prompt_cv2: Any = 0.0
+    """c² of a prompt's length, and so of its prefill, the prefill queue's service (0: M/D/1)."""
 
     def _service_quantile_s(self, q: Any, rho: Any, queue: Any) -> Any:
         """The wait in the queue and a request's prefill and transfer at quantile q (``ttft_quantile_s``): a
@@ -489,12 +533,12 @@ class Pools:
         return np.minimum(self.x * self.prefill_rate, self.y * self.decode_rate(self.decode.b_max, G))
 
     def load(self, rate: Any, G: Any) -> Load:
-        """Poisson arrivals at ``rate`` (deployment): prompts queue at the prefill instances as in an M/D/1
-        queue at ρ = rate / (x μ_p) (each taking 1 / μ_p), wait ρ half a step for the one in progress, prefill,
-        and hand their KV over; the decode instances run at the b where y X_d(b) = rate, no prompt chunks
-        among their steps, so every percentile of TPOT is T_d(b)."""
+        """Poisson arrivals at ``rate`` (deployment): prompts queue at the prefill instances as in an M/G/1
+        queue at ρ = rate / (x μ_p) (each taking 1 / μ_p on average, with c² ``prompt_cv2``), wait ρ half a
+        step for the one in progress, prefill, and hand their KV over; the decode instances run at the b where
+        y X_d(b) = rate, no prompt chunks among their steps, so every percentile of TPOT is T_d(b)."""
         rho = rate / (self.x * self.prefill_rate)
-        queue = md1_wait_s(rho, 1.0 / self.prefill_rate)
+        queue = pk_wait_s(rho, 1.0 / self.prefill_rate, self.prompt_cv2)
         service = self.prefill_s + self.transfer_s
         wait = queue + rho * self.prefill_step_s / 2.0
         ttft_q = tuple(self._service_quantile_s(q, rho, queue) + q * rho * self.prefill_step_s for q in QUANTILES)
@@ -553,7 +597,7 @@ class Pools:
 
         def meets(rate: Any) -> Any:  # ``load``'s figures at the quantile alone
             rho = rate / (self.x * self.prefill_rate)
-            queue = md1_wait_s(rho, 1.0 / self.prefill_rate)
+            queue = pk_wait_s(rho, 1.0 / self.prefill_rate, self.prompt_cv2)
             ttft = self._service_quantile_s(quantile, rho, queue) + quantile * rho * self.prefill_step_s
             tpot = self._decode_s(self.decode_slots(rate / self.y, G))
             return (ttft <= ttft_slo_s) & (tpot <= tpot_slo_s) & (rho < 1.0) & ~(rate > self.capacity(G))

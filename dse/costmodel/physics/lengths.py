@@ -48,6 +48,12 @@ class Lengths:
         return float(self.values @ self.weights)
 
     @property
+    def variance(self) -> float:
+        """Var = E[(v - mean)²] over the values (tokens²; a binned distribution's within-bin spread is left
+        out, which its fine grid keeps small)."""
+        return float(self.weights @ (self.values - self.mean) ** 2)
+
+    @property
     def largest(self) -> float:
         return float(self.values[-1])
 
@@ -148,16 +154,15 @@ def context_spread(prompts: Lengths, outputs: Lengths, covariance: float = 0.0) 
     """Δ: the keys a decoding token attends beyond P̄ + Ḡ / 2 on average, token-weighted:
     E[G (P + G / 2)] / E[G] - (P̄ + Ḡ / 2) = (Cov(P, G) + Var(G) / 2) / Ḡ (0 for fixed outputs and
     independent prompts). The same shift holds for the KV cache a slot holds at mean occupancy."""
-    g = outputs.mean
-    var = float(outputs.weights @ (outputs.values - g) ** 2)
-    return (covariance + var / 2.0) / g
+    return (covariance + outputs.variance / 2.0) / outputs.mean
 
 
 def candidate_lengths(
     prompts: Lengths, outputs: Lengths, batch: Any, served: Any, covariance: float = 0.0
 ) -> dict[str, np.ndarray]:
     """The ``Candidates`` fields of the lengths, per candidate (``batch``; ``served``: continuous batching or
-    disaggregated pools): served, the means with their ``context_spread`` and the prompts' ``quantiles``; a
+    disaggregated pools): served, the means with their ``context_spread``, the prompts' ``quantiles`` and the
+    lengths' variances and covariance (the spread of a request's work, for the queue); a
     static batch of b, padded to its longest prompt and output (``expected_max``), delivering the mean output
     (``gen_padding``: the difference). Every length is rounded to whole tokens, as the evaluators take them
     (their sums over a sequence's positions run over whole tokens). Fixed lengths give them as they are, with
@@ -176,6 +181,9 @@ def candidate_lengths(
         "gen_padding": np.where(served, 0.0, np.maximum(np.rint(longest_output) - mean_output, 0.0)),
         "context_spread": np.rint(np.where(served, spread, 0.0)),
         "prompt_quantiles": np.where(served[..., None], quantiles, 1.0),
+        "prompt_variance": np.where(served, prompts.variance, 0.0),
+        "output_variance": np.where(served, outputs.variance, 0.0),
+        "length_covariance": np.where(served, covariance, 0.0),
     }
 
 

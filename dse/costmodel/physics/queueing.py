@@ -1,6 +1,7 @@
 """The queue before a request's first chunk, and TTFT's percentiles (docs/cost-model.md §16, §19): the
-Pollaczek-Khinchine mean wait of an M/D/1 queue, the wait's distribution (an atom at zero and an exponential
-tail), and its sum with a request's own prefill when prompts vary."""
+Pollaczek-Khinchine mean wait of an M/G/1 queue (M/D/1 when every request brings the same work), the wait's
+distribution (an atom at zero and an exponential tail), and its sum with a request's own prefill when prompts
+vary."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 import numpy as np
 
 
-def md1_wait_s(rho: Any, service_s: Any) -> Any:
-    """The Pollaczek-Khinchine mean wait of an M/D/1 queue at utilisation ρ with service S:
-    ρ S / (2 (1 - ρ)) (infinite at ρ >= 1)."""
+def pk_wait_s(rho: Any, service_s: Any, cv2: Any = 0.0) -> Any:
+    """The Pollaczek-Khinchine mean wait of an M/G/1 queue at utilisation ρ with mean service S whose squared
+    coefficient of variation is c² (0: an M/D/1 queue, every request the same work):
+    ρ S (1 + c²) / (2 (1 - ρ)) (infinite at ρ >= 1). Kleinrock, Queueing Systems vol. 1 (1975), §5.6."""
     rho = np.asarray(rho, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(rho < 1.0, rho * service_s / (2.0 * (1.0 - rho)), np.inf)
+        return np.where(rho < 1.0, rho * service_s * (1.0 + cv2) / (2.0 * (1.0 - rho)), np.inf)
 
 
 def wait_quantile_s(q: Any, rho: Any, mean_wait: Any) -> Any:
