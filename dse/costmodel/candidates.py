@@ -101,6 +101,9 @@ class Candidates:
     length_covariance: Array
     """Continuous: Var(P), Var(G) and Cov(P, G) of the prompt and output lengths (tokens²; 0: fixed), for the
     spread of a request's work in the queue (``continuous.work_cv2``)."""
+    inverse_output_tokens: Array
+    """Continuous: E[1 / (G - 1)] over requests whose outputs vary (tokens⁻¹; NaN: fixed outputs), for TPOT's
+    percentiles (``continuous.tpot_quantile_s``)."""
     # serving: the scheduler and the load (docs/cost-model.md §16)
     continuous: Array
     """Continuous batching with chunked prefill (bool; False: a static batch of ``batch``)."""
@@ -205,6 +208,7 @@ DEFAULTS: dict[str, object] = {
     "prompt_variance": 0.0,
     "output_variance": 0.0,
     "length_covariance": 0.0,
+    "inverse_output_tokens": np.nan,
     "continuous": False,
     "max_num_seqs": MAX_NUM_SEQS,
     "chunk_tokens": CHUNK_TOKENS,

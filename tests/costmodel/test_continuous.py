@@ -18,6 +18,7 @@ import dse
 from dse.catalog import load_model
 from dse.costmodel import evaluate, evaluate_reference
 from dse.costmodel.physics import continuous, queueing
+from dse.costmodel.physics import lengths as lengths_of
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import causal_pairs
 from dse.costmodel.physics.parallel import layout
@@ -85,6 +86,25 @@ def test_how_much_a_requests_work_varies_by_hand() -> None:
     both = continuous.Work(400.0**2, 40.0**2, 0.5 * 400.0 * 40.0)
     assert both.cv2(state, 1000.0, 101.0) == pytest.approx(0.12, rel=1e-12)
     assert continuous.work_cv2(None, state, 1000.0, 101.0) == 0.0  # fixed lengths: M/D/1
+
+
+def test_tpot_percentiles_over_outputs_that_vary_by_hand() -> None:
+    # φ' = 0.2 of a sequence's steps mixed, T_d = 10 ms, T_m = 30 ms. Every request 101 tokens (100 steps): the
+    # p90 share is 0.2 + 1.2816 sqrt(0.16 / 100). Half of them 11 tokens, half 191 (the same mean): E[1 / n] =
+    # (1 / 10 + 1 / 190) / 2, and the p90 share 0.2 + 1.2816 sqrt(0.16 E[1 / n]); the p50 stays at 0.2
+    state = replace(continuous.steady_state(16.0, 1000.0, 101.0, 2048.0, 0.030, 0.010), mixed_token_share=0.2)
+    z = 1.2815515655446004
+    fixed = continuous.tpot_quantile_s(0.9, state, 101.0)
+    assert fixed == pytest.approx(0.010 + 0.020 * (0.2 + z * math.sqrt(0.16 / 100.0)), rel=1e-12)
+    inverse = (1.0 / 10.0 + 1.0 / 190.0) / 2.0
+    assert lengths_of.histogram([11.0, 191.0]).inverse_decode_mean == pytest.approx(inverse, rel=1e-12)
+    varied = continuous.tpot_quantile_s(0.9, state, 101.0, inverse=inverse)
+    assert varied == pytest.approx(0.010 + 0.020 * (0.2 + z * math.sqrt(0.16 * inverse)), rel=1e-12)
+    assert varied > fixed
+    assert continuous.tpot_quantile_s(0.5, state, 101.0, inverse=inverse) == pytest.approx(0.010 + 0.020 * 0.2)
+    # a fixed output among them (NaN) keeps its own figure
+    both = continuous.tpot_quantile_s(0.9, state, 101.0, inverse=np.asarray([np.nan, inverse]))
+    assert both[0] == pytest.approx(fixed, rel=1e-12) and both[1] == pytest.approx(varied, rel=1e-12)
 
 
 def test_queue_figures_by_hand() -> None:

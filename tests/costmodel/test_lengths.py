@@ -5,6 +5,7 @@ percentiles over the prompts)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from statistics import NormalDist
 from typing import Any
 
@@ -167,6 +168,22 @@ def test_continuous_batching_keeps_the_means_and_spreads_ttft_over_the_prompts()
     assert s.ttft_quantiles_s[2][0] > 1.3 * f.ttft_quantiles_s[2][0]
     assert s.ttft_quantiles_s[0][0] < f.ttft_quantiles_s[0][0]  # p50: most prompts are shorter than the mean
     assert 0.0 < s.max_request_rate[0] < f.max_request_rate[0]  # p90 TTFT within 1 s: the long prompts bind
+
+
+def test_varying_outputs_spread_tpot_over_the_requests() -> None:
+    """Lognormal outputs (mean 400, σ 1): short answers see few steps, so their share of mixed steps, and their
+    TPOT, vary more than a 400-token answer's: the p90 and p99 TPOT move away from the p50 by sqrt(E[1 / n] n̄),
+    1.65x here (the step times differ a little: the varying outputs widen the context a step reads)."""
+    outputs = lengths.lognormal(400.0, 1.0, cap=30_000.0)
+    row = {"scheduler": "continuous", "concurrency": 64, "chunk_tokens": 512}
+    spread = evaluate(_arch(), _candidates(lengths.fixed(2000.0), outputs, **row)).serving
+    mean = evaluate(_arch(), _candidates(lengths.fixed(2000.0), lengths.fixed(np.rint(outputs.mean)), **row)).serving
+    p50, p90, p99 = (q[0] for q in spread.tpot_quantiles_s)
+    f50, f90, f99 = (q[0] for q in mean.tpot_quantiles_s)
+    widening = math.sqrt(outputs.inverse_decode_mean * (np.rint(outputs.mean) - 1.0))
+    assert widening > 1.6
+    assert (p90 - p50) / (f90 - f50) == pytest.approx(widening, rel=0.05)
+    assert (p99 - p50) / (f99 - f50) == pytest.approx(widening, rel=0.05)
 
 
 def test_varying_outputs_widen_the_context_a_decode_step_reads_and_the_kv_a_slot_holds() -> None:

@@ -164,7 +164,10 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     if np.any(c.prompt_variance > 0) or np.any(c.output_variance > 0):
         new = P / np.maximum(c.prompt_len, 1.0)
         work = continuous.Work(
-            c.prompt_variance * new**2, c.output_variance / per_step**2, c.length_covariance * new / per_step
+            c.prompt_variance * new**2,
+            c.output_variance / per_step**2,
+            c.length_covariance * new / per_step,
+            c.inverse_output_tokens * per_step if np.any(np.isfinite(c.inverse_output_tokens)) else None,
         )
     # a decode step's keys: the token-weighted mean context, beyond P + G / 2 where lengths vary (§19)
     widened = np.any(c.context_spread != 0)
@@ -232,7 +235,9 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     busy = steps.at(held, P, G, C)
     # every slot busy: nobody beyond the slots, so no wait (exactly 0, not Little's law's b / X - latency,
     # which cancels to rounding)
-    load = continuous.closed_load(busy, np.where(closed, concurrency, 0.0), G, capacity.requests_per_s, spread)
+    load = continuous.closed_load(
+        busy, np.where(closed, concurrency, 0.0), G, capacity.requests_per_s, spread, continuous.inverse_steps(work)
+    )
     poisson = np.isfinite(rate)
     if np.any(poisson):
         at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C, spread, work)

@@ -162,6 +162,8 @@ class Work:
     prompt_variance: Any
     step_variance: Any
     covariance: Any
+    inverse_steps: Any = None
+    """E[1 / (G - 1)] over requests, G - 1 in decode steps (NaN or None: fixed outputs; ``tpot_quantile_s``)."""
 
     def cv2(self, state: Steady, P: Any, G: Any) -> Any:
         """c², the squared coefficient of variation of a request's work at the engine's ``state`` (every slot
@@ -180,6 +182,11 @@ class Work:
 def work_cv2(work: Work | None, state: Steady, P: Any, G: Any) -> Any:
     """``Work.cv2``; 0 (M/D/1) without ``work``."""
     return 0.0 if work is None else work.cv2(state, P, G)
+
+
+def inverse_steps(work: Work | None) -> Any:
+    """``Work.inverse_steps``; None (fixed outputs) without ``work``."""
+    return None if work is None else work.inverse_steps
 
 
 @dataclass(frozen=True)
@@ -237,14 +244,23 @@ def _edges(spread: Spread | None) -> tuple[float, ...]:
     return spread.edges if spread is not None else ()
 
 
-def tpot_quantile_s(q: Any, state: Steady, G: Any, z: Any = None) -> Any:
+def tpot_quantile_s(q: Any, state: Steady, G: Any, z: Any = None, inverse: Any = None) -> Any:
     """A request's TPOT at quantile q: its G - 1 steps are mixed with probability φ' each, a binomial count
-    read at its normal quantile z (clipped to [0, G - 1]); TPOT = T_d + (T_m - T_d) M / (G - 1)."""
+    read at its normal quantile z (clipped to [0, G - 1]); TPOT = T_d + (T_m - T_d) M / (G - 1).
+
+    Outputs that vary (``inverse``: E[1 / (G - 1)] over requests, NaN where the outputs are fixed): a request
+    of n steps has a mixed share of mean φ' and variance φ' (1 - φ') / n, so over requests the variance is
+    φ' (1 - φ') E[1 / n], read at the normal quantile (short answers' TPOT varies most; the mixture's far
+    tail is heavier than the normal's)."""
     n = np.maximum(G - 1.0, 1.0)
     p = np.clip(state.mixed_token_share, 0.0, 1.0)
     z = normal_quantile(q) if z is None else z
-    mixed = np.clip(n * p + z * np.sqrt(n * p * (1.0 - p)), 0.0, n)
-    return state.decode_s + (state.mixed_s - state.decode_s) * mixed / n
+    if inverse is None:
+        mixed = np.clip(n * p + z * np.sqrt(n * p * (1.0 - p)), 0.0, n)
+        return state.decode_s + (state.mixed_s - state.decode_s) * mixed / n
+    inverse = np.where(np.isnan(inverse), 1.0 / n, inverse)
+    share = np.clip(p + z * np.sqrt(p * (1.0 - p) * inverse), 0.0, 1.0)
+    return state.decode_s + (state.mixed_s - state.decode_s) * share
 
 
 @dataclass(frozen=True)
@@ -268,35 +284,51 @@ class Load:
     """The rate exceeds what the replica sustains with all its slots."""
 
 
-def poisson_load(state: Steady, rate: Any, G: Any, capacity: Any, spread: Spread | None = None, cv2: Any = 0.0) -> Load:
+def poisson_load(
+    state: Steady,
+    rate: Any,
+    G: Any,
+    capacity: Any,
+    spread: Spread | None = None,
+    cv2: Any = 0.0,
+    inverse: Any = None,
+) -> Load:
     """Poisson arrivals at ``rate`` on the engine at ``state`` (the b where X(b) = rate), whose every slot
     busy completes ``capacity`` requests/s: requests queue as in an M/G/1 queue at ρ = rate / capacity, each
     taking 1 / capacity of the engine on average (the replica as one server at its full rate, so the wait
     grows with the load whatever the batching) with the squared coefficient of variation ``cv2`` (``Work``;
     0: M/D/1); plus half a mean step for the step in progress (arrivals see time averages). The service is
     the prompt's s mixed steps. A percentile adds the quantile of the queue and the service
-    (``ttft_quantile_s``: prompts may vary) and that share of a step (a sum of quantiles: conservative)."""
+    (``ttft_quantile_s``: prompts may vary) and that share of a step (a sum of quantiles: conservative);
+    ``inverse``: outputs that vary (``tpot_quantile_s``)."""
     service = state.ttft_s
     rho = rate / capacity
     queue = pk_wait_s(rho, 1.0 / capacity, cv2)
     wait = queue + state.step_s / 2.0
     prefill, edges = _prefill(spread, state), _edges(spread)
     ttft_q = tuple(ttft_quantile_s(q, rho, queue, service, prefill, edges) + q * state.step_s for q in QUANTILES)
-    tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
+    tpot_q = tuple(tpot_quantile_s(q, state, G, inverse=inverse) for q in QUANTILES)
     return Load(state, rate, rho, wait, wait + service, state.tpot_s, ttft_q, tpot_q, rho >= 1.0)
 
 
-def closed_load(state: Steady, concurrency: Any, G: Any, capacity: Any, spread: Spread | None = None) -> Load:
+def closed_load(
+    state: Steady,
+    concurrency: Any,
+    G: Any,
+    capacity: Any,
+    spread: Spread | None = None,
+    inverse: Any = None,
+) -> Load:
     """A closed loop of n requests (each replaced as it completes) on an engine holding b = min(n, slots):
     the n - b beyond the slots wait, W = n / X - (TTFT + (G - 1) TPOT) (Little's law); no step in progress
     to wait for (a request arrives as another completes, at a step boundary). Percentiles: the wait plus the
-    prefill's (prompts may vary)."""
+    prefill's (prompts may vary); TPOT's over the outputs (``inverse``, ``tpot_quantile_s``)."""
     latency = state.ttft_s + (G - 1.0) * state.tpot_s
     wait = np.maximum(concurrency / state.requests_per_s - latency, 0.0)
     rho = state.requests_per_s / capacity
     prefill, edges = _prefill(spread, state), _edges(spread)
     ttft_q = tuple(wait + ttft_quantile_s(q, 0.0, 0.0, state.ttft_s, prefill, edges) for q in QUANTILES)
-    tpot_q = tuple(tpot_quantile_s(q, state, G) for q in QUANTILES)
+    tpot_q = tuple(tpot_quantile_s(q, state, G, inverse=inverse) for q in QUANTILES)
     overloaded = np.zeros(np.shape(wait), dtype=bool)
     return Load(state, state.requests_per_s, rho, wait, wait + state.ttft_s, state.tpot_s, ttft_q, tpot_q, overloaded)
 
@@ -386,7 +418,7 @@ def at_rate(
     slot busy completes. ``work``: how a request's work varies (None: it does not)."""
     state = steps.at(np.maximum(slots_for_rate(steps, rate, P, G, C), 1e-12), P, G, C)
     busy = steps.at(steps.b_max, P, G, C)
-    return poisson_load(state, rate, G, busy.requests_per_s, spread, work_cv2(work, busy, P, G))
+    return poisson_load(state, rate, G, busy.requests_per_s, spread, work_cv2(work, busy, P, G), inverse_steps(work))
 
 
 def max_rate(
@@ -409,10 +441,11 @@ def max_rate(
     if not np.any(bounded):
         return capacity
     rows = np.flatnonzero(bounded) if np.ndim(bounded) else slice(None)
-    cv2 = work_cv2(work, busy, P, G)
+    cv2, inverse = work_cv2(work, busy, P, G), inverse_steps(work)
     part, p, g, c, cap, ttft_slo, tpot_slo, q, cv2 = _on(
         rows, steps, P, G, C, capacity, ttft_slo_s, tpot_slo_s, quantile, cv2
     )
+    inverse = None if inverse is None else _on(rows, steps, inverse)[1]
     part_spread = spread.take(rows) if spread is not None and np.ndim(steps.b_max) else spread
 
     z = normal_quantile(q)
@@ -422,7 +455,7 @@ def max_rate(
         queue = pk_wait_s(rho, 1.0 / cap, cv2)
         ttft = ttft_quantile_s(q, rho, queue, state.ttft_s, _prefill(part_spread, state), _edges(part_spread))
         ttft = ttft + q * state.step_s
-        tpot = tpot_quantile_s(q, state, g, z)
+        tpot = tpot_quantile_s(q, state, g, z, inverse)
         return (ttft <= ttft_slo) & (tpot <= tpot_slo) & (rho < 1.0)
 
     b = _bisect_slots(part, p, g, c, meets)

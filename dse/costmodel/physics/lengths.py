@@ -54,6 +54,11 @@ class Lengths:
         return float(self.weights @ (self.values - self.mean) ** 2)
 
     @property
+    def inverse_decode_mean(self) -> float:
+        """E[1 / (v - 1)] over the values (v - 1 at least 1): the mean inverse of a request's decode steps."""
+        return float(self.weights @ (1.0 / np.maximum(self.values - 1.0, 1.0)))
+
+    @property
     def largest(self) -> float:
         return float(self.values[-1])
 
@@ -161,8 +166,9 @@ def candidate_lengths(
     prompts: Lengths, outputs: Lengths, batch: Any, served: Any, covariance: float = 0.0
 ) -> dict[str, np.ndarray]:
     """The ``Candidates`` fields of the lengths, per candidate (``batch``; ``served``: continuous batching or
-    disaggregated pools): served, the means with their ``context_spread``, the prompts' ``quantiles`` and the
-    lengths' variances and covariance (the spread of a request's work, for the queue); a
+    disaggregated pools): served, the means with their ``context_spread``, the prompts' ``quantiles``, the
+    lengths' variances and covariance (the spread of a request's work, for the queue) and the outputs' mean
+    inverse (TPOT's percentiles); a
     static batch of b, padded to its longest prompt and output (``expected_max``), delivering the mean output
     (``gen_padding``: the difference). Every length is rounded to whole tokens, as the evaluators take them
     (their sums over a sequence's positions run over whole tokens). Fixed lengths give them as they are, with
@@ -184,6 +190,7 @@ def candidate_lengths(
         "prompt_variance": np.where(served, prompts.variance, 0.0),
         "output_variance": np.where(served, outputs.variance, 0.0),
         "length_covariance": np.where(served, covariance, 0.0),
+        "inverse_output_tokens": np.where(served & (not outputs.fixed), outputs.inverse_decode_mean, np.nan),
     }
 
 
