@@ -399,6 +399,12 @@ def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
     if not np.ndim(b):
         return b if b <= 1.0 else _bisect_slots(steps, P, G, C, lambda state: state.requests_per_s <= rate, 1.0)
     above = np.flatnonzero(~(b <= 1.0))  # NaN too, as one candidate is
+    if len(above):  # a rate every slot busy cannot beat takes them all: no search (as the bisection finds)
+        part, r, p, g, c = _on(above, steps, rate, P, G, C)
+        top = np.zeros(len(above)) + part.b_max
+        beyond = part.at(top, p, g, c).requests_per_s <= r
+        b[above[beyond]] = top[beyond]
+        above = above[~beyond]
     if len(above):
         part, r, p, g, c = _on(above, steps, rate, P, G, C)
         b[above] = _bisect_slots(part, p, g, c, lambda state: state.requests_per_s <= r, low=1.0)
