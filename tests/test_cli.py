@@ -279,10 +279,10 @@ def test_analyze_takes_the_lengths_of_your_traffic(capsys: pytest.CaptureFixture
     assert ttft["p50"] < data["ttft_s"] < ttft["p90"] < ttft["p99"]  # one request in four has a 4,000-token prompt
     fixed = ("--request-rate", "2", "--prompt-len", "1150", "--gen-len", "138", "--json")
     same = json.loads(_run(capsys, *argv, *fixed)[1])
-    # mean TTFT: the mean prompt's, and a longer wait in the queue, as requests of unequal work queue (M/G/1);
-    # the outputs vary too, so steps read a little more context (1 % of the difference)
+    # mean TTFT: the mean prompt's, with a longer wait in the queue, as requests of unequal work queue (M/G/1),
+    # and a longer prefill, as attention is quadratic in the prompt (its mean taken at E[P²])
     waited = data["continuous"]["wait_s"] - same["continuous"]["wait_s"]
-    assert waited > 0 and data["ttft_s"] - same["ttft_s"] == pytest.approx(waited, rel=0.02)
+    assert 0 < waited < data["ttft_s"] - same["ttft_s"]
     code, _, err = _run(capsys, *argv, "--lengths", str(tmp_path / "gone.csv"))
     assert code == 2 and "lengths: histogram file not found" in err
     traffic.write_text("prompt_tokens,output_tokens\n200000,10\n")  # beyond Llama-3.1-8B's 131,072 tokens

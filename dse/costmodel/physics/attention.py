@@ -89,6 +89,22 @@ def prefill_work(P: Any, c: Any, W: float, Br: Any, reused: Any = False) -> tupl
     return P, causal_pairs(P, W) - causal_pairs(c, W), np.where(reused, P, tile_kv_reads(P, W, Br, c))
 
 
+def prompt_spread_work(P: Any, c: Any, variance: Any, Br: Any, reused: Any = False) -> tuple[Any, Any, Any]:
+    """What ``prefill_work`` gains, per sequence, when prompts vary around the mean P with ``variance``
+    (Var(P), tokens²) under full causal attention: its keys, pairs and tile reads grow as P², so their mean
+    is taken at E[P²] = P² + Var(P), not at P² (docs/cost-model.md §19). With a share h = c / P of each prompt
+    from the prefix cache: keys (every new query against all P keys: E[(1 - h) P²] / ((1 - h) P)) gain
+    Var(P) / P; pairs (``causal_pairs(P) - causal_pairs(c)``, P² (1 - h²) / 2 and a linear term) gain
+    (1 - h²) Var(P) / 2; tile reads (``tile_kv_reads``, P² (1 - h²) / (2 Br) and linear terms) gain
+    (1 - h²) Var(P) / (2 Br), none where the re-reads are served on chip (P reads, linear). A sliding window
+    makes them linear beyond it: the caller applies this to unwindowed groups only."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(P > 0, c / P, 0.0)
+        keys = np.where(P > 0, variance / P, 0.0)
+    quadratic = (1.0 - h**2) * variance / 2.0
+    return keys, quadratic, np.where(reused, 0.0, quadratic / Br)
+
+
 ON_CHIP_SHARE = 0.5
 """Share of the on-chip memory one attention head's K/V may take for its re-reads to stay on chip: the query
 tiles of one (sequence, head) run side by side (FlashAttention-2 orders its grid query tile first), so their

@@ -10,7 +10,8 @@ What the evaluators take from a pair (prompts P, outputs G):
 
 - continuous batching: the means P̄ and Ḡ (the linear layers' prefill work and the decode steps are linear in
   them, so the steady state's throughput and Little's law hold at the means; prefill attention, quadratic in
-  P, is taken at P̄: docs/cost-model.md §19 says what that leaves out), the token-weighted mean context of a decoding
+  P, at E[P²] = P̄² + Var(P) where it attends without a window, ``attention.prompt_spread_work``), the
+  variances (a request's work in the queue, TPOT over the outputs), the token-weighted mean context of a decoding
   sequence (``context_spread``: a decode token sees E[G (P + G / 2)] / E[G] keys, more than P̄ + Ḡ / 2 when
   outputs vary, because long outputs hold more of the steps), and the prompts' spread for TTFT
   (``quantiles``: a request's chunks scale with its prompt);

@@ -13,7 +13,7 @@ import numpy as np
 from dse import units
 from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
-from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill_work
+from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill_work, prompt_spread_work
 from dse.costmodel.physics.kvcache import attended_keys
 from dse.costmodel.physics.moe import experts_touched_fraction
 from dse.costmodel.physics.operators import AttentionWork, Pass
@@ -146,8 +146,12 @@ def mixed_pass(
     per_key = dec.n_kv * dec.e_key * units.bits_to_bytes(c.kv_bits) / (pre.n_kv * pre.e_key * x)
     reused = kv_reused_on_chip(c.prompt_len, pre.e_key, x, c.onchip_memory_bytes)
     work = {}
+    spread = np.any(c.prompt_variance > 0)  # prompts that vary: quadratic work at E[P²] (§19)
     for group, _, span in arch.attention_groups:
         keys, pairs, reads = prefill_work(c.prompt_len, cached, span, c.flash_block_rows, reused)
+        if spread and not np.isfinite(span):
+            more = prompt_spread_work(c.prompt_len, cached, c.prompt_variance, c.flash_block_rows, reused)
+            keys, pairs, reads = keys + more[0], pairs + more[1], reads + more[2]
         reads = reads + chunk_prefix_reads(c.prompt_len, s, np.minimum(span, c.kv_budget_tokens))
         mean_keys = mean_attended_keys(c.prompt_len + c.context_spread, c.gen_len, span, c.kv_budget_tokens)
         attended = rows_decoding * (mean_keys + (tokens - 1.0) / 2.0)  # the new tokens see each other causally
