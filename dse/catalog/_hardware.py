@@ -152,10 +152,13 @@ class HardwareSpec:
 
     def peaks_for(self, accumulate: str) -> Mapping[str, float]:
         """The dense peaks an engine gets whose 16-bit GEMMs accumulate in ``accumulate`` (``fp32`` or ``fp16``):
-        with ``fp16``, the FP16-accumulate rate replaces the fp16 peak where the catalog gives one."""
+        with ``fp16``, the FP16-accumulate rate replaces the 16-bit peaks where the catalog gives one. Such an
+        engine runs 16-bit weights as FP16 (llama.cpp's CUDA backend had no BF16 GEMM: ggml-cuda.cu @
+        614d3b9, 2024-05-13), so bf16 takes the rate too."""
         if accumulate != "fp16" or self.fp16_accumulate_flops_per_s is None:
             return self.peak_flops_per_s
-        return MappingProxyType({**self.peak_flops_per_s, "fp16": self.fp16_accumulate_flops_per_s})
+        rate = self.fp16_accumulate_flops_per_s
+        return MappingProxyType({**self.peak_flops_per_s, "fp16": rate, "bf16": rate})
 
 
 @dataclass(frozen=True)

@@ -74,18 +74,43 @@ def test_steady_state_by_hand() -> None:
 
 
 def test_how_much_a_requests_work_varies_by_hand() -> None:
-    # every slot busy: b = 20 sequences, T_d = 10 ms, T_m = 30 ms carrying k = 400 prompt tokens: a prompt token
-    # adds α = 20 ms / 400 = 0.05 ms, a decode step costs a sequence β = 10 / 20 = 0.5 ms. P̄ = 1,000 tokens,
-    # G - 1 = 100 steps: E[w] = 50 + 50 = 100 ms. Var(P) = 400² tokens², outputs fixed: Var(w) = (0.05 x 400)²
-    # = 400 ms², c² = 400 / 100² = 0.04; outputs of Var(G) = 40² and Cov(P, G) = 0.5 x 400 x 40 add
-    # 0.5² x 40² + 2 x 0.05 x 0.5 x 8,000 = 400 + 400 ms²: c² = 0.12
-    state = continuous.steady_state(20.0, 1000.0, 101.0, 2048.0, 0.030, 0.010)
-    state = replace(state, slots=20.0, prompt_tokens_per_step=400.0)
+    # every slot busy: b = 20 sequences, T_d = 10 ms, T_m = 30 ms carrying k = 400 prompt tokens of a
+    # 1,000-token prompt (chunked: 2.5 steps of a slot while prefilling), G - 1 = 100 decode steps. A prompt
+    # token costs α = 20 / 400 = 0.05 ms of mixed step plus β / k = 0.5 / 400 ms of its slot, a step
+    # β = 10 / 20 = 0.5 ms: E[w] = 0.05 x 1,000 + 0.5 x 100 + 0.5 x 1,000 / 400 = 101.25 ms
+    state = continuous.Steady(
+        slots=20.0, chunks=2.5, prefill_share=0.1, mixed_s=0.030, decode_s=0.010, step_s=0.012,
+        requests_per_s=0.0, ttft_s=0.0, tpot_s=0.0, mixed_token_share=0.0, prompts_per_step=1.0, room=400.0,
+        prompt_tokens_per_step=400.0,
+    )  # fmt: skip
+    a, beta, mean = 0.05 + 0.5 / 400.0, 0.5, 50.0 + 50.0 + 1.25  # ms
+    assert continuous.Work.mean_s(state, 1000.0, 101.0) == pytest.approx(mean / 1e3, rel=1e-12)
+    # Var(P) = 400²: c² = (a 400)² / E[w]²; outputs of Var(G) = 40² steps² and Cov(P, G) = 8,000 add
+    # β² 40² + 2 a β 8,000
     prompts_only = continuous.Work(400.0**2, 0.0, 0.0)
-    assert prompts_only.cv2(state, 1000.0, 101.0) == pytest.approx(0.04, rel=1e-12)
-    both = continuous.Work(400.0**2, 40.0**2, 0.5 * 400.0 * 40.0)
-    assert both.cv2(state, 1000.0, 101.0) == pytest.approx(0.12, rel=1e-12)
+    assert prompts_only.cv2(state, 1000.0, 101.0) == pytest.approx((a * 400.0) ** 2 / mean**2, rel=1e-12)
+    both = continuous.Work(400.0**2, 40.0**2, 8000.0)
+    var = (a * 400.0) ** 2 + beta**2 * 40.0**2 + 2.0 * a * beta * 8000.0
+    assert both.cv2(state, 1000.0, 101.0) == pytest.approx(var / mean**2, rel=1e-12)
     assert continuous.work_cv2(None, state, 1000.0, 101.0) == 0.0  # fixed lengths: M/D/1
+    # from the lengths: half of each prompt from the prefix cache, two tokens a decode step
+    work = continuous.Work.of_lengths(400.0**2, 40.0**2, 8000.0, 0.01, 0.5, 2.0)
+    assert (work.prompt_variance, work.step_variance, work.covariance) == (200.0**2, 20.0**2, 2000.0)
+    assert work.inverse_steps == 0.02
+    assert continuous.Work.of_lengths(1.0, 1.0, 0.0, np.nan, 1.0, 1.0).inverse_steps is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(1.0, 1024.0), st.integers(16, 8000), st.integers(2, 1000), st.sampled_from([256, 512, 2048, 8192]),
+    st.floats(0.001, 0.05), st.floats(1.0, 5.0),
+)  # fmt: skip
+def test_a_mean_requests_work_is_its_share_of_the_engine(
+    b: float, P: int, G: int, C: int, decode: float, slower: float
+) -> None:
+    """E[w] = 1 / X in every regime (shared steps, chunked prompts, an engine its chunks cannot keep fed)."""
+    state = continuous.steady_state(b, float(P), float(G), float(C), decode * slower, decode)
+    assert continuous.Work.mean_s(state, float(P), float(G)) * state.requests_per_s == pytest.approx(1.0, rel=1e-9)
 
 
 def test_tpot_percentiles_over_outputs_that_vary_by_hand() -> None:

@@ -35,6 +35,9 @@ def test_pools_by_hand() -> None:
     wait = rho * (1.0 / 40.0) / (2.0 * (1.0 - rho)) + rho * 0.05 / 2.0
     assert load.ttft_s == pytest.approx(wait + 0.05 + 0.002)
     assert load.tpot_quantiles_s[0] == load.tpot_quantiles_s[2] == load.tpot_s  # no prompts among decode steps
+    # prompts that vary (c² = 0.5): an M/G/1 queue at the prefill instances, the wait x 1.5
+    varied = dataclasses.replace(pools, prompt_cv2=0.5).load(5.0, 201.0)
+    assert varied.ttft_s == pytest.approx(1.5 * rho * (1.0 / 40.0) / (2.0 * (1.0 - rho)) + rho * 0.05 / 2.0 + 0.052)
 
 
 def _free_link(rows: list[dict[str, Any]]) -> Any:

@@ -162,12 +162,13 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     # output in decode steps
     work = None
     if np.any(c.prompt_variance > 0) or np.any(c.output_variance > 0):
-        new = P / np.maximum(c.prompt_len, 1.0)
-        work = continuous.Work(
-            c.prompt_variance * new**2,
-            c.output_variance / per_step**2,
-            c.length_covariance * new / per_step,
-            c.inverse_output_tokens * per_step if np.any(np.isfinite(c.inverse_output_tokens)) else None,
+        work = continuous.Work.of_lengths(
+            c.prompt_variance,
+            c.output_variance,
+            c.length_covariance,
+            c.inverse_output_tokens,
+            P / np.maximum(c.prompt_len, 1.0),
+            per_step,
         )
     # a decode step's keys: the token-weighted mean context, beyond P + G / 2 where lengths vary (§19)
     widened = np.any(c.context_spread != 0)

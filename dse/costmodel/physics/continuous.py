@@ -165,17 +165,51 @@ class Work:
     inverse_steps: Any = None
     """E[1 / (G - 1)] over requests, G - 1 in decode steps (NaN or None: fixed outputs; ``tpot_quantile_s``)."""
 
-    def cv2(self, state: Steady, P: Any, G: Any) -> Any:
-        """c², the squared coefficient of variation of a request's work at the engine's ``state`` (every slot
-        busy): w = α P + β (G - 1), with α = (T_m - T_d) / k what a prompt token adds to a mixed step and
-        β = T_d / b a sequence's share of a decode step, so that E[w] is the request's share of the engine,
-        1 / X, and c² = (α² Var(P) + β² Var(G) + 2 α β Cov(P, G)) / E[w]²."""
+    @classmethod
+    def of_lengths(
+        cls, prompt_variance: Any, output_variance: Any, covariance: Any, inverse: Any, new_share: Any, per_step: Any
+    ) -> Work:
+        """From the lengths' Var(P), Var(G), Cov(P, G) (tokens²) and E[1 / (G - 1)] (tokens⁻¹; NaN: fixed
+        outputs): a share ``new_share`` of each prompt prefilled (the rest from the prefix cache), and
+        ``per_step`` tokens a decode step (speculative decoding), so G - 1 tokens are (G - 1) / per_step
+        steps."""
+        finite = np.any(np.isfinite(inverse))
+        return cls(
+            prompt_variance * new_share**2,
+            output_variance / per_step**2,
+            covariance * new_share / per_step,
+            inverse * per_step if finite else None,
+        )
+
+    @staticmethod
+    def _parts(state: Steady) -> tuple[Any, Any, Any]:
+        """(α, β, what holding a slot while prefilling adds per prompt token: β / k for a chunked prompt)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = np.maximum(state.mixed_s - state.decode_s, 0.0) / state.prompt_tokens_per_step
             beta = state.decode_s / state.slots
-            mean = alpha * P + beta * (G - 1.0)
-            var = alpha**2 * self.prompt_variance + beta**2 * self.step_variance
-            var = var + 2.0 * alpha * beta * self.covariance
+            held = np.where(state.chunks > 1.0, beta / state.prompt_tokens_per_step, 0.0)
+        return alpha, beta, held
+
+    @staticmethod
+    def mean_s(state: Steady, P: Any, G: Any) -> Any:
+        """E[w], a mean request's share of the engine at ``state``: α P + β (G - 1) + β π P / k, which is 1 / X
+        (module doc: X = φ k / P / (φ T_m + (1 - φ) T_d) with φ = b P / ((G - 1) k + π P))."""
+        alpha, beta, _ = Work._parts(state)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return alpha * P + beta * (G - 1.0) + beta * state.prompts_per_step * P / state.prompt_tokens_per_step
+
+    def cv2(self, state: Steady, P: Any, G: Any) -> Any:
+        """c², the squared coefficient of variation of a request's work at the engine's ``state`` (every slot
+        busy). A request's work: α per prompt token, α = (T_m - T_d) / k, what it adds to a mixed step; β per
+        decode step it holds a slot, β = T_d / b, a sequence's share of a decode step; and β for each step its
+        prompt holds a slot while prefilling: P / k steps for a chunked prompt (so β / k a token more), one
+        step for a prompt that shares a step (not growing with its length). Its mean is ``mean_s``, 1 / X;
+        c² = (a² Var(P) + β² Var(G) + 2 a β Cov(P, G)) / E[w]², a the work per prompt token."""
+        alpha, beta, held = self._parts(state)
+        a = alpha + held
+        mean = self.mean_s(state, P, G)
+        var = a**2 * self.prompt_variance + beta**2 * self.step_variance + 2.0 * a * beta * self.covariance
+        with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(mean > 0.0, np.maximum(var, 0.0) / mean**2, 0.0)
 
 
@@ -250,17 +284,18 @@ def tpot_quantile_s(q: Any, state: Steady, G: Any, z: Any = None, inverse: Any =
 
     Outputs that vary (``inverse``: E[1 / (G - 1)] over requests, NaN where the outputs are fixed): a request
     of n steps has a mixed share of mean φ' and variance φ' (1 - φ') / n, so over requests the variance is
-    φ' (1 - φ') E[1 / n], read at the normal quantile (short answers' TPOT varies most; the mixture's far
-    tail is heavier than the normal's)."""
+    φ' (1 - φ') E[1 / n] (n at least one step), read at the normal quantile (short answers' TPOT varies most;
+    the mixture's far tail is heavier than the normal's)."""
     n = np.maximum(G - 1.0, 1.0)
     p = np.clip(state.mixed_token_share, 0.0, 1.0)
     z = normal_quantile(q) if z is None else z
+    mixed = np.clip(n * p + z * np.sqrt(n * p * (1.0 - p)), 0.0, n)
+    fixed = state.decode_s + (state.mixed_s - state.decode_s) * mixed / n
     if inverse is None:
-        mixed = np.clip(n * p + z * np.sqrt(n * p * (1.0 - p)), 0.0, n)
-        return state.decode_s + (state.mixed_s - state.decode_s) * mixed / n
-    inverse = np.where(np.isnan(inverse), 1.0 / n, inverse)
-    share = np.clip(p + z * np.sqrt(p * (1.0 - p) * inverse), 0.0, 1.0)
-    return state.decode_s + (state.mixed_s - state.decode_s) * share
+        return fixed
+    with np.errstate(invalid="ignore"):
+        share = np.clip(p + z * np.sqrt(p * (1.0 - p) * np.minimum(inverse, 1.0)), 0.0, 1.0)
+    return np.where(np.isnan(inverse), fixed, state.decode_s + (state.mixed_s - state.decode_s) * share)
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,13 @@ class Lengths:
 
     @property
     def inverse_decode_mean(self) -> float:
-        """E[1 / (v - 1)] over the values (v - 1 at least 1): the mean inverse of a request's decode steps."""
-        return float(self.weights @ (1.0 / np.maximum(self.values - 1.0, 1.0)))
+        """E[1 / (v - 1)] over the values above 1: the mean inverse of a request's decode tokens, over the
+        requests that have a TPOT (a one-token answer has none); 1 when none has."""
+        has = self.values > 1.0
+        if not np.any(has):
+            return 1.0
+        w = self.weights[has]
+        return float(w @ (1.0 / (self.values[has] - 1.0)) / w.sum())
 
     @property
     def largest(self) -> float:
