@@ -57,6 +57,10 @@ LOSS_SCALE = 0.1
 """Residuals (log ratios) beyond about 10 % weigh linearly, not quadratically (soft-L1)."""
 MIN_ROWS = 3
 """Rows a fit needs, and rows a format needs for its own efficiency."""
+ENGINE_WIDE = ("bandwidth_efficiency", "kernel_overhead_us")
+"""What an engine's decode kernels reach on any device (the share of peak bandwidth its mat-vec kernels stream,
+its launch and tail per kernel): where a family's remaining rows cannot identify them (an accelerator left
+out), the engine's decode rows on the other accelerators stand in for the generic figures."""
 FITTED_POOL = "fitted profiles"
 MIN_INTERVAL_ROWS = 5
 """Held-out rows a quantity needs for its interval (fewer: the generic profile's interval stands in)."""
@@ -230,11 +234,14 @@ def calibrate(
     engine: str | None = None,
     cross_validate: bool = True,
     parameters: Sequence[str] = (),
+    prior: Sequence[Measurement] | None = None,
 ) -> Fit:
     """Fit the ``base`` profile to the rows of ``hardware`` (default: the base's own ``hardware`` list, all
     rows when that is empty) measured with ``engine`` (default: the base's ``engine``, any when None); with
     ``cross_validate``, leave each accelerator out in turn for the held-out error and the intervals.
-    ``parameters``: what to fit (default: what the rows identify, ``identified``)."""
+    ``parameters``: what to fit (default: what the rows identify, ``identified``). ``prior``: the engine's
+    rows on any hardware, for what a left-out round's rows cannot identify (``ENGINE_WIDE``; default: the
+    engine's rows among ``measurements``)."""
     start = load_profile(base).record
     hardware = start.hardware if hardware is None else hardware
     engine = start.engine if engine is None else engine
@@ -262,7 +269,8 @@ def calibrate(
 
     held = np.full(len(usable), np.nan)
     if cross_validate and len(measured_on) > 1:
-        held = _left_out(start, names, usable, formats[np.isfinite(first)], fixed=bool(parameters))
+        pool = select(measurements if prior is None else prior, engine=engine)
+        held = _left_out(start, names, usable, formats[np.isfinite(first)], fixed=bool(parameters), prior=pool)
     held_out, counts = interval_table(usable, held)
     today = datetime.date.today().isoformat()
     method = f"scipy least_squares, soft_l1 loss, f_scale {LOSS_SCALE}, log(predicted / measured); base {start.id}"
@@ -321,13 +329,21 @@ def _generic_values(names: Sequence[str]) -> np.ndarray:
 
 
 def _left_out(
-    start: ProfileRecord, names: Sequence[str], rows: Sequence[Measurement], formats: np.ndarray, *, fixed: bool
+    start: ProfileRecord,
+    names: Sequence[str],
+    rows: Sequence[Measurement],
+    formats: np.ndarray,
+    *,
+    fixed: bool,
+    prior: Sequence[Measurement] = (),
 ) -> np.ndarray:
     """log(predicted / measured) of each row with its accelerator left out: the fit redone from the generic
     figures on the other accelerators' rows, moving only what those rows identify (all of ``names`` when
     ``fixed``; rows in a format whose efficiency they no longer identify are left out of it, since a generic
-    figure for it would bend the others); with nothing identified, the generic figures themselves. Nothing of
-    the left-out rows, nor of the fit that used them, reaches their prediction."""
+    figure for it would bend the others). ``ENGINE_WIDE`` figures those rows cannot identify come from the
+    engine's decode rows on the other accelerators (``prior``, at least ``MIN_ROWS``), else stay generic; with
+    nothing identified, those figures alone. Nothing of the left-out rows, nor of a fit that used them,
+    reaches their prediction."""
     neutral = _with(start.model_copy(update={"compute_efficiency_by_format": {}}), names, _generic_values(names))
     accelerators = np.asarray([accelerator_of(m) for m in rows])
     held = np.full(len(rows), np.nan)
@@ -338,9 +354,14 @@ def _left_out(
         moved = tuple(names) if fixed else tuple(n for n in identified(train, formats[~out]) if n in names)
         lost = {n.removeprefix(FORMAT_PREFIX) for n in names if n.startswith(FORMAT_PREFIX) and n not in moved}
         train = [m for m, f in zip(train, formats[~out], strict=True) if f not in lost]  # they would bend the rest
-        record = neutral
+        base = neutral
+        wide = tuple(n for n in ENGINE_WIDE if n in names and n not in moved)
+        decode = [m for m in prior if m.record.metric == "tpot_s" and accelerator_of(m) != accelerator]
+        if wide and len(decode) >= MIN_ROWS:
+            base = _with(neutral, wide, _solver(neutral, wide)(decode, _generic_values(wide)))
+        record = base
         if moved and len(train) >= MIN_ROWS:
-            record = _with(neutral, moved, _solver(neutral, moved)(train, _generic_values(moved)))
+            record = _with(base, moved, _solver(base, moved)(train, _values(base, moved)))
         held[out], _ = _residuals(test, efficiency_profile(record))
     return held
 
@@ -359,7 +380,8 @@ def cross_validated(measurements: Sequence[Measurement]) -> pd.DataFrame:
             continue
         mine_rows = table["profile"] == profile.id
         try:
-            fit = calibrate(mine, base=profile.id, profile_id=profile.id)
+            engine_rows = select(measurements, engine=profile.record.engine)
+            fit = calibrate(mine, base=profile.id, profile_id=profile.id, prior=engine_rows)
             residuals = fit.held_out_residuals
         except InputError:  # too few of these rows to refit: none of them can be predicted held out
             residuals = {}

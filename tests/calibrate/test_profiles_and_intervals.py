@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import dse
-from dse.calibrate import read_measurements, validate
+from dse.calibrate import calibrate, read_measurements, validate
 from dse.calibrate._fit import conformal_ratios, identified, interval_table
 from dse.catalog import (
     ENGINE_PREFERENCE,
@@ -225,6 +225,22 @@ def test_shipped_profiles_cross_validated() -> None:
         assert abs(s["bias"]) <= bias, s
         assert 0.7 <= s["interval_coverage"] <= 0.9, s
     assert efficiency_profile(load_profile(GENERIC).record).id == GENERIC
+
+
+def test_a_left_out_accelerator_takes_the_engines_decode_figures_its_family_cannot_identify() -> None:
+    """Held out, the M2 Ultra leaves the Apple family the M1's two rows, which identify nothing: its bandwidth
+    efficiency and kernel overhead come from llama.cpp's decode rows on the other accelerators (0.915, 10 µs),
+    not the generic 0.8 and 2 µs, so Llama-3-8B Q4 decode (row 506) is 19 % fast, not 38 %."""
+    rows = read_measurements(SHIPPED)
+    engine = [m for m in rows if m.record.engine == "llama.cpp"]
+    apple = load_profile("apple-llamacpp").record
+    apple_rows = [m for m in engine if m.record.hardware in apple.hardware]
+    pooled = calibrate(apple_rows, base="apple-llamacpp", profile_id="apple-llamacpp", prior=engine)
+    alone = calibrate(apple_rows, base="apple-llamacpp", profile_id="apple-llamacpp", prior=[])
+    assert math.expm1(pooled.held_out_residuals["506-tpot_s"]) == pytest.approx(-0.19, abs=0.02)
+    assert math.expm1(alone.held_out_residuals["506-tpot_s"]) == pytest.approx(-0.38, abs=0.02)
+    # the M1, left out, still comes from the M2 Ultra's four decode rows (they identify both): no change
+    assert pooled.held_out_residuals["502-tpot_s"] == pytest.approx(alone.held_out_residuals["502-tpot_s"])
 
 
 def test_a_format_without_its_own_efficiency_takes_its_widths() -> None:
