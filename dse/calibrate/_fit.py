@@ -356,8 +356,8 @@ def _left_out(
         train = [m for m, f in zip(train, formats[~out], strict=True) if f not in lost]  # they would bend the rest
         base = neutral
         wide = tuple(n for n in ENGINE_WIDE if n in names and n not in moved)
-        decode = [m for m in prior if m.record.metric == "tpot_s" and accelerator_of(m) != accelerator]
-        if wide and len(decode) >= MIN_ROWS:
+        decode = [m for m in prior if m.record.metric == "tpot_s" and accelerator_of(m) != accelerator] if wide else []
+        if len(decode) >= MIN_ROWS:
             base = _with(neutral, wide, _solver(neutral, wide)(decode, _generic_values(wide)))
         record = base
         if moved and len(train) >= MIN_ROWS:

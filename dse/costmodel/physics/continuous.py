@@ -482,11 +482,19 @@ def max_rate(
     if not np.any(bounded):
         return capacity
     rows = np.flatnonzero(bounded) if np.ndim(bounded) else slice(None)
-    cv2, inverse = work_cv2(work, busy, P, G), inverse_steps(work)
-    part, p, g, c, cap, ttft_slo, tpot_slo, q, cv2 = _on(
-        rows, steps, P, G, C, capacity, ttft_slo_s, tpot_slo_s, quantile, cv2
-    )
-    inverse = None if inverse is None else _on(rows, steps, inverse)[1]
+    part, p, g, c, cap, ttft_slo, tpot_slo, q, cv2, inverse = _on(
+        rows,
+        steps,
+        P,
+        G,
+        C,
+        capacity,
+        ttft_slo_s,
+        tpot_slo_s,
+        quantile,
+        work_cv2(work, busy, P, G),
+        inverse_steps(work),
+    )  # ``_take`` leaves None (fixed outputs) as it is
     part_spread = spread.take(rows) if spread is not None and np.ndim(steps.b_max) else spread
 
     z = normal_quantile(q)
