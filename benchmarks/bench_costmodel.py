@@ -145,7 +145,14 @@ def struct_of_arrays(columns: dict[str, np.ndarray]):  # type: ignore[no-untyped
     model = load_model(str(columns["model"][0]))
     hardware = [load_target(h) for h in hw_refs]
     cand, formats = build_candidates(
-        hardware, hw_codes, numerics, q_codes, candidate_fields(columns), profile=CALIBRATED, costs=CostAssumptions()
+        model,
+        hardware,
+        hw_codes,
+        numerics,
+        q_codes,
+        candidate_fields(columns),
+        profile=CALIBRATED,
+        costs=CostAssumptions(),
     )
     return model, cand, formats
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from dse.catalog._hf_families import FAMILIES, NESTED, generic
 from dse.catalog._hf_reader import Fields, Reader, layer_set_from_members
 from dse.catalog._model import ModelRecord
+from dse.catalog._registry import quant_catalog
 from dse.errors import AssumptionWarning, InputError
 
 __all__ = ["layer_set_from_members", "model_record_from_hf_config"]
@@ -62,6 +63,25 @@ def _provenance(source: str, model_type: str) -> Fields:
     return {"source": source, "as_of": datetime.date.today().isoformat(), "confidence": "verified", "note": note}
 
 
+ATTENTION_MODULES = ("self_attn", "attention", "attn")
+"""Names a ``modules_to_not_convert`` entry of attention carries (transformers' module names)."""
+
+
+def _checkpoint(r: Reader, schemes: set[str]) -> Fields:
+    """The checkpoint's quantization (``quantization_config``) when its ``quant_method`` is one of the
+    catalog's ``schemes`` (an AWQ or GPTQ checkpoint says nothing the user's ``--quant`` does not), with
+    attention among the layers left at 16-bit when ``modules_to_not_convert`` names it."""
+    if not r.has("quantization_config"):
+        return {}
+    config = r.nested("quantization_config")
+    method = config.string("quant_method", "")
+    if method not in schemes:
+        return {}
+    skipped = [str(m).split(".") for m in config.array("modules_to_not_convert", [])]
+    attention = any(part in ATTENTION_MODULES for parts in skipped for part in parts)
+    return {"checkpoint": {"scheme": method, "unquantized": ["attention"] if attention else []}}
+
+
 def _validated(fields: Fields, source: str) -> ModelRecord:
     """``ModelRecord.model_validate`` with schema violations reported as ``InputError``."""
     try:
@@ -97,6 +117,6 @@ def model_record_from_hf_config(config: dict[str, Any], *, source: str) -> Model
             ),
             stacklevel=2,
         )
-    fields = family(text) | _identity(top, model_type)
+    fields = family(text) | _identity(top, model_type) | _checkpoint(top, {s.id for s in quant_catalog().schemes})
     fields["provenance"] = _provenance(source, model_type)
     return _validated(fields, source)

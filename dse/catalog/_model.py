@@ -85,6 +85,23 @@ class ParamsRecord(BaseModel):
     provenance: Provenance | None = None
 
 
+Unquantized = Literal["attention"]
+"""Layers a quantized checkpoint may leave at 16-bit besides those every scheme does (router, embeddings and
+LM head unless the scheme names a format for them): ``attention`` = the q/k/v/o projections (MLA's too)."""
+
+
+class CheckpointRecord(BaseModel):
+    """How the published checkpoint is quantized, as its ``config.json`` ``quantization_config`` says: the
+    scheme (a ``quantization/schemes.yaml`` id) and the layers it leaves at 16-bit
+    (``modules_to_not_convert``). A candidate running that scheme keeps those layers at 16-bit, as engines
+    loading the checkpoint do; another scheme quantizes them as it says."""
+
+    model_config = _STRICT
+
+    scheme: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    unquantized: list[Unquantized] = Field(default=[], description="layers the checkpoint keeps at 16-bit")
+
+
 class ModelRecord(BaseModel):
     """One decoder-only LLM as written in ``models/*.yaml``."""
 
@@ -119,8 +136,16 @@ class ModelRecord(BaseModel):
     moe: MoERecord | None = None
     mla: MLARecord | None = None
     params: ParamsRecord | None = None
+    checkpoint: CheckpointRecord | None = None
     provenance: Provenance | None = None
     notes: str | None = None
+
+    def keeps_16bit(self, scheme: str, layers: Unquantized) -> bool:
+        """Whether a candidate running ``scheme`` keeps ``layers`` at 16-bit: the published checkpoint is
+        quantized with that scheme and leaves them so."""
+        return (
+            self.checkpoint is not None and self.checkpoint.scheme == scheme and layers in self.checkpoint.unquantized
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelRecord:

@@ -130,6 +130,19 @@ def load_target(ref: str) -> tuple[HardwareSpec, SystemSpec | None]:
     raise InputError(f"unknown hardware or system id {ref!r}{hint}", field="hardware")
 
 
+def _known_checkpoint(record: ModelRecord, source: str) -> ModelRecord:
+    """``record``, once its checkpoint's scheme is known to the quantization catalog (a misspelt one would
+    silently never match a candidate's scheme)."""
+    if record.checkpoint is not None and record.checkpoint.scheme not in {s.id for s in quant_catalog().schemes}:
+        known = ", ".join(s.id for s in quant_catalog().schemes)
+        raise InputError(
+            f"unknown scheme {record.checkpoint.scheme!r}; expected one of {known}",
+            source=source,
+            field="checkpoint.scheme",
+        )
+    return record
+
+
 def _model_from_path(path: Path) -> ModelSpec:
     data = read_document(path)
     if path.suffix.lower() == ".json":
@@ -138,14 +151,15 @@ def _model_from_path(path: Path) -> ModelSpec:
         if not isinstance(data, dict):
             raise InputError("expected a JSON object (a Hugging Face config.json)", source=str(path))
         return model_spec(model_record_from_hf_config(data, source=str(path)))
-    return model_spec(validate(ModelRecord, data, source=str(path), path=path))
+    return model_spec(_known_checkpoint(validate(ModelRecord, data, source=str(path), path=path), str(path)))
 
 
 @functools.cache
 def model_catalog() -> Mapping[str, ModelSpec]:
     """Every model in ``models/``, by id."""
     records = _records(catalog_root() / "models", ModelRecord, "model")
-    return {key: model_spec(rec) for key, rec in records.items()}  # type: ignore[arg-type]
+    folder = catalog_root() / "models"
+    return {key: model_spec(_known_checkpoint(rec, str(folder / f"{key}.yaml"))) for key, rec in records.items()}  # type: ignore[arg-type]
 
 
 def load_model(ref: str) -> ModelSpec:

@@ -34,6 +34,10 @@ class Candidates:
     longest output) when lengths vary."""
     weight_bits: Array
     embedding_bits: Array
+    attention_16bit: Array
+    """The attention projections keep 16-bit weights and run at the 16-bit peak whatever ``weight_bits`` says
+    (bool): the scheme is the checkpoint's own and it leaves them so (gpt-oss's MXFP4 quantizes the experts
+    only; ``ModelRecord.keeps_16bit``)."""
     act_bits: Array
     kv_bits: Array
     matmul_flops_per_s: Array
@@ -150,7 +154,7 @@ class Candidates:
             raise KeyError(f"missing candidate fields: {missing}")
         values = {}
         for f in fields(cls):
-            dtype = bool if f.name in ("flash", "format_supported", "continuous", "disaggregated") else np.float64
+            dtype = bool if f.name in BOOL_FIELDS else np.float64
             value = np.asarray(columns[f.name], dtype=dtype)
             shape: tuple[int, ...] = (size,)
             if f.name in POINT_FIELDS:  # one column where the lengths are fixed: no points to carry
@@ -182,6 +186,7 @@ SPEC_ACCEPTANCE = 0.7
 token, arXiv 2412.19437 §5.4.3). It depends on the data and the draft: set your own."""
 
 DEFAULTS: dict[str, object] = {
+    "attention_16bit": False,
     "tp": 1.0,
     "pp": 1.0,
     "ep": 1.0,
@@ -226,5 +231,7 @@ DEFAULTS: dict[str, object] = {
 }
 """Fields that may be left out: one device with no links, no KV-cache policy, a balanced router, no overlap,
 drawing its full TDP, fixed lengths."""
+BOOL_FIELDS = ("attention_16bit", "flash", "format_supported", "continuous", "disaggregated")
+"""Fields held as bool arrays."""
 POINT_FIELDS = ("prompt_quantiles",)
 """Fields with a row of ``TTFT_POINTS`` values per candidate."""

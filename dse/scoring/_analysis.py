@@ -29,7 +29,7 @@ from dse.costmodel import (
     prefix_cached_tokens,
 )
 from dse.costmodel.physics.lengths import candidate_lengths, paired
-from dse.costmodel.physics.roofline import PEAKS, arithmetic_intensity, bound
+from dse.costmodel.physics.roofline import ROOFS, arithmetic_intensity, bound
 from dse.errors import InputError
 from dse.scoring._build import architecture, build_candidates, numerics_table, target_profiles
 from dse.scoring._draft import with_draft
@@ -406,10 +406,10 @@ def analyze(
     prof = target_profiles([target], chosen)[0]
     calibrated, ratios = target_ratios([target], prof)[0]
     codes, numerics = numerics_table(columns)
-    cand, formats = build_candidates(
-        [target], np.zeros(1, dtype=np.int64), numerics, codes, fields, profile=prof, costs=costs
-    )
     spec = load_model(model)
+    cand, formats = build_candidates(
+        spec, [target], np.zeros(1, dtype=np.int64), numerics, codes, fields, profile=prof, costs=costs
+    )
     check_speculation(fields["spec_tokens"], [draft])
     cand = with_draft(spec, cand, [draft])
     if lengths is not None:
@@ -419,7 +419,7 @@ def analyze(
     accelerator, system = target
     row = cand.row(0)
     roofs = {
-        "peak_flops_per_s": {kind: float(getattr(row, f"{kind}_flops_per_s")) for kind in PEAKS},
+        "peak_flops_per_s": {kind: float(getattr(row, f"{kind}_flops_per_s")) for kind in ROOFS},
         "compute_efficiency": float(row.compute_efficiency),
         "matmul_efficiency": float(row.matmul_efficiency),
         "memory_bandwidth_bytes_per_s": float(row.bandwidth_bytes_per_s),

@@ -330,6 +330,7 @@ _PROFILE_FIELDS = (
 
 
 def build_candidates(
+    model: ModelSpec,
     hardware: Sequence[Target],
     hardware_codes: np.ndarray,
     numerics: Sequence[Numerics],
@@ -340,9 +341,9 @@ def build_candidates(
     costs: CostAssumptions,
     engine: str | None = None,
 ) -> tuple[Candidates, np.ndarray]:
-    """The cost model's candidates: per-(device, numerics) lookups, then fancy indexing (no per-candidate
-    loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``); ``profile`` as
-    ``target_profiles`` takes it."""
+    """``model``'s candidates for the cost model: per-(device, numerics) lookups, then fancy indexing (no
+    per-candidate loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``);
+    ``profile`` as ``target_profiles`` takes it."""
     profiles = target_profiles(hardware, profile, engine)
     pair_codes, pairs = factorize_rows(hardware_codes, numerics_codes)
     table, formats = _pair_table(hardware, numerics, pairs, costs, profiles)
@@ -358,5 +359,7 @@ def build_candidates(
         -1, len(_PROFILE_FIELDS)
     )
     columns.update({name: own[hardware_codes, i] for i, name in enumerate(_PROFILE_FIELDS)})
+    keeps = np.asarray([model.record.keeps_16bit(num.label, "attention") for num in numerics], dtype=bool)
+    columns["attention_16bit"] = keeps[numerics_codes]
     columns.update(power_fraction=costs.power_fraction, **fields)
     return Candidates.from_columns(columns, len(hardware_codes)), formats[pair_codes]

@@ -101,7 +101,7 @@ def score_columns(
         model = load_model(str(ref))
         part = {k: v[rows] for k, v in direct.items()}
         cand, formats = build_candidates(
-            hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs, engine=engine
+            model, hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs, engine=engine
         )
         drafts = cols["draft"]
         cand = with_draft(model, cand, [drafts[i] for i in rows])

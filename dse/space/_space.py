@@ -223,6 +223,7 @@ class Space:
         """Parameters, every canonical metric, feasibility (cost model, SLOs, constraints) and reason."""
         code = dict(zip(DIMENSIONS, codes, strict=True))
         cand, formats = build_candidates(
+            self.model,
             self.hardware,
             code["hardware"],
             self.numerics,

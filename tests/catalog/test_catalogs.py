@@ -211,6 +211,14 @@ def test_top_k_above_expert_count_is_rejected(tmp_path: Path) -> None:
         load_model(str(path))
 
 
+def test_a_checkpoint_names_a_known_scheme(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "models" / "gpt-oss-20b.yaml").read_text()
+    path = tmp_path / "gpt-oss-20b.yaml"
+    path.write_text(text.replace("scheme: mxfp4", "scheme: mxfp5"))
+    with pytest.raises(InputError, match=r"gpt-oss-20b\.yaml.*checkpoint\.scheme.*unknown scheme 'mxfp5'"):
+        load_model(str(path))
+
+
 def test_device_memory_is_read_in_the_unit_its_key_names(tmp_path: Path) -> None:
     from dse.catalog import hardware_catalog, load_hardware
 

@@ -48,6 +48,7 @@ ARCHITECTURE_FIELDS = (
     "sliding_window_layers",
     "moe",
     "mla",
+    "checkpoint",
 )
 
 
@@ -91,6 +92,22 @@ def test_derived_layer_counts_match_catalog(stem: str) -> None:
         catalog.num_window_layers,
         catalog.kv_elements_per_token_per_layer,
     )
+
+
+def test_checkpoint_quantization_read_from_its_config() -> None:
+    """gpt-oss leaves self_attn (and router, embeddings, LM head) out of its MXFP4; DeepSeek-V3's FP8 covers
+    every linear layer; a method the catalog has no scheme for (AWQ) records nothing."""
+    oss = _mapped("gpt-oss-20b")
+    assert oss.checkpoint is not None and (oss.checkpoint.scheme, oss.checkpoint.unquantized) == (
+        "mxfp4",
+        ["attention"],
+    )
+    assert oss.keeps_16bit("mxfp4", "attention") and not oss.keeps_16bit("nvfp4", "attention")
+    v3 = _mapped("deepseek-v3")
+    assert v3.checkpoint is not None and (v3.checkpoint.scheme, v3.checkpoint.unquantized) == ("fp8", [])
+    assert not v3.keeps_16bit("fp8", "attention")
+    awq = _config("llama-3.1-8b") | {"quantization_config": {"quant_method": "awq", "modules_to_not_convert": ["x"]}}
+    assert model_record_from_hf_config(awq, source="awq.json").checkpoint is None
 
 
 def test_known_layer_counts() -> None:

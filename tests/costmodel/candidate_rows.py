@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dse.catalog import load_target
+from dse.catalog import load_model, load_target
 from dse.costmodel import Candidates, CostAssumptions
 from dse.scoring import INPUT_DEFAULTS, build_candidates, candidate_fields, factorize, numerics_table, with_defaults
 
@@ -17,6 +17,7 @@ def candidates_of(rows: list[dict[str, Any]], profile: str = "default") -> Candi
     hw_codes, hw_refs = factorize(columns["hardware"])
     codes, numerics = numerics_table(columns)
     cand, _ = build_candidates(
+        load_model(str(columns["model"][0])),
         [load_target(h) for h in hw_refs],
         hw_codes,
         numerics,

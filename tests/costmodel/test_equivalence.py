@@ -163,7 +163,8 @@ def test_engine_equals_reference(chunk: tuple[str, str, list[dict[str, Any]]]) -
 
 def test_every_model_has_been_compared() -> None:
     """A deterministic sweep besides the random one: every catalog model, a chunk mixing fused and unfused
-    kernels, splits, a window-crossing generation, an eviction budget and host offload."""
+    kernels, splits, a window-crossing generation, an eviction budget, host offload, and a checkpoint's own
+    scheme (gpt-oss's MXFP4 on a device with FP4 peaks: attention projections at 16-bit)."""
     rows = [
         {"hardware": "dgx-h100", "quant": "fp8", "batch": 16, "prompt_len": 4000, "gen_len": 300, "tp": 2},
         {
@@ -189,6 +190,13 @@ def test_every_model_has_been_compared() -> None:
         },
         {"hardware": "dgx-h100", "quant": "bf16", "batch": 8, "prompt_len": 2000, "gen_len": 50, "kv_offload": 0.25},
         {"hardware": "h100-sxm", "quant": "w4a16", "batch": 1, "prompt_len": 1, "gen_len": 1},
+        {
+            "hardware": "b200",
+            "quant": "mxfp4",
+            "batch": 32,
+            "prompt_len": 3000,
+            "gen_len": 20,
+        },  # gpt-oss: 16-bit attention
     ]
     for model in MODELS:
         arch = architecture(load_model(model))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,3 +110,44 @@ def test_stored_weights_equal_parameters_at_16_bits() -> None:
         stored = analyze(model.id, "h200-sxm", weight_bits=16, act_bits=16, prompt_len=8, gen_len=2).to_dict()
         sinks = model.num_layers * model.record.num_attention_heads if model.record.attention_sinks else 0
         assert stored["memory"]["weights_bytes"] == pytest.approx(2 * (total - sinks), rel=1e-12), model.id
+
+
+# gpt-oss-120b (models/gpt-oss-120b.yaml): h = 2880, 36 layers, 64 query heads and 8 KV heads of 64.
+OSS_H, OSS_L, OSS_Q, OSS_KV = 2880, 36, 64 * 64, 8 * 64
+OSS_ATTENTION = OSS_L * (2 * OSS_H * OSS_Q + 2 * OSS_H * OSS_KV)  # q, o; k, v matrices (biases apart)
+
+
+def _gpt_oss(hardware: str, prompt_len: int) -> tuple[Any, Any, Any]:
+    """The gpt-oss-120b candidate in its checkpoint's MXFP4, and the same with its attention quantized too."""
+    from dataclasses import replace
+
+    from dse.costmodel import evaluate_reference
+    from tests.costmodel.candidate_rows import candidates
+
+    row = {"model": "gpt-oss-120b", "hardware": hardware, "quant": "mxfp4", "batch": 1, "prompt_len": prompt_len}
+    c = candidates(row | {"gen_len": 2}).row(0)
+    arch = architecture(load_model("gpt-oss-120b"))
+    assert c.attention_16bit
+    return c, evaluate_reference(arch, c), evaluate_reference(arch, replace(c, attention_16bit=np.False_))
+
+
+def test_gpt_oss_checkpoint_keeps_attention_16bit() -> None:
+    """Only the experts are MXFP4 (4 + 8/32 bits); q/k/v/o weights stay 2 bytes: 955,514,880 of them, so the
+    stored weights are 955,514,880 x (2 - 4.25/8) = 1,403,412,480 bytes more than with attention in MXFP4."""
+    assert OSS_ATTENTION == 955_514_880
+    _, ev, quantized = _gpt_oss("h100-sxm", 1024)
+    extra = float(ev.memory.weights_bytes - quantized.memory.weights_bytes)
+    assert extra == pytest.approx(OSS_ATTENTION * (2 - 4.25 / 8), rel=1e-12)
+    q_proj = next(op for op in ev.operators[1] if op.name == "q_proj")
+    assert q_proj.weight_bytes == OSS_H * OSS_Q * 2 + 2 * OSS_Q  # 16-bit weights and bias, tp 1
+
+
+def test_gpt_oss_attention_runs_at_the_16bit_peak_where_fp4_is_native() -> None:
+    """On a B200 (native FP4) the experts multiply at the FP4 peak, the attention projections at bf16's."""
+    c, ev, quantized = _gpt_oss("b200", 4096)
+    prefill = {op.name: op for op in ev.operators[0]}
+    assert prefill["q_proj"].peak == "matmul16" and prefill["expert_gate_up"].peak == "matmul"
+    bf16 = c.matmul16_flops_per_s * c.compute_efficiency
+    assert prefill["q_proj"].compute_s == pytest.approx(2 * 4096 * OSS_H * OSS_Q / bf16, rel=1e-12)
+    assert c.matmul_flops_per_s > 2 * c.matmul16_flops_per_s  # FP4 is at least twice bf16 here
+    assert {op.name: op for op in quantized.operators[0]}["q_proj"].peak == "matmul"

@@ -18,6 +18,7 @@ from dse.costmodel.physics.operators import AttentionWork, Operator, Pass
 
 # pass quantities: rows, sequences, bytes per element, experts touched, shares
 R, B, W, E_, A, KV, U = 3.0, 2.0, 0.5, 1.25, 1.5, 0.75, 0.3
+W_ATTN = 1.75  # the attention projections' own width (Pass.w_attn): not W, so a mix-up shows
 S_TP, S_KV, S_EW, S_EF, S_EA = 1 / 3, 1 / 5, 1 / 7, 0.6, 0.9
 FULL, WINDOW = (11.0, 13.0, 17.0), (19.0, 23.0, 29.0)  # keys, pairs, reads
 
@@ -67,7 +68,7 @@ def _pass(arch: Architecture, *, decode: bool) -> Pass[float]:
     groups = {"full": FULL, "window": WINDOW}
     work = {g: AttentionWork(*((groups[g][0],) * 3 if decode else groups[g])) for g, _, _ in arch.attention_groups}
     x = KV if decode else A
-    return Pass(R, B, W, E_, A, KV, x, U, S_TP, S_KV, S_EW, S_EF, S_EA, work, decode)
+    return Pass(R, B, W, E_, W_ATTN, A, KV, x, U, S_TP, S_KV, S_EW, S_EF, S_EA, work, decode)
 
 
 def _ops(arch: Architecture, *, decode: bool = False) -> dict[str, Operator[float]]:
@@ -112,9 +113,9 @@ def test_dense_projections_norms_and_embeddings() -> None:
     check(
         ops["q_proj"],
         count=3,
-        kind="matmul",
+        kind="attn_linear",
         flops=2 * R * h * n_q * d * S_TP,
-        weight_bytes=h * n_q * d * W * S_TP + 2 * n_q * d * S_TP,
+        weight_bytes=h * n_q * d * W_ATTN * S_TP + 2 * n_q * d * S_TP,
         act_bytes=R * A * (h + n_q * d * S_TP),
         kv_bytes=0,
         params=h * n_q * d + n_q * d,
@@ -124,7 +125,7 @@ def test_dense_projections_norms_and_embeddings() -> None:
             ops[name],
             count=3,
             flops=2 * R * h * n_kv * d * S_KV,
-            weight_bytes=h * n_kv * d * W * S_KV + 2 * n_kv * d * S_KV,
+            weight_bytes=h * n_kv * d * W_ATTN * S_KV + 2 * n_kv * d * S_KV,
             act_bytes=R * A * (h + n_kv * d * S_KV),
             kv_bytes=R * KV * n_kv * d * S_KV,
             params=h * n_kv * d + n_kv * d,
@@ -149,7 +150,7 @@ def test_dense_projections_norms_and_embeddings() -> None:
         ops["o_proj"],
         count=3,
         flops=2 * R * n_q * d * h * S_TP,
-        weight_bytes=n_q * d * h * W * S_TP + 2 * h,
+        weight_bytes=n_q * d * h * W_ATTN * S_TP + 2 * h,
         act_bytes=R * A * (n_q * d * S_TP + h),
         params=n_q * d * h + h,
     )
@@ -244,12 +245,14 @@ def test_latent_attention_prefill_and_absorbed_decode() -> None:
     h, n_q, r_q, r_kv, d_n, d_r, d_v = 12, 4, 6, 5, 2, 1, 3
     prefill, decode = _ops(LATENT), _ops(LATENT, decode=True)
     for ops in (prefill, decode):
-        check(ops["q_a_proj"], count=4, flops=2 * R * h * r_q, weight_bytes=h * r_q * W, act_bytes=R * A * (h + r_q))
+        check(
+            ops["q_a_proj"], count=4, flops=2 * R * h * r_q, weight_bytes=h * r_q * W_ATTN, act_bytes=R * A * (h + r_q)
+        )
         check(ops["q_a_norm"], count=4, flops=7 * R * r_q, act_bytes=2 * R * A * r_q, params=r_q)
         check(
             ops["q_b_proj"],
             flops=2 * R * r_q * n_q * (d_n + d_r) * S_TP,
-            weight_bytes=r_q * n_q * (d_n + d_r) * W * S_TP,
+            weight_bytes=r_q * n_q * (d_n + d_r) * W_ATTN * S_TP,
             act_bytes=R * A * (r_q + n_q * (d_n + d_r) * S_TP),
         )
         check(
@@ -262,21 +265,21 @@ def test_latent_attention_prefill_and_absorbed_decode() -> None:
     check(
         prefill["kv_b_proj"],
         flops=2 * R * r_kv * n_q * (d_n + d_v) * S_TP,
-        weight_bytes=r_kv * n_q * (d_n + d_v) * W * S_TP,
+        weight_bytes=r_kv * n_q * (d_n + d_v) * W_ATTN * S_TP,
     )
     assert "q_absorb" not in prefill and "kv_b_proj" not in decode
     rows = R * n_q  # each head's matrix on its own head's rows
     check(
         decode["q_absorb"],
         flops=2 * rows * d_n * r_kv * S_TP,
-        weight_bytes=n_q * d_n * r_kv * W * S_TP,
+        weight_bytes=n_q * d_n * r_kv * W_ATTN * S_TP,
         act_bytes=rows * A * (d_n + r_kv) * S_TP,
         params=n_q * d_n * r_kv,
     )
     check(
         decode["v_absorb"],
         flops=2 * rows * r_kv * d_v * S_TP,
-        weight_bytes=n_q * r_kv * d_v * W * S_TP,
+        weight_bytes=n_q * r_kv * d_v * W_ATTN * S_TP,
         act_bytes=rows * A * (r_kv + d_v) * S_TP,
     )
     # prefill: n_q explicit heads of width d_n + d_r (v: d_v), 6 elements per key; decode: one latent head
@@ -368,7 +371,7 @@ def test_query_projection_without_a_low_rank_path() -> None:
         ops["q_proj"],
         count=4,
         flops=2 * R * 12 * 4 * 3 * S_TP,
-        weight_bytes=12 * 4 * 3 * W * S_TP,
+        weight_bytes=12 * 4 * 3 * W_ATTN * S_TP,
         act_bytes=R * A * (12 + 4 * 3 * S_TP),
     )
 
@@ -394,8 +397,8 @@ def test_kv_b_projection_reads_its_latent_whole_and_writes_its_heads_shard() -> 
 def test_qkv_biases_leave_the_output_projection_unbiased() -> None:
     qkv = Architecture(**{**DENSE.__dict__, "attention_bias": "qkv"})
     ops = _ops(qkv)
-    check(ops["q_proj"], weight_bytes=12 * 12 * W * S_TP + 2 * 12 * S_TP, params=12 * 12 + 12)
-    check(ops["o_proj"], weight_bytes=12 * 12 * W * S_TP, params=12 * 12)
+    check(ops["q_proj"], weight_bytes=12 * 12 * W_ATTN * S_TP + 2 * 12 * S_TP, params=12 * 12 + 12)
+    check(ops["o_proj"], weight_bytes=12 * 12 * W_ATTN * S_TP, params=12 * 12)
 
 
 def test_gated_experts_read_two_inputs_in_their_activation() -> None:

@@ -89,6 +89,7 @@ def test_step_time_at_least_roofline_per_operator(row: dict) -> None:
         "matmul16": c.matmul16_flops_per_s[0],
         "vector": c.vector_flops_per_s[0],
     }
+    peaks["attn_linear"] = peaks["matmul16" if c.attention_16bit[0] else "matmul"]
     bandwidth = c.bandwidth_bytes_per_s[0]
     kinds = {op.name: op.kind for op in _operators(row)}
     for costs in ev.operators:

@@ -82,9 +82,25 @@ def kernels_of(c: Candidates) -> str:
 
 
 def rates_of(c: Candidates) -> Rates:
-    """Attained FLOP/s per peak, bytes/s and per-kernel overhead: peaks x the profile's efficiencies."""
-    peaks = np.stack([c.matmul_flops_per_s, c.matmul16_flops_per_s, c.vector_flops_per_s])
-    efficiency = np.stack([c.matmul_efficiency, c.compute_efficiency, c.compute_efficiency])
+    """Attained FLOP/s per peak (rows of ``PEAKS``), bytes/s and per-kernel overhead: peaks x the profile's
+    efficiencies."""
+    attn = c.attention_16bit
+    peaks = np.stack(
+        [
+            c.matmul_flops_per_s,
+            c.matmul16_flops_per_s,
+            c.vector_flops_per_s,
+            np.where(attn, c.matmul16_flops_per_s, c.matmul_flops_per_s),
+        ]
+    )
+    efficiency = np.stack(
+        [
+            c.matmul_efficiency,
+            c.compute_efficiency,
+            c.compute_efficiency,
+            np.where(attn, c.compute_efficiency, c.matmul_efficiency),
+        ]
+    )
     bandwidth = attainable(c.bandwidth_bytes_per_s, c.bandwidth_efficiency)
     return Rates(attainable(peaks, efficiency), bandwidth, c.kernel_overhead_s)
 

@@ -19,7 +19,25 @@ from numpy.typing import NDArray
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.operators import AttentionWork, Pass
 
-ORDER = ("R", "B", "a", "x", "kv", "w", "e", "u", "keys", "pairs", "reads", "s_tp", "s_kv", "s_ew", "s_ef", "s_ea")
+ORDER = (
+    "R",
+    "B",
+    "a",
+    "x",
+    "kv",
+    "w",
+    "w_attn",
+    "e",
+    "u",
+    "keys",
+    "pairs",
+    "reads",
+    "s_tp",
+    "s_kv",
+    "s_ew",
+    "s_ef",
+    "s_ea",
+)
 """Symbols in the order monomials list them: products sharing a prefix (R a, then R a s_tp) share its value."""
 FUSED, UNFUSED = "fused", "unfused"
 """Kernel masks (1 where a candidate uses fused attention kernels, or unfused ones): an operator that runs

@@ -40,7 +40,7 @@ class OperatorCost:
     time_s: float
     """All its instances in one pass: count x (roofline + per-kernel overhead)."""
     peak: str = "matmul"
-    """The peak it computes at (``roofline.Peak``): which roof of a roofline chart applies to it."""
+    """The roof it computes at (one of ``roofline.ROOFS``): which roof of a roofline chart applies to it."""
 
 
 @dataclass(frozen=True)

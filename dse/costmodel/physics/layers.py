@@ -25,6 +25,12 @@ from dse.costmodel.physics.operators import (
 )
 
 
+def attention_linear(p: Pass[Any]) -> dict[str, Any]:
+    """How an attention projection is stored and run: at the attention projections' own width and peak
+    (``Pass.w_attn``, ``attn_linear``), which are the linear layers' unless the checkpoint keeps them 16-bit."""
+    return {"weight_bpe": p.w_attn, "kind": "attn_linear"}
+
+
 def mla_projections(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:
     """MLA (DeepSeek-V2, arXiv 2405.04434 §2.1): a low-rank query path, and a latent of r_kv + d_r elements
     per token written to the KV cache and replicated on every tensor-parallel rank.
@@ -40,20 +46,24 @@ def mla_projections(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:
     if mla.q_lora_rank:
         r_q = mla.q_lora_rank
         q_path = [
-            linear("q_a_proj", n, p, h, r_q),
+            linear("q_a_proj", n, p, h, r_q, **attention_linear(p)),
             elementwise("q_a_norm", n, p, r_q, norm, params=r_q),
-            linear("q_b_proj", n, p, r_q, q_out, shard=("column", p.s_tp)),
+            linear("q_b_proj", n, p, r_q, q_out, shard=("column", p.s_tp), **attention_linear(p)),
         ]
     else:
-        q_path = [linear("q_proj", n, p, h, q_out, shard=("column", p.s_tp))]
+        q_path = [linear("q_proj", n, p, h, q_out, shard=("column", p.s_tp), **attention_linear(p))]
     latent = [
-        linear("kv_a_proj", n, p, h, mla.kv_lora_rank + mla.qk_rope_head_dim, cache=True),
+        linear("kv_a_proj", n, p, h, mla.kv_lora_rank + mla.qk_rope_head_dim, cache=True, **attention_linear(p)),
         elementwise("kv_a_norm", n, p, mla.kv_lora_rank, norm, params=mla.kv_lora_rank),
     ]
     if not p.decode:
         kv_b_out = n_q * (mla.qk_nope_head_dim + mla.v_head_dim)
-        return [*q_path, *latent, linear("kv_b_proj", n, p, mla.kv_lora_rank, kv_b_out, shard=("column", p.s_tp))]
-    absorbed = dict(rows_per_token=n_q, matrices=n_q, shard=("all", p.s_tp))
+        return [
+            *q_path,
+            *latent,
+            linear("kv_b_proj", n, p, mla.kv_lora_rank, kv_b_out, shard=("column", p.s_tp), **attention_linear(p)),
+        ]
+    absorbed = dict(rows_per_token=n_q, matrices=n_q, shard=("all", p.s_tp), **attention_linear(p))
     return [
         *q_path,
         *latent,
@@ -69,9 +79,9 @@ def attention_projections(arch: Architecture, p: Pass[Any]) -> list[Operator[Any
     n_q, n_kv = arch.num_attention_heads, arch.num_key_value_heads
     bias = arch.attention_bias in ("qkv", "all")
     ops = [
-        linear("q_proj", n, p, h, n_q * d, shard=("column", p.s_tp), bias=bias),
-        linear("k_proj", n, p, h, n_kv * d, shard=("column", p.s_kv), bias=bias, cache=True),
-        linear("v_proj", n, p, h, n_kv * d, shard=("column", p.s_kv), bias=bias, cache=True),
+        linear("q_proj", n, p, h, n_q * d, shard=("column", p.s_tp), bias=bias, **attention_linear(p)),
+        linear("k_proj", n, p, h, n_kv * d, shard=("column", p.s_kv), bias=bias, cache=True, **attention_linear(p)),
+        linear("v_proj", n, p, h, n_kv * d, shard=("column", p.s_kv), bias=bias, cache=True, **attention_linear(p)),
     ]
     if arch.qk_norm:
         norm = NORM_FLOPS_PER_ELEMENT[arch.norm]
@@ -115,7 +125,9 @@ def pass_operators(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:
     ops += mla_projections(arch, p) if arch.mla else attention_projections(arch, p)
     ops += attention_operators(arch, p)
     o_in = arch.num_attention_heads * (arch.mla.v_head_dim if arch.mla else arch.head_dim)
-    ops.append(linear("o_proj", n, p, o_in, h, shard=("row", p.s_tp), bias=arch.attention_bias == "all"))
+    ops.append(
+        linear("o_proj", n, p, o_in, h, shard=("row", p.s_tp), bias=arch.attention_bias == "all", **attention_linear(p))
+    )
     adds = n * (1 if arch.parallel_attention else 2)
     ops.append(elementwise("residual_add", adds, p, h, RESIDUAL_ADD_FLOPS_PER_ELEMENT, reads=2.0))
     if arch.num_dense_ffn_layers:
@@ -132,7 +144,7 @@ def parameter_counts(arch: Architecture) -> tuple[float, float]:
     up-projection as stored). Active = what one token uses: k of E routed experts; the input embedding (and
     a learned position table) excluded, the convention of the DeepSeek-V3 and gpt-oss cards."""
     ones = AttentionWork(1.0, 1.0, 1.0)
-    unit = Pass(*(1.0,) * 13, attention={group: ones for group, _, _ in arch.attention_groups}, decode=False)
+    unit = Pass(*(1.0,) * 14, attention={group: ones for group, _, _ in arch.attention_groups}, decode=False)
     ops = pass_operators(arch, unit)
     return float(sum(op.count * op.params for op in ops)), float(sum(op.count * op.active_params for op in ops))
 

@@ -73,6 +73,9 @@ class Pass(Generic[N]):
     """Bytes per element of the linear layers' weights."""
     e: N
     """Bytes per element of the embedding table and LM head."""
+    w_attn: N
+    """Bytes per element of the attention projections' weights: ``w``, or 2 where the checkpoint keeps them
+    16-bit (``Candidates.attention_16bit``)."""
     a: N
     """Bytes per element of activations."""
     kv: N

@@ -16,7 +16,7 @@ from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill_work, prompt_spread_work
 from dse.costmodel.physics.kvcache import attended_keys
 from dse.costmodel.physics.moe import experts_touched_fraction
-from dse.costmodel.physics.operators import AttentionWork, Pass
+from dse.costmodel.physics.operators import PARAMETER_BYTES, AttentionWork, Pass
 from dse.costmodel.physics.parallel import Layout, kv_share, shares
 
 
@@ -28,11 +28,13 @@ def _pass(
     moe = arch.moe
     u = 0.0 if moe is None else experts_touched_fraction(lay.micro_batch * T, moe.experts_per_token, moe.num_experts)
     s = shares(arch, lay, c.tp, c.ep, decode=decode)
+    w = units.bits_to_bytes(c.weight_bits)
     return Pass(
         R=lay.group_batch * T,
         B=lay.group_batch,
-        w=units.bits_to_bytes(c.weight_bits),
+        w=w,
         e=units.bits_to_bytes(c.embedding_bits),
+        w_attn=np.where(c.attention_16bit, PARAMETER_BYTES, w),
         a=units.bits_to_bytes(c.act_bits),
         kv=units.bits_to_bytes(c.kv_bits),
         x=x,

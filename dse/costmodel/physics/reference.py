@@ -32,6 +32,8 @@ class _Device:
             "matmul16": attainable(c.matmul16_flops_per_s, c.compute_efficiency),
             "vector": attainable(c.vector_flops_per_s, c.compute_efficiency),
         }
+        self.attention_roof = "matmul16" if c.attention_16bit else "matmul"
+        self.flops_per_s["attn_linear"] = self.flops_per_s[self.attention_roof]
         self.bytes_per_s = attainable(c.bandwidth_bytes_per_s, c.bandwidth_efficiency)
         self.overhead_s = c.kernel_overhead_s
         self.fused = bool(c.flash)
@@ -65,7 +67,7 @@ def _costs(ops: list[Operator[Any]], dev: _Device, lam: float, host_extra: float
             compute_s,
             memory_s,
             count * unit_s,
-            op.kind,
+            dev.attention_roof if op.kind == "attn_linear" else op.kind,
         )
         out.append((op, cost, unit_s))
     return out

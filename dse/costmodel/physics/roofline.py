@@ -12,11 +12,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-Peak = Literal["matmul", "matmul16", "vector"]
+Peak = Literal["matmul", "matmul16", "vector", "attn_linear"]
 """Which peak an operator computes at: the scheme's linear-layer format (``matmul``), the 16-bit format
-(``matmul16``: attention products, and projections whose weights stay 16-bit: router, LM head), or the
-vector units (element-wise work)."""
-PEAKS: tuple[Peak, ...] = ("matmul", "matmul16", "vector")
+(``matmul16``: attention products, and projections whose weights stay 16-bit: router, LM head), the vector
+units (element-wise work), or the attention projections' (``attn_linear``): ``matmul``'s, or ``matmul16``'s
+where the checkpoint keeps them 16-bit (``Candidates.attention_16bit``)."""
+PEAKS: tuple[Peak, ...] = ("matmul", "matmul16", "vector", "attn_linear")
+ROOFS: tuple[Peak, ...] = PEAKS[:3]
+"""The distinct ceilings of a roofline chart: ``attn_linear`` is one of ``matmul`` and ``matmul16``."""
 
 
 def attainable(peak: Any, efficiency: Any) -> Any:
