@@ -79,6 +79,7 @@ _TYPES: dict[str, Any] = {
     "percentile": int,
     "count": int,
     "draft": str | None,
+    "pool_id": str | None,
 }
 """The command-line type of each kind of input (``dse.scoring.Input.kind``)."""
 

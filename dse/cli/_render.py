@@ -89,7 +89,14 @@ def _deployment_line(d: dict[str, Any]) -> str:
     if d["micro_batches"] > 1:
         split += f" · {d['micro_batches']} micro-batches"
     replicas = f"{d['replicas']} replica{'s' if d['replicas'] > 1 else ''} × {d['devices_per_replica']}"
-    return f"deployment: {d['devices']} devices ({where}) · {replicas} · {split}"
+    line = f"deployment: {d['devices']} devices ({where}) · {replicas} · {split}"
+    if "pools" in d:
+        pools = " · ".join(
+            f"{name}: {p['replicas']} replica{'s' if p['replicas'] != 1 else ''} of {p['hardware']} at tp {p['tp']}"
+            for name, p in d["pools"].items()
+        )
+        line += f"\ndisaggregated: {pools}"
+    return line
 
 
 def _kv_policy_line(kv: dict[str, Any], prompt_len: int) -> str | None:

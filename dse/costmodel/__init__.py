@@ -4,7 +4,7 @@
 N candidates at once from tables built from those formulas. Both return an ``Evaluation``.
 """
 
-from dse.costmodel.candidates import CHUNK_TOKENS, DEFAULTS, MAX_NUM_SEQS, SPEC_ACCEPTANCE, Candidates
+from dse.costmodel.candidates import CHUNK_TOKENS, DEFAULTS, MAX_NUM_SEQS, POOL_FIELDS, SPEC_ACCEPTANCE, Candidates
 from dse.costmodel.engine.evaluate import compile_model, evaluate
 from dse.costmodel.physics.architecture import Architecture, MLAShape, MoEShape
 from dse.costmodel.physics.collectives import Communication
@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULTS",
     "MAX_NUM_SEQS",
     "METRIC_NAMES",
+    "POOL_FIELDS",
     "PRICINGS",
     "REASON_TEXT",
     "SERVING_QUANTILES",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -129,6 +129,9 @@ class Candidates:
     """Prefill and decode on separate instances (bool; with continuous batching in each)."""
     prefill_replicas: Array
     """Disaggregated: the replicas that prefill (x); the other replicas - x decode."""
+    prefill_pool: Array
+    """Disaggregated on other hardware or another tp: (N x len(``POOL_FIELDS``)) the prefill instances' values
+    of those fields (``prefill_candidates``); N x 0: the prefill pool is the decode pool's configuration."""
     # speculative decoding (docs/cost-model.md §17)
     spec_tokens: Array
     """Draft tokens proposed per verification step (γ; 0: no speculation)."""
@@ -141,6 +144,16 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.batch)
+
+    def prefill_candidates(self) -> Candidates:
+        """The candidates as their disaggregated prefill instances run: ``POOL_FIELDS`` from ``prefill_pool``
+        (the same candidates where it is empty)."""
+        pool = self.prefill_pool
+        if pool.shape[-1] == 0:
+            return self
+        own: dict[str, Array] = {name: pool[..., i] for i, name in enumerate(POOL_FIELDS)}
+        own["format_supported"] = np.asarray(own["format_supported"] > 0.5)  # a bool field
+        return replace(self, **own, prefill_pool=pool[..., :0])  # type: ignore[arg-type]
 
     @classmethod
     def from_columns(cls, columns: dict[str, object], size: int) -> Candidates:
@@ -157,6 +170,8 @@ class Candidates:
             dtype = bool if f.name in BOOL_FIELDS else np.float64
             value = np.asarray(columns[f.name], dtype=dtype)
             shape: tuple[int, ...] = (size,)
+            if f.name == "prefill_pool":  # N x 0 where the pools share their configuration
+                shape = (size, value.shape[-1] if value.ndim == 2 else 0)
             if f.name in POINT_FIELDS:  # one column where the lengths are fixed: no points to carry
                 shape = (size, value.shape[-1] if value.ndim == 2 else 1)
             values[f.name] = np.broadcast_to(value, shape).copy()
@@ -224,6 +239,7 @@ DEFAULTS: dict[str, object] = {
     "slo_quantile": 0.9,
     "disaggregated": False,
     "prefill_replicas": 1.0,
+    "prefill_pool": np.zeros((1, 0)),
     "spec_tokens": 0.0,
     "spec_acceptance": SPEC_ACCEPTANCE,
     "draft_cost_ratio": 0.0,
@@ -233,5 +249,37 @@ DEFAULTS: dict[str, object] = {
 drawing its full TDP, fixed lengths."""
 BOOL_FIELDS = ("attention_16bit", "flash", "format_supported", "continuous", "disaggregated")
 """Fields held as bool arrays."""
+POOL_FIELDS = (
+    "act_bits",
+    "matmul_flops_per_s",
+    "matmul16_flops_per_s",
+    "vector_flops_per_s",
+    "bandwidth_bytes_per_s",
+    "memory_bytes",
+    "onchip_memory_bytes",
+    "format_supported",
+    "power_w",
+    "usd_per_device_hour",
+    "bandwidth_efficiency",
+    "compute_efficiency",
+    "matmul_efficiency",
+    "kernel_overhead_s",
+    "memory_utilization",
+    "runtime_reserve_bytes",
+    "flash_block_rows",
+    "comm_overlap",
+    "devices_per_node",
+    "max_nodes",
+    "intra_link_bytes_per_s",
+    "intra_link_latency_s",
+    "inter_link_bytes_per_s",
+    "inter_link_latency_s",
+    "host_link_bytes_per_s",
+    "host_memory_bytes",
+    "tp",
+)
+"""What a disaggregated prefill pool may hold of its own (``prefill_pool``): its device (peaks at the
+candidate's formats, memory, links, price, power), its efficiency profile, and its tensor-parallel degree.
+The number formats, the pipeline and expert degrees and the workload are the candidate's."""
 POINT_FIELDS = ("prompt_quantiles",)
 """Fields with a row of ``TTFT_POINTS`` values per candidate."""

@@ -71,12 +71,21 @@ PARAMETER_TITLES = {
     "chunk_tokens": "step budget (tokens)",
     "mode": "prefill / decode",
     "prefill_replicas": "prefill replicas",
+    "prefill_hardware": "prefill hardware",
+    "prefill_tp": "prefill tp",
     "spec_tokens": "draft tokens",
     "draft": "draft",
     "batch": "batch",
 }
 
-_MISSING = {"kv": "default", "kv_block_size": "per token", "kv_budget": "all", "draft": "none"}
+_MISSING = {
+    "kv": "default",
+    "kv_block_size": "per token",
+    "kv_budget": "all",
+    "draft": "none",
+    "prefill_hardware": "same",
+    "prefill_tp": "same",
+}
 """What a missing (None) parameter value means, as a word."""
 
 ALWAYS_SHOWN = ("hardware", "quant", "kv", "batch")
@@ -195,6 +204,8 @@ _PREFIX = {
     "kv_block_size": "KV block ",
     "kv_budget": "KV budget ",
     "kv_offload": "KV offload ",
+    "prefill_hardware": "prefill on ",
+    "prefill_tp": "prefill tp ",
 }
 
 
@@ -211,8 +222,10 @@ def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:
         applies = ~continuous if name == "batch" else continuous if name in _CONTINUOUS_ONLY else None
         if name == "draft" and "spec_tokens" in frame:  # a draft only drafts with tokens to propose
             applies = frame["spec_tokens"].to_numpy() > 0
-        if name == "prefill_replicas" and "mode" in frame:
+        if name in POOL_SETTINGS and "mode" in frame:
             applies = frame["mode"].to_numpy() == "disaggregated"
+            if name != "prefill_replicas":  # null: the decode pool's own, nothing to say
+                applies = applies & frame[name].notna().to_numpy()
         parts.append(part if applies is None else part.where(applies, ""))  # a setting the row's scheduler ignores
     label = parts[0]
     for part in parts[1:]:
@@ -220,6 +233,8 @@ def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:
     return label.set_axis(frame.index)
 
 
+POOL_SETTINGS = ("prefill_replicas", "prefill_hardware", "prefill_tp")
+"""Settings only disaggregated rows use."""
 _CONTINUOUS_ONLY = ("max_num_seqs", "chunk_tokens")
 """Settings only continuous batching uses (a static row's label leaves them out, and a continuous row's its
 batch)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import CALIBRATED, QUANTITIES, ModelSpec, load_model, load_target
+from dse.catalog import CALIBRATED, QUANTITIES, ModelSpec, load_model
 from dse.costmodel import (
     CHUNK_TOKENS,
     MAX_NUM_SEQS,
@@ -31,7 +31,7 @@ from dse.costmodel import (
 from dse.costmodel.physics.lengths import candidate_lengths, paired
 from dse.costmodel.physics.roofline import ROOFS, arithmetic_intensity, bound
 from dse.errors import InputError
-from dse.scoring._build import architecture, build_candidates, numerics_table, target_profiles
+from dse.scoring._build import architecture, build_candidates, numerics_table, pool_targets, target_profiles
 from dse.scoring._draft import with_draft
 from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_speculation
 from dse.scoring._intervals import NO_RATIOS, Ratios, intervals, target_ratios
@@ -191,7 +191,20 @@ class Analysis:
             "devices_per_replica": int(lay.devices),
             "attention_dp": int(lay.attention_dp),
             "micro_batches": int(lay.micro_batches),
+        } | self._pools()
+
+    def _pools(self) -> dict[str, Any]:
+        """Disaggregated: each pool's replicas, hardware and tp (``devices_per_replica`` is the decode pool's)."""
+        i = self.inputs
+        if i["mode"] != "disaggregated":
+            return {}
+        prefill = {
+            "replicas": i["prefill_replicas"],
+            "hardware": i["prefill_hardware"] or i["hardware"],
+            "tp": i["prefill_tp"] or i["tp"],
         }
+        decode = {"replicas": i["replicas"] - i["prefill_replicas"], "hardware": i["hardware"], "tp": i["tp"]}
+        return {"pools": {"prefill": prefill, "decode": decode}}
 
     def _kv_policy(self) -> dict[str, Any]:
         i = self.inputs
@@ -364,6 +377,8 @@ def analyze(
     scheduler: str = "static",
     mode: str = "aggregated",
     prefill_replicas: int = 1,
+    prefill_hardware: str | None = None,
+    prefill_tp: int | None = None,
     max_num_seqs: int = int(MAX_NUM_SEQS),
     chunk_tokens: int = int(CHUNK_TOKENS),
     request_rate: float | None = None,
@@ -390,7 +405,9 @@ def analyze(
     eviction; any budget changes the outputs); ``expert_imbalance`` >= 1. ``scheduler="continuous"`` serves
     with continuous batching (``max_num_seqs``, ``chunk_tokens``) at a load (``request_rate`` or
     ``concurrency``; neither: every slot busy), adding percentiles and ``max_request_rate`` under the SLOs
-    (``slo_ttft_s``, ``slo_tpot_s`` at ``slo_percentile``). ``spec_tokens`` > 0 decodes speculatively with
+    (``slo_ttft_s``, ``slo_tpot_s`` at ``slo_percentile``); ``mode="disaggregated"`` splits the replicas
+    into ``prefill_replicas`` that prefill, on ``prefill_hardware`` at ``prefill_tp`` when given, and the
+    others that decode. ``spec_tokens`` > 0 decodes speculatively with
     ``draft`` (``mtp`` or a draft model) at ``spec_acceptance``. ``lengths``: a CSV of observed requests
     (``prompt_tokens``, ``output_tokens`` and an optional ``count`` column) whose lengths replace
     ``prompt_len`` and ``gen_len`` (docs/cost-model.md §19). Bad values raise ``InputError``.
@@ -402,13 +419,14 @@ def analyze(
     columns = {k: [v] for k, v in inputs.items()}
     fields = candidate_fields(columns)
     chosen = "ideal" if ideal else (profile or CALIBRATED)
-    target = load_target(hardware)
+    targets, hw_codes, pool_codes = pool_targets([hardware], [prefill_hardware])
+    target = targets[0]
     prof = target_profiles([target], chosen)[0]
     calibrated, ratios = target_ratios([target], prof)[0]
     codes, numerics = numerics_table(columns)
     spec = load_model(model)
     cand, formats = build_candidates(
-        spec, [target], np.zeros(1, dtype=np.int64), numerics, codes, fields, profile=prof, costs=costs
+        spec, targets, hw_codes, numerics, codes, fields, profile=chosen, costs=costs, prefill_codes=pool_codes
     )
     check_speculation(fields["spec_tokens"], [draft])
     cand = with_draft(spec, cand, [draft])

@@ -24,6 +24,7 @@ from dse.catalog import (
     SystemSpec,
     device_prices,
     load_profile,
+    load_target,
     price_book,
     profile_for,
     resolve_numerics,
@@ -31,6 +32,7 @@ from dse.catalog import (
     system_catalog,
 )
 from dse.costmodel import (
+    POOL_FIELDS,
     Architecture,
     Candidates,
     CostAssumptions,
@@ -41,6 +43,7 @@ from dse.costmodel import (
     usd_per_device_hour,
 )
 from dse.costmodel.physics.precision import SAME_WIDTH
+from dse.errors import InputError
 from dse.scoring._inputs import NUMERICS
 
 Target = tuple[HardwareSpec, SystemSpec | None]
@@ -329,6 +332,26 @@ _PROFILE_FIELDS = (
 """Candidate fields a target's efficiency profile gives."""
 
 
+def pool_targets(
+    hardware: Sequence[Any], prefill: Sequence[Any] | None = None
+) -> tuple[list[Target], np.ndarray, np.ndarray]:
+    """The targets of a ``hardware`` column and of a ``prefill_hardware`` one (None in a row: its own
+    hardware), loaded once each, and each row's code for both (an unknown id names the column it is in)."""
+    n = len(hardware)
+    pool = [h if prefill is None or _is_missing(prefill[i]) else prefill[i] for i, h in enumerate(hardware)]
+    codes, refs = factorize([*hardware, *pool])
+    named = set(factorize(list(hardware))[1])
+    targets = []
+    for ref in refs:
+        try:
+            targets.append(load_target(str(ref)))
+        except InputError as error:
+            if ref in named:
+                raise
+            raise InputError(str(error).removeprefix("hardware: "), field="prefill_hardware") from None
+    return targets, codes[:n], codes[n:]
+
+
 def build_candidates(
     model: ModelSpec,
     hardware: Sequence[Target],
@@ -340,10 +363,38 @@ def build_candidates(
     profile: ProfileChoice,
     costs: CostAssumptions,
     engine: str | None = None,
+    prefill_codes: np.ndarray | None = None,
 ) -> tuple[Candidates, np.ndarray]:
     """``model``'s candidates for the cost model: per-(device, numerics) lookups, then fancy indexing (no
     per-candidate loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``);
-    ``profile`` as ``target_profiles`` takes it."""
+    ``profile`` as ``target_profiles`` takes it. Disaggregated rows whose prefill replicas run other hardware
+    (``prefill_codes``, into ``hardware``) or another tp (the ``prefill_tp`` field, NaN: the same) get their
+    ``prefill_pool``: the same candidates built on that hardware at that tp."""
+    fields = dict(fields)
+    pool_tp = fields.pop("prefill_tp", None)
+    cand, formats = _build(model, hardware, hardware_codes, numerics, numerics_codes, fields, profile, costs, engine)
+    own_tp = pool_tp is not None and bool(np.any(np.isfinite(pool_tp) & (pool_tp != cand.tp)))
+    own_hardware = prefill_codes is not None and bool(np.any(prefill_codes != hardware_codes))
+    if not (own_tp or own_hardware):
+        return cand, formats
+    codes = hardware_codes if prefill_codes is None else prefill_codes
+    tp = cand.tp if pool_tp is None else np.where(np.isfinite(pool_tp), pool_tp, cand.tp)
+    pool, _ = _build(model, hardware, codes, numerics, numerics_codes, fields | {"tp": tp}, profile, costs, engine)
+    values = np.stack([np.asarray(getattr(pool, name), dtype=np.float64) for name in POOL_FIELDS], axis=-1)
+    return replace(cand, prefill_pool=values), formats
+
+
+def _build(
+    model: ModelSpec,
+    hardware: Sequence[Target],
+    hardware_codes: np.ndarray,
+    numerics: Sequence[Numerics],
+    numerics_codes: np.ndarray,
+    fields: Mapping[str, np.ndarray],
+    profile: ProfileChoice,
+    costs: CostAssumptions,
+    engine: str | None,
+) -> tuple[Candidates, np.ndarray]:
     profiles = target_profiles(hardware, profile, engine)
     pair_codes, pairs = factorize_rows(hardware_codes, numerics_codes)
     table, formats = _pair_table(hardware, numerics, pairs, costs, profiles)

@@ -28,6 +28,7 @@ Kind = Literal[
     "percentile",
     "count",
     "draft",
+    "pool_id",
 ]
 """How an input's values are read and checked:
 
@@ -38,7 +39,8 @@ Kind = Literal[
 - ``choice``: one of the input's two ``options`` (the field: whether it is the second);
 - ``optional_positive``: a finite number > 0, or None (``absent`` then);
 - ``percentile``: 50, 90 or 99 (the field holds it as a quantile, 0.5..0.99);
-- ``count``: a whole number >= 0; ``draft``: ``mtp``, a model id or path, or None (resolved per model)."""
+- ``count``: a whole number >= 0; ``draft``: ``mtp``, a model id or path, or None (resolved per model);
+- ``pool_id``: like ``id``, or None (the candidate's own ``hardware``)."""
 
 SCHEDULERS = ("static", "continuous")
 """How an engine batches: a static batch (the paper's and LLM-Viewer's view), or continuous batching with
@@ -157,6 +159,21 @@ INPUTS = (
         1,
         "Disaggregated: how many of the replicas prefill (the rest decode).",
         "prefill_replicas",
+    ),
+    Input(
+        "prefill_hardware",
+        "pool_id",
+        None,
+        "Disaggregated: the prefill replicas' accelerator or system id (default: --hardware's); the decode "
+        "replicas run --hardware.",
+    ),
+    Input(
+        "prefill_tp",
+        "optional_whole",
+        None,
+        "Disaggregated: the prefill replicas' tensor-parallel degree (default: --tp).",
+        "prefill_tp",
+        absent=np.nan,
     ),
     Input(
         "max_num_seqs",

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import CALIBRATED, EfficiencyProfile, ModelSpec, load_model, load_target
+from dse.catalog import CALIBRATED, EfficiencyProfile, ModelSpec, load_model
 from dse.costmodel import (
     REASON_TEXT,
     SERVING_QUANTILES,
@@ -24,7 +24,7 @@ from dse.costmodel import (
     evaluate,
 )
 from dse.errors import InputError
-from dse.scoring._build import architecture, build_candidates, factorize, numerics_table
+from dse.scoring._build import architecture, build_candidates, factorize, numerics_table, pool_targets
 from dse.scoring._draft import with_draft
 from dse.scoring._inputs import INPUT_DEFAULTS, REQUIRED, candidate_fields, check_speculation
 
@@ -91,8 +91,7 @@ def score_columns(
     cols = with_defaults(columns)
     direct = candidate_fields(cols)
     check_speculation(direct["spec_tokens"], cols["draft"])
-    hw_codes, hw_refs = factorize(cols["hardware"])
-    hardware = [load_target(str(ref)) for ref in hw_refs]
+    hardware, hw_codes, pool_codes = pool_targets(cols["hardware"], cols["prefill_hardware"])
     q_codes, numerics = numerics_table(cols)
     m_codes, model_refs = factorize(cols["model"])
     results = []
@@ -101,7 +100,16 @@ def score_columns(
         model = load_model(str(ref))
         part = {k: v[rows] for k, v in direct.items()}
         cand, formats = build_candidates(
-            model, hardware, hw_codes[rows], numerics, q_codes[rows], part, profile=profile, costs=costs, engine=engine
+            model,
+            hardware,
+            hw_codes[rows],
+            numerics,
+            q_codes[rows],
+            part,
+            profile=profile,
+            costs=costs,
+            engine=engine,
+            prefill_codes=pool_codes[rows],
         )
         drafts = cols["draft"]
         cand = with_draft(model, cand, [drafts[i] for i in rows])

@@ -255,6 +255,14 @@ class ChoicesRecord(BaseModel):
     prefill_replicas: list[PositiveInt] = Field(
         default=[1], min_length=1, description="disaggregated: the replicas that prefill"
     )
+    prefill_hardware: list[str | None] = Field(
+        default=[None],
+        min_length=1,
+        description="disaggregated: the prefill replicas' accelerator or system; null = the decode replicas'",
+    )
+    prefill_tp: list[PositiveInt | None] = Field(
+        default=[None], min_length=1, description="disaggregated: the prefill replicas' tp; null = tp"
+    )
     spec_tokens: list[NonNegativeInt] = Field(
         default=[0], min_length=1, description="speculative decoding: draft tokens per verification step"
     )
@@ -283,6 +291,8 @@ class ChoicesRecord(BaseModel):
         "chunk_tokens",
         "mode",
         "prefill_replicas",
+        "prefill_hardware",
+        "prefill_tp",
         "spec_tokens",
         "draft",
     )

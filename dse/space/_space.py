@@ -64,6 +64,8 @@ DIMENSIONS = (
     "chunk_tokens",
     "mode",
     "prefill_replicas",
+    "prefill_hardware",
+    "prefill_tp",
     "spec_tokens",
     "draft",
     "batch",
@@ -90,9 +92,9 @@ SLO_INPUTS = {"slo_ttft_s": "ttft_s", "slo_tpot_s": "tpot_s", "slo_percentile": 
 DEFAULT_PERCENTILE = 90
 """``max_request_rate``'s percentile where ``slo.percentile`` is not given."""
 
-OBJECT_SETTINGS = ("kv_block_size", "kv_budget", "draft")
+OBJECT_SETTINGS = ("kv_block_size", "kv_budget", "prefill_tp", "draft", "prefill_hardware")
 """Settings held as object columns (a value or None)."""
-OPTIONAL_INTS = OBJECT_SETTINGS[:2]
+OPTIONAL_INTS = OBJECT_SETTINGS[:3]
 """Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
 
 Codes = tuple[np.ndarray, ...]
@@ -118,6 +120,8 @@ class Pruned(NamedTuple):
     chunk_tokens: int
     mode: str
     prefill_replicas: int
+    prefill_hardware: str | None
+    prefill_tp: int | None
     spec_tokens: int
     draft: str | None
     reason: str
@@ -222,15 +226,18 @@ class Space:
     def evaluate_codes(self, *codes: np.ndarray) -> dict[str, Any]:
         """Parameters, every canonical metric, feasibility (cost model, SLOs, constraints) and reason."""
         code = dict(zip(DIMENSIONS, codes, strict=True))
+        targets, pools = self._pool_targets
+        pool = pools[code["prefill_hardware"]]
         cand, formats = build_candidates(
             self.model,
-            self.hardware,
+            targets,
             code["hardware"],
             self.numerics,
             code["numerics"],
             self._workload(code),
             profile=self.record.profile,
             costs=self.costs,
+            prefill_codes=np.where(pool >= 0, pool, code["hardware"]),
         )
         drafts = np.asarray(self.settings["draft"], dtype=object)[code["draft"]]
         cand = with_draft(self.model, cand, drafts if any(d is not None for d in self.settings["draft"]) else None)
@@ -245,6 +252,17 @@ class Space:
         columns |= self._feasibility(scored, code["hardware"])
         columns |= serving_columns(scored)
         return columns
+
+    @functools.cached_property
+    def _pool_targets(self) -> tuple[list[Target], np.ndarray]:
+        """The hardware choices' targets followed by those of ``choices.prefill_hardware``, and per value of
+        the latter its index among them (-1: null, the candidate's own hardware)."""
+        targets, index = list(self.hardware), []
+        for ref in self.settings["prefill_hardware"]:
+            index.append(-1 if ref is None else len(targets))
+            if ref is not None:
+                targets.append(load_target(ref))
+        return targets, np.asarray(index, dtype=np.int64)
 
     @functools.cached_property
     def _fields(self) -> dict[str, np.ndarray]:
@@ -400,6 +418,9 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     if sheet is not None:
         wrap("pricing.sheet", read_price_sheet, sheet)
     hardware = tuple(wrap(f"choices.hardware.{i}", load_target, h) for i, h in enumerate(record.choices.hardware))
+    for i, h in enumerate(record.choices.prefill_hardware):
+        if h is not None:
+            wrap(f"choices.prefill_hardware.{i}", load_target, h)
     for i, q in enumerate(record.choices.quant):  # each id checked where it is written
         wrap(f"choices.quant.{i}", load_scheme, q)
     for i, kv in enumerate(record.choices.kv):
@@ -463,7 +484,7 @@ def _number(value: float | None) -> float:
 def _ignored_settings(settings: dict[str, tuple[Any, ...]], grid: np.ndarray) -> dict[str, np.ndarray]:
     """Per combination: ``batch`` where the batch does not apply (continuous batching and disaggregated pools
     hold what the load needs); ``repeated`` where a setting the combination does not use sits at another
-    value than its first (serving settings of a static batch, ``prefill_replicas`` of aggregated serving, the
+    value than its first (serving settings of a static batch, the prefill pool's of aggregated serving, the
     draft without draft tokens): the same candidate again, enumerated once."""
 
     def value(name: str) -> np.ndarray:
@@ -477,7 +498,7 @@ def _ignored_settings(settings: dict[str, tuple[Any, ...]], grid: np.ndarray) ->
     served = continuous | disaggregated
     speculating = np.asarray([v > 0 for v in value("spec_tokens")], dtype=bool)
     repeated = ~served & (moved("max_num_seqs") | moved("chunk_tokens"))
-    repeated |= ~disaggregated & moved("prefill_replicas")
+    repeated |= ~disaggregated & (moved("prefill_replicas") | moved("prefill_hardware") | moved("prefill_tp"))
     repeated |= ~speculating & moved("draft")
     repeated |= disaggregated & moved("scheduler")  # disaggregated pools batch continuously, whatever it says
     return {"batch": served, "repeated": repeated}

@@ -96,3 +96,107 @@ def test_decode_instances_are_fed_by_the_prefill_pool_not_by_their_own_budget() 
     aggregated, disaggregated = ev.serving.slots
     assert aggregated <= 200.0 / 3.0 + 1.0  # continuous.fed_slots: (G - 1) k / P + 1 with 3 chunks of 333
     assert disaggregated > aggregated
+
+
+# --- prefill pools of their own hardware and tp -----------------------------------------------------------------
+
+POOL = {
+    "model": "llama-3.1-70b",
+    "hardware": "dgx-h200",
+    "quant": "fp8",
+    "tp": 4,
+    "replicas": 4,
+    "mode": "disaggregated",
+    "prefill_replicas": 1,
+    "prefill_hardware": "dgx-h100",
+    "prefill_tp": 8,
+    "prompt_len": 2000,
+    "gen_len": 300,
+}
+
+
+def _metrics(cand: Any) -> dict[str, np.ndarray]:
+    arch = architecture(load_model("llama-3.1-70b"))
+    m = evaluate(arch, cand).metrics
+    return {f.name: np.asarray(getattr(m, f.name)) for f in dataclasses.fields(m)}
+
+
+def test_a_pool_holding_the_candidates_own_values_changes_nothing() -> None:
+    """The prefill pool's path (its own static evaluation, the transfer at the slower side, the fleet's price)
+    with the candidate's own values gives every metric bit for bit as without a pool."""
+    from dse.costmodel import POOL_FIELDS
+
+    rows = [BASE | {"mode": "disaggregated", "request_rate": r, "prompt_len": 3000} for r in (0.5, 5.0, 40.0)]
+    rows.append(BASE | {"mode": "disaggregated", "concurrency": 16})
+    plain = candidates_of(rows, "default")
+    assert plain.prefill_pool.shape == (4, 0)
+    own = np.stack([np.asarray(getattr(plain, f), dtype=np.float64) for f in POOL_FIELDS], axis=-1)
+    pooled = dataclasses.replace(plain, prefill_pool=own)
+    for name, values in _metrics(plain).items():
+        np.testing.assert_array_equal(_metrics(pooled)[name], values, err_msg=name)
+
+
+def test_the_fleet_by_hand() -> None:
+    """1 prefill replica of 8 H100s (tp 8) and 3 decode replicas of 4 H200s (tp 4): 20 devices, paid each at its
+    own rent; the decode pool's TPOT does not depend on what prefills."""
+    cand = candidates_of([POOL | {"concurrency": 8}], "default")
+    h100 = candidates_of([POOL | {"hardware": "dgx-h100", "mode": "aggregated"}], "default").usd_per_device_hour[0]
+    h200 = cand.usd_per_device_hour[0]
+    assert h100 < h200
+    m = _metrics(cand)
+    assert m["devices"][0] == 1 * 8 + 3 * 4
+    assert m["usd_per_hour"][0] == pytest.approx(8 * h100 + 12 * h200, rel=1e-12)
+    same = _metrics(candidates_of([POOL | {"concurrency": 8, "prefill_hardware": None, "prefill_tp": None}], "default"))
+    assert same["devices"][0] == 16 and same["usd_per_hour"][0] == pytest.approx(16 * h200, rel=1e-12)
+    assert m["tpot_s"][0] == pytest.approx(same["tpot_s"][0], rel=1e-9)  # one request in flight: decode alone
+
+
+def test_the_kv_transfer_runs_at_the_slower_side() -> None:
+    """One request in flight: TTFT = its prefill + the KV transfer. Llama-3.1-70B holds 2 x 8 x 128 x 80 = 163,840
+    KV elements a token (fp16 with fp8 weights: 327,680 bytes); of a 2,000-token prompt an H100 at tp 8 sends
+    1/8 (81.92 MB) and an H200 at tp 4 receives 1/4 (163.84 MB). Over 50 GB/s links on both sides the
+    receiving side sets the time: 3.2768 ms more than over free links."""
+    from dse.costmodel import POOL_FIELDS
+
+    cand = candidates_of([POOL | {"concurrency": 1}], "default")
+    assert cand.kv_bits[0] == 16
+
+    def links(bandwidth: float) -> Any:
+        pool = cand.prefill_pool.copy()
+        pool[:, POOL_FIELDS.index("inter_link_bytes_per_s")] = bandwidth
+        pool[:, POOL_FIELDS.index("inter_link_latency_s")] = 0.0
+        one = np.full(1, bandwidth)
+        return dataclasses.replace(
+            cand, prefill_pool=pool, inter_link_bytes_per_s=one, inter_link_latency_s=np.zeros(1)
+        )
+
+    free, slow = _metrics(links(np.inf))["ttft_s"][0], _metrics(links(50e9))["ttft_s"][0]
+    assert slow - free == pytest.approx(2000 * 327_680 / 4 / 50e9, rel=1e-9)
+
+
+def test_faster_prefill_hardware_shortens_ttft_not_tpot() -> None:
+    rows = [POOL | {"request_rate": 2.0, "prefill_hardware": h} for h in ("dgx-a100", "dgx-h100", "hgx-b200")]
+    m = _metrics(candidates_of(rows, "default"))
+    assert m["ttft_s"][0] > m["ttft_s"][1] > m["ttft_s"][2]
+    np.testing.assert_allclose(m["tpot_s"], m["tpot_s"][0], rtol=1e-9)
+
+
+def test_a_prefill_pool_that_cannot_run_makes_the_candidate_infeasible() -> None:
+    """A bare H100 cannot hold a tp-8 replica: the prefill pool's reason is the candidate's."""
+    from dse.costmodel import REASON_TEXT, Reason
+
+    m = _metrics(candidates_of([POOL | {"prefill_hardware": "h100-sxm", "request_rate": 2.0}], "default"))
+    assert not m["feasible"][0]
+    assert REASON_TEXT[Reason(int(m["reason"][0]))] == REASON_TEXT[Reason.EXCEEDS_SYSTEM]
+
+
+def test_an_aggregated_row_ignores_a_prefill_pool_even_an_unpriced_one() -> None:
+    """A prefill pool on hardware without a price (a bare H20: no offer in the price catalog) costs an
+    aggregated row nothing, its price and devices are its own; a disaggregated row's fleet price is then
+    unknown, not a guess."""
+    rows = [POOL | {"mode": "aggregated", "request_rate": 2.0}, POOL | {"request_rate": 2.0}]
+    pooled = candidates_of([r | {"prefill_hardware": "h20", "prefill_tp": 1} for r in rows], "default")
+    plain = candidates_of([r | {"prefill_hardware": None, "prefill_tp": None} for r in rows], "default")
+    a, b = _metrics(pooled), _metrics(plain)
+    assert a["usd_per_hour"][0] == b["usd_per_hour"][0] and a["devices"][0] == b["devices"][0] == 16
+    assert np.isnan(a["usd_per_hour"][1]) and a["devices"][1] == 1 + 3 * 4

@@ -76,7 +76,14 @@ speculation = st.one_of(
 )
 pools = st.one_of(
     st.just({}),
-    st.fixed_dictionaries({"mode": st.just("disaggregated"), "prefill_replicas": st.integers(1, 3)}),
+    st.fixed_dictionaries(
+        {
+            "mode": st.just("disaggregated"),
+            "prefill_replicas": st.integers(1, 3),
+            "prefill_hardware": st.sampled_from([None, None, *HARDWARE]),  # the prefill pool's own
+            "prefill_tp": st.sampled_from([None, None, 1, 2, 8]),
+        }
+    ),
 )
 load = st.one_of(
     st.fixed_dictionaries({"request_rate": st.sampled_from([0.5, 5.0, 200.0])}),

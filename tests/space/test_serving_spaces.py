@@ -55,3 +55,29 @@ def test_settings_a_combination_does_not_use_are_enumerated_once(tmp_path: Path)
     )
     # static: 1 (max_num_seqs unused); continuous aggregated: 2; disaggregated (continuous only): 2 x 2
     assert space.size == 1 + 2 + 4
+
+
+def test_prefill_pools_of_their_own_are_enumerated_for_disaggregated_rows_only(tmp_path: Path) -> None:
+    """Aggregated rows ignore the prefill pool's hardware and tp (enumerated once); disaggregated rows take
+    them: a tp-8 prefill replica of H100s beside a tp-4 decode replica of H200s counts 8 + 4 devices."""
+    space = _space(
+        tmp_path,
+        model="llama-3.1-70b",
+        workload={"request_rate": 2.0},
+        choices={
+            "hardware": ["dgx-h200"],
+            "quant": ["fp8"],
+            "tp": [4],
+            "replicas": [2],
+            "scheduler": ["continuous"],
+            "mode": ["aggregated", "disaggregated"],
+            "prefill_hardware": [None, "dgx-h100"],
+            "prefill_tp": [None, 8],
+        },
+    )
+    assert space.full_size == 8 and space.size == 5  # aggregated once, disaggregated 2 x 2
+    result = space.evaluate_index(np.arange(space.size))
+    pooled = np.flatnonzero(np.equal(result["prefill_hardware"], "dgx-h100") & np.equal(result["prefill_tp"], 8))
+    assert len(pooled) == 1 and result["devices"][pooled[0]] == 8 + 4
+    plain = np.flatnonzero((result["mode"] == "disaggregated") & np.equal(result["prefill_hardware"], None))
+    assert sorted(result["devices"][plain]) == [8, 12]  # prefill tp 4 (the decode pool's) or 8

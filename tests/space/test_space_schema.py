@@ -114,7 +114,7 @@ def test_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
     data = space_with()
     data["choices"]["hardwre"] = data["choices"].pop("hardware")
     message = load_error(tmp_path, data)
-    assert "choices.hardwre: unknown key (did you mean: hardware?)" in message
+    assert "choices.hardwre: unknown key (did you mean: hardware, prefill_hardware?)" in message
     assert "choices.hardware: Field required" in message
 
 
@@ -330,9 +330,28 @@ DEPLOYMENT = space_with(
 
 def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, DEPLOYMENT))
-    assert space.radices == (2, 2, 1, 3, 2, 1, 2, 2, 3, 2, 1, 1, 1, 1, 1, 1, 1, 3) and space.full_size == math.prod(
-        space.radices
-    )
+    assert space.radices == (
+        2,
+        2,
+        1,
+        3,
+        2,
+        1,
+        2,
+        2,
+        3,
+        2,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        3,
+    ) and space.full_size == math.prod(space.radices)
     index = np.arange(space.size)
     codes = space.codes_of_index(index)
     ids = space.candidate_ids(*codes)
@@ -354,9 +373,9 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
         )[0]
     )
     # hardware x (quant, kv) x flash x tp x pp x ep x block x offload x budget x replicas x scheduler x
-    # max_num_seqs x chunk_tokens x mode x prefill_replicas x spec_tokens x draft x batch (the serving
-    # settings at their one default: radix 1, the same ids)
-    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1)
+    # max_num_seqs x chunk_tokens x mode x prefill_replicas x prefill_hardware x prefill_tp x spec_tokens x
+    # draft x batch (the serving settings at their one default: radix 1, the same ids)
+    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)
     expected = 0
     for digit, radix in zip(digits, space.radices, strict=True):
         expected = expected * radix + digit

@@ -74,8 +74,9 @@ def _select(use: Any, a: Any, b: Any) -> Any:
 def _pools(
     arch: Architecture,
     c: Candidates,
-    c1: Candidates,
-    one: Evaluation,
+    prefill: Candidates,
+    lone: Evaluation,
+    decode_layout: Layout | None,
     parts: PassParts,
     P: Any,
     C: Any,
@@ -85,18 +86,47 @@ def _pools(
     decode: StepTimes,
     spread: Spread | None,
 ) -> continuous.Pools:
-    """The two pools of disaggregated candidates (``continuous.Pools``): a prefill instance runs prompt steps
-    alone (a lone prompt's s chunks; with its budget full, C / P prompts a step when they are shorter), and a
-    request's KV cache (each device's share, at P tokens) crosses the inter-node link where the system has
-    one (pools on separate nodes), else the intra-node link, else the host link."""
+    """The two pools of disaggregated candidates (``continuous.Pools``): a prefill instance (``prefill``: the
+    candidates at one sequence on the prefill pool's configuration, ``lone`` their static evaluation, whose
+    lone prompt takes s1 steps of ``mixed1``) runs prompt steps alone (a lone prompt's s chunks; with its
+    budget full, C / P prompts a step when they are shorter), and a request's KV cache crosses the link
+    between the pools: from each prefill device's share, and where the pools differ (``decode_layout`` given)
+    into each decode device's share, at the slower side."""
     x = np.maximum(c.prefill_replicas, 1.0)
     y = np.maximum(c.replicas - x, 1.0)
     short = P <= C
     full = np.where(short, C / P, 1.0 / s1)
-    p = mixed_pass(arch, c1, one.layout, 0.0, full, np.where(short, 1.0, s1), cached)
-    layers, other, _ = parts(c1, p)
-    lay = one.layout
-    full_s = schedule.pass_step_s(c1, lay, layers, other, p, arch)
+    p = mixed_pass(arch, prefill, lone.layout, 0.0, full, np.where(short, 1.0, s1), cached)
+    layers, other, _ = parts(prefill, p)
+    full_s = schedule.pass_step_s(prefill, lone.layout, layers, other, p, arch)
+    sent = _kv_transfer_s(arch, prefill, lone.layout)
+    transfer = sent if decode_layout is None else np.maximum(sent, _kv_transfer_s(arch, c, decode_layout))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a prefill takes time in proportion to its prompt
+        cv2 = np.where(c.prompt_len > 0, c.prompt_variance / c.prompt_len**2, 0.0)
+    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread, cv2)
+
+
+def _fleet(c: Candidates, prefill: Candidates, prefill_devices: Any, decode_devices: Any) -> tuple[Any, Any]:
+    """(devices per replica, candidates with the price and power per device) of a deployment whose x prefill
+    replicas run ``prefill_devices`` devices of ``prefill``'s hardware and whose other y replicas
+    ``decode_devices`` of ``c``'s: the fleet's devices over its replicas, and its price and power over its
+    devices, so that replicas x devices x price is the fleet's x n_p p_p + y n_d p_d."""
+    split = c.disaggregated
+    x = np.where(split, c.prefill_replicas, 0.0)
+    n_p, n_d = x * prefill_devices, (c.replicas - x) * decode_devices
+    total = n_p + n_d
+    with np.errstate(divide="ignore", invalid="ignore"):  # rows that do not split keep their own figures
+        price = np.where(
+            split, (n_p * prefill.usd_per_device_hour + n_d * c.usd_per_device_hour) / total, c.usd_per_device_hour
+        )
+        power = np.where(split, (n_p * prefill.power_w + n_d * c.power_w) / total, c.power_w)
+        devices = np.where(split, total / c.replicas, decode_devices)
+    return devices, replace(c, usd_per_device_hour=price, power_w=power)
+
+
+def _kv_transfer_s(arch: Architecture, c: Candidates, lay: Layout) -> Any:
+    """A request's KV cache (a device's share, at P tokens) over one side's link: the inter-node link where
+    the system has one (pools on separate nodes), else the intra-node link, else the host link."""
     kv = kvcache.kv_cache_bytes(
         arch, lay, c.tp, c.prompt_len, 0.0, units.bits_to_bytes(c.kv_bits), c.kv_block_tokens, c.kv_budget_tokens
     )
@@ -108,10 +138,7 @@ def _pools(
     )
     latency = np.where(inter, c.inter_link_latency_s, c.intra_link_latency_s)
     with np.errstate(divide="ignore"):
-        transfer = latency + kv / link
-    with np.errstate(divide="ignore", invalid="ignore"):  # a prefill takes time in proportion to its prompt
-        cv2 = np.where(c.prompt_len > 0, c.prompt_variance / c.prompt_len**2, 0.0)
-    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread, cv2)
+        return latency + kv / link
 
 
 def _disaggregated_load(
@@ -245,18 +272,28 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         over = at_rate.overloaded  # beyond capacity: every slot busy, and the reason says so
         load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
     max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile, spread, work)
+    pool_reason = np.zeros(n, dtype=np.int8)
+    devices, fleet = full.layout.devices, c
     if np.any(c.disaggregated):
+        prefill1, lone, mixed_p, decode_layout = c1, one, mixed1, None
+        if c.prefill_pool.shape[-1]:  # prefill instances of their own hardware or tp: their lone prompt
+            prefill1, decode_layout = c1.prefill_candidates(), one.layout
+            lone = static(prefill1)
+            mixed_p, _ = _step(arch, prefill1, lone.layout, parts, 1.0, P, G, cached, gamma + 1.0)
+            pool_reason = np.where(c.disaggregated, np.asarray(lone.metrics.reason), pool_reason)
+            devices, fleet = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
         pools = _pools(
             arch,
             c,
-            c1,
-            one,
+            prefill1,
+            lone,
+            decode_layout,
             parts,
             P,
             C,
             cached,
             s1,
-            mixed1,
+            mixed_p,
             StepTimes(b_max, decode1, decode1, decode_max, decode_max),
             spread,
         )
@@ -287,14 +324,15 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     pool_split = np.logical_and(c.disaggregated, (c.prefill_replicas < 1.0) | (c.prefill_replicas >= c.replicas))
     memory_reason = np.where(pool_split, Reason.POOL_SPLIT, memory_reason)  # in ``CHECK_ORDER``: before memory
     reason = np.where(np.isin(static_reason, (Reason.OK, *MEMORY_REASONS)), memory_reason, static_reason)
+    reason = np.where((reason == Reason.OK) & (pool_reason != Reason.OK), pool_reason, reason)  # prefill pool's
     reason = np.where((reason == Reason.OK) & load.overloaded, Reason.OVERLOADED, reason).astype(np.int8)
 
     # serving metrics: Little's law gives the requests in the system, B = X (W + TTFT + (G - 1) TPOT)
     e2e = load.ttft_s + (c.gen_len - 1.0) * load.tpot_s
     in_system = load.rate * e2e
     metrics = serving.metrics_for(
-        replace(c, batch=in_system, gen_padding=np.zeros_like(c.gen_padding)),
-        lay.devices,
+        replace(fleet, batch=in_system, gen_padding=np.zeros_like(c.gen_padding)),
+        devices,
         load.ttft_s,
         load.tpot_s,
         mem.total_bytes,
