@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -481,11 +482,14 @@ def _number(value: float | None) -> float:
     return np.nan if value is None else float(value)
 
 
-def _ignored_settings(settings: dict[str, tuple[Any, ...]], grid: np.ndarray) -> dict[str, np.ndarray]:
+def _ignored_settings(
+    settings: dict[str, tuple[Any, ...]], grid: np.ndarray, hardware: Sequence[str]
+) -> dict[str, np.ndarray]:
     """Per combination: ``batch`` where the batch does not apply (continuous batching and disaggregated pools
     hold what the load needs); ``repeated`` where a setting the combination does not use sits at another
     value than its first (serving settings of a static batch, the prefill pool's of aggregated serving, the
-    draft without draft tokens): the same candidate again, enumerated once."""
+    draft without draft tokens), or names what its null means (a prefill pool's tp equal to ``tp``, its
+    hardware equal to ``hardware``): the same candidate again, enumerated once."""
 
     def value(name: str) -> np.ndarray:
         return np.asarray(settings[name], dtype=object)[grid[:, DIMENSIONS.index(name)]]
@@ -499,6 +503,9 @@ def _ignored_settings(settings: dict[str, tuple[Any, ...]], grid: np.ndarray) ->
     speculating = np.asarray([v > 0 for v in value("spec_tokens")], dtype=bool)
     repeated = ~served & (moved("max_num_seqs") | moved("chunk_tokens"))
     repeated |= ~disaggregated & (moved("prefill_replicas") | moved("prefill_hardware") | moved("prefill_tp"))
+    repeated |= np.equal(value("prefill_tp"), value("tp")) & (None in settings["prefill_tp"])
+    own = np.asarray(hardware, dtype=object)[grid[:, DIMENSIONS.index("hardware")]]
+    repeated |= np.equal(value("prefill_hardware"), own) & (None in settings["prefill_hardware"])
     repeated |= ~speculating & moved("draft")
     repeated |= disaggregated & moved("scheduler")  # disaggregated pools batch continuously, whatever it says
     return {"batch": served, "repeated": repeated}
@@ -536,7 +543,7 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     runnable = smallest["cost_model_feasible"] | overloaded
     max_batch = smallest["max_batch"]  # an upper bound that holds at every batch (see MemoryBreakdown)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
-    ignored = _ignored_settings(settings, grid)
+    ignored = _ignored_settings(settings, grid, record.choices.hardware)
     allowed = np.where(ignored["batch"], runnable.astype(np.int64), allowed)  # the batch does not apply
     repeated = ignored["repeated"]  # a setting the candidate does not use, at another value than its first
     keep = (allowed > 0) & ~repeated

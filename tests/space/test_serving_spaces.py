@@ -81,3 +81,22 @@ def test_prefill_pools_of_their_own_are_enumerated_for_disaggregated_rows_only(t
     assert len(pooled) == 1 and result["devices"][pooled[0]] == 8 + 4
     plain = np.flatnonzero((result["mode"] == "disaggregated") & np.equal(result["prefill_hardware"], None))
     assert sorted(result["devices"][plain]) == [8, 12]  # prefill tp 4 (the decode pool's) or 8
+
+
+def test_a_prefill_pool_naming_the_decode_pools_own_values_is_enumerated_once(tmp_path: Path) -> None:
+    """prefill_tp 4 beside tp 4, and prefill on dgx-h200 beside hardware dgx-h200, are what null means."""
+    space = _space(
+        tmp_path,
+        model="llama-3.1-70b",
+        workload={"request_rate": 2.0},
+        choices={
+            "hardware": ["dgx-h200"],
+            "quant": ["fp8"],
+            "tp": [4],
+            "replicas": [2],
+            "mode": ["disaggregated"],
+            "prefill_hardware": [None, "dgx-h200"],
+            "prefill_tp": [None, 4],
+        },
+    )
+    assert space.full_size == 4 and space.size == 1
