@@ -92,7 +92,8 @@ def _deployment_line(d: dict[str, Any]) -> str:
     line = f"deployment: {d['devices']} devices ({where}) · {replicas} · {split}"
     if "pools" in d:
         pools = " · ".join(
-            f"{name}: {p['replicas']} replica{'s' if p['replicas'] != 1 else ''} of {p['hardware']} at tp {p['tp']}"
+            f"{name}: {p['replicas']} replica{'s' if p['replicas'] != 1 else ''} × {p['devices_per_replica']} of "
+            f"{p['hardware']} at tp {p['tp']}"
             for name, p in d["pools"].items()
         )
         line += f"\ndisaggregated: {pools}"

@@ -187,24 +187,29 @@ class Analysis:
             "accelerator": self.accelerator,
             "system": self.system,
             **{k: i[k] for k in ("tp", "pp", "ep", "replicas")},
-            "devices": int(ev.metrics.devices),
+            "devices": round(float(ev.metrics.devices)),
             "devices_per_replica": int(lay.devices),
             "attention_dp": int(lay.attention_dp),
             "micro_batches": int(lay.micro_batches),
         } | self._pools()
 
     def _pools(self) -> dict[str, Any]:
-        """Disaggregated: each pool's replicas, hardware and tp (``devices_per_replica`` is the decode pool's)."""
+        """Disaggregated: each pool's replicas, hardware, tp and devices per replica (the deployment's own
+        ``devices_per_replica`` is the decode pool's)."""
         i = self.inputs
         if i["mode"] != "disaggregated":
             return {}
-        prefill = {
-            "replicas": i["prefill_replicas"],
-            "hardware": i["prefill_hardware"] or i["hardware"],
-            "tp": i["prefill_tp"] or i["tp"],
+        x, y = i["prefill_replicas"], i["replicas"] - i["prefill_replicas"]
+        n_d = int(self.evaluation.layout.devices)
+        n_p = round((float(self.evaluation.metrics.devices) - y * n_d) / x) if y >= 1 else None
+        prefill = {"replicas": x, "hardware": i["prefill_hardware"] or i["hardware"], "tp": i["prefill_tp"] or i["tp"]}
+        decode = {"replicas": y, "hardware": i["hardware"], "tp": i["tp"]}
+        return {
+            "pools": {
+                "prefill": prefill | {"devices_per_replica": n_p},
+                "decode": decode | {"devices_per_replica": n_d},
+            }
         }
-        decode = {"replicas": i["replicas"] - i["prefill_replicas"], "hardware": i["hardware"], "tp": i["tp"]}
-        return {"pools": {"prefill": prefill, "decode": decode}}
 
     def _kv_policy(self) -> dict[str, Any]:
         i = self.inputs

@@ -503,9 +503,9 @@ def _ignored_settings(
     speculating = np.asarray([v > 0 for v in value("spec_tokens")], dtype=bool)
     repeated = ~served & (moved("max_num_seqs") | moved("chunk_tokens"))
     repeated |= ~disaggregated & (moved("prefill_replicas") | moved("prefill_hardware") | moved("prefill_tp"))
-    repeated |= np.equal(value("prefill_tp"), value("tp")) & (None in settings["prefill_tp"])
     own = np.asarray(hardware, dtype=object)[grid[:, DIMENSIONS.index("hardware")]]
-    repeated |= np.equal(value("prefill_hardware"), own) & (None in settings["prefill_hardware"])
+    for name, same in (("prefill_tp", value("tp")), ("prefill_hardware", own)):  # what null says again
+        repeated |= disaggregated & np.equal(value(name), same) & (None in settings[name])
     repeated |= ~speculating & moved("draft")
     repeated |= disaggregated & moved("scheduler")  # disaggregated pools batch continuously, whatever it says
     return {"batch": served, "repeated": repeated}

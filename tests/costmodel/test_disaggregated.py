@@ -173,6 +173,27 @@ def test_the_kv_transfer_runs_at_the_slower_side() -> None:
     free, slow = _metrics(links(np.inf))["ttft_s"][0], _metrics(links(50e9))["ttft_s"][0]
     assert slow - free == pytest.approx(2000 * 327_680 / 4 / 50e9, rel=1e-9)
 
+    # no network on either side: what leaves each machine goes over its host link (64 GB/s here), not its
+    # NVLink (the pools are machines of their own); the decode side's 163.84 MB is still the slower
+    apart = links(0.0)
+    pool = apart.prefill_pool.copy()
+    pool[:, POOL_FIELDS.index("host_link_bytes_per_s")] = 64e9
+    apart = dataclasses.replace(apart, prefill_pool=pool, host_link_bytes_per_s=np.full(1, 64e9))
+    latency = apart.intra_link_latency_s[0]  # the side's own latency figure (no network: its node's)
+    assert _metrics(apart)["ttft_s"][0] - free == pytest.approx(latency + 2000 * 327_680 / 4 / 64e9, rel=1e-9)
+
+
+def test_the_fleet_counts_whole_devices() -> None:
+    """4 prefill replicas at tp 2 and 7 decode replicas at tp 1: 15 devices, not 11 x 15 / 11."""
+    row = POOL | {"tp": 1, "replicas": 11, "prefill_replicas": 4, "prefill_hardware": None, "prefill_tp": 2}
+    assert _metrics(candidates_of([row], "default"))["devices"][0] == 15
+    analysis = dse.analyze(**{k: v for k, v in row.items() if k != "model"}, model="llama-3.1-70b").to_dict()
+    assert analysis["deployment"]["devices"] == 15
+    assert analysis["deployment"]["pools"]["prefill"]["devices_per_replica"] == 2
+    # its prefill section is the prefill pool's: at tp 2 a device does half the FLOPs it would at tp 1
+    plain = dse.analyze(**{k: v for k, v in row.items() if k not in ("model", "prefill_tp")}, model="llama-3.1-70b")
+    assert analysis["prefill"]["flops"] == pytest.approx(plain.to_dict()["prefill"]["flops"] / 2, rel=0.02)
+
 
 def test_faster_prefill_hardware_shortens_ttft_not_tpot() -> None:
     rows = [POOL | {"request_rate": 2.0, "prefill_hardware": h} for h in ("dgx-a100", "dgx-h100", "hgx-b200")]

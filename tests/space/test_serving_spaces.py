@@ -100,3 +100,19 @@ def test_a_prefill_pool_naming_the_decode_pools_own_values_is_enumerated_once(tm
         },
     )
     assert space.full_size == 4 and space.size == 1
+    both = _space(  # written first, the value null repeats keeps aggregated rows, which ignore it
+        tmp_path,
+        model="llama-3.1-70b",
+        choices={
+            "hardware": ["dgx-h200"],
+            "quant": ["fp8"],
+            "tp": [4],
+            "replicas": [2],
+            "scheduler": ["continuous"],
+            "mode": ["aggregated", "disaggregated"],
+            "prefill_hardware": ["dgx-h200", None],
+            "prefill_tp": [4, None],
+        },
+    )
+    result = both.evaluate_index(np.arange(both.size))
+    assert both.size == 2 and sorted(result["mode"]) == ["aggregated", "disaggregated"]

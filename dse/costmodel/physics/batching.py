@@ -99,43 +99,50 @@ def _pools(
     p = mixed_pass(arch, prefill, lone.layout, 0.0, full, np.where(short, 1.0, s1), cached)
     layers, other, _ = parts(prefill, p)
     full_s = schedule.pass_step_s(prefill, lone.layout, layers, other, p, arch)
-    sent = _kv_transfer_s(arch, prefill, lone.layout)
-    transfer = sent if decode_layout is None else np.maximum(sent, _kv_transfer_s(arch, c, decode_layout))
+    if decode_layout is None:
+        transfer = _kv_transfer_s(arch, prefill, lone.layout)
+    else:  # a pool of its own may sit on another machine: what leaves each one
+        sent = _kv_transfer_s(arch, prefill, lone.layout, apart=True)
+        transfer = np.maximum(sent, _kv_transfer_s(arch, c, decode_layout, apart=True))
     with np.errstate(divide="ignore", invalid="ignore"):  # a prefill takes time in proportion to its prompt
         cv2 = np.where(c.prompt_len > 0, c.prompt_variance / c.prompt_len**2, 0.0)
     return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread, cv2)
 
 
-def _fleet(c: Candidates, prefill: Candidates, prefill_devices: Any, decode_devices: Any) -> tuple[Any, Any]:
-    """(devices per replica, candidates with the price and power per device) of a deployment whose x prefill
-    replicas run ``prefill_devices`` devices of ``prefill``'s hardware and whose other y replicas
+def _fleet(c: Candidates, prefill: Candidates, prefill_devices: Any, decode_devices: Any) -> tuple[Any, Any, Any]:
+    """(devices per replica, candidates with the price and power per device, devices) of a deployment whose x
+    prefill replicas run ``prefill_devices`` devices of ``prefill``'s hardware and whose other y replicas
     ``decode_devices`` of ``c``'s: the fleet's devices over its replicas, and its price and power over its
-    devices, so that replicas x devices x price is the fleet's x n_p p_p + y n_d p_d."""
+    devices, so that replicas x devices x price is the fleet's x n_p p_p + y n_d p_d. x and y are counted
+    as ``_pools`` counts them (at least one each: a split without both is infeasible anyway)."""
     split = c.disaggregated
-    x = np.where(split, c.prefill_replicas, 0.0)
-    n_p, n_d = x * prefill_devices, (c.replicas - x) * decode_devices
-    total = n_p + n_d
+    x = np.maximum(c.prefill_replicas, 1.0)
+    n_p, n_d = x * prefill_devices, np.maximum(c.replicas - x, 1.0) * decode_devices
+    total = np.where(split, n_p + n_d, c.replicas * decode_devices)
     with np.errstate(divide="ignore", invalid="ignore"):  # rows that do not split keep their own figures
         price = np.where(
             split, (n_p * prefill.usd_per_device_hour + n_d * c.usd_per_device_hour) / total, c.usd_per_device_hour
         )
         power = np.where(split, (n_p * prefill.power_w + n_d * c.power_w) / total, c.power_w)
         devices = np.where(split, total / c.replicas, decode_devices)
-    return devices, replace(c, usd_per_device_hour=price, power_w=power)
+    return devices, replace(c, usd_per_device_hour=price, power_w=power), total
 
 
-def _kv_transfer_s(arch: Architecture, c: Candidates, lay: Layout) -> Any:
+def _kv_transfer_s(arch: Architecture, c: Candidates, lay: Layout, *, apart: bool = False) -> Any:
     """A request's KV cache (a device's share, at P tokens) over one side's link: the inter-node link where
-    the system has one (pools on separate nodes), else the intra-node link, else the host link."""
+    the system has one (pools on separate nodes), else the intra-node link, else the host link. ``apart``
+    (pools on machines of their own, as pools of different hardware are): the inter-node link, else the host
+    link, which whatever network the machine has sits behind; never the intra-node link."""
     kv = kvcache.kv_cache_bytes(
         arch, lay, c.tp, c.prompt_len, 0.0, units.bits_to_bytes(c.kv_bits), c.kv_block_tokens, c.kv_budget_tokens
     )
     inter = c.inter_link_bytes_per_s > 0
-    link = np.where(
-        inter,
-        c.inter_link_bytes_per_s,
-        np.where(np.isfinite(c.intra_link_bytes_per_s), c.intra_link_bytes_per_s, c.host_link_bytes_per_s),
+    inside = (
+        c.host_link_bytes_per_s
+        if apart
+        else np.where(np.isfinite(c.intra_link_bytes_per_s), c.intra_link_bytes_per_s, c.host_link_bytes_per_s)
     )
+    link = np.where(inter, c.inter_link_bytes_per_s, inside)
     latency = np.where(inter, c.inter_link_latency_s, c.intra_link_latency_s)
     with np.errstate(divide="ignore"):
         return latency + kv / link
@@ -273,15 +280,15 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
     max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile, spread, work)
     pool_reason = np.zeros(n, dtype=np.int8)
-    devices, fleet = full.layout.devices, c
+    devices, fleet, total = full.layout.devices, c, None
+    prefill1, lone, mixed_p, decode_layout = c1, one, mixed1, None
     if np.any(c.disaggregated):
-        prefill1, lone, mixed_p, decode_layout = c1, one, mixed1, None
         if c.prefill_pool.shape[-1]:  # prefill instances of their own hardware or tp: their lone prompt
             prefill1, decode_layout = c1.prefill_candidates(), one.layout
             lone = static(prefill1)
             mixed_p, _ = _step(arch, prefill1, lone.layout, parts, 1.0, P, G, cached, gamma + 1.0)
             pool_reason = np.where(c.disaggregated, np.asarray(lone.metrics.reason), pool_reason)
-            devices, fleet = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
+            devices, fleet, total = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
         pools = _pools(
             arch,
             c,
@@ -339,6 +346,9 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         reason,
     )
     metrics = replace(metrics, max_request_rate=c.replicas * max_rate)
+    if total is not None:  # the fleet's count itself, not replicas x its mean per replica (rounding)
+        metrics = replace(metrics, devices=np.where(c.disaggregated, total, metrics.devices))
+    own_pool = np.logical_and(c.disaggregated, decode_layout is not None)  # prefill on a pool of its own
     extra = ContinuousServing(
         slots=b,
         max_slots=fit,
@@ -354,7 +364,11 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         tpot_quantiles_s=load.tpot_quantiles_s,
     )
     return Evaluation(
-        prefill=PhaseCost(one.prefill.flops, one.prefill.memory_bytes, mixed1 * s1),
+        prefill=_select(  # a prefill pool of its own: its prefill is the one a request gets
+            own_pool,
+            PhaseCost(lone.prefill.flops, lone.prefill.memory_bytes, mixed_p * s1),
+            PhaseCost(one.prefill.flops, one.prefill.memory_bytes, mixed1 * s1),
+        ),
         decode_step=full.decode_step,
         tpot_s=load.tpot_s,
         memory=mem,
@@ -363,6 +377,6 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         host_kv_write_bytes=full.host_kv_write_bytes,
         host_kv_write_s=full.host_kv_write_s,
         metrics=metrics,
-        operators=(one.operators[0], full.operators[1]),
+        operators=(lone.operators[0] if np.all(own_pool) else one.operators[0], full.operators[1]),
         serving=extra,
     )
