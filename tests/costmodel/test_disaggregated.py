@@ -221,3 +221,18 @@ def test_an_aggregated_row_ignores_a_prefill_pool_even_an_unpriced_one() -> None
     a, b = _metrics(pooled), _metrics(plain)
     assert a["usd_per_hour"][0] == b["usd_per_hour"][0] and a["devices"][0] == b["devices"][0] == 16
     assert np.isnan(a["usd_per_hour"][1]) and a["devices"][1] == 1 + 3 * 4
+
+
+def test_a_prefill_pool_holds_a_steps_activations_not_a_whole_prompts() -> None:
+    """Llama-3.1-8B fp8 prefilled on an RTX 4090 (24 GiB) for H100 decode: an 80k-token prompt fits chunked
+    (8 GB of weights, 10.5 GB of its KV cache, one 8,192-token step's activations) though its whole prompt's
+    activations do not fit one static batch; at 100k tokens the KV cache alone no longer fits."""
+    from dse.costmodel import Reason
+
+    base = {"model": "llama-3.1-8b", "quant": "fp8", "gen_len": 200, "concurrency": 1}
+    pool = base | {"hardware": "dgx-h100", "replicas": 2, "mode": "disaggregated", "prefill_hardware": "rtx-4090"}
+    alone = base | {"hardware": "rtx-4090", "concurrency": None}
+    rows = [pool | {"prompt_len": 80_000}, pool | {"prompt_len": 100_000}, alone | {"prompt_len": 80_000}]
+    arch = architecture(load_model("llama-3.1-8b"))
+    reasons = [int(r) for r in evaluate(arch, candidates_of(rows, "default")).metrics.reason]
+    assert reasons == [Reason.OK, Reason.MEMORY_EXCEEDED, Reason.MEMORY_EXCEEDED]

@@ -109,6 +109,29 @@ def _pools(
     return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread, cv2)
 
 
+def _prefill_pool_reason(arch: Architecture, p1: Candidates, lone: Evaluation, activations: Any, P: Any, C: Any) -> Any:
+    """Why a prefill pool of its own cannot run (``Reason``, 0: it can): the static reasons of its lone
+    request (``lone``: formats, parallel split, system size, context), and for memory what a prefill instance
+    holds: its weights and reserve, the ``activations`` of a step with its budget full (chunked: not the
+    whole prompt's), and the KV cache of the prompts of a step (C / P of them, at least one; no output yet)
+    until they leave for the decode pool."""
+    mem = lone.memory
+    kv = kvcache.kv_cache_bytes(
+        arch, lone.layout, p1.tp, p1.prompt_len, 0.0, units.bits_to_bytes(p1.kv_bits), p1.kv_block_tokens,
+        p1.kv_budget_tokens,
+    )  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prompts = np.maximum(C / P, 1.0)
+    free = mem.capacity_bytes - mem.weights_bytes - mem.reserve_bytes - activations
+    memory = np.where(
+        mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes,
+        Reason.WEIGHTS_EXCEED_MEMORY,
+        np.where(free < kv * prompts, Reason.MEMORY_EXCEEDED, Reason.OK),
+    )
+    static = np.asarray(lone.metrics.reason)
+    return np.where(np.isin(static, (Reason.OK, *MEMORY_REASONS)), memory, static)
+
+
 def _fleet(c: Candidates, prefill: Candidates, prefill_devices: Any, decode_devices: Any) -> tuple[Any, Any, Any]:
     """(devices per replica, candidates with the price and power per device, devices) of a deployment whose x
     prefill replicas run ``prefill_devices`` devices of ``prefill``'s hardware and whose other y replicas
@@ -286,8 +309,9 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         if c.prefill_pool.shape[-1]:  # prefill instances of their own hardware or tp: their lone prompt
             prefill1, decode_layout = c1.prefill_candidates(), one.layout
             lone = static(prefill1)
-            mixed_p, _ = _step(arch, prefill1, lone.layout, parts, 1.0, P, G, cached, gamma + 1.0)
-            pool_reason = np.where(c.disaggregated, np.asarray(lone.metrics.reason), pool_reason)
+            mixed_p, act_p = _step(arch, prefill1, lone.layout, parts, 1.0, P, G, cached, gamma + 1.0)
+            why = _prefill_pool_reason(arch, prefill1, lone, act_p * np.maximum(C / k1, 1.0), P, C)
+            pool_reason = np.where(c.disaggregated, why, pool_reason)
             devices, fleet, total = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
         pools = _pools(
             arch,
