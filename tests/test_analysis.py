@@ -38,6 +38,33 @@ def test_layers_add_up_to_each_phase(config: dict[str, Any]) -> None:
     assert bool(bubble) == (config.get("pp", 1) > 1)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"mode": "disaggregated", "replicas": 4, "prefill_replicas": 1},
+        {
+            "mode": "disaggregated",
+            "replicas": 4,
+            "prefill_replicas": 1,
+            "prefill_hardware": "dgx-h100",
+            "prefill_tp": 8,
+        },
+    ],
+    ids=["continuous", "disaggregated", "own-prefill-pool"],
+)
+def test_served_prefill_rows_are_one_requests(extra: dict[str, Any]) -> None:
+    """Under continuous batching the prefill section is a request's prompt: its collectives are that
+    prompt's (not a static batch of every slot's, which ran to seconds and a negative remainder), and the
+    rows explain its time."""
+    config = {"model": "llama-3.1-70b", "hardware": "dgx-h200", "quant": "fp8", "tp": 4, "request_rate": 2.0}
+    data = analyze(**config | {"scheduler": "continuous"} | extra).to_dict()
+    rows = [r for r in data["layers"] if r["stage"] == "prefill"]
+    assert all(r["time_s"] >= 0 for r in rows)
+    assert sum(r["time_s"] for r in rows) == pytest.approx(data["prefill"]["time_s"], rel=1e-6)
+    assert data["communication"]["prefill"]["tp_all_reduce_s"] < data["prefill"]["time_s"]
+
+
 def test_pipeline_rows_follow_the_schedule() -> None:
     """pp = 2, m = 2 micro-batches: the prefill is one trip through both stages (sends included) plus one more
     pass of the busiest stage, which is busy for 2 passes: the bubble is the other stage's share of the trip."""

@@ -397,9 +397,11 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         tpot_s=load.tpot_s,
         memory=mem,
         layout=lay,
-        communication=full.communication,
-        host_kv_write_bytes=full.host_kv_write_bytes,
-        host_kv_write_s=full.host_kv_write_s,
+        # prefill's collectives and host writes are a request's (the lone prompt's, as its phase above), not
+        # those of a static batch of every slot; a decode step's are at every slot busy
+        communication=(_select(own_pool, lone.communication[0], one.communication[0]), full.communication[1]),
+        host_kv_write_bytes=_select(own_pool, lone.host_kv_write_bytes, one.host_kv_write_bytes),
+        host_kv_write_s=_select(own_pool, lone.host_kv_write_s, one.host_kv_write_s),
         metrics=metrics,
         operators=(lone.operators[0] if np.all(own_pool) else one.operators[0], full.operators[1]),
         serving=extra,
