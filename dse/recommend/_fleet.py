@@ -31,7 +31,7 @@ from dse.costmodel import REASON_TEXT, CostAssumptions, Reason
 from dse.costmodel.physics.serving import HOURS_PER_MONTH, buy_usd_per_device_hour, opex_usd_per_device_hour
 from dse.errors import InputError
 from dse.recommend._request import Request
-from dse.scoring import scenario_rent, score_columns, target_prices
+from dse.scoring import scenario_rent, score_columns, target_prices, target_profiles
 
 BATCHES = np.unique(np.concatenate([np.arange(1, 33), np.round(32 * 2 ** (np.arange(1, 57) / 8))])).astype(int)
 """Batch sizes tried: every size to 32, then eight steps an octave to 4096 (a fleet's cost moves by at most
@@ -342,15 +342,25 @@ def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Gri
         n_dev, n_paid, n_rep = int(devices[row]), int(paid[pick]), int(replicas[row])
         usd = n_paid * c.usd_per_device_hour * HOURS_PER_MONTH if c.usd_per_device_hour is not None else None
         kw = n_paid * power_w / units.WATTS_PER_KW if power_w is not None else None
-        binding = _binding(grid, row, ok, n_rep, request, target[0])
+        accumulate = target_profiles([target], request.profile)[0].record.gemm_accumulate
+        binding = _binding(grid, row, ok, n_rep, request, target[0].peaks_for(accumulate), target[0])
         choices.append(Choice(ref, target, c, row, n_rep, n_dev, n_paid, usd, kw, None, binding))
     return choices
 
 
-def _binding(grid: Grid, row: int, ok: np.ndarray, replicas: int, request: Request, hw: HardwareSpec) -> str:
+def _binding(
+    grid: Grid,
+    row: int,
+    ok: np.ndarray,
+    replicas: int,
+    request: Request,
+    peaks: Mapping[str, float],
+    hw: HardwareSpec,
+) -> str:
     """What caps this configuration's batch, so its capacity per device: the blocker of the first batch size
     past the largest that serves (memory, ttft, tpot), or when every batch tried serves, the resource the
-    decode step is bound by at the datasheet peaks (compute, bandwidth). ``load``: one replica serves it all."""
+    decode step is bound by at the datasheet peaks the engine gets (``peaks``: FP16-accumulate rates for an
+    engine that accumulates so; compute, bandwidth). ``load``: one replica serves it all."""
     if replicas == 1:
         return "load"
     same = np.flatnonzero(
@@ -368,7 +378,7 @@ def _binding(grid: Grid, row: int, ok: np.ndarray, replicas: int, request: Reque
         if grid.reason[r] != 0:
             return "memory"
         return "ttft" if request.ttft_s is not None and grid.ttft_s[r] > request.ttft_s else "tpot"
-    peak = hw.peak(str(grid.compute_format[row])) or max(hw.peak_flops_per_s.values())
+    peak = peaks.get(str(grid.compute_format[row])) or max(peaks.values())
     compute_s = grid.decode_flops[row] / peak
     memory_s = grid.decode_bytes[row] / hw.memory_bandwidth_bytes_per_s
     return "compute" if compute_s >= memory_s else "bandwidth"

@@ -17,6 +17,7 @@ from dse.scoring._build import (
     precision,
     scenario_rent,
     target_prices,
+    target_profiles,
 )
 from dse.scoring._draft import with_draft
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
@@ -69,6 +70,7 @@ __all__ = [
     "score_model",
     "serving_columns",
     "target_prices",
+    "target_profiles",
     "target_ratios",
     "with_defaults",
     "with_draft",
