@@ -338,9 +338,12 @@ def pool_targets(
     """The targets of a ``hardware`` column and of a ``prefill_hardware`` one (None in a row: its own
     hardware), loaded once each, and each row's code for both (an unknown id names the column it is in)."""
     n = len(hardware)
-    pool = [h if prefill is None or _is_missing(prefill[i]) else prefill[i] for i, h in enumerate(hardware)]
+    if prefill is None or all(_is_missing(p) for p in prefill):  # the usual case: one pool's hardware
+        codes, refs = factorize(hardware)
+        return [load_target(str(ref)) for ref in refs], codes, codes
+    pool = [h if _is_missing(prefill[i]) else prefill[i] for i, h in enumerate(hardware)]
     codes, refs = factorize([*hardware, *pool])
-    named = set(factorize(list(hardware))[1])
+    named = set(factorize(hardware)[1])
     targets = []
     for ref in refs:
         try:
