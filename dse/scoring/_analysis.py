@@ -428,6 +428,8 @@ def analyze(
     target = targets[0]
     prof = target_profiles([target], chosen)[0]
     calibrated, ratios = target_ratios([target], prof)[0]
+    if mode == "disaggregated" and pool_codes[0] != hw_codes[0]:  # TTFT is the prefill pool's: its residuals
+        ratios = ratios | {"ttft_s": target_ratios([targets[pool_codes[0]]], chosen)[0][1]["ttft_s"]}
     codes, numerics = numerics_table(columns)
     spec = load_model(model)
     cand, formats = build_candidates(

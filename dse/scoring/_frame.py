@@ -91,16 +91,28 @@ def evaluate(
     for name, values in out.items():
         result[name] = values
     if intervals:
-        _add_intervals(result, columns["hardware"], "ideal" if ideal else profile)
+        _add_intervals(result, columns["hardware"], _prefilling(columns), "ideal" if ideal else profile)
     return pd.DataFrame(result)
 
 
-def _add_intervals(result: pd.DataFrame, hardware: Any, profile: str) -> None:
-    """``calibrated`` and the p10 / p90 columns of each interval quantity, per row's hardware."""
-    codes, refs = factorize(hardware)
+def _prefilling(columns: dict[str, Any]) -> list[Any]:
+    """Per row, the hardware its TTFT comes from: a disaggregated row's prefill hardware where it names one,
+    else its own."""
+    hardware = list(columns["hardware"])
+    modes, pools = columns.get("mode"), columns.get("prefill_hardware")
+    if modes is None or pools is None:
+        return hardware
+    return [p if m == "disaggregated" and p is not None else h for h, m, p in zip(hardware, modes, pools, strict=True)]
+
+
+def _add_intervals(result: pd.DataFrame, hardware: Any, prefilling: list[Any], profile: str) -> None:
+    """``calibrated`` and the p10 / p90 columns of each interval quantity, per row's hardware; TTFT's from the
+    hardware that prefills (``prefilling``)."""
+    codes, refs = factorize([*hardware, *prefilling])
+    codes, ttft_codes = codes[: len(hardware)], codes[len(hardware) :]
     per_target = target_ratios([load_target(str(ref)) for ref in refs], profile)
     result["calibrated"] = np.asarray([c for c, _ in per_target])[codes]
     for quantity, table in ratio_table(per_target).items():
-        ratios = table[codes]
+        ratios = table[ttft_codes if quantity == "ttft_s" else codes]
         result[f"{quantity}_p10"] = result[quantity].to_numpy(dtype=np.float64) * ratios[:, 0]
         result[f"{quantity}_p90"] = result[quantity].to_numpy(dtype=np.float64) * ratios[:, 2]

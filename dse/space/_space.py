@@ -250,7 +250,9 @@ class Space:
         columns["compute_format"] = formats
         columns["quality_affecting"] = self._evicting()[code["kv_budget"]]
         columns["max_batch"] = scored.memory.max_batch  # the largest batch of this configuration that fits
-        columns |= self._feasibility(scored, code["hardware"])
+        disaggregated = np.asarray(self.settings["mode"], dtype=object)[code["mode"]] == "disaggregated"
+        prefill = np.where(disaggregated & (pool >= 0), pool, code["hardware"])  # who sets TTFT
+        columns |= self._feasibility(scored, code["hardware"], prefill)
         columns |= serving_columns(scored)
         return columns
 
@@ -324,19 +326,22 @@ class Space:
 
     @functools.cached_property
     def _slo_ratios(self) -> np.ndarray:
-        """(hardware x 2): measured / predicted of TTFT and TPOT at ``slo.confidence`` per hardware choice."""
+        """(targets x 2): measured / predicted of TTFT and TPOT at ``slo.confidence`` per target of
+        ``_pool_targets`` (the hardware choices, then the prefill hardware choices)."""
         confidence = self.record.slo.confidence
-        ratios = target_ratios(list(self.hardware), self.record.profile)
+        targets = self._pool_targets[0]
+        ratios = target_ratios(targets, self.record.profile)
         return np.asarray(
             [[ratio_at(r["ttft_s"], confidence), ratio_at(r["tpot_s"], confidence)] for _, r in ratios]
             if confidence is not None
-            else np.ones((len(self.hardware), 2))
+            else np.ones((len(targets), 2))
         ).reshape(-1, 2)
 
-    def _slo_values(self, scored: Scored, metric: str, hardware: np.ndarray) -> np.ndarray:
+    def _slo_values(self, scored: Scored, metric: str, hardware: np.ndarray, prefill: np.ndarray) -> np.ndarray:
         """A latency SLO's metric: under continuous batching at ``slo.percentile`` of the load when given;
-        at ``slo.confidence`` (TTFT and TPOT scaled by their ratios; e2e latency as TTFT plus the decode time,
-        each scaled by its own); other metrics as predicted."""
+        at ``slo.confidence`` (TTFT and TPOT scaled by their ratios: TTFT's those of the target that prefills,
+        ``prefill``, TPOT's of ``hardware``; e2e latency as TTFT plus the decode time, each scaled by its own);
+        other metrics as predicted."""
         m = scored.metrics
         values = getattr(m, metric)
         percentile = self.record.slo.percentile
@@ -346,14 +351,14 @@ class Space:
             values = np.where(np.isnan(quantiles[index]), values, quantiles[index])  # static rows: the point
         if self.record.slo.confidence is None or metric not in ("ttft_s", "tpot_s", "e2e_latency_s"):
             return values  # type: ignore[no-any-return]
-        ttft, tpot = self._slo_ratios[hardware, 0], self._slo_ratios[hardware, 1]
+        ttft, tpot = self._slo_ratios[prefill, 0], self._slo_ratios[hardware, 1]
         if metric == "ttft_s":
             return values * ttft  # type: ignore[no-any-return]
         if metric == "tpot_s":
             return values * tpot  # type: ignore[no-any-return]
         return m.ttft_s * ttft + (values - m.ttft_s) * tpot  # type: ignore[no-any-return]
 
-    def _feasibility(self, scored: Scored, hardware: np.ndarray) -> dict[str, Any]:
+    def _feasibility(self, scored: Scored, hardware: np.ndarray, prefill: np.ndarray) -> dict[str, Any]:
         """Cost-model feasibility, then SLOs (at ``slo.confidence`` when given), then constraints; the first
         failure names the reason.
 
@@ -363,7 +368,8 @@ class Space:
         feasible = m.feasible.copy()
         reason = reason_text(m.reason)
         for label, metric, low, high in self.bounds:
-            values = self._slo_values(scored, metric, hardware) if label.startswith("slo ") else getattr(m, metric)
+            slo = label.startswith("slo ")
+            values = self._slo_values(scored, metric, hardware, prefill) if slo else getattr(m, metric)
             checks = [(high, ~(values <= high), "above")] if high is not None else []
             checks += [(low, ~(values >= low), "below")] if low is not None else []
             for bound, violated, side in checks:
@@ -440,9 +446,11 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     if record.profile != CALIBRATED:
         wrap("profile", load_profile, record.profile)
     if record.slo.confidence is not None:
+        named = [*record.choices.hardware, *(h for h in record.choices.prefill_hardware if h is not None)]
+        loaded = [*hardware, *(load_target(h) for h in record.choices.prefill_hardware if h is not None)]
         lacking = [
             str(h)
-            for h, (_, r) in zip(record.choices.hardware, target_ratios(list(hardware), record.profile), strict=True)
+            for h, (_, r) in zip(named, target_ratios(loaded, record.profile), strict=True)
             if not np.isfinite(r["ttft_s"] + r["tpot_s"]).all()
         ]
         if lacking:

@@ -236,3 +236,25 @@ def test_a_prefill_pool_holds_a_steps_activations_not_a_whole_prompts() -> None:
     arch = architecture(load_model("llama-3.1-8b"))
     reasons = [int(r) for r in evaluate(arch, candidates_of(rows, "default")).metrics.reason]
     assert reasons == [Reason.OK, Reason.MEMORY_EXCEEDED, Reason.MEMORY_EXCEEDED]
+
+
+def test_ttft_error_bars_come_from_the_hardware_that_prefills() -> None:
+    """A disaggregated row's TTFT interval takes the prefill hardware's residuals, its TPOT's the decode
+    hardware's (each as an aggregated row on that hardware has them)."""
+    common = {"model": "llama-3.1-70b", "quant": "fp8", "tp": 4, "scheduler": "continuous", "request_rate": 1.0}
+    rows = pd.DataFrame(
+        [
+            common | {"hardware": "dgx-h200", "replicas": 2, "mode": "disaggregated", "prefill_hardware": "dgx-a100"},
+            common | {"hardware": "dgx-a100"},
+            common | {"hardware": "dgx-h200"},
+        ]
+    )
+    out = dse.evaluate(rows, intervals=True)
+    ratio = lambda q, i: out[f"{q}_p90"][i] / out[q][i]  # noqa: E731
+    assert ratio("ttft_s", 1) != ratio("ttft_s", 2)  # the two families' residuals differ
+    assert ratio("ttft_s", 0) == pytest.approx(ratio("ttft_s", 1), rel=1e-12)
+    assert ratio("tpot_s", 0) == pytest.approx(ratio("tpot_s", 2), rel=1e-12)
+    first = {k: v for k, v in rows.iloc[0].items() if not (isinstance(v, float) and np.isnan(v))}
+    analysis = dse.analyze(**first).to_dict()
+    high = analysis["intervals"]["ttft_s"][1]
+    assert high / analysis["ttft_s"] == pytest.approx(ratio("ttft_s", 1), rel=1e-9)

@@ -116,3 +116,36 @@ def test_a_prefill_pool_naming_the_decode_pools_own_values_is_enumerated_once(tm
     )
     result = both.evaluate_index(np.arange(both.size))
     assert both.size == 2 and sorted(result["mode"]) == ["aggregated", "disaggregated"]
+
+
+def test_a_ttft_slo_at_a_confidence_takes_the_prefill_hardwares_residuals(tmp_path: Path) -> None:
+    """slo.confidence scales a disaggregated row's TTFT by the ratio of the hardware that prefills it: an SLO
+    between the TTFT scaled by the decode hardware's ratio and by the prefill hardware's is met or missed as
+    the latter says."""
+    from dse.catalog import load_target
+    from dse.scoring import ratio_at, target_ratios
+
+    def space(ttft_slo: float) -> Any:
+        return _space(
+            tmp_path,
+            model="llama-3.1-70b",
+            workload={"request_rate": 1.0},
+            slo={"ttft_s": ttft_slo, "confidence": 0.9},
+            choices={
+                "hardware": ["dgx-h200"],
+                "quant": ["fp8"],
+                "tp": [4],
+                "replicas": [2],
+                "mode": ["disaggregated"],
+                "prefill_hardware": ["dgx-a100"],
+            },
+        )
+
+    ttft = space(100.0).evaluate_index(np.arange(1))["ttft_s"][0]
+    a100, h200 = (
+        ratio_at(target_ratios([load_target(h)], "calibrated")[0][1]["ttft_s"], 0.9) for h in ("dgx-a100", "dgx-h200")
+    )
+    assert a100 != h200
+    between = float(ttft * (a100 + h200) / 2.0)
+    feasible = space(between).evaluate_index(np.arange(1))["feasible"][0]
+    assert feasible == (a100 < h200)
