@@ -203,12 +203,14 @@ def test_faster_prefill_hardware_shortens_ttft_not_tpot() -> None:
 
 
 def test_a_prefill_pool_that_cannot_run_makes_the_candidate_infeasible() -> None:
-    """A bare H100 cannot hold a tp-8 replica: the prefill pool's reason is the candidate's."""
+    """A bare H100 cannot hold a tp-8 replica: the candidate is infeasible with the prefill pool's own code,
+    whose text says which pool."""
     from dse.costmodel import REASON_TEXT, Reason
 
     m = _metrics(candidates_of([POOL | {"prefill_hardware": "h100-sxm", "request_rate": 2.0}], "default"))
     assert not m["feasible"][0]
-    assert REASON_TEXT[Reason(int(m["reason"][0]))] == REASON_TEXT[Reason.EXCEEDS_SYSTEM]
+    assert Reason(int(m["reason"][0])) == Reason.PREFILL_EXCEEDS_SYSTEM
+    assert REASON_TEXT[Reason.PREFILL_EXCEEDS_SYSTEM] == f"prefill pool: {REASON_TEXT[Reason.EXCEEDS_SYSTEM]}"
 
 
 def test_an_aggregated_row_ignores_a_prefill_pool_even_an_unpriced_one() -> None:
@@ -235,7 +237,7 @@ def test_a_prefill_pool_holds_a_steps_activations_not_a_whole_prompts() -> None:
     rows = [pool | {"prompt_len": 80_000}, pool | {"prompt_len": 100_000}, alone | {"prompt_len": 80_000}]
     arch = architecture(load_model("llama-3.1-8b"))
     reasons = [int(r) for r in evaluate(arch, candidates_of(rows, "default")).metrics.reason]
-    assert reasons == [Reason.OK, Reason.MEMORY_EXCEEDED, Reason.MEMORY_EXCEEDED]
+    assert reasons == [Reason.OK, Reason.PREFILL_MEMORY_EXCEEDED, Reason.MEMORY_EXCEEDED]
 
 
 def test_ttft_error_bars_come_from_the_hardware_that_prefills() -> None:

@@ -20,7 +20,7 @@ from dse.costmodel.physics import continuous, kvcache, memory, schedule, serving
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing, StepTimes
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
-from dse.costmodel.physics.feasibility import Reason
+from dse.costmodel.physics.feasibility import PREFILL_POOL_REASONS, Reason
 from dse.costmodel.physics.lengths import Spread
 from dse.costmodel.physics.parallel import Layout
 from dse.costmodel.physics.passes import mixed_pass
@@ -110,8 +110,9 @@ def _pools(
 
 
 def _prefill_pool_reason(arch: Architecture, p1: Candidates, lone: Evaluation, activations: Any, P: Any, C: Any) -> Any:
-    """Why a prefill pool of its own cannot run (``Reason``, 0: it can): the static reasons of its lone
-    request (``lone``: formats, parallel split, system size, context), and for memory what a prefill instance
+    """Why a prefill pool of its own cannot run (``Reason``, 0: it can; its own codes,
+    ``feasibility.PREFILL_POOL_REASONS``): the static reasons of its lone request (``lone``: formats, parallel
+    split, system size, context), and for memory what a prefill instance
     holds: its weights and reserve, the ``activations`` of a step with its budget full (chunked: not the
     whole prompt's), and the KV cache of the prompts of a step (C / P of them, at least one; no output yet)
     until they leave for the decode pool."""
@@ -129,7 +130,11 @@ def _prefill_pool_reason(arch: Architecture, p1: Candidates, lone: Evaluation, a
         np.where(free < kv * prompts, Reason.MEMORY_EXCEEDED, Reason.OK),
     )
     static = np.asarray(lone.metrics.reason)
-    return np.where(np.isin(static, (Reason.OK, *MEMORY_REASONS)), memory, static)
+    base = np.where(np.isin(static, (Reason.OK, *MEMORY_REASONS)), memory, static)
+    own = np.arange(len(Reason), dtype=np.int8)  # the prefill pool's code of each reason (its own if none)
+    for reason, pool in PREFILL_POOL_REASONS.items():
+        own[reason] = pool
+    return own[base]
 
 
 def _fleet(c: Candidates, prefill: Candidates, prefill_devices: Any, decode_devices: Any) -> tuple[Any, Any, Any]:

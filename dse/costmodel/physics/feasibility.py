@@ -29,6 +29,16 @@ class Reason(IntEnum):
     HOST_MEMORY_EXCEEDED = 12
     OVERLOADED = 13
     POOL_SPLIT = 14
+    PREFILL_UNSUPPORTED_FORMAT = 15
+    PREFILL_WEIGHTS_EXCEED_MEMORY = 16
+    PREFILL_MEMORY_EXCEEDED = 17
+    PREFILL_TP_HEADS = 18
+    PREFILL_TP_WIDTH = 19
+    PREFILL_EP_INVALID = 20
+    PREFILL_PP_LAYERS = 21
+    PREFILL_NODE_TILING = 22
+    PREFILL_EXCEEDS_SYSTEM = 23
+    PREFILL_NO_HOST_OFFLOAD = 24
 
 
 SPLIT_REASONS = (
@@ -42,6 +52,21 @@ SPLIT_REASONS = (
 )
 """Reasons a deployment's split or KV policy cannot run at all, whatever the batch (``parallel``), in order."""
 
+PREFILL_POOL_REASONS = {
+    Reason.UNSUPPORTED_FORMAT: Reason.PREFILL_UNSUPPORTED_FORMAT,
+    Reason.TP_HEADS: Reason.PREFILL_TP_HEADS,
+    Reason.TP_WIDTH: Reason.PREFILL_TP_WIDTH,
+    Reason.EP_INVALID: Reason.PREFILL_EP_INVALID,
+    Reason.PP_LAYERS: Reason.PREFILL_PP_LAYERS,
+    Reason.NODE_TILING: Reason.PREFILL_NODE_TILING,
+    Reason.EXCEEDS_SYSTEM: Reason.PREFILL_EXCEEDS_SYSTEM,
+    Reason.NO_HOST_OFFLOAD: Reason.PREFILL_NO_HOST_OFFLOAD,
+    Reason.WEIGHTS_EXCEED_MEMORY: Reason.PREFILL_WEIGHTS_EXCEED_MEMORY,
+    Reason.MEMORY_EXCEEDED: Reason.PREFILL_MEMORY_EXCEEDED,
+}
+"""A disaggregated prefill pool of its own hardware or tp that cannot run says so with its own code: the
+reason its lone request fails, in the prefill pool (the context is the candidate's, checked once)."""
+
 CHECK_ORDER = (
     Reason.UNSUPPORTED_FORMAT,
     *SPLIT_REASONS,
@@ -50,6 +75,7 @@ CHECK_ORDER = (
     Reason.WEIGHTS_EXCEED_MEMORY,
     Reason.MEMORY_EXCEEDED,
     Reason.HOST_MEMORY_EXCEEDED,
+    *PREFILL_POOL_REASONS.values(),
     Reason.OVERLOADED,
 )
 
@@ -81,6 +107,7 @@ REASON_TEXT = {
         "latency a replica; continuous batching: every slot busy)"
     ),
 }
+REASON_TEXT |= {pool: f"prefill pool: {REASON_TEXT[base]}" for base, pool in PREFILL_POOL_REASONS.items()}
 
 
 def first_reason(conditions: Sequence[Any], codes: Sequence[Any]) -> NDArray[np.int8]:
