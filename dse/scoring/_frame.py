@@ -98,18 +98,22 @@ def evaluate(
 def _prefilling(columns: dict[str, Any]) -> list[Any]:
     """Per row, the hardware its TTFT comes from: a disaggregated row's prefill hardware where it names one,
     else its own."""
-    hardware = list(columns["hardware"])
+    hardware = columns["hardware"]
     modes, pools = columns.get("mode"), columns.get("prefill_hardware")
-    if modes is None or pools is None:
-        return hardware
+    if modes is None or pools is None or all(p is None for p in pools):
+        return hardware  # type: ignore[no-any-return]
     return [p if m == "disaggregated" and p is not None else h for h, m, p in zip(hardware, modes, pools, strict=True)]
 
 
 def _add_intervals(result: pd.DataFrame, hardware: Any, prefilling: list[Any], profile: str) -> None:
     """``calibrated`` and the p10 / p90 columns of each interval quantity, per row's hardware; TTFT's from the
     hardware that prefills (``prefilling``)."""
-    codes, refs = factorize([*hardware, *prefilling])
-    codes, ttft_codes = codes[: len(hardware)], codes[len(hardware) :]
+    if prefilling is hardware:  # no row prefills elsewhere
+        codes, refs = factorize(hardware)
+        ttft_codes = codes
+    else:
+        codes, refs = factorize([*hardware, *prefilling])
+        codes, ttft_codes = codes[: len(hardware)], codes[len(hardware) :]
     per_target = target_ratios([load_target(str(ref)) for ref in refs], profile)
     result["calibrated"] = np.asarray([c for c, _ in per_target])[codes]
     for quantity, table in ratio_table(per_target).items():

@@ -112,10 +112,9 @@ def _pools(
 def _prefill_pool_reason(arch: Architecture, p1: Candidates, lone: Evaluation, activations: Any, P: Any, C: Any) -> Any:
     """Why a prefill pool of its own cannot run (``Reason``, 0: it can; its own codes,
     ``feasibility.PREFILL_POOL_REASONS``): the static reasons of its lone request (``lone``: formats, parallel
-    split, system size, context), and for memory what a prefill instance
-    holds: its weights and reserve, the ``activations`` of a step with its budget full (chunked: not the
-    whole prompt's), and the KV cache of the prompts of a step (C / P of them, at least one; no output yet)
-    until they leave for the decode pool."""
+    split, system size, context), and for memory what a prefill instance holds: its weights and reserve, the
+    ``activations`` of a step with its budget full (chunked: not the whole prompt's), and the KV cache of the
+    prompts of a step (C / P of them, at least one; no output yet) until they leave for the decode pool."""
     mem = lone.memory
     kv = kvcache.kv_cache_bytes(
         arch, lone.layout, p1.tp, p1.prompt_len, 0.0, units.bits_to_bytes(p1.kv_bits), p1.kv_block_tokens,
