@@ -3,6 +3,7 @@ communication, and a per-operator table that adds up to each phase."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from dse.costmodel import (
 )
 from dse.costmodel.physics.lengths import candidate_lengths, paired
 from dse.costmodel.physics.roofline import ROOFS, arithmetic_intensity, bound
-from dse.errors import InputError
+from dse.errors import AssumptionWarning, InputError
 from dse.scoring._build import architecture, build_candidates, numerics_table, pool_targets, target_profiles
 from dse.scoring._draft import with_draft
 from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_speculation
@@ -420,6 +421,14 @@ def analyze(
     arguments = locals()
     if ideal and profile is not None:
         raise InputError("give either --ideal or --profile, not both", field="profile")
+    if mode != "disaggregated" and (prefill_hardware is not None or prefill_tp is not None):
+        warnings.warn(
+            AssumptionWarning(
+                "prefill_hardware and prefill_tp apply to disaggregated serving only (--mode disaggregated): "
+                "ignored, every replica prefills and decodes on --hardware at --tp"
+            ),
+            stacklevel=2,
+        )
     inputs = {"model": model, "hardware": hardware} | {name: arguments[name] for name in INPUT_DEFAULTS}
     columns = {k: [v] for k, v in inputs.items()}
     fields = candidate_fields(columns)

@@ -376,8 +376,9 @@ def build_candidates(
     fields = dict(fields)
     pool_tp = fields.pop("prefill_tp", None)
     cand, formats = _build(model, hardware, hardware_codes, numerics, numerics_codes, fields, profile, costs, engine)
-    own_tp = pool_tp is not None and bool(np.any(np.isfinite(pool_tp) & (pool_tp != cand.tp)))
-    own_hardware = prefill_codes is not None and bool(np.any(prefill_codes != hardware_codes))
+    split = cand.disaggregated  # only disaggregated rows have a prefill pool; the others ignore one
+    own_tp = pool_tp is not None and bool(np.any(split & np.isfinite(pool_tp) & (pool_tp != cand.tp)))
+    own_hardware = prefill_codes is not None and bool(np.any(split & (prefill_codes != hardware_codes)))
     if not (own_tp or own_hardware):
         return cand, formats
     codes = hardware_codes if prefill_codes is None else prefill_codes

@@ -260,3 +260,14 @@ def test_ttft_error_bars_come_from_the_hardware_that_prefills() -> None:
     analysis = dse.analyze(**first).to_dict()
     high = analysis["intervals"]["ttft_s"][1]
     assert high / analysis["ttft_s"] == pytest.approx(ratio("ttft_s", 1), rel=1e-9)
+
+
+def test_rows_that_do_not_split_get_no_prefill_pool_and_analyze_says_it_ignores_one() -> None:
+    """An aggregated row naming a prefill hardware or tp builds no pool (nothing to evaluate twice), and
+    ``dse.analyze`` warns that it ignores them."""
+    from dse.errors import AssumptionWarning
+
+    row = POOL | {"mode": "aggregated", "request_rate": 1.0}
+    assert candidates_of([row], "default").prefill_pool.shape == (1, 0)
+    with pytest.warns(AssumptionWarning, match="disaggregated serving only"):
+        dse.analyze(**{k: v for k, v in row.items() if k != "model"}, model="llama-3.1-70b")
