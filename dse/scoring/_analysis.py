@@ -32,7 +32,14 @@ from dse.costmodel import (
 from dse.costmodel.physics.lengths import candidate_lengths, paired
 from dse.costmodel.physics.roofline import ROOFS, arithmetic_intensity, bound
 from dse.errors import AssumptionWarning, InputError
-from dse.scoring._build import architecture, build_candidates, numerics_table, pool_targets, target_profiles
+from dse.scoring._build import (
+    architecture,
+    build_candidates,
+    numerics_table,
+    pool_targets,
+    prefilling,
+    target_profiles,
+)
 from dse.scoring._draft import with_draft
 from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_speculation
 from dse.scoring._intervals import NO_RATIOS, Ratios, intervals, target_ratios
@@ -437,8 +444,9 @@ def analyze(
     target = targets[0]
     prof = target_profiles([target], chosen)[0]
     calibrated, ratios = target_ratios([target], prof)[0]
-    if mode == "disaggregated" and pool_codes[0] != hw_codes[0]:  # TTFT is the prefill pool's: its residuals
-        ratios = ratios | {"ttft_s": target_ratios([targets[pool_codes[0]]], chosen)[0][1]["ttft_s"]}
+    prefill = int(prefilling(hw_codes, pool_codes, mode == "disaggregated")[0])
+    if prefill != hw_codes[0]:  # TTFT is the prefill pool's: its residuals
+        ratios = ratios | {"ttft_s": target_ratios([targets[prefill]], chosen)[0][1]["ttft_s"]}
     codes, numerics = numerics_table(columns)
     spec = load_model(model)
     cand, formats = build_candidates(

@@ -343,7 +343,7 @@ def pool_targets(
         return [load_target(str(ref)) for ref in refs], codes, codes
     pool = [h if _is_missing(prefill[i]) else prefill[i] for i, h in enumerate(hardware)]
     codes, refs = factorize([*hardware, *pool])
-    named = set(factorize(hardware)[1])
+    named = set(hardware)
     targets = []
     for ref in refs:
         try:
@@ -353,6 +353,12 @@ def pool_targets(
                 raise
             raise InputError(str(error).removeprefix("hardware: "), field="prefill_hardware") from None
     return targets, codes[:n], codes[n:]
+
+
+def prefilling(hardware_codes: np.ndarray, prefill_codes: np.ndarray, disaggregated: Any) -> np.ndarray:
+    """Per row, the target that prefills it (whose residuals its TTFT takes): a disaggregated row's prefill
+    pool's, else its own."""
+    return np.where(disaggregated, prefill_codes, hardware_codes)
 
 
 def build_candidates(

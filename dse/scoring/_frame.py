@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.catalog import CALIBRATED, load_target
+from dse.catalog import CALIBRATED
 from dse.costmodel import METRIC_NAMES, CostAssumptions
 from dse.errors import InputError
-from dse.scoring._build import factorize
+from dse.scoring._build import pool_targets, prefilling
 from dse.scoring._inputs import INPUTS, REQUIRED
 from dse.scoring._intervals import ratio_table, target_ratios
 from dse.scoring._score import reason_text, score_columns, serving_columns
@@ -91,30 +91,17 @@ def evaluate(
     for name, values in out.items():
         result[name] = values
     if intervals:
-        _add_intervals(result, columns["hardware"], _prefilling(columns), "ideal" if ideal else profile)
+        _add_intervals(result, columns, "ideal" if ideal else profile)
     return pd.DataFrame(result)
 
 
-def _prefilling(columns: dict[str, Any]) -> list[Any]:
-    """Per row, the hardware its TTFT comes from: a disaggregated row's prefill hardware where it names one,
-    else its own."""
-    hardware = columns["hardware"]
-    modes, pools = columns.get("mode"), columns.get("prefill_hardware")
-    if modes is None or pools is None or all(p is None for p in pools):
-        return hardware  # type: ignore[no-any-return]
-    return [p if m == "disaggregated" and p is not None else h for h, m, p in zip(hardware, modes, pools, strict=True)]
-
-
-def _add_intervals(result: pd.DataFrame, hardware: Any, prefilling: list[Any], profile: str) -> None:
+def _add_intervals(result: pd.DataFrame, columns: dict[str, Any], profile: str) -> None:
     """``calibrated`` and the p10 / p90 columns of each interval quantity, per row's hardware; TTFT's from the
-    hardware that prefills (``prefilling``)."""
-    if prefilling is hardware:  # no row prefills elsewhere
-        codes, refs = factorize(hardware)
-        ttft_codes = codes
-    else:
-        codes, refs = factorize([*hardware, *prefilling])
-        codes, ttft_codes = codes[: len(hardware)], codes[len(hardware) :]
-    per_target = target_ratios([load_target(str(ref)) for ref in refs], profile)
+    hardware that prefills it (``prefilling``)."""
+    targets, codes, pools = pool_targets(columns["hardware"], columns.get("prefill_hardware"))
+    split = np.equal(np.asarray(columns["mode"], dtype=object), "disaggregated") if "mode" in columns else False
+    ttft_codes = prefilling(codes, pools, split)
+    per_target = target_ratios(targets, profile)
     result["calibrated"] = np.asarray([c for c, _ in per_target])[codes]
     for quantity, table in ratio_table(per_target).items():
         ratios = table[ttft_codes if quantity == "ttft_s" else codes]

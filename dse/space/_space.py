@@ -37,6 +37,7 @@ from dse.scoring import (
     architecture,
     build_candidates,
     convert,
+    prefilling,
     ratio_at,
     reason_text,
     score_model,
@@ -229,6 +230,7 @@ class Space:
         code = dict(zip(DIMENSIONS, codes, strict=True))
         targets, pools = self._pool_targets
         pool = pools[code["prefill_hardware"]]
+        pool_codes = np.where(pool >= 0, pool, code["hardware"])
         cand, formats = build_candidates(
             self.model,
             targets,
@@ -238,7 +240,7 @@ class Space:
             self._workload(code),
             profile=self.record.profile,
             costs=self.costs,
-            prefill_codes=np.where(pool >= 0, pool, code["hardware"]),
+            prefill_codes=pool_codes,
         )
         drafts = np.asarray(self.settings["draft"], dtype=object)[code["draft"]]
         cand = with_draft(self.model, cand, drafts if any(d is not None for d in self.settings["draft"]) else None)
@@ -251,8 +253,7 @@ class Space:
         columns["quality_affecting"] = self._evicting()[code["kv_budget"]]
         columns["max_batch"] = scored.memory.max_batch  # the largest batch of this configuration that fits
         disaggregated = np.asarray(self.settings["mode"], dtype=object)[code["mode"]] == "disaggregated"
-        prefill = np.where(disaggregated & (pool >= 0), pool, code["hardware"])  # who sets TTFT
-        columns |= self._feasibility(scored, code["hardware"], prefill)
+        columns |= self._feasibility(scored, code["hardware"], prefilling(code["hardware"], pool_codes, disaggregated))
         columns |= serving_columns(scored)
         return columns
 
@@ -425,9 +426,11 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     if sheet is not None:
         wrap("pricing.sheet", read_price_sheet, sheet)
     hardware = tuple(wrap(f"choices.hardware.{i}", load_target, h) for i, h in enumerate(record.choices.hardware))
-    for i, h in enumerate(record.choices.prefill_hardware):
-        if h is not None:
-            wrap(f"choices.prefill_hardware.{i}", load_target, h)
+    prefill = [
+        (h, wrap(f"choices.prefill_hardware.{i}", load_target, h))
+        for i, h in enumerate(record.choices.prefill_hardware)
+        if h is not None
+    ]
     for i, q in enumerate(record.choices.quant):  # each id checked where it is written
         wrap(f"choices.quant.{i}", load_scheme, q)
     for i, kv in enumerate(record.choices.kv):
@@ -446,8 +449,8 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     if record.profile != CALIBRATED:
         wrap("profile", load_profile, record.profile)
     if record.slo.confidence is not None:
-        named = [*record.choices.hardware, *(h for h in record.choices.prefill_hardware if h is not None)]
-        loaded = [*hardware, *(load_target(h) for h in record.choices.prefill_hardware if h is not None)]
+        named = [*record.choices.hardware, *(h for h, _ in prefill)]
+        loaded = [*hardware, *(t for _, t in prefill)]
         lacking = [
             str(h)
             for h, (_, r) in zip(named, target_ratios(loaded, record.profile), strict=True)

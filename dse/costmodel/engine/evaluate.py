@@ -84,25 +84,12 @@ def kernels_of(c: Candidates) -> str:
 def rates_of(c: Candidates) -> Rates:
     """Attained FLOP/s per peak (rows of ``PEAKS``), bytes/s and per-kernel overhead: peaks x the profile's
     efficiencies."""
-    attn = c.attention_16bit
-    peaks = np.stack(
-        [
-            c.matmul_flops_per_s,
-            c.matmul16_flops_per_s,
-            c.vector_flops_per_s,
-            np.where(attn, c.matmul16_flops_per_s, c.matmul_flops_per_s),
-        ]
-    )
-    efficiency = np.stack(
-        [
-            c.matmul_efficiency,
-            c.compute_efficiency,
-            c.compute_efficiency,
-            np.where(attn, c.compute_efficiency, c.matmul_efficiency),
-        ]
-    )
+    peaks = np.stack([c.matmul_flops_per_s, c.matmul16_flops_per_s, c.vector_flops_per_s])
+    efficiency = np.stack([c.matmul_efficiency, c.compute_efficiency, c.compute_efficiency])
+    roofs = attainable(peaks, efficiency)
+    attention = np.where(c.attention_16bit, roofs[1], roofs[0])  # ``attn_linear``: matmul16's or matmul's roof
     bandwidth = attainable(c.bandwidth_bytes_per_s, c.bandwidth_efficiency)
-    return Rates(attainable(peaks, efficiency), bandwidth, c.kernel_overhead_s)
+    return Rates(np.concatenate([roofs, attention[None]]), bandwidth, c.kernel_overhead_s)
 
 
 def evaluate(
