@@ -88,6 +88,9 @@ def _deployment_line(d: dict[str, Any]) -> str:
         split += f" (attention data-parallel × {d['attention_dp']})"
     if d["micro_batches"] > 1:
         split += f" · {d['micro_batches']} micro-batches"
+    if "expert_imbalance" in d:
+        rho = d["expert_imbalance"]
+        split += f" · expert load ρ {rho['decode']:.2f} decode, {rho['prefill']:.2f} prefill"
     replicas = f"{d['replicas']} replica{'s' if d['replicas'] > 1 else ''} × {d['devices_per_replica']}"
     line = f"deployment: {d['devices']} devices ({where}) · {replicas} · {split}"
     if "pools" in d:

@@ -30,6 +30,7 @@ from dse.costmodel import (
     prefix_cached_tokens,
 )
 from dse.costmodel.physics.lengths import candidate_lengths, paired
+from dse.costmodel.physics.parallel import pass_imbalance
 from dse.costmodel.physics.roofline import ROOFS, arithmetic_intensity, bound
 from dse.errors import AssumptionWarning, InputError
 from dse.scoring._build import (
@@ -190,16 +191,30 @@ class Analysis:
     def _deployment(self) -> dict[str, Any]:
         ev, i = self.evaluation, self.inputs
         lay = ev.layout
-        return {
-            "hardware": i["hardware"],
-            "accelerator": self.accelerator,
-            "system": self.system,
-            **{k: i[k] for k in ("tp", "pp", "ep", "replicas")},
-            "devices": round(float(ev.metrics.devices)),
-            "devices_per_replica": int(lay.devices),
-            "attention_dp": int(lay.attention_dp),
-            "micro_batches": int(lay.micro_batches),
-        } | self._pools()
+        return (
+            {
+                "hardware": i["hardware"],
+                "accelerator": self.accelerator,
+                "system": self.system,
+                **{k: i[k] for k in ("tp", "pp", "ep", "replicas")},
+                "devices": round(float(ev.metrics.devices)),
+                "devices_per_replica": int(lay.devices),
+                "attention_dp": int(lay.attention_dp),
+                "micro_batches": int(lay.micro_batches),
+            }
+            | self._imbalance()
+            | self._pools()
+        )
+
+    def _imbalance(self) -> dict[str, Any]:
+        """With experts over ep > 1 devices: the busiest device's routed copies over the mean (ρ, chance's
+        times the input skew, docs/cost-model.md §11.4) in the prompt's prefill pass and in a decode step."""
+        arch, i, lay = architecture(self.model), self.inputs, self.evaluation.layout
+        if arch.moe is None or i["ep"] <= 1:
+            return {}
+        new = i["prompt_len"] - float(prefix_cached_tokens(i["prefix_hit_rate"], i["prompt_len"]))
+        passes = (("prefill", new), ("decode", 1.0))
+        return {"expert_imbalance": {name: float(pass_imbalance(arch, lay, float(i["ep"]), T)) for name, T in passes}}
 
     def _pools(self) -> dict[str, Any]:
         """Disaggregated: each pool's replicas, hardware, tp and devices per replica (the deployment's own

@@ -132,7 +132,8 @@ INPUTS = (
         "expert_imbalance",
         "at_least_one",
         1.0,
-        "Busiest expert-parallel device's routed tokens over the mean, >= 1.",
+        "The router's skew beyond chance, >= 1: it multiplies the imbalance uniform routing already has "
+        "(the busiest expert-parallel device's routed tokens over the mean; 1 = a router as even as chance).",
         "expert_imbalance",
     ),
     Input(

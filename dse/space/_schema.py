@@ -143,7 +143,9 @@ class WorkloadRecord(BaseModel):
         default=0.0, description="share of each prompt already in the prefix cache (those tokens skip prefill)"
     )
     expert_imbalance: float = Field(
-        default=1.0, ge=1.0, description="busiest expert-parallel device's routed tokens over the mean"
+        default=1.0,
+        ge=1.0,
+        description="the router's skew beyond chance, multiplying uniform routing's imbalance (1: as even as chance)",
     )
     spec_acceptance: Fraction = Field(
         default=SPEC_ACCEPTANCE,

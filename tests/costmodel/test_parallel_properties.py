@@ -131,3 +131,24 @@ def test_overlap_never_slower_and_never_below_the_longer_part(row: dict[str, Any
     none, some = evaluate(row, comm_overlap=0.0), evaluate(row, comm_overlap=overlap)
     assert some.tpot_s[0] <= none.tpot_s[0] * (1 + 1e-12)
     assert some.prefill.time_s[0] <= none.prefill.time_s[0] * (1 + 1e-12)
+
+
+@FAST
+@given(
+    st.sampled_from([(1, 16), (2, 8), (8, 256), (4, 128), (8, 128), (4, 32), (6, 64)]),
+    st.sampled_from([1, 2, 4, 8, 16, 32, 64]),
+    st.integers(1, 20000),
+    st.integers(1, 50),
+)
+def test_chance_imbalance_is_bounded_and_falls_with_rows(shape: tuple[int, int], ep: int, rows: int, more: int) -> None:
+    """Uniform routing's busiest device: at least the mean, at most what routing allows, never busier with more
+    rows, and within 5 % of the mean by a million rows."""
+    from dse.costmodel.physics import moe
+
+    k, E = shape
+    ep = min(ep, E)
+    cap = moe.imbalance_cap(ep, k, E)
+    few, many = (np.minimum(moe.routing_imbalance(float(r), ep, k, E), cap) for r in (rows, rows + more))
+    assert 1.0 <= many <= few <= cap
+    assert moe.routing_imbalance(1e6, ep, k, E) < 1.05
+    assert (ep == 1) == (moe.routing_imbalance(float(rows), ep, k, E) == 1.0)

@@ -18,7 +18,7 @@ import numpy as np
 
 from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
-from dse.costmodel.physics.parallel import Layout
+from dse.costmodel.physics.parallel import Layout, pass_imbalance
 
 RESIDUAL_BYTES_PER_ELEMENT = 2.0
 """The residual stream, and so the all-reduces, pipeline sends and gathered logits, stays in 16 bits whatever
@@ -175,7 +175,7 @@ def communication(
     X = 0.0
     if moe is not None:
         X = dispatched * dispatch_combine_bytes(
-            lay.micro_batch, T, ep, moe.experts_per_token, arch.hidden_size, a, lay.imbalance
+            lay.micro_batch, T, ep, moe.experts_per_token, arch.hidden_size, a, pass_imbalance(arch, lay, ep, T)
         )
     per_moe_layer_s = dispatched * all_to_all_pair_s(X, rates.all_to_all_latency_s, rates.all_to_all_s_per_byte)
     lam, L_moe = lay.layer_share, float(arch.num_moe_layers)

@@ -24,7 +24,7 @@ from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import geometry
 from dse.costmodel.physics.feasibility import SPLIT_REASONS, first_reason
-from dse.costmodel.physics.moe import imbalance_cap
+from dse.costmodel.physics.moe import imbalance_cap, routing_imbalance
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class Layout:
     layer_share: Any
     """λ = ceil(L / pp) / L: layers of the busiest stage over all layers."""
     imbalance: Any
-    """ρ in effect: the input expert imbalance, capped at what routing allows (``moe.imbalance_cap``)."""
+    """ρ_s: the router's skew, the input ``expert_imbalance`` (a pass's ρ multiplies it by chance's,
+    ``pass_imbalance``)."""
 
 
 def layout(arch: Architecture, B: Any, tp: Any, pp: Any, ep: Any, devices_per_node: Any, imbalance: Any) -> Layout:
@@ -60,8 +61,6 @@ def layout(arch: Architecture, B: Any, tp: Any, pp: Any, ep: Any, devices_per_no
     D = np.maximum(tp, ep)
     dp = D / tp
     L = float(arch.num_layers)
-    moe = arch.moe
-    rho = imbalance if moe is None else np.minimum(imbalance, imbalance_cap(ep, moe.experts_per_token, moe.num_experts))
     return Layout(
         micro_batches=m,
         micro_batch=b_m,
@@ -72,8 +71,21 @@ def layout(arch: Architecture, B: Any, tp: Any, pp: Any, ep: Any, devices_per_no
         devices=D * pp,
         nodes=nodes_per_replica(D, pp, devices_per_node),
         layer_share=np.ceil(L / pp) / L,
-        imbalance=rho,
+        imbalance=imbalance,
     )
+
+
+def pass_imbalance(arch: Architecture, lay: Layout, ep: Any, T: Any) -> Any:
+    """ρ of a pass of T new tokens per sequence: the busiest expert-parallel device's routed copies over the
+    mean, ρ_s ρ_u, the router's skew times chance's over the stage's b_m T rows (``moe.routing_imbalance``),
+    capped at what routing allows (``moe.imbalance_cap``); 1 with ep = 1 (every device runs its share of every
+    expert). Without experts: ρ_s, which nothing uses."""
+    moe = arch.moe
+    if moe is None:
+        return lay.imbalance
+    k, E = moe.experts_per_token, moe.num_experts
+    chance = routing_imbalance(lay.micro_batch * T, ep, k, E)
+    return np.minimum(lay.imbalance * chance, imbalance_cap(ep, k, E))
 
 
 def nodes_per_replica(D: Any, pp: Any, N: Any) -> Any:
@@ -106,12 +118,12 @@ def kv_share(arch: Architecture, tp: Any, *, decode: bool) -> Any:
     return 1.0 / np.minimum(tp, float(geometry(arch, decode=decode).n_kv))
 
 
-def shares(arch: Architecture, lay: Layout, tp: Any, ep: Any, *, decode: bool) -> Shares:
+def shares(arch: Architecture, lay: Layout, tp: Any, ep: Any, rho: Any, *, decode: bool) -> Shares:
     """Per-device shares. With ep > 1 a device stores 1/ep of the routed experts and computes the token
     copies routed to them, which come from every attention group of its stage (b_m sequences, not its own
-    b_g) times the imbalance ρ; with ep = 1 the experts split like a dense FFN."""
+    b_g) times the pass's imbalance ρ (``pass_imbalance``); with ep = 1 the experts split like a dense FFN."""
     s_tp = 1.0 / tp
-    routed = lay.micro_batch / lay.group_batch * lay.imbalance / ep
+    routed = lay.micro_batch / lay.group_batch * rho / ep
     expert = ep > 1
     return Shares(
         s_tp=s_tp,

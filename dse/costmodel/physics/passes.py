@@ -17,17 +17,16 @@ from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill
 from dse.costmodel.physics.kvcache import attended_keys
 from dse.costmodel.physics.moe import experts_touched_fraction
 from dse.costmodel.physics.operators import PARAMETER_BYTES, AttentionWork, Pass
-from dse.costmodel.physics.parallel import Layout, kv_share, shares
+from dse.costmodel.physics.parallel import Layout, pass_imbalance, shares
 
 
 def _pass(
     arch: Architecture, c: Candidates, lay: Layout, T: Any, x: Any, work: dict[str, AttentionWork[Any]], *, decode: bool
 ) -> Pass[Any]:
     """A pass of T new tokens per sequence for the b_g sequences of a device's attention group; the experts
-    touched follow the routing of the whole stage's micro-batch, b_m T rows."""
-    moe = arch.moe
-    u = 0.0 if moe is None else experts_touched_fraction(lay.micro_batch * T, moe.experts_per_token, moe.num_experts)
-    s = shares(arch, lay, c.tp, c.ep, decode=decode)
+    touched follow the routing of the whole stage's micro-batch, b_m T rows (``routed``)."""
+    u, rho = routed(arch, lay, c.ep, T)
+    s = shares(arch, lay, c.tp, c.ep, rho, decode=decode)
     w = units.bits_to_bytes(c.weight_bits)
     return Pass(
         R=lay.group_batch * T,
@@ -47,6 +46,18 @@ def _pass(
         attention=work,
         decode=decode,
     )
+
+
+def routed(arch: Architecture, lay: Layout, ep: Any, T: Any) -> tuple[Any, Any]:
+    """(u, ρ) of a pass of T new tokens per sequence on the busiest expert-parallel device: ρ its routed
+    copies over the mean (``parallel.pass_imbalance``), u the fraction of its experts they touch, whose
+    ρ b_m T rows' worth of copies leave each expert untouched with probability (1 − k/E)^(ρ b_m T)
+    (``moe.experts_touched_fraction``; ρ = 1 with ep = 1). No experts: (0, ρ_s)."""
+    rho = pass_imbalance(arch, lay, ep, T)
+    moe = arch.moe
+    if moe is None:
+        return 0.0, rho
+    return experts_touched_fraction(rho * lay.micro_batch * T, moe.experts_per_token, moe.num_experts), rho
 
 
 ATTENTION_BITS = 16.0
@@ -82,10 +93,10 @@ def decode_pass(
         work[group] = AttentionWork(keys, keys, keys)
     if prefill is None:
         return _pass(arch, c, lay, 1.0, units.bits_to_bytes(c.kv_bits), work, decode=True)
-    moe = arch.moe
-    u = 0.0 if moe is None else experts_touched_fraction(lay.micro_batch, moe.experts_per_token, moe.num_experts)
-    s_kv = kv_share(arch, c.tp, decode=True)
-    return replace(prefill, R=lay.group_batch, x=prefill.kv, u=u, s_kv=s_kv, attention=work, decode=True)
+    u, rho = routed(arch, lay, c.ep, 1.0)
+    s = shares(arch, lay, c.tp, c.ep, rho, decode=True)
+    shared = replace(prefill, R=lay.group_batch, x=prefill.kv, u=u, s_kv=s.s_kv, s_ef=s.s_ef, s_ea=s.s_ea)
+    return replace(shared, attention=work, decode=True)
 
 
 def mean_attended_keys(P: Any, G: Any, span: Any, budget: Any) -> Any:
