@@ -130,7 +130,7 @@ def test_layout_by_hand() -> None:
     assert parallel.pass_imbalance(dense, parallel.layout(dense, 10.0, 2.0, 4.0, 8.0, 8.0, 9.0), 8.0, 1.0) == 9.0
 
 
-def blom(n: int) -> float:
+def blom(n: float) -> float:
     """Blom's approximation of the expected largest of n standard normals, by the standard library."""
     return NormalDist().inv_cdf((n - 0.375) / (n + 0.25))
 
@@ -140,7 +140,8 @@ def test_routing_imbalance_by_hand() -> None:
     # 8 rows over 4 devices: μ = 8 copies, σ² = 8 x 4 x (1/4)(3/4)(12/15) = 4.8, ρ = 1 + z_4 σ / μ
     assert moe.routing_imbalance(8.0, 4.0, 4, 16) == approx(1 + blom(4) * math.sqrt(4.8) / 8)
     assert blom(4) == approx(1.0294, rel=0.02) and blom(8) == approx(1.4236, rel=0.01)  # exact, integrated
-    assert moe.expected_max_normal(np.array([4.0, 8.0])) == approx([blom(4), blom(8)])
+    n = np.array([4.0, 8.0, 2000.0, 2.5])  # tabulated, and beyond the table or not whole
+    assert moe.expected_max_normal(n) == approx([blom(4), blom(8), blom(2000), blom(2.5)])
     assert moe.routing_imbalance(5.0, 1.0, 4, 16) == 1.0  # one device: nothing to be imbalanced
     assert moe.routing_imbalance(0.0, 4.0, 4, 16) == 1.0  # no rows
     # Mixtral's 8 experts, top-2, one per device: one token's 2 copies, μ = 1/4, and some device holds one
