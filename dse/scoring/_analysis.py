@@ -208,13 +208,22 @@ class Analysis:
 
     def _imbalance(self) -> dict[str, Any]:
         """With experts over ep > 1 devices: the busiest device's routed copies over the mean (ρ, chance's
-        times the input skew, docs/cost-model.md §11.4) in the prompt's prefill pass and in a decode step."""
+        times the input skew, docs/cost-model.md §11.4) in the prefill pass and the decode step this analysis
+        reports: the batch's, or under continuous batching one request's prompt and a step with every slot
+        busy."""
         arch, i, lay = architecture(self.model), self.inputs, self.evaluation.layout
         if arch.moe is None or i["ep"] <= 1:
             return {}
         new = i["prompt_len"] - float(prefix_cached_tokens(i["prefix_hit_rate"], i["prompt_len"]))
-        passes = (("prefill", new), ("decode", 1.0))
-        return {"expert_imbalance": {name: float(pass_imbalance(arch, lay, float(i["ep"]), T)) for name, T in passes}}
+        alone = i["scheduler"] == "continuous" or i["mode"] == "disaggregated"
+        prompt = replace(lay, micro_batch=1.0) if alone else lay
+        ep = float(i["ep"])
+        return {
+            "expert_imbalance": {
+                "prefill": float(pass_imbalance(arch, prompt, ep, new)),
+                "decode": float(pass_imbalance(arch, lay, ep, 1.0)),
+            }
+        }
 
     def _pools(self) -> dict[str, Any]:
         """Disaggregated: each pool's replicas, hardware, tp and devices per replica (the deployment's own

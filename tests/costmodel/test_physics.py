@@ -123,9 +123,9 @@ def test_layout_by_hand() -> None:
     assert (lay.group_sequences, lay.stage_devices, lay.devices, lay.nodes) == (3.0, 8.0, 32.0, 4.0)
     assert lay.layer_share == 0.3 and lay.imbalance == 3.0
     assert parallel.pass_imbalance(ARCH, lay, 8.0, 1.0) == 4.0  # 3 x chance's > 4 at 3 rows: capped
-    # 3,000 rows over 8 devices: chance adds 1.423 x √(7 x 12 / (3000 x 4 x 15)) = 3.1 %, x 1.2 below the cap
+    # 3,000 rows over 8 devices, μ = 1,500 copies each: chance adds 1.434 x √(12 / (1500 x 15)) = 3.3 %, x 1.2
     skew = parallel.layout(ARCH, 10.0, 2.0, 4.0, 8.0, 8.0, 1.2)
-    assert parallel.pass_imbalance(ARCH, skew, 8.0, 1000.0) == approx(1.2 * (1 + blom(8) * math.sqrt(84 / 180000)))
+    assert parallel.pass_imbalance(ARCH, skew, 8.0, 1000.0) == approx(1.2 * (1 + blom(8) * math.sqrt(12 / 22500)))
     dense = Architecture(**{**ARCH.__dict__, "moe": None, "num_moe_layers": 0})
     assert parallel.pass_imbalance(dense, parallel.layout(dense, 10.0, 2.0, 4.0, 8.0, 8.0, 9.0), 8.0, 1.0) == 9.0
 
@@ -137,18 +137,19 @@ def blom(n: float) -> float:
 
 def test_routing_imbalance_by_hand() -> None:
     """R rows choosing k = 4 of E = 16 experts over ep devices: the busiest device's copies over the mean."""
-    # 8 rows over 4 devices: μ = 8 copies, σ² = 8 x 4 x (1/4)(3/4)(12/15) = 4.8, ρ = 1 + z_4 σ / μ
-    assert moe.routing_imbalance(8.0, 4.0, 4, 16) == approx(1 + blom(4) * math.sqrt(4.8) / 8)
+    # 8 rows over 4 devices: μ = 8 copies, σ² = 8 x 4 x (1/4)(3/4)(12/15) = 4.8; the 4 counts sum to 32, so they
+    # are 4 independent normals of variance τ² = 4.8 x 4/3 = 6.4 less their mean: ρ = 1 + z_4 τ / μ
+    assert moe.routing_imbalance(8.0, 4.0, 4, 16) == approx(1 + blom(4) * math.sqrt(6.4) / 8)
     assert blom(4) == approx(1.0294, rel=0.02) and blom(8) == approx(1.4236, rel=0.01)  # exact, integrated
     n = np.array([4.0, 8.0, 2000.0, 2.5])  # tabulated, and beyond the table or not whole
     assert moe.expected_max_normal(n) == approx([blom(4), blom(8), blom(2000), blom(2.5)])
     assert moe.routing_imbalance(5.0, 1.0, 4, 16) == 1.0  # one device: nothing to be imbalanced
     assert moe.routing_imbalance(0.0, 4.0, 4, 16) == 1.0  # no rows
     # Mixtral's 8 experts, top-2, one per device: one token's 2 copies, μ = 1/4, and some device holds one
-    assert moe.routing_imbalance(1.0, 8.0, 2, 8) == 4.0  # pigeonhole: ceil(μ) / μ beats 1 + 1.433 x √3
+    assert moe.routing_imbalance(1.0, 8.0, 2, 8) == 4.0  # pigeonhole: ceil(μ) / μ beats 1 + 1.434 x √(6 / 1.75)
     rows = np.array([1.0, 16.0, 256.0, 4096.0])
     rho = moe.routing_imbalance(rows, 8.0, 8, 256)  # DeepSeek-V3 over 8 devices
-    assert np.all(np.diff(rho) < 0) and rho[0] == approx(2.3, abs=0.05) and rho[-1] == approx(1.02, abs=0.005)
+    assert np.all(np.diff(rho) < 0) and rho[0] == approx(2.414, abs=1e-3) and rho[-1] == approx(1.022, abs=1e-3)
 
 
 def test_nodes_per_replica_by_hand() -> None:
@@ -259,7 +260,7 @@ def test_communication_by_hand() -> None:
     beta = 1 / (2 * 100)
     assert comm.tp_all_reduce_bytes == approx(0.5 * (N_stage * 2 * S + S_V))
     assert comm.tp_all_reduce_s == approx(N_stage * (1 + 2 * S * beta) + 1 + S_V * beta)
-    rho = 1 + blom(4) * math.sqrt(3 * 12 / (4 * 4 * 15))  # chance over b_m T = 4 rows (test_routing_imbalance)
+    rho = 1 + blom(4) * math.sqrt(12 / (4 * 15))  # chance over b_m T = 4 rows, μ = 4 (test_routing_imbalance)
     X = 4 / 4 * 4 * rho * 64 * (1 + 2)  # b_m T / ep x k x ρ x h x (a + 2)
     sigma = 3 / (4 * 100)
     assert comm.ep_all_to_all_bytes == approx(0.5 * 6 * X * 3 / 4)
@@ -363,7 +364,7 @@ def test_all_to_all_and_dispatch_with_two_ranks_and_longer_passes() -> None:
     assert collectives.dispatch_combine_bytes(8.0, 4.0, 2.0, 2, 10, 1.0, 1.0) == 8 * 4 / 2 * 2 * 10 * 3
     lay = parallel.layout(ARCH, 4.0, 1.0, 1.0, 2.0, 8.0, 1.0)  # tp = 1, ep = 2: attention data-parallel
     comm = collectives.communication(ARCH, lay, r, 1.0, 2.0, 1.0, 1.0, 3.0)
-    rho = 1 + blom(2) * math.sqrt(1 * 12 / (12 * 4 * 15))  # 12 rows over 2 devices
+    rho = 1 + blom(2) * math.sqrt(12 / (24 * 15))  # 12 rows over 2 devices: μ = 24
     X = 4 * 3 / 2 * 4 * rho * 64 * 3  # b_m T / ep x k x ρ x h x (a + 2)
     assert comm.ep_all_to_all_bytes == approx(6 * X / 2) and comm.ep_all_to_all_s == approx(6 * (2 * 3 + X / 800))
     assert comm.tp_all_reduce_s == 0.0
@@ -425,8 +426,8 @@ def test_latent_cache_and_heads_are_replicated_under_tensor_parallelism() -> Non
     assert decode.s_kv == 1.0 and prefill.s_kv == 0.25  # decode: one latent head; prefill: explicit heads
     assert decode.x == 1.0 and prefill.x == 2.0 and lay.group_batch == decode.R
     # experts touched on the busiest of 4 devices: ρ times the stage's micro-batch of b_m T rows, each choosing
-    # 4 of 16; decode: 4 rows, ρ = 1 + z_4 √(3 x 12 / (4 x 4 x 15))
-    rho = 1 + blom(4) * math.sqrt(0.15)
+    # 4 of 16; decode: 4 rows, μ = 4 copies a device, ρ = 1 + z_4 √(12 / (4 x 15))
+    rho = 1 + blom(4) * math.sqrt(0.2)
     assert prefill.u == approx(1 - 0.75 ** (lay.micro_batch * 100)) and decode.u == approx(1 - 0.75 ** (4 * rho))
     assert decode.s_ef == approx(rho / 4) and prefill.s_ef < decode.s_ef  # more rows, less chance imbalance
     assert decode.attention["full"] == decode.attention["full"].__class__(100.0, 100.0, 100.0)

@@ -56,7 +56,10 @@ TABULATED_MAXIMA = 1024
 
 
 def _blom(n: float) -> float:
-    return NormalDist().inv_cdf((n - BLOM_ALPHA) / (n - 2.0 * BLOM_ALPHA + 1.0)) if n >= 1.0 else float("nan")
+    if not n >= 1.0:
+        return float("nan")
+    p = (n - BLOM_ALPHA) / (n - 2.0 * BLOM_ALPHA + 1.0)
+    return NormalDist().inv_cdf(p) if p < 1.0 else float("inf")
 
 
 @cache
@@ -82,17 +85,20 @@ def routing_imbalance(R: Any, ep: Any, k: float, E: float) -> Any:
     """ρ_u: the busiest of ep devices' routed copies over the mean when R token rows each choose k distinct
     experts of E uniformly and independently, E/ep experts on each device (the imbalance of chance alone; a
     trained router adds its own skew). A device receives μ = R k / ep copies on average, with variance
-    R k (1/ep)(1 − 1/ep)(E − k)/(E − 1) (a token's k copies are drawn without replacement: hypergeometric, per
-    token); the busiest holds about μ + z σ, z the expected largest of ep standard normals
-    (``expected_max_normal``; the balls-into-bins maximum, Raab and Steger 1998, in its Gaussian regime), and at
-    least ceil(μ) (pigeonhole), so ρ_u = max(1 + z σ / μ, ceil(μ) / μ). Uncapped: ``imbalance_cap`` bounds it.
-    It falls as 1/√R: about 2.3 for DeepSeek-V3 (E = 256, k = 8) over ep = 8 at one token, 1.17 at 64, 1.02 at
-    4,096."""
+    σ² = R k (1/ep)(1 − 1/ep)(E − k)/(E − 1) (a token's k copies are drawn without replacement: hypergeometric,
+    per token). The ep counts sum to R k, so they are correlated (−1/(ep − 1)): they are ep independent normals
+    less their mean, whose largest exceeds μ by z τ, z the expected largest of ep standard normals
+    (``expected_max_normal``) and τ² = σ² ep / (ep − 1) the independent normals' variance (exact at ep = 2:
+    μ + σ √(2/π)). The busiest holds at least ceil(μ) (pigeonhole), so
+    ρ_u = max(1 + z τ / μ, ceil(μ) / μ), τ / μ = √((E − k) / (μ (E − 1))). Uncapped: ``imbalance_cap``
+    bounds it. It falls as 1/√R: for DeepSeek-V3 (E = 256, k = 8) over ep = 8, 2.41 at one token, 1.18 at 64,
+    1.02 at 4,096; sampled routing gives 2.56, 1.18 and 1.02 (the Gaussian form is a few per cent low where a
+    device gets about one copy)."""
     mu = np.multiply(R, k / ep)
     with np.errstate(divide="ignore", invalid="ignore"):
-        spread = np.sqrt(np.divide((ep - 1.0) * (E - k), mu * ep * (E - 1.0)))
+        spread = np.sqrt(np.divide(E - k, mu * (E - 1.0)))  # τ / μ
         rho = np.maximum(1.0 + expected_max_normal(ep) * spread, np.divide(np.ceil(mu), mu))
-    return np.where(R > 0, rho, 1.0)
+    return np.where(R == 0, 1.0, rho)
 
 
 def activation_flops_per_element(arch: Architecture) -> float:

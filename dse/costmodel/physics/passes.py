@@ -15,7 +15,7 @@ from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill_work, prompt_spread_work
 from dse.costmodel.physics.kvcache import attended_keys
-from dse.costmodel.physics.moe import experts_touched_fraction
+from dse.costmodel.physics.moe import experts_touched_fraction, imbalance_cap, routing_imbalance
 from dse.costmodel.physics.operators import PARAMETER_BYTES, AttentionWork, Pass
 from dse.costmodel.physics.parallel import Layout, pass_imbalance, shares
 
@@ -50,14 +50,19 @@ def _pass(
 
 def routed(arch: Architecture, lay: Layout, ep: Any, T: Any) -> tuple[Any, Any]:
     """(u, ρ) of a pass of T new tokens per sequence on the busiest expert-parallel device: ρ its routed
-    copies over the mean (``parallel.pass_imbalance``), u the fraction of its experts they touch, whose
-    ρ b_m T rows' worth of copies leave each expert untouched with probability (1 − k/E)^(ρ b_m T)
-    (``moe.experts_touched_fraction``; ρ = 1 with ep = 1). No experts: (0, ρ_s)."""
+    copies over the mean (``parallel.pass_imbalance``), u the fraction of its experts they touch. Chance's
+    share of ρ, ρ_u (capped), gives it b_m T ρ_u rows' worth of uniformly routed copies, which leave each
+    expert untouched with probability (1 − k/E)^(ρ_u b_m T) (``moe.experts_touched_fraction``); the router's
+    skew is not counted there (it piles copies onto hot experts, which touches few more). And a token's copies
+    on one device go to distinct experts, so the device's ρ k / ep copies per token touch at least that many
+    of its E / ep experts: u >= ρ k / E. With ep = 1, ρ = 1 and u is the model-wide fraction. No experts: (0, ρ_s)."""
     rho = pass_imbalance(arch, lay, ep, T)
     moe = arch.moe
     if moe is None:
         return 0.0, rho
-    return experts_touched_fraction(rho * lay.micro_batch * T, moe.experts_per_token, moe.num_experts), rho
+    k, E, rows = moe.experts_per_token, moe.num_experts, lay.micro_batch * T
+    chance = np.minimum(routing_imbalance(rows, ep, k, E), imbalance_cap(ep, k, E))
+    return np.maximum(experts_touched_fraction(chance * rows, k, E), np.minimum(rho * k / E, 1.0)), rho
 
 
 ATTENTION_BITS = 16.0
@@ -85,8 +90,9 @@ def decode_pass(
 ) -> Pass[Any]:
     """One decode step: each sequence's new token attends to ``context`` keys, capped per layer group at its
     span and the eviction budget (``kvcache.attended_keys``), read from the cache. Given the same candidates'
-    ``prefill`` pass, its bytes per element and its shares but the KV heads' (which follow decode's
-    attention geometry) are the step's too, and are not computed again."""
+    ``prefill`` pass, its bytes per element and its tensor-parallel shares are the step's too; the KV heads'
+    share (decode's attention geometry) and the routed experts' (the step's own imbalance, ``routed``) are
+    computed again."""
     work = {}
     for group, _, span in arch.attention_groups:
         keys = attended_keys(context, span, c.kv_budget_tokens)
