@@ -2,8 +2,9 @@
 
 Run: python benchmarks/bench_recommend.py
 Prints, for the worked example of docs/recommend.md (Llama-3.1-70B chat at 50 requests/s, TTFT <= 1 s,
-TPOT <= 50 ms) in each pricing: configurations scored, the time of each stage (scoring the grid, sizing the
-fleets, the Monte-Carlo draws), the whole call, and the winner. The acceptance bound is 10 s. Figures go to
+TPOT <= 50 ms) in each pricing, under continuous batching (the default) and static batches: configurations
+scored, the time of each stage (scoring the grid, sizing the fleets, the Monte-Carlo draws), the whole call,
+and the winner. The acceptance bound is 10 s. Figures go to
 docs/benchmarks.md.
 """
 
@@ -36,8 +37,13 @@ def main() -> None:
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     recommend(make_request(**EXAMPLE, samples=10))  # warm the catalogs and numpy
-    for pricing in ("rent-on-demand", "buy"):
-        request = _expand(make_request(**EXAMPLE, pricing=pricing))
+    for scheduler, pricing in (
+        ("continuous", "rent-on-demand"),
+        ("continuous", "buy"),
+        ("static", "rent-on-demand"),
+        ("static", "buy"),
+    ):
+        request = _expand(make_request(**EXAMPLE, pricing=pricing, scheduler=scheduler))
         start = time.perf_counter()
         found = targets(request)
         grid = score_grid(request, found)
@@ -52,7 +58,8 @@ def main() -> None:
         whole = time.perf_counter() - start_all
         winner = result.options[0]
         print(
-            f"{pricing}: {len(found)} targets, {len(grid.target):,} configurations scored in {scored - start:.2f} s "
+            f"{scheduler}, {pricing}: {len(found)} targets, {len(grid.target):,} configurations scored in "
+            f"{scored - start:.2f} s "
             f"({len(grid.target) / (scored - start):,.0f}/s); fleets sized in {sized - scored:.2f} s; "
             f"{request.samples} draws in {drawn - sized:.2f} s; whole recommend() {whole:.2f} s -> "
             f"{winner.hardware} x {winner.devices} at ${winner.usd_per_month:,.0f}/month"

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from dse import units
-from dse.costmodel import METRIC_NAMES, PRICINGS, CostAssumptions
+from dse.costmodel import CHUNK_TOKENS, METRIC_NAMES, PRICINGS, CostAssumptions
 from dse.errors import InputError
 from dse.execute import EXECUTORS
-from dse.scoring import INPUTS, Input
+from dse.scoring import INPUTS, SCHEDULERS, Input
 from dse.search import ENGINES
 from dse.space import KeepKind
 
@@ -276,6 +276,8 @@ def report_command(
 Scenario: Any = _choice("Scenario", ("rent-on-demand", "rent-reserved", "buy"))
 Term: Any = _choice("Term", ("reserved-1y", "reserved-3y"))
 _ON_DEMAND, _ONE_YEAR = Scenario("rent-on-demand"), Term("reserved-1y")
+RecommendScheduler: Any = _choice("RecommendScheduler", SCHEDULERS)
+_CONTINUOUS = RecommendScheduler("continuous")
 _COSTS = CostAssumptions()
 """Cost assumptions' defaults, stated once (``dse.costmodel.CostAssumptions``)."""
 
@@ -293,6 +295,19 @@ def recommend_command(
     headroom: Annotated[float, typer.Option(help="Spare capacity over the peak (0.2 = 20 %).")] = 0.0,
     ttft_s: Annotated[float | None, typer.Option(help="SLO: time to first token, seconds.")] = None,
     tpot_s: Annotated[float | None, typer.Option(help="SLO: time per output token, seconds.")] = None,
+    scheduler: Annotated[
+        RecommendScheduler,  # type: ignore[valid-type]
+        typer.Option(
+            help="How a replica serves: static batches, or continuous batching with chunked prefill (its capacity "
+            "the request rate it sustains with the SLOs met at --slo-percentile)."
+        ),
+    ] = _CONTINUOUS,
+    slo_percentile: Annotated[
+        int, typer.Option(help="Continuous: the percentile of TTFT and TPOT the SLOs hold at (50, 90 or 99).")
+    ] = 90,
+    chunk_tokens: Annotated[
+        int, typer.Option(help="Continuous: tokens an engine step may carry (vLLM's max_num_batched_tokens).")
+    ] = int(CHUNK_TOKENS),
     hardware: Annotated[
         list[str] | None,
         typer.Option(help="Accelerator or system id (repeat); an accelerator brings its systems. Default: all."),
@@ -357,6 +372,9 @@ def recommend_command(
         headroom=headroom,
         ttft_s=ttft_s,
         tpot_s=tpot_s,
+        scheduler=scheduler.value,
+        slo_percentile=slo_percentile,
+        chunk_tokens=chunk_tokens,
         hardware=tuple(hardware) if hardware else None,
         pricing=pricing.value,
         reserved_term=reserved_term.value,

@@ -435,6 +435,8 @@ def render_recommendation(doc: dict[str, Any]) -> None:
         f"TPOT <= {r['tpot_s'] / units.MS:g} ms" if r["tpot_s"] else "",
     ]
     slo = ", ".join(s for s in slos if s) or "no SLO"
+    if r.get("scheduler") == "continuous":
+        slo = f"{slo} at p{r['slo_percentile']}, continuous batching" if any(slos) else "continuous batching"
     title = (
         f"{r['model']}: {r['prompt_tokens']} + {r['output_tokens']} tokens at {r['rate']:g} requests/s "
         f"(sized for {load['sizing_rate_rps']:g}), {slo}; {doc['pricing']}, {r['horizon_years']:g}-year horizon"

@@ -31,6 +31,7 @@ class Option:
     pp: int
     ep: int
     batch: int
+    """The static batch; under continuous batching the engine's ``max_num_seqs``."""
     replicas: int
     devices: int
     devices_paid: int
@@ -56,6 +57,9 @@ class Option:
     win_rate: float | None = None
     expected_regret_usd_per_month: float | None = None
     slo_risk: float | None = None
+    scheduler: str = "static"
+    requests_in_engine: float | None = None
+    """Continuous: sequences in a replica's engine at its share of the sizing load."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,8 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
         by_pricing=by_pricing,
         choices=group,
         chosen=choice,
+        scheduler=request.scheduler,
+        requests_in_engine=float(grid.slots[row]) if request.scheduler == "continuous" else None,
     )
 
 

@@ -1,17 +1,21 @@
 """Fleet sizing: for every hardware target, the cheapest configuration that serves the load under the SLOs.
 
-A replica is one deployment (quant, KV format, tp x pp x ep devices, a static batch B) scored by the roofline
-cost model; it serves B requests per end-to-end latency, so ``capacity = throughput / output tokens``
-requests/s, and the load needs ``replicas = ceil(sizing rate / capacity)`` of them. Every configuration of a
-grid is scored at once (one vectorised call), and per target the one with the lowest fleet cost kept.
-Within one target every device costs the same, so the cheapest fleet is the one with the fewest devices:
-the choice does not depend on the price, which keeps the costs linear in it (``_answer`` relies on that).
+A replica is one deployment (quant, KV format, tp x pp x ep devices) scored by the roofline cost model. Under
+the static-batch model (``scheduler="static"``) it serves a static batch B: B requests per end-to-end latency,
+so ``capacity = throughput / output tokens`` requests/s. Under continuous batching (``"continuous"``) it runs
+an engine of at most ``max_num_seqs`` sequences with chunked prefill, and its capacity is the Poisson request
+rate it sustains with TTFT and TPOT at the SLO percentile within the SLOs (the cost model's
+``max_request_rate``, docs/cost-model.md §16). Either way the load needs ``replicas = ceil(sizing rate /
+capacity)`` of them. Every configuration of a grid is scored at once (one vectorised call), and per target
+the one with the lowest fleet cost kept. Within one target every device costs the same, so the cheapest fleet
+is the one with the fewest devices: the choice does not depend on the price, which keeps the costs linear in
+it (``_answer`` relies on that).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,7 +31,7 @@ from dse.catalog import (
     load_target,
     system_catalog,
 )
-from dse.costmodel import REASON_TEXT, CostAssumptions, Reason
+from dse.costmodel import REASON_TEXT, SERVING_QUANTILES, CostAssumptions, Reason
 from dse.costmodel.physics.serving import HOURS_PER_MONTH, buy_usd_per_device_hour, opex_usd_per_device_hour
 from dse.errors import InputError
 from dse.recommend._request import Request
@@ -36,6 +40,10 @@ from dse.scoring import scenario_rent, score_columns, target_prices, target_prof
 BATCHES = np.unique(np.concatenate([np.arange(1, 33), np.round(32 * 2 ** (np.arange(1, 57) / 8))])).astype(int)
 """Batch sizes tried: every size to 32, then eight steps an octave to 4096 (a fleet's cost moves by at most
 ~9 % between neighbours)."""
+SEQUENCES = tuple(2**i for i in range(11))
+"""``max_num_seqs`` tried under continuous batching: the powers of two to 1,024 (vLLM's default is 256; its V1
+engine raises it to 1,024 on large GPUs). A larger cap never lowers what a replica sustains, so the largest
+that memory admits is the usual choice."""
 PIPELINE = (1, 2, 4, 8)
 """Pipeline degrees tried on systems (tensor degrees: the powers of two up to a node)."""
 
@@ -78,7 +86,9 @@ def _layouts(model: ModelSpec, target: Target) -> list[tuple[int, int, int]]:
 
 @dataclass(frozen=True)
 class Grid:
-    """Scored configurations: one row per (target, quant, kv, tp, pp, ep, batch)."""
+    """Scored configurations: one row per (target, quant, kv, tp, pp, ep, batch); under continuous batching
+    ``batch`` is the engine's ``max_num_seqs``, and ``ttft_s`` and ``tpot_s`` are at the SLO percentile with
+    the replica at its share of the sizing load."""
 
     target: np.ndarray
     """Index into the targets list."""
@@ -99,6 +109,14 @@ class Grid:
     decode_flops: np.ndarray
     decode_bytes: np.ndarray
     compute_format: np.ndarray
+    slots: np.ndarray
+    """Continuous: sequences a replica's engine holds at its share of the sizing load (NaN: static)."""
+    max_slots: np.ndarray
+    """Continuous: the most it may hold (``max_num_seqs``, memory, the token budget: the smallest)."""
+    memory_slots: np.ndarray
+    """Continuous: the sequences whose KV cache fits in memory at mean occupancy."""
+    limit: np.ndarray | None = None
+    """Continuous: what caps each replica's capacity (``_limits``; None: not found)."""
 
 
 def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelSpec) -> dict[str, list]:
@@ -117,46 +135,140 @@ def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelS
 
 
 def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
-    """Score every configuration of every target at the request's workload."""
+    """Score every configuration of every target at the request's workload: static batches of ``BATCHES``, or
+    under continuous batching engines of ``SEQUENCES`` sequences, each first at its capacity under the SLOs,
+    then at its share of the sizing load (its latencies there)."""
     spec = load_model(request.model)
     base = _columns(found, request, spec)
-    n_base, n_batch = len(base["target"]), len(BATCHES)
+    sizes = SEQUENCES if request.scheduler == "continuous" else BATCHES
+    n_base, n_size = len(base["target"]), len(sizes)
     repeat = {
-        k: np.repeat(np.asarray(v, dtype=object if k in ("quant", "kv") else np.int64), n_batch)
-        for k, v in base.items()
+        k: np.repeat(np.asarray(v, dtype=object if k in ("quant", "kv") else np.int64), n_size) for k, v in base.items()
     }
-    batch = np.tile(BATCHES, n_base)
+    size = np.tile(np.asarray(sizes, dtype=np.int64), n_base)
     refs = [ref for ref, _ in found]
     columns = {
-        "model": [request.model] * len(batch),
+        "model": [request.model] * len(size),
         "hardware": [refs[i] for i in repeat["target"]],
         "quant": list(repeat["quant"]),
         "kv": list(repeat["kv"]),
         "tp": repeat["tp"],
         "pp": repeat["pp"],
         "ep": repeat["ep"],
-        "batch": batch,
-        "prompt_len": np.full(len(batch), request.prompt_tokens),
-        "gen_len": np.full(len(batch), request.output_tokens),
+        "batch": size,
+        "prompt_len": np.full(len(size), request.prompt_tokens),
+        "gen_len": np.full(len(size), request.output_tokens),
     }
-    return score_configurations(columns, repeat["target"], request.profile)
+    grid = score_configurations(columns, repeat["target"], request)
+    if request.scheduler != "continuous":
+        return grid
+    # each replica at its share of the sizing load: the latencies its users see (a lone request's where
+    # nothing meets the SLOs, to say how far off they are)
+    serving = grid.capacity_rps > 0
+    share = request.sizing_rate / replicas_for(request.sizing_rate, grid.capacity_rps)
+    load = {
+        "request_rate": [float(r) if s else None for r, s in zip(share, serving, strict=True)],
+        "concurrency": [None if s else 1 for s in serving],  # a lone request, in a closed loop of one
+    }
+    loaded = score_configurations(columns | load, repeat["target"], request)
+    return replace(
+        grid,
+        ttft_s=loaded.ttft_s,
+        tpot_s=loaded.tpot_s,
+        slots=loaded.slots,
+        limit=_limits(request, columns, repeat["target"], grid),
+    )
 
 
-def score_configurations(columns: Mapping[str, object], target: np.ndarray, profile: str) -> Grid:
+TIGHT = 0.995
+"""An SLO binds a replica's capacity where, at that capacity, its latency is within 0.5 % of the SLO (the
+search for the rate stops 2^-24 of the slots short of it)."""
+
+
+def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray, grid: Grid) -> np.ndarray:
+    """Continuous: what caps each replica's capacity. At that rate, an SLO its latency reaches (``ttft``,
+    ``tpot``); where none is reached, the engine's slots are full: ``max_num_seqs``, ``memory`` (the KV
+    cache), or ``chunk_tokens`` (the budget cannot carry more sequences or keep more fed), whichever set
+    them. Empty where nothing serves."""
+    limit = np.full(len(target), "", dtype=object)
+    rows = np.flatnonzero((grid.reason == 0) & (grid.capacity_rps > 0))
+    if len(rows) == 0:
+        return limit
+    part: dict[str, object] = {
+        k: [v[i] for i in rows] if isinstance(v, list) else np.asarray(v)[rows] for k, v in columns.items()
+    }
+    part["request_rate"] = grid.capacity_rps[rows] * (1.0 - 1e-6)
+    at = score_configurations(part, target[rows], request)
+    ttft_slo = request.ttft_s if request.ttft_s is not None else np.inf
+    tpot_slo = request.tpot_s if request.tpot_s is not None else np.inf
+    slots, sequences = grid.max_slots[rows], grid.batch[rows]
+    limit[rows] = np.select(
+        [
+            at.ttft_s >= TIGHT * ttft_slo,
+            at.tpot_s >= TIGHT * tpot_slo,
+            slots >= sequences,
+            slots >= grid.memory_slots[rows],
+        ],
+        ["ttft", "tpot", "max_num_seqs", "memory"],
+        "chunk_tokens",
+    )
+    return limit
+
+
+def continuous_columns(request: Request, n: int, speed: np.ndarray | float = 1.0) -> dict[str, object]:
+    """The input columns that serve ``n`` rows by continuous batching with the request's token budget and SLOs
+    (nothing for the static-batch model). ``speed``: a factor f on the model's predicted speed, per row; every
+    time the model predicts divides by f, so the rate sustained under the SLOs is f times the rate the
+    predicted times sustain under the SLOs x f: the columns carry the SLOs x f, ``score_configurations``
+    multiplies the rate by f."""
+    if request.scheduler != "continuous":
+        return {}
+    factor = np.broadcast_to(np.asarray(speed, dtype=float), (n,))
+    columns: dict[str, object] = {
+        "scheduler": ["continuous"] * n,
+        "chunk_tokens": np.full(n, request.chunk_tokens),
+        "slo_percentile": np.full(n, request.slo_percentile),
+    }
+    if request.ttft_s is not None:
+        columns["slo_ttft_s"] = request.ttft_s * factor
+    if request.tpot_s is not None:
+        columns["slo_tpot_s"] = request.tpot_s * factor
+    return columns
+
+
+def score_configurations(
+    columns: Mapping[str, object], target: np.ndarray, request: Request, speed: np.ndarray | float = 1.0
+) -> Grid:
     """Score configurations given as input columns (``dse.scoring.INPUTS``; ``target``: each row's index into
-    the targets list) into a ``Grid``: latencies, capacity per replica, devices, reason, the decode step."""
+    the targets list) into a ``Grid``: latencies, capacity per replica, devices, reason, the decode step.
+
+    Under continuous batching ``batch`` is the engine's ``max_num_seqs``; the capacity is ``max_request_rate``
+    under the request's SLOs, and the latencies are at the SLO percentile (at the columns' ``request_rate``,
+    or every slot busy). ``speed`` (per row): the model's predicted speed times this, latencies divided by it
+    and capacities multiplied."""
     n = len(target)
-    out = {k: np.empty(n) for k in ("ttft", "tpot", "thr", "dev", "reason", "fl", "by")}
+    continuous = request.scheduler == "continuous"
+    if continuous:
+        columns = dict(columns) | {"max_num_seqs": columns["batch"], "batch": np.ones(n, dtype=np.int64)}
+        columns |= continuous_columns(request, n, speed)
+    quantile = SERVING_QUANTILES.index(request.slo_percentile / 100)
+    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr", "dev", "reason", "fl", "by", "rate", "b", "bmax")}
+    out["fit"] = np.full(n, np.nan)
     formats = np.empty(n, dtype=object)
-    for rows, scored in score_columns(columns, profile=profile):  # type: ignore[arg-type]
-        m = scored.metrics
+    for rows, scored in score_columns(columns, profile=request.profile):  # type: ignore[arg-type]
+        m, serving = scored.metrics, scored.serving
         out["ttft"][rows], out["tpot"][rows] = m.ttft_s, m.tpot_s
         out["thr"][rows], out["dev"][rows], out["reason"][rows] = m.throughput_tokens_per_s, m.devices, m.reason
         out["fl"][rows], out["by"][rows] = scored.decode_step.flops, scored.decode_step.memory_bytes
         formats[rows] = scored.compute_format
+        if continuous:
+            out["ttft"][rows] = serving.ttft_quantiles_s[quantile]
+            out["tpot"][rows] = serving.tpot_quantiles_s[quantile]
+            out["rate"][rows], out["b"][rows], out["fit"][rows] = m.max_request_rate, serving.slots, serving.max_slots
     gen = np.asarray(columns["gen_len"], dtype=float)
+    factor = np.broadcast_to(np.asarray(speed, dtype=float), (n,))
     with np.errstate(invalid="ignore", divide="ignore"):
-        capacity = out["thr"] / gen
+        capacity = (out["rate"] if continuous else out["thr"] / gen) * factor
     return Grid(
         target=np.asarray(target),
         quant=np.asarray(columns["quant"], dtype=object),
@@ -164,15 +276,18 @@ def score_configurations(columns: Mapping[str, object], target: np.ndarray, prof
         tp=np.asarray(columns["tp"]),
         pp=np.asarray(columns["pp"]),
         ep=np.asarray(columns["ep"]),
-        batch=np.asarray(columns["batch"]),
-        ttft_s=out["ttft"],
-        tpot_s=out["tpot"],
+        batch=np.asarray(columns["max_num_seqs"] if continuous else columns["batch"]),
+        ttft_s=out["ttft"] / factor,
+        tpot_s=out["tpot"] / factor,
         capacity_rps=capacity,
         devices=out["dev"],
         reason=out["reason"].astype(np.int64),
         decode_flops=out["fl"],
         decode_bytes=out["by"],
         compute_format=formats,
+        slots=out["b"],
+        max_slots=out["b"].copy(),
+        memory_slots=out["fit"],
     )
 
 
@@ -183,6 +298,13 @@ def meets_slos(ttft: np.ndarray, tpot: np.ndarray, request: Request) -> np.ndarr
     if request.tpot_s is not None:
         ok &= tpot <= request.tpot_s
     return ok
+
+
+def serves(grid: Grid, request: Request) -> np.ndarray:
+    """Rows that serve under the SLOs: fit in memory, serve at a positive rate, and, static, meet the SLOs at
+    their batch (under continuous batching the capacity is already the rate the SLOs allow)."""
+    ok = (grid.reason == 0) & (grid.capacity_rps > 0)
+    return ok if request.scheduler == "continuous" else ok & meets_slos(grid.ttft_s, grid.tpot_s, request)
 
 
 def replicas_for(rate: float | np.ndarray, capacity: np.ndarray) -> np.ndarray:
@@ -299,10 +421,12 @@ def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray
         memory = [c for c in codes if c in (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED)]
         code = memory[0] if memory else codes[np.argmax(counts)]
         return f"memory: {REASON_TEXT[Reason(int(code))]} in every configuration tried"
+    at = " (a lone request)" if request.scheduler == "continuous" else ""
     if request.ttft_s is not None and np.nanmin(grid.ttft_s[fits]) > request.ttft_s:
-        return f"ttft: fastest TTFT {np.nanmin(grid.ttft_s[fits]):.3g} s > SLO {request.ttft_s:g} s"
+        return f"ttft: fastest TTFT{at} {np.nanmin(grid.ttft_s[fits]):.3g} s > SLO {request.ttft_s:g} s"
     if request.tpot_s is not None and np.nanmin(grid.tpot_s[fits]) > request.tpot_s:
-        return f"tpot: fastest TPOT {np.nanmin(grid.tpot_s[fits]) * 1e3:.3g} ms > SLO {request.tpot_s * 1e3:g} ms"
+        fastest = np.nanmin(grid.tpot_s[fits]) * 1e3
+        return f"tpot: fastest TPOT{at} {fastest:.3g} ms > SLO {request.tpot_s * 1e3:g} ms"
     if limited is not None and not limited.any():
         return "ttft and tpot: no configuration meets both SLOs"
     return "limits: every fleet that meets the SLOs exceeds the budget, power or device limit"
@@ -311,7 +435,7 @@ def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray
 def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Grid) -> list[Choice]:
     """Per target, the configuration with the lowest fleet cost: the fewest devices paid for (then in service;
     then the lowest TPOT, TTFT, batch)."""
-    ok = (grid.reason == 0) & meets_slos(grid.ttft_s, grid.tpot_s, request) & (grid.capacity_rps > 0)
+    ok = serves(grid, request)
     replicas = replicas_for(request.sizing_rate, grid.capacity_rps)
     devices = replicas * grid.devices
     choices = []
@@ -363,6 +487,8 @@ def _binding(
     engine that accumulates so; compute, bandwidth). ``load``: one replica serves it all."""
     if replicas == 1:
         return "load"
+    if grid.limit is not None:
+        return str(grid.limit[row])
     same = np.flatnonzero(
         (grid.target == grid.target[row])
         & (grid.quant == grid.quant[row])

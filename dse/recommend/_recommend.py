@@ -53,8 +53,13 @@ OPTION_KEYS = (
     "price_basis",
     "price_sources",
     "by_pricing",
+    "scheduler",
+    "max_num_seqs",
+    "requests_in_engine",
 )
-"""Keys of each option in ``recommendation.json``, in order (the first fifteen are the contract's)."""
+"""Keys of each option in ``recommendation.json``, in order (the first fifteen are the contract's). Under
+continuous batching ``batch`` is the engine's running batch at a replica's share of the load (its requests in
+the engine, rounded) and ``max_num_seqs`` its cap (null under static batches)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,11 @@ class Recommendation:
 
 
 def _option_dict(o: Option) -> dict[str, Any]:
-    d = {key: getattr(o, key) for key in OPTION_KEYS}
+    continuous = o.scheduler == "continuous"
+    d = {key: getattr(o, key) for key in OPTION_KEYS if key != "max_num_seqs"}
+    running = max(1, round(o.requests_in_engine)) if continuous and o.requests_in_engine is not None else o.batch
+    d["batch"], d["max_num_seqs"] = (running, o.batch) if continuous else (o.batch, None)
+    d = {key: d[key] for key in OPTION_KEYS}
     d["price_sources"] = list(o.price_sources)
     c = o.chosen.costing if o.chosen else None
     d["per_device"] = {

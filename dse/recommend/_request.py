@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from dse.catalog import CALIBRATED
-from dse.costmodel import CostAssumptions
+from dse.costmodel import CHUNK_TOKENS, CostAssumptions
 from dse.errors import InputError
+from dse.scoring import Percentile, Scheduler
 
 Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
 SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
@@ -42,6 +43,18 @@ class Request(BaseModel):
     headroom: float = Field(default=0.0, ge=0.0, lt=10.0, description="spare capacity over the peak, e.g. 0.2 = 20 %")
     ttft_s: PositiveFloat | None = None
     tpot_s: PositiveFloat | None = None
+    scheduler: Scheduler = Field(
+        default="continuous",
+        description="static: a replica serves static batches (every prompt of a batch prefilled first); "
+        "continuous: continuous batching with chunked prefill, a replica's capacity the request rate it "
+        "sustains with the SLOs met at slo_percentile",
+    )
+    slo_percentile: Percentile = Field(
+        default=90, description="continuous: the percentile of TTFT and TPOT the SLOs hold at"
+    )
+    chunk_tokens: PositiveInt = Field(
+        default=int(CHUNK_TOKENS), description="continuous: tokens an engine step may carry (the token budget)"
+    )
     hardware: tuple[str, ...] | None = Field(default=None, min_length=1)
     quants: tuple[str, ...] = Field(default=DEFAULT_QUANTS, min_length=1)
     kv: tuple[str, ...] = Field(default=DEFAULT_KV, min_length=1)

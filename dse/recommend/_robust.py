@@ -12,8 +12,9 @@ Each draw moves, independently, within their ranges (docs/recommend.md):
   predicted throughput, centred on 1, so the draws move the answer without re-biasing it); with
   ``model_error`` uniform in +- that share.
 
-Each option keeps its configuration, batch included (the fleet re-sized to the drawn load); in a draw where
-it misses an SLO, no longer fits in memory (a longer prompt) or its fleet breaks a limit, it cannot serve, and
+Each option keeps its configuration, batch (or ``max_num_seqs``) included (the fleet re-sized to the drawn
+load; under continuous batching each replica's rate under the SLOs found again); in a draw where it misses an
+SLO, no longer fits in memory (a longer prompt) or its fleet breaks a limit, it cannot serve, and
 is not a candidate. Win-rates are shares of the draws some option can serve (they sum to 1); ``slo_risk`` is
 the share of draws an option cannot serve; expected regret is the mean, over the draws it serves, of its cost
 over the cheapest's.
@@ -32,7 +33,8 @@ from dse import units
 from dse.catalog import GENERIC, load_target
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
-from dse.recommend._fleet import Grid, meets_slos, replicas_for, score_configurations
+from dse.recommend._fleet import Grid, replicas_for, score_configurations
+from dse.recommend._fleet import serves as fleet_serves
 from dse.recommend._request import Request
 from dse.scoring import ratio_table, target_ratios
 
@@ -69,9 +71,13 @@ class Robustness:
     """The winner's $/month with one input at its low and its high end, the others at their nominal values."""
 
 
-def _evaluate(request: Request, opts: Sequence[Option], prompt: np.ndarray, output: np.ndarray) -> Grid:
-    """Each option's configuration at each (prompt, output), scored as the fleet sizing scores (rows: option
-    by option, draws within; reshape to (options, draws))."""
+def _evaluate(
+    request: Request, opts: Sequence[Option], prompt: np.ndarray, output: np.ndarray, speed: np.ndarray
+) -> Grid:
+    """Each option's configuration at each (prompt, output) with its predicted speed times ``speed`` (options x
+    draws), scored as the fleet sizing scores (rows: option by option, draws within; reshape to (options,
+    draws)): latencies divided by the factor, capacity multiplied (under continuous batching, the rate found
+    under the SLOs times the factor, ``continuous_columns``)."""
     k, s = len(opts), len(prompt)
 
     def each(values: list[Any]) -> np.ndarray:
@@ -89,7 +95,7 @@ def _evaluate(request: Request, opts: Sequence[Option], prompt: np.ndarray, outp
         "prompt_len": np.tile(prompt, k),
         "gen_len": np.tile(output, k),
     }
-    return score_configurations(columns, np.repeat(np.arange(k), s), request.profile)
+    return score_configurations(columns, np.repeat(np.arange(k), s), request, speed.reshape(-1))
 
 
 def _hourly(option: Option, position: np.ndarray | float) -> np.ndarray | float:
@@ -129,10 +135,9 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
     speed = speed_draws(request, ranked, rng, s)
     ids = sorted({o.chosen.costing.price_id for o in ranked if o.chosen and o.chosen.costing.price_id})
     positions = {pid: _positions(rng, s) for pid in ids}
-    ev = _evaluate(request, ranked, prompt, output)
-    ttft, tpot = ev.ttft_s.reshape(k, s) / speed, ev.tpot_s.reshape(k, s) / speed
-    capacity = ev.capacity_rps.reshape(k, s) * speed
-    serves = (ev.reason.reshape(k, s) == 0) & meets_slos(ttft, tpot, request)
+    ev = _evaluate(request, ranked, prompt, output, speed)
+    capacity = ev.capacity_rps.reshape(k, s)
+    serves = fleet_serves(ev, request).reshape(k, s)
     cost = np.empty((k, s))
     for i, o in enumerate(ranked):
         assert o.chosen is not None
@@ -172,13 +177,13 @@ def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
     cases = [(name, end, change) for name, ends in settings.items() for end, change in ends.items()]
     prompts = np.asarray([c.get("prompt", p) for _, _, c in cases], dtype=np.int64)
     outputs = np.asarray([c.get("output", g) for _, _, c in cases], dtype=np.int64)
-    ev = _evaluate(request, [winner], prompts, outputs)
+    speeds = np.asarray([[c.get("speed", 1.0) for _, _, c in cases]], dtype=float)
+    ev = _evaluate(request, [winner], prompts, outputs, speeds)
+    ok = fleet_serves(ev, request)
     bars: dict[str, dict[str, object]] = {}
     for j, (name, end, change) in enumerate(cases):
-        speed = float(change.get("speed", 1.0))
-        ttft, tpot = ev.ttft_s[j] / speed, ev.tpot_s[j] / speed
-        capacity = ev.capacity_rps[j] * speed
-        serves = bool(ev.reason[j] == 0 and meets_slos(np.asarray(ttft), np.asarray(tpot), request))
+        capacity = ev.capacity_rps[j]
+        serves = bool(ok[j])
         position = change.get("position")
         hourly = float(winner.usd_per_device_hour or 0.0) if position is None else float(_hourly(winner, position))
         load = request.sizing_rate * float(change.get("load", 1.0))

@@ -11,19 +11,35 @@ from dse import units
 from dse.report._html import sentences_html, table_html
 from dse.report._labels import format_usd
 
-BINDING_TEXT = {"ttft": "TTFT SLO", "tpot": "TPOT SLO", "memory": "memory", "load": "one replica serves all"}
-"""What caps an option's batch (``binding``), as words; ``compute`` and ``bandwidth`` read as themselves."""
+BINDING_TEXT = {
+    "ttft": "TTFT SLO",
+    "tpot": "TPOT SLO",
+    "memory": "memory",
+    "load": "one replica serves all",
+    "max_num_seqs": "max_num_seqs",
+    "chunk_tokens": "token budget",
+}
+"""What caps an option's batch, or under continuous batching its capacity (``binding``), as words; ``compute``
+and ``bandwidth`` read as themselves."""
 SHORTLIST_HEADER = (
     "#", "hardware", "system", "configuration", "devices (replicas × each)", "$/month", "$/M output tokens",
-    "$/device-hour", "power (kW)", "batch capped by", "win rate", "expected regret ($/month)", "SLO risk",
+    "$/device-hour", "power (kW)", "capacity capped by", "win rate", "expected regret ($/month)", "SLO risk",
     "buying pays off after",
 )  # fmt: skip
 
 
 def _slos(request: dict[str, Any]) -> str:
+    at = f" at p{request['slo_percentile']}" if request.get("scheduler") == "continuous" else ""
     slos = [f"TTFT ≤ {request['ttft_s'] / units.MS:.4g} ms" if request["ttft_s"] else ""]
     slos.append(f"TPOT ≤ {request['tpot_s'] / units.MS:.4g} ms" if request["tpot_s"] else "")
-    return ", ".join(s for s in slos if s) or "none"
+    return ", ".join(s for s in slos if s) + at if any(slos) else "none"
+
+
+def serving_text(request: dict[str, Any]) -> str:
+    """How a replica serves: static batches, or continuous batching with its token budget."""
+    if request.get("scheduler") == "continuous":
+        return f"continuous batching with chunked prefill ({request['chunk_tokens']}-token steps)"
+    return "static batches (every prompt of a batch prefilled before its first token)"
 
 
 def _pricing(doc: dict[str, Any]) -> str:
@@ -41,10 +57,12 @@ def _system(option: dict[str, Any]) -> str:
 
 
 def config_text(option: dict[str, Any]) -> str:
-    """``fp8, KV fp8, tp 4, batch 25``: pipeline and expert parallelism only when used."""
+    """``fp8, KV fp8, tp 4, batch 25`` (``max 256 seqs`` under continuous batching): pipeline and expert
+    parallelism only when used."""
     parts = [option["quant"], f"KV {option['kv']}", f"tp {option['tp']}"]
     parts += [f"{name} {option[name]}" for name in ("pp", "ep") if option[name] > 1]
-    return ", ".join([*parts, f"batch {option['batch']}"])
+    sequences = option.get("max_num_seqs")
+    return ", ".join([*parts, f"max {sequences} seqs" if sequences is not None else f"batch {option['batch']}"])
 
 
 def recommendation_facts(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -65,6 +83,7 @@ def recommendation_facts(doc: dict[str, Any]) -> list[tuple[str, str]]:
             + f" · {load['output_tokens_per_month'] / units.GB:.4g} billion output tokens a month",
         ),
         ("SLOs", _slos(r)),
+        ("serving", serving_text(r)),
         ("pricing", _pricing(doc)),
         ("horizon", f"{r['horizon_years']:g} years"),
     ]

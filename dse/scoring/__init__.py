@@ -22,7 +22,16 @@ from dse.scoring._build import (
 )
 from dse.scoring._draft import with_draft
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
-from dse.scoring._inputs import INPUT_DEFAULTS, INPUTS, SCHEDULERS, Input, candidate_fields, convert
+from dse.scoring._inputs import (
+    INPUT_DEFAULTS,
+    INPUTS,
+    SCHEDULERS,
+    Input,
+    Percentile,
+    Scheduler,
+    candidate_fields,
+    convert,
+)
 from dse.scoring._intervals import interval_ratios, intervals, ratio_at, ratio_table, target_ratios
 from dse.scoring._lengths import COUNT_COLUMN, read_histogram
 from dse.scoring._score import (
@@ -46,6 +55,8 @@ __all__ = [
     "SERVING_COLUMNS",
     "Analysis",
     "Input",
+    "Percentile",
+    "Scheduler",
     "Scored",
     "Target",
     "analyze",

@@ -5,6 +5,7 @@ choices and workload are all these names; a new knob is added here (tests check 
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,12 +43,14 @@ Kind = Literal[
 - ``count``: a whole number >= 0; ``draft``: ``mtp``, a model id or path, or None (resolved per model);
 - ``pool_id``: like ``id``, or None (the candidate's own ``hardware``)."""
 
-SCHEDULERS = ("static", "continuous")
+Scheduler = Literal["static", "continuous"]
+SCHEDULERS: tuple[Scheduler, ...] = typing.get_args(Scheduler)
 """How an engine batches: a static batch (the paper's and LLM-Viewer's view), or continuous batching with
 chunked prefill (docs/cost-model.md §16)."""
 MODES = ("aggregated", "disaggregated")
 """Prefill and decode on the same instances, or on separate pools (docs/cost-model.md §18)."""
-PERCENTILES = (50, 90, 99)
+Percentile = Literal[50, 90, 99]
+PERCENTILES: tuple[Percentile, ...] = typing.get_args(Percentile)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,8 @@ def test_one_hardware_sized_by_hand_from_dse_analyze(tmp_path: Path) -> None:
             "dgx-h100": "    buy:\n      - {usd: 240000, item: system}\n    power: {system_kw: 10.2}\n",
         },
     )
-    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm",), "quants": ("bf16",), "kv": ("default",)}, prices=sheet)
+    one = {"hardware": ("h100-sxm",), "quants": ("bf16",), "kv": ("default",), "scheduler": "static"}
+    rec = dse.recommend(**{**BASE, **one}, prices=sheet)
     (o,) = rec.options
     a = analyze("llama-3.1-8b", o.target, quant="bf16", batch=o.batch, prompt_len=1000, gen_len=250, tp=o.tp, pp=o.pp)
     d = a.to_dict()
@@ -78,6 +79,79 @@ def test_one_hardware_sized_by_hand_from_dse_analyze(tmp_path: Path) -> None:
     assert o.break_even_months == pytest.approx(bought * 30000 / saving_a_month)
     # the fewest devices: one replica fewer would not serve the load
     assert (o.replicas - 1) * capacity < 40.0
+
+
+def test_continuous_batching_sized_by_hand_from_dse_analyze(tmp_path: Path) -> None:
+    """Under continuous batching a replica's capacity is ``dse analyze``'s max_request_rate under the SLOs at
+    p90, with its max_num_seqs; at its share of the load it meets them; one replica fewer would not."""
+    sheet = _sheet(tmp_path, {"h100-sxm": _rent(2.0)})
+    one = {"hardware": ("h100-sxm",), "quants": ("bf16",), "kv": ("default",)}
+    (o,) = dse.recommend(**{**BASE, **one}, prices=sheet).options
+    assert o.scheduler == "continuous" and o.batch in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    flags = {"quant": "bf16", "prompt_len": 1000, "gen_len": 250, "tp": o.tp, "pp": o.pp, "scheduler": "continuous"}
+    flags |= {"max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.05, "slo_percentile": 90}
+    capacity = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
+    assert o.capacity_rps == pytest.approx(capacity, rel=1e-9)
+    assert o.replicas == math.ceil(40.0 / capacity) and (o.replicas - 1) * capacity < 40.0
+    assert o.devices == o.replicas * o.tp * o.pp
+    assert o.usd_per_month == pytest.approx(o.devices * 2.0 * MONTH_H)
+    loaded = analyze("llama-3.1-8b", o.target, **flags, request_rate=40.0 / o.replicas).to_dict()
+    p90 = {q: loaded["percentiles"][q]["p90"] for q in ("ttft_s", "tpot_s")}
+    assert p90["ttft_s"] <= 1.0 and p90["tpot_s"] <= 0.05
+    assert (o.ttft_s, o.tpot_s) == pytest.approx((p90["ttft_s"], p90["tpot_s"]), rel=1e-9)
+    assert o.requests_in_engine == pytest.approx(loaded["continuous"]["sequences_in_engine"], rel=1e-9)
+    doc = dse.recommend(**{**BASE, **one}, prices=sheet).to_dict()["options"][0]
+    assert (doc["max_num_seqs"], doc["scheduler"]) == (o.batch, "continuous")
+    assert doc["batch"] == max(1, round(o.requests_in_engine))  # the running batch at the load
+
+
+def test_continuous_batching_needs_fewer_devices_than_static_batches() -> None:
+    """The TTFT SLO caps a static batch (every prompt prefilled before the first token); continuous batching
+    with chunked prefill runs many more sequences under the same SLO. Llama-3.1-70B, 2,000 + 300 tokens at 20
+    requests/s: 20 devices in static batches of 13, 6 under continuous batching (p90 SLOs)."""
+    request = {**BASE, "model": "llama-3.1-70b", "prompt_tokens": 2000, "output_tokens": 300, "rate": 20.0}
+    static, continuous = (dse.recommend(**request, scheduler=s).options[0] for s in ("static", "continuous"))
+    assert static.binding == "ttft" and static.batch < 32
+    per_device = [o.devices / o.replicas for o in (static, continuous)]
+    assert continuous.requests_in_engine / per_device[1] > 4 * static.batch / per_device[0]  # sequences a device
+    assert continuous.devices_paid * 2 < static.devices_paid
+
+
+@pytest.mark.parametrize(
+    ("slos", "binding"),
+    [({"ttft_s": None, "tpot_s": 0.012}, "tpot"), ({"ttft_s": None, "tpot_s": None}, ("memory", "max_num_seqs"))],
+)
+def test_what_caps_a_continuous_replica(slos: dict[str, float | None], binding: object) -> None:
+    """A tight TPOT SLO caps the rate a replica sustains; without SLOs its slots do (memory or max_num_seqs)."""
+    rec = dse.recommend(**{**BASE, **slos, "hardware": ("h100-sxm",), "quants": ("fp8",), "rate": 200.0})
+    o = rec.options[0]
+    assert o.replicas > 1
+    assert o.binding in binding if isinstance(binding, tuple) else o.binding == binding
+
+
+def test_a_model_f_times_as_fast_sustains_f_times_the_rate_under_slos_scaled_by_f() -> None:
+    """Robustness draws scale the model's speed by f: every time divides by f, so the rate found under the SLOs
+    is f times the rate the predicted times sustain under the SLOs times f (0.8: tighter)."""
+    from dse.recommend._fleet import score_configurations
+
+    request = make_request(**{**BASE, "hardware": ("h100-sxm",)})
+    columns = {
+        "model": ["llama-3.1-8b"] * 2,
+        "hardware": ["h100-sxm"] * 2,
+        "quant": ["fp8"] * 2,
+        "kv": [None] * 2,
+        "tp": np.ones(2, dtype=int),
+        "pp": np.ones(2, dtype=int),
+        "ep": np.ones(2, dtype=int),
+        "batch": np.full(2, 64),
+        "prompt_len": np.full(2, 1000),
+        "gen_len": np.full(2, 250),
+    }
+    slow = score_configurations(columns, np.zeros(2, dtype=int), request, speed=np.asarray([1.0, 0.8]))
+    loose = make_request(**{**BASE, "hardware": ("h100-sxm",), "ttft_s": 0.8, "tpot_s": 0.04})
+    looser = score_configurations(columns, np.zeros(2, dtype=int), loose)
+    assert slow.capacity_rps[1] == pytest.approx(0.8 * looser.capacity_rps[0], rel=1e-12)
+    assert slow.capacity_rps[1] < slow.capacity_rps[0]
 
 
 def test_buy_costs_by_hand(tmp_path: Path) -> None:

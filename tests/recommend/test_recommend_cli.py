@@ -54,6 +54,16 @@ def test_the_table_says_the_answer(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Buying" in out and "Robustness (200 draws, seed 0)" in out
 
 
+def test_the_scheduler_is_a_choice_the_answer_names(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--rate", "40", "--ttft-s", "1", "--tpot-s", "0.05", "--hardware", "h100-sxm", "--samples", "0"]
+    _, out, _ = _run(capsys, *ARGS, *flags, "--slo-percentile", "99", "--chunk-tokens", "2048")
+    assert "at p99, continuous batching" in out and "max " in out and " seqs" in out
+    _, out, _ = _run(capsys, *ARGS, *flags, "--scheduler", "static", "--json")
+    option = json.loads(out)["options"][0]
+    assert (option["scheduler"], option["max_num_seqs"], option["requests_in_engine"]) == ("static", None, None)
+    assert option["batch"] >= 1
+
+
 def test_tokens_per_day_is_a_load(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = _run(capsys, *ARGS, "--tokens-per-day", str(40 * 250 * 86400), *SMALL, "--json")
     assert json.loads(out)["request"]["rate"] == pytest.approx(40.0)
@@ -88,6 +98,9 @@ def _sheet(tmp_path: Path, text: str) -> str:
             ["prices.yaml", "usd_per_device_hour", "Field required"],
         ),
         (["--rate", "3", "--prices", "missing.yaml"], ["missing.yaml", "file not found"]),
+        (["--rate", "3", "--slo-percentile", "95"], ["slo_percentile", "50, 90 or 99"]),
+        (["--rate", "3", "--chunk-tokens", "0"], ["chunk_tokens", "greater than 0"]),
+        (["--rate", "3", "--scheduler", "dynamic"], ["scheduler", "static", "continuous"]),
     ],
 )
 def test_bad_input_exits_2_naming_the_field(

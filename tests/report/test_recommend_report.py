@@ -35,9 +35,18 @@ EVIL = "x</script><b>y"
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    """Llama-3.1-70B at 50 requests/s under TTFT 1 s and TPOT 50 ms, rented on demand (200 draws: ~1 s)."""
+    """Llama-3.1-70B at 50 requests/s under TTFT 1 s and TPOT 50 ms, rented on demand (200 draws: ~1 s), served
+    in static batches: a slower model then misses the TTFT SLO at the chosen batch, which the tornado marks
+    (under continuous batching the fleet grows instead)."""
     result = dse.recommend(
-        model="llama-3.1-70b", prompt_tokens=1000, output_tokens=300, rate=50, ttft_s=1.0, tpot_s=0.05, samples=200
+        model="llama-3.1-70b",
+        prompt_tokens=1000,
+        output_tokens=300,
+        rate=50,
+        ttft_s=1.0,
+        tpot_s=0.05,
+        samples=200,
+        scheduler="static",
     )
     return json.loads(json.dumps(result.to_dict()))  # as a reader of recommendation.json gets it
 
@@ -139,7 +148,8 @@ def test_rent_and_buy_cross_at_the_break_even_month(doc: dict[str, Any]) -> None
         assert (r.line.dash, b.line.dash) == ("solid", "dash") and r.line.color == b.line.color
         cheaper = np.flatnonzero(np.asarray(b.y) <= np.asarray(r.y))
         assert b.y[0] > r.y[0]  # buying costs more on day one
-        if entry["break_even_months"] > r.x[-1]:  # beyond the chart: renting stays cheaper over it, no mark
+        months = entry["break_even_months"]
+        if months is None or months > r.x[-1]:  # never, or beyond the chart: renting stays cheaper, no mark
             assert not cheaper.size and entry["hardware"] not in marks.meta["hardware"]
             continue
         first_month = r.x[int(cheaper[0])]  # ... and less from some month on
@@ -183,6 +193,8 @@ def test_a_purchase_without_draws_still_reports(tmp_path: Path) -> None:
     doc = json.loads(json.dumps(result.to_dict()))
     page = recommendation_report(doc, tmp_path / "buy.html").html.read_text()
     assert "buy (electricity $0.08/kWh, PUE 1.3)" in page and "No robustness" in page
+    assert "continuous batching with chunked prefill (8192-token steps)" in page  # the default
+    assert f"max {doc['options'][0]['max_num_seqs']} seqs" in page
     assert rent_vs_buy_chart(doc).data  # bought options have a rent price too: the lines are drawn
     assert f"<td class='left'>{html.escape(doc['options'][0]['target'])}</td>" in page
 
