@@ -307,3 +307,81 @@ def test_every_slot_busy_is_the_engine_s_capacity(chunk: int, P: int, G: int) ->
     out = _frame(rows)
     busy = out["throughput_tokens_per_s"].iloc[0]
     assert (out["throughput_tokens_per_s"].iloc[1:] <= busy * (1 + 1e-9)).all(), out["throughput_tokens_per_s"]
+
+
+# --- X(b) falls where a prompt takes one more chunk: the first crossing --------------------------------------
+
+DIP = (2000.0, 500.0, 1024.0)
+"""P, G, C: one sequence leaves a 1,024-token room (2 chunks of 1,000); at b = 25 the room is 1,000 and past it a
+prompt takes 3 chunks, so X falls by about 6 %."""
+
+
+def _dip_steps(P: float, G: float, C: float) -> continuous.StepTimes:
+    b_max = float(continuous.fed_slots(512.0, P, G, C))
+    return continuous.StepTimes(b_max, 0.05, 0.02, 0.05 + 0.2 * b_max / 512, 0.02 + 0.1 * b_max / 512)
+
+
+def test_a_chunk_boundary_is_where_the_room_is_a_whole_share_of_the_prompt() -> None:
+    P, G, C = DIP
+    # below G the room is C - (b - 1): 1,000 tokens (2 chunks) at b = 25, 666.7 (3 chunks) at b = 358.3
+    assert continuous.chunk_boundary(2.0, P, G, C) == pytest.approx(25.0)
+    assert continuous.chunk_boundary(3.0, P, G, C) == pytest.approx(C - P / 3 + 1)
+    # beyond G the room is C - b (1 - 1/G): P / 4 = 500 tokens at b = (1024 - 500) x 500 / 499 = 525.05
+    b4 = continuous.chunk_boundary(4.0, P, G, C)
+    assert b4 == pytest.approx(524.0 * 500.0 / 499.0) and b4 > G
+    for n, b in ((2.0, 25.0), (4.0, b4)):
+        assert continuous.room(G, b, C) == pytest.approx(P / n)
+        assert continuous.chunks(P, G, b * (1 - 1e-6), C)[0] == n
+        assert continuous.chunks(P, G, b * (1 + 1e-6), C)[0] == n + 1
+    # a room that one sequence already lacks has no boundary; nor has a one-token output (the room stays C)
+    assert np.isnan(continuous.chunk_boundary(1.0, P, G, C)) and np.isnan(continuous.chunk_boundary(3.0, P, 1.0, C))
+    # speculative decoding: each decoding sequence takes t tokens of the room
+    assert continuous.chunk_boundary(2.0, P, G, C, 4.0) == pytest.approx(24.0 / 4.0 + 1.0)
+
+
+def _first_on_a_scan(steps: continuous.StepTimes, rate: float, P: float, G: float, C: float) -> float:
+    b = np.linspace(1.0, float(steps.b_max), 400_001)
+    x = steps.at(b, P, G, C).requests_per_s
+    return float(b[np.argmax(x >= rate)])
+
+
+def test_a_rate_reached_before_a_dip_runs_at_its_first_crossing() -> None:
+    """Just under the peak before the dip the rate is crossed three times (rising, after the dip's bottom is
+    passed on the way down, and again as X recovers): the engine, its load rising, stops at the first."""
+    P, G, C = DIP
+    steps = _dip_steps(P, G, C)
+    peak = float(continuous.peak_rate(steps, 2.0, P, G, C)[0])
+    assert steps.at(27.0, P, G, C).requests_per_s < 0.99 * peak < steps.at(28.0, P, G, C).requests_per_s  # a dip
+    for rate in (0.999 * peak, 0.99 * peak, 0.9 * peak):
+        b = float(continuous.slots_for_rate(steps, rate, P, G, C))  # one candidate (the scalar path)
+        assert b == pytest.approx(_first_on_a_scan(steps, rate, P, G, C), abs=2e-3)
+        assert steps.at(b, P, G, C).requests_per_s == pytest.approx(rate, rel=1e-6)
+        array = continuous.slots_for_rate(replace(steps, b_max=np.array([steps.b_max])), np.array([rate]), P, G, C)
+        assert array[0] == pytest.approx(b, rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(600, 9000), st.integers(50, 1500), st.sampled_from([512, 1024, 2048]), st.floats(0.3, 0.999))
+def test_the_operating_point_is_the_first_b_that_reaches_the_rate(P: int, G: int, C: int, share: float) -> None:
+    steps = _dip_steps(float(P), float(G), float(C))
+    b = np.linspace(1.0, float(steps.b_max), 100_001)
+    x = steps.at(b, P, G, C).requests_per_s
+    rate = share * float(x.max())
+    found = float(continuous.slots_for_rate(steps, rate, P, G, C))
+    if steps.at(steps.b_max, P, G, C).requests_per_s <= rate:
+        assert found == steps.b_max  # beyond every slot busy: overloaded, whatever came before
+        return
+    assert not np.any(x[b < found * (1 - 1e-4) - 1e-3] >= rate * (1 + 1e-6))  # nothing earlier reaches it
+    assert steps.at(found, P, G, C).requests_per_s == pytest.approx(rate, rel=1e-5)
+
+
+def test_the_most_a_replica_sustains_counts_the_peak_before_a_dip() -> None:
+    """A TPOT SLO met up to b = 26, just past the boundary at 25: X there is 3.6 % under the peak just before
+    the boundary, where the SLO is met too; the peak is the rate the replica sustains."""
+    P, G, C = DIP
+    steps = _dip_steps(P, G, C)
+    slo = float(steps.at(26.0, P, G, C).tpot_s)
+    rate = continuous.max_rate(steps, P, G, C, np.inf, slo, 0.5)
+    peak, state = continuous.peak_rate(steps, 2.0, P, G, C)
+    assert float(steps.at(26.0, P, G, C).requests_per_s) < 0.97 * float(peak)
+    assert rate == pytest.approx(float(peak), rel=1e-12) and state.tpot_s < slo
