@@ -1,7 +1,17 @@
 """Catalogs: hardware, systems, models, quantization schemes, efficiency profiles -> frozen SI specs."""
 
 from dse.catalog._files import read_document, validate
-from dse.catalog._hardware import DType, HardwareRecord, HardwareSpec, LinkSpec, SystemRecord, SystemSpec
+from dse.catalog._hardware import (
+    LINK_FAMILIES,
+    DType,
+    HardwareRecord,
+    HardwareSpec,
+    LinkFamily,
+    LinkSpec,
+    SystemRecord,
+    SystemSpec,
+    link_family,
+)
 from dse.catalog._model import LayerSet, ModelRecord, ModelSpec, model_spec
 from dse.catalog._numerics import resolve_numerics
 from dse.catalog._prices import (
@@ -52,6 +62,7 @@ __all__ = [
     "CALIBRATED",
     "ENGINE_PREFERENCE",
     "GENERIC",
+    "LINK_FAMILIES",
     "QUANTILES",
     "QUANTITIES",
     "TERMS",
@@ -64,6 +75,7 @@ __all__ = [
     "IntervalRecord",
     "KVFormatRecord",
     "LayerSet",
+    "LinkFamily",
     "LinkSpec",
     "ModelRecord",
     "ModelSpec",
@@ -81,6 +93,7 @@ __all__ = [
     "efficiency_profile",
     "hardware_catalog",
     "is_path",
+    "link_family",
     "load_hardware",
     "load_kv_format",
     "load_model",

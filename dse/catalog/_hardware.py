@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -115,6 +116,26 @@ class SystemRecord(BaseModel):
     notes: str | None = None
 
 
+LinkFamily = Literal["nvlink", "infiniband", "roce", "pcie", "infinity-fabric", "ici", "other"]
+LINK_FAMILIES: tuple[LinkFamily, ...] = typing.get_args(LinkFamily)
+_FAMILY_MARKS: tuple[tuple[tuple[str, ...], LinkFamily], ...] = (
+    (("nvlink", "nvswitch"), "nvlink"),
+    (("infiniband", "connectx"), "infiniband"),
+    (("roce",), "roce"),
+    (("pcie",), "pcie"),
+    (("infinity-fabric", "xgmi"), "infinity-fabric"),
+    (("ici",), "ici"),
+)
+
+
+def link_family(kind: str) -> LinkFamily:
+    """The family of a link ``kind`` as the catalog names it (``nvswitch-nvlink4``: ``nvlink``; ``pcie5-x16``:
+    ``pcie``; ``infiniband-ndr``: ``infiniband``), which an efficiency profile gives a collective efficiency
+    (``ProfileRecord.link_efficiency``); ``other`` for a kind none of them names."""
+    name = kind.lower()
+    return next((family for marks, family in _FAMILY_MARKS if any(m in name for m in marks)), "other")
+
+
 @dataclass(frozen=True)
 class LinkSpec:
     """A link in SI: bytes/s per direction per device; latency in seconds (None: use the profile's)."""
@@ -122,6 +143,10 @@ class LinkSpec:
     kind: str
     bandwidth_bytes_per_s: float
     latency_s: float | None
+
+    @property
+    def family(self) -> LinkFamily:
+        return link_family(self.kind)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from dse import units
-from dse.catalog._hardware import DType
+from dse.catalog._hardware import DType, LinkFamily, LinkSpec
 from dse.catalog._provenance import Provenance
 
 QUANTITIES = ("tpot_s", "ttft_s", "throughput_tokens_per_s")
@@ -67,6 +67,11 @@ class ProfileRecord(BaseModel):
     comm_overlap: float = Field(
         default=0.0, ge=0, le=1, description="share of the shorter of compute and communication hidden"
     )
+    link_efficiency: dict[LinkFamily, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=dict,
+        description="bus bandwidth a collective reaches over the link's nominal per-direction bandwidth, per link "
+        "family (nvlink, infiniband, roce, pcie, infinity-fabric, ici, other); 1 where not given",
+    )
     compute_efficiency_by_format: dict[DType, float] = Field(
         default_factory=dict,
         description="achieved / peak of the linear layers per compute format, where it differs from "
@@ -106,6 +111,11 @@ class EfficiencyProfile:
     inter_node_latency_s: float
     comm_overlap: float
     record: ProfileRecord
+
+    def link_bandwidth(self, link: LinkSpec) -> float:
+        """What a collective gets of ``link``, bytes/s per direction: its nominal bandwidth times the profile's
+        efficiency for its family (``ProfileRecord.link_efficiency``; 1 where the profile gives none)."""
+        return link.bandwidth_bytes_per_s * self.record.link_efficiency.get(link.family, 1.0)
 
     @property
     def calibrated_on(self) -> frozenset[str]:

@@ -286,8 +286,8 @@ def _system_row(target: Target, prof: EfficiencyProfile) -> tuple[float, ...]:
         max_nodes = float(system.max_nodes) if system.max_nodes is not None else np.inf
         if inter is None:
             max_nodes = 1.0
-    intra_bw = intra.bandwidth_bytes_per_s if intra else np.inf
-    inter_bw = inter.bandwidth_bytes_per_s if inter else 0.0
+    intra_bw = prof.link_bandwidth(intra) if intra else np.inf  # what a collective gets of it
+    inter_bw = prof.link_bandwidth(inter) if inter else 0.0
     intra_lat = intra.latency_s if intra and intra.latency_s is not None else prof.collective_latency_s
     inter_lat = inter.latency_s if inter and inter.latency_s is not None else prof.inter_node_latency_s
     return (devices_per_node, max_nodes, intra_bw, intra_lat, inter_bw, inter_lat, host_link, host_memory)

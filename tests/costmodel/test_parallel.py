@@ -367,3 +367,58 @@ def test_exactly_full_is_feasible() -> None:
         assert evaluate(arch, exact).metrics.reason[0] == expected
     short = dataclasses.replace(c, host_memory_bytes=np.full(1, np.nextafter(float(mem.host_kv_cache_bytes), 0)))
     assert evaluate_reference(arch, short.row(0)).metrics.reason == Reason.HOST_MEMORY_EXCEEDED
+
+
+@pytest.mark.parametrize(
+    ("kind", "family"),
+    [
+        ("nvswitch-nvlink4", "nvlink"),
+        ("nvlink5-switch", "nvlink"),
+        ("nvlink3-bridge", "nvlink"),
+        ("infiniband-ndr", "infiniband"),
+        ("connectx-8", "infiniband"),
+        ("roce-200g-x3", "roce"),
+        ("pcie4-via-host", "pcie"),
+        ("pcie5-x16", "pcie"),
+        ("infinity-fabric", "infinity-fabric"),
+        ("ici-2d-torus", "ici"),
+        ("dcn", "other"),
+    ],
+)
+def test_a_link_kind_belongs_to_a_family(kind: str, family: str) -> None:
+    from dse.catalog import link_family
+
+    assert link_family(kind) == family
+
+
+@pytest.mark.parametrize(
+    ("target", "tp", "intra", "inter"),
+    [
+        # NVSwitch: all-reduces at the line rate (NVLink SHARP); InfiniBand NDR: 47 of 50 GB/s
+        ("dgx-h100", 8, 450e9 * 1.0, 50e9 * 0.94),
+        # xGMI: about 48 of 64 GB/s a link (AMD's RCCL note), over the 448 GB/s of seven links
+        ("mi300x-platform", 8, 448e9 * 0.75, None),
+        # PCIe through the host: bound by what the CPU and memory deliver, half the link
+        ("l40s-server", 4, 31.5e9 * 0.5, None),
+    ],
+)
+def test_collectives_get_their_link_family_s_share_of_the_nominal_bandwidth(
+    target: str, tp: int, intra: float, inter: float | None
+) -> None:
+    row = {"model": "llama-3.1-8b", "hardware": target, "tp": tp}
+    cand = candidates(row)
+    assert cand.intra_link_bytes_per_s[0] == pytest.approx(intra, rel=1e-12)
+    if inter is not None:
+        assert cand.inter_link_bytes_per_s[0] == pytest.approx(inter, rel=1e-12)
+    ideal = candidates(row, profile="ideal")  # the pure roofline keeps the nominal figures
+    _, system = load_target(target)
+    assert system is not None
+    assert ideal.intra_link_bytes_per_s[0] == system.intra_node_link.bandwidth_bytes_per_s
+    # the tensor-parallel all-reduce's bandwidth term scales with 1 / efficiency: the ideal profile's is the
+    # bytes over the nominal bandwidth alone; the default adds (1 / efficiency - 1) of it and its latencies
+    default, pure = (analyze("llama-3.1-8b", target, tp=tp, batch=8, profile=p) for p in ("default", "ideal"))
+    comm, nominal = pure.evaluation.communication[0], system.intra_node_link.bandwidth_bytes_per_s
+    assert comm.tp_all_reduce_s == pytest.approx(comm.tp_all_reduce_bytes / nominal, rel=1e-9)
+    extra = default.evaluation.communication[0].tp_all_reduce_s - comm.tp_all_reduce_s
+    slower = comm.tp_all_reduce_bytes * (1 / intra - 1 / nominal)
+    assert 0 < extra - slower < 1e-3  # what remains is the latencies: 8 us an all-reduce, two a layer
