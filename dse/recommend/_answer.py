@@ -180,10 +180,15 @@ _NEARNESS = ("limits", "ttft and tpot", "tpot", "ttft", "memory")
 
 
 def _nearest_reason(group: Sequence[Choice]) -> str:
-    """The reason of the target that came closest: a limit over an SLO, an SLO over memory."""
-    reasons = [c.reason or "" for c in group]
-    rank = {r: next((i for i, k in enumerate(_NEARNESS) if r.startswith(k)), len(_NEARNESS)) for r in reasons}
-    return min(reasons, key=lambda r: rank[r])
+    """The reason of the target that came closest: a limit over an SLO, an SLO over memory, and between two
+    targets an SLO blocks, the one whose fastest latency is nearer to it (a system splitting the model
+    against the bare device)."""
+
+    def nearness(c: Choice) -> tuple[int, float]:
+        reason = c.reason or ""
+        return next((i for i, k in enumerate(_NEARNESS) if reason.startswith(k)), len(_NEARNESS)), c.miss
+
+    return min(group, key=nearness).reason or ""
 
 
 def crossing(option: Option, level: float) -> float | None:

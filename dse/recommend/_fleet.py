@@ -411,25 +411,28 @@ class Choice:
     """Of the devices paid for, at maximum, host included."""
     reason: str | None
     binding: str | None
+    miss: float = np.inf
+    """Where an SLO blocks it: the fastest latency over the SLO (the nearer to 1, the nearer to serving)."""
 
 
-def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray | None) -> str:
-    """Why none of a target's configurations serves the load: the constraint that blocks the nearest."""
+def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray | None) -> tuple[str, float]:
+    """Why none of a target's configurations serves the load: the constraint that blocks the nearest, and by
+    how much where it is an SLO (the fastest latency over the SLO; inf otherwise)."""
     fits = rows[grid.reason[rows] == 0]
     if len(fits) == 0:
         codes, counts = np.unique(grid.reason[rows], return_counts=True)
         memory = [c for c in codes if c in (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED)]
         code = memory[0] if memory else codes[np.argmax(counts)]
-        return f"memory: {REASON_TEXT[Reason(int(code))]} in every configuration tried"
+        return f"memory: {REASON_TEXT[Reason(int(code))]} in every configuration tried", np.inf
     at = " (a lone request)" if request.scheduler == "continuous" else ""
-    if request.ttft_s is not None and np.nanmin(grid.ttft_s[fits]) > request.ttft_s:
-        return f"ttft: fastest TTFT{at} {np.nanmin(grid.ttft_s[fits]):.3g} s > SLO {request.ttft_s:g} s"
-    if request.tpot_s is not None and np.nanmin(grid.tpot_s[fits]) > request.tpot_s:
-        fastest = np.nanmin(grid.tpot_s[fits]) * 1e3
-        return f"tpot: fastest TPOT{at} {fastest:.3g} ms > SLO {request.tpot_s * 1e3:g} ms"
+    if request.ttft_s is not None and (fastest := np.nanmin(grid.ttft_s[fits])) > request.ttft_s:
+        return f"ttft: fastest TTFT{at} {fastest:.3g} s > SLO {request.ttft_s:g} s", fastest / request.ttft_s
+    if request.tpot_s is not None and (fastest := np.nanmin(grid.tpot_s[fits])) > request.tpot_s:
+        text = f"tpot: fastest TPOT{at} {fastest * 1e3:.3g} ms > SLO {request.tpot_s * 1e3:g} ms"
+        return text, fastest / request.tpot_s
     if limited is not None and not limited.any():
-        return "ttft and tpot: no configuration meets both SLOs"
-    return "limits: every fleet that meets the SLOs exceeds the budget, power or device limit"
+        return "ttft and tpot: no configuration meets both SLOs", np.inf
+    return "limits: every fleet that meets the SLOs exceeds the budget, power or device limit", np.inf
 
 
 def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Grid) -> list[Choice]:
@@ -453,10 +456,10 @@ def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Gri
             allowed &= paid * c.usd_per_device_hour * HOURS_PER_MONTH <= request.budget_usd_per_month
         good = np.flatnonzero(allowed)
         if len(good) == 0:
-            reason = _why_not(grid, rows, request, ok[rows])
+            reason, miss = _why_not(grid, rows, request, ok[rows])
             if request.max_power_kw is not None and power_w is None and ok[rows].any():
                 reason = "limits: its power is unknown (no TDP or system power), so no power limit can be met"
-            choices.append(Choice(ref, target, c, None, 0, 0, 0, None, None, reason, None))
+            choices.append(Choice(ref, target, c, None, 0, 0, 0, None, None, reason, None, float(miss)))
             continue
         order = np.lexsort(
             (grid.batch[rows[good]], grid.ttft_s[rows[good]], grid.tpot_s[rows[good]], devices[rows[good]], paid[good])

@@ -253,6 +253,18 @@ def test_no_hardware_meeting_the_slos_is_an_answer_with_reasons() -> None:
     assert big.infeasible[0].reason.startswith("memory:")
 
 
+def test_an_accelerator_that_cannot_serve_says_how_near_its_nearest_target_came() -> None:
+    """H100 alone misses a 50 ms TTFT by 4.6x on Llama-3.1-70B; split over a DGX H100 by 1.15x: the answer
+    names the nearer (the DGX's), whichever target comes first."""
+    request = {**BASE, "model": "llama-3.1-70b", "prompt_tokens": 2000, "ttft_s": 0.05}
+    (group,) = dse.recommend(**request | {"hardware": ("h100-sxm",)}).infeasible  # the device and its systems
+    (system,) = dse.recommend(**request | {"hardware": ("dgx-h100",)}).infeasible
+    assert group.reason == system.reason
+    fastest = float(group.reason.split("request) ")[1].split(" s")[0])
+    bare = analyze("llama-3.1-70b", "h100-sxm", quant="fp8", prompt_len=2000, gen_len=250).to_dict()["ttft_s"]
+    assert 0.05 < fastest < bare / 3  # one H100 alone is over four times too slow
+
+
 def test_limits_bind_and_say_so() -> None:
     capped = dse.recommend(
         **{**BASE, "rate": 400.0}, max_devices=dse.recommend(**{**BASE, "rate": 400.0}).options[0].devices - 1
