@@ -112,7 +112,8 @@ class Grid:
     slots: np.ndarray
     """Continuous: sequences a replica's engine holds at its share of the sizing load (NaN: static)."""
     max_slots: np.ndarray
-    """Continuous: the most it may hold (``max_num_seqs``, memory, the token budget: the smallest)."""
+    """Continuous: the most it may hold (``max_num_seqs``, memory, the token budget: the smallest), as scored
+    with every slot busy (``score_grid``'s first pass; in a grid scored at a load, the slots at that load)."""
     memory_slots: np.ndarray
     """Continuous: the sequences whose KV cache fits in memory at mean occupancy."""
     limit: np.ndarray | None = None
@@ -252,8 +253,7 @@ def score_configurations(
         columns = dict(columns) | {"max_num_seqs": columns["batch"], "batch": np.ones(n, dtype=np.int64)}
         columns |= continuous_columns(request, n, speed)
     quantile = SERVING_QUANTILES.index(request.slo_percentile / 100)
-    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr", "dev", "reason", "fl", "by", "rate", "b", "bmax")}
-    out["fit"] = np.full(n, np.nan)
+    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr", "dev", "reason", "fl", "by", "rate", "b", "fit")}
     formats = np.empty(n, dtype=object)
     for rows, scored in score_columns(columns, profile=request.profile):  # type: ignore[arg-type]
         m, serving = scored.metrics, scored.serving
