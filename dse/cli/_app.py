@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from dse import units
-from dse.costmodel import CHUNK_TOKENS, METRIC_NAMES, PRICINGS, CostAssumptions
+from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, METRIC_NAMES, PRICINGS, CostAssumptions
 from dse.errors import InputError
 from dse.execute import EXECUTORS
 from dse.scoring import INPUTS, SCHEDULERS, Input
@@ -308,6 +308,10 @@ def recommend_command(
     chunk_tokens: Annotated[
         int, typer.Option(help="Continuous: tokens an engine step may carry (vLLM's max_num_batched_tokens).")
     ] = int(CHUNK_TOKENS),
+    max_utilization: Annotated[
+        float,
+        typer.Option(help="Continuous: the most of its every-slot-busy rate a replica carries (its queue grows)."),
+    ] = MAX_UTILIZATION,
     hardware: Annotated[
         list[str] | None,
         typer.Option(help="Accelerator or system id (repeat); an accelerator brings its systems. Default: all."),
@@ -375,6 +379,7 @@ def recommend_command(
         scheduler=scheduler.value,
         slo_percentile=slo_percentile,
         chunk_tokens=chunk_tokens,
+        max_utilization=max_utilization,
         hardware=tuple(hardware) if hardware else None,
         pricing=pricing.value,
         reserved_term=reserved_term.value,

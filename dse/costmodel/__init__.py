@@ -4,7 +4,15 @@
 N candidates at once from tables built from those formulas. Both return an ``Evaluation``.
 """
 
-from dse.costmodel.candidates import CHUNK_TOKENS, DEFAULTS, MAX_NUM_SEQS, POOL_FIELDS, SPEC_ACCEPTANCE, Candidates
+from dse.costmodel.candidates import (
+    CHUNK_TOKENS,
+    DEFAULTS,
+    MAX_NUM_SEQS,
+    MAX_UTILIZATION,
+    POOL_FIELDS,
+    SPEC_ACCEPTANCE,
+    Candidates,
+)
 from dse.costmodel.engine.evaluate import compile_model, evaluate
 from dse.costmodel.physics.architecture import Architecture, MLAShape, MoEShape
 from dse.costmodel.physics.collectives import Communication
@@ -31,6 +39,7 @@ __all__ = [
     "CHUNK_TOKENS",
     "DEFAULTS",
     "MAX_NUM_SEQS",
+    "MAX_UTILIZATION",
     "METRIC_NAMES",
     "POOL_FIELDS",
     "PRICINGS",

@@ -190,6 +190,12 @@ class Candidates:
 
 MAX_NUM_SEQS = 256.0
 """Continuous batching's default sequence cap: vLLM's ``max_num_seqs`` default (EngineArgs, v0.6-v0.11)."""
+MAX_UTILIZATION = 0.9
+"""Under continuous batching a replica is sized to carry at most 90 % of the rate it completes with every slot
+busy. Its Poisson queue grows as 1 / (1 - ρ): at 99 % a p90 TTFT of seconds is common even where no SLO is set;
+at 90 % the M/D/1 mean wait is 4.5 mean services. SLOs usually bind below it (they include the queue); it
+binds without SLOs or with loose ones. A round planning figure (capacity planners keep 10-30 % headroom),
+set your own with ``max_utilization`` (``dse recommend``)."""
 CHUNK_TOKENS = 8192.0
 """Continuous batching's default token budget per step: TensorRT-LLM's ``max_num_tokens`` default (8192,
 ``trtllm-bench`` and the LLM API's BuildConfig) and vLLM's ``max_num_batched_tokens`` for online serving on

@@ -40,10 +40,11 @@ from dse.scoring import scenario_rent, score_columns, target_prices, target_prof
 BATCHES = np.unique(np.concatenate([np.arange(1, 33), np.round(32 * 2 ** (np.arange(1, 57) / 8))])).astype(int)
 """Batch sizes tried: every size to 32, then eight steps an octave to 4096 (a fleet's cost moves by at most
 ~9 % between neighbours)."""
-SEQUENCES = tuple(2**i for i in range(11))
-"""``max_num_seqs`` tried under continuous batching: the powers of two to 1,024 (vLLM's default is 256; its V1
-engine raises it to 1,024 on large GPUs). A larger cap never lowers what a replica sustains, so the largest
-that memory admits is the usual choice."""
+SEQUENCES = tuple(sorted({2**i for i in range(11)} | {3 * 2**i for i in range(9)}))
+"""``max_num_seqs`` tried under continuous batching: 1, 2, 3, 4, 6, 8, 12 ... 768, 1,024, two steps an octave
+(vLLM's default is 256; its V1 engine raises it to 1,024 on large GPUs). A larger cap is not always better:
+more sequences share each step, so TPOT and the queue grow (B200, Llama-3.1-70B, TTFT <= 1 s and TPOT <= 50 ms
+at p90: 15.9 requests/s at 320, 13.3 at 1,024), hence the grid."""
 PIPELINE = (1, 2, 4, 8)
 """Pipeline degrees tried on systems (tensor degrees: the powers of two up to a node)."""
 
@@ -111,13 +112,18 @@ class Grid:
     compute_format: np.ndarray
     slots: np.ndarray
     """Continuous: sequences a replica's engine holds at its share of the sizing load (NaN: static)."""
-    max_slots: np.ndarray
-    """Continuous: the most it may hold (``max_num_seqs``, memory, the token budget: the smallest), as scored
-    with every slot busy (``score_grid``'s first pass; in a grid scored at a load, the slots at that load)."""
+    busy_slots: np.ndarray
+    """Continuous: the sequences it holds with every slot busy, b_max (``max_num_seqs``, memory, the token
+    budget: the smallest), from ``score_grid``'s first pass (in a grid scored at a load, the slots there)."""
     memory_slots: np.ndarray
     """Continuous: the sequences whose KV cache fits in memory at mean occupancy."""
+    capped: np.ndarray
+    """Continuous: the capacity is the utilisation cap's (``Request.max_utilization`` of every slot busy's
+    rate), below what the SLOs allow."""
     limit: np.ndarray | None = None
     """Continuous: what caps each replica's capacity (``_limits``; None: not found)."""
+    loaded: bool = False
+    """Continuous: ``ttft_s`` and ``tpot_s`` are at each replica's share of the sizing load (``score_grid``)."""
 
 
 def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelSpec) -> dict[str, list]:
@@ -178,19 +184,23 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
         tpot_s=loaded.tpot_s,
         slots=loaded.slots,
         limit=_limits(request, columns, repeat["target"], grid),
+        loaded=True,
     )
 
 
 TIGHT = 0.995
 """An SLO binds a replica's capacity where, at that capacity, its latency is within 0.5 % of the SLO (the
 search for the rate stops 2^-24 of the slots short of it)."""
+FULL = 1.0 - 1e-6
+"""Slots count as full at this share of a cap (the cost model's slot counts carry rounding: 511.99999999999994
+of 512)."""
 
 
 def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray, grid: Grid) -> np.ndarray:
-    """Continuous: what caps each replica's capacity. At that rate, an SLO its latency reaches (``ttft``,
-    ``tpot``); where none is reached, the engine's slots are full: ``max_num_seqs``, ``memory`` (the KV
-    cache), or ``chunk_tokens`` (the budget cannot carry more sequences or keep more fed), whichever set
-    them. Empty where nothing serves."""
+    """Continuous: what caps each replica's capacity. ``utilization`` where the cap on utilisation does; else,
+    at that rate, an SLO its latency reaches (``ttft``, ``tpot``); where none is reached, the engine's slots are
+    full: ``max_num_seqs``, ``memory`` (the KV cache), or ``chunk_tokens`` (the budget cannot carry more
+    sequences or keep more fed), whichever set them. Empty where nothing serves."""
     limit = np.full(len(target), "", dtype=object)
     rows = np.flatnonzero((grid.reason == 0) & (grid.capacity_rps > 0))
     if len(rows) == 0:
@@ -202,15 +212,16 @@ def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray,
     at = score_configurations(part, target[rows], request)
     ttft_slo = request.ttft_s if request.ttft_s is not None else np.inf
     tpot_slo = request.tpot_s if request.tpot_s is not None else np.inf
-    slots, sequences = grid.max_slots[rows], grid.batch[rows]
+    slots, sequences = grid.busy_slots[rows], grid.batch[rows]
     limit[rows] = np.select(
         [
+            grid.capped[rows],
             at.ttft_s >= TIGHT * ttft_slo,
             at.tpot_s >= TIGHT * tpot_slo,
-            slots >= sequences,
-            slots >= grid.memory_slots[rows],
+            slots >= sequences * FULL,
+            slots >= grid.memory_slots[rows] * FULL,
         ],
-        ["ttft", "tpot", "max_num_seqs", "memory"],
+        ["utilization", "ttft", "tpot", "max_num_seqs", "memory"],
         "chunk_tokens",
     )
     return limit
@@ -253,7 +264,8 @@ def score_configurations(
         columns = dict(columns) | {"max_num_seqs": columns["batch"], "batch": np.ones(n, dtype=np.int64)}
         columns |= continuous_columns(request, n, speed)
     quantile = SERVING_QUANTILES.index(request.slo_percentile / 100)
-    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr", "dev", "reason", "fl", "by", "rate", "b", "fit")}
+    keys = ("ttft", "tpot", "thr", "dev", "reason", "fl", "by", "rate", "b", "fit", "busy")
+    out = {k: np.full(n, np.nan) for k in keys}
     formats = np.empty(n, dtype=object)
     for rows, scored in score_columns(columns, profile=request.profile):  # type: ignore[arg-type]
         m, serving = scored.metrics, scored.serving
@@ -265,10 +277,14 @@ def score_configurations(
             out["ttft"][rows] = serving.ttft_quantiles_s[quantile]
             out["tpot"][rows] = serving.tpot_quantiles_s[quantile]
             out["rate"][rows], out["b"][rows], out["fit"][rows] = m.max_request_rate, serving.slots, serving.max_slots
+            with np.errstate(invalid="ignore", divide="ignore"):  # every slot busy's rate: rate / utilisation
+                out["busy"][rows] = serving.request_rate / serving.utilization
     gen = np.asarray(columns["gen_len"], dtype=float)
     factor = np.broadcast_to(np.asarray(speed, dtype=float), (n,))
+    cap = request.max_utilization * out["busy"]
+    capped = continuous & (cap < out["rate"])
     with np.errstate(invalid="ignore", divide="ignore"):
-        capacity = (out["rate"] if continuous else out["thr"] / gen) * factor
+        capacity = (np.where(capped, cap, out["rate"]) if continuous else out["thr"] / gen) * factor
     return Grid(
         target=np.asarray(target),
         quant=np.asarray(columns["quant"], dtype=object),
@@ -286,8 +302,9 @@ def score_configurations(
         decode_bytes=out["by"],
         compute_format=formats,
         slots=out["b"],
-        max_slots=out["b"].copy(),
+        busy_slots=out["b"].copy(),
         memory_slots=out["fit"],
+        capped=capped,
     )
 
 
@@ -301,10 +318,14 @@ def meets_slos(ttft: np.ndarray, tpot: np.ndarray, request: Request) -> np.ndarr
 
 
 def serves(grid: Grid, request: Request) -> np.ndarray:
-    """Rows that serve under the SLOs: fit in memory, serve at a positive rate, and, static, meet the SLOs at
-    their batch (under continuous batching the capacity is already the rate the SLOs allow)."""
+    """Rows that serve under the SLOs: fit in memory, serve at a positive rate, and meet the SLOs: static, at
+    their batch; continuous, at their share of the sizing load where the grid has it (``Grid.loaded``; the
+    capacity is the rate the SLOs allow, but the rate search and the latency at a rate may land on different
+    sides of a step in the engine's state, so the latencies are checked too)."""
     ok = (grid.reason == 0) & (grid.capacity_rps > 0)
-    return ok if request.scheduler == "continuous" else ok & meets_slos(grid.ttft_s, grid.tpot_s, request)
+    if request.scheduler == "continuous" and not grid.loaded:
+        return ok
+    return ok & meets_slos(grid.ttft_s * FULL, grid.tpot_s * FULL, request)
 
 
 def replicas_for(rate: float | np.ndarray, capacity: np.ndarray) -> np.ndarray:
@@ -437,7 +458,7 @@ def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray
 
 def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Grid) -> list[Choice]:
     """Per target, the configuration with the lowest fleet cost: the fewest devices paid for (then in service;
-    then the lowest TPOT, TTFT, batch)."""
+    under continuous batching then the most capacity; then the lowest TPOT, TTFT, batch)."""
     ok = serves(grid, request)
     replicas = replicas_for(request.sizing_rate, grid.capacity_rps)
     devices = replicas * grid.devices
@@ -461,8 +482,11 @@ def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Gri
                 reason = "limits: its power is unknown (no TDP or system power), so no power limit can be met"
             choices.append(Choice(ref, target, c, None, 0, 0, 0, None, None, reason, None, float(miss)))
             continue
+        picked = rows[good]
+        # ties: continuous, the most capacity (headroom at the same cost); then the lowest TPOT, TTFT, batch
+        headroom = -grid.capacity_rps[picked] if request.scheduler == "continuous" else np.zeros(len(good))
         order = np.lexsort(
-            (grid.batch[rows[good]], grid.ttft_s[rows[good]], grid.tpot_s[rows[good]], devices[rows[good]], paid[good])
+            (grid.batch[picked], grid.ttft_s[picked], grid.tpot_s[picked], headroom, devices[picked], paid[good])
         )
         pick = good[order[0]]
         row = int(rows[pick])
@@ -484,10 +508,11 @@ def _binding(
     peaks: Mapping[str, float],
     hw: HardwareSpec,
 ) -> str:
-    """What caps this configuration's batch, so its capacity per device: the blocker of the first batch size
-    past the largest that serves (memory, ttft, tpot), or when every batch tried serves, the resource the
-    decode step is bound by at the datasheet peaks the engine gets (``peaks``: FP16-accumulate rates for an
-    engine that accumulates so; compute, bandwidth). ``load``: one replica serves it all."""
+    """What caps this configuration's capacity per device. ``load``: one replica serves it all. Under continuous
+    batching, ``Grid.limit`` (``_limits``). Static: the blocker of the first batch size past the largest that
+    serves (memory, ttft, tpot), or when every batch tried serves, the resource the decode step is bound by at
+    the datasheet peaks the engine gets (``peaks``: FP16-accumulate rates for an engine that accumulates so;
+    compute, bandwidth)."""
     if replicas == 1:
         return "load"
     if grid.limit is not None:

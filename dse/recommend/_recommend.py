@@ -57,9 +57,9 @@ OPTION_KEYS = (
     "max_num_seqs",
     "requests_in_engine",
 )
-"""Keys of each option in ``recommendation.json``, in order (the first fifteen are the contract's). Under
-continuous batching ``batch`` is the engine's running batch at a replica's share of the load (its requests in
-the engine, rounded) and ``max_num_seqs`` its cap (null under static batches)."""
+"""Keys of each option in ``recommendation.json``, in order (the first fifteen are the contract's). ``batch`` is
+the configuration's batch size: the static batch, or under continuous batching the engine's cap, which
+``max_num_seqs`` repeats (null under static batches); ``requests_in_engine`` is the running batch there."""
 
 
 @dataclass(frozen=True)
@@ -138,11 +138,8 @@ class Recommendation:
 
 
 def _option_dict(o: Option) -> dict[str, Any]:
-    continuous = o.scheduler == "continuous"
-    d = {key: getattr(o, key) for key in OPTION_KEYS if key != "max_num_seqs"}
-    running = max(1, round(o.requests_in_engine)) if continuous and o.requests_in_engine is not None else o.batch
-    d["batch"], d["max_num_seqs"] = (running, o.batch) if continuous else (o.batch, None)
-    d = {key: d[key] for key in OPTION_KEYS}
+    sequences = o.batch if o.scheduler == "continuous" else None  # continuous: the engine's cap
+    d = {key: getattr(o, key, None) for key in OPTION_KEYS} | {"max_num_seqs": sequences}  # in OPTION_KEYS' order
     d["price_sources"] = list(o.price_sources)
     c = o.chosen.costing if o.chosen else None
     d["per_device"] = {

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from dse.catalog import CALIBRATED
-from dse.costmodel import CHUNK_TOKENS, CostAssumptions
+from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, CostAssumptions
 from dse.errors import InputError
 from dse.scoring import Percentile, Scheduler
 
@@ -54,6 +54,13 @@ class Request(BaseModel):
     )
     chunk_tokens: PositiveInt = Field(
         default=int(CHUNK_TOKENS), description="continuous: tokens an engine step may carry (the token budget)"
+    )
+    max_utilization: float = Field(
+        default=MAX_UTILIZATION,
+        gt=0.0,
+        le=1.0,
+        description="continuous: the most of its every-slot-busy rate a replica is sized to carry (its queue "
+        "grows as 1 / (1 - utilisation))",
     )
     hardware: tuple[str, ...] | None = Field(default=None, min_length=1)
     quants: tuple[str, ...] = Field(default=DEFAULT_QUANTS, min_length=1)

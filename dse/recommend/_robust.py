@@ -33,8 +33,7 @@ from dse import units
 from dse.catalog import GENERIC, load_target
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
-from dse.recommend._fleet import Grid, replicas_for, score_configurations
-from dse.recommend._fleet import serves as fleet_serves
+from dse.recommend._fleet import Grid, replicas_for, score_configurations, serves
 from dse.recommend._request import Request
 from dse.scoring import ratio_table, target_ratios
 
@@ -137,7 +136,7 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
     positions = {pid: _positions(rng, s) for pid in ids}
     ev = _evaluate(request, ranked, prompt, output, speed)
     capacity = ev.capacity_rps.reshape(k, s)
-    serves = fleet_serves(ev, request).reshape(k, s)
+    serving = serves(ev, request).reshape(k, s)
     cost = np.empty((k, s))
     for i, o in enumerate(ranked):
         assert o.chosen is not None
@@ -145,17 +144,17 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
         hourly = _hourly(o, positions[pid]) if pid in positions else float(o.usd_per_device_hour or np.nan)
         paid = o.chosen.costing.paid(replicas_for(load, capacity[i]) * o.devices / o.replicas)
         cost[i] = paid * hourly * HOURS_PER_MONTH
-        serves[i] &= _within_limits(request, paid, o.chosen.costing.prices.power_w, cost[i])
-    cost = np.where(serves, cost, np.inf)
+        serving[i] &= _within_limits(request, paid, o.chosen.costing.prices.power_w, cost[i])
+    cost = np.where(serving, cost, np.inf)
     best = cost.min(axis=0)
     served = np.isfinite(best)
     winner = np.argmin(cost, axis=0)[served]
     wins = np.bincount(winner, minlength=k)
     n_served = int(served.sum())
     for i, o in enumerate(ranked):
-        ok = serves[i] & served
+        ok = serving[i] & served
         o.win_rate = float(wins[i] / n_served) if n_served else 0.0
-        o.slo_risk = float(1.0 - serves[i].mean())
+        o.slo_risk = float(1.0 - serving[i].mean())
         o.expected_regret_usd_per_month = float((cost[i][ok] - best[ok]).mean()) if ok.any() else None
     return Robustness(s, n_served, tornado(request, ranked[0]))
 
@@ -179,11 +178,11 @@ def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
     outputs = np.asarray([c.get("output", g) for _, _, c in cases], dtype=np.int64)
     speeds = np.asarray([[c.get("speed", 1.0) for _, _, c in cases]], dtype=float)
     ev = _evaluate(request, [winner], prompts, outputs, speeds)
-    ok = fleet_serves(ev, request)
+    ok = serves(ev, request)
     bars: dict[str, dict[str, object]] = {}
     for j, (name, end, change) in enumerate(cases):
         capacity = ev.capacity_rps[j]
-        serves = bool(ok[j])
+        still = bool(ok[j])
         position = change.get("position")
         hourly = float(winner.usd_per_device_hour or 0.0) if position is None else float(_hourly(winner, position))
         load = request.sizing_rate * float(change.get("load", 1.0))
@@ -192,7 +191,7 @@ def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
         usd = float(fleet * hourly * HOURS_PER_MONTH)
         bar = bars.setdefault(name, {"input": name})
         bar[end] = usd
-        bar[f"{end}_serves"] = serves
+        bar[f"{end}_serves"] = still
         bar[f"{end}_setting"] = _setting(name, end, change, request)
     nominal = winner.usd_per_month
     out = list(bars.values())

@@ -18,6 +18,7 @@ BINDING_TEXT = {
     "load": "one replica serves all",
     "max_num_seqs": "max_num_seqs",
     "chunk_tokens": "token budget",
+    "utilization": "utilisation cap",
 }
 """What caps an option's batch, or under continuous batching its capacity (``binding``), as words; ``compute``
 and ``bandwidth`` read as themselves."""

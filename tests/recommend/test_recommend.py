@@ -14,6 +14,7 @@ import dse
 from dse.catalog import system_catalog
 from dse.errors import InputError
 from dse.recommend import OPTION_KEYS, Recommendation
+from dse.recommend._fleet import SEQUENCES
 from dse.recommend._request import make_request
 from dse.scoring import analyze
 
@@ -87,10 +88,12 @@ def test_continuous_batching_sized_by_hand_from_dse_analyze(tmp_path: Path) -> N
     sheet = _sheet(tmp_path, {"h100-sxm": _rent(2.0)})
     one = {"hardware": ("h100-sxm",), "quants": ("bf16",), "kv": ("default",)}
     (o,) = dse.recommend(**{**BASE, **one}, prices=sheet).options
-    assert o.scheduler == "continuous" and o.batch in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    assert o.scheduler == "continuous" and o.batch in SEQUENCES
     flags = {"quant": "bf16", "prompt_len": 1000, "gen_len": 250, "tp": o.tp, "pp": o.pp, "scheduler": "continuous"}
     flags |= {"max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.05, "slo_percentile": 90}
-    capacity = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
+    under_slos = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
+    busy = analyze("llama-3.1-8b", o.target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
+    capacity = min(under_slos, 0.9 * busy["max_request_rate"])  # the SLOs', or 90 % of every slot busy's
     assert o.capacity_rps == pytest.approx(capacity, rel=1e-9)
     assert o.replicas == math.ceil(40.0 / capacity) and (o.replicas - 1) * capacity < 40.0
     assert o.devices == o.replicas * o.tp * o.pp
@@ -101,8 +104,8 @@ def test_continuous_batching_sized_by_hand_from_dse_analyze(tmp_path: Path) -> N
     assert (o.ttft_s, o.tpot_s) == pytest.approx((p90["ttft_s"], p90["tpot_s"]), rel=1e-9)
     assert o.requests_in_engine == pytest.approx(loaded["continuous"]["sequences_in_engine"], rel=1e-9)
     doc = dse.recommend(**{**BASE, **one}, prices=sheet).to_dict()["options"][0]
-    assert (doc["max_num_seqs"], doc["scheduler"]) == (o.batch, "continuous")
-    assert doc["batch"] == max(1, round(o.requests_in_engine))  # the running batch at the load
+    assert (doc["batch"], doc["max_num_seqs"], doc["scheduler"]) == (o.batch, o.batch, "continuous")
+    assert doc["requests_in_engine"] == pytest.approx(o.requests_in_engine)  # the running batch at the load
 
 
 def test_continuous_batching_needs_fewer_devices_than_static_batches() -> None:
@@ -117,16 +120,28 @@ def test_continuous_batching_needs_fewer_devices_than_static_batches() -> None:
     assert continuous.devices_paid * 2 < static.devices_paid
 
 
+NO_SLOS = {"ttft_s": None, "tpot_s": None}
+
+
 @pytest.mark.parametrize(
     ("slos", "binding"),
-    [({"ttft_s": None, "tpot_s": 0.012}, "tpot"), ({"ttft_s": None, "tpot_s": None}, ("memory", "max_num_seqs"))],
+    [
+        ({"ttft_s": None, "tpot_s": 0.012}, ("tpot",)),
+        (NO_SLOS, ("utilization",)),
+        (NO_SLOS | {"max_utilization": 1.0}, ("memory", "max_num_seqs")),
+    ],
 )
-def test_what_caps_a_continuous_replica(slos: dict[str, float | None], binding: object) -> None:
-    """A tight TPOT SLO caps the rate a replica sustains; without SLOs its slots do (memory or max_num_seqs)."""
+def test_what_caps_a_continuous_replica(slos: dict[str, float | None], binding: tuple[str, ...]) -> None:
+    """A tight TPOT SLO caps the rate a replica sustains; without SLOs the utilisation cap does (90 % of its
+    rate with every slot busy), and without that cap its slots do (memory or max_num_seqs)."""
     rec = dse.recommend(**{**BASE, **slos, "hardware": ("h100-sxm",), "quants": ("fp8",), "rate": 200.0})
     o = rec.options[0]
-    assert o.replicas > 1
-    assert o.binding in binding if isinstance(binding, tuple) else o.binding == binding
+    assert o.replicas > 1 and o.binding in binding
+    if binding == ("utilization",):
+        flags = {"quant": "fp8", "kv": None if o.kv == "default" else o.kv, "prompt_len": 1000, "gen_len": 250}
+        flags |= {"tp": o.tp, "pp": o.pp, "scheduler": "continuous", "max_num_seqs": o.batch}
+        busy = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
+        assert o.capacity_rps == pytest.approx(0.9 * busy, rel=1e-9)
 
 
 def test_a_model_f_times_as_fast_sustains_f_times_the_rate_under_slos_scaled_by_f() -> None:
@@ -301,7 +316,8 @@ def test_the_document_keeps_its_contract() -> None:
     assert contract <= set(OPTION_KEYS) and all(contract <= set(o) for o in doc["options"])
     costs = [o["usd_per_month"] for o in doc["options"]]
     assert costs == sorted(costs)
-    assert {o["binding"] for o in doc["options"]} <= {"memory", "ttft", "tpot", "compute", "bandwidth", "load"}
+    static = {"memory", "ttft", "tpot", "compute", "bandwidth", "load"}
+    assert {o["binding"] for o in doc["options"]} <= static | {"max_num_seqs", "chunk_tokens", "utilization"}
 
 
 @pytest.mark.parametrize(
