@@ -202,7 +202,9 @@ def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray,
     full: ``max_num_seqs``, ``memory`` (the KV cache), or ``chunk_tokens`` (the budget cannot carry more
     sequences or keep more fed), whichever set them. Empty where nothing serves."""
     limit = np.full(len(target), "", dtype=object)
-    rows = np.flatnonzero((grid.reason == 0) & (grid.capacity_rps > 0))
+    serving = (grid.reason == 0) & (grid.capacity_rps > 0)
+    limit[serving & grid.capped] = "utilization"
+    rows = np.flatnonzero(serving & ~grid.capped)  # the others are scored at their capacity to see what binds
     if len(rows) == 0:
         return limit
     part: dict[str, object] = {
@@ -215,13 +217,12 @@ def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray,
     slots, sequences = grid.busy_slots[rows], grid.batch[rows]
     limit[rows] = np.select(
         [
-            grid.capped[rows],
             at.ttft_s >= TIGHT * ttft_slo,
             at.tpot_s >= TIGHT * tpot_slo,
             slots >= sequences * FULL,
             slots >= grid.memory_slots[rows] * FULL,
         ],
-        ["utilization", "ttft", "tpot", "max_num_seqs", "memory"],
+        ["ttft", "tpot", "max_num_seqs", "memory"],
         "chunk_tokens",
     )
     return limit
@@ -302,7 +303,7 @@ def score_configurations(
         decode_bytes=out["by"],
         compute_format=formats,
         slots=out["b"],
-        busy_slots=out["b"].copy(),
+        busy_slots=out["b"],
         memory_slots=out["fit"],
         capped=capped,
     )
@@ -323,9 +324,10 @@ def serves(grid: Grid, request: Request) -> np.ndarray:
     capacity is the rate the SLOs allow, but the rate search and the latency at a rate may land on different
     sides of a step in the engine's state, so the latencies are checked too)."""
     ok = (grid.reason == 0) & (grid.capacity_rps > 0)
-    if request.scheduler == "continuous" and not grid.loaded:
-        return ok
-    return ok & meets_slos(grid.ttft_s * FULL, grid.tpot_s * FULL, request)
+    if request.scheduler != "continuous":
+        return ok & meets_slos(grid.ttft_s, grid.tpot_s, request)
+    # a share equal to the capacity sits on the SLO itself, within rounding
+    return ok & meets_slos(grid.ttft_s * FULL, grid.tpot_s * FULL, request) if grid.loaded else ok
 
 
 def replicas_for(rate: float | np.ndarray, capacity: np.ndarray) -> np.ndarray:
