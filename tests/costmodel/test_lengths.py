@@ -118,6 +118,79 @@ def test_the_ttft_quantile_over_prompts_spread_evenly_by_hand() -> None:
     assert queueing.ttft_quantile_s(0.9, rho, wait, 1.0, prefill, edges) == pytest.approx(expected, rel=1e-9)
 
 
+def _mixture_cdf(t: float, rho: float, wait: float, prefill: np.ndarray, edges: tuple[float, ...]) -> float:
+    """P(W + S <= t) summed by hand over the intervals: S uniform on each (a point where it has no width), W 0
+    with probability 1 - ρ, else exponential with mean wait / ρ; the integral of the exponential's CDF over
+    an interval in closed form."""
+    total = 0.0
+    mean = wait / rho if rho > 0 else 1.0
+    for w, a, b in zip(np.diff(edges), prefill[:-1], prefill[1:], strict=True):
+        if b - a <= 1e-12 * max(b, 1e-300):
+            total += w * ((1.0 - rho * math.exp(-(t - a) / mean)) if t >= a else 0.0)
+            continue
+        m = min(max(t, a), b)  # ∫_a^m (1 - ρ e^(-(t - s) / θ)) ds
+        part = (m - a) - rho * mean * (math.exp(-(t - m) / mean) - math.exp(-(t - a) / mean)) if t >= a else 0.0
+        total += w * part / (b - a)
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    gaps=st.lists(st.sampled_from([0.0, 0.0, 1e-3, 0.05, 0.3, 2.0]), min_size=3, max_size=6),
+    start=st.floats(0.0, 2.0),
+    rho=st.sampled_from([0.0, 0.05, 0.5, 0.95, 0.999]),
+    wait=st.floats(1e-4, 5.0),
+    q=st.sampled_from([0.5, 0.9, 0.99]),
+)
+def test_the_ttft_quantile_solves_its_mixture_where_it_is_smooth_and_at_its_atoms(
+    gaps: list[float], start: float, rho: float, wait: float, q: float
+) -> None:
+    # intervals of no width put atoms in the distribution; the quantile at a bin's edge lands on a kink
+    prefill = start + np.concatenate([[0.0], np.cumsum(gaps)])
+    edges = tuple(sorted({*np.linspace(0.0, 1.0, len(prefill)).tolist()[:-2], 0.9, 1.0}))
+    prefill = prefill[: len(edges)]
+    wait = wait if rho > 0 else 0.0
+    t = float(queueing.ttft_quantile_s(q, rho, wait, 1.0, prefill, edges))
+    tolerance = 1e-9 * max(t, 1.0)
+    assert _mixture_cdf(t + tolerance, rho, wait, prefill, edges) >= q - 1e-12  # reaches q ...
+    assert _mixture_cdf(t - tolerance, rho, wait, prefill, edges) <= q + 1e-12  # ... no earlier
+
+
+def test_whether_a_ttft_quantile_is_within_a_limit_without_solving_for_it() -> None:
+    """``ttft_quantile_within`` agrees with the solved quantile against every limit not within its
+    tolerance of it, fixed prompts and spread ones, and an unbounded limit always holds."""
+    rng = np.random.default_rng(5)
+    edges = (0.0, 0.25, 0.5, 0.9, 0.99, 1.0)
+    prefill = np.sort(rng.uniform(0.1, 3.0, (400, len(edges))), axis=1)
+    prefill[:40, 1:3] = prefill[:40, 1:2]  # atoms
+    rho = rng.uniform(0.0, 0.99, 400)
+    rho[:80] = 0.0
+    wait = queueing.pk_wait_s(rho, 0.2)
+    offset = rng.uniform(0.0, 0.05, 400)
+    for q in (0.5, 0.9, 0.99):
+        ttft = queueing.ttft_quantile_s(q, rho, wait, 1.0, prefill, edges) + offset
+        fixed = queueing.ttft_quantile_s(q, rho, wait, prefill[:, 0], None, edges) + offset
+        for value, spread in ((ttft, prefill), (fixed, None)):
+            limit = value * rng.choice([0.9, 0.999, 1.001, 1.1], 400)
+            within = queueing.ttft_quantile_within(q, rho, wait, prefill[:, 0], spread, edges, limit, offset)
+            assert np.array_equal(within, value <= limit)
+            unbounded = queueing.ttft_quantile_within(q, rho, wait, prefill[:, 0], spread, edges, np.inf, offset)
+            assert np.all(unbounded)
+
+
+def test_the_ttft_quantile_solves_many_rows_at_once_as_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    edges = (0.0, 0.25, 0.5, 0.9, 1.0)
+    prefill = np.sort(rng.uniform(0.1, 3.0, (200, len(edges))), axis=1)
+    prefill[:20, 1:3] = prefill[:20, 1:2]  # atoms
+    rho = rng.uniform(0.0, 0.99, 200)
+    rho[:50] = 0.0
+    wait = queueing.pk_wait_s(rho, 0.2)
+    together = queueing.ttft_quantile_s(0.9, rho, wait, 1.0, prefill, edges)
+    alone = [queueing.ttft_quantile_s(0.9, r, w, 1.0, p, edges) for r, w, p in zip(rho, wait, prefill, strict=True)]
+    assert together == pytest.approx(np.asarray(alone, dtype=float), rel=1e-12)
+
+
 # --- what lengths that vary do to a deployment ----------------------------------------------------------
 
 

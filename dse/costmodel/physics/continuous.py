@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from dse.costmodel.physics.lengths import Spread
-from dse.costmodel.physics.queueing import pk_wait_s, ttft_quantile_s
+from dse.costmodel.physics.queueing import pk_wait_s, ttft_quantile_s, ttft_quantile_within
 
 QUANTILES = (0.5, 0.9, 0.99)
 """The percentiles reported: p50, p90, p99."""
@@ -565,10 +565,10 @@ def max_rate(
     def meets(state: Steady) -> Any:  # poisson_load's figures at quantile q alone
         rho = state.requests_per_s / cap
         queue = pk_wait_s(rho, 1.0 / cap, cv2)
-        ttft = ttft_quantile_s(q, rho, queue, state.ttft_s, _prefill(part_spread, state), _edges(part_spread))
-        ttft = ttft + q * state.step_s
+        prefill, edges = _prefill(part_spread, state), _edges(part_spread)  # TTFT's percentile vs its SLO, unsolved
+        ttft = ttft_quantile_within(q, rho, queue, state.ttft_s, prefill, edges, ttft_slo, q * state.step_s)
         tpot = tpot_quantile_s(q, state, g, z, inverse)
-        return (ttft <= ttft_slo) & (tpot <= tpot_slo) & (rho < 1.0)
+        return ttft & (tpot <= tpot_slo) & (rho < 1.0)
 
     b = _bisect_slots(part, p, g, c, meets)
     rate = np.where(b > 0, part.at(np.maximum(b, 1e-12), p, g, c).requests_per_s, 0.0)

@@ -28,21 +28,34 @@ def wait_quantile_s(q: Any, rho: Any, mean_wait: Any) -> Any:
     return np.where(rho > 1.0 - q, tail, 0.0)
 
 
-MIXTURE_STEPS = 40
-"""Halvings of the interval a quantile over varying prompts is solved in (``ttft_quantile_s``): 2^-40 of it."""
+MIXTURE_STEPS = 60
+"""At most this many steps solve a quantile over varying prompts (``ttft_quantile_s``): safeguarded Newton,
+which converges in a handful where the distribution is smooth, halving its bracket where a step would leave
+it or would not converge (where prompts of one length put an atom in the distribution: 2^-60 of the
+bracket)."""
+MIXTURE_TOLERANCE = 1e-13
+"""A quantile is solved when its step or its bracket is within this share of it."""
 
 
-def _spread_cdf(t: Any, a: Any, b: Any, rho: Any, tail: Any) -> Any:
-    """P(W + S <= t) for S uniform on [a, b] and the wait W of ``wait_quantile_s`` (0 with probability 1 - ρ,
-    else exponential with mean θ): (1 / (b - a)) ∫_a^min(b, t) (1 - ρ e^(-(t - s) / θ)) ds =
-    ((m - a) - ρ θ (e^(-(t - m) / θ) - e^(-(t - a) / θ))) / (b - a), m = min(b, t); the point formula where
-    a = b."""
+def _spread_cdf(t: Any, a: Any, b: Any, rho: Any, tail: Any) -> tuple[Any, Any]:
+    """P(W + S <= t) and its density for S uniform on [a, b] and the wait W of ``wait_quantile_s`` (0 with
+    probability 1 - ρ, else exponential with mean θ): (1 / (b - a)) ∫_a^min(b, t) (1 - ρ e^(-(t - s) / θ)) ds =
+    ((m - a) - ρ θ (e^(-(t - m) / θ) - e^(-(t - a) / θ))) / (b - a), m = min(b, t), whose derivative is
+    (1 - ρ e^(-(t - a) / θ)) / (b - a) on [a, b] and ρ (e^(-(t - b) / θ) - e^(-(t - a) / θ)) / (b - a)
+    beyond; the point formula 1 - ρ e^(-(t - a) / θ) (density ρ / θ e^(-(t - a) / θ)) where a = b."""
     x = np.maximum(t - a, 0.0)
-    point = np.where(t >= a, 1.0 - rho * np.exp(-x / tail), 0.0)
+    from_a = np.exp(-x / tail)
+    from_m = np.exp(-(t - np.clip(t, a, b)) / tail)
+    after = t >= a
+    point = np.where(after, 1.0 - rho * from_a, 0.0)
+    point_density = np.where(after, rho / tail * from_a, 0.0)
     m = np.clip(t, a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spread = ((m - a) - rho * tail * (np.exp(-(t - m) / tail) - np.exp(-x / tail))) / (b - a)
-    return np.where(b - a > 1e-12 * np.maximum(np.abs(b), 1e-300), np.where(t >= a, spread, 0.0), point)
+    width = b - a
+    spread = np.where(after, ((m - a) - rho * tail * (from_m - from_a)) / width, 0.0)
+    within = np.where(t <= b, 1.0 - rho * from_a, rho * (from_m - from_a))
+    density = np.where(after, within / width, 0.0)
+    wide = width > 1e-12 * np.maximum(np.abs(b), 1e-300)
+    return np.where(wide, spread, point), np.where(wide, density, point_density)
 
 
 def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, edges: tuple[float, ...]) -> Any:
@@ -50,7 +63,8 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
     exponential with mean W / ρ) plus a request's own prefill, ``service`` (s). With prompts that vary,
     ``prefill`` (``lengths.Spread.service_s``) gives a request's prefill at the prompt's quantiles at
     probabilities ``edges``, spread evenly in between, and the quantile of the sum solves
-    Σ_j w_j P(W + S_j <= t) = q (``_spread_cdf``) by bisection (``MIXTURE_STEPS``)."""
+    F(t) = Σ_j w_j P(W + S_j <= t) = q (``_spread_cdf``) by Newton's method kept inside a bracket
+    [lo, hi] with F(lo) < q <= F(hi), halving it where a step would leave it (``MIXTURE_STEPS``)."""
     base = wait_quantile_s(q, rho, queue)
     if prefill is None:
         return base + service
@@ -59,13 +73,67 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
     with np.errstate(divide="ignore", invalid="ignore"):
         rho_ = np.asarray(rho, dtype=np.float64)[..., None]
         tail = np.where(rho_ > 0.0, np.asarray(queue)[..., None] / rho_, 1.0)  # the exponential's mean
+    rho_, tail = np.broadcast_arrays(rho_, tail, S[..., :1])[:2]
     a, b = S[..., :-1], S[..., 1:]
     lo, hi = S[..., 0], S[..., -1] + base
     finite = np.isfinite(hi)
     hi = np.where(finite, hi, lo)
+    shape = np.shape(hi)
+    lo, hi = lo.reshape(-1).copy(), hi.reshape(-1).copy()
+    a, b = a.reshape(len(lo), -1), b.reshape(len(lo), -1)
+    rho_, tail = rho_.reshape(len(lo), -1), tail.reshape(len(lo), -1)
+    q_ = (np.zeros(shape) + q).reshape(-1)
+    # start from the prefill's own q-quantile plus the wait's (above the sum's, mostly: within the bracket)
+    e, points, rows = np.asarray(edges), S.reshape(len(lo), -1), np.arange(len(lo))
+    j = np.clip(np.searchsorted(e, q_), 1, len(e) - 1)
+    share = (q_ - e[j - 1]) / (e[j] - e[j - 1])
+    with np.errstate(invalid="ignore"):  # a prefill that never ends (inf) is not solved: its TTFT is inf
+        own = points[rows, j - 1] + share * (points[rows, j] - points[rows, j - 1])
+        t = np.clip(own + np.broadcast_to(base, shape).reshape(-1), lo, hi)
+        step, last = hi - lo, hi - lo  # this step's and the one before's size (Numerical Recipes' rtsafe, §9.4)
+    active = np.flatnonzero(hi > lo)
     for _ in range(MIXTURE_STEPS):
-        mid = (lo + hi) / 2.0
-        with np.errstate(over="ignore", invalid="ignore"):
-            ok = np.sum(weights * _spread_cdf(mid[..., None], a, b, rho_, tail), axis=-1) >= q
-        lo, hi = np.where(ok, lo, mid), np.where(ok, mid, hi)
-    return np.where(finite, hi, np.inf)
+        if len(active) == 0:
+            break
+        x, left, right, qa = t[active], lo[active], hi[active], q_[active]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            cdf, density = _spread_cdf(x[:, None], a[active], b[active], rho_[active], tail[active])
+            g, f = cdf @ weights - qa, density @ weights
+            ok = g >= 0.0
+            left, right = np.where(ok, left, x), np.where(ok, x, right)
+            newton = x - g / f
+            # Newton where it lands inside the bracket and at least halves the step before last (no cycle)
+            take = (newton > left) & (newton < right) & (np.abs(2.0 * g) <= np.abs(last[active] * f))
+        size = MIXTURE_TOLERANCE * np.maximum(np.abs(x), 1e-300)
+        solved = np.abs(newton - x) <= size  # x is the root (a quantile at a bin's edge lands on one)
+        nxt = np.where(solved, x, np.where(take, newton, (left + right) / 2.0))
+        last[active], step[active] = step[active], np.abs(nxt - x)
+        lo[active], hi[active], t[active] = left, right, nxt
+        done = solved | (step[active] <= size) | (right - left <= size)
+        active = active[~done]
+    t = np.clip(t, lo, hi).reshape(shape)
+    return np.where(finite, t, np.inf)
+
+
+def ttft_quantile_within(
+    q: Any, rho: Any, queue: Any, service: Any, prefill: Any, edges: tuple[float, ...], limit: Any, offset: Any = 0.0
+) -> Any:
+    """Whether ``ttft_quantile_s`` (same arguments) plus ``offset`` is at most ``limit`` (s), without solving
+    for the quantile: the q-quantile of a distribution is at most t exactly where its CDF at t reaches q, so
+    with prompts that vary this is one evaluation of F(limit - offset) >= q (``_spread_cdf``) where the
+    quantile takes several. An infinite limit always holds (as inf <= inf)."""
+    base = wait_quantile_s(q, rho, queue)
+    if prefill is None:
+        return base + service + offset <= limit
+    weights = np.diff(edges)
+    S = np.asarray(prefill)
+    limit = np.asarray(limit, dtype=np.float64)
+    unbounded = np.isposinf(limit)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rho_ = np.asarray(rho, dtype=np.float64)[..., None]
+        tail = np.where(rho_ > 0.0, np.asarray(queue)[..., None] / rho_, 1.0)
+        t = np.where(unbounded, 0.0, limit - offset)[..., None]
+        cdf, _ = _spread_cdf(t, S[..., :-1], S[..., 1:], rho_, tail)
+        reaches = np.sum(weights * cdf, axis=-1) >= q
+    finite = np.isfinite(base) & np.all(np.isfinite(S), axis=-1)  # else the quantile is inf
+    return unbounded | (reaches & finite)
