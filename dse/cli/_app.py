@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from dse import units
-from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, METRIC_NAMES, PRICINGS, CostAssumptions
+from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, METRIC_NAMES, PRICINGS, SPEC_ACCEPTANCE, CostAssumptions
 from dse.errors import InputError
 from dse.execute import EXECUTORS
 from dse.scoring import INPUTS, SCHEDULERS, Input
@@ -285,8 +285,15 @@ _COSTS = CostAssumptions()
 @app.command("recommend")
 def recommend_command(
     model: Annotated[str, typer.Option(help="Model catalog id, or a path to a model YAML or config.json.")],
-    prompt_tokens: Annotated[int, typer.Option(help="Prompt tokens per request.")],
-    output_tokens: Annotated[int, typer.Option(help="Generated tokens per request.")],
+    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt tokens per request.")] = None,
+    output_tokens: Annotated[int | None, typer.Option(help="Generated tokens per request.")] = None,
+    lengths: Annotated[
+        str | None,
+        typer.Option(
+            help="Lengths of your traffic: a CSV with prompt_tokens and output_tokens columns (and an optional "
+            "count), one request per row; replaces --prompt-tokens and --output-tokens."
+        ),
+    ] = None,
     rate: Annotated[float | None, typer.Option(help="Average load in requests/s.")] = None,
     tokens_per_day: Annotated[
         float | None, typer.Option(help="Average load as generated tokens a day (instead of --rate).")
@@ -312,6 +319,24 @@ def recommend_command(
         float,
         typer.Option(help="Continuous: the most of its every-slot-busy rate a replica carries (its queue grows)."),
     ] = MAX_UTILIZATION,
+    prefix_hit_rate: Annotated[
+        float,
+        typer.Option(help="Share of each prompt served from a prefix cache (a shared system prompt, earlier turns)."),
+    ] = 0.0,
+    draft: Annotated[
+        str | None,
+        typer.Option(
+            help="Speculative decoding's draft: mtp (the model's own multi-token-prediction head) or a draft "
+            "model id; each configuration is tried with and without it."
+        ),
+    ] = None,
+    spec_tokens: Annotated[
+        list[int] | None,
+        typer.Option(help="Draft tokens a verification step to try (repeat; 0: none). Default with --draft: 0, 1, 3."),
+    ] = None,
+    spec_acceptance: Annotated[
+        float, typer.Option(help="Probability each draft token is accepted (depends on the draft and the data).")
+    ] = SPEC_ACCEPTANCE,
     hardware: Annotated[
         list[str] | None,
         typer.Option(help="Accelerator or system id (repeat); an accelerator brings its systems. Default: all."),
@@ -355,22 +380,30 @@ def recommend_command(
     report: Annotated[str | None, typer.Option(help="Also write an HTML report of the recommendation.")] = None,
 ) -> None:
     """Which hardware to buy or rent for a load: the cheapest fleet per accelerator under the SLOs, ranked."""
-    from dse.recommend import make_request, recommend
+    from dse.recommend import make_request, read_traffic, recommend
 
     if (rate is None) == (tokens_per_day is None):
         raise InputError("give the load as --rate (requests/s) or --tokens-per-day, one of them", field="rate")
+    if lengths is None and (prompt_tokens is None or output_tokens is None):
+        missing = "--prompt-tokens" if prompt_tokens is None else "--output-tokens"
+        field = missing[2:].replace("-", "_")
+        raise InputError(f"give {missing} (or --lengths, a CSV of observed requests)", field=field)
+    if lengths is not None and (prompt_tokens is not None or output_tokens is not None):
+        raise InputError("give --lengths or --prompt-tokens and --output-tokens, not both", field="lengths")
     if tokens_per_day is not None:
         if not tokens_per_day > 0:
             raise InputError(f"expected a positive number, got {tokens_per_day:g}", field="tokens_per_day")
-        if output_tokens <= 0:
+        if output_tokens is not None and output_tokens <= 0:
             raise InputError(f"expected a whole number >= 1, got {output_tokens}", field="output_tokens")
-        rate = tokens_per_day / (24 * units.SECONDS_PER_HOUR) / output_tokens
+        mean_output = read_traffic(lengths, model).outputs.mean if lengths is not None else float(output_tokens or 1)
+        rate = tokens_per_day / (24 * units.SECONDS_PER_HOUR) / mean_output
     choices = {"quants": tuple(quant) if quant else None, "kv": tuple(kv) if kv else None}
     request = make_request(
         **{k: v for k, v in choices.items() if v is not None},
         model=model,
         prompt_tokens=prompt_tokens,
         output_tokens=output_tokens,
+        lengths=lengths,
         rate=rate,
         peak_factor=peak_factor,
         headroom=headroom,
@@ -380,6 +413,10 @@ def recommend_command(
         slo_percentile=slo_percentile,
         chunk_tokens=chunk_tokens,
         max_utilization=max_utilization,
+        prefix_hit_rate=prefix_hit_rate,
+        draft=draft,
+        spec_tokens=tuple(spec_tokens) if spec_tokens else None,
+        spec_acceptance=spec_acceptance,
         hardware=tuple(hardware) if hardware else None,
         pricing=pricing.value,
         reserved_term=reserved_term.value,

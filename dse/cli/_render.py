@@ -427,7 +427,7 @@ def _months(option: dict[str, Any]) -> str:
 def render_recommendation(doc: dict[str, Any]) -> None:
     """``dse recommend``'s answer: the shortlist, the threshold sentences, what is unpriced and what cannot
     serve the load, and the winner's main sensitivities."""
-    from dse.report import config_text, format_usd
+    from dse.report import config_text, format_usd, workload_text
 
     r, load = doc["request"], doc["load"]
     slos = [
@@ -438,7 +438,7 @@ def render_recommendation(doc: dict[str, Any]) -> None:
     if r.get("scheduler") == "continuous":
         slo = f"{slo} at p{r['slo_percentile']}, continuous batching" if any(slos) else "continuous batching"
     title = (
-        f"{r['model']}: {r['prompt_tokens']} + {r['output_tokens']} tokens at {r['rate']:g} requests/s "
+        f"{r['model']}: {workload_text(doc)} at {r['rate']:g} requests/s "
         f"(sized for {load['sizing_rate_rps']:g}), {slo}; {doc['pricing']}, {r['horizon_years']:g}-year horizon"
     )
     table = Table(title=title)

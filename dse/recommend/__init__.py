@@ -9,9 +9,19 @@ import types
 from typing import Any
 
 from dse.recommend._recommend import OPTION_KEYS, SCHEMA_VERSION, Recommendation, recommend
-from dse.recommend._request import SCENARIOS, Request, make_request
+from dse.recommend._request import SCENARIOS, Request, Traffic, make_request, read_traffic
 
-__all__ = ["OPTION_KEYS", "SCENARIOS", "SCHEMA_VERSION", "Recommendation", "Request", "make_request", "recommend"]
+__all__ = [
+    "OPTION_KEYS",
+    "SCENARIOS",
+    "SCHEMA_VERSION",
+    "Recommendation",
+    "Request",
+    "Traffic",
+    "make_request",
+    "read_traffic",
+    "recommend",
+]
 
 
 class _CallableModule(types.ModuleType):

@@ -59,6 +59,8 @@ class Option:
     slo_risk: float | None = None
     scheduler: str = "static"
     requests_in_engine: float | None = None
+    spec_tokens: int = 0
+    """Draft tokens per verification step (0: no speculative decoding)."""
     """Continuous: sequences in a replica's engine at its share of the sizing load."""
 
 
@@ -141,6 +143,7 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
         chosen=choice,
         scheduler=request.scheduler,
         requests_in_engine=float(grid.slots[row]) if request.scheduler == "continuous" else None,
+        spec_tokens=int(grid.spec_tokens[row]),
     )
 
 

@@ -32,6 +32,7 @@ from dse.catalog import (
     system_catalog,
 )
 from dse.costmodel import REASON_TEXT, SERVING_QUANTILES, CostAssumptions, Reason
+from dse.costmodel.physics.lengths import candidate_lengths
 from dse.costmodel.physics.serving import HOURS_PER_MONTH, buy_usd_per_device_hour, opex_usd_per_device_hour
 from dse.errors import InputError
 from dse.recommend._request import Request
@@ -99,6 +100,8 @@ class Grid:
     pp: np.ndarray
     ep: np.ndarray
     batch: np.ndarray
+    spec_tokens: np.ndarray
+    """Draft tokens per verification step (0: no speculative decoding)."""
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     capacity_rps: np.ndarray
@@ -127,24 +130,37 @@ class Grid:
 
 
 def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelSpec) -> dict[str, list]:
-    cols: dict[str, list] = {k: [] for k in ("target", "quant", "kv", "tp", "pp", "ep")}
+    cols: dict[str, list] = {k: [] for k in ("target", "quant", "kv", "tp", "pp", "ep", "spec_tokens")}
     for code, (_, target) in enumerate(found):
         for tp, pp, ep in _layouts(spec, target):
             for quant in request.quants:
                 for kv in request.kv:
-                    cols["target"].append(code)
-                    cols["quant"].append(quant)
-                    cols["kv"].append(None if kv == "default" else kv)
-                    cols["tp"].append(tp)
-                    cols["pp"].append(pp)
-                    cols["ep"].append(ep)
+                    for k in request.tried_spec_tokens:
+                        cols["target"].append(code)
+                        cols["quant"].append(quant)
+                        cols["kv"].append(None if kv == "default" else kv)
+                        cols["tp"].append(tp)
+                        cols["pp"].append(pp)
+                        cols["ep"].append(ep)
+                        cols["spec_tokens"].append(k)
     return cols
+
+
+def serving_columns(request: Request, n: int) -> dict[str, object]:
+    """The request's serving settings every row shares: the prefix cache's hit rate and speculation's draft
+    and acceptance rate (each row's ``spec_tokens`` says whether it speculates)."""
+    return {
+        "prefix_hit_rate": np.full(n, request.prefix_hit_rate),
+        "draft": [request.draft] * n,
+        "spec_acceptance": np.full(n, request.spec_acceptance),
+    }
 
 
 def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
     """Score every configuration of every target at the request's workload: static batches of ``BATCHES``, or
     under continuous batching engines of ``SEQUENCES`` sequences, each first at its capacity under the SLOs,
-    then at its share of the sizing load (its latencies there)."""
+    then at its share of the sizing load (its latencies there); with a draft, each with and without
+    speculative decoding (``Request.tried_spec_tokens``)."""
     spec = load_model(request.model)
     base = _columns(found, request, spec)
     sizes = SEQUENCES if request.scheduler == "continuous" else BATCHES
@@ -163,9 +179,10 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
         "pp": repeat["pp"],
         "ep": repeat["ep"],
         "batch": size,
-        "prompt_len": np.full(len(size), request.prompt_tokens),
-        "gen_len": np.full(len(size), request.output_tokens),
-    }
+        "prompt_len": np.full(len(size), round(request.mean_prompt_tokens)),
+        "gen_len": np.full(len(size), round(request.mean_output_tokens)),
+        "spec_tokens": repeat["spec_tokens"],
+    } | serving_columns(request, len(size))
     grid = score_configurations(columns, repeat["target"], request)
     if request.scheduler != "continuous":
         return grid
@@ -250,7 +267,11 @@ def continuous_columns(request: Request, n: int, speed: np.ndarray | float = 1.0
 
 
 def score_configurations(
-    columns: Mapping[str, object], target: np.ndarray, request: Request, speed: np.ndarray | float = 1.0
+    columns: Mapping[str, object],
+    target: np.ndarray,
+    request: Request,
+    speed: np.ndarray | float = 1.0,
+    scale: tuple[np.ndarray | float, np.ndarray | float] = (1.0, 1.0),
 ) -> Grid:
     """Score configurations given as input columns (``dse.scoring.INPUTS``; ``target``: each row's index into
     the targets list) into a ``Grid``: latencies, capacity per replica, devices, reason, the decode step.
@@ -258,17 +279,23 @@ def score_configurations(
     Under continuous batching ``batch`` is the engine's ``max_num_seqs``; the capacity is ``max_request_rate``
     under the request's SLOs, and the latencies are at the SLO percentile (at the columns' ``request_rate``,
     or every slot busy). ``speed`` (per row): the model's predicted speed times this, latencies divided by it
-    and capacities multiplied."""
+    and capacities multiplied. Lengths that vary (``Request.lengths``) replace the ``prompt_len`` and
+    ``gen_len`` columns, every prompt times ``scale[0]`` and every output times ``scale[1]`` (per row); fixed
+    lengths are the columns'."""
     n = len(target)
     continuous = request.scheduler == "continuous"
     if continuous:
         columns = dict(columns) | {"max_num_seqs": columns["batch"], "batch": np.ones(n, dtype=np.int64)}
         columns |= continuous_columns(request, n, speed)
+    traffic, lengths = request.traffic, None
+    if traffic.varies:  # a static batch is padded to its longest (expected over the batch's draws)
+        batch, served = np.asarray(columns["batch"], dtype=float), np.full(n, continuous)
+        lengths = candidate_lengths(traffic.prompts, traffic.outputs, batch, served, traffic.covariance, *scale)
     quantile = SERVING_QUANTILES.index(request.slo_percentile / 100)
     keys = ("ttft", "tpot", "thr", "dev", "reason", "fl", "by", "rate", "b", "fit", "busy")
     out = {k: np.full(n, np.nan) for k in keys}
     formats = np.empty(n, dtype=object)
-    for rows, scored in score_columns(columns, profile=request.profile):  # type: ignore[arg-type]
+    for rows, scored in score_columns(columns, profile=request.profile, lengths=lengths):  # type: ignore[arg-type]
         m, serving = scored.metrics, scored.serving
         out["ttft"][rows], out["tpot"][rows] = m.ttft_s, m.tpot_s
         out["thr"][rows], out["dev"][rows], out["reason"][rows] = m.throughput_tokens_per_s, m.devices, m.reason
@@ -280,7 +307,10 @@ def score_configurations(
             out["rate"][rows], out["b"][rows], out["fit"][rows] = m.max_request_rate, serving.slots, serving.max_slots
             with np.errstate(invalid="ignore", divide="ignore"):  # every slot busy's rate: rate / utilisation
                 out["busy"][rows] = serving.request_rate / serving.utilization
+    # requests/s from tokens/s: the output a request delivers (a padded batch's padding is not delivered)
     gen = np.asarray(columns["gen_len"], dtype=float)
+    if lengths is not None:
+        gen = lengths["gen_len"] - lengths["gen_padding"]
     factor = np.broadcast_to(np.asarray(speed, dtype=float), (n,))
     cap = request.max_utilization * out["busy"]
     capped = continuous & (cap < out["rate"])
@@ -294,6 +324,7 @@ def score_configurations(
         pp=np.asarray(columns["pp"]),
         ep=np.asarray(columns["ep"]),
         batch=np.asarray(columns["max_num_seqs"] if continuous else columns["batch"]),
+        spec_tokens=np.asarray(columns.get("spec_tokens", np.zeros(n, dtype=np.int64))),
         ttft_s=out["ttft"] / factor,
         tpot_s=out["tpot"] / factor,
         capacity_rps=capacity,
@@ -541,5 +572,5 @@ def _binding(
 
 
 def tokens_per_month(request: Request) -> float:
-    """Output tokens served a month at the average load."""
-    return request.rate * request.output_tokens * HOURS_PER_MONTH * units.SECONDS_PER_HOUR
+    """Output tokens served a month at the average load (the mean output where lengths vary)."""
+    return request.rate * request.mean_output_tokens * HOURS_PER_MONTH * units.SECONDS_PER_HOUR

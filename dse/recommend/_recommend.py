@@ -56,6 +56,7 @@ OPTION_KEYS = (
     "scheduler",
     "max_num_seqs",
     "requests_in_engine",
+    "spec_tokens",
 )
 """Keys of each option in ``recommendation.json``, in order (the first fifteen are the contract's). ``batch`` is
 the configuration's batch size: the static batch, or under continuous batching the engine's cap, which
@@ -86,8 +87,9 @@ class Recommendation:
         others = sum(o.win_rate or 0.0 for o in self.options[r.top :]) if self.robustness else None
         doc = {
             "schema_version": SCHEMA_VERSION,
-            "request": r.model_dump(mode="json"),
+            "request": r.model_dump(mode="json") | {"spec_tokens": list(r.tried_spec_tokens)},  # defaults filled
             "pricing": r.pricing,
+            "workload": workload(r),
             "load": {
                 "rate_rps": r.rate,
                 "sizing_rate_rps": r.sizing_rate,
@@ -135,6 +137,25 @@ class Recommendation:
         tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         replace_durably(tmp, target)
         return target
+
+
+WORKLOAD_PERCENTILES = (50, 90, 99)
+
+
+def workload(r: Request) -> dict[str, Any]:
+    """The request's lengths: fixed, or the observed ones of ``Request.lengths`` (means, percentiles, requests
+    read)."""
+    t = r.traffic
+    doc: dict[str, Any] = {
+        "lengths": r.lengths,
+        "varies": t.varies,
+        "requests": t.requests if r.lengths is not None else None,
+        "prompt_tokens_mean": t.prompts.mean,
+        "output_tokens_mean": t.outputs.mean,
+    }
+    for name, law in (("prompt_tokens", t.prompts), ("output_tokens", t.outputs)):
+        doc[name] = {f"p{p}": law.percentile(p / 100) for p in WORKLOAD_PERCENTILES} | {"max": law.largest}
+    return doc
 
 
 def _option_dict(o: Option) -> dict[str, Any]:

@@ -5,14 +5,19 @@ Validated once, here (``InputError`` naming the field and what was expected); ev
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
-from dse.catalog import CALIBRATED
-from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, CostAssumptions
+from dse.catalog import CALIBRATED, load_model
+from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAssumptions
+from dse.costmodel.physics import lengths as length_laws
 from dse.errors import InputError
-from dse.scoring import Percentile, Scheduler
+from dse.scoring import Percentile, Scheduler, architecture, draft_figures, read_histogram
 
 Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
 SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
@@ -24,6 +29,9 @@ DEFAULT_QUANTS = ("bf16", "fp8", "int8")
 """Schemes tried by default: 16-bit and the 8-bit formats serving engines ship as near-lossless. 4-bit schemes
 change a model's outputs more; a buyer who accepts them names them (``quants``)."""
 DEFAULT_KV = ("default", "fp8")
+DEFAULT_SPEC_TOKENS = (0, 1, 3)
+"""Draft tokens per verification step tried where a draft is named and ``spec_tokens`` is not: none, one
+(DeepSeek-V3's multi-token prediction proposes one) and three (EAGLE-style heads propose a few)."""
 """KV-cache formats tried by default: the scheme's own, and FP8 (vLLM's and TensorRT-LLM's option)."""
 
 
@@ -34,8 +42,14 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
     model: str = Field(min_length=1)
-    prompt_tokens: PositiveInt
-    output_tokens: PositiveInt
+    prompt_tokens: PositiveInt | None = Field(default=None, description="prompt tokens per request (fixed)")
+    output_tokens: PositiveInt | None = Field(default=None, description="generated tokens per request (fixed)")
+    lengths: str | None = Field(
+        default=None,
+        min_length=1,
+        description="instead of prompt_tokens and output_tokens: a CSV of observed requests (prompt_tokens, "
+        "output_tokens and an optional count column), the traffic's lengths as they vary",
+    )
     rate: PositiveFloat = Field(description="average requests/s")
     peak_factor: float = Field(
         default=1.0, ge=1.0, description="peak load over the average; the fleet is sized for the peak"
@@ -61,6 +75,30 @@ class Request(BaseModel):
         le=1.0,
         description="continuous: the most of its every-slot-busy rate a replica is sized to carry (its queue "
         "grows as 1 / (1 - utilisation))",
+    )
+    prefix_hit_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of each prompt served from a prefix cache (a shared system prompt, earlier turns)",
+    )
+    draft: str | None = Field(
+        default=None,
+        min_length=1,
+        description="speculative decoding's draft: mtp (the model's own multi-token-prediction head) or a draft "
+        "model id or path; None: no speculation",
+    )
+    spec_tokens: tuple[int, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="draft tokens per verification step to try (0: no speculation); default with a draft: "
+        "DEFAULT_SPEC_TOKENS",
+    )
+    spec_acceptance: float = Field(
+        default=SPEC_ACCEPTANCE,
+        ge=0.0,
+        le=1.0,
+        description="speculative decoding: probability each draft token is accepted",
     )
     hardware: tuple[str, ...] | None = Field(default=None, min_length=1)
     quants: tuple[str, ...] = Field(default=DEFAULT_QUANTS, min_length=1)
@@ -91,18 +129,104 @@ class Request(BaseModel):
         "p10-p90 of its profile's held-out throughput residuals",
     )
 
+    @model_validator(mode="after")
+    def _one_workload(self) -> Self:
+        fixed = (self.prompt_tokens, self.output_tokens)
+        if self.lengths is None and None in fixed:
+            raise ValueError("give prompt_tokens and output_tokens, or lengths (a CSV of observed requests)")
+        if self.lengths is not None and fixed != (None, None):
+            raise ValueError("give lengths (a CSV of observed requests) or prompt_tokens and output_tokens, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _speculation(self) -> Self:
+        if self.spec_tokens is not None and any(k < 0 for k in self.spec_tokens):
+            raise ValueError("spec_tokens: expected whole numbers >= 0")
+        if self.draft is None and any(self.tried_spec_tokens):
+            raise ValueError("spec_tokens: draft tokens need a draft (draft: mtp, or a draft model id)")
+        return self
+
+    @property
+    def tried_spec_tokens(self) -> tuple[int, ...]:
+        """Draft tokens per verification step tried: ``spec_tokens``, or with a draft ``DEFAULT_SPEC_TOKENS``."""
+        if self.spec_tokens is not None:
+            return tuple(dict.fromkeys(self.spec_tokens))
+        return DEFAULT_SPEC_TOKENS if self.draft is not None else (0,)
+
     @property
     def sizing_rate(self) -> float:
         """Requests/s the fleet must serve: average x peak factor x (1 + headroom)."""
         return self.rate * self.peak_factor * (1.0 + self.headroom)
 
+    @property
+    def traffic(self) -> Traffic:
+        """The request's prompt and output lengths: fixed, or the observed ones of ``lengths``."""
+        if self.lengths is None:
+            assert self.prompt_tokens is not None and self.output_tokens is not None
+            return Traffic(length_laws.fixed(self.prompt_tokens), length_laws.fixed(self.output_tokens), 0.0, 1.0)
+        return read_traffic(self.lengths, self.model)
+
+    @property
+    def mean_prompt_tokens(self) -> float:
+        return self.traffic.prompts.mean
+
+    @property
+    def mean_output_tokens(self) -> float:
+        return self.traffic.outputs.mean
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Prompt and output lengths (``physics.lengths``), their covariance (tokens²) and the requests observed."""
+
+    prompts: length_laws.Lengths
+    outputs: length_laws.Lengths
+    covariance: float
+    requests: float
+
+    @property
+    def varies(self) -> bool:
+        return not (self.prompts.fixed and self.outputs.fixed)
+
+
+def read_traffic(path: str, model: str) -> Traffic:
+    """The lengths of the requests in the CSV at ``path`` (errors name the file, line and column); the longest
+    request must fit in ``model``'s context. Read once per version of the file (its modification time)."""
+    try:
+        version = Path(path).stat().st_mtime_ns
+    except OSError:
+        version = None  # read_histogram says what is wrong
+    return _read_traffic(path, model, version)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_traffic(path: str, model: str, version: int | None) -> Traffic:
+    (prompts, outputs), counts = read_histogram(Path(path), ["prompt_tokens", "output_tokens"], "lengths")
+    context = architecture(load_model(model)).max_position_embeddings
+    longest = float(np.max(prompts + outputs))
+    if longest > context:
+        message = f"a request of {longest:,.0f} tokens exceeds the model's context of {context:,}"
+        raise InputError(message, source=path, field="lengths")
+    prompt_lengths, output_lengths, covariance = length_laws.paired(prompts, outputs, counts)
+    return Traffic(prompt_lengths, output_lengths, covariance, float(np.sum(counts)))
+
 
 def make_request(**fields: object) -> Request:
     """A validated ``Request``; a bad value raises ``InputError`` naming the field and what was expected."""
     try:
-        return Request(**fields)  # type: ignore[arg-type]
+        request = Request(**fields)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"]) or None
+        field = ".".join(str(p) for p in error["loc"])
+        if not field:  # the model's checks: the workload (lengths), speculation (spec_tokens: ...)
+            message = error["msg"].removeprefix("Value error, ")
+            named, _, rest = message.partition(": ")
+            if named in ("spec_tokens",):
+                raise InputError(rest, field=named) from None
+            raise InputError(message, field="lengths") from None
         got = error.get("input")
         raise InputError(f"{error['msg']} (got {got!r})", field=field) from None
+    request.traffic  # reads and checks the lengths file now, not midway through the search  # noqa: B018
+    if request.draft is not None:  # the draft is known and shares the model's tokenizer
+        draft_figures(load_model(request.model), request.draft)
+    return request

@@ -33,7 +33,7 @@ from dse import units
 from dse.catalog import GENERIC, load_target
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Option
-from dse.recommend._fleet import Grid, replicas_for, score_configurations, serves
+from dse.recommend._fleet import Grid, replicas_for, score_configurations, serves, serving_columns
 from dse.recommend._request import Request
 from dse.scoring import ratio_table, target_ratios
 
@@ -70,13 +70,21 @@ class Robustness:
     """The winner's $/month with one input at its low and its high end, the others at their nominal values."""
 
 
-def _evaluate(
-    request: Request, opts: Sequence[Option], prompt: np.ndarray, output: np.ndarray, speed: np.ndarray
-) -> Grid:
-    """Each option's configuration at each (prompt, output) with its predicted speed times ``speed`` (options x
-    draws), scored as the fleet sizing scores (rows: option by option, draws within; reshape to (options,
-    draws)): latencies divided by the factor, capacity multiplied (under continuous batching, the rate found
-    under the SLOs times the factor, ``continuous_columns``)."""
+def _lengths(request: Request, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prompt and output tokens (fixed lengths) or their means (lengths that vary) times ``factor``, as whole
+    tokens, at least one: (prompts, outputs)."""
+    prompt = np.maximum(1, np.rint(request.mean_prompt_tokens * factor[0])).astype(np.int64)
+    output = np.maximum(1, np.rint(request.mean_output_tokens * factor[1])).astype(np.int64)
+    return prompt, output
+
+
+def _evaluate(request: Request, opts: Sequence[Option], factor: np.ndarray, speed: np.ndarray) -> Grid:
+    """Each option's configuration with its prompts and outputs times ``factor`` (2 x draws: prompts, outputs)
+    and its predicted speed times ``speed`` (options x draws), scored as the fleet sizing scores (rows: option
+    by option, draws within; reshape to (options, draws)): latencies divided by the speed factor, capacity
+    multiplied (under continuous batching, the rate found under the SLOs times the factor,
+    ``continuous_columns``). Lengths that vary are scaled as a whole (``candidate_lengths``)."""
+    prompt, output = _lengths(request, factor)
     k, s = len(opts), len(prompt)
 
     def each(values: list[Any]) -> np.ndarray:
@@ -93,8 +101,10 @@ def _evaluate(
         "batch": np.repeat([o.batch for o in opts], s),
         "prompt_len": np.tile(prompt, k),
         "gen_len": np.tile(output, k),
-    }
-    return score_configurations(columns, np.repeat(np.arange(k), s), request, speed.reshape(-1))
+        "spec_tokens": np.repeat([o.spec_tokens for o in opts], s),
+    } | serving_columns(request, k * s)
+    scale = (np.tile(factor[0], k), np.tile(factor[1], k))
+    return score_configurations(columns, np.repeat(np.arange(k), s), request, speed.reshape(-1), scale)
 
 
 def _hourly(option: Option, position: np.ndarray | float) -> np.ndarray | float:
@@ -128,13 +138,12 @@ def robustness(request: Request, ranked: list[Option]) -> Robustness | None:
     rng = np.random.default_rng(request.seed)
     s, k = request.samples, len(ranked)
     wb, lb = request.workload_band, request.load_band
-    prompt = np.maximum(1, np.rint(request.prompt_tokens * rng.uniform(1 - wb, 1 + wb, s))).astype(np.int64)
-    output = np.maximum(1, np.rint(request.output_tokens * rng.uniform(1 - wb, 1 + wb, s))).astype(np.int64)
+    factor = rng.uniform(1 - wb, 1 + wb, (2, s))  # prompts, outputs
     load = request.sizing_rate * rng.uniform(1 - lb, 1 + lb, s)
     speed = speed_draws(request, ranked, rng, s)
     ids = sorted({o.chosen.costing.price_id for o in ranked if o.chosen and o.chosen.costing.price_id})
     positions = {pid: _positions(rng, s) for pid in ids}
-    ev = _evaluate(request, ranked, prompt, output, speed)
+    ev = _evaluate(request, ranked, factor, speed)
     capacity = ev.capacity_rps.reshape(k, s)
     serving = serves(ev, request).reshape(k, s)
     cost = np.empty((k, s))
@@ -165,19 +174,17 @@ def tornado(request: Request, winner: Option) -> list[dict[str, object]]:
     slow, fast = (
         (1 - me, 1 + me) if me is not None else np.exp(np.asarray([-Z90, Z90]) * model_spread(request, [winner])[0])
     )
-    p, g = request.prompt_tokens, request.output_tokens
     settings: dict[str, dict[str, dict[str, float]]] = {
         "price": dict(low={"position": 0.0}, high={"position": 1.0}),
         "load": dict(low={"load": 1 - lb}, high={"load": 1 + lb}),
-        "prompt tokens": dict(low={"prompt": max(1, round(p * (1 - wb)))}, high={"prompt": round(p * (1 + wb))}),
-        "output tokens": dict(low={"output": max(1, round(g * (1 - wb)))}, high={"output": round(g * (1 + wb))}),
+        "prompt tokens": dict(low={"prompt": 1 - wb}, high={"prompt": 1 + wb}),
+        "output tokens": dict(low={"output": 1 - wb}, high={"output": 1 + wb}),
         "model speed": dict(low={"speed": float(slow)}, high={"speed": float(fast)}),
     }
     cases = [(name, end, change) for name, ends in settings.items() for end, change in ends.items()]
-    prompts = np.asarray([c.get("prompt", p) for _, _, c in cases], dtype=np.int64)
-    outputs = np.asarray([c.get("output", g) for _, _, c in cases], dtype=np.int64)
+    factor = np.asarray([[c.get("prompt", 1.0) for _, _, c in cases], [c.get("output", 1.0) for _, _, c in cases]])
     speeds = np.asarray([[c.get("speed", 1.0) for _, _, c in cases]], dtype=float)
-    ev = _evaluate(request, [winner], prompts, outputs, speeds)
+    ev = _evaluate(request, [winner], factor, speeds)
     ok = serves(ev, request)
     bars: dict[str, dict[str, object]] = {}
     for j, (name, end, change) in enumerate(cases):
@@ -208,4 +215,7 @@ def _setting(name: str, end: str, change: dict[str, float], request: Request) ->
         return f"{request.rate * change['load']:.4g} requests/s"
     if name == "model speed":
         return f"{change['speed']:.2f} x predicted"
-    return f"{int(change.get('prompt', change.get('output', 0)))} tokens"
+    prompt = "prompt" in change
+    factor = np.asarray([[change.get("prompt", 1.0)], [change.get("output", 1.0)]])
+    tokens = _lengths(request, factor)[0 if prompt else 1]
+    return f"{'mean ' if request.traffic.varies else ''}{int(tokens[0])} tokens"

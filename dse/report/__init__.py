@@ -23,7 +23,7 @@ from dse.report._labels import (
     shown_parameters,
 )
 from dse.report._recommend import cost_vs_load_chart, hardware_colours, rent_vs_buy_chart, tornado_chart, win_rate_chart
-from dse.report._recommend_page import config_text
+from dse.report._recommend_page import config_text, workload_text
 from dse.report._report import (
     DEFAULT_PAIRS,
     FIGURES,
@@ -113,6 +113,7 @@ __all__ = [
     "validation_colours",
     "validation_report",
     "win_rate_chart",
+    "workload_text",
     "write_html",
     "write_images",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from dse import units
@@ -37,10 +38,33 @@ def _slos(request: dict[str, Any]) -> str:
 
 
 def serving_text(request: dict[str, Any]) -> str:
-    """How a replica serves: static batches, or continuous batching with its token budget."""
+    """How a replica serves: static batches, or continuous batching with its token budget; a prefix cache and
+    speculative decoding where the request has them."""
     if request.get("scheduler") == "continuous":
-        return f"continuous batching with chunked prefill ({request['chunk_tokens']}-token steps)"
-    return "static batches (every prompt of a batch prefilled before its first token)"
+        text = f"continuous batching with chunked prefill ({request['chunk_tokens']}-token steps)"
+    else:
+        text = "static batches (every prompt of a batch prefilled before its first token)"
+    if request.get("prefix_hit_rate"):
+        text += f" · {request['prefix_hit_rate']:.0%} of each prompt from a prefix cache"
+    if request.get("draft"):
+        tried = ", ".join(str(k) for k in request["spec_tokens"])
+        text += (
+            f" · speculative decoding with {request['draft']} ({tried} draft tokens tried, each accepted with "
+            f"probability {request['spec_acceptance']:g})"
+        )
+    return text
+
+
+def workload_text(doc: dict[str, Any]) -> str:
+    """``1000 prompt + 300 output tokens``, or for observed lengths their means and p90s and the file."""
+    w = doc["workload"]
+    if not w["varies"]:
+        return f"{w['prompt_tokens_mean']:.0f} prompt + {w['output_tokens_mean']:.0f} output tokens"
+    p, g = w["prompt_tokens"], w["output_tokens"]
+    return (
+        f"{w['prompt_tokens_mean']:.0f} prompt (p90 {p['p90']:.0f}) + {w['output_tokens_mean']:.0f} output tokens "
+        f"(p90 {g['p90']:.0f}) on average, {w['requests']:,.0f} requests of {Path(w['lengths']).name}"
+    )
 
 
 def _pricing(doc: dict[str, Any]) -> str:
@@ -63,7 +87,10 @@ def config_text(option: dict[str, Any]) -> str:
     parts = [option["quant"], f"KV {option['kv']}", f"tp {option['tp']}"]
     parts += [f"{name} {option[name]}" for name in ("pp", "ep") if option[name] > 1]
     sequences = option.get("max_num_seqs")
-    return ", ".join([*parts, f"max {sequences} seqs" if sequences is not None else f"batch {option['batch']}"])
+    parts.append(f"max {sequences} seqs" if sequences is not None else f"batch {option['batch']}")
+    if option.get("spec_tokens"):
+        parts.append(f"spec {option['spec_tokens']}")  # draft tokens a verification step
+    return ", ".join(parts)
 
 
 def recommendation_facts(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -72,7 +99,7 @@ def recommendation_facts(doc: dict[str, Any]) -> list[tuple[str, str]]:
     peak = load["sizing_rate_rps"] != load["rate_rps"]
     facts = [
         ("model", str(r["model"])),
-        ("workload", f"{r['prompt_tokens']} prompt + {r['output_tokens']} output tokens"),
+        ("workload", workload_text(doc)),
         (
             "load",
             f"{load['rate_rps']:.4g} requests/s on average"

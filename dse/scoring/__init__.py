@@ -20,7 +20,7 @@ from dse.scoring._build import (
     target_prices,
     target_profiles,
 )
-from dse.scoring._draft import with_draft
+from dse.scoring._draft import draft_figures, with_draft
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
 from dse.scoring._inputs import (
     INPUT_DEFAULTS,
@@ -64,6 +64,7 @@ __all__ = [
     "build_candidates",
     "candidate_fields",
     "convert",
+    "draft_figures",
     "evaluate",
     "factorize",
     "factorize_rows",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -85,9 +85,12 @@ def score_columns(
     profile: str | EfficiencyProfile = CALIBRATED,
     costs: CostAssumptions = CostAssumptions(),
     engine: str | None = None,
+    lengths: Mapping[str, np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, Scored]]:
     """Score candidates given as input columns (``dse.scoring.INPUTS``); returns (row indices, result) per
-    model group. ``profile`` as ``target_profiles`` takes it (``engine``: whose fitted profiles)."""
+    model group. ``profile`` as ``target_profiles`` takes it (``engine``: whose fitted profiles).
+    ``lengths``: per-row ``Candidates`` fields of lengths that vary (``physics.lengths.candidate_lengths``),
+    replacing those the ``prompt_len`` and ``gen_len`` columns give."""
     cols = with_defaults(columns)
     direct = candidate_fields(cols)
     check_speculation(direct["spec_tokens"], cols["draft"])
@@ -113,6 +116,8 @@ def score_columns(
         )
         drafts = cols["draft"]
         cand = with_draft(model, cand, [drafts[i] for i in rows])
+        if lengths is not None:
+            cand = replace(cand, **{k: np.asarray(v)[rows] for k, v in lengths.items()})
         results.append((rows, score_model(model, cand, formats)))
     return results
 

@@ -118,6 +118,21 @@ def test_the_ttft_quantile_over_prompts_spread_evenly_by_hand() -> None:
     assert queueing.ttft_quantile_s(0.9, rho, wait, 1.0, prefill, edges) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("served", [True, False])
+def test_scaled_lengths_are_the_lengths_of_scaled_requests(served: bool) -> None:
+    """``candidate_lengths`` with a prompt and an output factor gives what the requests' lengths times those
+    factors give (means, longest of b, variances, covariance, spread, the outputs' mean inverse)."""
+    p, g, n = [300.0, 900.0, 2400.0, 5000.0], [40.0, 400.0, 150.0, 900.0], [3.0, 2.0, 1.0, 1.0]
+    batch, factors = [1.0, 8.0, 64.0], (0.8, 1.25)
+    prompts, outputs, cov = lengths.paired(p, g, n)
+    scaled = lengths.candidate_lengths(prompts, outputs, batch, [served] * 3, cov, *factors)
+    prompts, outputs, cov = lengths.paired(np.multiply(p, factors[0]), np.multiply(g, factors[1]), n)
+    direct = lengths.candidate_lengths(prompts, outputs, batch, [served] * 3, cov)
+    assert scaled.keys() == direct.keys()
+    for key, value in direct.items():
+        assert scaled[key] == pytest.approx(value, rel=1e-12, nan_ok=True), key
+
+
 def _mixture_cdf(t: float, rho: float, wait: float, prefill: np.ndarray, edges: tuple[float, ...]) -> float:
     """P(W + S <= t) summed by hand over the intervals: S uniform on each (a point where it has no width), W 0
     with probability 1 - ρ, else exponential with mean wait / ρ; the integral of the exponential's CDF over

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -394,3 +395,171 @@ def test_model_error_defaults_to_each_options_measured_spread() -> None:
     assert rec.to_dict()["robustness"]["model_error_basis"] == "measured"
     banded = dse.recommend(**{**BASE, "hardware": ("h100-sxm",), "samples": 50, "model_error": 0.1}).to_dict()
     assert banded["robustness"]["model_error_basis"] == "band" and banded["robustness"]["bands"]["model_error"] == 0.1
+
+
+# --- lengths that vary: the traffic's observed requests ------------------------------------------------------
+
+
+def _lengths(tmp_path: Path, rows: list[tuple[int, int]], name: str = "traffic.csv") -> str:
+    path = tmp_path / name
+    path.write_text("prompt_tokens,output_tokens\n" + "".join(f"{p},{g}\n" for p, g in rows))
+    return str(path)
+
+
+CHAT = [(200, 60), (400, 300), (800, 150), (1000, 250), (1500, 200), (3000, 500), (6000, 90), (600, 1200)]
+"""Eight requests: prompts 200-6,000 tokens (mean 1,687.5), outputs 60-1,200 (mean 343.75)."""
+
+
+@pytest.mark.parametrize("scheduler", ["continuous", "static"])
+def test_observed_lengths_sized_by_hand_from_dse_analyze(tmp_path: Path, scheduler: str) -> None:
+    """With ``lengths`` a replica's capacity is ``dse analyze --lengths``'s: under continuous batching its
+    max_request_rate under the SLOs (capped at 90 % of every slot busy), at its share of the load its p90
+    latencies; in static batches (padded to the batch's longest) its batch's delivered tokens per second over
+    the mean output."""
+    traffic = _lengths(tmp_path, CHAT)
+    one = {"hardware": ("h100-sxm",), "quants": ("bf16",), "kv": ("default",), "scheduler": scheduler}
+    fields = {k: v for k, v in BASE.items() if k not in ("prompt_tokens", "output_tokens")}
+    rec = dse.recommend(**fields | one, lengths=traffic, prices=_sheet(tmp_path, {"h100-sxm": _rent(2.0)}))
+    (o,) = rec.options
+    flags = {"quant": "bf16", "tp": o.tp, "pp": o.pp, "lengths": traffic, "scheduler": scheduler}
+    if scheduler == "continuous":
+        flags |= {"max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.05, "slo_percentile": 90}
+        under_slos = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
+        busy = analyze("llama-3.1-8b", o.target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
+        assert o.capacity_rps == pytest.approx(min(under_slos, 0.9 * busy["max_request_rate"]), rel=1e-9)
+        loaded = analyze("llama-3.1-8b", o.target, **flags, request_rate=40.0 / o.replicas).to_dict()
+        p90 = (loaded["percentiles"]["ttft_s"]["p90"], loaded["percentiles"]["tpot_s"]["p90"])
+        assert (o.ttft_s, o.tpot_s) == pytest.approx(p90, rel=1e-9)
+    else:
+        d = analyze("llama-3.1-8b", o.target, **flags, batch=o.batch).to_dict()
+        assert o.capacity_rps == pytest.approx(d["throughput_tokens_per_s"] / 343.75, rel=2e-3)  # whole tokens
+        assert (o.ttft_s, o.tpot_s) == pytest.approx((d["ttft_s"], d["tpot_s"]), rel=1e-9)
+    assert o.replicas == math.ceil(40.0 / o.capacity_rps) and (o.replicas - 1) * o.capacity_rps < 40.0
+    work = rec.to_dict()["workload"]
+    assert work["varies"] and work["requests"] == 8 and work["lengths"] == traffic
+    assert (work["prompt_tokens_mean"], work["output_tokens_mean"]) == (1687.5, 343.75)
+    prompts = work["prompt_tokens"]
+    assert (prompts["p50"], prompts["p90"], prompts["max"]) == (800, 6000, 6000)
+    assert rec.to_dict()["load"]["output_tokens_per_month"] == pytest.approx(40.0 * 343.75 * MONTH_H * 3600)
+
+
+def test_one_observed_length_is_the_fixed_request(tmp_path: Path) -> None:
+    """A traffic file whose every request is 1,000 + 250 tokens gives the fixed request's answer."""
+    fields = {k: v for k, v in BASE.items() if k not in ("prompt_tokens", "output_tokens")}
+    same = dse.recommend(**fields, lengths=_lengths(tmp_path, [(1000, 250)] * 3)).options
+    fixed = dse.recommend(**BASE).options
+    assert [(o.hardware, o.devices, o.batch) for o in same] == [(o.hardware, o.devices, o.batch) for o in fixed]
+    assert [o.capacity_rps for o in same] == pytest.approx([o.capacity_rps for o in fixed], rel=1e-12)
+
+
+def test_a_long_tail_of_prompts_costs_more_than_their_mean(tmp_path: Path) -> None:
+    """The p90 TTFT SLO sees the long prompts: the observed lengths need more devices than requests of their
+    mean lengths (1,688 + 344 tokens), at 70 B where TTFT binds."""
+    fields = {k: v for k, v in BASE.items() if k not in ("prompt_tokens", "output_tokens")}
+    fields |= {"model": "llama-3.1-70b", "ttft_s": 0.5, "hardware": ("h100-sxm", "b200")}
+    spread = dse.recommend(**fields, lengths=_lengths(tmp_path, CHAT)).options
+    mean = dse.recommend(**fields, prompt_tokens=1688, output_tokens=344).options
+    assert {o.hardware for o in spread} == {o.hardware for o in mean}
+    by = {o.hardware: o for o in mean}
+    assert all(o.devices_paid >= by[o.hardware].devices_paid for o in spread)
+    assert any(o.devices_paid > by[o.hardware].devices_paid for o in spread)
+    assert all(o.ttft_s <= 0.5 for o in spread)
+
+
+def test_robustness_scales_observed_lengths_as_a_whole(tmp_path: Path) -> None:
+    fields = {k: v for k, v in BASE.items() if k not in ("prompt_tokens", "output_tokens")}
+    rec = dse.recommend(**fields | {"samples": 200}, lengths=_lengths(tmp_path, CHAT))
+    bars = {b["input"]: b for b in rec.robustness.tornado}
+    assert bars["prompt tokens"]["low_setting"] == "mean 1350 tokens"  # 1,687.5 x 0.8
+    assert bars["output tokens"]["high_setting"] == "mean 412 tokens"  # 343.75 x 1.2
+    assert bars["prompt tokens"]["high"] >= bars["prompt tokens"]["low"]
+    assert sum(o.win_rate for o in rec.options) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"prompt_tokens": 1000}, ["lengths", "not both"]),
+        ({"lengths": "missing.csv"}, ["lengths", "not found", "missing.csv"]),
+        ({"lengths": "BAD"}, ["line 3", "output_tokens", "positive whole number"]),
+        ({"lengths": "LONG"}, ["lengths", "exceeds the model's context of 131,072"]),
+    ],
+)
+def test_bad_lengths_name_the_file_and_field(tmp_path: Path, fields: dict[str, object], expected: list[str]) -> None:
+    base = {k: v for k, v in BASE.items() if k not in ("prompt_tokens", "output_tokens")}
+    files = {"BAD": [(100, 10), (100, 0)], "LONG": [(130000, 2000)]}
+    if fields.get("lengths") in files:
+        fields = {"lengths": _lengths(tmp_path, files[str(fields["lengths"])])}
+    elif "prompt_tokens" in fields:
+        fields |= {"lengths": _lengths(tmp_path, CHAT)}
+    with pytest.raises(InputError) as info:
+        make_request(**base, **fields)
+    for part in expected:
+        assert part in str(info.value)
+    with pytest.raises(InputError, match="prompt_tokens and output_tokens, or lengths"):
+        make_request(**base)
+
+
+# --- speculative decoding and a prefix cache -------------------------------------------------------------------
+
+
+def test_speculation_is_tried_with_and_without_and_sized_from_dse_analyze(tmp_path: Path) -> None:
+    """With a draft every configuration is tried without speculation and at 1 and 3 draft tokens; the chosen
+    one's capacity is ``dse analyze``'s with its draft tokens, and at a tight TPOT SLO speculation serves the
+    load with fewer devices (Leviathan et al. 2023: up to 1 + k tokens a verification step)."""
+    tight = {**BASE, "tpot_s": 0.008, "hardware": ("h100-sxm",), "quants": ("bf16",), "kv": ("default",)}
+    plain = dse.recommend(**tight)
+    rec = dse.recommend(**tight, draft="mtp", spec_acceptance=0.8)
+    assert rec.candidates == 3 * plain.candidates
+    (o,) = rec.options
+    assert o.spec_tokens in (1, 3) and o.devices_paid < plain.options[0].devices_paid
+    flags = {"quant": "bf16", "prompt_len": 1000, "gen_len": 250, "tp": o.tp, "pp": o.pp, "scheduler": "continuous"}
+    flags |= {"max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.008, "slo_percentile": 90}
+    flags |= {"spec_tokens": o.spec_tokens, "draft": "mtp", "spec_acceptance": 0.8}
+    under_slos = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
+    busy = analyze("llama-3.1-8b", o.target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
+    assert o.capacity_rps == pytest.approx(min(under_slos, 0.9 * busy["max_request_rate"]), rel=1e-9)
+    doc = rec.to_dict()
+    assert doc["request"]["spec_tokens"] == [0, 1, 3] and doc["options"][0]["spec_tokens"] == o.spec_tokens
+
+
+def test_a_draft_never_accepted_is_never_chosen() -> None:
+    """An acceptance rate of 0 gains nothing and costs the draft: the answer is the one without it."""
+    useless = dse.recommend(**BASE, draft="mtp", spec_tokens=(0, 2), spec_acceptance=0.0).options
+    plain = dse.recommend(**BASE).options
+    assert all(o.spec_tokens == 0 for o in useless)
+    assert [(o.hardware, o.devices, o.capacity_rps) for o in useless] == [
+        (o.hardware, o.devices, o.capacity_rps) for o in plain
+    ]
+
+
+def test_a_prefix_cache_is_sized_from_dse_analyze_and_never_costs_devices() -> None:
+    one = {"hardware": ("h100-sxm", "l40s"), "quants": ("bf16",), "kv": ("default",)}
+    devices = []
+    for hit in (0.0, 0.5, 0.9):
+        options = dse.recommend(**{**BASE, **one, "prefix_hit_rate": hit}).options
+        devices.append({o.hardware: o.devices_paid for o in options})
+        o = options[0]
+        flags = {"quant": "bf16", "prompt_len": 1000, "gen_len": 250, "tp": o.tp, "pp": o.pp, "prefix_hit_rate": hit}
+        flags |= {"scheduler": "continuous", "max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.05}
+        under_slos = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
+        busy = analyze("llama-3.1-8b", o.target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
+        assert o.capacity_rps == pytest.approx(min(under_slos, 0.9 * busy["max_request_rate"]), rel=1e-9)
+    for fewer, more in itertools.pairwise(devices):
+        assert all(more[h] <= fewer[h] for h in fewer)
+    assert sum(devices[-1].values()) < sum(devices[0].values())
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "expected"),
+    [
+        ({"spec_tokens": (2,)}, "spec_tokens", "need a draft"),
+        ({"spec_tokens": (-1,), "draft": "mtp"}, "spec_tokens", "whole numbers >= 0"),
+        ({"draft": "no-such-model"}, "draft", "unknown model id"),
+        ({"prefix_hit_rate": 1.5}, "prefix_hit_rate", "less than or equal to 1"),
+    ],
+)
+def test_bad_serving_settings_name_the_field(fields: dict[str, object], field: str, expected: str) -> None:
+    with pytest.raises(InputError) as info:
+        make_request(**BASE, **fields)
+    assert info.value.field == field and expected in str(info.value)

@@ -128,3 +128,33 @@ def test_out_names_a_directory_even_before_it_exists(capsys: pytest.CaptureFixtu
     assert code == 0 and json.loads((folder / "recommendation.json").read_text())["schema_version"] == 1
     code, _, _ = _run(capsys, *ARGS, "--rate", "40", *SMALL, "--out", str(tmp_path / "mine.json"))
     assert code == 0 and (tmp_path / "mine.json").is_file()
+
+
+def test_observed_lengths_replace_the_fixed_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    traffic = tmp_path / "traffic.csv"
+    traffic.write_text("prompt_tokens,output_tokens,count\n500,100,3\n2500,500,1\n")  # means 1,000 and 200
+    base = ["recommend", "--model", "llama-3.1-8b", "--lengths", str(traffic), "--ttft-s", "1", "--tpot-s", "0.05"]
+    code, out, _ = _run(capsys, *base, "--tokens-per-day", str(40 * 200 * 86400), *SMALL, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["request"]["rate"] == pytest.approx(40.0)  # tokens a day / the mean output
+    assert doc["workload"]["requests"] == 4 and doc["workload"]["prompt_tokens_mean"] == 1000.0
+    assert doc["options"]
+    code, out, _ = _run(capsys, *base, "--rate", "40", *SMALL)
+    assert code == 0 and "1000 prompt (p90 2500) + 200 output tokens (p90 500) on average, 4 requests" in out
+    code, _, err = _run(capsys, *base, "--rate", "40", "--prompt-tokens", "100")
+    assert code == 2 and "give --lengths or --prompt-tokens" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "recommend", "--model", "llama-3.1-8b", "--prompt-tokens", "100", "--rate", "4")
+    assert code == 2 and "output_tokens: give --output-tokens (or --lengths" in err
+
+
+def test_speculation_and_a_prefix_cache_are_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--rate", "40", "--ttft-s", "1", "--tpot-s", "0.008", "--hardware", "h100-sxm", "--samples", "0"]
+    spec = ["--draft", "mtp", "--spec-tokens", "0", "--spec-tokens", "2", "--prefix-hit-rate", "0.5"]
+    code, out, _ = _run(capsys, *ARGS, *flags, *spec, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["request"]["spec_tokens"] == [0, 2] and doc["request"]["prefix_hit_rate"] == 0.5
+    assert doc["options"] and doc["options"][0]["spec_tokens"] == 2
+    _, out, _ = _run(capsys, *ARGS, *flags, *spec)
+    assert "spec 2" in out
+    code, _, err = _run(capsys, *ARGS, *flags, "--spec-tokens", "2")
+    assert code == 2 and "spec_tokens" in err and "draft" in err and "Traceback" not in err

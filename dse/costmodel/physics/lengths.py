@@ -58,11 +58,26 @@ class Lengths:
     def inverse_decode_mean(self) -> float:
         """E[1 / (v - 1)] over the values above 1: the mean inverse of a request's decode tokens, over the
         requests that have a TPOT (a one-token answer has none); 1 when none has."""
-        has = self.values > 1.0
-        if not np.any(has):
-            return 1.0
-        w = self.weights[has]
-        return float(w @ (1.0 / (self.values[has] - 1.0)) / w.sum())
+        return float(self.inverse_decode_mean_scaled(1.0))
+
+    def inverse_decode_mean_scaled(self, scale: Any) -> np.ndarray:
+        """``inverse_decode_mean`` of the lengths times ``scale`` (each > 0; an array gives one per scale):
+        E[1 / (s v - 1)] over the values with s v > 1, 1 where none has."""
+        s = np.asarray(scale, dtype=np.float64)
+        unique, inverse = np.unique(s.reshape(-1), return_inverse=True)
+        scaled = unique[:, None] * self.values[None, :]
+        has = scaled > 1.0
+        w = np.where(has, self.weights[None, :], 0.0)
+        with np.errstate(divide="ignore"):
+            total = (w / np.where(has, scaled - 1.0, 1.0)).sum(axis=1)
+        mass = w.sum(axis=1)
+        out = np.where(mass > 0.0, total / np.where(mass > 0.0, mass, 1.0), 1.0)
+        return out[inverse].reshape(s.shape)
+
+    def percentile(self, p: float) -> float:
+        """The smallest value v with F(v) >= p (0 < p <= 1)."""
+        cdf = np.cumsum(self.weights)
+        return float(self.values[min(int(np.searchsorted(cdf, p * cdf[-1] - 1e-12)), len(cdf) - 1)])
 
     @property
     def largest(self) -> float:
@@ -169,7 +184,13 @@ def context_spread(prompts: Lengths, outputs: Lengths, covariance: float = 0.0) 
 
 
 def candidate_lengths(
-    prompts: Lengths, outputs: Lengths, batch: Any, served: Any, covariance: float = 0.0
+    prompts: Lengths,
+    outputs: Lengths,
+    batch: Any,
+    served: Any,
+    covariance: float = 0.0,
+    prompt_scale: Any = 1.0,
+    output_scale: Any = 1.0,
 ) -> dict[str, np.ndarray]:
     """The ``Candidates`` fields of the lengths, per candidate (``batch``; ``served``: continuous batching or
     disaggregated pools): served, the means with their ``context_spread``, the prompts' ``quantiles``, the
@@ -178,25 +199,34 @@ def candidate_lengths(
     static batch of b, padded to its longest prompt and output (``expected_max``), delivering the mean output
     (``gen_padding``: the difference). Every length is rounded to whole tokens, as the evaluators take them
     (their sums over a sequence's positions run over whole tokens). Fixed lengths give them as they are, with
-    nothing added."""
+    nothing added.
+
+    ``prompt_scale`` and ``output_scale`` (per candidate): every prompt, or every output, times this factor
+    (a heavier or lighter mix of the same shape). Exact, not resampled: means, the longest of b draws and
+    standard deviations scale with the factor, variances with its square, the covariance with both
+    factors, the prompt quantiles over their mean not at all (``context_spread`` follows from them)."""
     b = np.asarray(batch, dtype=np.float64)
     served = np.asarray(served, dtype=bool)
+    sp = np.broadcast_to(np.asarray(prompt_scale, dtype=np.float64), b.shape)
+    so = np.broadcast_to(np.asarray(output_scale, dtype=np.float64), b.shape)
     unique, inverse = np.unique(b, return_inverse=True)
-    longest_prompt = prompts.expected_max(unique)[inverse].reshape(b.shape)
-    longest_output = outputs.expected_max(unique)[inverse].reshape(b.shape)
+    longest_prompt = sp * prompts.expected_max(unique)[inverse].reshape(b.shape)
+    longest_output = so * outputs.expected_max(unique)[inverse].reshape(b.shape)
     quantiles = np.ones(1) if prompts.fixed else prompts.quantiles()  # one column: nothing to spread
-    spread = context_spread(prompts, outputs, covariance)
-    mean_output = np.rint(outputs.mean)
+    # context_spread of the scaled lengths: (sp so Cov + so² Var(G) / 2) / (so Ḡ)
+    spread = (sp * covariance + so * outputs.variance / 2.0) / outputs.mean
+    mean_output = np.rint(so * outputs.mean)
+    inverse_output = np.nan if outputs.fixed else outputs.inverse_decode_mean_scaled(so)
     return {
-        "prompt_len": np.rint(np.where(served, prompts.mean, longest_prompt)),
+        "prompt_len": np.rint(np.where(served, sp * prompts.mean, longest_prompt)),
         "gen_len": np.rint(np.where(served, mean_output, longest_output)),
         "gen_padding": np.where(served, 0.0, np.maximum(np.rint(longest_output) - mean_output, 0.0)),
         "context_spread": np.rint(np.where(served, spread, 0.0)),
         "prompt_quantiles": np.where(served[..., None], quantiles, 1.0),
-        "prompt_variance": np.where(served, prompts.variance, 0.0),
-        "output_variance": np.where(served, outputs.variance, 0.0),
-        "length_covariance": np.where(served, covariance, 0.0),
-        "inverse_output_tokens": np.where(served & (not outputs.fixed), outputs.inverse_decode_mean, np.nan),
+        "prompt_variance": np.where(served, sp**2 * prompts.variance, 0.0),
+        "output_variance": np.where(served, so**2 * outputs.variance, 0.0),
+        "length_covariance": np.where(served, sp * so * covariance, 0.0),
+        "inverse_output_tokens": np.where(served & (not outputs.fixed), inverse_output, np.nan),
     }
 
 
