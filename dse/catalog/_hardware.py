@@ -116,9 +116,12 @@ class SystemRecord(BaseModel):
     notes: str | None = None
 
 
-LinkFamily = Literal["nvlink", "infiniband", "roce", "pcie", "infinity-fabric", "ici", "other"]
+LinkFamily = Literal["nvlink-sharp", "nvlink", "infiniband", "roce", "pcie", "infinity-fabric", "ici", "other"]
 LINK_FAMILIES: tuple[LinkFamily, ...] = typing.get_args(LinkFamily)
 _FAMILY_MARKS: tuple[tuple[tuple[str, ...], LinkFamily], ...] = (
+    # NVLink through a third-generation NVSwitch or later (Hopper, Blackwell), which reduces in the switch
+    # (NVLink SHARP); A100's NVSwitch (nvswitch-nvlink3), bridges and direct links do not
+    (("nvswitch-nvlink4", "nvswitch-nvlink5", "nvlink4-switch", "nvlink5-switch"), "nvlink-sharp"),
     (("nvlink", "nvswitch"), "nvlink"),
     (("infiniband", "connectx"), "infiniband"),
     (("roce",), "roce"),
@@ -129,9 +132,10 @@ _FAMILY_MARKS: tuple[tuple[tuple[str, ...], LinkFamily], ...] = (
 
 
 def link_family(kind: str) -> LinkFamily:
-    """The family of a link ``kind`` as the catalog names it (``nvswitch-nvlink4``: ``nvlink``; ``pcie5-x16``:
-    ``pcie``; ``infiniband-ndr``: ``infiniband``), which an efficiency profile gives a collective efficiency
-    (``ProfileRecord.link_efficiency``); ``other`` for a kind none of them names."""
+    """The family of a link ``kind`` as the catalog names it (``nvswitch-nvlink4``: ``nvlink-sharp``;
+    ``nvswitch-nvlink3``: ``nvlink``; ``pcie5-x16``: ``pcie``; ``infiniband-ndr``: ``infiniband``), which an
+    efficiency profile gives collective efficiencies (``ProfileRecord.link_efficiency``,
+    ``transfer_efficiency``); ``other`` for a kind none of them names."""
     name = kind.lower()
     return next((family for marks, family in _FAMILY_MARKS if any(m in name for m in marks)), "other")
 

@@ -69,8 +69,13 @@ class ProfileRecord(BaseModel):
     )
     link_efficiency: dict[LinkFamily, Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=dict,
-        description="bus bandwidth a collective reaches over the link's nominal per-direction bandwidth, per link "
-        "family (nvlink, infiniband, roce, pcie, infinity-fabric, ici, other); 1 where not given",
+        description="bus bandwidth an all-reduce reaches over the link's nominal per-direction bandwidth, per link "
+        "family (nvlink-sharp, nvlink, infiniband, roce, pcie, infinity-fabric, ici, other); 1 where not given",
+    )
+    transfer_efficiency: dict[LinkFamily, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=dict,
+        description="the same for the other traffic (all-to-alls, pipeline sends, KV transfers), per link "
+        "family, where it differs from the all-reduce's (in-switch reduction speeds all-reduces only)",
     )
     compute_efficiency_by_format: dict[DType, float] = Field(
         default_factory=dict,
@@ -113,9 +118,17 @@ class EfficiencyProfile:
     record: ProfileRecord
 
     def link_bandwidth(self, link: LinkSpec) -> float:
-        """What a collective gets of ``link``, bytes/s per direction: its nominal bandwidth times the profile's
+        """What an all-reduce gets of ``link``, bytes/s per direction: its nominal bandwidth times the profile's
         efficiency for its family (``ProfileRecord.link_efficiency``; 1 where the profile gives none)."""
         return link.bandwidth_bytes_per_s * self.record.link_efficiency.get(link.family, 1.0)
+
+    def transfer_share(self, link: LinkSpec) -> float:
+        """What an all-to-all, a pipeline send or a KV transfer gets of ``link`` over what an all-reduce gets:
+        ``transfer_efficiency`` over ``link_efficiency`` for its family (1 where the profile gives no
+        transfer figure)."""
+        family = link.family
+        reduce = self.record.link_efficiency.get(family, 1.0)
+        return self.record.transfer_efficiency.get(family, reduce) / reduce
 
     @property
     def calibrated_on(self) -> frozenset[str]:

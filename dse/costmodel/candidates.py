@@ -77,6 +77,11 @@ class Candidates:
     inter_link_bytes_per_s: Array
     """0: no inter-node link."""
     inter_link_latency_s: Array
+    intra_transfer_share: Array
+    inter_transfer_share: Array
+    """Of each link, what an all-to-all, a pipeline send or a KV transfer gets over what an all-reduce gets
+    (``intra_link_bytes_per_s`` and ``inter_link_bytes_per_s`` are the all-reduce's): below 1 where the switch
+    reduces in the network (NVLink SHARP), 1 elsewhere."""
     host_link_bytes_per_s: Array
     """0: no host link."""
     host_memory_bytes: Array
@@ -218,6 +223,8 @@ DEFAULTS: dict[str, object] = {
     "intra_link_latency_s": 0.0,
     "inter_link_bytes_per_s": 0.0,
     "inter_link_latency_s": 0.0,
+    "intra_transfer_share": 1.0,
+    "inter_transfer_share": 1.0,
     "host_link_bytes_per_s": 0.0,
     "host_memory_bytes": np.nan,
     "onchip_memory_bytes": 0.0,
@@ -280,6 +287,8 @@ POOL_FIELDS = (
     "intra_link_latency_s",
     "inter_link_bytes_per_s",
     "inter_link_latency_s",
+    "intra_transfer_share",
+    "inter_transfer_share",
     "host_link_bytes_per_s",
     "host_memory_bytes",
     "tp",

@@ -263,6 +263,8 @@ _SYSTEM_FIELDS = (
     "intra_link_latency_s",
     "inter_link_bytes_per_s",
     "inter_link_latency_s",
+    "intra_transfer_share",
+    "inter_transfer_share",
     "host_link_bytes_per_s",
     "host_memory_bytes",
 )
@@ -290,7 +292,20 @@ def _system_row(target: Target, prof: EfficiencyProfile) -> tuple[float, ...]:
     inter_bw = prof.link_bandwidth(inter) if inter else 0.0
     intra_lat = intra.latency_s if intra and intra.latency_s is not None else prof.collective_latency_s
     inter_lat = inter.latency_s if inter and inter.latency_s is not None else prof.inter_node_latency_s
-    return (devices_per_node, max_nodes, intra_bw, intra_lat, inter_bw, inter_lat, host_link, host_memory)
+    intra_share = prof.transfer_share(intra) if intra else 1.0  # all-to-alls and sends get less than all-reduces
+    inter_share = prof.transfer_share(inter) if inter else 1.0
+    return (
+        devices_per_node,
+        max_nodes,
+        intra_bw,
+        intra_lat,
+        inter_bw,
+        inter_lat,
+        intra_share,
+        inter_share,
+        host_link,
+        host_memory,
+    )
 
 
 ProfileChoice = str | EfficiencyProfile

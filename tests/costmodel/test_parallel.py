@@ -372,8 +372,10 @@ def test_exactly_full_is_feasible() -> None:
 @pytest.mark.parametrize(
     ("kind", "family"),
     [
-        ("nvswitch-nvlink4", "nvlink"),
-        ("nvlink5-switch", "nvlink"),
+        ("nvswitch-nvlink4", "nvlink-sharp"),
+        ("nvswitch-nvlink5", "nvlink-sharp"),
+        ("nvlink5-switch", "nvlink-sharp"),
+        ("nvswitch-nvlink3", "nvlink"),  # A100's NVSwitch: no in-switch reduction
         ("nvlink3-bridge", "nvlink"),
         ("infiniband-ndr", "infiniband"),
         ("connectx-8", "infiniband"),
@@ -396,6 +398,8 @@ def test_a_link_kind_belongs_to_a_family(kind: str, family: str) -> None:
     [
         # NVSwitch: all-reduces at the line rate (NVLink SHARP); InfiniBand NDR: 47 of 50 GB/s
         ("dgx-h100", 8, 450e9 * 1.0, 50e9 * 0.94),
+        # A100's NVSwitch reduces nothing itself: NCCL's ring, 232.5 of 300 GB/s
+        ("dgx-a100", 8, 300e9 * 0.78, 25e9 * 0.94),
         # xGMI: about 48 of 64 GB/s a link (AMD's RCCL note), over the 448 GB/s of seven links
         ("mi300x-platform", 8, 448e9 * 0.75, None),
         # PCIe through the host: bound by what the CPU and memory deliver, half the link
@@ -422,3 +426,23 @@ def test_collectives_get_their_link_family_s_share_of_the_nominal_bandwidth(
     extra = default.evaluation.communication[0].tp_all_reduce_s - comm.tp_all_reduce_s
     slower = comm.tp_all_reduce_bytes * (1 / intra - 1 / nominal)
     assert 0 < extra - slower < 1e-3  # what remains is the latencies: 8 us an all-reduce, two a layer
+
+
+def test_all_to_alls_and_sends_get_the_transfer_share_where_the_switch_reduces() -> None:
+    """Through a Hopper NVSwitch an all-reduce reaches the line rate (NVLink SHARP) and an all-to-all or a
+    pipeline send ~370 of 450 GB/s (nccl-tests#212): the expert-parallel all-to-all's and the pipeline send's
+    bandwidth terms are the bytes over 0.82 x 450 GB/s; on A100's NVSwitch both kinds get 0.78 of 300."""
+    for target, nominal, reduce, transfer in (("dgx-h100", 450e9, 1.0, 0.82), ("dgx-a100", 300e9, 0.78, 0.78)):
+        cand = candidates({"model": "deepseek-v3", "hardware": target, "tp": 1, "ep": 8})
+        assert cand.intra_transfer_share[0] == pytest.approx(transfer / reduce, rel=1e-12)
+        assert cand.inter_transfer_share[0] == 1.0  # InfiniBand: one figure for both
+        flags = {"batch": 64, "prompt_len": 512, "gen_len": 64, "quant": "fp8"}
+        moe = analyze("deepseek-v3", target, tp=1, ep=8, pp=1, **flags, profile="default")
+        pure = analyze("deepseek-v3", target, tp=1, ep=8, pp=1, **flags, profile="ideal")
+        comm, ideal = moe.evaluation.communication[0], pure.evaluation.communication[0]
+        assert comm.ep_all_to_all_bytes == pytest.approx(ideal.ep_all_to_all_bytes, rel=1e-12)
+        latencies = comm.ep_all_to_all_s - comm.ep_all_to_all_bytes / (nominal * transfer)
+        assert 0 <= latencies < 1e-3  # what remains is the link latencies, two a MoE layer
+        assert ideal.ep_all_to_all_s == pytest.approx(ideal.ep_all_to_all_bytes / nominal, rel=1e-9)
+        piped = analyze("llama-3.1-8b", target, tp=2, pp=2, batch=8, profile="default").evaluation.communication[0]
+        assert piped.pp_send_s - piped.pp_send_bytes / (nominal * transfer) == pytest.approx(8e-6, rel=1e-6)

@@ -164,12 +164,9 @@ def _kv_transfer_s(arch: Architecture, c: Candidates, lay: Layout, *, apart: boo
         arch, lay, c.tp, c.prompt_len, 0.0, units.bits_to_bytes(c.kv_bits), c.kv_block_tokens, c.kv_budget_tokens
     )
     inter = c.inter_link_bytes_per_s > 0
-    inside = (
-        c.host_link_bytes_per_s
-        if apart
-        else np.where(np.isfinite(c.intra_link_bytes_per_s), c.intra_link_bytes_per_s, c.host_link_bytes_per_s)
-    )
-    link = np.where(inter, c.inter_link_bytes_per_s, inside)
+    intra = c.intra_link_bytes_per_s * c.intra_transfer_share  # a transfer, not an all-reduce: its share
+    inside = c.host_link_bytes_per_s if apart else np.where(np.isfinite(intra), intra, c.host_link_bytes_per_s)
+    link = np.where(inter, c.inter_link_bytes_per_s * c.inter_transfer_share, inside)
     latency = np.where(inter, c.inter_link_latency_s, c.intra_link_latency_s)
     with np.errstate(divide="ignore"):
         return latency + kv / link

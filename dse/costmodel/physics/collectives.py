@@ -46,10 +46,22 @@ class CollectiveRates:
 
 
 def collective_rates(
-    tp: Any, ep: Any, pp: Any, nodes: Any, N: Any, B_intra: Any, alpha_intra: Any, B_inter: Any, alpha_inter: Any
+    tp: Any,
+    ep: Any,
+    pp: Any,
+    nodes: Any,
+    N: Any,
+    B_intra: Any,
+    alpha_intra: Any,
+    B_inter: Any,
+    alpha_inter: Any,
+    share_intra: Any = 1.0,
+    share_inter: Any = 1.0,
 ) -> CollectiveRates:
-    """The links' rates for a deployment (B per direction per device; B_inter = 0: no inter-node link, and
-    any such traffic is timed on the intra-node one, as the candidate is infeasible anyway).
+    """The links' rates for a deployment (B per direction per device, what an all-reduce gets; B_inter = 0: no
+    inter-node link, and any such traffic is timed on the intra-node one, as the candidate is infeasible
+    anyway). All-to-alls and pipeline sends get ``share`` of each link's B (the profile's transfer over its
+    all-reduce efficiency: in-switch reduction, NVLink SHARP, speeds all-reduces only).
 
     - Ring over tp ranks, g = min(tp, N) per node and M = ceil(tp / g) nodes: within each node, then each
       rank carries 1/g of the data over its own inter-node NIC to the same rank of the other nodes (a
@@ -59,7 +71,9 @@ def collective_rates(
       concurrently: σ = max((g' - 1)/(n B_intra), (n - g')/(n B_inter)), α = α_inter once n > g'.
     - Pipeline sends: of the pp - 1 boundaries, C = min(pp - 1, nodes - 1) lie between nodes (stages are
       packed into nodes in order) and use the inter-node link, the rest the intra-node one."""
+    share_inter = np.where(B_inter > 0, share_inter, share_intra)
     B_inter = np.where(B_inter > 0, B_inter, B_intra)
+    T_intra, T_inter = B_intra * share_intra, B_inter * share_inter  # what all-to-alls and sends get
     g = np.minimum(tp, N)
     M = np.ceil(tp / g)
     g_ep = np.minimum(ep, N)
@@ -71,9 +85,9 @@ def collective_rates(
         ring_latency_s=(g > 1) * alpha_intra + (M > 1) * alpha_inter,
         ring_s_per_byte=(g - 1.0) / (g * B_intra) + (M - 1.0) / (M * g * B_inter),
         all_to_all_latency_s=across_ep * alpha_inter + ((ep > 1) & np.logical_not(across_ep)) * alpha_intra,
-        all_to_all_s_per_byte=np.maximum((g_ep - 1.0) / (ep * B_intra), (ep - g_ep) / (ep * B_inter)),
+        all_to_all_s_per_byte=np.maximum((g_ep - 1.0) / (ep * T_intra), (ep - g_ep) / (ep * T_inter)),
         send_latency_s=crossing * alpha_inter + inside * alpha_intra,
-        send_s_per_byte=crossing / B_inter + inside / B_intra,  # B_intra inf (no link): 0 s per byte
+        send_s_per_byte=crossing / T_inter + inside / T_intra,  # B_intra inf (no link): 0 s per byte
     )
 
 
@@ -89,6 +103,8 @@ def rates_for(c: Candidates, lay: Layout) -> CollectiveRates:
         c.intra_link_latency_s,
         c.inter_link_bytes_per_s,
         c.inter_link_latency_s,
+        c.intra_transfer_share,
+        c.inter_transfer_share,
     )
 
 
