@@ -3,7 +3,8 @@
 Run: python benchmarks/bench_recommend.py
 Prints, for the worked example of docs/recommend.md (Llama-3.1-70B chat at 50 requests/s, TTFT <= 1 s,
 TPOT <= 50 ms) in each pricing, under continuous batching (the default) and static batches, then with the
-observed lengths of spaces/chat-requests.csv and with a draft for speculative decoding: configurations
+observed lengths of spaces/chat-requests.csv, with a draft for speculative decoding and with disaggregated
+prefill and decode: configurations
 scored, the time of each stage (scoring the grid, sizing the fleets, the Monte-Carlo draws), the whole call,
 and the winner. The acceptance bound is 10 s. Figures go to
 docs/benchmarks.md.
@@ -48,6 +49,7 @@ def main() -> None:
         ("static, buy", {"scheduler": "static", "pricing": "buy"}),
         ("continuous, observed lengths (spaces/chat-requests.csv)", {"lengths": traffic}),
         ("continuous, with a draft (mtp: 0, 1, 3 draft tokens)", {"draft": "mtp"}),
+        ("continuous, --disaggregate (7 prefill:decode splits)", {"disaggregate": True}),
     ):
         base = {k: v for k, v in EXAMPLE.items() if "lengths" not in fields or k not in fixed}
         request = _expand(make_request(**base | fields))

@@ -282,6 +282,18 @@ _COSTS = CostAssumptions()
 """Cost assumptions' defaults, stated once (``dse.costmodel.CostAssumptions``)."""
 
 
+def _split(text: str) -> tuple[int, int]:
+    """``2:3`` -> (2, 3): prefill and decode instances of a disaggregated group."""
+    prefill, _, decode = text.partition(":")
+    try:
+        pair = (int(prefill), int(decode))
+    except ValueError:
+        raise InputError(f"expected PREFILL:DECODE instances such as 1:2, got {text!r}", field="pool_split") from None
+    if min(pair) < 1:
+        raise InputError(f"expected at least one instance on each side, got {text!r}", field="pool_split")
+    return pair
+
+
 @app.command("recommend")
 def recommend_command(
     model: Annotated[str, typer.Option(help="Model catalog id, or a path to a model YAML or config.json.")],
@@ -319,6 +331,21 @@ def recommend_command(
         float,
         typer.Option(help="Continuous: the most of its every-slot-busy rate a replica carries (its queue grows)."),
     ] = MAX_UTILIZATION,
+    disaggregate: Annotated[
+        bool,
+        typer.Option(
+            "--disaggregate",
+            help="Continuous: also try disaggregated prefill and decode, each configuration as groups of prefill "
+            "and decode instances (--pool-split).",
+        ),
+    ] = False,
+    pool_split: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="PREFILL:DECODE instances of a disaggregated group to try (repeat). Default: 1:1, 1:2, "
+            "1:3, 2:1, 3:1, 2:3, 3:2."
+        ),
+    ] = None,
     prefix_hit_rate: Annotated[
         float,
         typer.Option(help="Share of each prompt served from a prefix cache (a shared system prompt, earlier turns)."),
@@ -397,7 +424,11 @@ def recommend_command(
             raise InputError(f"expected a whole number >= 1, got {output_tokens}", field="output_tokens")
         mean_output = read_traffic(lengths, model).outputs.mean if lengths is not None else float(output_tokens or 1)
         rate = tokens_per_day / (24 * units.SECONDS_PER_HOUR) / mean_output
-    choices = {"quants": tuple(quant) if quant else None, "kv": tuple(kv) if kv else None}
+    choices = {
+        "quants": tuple(quant) if quant else None,
+        "kv": tuple(kv) if kv else None,
+        "pool_splits": tuple(_split(s) for s in pool_split) if pool_split else None,
+    }
     request = make_request(
         **{k: v for k, v in choices.items() if v is not None},
         model=model,
@@ -413,6 +444,7 @@ def recommend_command(
         slo_percentile=slo_percentile,
         chunk_tokens=chunk_tokens,
         max_utilization=max_utilization,
+        disaggregate=disaggregate or pool_split is not None,
         prefix_hit_rate=prefix_hit_rate,
         draft=draft,
         spec_tokens=tuple(spec_tokens) if spec_tokens else None,

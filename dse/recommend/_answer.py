@@ -61,6 +61,11 @@ class Option:
     requests_in_engine: float | None = None
     spec_tokens: int = 0
     """Draft tokens per verification step (0: no speculative decoding)."""
+    mode: str = "aggregated"
+    """``disaggregated``: a replica is a group of ``prefill_instances`` that prefill and ``decode_instances``
+    that decode (each tp x pp devices)."""
+    prefill_instances: int | None = None
+    decode_instances: int | None = None
     """Continuous: sequences in a replica's engine at its share of the sizing load."""
 
 
@@ -113,6 +118,8 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
         by_pricing[scenario] = (
             None if monthly is None else {"usd_per_month": monthly, "tco_usd": monthly * request.horizon_years * 12}
         )
+    prefilling = int(grid.prefill_instances[row])
+    split = prefilling > 0  # a disaggregated group
     return Option(
         hardware=choice.target[0].id,
         target=choice.ref,
@@ -144,6 +151,9 @@ def _option(choice: Choice, grid: Grid, request: Request, group: list[Choice]) -
         scheduler=request.scheduler,
         requests_in_engine=float(grid.slots[row]) if request.scheduler == "continuous" else None,
         spec_tokens=int(grid.spec_tokens[row]),
+        mode="disaggregated" if split else "aggregated",
+        prefill_instances=prefilling if split else None,
+        decode_instances=int(grid.instances[row]) - prefilling if split else None,
     )
 
 

@@ -102,6 +102,10 @@ class Grid:
     batch: np.ndarray
     spec_tokens: np.ndarray
     """Draft tokens per verification step (0: no speculative decoding)."""
+    instances: np.ndarray
+    """Instances of a unit the fleet is counted in: 1 (an aggregated replica) or a disaggregated group's."""
+    prefill_instances: np.ndarray
+    """Of those, the ones that only prefill (0 where aggregated)."""
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     capacity_rps: np.ndarray
@@ -130,19 +134,17 @@ class Grid:
 
 
 def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelSpec) -> dict[str, list]:
-    cols: dict[str, list] = {k: [] for k in ("target", "quant", "kv", "tp", "pp", "ep", "spec_tokens")}
+    names = ("target", "quant", "kv", "tp", "pp", "ep", "spec_tokens", "mode", "replicas", "prefill_replicas")
+    cols: dict[str, list] = {k: [] for k in names}
     for code, (_, target) in enumerate(found):
         for tp, pp, ep in _layouts(spec, target):
             for quant in request.quants:
                 for kv in request.kv:
                     for k in request.tried_spec_tokens:
-                        cols["target"].append(code)
-                        cols["quant"].append(quant)
-                        cols["kv"].append(None if kv == "default" else kv)
-                        cols["tp"].append(tp)
-                        cols["pp"].append(pp)
-                        cols["ep"].append(ep)
-                        cols["spec_tokens"].append(k)
+                        for mode, instances, prefilling in request.serving_modes:
+                            row = (code, quant, None if kv == "default" else kv, tp, pp, ep, k, mode)
+                            for name, value in zip(names, (*row, instances, prefilling), strict=True):
+                                cols[name].append(value)
     return cols
 
 
@@ -166,7 +168,8 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
     sizes = SEQUENCES if request.scheduler == "continuous" else BATCHES
     n_base, n_size = len(base["target"]), len(sizes)
     repeat = {
-        k: np.repeat(np.asarray(v, dtype=object if k in ("quant", "kv") else np.int64), n_size) for k, v in base.items()
+        k: np.repeat(np.asarray(v, dtype=object if k in ("quant", "kv", "mode") else np.int64), n_size)
+        for k, v in base.items()
     }
     size = np.tile(np.asarray(sizes, dtype=np.int64), n_base)
     refs = [ref for ref, _ in found]
@@ -182,6 +185,9 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
         "prompt_len": np.full(len(size), round(request.mean_prompt_tokens)),
         "gen_len": np.full(len(size), round(request.mean_output_tokens)),
         "spec_tokens": repeat["spec_tokens"],
+        "mode": list(repeat["mode"]),
+        "replicas": repeat["replicas"],
+        "prefill_replicas": repeat["prefill_replicas"],
     } | serving_columns(request, len(size))
     grid = score_configurations(columns, repeat["target"], request)
     if request.scheduler != "continuous":
@@ -217,7 +223,8 @@ def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray,
     """Continuous: what caps each replica's capacity. ``utilization`` where the cap on utilisation does; else,
     at that rate, an SLO its latency reaches (``ttft``, ``tpot``); where none is reached, the engine's slots are
     full: ``max_num_seqs``, ``memory`` (the KV cache), or ``chunk_tokens`` (the budget cannot carry more
-    sequences or keep more fed), whichever set them. Empty where nothing serves."""
+    sequences or keep more fed), whichever set them; a disaggregated group whose decode slots are not full is
+    held by its prefill instances (``prefill``). Empty where nothing serves."""
     limit = np.full(len(target), "", dtype=object)
     serving = (grid.reason == 0) & (grid.capacity_rps > 0)
     limit[serving & grid.capped] = "utilization"
@@ -238,8 +245,9 @@ def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray,
             at.tpot_s >= TIGHT * tpot_slo,
             slots >= sequences * FULL,
             slots >= grid.memory_slots[rows] * FULL,
+            grid.prefill_instances[rows] > 0,  # disaggregated, its decode slots not full: its prefill instances
         ],
-        ["ttft", "tpot", "max_num_seqs", "memory"],
+        ["ttft", "tpot", "max_num_seqs", "memory", "prefill"],
         "chunk_tokens",
     )
     return limit
@@ -325,6 +333,12 @@ def score_configurations(
         ep=np.asarray(columns["ep"]),
         batch=np.asarray(columns["max_num_seqs"] if continuous else columns["batch"]),
         spec_tokens=np.asarray(columns.get("spec_tokens", np.zeros(n, dtype=np.int64))),
+        instances=np.asarray(columns.get("replicas", np.ones(n, dtype=np.int64))),
+        prefill_instances=np.where(
+            np.asarray(columns.get("mode", ["aggregated"] * n), dtype=object) == "disaggregated",
+            np.asarray(columns.get("prefill_replicas", np.zeros(n, dtype=np.int64))),
+            0,
+        ),
         ttft_s=out["ttft"] / factor,
         tpot_s=out["tpot"] / factor,
         capacity_rps=capacity,
@@ -491,7 +505,7 @@ def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray
 
 def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Grid) -> list[Choice]:
     """Per target, the configuration with the lowest fleet cost: the fewest devices paid for (then in service;
-    under continuous batching then the most capacity; then the lowest TPOT, TTFT, batch)."""
+    under continuous batching then the fleet with the most capacity; then the lowest TPOT, TTFT, batch)."""
     ok = serves(grid, request)
     replicas = replicas_for(request.sizing_rate, grid.capacity_rps)
     devices = replicas * grid.devices
@@ -516,8 +530,10 @@ def size_fleets(request: Request, found: Sequence[tuple[str, Target]], grid: Gri
             choices.append(Choice(ref, target, c, None, 0, 0, 0, None, None, reason, None, float(miss)))
             continue
         picked = rows[good]
-        # ties: continuous, the most capacity (headroom at the same cost); then the lowest TPOT, TTFT, batch
-        headroom = -grid.capacity_rps[picked] if request.scheduler == "continuous" else np.zeros(len(good))
+        # ties: continuous, the fleet with the most capacity (headroom at the same cost; its replicas may differ
+        # in devices and number); then the lowest TPOT, TTFT, batch
+        fleet = replicas[picked] * grid.capacity_rps[picked]
+        headroom = -fleet if request.scheduler == "continuous" else np.zeros(len(good))
         order = np.lexsort(
             (grid.batch[picked], grid.ttft_s[picked], grid.tpot_s[picked], headroom, devices[picked], paid[good])
         )

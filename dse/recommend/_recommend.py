@@ -57,6 +57,9 @@ OPTION_KEYS = (
     "max_num_seqs",
     "requests_in_engine",
     "spec_tokens",
+    "mode",
+    "prefill_instances",
+    "decode_instances",
 )
 """Keys of each option in ``recommendation.json``, in order (the first fifteen are the contract's). ``batch`` is
 the configuration's batch size: the static batch, or under continuous batching the engine's cap, which

@@ -29,6 +29,9 @@ DEFAULT_QUANTS = ("bf16", "fp8", "int8")
 """Schemes tried by default: 16-bit and the 8-bit formats serving engines ship as near-lossless. 4-bit schemes
 change a model's outputs more; a buyer who accepts them names them (``quants``)."""
 DEFAULT_KV = ("default", "fp8")
+DEFAULT_SPLITS = ((1, 1), (1, 2), (1, 3), (2, 1), (3, 1), (2, 3), (3, 2))
+"""(prefill, decode) instances of a disaggregated group tried with ``disaggregate``: from three decode instances a
+prefill one (short prompts, long answers) to three prefill instances a decode one (long prompts)."""
 DEFAULT_SPEC_TOKENS = (0, 1, 3)
 """Draft tokens per verification step tried where a draft is named and ``spec_tokens`` is not: none, one
 (DeepSeek-V3's multi-token prediction proposes one) and three (EAGLE-style heads propose a few)."""
@@ -100,6 +103,14 @@ class Request(BaseModel):
         le=1.0,
         description="speculative decoding: probability each draft token is accepted",
     )
+    disaggregate: bool = Field(
+        default=False,
+        description="continuous: also try disaggregated prefill and decode, each configuration as groups of "
+        "prefill and decode instances at the ratios of pool_splits (DistServe, Splitwise)",
+    )
+    pool_splits: tuple[tuple[PositiveInt, PositiveInt], ...] = Field(
+        default=DEFAULT_SPLITS, min_length=1, description="(prefill, decode) instances of a group, to try"
+    )
     hardware: tuple[str, ...] | None = Field(default=None, min_length=1)
     quants: tuple[str, ...] = Field(default=DEFAULT_QUANTS, min_length=1)
     kv: tuple[str, ...] = Field(default=DEFAULT_KV, min_length=1)
@@ -145,6 +156,21 @@ class Request(BaseModel):
         if self.draft is None and any(self.tried_spec_tokens):
             raise ValueError("spec_tokens: draft tokens need a draft (draft: mtp, or a draft model id)")
         return self
+
+    @model_validator(mode="after")
+    def _pools(self) -> Self:
+        if self.disaggregate and self.scheduler != "continuous":
+            raise ValueError("disaggregate: disaggregated pools serve by continuous batching (scheduler: continuous)")
+        return self
+
+    @property
+    def serving_modes(self) -> tuple[tuple[str, int, int], ...]:
+        """(mode, instances, prefill instances) of a unit the fleet is counted in: one aggregated replica, and
+        with ``disaggregate`` a group per ``pool_splits`` ratio."""
+        aggregated = (("aggregated", 1, 1),)
+        if not self.disaggregate:
+            return aggregated
+        return aggregated + tuple(("disaggregated", x + y, x) for x, y in dict.fromkeys(self.pool_splits))
 
     @property
     def tried_spec_tokens(self) -> tuple[int, ...]:
@@ -221,7 +247,7 @@ def make_request(**fields: object) -> Request:
         if not field:  # the model's checks: the workload (lengths), speculation (spec_tokens: ...)
             message = error["msg"].removeprefix("Value error, ")
             named, _, rest = message.partition(": ")
-            if named in ("spec_tokens",):
+            if named in ("spec_tokens", "disaggregate"):
                 raise InputError(rest, field=named) from None
             raise InputError(message, field="lengths") from None
         got = error.get("input")

@@ -102,6 +102,9 @@ def _evaluate(request: Request, opts: Sequence[Option], factor: np.ndarray, spee
         "prompt_len": np.tile(prompt, k),
         "gen_len": np.tile(output, k),
         "spec_tokens": np.repeat([o.spec_tokens for o in opts], s),
+        "mode": list(each([o.mode for o in opts])),
+        "replicas": np.repeat([(o.prefill_instances or 0) + (o.decode_instances or 1) for o in opts], s),
+        "prefill_replicas": np.repeat([o.prefill_instances or 1 for o in opts], s),
     } | serving_columns(request, k * s)
     scale = (np.tile(factor[0], k), np.tile(factor[1], k))
     return score_configurations(columns, np.repeat(np.arange(k), s), request, speed.reshape(-1), scale)

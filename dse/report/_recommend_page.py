@@ -20,6 +20,7 @@ BINDING_TEXT = {
     "max_num_seqs": "max_num_seqs",
     "chunk_tokens": "token budget",
     "utilization": "utilisation cap",
+    "prefill": "prefill instances",
 }
 """What caps an option's batch, or under continuous batching its capacity (``binding``), as words; ``compute``
 and ``bandwidth`` read as themselves."""
@@ -44,6 +45,9 @@ def serving_text(request: dict[str, Any]) -> str:
         text = f"continuous batching with chunked prefill ({request['chunk_tokens']}-token steps)"
     else:
         text = "static batches (every prompt of a batch prefilled before its first token)"
+    if request.get("disaggregate"):
+        splits = ", ".join(f"{x}:{y}" for x, y in request["pool_splits"])
+        text += f" · also disaggregated prefill and decode (xPyD: x prefill and y decode instances, {splits} tried)"
     if request.get("prefix_hit_rate"):
         text += f" · {request['prefix_hit_rate']:.0%} of each prompt from a prefix cache"
     if request.get("draft"):
@@ -83,13 +87,16 @@ def _system(option: dict[str, Any]) -> str:
 
 def config_text(option: dict[str, Any]) -> str:
     """``fp8, KV fp8, tp 4, batch 25`` (``max 256 seqs`` under continuous batching): pipeline and expert
-    parallelism only when used."""
+    parallelism, draft tokens (``spec 3``) and a disaggregated group (``2P1D``: 2 prefill and 1 decode
+    instances) only when used."""
     parts = [option["quant"], f"KV {option['kv']}", f"tp {option['tp']}"]
     parts += [f"{name} {option[name]}" for name in ("pp", "ep") if option[name] > 1]
     sequences = option.get("max_num_seqs")
     parts.append(f"max {sequences} seqs" if sequences is not None else f"batch {option['batch']}")
     if option.get("spec_tokens"):
         parts.append(f"spec {option['spec_tokens']}")  # draft tokens a verification step
+    if option.get("mode") == "disaggregated":  # x prefill and y decode instances, as SGLang and Dynamo write it
+        parts.append(f"{option['prefill_instances']}P{option['decode_instances']}D")
     return ", ".join(parts)
 
 

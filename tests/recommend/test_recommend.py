@@ -48,6 +48,14 @@ def _rank(rec: Recommendation, hardware: str) -> int:
     return [o.hardware for o in rec.options].index(hardware)
 
 
+def _capacity(model: str, target: str, flags: dict[str, object]) -> float:
+    """A continuous replica's capacity from ``dse analyze``: its max_request_rate under the SLOs in ``flags``,
+    at most 90 % of its every-slot-busy rate (the SLOs dropped)."""
+    under_slos = analyze(model, target, **flags).to_dict()["max_request_rate"]
+    busy = analyze(model, target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
+    return float(min(under_slos, 0.9 * busy["max_request_rate"]))
+
+
 def test_one_hardware_sized_by_hand_from_dse_analyze(tmp_path: Path) -> None:
     sheet = _sheet(
         tmp_path,
@@ -424,9 +432,7 @@ def test_observed_lengths_sized_by_hand_from_dse_analyze(tmp_path: Path, schedul
     flags = {"quant": "bf16", "tp": o.tp, "pp": o.pp, "lengths": traffic, "scheduler": scheduler}
     if scheduler == "continuous":
         flags |= {"max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.05, "slo_percentile": 90}
-        under_slos = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
-        busy = analyze("llama-3.1-8b", o.target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
-        assert o.capacity_rps == pytest.approx(min(under_slos, 0.9 * busy["max_request_rate"]), rel=1e-9)
+        assert o.capacity_rps == pytest.approx(_capacity("llama-3.1-8b", o.target, flags), rel=1e-9)
         loaded = analyze("llama-3.1-8b", o.target, **flags, request_rate=40.0 / o.replicas).to_dict()
         p90 = (loaded["percentiles"]["ttft_s"]["p90"], loaded["percentiles"]["tpot_s"]["p90"])
         assert (o.ttft_s, o.tpot_s) == pytest.approx(p90, rel=1e-9)
@@ -516,9 +522,7 @@ def test_speculation_is_tried_with_and_without_and_sized_from_dse_analyze(tmp_pa
     flags = {"quant": "bf16", "prompt_len": 1000, "gen_len": 250, "tp": o.tp, "pp": o.pp, "scheduler": "continuous"}
     flags |= {"max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.008, "slo_percentile": 90}
     flags |= {"spec_tokens": o.spec_tokens, "draft": "mtp", "spec_acceptance": 0.8}
-    under_slos = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
-    busy = analyze("llama-3.1-8b", o.target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
-    assert o.capacity_rps == pytest.approx(min(under_slos, 0.9 * busy["max_request_rate"]), rel=1e-9)
+    assert o.capacity_rps == pytest.approx(_capacity("llama-3.1-8b", o.target, flags), rel=1e-9)
     doc = rec.to_dict()
     assert doc["request"]["spec_tokens"] == [0, 1, 3] and doc["options"][0]["spec_tokens"] == o.spec_tokens
 
@@ -542,9 +546,7 @@ def test_a_prefix_cache_is_sized_from_dse_analyze_and_never_costs_devices() -> N
         o = options[0]
         flags = {"quant": "bf16", "prompt_len": 1000, "gen_len": 250, "tp": o.tp, "pp": o.pp, "prefix_hit_rate": hit}
         flags |= {"scheduler": "continuous", "max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.05}
-        under_slos = analyze("llama-3.1-8b", o.target, **flags).to_dict()["max_request_rate"]
-        busy = analyze("llama-3.1-8b", o.target, **flags | {"slo_ttft_s": None, "slo_tpot_s": None}).to_dict()
-        assert o.capacity_rps == pytest.approx(min(under_slos, 0.9 * busy["max_request_rate"]), rel=1e-9)
+        assert o.capacity_rps == pytest.approx(_capacity("llama-3.1-8b", o.target, flags), rel=1e-9)
     for fewer, more in itertools.pairwise(devices):
         assert all(more[h] <= fewer[h] for h in fewer)
     assert sum(devices[-1].values()) < sum(devices[0].values())
@@ -563,3 +565,45 @@ def test_bad_serving_settings_name_the_field(fields: dict[str, object], field: s
     with pytest.raises(InputError) as info:
         make_request(**BASE, **fields)
     assert info.value.field == field and expected in str(info.value)
+
+
+# --- disaggregated prefill and decode --------------------------------------------------------------------------
+
+
+def test_a_disaggregated_group_is_sized_by_hand_from_dse_analyze() -> None:
+    """With ``disaggregate`` a replica may be a group of x prefill and y decode instances: its capacity is
+    ``dse analyze --mode disaggregated``'s max_request_rate for the group (capped at 90 % of every slot
+    busy), its devices (x + y) x tp x pp; at a tight TPOT SLO (no prefill chunk slows a decode step there) it
+    serves with fewer devices than aggregated replicas, and never with more (those are still tried)."""
+    tight = {**BASE, "model": "llama-3.1-70b", "tpot_s": 0.02, "hardware": ("b200", "h200-sxm")}
+    tight |= {"quants": ("fp8",), "kv": ("fp8",)}
+    apart, together = dse.recommend(**tight | {"samples": 50}, disaggregate=True), dse.recommend(**tight)
+    same = {o.hardware: o.devices_paid for o in together.options}
+    assert all(o.devices_paid <= same[o.hardware] for o in apart.options)
+    split = [o for o in apart.options if o.mode == "disaggregated"]
+    assert split and any(o.devices_paid < same[o.hardware] for o in split)
+    o = split[0]
+    x, y = o.prefill_instances, o.decode_instances
+    assert (x, y) in ((1, 1), (1, 2), (1, 3), (2, 1), (3, 1), (2, 3), (3, 2))
+    flags = {"quant": "fp8", "kv": "fp8", "prompt_len": 1000, "gen_len": 250, "tp": o.tp, "pp": o.pp}
+    flags |= {"scheduler": "continuous", "max_num_seqs": o.batch, "slo_ttft_s": 1.0, "slo_tpot_s": 0.02}
+    flags |= {"mode": "disaggregated", "replicas": x + y, "prefill_replicas": x}
+    d = analyze("llama-3.1-70b", o.target, **flags).to_dict()
+    assert o.capacity_rps == pytest.approx(_capacity("llama-3.1-70b", o.target, flags), rel=1e-9)
+    assert o.devices == o.replicas * (x + y) * o.tp * o.pp == o.replicas * d["devices"]
+    assert o.replicas == math.ceil(40.0 / o.capacity_rps)
+    loaded = analyze("llama-3.1-70b", o.target, **flags, request_rate=40.0 / o.replicas).to_dict()
+    p90 = (loaded["percentiles"]["ttft_s"]["p90"], loaded["percentiles"]["tpot_s"]["p90"])
+    assert (o.ttft_s, o.tpot_s) == pytest.approx(p90, rel=1e-9) and o.tpot_s <= 0.02
+    doc = apart.to_dict()
+    first = next(d for d in doc["options"] if d["mode"] == "disaggregated")
+    assert (first["prefill_instances"], first["decode_instances"]) == (x, y)
+    assert doc["request"]["disaggregate"]
+    assert sum(o.win_rate or 0.0 for o in apart.options) == pytest.approx(1.0)  # draws re-score the groups
+    assert o.slo_risk is not None and o.slo_risk < 0.5
+
+
+def test_disaggregation_needs_continuous_batching() -> None:
+    with pytest.raises(InputError) as info:
+        make_request(**BASE, disaggregate=True, scheduler="static")
+    assert info.value.field == "disaggregate" and "continuous" in str(info.value)

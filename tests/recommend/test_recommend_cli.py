@@ -158,3 +158,14 @@ def test_speculation_and_a_prefix_cache_are_flags(capsys: pytest.CaptureFixture[
     assert "spec 2" in out
     code, _, err = _run(capsys, *ARGS, *flags, "--spec-tokens", "2")
     assert code == 2 and "spec_tokens" in err and "draft" in err and "Traceback" not in err
+
+
+def test_pool_splits_are_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--rate", "40", "--ttft-s", "1", "--tpot-s", "0.01", "--hardware", "h100-sxm", "--samples", "0"]
+    code, out, _ = _run(capsys, *ARGS, *flags, "--pool-split", "2:1", "--pool-split", "1:1", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["request"]["disaggregate"] and doc["request"]["pool_splits"] == [[2, 1], [1, 1]]
+    modes = {(o["mode"], o["prefill_instances"], o["decode_instances"]) for o in doc["options"]}
+    assert modes <= {("aggregated", None, None), ("disaggregated", 2, 1), ("disaggregated", 1, 1)}
+    code, _, err = _run(capsys, *ARGS, *flags, "--pool-split", "2-1")
+    assert code == 2 and "pool_split" in err and "PREFILL:DECODE" in err and "Traceback" not in err
