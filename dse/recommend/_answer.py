@@ -59,6 +59,7 @@ class Option:
     slo_risk: float | None = None
     scheduler: str = "static"
     requests_in_engine: float | None = None
+    """Continuous: sequences in a replica's engine at its share of the sizing load."""
     spec_tokens: int = 0
     """Draft tokens per verification step (0: no speculative decoding)."""
     mode: str = "aggregated"
@@ -66,7 +67,6 @@ class Option:
     that decode (each tp x pp devices)."""
     prefill_instances: int | None = None
     decode_instances: int | None = None
-    """Continuous: sequences in a replica's engine at its share of the sizing load."""
 
 
 @dataclass(frozen=True)

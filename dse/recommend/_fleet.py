@@ -573,6 +573,7 @@ def _binding(
         & (grid.tp == grid.tp[row])
         & (grid.pp == grid.pp[row])
         & (grid.ep == grid.ep[row])
+        & (grid.spec_tokens == grid.spec_tokens[row])
     )
     largest = grid.batch[same][ok[same]].max()
     past = same[grid.batch[same] > largest]

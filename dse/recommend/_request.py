@@ -29,13 +29,15 @@ DEFAULT_QUANTS = ("bf16", "fp8", "int8")
 """Schemes tried by default: 16-bit and the 8-bit formats serving engines ship as near-lossless. 4-bit schemes
 change a model's outputs more; a buyer who accepts them names them (``quants``)."""
 DEFAULT_KV = ("default", "fp8")
+"""KV-cache formats tried by default: the scheme's own, and FP8 (vLLM's and TensorRT-LLM's option)."""
 DEFAULT_SPLITS = ((1, 1), (1, 2), (1, 3), (2, 1), (3, 1), (2, 3), (3, 2))
 """(prefill, decode) instances of a disaggregated group tried with ``disaggregate``: from three decode instances a
 prefill one (short prompts, long answers) to three prefill instances a decode one (long prompts)."""
 DEFAULT_SPEC_TOKENS = (0, 1, 3)
 """Draft tokens per verification step tried where a draft is named and ``spec_tokens`` is not: none, one
 (DeepSeek-V3's multi-token prediction proposes one) and three (EAGLE-style heads propose a few)."""
-"""KV-cache formats tried by default: the scheme's own, and FP8 (vLLM's and TensorRT-LLM's option)."""
+MAX_SPEC_TOKENS = 16
+"""The most draft tokens per verification step accepted (engines propose a handful: EAGLE up to ~8)."""
 
 
 class Request(BaseModel):
@@ -151,8 +153,8 @@ class Request(BaseModel):
 
     @model_validator(mode="after")
     def _speculation(self) -> Self:
-        if self.spec_tokens is not None and any(k < 0 for k in self.spec_tokens):
-            raise ValueError("spec_tokens: expected whole numbers >= 0")
+        if self.spec_tokens is not None and any(not 0 <= k <= MAX_SPEC_TOKENS for k in self.spec_tokens):
+            raise ValueError(f"spec_tokens: expected whole numbers from 0 to {MAX_SPEC_TOKENS}")
         if self.draft is None and any(self.tried_spec_tokens):
             raise ValueError("spec_tokens: draft tokens need a draft (draft: mtp, or a draft model id)")
         return self
@@ -174,10 +176,21 @@ class Request(BaseModel):
 
     @property
     def tried_spec_tokens(self) -> tuple[int, ...]:
-        """Draft tokens per verification step tried: ``spec_tokens``, or with a draft ``DEFAULT_SPEC_TOKENS``."""
+        """Draft tokens per verification step tried: none, and ``spec_tokens`` (with a draft, by default
+        ``DEFAULT_SPEC_TOKENS``): speculation is chosen only where it pays."""
         if self.spec_tokens is not None:
-            return tuple(dict.fromkeys(self.spec_tokens))
+            return tuple(sorted({0, *self.spec_tokens}))
         return DEFAULT_SPEC_TOKENS if self.draft is not None else (0,)
+
+    @property
+    def mean_prompt_tokens(self) -> float:
+        """Prompt tokens a request brings on average (the fixed length, or the observed mean)."""
+        return self.traffic.prompts.mean
+
+    @property
+    def mean_output_tokens(self) -> float:
+        """Tokens a request generates on average (the fixed length, or the observed mean)."""
+        return self.traffic.outputs.mean
 
     @property
     def sizing_rate(self) -> float:
@@ -191,14 +204,6 @@ class Request(BaseModel):
             assert self.prompt_tokens is not None and self.output_tokens is not None
             return Traffic(length_laws.fixed(self.prompt_tokens), length_laws.fixed(self.output_tokens), 0.0, 1.0)
         return read_traffic(self.lengths, self.model)
-
-    @property
-    def mean_prompt_tokens(self) -> float:
-        return self.traffic.prompts.mean
-
-    @property
-    def mean_output_tokens(self) -> float:
-        return self.traffic.outputs.mean
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,10 @@ def _read_traffic(path: str, model: str, version: int | None) -> Traffic:
 
 def make_request(**fields: object) -> Request:
     """A validated ``Request``; a bad value raises ``InputError`` naming the field and what was expected."""
+    given = {name for name in ("prompt_tokens", "output_tokens", "lengths") if fields.get(name) is not None}
+    if "lengths" not in given and len(given) < 2:
+        missing = "output_tokens" if "prompt_tokens" in given else "prompt_tokens"
+        raise InputError("give prompt_tokens and output_tokens, or lengths (a CSV of observed requests)", field=missing)
     try:
         request = Request(**fields)  # type: ignore[arg-type]
     except ValidationError as exc:

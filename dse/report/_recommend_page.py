@@ -50,7 +50,7 @@ def serving_text(request: dict[str, Any]) -> str:
         text += f" · also disaggregated prefill and decode (xPyD: x prefill and y decode instances, {splits} tried)"
     if request.get("prefix_hit_rate"):
         text += f" · {request['prefix_hit_rate']:.0%} of each prompt from a prefix cache"
-    if request.get("draft"):
+    if request.get("draft") and any(request.get("spec_tokens") or ()):
         tried = ", ".join(str(k) for k in request["spec_tokens"])
         text += (
             f" · speculative decoding with {request['draft']} ({tried} draft tokens tried, each accepted with "
@@ -61,7 +61,9 @@ def serving_text(request: dict[str, Any]) -> str:
 
 def workload_text(doc: dict[str, Any]) -> str:
     """``1000 prompt + 300 output tokens``, or for observed lengths their means and p90s and the file."""
-    w = doc["workload"]
+    w = doc.get("workload")
+    if w is None:  # a document written before observed lengths
+        return f"{doc['request']['prompt_tokens']} prompt + {doc['request']['output_tokens']} output tokens"
     if not w["varies"]:
         return f"{w['prompt_tokens_mean']:.0f} prompt + {w['output_tokens_mean']:.0f} output tokens"
     p, g = w["prompt_tokens"], w["output_tokens"]

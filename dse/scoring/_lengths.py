@@ -20,7 +20,7 @@ def read_histogram(path: Path, columns: list[str], field: str) -> tuple[list[np.
     file)."""
     source = str(path)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's byte-order mark too
             rows = list(csv.DictReader(handle))
     except FileNotFoundError:
         raise InputError(f"histogram file not found: {source}", field=field) from None

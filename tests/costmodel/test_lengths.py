@@ -143,8 +143,11 @@ def _mixture_cdf(t: float, rho: float, wait: float, prefill: np.ndarray, edges: 
         if b - a <= 1e-12 * max(b, 1e-300):
             total += w * ((1.0 - rho * math.exp(-(t - a) / mean)) if t >= a else 0.0)
             continue
-        m = min(max(t, a), b)  # ∫_a^m (1 - ρ e^(-(t - s) / θ)) ds
-        part = (m - a) - rho * mean * (math.exp(-(t - m) / mean) - math.exp(-(t - a) / mean)) if t >= a else 0.0
+        if t < a:
+            continue
+        m = min(t, b)  # ∫_a^m (1 - ρ e^(-(t - s) / θ)) ds, e^(-(t-m)/θ) - e^(-(t-a)/θ) without cancellation
+        gap = -math.exp(-(t - m) / mean) * math.expm1(-(m - a) / mean)
+        part = (m - a) - rho * mean * gap
         total += w * part / (b - a)
     return total
 
@@ -191,6 +194,39 @@ def test_whether_a_ttft_quantile_is_within_a_limit_without_solving_for_it() -> N
             assert np.array_equal(within, value <= limit)
             unbounded = queueing.ttft_quantile_within(q, rho, wait, prefill[:, 0], spread, edges, np.inf, offset)
             assert np.all(unbounded)
+
+
+def test_the_ttft_quantile_at_a_narrow_interval_s_edge_and_under_a_long_wait() -> None:
+    """Regressions: a start at the right end of a narrow interval (its inner density is huge, the one beyond
+    it small) must not stop there below q; a wait far longer than an interval must not lose F's digits."""
+    edges = (0.0, 0.25, 0.5, 0.9, 0.99, 1.0)
+    prefill = np.asarray([0.2, 0.4, 0.6, 1.0 - 2e-12, 1.0, 3.0])
+    t = float(queueing.ttft_quantile_s(0.99, 0.004, 0.02, 1.0, prefill, edges))
+    assert t > 1.0  # beyond the narrow interval's right end (1.0), where F is still below 0.99
+    assert _mixture_cdf(t, 0.004, 0.02, prefill, edges) >= 0.99 - 1e-12
+    assert _mixture_cdf(t * (1 - 1e-9), 0.004, 0.02, prefill, edges) < 0.99
+    prefill = 1.0 + np.arange(6) * 1e-7
+    for rho in (1e-9, 1e-4):
+        wait = rho * 50.0  # the wait's mean, once waiting, 50 s: 1e8 times an interval
+        for q in (0.3, 0.5, 0.95):
+            t = float(queueing.ttft_quantile_s(q, rho, wait, 1.0, prefill, edges))
+            tolerance = 1e-12 * t
+            assert _mixture_cdf(t + tolerance, rho, wait, prefill, edges) >= q
+            assert _mixture_cdf(t - tolerance, rho, wait, prefill, edges) <= q
+
+
+def test_the_ttft_quantile_broadcasts_its_arguments() -> None:
+    edges = (0.0, 0.25, 0.5, 0.9, 0.99, 1.0)
+    prefill = np.asarray([0.1, 0.2, 0.4, 0.8, 1.0, 2.0])
+    rho = np.asarray([0.0, 0.5, 0.9])
+    wait = queueing.pk_wait_s(rho, 0.2)
+    alone = [float(queueing.ttft_quantile_s(0.9, r, w, 1.0, prefill, edges)) for r, w in zip(rho, wait, strict=True)]
+    assert queueing.ttft_quantile_s(0.9, rho, wait, 1.0, prefill, edges) == pytest.approx(alone, rel=1e-12)
+    each_q = [float(queueing.ttft_quantile_s(q, 0.5, 0.1, 1.0, prefill, edges)) for q in (0.5, 0.9, 0.99)]
+    together = queueing.ttft_quantile_s(np.asarray([0.5, 0.9, 0.99]), 0.5, 0.1, 1.0, prefill, edges)
+    assert together == pytest.approx(each_q, rel=1e-12)
+    empty = queueing.ttft_quantile_s(0.9, np.zeros(0), np.zeros(0), 1.0, np.zeros((0, 6)), edges)
+    assert empty.shape == (0,)
 
 
 def test_the_ttft_quantile_solves_many_rows_at_once_as_one_by_one() -> None:

@@ -388,13 +388,13 @@ def test_model_error_defaults_to_each_options_measured_spread() -> None:
     from dse.recommend._robust import Z90, model_spread, speed_draws
     from dse.scoring import interval_ratios
 
-    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm", "mi300x"), "samples": 200})
+    rec = dse.recommend(**{**BASE, "hardware": ("h100-sxm", "gaudi3"), "samples": 200})
     options = [o for o in rec.options if o.chosen is not None]
-    spread = model_spread(make_request(**{**BASE, "hardware": ("h100-sxm", "mi300x")}), options)
+    spread = model_spread(make_request(**{**BASE, "hardware": ("h100-sxm", "gaudi3")}), options)
     for o, sigma in zip(options, spread, strict=True):
         lo, _, hi = interval_ratios(profile_for(o.hardware)[0])["throughput_tokens_per_s"]
         assert sigma == pytest.approx(math.log(hi / lo) / (2 * Z90))
-    assert spread[0] != spread[1]  # a fitted family (H100) and the generic profile (MI300X) measured differently
+    assert spread[0] != spread[1]  # a fitted family (H100) and the generic profile (Gaudi 3) measured differently
     draws = speed_draws(make_request(**BASE), options, np.random.default_rng(0), 20_000)
     assert np.log(draws).std(axis=1) == pytest.approx(spread, rel=0.03)
     assert np.median(draws, axis=1) == pytest.approx([1.0, 1.0], abs=0.02)
@@ -528,8 +528,9 @@ def test_speculation_is_tried_with_and_without_and_sized_from_dse_analyze(tmp_pa
 
 
 def test_a_draft_never_accepted_is_never_chosen() -> None:
-    """An acceptance rate of 0 gains nothing and costs the draft: the answer is the one without it."""
-    useless = dse.recommend(**BASE, draft="mtp", spec_tokens=(0, 2), spec_acceptance=0.0).options
+    """An acceptance rate of 0 gains nothing and costs the draft: the answer is the one without it (no
+    speculation is always among the choices, named or not)."""
+    useless = dse.recommend(**BASE, draft="mtp", spec_tokens=(2,), spec_acceptance=0.0).options
     plain = dse.recommend(**BASE).options
     assert all(o.spec_tokens == 0 for o in useless)
     assert [(o.hardware, o.devices, o.capacity_rps) for o in useless] == [
@@ -556,14 +557,17 @@ def test_a_prefix_cache_is_sized_from_dse_analyze_and_never_costs_devices() -> N
     ("fields", "field", "expected"),
     [
         ({"spec_tokens": (2,)}, "spec_tokens", "need a draft"),
-        ({"spec_tokens": (-1,), "draft": "mtp"}, "spec_tokens", "whole numbers >= 0"),
+        ({"spec_tokens": (-1,), "draft": "mtp"}, "spec_tokens", "whole numbers from 0 to 16"),
+        ({"spec_tokens": (100,), "draft": "mtp"}, "spec_tokens", "whole numbers from 0 to 16"),
+        ({"prompt_tokens": None}, "prompt_tokens", "or lengths"),
+        ({"output_tokens": None}, "output_tokens", "or lengths"),
         ({"draft": "no-such-model"}, "draft", "unknown model id"),
         ({"prefix_hit_rate": 1.5}, "prefix_hit_rate", "less than or equal to 1"),
     ],
 )
 def test_bad_serving_settings_name_the_field(fields: dict[str, object], field: str, expected: str) -> None:
     with pytest.raises(InputError) as info:
-        make_request(**BASE, **fields)
+        make_request(**{**BASE, **fields})
     assert info.value.field == field and expected in str(info.value)
 
 

@@ -38,21 +38,23 @@ MIXTURE_TOLERANCE = 1e-13
 
 
 def _spread_cdf(t: Any, a: Any, b: Any, rho: Any, tail: Any) -> tuple[Any, Any]:
-    """P(W + S <= t) and its density for S uniform on [a, b] and the wait W of ``wait_quantile_s`` (0 with
-    probability 1 - ρ, else exponential with mean θ): (1 / (b - a)) ∫_a^min(b, t) (1 - ρ e^(-(t - s) / θ)) ds =
-    ((m - a) - ρ θ (e^(-(t - m) / θ) - e^(-(t - a) / θ))) / (b - a), m = min(b, t), whose derivative is
-    (1 - ρ e^(-(t - a) / θ)) / (b - a) on [a, b] and ρ (e^(-(t - b) / θ) - e^(-(t - a) / θ)) / (b - a)
-    beyond; the point formula 1 - ρ e^(-(t - a) / θ) (density ρ / θ e^(-(t - a) / θ)) where a = b."""
-    x = np.maximum(t - a, 0.0)
-    from_a = np.exp(-x / tail)
-    from_m = np.exp(-(t - np.clip(t, a, b)) / tail)
+    """P(W + S <= t) and its density (from the right) for S uniform on [a, b] and the wait W of
+    ``wait_quantile_s`` (0 with probability 1 - ρ, else exponential with mean θ):
+    (1 / (b - a)) ∫_a^m (1 - ρ e^(-(t - s) / θ)) ds = ((m - a) - ρ θ (e^(-(t - m) / θ) - e^(-(t - a) / θ))) /
+    (b - a), m = min(b, t), whose derivative is (1 - ρ e^(-(t - a) / θ)) / (b - a) on [a, b) and
+    ρ (e^(-(t - b) / θ) - e^(-(t - a) / θ)) / (b - a) from b; the point formula 1 - ρ e^(-(t - a) / θ)
+    (density ρ / θ e^(-(t - a) / θ)) where a = b. The difference of exponentials is taken as
+    -e^(-(t - m) / θ) expm1(-(m - a) / θ), which keeps its digits where θ is far longer than the interval."""
     after = t >= a
+    m = np.clip(t, a, b)
+    from_a = np.exp(-np.maximum(t - a, 0.0) / tail)
+    from_m = np.exp(-(t - m) / tail)
+    gap = -from_m * np.expm1(-(m - a) / tail)  # e^(-(t - m) / θ) - e^(-(t - a) / θ), without cancellation
     point = np.where(after, 1.0 - rho * from_a, 0.0)
     point_density = np.where(after, rho / tail * from_a, 0.0)
-    m = np.clip(t, a, b)
     width = b - a
-    spread = np.where(after, ((m - a) - rho * tail * (from_m - from_a)) / width, 0.0)
-    within = np.where(t <= b, 1.0 - rho * from_a, rho * (from_m - from_a))
+    spread = np.where(after, ((m - a) - rho * tail * gap) / width, 0.0)
+    within = np.where(t < b, 1.0 - rho * from_a, rho * gap)  # at b, the density beyond it
     density = np.where(after, within / width, 0.0)
     wide = width > 1e-12 * np.maximum(np.abs(b), 1e-300)
     return np.where(wide, spread, point), np.where(wide, density, point_density)
@@ -64,34 +66,38 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
     ``prefill`` (``lengths.Spread.service_s``) gives a request's prefill at the prompt's quantiles at
     probabilities ``edges``, spread evenly in between, and the quantile of the sum solves
     F(t) = Σ_j w_j P(W + S_j <= t) = q (``_spread_cdf``) by Newton's method kept inside a bracket
-    [lo, hi] with F(lo) < q <= F(hi), halving it where a step would leave it (``MIXTURE_STEPS``)."""
+    [lo, hi] with F(lo) < q <= F(hi), halving it where a step would leave it (``MIXTURE_STEPS``). The
+    answer is on the bracket's upper side, F(t) >= q, to ``MIXTURE_TOLERANCE`` (as a bisection's was)."""
     base = wait_quantile_s(q, rho, queue)
     if prefill is None:
         return base + service
     weights = np.diff(edges)
-    S = np.asarray(prefill)
+    S = np.asarray(prefill, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho_ = np.asarray(rho, dtype=np.float64)[..., None]
-        tail = np.where(rho_ > 0.0, np.asarray(queue)[..., None] / rho_, 1.0)  # the exponential's mean
-    rho_, tail = np.broadcast_arrays(rho_, tail, S[..., :1])[:2]
-    a, b = S[..., :-1], S[..., 1:]
-    lo, hi = S[..., 0], S[..., -1] + base
+        rho_ = np.asarray(rho, dtype=np.float64)
+        tail = np.where(rho_ > 0.0, np.asarray(queue, dtype=np.float64) / rho_, 1.0)  # the exponential's mean
+    shape = np.broadcast_shapes(S.shape[:-1], np.shape(rho_), np.shape(tail), np.shape(base), np.shape(q))
+    points = S.shape[-1]
+    S = np.broadcast_to(S, (*shape, points)).reshape(-1, points)
+    n = len(S)
+    if n == 0:
+        return np.empty(shape)
+    rho_, tail, base_, q_ = (np.broadcast_to(x, shape).reshape(-1) for x in (rho_, tail, base, q))
+    a, b = S[:, :-1], S[:, 1:]
+    lo, hi = S[:, 0].copy(), S[:, -1] + base_
     finite = np.isfinite(hi)
     hi = np.where(finite, hi, lo)
-    shape = np.shape(hi)
-    lo, hi = lo.reshape(-1).copy(), hi.reshape(-1).copy()
-    a, b = a.reshape(len(lo), -1), b.reshape(len(lo), -1)
-    rho_, tail = rho_.reshape(len(lo), -1), tail.reshape(len(lo), -1)
-    q_ = (np.zeros(shape) + q).reshape(-1)
     # start from the prefill's own q-quantile plus the wait's (above the sum's, mostly: within the bracket)
-    e, points, rows = np.asarray(edges), S.reshape(len(lo), -1), np.arange(len(lo))
+    e, rows = np.asarray(edges), np.arange(n)
     j = np.clip(np.searchsorted(e, q_), 1, len(e) - 1)
     share = (q_ - e[j - 1]) / (e[j] - e[j - 1])
     with np.errstate(invalid="ignore"):  # a prefill that never ends (inf) is not solved: its TTFT is inf
-        own = points[rows, j - 1] + share * (points[rows, j] - points[rows, j - 1])
-        t = np.clip(own + np.broadcast_to(base, shape).reshape(-1), lo, hi)
+        own = S[rows, j - 1] + share * (S[rows, j] - S[rows, j - 1])
+        t = np.clip(own + base_, lo, hi)
         step, last = hi - lo, hi - lo  # this step's and the one before's size (Numerical Recipes' rtsafe, §9.4)
+    answer = hi.copy()
     active = np.flatnonzero(hi > lo)
+    rho_, tail = rho_[:, None], tail[:, None]
     for _ in range(MIXTURE_STEPS):
         if len(active) == 0:
             break
@@ -105,14 +111,16 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
             # Newton where it lands inside the bracket and at least halves the step before last (no cycle)
             take = (newton > left) & (newton < right) & (np.abs(2.0 * g) <= np.abs(last[active] * f))
         size = MIXTURE_TOLERANCE * np.maximum(np.abs(x), 1e-300)
-        solved = np.abs(newton - x) <= size  # x is the root (a quantile at a bin's edge lands on one)
+        solved = ok & (np.abs(newton - x) <= size)  # x reaches q and is within the tolerance of the root
         nxt = np.where(solved, x, np.where(take, newton, (left + right) / 2.0))
         last[active], step[active] = step[active], np.abs(nxt - x)
         lo[active], hi[active], t[active] = left, right, nxt
-        done = solved | (step[active] <= size) | (right - left <= size)
+        converged = step[active] <= size  # a Newton step this small: its landing point plus the tolerance
+        answer[active] = np.where(solved, x, np.where(converged, np.minimum(nxt + size, right), right))
+        done = solved | converged | (right - left <= size)
         active = active[~done]
-    t = np.clip(t, lo, hi).reshape(shape)
-    return np.where(finite, t, np.inf)
+    answer[active] = hi[active]  # steps exhausted: the bracket's upper end
+    return np.where(finite, answer, np.inf).reshape(shape)
 
 
 def ttft_quantile_within(
