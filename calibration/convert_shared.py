@@ -78,8 +78,27 @@ HARDWARE = [
 # dataset's mean input length. Fill a benchmark's mean prompt tokens here, with its source, to convert it;
 # without one the row is skipped (no invented lengths).
 MLPERF_MEAN_PROMPT_TOKENS: dict[str, tuple[int, str]] = {
-    # "llama2-70b": (tokens, "source"),
+    "llama2-70b": (
+        222,
+        "OpenOrca's 24,576 samples, Llama-2 tokenizer: 5,463,976 tokens, counted by FlashLab-MBZUAI/HBFSim from "
+        "MLCommons' open_orca_gpt4_tokenized_llama.sampled_24576.pkl (third party)",
+    ),
 }
+MLPERF_REPLICA_TP: dict[str, tuple[int, str]] = {
+    "llama2-70b": (
+        1,
+        "one engine per GPU: the whole FP8/FP4 model fits one device of 141 GB or more with room for its KV "
+        "cache, as NVIDIA's and AMD's submissions run it",
+    ),
+}
+"""Tensor-parallel degree of one replica where an MLPerf row does not state it, per benchmark (else: tp =
+GPUs), on the devices of ``MLPERF_ONE_GPU_DEVICES``."""
+MLPERF_ONE_GPU_DEVICES = {"h200-sxm", "h200-nvl", "b200", "gb200", "mi300x", "mi325x", "mi355x"}
+"""Devices of 141 GB or more: one holds Llama-2-70B in FP8 with room for its KV cache. On smaller ones (H100
+80 GB, RTX PRO 6000 96 GB) the degree a submission used is not in its row, so those rows are skipped."""
+MLPERF_ENGINES = [("TensorRT", "tensorrt-llm"), ("vLLM", "vllm"), ("SGLang", "sglang")]
+"""An MLPerf row's engine column (prefix) -> dse engine id, for the profile fitted to its rows (NVIDIA's harness
+names TensorRT, under which its LLM submissions run TensorRT-LLM)."""
 MLPERF_BENCHMARK = [
     ("Llama-2-70B", "llama2-70b"),
     ("Llama-3.1-405B", "llama3.1-405b"),
@@ -171,7 +190,14 @@ def deployment(row: dict, model: str) -> tuple[str, int, int, int, list[str]]:
     tp = int(row["tp"]) if row["tp"] else None
     pp = int(row["pp"]) if row["pp"] else None
     ep = int(row["ep"]) if row["ep"] else None
-    if tp is None:
+    benchmark = lookup(row["model"], MLPERF_BENCHMARK) if row["source_group"] == "MLPerf_v5.1" else None
+    replica = MLPERF_REPLICA_TP.get(benchmark[1]) if benchmark else None
+    if tp is None and replica is not None and device not in MLPERF_ONE_GPU_DEVICES:
+        raise Skip(f"MLPerf: tp not stated, and one {device} holds the model with little room for its KV cache")
+    if tp is None and replica is not None:
+        tp, pp = replica[0], 1
+        notes.append(f"tp/pp not in source: tp={tp} a replica ({replica[1]}), pp=1")
+    elif tp is None:
         tp, pp = gpus, 1
         notes.append(f"tp/pp not in source: assumed tp={gpus} (number of GPUs), pp=1")
     pp = pp or 1
@@ -196,7 +222,10 @@ def deployment(row: dict, model: str) -> tuple[str, int, int, int, list[str]]:
 
 def base_row(row: dict) -> dict:
     label = SOURCE_LABEL[row["source_group"]]
-    return {"source": f"{label}, {row['source']}", "engine": ENGINES[row["source_group"]]}
+    engine = ENGINES[row["source_group"]]
+    if row["source_group"] == "MLPerf_v5.1":  # the row names its engine
+        engine = next((dse_id for name, dse_id in MLPERF_ENGINES if row["engine"].startswith(name)), "")
+    return {"source": f"{label}, {row['source']}", "engine": engine}
 
 
 def convert(row: dict) -> list[dict]:
@@ -244,6 +273,10 @@ def convert(row: dict) -> list[dict]:
         )
 
     elif group == "MLPerf_v5.1":
+        if "division=open" in row["notes"]:
+            raise Skip("MLPerf open division: the model may differ from the benchmark's reference")
+        if not any(row["engine"].startswith(name) for name, _ in MLPERF_ENGINES):
+            raise Skip(f"MLPerf: engine {row['engine'].split(',')[0]!r} is none dse fits a profile to")
         bench = lookup(row["model"], MLPERF_BENCHMARK)[1]
         mean_out = row["DERIVED_mean_output_tokens_per_request"]
         if bench not in MLPERF_MEAN_PROMPT_TOKENS or not mean_out:

@@ -44,7 +44,7 @@ def main() -> None:
     ]
     fits = {}
     for profile in profile_catalog().values():
-        if profile.record.fit is not None:
+        if profile.record.hardware:  # a profile of a hardware family is fitted to that family's rows
             fits[profile.id] = fit = calibrate(rows, base=profile.id, profile_id=profile.id)
             print(f"  fitted {', '.join(fit.record.fit.parameters)}" if fit.record.fit else "")
             held = f"{fit.held_out:.1%}" if fit.held_out is not None else "n/a"

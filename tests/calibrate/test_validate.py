@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dse.calibrate import predict, read_measurements, summarise, validate
+from dse.calibrate import SCORED_SCENARIOS, predict, read_measurements, summarise, validate
 from dse.calibrate._validate import _stats
 from dse.cli import main
 from dse.errors import InputError
@@ -112,6 +112,6 @@ def test_the_shipped_measurements_read_and_score() -> None:
 
     shipped = read_measurements(catalog_root() / "calibration" / "measurements.csv")
     result = validate(shipped)
-    assert len(result.rows) == len(shipped) >= 200
+    assert len(result.rows) == len([m for m in shipped if m.record.scenario in SCORED_SCENARIOS]) >= 200
     assert result.rows["feasible"].mean() > 0.95  # nearly every published deployment fits in the model
     assert {s["metric"] for s in result.summary} >= {"tpot_s", "throughput_tokens_per_s_per_device"}
