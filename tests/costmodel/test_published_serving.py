@@ -14,10 +14,11 @@
    FP8 weights and FP8 KV (NVIDIA's configs); the measured mean output length of each run; a mean prompt of
    222 tokens (OpenOrca's 24,576 samples, Llama-2 tokenizer: 5,463,976 tokens in all, computed by
    FlashLab-MBZUAI/HBFSim from MLCommons' ``open_orca_gpt4_tokenized_llama.sampled_24576.pkl``, a
-   third-party count). AMD's vLLM Server rows run engines of vLLM's default 256 sequences (their rows state
-   no batch), under the AMD family profile fitted to the Offline rows. The Interactive scenario is reported in
-   docs/validation.md, not held to the band: the model predicts a TPOT at its load about 2x below the
-   measured one.
+   third-party count). AMD's vLLM Server rows run tp = 1 engines of 650 (MI300X) and 1,024 (MI325X) sequences
+   with an FP8 KV cache (closed/AMD/code/llama2-70b-99/harness_llm/models/llama2-70b/server_mi300x.yaml and
+   server_mi325x.yaml, `max_num_seqs`; harness_llm/common/config.yaml, `kv_cache_dtype: fp8`), under the AMD
+   family profile fitted to the Offline rows. The Interactive scenario is reported in docs/validation.md,
+   not held to the band: the model predicts a TPOT at its load about 2x below the measured one.
 """
 
 from __future__ import annotations
@@ -59,15 +60,15 @@ TRTLLM = [
 
 MLPERF_PROMPT_TOKENS = 222
 MI300X_BAND = 0.30
-"""MI300X's Server rate is over-predicted by 25 %: the AMD fit, seven of its nine rows MI325X's, already
+"""MI300X's Server rate is over-predicted by 27 %: the AMD fit, seven of its nine rows MI325X's, already
 over-predicts MI300X's two Offline rows by 18 % (docs/validation.md)."""
 # (row, system directory under closed/, dse system, GPUs, scheme, max batch, mean output tokens, QPS achieved, band)
 MLPERF_SERVER = [
     (870, "NVIDIA/results/B200-SXM-180GBx8_TRT", "hgx-b200", 8, "nvfp4", 2048, 274, 361.30, BAND),
     (879, "NVIDIA/results/GB200-NVL72_GB200-186GB_aarch64x4_TRT", "gb200-nvl72", 4, "nvfp4", 2048, 277, 178.48, BAND),
     (776, "Dell/results/XE9680_H200_SXM_141GBx8_TRT", "dgx-h200", 8, "fp8", 2048, 293, 113.35, BAND),
-    (717, "AMD/results/8xMI300X_2xEPYC_9575F", "mi300x-platform", 8, "fp8", 256, 301, 81.68, MI300X_BAND),
-    (721, "AMD/results/8xMI325X_2xEPYC_9575F_1", "mi325x-platform", 8, "fp8", 256, 301, 106.28, BAND),
+    (717, "AMD/results/8xMI300X_2xEPYC_9575F", "mi300x-platform", 8, "fp8", 650, 301, 81.68, MI300X_BAND),
+    (721, "AMD/results/8xMI325X_2xEPYC_9575F_1", "mi325x-platform", 8, "fp8", 1024, 301, 106.28, BAND),
 ]
 
 
