@@ -88,7 +88,9 @@ MLPERF_REPLICA_TP: dict[str, tuple[int, str]] = {
     "llama2-70b": (
         1,
         "one engine per GPU: the whole FP8/FP4 model fits one device of 141 GB or more with room for its KV "
-        "cache, as NVIDIA's and AMD's submissions run it",
+        "cache; the submissions' configs set tp 1 (inference_results_v5.1 closed/AMD/code/llama2-70b-99/"
+        "harness_llm/models/llama2-70b/*.yaml tensor_parallel_size, closed/NVIDIA/configs/B200-SXM-180GBx8/"
+        "*/llama2-70b.py and closed/Dell/configs/XE9680_H200_SXM_141GBx8/*/llama2-70b.py tensor_parallelism)",
     ),
 }
 """Tensor-parallel degree of one replica where an MLPerf row does not state it, per benchmark (else: tp =
