@@ -95,10 +95,18 @@ MLPERF_REPLICA_TP: dict[str, tuple[int, str]] = {
 }
 """Tensor-parallel degree of one replica where an MLPerf row does not state it, per benchmark (else: tp =
 GPUs), on the devices of ``MLPERF_ONE_GPU_DEVICES``."""
+MLPERF_KV: dict[str, tuple[str, str]] = {
+    "llama2-70b": (
+        "fp8",
+        "KV cache FP8: kv_cache_dtype fp8 in the submissions' configs (AMD's harness_llm/common/config.yaml, "
+        "NVIDIA's B200 and Dell's H200 llama2-70b.py)",
+    ),
+}
+"""The KV-cache format of a benchmark's submissions where its rows leave it empty."""
 MLPERF_ONE_GPU_DEVICES = {"h200-sxm", "h200-nvl", "b200", "gb200", "mi300x", "mi325x", "mi355x"}
 """Devices of 141 GB or more: one holds Llama-2-70B in FP8 with room for its KV cache. On smaller ones (H100
 80 GB, RTX PRO 6000 96 GB) the degree a submission used is not in its row, so those rows are skipped."""
-MLPERF_ENGINES = [("TensorRT", "tensorrt-llm"), ("vLLM", "vllm"), ("SGLang", "sglang")]
+MLPERF_ENGINES = [("TensorRT", "tensorrt-llm"), ("vLLM", "vllm")]
 """An MLPerf row's engine column (prefix) -> dse engine id, for the profile fitted to its rows (NVIDIA's harness
 names TensorRT, under which its LLM submissions run TensorRT-LLM)."""
 MLPERF_BENCHMARK = [
@@ -240,6 +248,11 @@ def convert(row: dict) -> list[dict]:
     group = row["source_group"]
     common = base_row(row) | {"model": model, "hardware": hardware, "tp": tp, "pp": pp, "ep": ep}
     common |= {"quant": quant, "kv": kv}
+    benchmark = lookup(row["model"], MLPERF_BENCHMARK) if group == "MLPerf_v5.1" else None
+    mlperf_kv = MLPERF_KV.get(benchmark[1]) if benchmark else None
+    if not kv and mlperf_kv is not None:
+        kv = common["kv"] = mlperf_kv[0]
+        notes.append(mlperf_kv[1])
     if kv and group == "llamacpp_XiongjieDai":
         notes.append("KV fp16 is llama.cpp's default (not stated in the run)")
     if group == "TRTLLM_v1.0_perf_overview" and row["kv_cache_precision"].lower() == "not stated":

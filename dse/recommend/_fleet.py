@@ -133,15 +133,29 @@ class Grid:
     """Continuous: ``ttft_s`` and ``tpot_s`` are at each replica's share of the sizing load (``score_grid``)."""
 
 
+def _system_devices(target: Target) -> int:
+    """Devices one system holds: a node times the nodes its inter-node link joins (one without a link); a bare
+    accelerator, being one device, none to share with another instance (0)."""
+    _, system = target
+    if system is None:
+        return 0
+    nodes = (system.max_nodes or 8) if system.inter_node_link is not None else 1
+    return system.devices_per_node * nodes
+
+
 def _columns(found: Sequence[tuple[str, Target]], request: Request, spec: ModelSpec) -> dict[str, list]:
+    """One row per configuration; a disaggregated group only where it fits in one system, whose links carry
+    its KV transfers (on a bare accelerator there is no such link: none)."""
     names = ("target", "quant", "kv", "tp", "pp", "ep", "spec_tokens", "mode", "replicas", "prefill_replicas")
     cols: dict[str, list] = {k: [] for k in names}
     for code, (_, target) in enumerate(found):
+        room = _system_devices(target)
         for tp, pp, ep in _layouts(spec, target):
+            modes = [m for m in request.serving_modes if m[0] == "aggregated" or m[1] * max(tp, ep) * pp <= room]
             for quant in request.quants:
                 for kv in request.kv:
                     for k in request.tried_spec_tokens:
-                        for mode, instances, prefilling in request.serving_modes:
+                        for mode, instances, prefilling in modes:
                             row = (code, quant, None if kv == "default" else kv, tp, pp, ep, k, mode)
                             for name, value in zip(names, (*row, instances, prefilling), strict=True):
                                 cols[name].append(value)
@@ -238,7 +252,8 @@ def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray,
     at = score_configurations(part, target[rows], request)
     ttft_slo = request.ttft_s if request.ttft_s is not None else np.inf
     tpot_slo = request.tpot_s if request.tpot_s is not None else np.inf
-    slots, sequences = grid.busy_slots[rows], grid.batch[rows]
+    # a group's decode slots at its capacity (its first pass ran a closed loop, not every decode slot busy)
+    slots, sequences = np.where(grid.prefill_instances[rows] > 0, at.slots, grid.busy_slots[rows]), grid.batch[rows]
     limit[rows] = np.select(
         [
             at.ttft_s >= TIGHT * ttft_slo,
@@ -300,6 +315,7 @@ def score_configurations(
         batch, served = np.asarray(columns["batch"], dtype=float), np.full(n, continuous)
         lengths = candidate_lengths(traffic.prompts, traffic.outputs, batch, served, traffic.covariance, *scale)
     quantile = SERVING_QUANTILES.index(request.slo_percentile / 100)
+    grouped = np.asarray(columns.get("mode", ["aggregated"] * n), dtype=object) == "disaggregated"
     keys = ("ttft", "tpot", "thr", "dev", "reason", "fl", "by", "rate", "b", "fit", "busy")
     out = {k: np.full(n, np.nan) for k in keys}
     formats = np.empty(n, dtype=object)
@@ -313,8 +329,11 @@ def score_configurations(
             out["ttft"][rows] = serving.ttft_quantiles_s[quantile]
             out["tpot"][rows] = serving.tpot_quantiles_s[quantile]
             out["rate"][rows], out["b"][rows], out["fit"][rows] = m.max_request_rate, serving.slots, serving.max_slots
-            with np.errstate(invalid="ignore", divide="ignore"):  # every slot busy's rate: rate / utilisation
-                out["busy"][rows] = serving.request_rate / serving.utilization
+            # every slot busy's rate: the rate / utilisation; a group's utilisation is its prefill pool's, and
+            # without a load its rate is already the group's, whichever pool fills first
+            with np.errstate(invalid="ignore", divide="ignore"):
+                busy = serving.request_rate / np.where(grouped[rows], 1.0, serving.utilization)
+            out["busy"][rows] = busy
     # requests/s from tokens/s: the output a request delivers (a padded batch's padding is not delivered)
     gen = np.asarray(columns["gen_len"], dtype=float)
     if lengths is not None:

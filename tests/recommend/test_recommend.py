@@ -611,3 +611,29 @@ def test_disaggregation_needs_continuous_batching() -> None:
     with pytest.raises(InputError) as info:
         make_request(**BASE, disaggregate=True, scheduler="static")
     assert info.value.field == "disaggregate" and "continuous" in str(info.value)
+
+
+def test_a_disaggregated_group_fits_one_system_and_its_busier_pool_caps_it() -> None:
+    """Groups only where their instances fit one system (their KV caches cross its links), none on a bare
+    accelerator; and a group's capacity is at most --max-utilization of what its busier pool completes (its
+    prefill pool's utilisation alone would let a full decode pool through)."""
+    from dse.catalog import load_target
+    from dse.recommend._fleet import score_grid, targets
+
+    request = make_request(**{**BASE, **NO_SLOS, "model": "llama-3.1-70b", "hardware": ("mi300x", "mi300x-platform")})
+    request = request.model_copy(update={"disaggregate": True, "quants": ("fp8",), "kv": ("fp8",)})
+    found = targets(request)
+    grid = score_grid(request, found)
+    groups = np.flatnonzero(grid.prefill_instances > 0)
+    assert len(groups)
+    for row in groups:
+        _, system = load_target(found[int(grid.target[row])][0])
+        assert system is not None  # a bare accelerator holds no group
+        assert grid.instances[row] * max(grid.tp[row], grid.ep[row]) * grid.pp[row] <= system.devices_per_node
+    rng = np.random.default_rng(0)
+    for row in rng.choice(groups[grid.capacity_rps[groups] > 0], 4, replace=False):
+        x, n = int(grid.prefill_instances[row]), int(grid.instances[row])
+        flags = {"quant": "fp8", "kv": "fp8", "prompt_len": 1000, "gen_len": 250, "tp": int(grid.tp[row])}
+        flags |= {"scheduler": "continuous", "max_num_seqs": int(grid.batch[row]), "mode": "disaggregated"}
+        busiest = analyze("llama-3.1-70b", "mi300x-platform", **flags, replicas=n, prefill_replicas=x).to_dict()
+        assert grid.capacity_rps[row] <= 0.9 * busiest["max_request_rate"] * (1 + 1e-9)
