@@ -262,7 +262,7 @@ def calibrate(
             field="fit",
         )
     solve = _solver(start, names)
-    x0 = _values(start, names)
+    x0 = _generic_values(names)  # one start whatever the base says: a refit of its own output moves nothing
     x = np.round(solve(usable, x0), 4)  # the profile as written; its residuals are those of these values
     final, _ = _residuals(usable, efficiency_profile(_with(start, names, x)))
     measured_on = sorted({accelerator_of(m) for m in usable})

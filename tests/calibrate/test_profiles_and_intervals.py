@@ -297,3 +297,17 @@ def test_hardware_no_family_measured_is_never_given_a_narrower_interval() -> Non
     for fitted in (p for p in profile_catalog().values() if p.record.fit is not None):
         for q, (lo, _, hi) in interval_ratios(fitted).items():
             assert generic[q][0] <= lo and generic[q][2] >= hi, (fitted.id, q)
+
+
+def test_refitting_a_fitted_profile_moves_nothing(tmp_path: Path) -> None:
+    """A fit starts from the generic figures whatever its base holds, so fitting the AMD family's rows again
+    from its own output (16-bit efficiency barely identified by FP8-only rows) gives the same profile."""
+    import yaml
+
+    rows = [m for m in read_measurements(SHIPPED) if m.record.scenario in SCORED_SCENARIOS]
+    first = calibrate(rows, base="amd-instinct-vllm", profile_id="amd-instinct-vllm", cross_validate=False)
+    path = tmp_path / "refit.yaml"
+    path.write_text(yaml.safe_dump(first.record.model_dump(exclude_none=True), sort_keys=False))
+    again = calibrate(rows, base=str(path), profile_id="amd-instinct-vllm", cross_validate=False)
+    assert again.record.compute_efficiency == first.record.compute_efficiency
+    assert again.record.compute_efficiency_by_format == first.record.compute_efficiency_by_format
