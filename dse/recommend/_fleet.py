@@ -353,11 +353,7 @@ def score_configurations(
         batch=np.asarray(columns["max_num_seqs"] if continuous else columns["batch"]),
         spec_tokens=np.asarray(columns.get("spec_tokens", np.zeros(n, dtype=np.int64))),
         instances=np.asarray(columns.get("replicas", np.ones(n, dtype=np.int64))),
-        prefill_instances=np.where(
-            np.asarray(columns.get("mode", ["aggregated"] * n), dtype=object) == "disaggregated",
-            np.asarray(columns.get("prefill_replicas", np.zeros(n, dtype=np.int64))),
-            0,
-        ),
+        prefill_instances=np.where(grouped, np.asarray(columns.get("prefill_replicas", np.zeros(n))), 0),
         ttft_s=out["ttft"] / factor,
         tpot_s=out["tpot"] / factor,
         capacity_rps=capacity,
