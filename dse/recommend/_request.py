@@ -163,6 +163,8 @@ class Request(BaseModel):
     def _pools(self) -> Self:
         if self.disaggregate and self.scheduler != "continuous":
             raise ValueError("disaggregate: disaggregated pools serve by continuous batching (scheduler: continuous)")
+        if not self.disaggregate and self.pool_splits != DEFAULT_SPLITS:
+            raise ValueError("pool_splits: splits are tried with disaggregate=True (they were given without it)")
         return self
 
     @property
@@ -256,7 +258,7 @@ def make_request(**fields: object) -> Request:
         if not field:  # the model's checks: the workload (lengths), speculation (spec_tokens: ...)
             message = error["msg"].removeprefix("Value error, ")
             named, _, rest = message.partition(": ")
-            if named in ("spec_tokens", "disaggregate"):
+            if named in ("spec_tokens", "disaggregate", "pool_splits"):
                 raise InputError(rest, field=named) from None
             raise InputError(message, field="lengths") from None
         got = error.get("input")

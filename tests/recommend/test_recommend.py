@@ -611,6 +611,11 @@ def test_disaggregation_needs_continuous_batching() -> None:
     with pytest.raises(InputError) as info:
         make_request(**BASE, disaggregate=True, scheduler="static")
     assert info.value.field == "disaggregate" and "continuous" in str(info.value)
+    with pytest.raises(InputError) as info:  # splits without disaggregation would be ignored: said instead
+        make_request(**BASE, pool_splits=((2, 1),))
+    assert info.value.field == "pool_splits" and "disaggregate=True" in str(info.value)
+    round_trip = make_request(**BASE, disaggregate=True, pool_splits=((2, 1),)).model_dump()
+    assert make_request(**round_trip).serving_modes == (("aggregated", 1, 1), ("disaggregated", 3, 2))
 
 
 def test_a_disaggregated_group_fits_one_system_and_its_busier_pool_caps_it() -> None:
