@@ -76,8 +76,13 @@ class Lengths:
 
     def percentile(self, p: float) -> float:
         """The smallest value v with F(v) >= p (0 < p <= 1)."""
+        return float(self._smallest_at(np.asarray([p]))[0])
+
+    def _smallest_at(self, p: np.ndarray) -> np.ndarray:
+        """At each probability p, the smallest value v with F(v) >= p (the smallest value at 0)."""
         cdf = np.cumsum(self.weights)
-        return float(self.values[min(int(np.searchsorted(cdf, p * cdf[-1] - 1e-12)), len(cdf) - 1)])
+        cdf /= cdf[-1]
+        return self.values[np.minimum(np.searchsorted(cdf, p - 1e-12), len(cdf) - 1)]
 
     @property
     def largest(self) -> float:
@@ -111,7 +116,7 @@ class Lengths:
         cdf = np.cumsum(self.weights)
         cdf /= cdf[-1]
         p = np.asarray(edges, dtype=np.float64)
-        q = self.values[np.minimum(np.searchsorted(cdf, p - 1e-12), len(cdf) - 1)]
+        q = self._smallest_at(p)
         start = p[-2]
         above = np.clip(cdf - np.maximum(np.concatenate([[0.0], cdf[:-1]]), start), 0.0, None)  # mass beyond it
         beyond = above @ self.values / max(1.0 - start, 1e-300)
@@ -176,11 +181,14 @@ def paired(prompts: Any, outputs: Any, counts: Any = None) -> tuple[Lengths, Len
     return histogram(p, n), histogram(g, n), float(w @ ((p - w @ p) * (g - w @ g)))
 
 
-def context_spread(prompts: Lengths, outputs: Lengths, covariance: float = 0.0) -> float:
+def context_spread(
+    prompts: Lengths, outputs: Lengths, covariance: float = 0.0, prompt_scale: Any = 1.0, output_scale: Any = 1.0
+) -> Any:
     """Δ: the keys a decoding token attends beyond P̄ + Ḡ / 2 on average, token-weighted:
     E[G (P + G / 2)] / E[G] - (P̄ + Ḡ / 2) = (Cov(P, G) + Var(G) / 2) / Ḡ (0 for fixed outputs and
-    independent prompts). The same shift holds for the KV cache a slot holds at mean occupancy."""
-    return (covariance + outputs.variance / 2.0) / outputs.mean
+    independent prompts). The same shift holds for the KV cache a slot holds at mean occupancy. Of the lengths
+    times ``prompt_scale`` (s_p) and ``output_scale`` (s_g): (s_p s_g Cov + s_g² Var(G) / 2) / (s_g Ḡ)."""
+    return (prompt_scale * covariance + output_scale * outputs.variance / 2.0) / outputs.mean
 
 
 def candidate_lengths(
@@ -213,8 +221,7 @@ def candidate_lengths(
     longest_prompt = sp * prompts.expected_max(unique)[inverse].reshape(b.shape)
     longest_output = so * outputs.expected_max(unique)[inverse].reshape(b.shape)
     quantiles = np.ones(1) if prompts.fixed else prompts.quantiles()  # one column: nothing to spread
-    # context_spread of the scaled lengths: (sp so Cov + so² Var(G) / 2) / (so Ḡ)
-    spread = (sp * covariance + so * outputs.variance / 2.0) / outputs.mean
+    spread = context_spread(prompts, outputs, covariance, sp, so)
     mean_output = np.rint(so * outputs.mean)
     inverse_output = np.nan if outputs.fixed else outputs.inverse_decode_mean_scaled(so)
     return {

@@ -28,6 +28,14 @@ def wait_quantile_s(q: Any, rho: Any, mean_wait: Any) -> Any:
     return np.where(rho > 1.0 - q, tail, 0.0)
 
 
+def _wait_mean_s(rho: Any, queue: Any) -> Any:
+    """θ, the mean of the wait's exponential part: W / ρ (``wait_quantile_s``); 1 where nothing waits (ρ = 0,
+    a placeholder the ρ factor cancels)."""
+    rho = np.asarray(rho, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(rho > 0.0, np.asarray(queue, dtype=np.float64) / rho, 1.0)
+
+
 MIXTURE_STEPS = 60
 """At most this many steps solve a quantile over varying prompts (``ttft_quantile_s``): safeguarded Newton,
 which converges in a handful where the distribution is smooth, halving its bracket where a step would leave
@@ -73,9 +81,7 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
         return base + service
     weights = np.diff(edges)
     S = np.asarray(prefill, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho_ = np.asarray(rho, dtype=np.float64)
-        tail = np.where(rho_ > 0.0, np.asarray(queue, dtype=np.float64) / rho_, 1.0)  # the exponential's mean
+    rho_, tail = np.asarray(rho, dtype=np.float64), _wait_mean_s(rho, queue)
     shape = np.broadcast_shapes(S.shape[:-1], np.shape(rho_), np.shape(tail), np.shape(base), np.shape(q))
     points = S.shape[-1]
     S = np.broadcast_to(S, (*shape, points)).reshape(-1, points)
@@ -137,9 +143,8 @@ def ttft_quantile_within(
     S = np.asarray(prefill)
     limit = np.asarray(limit, dtype=np.float64)
     unbounded = np.isposinf(limit)
+    rho_, tail = np.asarray(rho, dtype=np.float64)[..., None], _wait_mean_s(rho, queue)[..., None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rho_ = np.asarray(rho, dtype=np.float64)[..., None]
-        tail = np.where(rho_ > 0.0, np.asarray(queue)[..., None] / rho_, 1.0)
         t = np.where(unbounded, 0.0, limit - offset)[..., None]
         cdf, _ = _spread_cdf(t, S[..., :-1], S[..., 1:], rho_, tail)
         reaches = np.sum(weights * cdf, axis=-1) >= q
