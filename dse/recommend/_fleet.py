@@ -211,8 +211,8 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
     serving = grid.capacity_rps > 0
     share = request.sizing_rate / replicas_for(request.sizing_rate, grid.capacity_rps)
     load = {
-        "request_rate": [float(r) if s else None for r, s in zip(share, serving, strict=True)],
-        "concurrency": [None if s else 1 for s in serving],  # a lone request, in a closed loop of one
+        "request_rate": np.where(serving, share, np.nan),
+        "concurrency": np.where(serving, np.nan, 1.0),  # a lone request, in a closed loop of one
     }
     loaded = score_configurations(columns | load, repeat["target"], request)
     return replace(

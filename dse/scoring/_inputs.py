@@ -271,6 +271,17 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
+def _given(values: Sequence[Any] | np.ndarray, absent: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each value is given, the values as floats with ``absent`` for the missing: None or NaN; NaN
+    where ``absent`` is None)."""
+    array = np.asarray(values)
+    if array.dtype == object:  # None or NaN (NaN alone differs from itself)
+        given = ~(np.equal(array, np.asarray(None, dtype=object)) | np.not_equal(array, array))
+    else:
+        given = ~np.isnan(array) if array.dtype.kind == "f" else np.ones(array.shape, dtype=bool)
+    return given, np.where(given, array, np.nan if absent is None else absent).astype(np.float64)
+
+
 def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """The ``Candidates`` field of input ``name`` for ``values``, checked: an ``InputError`` names the input
     and the first row whose value is not allowed."""
@@ -286,8 +297,7 @@ def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
             raise InputError(f"expected one of {', '.join(spec.options)}, got {bad[0]!r}", field=name)
         return np.asarray([v == spec.options[1] for v in values], dtype=bool)
     if spec.kind in ("optional_whole", "optional_positive"):
-        given = np.asarray([not _missing(v) for v in values], dtype=bool)
-        array = np.asarray([spec.absent if _missing(v) else v for v in values], dtype=np.float64)
+        given, array = _given(values, spec.absent)
         _check(name, np.where(given, array, 1.0), "whole" if spec.kind == "optional_whole" else "positive")
         return array
     if spec.kind == "percentile":

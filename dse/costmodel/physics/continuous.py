@@ -650,14 +650,25 @@ class Pools:
     prompt_cv2: Any = 0.0
     """c² of a prompt's length, and so of its prefill, the prefill queue's service (0: M/D/1)."""
 
-    def _service_quantile_s(self, q: Any, rho: Any, queue: Any) -> Any:
-        """The wait in the queue and a request's prefill and transfer at quantile q (``ttft_quantile_s``): a
-        prompt's prefill and its KV's transfer in proportion to its length."""
+    def _service(self) -> tuple[Any, Any]:
+        """(a request's prefill and transfer, the same at the prompt's quantiles; None: prompts that do not
+        vary): a prompt's prefill and its KV's transfer in proportion to its length."""
         spread, service = self.spread, self.prefill_s + self.transfer_s
-        prefill = None
-        if spread is not None and spread.varies:
-            prefill = np.asarray(service)[..., None] * np.asarray(spread.quantiles)
-        return ttft_quantile_s(q, rho, queue, service, prefill, _edges(spread))
+        if spread is None or not spread.varies:
+            return service, None
+        return service, np.asarray(service)[..., None] * np.asarray(spread.quantiles)
+
+    def _service_quantile_s(self, q: Any, rho: Any, queue: Any) -> Any:
+        """The wait in the queue and a request's prefill and transfer at quantile q (``ttft_quantile_s``)."""
+        return ttft_quantile_s(q, rho, queue, *self._service(), _edges(self.spread))
+
+    def take(self, rows: Any) -> Pools:
+        """The pools of the deployments at ``rows`` (arrays; one deployment's: itself)."""
+        if not np.ndim(self.decode.b_max):
+            return self
+        spread = self.spread.take(rows) if self.spread is not None else None
+        own = {f.name: _take(getattr(self, f.name), rows) for f in fields(self) if f.name not in ("decode", "spread")}
+        return replace(self, **own, decode=_on(rows, self.decode)[0], spread=spread)
 
     def decode_rate(self, b: Any, G: Any) -> Any:
         """X_d(b) = b / ((G - 1) T_d(b)): requests/s a decode instance with b sequences completes."""
@@ -740,22 +751,33 @@ class Pools:
 
     def max_rate(self, G: Any, ttft_slo_s: Any, tpot_slo_s: Any, quantile: Any) -> Any:
         """The largest Poisson rate (deployment) whose TTFT and TPOT at ``quantile`` meet the SLOs (inf: none):
-        by bisection over the rate, every latency growing with it; without SLOs, the capacity."""
+        by bisection over the rate, every latency growing with it; without SLOs, the capacity. TTFT is tested
+        against its SLO by one evaluation of its distribution (``ttft_quantile_within``), not solved."""
         capacity = self.capacity(G)
-        unbounded = np.isinf(ttft_slo_s) & np.isinf(tpot_slo_s)
-        if np.all(unbounded):
+        bounded = np.isfinite(ttft_slo_s) | np.isfinite(tpot_slo_s)
+        if not np.any(bounded):
             return capacity
-        lo, hi = np.zeros(np.shape(capacity)), np.asarray(capacity, dtype=np.float64) + 0.0
+        rows = np.flatnonzero(bounded) if np.ndim(bounded) else slice(None)
+        pools = self.take(rows) if np.ndim(capacity) else self
+        cap, g, ttft_slo, tpot_slo, q = (_take(x, rows) for x in (capacity, G, ttft_slo_s, tpot_slo_s, quantile))
+        service, prefill = pools._service()
+        edges = _edges(pools.spread)
 
         def meets(rate: Any) -> Any:  # ``load``'s figures at the quantile alone
-            rho = rate / (self.x * self.prefill_rate)
-            queue = pk_wait_s(rho, 1.0 / self.prefill_rate, self.prompt_cv2)
-            ttft = self._service_quantile_s(quantile, rho, queue) + quantile * rho * self.prefill_step_s
-            tpot = self._decode_s(self.decode_slots(rate / self.y, G))
-            return (ttft <= ttft_slo_s) & (tpot <= tpot_slo_s) & (rho < 1.0) & ~(rate > self.capacity(G))
+            rho = rate / (pools.x * pools.prefill_rate)
+            queue = pk_wait_s(rho, 1.0 / pools.prefill_rate, pools.prompt_cv2)
+            step = q * rho * pools.prefill_step_s
+            ttft = ttft_quantile_within(q, rho, queue, service, prefill, edges, ttft_slo, step)
+            tpot = pools._decode_s(pools.decode_slots(rate / pools.y, g))
+            return ttft & (tpot <= tpot_slo) & (rho < 1.0) & ~(rate > cap)
 
+        lo, hi = np.zeros(np.shape(cap)), np.asarray(cap, dtype=np.float64) + 0.0
         for _ in range(BISECTION_STEPS):
             mid = (lo + hi) / 2.0
             ok = meets(mid)
             lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-        return np.where(unbounded, capacity, lo)
+        if not np.ndim(capacity):
+            return lo
+        out = np.array(capacity, dtype=np.float64)
+        out[rows] = lo
+        return out

@@ -45,27 +45,34 @@ MIXTURE_TOLERANCE = 1e-13
 """A quantile is solved when its step or its bracket is within this share of it."""
 
 
-def _spread_cdf(t: Any, a: Any, b: Any, rho: Any, tail: Any) -> tuple[Any, Any]:
-    """P(W + S <= t) and its density (from the right) for S uniform on [a, b] and the wait W of
-    ``wait_quantile_s`` (0 with probability 1 - ρ, else exponential with mean θ):
-    (1 / (b - a)) ∫_a^m (1 - ρ e^(-(t - s) / θ)) ds = ((m - a) - ρ θ (e^(-(t - m) / θ) - e^(-(t - a) / θ))) /
-    (b - a), m = min(b, t), whose derivative is (1 - ρ e^(-(t - a) / θ)) / (b - a) on [a, b) and
-    ρ (e^(-(t - b) / θ) - e^(-(t - a) / θ)) / (b - a) from b; the point formula 1 - ρ e^(-(t - a) / θ)
-    (density ρ / θ e^(-(t - a) / θ)) where a = b. The difference of exponentials is taken as
-    -e^(-(t - m) / θ) expm1(-(m - a) / θ), which keeps its digits where θ is far longer than the interval."""
-    after = t >= a
-    m = np.clip(t, a, b)
-    from_a = np.exp(-np.maximum(t - a, 0.0) / tail)
-    from_m = np.exp(-(t - m) / tail)
-    gap = -from_m * np.expm1(-(m - a) / tail)  # e^(-(t - m) / θ) - e^(-(t - a) / θ), without cancellation
-    point = np.where(after, 1.0 - rho * from_a, 0.0)
-    point_density = np.where(after, rho / tail * from_a, 0.0)
-    width = b - a
-    spread = np.where(after, ((m - a) - rho * tail * gap) / width, 0.0)
-    within = np.where(t < b, 1.0 - rho * from_a, rho * gap)  # at b, the density beyond it
-    density = np.where(after, within / width, 0.0)
-    wide = width > 1e-12 * np.maximum(np.abs(b), 1e-300)
-    return np.where(wide, spread, point), np.where(wide, density, point_density)
+def _mixture_cdf(t: Any, S: Any, weights: Any, rho: Any, tail: Any, density: bool = True) -> tuple[Any, Any]:
+    """F(t) = P(W + S <= t) and its density f (from the right; None unless ``density``) for the wait W of
+    ``wait_quantile_s`` (0 with probability 1 - ρ, else exponential with mean θ) and a prefill S spread
+    evenly between neighbouring points S_j, S_{j+1} (the last axis of ``S``) with probability ``weights``_j.
+
+    With u_i = max(t - S_i, 0) and E_i = e^(-u_i / θ) at each point, one interval [a, b] = [S_j, S_{j+1}]
+    contributes (1 / (b - a)) ∫_a^min(b, t) (1 - ρ e^(-(t - s) / θ)) ds = ((u_j - u_{j+1}) - ρ θ (E_{j+1} -
+    E_j)) / (b - a) from t = a on, whose derivative is (1 - ρ E_j) / (b - a) on [a, b) and ρ (E_{j+1} - E_j) /
+    (b - a) from b; an interval of one point (a = b) contributes 1 - ρ E_j, density ρ / θ E_j. One exponential
+    per point serves both its intervals. u_j - u_{j+1} is taken as min(u_j, b - a) and the difference of
+    exponentials as -E_{j+1} expm1(-(u_j - u_{j+1}) / θ), which keep their digits where t is far beyond the
+    interval or θ far longer than it. Shapes: t, ρ, θ (..., 1), S (..., points); F and f (...)."""
+    u = np.maximum(t - S, 0.0)
+    E = np.exp(-u / tail)
+    width = S[..., 1:] - S[..., :-1]
+    covered = np.minimum(u[..., :-1], width)  # u_j - u_{j+1}: how much of [a, b] lies below t
+    gap = -E[..., 1:] * np.expm1(-covered / tail)  # E_{j+1} - E_j, without cancellation
+    wide = width > 1e-12 * np.maximum(np.abs(S[..., 1:]), 1e-300)
+    below = t >= S  # H_i
+    point = np.where(below[..., :-1], 1.0 - rho * E[..., :-1], 0.0)
+    per = np.where(wide, (covered - rho * tail * gap) / np.where(wide, width, 1.0), point)
+    cdf = per @ weights
+    if not density:
+        return cdf, None
+    after = below[..., :-1]
+    inside = np.where(below[..., 1:], rho * gap, 1.0 - rho * E[..., :-1])  # beyond b: ρ (E_{j+1} - E_j)
+    slope = np.where(wide, inside / np.where(wide, width, 1.0), rho / tail * E[..., :-1])
+    return cdf, np.where(after, slope, 0.0) @ weights
 
 
 def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, edges: tuple[float, ...]) -> Any:
@@ -73,7 +80,7 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
     exponential with mean W / ρ) plus a request's own prefill, ``service`` (s). With prompts that vary,
     ``prefill`` (``lengths.Spread.service_s``) gives a request's prefill at the prompt's quantiles at
     probabilities ``edges``, spread evenly in between, and the quantile of the sum solves
-    F(t) = Σ_j w_j P(W + S_j <= t) = q (``_spread_cdf``) by Newton's method kept inside a bracket
+    F(t) = Σ_j w_j P(W + S_j <= t) = q (``_mixture_cdf``) by Newton's method kept inside a bracket
     [lo, hi] with F(lo) < q <= F(hi), halving it where a step would leave it (``MIXTURE_STEPS``). The
     answer is on the bracket's upper side, F(t) >= q, to ``MIXTURE_TOLERANCE`` (as a bisection's was)."""
     base = wait_quantile_s(q, rho, queue)
@@ -89,7 +96,6 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
     if n == 0:
         return np.empty(shape)
     rho_, tail, base_, q_ = (np.broadcast_to(x, shape).reshape(-1) for x in (rho_, tail, base, q))
-    a, b = S[:, :-1], S[:, 1:]
     lo, hi = S[:, 0].copy(), S[:, -1] + base_
     finite = np.isfinite(hi)
     hi = np.where(finite, hi, lo)
@@ -109,8 +115,8 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
             break
         x, left, right, qa = t[active], lo[active], hi[active], q_[active]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            cdf, density = _spread_cdf(x[:, None], a[active], b[active], rho_[active], tail[active])
-            g, f = cdf @ weights - qa, density @ weights
+            cdf, f = _mixture_cdf(x[:, None], S[active], weights, rho_[active], tail[active])
+            g = cdf - qa
             ok = g >= 0.0
             left, right = np.where(ok, left, x), np.where(ok, x, right)
             newton = x - g / f
@@ -134,7 +140,7 @@ def ttft_quantile_within(
 ) -> Any:
     """Whether ``ttft_quantile_s`` (same arguments) plus ``offset`` is at most ``limit`` (s), without solving
     for the quantile: the q-quantile of a distribution is at most t exactly where its CDF at t reaches q, so
-    with prompts that vary this is one evaluation of F(limit - offset) >= q (``_spread_cdf``) where the
+    with prompts that vary this is one evaluation of F(limit - offset) >= q (``_mixture_cdf``) where the
     quantile takes several. An infinite limit always holds (as inf <= inf)."""
     base = wait_quantile_s(q, rho, queue)
     if prefill is None:
@@ -146,7 +152,7 @@ def ttft_quantile_within(
     rho_, tail = np.asarray(rho, dtype=np.float64)[..., None], _wait_mean_s(rho, queue)[..., None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t = np.where(unbounded, 0.0, limit - offset)[..., None]
-        cdf, _ = _spread_cdf(t, S[..., :-1], S[..., 1:], rho_, tail)
-        reaches = np.sum(weights * cdf, axis=-1) >= q
+        cdf, _ = _mixture_cdf(t, S, weights, rho_, tail, density=False)
+        reaches = cdf >= q
     finite = np.isfinite(base) & np.all(np.isfinite(S), axis=-1)  # else the quantile is inf
     return unbounded | (reaches & finite)
