@@ -44,7 +44,7 @@ from dse.costmodel import (
 )
 from dse.costmodel.physics.precision import SAME_WIDTH
 from dse.errors import InputError
-from dse.scoring._inputs import NUMERICS
+from dse.scoring._inputs import NUMERICS, is_missing, missing
 
 Target = tuple[HardwareSpec, SystemSpec | None]
 """What a candidate runs on: an accelerator, and the system (node, links) it sits in, if any."""
@@ -129,11 +129,7 @@ def factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]
     import pandas as pd
 
     codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-    return codes.astype(np.int64), [None if _is_missing(u) else u for u in uniques]
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    return codes.astype(np.int64), [None if is_missing(u) else u for u in uniques]
 
 
 def factorize_rows(*columns: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
@@ -353,10 +349,10 @@ def pool_targets(
     """The targets of a ``hardware`` column and of a ``prefill_hardware`` one (None in a row: its own
     hardware), loaded once each, and each row's code for both (an unknown id names the column it is in)."""
     n = len(hardware)
-    if prefill is None or all(_is_missing(p) for p in prefill):  # the usual case: one pool's hardware
+    if prefill is None or np.all(missing(prefill)):  # the usual case: one pool's hardware
         codes, refs = factorize(hardware)
         return [load_target(str(ref)) for ref in refs], codes, codes
-    pool = [h if _is_missing(prefill[i]) else prefill[i] for i, h in enumerate(hardware)]
+    pool = [h if is_missing(prefill[i]) else prefill[i] for i, h in enumerate(hardware)]
     codes, refs = factorize([*hardware, *pool])
     named = set(hardware)
     targets = []

@@ -267,19 +267,24 @@ DIRECT = tuple(i for i in INPUTS if i.field is not None)
 """Inputs that become a ``Candidates`` field by ``convert``."""
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """Whether one value is missing: None or NaN."""
     return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def missing(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Whether each value is missing: None or NaN (read as an array, not value by value)."""
+    array = np.asarray(values)
+    if array.dtype == object:  # NaN alone differs from itself
+        return np.asarray(np.equal(array, np.asarray(None, dtype=object)) | np.not_equal(array, array), dtype=bool)
+    return np.isnan(array) if array.dtype.kind == "f" else np.zeros(array.shape, dtype=bool)
 
 
 def _given(values: Sequence[Any] | np.ndarray, absent: float | None) -> tuple[np.ndarray, np.ndarray]:
     """(whether each value is given, the values as floats with ``absent`` for the missing: None or NaN; NaN
     where ``absent`` is None)."""
-    array = np.asarray(values)
-    if array.dtype == object:  # None or NaN (NaN alone differs from itself)
-        given = ~(np.equal(array, np.asarray(None, dtype=object)) | np.not_equal(array, array))
-    else:
-        given = ~np.isnan(array) if array.dtype.kind == "f" else np.ones(array.shape, dtype=bool)
-    return given, np.where(given, array, np.nan if absent is None else absent).astype(np.float64)
+    given = ~missing(values)
+    return given, np.where(given, np.asarray(values), np.nan if absent is None else absent).astype(np.float64)
 
 
 def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -313,9 +318,11 @@ def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
 
 def check_speculation(spec_tokens: np.ndarray, drafts: Sequence[Any] | None) -> None:
     """Draft tokens need a draft: an ``InputError`` names the first row that proposes tokens without one."""
-    missing = [i for i, g in enumerate(spec_tokens) if g > 0 and (drafts is None or _missing(drafts[i]))]
-    if missing:
-        raise InputError(f"spec_tokens > 0 needs a draft (mtp, or a draft model id) (row {missing[0]})", field="draft")
+    rows = np.flatnonzero(np.asarray(spec_tokens) > 0)
+    if drafts is not None and len(rows):
+        rows = rows[missing(np.asarray(drafts, dtype=object)[rows])]
+    if len(rows):
+        raise InputError(f"spec_tokens > 0 needs a draft (mtp, or a draft model id) (row {rows[0]})", field="draft")
 
 
 def _check(name: str, values: np.ndarray, kind: str) -> None:

@@ -270,18 +270,19 @@ class Spread:
             return None
         P, k_, room_ = (np.asarray(x, dtype=np.float64)[..., None] for x in (self.prompt_tokens, k, room))
         t_d, t_m = np.asarray(decode_s)[..., None], np.asarray(mixed_s)[..., None]
-        t_f = None if full_s is None else np.asarray(full_s)[..., None]
-        length = P * np.asarray(self.quantiles)
-
-        def step(x: Any) -> Any:
-            linear = t_d + (t_m - t_d) * x / k_
-            if t_f is None:
-                return linear
-            return np.where(x <= k_, linear, t_m + (t_f - t_m) * (x - k_) / np.maximum(room_ - k_, 1e-300))
-
         with np.errstate(divide="ignore", invalid="ignore"):
-            chunked = k_ < P * (1.0 - 1e-12)
-            x = length + np.maximum(k_ - P, 0.0)
-            shared = np.where(x <= room_, step(np.minimum(x, room_)), x / room_ * step(room_))
-            chunks = np.where(length >= k_, length / k_ * t_m, step(np.minimum(length, k_)))
-            return np.where(chunked, chunks, shared)
+            # the tokens x a request's step carries: its own L, beside the others' k - P where prompts share
+            # steps; one step of T(x) up to ``cap`` (k for a chunked prompt, the room for shared steps), beyond
+            # it x / cap steps of T(cap)
+            x = P * np.asarray(self.quantiles) + np.maximum(k_ - P, 0.0)
+            cap = np.where(k_ < P * (1.0 - 1e-12), k_, room_)
+            slope = (t_m - t_d) / k_
+            if full_s is None:
+                return np.where(x <= cap, t_d + slope * x, x * (t_d / cap + slope))
+            t_f = np.asarray(full_s)[..., None]
+            beyond = (t_f - t_m) / np.maximum(room_ - k_, 1e-300)  # T from k to the room: t_m to t_f
+
+            def step(y: Any) -> Any:
+                return np.where(y <= k_, t_d + slope * y, t_m + beyond * (y - k_))
+
+            return np.where(x <= cap, step(x), x * (step(cap) / cap))

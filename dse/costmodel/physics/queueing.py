@@ -63,6 +63,8 @@ def _mixture_cdf(t: Any, S: Any, weights: Any, rho: Any, tail: Any, density: boo
     covered = np.minimum(u[..., :-1], width)  # u_j - u_{j+1}: how much of [a, b] lies below t
     gap = -E[..., 1:] * np.expm1(-covered / tail)  # E_{j+1} - E_j, without cancellation
     wide = width > 1e-12 * np.maximum(np.abs(S[..., 1:]), 1e-300)
+    if not density and np.all(wide):  # no interval of one point (prompts of one length): the integral alone
+        return ((covered - rho * tail * gap) / width) @ weights, None
     below = t >= S  # H_i
     point = np.where(below[..., :-1], 1.0 - rho * E[..., :-1], 0.0)
     per = np.where(wide, (covered - rho * tail * gap) / np.where(wide, width, 1.0), point)
