@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dse.catalog import catalog_root
+from dse.errors import InputError
 from dse.scoring import analyze, evaluate
 
 DEPLOYMENTS = [
@@ -121,6 +122,21 @@ def test_evaluate_takes_deployment_and_kv_policy_columns() -> None:
                   kv_offload=0.25).to_dict()  # fmt: skip
     assert out["tpot_s"][1] == pytest.approx(one["tpot_s"], rel=1e-12)
     assert out["throughput_tokens_per_s"][1] == pytest.approx(one["throughput_tokens_per_s"], rel=1e-12)
+
+
+def test_optional_numbers_may_be_written_as_text_or_left_out() -> None:
+    """Optional inputs read None and NaN as absent and numbers given as text as the numbers (as the required
+    ones do); text that is not a number is an error naming the input."""
+    pd = pytest.importorskip("pandas")
+    base = {"model": "llama-3.1-8b", "hardware": "dgx-h100", "quant": "bf16"}
+    rows = [base | {"kv_budget": "256"}, base | {"kv_budget": 256}, base | {"kv_budget": None}]
+    rows.append(base | {"kv_budget": float("nan")})
+    out = evaluate(pd.DataFrame(rows))
+    assert out["tpot_s"][0] == out["tpot_s"][1] and out["tpot_s"][2] == out["tpot_s"][3]
+    assert out["tpot_s"][0] < out["tpot_s"][2]  # 256 of 1,024+ keys read a step
+    for name in ("kv_budget", "batch"):  # an optional input and a required one
+        with pytest.raises(InputError, match=f"{name}: expected a number, got 'many' \\(row 1\\)"):
+            evaluate(pd.DataFrame([base, base | {name: "many"}]))
 
 
 def test_collective_time_hidden_by_overlap_is_its_own_row(tmp_path: Path) -> None:

@@ -276,20 +276,38 @@ def missing(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """Whether each value is missing: None or NaN (read as an array, not value by value)."""
     array = np.asarray(values)
     if array.dtype == object:  # NaN alone differs from itself
-        return np.asarray(np.equal(array, np.asarray(None, dtype=object)) | np.not_equal(array, array), dtype=bool)
+        try:
+            return np.asarray(np.equal(array, np.asarray(None, dtype=object)) | np.not_equal(array, array), dtype=bool)
+        except TypeError:  # a value that refuses to compare (pandas' NA): one by one
+            return np.asarray([is_missing(v) for v in array.reshape(-1)], dtype=bool).reshape(array.shape)
     return np.isnan(array) if array.dtype.kind == "f" else np.zeros(array.shape, dtype=bool)
 
 
 def _given(values: Sequence[Any] | np.ndarray, absent: float | None) -> tuple[np.ndarray, np.ndarray]:
     """(whether each value is given, the values as floats with ``absent`` for the missing: None or NaN; NaN
     where ``absent`` is None)."""
-    given = ~missing(values)
-    return given, np.where(given, np.asarray(values), np.nan if absent is None else absent).astype(np.float64)
+    given, array = ~missing(values), np.asarray(values)
+    if array.dtype.kind not in "fiub":  # None, or numbers written as text: each converted as float() would
+        array = array.astype(object)
+    return given, np.where(given, array, np.nan if absent is None else absent).astype(np.float64)
 
 
 def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """The ``Candidates`` field of input ``name`` for ``values``, checked: an ``InputError`` names the input
     and the first row whose value is not allowed."""
+    try:
+        return _convert(name, values)
+    except (TypeError, ValueError):  # a value that is not a number: name it
+        for row, value in enumerate(values):
+            if not is_missing(value):
+                try:
+                    float(value)
+                except (TypeError, ValueError):
+                    raise InputError(f"expected a number, got {value!r} (row {row})", field=name) from None
+        raise
+
+
+def _convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
     spec = BY_NAME[name]
     if spec.kind == "flag":
         array = np.asarray(values)

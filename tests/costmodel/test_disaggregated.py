@@ -40,6 +40,19 @@ def test_pools_by_hand() -> None:
     assert varied.ttft_s == pytest.approx(1.5 * rho * (1.0 / 40.0) / (2.0 * (1.0 - rho)) + rho * 0.05 / 2.0 + 0.052)
 
 
+def test_max_rate_by_hand_for_one_deployment_and_each_of_its_slos() -> None:
+    """The pools' max rate under a TPOT SLO alone is where the decode instances' T_d reaches it (T_d linear in
+    b: b = 1 + (SLO - 10 ms) / 0.2 ms); without SLOs the capacity; one deployment's pools under an array of
+    SLOs give one rate per SLO, the same as each alone."""
+    pools = Pools(1.0, 1.0, 0.05, 0.05, 40.0, 0.002, StepTimes(101.0, 0.01, 0.01, 0.03, 0.03))
+    slots = 1.0 + (0.02 - 0.01) / 0.0002  # 51 sequences at a 20 ms TPOT
+    assert pools.max_rate(201.0, np.inf, 0.02, 0.9) == pytest.approx(pools.decode_rate(slots, 201.0), rel=1e-6)
+    assert pools.max_rate(201.0, np.inf, np.inf, 0.9) == pools.capacity(201.0)
+    ttft, tpot = np.array([1.0, np.inf, np.inf]), np.array([np.inf, np.inf, 0.02])
+    each = [pools.max_rate(201.0, a, b, 0.9) for a, b in zip(ttft, tpot, strict=True)]
+    assert pools.max_rate(201.0, ttft, tpot, 0.9).tolist() == each
+
+
 def _free_link(rows: list[dict[str, Any]]) -> Any:
     cand = candidates_of(rows, "default")
     infinite = np.full(len(cand), np.inf)

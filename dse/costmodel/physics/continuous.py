@@ -664,7 +664,9 @@ class Pools:
 
     def take(self, rows: Any) -> Pools:
         """The pools of the deployments at ``rows`` (arrays; one deployment's: itself)."""
-        if not np.ndim(self.decode.b_max):
+        if not any(np.ndim(getattr(self, f.name)) for f in fields(self) if f.name != "spread") and not np.ndim(
+            self.decode.b_max
+        ):
             return self
         spread = self.spread.take(rows) if self.spread is not None else None
         own = {f.name: _take(getattr(self, f.name), rows) for f in fields(self) if f.name not in ("decode", "spread")}
@@ -758,7 +760,7 @@ class Pools:
         if not np.any(bounded):
             return capacity
         rows = np.flatnonzero(bounded) if np.ndim(bounded) else slice(None)
-        pools = self.take(rows) if np.ndim(capacity) else self
+        pools = self.take(rows) if np.ndim(bounded) else self
         cap, g, ttft_slo, tpot_slo, q = (_take(x, rows) for x in (capacity, G, ttft_slo_s, tpot_slo_s, quantile))
         service, prefill = pools._service()
         edges = _edges(pools.spread)
@@ -776,8 +778,8 @@ class Pools:
             mid = (lo + hi) / 2.0
             ok = meets(mid)
             lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-        if not np.ndim(capacity):
+        if not np.ndim(bounded):
             return lo
-        out = np.array(capacity, dtype=np.float64)
+        out = np.array(np.broadcast_to(capacity, np.shape(bounded)), dtype=np.float64)
         out[rows] = lo
         return out
