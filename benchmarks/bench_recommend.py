@@ -1,17 +1,19 @@
 """How long ``dse recommend`` takes for a 70B model over every accelerator and system of the catalog.
 
-Run: python benchmarks/bench_recommend.py
+Run: python benchmarks/bench_recommend.py [--moe]
 Prints, for the worked example of docs/recommend.md (Llama-3.1-70B chat at 50 requests/s, TTFT <= 1 s,
 TPOT <= 50 ms) in each pricing, under continuous batching (the default) and static batches, then with the
 observed lengths of spaces/chat-requests.csv, with a draft for speculative decoding and with disaggregated
 prefill and decode: configurations
 scored, the time of each stage (scoring the grid, sizing the fleets, the Monte-Carlo draws), the whole call,
-and the winner. The acceptance bound is 10 s. Figures go to
-docs/benchmarks.md.
+and the winner. The acceptance bound is 10 s. ``--moe``: DeepSeek-V3 (20 requests/s, TTFT <= 2 s, TPOT <= 50
+ms; expert parallelism widens the grid) with fixed lengths, the observed ones, disaggregation, and all three
+with a draft. Figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -36,13 +38,20 @@ EXAMPLE = {
 }
 
 
+MOE = EXAMPLE | {"model": "deepseek-v3", "rate": 20.0, "ttft_s": 2.0}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--moe", action="store_true", help="DeepSeek-V3's cases instead of Llama-3.1-70B's")
+    args = parser.parse_args()
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    recommend(make_request(**EXAMPLE, samples=10))  # warm the catalogs and numpy
+    example = MOE if args.moe else EXAMPLE
+    recommend(make_request(**example, samples=10))  # warm the catalogs and numpy
     traffic = str(Path(__file__).resolve().parent.parent / "spaces" / "chat-requests.csv")
-    fixed = {"prompt_tokens": EXAMPLE["prompt_tokens"], "output_tokens": EXAMPLE["output_tokens"]}
-    for label, fields in (
+    fixed = {"prompt_tokens": example["prompt_tokens"], "output_tokens": example["output_tokens"]}
+    cases: tuple[tuple[str, dict[str, object]], ...] = (
         ("continuous, rent-on-demand", {}),
         ("continuous, buy", {"pricing": "buy"}),
         ("static, rent-on-demand", {"scheduler": "static"}),
@@ -50,8 +59,20 @@ def main() -> None:
         ("continuous, observed lengths (spaces/chat-requests.csv)", {"lengths": traffic}),
         ("continuous, with a draft (mtp: 0, 1, 3 draft tokens)", {"draft": "mtp"}),
         ("continuous, --disaggregate (7 prefill:decode splits)", {"disaggregate": True}),
-    ):
-        base = {k: v for k, v in EXAMPLE.items() if "lengths" not in fields or k not in fixed}
+    )
+    if args.moe:
+        cases = (
+            ("continuous, rent-on-demand", {}),
+            ("continuous, observed lengths", {"lengths": traffic}),
+            ("continuous, --disaggregate", {"disaggregate": True}),
+            ("continuous, observed lengths, --disaggregate", {"lengths": traffic, "disaggregate": True}),
+            (
+                "continuous, observed lengths, --disaggregate, --draft mtp",
+                {"lengths": traffic, "disaggregate": True, "draft": "mtp"},
+            ),
+        )
+    for label, fields in cases:
+        base = {k: v for k, v in example.items() if "lengths" not in fields or k not in fixed}
         request = _expand(make_request(**base | fields))
         start = time.perf_counter()
         found = targets(request)

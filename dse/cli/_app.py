@@ -294,11 +294,49 @@ def _split(text: str) -> tuple[int, int]:
     return pair
 
 
+LAWS = ("uniform", "lognormal")
+"""Length laws a tokens flag may name (``_tokens``)."""
+
+
+def _tokens(text: str | None, field: str) -> int | dict[str, object] | None:
+    """``1000`` -> 1000 tokens; ``lognormal:mean=1500,sigma=0.9,max=16000`` or ``uniform:min=50,max=600`` ->
+    the law as a space's workload writes it (``dse.recommend.Request`` checks the figures)."""
+    if text is None:
+        return None
+    kind, colon, rest = text.strip().partition(":")
+    expected = "a number of tokens, or uniform:min=N,max=N or lognormal:mean=N,sigma=S[,max=N]"
+    if not colon:
+        try:
+            return int(kind)
+        except ValueError:
+            raise InputError(f"expected {expected}, got {text!r}", field=field) from None
+    if kind not in LAWS:
+        raise InputError(f"expected {expected}, got {text!r} (laws: {', '.join(LAWS)})", field=field)
+    law: dict[str, object] = {"distribution": kind}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, _, value = (part.strip() for part in item.partition("="))
+        if key in law:
+            raise InputError(f"expected {expected}, got {text!r} ({key!r} given twice)", field=field)
+        try:
+            law[key] = float(value) if key in ("mean", "sigma") else int(value)
+        except ValueError:
+            raise InputError(f"expected {expected}, got {text!r} ({item!r} is not key=number)", field=field) from None
+    return law
+
+
 @app.command("recommend")
 def recommend_command(
     model: Annotated[str, typer.Option(help="Model catalog id, or a path to a model YAML or config.json.")],
-    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt tokens per request.")] = None,
-    output_tokens: Annotated[int | None, typer.Option(help="Generated tokens per request.")] = None,
+    prompt_tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt tokens per request: a number, or a law: uniform:min=N,max=N or "
+            "lognormal:mean=N,sigma=S[,max=N] (sigma: of ln(length); longer prompts cut to max)."
+        ),
+    ] = None,
+    output_tokens: Annotated[
+        str | None, typer.Option(help="Generated tokens per request: a number, or a law (as --prompt-tokens).")
+    ] = None,
     lengths: Annotated[
         str | None,
         typer.Option(
@@ -417,12 +455,16 @@ def recommend_command(
         raise InputError(f"give {missing} (or --lengths, a CSV of observed requests)", field=field)
     if lengths is not None and (prompt_tokens is not None or output_tokens is not None):
         raise InputError("give --lengths or --prompt-tokens and --output-tokens, not both", field="lengths")
+    prompts, outputs = _tokens(prompt_tokens, "prompt_tokens"), _tokens(output_tokens, "output_tokens")
     if tokens_per_day is not None:
         if not tokens_per_day > 0:
             raise InputError(f"expected a positive number, got {tokens_per_day:g}", field="tokens_per_day")
-        if output_tokens is not None and output_tokens <= 0:
-            raise InputError(f"expected a whole number >= 1, got {output_tokens}", field="output_tokens")
-        mean_output = read_traffic(lengths, model).outputs.mean if lengths is not None else float(output_tokens or 1)
+        if lengths is not None:
+            mean_output = read_traffic(lengths, model).outputs.mean
+        else:  # the request checks the figures; the rate is only needed to build it
+            mean_output = make_request(
+                model=model, prompt_tokens=prompts, output_tokens=outputs, rate=1.0
+            ).mean_output_tokens
         rate = tokens_per_day / (24 * units.SECONDS_PER_HOUR) / mean_output
     choices = {
         "quants": tuple(quant) if quant else None,
@@ -432,8 +474,8 @@ def recommend_command(
     request = make_request(
         **{k: v for k, v in choices.items() if v is not None},
         model=model,
-        prompt_tokens=prompt_tokens,
-        output_tokens=output_tokens,
+        prompt_tokens=prompts,
+        output_tokens=outputs,
         lengths=lengths,
         rate=rate,
         peak_factor=peak_factor,

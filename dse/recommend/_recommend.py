@@ -21,6 +21,7 @@ from dse.recommend._fleet import assumptions, replicas_for, score_grid, size_fle
 from dse.recommend._request import Request, make_request
 from dse.recommend._robust import Robustness, robustness
 from dse.scoring import finite_json
+from dse.space import lengths_label
 
 SCHEMA_VERSION = 1
 """Version of ``recommendation.json`` (docs/recommend.md): additive changes keep it, others raise it."""
@@ -146,11 +147,16 @@ WORKLOAD_PERCENTILES = (50, 90, 99)
 
 
 def workload(r: Request) -> dict[str, Any]:
-    """The request's lengths: fixed, or the observed ones of ``Request.lengths`` (means, percentiles, requests
-    read)."""
+    """The request's lengths: fixed, drawn from laws, or the observed ones of ``Request.lengths`` (means,
+    percentiles, requests read, the laws as text)."""
     t = r.traffic
+    laws = None
+    if r.lengths is None:
+        assert r.prompt_tokens is not None and r.output_tokens is not None
+        laws = {"prompt_tokens": lengths_label(r.prompt_tokens), "output_tokens": lengths_label(r.output_tokens)}
     doc: dict[str, Any] = {
         "lengths": r.lengths,
+        "laws": laws,
         "varies": t.varies,
         "requests": t.requests if r.lengths is not None else None,
         "prompt_tokens_mean": t.prompts.mean,

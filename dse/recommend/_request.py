@@ -18,6 +18,7 @@ from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAs
 from dse.costmodel.physics import lengths as length_laws
 from dse.errors import InputError
 from dse.scoring import Percentile, Scheduler, architecture, draft_figures, read_histogram
+from dse.space import LengthLaw, LengthLawField, law_lengths
 
 Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
 SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
@@ -47,8 +48,14 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
     model: str = Field(min_length=1)
-    prompt_tokens: PositiveInt | None = Field(default=None, description="prompt tokens per request (fixed)")
-    output_tokens: PositiveInt | None = Field(default=None, description="generated tokens per request (fixed)")
+    prompt_tokens: LengthLawField | None = Field(
+        default=None,
+        description="prompt tokens per request: a number, or a law (uniform: min, max; lognormal: mean, sigma, "
+        "max), as a space's workload takes them",
+    )
+    output_tokens: LengthLawField | None = Field(
+        default=None, description="generated tokens per request: a number, or a law (as prompt_tokens)"
+    )
     lengths: str | None = Field(
         default=None,
         min_length=1,
@@ -201,10 +208,10 @@ class Request(BaseModel):
 
     @property
     def traffic(self) -> Traffic:
-        """The request's prompt and output lengths: fixed, or the observed ones of ``lengths``."""
+        """The request's prompt and output lengths: fixed, drawn from laws, or the observed ones of ``lengths``."""
         if self.lengths is None:
             assert self.prompt_tokens is not None and self.output_tokens is not None
-            return Traffic(length_laws.fixed(self.prompt_tokens), length_laws.fixed(self.output_tokens), 0.0, 1.0)
+            return law_traffic(self.prompt_tokens, self.output_tokens, self.model)
         return read_traffic(self.lengths, self.model)
 
 
@@ -232,6 +239,23 @@ def read_traffic(path: str, model: str) -> Traffic:
     return _read_traffic(path, model, version)
 
 
+@functools.lru_cache(maxsize=32)
+def law_traffic(prompts: LengthLaw, outputs: LengthLaw, model: str) -> Traffic:
+    """The lengths of numbers of tokens or laws (``dse.space.law_lengths``); where they vary, the longest
+    request must fit in ``model``'s context (fixed lengths beyond it are a result with a reason)."""
+    traffic = Traffic(law_lengths(prompts), law_lengths(outputs), 0.0, 1.0)
+    longest = traffic.prompts.largest + traffic.outputs.largest
+    context = architecture(load_model(model)).max_position_embeddings
+    if traffic.varies and longest > context:
+        raise InputError(
+            f"the longest request ({longest:,.0f} tokens: prompt {traffic.prompts.largest:,.0f} + output "
+            f"{traffic.outputs.largest:,.0f}) exceeds {model}'s context of {context:,} tokens; lower the laws' max "
+            "(a lognormal's is optional: give it one)",
+            field="prompt_tokens" if traffic.prompts.largest > traffic.outputs.largest else "output_tokens",
+        )
+    return traffic
+
+
 @functools.lru_cache(maxsize=8)
 def _read_traffic(path: str, model: str, version: int | None) -> Traffic:
     (prompts, outputs), counts = read_histogram(Path(path), ["prompt_tokens", "output_tokens"], "lengths")
@@ -254,7 +278,7 @@ def make_request(**fields: object) -> Request:
         request = Request(**fields)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"])
+        field = ".".join(str(p).removeprefix("tag:") for p in error["loc"])  # a law's kind: tag:uniform
         if not field:  # the model's checks: the workload (lengths), speculation (spec_tokens: ...)
             message = error["msg"].removeprefix("Value error, ")
             named, _, rest = message.partition(": ")
@@ -263,7 +287,7 @@ def make_request(**fields: object) -> Request:
             raise InputError(message, field="lengths") from None
         got = error.get("input")
         raise InputError(f"{error['msg']} (got {got!r})", field=field) from None
-    request.traffic  # reads and checks the lengths file now, not midway through the search  # noqa: B018
+    request.traffic  # reads and checks the lengths (a file, or laws) now, not midway through the search  # noqa: B018
     if request.draft is not None:  # the draft is known and shares the model's tokenizer
         draft_figures(load_model(request.model), request.draft)
     return request

@@ -60,17 +60,22 @@ def serving_text(request: dict[str, Any]) -> str:
 
 
 def workload_text(doc: dict[str, Any]) -> str:
-    """``1000 prompt + 300 output tokens``, or for observed lengths their means and p90s and the file."""
+    """``1000 prompt + 300 output tokens``, or for lengths that vary their means and p90s, and the file they
+    were observed in or the laws they follow."""
     w = doc.get("workload")
     if w is None:  # a document written before observed lengths
         return f"{doc['request']['prompt_tokens']} prompt + {doc['request']['output_tokens']} output tokens"
     if not w["varies"]:
         return f"{w['prompt_tokens_mean']:.0f} prompt + {w['output_tokens_mean']:.0f} output tokens"
     p, g = w["prompt_tokens"], w["output_tokens"]
-    return (
+    means = (
         f"{w['prompt_tokens_mean']:.0f} prompt (p90 {p['p90']:.0f}) + {w['output_tokens_mean']:.0f} output tokens "
-        f"(p90 {g['p90']:.0f}) on average, {w['requests']:,.0f} requests of {Path(w['lengths']).name}"
+        f"(p90 {g['p90']:.0f}) on average"
     )
+    if w.get("lengths") is not None:
+        return f"{means}, {w['requests']:,.0f} requests of {Path(w['lengths']).name}"
+    laws = w.get("laws") or {}
+    return f"{means}: prompts {laws.get('prompt_tokens')}, outputs {laws.get('output_tokens')}"
 
 
 def _pricing(doc: dict[str, Any]) -> str:

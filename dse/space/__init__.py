@@ -1,14 +1,17 @@
 """Search spaces: YAML -> typed, resolved, statically pruned ``Space``."""
 
-from dse.space._lengths import WorkloadLengths, workload_lengths
+from dse.space._lengths import LengthLaw, WorkloadLengths, law_lengths, workload_lengths
 from dse.space._schema import (
     MAXIMIZED,
     EngineKind,
     ExecutorKind,
     KeepKind,
+    LengthLawField,
+    LognormalLengthsRecord,
     MetricName,
     ObjectiveRecord,
     SpaceRecord,
+    UniformLengthsRecord,
     lengths_label,
 )
 from dse.space._space import (
@@ -35,13 +38,18 @@ __all__ = [
     "EngineKind",
     "ExecutorKind",
     "KeepKind",
+    "LengthLaw",
+    "LengthLawField",
+    "LognormalLengthsRecord",
     "MetricName",
     "ObjectiveRecord",
     "Pruned",
     "Space",
     "SpaceRecord",
+    "UniformLengthsRecord",
     "WorkloadLengths",
     "build_space",
+    "law_lengths",
     "lengths_label",
     "load_space",
     "workload_lengths",

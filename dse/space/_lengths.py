@@ -32,6 +32,19 @@ class WorkloadLengths:
         return not (self.prompts.fixed and self.outputs.fixed)
 
 
+LengthLaw = int | UniformLengthsRecord | LognormalLengthsRecord
+"""Tokens per request as a number or a law (a histogram is a file of its own: ``workload_lengths``)."""
+
+
+def law_lengths(record: LengthLaw) -> lengths.Lengths:
+    """The lengths of a number of tokens, or of a uniform or lognormal law."""
+    if isinstance(record, UniformLengthsRecord):
+        return lengths.uniform(record.min, record.max)
+    if isinstance(record, LognormalLengthsRecord):
+        return lengths.lognormal(record.mean, record.sigma, record.max)
+    return lengths.fixed(record)
+
+
 def workload_lengths(work: WorkloadRecord, base: Path) -> WorkloadLengths:
     """The lengths of ``work`` (histogram paths relative to ``base``); errors name the field."""
     records = {"prompt_tokens": work.prompt_tokens, "output_tokens": work.output_tokens}
@@ -49,14 +62,9 @@ def workload_lengths(work: WorkloadRecord, base: Path) -> WorkloadLengths:
         return WorkloadLengths(*lengths.paired(p, g, count), (path,))
     read = {}
     for name, record in records.items():
-        field = f"workload.{name}"
-        if isinstance(record, int):
-            read[name] = lengths.fixed(record)
-        elif isinstance(record, UniformLengthsRecord):
-            read[name] = lengths.uniform(record.min, record.max)
-        elif isinstance(record, LognormalLengthsRecord):
-            read[name] = lengths.lognormal(record.mean, record.sigma, record.max)
-        else:
-            (values,), count = read_histogram(paths[name], [columns[name]], field)
+        if isinstance(record, HistogramLengthsRecord):
+            (values,), count = read_histogram(paths[name], [columns[name]], f"workload.{name}")
             read[name] = lengths.histogram(values, count)
+        else:
+            read[name] = law_lengths(record)
     return WorkloadLengths(read["prompt_tokens"], read["output_tokens"], 0.0, tuple(dict.fromkeys(paths.values())))

@@ -104,11 +104,11 @@ class HistogramLengthsRecord(BaseModel):
         return f"histogram of {self.path}"
 
 
-def _lengths_kind(value: Any) -> str | None:
-    """``Lengths``' tag of a value: a number's, a distribution's (None: neither)."""
+def _lengths_kind(value: Any, kinds: tuple[str, ...] = ("uniform", "lognormal", "histogram")) -> str | None:
+    """``Lengths``' tag of a value: a number's, a distribution's among ``kinds`` (None: neither)."""
     if isinstance(value, dict | BaseModel):
         kind = value.get("distribution") if isinstance(value, dict) else getattr(value, "distribution", None)
-        return f"tag:{kind}" if kind in ("uniform", "lognormal", "histogram") else None
+        return f"tag:{kind}" if kind in kinds else None
     return "tag:number"
 
 
@@ -124,6 +124,25 @@ Lengths = Annotated[
     ),
 ]
 """Tokens per request: a number, or lengths that vary (docs/cost-model.md §19)."""
+
+
+def _law_kind(value: Any) -> str | None:
+    """``LengthLawField``'s tag of a value: a number's, a law's (None: neither, a histogram included)."""
+    return _lengths_kind(value, ("uniform", "lognormal"))
+
+
+LengthLawField = Annotated[
+    Annotated[PositiveInt, Tag("tag:number")]
+    | Annotated[UniformLengthsRecord, Tag("tag:uniform")]
+    | Annotated[LognormalLengthsRecord, Tag("tag:lognormal")],
+    Discriminator(
+        _law_kind,
+        custom_error_type="lengths",
+        custom_error_message="expected a number of tokens, or a law: {distribution: uniform, min, max} or "
+        "{distribution: lognormal, mean, sigma, max (optional)}",
+    ),
+]
+"""Tokens per request as a number or a law, without a file (``dse recommend``'s lengths)."""
 
 
 def lengths_label(value: int | BaseModel) -> str:

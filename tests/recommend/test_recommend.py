@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import dse
 from dse.catalog import system_catalog
+from dse.costmodel.physics import lengths
 from dse.errors import InputError
 from dse.recommend import OPTION_KEYS, Recommendation
 from dse.recommend._fleet import SEQUENCES
@@ -504,6 +505,70 @@ def test_bad_lengths_name_the_file_and_field(tmp_path: Path, fields: dict[str, o
         assert part in str(info.value)
     with pytest.raises(InputError, match="prompt_tokens and output_tokens, or lengths"):
         make_request(**base)
+
+
+# --- lengths that vary: laws, as a space's workload takes them --------------------------------------------------
+
+CHAT_LAWS = {
+    "prompt_tokens": {"distribution": "lognormal", "mean": 1500, "sigma": 0.9, "max": 16000},
+    "output_tokens": {"distribution": "uniform", "min": 50, "max": 600},
+}
+
+
+def test_a_law_of_one_length_is_the_fixed_request() -> None:
+    """uniform 1,000-1,000 and 250-250 are the fixed request, exactly."""
+    laws = {"prompt_tokens": {"distribution": "uniform", "min": 1000, "max": 1000}}
+    laws |= {"output_tokens": {"distribution": "uniform", "min": 250, "max": 250}}
+    same = dse.recommend(**BASE | laws).options
+    fixed = dse.recommend(**BASE).options
+    assert [(o.hardware, o.devices, o.batch) for o in same] == [(o.hardware, o.devices, o.batch) for o in fixed]
+    assert [o.capacity_rps for o in same] == [o.capacity_rps for o in fixed]
+
+
+def test_laws_are_described_and_their_tail_costs_more_than_their_mean() -> None:
+    """A lognormal prompt law (σ 0.9) and uniform outputs: the workload says the laws, their means and
+    percentiles (``physics.lengths``); the p90 TTFT SLO sees the long prompts, so the laws need at least the
+    devices requests of their mean lengths need, and more for some hardware."""
+    fields = BASE | {"model": "llama-3.1-70b", "ttft_s": 0.5, "hardware": ("h100-sxm", "b200"), "samples": 0}
+    rec = dse.recommend(**fields | CHAT_LAWS)
+    work = rec.to_dict()["workload"]
+    prompts, outputs = lengths.lognormal(1500, 0.9, 16000), lengths.uniform(50, 600)
+    assert work["laws"] == {
+        "prompt_tokens": "lognormal (mean 1500, σ 0.9, max 16000)",
+        "output_tokens": "uniform 50-600",
+    }
+    assert work["varies"] and work["lengths"] is None and work["requests"] is None
+    assert (work["prompt_tokens_mean"], work["output_tokens_mean"]) == (prompts.mean, outputs.mean)
+    assert work["prompt_tokens"]["p90"] == prompts.percentile(0.9) and work["prompt_tokens"]["max"] == 16000
+    mean = dse.recommend(**fields | {"prompt_tokens": round(prompts.mean), "output_tokens": round(outputs.mean)})
+    by = {o.hardware: o for o in mean.options}
+    assert {o.hardware for o in rec.options} == set(by)
+    assert all(o.devices_paid >= by[o.hardware].devices_paid for o in rec.options)
+    assert any(o.devices_paid > by[o.hardware].devices_paid for o in rec.options)
+    assert all(o.ttft_s <= 0.5 for o in rec.options)
+
+
+@pytest.mark.parametrize(
+    ("law", "expected"),
+    [
+        ({"distribution": "gamma", "k": 2}, ["prompt_tokens", "a number of tokens, or a law"]),
+        (
+            {"distribution": "uniform", "min": 600, "max": 50},
+            ["prompt_tokens.uniform", "max (50) must be >= min (600)"],
+        ),
+        ({"distribution": "lognormal", "mean": 1500, "sigma": 4}, ["prompt_tokens.lognormal.sigma", "3"]),
+        (
+            {"distribution": "lognormal", "mean": 100000, "sigma": 1, "max": 200000},
+            ["prompt_tokens", "context of 131,072"],
+        ),
+        ({"distribution": "uniform", "min": 1}, ["prompt_tokens.uniform.max", "required"]),
+    ],
+)
+def test_bad_laws_name_the_field(law: dict[str, object], expected: list[str]) -> None:
+    with pytest.raises(InputError) as info:
+        make_request(**BASE | {"prompt_tokens": law})
+    for part in expected:
+        assert part in str(info.value)
 
 
 # --- speculative decoding and a prefix cache -------------------------------------------------------------------

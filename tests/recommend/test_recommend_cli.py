@@ -147,6 +147,28 @@ def test_observed_lengths_replace_the_fixed_ones(capsys: pytest.CaptureFixture[s
     assert code == 2 and "output_tokens: give --output-tokens (or --lengths" in err
 
 
+def test_length_laws_are_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--prompt-tokens lognormal:mean=...,sigma=...,max=...`` and ``--output-tokens uniform:min=...,max=...``:
+    the laws of a space's workload, as flags; a load in tokens a day is divided by the law's mean output."""
+    laws = ["--prompt-tokens", "lognormal:mean=1500,sigma=0.9,max=16000", "--output-tokens", "uniform:min=50,max=600"]
+    base = ["recommend", "--model", "llama-3.1-8b", *laws, "--ttft-s", "1", "--tpot-s", "0.05", *SMALL]
+    code, out, _ = _run(capsys, *base, "--tokens-per-day", str(4 * 325 * 86400), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["request"]["rate"] == pytest.approx(4.0)  # the uniform law's mean: 325 tokens
+    assert doc["request"]["prompt_tokens"] == {"distribution": "lognormal", "mean": 1500.0, "sigma": 0.9, "max": 16000}
+    assert doc["workload"]["laws"]["output_tokens"] == "uniform 50-600" and doc["options"]
+    code, out, _ = _run(capsys, *base, "--rate", "4")
+    assert code == 0 and "prompts lognormal (mean 1500, σ 0.9, max 16000), outputs uniform 50-600" in out
+    for bad, message in (
+        ("lognormal:mean=1500,sigma=x", "'sigma=x' is not key=number"),
+        ("gamma:k=2", "laws: uniform, lognormal"),
+        ("12.5", "a number of tokens, or uniform:min=N,max=N"),
+        ("uniform:min=600,max=50", "max (50) must be >= min (600)"),
+    ):
+        code, _, err = _run(capsys, *ARGS[:3], "--prompt-tokens", bad, "--output-tokens", "250", "--rate", "4")
+        assert code == 2 and "prompt_tokens" in err and message in err and "Traceback" not in err
+
+
 def test_speculation_and_a_prefix_cache_are_flags(capsys: pytest.CaptureFixture[str]) -> None:
     flags = ["--rate", "40", "--ttft-s", "1", "--tpot-s", "0.008", "--hardware", "h100-sxm", "--samples", "0"]
     spec = ["--draft", "mtp", "--spec-tokens", "0", "--spec-tokens", "2", "--prefix-hit-rate", "0.5"]
