@@ -48,7 +48,7 @@ from dse.report._trials import (
     parallel_coordinates,
     parallel_rows,
 )
-from dse.report._validation import error_by_hardware_chart, predicted_vs_measured_chart, validation_colours
+from dse.report._validation import error_by_hardware_chart, predicted_vs_measured_chart, validation_markers
 
 __all__ = [
     "CELLS",
@@ -110,7 +110,7 @@ __all__ = [
     "time_breakdown",
     "tornado_chart",
     "validation_charts",
-    "validation_colours",
+    "validation_markers",
     "validation_report",
     "win_rate_chart",
     "workload_text",

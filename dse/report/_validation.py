@@ -35,18 +35,25 @@ LOG_AXIS = {"type": "log", "dtick": "D2"}
 MARKER = {"size": 9, "opacity": 0.8, "line": {"width": 0.5, "color": "white"}}
 
 
-def validation_colours(rows: pd.DataFrame) -> dict[str, str]:
-    """One colour per hardware, the same in every chart of the report, and distinct within each quantity's
-    charts: each quantity's new hardware take the first colours its other hardware do not use."""
-    colours: dict[str, str] = {}
+MARKERS = tuple(
+    (colour, symbol) for symbol in ("circle", "diamond", "square", "triangle-up") for colour in HARDWARE_COLOURS[:10]
+)
+"""(colour, symbol) pairs in the order hardware take them: the ten most distinct colours as circles, then as
+diamonds, squares and triangles (the darker tones beyond ten read as the first ones in a crowded chart)."""
+
+
+def validation_markers(rows: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """One (colour, symbol) per hardware, the same in every chart of the report, and distinct within each
+    quantity's charts: each quantity's new hardware take the first pairs its other hardware do not use."""
+    markers: dict[str, tuple[str, str]] = {}
     metrics = [*QUANTITIES, *(m for m in dict.fromkeys(rows["metric"]) if m not in QUANTITIES)]
     for metric in metrics:
         names = list(dict.fromkeys(rows.loc[rows["metric"] == metric, "hardware"]))
-        taken = {colours[n] for n in names if n in colours}
-        free = [c for c in HARDWARE_COLOURS if c not in taken] or list(HARDWARE_COLOURS)
-        new = [n for n in names if n not in colours]
-        colours |= {name: free[i % len(free)] for i, name in enumerate(new)}
-    return colours
+        taken = {markers[n] for n in names if n in markers}
+        free = [m for m in MARKERS if m not in taken] or list(MARKERS)
+        new = [n for n in names if n not in markers]
+        markers |= {name: free[i % len(free)] for i, name in enumerate(new)}
+    return markers
 
 
 def scored_rows(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -80,7 +87,7 @@ def _log_range(values: np.ndarray) -> list[float]:
 
 
 def predicted_vs_measured_chart(rows: pd.DataFrame, metric: str) -> Any:
-    """Predicted against measured ``metric`` on log-log axes, one colour per hardware: the y = x line and the
+    """Predicted against measured ``metric`` on log-log axes, one marker per hardware: the y = x line and the
     ±20 % band around it; points above the line are over-predicted."""
     import plotly.graph_objects as go
 
@@ -118,15 +125,16 @@ def predicted_vs_measured_chart(rows: pd.DataFrame, metric: str) -> Any:
             meta={"role": "identity"},
         )
     )
-    colours = validation_colours(rows)
+    markers = validation_markers(rows)
     for name, points in part.groupby("hardware", sort=False):
+        colour, symbol = markers[str(name)]
         fig.add_trace(
             go.Scatter(
                 x=points["measured"].to_numpy(float) * display.scale,
                 y=points["predicted"].to_numpy(float) * display.scale,
                 mode="markers",
                 name=str(name),
-                marker=MARKER | {"color": colours[str(name)]},
+                marker=MARKER | {"color": colour, "symbol": symbol},
                 hovertext=_hover(points, display),
                 hovertemplate="%{hovertext}<extra></extra>",
                 meta={"role": "points", "hardware": str(name), "id": list(points["id"])},
@@ -173,10 +181,11 @@ def error_by_hardware_chart(rows: pd.DataFrame, metric: str) -> Any:
     part = scored_rows(rows, metric)
     if part.empty:
         return _empty(fig, f"No scored row of {metric}", title)
-    colours = validation_colours(rows)
+    markers = validation_markers(rows)
     medians = part.groupby("hardware", sort=False)["error"].median().sort_values(kind="stable")
     for name, median in medians.items():
         points = part[part["hardware"] == name]
+        colour, symbol = markers[str(name)]
         fig.add_trace(
             go.Box(
                 x=[str(name)] * len(points),
@@ -185,8 +194,8 @@ def error_by_hardware_chart(rows: pd.DataFrame, metric: str) -> Any:
                 boxpoints="all",
                 jitter=0.4,
                 pointpos=0,
-                marker={"color": colours[str(name)], "size": 7, "opacity": 0.8},
-                line={"color": colours[str(name)], "width": 1.2},
+                marker={"color": colour, "symbol": symbol, "size": 7, "opacity": 0.8},
+                line={"color": colour, "width": 1.2},
                 fillcolor="rgba(0, 0, 0, 0)",
                 hovertext=_hover(points, display),
                 hoverinfo="text",

@@ -1,5 +1,5 @@
 """``dse validate --report``: each chart against the ``Validation.rows`` it draws (the scatter's points are the
-rows' measured and predicted values, the ±20 % band and y = x frame them, one colour per hardware, each
+rows' measured and predicted values, the ±20 % band and y = x frame them, one marker per hardware, each
 hardware's errors sorted by their median), the page (self-contained, escaped), the page in real headless
 Chromium, and the CLI."""
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from chromium_page import BROWSER, open_page
 
@@ -22,7 +23,7 @@ from dse.report import (
     error_by_hardware_chart,
     predicted_vs_measured_chart,
     validation_charts,
-    validation_colours,
+    validation_markers,
     validation_report,
 )
 
@@ -86,17 +87,30 @@ def test_the_band_is_twenty_percent_around_y_equals_x_and_spans_every_point(vali
         assert (line.x[0], line.x[1]) == pytest.approx((low, high))
 
 
-def test_one_colour_per_hardware_the_same_in_every_chart(validation: Validation) -> None:
+def test_one_marker_per_hardware_the_same_in_every_chart(validation: Validation) -> None:
     rows = validation.rows
-    colours = validation_colours(rows)
-    assert set(colours) == set(rows["hardware"])
+    markers = validation_markers(rows)
+    assert set(markers) == set(rows["hardware"])
     for metric in _metrics(validation):
         scatter = _traces(predicted_vs_measured_chart(rows, metric), "points")
         strips = _traces(error_by_hardware_chart(rows, metric), "errors")
-        assert len({t.marker.color for t in scatter}) == len(scatter)  # distinct within a chart
+        assert len({(t.marker.color, t.marker.symbol) for t in scatter}) == len(scatter)  # distinct within a chart
         for trace in [*scatter, *strips]:
-            assert trace.marker.color == colours[trace.meta["hardware"]]
+            assert (trace.marker.color, trace.marker.symbol) == markers[trace.meta["hardware"]]
         assert {t.meta["hardware"] for t in scatter} == {t.meta["hardware"] for t in strips}
+
+
+def test_the_eleventh_hardware_of_a_chart_takes_a_new_symbol_not_a_darker_tone() -> None:
+    """Ten hardware take the ten most distinct colours as circles; the eleventh the first colour again, as a
+    diamond; a hardware keeps its marker in a second quantity's charts, whose others avoid it."""
+    names = [f"gpu-{i}" for i in range(12)]
+    rows = pd.DataFrame({"metric": ["tpot_s"] * 12 + ["ttft_s"] * 2, "hardware": [*names, "gpu-11", "new"]})
+    markers = validation_markers(rows)
+    first = [markers[n] for n in names[:10]]
+    assert len({colour for colour, _ in first}) == 10 and {symbol for _, symbol in first} == {"circle"}
+    assert markers["gpu-10"] == (markers["gpu-0"][0], "diamond")
+    assert markers["gpu-11"] == (markers["gpu-1"][0], "diamond")
+    assert markers["new"] == markers["gpu-0"]  # the first pair gpu-11 does not use in the TTFT charts
 
 
 def test_error_strips_are_each_hardwares_errors_sorted_by_median(validation: Validation) -> None:
