@@ -134,6 +134,8 @@ def test_optional_numbers_may_be_written_as_text_or_left_out() -> None:
     out = evaluate(pd.DataFrame(rows))
     assert out["tpot_s"][0] == out["tpot_s"][1] and out["tpot_s"][2] == out["tpot_s"][3]
     assert out["tpot_s"][0] < out["tpot_s"][2]  # 256 of 1,024+ keys read a step
+    with pytest.raises(InputError, match="scheduler: expected one of static, continuous, got 'contin'"):
+        evaluate(pd.DataFrame([base | {"scheduler": "static"}, base | {"scheduler": "contin"}]))  # not a number
     for name in ("kv_budget", "batch"):  # an optional input and a required one
         with pytest.raises(InputError, match=f"{name}: expected a number, got 'many' \\(row 1\\)"):
             evaluate(pd.DataFrame([base, base | {name: "many"}]))

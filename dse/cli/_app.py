@@ -303,7 +303,8 @@ def _tokens(text: str | None, field: str) -> int | dict[str, object] | None:
     the law as a space's workload writes it (``dse.recommend.Request`` checks the figures)."""
     if text is None:
         return None
-    kind, colon, rest = text.strip().partition(":")
+    kind, colon, rest = text.partition(":")
+    kind = kind.strip().lower()
     expected = "a number of tokens, or uniform:min=N,max=N or lognormal:mean=N,sigma=S[,max=N]"
     if not colon:
         try:
@@ -317,10 +318,14 @@ def _tokens(text: str | None, field: str) -> int | dict[str, object] | None:
         key, _, value = (part.strip() for part in item.partition("="))
         if key in law:
             raise InputError(f"expected {expected}, got {text!r} ({key!r} given twice)", field=field)
+        whole = key not in ("mean", "sigma")
         try:
-            law[key] = float(value) if key in ("mean", "sigma") else int(value)
+            law[key] = int(value) if whole else float(value)
         except ValueError:
-            raise InputError(f"expected {expected}, got {text!r} ({item!r} is not key=number)", field=field) from None
+            what = "a whole number" if whole else "a number"
+            raise InputError(
+                f"expected {expected}, got {text!r} ({key} = {value!r}: expected {what})", field=field
+            ) from None
     return law
 
 

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dse.catalog import CALIBRATED, load_model
 from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAssumptions
@@ -149,6 +158,14 @@ class Request(BaseModel):
         "p10-p90 of its profile's held-out throughput residuals",
     )
 
+    @field_validator("prompt_tokens", "output_tokens", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value: object) -> object:
+        """A law's numpy numbers (a notebook's) as Python's, which the law's strict fields take."""
+        if isinstance(value, dict):
+            return {k: v.item() if isinstance(v, np.generic) else v for k, v in value.items()}
+        return value
+
     @model_validator(mode="after")
     def _one_workload(self) -> Self:
         fixed = (self.prompt_tokens, self.output_tokens)
@@ -247,11 +264,13 @@ def law_traffic(prompts: LengthLaw, outputs: LengthLaw, model: str) -> Traffic:
     longest = traffic.prompts.largest + traffic.outputs.largest
     context = architecture(load_model(model)).max_position_embeddings
     if traffic.varies and longest > context:
+        laws = {"prompt_tokens": traffic.prompts, "output_tokens": traffic.outputs}
+        field = max((name for name, law in laws.items() if not law.fixed), key=lambda name: laws[name].largest)
         raise InputError(
             f"the longest request ({longest:,.0f} tokens: prompt {traffic.prompts.largest:,.0f} + output "
-            f"{traffic.outputs.largest:,.0f}) exceeds {model}'s context of {context:,} tokens; lower the laws' max "
+            f"{traffic.outputs.largest:,.0f}) exceeds {model}'s context of {context:,} tokens; lower the law's max "
             "(a lognormal's is optional: give it one)",
-            field="prompt_tokens" if traffic.prompts.largest > traffic.outputs.largest else "output_tokens",
+            field=field,
         )
     return traffic
 

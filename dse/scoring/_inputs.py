@@ -297,6 +297,8 @@ def convert(name: str, values: Sequence[Any] | np.ndarray) -> np.ndarray:
     and the first row whose value is not allowed."""
     try:
         return _convert(name, values)
+    except InputError:
+        raise
     except (TypeError, ValueError):  # a value that is not a number: name it
         for row, value in enumerate(values):
             if not is_missing(value):

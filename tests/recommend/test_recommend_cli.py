@@ -159,11 +159,15 @@ def test_length_laws_are_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["workload"]["laws"]["output_tokens"] == "uniform 50-600" and doc["options"]
     code, out, _ = _run(capsys, *base, "--rate", "4")
     assert code == 0 and "prompts lognormal (mean 1500, σ 0.9, max 16000), outputs uniform 50-600" in out
+    spaced = ["--prompt-tokens", "Lognormal : mean = 1500, sigma = 0.9, max = 16000", *laws[2:]]
+    code, again, _ = _run(capsys, "recommend", "--model", "llama-3.1-8b", *spaced, *base[7:], "--rate", "4")
+    assert code == 0 and again == out
     for bad, message in (
-        ("lognormal:mean=1500,sigma=x", "'sigma=x' is not key=number"),
+        ("lognormal:mean=1500,sigma=x", "sigma = 'x': expected a number"),
         ("gamma:k=2", "laws: uniform, lognormal"),
         ("12.5", "a number of tokens, or uniform:min=N,max=N"),
         ("uniform:min=600,max=50", "max (50) must be >= min (600)"),
+        ("uniform:min=50.0,max=600", "min = '50.0': expected a whole number"),
     ):
         code, _, err = _run(capsys, *ARGS[:3], "--prompt-tokens", bad, "--output-tokens", "250", "--rate", "4")
         assert code == 2 and "prompt_tokens" in err and message in err and "Traceback" not in err

@@ -138,7 +138,10 @@ def _binned(values: np.ndarray) -> Lengths:
 
 
 def uniform(low: float, high: float) -> Lengths:
-    """Uniform between ``low`` and ``high`` tokens: each bin of probability at its midpoint."""
+    """Uniform between ``low`` and ``high`` tokens: each bin of probability at its midpoint; one length where
+    they are equal."""
+    if low == high:
+        return fixed(low)
     mid = (GRID[:-1] + GRID[1:]) / 2.0
     return _binned(low + (high - low) * mid)
 
