@@ -268,8 +268,8 @@ DIRECT = tuple(i for i in INPUTS if i.field is not None)
 
 
 def is_missing(value: Any) -> bool:
-    """Whether one value is missing: None or NaN."""
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    """Whether one value is missing: None or NaN (any float's, as ``missing`` reads them)."""
+    return value is None or (isinstance(value, float | np.floating) and bool(np.isnan(value)))
 
 
 def missing(values: Sequence[Any] | np.ndarray) -> np.ndarray:
