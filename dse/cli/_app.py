@@ -515,7 +515,10 @@ def recommend_command(
         load_band=load_band,
         model_error=model_error,
     )
-    result = recommend(request)
+    from dse.cli._render import stage_line
+
+    with stage_line() as say:
+        result = recommend(request, say=say)
     doc = result.to_dict()
     if as_json:
         typer.echo(json.dumps(doc, indent=2))

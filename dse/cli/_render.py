@@ -327,6 +327,18 @@ def progress_bar() -> Iterator[Callable[[dict[str, Any]], None]]:
         yield update
 
 
+@contextmanager
+def stage_line() -> Iterator[Callable[[str], None]]:
+    """A live line on the terminal's error stream: what a long command is doing, and for how long (gone when
+    it ends; nothing when the stream is not a terminal)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("starting")
+        yield lambda text: bar.update(task, description=text)
+
+
 def _answer_table(run: Any) -> Table:
     """Best per objective, the knee, and each hardware's best configuration under the SLOs (``dse.report``)."""
     from dse.report import (

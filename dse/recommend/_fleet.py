@@ -14,7 +14,7 @@ it (``_answer`` relies on that).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -172,11 +172,19 @@ def serving_columns(request: Request, n: int) -> dict[str, object]:
     }
 
 
-def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
+Say = Callable[[str], None]
+"""Told what a long step is doing (a progress line)."""
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def score_grid(request: Request, found: Sequence[tuple[str, Target]], say: Say = _quiet) -> Grid:
     """Score every configuration of every target at the request's workload: static batches of ``BATCHES``, or
     under continuous batching engines of ``SEQUENCES`` sequences, each first at its capacity under the SLOs,
     then at its share of the sizing load (its latencies there); with a draft, each with and without
-    speculative decoding (``Request.tried_spec_tokens``)."""
+    speculative decoding (``Request.tried_spec_tokens``). ``say`` hears each pass begin."""
     spec = load_model(request.model)
     base = _columns(found, request, spec)
     sizes = SEQUENCES if request.scheduler == "continuous" else BATCHES
@@ -203,6 +211,8 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
         "replicas": repeat["replicas"],
         "prefill_replicas": repeat["prefill_replicas"],
     } | serving_columns(request, len(size))
+    what = "capacity under the SLOs" if request.scheduler == "continuous" else "static batches"
+    say(f"scoring {len(size):,} configurations on {len(found)} targets: {what}")
     grid = score_configurations(columns, repeat["target"], request)
     if request.scheduler != "continuous":
         return grid
@@ -214,13 +224,14 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]]) -> Grid:
         "request_rate": np.where(serving, share, np.nan),
         "concurrency": np.where(serving, np.nan, 1.0),  # a lone request, in a closed loop of one
     }
+    say(f"scoring {len(size):,} configurations on {len(found)} targets: latencies at their share of the load")
     loaded = score_configurations(columns | load, repeat["target"], request)
     return replace(
         grid,
         ttft_s=loaded.ttft_s,
         tpot_s=loaded.tpot_s,
         slots=loaded.slots,
-        limit=_limits(request, columns, repeat["target"], grid),
+        limit=_limits(request, columns, repeat["target"], grid, say),
         loaded=True,
     )
 
@@ -233,7 +244,9 @@ FULL = 1.0 - 1e-6
 of 512)."""
 
 
-def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray, grid: Grid) -> np.ndarray:
+def _limits(
+    request: Request, columns: Mapping[str, object], target: np.ndarray, grid: Grid, say: Say = _quiet
+) -> np.ndarray:
     """Continuous: what caps each replica's capacity. ``utilization`` where the cap on utilisation does; else,
     at that rate, an SLO its latency reaches (``ttft``, ``tpot``); where none is reached, the engine's slots are
     full: ``max_num_seqs``, ``memory`` (the KV cache), or ``chunk_tokens`` (the budget cannot carry more
@@ -249,6 +262,7 @@ def _limits(request: Request, columns: Mapping[str, object], target: np.ndarray,
         k: [v[i] for i in rows] if isinstance(v, list) else np.asarray(v)[rows] for k, v in columns.items()
     }
     part["request_rate"] = grid.capacity_rps[rows] * (1.0 - 1e-6)
+    say(f"scoring {len(rows):,} configurations at their capacity: what binds each")
     at = score_configurations(part, target[rows], request)
     ttft_slo = request.ttft_s if request.ttft_s is not None else np.inf
     tpot_slo = request.tpot_s if request.tpot_s is not None else np.inf

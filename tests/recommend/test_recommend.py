@@ -406,6 +406,22 @@ def test_model_error_defaults_to_each_options_measured_spread() -> None:
     assert banded["robustness"]["model_error_basis"] == "band" and banded["robustness"]["bands"]["model_error"] == 0.1
 
 
+def test_a_recommendation_says_what_each_long_step_is_doing() -> None:
+    """``say`` hears each scoring pass (with how many configurations), the sizing and the draws, in order; the
+    answer is the same as without it."""
+    heard: list[str] = []
+    fields = BASE | {"hardware": ("h100-sxm", "l40s"), "samples": 20}
+    rec = dse.recommend(**fields, say=heard.append)
+    n, targets = rec.candidates, len(rec.to_dict()["request"]["hardware"])  # the accelerators and their systems
+    assert heard[:2] == [
+        f"scoring {n:,} configurations on {targets} targets: capacity under the SLOs",
+        f"scoring {n:,} configurations on {targets} targets: latencies at their share of the load",
+    ]
+    assert heard[2].startswith("scoring ") and heard[2].endswith("configurations at their capacity: what binds each")
+    assert heard[3:] == ["sizing fleets", "20 robustness draws"]
+    assert rec.to_dict()["options"] == dse.recommend(**fields).to_dict()["options"]
+
+
 # --- lengths that vary: the traffic's observed requests ------------------------------------------------------
 
 
