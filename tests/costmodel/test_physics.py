@@ -234,6 +234,12 @@ def test_collective_rates_by_hand() -> None:
     assert inside.all_to_all_s_per_byte == approx(3 / (4 * 400)) and inside.send_latency_s == 0.0
     no_link = collectives.collective_rates(16.0, 1.0, 1.0, 2.0, 8.0, 400.0, 1.0, 0.0, 10.0)
     assert no_link.ring_s_per_byte == approx(7 / (8 * 400) + 1 / (2 * 8 * 400))  # timed on the intra link
+    # transfers get a share of each link (NVLink SHARP reduces in the switch: all-reduces only), the logits'
+    # all-gather too: β' = 7/(8 x 400 x 0.8) + 1/(2 x 8 x 50 x 0.9)
+    shared = collectives.collective_rates(16.0, 16.0, 4.0, 2.0, 8.0, 400.0, 1.0, 50.0, 10.0, 0.8, 0.9)
+    assert shared.ring_s_per_byte == r.ring_s_per_byte
+    assert shared.gather_s_per_byte == approx(7 / (8 * 400 * 0.8) + 1 / (2 * 8 * 50 * 0.9))
+    assert r.gather_s_per_byte == approx(r.ring_s_per_byte)  # no share: the all-reduce's rate
     single = collectives.collective_rates(1.0, 1.0, 1.0, 1.0, 1.0, math.inf, 0.0, 0.0, 0.0)
     assert (single.ring_latency_s, single.ring_s_per_byte, single.all_to_all_s_per_byte) == (0.0, 0.0, 0.0)
 
@@ -241,7 +247,8 @@ def test_collective_rates_by_hand() -> None:
 def test_collective_times_by_hand() -> None:
     assert collectives.all_reduce_s(100.0, 2.0, 0.5) == 102.0
     assert collectives.all_gather_s(100.0, 2.0, 0.5) == 52.0
-    assert collectives.tp_all_reduce_s(3.0, 100.0, 40.0, 2.0, 0.5) == 3 * 102 + 22  # (N + 1) α + (2 N S + S_V) β
+    assert collectives.tp_all_reduce_s(3.0, 100.0, 40.0, 2.0, 0.5, 0.5) == 3 * 102 + 22  # (N + 1) α + (2 N S + S_V) β
+    assert collectives.tp_all_reduce_s(3.0, 100.0, 40.0, 2.0, 0.5, 1.0) == 3 * 102 + 42  # the gather at its own β'
     assert collectives.tp_all_reduces(ARCH, False) == 20.0 and collectives.tp_all_reduces(ARCH, True) == 14.0
     parallel_attention = Architecture(**{**ARCH.__dict__, "parallel_attention": True})
     assert collectives.tp_all_reduces(parallel_attention, True) == 10.0

@@ -37,6 +37,9 @@ class CollectiveRates:
     """α of a tensor-parallel collective: α_intra [g > 1] + α_inter [M > 1]."""
     ring_s_per_byte: Any
     """β, per byte per ring pass: (g - 1)/(g B_intra) + (M - 1)/(M g B_inter)."""
+    gather_s_per_byte: Any
+    """β', the same ring for an all-gather, at what a transfer gets of each link (``share``): in-switch
+    reduction speeds all-reduces only."""
     all_to_all_latency_s: Any
     all_to_all_s_per_byte: Any
     """σ, per byte a device sends in an expert-parallel all-to-all."""
@@ -60,8 +63,8 @@ def collective_rates(
 ) -> CollectiveRates:
     """The links' rates for a deployment (B per direction per device, what an all-reduce gets; B_inter = 0: no
     inter-node link, and any such traffic is timed on the intra-node one, as the candidate is infeasible
-    anyway). All-to-alls and pipeline sends get ``share`` of each link's B (the profile's transfer over its
-    all-reduce efficiency: in-switch reduction, NVLink SHARP, speeds all-reduces only).
+    anyway). All-gathers, all-to-alls and pipeline sends get ``share`` of each link's B (the profile's transfer
+    over its all-reduce efficiency: in-switch reduction, NVLink SHARP, speeds all-reduces only).
 
     - Ring over tp ranks, g = min(tp, N) per node and M = ceil(tp / g) nodes: within each node, then each
       rank carries 1/g of the data over its own inter-node NIC to the same rank of the other nodes (a
@@ -84,6 +87,7 @@ def collective_rates(
     return CollectiveRates(
         ring_latency_s=(g > 1) * alpha_intra + (M > 1) * alpha_inter,
         ring_s_per_byte=(g - 1.0) / (g * B_intra) + (M - 1.0) / (M * g * B_inter),
+        gather_s_per_byte=(g - 1.0) / (g * T_intra) + (M - 1.0) / (M * g * T_inter),
         all_to_all_latency_s=across_ep * alpha_inter + ((ep > 1) & np.logical_not(across_ep)) * alpha_intra,
         all_to_all_s_per_byte=np.maximum((g_ep - 1.0) / (ep * T_intra), (ep - g_ep) / (ep * T_inter)),
         send_latency_s=crossing * alpha_inter + inside * alpha_intra,
@@ -127,11 +131,12 @@ def tp_all_reduces(arch: Architecture, dispatched: Any) -> Any:
     return arch.num_layers * r - dispatched * float(arch.num_moe_layers) * (r - 1.0)
 
 
-def tp_all_reduce_s(N_ar: Any, S: Any, S_V: Any, alpha: Any, beta: Any) -> Any:
+def tp_all_reduce_s(N_ar: Any, S: Any, S_V: Any, alpha: Any, beta: Any, beta_gather: Any) -> Any:
     """The tensor-parallel collectives of a pass: N_ar all-reduces of S bytes (the layers' and the
     vocabulary-parallel embedding's, Megatron-LM §3) and one all-gather of the logits, S_V bytes (vLLM gathers
-    the vocabulary shards for sampling): ``(N_ar + 1) α + (2 N_ar S + S_V) β``."""
-    return N_ar * all_reduce_s(S, alpha, beta) + all_gather_s(S_V, alpha, beta)
+    the vocabulary shards for sampling), at β' per byte (``CollectiveRates.gather_s_per_byte``):
+    ``(N_ar + 1) α + 2 N_ar S β + S_V β'``."""
+    return N_ar * all_reduce_s(S, alpha, beta) + all_gather_s(S_V, alpha, beta_gather)
 
 
 def dispatch_combine_bytes(b_m: Any, T: Any, ep: Any, k: float, h: int, a: Any, rho: Any) -> Any:
@@ -198,10 +203,11 @@ def communication(
     X_pp = (pp > 1) * S / tp
     return Communication(
         tp_all_reduce_bytes=(tp - 1.0) / tp * ((lam * layers_ar + 1.0) * 2.0 * S + S_V),
-        tp_all_reduce_s=tp_all_reduce_s(lam * layers_ar + 1.0, S, S_V, alpha, beta),
+        tp_all_reduce_s=tp_all_reduce_s(lam * layers_ar + 1.0, S, S_V, alpha, beta, rates.gather_s_per_byte),
         ep_all_to_all_bytes=lam * L_moe * X * (ep - 1.0) / ep,
         ep_all_to_all_s=lam * L_moe * per_moe_layer_s,
         pp_send_bytes=X_pp,
         pp_send_s=rates.send_latency_s + X_pp * rates.send_s_per_byte,
-        all_stages_s=tp_all_reduce_s(layers_ar + 1.0, S, S_V, alpha, beta) + L_moe * per_moe_layer_s,
+        all_stages_s=tp_all_reduce_s(layers_ar + 1.0, S, S_V, alpha, beta, rates.gather_s_per_byte)
+        + L_moe * per_moe_layer_s,
     )
