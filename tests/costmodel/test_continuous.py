@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from candidate_rows import candidates, candidates_of
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import dse
@@ -248,9 +248,24 @@ def test_more_load_never_lowers_ttft_percentiles(P: int, G: int, N: int, share: 
 @settings(max_examples=25, deadline=None)
 @given(lengths, st.integers(2, 2000), st.integers(1, 64), st.integers(64, 4096), st.integers(1, 8))
 def test_a_larger_chunk_budget_never_lowers_tpot_interference(P: int, G: int, N: int, C: int, times: int) -> None:
+    """With the same sequences in the engine. A larger budget also reserves a larger step's activations, which
+    may leave room for fewer sequences, and TPOT then falls with them: that is not interference (the test
+    below)."""
     base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
     small, large = (_frame([base | {"chunk_tokens": c}]).iloc[0] for c in (C, C * times))
+    assume(small["requests_in_engine"] == pytest.approx(large["requests_in_engine"], rel=1e-9))
     assert large["tpot_s"] >= small["tpot_s"] * (1 - 1e-9)
+
+
+def test_a_larger_chunk_budget_may_leave_room_for_fewer_sequences() -> None:
+    """7,971-token prompts, at most 52 sequences on one H100 (Llama-3.1-8B bf16, default profile): a budget of
+    1,993 tokens holds 52 sequences, one of 7,972 a step's activations that leave room for 51; with one
+    sequence fewer a decode step is shorter, and so is TPOT, though each prompt's chunks are larger."""
+    base = _row(prompt_len=7971, gen_len=1517, scheduler="continuous", max_num_seqs=52)
+    small, large = (_frame([base | {"chunk_tokens": c}]).iloc[0] for c in (1993, 7972))
+    assert (small["max_batch"], large["max_batch"]) == (52, 51)
+    assert large["activation_bytes"] > 3 * small["activation_bytes"]
+    assert large["decode_step_flops"] < small["decode_step_flops"] and large["tpot_s"] < small["tpot_s"]
 
 
 def test_the_engine_matches_the_reference_on_a_mixed_chunk() -> None:
