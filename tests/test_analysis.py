@@ -134,6 +134,9 @@ def test_optional_numbers_may_be_written_as_text_or_left_out() -> None:
     out = evaluate(pd.DataFrame(rows))
     assert out["tpot_s"][0] == out["tpot_s"][1] and out["tpot_s"][2] == out["tpot_s"][3]
     assert out["tpot_s"][0] < out["tpot_s"][2]  # 256 of 1,024+ keys read a step
+    nullable = {name: [value] * 2 for name, value in base.items()} | {"kv_budget": pd.array([256, None], "Int64")}
+    read = evaluate(pd.DataFrame(nullable))  # pandas' NA: absent, as None is
+    assert read["tpot_s"].tolist() == [out["tpot_s"][0], out["tpot_s"][2]]
     with pytest.raises(InputError, match="scheduler: expected one of static, continuous, got 'contin'"):
         evaluate(pd.DataFrame([base | {"scheduler": "static"}, base | {"scheduler": "contin"}]))  # not a number
     for name in ("kv_budget", "batch"):  # an optional input and a required one

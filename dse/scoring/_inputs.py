@@ -273,13 +273,15 @@ def is_missing(value: Any) -> bool:
 
 
 def missing(values: Sequence[Any] | np.ndarray) -> np.ndarray:
-    """Whether each value is missing: None or NaN (read as an array, not value by value)."""
+    """Whether each value is missing: None, NaN or pandas' NA (read as an array, not value by value)."""
     array = np.asarray(values)
     if array.dtype == object:  # NaN alone differs from itself
         try:
             return np.asarray(np.equal(array, np.asarray(None, dtype=object)) | np.not_equal(array, array), dtype=bool)
-        except TypeError:  # a value that refuses to compare (pandas' NA): one by one
-            return np.asarray([is_missing(v) for v in array.reshape(-1)], dtype=bool).reshape(array.shape)
+        except TypeError:  # a value that refuses to compare: pandas' NA, which pandas reads as missing
+            import pandas as pd
+
+            return np.asarray(pd.isna(array), dtype=bool)
     return np.isnan(array) if array.dtype.kind == "f" else np.zeros(array.shape, dtype=bool)
 
 
