@@ -212,7 +212,7 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]], say: Say =
         "prefill_replicas": repeat["prefill_replicas"],
     } | serving_columns(request, len(size))
     what = "capacity under the SLOs" if request.scheduler == "continuous" else "static batches"
-    say(f"scoring {len(size):,} configurations on {len(found)} targets: {what}")
+    say(f"scoring {len(size):,} configurations ({len(found)} targets): {what}")
     grid = score_configurations(columns, repeat["target"], request)
     if request.scheduler != "continuous":
         return grid
@@ -224,7 +224,7 @@ def score_grid(request: Request, found: Sequence[tuple[str, Target]], say: Say =
         "request_rate": np.where(serving, share, np.nan),
         "concurrency": np.where(serving, np.nan, 1.0),  # a lone request, in a closed loop of one
     }
-    say(f"scoring {len(size):,} configurations on {len(found)} targets: latencies at their share of the load")
+    say(f"scoring {len(size):,} configurations: latencies at the load")
     loaded = score_configurations(columns | load, repeat["target"], request)
     return replace(
         grid,
@@ -262,7 +262,7 @@ def _limits(
         k: [v[i] for i in rows] if isinstance(v, list) else np.asarray(v)[rows] for k, v in columns.items()
     }
     part["request_rate"] = grid.capacity_rps[rows] * (1.0 - 1e-6)
-    say(f"scoring {len(rows):,} configurations at their capacity: what binds each")
+    say(f"scoring {len(rows):,} configurations: what binds each")
     at = score_configurations(part, target[rows], request)
     ttft_slo = request.ttft_s if request.ttft_s is not None else np.inf
     tpot_slo = request.tpot_s if request.tpot_s is not None else np.inf

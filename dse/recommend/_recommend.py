@@ -272,7 +272,7 @@ def recommend(request: Request | None = None, *, say: Say | None = None, **field
     tell("sizing fleets")
     choices = size_fleets(request, found, grid)
     ranked, unpriced, infeasible = options(choices, grid, request)
-    tell(f"{request.samples:,} robustness draws")
+    tell(f"{request.samples:,} robustness draw{'' if request.samples == 1 else 's'}")
     robust = robustness(request, ranked)
     return Recommendation(
         request, ranked, unpriced, infeasible, thresholds(ranked, request, request.top), robust, len(grid.target)

@@ -248,12 +248,12 @@ def test_more_load_never_lowers_ttft_percentiles(P: int, G: int, N: int, share: 
 @settings(max_examples=25, deadline=None)
 @given(lengths, st.integers(2, 2000), st.integers(1, 64), st.integers(64, 4096), st.integers(1, 8))
 def test_a_larger_chunk_budget_never_lowers_tpot_interference(P: int, G: int, N: int, C: int, times: int) -> None:
-    """With the same sequences in the engine. A larger budget also reserves a larger step's activations, which
+    """With no fewer sequences in the engine. A larger budget also reserves a larger step's activations, which
     may leave room for fewer sequences, and TPOT then falls with them: that is not interference (the test
     below)."""
     base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
     small, large = (_frame([base | {"chunk_tokens": c}]).iloc[0] for c in (C, C * times))
-    assume(small["requests_in_engine"] == pytest.approx(large["requests_in_engine"], rel=1e-9))
+    assume(large["requests_in_engine"] >= small["requests_in_engine"] * (1 - 1e-9))  # no fewer sequences
     assert large["tpot_s"] >= small["tpot_s"] * (1 - 1e-9)
 
 

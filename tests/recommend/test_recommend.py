@@ -414,10 +414,10 @@ def test_a_recommendation_says_what_each_long_step_is_doing() -> None:
     rec = dse.recommend(**fields, say=heard.append)
     n, targets = rec.candidates, len(rec.to_dict()["request"]["hardware"])  # the accelerators and their systems
     assert heard[:2] == [
-        f"scoring {n:,} configurations on {targets} targets: capacity under the SLOs",
-        f"scoring {n:,} configurations on {targets} targets: latencies at their share of the load",
+        f"scoring {n:,} configurations ({targets} targets): capacity under the SLOs",
+        f"scoring {n:,} configurations: latencies at the load",
     ]
-    assert heard[2].startswith("scoring ") and heard[2].endswith("configurations at their capacity: what binds each")
+    assert heard[2].startswith("scoring ") and heard[2].endswith(" configurations: what binds each")
     assert heard[3:] == ["sizing fleets", "20 robustness draws"]
     assert rec.to_dict()["options"] == dse.recommend(**fields).to_dict()["options"]
 
