@@ -176,11 +176,11 @@ Say = Callable[[str], None]
 """Told what a long step is doing (a progress line)."""
 
 
-def _quiet(_: str) -> None:
-    return None
+def quiet(_: str) -> None:
+    """Hears nothing (``Say``'s default)."""
 
 
-def score_grid(request: Request, found: Sequence[tuple[str, Target]], say: Say = _quiet) -> Grid:
+def score_grid(request: Request, found: Sequence[tuple[str, Target]], say: Say = quiet) -> Grid:
     """Score every configuration of every target at the request's workload: static batches of ``BATCHES``, or
     under continuous batching engines of ``SEQUENCES`` sequences, each first at its capacity under the SLOs,
     then at its share of the sizing load (its latencies there); with a draft, each with and without
@@ -245,7 +245,7 @@ of 512)."""
 
 
 def _limits(
-    request: Request, columns: Mapping[str, object], target: np.ndarray, grid: Grid, say: Say = _quiet
+    request: Request, columns: Mapping[str, object], target: np.ndarray, grid: Grid, say: Say = quiet
 ) -> np.ndarray:
     """Continuous: what caps each replica's capacity. ``utilization`` where the cap on utilisation does; else,
     at that rate, an SLO its latency reaches (``ttft``, ``tpot``); where none is reached, the engine's slots are

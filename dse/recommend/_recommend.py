@@ -17,7 +17,16 @@ import numpy as np
 from dse.catalog import system_catalog
 from dse.costmodel.physics.serving import HOURS_PER_MONTH
 from dse.recommend._answer import Infeasible, Option, Threshold, options, thresholds
-from dse.recommend._fleet import Say, assumptions, replicas_for, score_grid, size_fleets, targets, tokens_per_month
+from dse.recommend._fleet import (
+    Say,
+    assumptions,
+    quiet,
+    replicas_for,
+    score_grid,
+    size_fleets,
+    targets,
+    tokens_per_month,
+)
 from dse.recommend._request import Request, make_request
 from dse.recommend._robust import Robustness, robustness
 from dse.scoring import finite_json
@@ -257,7 +266,7 @@ def _expand(request: Request) -> Request:
     return request.model_copy(update={"hardware": tuple(wanted)})
 
 
-def recommend(request: Request | None = None, *, say: Say | None = None, **fields: Any) -> Recommendation:
+def recommend(request: Request | None = None, *, say: Say = quiet, **fields: Any) -> Recommendation:
     """Rank hardware for a load: ``recommend(model=..., prompt_tokens=..., output_tokens=..., rate=...)``
     (keywords of ``dse.recommend.Request``), or ``recommend(request)``. ``say``: told what each long step is
     doing (a progress line)."""
@@ -266,13 +275,12 @@ def recommend(request: Request | None = None, *, say: Say | None = None, **field
     elif fields:
         request = make_request(**(request.model_dump() | fields))
     request = _expand(request)
-    tell = say or (lambda _: None)
     found = targets(request)
-    grid = score_grid(request, found, tell)
-    tell("sizing fleets")
+    grid = score_grid(request, found, say)
+    say("sizing fleets")
     choices = size_fleets(request, found, grid)
     ranked, unpriced, infeasible = options(choices, grid, request)
-    tell(f"{request.samples:,} robustness draw{'' if request.samples == 1 else 's'}")
+    say(f"{request.samples:,} robustness draw{'' if request.samples == 1 else 's'}")
     robust = robustness(request, ranked)
     return Recommendation(
         request, ranked, unpriced, infeasible, thresholds(ranked, request, request.top), robust, len(grid.target)
