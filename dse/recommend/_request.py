@@ -27,7 +27,7 @@ from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAs
 from dse.costmodel.physics import lengths as length_laws
 from dse.errors import InputError
 from dse.scoring import Percentile, Scheduler, architecture, draft_figures, read_histogram
-from dse.space import LengthLaw, LengthLawField, law_lengths
+from dse.space import LengthLaw, LengthLawField, beyond_context, law_lengths
 
 Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
 SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
@@ -210,12 +210,12 @@ class Request(BaseModel):
 
     @property
     def mean_prompt_tokens(self) -> float:
-        """Prompt tokens a request brings on average (the fixed length, or the observed mean)."""
+        """Prompt tokens a request brings on average (the fixed length, the law's mean or the observed one)."""
         return self.traffic.prompts.mean
 
     @property
     def mean_output_tokens(self) -> float:
-        """Tokens a request generates on average (the fixed length, or the observed mean)."""
+        """Tokens a request generates on average (the fixed length, the law's mean or the observed one)."""
         return self.traffic.outputs.mean
 
     @property
@@ -259,19 +259,16 @@ def read_traffic(path: str, model: str) -> Traffic:
 @functools.lru_cache(maxsize=32)
 def law_traffic(prompts: LengthLaw, outputs: LengthLaw, model: str) -> Traffic:
     """The lengths of numbers of tokens or laws (``dse.space.law_lengths``); where they vary, the longest
-    request must fit in ``model``'s context (fixed lengths beyond it are a result with a reason)."""
+    request must fit in ``model``'s context (``dse.space.beyond_context``; the error names the longer law)."""
     traffic = Traffic(law_lengths(prompts), law_lengths(outputs), 0.0, 1.0)
-    longest = traffic.prompts.largest + traffic.outputs.largest
+    if not traffic.varies:
+        return traffic
     context = architecture(load_model(model)).max_position_embeddings
-    if traffic.varies and longest > context:
+    why = beyond_context(traffic.prompts, traffic.outputs, context, model)
+    if why is not None:
         laws = {"prompt_tokens": traffic.prompts, "output_tokens": traffic.outputs}
         field = max((name for name, law in laws.items() if not law.fixed), key=lambda name: laws[name].largest)
-        raise InputError(
-            f"the longest request ({longest:,.0f} tokens: prompt {traffic.prompts.largest:,.0f} + output "
-            f"{traffic.outputs.largest:,.0f}) exceeds {model}'s context of {context:,} tokens; lower the law's max "
-            "(a lognormal's is optional: give it one)",
-            field=field,
-        )
+        raise InputError(why, field=field)
     return traffic
 
 

@@ -1,6 +1,6 @@
 """Search spaces: YAML -> typed, resolved, statically pruned ``Space``."""
 
-from dse.space._lengths import LengthLaw, WorkloadLengths, law_lengths, workload_lengths
+from dse.space._lengths import LengthLaw, WorkloadLengths, beyond_context, law_lengths, workload_lengths
 from dse.space._schema import (
     MAXIMIZED,
     EngineKind,
@@ -48,6 +48,7 @@ __all__ = [
     "SpaceRecord",
     "UniformLengthsRecord",
     "WorkloadLengths",
+    "beyond_context",
     "build_space",
     "law_lengths",
     "lengths_label",

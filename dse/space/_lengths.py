@@ -45,6 +45,20 @@ def law_lengths(record: LengthLaw) -> lengths.Lengths:
     return lengths.fixed(record)
 
 
+def beyond_context(prompts: lengths.Lengths, outputs: lengths.Lengths, context: int, model: str) -> str | None:
+    """Why lengths that vary do not fit a model's ``context`` (tokens): their longest prompt and longest output
+    together exceed it (None: they fit, or neither varies; fixed lengths beyond it are a result with a
+    reason)."""
+    longest = prompts.largest + outputs.largest
+    if (prompts.fixed and outputs.fixed) or longest <= context:
+        return None
+    return (
+        f"the longest request ({longest:,.0f} tokens: prompt {prompts.largest:,.0f} + output "
+        f"{outputs.largest:,.0f}) exceeds {model}'s context of {context:,} tokens; lower the distributions' max "
+        "(a lognormal's is optional: give it one)"
+    )
+
+
 def workload_lengths(work: WorkloadRecord, base: Path) -> WorkloadLengths:
     """The lengths of ``work`` (histogram paths relative to ``base``); errors name the field."""
     records = {"prompt_tokens": work.prompt_tokens, "output_tokens": work.output_tokens}

@@ -45,7 +45,7 @@ from dse.scoring import (
     target_ratios,
     with_draft,
 )
-from dse.space._lengths import WorkloadLengths, workload_lengths
+from dse.space._lengths import WorkloadLengths, beyond_context, workload_lengths
 from dse.space._schema import SpaceRecord
 
 METRICS = METRIC_NAMES
@@ -475,16 +475,10 @@ def _lengths(record: SpaceRecord, source: str, path: Path | None, model: Any) ->
         if exc.source is not None:
             raise
         raise InputError(str(exc).split(": ", 1)[-1], source=source, field=exc.field) from None
-    longest = lengths.prompts.largest + lengths.outputs.largest
     context = architecture(model).max_position_embeddings
-    if lengths.varies and longest > context:  # fixed lengths beyond it are a result with a reason
-        raise InputError(
-            f"the longest request ({longest:,.0f} tokens: prompt {lengths.prompts.largest:,.0f} + output "
-            f"{lengths.outputs.largest:,.0f}) exceeds {model.id}'s context of {context:,} tokens; lower the "
-            "distributions' max (a lognormal's is optional: give it one)",
-            source=source,
-            field="workload",
-        )
+    why = beyond_context(lengths.prompts, lengths.outputs, context, model.id)
+    if why is not None:
+        raise InputError(why, source=source, field="workload")
     return lengths
 
 
