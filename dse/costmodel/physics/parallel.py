@@ -75,23 +75,16 @@ def layout(arch: Architecture, B: Any, tp: Any, pp: Any, ep: Any, devices_per_no
     )
 
 
-def pass_imbalances(arch: Architecture, lay: Layout, ep: Any, T: Any) -> tuple[Any, Any]:
-    """(ρ, chance's part) of a pass of T new tokens per sequence: ρ the busiest expert-parallel device's routed
-    copies over the mean, ρ_s ρ_u, the router's skew times chance's over the stage's b_m T rows
-    (``moe.routing_imbalance``), capped at what routing allows (``moe.imbalance_cap``), and ρ_u alone under the
-    same cap; both 1 with ep = 1 (every device runs its share of every expert). Without experts: (ρ_s, 1),
-    which nothing uses."""
+def pass_imbalance(arch: Architecture, lay: Layout, ep: Any, T: Any) -> Any:
+    """ρ of a pass of T new tokens per sequence: the busiest expert-parallel device's routed copies over the
+    mean, ρ_s ρ_u, the router's skew times chance's over the stage's b_m T rows (``moe.routing_imbalance``),
+    capped at what routing allows (``moe.imbalance_cap``); 1 with ep = 1 (every device runs its share of
+    every expert). Without experts: ρ_s, which nothing uses."""
     moe = arch.moe
     if moe is None:
-        return lay.imbalance, 1.0
+        return lay.imbalance
     k, E = moe.experts_per_token, moe.num_experts
-    chance, cap = routing_imbalance(lay.micro_batch * T, ep, k, E), imbalance_cap(ep, k, E)
-    return np.minimum(lay.imbalance * chance, cap), np.minimum(chance, cap)
-
-
-def pass_imbalance(arch: Architecture, lay: Layout, ep: Any, T: Any) -> Any:
-    """ρ of a pass of T new tokens per sequence (``pass_imbalances``)."""
-    return pass_imbalances(arch, lay, ep, T)[0]
+    return np.minimum(lay.imbalance * routing_imbalance(lay.micro_batch * T, ep, k, E), imbalance_cap(ep, k, E))
 
 
 def nodes_per_replica(D: Any, pp: Any, N: Any) -> Any:

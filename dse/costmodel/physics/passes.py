@@ -17,7 +17,7 @@ from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill
 from dse.costmodel.physics.kvcache import attended_keys
 from dse.costmodel.physics.moe import experts_touched_fraction
 from dse.costmodel.physics.operators import PARAMETER_BYTES, AttentionWork, Pass
-from dse.costmodel.physics.parallel import Layout, pass_imbalances, shares
+from dse.costmodel.physics.parallel import Layout, pass_imbalance, shares
 
 
 def _pass(
@@ -50,18 +50,19 @@ def _pass(
 
 def routed(arch: Architecture, lay: Layout, ep: Any, T: Any) -> tuple[Any, Any]:
     """(u, ρ) of a pass of T new tokens per sequence on the busiest expert-parallel device: ρ its routed
-    copies over the mean (``parallel.pass_imbalances``), u the fraction of its experts they touch. Chance's
-    share of ρ, ρ_u (capped), gives it b_m T ρ_u rows' worth of uniformly routed copies, which leave each
-    expert untouched with probability (1 − k/E)^(ρ_u b_m T) (``moe.experts_touched_fraction``); the router's
-    skew is not counted there (it piles copies onto hot experts, which touches few more). And a token's copies
-    on one device go to distinct experts, so the device's ρ k / ep copies per token touch at least that many
-    of its E / ep experts: u >= ρ k / E. With ep = 1, ρ = 1 and u is the model-wide fraction. No experts: (0, ρ_s)."""
-    rho, chance = pass_imbalances(arch, lay, ep, T)
+    copies over the mean (``parallel.pass_imbalance``), u the fraction of its experts they touch. Its
+    b_m T ρ rows' worth of copies are taken as routed uniformly over its experts, which leaves each expert
+    untouched with probability (1 − k/E)^(ρ b_m T) (``moe.experts_touched_fraction``): an upper estimate
+    where a router's skew piles copies onto hot experts, exact for chance's share of ρ, and growing with the
+    tokens, as the copies do (ρ T grows with T). And a token's copies on one device go to distinct experts,
+    so the device's ρ k / ep copies per token touch at least that many of its E / ep experts: u >= ρ k / E.
+    With ep = 1, ρ = 1 and u is the model-wide fraction. No experts: (0, ρ_s)."""
+    rho = pass_imbalance(arch, lay, ep, T)
     moe = arch.moe
     if moe is None:
         return 0.0, rho
     k, E, rows = moe.experts_per_token, moe.num_experts, lay.micro_batch * T
-    return np.maximum(experts_touched_fraction(chance * rows, k, E), np.minimum(rho * k / E, 1.0)), rho
+    return np.maximum(experts_touched_fraction(rho * rows, k, E), np.minimum(rho * k / E, 1.0)), rho
 
 
 ATTENTION_BITS = 16.0
