@@ -143,6 +143,67 @@ def test_queue_figures_by_hand() -> None:
     assert continuous.normal_quantile(0.9) == pytest.approx(1.2815515655446004)
 
 
+def _exact_mva_wait(n: int, S: float, Z: float) -> float:
+    """Mean value analysis, exact for one exponential server and a delay Z (Reiser & Lavenberg 1980): the
+    response at k requests is S (1 + Q(k - 1)), Q(k) = k R / (R + Z)."""
+    queue, response = 0.0, S
+    for k in range(1, n + 1):
+        response = S * (1.0 + queue)
+        queue = k * response / (response + Z)
+    return response - S
+
+
+def test_a_closed_loops_wait_by_hand() -> None:
+    # S = 1, Z = 9, n = 10: R² + (Z - n S) R - S Z = 0, R = (1 + sqrt(1 + 36)) / 2; exponential service waits
+    # R - S, fixed service half of it
+    R = (1.0 + math.sqrt(37.0)) / 2.0
+    assert queueing.closed_wait_s(10, 1.0, 9.0, 1.0) == pytest.approx(R - 1.0, rel=1e-12)
+    assert queueing.closed_wait_s(10, 1.0, 9.0) == pytest.approx((R - 1.0) / 2.0, rel=1e-12)
+    assert queueing.closed_wait_s(1, 1.0, 9.0) == 0.0  # alone: nobody ahead
+    assert queueing.closed_wait_s(0.5, 1.0, 9.0) == 0.0
+    # nothing elsewhere (Z = 0): every request queues, a full service each ahead, whatever the service's spread
+    assert queueing.closed_wait_s(5, 2.0, 0.0) == pytest.approx(8.0)
+    # far beyond the server's rate the wait is what the rate imposes: n S - (S + Z)
+    assert queueing.closed_wait_s(1000, 1.0, 9.0) == pytest.approx(990.0, rel=1e-3)
+
+
+@pytest.mark.parametrize(("S", "Z"), [(1.0, 9.0), (0.35, 19.3), (1.0, 1.0), (1.0, 50.0), (0.1, 100.0)])
+def test_a_closed_loops_wait_is_near_exact_mean_value_analysis(S: float, Z: float) -> None:
+    """Schweitzer-Bard against exact MVA for exponential service: never below it and within 30 % (its error
+    peaks near the knee, n S = S + Z, and vanishes at both ends)."""
+    for n in (2, 3, 5, 10, 25, 50, 100, 200):
+        exact = _exact_mva_wait(n, S, Z)
+        approx = float(queueing.closed_wait_s(n, S, Z, 1.0))
+        assert exact * (1 - 1e-9) <= approx <= exact * 1.3, (n, exact, approx)
+
+
+def test_prompts_wait_for_each_other_in_a_closed_loop() -> None:
+    """Within the slots a closed loop's requests wait for the prompts ahead of them: more with more requests,
+    none for a lone one; every slot busy still waits for nothing."""
+    base = _row(prompt_len=4000, gen_len=101, scheduler="continuous", max_num_seqs=256)
+    rows = [base] + [base | {"concurrency": n} for n in (1, 4, 16, 64)]
+    serving = evaluate(_arch(), candidates_of(rows)).serving
+    assert serving.wait_s[0] == 0.0 and serving.wait_s[1] == 0.0
+    assert np.all(np.diff(serving.wait_s[1:]) > 0)
+    assert np.all(serving.slots[2:] < [4, 16, 64])  # some of the loop's requests wait outside the engine
+    out = _frame(rows).iloc[1:]
+    assert np.all(np.diff(out["ttft_s"]) > 0)
+    for _, row in out.iterrows():  # Little's law: the loop's requests = rate x (wait + latency)
+        assert row["throughput_tokens_per_s"] / 101.0 * row["e2e_latency_s"] == pytest.approx(row["concurrency"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(16, 8000), st.integers(2, 2000), st.integers(1, 512), st.integers(1, 400), st.integers(1, 400))
+@example(16, 2, 5, 3, 5)  # short prompts sharing a step: a prompt's service is its share of the room, not a step
+def test_more_requests_in_a_closed_loop_never_lower_ttft(P: int, G: int, N: int, n1: int, n2: int) -> None:
+    low, high = sorted((n1, n2))
+    base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
+    few, many = _frame([base | {"concurrency": low}, base | {"concurrency": high}])[
+        ["ttft_s_p50", "ttft_s_p90", "ttft_s_p99", "ttft_s"]
+    ].to_numpy()
+    assert np.all(many >= few * (1 - 1e-9))
+
+
 def test_the_mixed_pass_from_its_parts() -> None:
     """15 decode tokens beside a whole 1000-token prompt: 1015 rows through the linear layers (the weights
     read once), 16 sequences for the LM head, and attention over the decode tokens' mean keys plus the

@@ -17,6 +17,7 @@ import dse
 from dse.catalog import load_model
 from dse.costmodel import evaluate
 from dse.costmodel.physics.continuous import Pools, StepTimes
+from dse.costmodel.physics.queueing import closed_wait_s
 from dse.scoring import architecture
 
 BASE = {"model": "llama-3.1-8b", "hardware": "dgx-h100", "quant": "bf16", "replicas": 2}
@@ -38,6 +39,25 @@ def test_pools_by_hand() -> None:
     # prompts that vary (c² = 0.5): an M/G/1 queue at the prefill instances, the wait x 1.5
     varied = dataclasses.replace(pools, prompt_cv2=0.5).load(5.0, 201.0)
     assert varied.ttft_s == pytest.approx(1.5 * rho * (1.0 / 40.0) / (2.0 * (1.0 - rho)) + rho * 0.05 / 2.0 + 0.052)
+
+
+def test_a_closed_loop_waits_at_the_prefill_pool_by_hand() -> None:
+    """n requests in a closed loop queue for the prefill pool (one server taking 1 / (x μ_p) a prompt, the
+    rest of the cycle elsewhere: ``closed_wait_s``), at least what the smaller pool's rate imposes; the rate
+    is n over the cycle. Every slot busy (n = 0) waits for nothing."""
+    pools = Pools(1.0, 1.0, 0.05, 0.05, 40.0, 0.002, StepTimes(101.0, 0.01, 0.01, 0.03, 0.03))
+    alone = pools.busy(1.0, 201.0)
+    assert alone.wait_s == 0.0
+    load = pools.busy(16.0, 201.0)
+    latency = 0.052 + 200.0 * load.tpot_s
+    S = 1.0 / 40.0
+    assert load.wait_s == pytest.approx(closed_wait_s(16.0, S, latency - S), rel=1e-12)
+    assert 0.0 < load.wait_s < 0.05  # 16 requests, each prefilling for 25 ms of its ~2.3 s cycle
+    assert load.rate * (load.wait_s + latency) == pytest.approx(16.0, rel=1e-12)
+    assert pools.busy(0.0, 201.0).wait_s == 0.0
+    # far beyond the decode pool's slots the wait is Little's law's, at the decode pool's rate
+    crowd = pools.busy(1000.0, 201.0)
+    assert crowd.rate == pytest.approx(pools.decode_rate(101.0, 201.0), rel=1e-9)
 
 
 def test_max_rate_by_hand_for_one_deployment_and_each_of_its_slos() -> None:

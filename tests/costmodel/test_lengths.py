@@ -337,7 +337,7 @@ def test_varying_outputs_spread_tpot_over_the_requests() -> None:
     TPOT, vary more than a 400-token answer's: the p90 and p99 TPOT move away from the p50 by sqrt(E[1 / n] n̄),
     1.65x here (the step times differ a little: the varying outputs widen the context a step reads)."""
     outputs = lengths.lognormal(400.0, 1.0, cap=30_000.0)
-    row = {"scheduler": "continuous", "concurrency": 64, "chunk_tokens": 512}
+    row = {"scheduler": "continuous", "max_num_seqs": 64, "chunk_tokens": 512}  # every slot busy: 64 sequences
     spread = evaluate(_arch(), _candidates(lengths.fixed(2000.0), outputs, **row)).serving
     mean = evaluate(_arch(), _candidates(lengths.fixed(2000.0), lengths.fixed(np.rint(outputs.mean)), **row)).serving
     p50, p90, p99 = (q[0] for q in spread.tpot_quantiles_s)
@@ -350,7 +350,7 @@ def test_varying_outputs_spread_tpot_over_the_requests() -> None:
 
 def test_varying_outputs_widen_the_context_a_decode_step_reads_and_the_kv_a_slot_holds() -> None:
     outputs = lengths.lognormal(400.0, 1.0, cap=30_000.0)
-    row = {"scheduler": "continuous", "concurrency": 16}  # the same sequences in the engine
+    row = {"scheduler": "continuous", "max_num_seqs": 16}  # the same sequences in the engine: every slot busy
     spread = evaluate(_arch(), _candidates(lengths.fixed(2000.0), outputs, **row))
     mean = evaluate(_arch(), _candidates(lengths.fixed(2000.0), lengths.fixed(np.rint(outputs.mean)), **row))
     assert spread.serving.slots[0] == pytest.approx(mean.serving.slots[0]) == 16.0

@@ -178,18 +178,7 @@ def _disaggregated_load(
     """The pools at the candidates' load, and their max request rate, per replica (as the aggregated figures
     are: the caller multiplies by the replicas): Poisson arrivals, a closed loop, or every slot busy (no
     wait, as for one engine)."""
-    everyone = pools.y * pools.decode.b_max
-    load = pools.busy(np.where(closed, c.concurrency, everyone), G)
-    load = _select(
-        closed,
-        load,
-        replace(
-            load,
-            wait_s=0.0 * load.wait_s,
-            ttft_s=load.ttft_s - load.wait_s,
-            ttft_quantiles_s=tuple(q - load.wait_s for q in load.ttft_quantiles_s),
-        ),
-    )
+    load = pools.busy(np.where(closed, c.concurrency, 0.0), G)
     poisson = np.isfinite(c.request_rate)
     if np.any(poisson):
         at_rate = pools.load(np.where(poisson, c.request_rate, 0.0), G)
@@ -290,12 +279,10 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     # the operating point
     rate, concurrency = c.request_rate / c.replicas, c.concurrency / c.replicas
     capacity = steps.at(b_max, P, G, C)
-    held = np.where(closed, np.minimum(concurrency, b_max), b_max)  # below one a replica idles (``lone``)
-    busy = steps.at(held, P, G, C)
-    # every slot busy: nobody beyond the slots, so no wait (exactly 0, not Little's law's b / X - latency,
-    # which cancels to rounding)
-    load = continuous.closed_load(
-        busy, np.where(closed, concurrency, 0.0), G, capacity.requests_per_s, spread, continuous.inverse_steps(work)
+    # a closed loop of its concurrency, or every slot busy: nobody waiting (exactly 0, not Little's law's
+    # b / X - latency, which cancels to rounding)
+    load = continuous.closed_loop(
+        steps, np.where(closed, concurrency, 0.0), P, G, C, capacity.requests_per_s, spread, work
     )
     poisson = np.isfinite(rate)
     if np.any(poisson):
@@ -361,7 +348,8 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
 
     # serving metrics: Little's law gives the requests in the system, B = X (W + TTFT + (G - 1) TPOT)
     e2e = load.ttft_s + (c.gen_len - 1.0) * load.tpot_s
-    in_system = load.rate * e2e
+    with np.errstate(invalid="ignore"):  # a pool that cannot hand its KV over (no link): no rate, no end
+        in_system = load.rate * e2e
     metrics = serving.metrics_for(
         replace(fleet, batch=in_system, gen_padding=np.zeros_like(c.gen_padding)),
         devices,

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from dse.costmodel.physics.lengths import Spread
-from dse.costmodel.physics.queueing import pk_wait_s, ttft_quantile_s, ttft_quantile_within
+from dse.costmodel.physics.queueing import closed_wait_s, pk_wait_s, ttft_quantile_s, ttft_quantile_within
 
 QUANTILES = (0.5, 0.9, 0.99)
 """The percentiles reported: p50, p90, p99."""
@@ -349,23 +349,66 @@ def poisson_load(
 def closed_load(
     state: Steady,
     concurrency: Any,
+    P: Any,
     G: Any,
     capacity: Any,
     spread: Spread | None = None,
     inverse: Any = None,
+    prompt_cv2: Any = 0.0,
 ) -> Load:
-    """A closed loop of n requests (each replaced as it completes) on an engine holding b = min(n, slots):
-    the n - b beyond the slots wait, W = n / X - (TTFT + (G - 1) TPOT) (Little's law); no step in progress
-    to wait for (a request arrives as another completes, at a step boundary). Percentiles: the wait plus the
-    prefill's (prompts may vary); TPOT's over the outputs (``inverse``, ``tpot_quantile_s``)."""
+    """A closed loop of n requests (each replaced as it completes) on the engine at ``state`` (n = 0: every
+    slot busy, nobody waiting), whose every slot busy completes ``capacity`` requests/s. Prompts contend for
+    the mixed steps: a request waits for the prompts ahead of it as at one server in a closed loop
+    (``closed_wait_s``) which takes S = α P a prompt of P new tokens, α = (T_m - T_d) / k what a prompt
+    token adds to a mixed step (``Work``): about its s chunks' steps for a long prompt, little for short
+    prompts that share a step (c² ``prompt_cv2``, the prompts' spread); the rest of the request's cycle
+    elsewhere. Requests beyond the slots wait at least what the engine's rate imposes, n / X - (TTFT + (G -
+    1) TPOT) (Little's law). The rate is n over the cycle, so Little's law holds exactly; no step in progress
+    to wait for (a request arrives as another completes, at a step boundary). Percentiles: the mean wait
+    plus the prefill's (prompts may vary); TPOT's over the outputs (``inverse``, ``tpot_quantile_s``)."""
     latency = state.ttft_s + (G - 1.0) * state.tpot_s
-    wait = np.maximum(concurrency / state.requests_per_s - latency, 0.0)
-    rho = state.requests_per_s / capacity
+    loop = concurrency > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prompt = P * np.maximum(state.mixed_s - state.decode_s, 0.0) / state.prompt_tokens_per_step
+        wait = np.where(loop, closed_wait_s(concurrency, prompt, latency - prompt, prompt_cv2), 0.0)
+        beyond = loop & (concurrency > state.slots)  # requests outside the engine: what its rate imposes
+        wait = np.maximum(wait, np.where(beyond, concurrency / state.requests_per_s - latency, 0.0))
+        rate = np.where(loop, concurrency / (wait + latency), state.requests_per_s)
+    rho = rate / capacity
     prefill, edges = _prefill(spread, state), _edges(spread)
     ttft_q = tuple(wait + ttft_quantile_s(q, 0.0, 0.0, state.ttft_s, prefill, edges) for q in QUANTILES)
     tpot_q = tuple(tpot_quantile_s(q, state, G, inverse=inverse) for q in QUANTILES)
     overloaded = np.zeros(np.shape(wait), dtype=bool)
-    return Load(state, state.requests_per_s, rho, wait, wait + state.ttft_s, state.tpot_s, ttft_q, tpot_q, overloaded)
+    return Load(state, rate, rho, wait, wait + state.ttft_s, state.tpot_s, ttft_q, tpot_q, overloaded)
+
+
+def closed_loop(
+    steps: StepTimes,
+    concurrency: Any,
+    P: Any,
+    G: Any,
+    C: Any,
+    capacity: Any,
+    spread: Spread | None = None,
+    work: Work | None = None,
+) -> Load:
+    """n requests per replica in a closed loop (n = 0: every slot busy, nobody waiting), on an engine whose
+    every slot busy completes ``capacity`` requests/s (``closed_load``; the prompts' c² from ``work``). The
+    engine holds the n requests less those waiting, b = X (TTFT + (G - 1) TPOT) (Little's law inside the
+    engine), at most its slots: evaluated at b = min(n, b_max) first, then once more at the b that load
+    gives (below one request a replica idles: ``lone``)."""
+    held = np.where(concurrency > 0, np.minimum(concurrency, steps.b_max), steps.b_max)
+    inverse = inverse_steps(work)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv2 = 0.0 if work is None else np.where(P > 0, work.prompt_variance / P**2, 0.0)
+    load = closed_load(steps.at(held, P, G, C), concurrency, P, G, capacity, spread, inverse, cv2)
+    waiting = load.wait_s > 0
+    if not np.any(waiting):
+        return load
+    with np.errstate(invalid="ignore"):
+        inside = load.rate * (load.state.ttft_s + (G - 1.0) * load.state.tpot_s)
+        engine = np.where(waiting, np.clip(inside, np.minimum(held, 1.0), held), held)
+    return closed_load(steps.at(engine, P, G, C), concurrency, P, G, capacity, spread, inverse, cv2)
 
 
 def _take(x: Any, rows: Any) -> Any:
@@ -714,18 +757,27 @@ class Pools:
         return Load(state, rate, rho, wait, wait + service, tpot, ttft_q, (tpot,) * len(QUANTILES), overloaded)
 
     def busy(self, concurrency: Any, G: Any) -> Load:
-        """A closed loop of n requests: a request spends the service (prefill and transfer) and G - 1 decode
-        steps in the system, so the decode instances hold b = n / (y (1 + service / ((G - 1) T_d))) of them
-        (T_d at n / y, at most b_max), and the deployment completes the smaller of y X_d(b) and the prefill
-        instances' rate; the rest wait (Little's law)."""
+        """A closed loop of n requests (n = 0: every decode slot busy, nobody waiting): a request spends the
+        service (prefill and transfer) and G - 1 decode steps in the system, so the decode instances hold
+        b = n / (y (1 + service / ((G - 1) T_d))) of them (T_d at n / y, at most b_max), and the deployment
+        completes at most the smaller of y X_d(b) and the prefill instances' rate. A request waits for the
+        others' prompts at the prefill pool as at one server in a closed loop (``closed_wait_s``: the pool
+        taking 1 / (x μ_p) a prompt, c² ``prompt_cv2``), and at least what the smaller rate imposes
+        (Little's law); the rate is n over the cycle."""
+        loop = concurrency > 0
+        n = np.where(loop, concurrency, self.y * self.decode.b_max)
         service = self.prefill_s + self.transfer_s
-        first = self._decode_s(np.minimum(concurrency / self.y, self.decode.b_max))
+        first = self._decode_s(np.minimum(n / self.y, self.decode.b_max))
         share = 1.0 + service / (np.maximum(G - 1.0, 1e-12) * first)
-        b = np.minimum(concurrency / (self.y * share), self.decode.b_max)
+        b = np.minimum(n / (self.y * share), self.decode.b_max)
         tpot = self._decode_s(b)
         rate = np.minimum(self.y * self.decode_rate(b, G), self.x * self.prefill_rate)
+        latency = service + (G - 1.0) * tpot
         with np.errstate(divide="ignore", invalid="ignore"):  # a candidate that cannot run: unknown stays unknown
-            wait = np.maximum(concurrency / rate - (service + (G - 1.0) * tpot), 0.0)
+            S = 1.0 / (self.x * self.prefill_rate)
+            wait = np.maximum(closed_wait_s(n, S, latency - S, self.prompt_cv2), n / rate - latency)
+            wait = np.where(loop, np.maximum(wait, 0.0), 0.0)
+            rate = np.where(loop, n / (wait + latency), rate)
         rho = rate / (self.x * self.prefill_rate)
         state = self._state(b, G, tpot, service)
         quantiles = tuple(wait + self._service_quantile_s(q, 0.0, 0.0) for q in QUANTILES)

@@ -19,6 +19,26 @@ def pk_wait_s(rho: Any, service_s: Any, cv2: Any = 0.0) -> Any:
         return np.where(rho < 1.0, rho * service_s * (1.0 + cv2) / (2.0 * (1.0 - rho)), np.inf)
 
 
+def closed_wait_s(n: Any, service_s: Any, other_s: Any, cv2: Any = 0.0) -> Any:
+    """The mean wait at a server in a closed loop of n requests, each needing a mean service S from it and
+    spending Z elsewhere between its visits (the rest of its cycle): the Schweitzer-Bard approximation of mean
+    value analysis (Schweitzer 1979; Bard 1979; Lazowska et al., Quantitative System Performance (1984),
+    §6.4.2), in which a request arriving finds (n - 1) / n of the mean queue: R = S (1 + (n - 1) Q / n),
+    Q = X R, X = n / (R + Z), whose positive root is R = ((nS - Z) + sqrt((nS - Z)² + 4 S Z)) / 2 (0 for one
+    request, n S - Z as n grows). The wait R - S is exponential service's; scaled by (1 + c²) / 2, as the
+    Pollaczek-Khinchine wait scales M/M/1's (c² = 0: every request the same work), and never below what the
+    server's rate imposes, n S - (S + Z) (no more than 1 / S requests a second: Little's law). n <= 1: no
+    wait."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    S, Z = np.asarray(service_s, dtype=np.float64), np.maximum(np.asarray(other_s, dtype=np.float64), 0.0)
+    a = Z - n * S
+    with np.errstate(invalid="ignore", divide="ignore"):
+        root = np.sqrt(a * a + 4.0 * S * Z)
+        response = np.where(a > 0.0, 2.0 * S * Z / (a + root), (root - a) / 2.0)  # no cancellation either way
+    wait = np.maximum(np.maximum(response - S, 0.0) * (1.0 + cv2) / 2.0, n * S - (S + Z))
+    return np.where(n > 1.0, wait, 0.0)  # exactly: the root is S there, to rounding
+
+
 def wait_quantile_s(q: Any, rho: Any, mean_wait: Any) -> Any:
     """The q-quantile of the wait: 0 with probability 1 - ρ, else exponential with mean W / ρ (so the mean is
     W): ``(W / ρ) ln(ρ / (1 - q))`` where ρ > 1 - q, else 0."""
