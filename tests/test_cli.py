@@ -294,3 +294,17 @@ def test_analyze_takes_the_lengths_of_your_traffic(capsys: pytest.CaptureFixture
     traffic.write_text("prompt_tokens,output_tokens\n200000,10\n")  # beyond Llama-3.1-8B's 131,072 tokens
     code, _, err = _run(capsys, *argv, "--lengths", str(traffic))
     assert code == 2 and "exceeds the model's context of 131,072" in err
+
+
+def test_analyze_says_which_step_its_continuous_operators_are(capsys: pytest.CaptureFixture[str]) -> None:
+    """At a light load the engine holds about two sequences, but the operator rows are the step of every slot
+    busy (256, max_num_seqs), which the table and the bottleneck line name, and the JSON gives."""
+    argv = ["analyze", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--scheduler", "continuous"]
+    code, out, _ = _run(capsys, *argv, "--request-rate", "1", "--json")
+    assert code == 0
+    serving = json.loads(out)["continuous"]
+    assert serving["sequences_in_engine"] < 2.0 and serving["sequences_every_slot_busy"] == 256.0
+    code, out, _ = _run(capsys, *argv, "--request-rate", "1")
+    flat = " ".join(out.split())
+    assert "decode (every slot busy, 256 sequences):" in flat
+    assert "decode = one step of every slot busy, 256 sequences" in flat

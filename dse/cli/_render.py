@@ -210,10 +210,18 @@ def _memory_table(mem: dict[str, Any]) -> Table:
     return memory
 
 
-def _operator_table(layers: list[dict[str, Any]]) -> Table:
+def _operator_table(layers: list[dict[str, Any]], busy: float | None = None) -> Table:
+    """The operators of each phase; ``busy``: continuous batching, whose prefill rows are a lone prompt's and
+    whose decode rows are the step with every slot busy (``busy`` sequences), not the operating point's."""
+    steps = (
+        "decode = one step at context = prompt length"
+        if busy is None
+        else f"prefill = one prompt alone; decode = one step of every slot busy, {busy:g} sequences, from which "
+        "the load's steps are interpolated"
+    )
     ops = Table(
-        title="Operators, per device of the busiest stage (totals over its layers and passes; decode = one step at "
-        "context = prompt length; network bytes are sent over links)"
+        title=f"Operators, per device of the busiest stage (totals over its layers and passes; {steps}; network "
+        "bytes are sent over links)"
     )
     for column in ("stage", "operator", "×", "FLOPs", "bytes", "time", "FLOP/byte", "bound"):
         ops.add_column(column, justify="left" if column in ("stage", "operator", "bound") else "right")
@@ -296,9 +304,11 @@ def render_analysis(data: dict[str, Any]) -> None:
     communication = _communication_line(data)
     if communication:
         _console.print(communication)
+    busy = data["continuous"]["sequences_every_slot_busy"] if "continuous" in data else None
     _console.print(f"prefill: {_bottleneck(data['layers'], 'prefill')}")
-    _console.print(f"decode:  {_bottleneck(data['layers'], 'decode')}")
-    _console.print(_operator_table(data["layers"]))
+    decode = "decode:  " if busy is None else f"decode (every slot busy, {busy:g} sequences): "
+    _console.print(f"{decode}{_bottleneck(data['layers'], 'decode')}")
+    _console.print(_operator_table(data["layers"], busy))
 
 
 @contextmanager

@@ -354,6 +354,7 @@ def continuous_dict(serving: ContinuousServing) -> dict[str, Any]:
             "request_rate": float(serving.request_rate),
             "sequences_in_engine": float(serving.slots),
             "max_sequences": float(serving.max_slots),
+            "sequences_every_slot_busy": float(serving.busy_slots),
             "chunks_per_prompt": float(serving.chunks),
             "mixed_step_share": float(serving.prefill_share),
             "utilization": float(serving.utilization),

@@ -365,6 +365,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     extra = ContinuousServing(
         slots=b,
         max_slots=fit,
+        busy_slots=b_max,
         chunks=load.state.chunks,
         prefill_share=load.state.prefill_share,
         utilization=load.utilization,

@@ -641,6 +641,9 @@ class ContinuousServing:
     max_slots: Any
     """The most it may hold: ``max_num_seqs``, what fits in memory (KV at mean occupancy), the token budget
     and a fixed concurrency, the smallest."""
+    busy_slots: Any
+    """b_max: the sequences of every slot busy, whose steps the load's are interpolated from (a replica's
+    decode step and operators are reported there)."""
     chunks: Any
     """Chunks per prompt (s)."""
     prefill_share: Any
