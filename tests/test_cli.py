@@ -308,3 +308,22 @@ def test_analyze_says_which_step_its_continuous_operators_are(capsys: pytest.Cap
     flat = " ".join(out.split())
     assert "decode (every slot busy, 256 sequences):" in flat
     assert "decode = one step of every slot busy, 256 sequences" in flat
+
+
+def test_analyze_names_a_split_s_pools_and_its_two_kinds_of_p90(capsys: pytest.CaptureFixture[str]) -> None:
+    """Pools of two hardware are named as such; a split without a decode replica says so (it printed
+    ``× None`` and ``-1 replicas``); the model's error band and the load's percentiles are told apart, and a
+    band of one point (a throughput the load fixes) is not printed."""
+    argv = ["analyze", "--model", "llama-3.1-70b", "--hardware", "dgx-h200", "--tp", "4", "--quant", "fp8"]
+    argv += ["--scheduler", "continuous", "--mode", "disaggregated", "--request-rate", "8"]
+    code, out, _ = _run(capsys, *argv, "--replicas", "4", "--prefill-replicas", "2", "--prefill-hardware", "dgx-h100")
+    flat = " ".join(out.split())
+    assert code == 0
+    assert "16 devices (prefill on dgx-h100, decode on dgx-h200) · 4 replicas" in flat
+    assert "prefill: 2 replicas × 4 of dgx-h100 at tp 4 · decode: 2 replicas × 4 of dgx-h200 at tp 4" in flat
+    assert "(model error p10-p90" in flat and "over the load's requests: TTFT p50 / p90 / p99" in flat
+    assert "2048.0 tok/s (" not in flat  # 8 requests/s x 256 tokens: no band around it
+    code, out, _ = _run(capsys, *argv, "--replicas", "2", "--prefill-replicas", "3")
+    pools = next(line for line in out.splitlines() if line.startswith("disaggregated:"))
+    assert pools.endswith("decode: no replica (a split needs one of each)"), pools
+    assert "None" not in pools and "-1" not in pools

@@ -92,15 +92,27 @@ def _deployment_line(d: dict[str, Any]) -> str:
         rho = d["expert_imbalance"]
         split += f" · expert load ρ {rho['decode']:.2f} decode, {rho['prefill']:.2f} prefill"
     replicas = f"{d['replicas']} replica{'s' if d['replicas'] > 1 else ''} × {d['devices_per_replica']}"
-    line = f"deployment: {d['devices']} devices ({where}) · {replicas} · {split}"
-    if "pools" in d:
-        pools = " · ".join(
-            f"{name}: {p['replicas']} replica{'s' if p['replicas'] != 1 else ''} × {p['devices_per_replica']} of "
-            f"{p['hardware']} at tp {p['tp']}"
-            for name, p in d["pools"].items()
-        )
-        line += f"\ndisaggregated: {pools}"
+    pools = d.get("pools") or {}
+    if pools and pools["prefill"]["hardware"] != pools["decode"]["hardware"]:  # each pool's replicas below
+        where = f"prefill on {pools['prefill']['hardware']}, decode on {pools['decode']['hardware']}"
+        replicas = f"{d['replicas']} replicas"
+    line = f"deployment: {_count(d['devices'], 'device')} ({where}) · {replicas} · {split}"
+    if pools:
+        line += "\ndisaggregated: " + " · ".join(_pool(name, p) for name, p in pools.items())
     return line
+
+
+def _count(n: float, noun: str) -> str:
+    """``1 device``, ``16 devices``."""
+    return f"{n:g} {noun}{'' if n == 1 else 's'}"
+
+
+def _pool(name: str, p: dict[str, Any]) -> str:
+    """One pool of a disaggregated deployment: its replicas, their devices, hardware and tp."""
+    if p["replicas"] < 1:
+        return f"{name}: no replica (a split needs one of each)"
+    devices = "?" if p["devices_per_replica"] is None else p["devices_per_replica"]
+    return f"{name}: {_count(p['replicas'], 'replica')} × {devices} of {p['hardware']} at tp {p['tp']}"
 
 
 def _kv_policy_line(kv: dict[str, Any], prompt_len: int) -> str | None:
@@ -165,8 +177,11 @@ def _optional(value: float | None, fmt: str, missing: str = "—") -> str:
 
 
 def _with_interval(text: str, interval: list[float] | None, show: Callable[[float], str]) -> str:
-    """``text`` and, when known, the p10-p90 interval of measurements around it."""
-    return f"{text} [dim](p10-p90 {show(interval[0])}-{show(interval[1])})[/]" if interval else text
+    """``text`` and, when known and not a single point (a throughput the load fixes), the p10-p90 interval of
+    the model's error around it (not the load's percentiles)."""
+    if not interval or show(interval[0]) == show(interval[1]):
+        return text
+    return f"{text} [dim](model error p10-p90 {show(interval[0])}-{show(interval[1])})[/]"
 
 
 def _summary_table(data: dict[str, Any]) -> Table:
@@ -261,7 +276,8 @@ def _serving_line(data: dict[str, Any]) -> str:
         f"load: {c['request_rate']:.3g} requests/s served, {c['sequences_in_engine']:.1f} sequences in the engine "
         f"(at most {c['max_sequences']:.0f} fit), {c['utilization']:.0%} of capacity, {c['chunks_per_prompt']:.0f} "
         f"chunk(s) per prompt\n"
-        f"TTFT p50 / p90 / p99 (ms): {ms(pct['ttft_s'])} · TPOT p50 / p90 / p99 (ms): {ms(pct['tpot_s'])}\n"
+        f"over the load's requests: TTFT p50 / p90 / p99 (ms): {ms(pct['ttft_s'])} · TPOT p50 / p90 / p99 (ms): "
+        f"{ms(pct['tpot_s'])}\n"
         f"max request rate ({within}): {rate:.3g} requests/s"
         if rate is not None
         else "max request rate: unknown"
