@@ -528,7 +528,10 @@ def render_recommendation(doc: dict[str, Any]) -> None:
     robust = doc["robustness"]
     if robust and robust["tornado"]:
         winner = doc["options"][0]["hardware"]
-        bars = ", ".join(f"{b['input']} {format_usd(b['low'])}–{format_usd(b['high'])}" for b in robust["tornado"][:3])
+        bars = ", ".join(
+            f"{b['input']} {format_usd(min(b['low'], b['high']))}–{format_usd(max(b['low'], b['high']))}"
+            for b in robust["tornado"][:3]
+        )
         _console.print(
             f"  • Robustness ({robust['samples']} draws, seed {robust['seed']}): {winner}'s $/month moves most with "
             f"{bars}; its SLO risk is {doc['options'][0]['slo_risk']:.0%}."

@@ -171,10 +171,11 @@ def format_number(metric: str, si: float | None) -> str:
 
 
 def format_usd(usd: float | None) -> str:
-    """Dollars as a person reads them: ``$25,842`` from $100 up, ``$2.95`` below; ``—`` for unknown."""
+    """Dollars as a person reads them: ``$25,842`` from $100 up, three figures below (``$2.95``, ``$1.00``,
+    ``$0.103``); ``—`` for unknown."""
     if usd is None or not np.isfinite(usd):
         return "—"
-    return f"${usd:,.0f}" if abs(usd) >= 100 else f"${usd:,.3g}"
+    return f"${usd:,.0f}" if abs(usd) >= 99.95 else f"${usd:#,.3g}"  # 99.96 would read '$100.'
 
 
 def parameter_text(name: str, values: Any) -> pd.Series:

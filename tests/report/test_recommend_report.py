@@ -254,3 +254,14 @@ def test_the_report_renders_offline_in_chromium(doc: dict[str, Any], tmp_path: P
         "chart-tornado": 2,  # low ends, high ends
         "chart-rent-vs-buy": 2 * len(doc["rent_vs_buy"]) + 1,  # rent and buy per option, the break-evens
     }
+
+
+def test_dollars_read_as_people_write_them() -> None:
+    assert [format_usd(x) for x in (1.0, 2.95, 0.1026, 99.99, 25842.3)] == [
+        "$1.00",
+        "$2.95",
+        "$0.103",
+        "$100",
+        "$25,842",
+    ]
+    assert format_usd(None) == format_usd(float("nan")) == "—"
