@@ -419,7 +419,7 @@ def render_run(run: Any, top: int) -> None:
     _console.print(
         f"[bold]{s['space']}[/]: {s['engine']} on {s['executor']} · "
         f"{c['evaluated']:,} evaluated of {c['after_pruning']:,}"
-        f" ({c['full_space']:,} before pruning) · {c['feasible']:,} feasible · {c['pareto']} on the front"
+        f" ({c['full_space']:,} before pruning) · {c['feasible']:,} feasible · {c['pareto']:,} on the front"
         f" · {s['wall_time_s']:.2f} s · hypervolume {s['hypervolume']['value']:.4f}"
     )
     front = run.front
