@@ -173,7 +173,7 @@ def test_every_input_is_a_keyword_of_analyze_with_its_default() -> None:
         assert spec.name in parameters, spec.name
         expected = inspect.Parameter.empty if spec.name in ("model", "hardware") else spec.default
         assert parameters[spec.name].default == expected, spec.name
-    assert set(parameters) - {i.name for i in INPUTS} == {"ideal", "profile", "costs", "lengths"}
+    assert set(parameters) - {i.name for i in INPUTS} == {"ideal", "profile", "engine", "costs", "lengths"}
 
 
 def test_every_input_has_a_place_in_a_space() -> None:

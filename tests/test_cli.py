@@ -327,3 +327,17 @@ def test_analyze_names_a_split_s_pools_and_its_two_kinds_of_p90(capsys: pytest.C
     pools = next(line for line in out.splitlines() if line.startswith("disaggregated:"))
     assert pools.endswith("decode: no replica (a split needs one of each)"), pools
     assert "None" not in pools and "-1" not in pools
+
+
+def test_analyze_scores_with_the_engine_named(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--engine``: the engine's fitted profile for the hardware (vLLM on MI300X: the AMD family's), the
+    generic one where none is fitted (vLLM on H100), as ``dse validate`` scores a row of that engine."""
+    argv = ["analyze", "--model", "llama-3.1-70b", "--tp", "8", "--quant", "fp8", "--batch", "64", "--json"]
+    profile = lambda *extra: json.loads(_run(capsys, *argv, *extra)[1])["inputs"]["profile"]  # noqa: E731
+    assert profile("--hardware", "dgx-h100") == "nvidia-hopper-trtllm"
+    assert profile("--hardware", "dgx-h100", "--engine", "vllm") == "default"
+    assert profile("--hardware", "mi300x-platform", "--engine", "vllm") == "amd-instinct-vllm"
+    code, _, err = _run(capsys, *argv, "--hardware", "dgx-h100", "--engine", "vlm")
+    assert code == 2 and "unknown engine 'vlm' (did you mean: vllm?)" in err
+    code, _, err = _run(capsys, *argv, "--hardware", "dgx-h100", "--engine", "vllm", "--ideal")
+    assert code == 2 and "--engine" in err

@@ -206,6 +206,18 @@ ENGINE_PREFERENCE = ("tensorrt-llm", "vllm", "sglang", "llama.cpp")
 """Which engine's fitted profile describes a target when no engine is named: serving engines first."""
 
 
+def known_engine(engine: str) -> str:
+    """``engine`` when a fitted profile or ``ENGINE_PREFERENCE`` names it; else ``InputError`` naming the
+    engines known (an engine no profile is fitted for is scored with the generic ``default`` profile)."""
+    known = dict.fromkeys(
+        [*ENGINE_PREFERENCE, *(p.record.engine for p in profile_catalog().values() if p.record.engine)]
+    )
+    if engine in known:
+        return engine
+    hint = suggestion(engine, known) or f" (known: {', '.join(known)})"
+    raise InputError(f"unknown engine {engine!r}{hint}", field="engine")
+
+
 def profile_for(accelerator: str, engine: str | None = None) -> tuple[EfficiencyProfile, bool]:
     """The fitted profile of an accelerator's family (for ``engine`` when given), and whether the accelerator
     itself was measured in its fit (``calibrated``). Without an engine, the ``automatic`` profiles compete and

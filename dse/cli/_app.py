@@ -112,6 +112,13 @@ def analyze(
     report: Annotated[
         str | None, typer.Option(help="Also write an HTML report: roofline, time per operator group, memory.")
     ],
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="The inference engine you run (tensorrt-llm, vllm, sglang, llama.cpp): its fitted profile for the "
+            "hardware, or the generic one where none is fitted (default: the preferred fitted profile)."
+        ),
+    ],
     lengths: Annotated[
         str | None,
         typer.Option(
@@ -127,7 +134,7 @@ def analyze(
 
     costs = CostAssumptions(pricing=pricing.value, sheet=prices)
     inputs = {name: value.value if isinstance(value, Enum) else value for name, value in inputs.items()}
-    result = run_analysis(**inputs, lengths=lengths, ideal=ideal, profile=profile, costs=costs)
+    result = run_analysis(**inputs, lengths=lengths, ideal=ideal, profile=profile, engine=engine, costs=costs)
     data = result.to_dict()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -148,6 +155,7 @@ analyze.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     + [
         _OWN["ideal"].replace(default=False),
         _OWN["profile"].replace(default=None),
+        _OWN["engine"].replace(default=None),
         _OWN["pricing"].replace(default=Pricing("rent-on-demand")),
         _OWN["prices"].replace(default=None),
         _OWN["as_json"].replace(default=False),

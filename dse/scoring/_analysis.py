@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.catalog import CALIBRATED, QUANTITIES, ModelSpec, load_model
+from dse.catalog import CALIBRATED, QUANTITIES, ModelSpec, known_engine, load_model
 from dse.costmodel import (
     CHUNK_TOKENS,
     MAX_NUM_SEQS,
@@ -431,6 +431,7 @@ def analyze(
     lengths: str | None = None,
     ideal: bool = False,
     profile: str | None = None,
+    engine: str | None = None,
     costs: CostAssumptions = CostAssumptions(),
 ) -> Analysis:
     """Analyse one deployment candidate with the reference evaluator: every operator of prefill and of a
@@ -448,11 +449,19 @@ def analyze(
     others that decode. ``spec_tokens`` > 0 decodes speculatively with
     ``draft`` (``mtp`` or a draft model) at ``spec_acceptance``. ``lengths``: a CSV of observed requests
     (``prompt_tokens``, ``output_tokens`` and an optional ``count`` column) whose lengths replace
-    ``prompt_len`` and ``gen_len`` (docs/cost-model.md §19). Bad values raise ``InputError``.
+    ``prompt_len`` and ``gen_len`` (docs/cost-model.md §19). ``engine``: whose fitted profile scores the
+    hardware (``tensorrt-llm``, ``vllm``, ...; the generic profile where none is fitted for it). Bad values
+    raise ``InputError``.
     """
     arguments = locals()
     if ideal and profile is not None:
         raise InputError("give either --ideal or --profile, not both", field="profile")
+    if engine is not None and (ideal or profile is not None):
+        raise InputError(
+            "--engine chooses among the fitted profiles: give it without --profile or --ideal", field="engine"
+        )
+    if engine is not None:
+        known_engine(engine)
     if mode != "disaggregated" and (prefill_hardware is not None or prefill_tp is not None):
         warnings.warn(
             AssumptionWarning(
@@ -467,16 +476,17 @@ def analyze(
     chosen = "ideal" if ideal else (profile or CALIBRATED)
     targets, hw_codes, pool_codes = pool_targets([hardware], [prefill_hardware])
     target = targets[0]
-    prof = target_profiles([target], chosen)[0]
+    prof = target_profiles([target], chosen, engine)[0]
     calibrated, ratios = target_ratios([target], prof)[0]
     prefill = int(prefilling(hw_codes, pool_codes, mode == "disaggregated")[0])
     if prefill != hw_codes[0]:  # TTFT is the prefill pool's: its residuals
-        ratios = ratios | {"ttft_s": target_ratios([targets[prefill]], chosen)[0][1]["ttft_s"]}
+        ratios = ratios | {"ttft_s": target_ratios([targets[prefill]], chosen, engine)[0][1]["ttft_s"]}
     codes, numerics = numerics_table(columns)
     spec = load_model(model)
     cand, formats = build_candidates(
-        spec, targets, hw_codes, numerics, codes, fields, profile=chosen, costs=costs, prefill_codes=pool_codes
-    )
+        spec, targets, hw_codes, numerics, codes, fields, profile=chosen, costs=costs, engine=engine,
+        prefill_codes=pool_codes,
+    )  # fmt: skip
     check_speculation(fields["spec_tokens"], [draft])
     cand = with_draft(spec, cand, [draft])
     if lengths is not None:
