@@ -85,13 +85,29 @@ def _range(values: np.ndarray, log: bool) -> list[float]:
     return [float(low - pad), float(high + pad)]
 
 
-def axis_type(log: bool, drawn: Sequence[float] | None = None) -> dict[str, Any]:
-    """A plotly axis type; a log axis over at most three decades is labelled at 1, 2 and 5 of each decade (the
-    default labels every digit, which crowds)."""
+def axis_type(log: bool, drawn: Sequence[float] | None = None, values: Any = None) -> dict[str, Any]:
+    """A plotly axis type. A log axis over at most three decades (``drawn``: its range in decades, or the
+    ``values`` it shows) is labelled at 1, 2 and 5 of each decade, written in full (0.2, 0.5, 1, 2, 5, 10):
+    plotly's own minor labels are the digit alone, so 0.5 read as 5, and its default labels every digit,
+    which crowds. Wider axes keep plotly's labels."""
     if not log:
         return {"type": "linear"}
-    few = drawn is None or drawn[1] - drawn[0] <= 3
-    return {"type": "log", "dtick": "D2"} if few else {"type": "log"}
+    if drawn is None and values is not None:
+        shown = np.asarray(values, dtype=np.float64)
+        shown = shown[np.isfinite(shown) & (shown > 0)]
+        drawn = (float(np.log10(shown.min())), float(np.log10(shown.max()))) if len(shown) else None
+    if drawn is None or drawn[1] - drawn[0] > 3:
+        return {"type": "log"}
+    low, high = 10.0 ** drawn[0], 10.0 ** drawn[1]
+    ticks = [
+        m * 10.0**d
+        for d in range(int(np.floor(drawn[0])), int(np.ceil(drawn[1])) + 1)
+        for m in (1, 2, 5)
+        if low * (1 - 1e-9) <= m * 10.0**d <= high * (1 + 1e-9)
+    ]
+    if len(ticks) < 2:  # under a factor of two or so: plotly's own labels say more
+        return {"type": "log"}
+    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:,.6g}" for t in ticks]}
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -354,8 +370,9 @@ def pareto_scatter_3d(
                 )
             )
             shown.add(name)
-    scene: dict[str, Any] = {
-        f"{axis}axis": {"title": {"text": DISPLAY[m].axis}, **axis_type(logs[m])}
+    drawn = {m: np.concatenate([values[m][kept], metric_value(m, front[m])]) for m in metrics}
+    scene: dict[str, Any] = {  # short titles: the three long ones overlap where the axes meet
+        f"{axis}axis": {"title": {"text": DISPLAY[m].column}, **axis_type(logs[m], values=drawn[m])}
         for axis, m in zip("xyz", metrics, strict=True)
     }
     fig.update_layout(
@@ -368,10 +385,14 @@ def pareto_scatter_3d(
                 )
             },
         },
-        scene=scene | {"aspectmode": "cube", "camera": {"eye": {"x": 1.7, "y": 1.5, "z": 0.8}}},
+        scene=scene
+        | {
+            "aspectmode": "cube",
+            "camera": {"eye": {"x": 1.6, "y": 1.45, "z": 0.75}, "center": {"x": 0, "y": 0, "z": -0.12}},
+        },
         template="plotly_white",
         height=650,
-        margin={"t": 90},
-        legend={"title": {"text": "hardware"}},
+        margin={"t": 90, "l": 10, "r": 10, "b": 10},
+        legend={"title": {"text": "hardware"}, "itemsizing": "constant"},
     )
     return fig

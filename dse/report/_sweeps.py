@@ -32,6 +32,11 @@ def _logs(runs: Sequence[tuple[str, RunResults]], x: str, y: str) -> tuple[bool,
     return spans_decades(metric_value(x, fronts[x])), spans_decades(metric_value(y, fronts[y]))
 
 
+def _values(runs: Sequence[tuple[str, RunResults]], metric: str) -> np.ndarray:
+    """Every point's front values of ``metric`` in display units (an axis's extent)."""
+    return np.concatenate([np.asarray(metric_value(metric, run.front[metric]), dtype=np.float64) for _, run in runs])
+
+
 def sweep_overlay(runs: Sequence[tuple[str, RunResults]], x: str, y: str) -> Any:
     """Every sweep point's front in the plane of ``x`` and ``y``: colour = sweep point, symbol = quantization,
     a line through each point's best trade-off between the two metrics."""
@@ -92,8 +97,8 @@ def sweep_overlay(runs: Sequence[tuple[str, RunResults]], x: str, y: str) -> Any
                 )
             },
         },
-        xaxis={"title": {"text": DISPLAY[x].axis}, **axis_type(log_x)},
-        yaxis={"title": {"text": DISPLAY[y].axis}, **axis_type(log_y)},
+        xaxis={"title": {"text": DISPLAY[x].axis}, **axis_type(log_x, values=_values(runs, x))},
+        yaxis={"title": {"text": DISPLAY[y].axis}, **axis_type(log_y, values=_values(runs, y))},
         template="plotly_white",
         height=600,
         margin={"t": 100},
@@ -146,8 +151,8 @@ def sweep_panels(runs: Sequence[tuple[str, RunResults]], x: str, y: str, columns
                 col=col,
             )
             shown.add(name)
-    fig.update_xaxes(**axis_type(log_x))
-    fig.update_yaxes(**axis_type(log_y))
+    fig.update_xaxes(**axis_type(log_x, values=_values(runs, x)))
+    fig.update_yaxes(**axis_type(log_y, values=_values(runs, y)))
     for col in range(1, cols + 1):
         fig.update_xaxes(title_text=DISPLAY[x].axis, row=rows, col=col)
     for row in range(1, rows + 1):

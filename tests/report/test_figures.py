@@ -128,7 +128,7 @@ def test_three_objectives_get_a_3d_chart(exhaustive: RunResults) -> None:
     metrics = [o.metric for o in run.objectives]
     fig = pareto_scatter_3d(run.trials, run.front, metrics, hardware=run.hardware)
     assert sum(len(t.x) for t in fig.data if t.meta["role"] == "front") == len(run.front)
-    assert fig.layout.scene.zaxis.title.text == DISPLAY[metrics[2]].axis
+    assert fig.layout.scene.zaxis.title.text == DISPLAY[metrics[2]].column  # short: long titles overlap in 3-D
 
 
 def test_parallel_coordinates_cover_choices_then_metrics(exhaustive: RunResults) -> None:
@@ -235,3 +235,15 @@ def test_every_parameter_has_a_title() -> None:
     from dse.space import PARAMETERS
 
     assert set(PARAMETER_TITLES) == set(PARAMETERS)
+
+
+def test_a_log_axis_of_a_few_decades_writes_its_labels_in_full() -> None:
+    """0.2, 0.5, 1, 2, 5 and 10, not plotly's bare minor digits (0.5 read as '5'); wider axes keep plotly's."""
+    from dse.report._scatter import axis_type
+
+    axis = axis_type(True, values=[0.15, 3.0, 12.0])
+    assert axis["ticktext"] == ["0.2", "0.5", "1", "2", "5", "10"]
+    assert axis["tickvals"] == pytest.approx([0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
+    assert axis_type(True, (0.0, 4.5)) == {"type": "log"}
+    assert axis_type(True, values=[1200.0, 2500.0]) == {"type": "log"}  # one label in range: plotly's own
+    assert axis_type(False) == {"type": "linear"}
