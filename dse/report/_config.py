@@ -3,6 +3,7 @@ chart of arXiv 2402.16363 (Fig. 2 and 4), time per operator group, and memory ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,35 @@ def _operators(analysis: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+LABEL_DISTANCE = 0.08
+"""Decades (on both log axes) within which operators share one label on the roofline (their own would
+overlap: q_proj and o_proj, or gate, up and down, sit on one point)."""
+
+
+def _cluster_labels(x: Sequence[float], y: Sequence[float], names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(label, text position) per operator: one label per group of operators within ``LABEL_DISTANCE`` of
+    the group's first, on its first marker ("q_proj, o_proj"; "gate_proj, up_proj +1" beyond two names), the
+    others' empty (their hover names them); a label that would sit on the previous one (within half a
+    decade across, a quarter up or down) goes below its marker instead of above."""
+    points = np.log10(np.maximum(np.column_stack([x, y]).astype(np.float64), 1e-300))
+    labels, positions = [""] * len(names), ["top center"] * len(names)
+    taken = np.zeros(len(names), dtype=bool)
+    placed: list[tuple[np.ndarray, str]] = []
+    for i in np.argsort(points[:, 0], kind="stable"):
+        if taken[i]:
+            continue
+        near = ~taken & (np.abs(points - points[i]).max(axis=1) <= LABEL_DISTANCE)
+        members = [names[int(j)] for j in np.flatnonzero(near)]
+        taken |= near
+        labels[i] = ", ".join(members[:2]) + (f" +{len(members) - 2}" if len(members) > 2 else "")
+        crowded = {
+            where for at, where in placed if abs(at[0] - points[i][0]) < 0.5 and abs(at[1] - points[i][1]) < 0.25
+        }
+        positions[i] = "bottom center" if "top center" in crowded else "top center"
+        placed.append((points[i], positions[i]))
+    return labels, positions
+
+
 def roofline_chart(analysis: dict[str, Any]) -> Any:
     """Arithmetic intensity (FLOP/byte) against attained FLOP/s, log-log: the device's roofs for each peak its
     operators use (solid: attainable with the profile's efficiencies; dotted: datasheet) and one marker per
@@ -95,14 +125,19 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
         rows = [r for r in ops if r["stage"] == stage]
         if not rows:
             continue
+        labels, positions = _cluster_labels(
+            [r["arithmetic_intensity"] for r in rows],
+            [r["flops"] / r["time_s"] for r in rows],
+            [r["name"] for r in rows],
+        )
         fig.add_trace(
             go.Scatter(
                 x=[r["arithmetic_intensity"] for r in rows],
                 y=[r["flops"] / r["time_s"] / units.TFLOPS for r in rows],
                 mode="markers+text",
                 name=stage if stage == "prefill" else "decode (one step)",
-                text=[r["name"] for r in rows],
-                textposition="top center",
+                text=labels,
+                textposition=positions,
                 textfont={"size": 9},
                 customdata=[
                     [
@@ -111,10 +146,12 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
                         r["memory_bytes"] / units.GB,
                         r["time_s"] / units.MS,
                         r["bound"],
+                        r["name"],
                     ]
                     for r in rows
                 ],
-                hovertemplate="<b>%{text}</b> (" + stage + ")<br>× %{customdata[0]:.4g}<br>%{customdata[1]:.4g} GFLOP"
+                hovertemplate="<b>%{customdata[5]}</b> (" + stage + ")<br>× %{customdata[0]:.4g}<br>"
+                "%{customdata[1]:.4g} GFLOP"
                 " · %{customdata[2]:.4g} GB<br>%{customdata[3]:.4g} ms · %{customdata[4]}-bound<br>"
                 "%{x:.4g} FLOP/byte · %{y:.4g} TFLOP/s<extra></extra>",
                 marker={

@@ -247,3 +247,15 @@ def test_a_log_axis_of_a_few_decades_writes_its_labels_in_full() -> None:
     assert axis_type(True, (0.0, 4.5)) == {"type": "log"}
     assert axis_type(True, values=[1200.0, 2500.0]) == {"type": "log"}  # one label in range: plotly's own
     assert axis_type(False) == {"type": "linear"}
+
+
+def test_operators_on_one_point_of_the_roofline_share_a_label() -> None:
+    """q_proj and o_proj (or gate, up and down) sit on one point: one label names them, on the first; a
+    label that would sit on its neighbour's goes below its marker."""
+    from dse.report._config import _cluster_labels
+
+    x, y = [3000.0, 3000.0, 6000.0, 6000.0, 6000.0, 1.0], [1.2e15, 1.2e15, 1.2e15, 1.2e15, 1.2e15, 1e12]
+    names = ["q_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "norm"]
+    labels, positions = _cluster_labels(x, y, names)
+    assert labels == ["q_proj, o_proj", "", "gate_proj, up_proj +1", "", "", "norm"]
+    assert positions[0] == "top center" and positions[2] == "bottom center" and positions[5] == "top center"
