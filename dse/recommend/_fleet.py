@@ -520,7 +520,8 @@ def _why_not(grid: Grid, rows: np.ndarray, request: Request, limited: np.ndarray
         codes, counts = np.unique(grid.reason[rows], return_counts=True)
         memory = [c for c in codes if c in (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED)]
         code = memory[0] if memory else codes[np.argmax(counts)]
-        return f"memory: {REASON_TEXT[Reason(int(code))]} in every configuration tried", np.inf
+        kind = "memory" if memory else "cannot run"
+        return f"{kind}: {REASON_TEXT[Reason(int(code))]} in every configuration tried", np.inf
     at = " (a lone request)" if request.scheduler == "continuous" else ""
     if request.ttft_s is not None and (fastest := np.nanmin(grid.ttft_s[fits])) > request.ttft_s:
         return f"ttft: fastest TTFT{at} {fastest:.3g} s > SLO {request.ttft_s:g} s", fastest / request.ttft_s

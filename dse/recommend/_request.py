@@ -258,12 +258,22 @@ def read_traffic(path: str, model: str) -> Traffic:
 
 @functools.lru_cache(maxsize=32)
 def law_traffic(prompts: LengthLaw, outputs: LengthLaw, model: str) -> Traffic:
-    """The lengths of numbers of tokens or laws (``dse.space.law_lengths``); where they vary, the longest
-    request must fit in ``model``'s context (``dse.space.beyond_context``; the error names the longer law)."""
+    """The lengths of numbers of tokens or laws (``dse.space.law_lengths``); the longest request must fit in
+    ``model``'s context (``dse.space.beyond_context`` where they vary; the error names the longer law): one
+    request's lengths, which no hardware serves beyond it, are an input error here, not a reason per
+    hardware."""
     traffic = Traffic(law_lengths(prompts), law_lengths(outputs), 0.0, 1.0)
-    if not traffic.varies:
-        return traffic
     context = architecture(load_model(model)).max_position_embeddings
+    if not traffic.varies:
+        longest = traffic.prompts.largest + traffic.outputs.largest
+        if longest > context:
+            message = (
+                f"a request of {longest:,.0f} tokens (prompt {traffic.prompts.largest:,.0f} + output "
+                f"{traffic.outputs.largest:,.0f}) exceeds {model}'s context of {context:,} tokens"
+            )
+            field = "prompt_tokens" if traffic.prompts.largest >= traffic.outputs.largest else "output_tokens"
+            raise InputError(message, field=field)
+        return traffic
     why = beyond_context(traffic.prompts, traffic.outputs, context, model)
     if why is not None:
         laws = {"prompt_tokens": traffic.prompts, "output_tokens": traffic.outputs}

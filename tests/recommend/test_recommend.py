@@ -578,9 +578,10 @@ def test_laws_are_described_and_their_tail_costs_more_than_their_mean() -> None:
             ["prompt_tokens", "context of 131,072"],
         ),
         ({"distribution": "uniform", "min": 1}, ["prompt_tokens.uniform.max", "required"]),
+        (200_000, ["prompt_tokens", "a request of 200,250 tokens", "context of 131,072"]),  # no hardware serves it
     ],
 )
-def test_bad_laws_name_the_field(law: dict[str, object], expected: list[str]) -> None:
+def test_bad_laws_name_the_field(law: dict[str, object] | int, expected: list[str]) -> None:
     with pytest.raises(InputError) as info:
         make_request(**BASE | {"prompt_tokens": law})
     for part in expected:
