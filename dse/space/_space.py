@@ -137,8 +137,9 @@ class Space:
     (hardware x (quant, kv) x flash_attention x tp x pp x ep x kv_block_size x kv_offload x kv_budget
     x replicas x batch; stable across runs and engines). Static pruning drops every combination
     of all but batch that cannot run at its smallest batch, and every batch above the largest that can fit
-    in memory (the cost model's ``max_batch`` at the smallest batch, an upper bound at every batch); the
-    rest is enumerated by ``index`` in 0..size-1.
+    in memory (the cost model's ``max_batch`` at the smallest batch, an upper bound at every batch), and keeps
+    one candidate of those that differ only in settings they do not use; the rest is enumerated by ``index``
+    in 0..size-1. ``representative_ids`` maps any id of the full product onto it (what samplers propose).
     """
 
     record: SpaceRecord
@@ -224,6 +225,34 @@ class Space:
                 code = np.zeros_like(rest)
             codes.append(code)
         return (rest, *reversed(codes))
+
+    def allowed_batches(self, combos: np.ndarray) -> np.ndarray:
+        """How many of the smallest batch values each combination (rows of codes of every dimension but batch)
+        keeps after static pruning: 0 for a pruned combination, or one that is not its own representative."""
+        keys, wanted = self._combo_keys, self._combo_key(combos)
+        if not len(keys):
+            return np.zeros(len(wanted), dtype=np.int64)
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return np.where(keys[at] == wanted, self.combo_batches[at], 0)
+
+    def representative_ids(self, ids: np.ndarray) -> np.ndarray:
+        """The candidate of the statically pruned space that each candidate id of the full product is: itself,
+        or, where a setting the candidate does not use sits at another value (or the batch does not apply), the
+        one candidate the enumeration keeps for it; -1 where static pruning removed it (a pruned combination,
+        or a batch above the largest that fits in memory)."""
+        codes = self.codes_of_ids(ids)
+        served, combos = _representatives(self.settings, np.stack(codes[:-1], axis=1), self.record.choices.hardware)
+        batch = np.where(served, 0, codes[-1])
+        inside = batch < self.allowed_batches(combos)
+        return np.where(inside, self.candidate_ids(*combos.T, batch), -1)
+
+    @functools.cached_property
+    def _combo_keys(self) -> np.ndarray:
+        """Ids at batch code 0 of the combinations that survive pruning, ascending (they are kept in id order)."""
+        return self._combo_key(self.combo_codes)
+
+    def _combo_key(self, combos: np.ndarray) -> np.ndarray:
+        return self.candidate_ids(*combos.T, np.zeros(len(combos), dtype=np.int64))
 
     def evaluate_codes(self, *codes: np.ndarray) -> dict[str, Any]:
         """Parameters, every canonical metric, feasibility (cost model, SLOs, constraints) and reason."""
@@ -487,33 +516,42 @@ def _number(value: float | None) -> float:
     return np.nan if value is None else float(value)
 
 
-def _ignored_settings(
+def _representatives(
     settings: dict[str, tuple[Any, ...]], grid: np.ndarray, hardware: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Per combination: ``batch`` where the batch does not apply (continuous batching and disaggregated pools
-    hold what the load needs); ``repeated`` where a setting the combination does not use sits at another
-    value than its first (serving settings of a static batch, the prefill pool's of aggregated serving, the
-    draft without draft tokens), or names what its null means (a prefill pool's tp equal to ``tp``, its
-    hardware equal to ``hardware``): the same candidate again, enumerated once."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per combination (rows of ``grid``: codes of every dimension but batch), whether the batch does not apply
+    (continuous batching and disaggregated pools hold what the load needs), and the codes of the combination
+    that stands for it: every setting the combination does not use at its first value (serving settings of a
+    static batch, the prefill pool's of aggregated serving, the draft without draft tokens, the scheduler of
+    disaggregated pools, which batch continuously whatever it says), and null where a value names what null
+    means (a prefill pool's tp equal to ``tp``, its hardware equal to ``hardware``). A combination whose
+    representative differs is the same candidate again, enumerated once."""
 
     def value(name: str) -> np.ndarray:
         return np.asarray(settings[name], dtype=object)[grid[:, DIMENSIONS.index(name)]]
-
-    def moved(name: str) -> np.ndarray:
-        return grid[:, DIMENSIONS.index(name)] > 0
 
     continuous = value("scheduler") == "continuous"
     disaggregated = value("mode") == "disaggregated"
     served = continuous | disaggregated
     speculating = np.asarray([v > 0 for v in value("spec_tokens")], dtype=bool)
-    repeated = ~served & (moved("max_num_seqs") | moved("chunk_tokens"))
-    repeated |= ~disaggregated & (moved("prefill_replicas") | moved("prefill_hardware") | moved("prefill_tp"))
     own = np.asarray(hardware, dtype=object)[grid[:, DIMENSIONS.index("hardware")]]
+    unused = {
+        "max_num_seqs": ~served,
+        "chunk_tokens": ~served,
+        "prefill_replicas": ~disaggregated,
+        "prefill_hardware": ~disaggregated,
+        "prefill_tp": ~disaggregated,
+        "draft": ~speculating,
+        "scheduler": disaggregated,
+    }
+    out = grid.copy()
+    for name, mask in unused.items():
+        out[mask, DIMENSIONS.index(name)] = 0
     for name, same in (("prefill_tp", value("tp")), ("prefill_hardware", own)):  # what null says again
-        repeated |= disaggregated & np.equal(value(name), same) & (None in settings[name])
-    repeated |= ~speculating & moved("draft")
-    repeated |= disaggregated & moved("scheduler")  # disaggregated pools batch continuously, whatever it says
-    return {"batch": served, "repeated": repeated}
+        if None in settings[name]:
+            says_null = disaggregated & np.equal(value(name), same)
+            out[says_null, DIMENSIONS.index(name)] = settings[name].index(None)
+    return served, out
 
 
 def _batches(record: SpaceRecord) -> np.ndarray:
@@ -548,9 +586,9 @@ def build_space(record: SpaceRecord, *, source: str = "<space>", path: Path | No
     runnable = smallest["cost_model_feasible"] | overloaded
     max_batch = smallest["max_batch"]  # an upper bound that holds at every batch (see MemoryBreakdown)
     allowed = np.where(runnable, np.searchsorted(batches, max_batch, side="right"), 0)
-    ignored = _ignored_settings(settings, grid, record.choices.hardware)
-    allowed = np.where(ignored["batch"], runnable.astype(np.int64), allowed)  # the batch does not apply
-    repeated = ignored["repeated"]  # a setting the candidate does not use, at another value than its first
+    served, representative = _representatives(settings, grid, record.choices.hardware)
+    allowed = np.where(served, runnable.astype(np.int64), allowed)  # the batch does not apply
+    repeated = np.any(representative != grid, axis=1)  # the same candidate as its representative
     keep = (allowed > 0) & ~repeated
     pruned = tuple(
         draft.pruned_entry(grid[i], str(cand_reason[i] or "no batch fits in memory"))

@@ -149,3 +149,33 @@ def test_a_ttft_slo_at_a_confidence_takes_the_prefill_hardwares_residuals(tmp_pa
     between = float(ttft * (a100 + h200) / 2.0)
     feasible = space(between).evaluate_index(np.arange(1))["feasible"][0]
     assert feasible == (a100 < h200)
+
+
+def test_every_candidate_of_the_full_product_maps_onto_the_pruned_space(tmp_path: Path) -> None:
+    """What a sampler proposes is the enumerated candidate it equals (the same metrics), or was pruned (-1,
+    and infeasible): bf16 weights of a 70B model fit no H100, 4,096 sequences fit no memory, settings a
+    candidate does not use (and a prefill tp equal to tp) name another candidate's metrics."""
+    space = _space(
+        tmp_path,
+        model="llama-3.1-70b",
+        choices={
+            "quant": ["bf16", "w4a16"],
+            "scheduler": ["static", "continuous"],
+            "max_num_seqs": [64, 256],
+            "mode": ["aggregated", "disaggregated"],
+            "prefill_tp": [1, None],
+            "batch": [1, 16, 4096],
+        },
+    )
+    enumerated = space.candidate_ids(*space.codes_of_index(np.arange(space.size)))
+    np.testing.assert_array_equal(space.representative_ids(enumerated), enumerated)
+    every = np.arange(space.full_size)
+    mapped = space.representative_ids(every)
+    assert set(mapped.tolist()) == {-1, *enumerated.tolist()}
+    result = space.evaluate_codes(*space.codes_of_ids(every))
+    assert not result["cost_model_feasible"][mapped == -1].any()
+    moved = (mapped >= 0) & (mapped != every)
+    assert moved.sum() > space.size  # most candidates of this product repeat another
+    again = space.evaluate_codes(*space.codes_of_ids(mapped[moved]))
+    for metric in ("max_request_rate", "ttft_s", "tpot_s", "devices", "memory_per_device_bytes"):  # rounding apart
+        np.testing.assert_allclose(again[metric], result[metric][moved], rtol=1e-12, err_msg=metric)
