@@ -4,7 +4,8 @@ Multivariate TPE proposes the first ``tpe_trials`` trials (it models the dimensi
 genetic algorithm can only stumble on); NSGA-II takes over after, because TPE's cost per trial grows with
 the history while NSGA-II's does not. Every trial gets every constraint through ``trial.set_constraint``,
 cache hits included (in Optuna 5 a trial without constraints counts as feasible). A candidate already
-evaluated is served from the cache, never evaluated twice.
+evaluated is served from the cache, never evaluated twice. Trials are mapped onto the statically pruned space
+the exhaustive engine enumerates: one whose parameters the pruning removed is told infeasible, not evaluated.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from dse.space import SETTINGS, Space
 
 UNKNOWN_PENALTY = 1e30
 """Objective value told for a metric the cost model cannot know (e.g. a price the catalog lacks)."""
+
+PRUNED = -1
+"""Candidate id of a trial whose parameters static pruning removed: told infeasible, never evaluated."""
 
 
 def distributions(space: Space) -> dict[str, Any]:
@@ -55,7 +59,12 @@ def distributions(space: Space) -> dict[str, Any]:
 
 
 def _ids(space: Space, params: list[dict[str, Any]]) -> np.ndarray:
-    """Candidate ids of trials' parameters (a dimension that is not sampled takes its one value)."""
+    """Candidate ids of trials' parameters (a dimension that is not sampled takes its one value) in the
+    statically pruned space (``Space.representative_ids``): ``PRUNED`` where static pruning removed them.
+
+    The samplers draw every dimension independently of the others, so they propose combinations the pruning
+    removed (weights that do not fit), batches above the largest that fits, and settings a candidate does not
+    use; only what the exhaustive engine would evaluate is evaluated."""
     choices = space.record.choices
 
     def codes(name: str, values: tuple[Any, ...] | list[Any]) -> np.ndarray:
@@ -69,7 +78,7 @@ def _ids(space: Space, params: list[dict[str, Any]]) -> np.ndarray:
     )
     settings = [codes(name, space.settings[name]) for name in SETTINGS]
     batch = np.searchsorted(space.batches, [p.get("batch", int(space.batches[0])) for p in params])
-    return space.candidate_ids(hw, num, *settings, batch)
+    return space.representative_ids(space.candidate_ids(hw, num, *settings, batch))
 
 
 def constraint_values(columns: dict[str, Any], space: Space) -> dict[str, np.ndarray]:
@@ -98,7 +107,8 @@ class OptunaSearch:
     seed: int
     study: Any = None
     told: dict[int, tuple[list[float], dict[str, float]]] = field(default_factory=dict)
-    """Cache: candidate id -> (objective values, constraints) of every candidate evaluated so far."""
+    """Cache: candidate id -> (objective values, constraints) of every candidate evaluated so far, and of
+    ``PRUNED`` (infeasible, every metric unknown)."""
     pending: list[Any] = field(default_factory=list)
     """Trials of the current batch, asked but not yet told."""
 
@@ -118,6 +128,7 @@ class OptunaSearch:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.study.set_metric_names([o.metric for o in self.space.record.objectives])
         self.dims = distributions(self.space)
+        self.record(_pruned_row(self.space))
 
     def resume(self, previous: list[Any]) -> None:
         """Continue from trials of an earlier run (e.g. loaded from its journal)."""
@@ -169,9 +180,11 @@ class OptunaSearch:
             self.told[int(cid)] = ([float(v) for v in values[row]], {k: float(c[row]) for k, c in constraints.items()})
 
     def tell(self, trials: list[Any], ids: np.ndarray) -> None:
-        """Tell every trial its values and constraints (from the cache)."""
+        """Tell every trial its values and constraints (from the cache), and the candidate it stands for
+        (user attribute ``candidate_id``; None where static pruning removed it)."""
         for trial, cid in zip(trials, ids, strict=True):
             values, constraints = self.told[int(cid)]
+            trial.set_user_attr("candidate_id", None if cid == PRUNED else int(cid))
             for name, value in constraints.items():
                 trial.set_constraint(name, value if math.isfinite(value) else 1.0)
             self.study.tell(trial, values)
@@ -185,6 +198,13 @@ class OptunaSearch:
         path.unlink(missing_ok=True)
         storage = JournalStorage(JournalFileBackend(str(path)))
         optuna.copy_study(from_study_name=self.study.study_name, from_storage=self.study._storage, to_storage=storage)
+
+
+def _pruned_row(space: Space) -> dict[str, np.ndarray]:
+    """The columns ``PRUNED`` stands for: infeasible for the cost model, every objective and bound unknown."""
+    metrics = dict.fromkeys([*(o.metric for o in space.record.objectives), *(b[1] for b in space.bounds)])
+    row = {"candidate_id": np.asarray([PRUNED], dtype=np.int64), "cost_model_feasible": np.zeros(1, dtype=bool)}
+    return row | {metric: np.full(1, np.nan) for metric in metrics}
 
 
 POLISH_PER_TRIAL = 10
@@ -215,11 +235,10 @@ def batch_polish_ids(space: Space, columns: dict[str, Any], budget: int) -> np.n
     )
     best = np.full(len(configs), np.iinfo(np.int64).max)
     np.minimum.at(best, inverse.ravel(), rank)
-    allowed = {tuple(c): int(n) for c, n in zip(space.combo_codes.tolist(), space.combo_batches.tolist(), strict=True)}
+    allowed = space.allowed_batches(configs)
     parts, spent = [np.zeros(0, dtype=np.int64)], 0
     for index in np.lexsort((-counts, best)):
-        config = configs[index]
-        n = allowed.get(tuple(config.tolist()), 0)
+        config, n = configs[index], int(allowed[index])
         if spent + n > budget:
             break
         parts.append(space.candidate_ids(*(np.full(n, c) for c in config), np.arange(n)))

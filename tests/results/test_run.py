@@ -331,6 +331,10 @@ def test_deployment_columns_survive_interrupt_and_resume(tmp_path: Path) -> None
     assert set(second.front["candidate_id"].tolist()) == set(whole.front["candidate_id"].tolist())
 
 
+def _deployments(trials: pd.DataFrame) -> list[tuple[object, ...]]:
+    return list(zip(trials["hardware"], trials["tp"], trials["ep"], trials["batch"], strict=True))
+
+
 def test_optuna_on_a_space_with_tp_and_ep(deployment_runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from dse.search import distributions
 
@@ -348,10 +352,13 @@ def test_optuna_on_a_space_with_tp_and_ep(deployment_runs, tmp_path: Path) -> No
         study_name="deepseek-v3-ep", storage=JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
     )
     trials = found.trials
-    evaluated = set(zip(trials["hardware"], trials["tp"], trials["ep"], trials["batch"], strict=True))
-    for trial in study.trials:  # every trial's parameters were evaluated as the candidate they name
-        p = trial.params
-        assert (p["hardware"], p["tp"], p["ep"], p["batch"]) in evaluated
+    evaluated = dict(zip(trials["candidate_id"], _deployments(trials), strict=True))
+    enumerated = set(_deployments(exact.trials))
+    for trial in study.trials:  # evaluated as the candidate it names, or not a candidate of the pruned space
+        p, cid = trial.params, trial.user_attrs["candidate_id"]
+        named = (p["hardware"], p["tp"], p["ep"], p["batch"])
+        assert evaluated[cid] == named if cid is not None else named not in enumerated
+    assert any(t.user_attrs["candidate_id"] is None for t in study.trials)  # some were pruned
     assert trials["candidate_id"].is_unique
     assert _ratio(found.front, exact) >= 0.99
 
