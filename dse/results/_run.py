@@ -118,11 +118,13 @@ class _Collector:
         directory: Path,
         previous: Columns | None,
         progress: Progress | None,
-        total: int | None,
+        exhaustive: bool,
         keep: str = "all",
         saved: dict[str, Any] | None = None,
     ) -> None:
-        self.space, self.directory, self.progress, self.total, self.keep = space, directory, progress, total, keep
+        self.space, self.directory, self.progress, self.keep = space, directory, progress, keep
+        self.exhaustive = exhaustive
+        """Whether the run evaluates the whole pruned space (then the time left can be told)."""
         self.started = time.monotonic()
         self.parts: list[Columns] = [previous] if previous is not None and len(previous["candidate_id"]) else []
         self.front: Columns | None = None
@@ -191,7 +193,7 @@ class _Collector:
             hv = hypervolume(points, Normalisation.of_front(points))
         return {
             "evaluated": self.evaluated,
-            "total": self.total,
+            "total": self.space.size,  # as the summary counts: candidates of the pruned space, whatever the engine
             "eta_s": self._eta_s(),
             "feasible": self.feasible,
             "front": len(front["candidate_id"]),
@@ -199,11 +201,11 @@ class _Collector:
         }
 
     def _eta_s(self) -> float | None:
-        """Seconds left at this session's rate, when the total is known (exhaustive runs)."""
+        """Seconds left at this session's rate, when the run evaluates the whole space (exhaustive runs)."""
         done, elapsed = self.evaluated - self.already, time.monotonic() - self.started
-        if self.total is None or done <= 0 or elapsed <= 0:
+        if not self.exhaustive or done <= 0 or elapsed <= 0:
             return None
-        return max(self.total - self.evaluated, 0) / (done / elapsed)
+        return max(self.space.size - self.evaluated, 0) / (done / elapsed)
 
     def _kept(self, cols: Columns) -> Columns | None:
         """The rows of a chunk that ``keep`` keeps (none for ``front``: the front is kept apart)."""
@@ -313,8 +315,7 @@ def _execute(
     trials, front, the engine's export (complete runs), summary. The stop signals are held off for the whole
     of it: an interruption ends the search at the next chunk, never the writing."""
     engine = choose_engine(space, settings["engine"])
-    total = space.size if engine == "exhaustive" else None
-    collector = _Collector(space, directory, previous, progress, total, settings["keep"], saved)
+    collector = _Collector(space, directory, previous, progress, engine == "exhaustive", settings["keep"], saved)
     started = time.perf_counter()
     with interruptible(stop):
         pool = make_executor(settings["executor"], ray_address=settings["ray_address"])

@@ -39,12 +39,14 @@ def _enumerated(space: Space) -> set[int]:
 
 def test_optuna_evaluates_only_candidates_of_the_pruned_space(space: Space, tmp_path: Path) -> None:
     assert len(space.pruned) == 3 and space.size < space.full_size - 3 * len(space.batches)
-    found = dse.run(space, out=tmp_path, engine="optuna", trials=60, seed=1)
+    statuses: list[dict[str, object]] = []
+    found = dse.run(space, out=tmp_path, engine="optuna", trials=60, seed=1, progress=statuses.append)
     ids = found.columns["candidate_id"].tolist()
     assert set(ids) <= _enumerated(space) and len(ids) == len(set(ids))
     assert not np.any(found.columns["batch"] > found.columns["max_batch"])
     counts = found.summary["counts"]
     assert counts["evaluated"] == len(ids) <= counts["after_pruning"] == space.size
+    assert statuses and all(s["total"] == space.size and s["evaluated"] <= s["total"] for s in statuses)
 
 
 def test_optuna_trials_the_pruning_removed_are_told_infeasible(space: Space, tmp_path: Path) -> None:
