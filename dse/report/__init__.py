@@ -6,7 +6,15 @@ take its ``recommendation.json`` document instead, ``dse validate``'s its ``Vali
 inside the builders and writers, so ``import dse.report`` stays light (the CLI's answer table uses it).
 """
 
-from dse.report._answer import Pick, best_per_hardware, best_per_objective, knee, knee_position
+from dse.report._answer import (
+    TIE_RTOL,
+    Pick,
+    best_per_hardware,
+    best_per_objective,
+    knee,
+    knee_position,
+    lexicographic_best,
+)
 from dse.report._config import memory_chart, operator_group, roofline_chart, time_breakdown
 from dse.report._data import Bound, RunResults, SweepPoint, SweepResults, load_results
 from dse.report._html import Chart, write_html
@@ -60,6 +68,7 @@ __all__ = [
     "IMAGE_WIDTH",
     "PNG_SCALE",
     "REPORT",
+    "TIE_RTOL",
     "Bound",
     "Chart",
     "Display",
@@ -88,6 +97,7 @@ __all__ = [
     "hypervolume_history",
     "knee",
     "knee_position",
+    "lexicographic_best",
     "load_results",
     "memory_chart",
     "metric_value",

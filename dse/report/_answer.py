@@ -26,21 +26,41 @@ class Pick:
     """For a hardware without an answer: why (its most common infeasibility reason, with counts)."""
 
 
-def _lexicographic_best(points: np.ndarray) -> int:
-    """The row that is best on the first column, ties broken by the next (all columns minimised)."""
-    return int(np.lexsort(points.T[::-1])[0])
+TIE_RTOL = 1e-10
+"""Objective values this close (relative to the best) tie. One quantity reached by two paths of float arithmetic
+differs in its last bits (two formats' deployments sized for the same load cost the same, to 1e-16): the next
+objective must decide, not the rounding. The tolerance a resume calls two saved values the same with."""
+
+
+def lexicographic_best(points: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's best row: best on the first column, ties (within ``TIE_RTOL``) broken by the next, and so on;
+    then the exact lexicographic order among the rows left, then position. So no row of its group dominates the
+    pick. ``points`` (N x k) are finite and all minimised, ``groups`` (N) are codes 0..G-1. Returns (groups,
+    rows), each group once, in increasing order."""
+    rows = np.arange(len(points))
+    for column in points.T:
+        values, codes = column[rows], groups[rows]
+        best = np.full(int(groups.max(initial=-1)) + 1, np.inf)
+        np.minimum.at(best, codes, values)
+        rows = rows[values <= best[codes] + TIE_RTOL * np.abs(best[codes])]
+    rows = rows[np.lexsort((*points[rows].T[::-1], groups[rows]))]
+    found, first = np.unique(groups[rows], return_index=True)
+    return found, rows[first]
 
 
 def best_per_objective(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord]) -> list[Pick]:
-    """For each objective, the front member best on it (ties broken by the other objectives, in order)."""
+    """For each objective, the front member best on it (ties, within ``TIE_RTOL``, broken by the other objectives,
+    in order)."""
     if not len(front):
         return []
     points = objective_points(front, objectives)
+    one = np.zeros(len(front), dtype=np.intp)
     picks = []
     for i, objective in enumerate(objectives):
         order = [i, *(j for j in range(len(objectives)) if j != i)]
         role = f"{best_word(objective.maximize)} {DISPLAY[objective.metric].short}"
-        picks.append(Pick(role, front.iloc[_lexicographic_best(points[:, order])]))
+        _, (row,) = lexicographic_best(points[:, order], one)
+        picks.append(Pick(role, front.iloc[int(row)]))
     return picks
 
 
@@ -69,19 +89,19 @@ def knee(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord]) -> Pick | N
 def best_per_hardware(
     trials: pd.DataFrame, objectives: Sequence[ObjectiveRecord], hardware: Sequence[str], kept: str = "all"
 ) -> list[Pick]:
-    """For each hardware (in ``hardware``'s order), its best feasible configuration on the first objective (ties
-    broken by the others); feasible means every SLO and constraint met. A hardware with none gets its most
-    common infeasibility reason instead. ``kept`` is what the run kept of its trials (``--keep``): the search
-    is among those rows. Every column is read once (a run may hold millions of rows)."""
+    """For each hardware (in ``hardware``'s order), its best feasible configuration on the first objective (ties,
+    within ``TIE_RTOL``, broken by the others: ``lexicographic_best``); feasible means every SLO and constraint
+    met. A hardware with none gets its most common infeasibility reason instead. ``kept`` is what the run kept
+    of its trials (``--keep``): the search is among those rows. Every column is read once (a run may hold
+    millions of rows)."""
     codes, names = pd.factorize(trials["hardware"])
     feasible = trials["feasible"].to_numpy(dtype=bool)
     points = objective_points(trials, objectives)
     known = np.isfinite(points)
     usable = feasible & np.all(known, axis=1)
     rows = np.flatnonzero(usable)
-    order = rows[np.lexsort((*points[rows].T[::-1], codes[rows]))]
-    starts = np.flatnonzero(np.diff(codes[order], prepend=-1))  # sorted by hardware, then objectives:
-    best = {str(names[codes[order[s]]]): int(order[s]) for s in starts}  # each hardware's first row is its best
+    found, chosen = lexicographic_best(points[rows], codes[rows])
+    best = {str(names[code]): int(rows[row]) for code, row in zip(found, chosen, strict=True)}
     code_of = {str(name): i for i, name in enumerate(names)}
     reasons = None
     picks = []
