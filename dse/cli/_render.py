@@ -395,7 +395,7 @@ def _answer_table(run: Any) -> Table:
     sections = [
         best_per_objective(front, objectives),
         [point] if point else [],
-        best_per_hardware(trials, objectives, run.space.record.choices.hardware, run.summary.get("keep", "all")),
+        best_per_hardware(trials, objectives, run.space.record.choices.hardware, run.summary),
     ]
     per_hardware = f"{best_word(objectives[0].maximize)} {DISPLAY[objectives[0].metric].short} of it"
     for index, picks in enumerate(sections):

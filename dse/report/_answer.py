@@ -4,8 +4,10 @@ and each hardware's best configuration under the SLOs. The terminal, the report'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,13 +89,19 @@ def knee(front: pd.DataFrame, objectives: Sequence[ObjectiveRecord]) -> Pick | N
 
 
 def best_per_hardware(
-    trials: pd.DataFrame, objectives: Sequence[ObjectiveRecord], hardware: Sequence[str], kept: str = "all"
+    trials: pd.DataFrame,
+    objectives: Sequence[ObjectiveRecord],
+    hardware: Sequence[str],
+    summary: Mapping[str, Any] | None = None,
 ) -> list[Pick]:
     """For each hardware (in ``hardware``'s order), its best feasible configuration on the first objective (ties,
     within ``TIE_RTOL``, broken by the others: ``lexicographic_best``); feasible means every SLO and constraint
-    met. A hardware with none gets its most common infeasibility reason instead. ``kept`` is what the run kept
-    of its trials (``--keep``): the search is among those rows. Every column is read once (a run may hold
-    millions of rows)."""
+    met. A hardware with none gets why instead: its most common infeasibility reason, or its pruning reason.
+    ``summary`` is the run's ``summary.json``: its ``keep`` says what the run kept of its trials (the search is
+    among those rows), its ``pruned`` what was pruned before evaluation. Every column is read once (a run may
+    hold millions of rows)."""
+    summary = summary or {}
+    kept = str(summary.get("keep", "all"))
     codes, names = pd.factorize(trials["hardware"])
     feasible = trials["feasible"].to_numpy(dtype=bool)
     points = objective_points(trials, objectives)
@@ -103,6 +111,7 @@ def best_per_hardware(
     found, chosen = lexicographic_best(points[rows], codes[rows])
     best = {str(names[code]): int(rows[row]) for code, row in zip(found, chosen, strict=True)}
     code_of = {str(name): i for i, name in enumerate(names)}
+    pruned = _pruning_reasons(summary.get("pruned", ()))
     reasons = None
     picks = []
     for name in hardware:
@@ -113,11 +122,31 @@ def best_per_hardware(
         if reasons is None:
             reasons = trials["infeasible_reason"].to_numpy()
         note = _why_not(mine, feasible, known, reasons, objectives)
-        if note == "not evaluated" and kept != "all":
-            why = "it has none on the front" if kept == "front" else "none feasible"
-            note = f"none of its candidates kept (--keep {kept}): {why}"
+        if note == "not evaluated":
+            note = _not_evaluated(kept, pruned.get(name))
         picks.append(Pick(name, None, note))
     return picks
+
+
+def _pruning_reasons(entries: Iterable[Mapping[str, Any]]) -> dict[str, Counter[str]]:
+    """Pruned combinations (``summary.json``'s ``pruned``: one per combination of every choice but the batch)
+    counted by hardware and reason."""
+    out: dict[str, Counter[str]] = {}
+    for entry in entries:
+        out.setdefault(str(entry["hardware"]), Counter())[str(entry["reason"])] += 1
+    return out
+
+
+def _not_evaluated(kept: str, pruned: Counter[str] | None) -> str:
+    """Why a hardware has no row: pruned before evaluation (its most common reason, with counts), or not kept
+    (``--keep``), or not evaluated at all (an interrupted run, a search that did not reach it)."""
+    reason, count = pruned.most_common(1)[0] if pruned else ("", 0)
+    why_pruned = f"{reason} ({count:,} of {sum(pruned.values()):,} combinations)" if pruned else ""
+    if kept != "all":
+        why = "it has none on the front" if kept == "front" else "none feasible"
+        note = f"none of its candidates kept (--keep {kept}): {why}"
+        return f"{note}; pruned before evaluation: {why_pruned}" if pruned else note
+    return f"pruned before evaluation: {why_pruned}" if pruned else "not evaluated"
 
 
 def _why_not(
@@ -139,3 +168,16 @@ def _why_not(
         return f"{int(ok.sum()):,} feasible configurations, but {what} unknown (no price in the catalog?)"
     counts = pd.Series(reasons[mine]).fillna("unknown").value_counts()
     return f"no feasible configuration: {counts.index[0]} ({int(counts.iloc[0]):,} of {evaluated:,} candidates)"
+
+
+def empty_front(counts: Mapping[str, Any]) -> str:
+    """Why a run has no front, in one sentence, from ``summary.json``'s ``counts`` (evaluated, feasible,
+    after_pruning); each hardware's reason is its best-per-hardware note."""
+    evaluated, feasible = int(counts.get("evaluated", 0)), int(counts.get("feasible", 0))
+    if not evaluated:
+        if counts.get("after_pruning") == 0:
+            return "no feasible candidate: every candidate was pruned before evaluation (it cannot run)"
+        return "no candidate evaluated yet"
+    if not feasible:
+        return f"no feasible candidate: each of the {evaluated:,} evaluated breaks an SLO or constraint, or cannot run"
+    return f"no front: each of the {feasible:,} feasible candidates has an objective unknown"

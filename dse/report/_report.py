@@ -93,7 +93,7 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
         figure = pareto_scatter_3d(run.trials, run.front, metrics[:3], hardware=run.hardware, quants=run.quants)
         charts.append(Chart("pareto-3d", "The front in three objectives", figure, "Drag to rotate, scroll to zoom."))
     first = run.objectives[0]
-    picks = best_per_hardware(run.trials, run.objectives, run.hardware, run.summary.get("keep", "all"))
+    picks = best_per_hardware(run.trials, run.objectives, run.hardware, run.summary)
     figure = best_per_hardware_chart(picks, first, run.trials)
     charts.append(Chart("best-per-hardware", f"Best per hardware, by {DISPLAY[first.metric].title}", figure))
     shown = list(dict.fromkeys([*metrics, "ttft_s", "tpot_s"]))
@@ -187,7 +187,7 @@ def run_summary(run: RunResults) -> str:
         ("knee of the front (closest to the ideal point, docs/report.md)", [point] if point else []),
         (
             f"best per hardware by {DISPLAY[run.objectives[0].metric].title} (every SLO met)",
-            best_per_hardware(run.trials, run.objectives, run.hardware, run.summary.get("keep", "all")),
+            best_per_hardware(run.trials, run.objectives, run.hardware, run.summary),
         ),
     ]
     if not len(run.front):

@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dse.report import TIE_RTOL, best_per_hardware, best_per_objective, knee_position, lexicographic_best
+from dse.report import (
+    TIE_RTOL,
+    best_per_hardware,
+    best_per_objective,
+    empty_front,
+    knee_position,
+    lexicographic_best,
+)
 from dse.space import ObjectiveRecord
 
 TPOT_THROUGHPUT = [ObjectiveRecord(metric="tpot_s"), ObjectiveRecord(metric="throughput_tokens_per_s_per_device")]
@@ -46,6 +53,31 @@ def test_best_per_hardware_uses_feasible_rows_and_explains_the_rest() -> None:
     assert b.row is not None and b.row["candidate_id"] == 2
     assert a.row is not None and a.row["candidate_id"] == 0
     assert d.row is None and d.note == "not evaluated"
+
+
+def test_best_per_hardware_gives_the_pruning_reasons_of_hardware_not_evaluated() -> None:
+    pruned = [
+        {"hardware": "d", "reason": "tp must divide the attention heads"},
+        {"hardware": "d", "reason": "tp must divide the attention heads"},
+        {"hardware": "d", "reason": "weights exceed memory"},
+        {"hardware": "a", "reason": "weights exceed memory"},  # a was evaluated too: its rows answer
+    ]
+    picks = best_per_hardware(_trials(), TPOT_THROUGHPUT, ["a", "d"], {"keep": "all", "pruned": pruned})
+    assert picks[0].row is not None
+    assert picks[1].note == "pruned before evaluation: tp must divide the attention heads (2 of 3 combinations)"
+    kept = best_per_hardware(_trials(), TPOT_THROUGHPUT, ["d"], {"keep": "feasible", "pruned": pruned})
+    assert kept[0].note.startswith("none of its candidates kept (--keep feasible): none feasible; pruned before")
+
+
+def test_empty_front_says_why_from_the_counts() -> None:
+    assert empty_front({"evaluated": 0, "feasible": 0, "after_pruning": 0}).endswith(
+        "pruned before evaluation (it cannot run)"
+    )
+    assert empty_front({"evaluated": 12, "feasible": 0}).startswith("no feasible candidate: each of the 12 evaluated")
+    assert (
+        empty_front({"evaluated": 12, "feasible": 3})
+        == "no front: each of the 3 feasible candidates has an objective unknown"
+    )
 
 
 def test_best_per_hardware_names_an_unknown_objective() -> None:
