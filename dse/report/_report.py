@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dse.errors import InputError
-from dse.report._answer import best_per_hardware, best_per_objective, knee
+from dse.report._answer import best_per_hardware, best_per_objective, empty_front, knee
 from dse.report._data import RunResults, SweepResults, load_results
 from dse.report._html import Chart, answer_table, facts_html, write_html
 from dse.report._labels import DISPLAY, metric_value, shown_parameters
@@ -76,6 +76,9 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
 
     charts, notes = [], []
     for px, py in _pairs(run, x, y):
+        if not len(run.trials):
+            notes.append(f"{DISPLAY[py].title} vs {DISPLAY[px].title}: left out, no candidate was evaluated")
+            continue
         if not (_known(run, px) and _known(run, py)):
             unknown = px if not _known(run, px) else py
             notes.append(
@@ -89,7 +92,7 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
         name = f"pareto-{_short(py)}-vs-{_short(px)}"
         charts.append(Chart(name, f"{DISPLAY[py].title} vs {DISPLAY[px].title}", figure, SCATTER_NOTE))
     metrics = [o.metric for o in run.objectives]
-    if len(metrics) >= 3:
+    if len(metrics) >= 3 and len(run.trials):
         figure = pareto_scatter_3d(run.trials, run.front, metrics[:3], hardware=run.hardware, quants=run.quants)
         charts.append(Chart("pareto-3d", "The front in three objectives", figure, "Drag to rotate, scroll to zoom."))
     first = run.objectives[0]
@@ -97,8 +100,11 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
     figure = best_per_hardware_chart(picks, first, run.trials)
     charts.append(Chart("best-per-hardware", f"Best per hardware, by {DISPLAY[first.metric].title}", figure))
     shown = list(dict.fromkeys([*metrics, "ttft_s", "tpot_s"]))
-    figure = parallel_coordinates(run.trials, run.front, shown, hardware=run.hardware, quants=run.quants)
-    charts.append(Chart("parallel-coordinates", "Choices and metrics", figure))
+    if run.trials["feasible"].any():
+        figure = parallel_coordinates(run.trials, run.front, shown, hardware=run.hardware, quants=run.quants)
+        charts.append(Chart("parallel-coordinates", "Choices and metrics", figure))
+    else:
+        notes.append("Choices and metrics: left out, no feasible configuration to draw")
     if "search" in set(run.trials.get("stage", [])):
         from dse.search import Normalisation
 
@@ -191,11 +197,19 @@ def run_summary(run: RunResults) -> str:
         ),
     ]
     if not len(run.front):
-        return (
-            "<p class='warn'>No feasible candidate: every configuration breaks a bound or does not fit.</p>"
-            + answer_table(sections[2:], metrics, parameters)
-        )
+        return _empty_front_html(run) + answer_table(sections[2:], metrics, parameters)
     return answer_table(sections, metrics, parameters)
+
+
+def _empty_front_html(run: RunResults) -> str:
+    why = empty_front(_counts(run))
+    return f"<p class='warn'>{html.escape(why[0].upper() + why[1:])}.</p>"
+
+
+def _counts(run: RunResults) -> dict[str, Any]:
+    """``summary.json``'s counts, or what the trials tell of them (an interrupted run may have no summary)."""
+    trials = run.trials
+    return run.summary.get("counts") or {"evaluated": len(trials), "feasible": int(trials["feasible"].sum())}
 
 
 def _run_page(run: RunResults, charts: Sequence[Chart], notes: Sequence[str], path: Path) -> Path:
@@ -232,7 +246,8 @@ def _sweep_page(sweep: SweepResults, charts: Sequence[Chart], path: Path) -> Pat
             ("best per objective", best_per_objective(run.front, run.objectives)),
             ("knee", [point] if point else []),
         ]
-        summary.append(f"<h3>{html.escape(label)}</h3>" + answer_table(sections, metrics, shown_parameters(run.trials)))
+        table = answer_table(sections, metrics, shown_parameters(run.trials))
+        summary.append(f"<h3>{html.escape(label)}</h3>" + (table if len(run.front) else _empty_front_html(run)))
     return write_html(
         path,
         f"dse sweep report: {sweep.name}",

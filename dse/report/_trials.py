@@ -76,6 +76,8 @@ def _category_axis(name: str, values: pd.Series, order: Sequence[str] | None) ->
 def _batch_axis(values: pd.Series) -> dict[str, Any]:
     """Batch on a log2 scale (parcoords has no log axis), labelled at powers of two."""
     logged = np.log2(values.to_numpy(dtype=float))
+    if not len(logged):  # nothing to draw: no ticks (reductions of an empty array raise)
+        return {"label": "batch", "values": logged, "tickvals": [], "ticktext": []}
     ticks = np.arange(np.floor(logged.min()), np.ceil(logged.max()) + 1)
     return {"label": "batch", "values": logged, "tickvals": ticks, "ticktext": [f"{2**t:g}" for t in ticks]}
 

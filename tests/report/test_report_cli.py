@@ -102,3 +102,41 @@ def test_the_report_says_where_the_slos_are_read(capsys: pytest.CaptureFixture[s
     assert code == 0
     html = (tmp_path / "run" / "report.html").read_text()
     assert "TTFT and TPOT at p90 of the load under continuous batching" in html
+
+
+def _space(tmp_path: Path, old: str, new: str) -> Path:
+    text = QUICKSTART.read_text()
+    assert old in text
+    space = tmp_path / "space.yaml"
+    space.write_text(text.replace(old, new))
+    return space
+
+
+NO_FEASIBLE = ("tpot_s: 0.05}", "tpot_s: 0.000000001}")
+PRUNED_WHOLE = ("  kv: [null, fp8]", "  tp: [3]\n  kv: [null, fp8]")
+TP_HEADS = "pruned before evaluation: tp must divide the attention heads"
+
+
+def test_the_report_of_a_run_without_a_feasible_candidate_says_why(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = _run(capsys, "run", str(_space(tmp_path, *NO_FEASIBLE)), "--out", str(tmp_path / "run"), "--report")
+    assert code == 0 and "Traceback" not in err
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "No feasible candidate: each of the 4,312 evaluated breaks an SLO or constraint" in html
+    assert "no feasible configuration: slo ttft_s: above 2 (197 of 277 candidates)" in html
+    assert "Choices and metrics: left out, no feasible configuration to draw" in html
+    code, _, err = _run(capsys, "report", str(tmp_path / "run"))
+    assert code == 0 and "Traceback" not in err
+
+
+def test_the_report_of_a_run_pruned_whole_gives_the_pruning_reasons(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    space = _space(tmp_path, *PRUNED_WHOLE)
+    code, _, err = _run(capsys, "run", str(space), "--out", str(tmp_path / "run"), "--report")
+    assert code == 0 and "Traceback" not in err
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "No feasible candidate: every candidate was pruned before evaluation" in html
+    assert html.count(TP_HEADS) >= 5 and "(8 of 8 combinations)" in html  # each hardware, table and chart
+    assert "left out, no candidate was evaluated" in html
