@@ -412,6 +412,19 @@ def _answer_table(run: Any) -> Table:
     return table
 
 
+def _why_table(run: Any) -> Table:
+    """Why each hardware has no answer (a run without a front): the notes of best per hardware."""
+    from dse.report import best_per_hardware
+
+    record = run.space.record
+    table = Table(title="Why, per hardware")
+    table.add_column("hardware")
+    table.add_column("why")
+    for pick in best_per_hardware(run.trials, record.objectives, record.choices.hardware, run.summary):
+        table.add_row(pick.role, pick.note)
+    return table
+
+
 def render_run(run: Any, top: int) -> None:
     """Summary line, the answer (best per objective, knee, best per hardware), and ``top`` rows of the front."""
     s = run.summary
@@ -424,7 +437,10 @@ def render_run(run: Any, top: int) -> None:
     )
     front = run.front
     if not len(front["candidate_id"]):
-        _console.print("[red]no feasible candidate[/]: see trials.parquet for the reasons")
+        from dse.report import empty_front
+
+        _console.print(f"[red]{empty_front(c)}[/]")
+        _console.print(_why_table(run))
     else:
         _console.print(_answer_table(run))
     if top and len(front["candidate_id"]):

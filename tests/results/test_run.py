@@ -409,3 +409,41 @@ def test_a_sweep_over_lengths_finds_the_base_space_s_histogram(tmp_path: Path) -
     point = load_space(tmp_path / "out" / "point-001" / "space.yaml")
     assert point.lengths.prompts.mean == 1000.0 and point.lengths.outputs.mean == pytest.approx(100.0)
     assert set(result.table["sweep.workload.output_tokens"]) == {"100", "{distribution: uniform, max: 150, min: 50}"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "sentence", "why"),
+    [
+        (
+            "tpot_s: 0.05}",
+            "tpot_s: 0.000000001}",
+            "no feasible candidate: each of the 4,312 evaluated breaks an SLO or constraint, or cannot run",
+            "no feasible configuration: slo ttft_s: above 2 (",
+        ),
+        (
+            "  kv: [null, fp8]",
+            "  tp: [3]\n  kv: [null, fp8]",
+            "no feasible candidate: every candidate was pruned before evaluation (it cannot run)",
+            "pruned before evaluation: tp must divide the attention heads",
+        ),
+    ],
+)
+def test_cli_run_without_a_feasible_candidate_prints_why_per_hardware(
+    tmp_path: Path, old: str, new: str, sentence: str, why: str
+) -> None:
+    """Where everything was pruned, trials.parquet has no rows: the reasons must be in the answer itself."""
+    text = QUICKSTART.read_text()
+    assert old in text
+    space = tmp_path / "space.yaml"
+    space.write_text(text.replace(old, new))
+    done = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "run", str(space), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"PYTHONPATH": str(ROOT), "COLUMNS": "250"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert sentence in done.stdout and "see trials.parquet" not in done.stdout
+    assert "Why, per hardware" in done.stdout
+    assert sum(why in line for line in done.stdout.splitlines()) == 5  # one line per hardware
