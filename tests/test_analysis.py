@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dse.catalog import catalog_root
+from dse.catalog import catalog_root, hardware_catalog, load_target, system_catalog
+from dse.costmodel import CostAssumptions
 from dse.errors import InputError
-from dse.scoring import analyze, evaluate
+from dse.scoring import analyze, evaluate, target_prices, unpriced_reason
+from dse.scoring._build import target_costs
 
 DEPLOYMENTS = [
     {"model": "llama-3.1-70b", "hardware": "dgx-h100", "tp": 4, "batch": 16},
@@ -205,3 +208,24 @@ def test_analyze_agrees_with_evaluate(config: dict[str, Any]) -> None:
         else:
             assert row[name] == pytest.approx(one[name], rel=1e-12), name
     assert row["max_batch"] == one["memory"]["max_batch"] and row["feasible"] == one["feasible"]
+
+
+@pytest.mark.parametrize("pricing", ["rent-on-demand", "rent-reserved", "buy"])
+def test_a_price_is_unknown_exactly_where_a_reason_says_what_is_missing(pricing: str) -> None:
+    """For every accelerator and system of the catalog, the reason agrees with the cost model's own figure."""
+    costs = CostAssumptions(pricing=pricing)  # type: ignore[arg-type]
+    for ref in [*hardware_catalog(), *system_catalog()]:
+        target = load_target(ref)
+        _, price = target_costs(target, costs)
+        reason = unpriced_reason(target_prices(target, costs), costs)
+        assert (reason is None) == math.isfinite(price), (ref, reason, price)
+
+
+def test_analyze_says_which_figure_its_pricing_lacks() -> None:
+    """apple-m4-max has a purchase price but no TDP: buy pricing cannot count its electricity."""
+    bought = analyze(model="llama-3.1-8b", hardware="apple-m4-max", costs=CostAssumptions(pricing="buy")).to_dict()
+    assert bought["usd_per_hour"] is None or math.isnan(bought["usd_per_hour"])
+    assert bought["unpriced_reason"] == "no power figure (TDP or system power) for its electricity under buy pricing"
+    rented = analyze(model="llama-3.1-8b", hardware="apple-m4-max").to_dict()
+    assert rented["unpriced_reason"] == "no on-demand rent price in the price catalog"
+    assert analyze(model="llama-3.1-8b", hardware="h100-sxm").to_dict()["unpriced_reason"] is None

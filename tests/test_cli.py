@@ -193,6 +193,13 @@ def test_human_readable_report(capsys: pytest.CaptureFixture[str]) -> None:
         assert needle in out
 
 
+def test_analyze_says_which_figure_an_unknown_price_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("analyze", "--model", "llama-3.1-8b", "--hardware", "apple-m4-max", "--pricing", "buy")
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0
+    assert "price unknown: no power figure (TDP or system power) for its electricity under buy pricing" in out
+
+
 @pytest.mark.parametrize("table", ["hardware", "models", "quant", "systems", "profiles"])
 def test_catalog_listings(capsys: pytest.CaptureFixture[str], table: str) -> None:
     code, out, _ = _run(capsys, "catalog", table, "--format", "json")

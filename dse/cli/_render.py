@@ -314,6 +314,8 @@ def render_analysis(data: dict[str, Any]) -> None:
     if not data["feasible"]:
         summary.title = "[red]not achievable[/] (infeasible configuration)"
     _console.print(summary)
+    if data.get("unpriced_reason"):
+        _console.print(f"price unknown: {data['unpriced_reason']}")
     if "continuous" in data:
         _console.print(_serving_line(data))
     _console.print(_memory_table(data["memory"]))

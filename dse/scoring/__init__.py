@@ -19,6 +19,7 @@ from dse.scoring._build import (
     scenario_rent,
     target_prices,
     target_profiles,
+    unpriced_reason,
 )
 from dse.scoring._draft import draft_figures, with_draft
 from dse.scoring._frame import OUTPUT_COLUMNS, evaluate
@@ -86,6 +87,7 @@ __all__ = [
     "target_prices",
     "target_profiles",
     "target_ratios",
+    "unpriced_reason",
     "with_defaults",
     "with_draft",
 ]

@@ -4,6 +4,7 @@ communication, and a per-operator table that adds up to each phase."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,15 @@ from dse.costmodel.physics.parallel import pass_imbalance
 from dse.costmodel.physics.roofline import ROOFS, arithmetic_intensity, bound
 from dse.errors import AssumptionWarning, InputError
 from dse.scoring._build import (
+    Target,
     architecture,
     build_candidates,
     numerics_table,
     pool_targets,
     prefilling,
+    target_prices,
     target_profiles,
+    unpriced_reason,
 )
 from dse.scoring._draft import with_draft
 from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_speculation
@@ -187,6 +191,8 @@ class Analysis:
     """Whether the accelerator was measured in the fit of the profile used."""
     ratios: dict[str, Ratios] | None = None
     """measured / predicted at p10, p50, p90 per quantity (``interval_ratios``)."""
+    unpriced_reason: str | None = None
+    """What the pricing lacks to price the deployment (``unpriced_reason``); None when it has a price."""
 
     def _deployment(self) -> dict[str, Any]:
         ev, i = self.evaluation, self.inputs
@@ -321,6 +327,7 @@ class Analysis:
             out["intervals"]["throughput_tokens_per_s"] = [predicted["throughput_tokens_per_s"]] * 2
         if ev.serving is not None:
             out |= continuous_dict(ev.serving)
+        out["unpriced_reason"] = self.unpriced_reason
         out["feasible"] = bool(m.feasible)
         out["infeasible_reason"] = REASON_TEXT[Reason(int(m.reason))]
         passes = float(ev.layout.micro_batches)
@@ -514,4 +521,15 @@ def analyze(
         comm_overlap=float(row.comm_overlap),
         calibrated=calibrated,
         ratios=ratios,
+        unpriced_reason=_unpriced([targets[i] for i in sorted({int(hw_codes[0]), prefill})], costs),
     )
+
+
+def _unpriced(targets: Sequence[Target], costs: CostAssumptions) -> str | None:
+    """What the pricing lacks to price any of the deployment's targets (a disaggregated one may have two: each
+    is then named)."""
+    reasons = [(target[0].id, unpriced_reason(target_prices(target, costs), costs)) for target in targets]
+    missing = [(name, why) for name, why in reasons if why]
+    if len(targets) == 1 or not missing:
+        return missing[0][1] if missing else None
+    return "; ".join(f"{name}: {why}" for name, why in missing)

@@ -238,6 +238,18 @@ def scenario_rent(prices: DevicePrices, costs: CostAssumptions) -> Price | None:
     return rent
 
 
+def unpriced_reason(prices: DevicePrices, costs: CostAssumptions) -> str | None:
+    """What ``costs``' pricing lacks to price a device of this target, in words (its $ per device-hour is then
+    NaN, and every cost metric with it); None when it has a price. Buy pricing needs a purchase price and a
+    power figure, for the electricity (``usd_per_device_hour``)."""
+    if costs.scenario != "buy":
+        term = costs.reserved_term if costs.scenario == "rent-reserved" else "on-demand"
+        return None if scenario_rent(prices, costs) is not None else f"no {term} rent price in the price catalog"
+    missing = ["no purchase price"] if prices.capex is None else []
+    missing += ["no power figure (TDP or system power) for its electricity"] if prices.power_w is None else []
+    return f"{' and '.join(missing)} under buy pricing" if missing else None
+
+
 def target_costs(target: Target, costs: CostAssumptions) -> tuple[float, float]:
     """(power of one device with its host share in W, $ per device-hour in ``costs``' pricing) of a target;
     NaN where unknown."""
