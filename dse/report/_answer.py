@@ -28,6 +28,10 @@ class Pick:
     """For a hardware without an answer: why (its most common infeasibility reason, with counts)."""
 
 
+PRICED = frozenset({"usd_per_hour", "usd_per_million_tokens"})
+"""The metrics a hardware's price enters: unknown where its pricing has none (``summary.json``'s ``unpriced``
+says why)."""
+
 TIE_RTOL = 1e-10
 """Objective values this close (relative to the best) tie. One quantity reached by two paths of float arithmetic
 differs in its last bits (two formats' deployments sized for the same load cost the same, to 1e-16): the next
@@ -112,6 +116,7 @@ def best_per_hardware(
     best = {str(names[code]): int(rows[row]) for code, row in zip(found, chosen, strict=True)}
     code_of = {str(name): i for i, name in enumerate(names)}
     pruned = _pruning_reasons(summary.get("pruned", ()))
+    unpriced = summary.get("unpriced", {})
     reasons = None
     picks = []
     for name in hardware:
@@ -121,7 +126,7 @@ def best_per_hardware(
         mine = codes == code_of.get(name, -2)
         if reasons is None:
             reasons = trials["infeasible_reason"].to_numpy()
-        note = _why_not(mine, feasible, known, reasons, objectives)
+        note = _why_not(mine, feasible, known, reasons, objectives, unpriced.get(name))
         if note == "not evaluated":
             note = _not_evaluated(kept, pruned.get(name))
         picks.append(Pick(name, None, note))
@@ -155,9 +160,11 @@ def _why_not(
     known: np.ndarray,
     reasons: np.ndarray,
     objectives: Sequence[ObjectiveRecord],
+    unpriced: str | None = None,
 ) -> str:
-    """Why a hardware has no answer: an objective unknown on all its feasible candidates, or its most common
-    infeasibility reason, e.g. ``no feasible configuration: exceeds the TTFT SLO (812 of 832 candidates)``."""
+    """Why a hardware has no answer: an objective unknown on all its feasible candidates (``unpriced``: what
+    its pricing lacks, ``summary.json``'s ``unpriced``), or its most common infeasibility reason, e.g. ``no
+    feasible configuration: exceeds the TTFT SLO (812 of 832 candidates)``."""
     evaluated = int(mine.sum())
     if not evaluated:
         return "not evaluated"
@@ -165,7 +172,8 @@ def _why_not(
     if ok.any():
         unknown = [o.metric for i, o in enumerate(objectives) if not known[ok, i].any()]
         what = ", ".join(DISPLAY[m].title for m in unknown) or "an objective"
-        return f"{int(ok.sum()):,} feasible configurations, but {what} unknown (no price in the catalog?)"
+        why = f": {unpriced}" if unpriced and PRICED.intersection(unknown) else " (no price in the catalog?)"
+        return f"{int(ok.sum()):,} feasible configurations, but {what} unknown{why}"
     counts = pd.Series(reasons[mine]).fillna("unknown").value_counts()
     return f"no feasible configuration: {counts.index[0]} ({int(counts.iloc[0]):,} of {evaluated:,} candidates)"
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dse.errors import InputError
-from dse.report._answer import best_per_hardware, best_per_objective, empty_front, knee
+from dse.report._answer import PRICED, best_per_hardware, best_per_objective, empty_front, knee
 from dse.report._data import RunResults, SweepResults, load_results
 from dse.report._html import Chart, answer_table, facts_html, write_html
 from dse.report._labels import DISPLAY, metric_value, shown_parameters
@@ -81,9 +81,11 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
             continue
         if not (_known(run, px) and _known(run, py)):
             unknown = px if not _known(run, px) else py
+            unpriced = run.summary.get("unpriced") if unknown in PRICED else None
+            why = "; ".join(f"{h}: {r}" for h, r in unpriced.items()) if unpriced else "no price in the catalog?"
             notes.append(
                 f"{DISPLAY[py].title} vs {DISPLAY[px].title}: left out, {DISPLAY[unknown].title} is unknown"
-                " for every candidate (no price in the catalog for any hardware of the space?)"
+                f" for every candidate ({why})"
             )
             continue
         figure = pareto_scatter(

@@ -395,6 +395,7 @@ def _summary(
         "wall_time_s": wall,
         "candidates_per_s": new / wall if wall > 0 else None,
         "pruned": [entry._asdict() for entry in space.pruned],
+        "unpriced": space.unpriced,
     }
 
 

@@ -42,7 +42,9 @@ from dse.scoring import (
     reason_text,
     score_model,
     serving_columns,
+    target_prices,
     target_ratios,
+    unpriced_reason,
     with_draft,
 )
 from dse.space._lengths import WorkloadLengths, beyond_context, workload_lengths
@@ -197,6 +199,14 @@ class Space:
     def costs(self) -> CostAssumptions:
         """The space's pricing; a price sheet's path is relative to the space file."""
         return space_costs(self.record, Path(self.source) if self.source != "<space>" else None)
+
+    @property
+    def unpriced(self) -> dict[str, str]:
+        """Why a hardware of the space has no price in its pricing (``dse.scoring.unpriced_reason``), by id; a
+        hardware with a price is left out."""
+        costs = self.costs
+        reasons = (unpriced_reason(target_prices(target, costs), costs) for target in self.hardware)
+        return {name: why for name, why in zip(self.record.choices.hardware, reasons, strict=True) if why}
 
     def candidate_ids(self, *codes: np.ndarray) -> np.ndarray:
         """Position in the full product of the given codes (one array per dimension; mixed radix)."""

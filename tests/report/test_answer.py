@@ -85,6 +85,11 @@ def test_best_per_hardware_names_an_unknown_objective() -> None:
     picks = best_per_hardware(trials, [ObjectiveRecord(metric="usd_per_million_tokens")], ["a", "b"])
     assert picks[0].row is not None and picks[0].row["candidate_id"] == 0
     assert picks[1].row is None and "cost per million output tokens unknown" in picks[1].note
+    why = "no on-demand rent price in the price catalog"
+    picks = best_per_hardware(
+        trials, [ObjectiveRecord(metric="usd_per_million_tokens")], ["b"], {"unpriced": {"b": why}}
+    )
+    assert picks[0].note == f"2 feasible configurations, but cost per million output tokens unknown: {why}"
 
 
 def test_best_per_hardware_breaks_a_tie_in_the_last_bits_by_the_next_objective() -> None:

@@ -447,3 +447,25 @@ def test_cli_run_without_a_feasible_candidate_prints_why_per_hardware(
     assert sentence in done.stdout and "see trials.parquet" not in done.stdout
     assert "Why, per hardware" in done.stdout
     assert sum(why in line for line in done.stdout.splitlines()) == 5  # one line per hardware
+
+
+def test_a_hardware_without_a_price_says_which_figure_is_missing(tmp_path: Path) -> None:
+    """apple-m4-max has a purchase price but no TDP: under buy pricing its electricity, so its cost, is unknown."""
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "name: unpriced\nmodel: llama-3.1-8b\nworkload: {prompt_tokens: 1024, output_tokens: 512}\n"
+        "choices: {hardware: [rtx-4090, apple-m4-max], quant: [q4_k_m], batch: [1, 2]}\n"
+        "objectives: [{metric: usd_per_hour}]\npricing: buy\n"
+    )
+    why = "no power figure (TDP or system power) for its electricity under buy pricing"
+    done = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "run", str(space), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"PYTHONPATH": str(ROOT), "COLUMNS": "250"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["unpriced"] == {"apple-m4-max": why}
+    assert f"2 feasible configurations, but cost per hour unknown: {why}" in done.stdout
+    assert "no price in the catalog" not in done.stdout
