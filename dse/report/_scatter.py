@@ -85,6 +85,10 @@ def _range(values: np.ndarray, log: bool) -> list[float]:
     return [float(low - pad), float(high + pad)]
 
 
+TICK_SLACK = 2.0**-30
+"""Decades by which a 1-2-5 tick may fall outside a log axis's extent and still be labelled (rounding)."""
+
+
 def axis_type(log: bool, drawn: Sequence[float] | None = None, values: Any = None) -> dict[str, Any]:
     """A plotly axis type. A log axis over at most three decades (``drawn``: its range in decades, or the
     ``values`` it shows) is labelled at 1, 2 and 5 of each decade, written in full (0.2, 0.5, 1, 2, 5, 10):
@@ -98,12 +102,11 @@ def axis_type(log: bool, drawn: Sequence[float] | None = None, values: Any = Non
         drawn = (float(np.log10(shown.min())), float(np.log10(shown.max()))) if len(shown) else None
     if drawn is None or drawn[1] - drawn[0] > 3:
         return {"type": "log"}
-    low, high = 10.0 ** drawn[0], 10.0 ** drawn[1]
     ticks = [
         m * 10.0**d
         for d in range(int(np.floor(drawn[0])), int(np.ceil(drawn[1])) + 1)
         for m in (1, 2, 5)
-        if low * (1 - 1e-9) <= m * 10.0**d <= high * (1 + 1e-9)
+        if drawn[0] - TICK_SLACK <= np.log10(m) + d <= drawn[1] + TICK_SLACK
     ]
     if len(ticks) < 2:  # under a factor of two or so: plotly's own labels say more
         return {"type": "log"}
