@@ -438,6 +438,7 @@ def test_a_rate_reached_before_a_dip_runs_at_its_first_crossing() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(600, 9000), st.integers(50, 1500), st.sampled_from([512, 1024, 2048]), st.floats(0.3, 0.999))
+@example(600, 226, 2048, 0.828125)  # X peaks inside a segment (at b = 151, one chunk throughout): crossed at 146
 def test_the_operating_point_is_the_first_b_that_reaches_the_rate(P: int, G: int, C: int, share: float) -> None:
     steps = _dip_steps(float(P), float(G), float(C))
     b = np.linspace(1.0, float(steps.b_max), 100_001)
@@ -449,6 +450,19 @@ def test_the_operating_point_is_the_first_b_that_reaches_the_rate(P: int, G: int
         return
     assert not np.any(x[b < found * (1 - 1e-4) - 1e-3] >= rate * (1 + 1e-6))  # nothing earlier reaches it
     assert steps.at(found, P, G, C).requests_per_s == pytest.approx(rate, rel=1e-5)
+
+
+def test_x_peaks_inside_a_segment_where_a_prompt_s_part_of_a_step_grows() -> None:
+    """With T_m - T_d growing with b (0.03 s at one sequence, 0.13 s at 512), X rises to b* = sqrt(D t0 / δ)
+    and falls before any chunk boundary: the scan's peak, within its grid."""
+    P, G, C = 600.0, 226.0, 2048.0
+    steps = _dip_steps(P, G, C)
+    b = np.linspace(1.0, 225.0, 200_001)
+    x = steps.at(b, P, G, C).requests_per_s
+    assert float(continuous.interior_peak(steps, P, G, C)) == pytest.approx(b[np.argmax(x)], abs=2e-3)
+    assert np.all(steps.at(b, P, G, C).chunks == 1.0)
+    flat = continuous.StepTimes(512.0, 0.05, 0.02, 0.05 + 0.1, 0.02 + 0.1)  # Δ constant: X only grows
+    assert np.isnan(continuous.interior_peak(flat, P, G, C))
 
 
 def test_the_most_a_replica_sustains_counts_the_peak_before_a_dip() -> None:

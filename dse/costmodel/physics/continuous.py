@@ -479,7 +479,7 @@ def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
         if b <= 1.0 or steps.at(steps.b_max, P, G, C).requests_per_s <= rate:
             return b if b <= 1.0 else steps.b_max
         found = _bisect_slots(steps, P, G, C, lambda state: state.requests_per_s <= rate, 1.0)
-        return first_crossing(steps, rate, P, G, C, found)
+        return first_crossing(steps, rate, P, G, C, before_interior_peak(steps, rate, P, G, C, found))
     above = np.flatnonzero(~(b <= 1.0))  # NaN too, as one candidate is
     if len(above):  # a rate every slot busy cannot beat takes them all: no search (as the bisection finds)
         part, r, p, g, c = _on(above, steps, rate, P, G, C)
@@ -490,8 +490,47 @@ def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
     if len(above):
         part, r, p, g, c = _on(above, steps, rate, P, G, C)
         found = _bisect_slots(part, p, g, c, lambda state: state.requests_per_s <= r, low=1.0)
-        b[above] = first_crossing(part, r, p, g, c, found)
+        b[above] = first_crossing(part, r, p, g, c, before_interior_peak(part, r, p, g, c, found))
     return b
+
+
+def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
+    """The b <= G at which X peaks inside a segment of equal chunk counts, where the prompt's part of a mixed
+    step, Δ = T_m - T_d, grows with b (NaN where it does not, or the peak is not below G). There, with s
+    chunks and one prompt a step, φ = b / D, D = (G - 1) / s + 1, and T_d = t0 + m b, Δ = Δ0 + δ b (the
+    interpolated steps), so 1 / X = s (Δ0 + D m + δ b + D t0 / b), least at b* = sqrt(D t0 / δ): X rises to
+    it and falls beyond, within one segment. (With Δ constant or shrinking, as a prompt's own work usually
+    is, X only grows there.) s is read at b* computed with one chunk, then once more at that b*."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        span = np.where(steps.b_max > 1.0, steps.b_max - 1.0, np.nan)
+        delta = ((steps.mixed_max - steps.decode_max) - (steps.mixed_1 - steps.decode_1)) / span
+        slope = (steps.decode_max - steps.decode_1) / span
+        t0 = steps.decode_1 - slope
+        b = np.sqrt(G * t0 / delta)  # one chunk: D = G
+        s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens)[0]
+        b = np.sqrt(((G - 1.0) / s + 1.0) * t0 / delta)
+        inside = (delta > 0) & (t0 > 0) & (b > 1.0) & (b < np.minimum(G, steps.b_max))
+    return np.where(inside, b, np.nan)
+
+
+def before_interior_peak(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) -> Any:
+    """A crossing of ``rate`` below ``interior_peak`` where that peak is below b and reaches the rate (by
+    bisection between one sequence and the peak), else b: the engine stops at the first b that completes the
+    rate, and past an interior peak X falls before it rises again (``first_crossing`` then looks below it for
+    chunk boundaries)."""
+    peak = interior_peak(steps, P, G, C)
+    with np.errstate(invalid="ignore"):
+        earlier = (peak < b) & (steps.at(np.where(np.isfinite(peak), peak, 1.0), P, G, C).requests_per_s >= rate)
+    if not np.any(earlier):
+        return b
+    rows = np.flatnonzero(earlier) if np.ndim(earlier) else slice(None)
+    part, r, p, g, c, top = _on(rows, steps, rate, P, G, C, peak)
+    crossing = _largest(lambda x: part.at(x, p, g, c).requests_per_s < r, 1.0, top)
+    if not np.ndim(b):
+        return crossing
+    out = np.array(b, dtype=np.float64)
+    out[rows] = crossing
+    return out
 
 
 BOUNDARY_SIDE = 1e-6
@@ -622,6 +661,12 @@ def max_rate(
         peak, state = peak_rate(part, np.maximum(last, 1.0), p, g, c)
         better = (last >= 1.0) & (peak > rate) & meets(state)
     rate = np.where(better, peak, rate)
+    # and X may peak inside a segment (``interior_peak``), below b
+    inner = interior_peak(part, p, g, c)
+    with np.errstate(invalid="ignore"):
+        state = part.at(np.where(np.isfinite(inner), inner, 1.0), p, g, c)
+        better = (inner < np.maximum(b, 1.0)) & (state.requests_per_s > rate) & meets(state)
+    rate = np.where(better, state.requests_per_s, rate)
     if not np.ndim(capacity):
         return rate
     out = np.array(capacity, dtype=np.float64)
