@@ -154,11 +154,15 @@ def _exact_mva_wait(n: int, S: float, Z: float) -> float:
 
 
 def test_a_closed_loops_wait_by_hand() -> None:
-    # S = 1, Z = 9, n = 10: R² + (Z - n S) R - S Z = 0, R = (1 + sqrt(1 + 36)) / 2; exponential service waits
-    # R - S, fixed service half of it
+    # S = 1, Z = 9, n = 10, exponential service (c² = 1): R² + (Z - n S) R - S Z = 0, R = (1 + sqrt(1 + 36)) / 2
     R = (1.0 + math.sqrt(37.0)) / 2.0
     assert queueing.closed_wait_s(10, 1.0, 9.0, 1.0) == pytest.approx(R - 1.0, rel=1e-12)
-    assert queueing.closed_wait_s(10, 1.0, 9.0) == pytest.approx((R - 1.0) / 2.0, rel=1e-12)
+    # fixed service (c² = 0): the one in service has S / 2 left, h = -1/2: R² - R - (9 - 9 / 2) = 0
+    assert queueing.closed_wait_s(10, 1.0, 9.0) == pytest.approx((math.sqrt(19.0) - 1.0) / 2.0, rel=1e-12)
+    # a heavy tail (c² = 54) waits longer, but no more than every other request's work ahead, the one in
+    # service at its residual: (n - 2) S + S (1 + c²) / 2
+    heavy = queueing.closed_wait_s(32, 0.01, 0.5, 54.0)
+    assert queueing.closed_wait_s(32, 0.01, 0.5, 1.0) < heavy < (30 + 27.5) * 0.01
     assert queueing.closed_wait_s(1, 1.0, 9.0) == 0.0  # alone: nobody ahead
     assert queueing.closed_wait_s(0.5, 1.0, 9.0) == 0.0
     # nothing elsewhere (Z = 0): every request queues, a full service each ahead, whatever the service's spread
@@ -192,12 +196,33 @@ def test_prompts_wait_for_each_other_in_a_closed_loop() -> None:
         assert row["throughput_tokens_per_s"] / 101.0 * row["e2e_latency_s"] == pytest.approx(row["concurrency"])
 
 
+def test_a_closed_loop_spread_over_replicas_fills_the_busiest_engine() -> None:
+    """5 requests over 3 replicas put 2 in the busiest engine, which holds them: no wait beyond the slots (the
+    cap was floor(5 / 3) = 1, and TTFT jumped from 24 ms to 0.9 s between 3 and 5 requests); the decode
+    instances of a split hold its requests (2 replicas, 1 prefilling: 16 requests, 16 slots)."""
+    rows = [_row(scheduler="continuous", concurrency=n, replicas=3) for n in (3, 4, 5, 6, 7)]
+    out = _frame(rows)
+    assert np.all(np.diff(out["ttft_s"]) >= 0) and out["ttft_s"].max() < 0.05
+    assert out["requests_in_engine"].to_numpy() == pytest.approx(np.array([3, 4, 5, 6, 7]) / 3, rel=1e-3)
+    split = _row(hardware="dgx-h100", scheduler="continuous", mode="disaggregated", replicas=2, prefill_replicas=1)
+    ttft = _frame([split | {"concurrency": n} for n in (4, 8, 16, 32)])["ttft_s"].to_numpy()
+    assert np.all(np.diff(ttft) >= 0) and ttft[2] < 0.05
+
+
 @settings(max_examples=25, deadline=None)
-@given(st.integers(16, 8000), st.integers(2, 2000), st.integers(1, 512), st.integers(1, 400), st.integers(1, 400))
-@example(16, 2, 5, 3, 5)  # short prompts sharing a step: a prompt's service is its share of the room, not a step
-def test_more_requests_in_a_closed_loop_never_lower_ttft(P: int, G: int, N: int, n1: int, n2: int) -> None:
+@given(
+    st.integers(16, 8000),
+    st.integers(2, 2000),
+    st.integers(1, 512),
+    st.integers(1, 400),
+    st.integers(1, 400),
+    st.sampled_from([MODEL, "qwen3-30b-a3b"]),
+)
+@example(16, 2, 5, 3, 5, MODEL)  # short prompts sharing a step: a prompt's service is its work, not a step
+@example(128, 16, 256, 5, 8, "qwen3-30b-a3b")  # experts a decode step loads anyway: a prompt's work read alone
+def test_more_requests_in_a_closed_loop_never_lower_ttft(P: int, G: int, N: int, n1: int, n2: int, model: str) -> None:
     low, high = sorted((n1, n2))
-    base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
+    base = _row(model=model, prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
     few, many = _frame([base | {"concurrency": low}, base | {"concurrency": high}])[
         ["ttft_s_p50", "ttft_s_p90", "ttft_s_p99", "ttft_s"]
     ].to_numpy()

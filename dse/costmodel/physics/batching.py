@@ -253,7 +253,10 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
             fit = np.fmin(fit, np.floor(dp * np.fmax(c.host_memory_bytes, 0.0) / (kv_one * c.kv_offload_fraction)))
     closed = np.isfinite(c.concurrency)
     cap = np.fmin(np.fmin(c.max_num_seqs, fit), C / (gamma + 1.0))  # every slot's tokens within the budget
-    cap = np.where(closed, np.minimum(cap, c.concurrency / c.replicas), cap)
+    # a closed loop's requests spread over the engines that hold them (the decode instances of a split): the
+    # busiest holds the share rounded up (5 over 3 replicas: 2), which every engine may
+    holders = np.where(c.disaggregated, np.maximum(c.replicas - np.maximum(c.prefill_replicas, 1.0), 1.0), c.replicas)
+    cap = np.where(closed, np.minimum(cap, np.ceil(c.concurrency / holders)), cap)
     b_max = np.maximum(np.floor(cap), 1.0)
     # and no more than the prompts' chunks keep fed (a small budget beside many decoding sequences); a
     # disaggregated decode instance is fed by the prefill instances instead

@@ -349,9 +349,9 @@ def poisson_load(
 def closed_load(
     state: Steady,
     concurrency: Any,
-    P: Any,
     G: Any,
     capacity: Any,
+    prompt_s: Any,
     spread: Spread | None = None,
     inverse: Any = None,
     prompt_cv2: Any = 0.0,
@@ -359,18 +359,16 @@ def closed_load(
     """A closed loop of n requests (each replaced as it completes) on the engine at ``state`` (n = 0: every
     slot busy, nobody waiting), whose every slot busy completes ``capacity`` requests/s. Prompts contend for
     the mixed steps: a request waits for the prompts ahead of it as at one server in a closed loop
-    (``closed_wait_s``) which takes S = α P a prompt of P new tokens, α = (T_m - T_d) / k what a prompt
-    token adds to a mixed step (``Work``): about its s chunks' steps for a long prompt, little for short
-    prompts that share a step (c² ``prompt_cv2``, the prompts' spread); the rest of the request's cycle
-    elsewhere. Requests beyond the slots wait at least what the engine's rate imposes, n / X - (TTFT + (G -
-    1) TPOT) (Little's law). The rate is n over the cycle, so Little's law holds exactly; no step in progress
-    to wait for (a request arrives as another completes, at a step boundary). Percentiles: the mean wait
-    plus the prefill's (prompts may vary); TPOT's over the outputs (``inverse``, ``tpot_quantile_s``)."""
+    (``closed_wait_s``) which takes ``prompt_s`` a prompt (``closed_loop``; c² ``prompt_cv2``, the prompts'
+    spread), the rest of the request's cycle elsewhere. Requests beyond the slots wait at least what the
+    engine's rate imposes, n / X - (TTFT + (G - 1) TPOT) (Little's law). The rate is n over the cycle, so
+    Little's law holds exactly; no step in progress to wait for (a request arrives as another completes, at
+    a step boundary). Percentiles: the mean wait plus the prefill's (prompts may vary); TPOT's over the
+    outputs (``inverse``, ``tpot_quantile_s``)."""
     latency = state.ttft_s + (G - 1.0) * state.tpot_s
     loop = concurrency > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        prompt = P * np.maximum(state.mixed_s - state.decode_s, 0.0) / state.prompt_tokens_per_step
-        wait = np.where(loop, closed_wait_s(concurrency, prompt, latency - prompt, prompt_cv2), 0.0)
+        wait = np.where(loop, closed_wait_s(concurrency, prompt_s, latency - prompt_s, prompt_cv2), 0.0)
         beyond = loop & (concurrency > state.slots)  # requests outside the engine: what its rate imposes
         wait = np.maximum(wait, np.where(beyond, concurrency / state.requests_per_s - latency, 0.0))
         rate = np.where(loop, concurrency / (wait + latency), state.requests_per_s)
@@ -393,22 +391,28 @@ def closed_loop(
     work: Work | None = None,
 ) -> Load:
     """n requests per replica in a closed loop (n = 0: every slot busy, nobody waiting), on an engine whose
-    every slot busy completes ``capacity`` requests/s (``closed_load``; the prompts' c² from ``work``). The
-    engine holds the n requests less those waiting, b = X (TTFT + (G - 1) TPOT) (Little's law inside the
-    engine), at most its slots: evaluated at b = min(n, b_max) first, then once more at the b that load
-    gives (below one request a replica idles: ``lone``)."""
+    every slot busy completes ``capacity`` requests/s (``closed_load``; the prompts' c² from ``work``). A
+    prompt ahead holds the server for S = α P, α = (T_m - T_d) / k what a prompt token adds to a mixed step
+    (``Work``), read with the prompt alone (b = 1): about its s chunks' steps for a long prompt, little for
+    short prompts that share a step. (Read at the load's b it would fall as the load grows where a decode
+    step already loads what a prompt needs, as a MoE model's experts, and TTFT with it.) The engine holds the
+    n requests less those waiting, b = X (TTFT + (G - 1) TPOT) (Little's law inside the engine), at most its
+    slots: evaluated at b = min(n, b_max) first, then once more at the b that load gives (below one request
+    a replica idles: ``lone``)."""
     held = np.where(concurrency > 0, np.minimum(concurrency, steps.b_max), steps.b_max)
     inverse = inverse_steps(work)
+    one = steps.at(np.ones_like(held), P, G, C)
     with np.errstate(divide="ignore", invalid="ignore"):
         cv2 = 0.0 if work is None else np.where(P > 0, work.prompt_variance / P**2, 0.0)
-    load = closed_load(steps.at(held, P, G, C), concurrency, P, G, capacity, spread, inverse, cv2)
+        prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / one.prompt_tokens_per_step
+    load = closed_load(steps.at(held, P, G, C), concurrency, G, capacity, prompt, spread, inverse, cv2)
     waiting = load.wait_s > 0
     if not np.any(waiting):
         return load
     with np.errstate(invalid="ignore"):
         inside = load.rate * (load.state.ttft_s + (G - 1.0) * load.state.tpot_s)
         engine = np.where(waiting, np.clip(inside, np.minimum(held, 1.0), held), held)
-    return closed_load(steps.at(engine, P, G, C), concurrency, P, G, capacity, spread, inverse, cv2)
+    return closed_load(steps.at(engine, P, G, C), concurrency, G, capacity, prompt, spread, inverse, cv2)
 
 
 def _take(x: Any, rows: Any) -> Any:

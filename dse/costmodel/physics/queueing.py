@@ -20,22 +20,25 @@ def pk_wait_s(rho: Any, service_s: Any, cv2: Any = 0.0) -> Any:
 
 
 def closed_wait_s(n: Any, service_s: Any, other_s: Any, cv2: Any = 0.0) -> Any:
-    """The mean wait at a server in a closed loop of n requests, each needing a mean service S from it and
-    spending Z elsewhere between its visits (the rest of its cycle): the Schweitzer-Bard approximation of mean
-    value analysis (Schweitzer 1979; Bard 1979; Lazowska et al., Quantitative System Performance (1984),
-    §6.4.2), in which a request arriving finds (n - 1) / n of the mean queue: R = S (1 + (n - 1) Q / n),
-    Q = X R, X = n / (R + Z), whose positive root is R = ((nS - Z) + sqrt((nS - Z)² + 4 S Z)) / 2 (0 for one
-    request, n S - Z as n grows). The wait R - S is exponential service's; scaled by (1 + c²) / 2, as the
-    Pollaczek-Khinchine wait scales M/M/1's (c² = 0: every request the same work), and never below what the
-    server's rate imposes, n S - (S + Z) (no more than 1 / S requests a second: Little's law). n <= 1: no
-    wait."""
+    """The mean wait at a server in a closed loop of n requests, each needing a mean service S from it (with
+    squared coefficient of variation c²) and spending Z elsewhere between its visits (the rest of its
+    cycle): mean value analysis with the Schweitzer-Bard approximation (Schweitzer 1979; Bard 1979; Lazowska
+    et al., Quantitative System Performance (1984), §6.4.2: a request arriving finds a = (n - 1) / n of the
+    mean queue Q and of the utilisation U) and the residual-service correction for service that is not
+    exponential (the request in service has E[S²] / (2 E[S]) = S (1 + c²) / 2 left; each one queued, S):
+    R = S + S (a Q - a U) + a U S (1 + c²) / 2, with Q = X R, U = X S, X = n / (R + Z). With h = S (c² - 1) / 2
+    this is R² + (Z - nS) R - (S Z + (n - 1) S h) = 0, whose positive root is taken: R = S alone, about
+    nS - Z as n grows; c² = 1 is exponential service's exact-MVA approximation. The wait R - S never falls
+    below what the server's rate imposes, n S - (S + Z) (no more than 1 / S requests a second: Little's law).
+    n <= 1: no wait."""
     n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
     S, Z = np.asarray(service_s, dtype=np.float64), np.maximum(np.asarray(other_s, dtype=np.float64), 0.0)
-    a = Z - n * S
+    b = Z - n * S
+    c = -(S * Z + (n - 1.0) * S * S * (np.asarray(cv2, dtype=np.float64) - 1.0) / 2.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        root = np.sqrt(a * a + 4.0 * S * Z)
-        response = np.where(a > 0.0, 2.0 * S * Z / (a + root), (root - a) / 2.0)  # no cancellation either way
-    wait = np.maximum(np.maximum(response - S, 0.0) * (1.0 + cv2) / 2.0, n * S - (S + Z))
+        root = np.sqrt(np.maximum(b * b - 4.0 * c, 0.0))
+        response = np.where(b > 0.0, -2.0 * c / (b + root), (root - b) / 2.0)  # no cancellation either way
+    wait = np.maximum(np.maximum(response - S, 0.0), n * S - (S + Z))
     return np.where(n > 1.0, wait, 0.0)  # exactly: the root is S there, to rounding
 
 
