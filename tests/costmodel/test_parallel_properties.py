@@ -74,6 +74,7 @@ of the skew alone at two tokens and from the whole skew at one, so one token rea
 @FAST
 @given(deployment, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
 @example(SKEWED_EXPERTS, 0.0, 1.0)
+@example(SKEWED_EXPERTS | {"model": "mixtral-8x7b", "ep": 8, "expert_imbalance": 1.0}, 0.0, 1.0)  # 1 expert a device
 def test_more_prefix_hits_never_add_prefill_work(row: dict[str, Any], low: float, high: float) -> None:
     low, high = sorted((low, high))
     less, more = evaluate(dict(row, prefix_hit_rate=low)), evaluate(dict(row, prefix_hit_rate=high))

@@ -67,6 +67,8 @@ def host_read_extra_s_per_byte(offload: Any, host_link_bytes_per_s: Any, bytes_p
 
 def host_write_s(offload: Any, written_bytes: Any, host_link_bytes_per_s: Any) -> tuple[Any, Any]:
     """(bytes, seconds) of copying the offloaded share f of a prefill pass's new KV entries to host memory
-    over the host link, after they are written to device memory; in series with the pass."""
-    sent = offload * written_bytes
+    over the host link, after they are written to device memory; in series with the pass. Nothing offloaded
+    sends nothing, whatever the pass wrote (a split that cannot run may write an unknown amount)."""
+    with np.errstate(invalid="ignore"):
+        sent = np.where(offload > 0, offload * written_bytes, 0.0)
     return sent, np.where(offload > 0, sent * _host_seconds_per_byte(host_link_bytes_per_s), 0.0)

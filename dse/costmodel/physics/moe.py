@@ -37,6 +37,15 @@ def experts_touched_fraction(R: Any, k: float, E: float) -> Any:
         return -np.expm1(R * np.log1p(-k / E))
 
 
+def device_experts_touched(copies: Any, experts: Any) -> Any:
+    """u = 1 - (1 - 1/m)^c: the expected fraction of a device's m experts that c routed copies touch, each
+    landing on one of them uniformly and independently (occupancy, as ``experts_touched_fraction``; m = 1:
+    any copy touches it; fewer experts than devices, a split that cannot run, counts as one). Computed as
+    -expm1(c log1p(-1/m))."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # m = 1: log1p(-1) = -inf, and u = 1 for any copy
+        return np.where(copies > 0, -np.expm1(copies * np.log1p(-1.0 / np.maximum(experts, 1.0))), 0.0)
+
+
 def imbalance_cap(ep: Any, k: float, E: float) -> Any:
     """The largest possible ρ (busiest expert-parallel device's routed copies over the mean): a token sends at
     most min(k, E/ep) of its k copies to one device, so that device receives at most ep · min(k, E/ep) / k

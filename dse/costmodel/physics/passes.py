@@ -15,7 +15,7 @@ from dse.costmodel.candidates import Candidates
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill_work, prompt_spread_work
 from dse.costmodel.physics.kvcache import attended_keys
-from dse.costmodel.physics.moe import experts_touched_fraction
+from dse.costmodel.physics.moe import device_experts_touched, experts_touched_fraction
 from dse.costmodel.physics.operators import PARAMETER_BYTES, AttentionWork, Pass
 from dse.costmodel.physics.parallel import Layout, pass_imbalance, shares
 
@@ -51,18 +51,22 @@ def _pass(
 def routed(arch: Architecture, lay: Layout, ep: Any, T: Any) -> tuple[Any, Any]:
     """(u, ρ) of a pass of T new tokens per sequence on the busiest expert-parallel device: ρ its routed
     copies over the mean (``parallel.pass_imbalance``), u the fraction of its experts they touch. Its
-    b_m T ρ rows' worth of copies are taken as routed uniformly over its experts, which leaves each expert
-    untouched with probability (1 − k/E)^(ρ b_m T) (``moe.experts_touched_fraction``): an upper estimate
-    where a router's skew piles copies onto hot experts, exact for chance's share of ρ, and growing with the
-    tokens, as the copies do (ρ T grows with T). And a token's copies on one device go to distinct experts,
-    so the device's ρ k / ep copies per token touch at least that many of its E / ep experts: u >= ρ k / E.
-    With ep = 1, ρ = 1 and u is the model-wide fraction. No experts: (0, ρ_s)."""
+    ρ b_m T k / ep copies are taken as routed uniformly over its E / ep experts, which leaves each untouched
+    with probability (1 − ep/E)^(ρ b_m T k / ep) (``moe.device_experts_touched``): an upper estimate where a
+    router's skew piles copies onto hot experts, exact for chance's share of ρ (copies of one token to one
+    device excepted: they are distinct), and growing with the tokens, as the copies do (ρ T grows with T).
+    And a token's copies on one device go to distinct experts, so one token's ρ_1 k / ep copies (ρ_1 at one
+    row, the largest ρ) touch at least that many of its experts: u >= ρ_1 k / E, a floor that holds at any
+    number of rows, as the experts touched only grow with them. With ep = 1, ρ = 1 and u is the model-wide
+    fraction, 1 − (1 − k/E)^(b_m T) (``moe.experts_touched_fraction``). No experts: (0, ρ_s)."""
     rho = pass_imbalance(arch, lay, ep, T)
     moe = arch.moe
     if moe is None:
         return 0.0, rho
     k, E, rows = moe.experts_per_token, moe.num_experts, lay.micro_batch * T
-    return np.maximum(experts_touched_fraction(rho * rows, k, E), np.minimum(rho * k / E, 1.0)), rho
+    one = pass_imbalance(arch, lay, ep, 1.0 / lay.micro_batch)
+    spread = np.where(ep > 1, device_experts_touched(rho * rows * k / ep, E / ep), experts_touched_fraction(rows, k, E))
+    return np.maximum(spread, np.minimum(one * k / E, 1.0)), rho
 
 
 ATTENTION_BITS = 16.0
