@@ -500,3 +500,13 @@ def test_the_most_a_replica_sustains_counts_the_peak_before_a_dip() -> None:
     peak, state = continuous.peak_rate(steps, 2.0, P, G, C)
     assert float(steps.at(26.0, P, G, C).requests_per_s) < 0.97 * float(peak)
     assert rate == pytest.approx(float(peak), rel=1e-12) and state.tpot_s < slo
+
+
+def test_an_unknown_prefill_has_an_unknown_ttft_percentile_not_an_endless_one() -> None:
+    """A deployment that cannot run has NaN step times: its TTFT percentiles over prompts that vary are NaN, as
+    over prompts of one length (they read inf, which the reference evaluator, whose row has no spread, did
+    not); an endless prefill stays inf."""
+    edges = (0.0, 0.5, 1.0)
+    unknown = queueing.ttft_quantile_s(0.9, 0.0, 0.0, np.nan, np.array([[np.nan, np.nan, np.nan]]), edges)
+    endless = queueing.ttft_quantile_s(0.9, 0.0, 0.0, np.inf, np.array([[1.0, 2.0, np.inf]]), edges)
+    assert np.isnan(unknown[0]) and endless[0] == np.inf

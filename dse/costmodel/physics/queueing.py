@@ -122,7 +122,7 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
         return np.empty(shape)
     rho_, tail, base_, q_ = (np.broadcast_to(x, shape).reshape(-1) for x in (rho_, tail, base, q))
     lo, hi = S[:, 0].copy(), S[:, -1] + base_
-    finite = np.isfinite(hi)
+    finite, top = np.isfinite(hi), hi  # an unknown prefill (NaN) stays unknown, an endless one inf
     hi = np.where(finite, hi, lo)
     # start from the prefill's own q-quantile plus the wait's (above the sum's, mostly: within the bracket)
     e, rows = np.asarray(edges), np.arange(n)
@@ -157,7 +157,7 @@ def ttft_quantile_s(q: Any, rho: Any, queue: Any, service: Any, prefill: Any, ed
         done = solved | converged | (right - left <= size)
         active = active[~done]
     answer[active] = hi[active]  # steps exhausted: the bracket's upper end
-    return np.where(finite, answer, np.inf).reshape(shape)
+    return np.where(finite, answer, top).reshape(shape)
 
 
 def ttft_quantile_within(
