@@ -10,6 +10,8 @@ class InputError(ValueError):
     """
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None) -> None:
+        self.message = message
+        """What is wrong and what was expected, without the file and field (``str(error)`` adds them)."""
         self.source = source
         self.field = field
         where = ": ".join(part for part in (source, field) if part)

@@ -27,7 +27,7 @@ from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAs
 from dse.costmodel.physics import lengths as length_laws
 from dse.errors import InputError
 from dse.scoring import Percentile, Scheduler, architecture, draft_figures, read_histogram
-from dse.space import LengthLaw, LengthLawField, beyond_context, law_lengths
+from dse.space import LengthLaw, LengthLawField, Seed, beyond_context, law_lengths
 
 Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
 SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
@@ -146,7 +146,7 @@ class Request(BaseModel):
     max_devices: PositiveInt | None = None
     profile: str = CALIBRATED
     top: PositiveInt = 5
-    seed: int = 0
+    seed: Seed = Field(default=0, description="seed of the robustness draws")
     samples: int = Field(default=2000, ge=0, le=1_000_000, description="Monte-Carlo draws (0: none)")
     workload_band: float = Field(default=0.2, ge=0.0, lt=1.0, description="prompt and output lengths +- this share")
     load_band: float = Field(default=0.2, ge=0.0, lt=1.0, description="the load +- this share")

@@ -42,7 +42,7 @@ from dse.search import (
     objective_points,
     pareto_indices,
 )
-from dse.space import DIMENSIONS, Space, load_space
+from dse.space import DIMENSIONS, Space, check_seed, load_space
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -255,6 +255,8 @@ def run(
     """
     if trials is not None and trials < 1:
         raise InputError(f"expected at least 1 trial, got {trials}", field="trials")
+    if seed is not None:
+        seed = check_seed(seed)
     space = space if isinstance(space, Space) else load_space(space)
     rec = space.record
     settings: dict[str, Any] = {

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from dse.errors import InputError
 from dse.execute import Columns, evaluate_chunk
 from dse.results._files import JOURNAL, MANIFEST, POSITION, TRIALS, read_trials
-from dse.space import DIMENSIONS, Space, SpaceRecord, build_space, load_space
+from dse.space import DIMENSIONS, Space, SpaceRecord, build_space, check_seed, load_space
 
 SAMPLE = 256
 """Rows of trials.parquet re-evaluated on resume: each must be what its candidate id means in this space."""
@@ -137,6 +137,14 @@ def check_run(directory: Path) -> Checked:
     settings = dict(saved["settings"])
     settings.setdefault("checkpoint_s", space.record.execution.checkpoint_s)  # runs started before the setting
     settings.setdefault("keep", "all")
+    try:
+        check_seed(settings.get("seed", 0))
+    except InputError as exc:  # a run started before seeds were checked stopped before its first candidate
+        raise InputError(
+            f"{exc.message}: this run cannot resume; start a new one (another --out, or remove this directory)",
+            source=str(directory / MANIFEST),
+            field="settings.seed",
+        ) from None
     previous = _trials(space, directory, repairs)
     position = _position(directory)
     if settings["keep"] != "all" and position is None and previous is not None:

@@ -2,6 +2,7 @@
 
 from dse.space._lengths import LengthLaw, WorkloadLengths, beyond_context, law_lengths, workload_lengths
 from dse.space._schema import (
+    MAX_SEED,
     MAXIMIZED,
     EngineKind,
     ExecutorKind,
@@ -10,8 +11,10 @@ from dse.space._schema import (
     LognormalLengthsRecord,
     MetricName,
     ObjectiveRecord,
+    Seed,
     SpaceRecord,
     UniformLengthsRecord,
+    check_seed,
     lengths_label,
 )
 from dse.space._space import (
@@ -30,6 +33,7 @@ from dse.space._space import (
 __all__ = [
     "DIMENSIONS",
     "MAXIMIZED",
+    "MAX_SEED",
     "METRICS",
     "OPTIONAL_INTS",
     "PARAMETERS",
@@ -44,12 +48,14 @@ __all__ = [
     "MetricName",
     "ObjectiveRecord",
     "Pruned",
+    "Seed",
     "Space",
     "SpaceRecord",
     "UniformLengthsRecord",
     "WorkloadLengths",
     "beyond_context",
     "build_space",
+    "check_seed",
     "law_lengths",
     "lengths_label",
     "load_space",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,6 +20,7 @@ from pydantic import (
 
 from dse.catalog import CALIBRATED
 from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, SPEC_ACCEPTANCE, CostAssumptions, Pricing
+from dse.errors import InputError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -53,6 +55,18 @@ MAXIMIZED: frozenset[str] = frozenset(
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 """A number from 0 to 1."""
+
+MAX_SEED = 2**32 - 1
+"""The largest seed the samplers take (numpy's and Optuna's random generators: 0 to 2**32 - 1)."""
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description=f"a whole number from 0 to {MAX_SEED}")]
+"""A random generator's seed."""
+
+
+def check_seed(seed: int, field: str = "seed") -> int:
+    """``seed``, when the random generators take it; else an ``InputError`` naming ``field``."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"expected a whole number from 0 to {MAX_SEED} (2**32 - 1), got {seed!r}", field=field)
+    return int(seed)
 
 
 class UniformLengthsRecord(BaseModel):
@@ -378,7 +392,7 @@ class EngineRecord(BaseModel):
     trials: PositiveInt = 2000
     batch_size: PositiveInt = Field(default=64, description="optuna trials asked and evaluated together")
     tpe_trials: PositiveInt = Field(default=300, description="multivariate TPE for these trials, then NSGA-II")
-    seed: int = 0
+    seed: Seed = 0
     exhaustive_limit: PositiveInt = 5_000_000
 
 

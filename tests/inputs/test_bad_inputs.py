@@ -49,7 +49,7 @@ SPACE_CHANGES: list[tuple[str, Any]] = [
     ("constraints", [{"metric": "nope", "max": 1}]), ("constraints", [{"metric": "tpot_s", "max": INF}]),
     ("profile", "nope"), ("pricing", "lease"),
     ("engine.kind", "genetic"), ("engine.trials", 0), ("engine.batch_size", -1), ("engine.exhaustive_limit", 0),
-    ("engine.seed", "seven"),
+    ("engine.seed", "seven"), ("engine.seed", -1), ("engine.seed", 2**32),
     ("execution.executor", "slurm"), ("execution.chunk_size", 0), ("execution.checkpoint_s", 0),
     ("execution.checkpoint_s", INF), ("surprise", 1),
 ]  # fmt: skip
@@ -206,6 +206,8 @@ def test_bad_run_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
         ["run", "--resume", str(tmp_path)],
         ["run"],
         ["run", quickstart, "--top", "-1"],
+        ["run", quickstart, "--engine", "optuna", "--trials", "10", "--seed", "-1", "--out", str(tmp_path / "s")],
+        ["run", quickstart, "--seed", str(2**32), "--out", str(tmp_path / "s")],
         ["report", str(tmp_path)],
         ["report", str(tmp_path / "nowhere")],
         ["sweep", str(tmp_path / "missing.yaml")],
@@ -213,10 +215,11 @@ def test_bad_run_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
         ["nonsense-command"],
     ):
         _check(capsys, argv)
+    assert not (tmp_path / "s").exists()  # a seed is checked before the run directory is made
 
 
 def test_the_corpus_has_at_least_a_hundred_cases() -> None:
     cases = (
-        len(SPACE_CHANGES) + len(RAW_SPACES) + len(HARDWARE) + 1 + len(CONFIGS) + 4 + len(SWEEPS) + len(COMMANDS) + 16
+        len(SPACE_CHANGES) + len(RAW_SPACES) + len(HARDWARE) + 1 + len(CONFIGS) + 4 + len(SWEEPS) + len(COMMANDS) + 18
     )
     assert cases >= 100

@@ -338,6 +338,8 @@ def test_the_document_keeps_its_contract() -> None:
         ({"hardware": ("h100-sxn",)}, "hardware[0]"),
         ({"pricing": "lease"}, "pricing"),
         ({"peak_factor": 0.5}, "peak_factor"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**32}, "seed"),
     ],
 )
 def test_bad_requests_name_the_field(fields: dict[str, object], field: str) -> None:

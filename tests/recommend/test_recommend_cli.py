@@ -101,6 +101,7 @@ def _sheet(tmp_path: Path, text: str) -> str:
         (["--rate", "3", "--slo-percentile", "95"], ["slo_percentile", "50, 90 or 99"]),
         (["--rate", "3", "--chunk-tokens", "0"], ["chunk_tokens", "greater than 0"]),
         (["--rate", "3", "--scheduler", "dynamic"], ["scheduler", "static", "continuous"]),
+        (["--rate", "3", "--samples", "10", "--seed", "-1"], ["seed", "greater than or equal to 0"]),
     ],
 )
 def test_bad_input_exits_2_naming_the_field(

@@ -86,3 +86,22 @@ def test_resuming_a_complete_run_evaluates_nothing(tmp_path: Path) -> None:
     again = dse.resume(tmp_path / "run")
     assert again.summary["counts"]["evaluated_this_session"] == 0
     assert again.summary["counts"]["evaluated"] == done.summary["counts"]["evaluated"]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_the_samplers_cannot_take_is_refused_before_the_run_directory(tmp_path: Path, seed: int) -> None:
+    with pytest.raises(dse.InputError, match="seed: expected a whole number from 0 to 4294967295"):
+        dse.run(QUICKSTART, out=tmp_path / "run", engine="optuna", trials=10, seed=seed)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_started_with_an_out_of_range_seed_is_refused_with_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Runs of versions that did not check seeds stopped before their first candidate, leaving a manifest."""
+    run = _interrupted(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["settings"]["seed"] = -1
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    code, err = _resume_exit(capsys, run)
+    assert code == 2 and "manifest.json: settings.seed" in err and "start a new one" in err
