@@ -36,6 +36,7 @@ from dse.catalog import (
     FitRecord,
     IntervalRecord,
     ProfileRecord,
+    check_profile_id,
     efficiency_profile,
     load_profile,
     load_target,
@@ -242,6 +243,7 @@ def calibrate(
     ``parameters``: what to fit (default: what the rows identify, ``identified``). ``prior``: the engine's
     rows on any hardware, for what a left-out round's rows cannot identify (``ENGINE_WIDE``; default: the
     engine's rows among ``measurements``)."""
+    check_profile_id(profile_id, "profile_id")
     start = load_profile(base).record
     hardware = start.hardware if hardware is None else hardware
     engine = start.engine if engine is None else engine

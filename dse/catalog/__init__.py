@@ -33,6 +33,7 @@ from dse.catalog._profile import (
     FitRecord,
     IntervalRecord,
     ProfileRecord,
+    check_profile_id,
     efficiency_profile,
 )
 from dse.catalog._provenance import Provenance
@@ -90,6 +91,7 @@ __all__ = [
     "SystemSpec",
     "Term",
     "catalog_root",
+    "check_profile_id",
     "device_prices",
     "efficiency_profile",
     "hardware_catalog",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from dse import units
 from dse.catalog._hardware import DType, LinkFamily, LinkSpec
 from dse.catalog._provenance import Provenance
+from dse.errors import InputError
 
 QUANTITIES = ("tpot_s", "ttft_s", "throughput_tokens_per_s")
 """The predictions an interval is given for (``IntervalRecord``)."""
@@ -45,12 +47,27 @@ class IntervalRecord(BaseModel):
     rows: dict[str, int] = Field(default_factory=dict, description="held-out rows per quantity")
 
 
+PROFILE_ID = r"^[a-z0-9][a-z0-9._-]*$"
+"""What a profile id may be: lower-case letters, digits, '.', '_' and '-', from a letter or digit on."""
+
+
+def check_profile_id(value: str, field: str = "id") -> str:
+    """``value``, when it is a profile id (``PROFILE_ID``); else an ``InputError`` naming ``field``."""
+    if not isinstance(value, str) or re.fullmatch(PROFILE_ID, value) is None:
+        raise InputError(
+            f"expected lower-case letters, digits, '.', '_' or '-', starting with a letter or digit ({PROFILE_ID}),"
+            f" got {value!r}",
+            field=field,
+        )
+    return value
+
+
 class ProfileRecord(BaseModel):
     """An efficiency profile as written in ``hardware/profiles/*.yaml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    id: str = Field(pattern=PROFILE_ID)
     description: str
     bandwidth_efficiency: float = Field(gt=0, le=1, description="achieved / peak memory bandwidth")
     compute_efficiency: float = Field(gt=0, le=1, description="achieved / peak dense FLOP/s")

@@ -640,8 +640,10 @@ def calibrate_command(
     import yaml
 
     from dse.calibrate import SCORED_SCENARIOS, calibrate, read_measurements
+    from dse.catalog import check_profile_id
     from dse.results import replace_durably
 
+    check_profile_id(profile_id, "--id")
     chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
     rows = [m for m in read_measurements(measurements) if m.record.scenario in chosen]
     fit = calibrate(

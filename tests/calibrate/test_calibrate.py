@@ -10,6 +10,7 @@ import yaml
 from dse.calibrate import calibrate, predict, read_measurements
 from dse.catalog import efficiency_profile, load_profile
 from dse.cli import main
+from dse.errors import InputError
 
 TRUE = {"bandwidth_efficiency": 0.62, "compute_efficiency": 0.48, "kernel_overhead_us": 6.0}
 FP8 = 0.35
@@ -76,3 +77,16 @@ def test_the_cli_writes_a_profile_that_loads(tmp_path: Path, capsys: pytest.Capt
     assert profile.id == "mine" and profile.bandwidth_efficiency == pytest.approx(0.62, rel=0.02)
     assert yaml.safe_load(out.read_text())["fit"]["date"]
     assert main(["validate", "--measurements", str(_synthetic(tmp_path)), "--profile", str(out)]) == 0
+
+
+@pytest.mark.parametrize("profile_id", ["bad id!", "Mine", "-x", ""])
+def test_a_bad_profile_id_is_refused_before_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], profile_id: str
+) -> None:
+    out = tmp_path / "fitted.yaml"
+    code = main(["calibrate", str(tmp_path / "not-read.csv"), "--out", str(out), "--id", profile_id])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--id: expected lower-case letters, digits" in err and "[a-z0-9._-]" in err
+    assert "Traceback" not in err and "not-read.csv" not in err and not out.exists()
+    with pytest.raises(InputError, match="profile_id: expected lower-case letters"):
+        calibrate([], profile_id=profile_id)
