@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -348,3 +349,39 @@ def test_analyze_scores_with_the_engine_named(capsys: pytest.CaptureFixture[str]
     assert code == 2 and "unknown engine 'vlm' (did you mean: vllm?)" in err
     code, _, err = _run(capsys, *argv, "--hardware", "dgx-h100", "--engine", "vllm", "--ideal")
     assert code == 2 and "--engine" in err
+
+
+RECOMMEND = ["recommend", "--model", "llama-3.1-8b", "--prompt-tokens", "1000", "--output-tokens", "200", "--rate", "1"]
+MEASURED = str(Path(__file__).resolve().parents[1] / "tests" / "calibrate" / "published_fixture.csv")
+
+
+@pytest.mark.parametrize(
+    ("argv", "work", "expected"),
+    [
+        (["analyze", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--report", "{dir}"], "dse.scoring.analyze",
+         "{dir}: --report: is a directory"),
+        ([*RECOMMEND, "--report", "{dir}"], "dse.recommend.recommend", "{dir}: --report: is a directory"),
+        ([*RECOMMEND, "--out", "/proc/nope/x.json"], "dse.recommend.recommend",
+         "/proc/nope/x.json: --out: cannot be written: nothing can be created in /proc"),
+        ([*RECOMMEND, "--out", "{file}"], "dse.recommend.recommend", "{file}: --out: is a file; expected a directory"),
+        (["calibrate", MEASURED, "--out", "{dir}"], "dse.calibrate.calibrate", "{dir}: --out: is a directory"),
+        (["validate", "--out", "{file}"], "dse.calibrate.validate", "{file}: --out: is a file; expected a directory"),
+        (["validate", "--report", "{file}/v.html"], "dse.calibrate.validate",
+         "{file}/v.html: --report: cannot be written: {file} is a file, not a directory"),
+    ],
+)  # fmt: skip
+def test_output_paths_are_checked_before_the_work(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str], work: str,
+    expected: str,
+) -> None:  # fmt: skip
+    """A path that cannot be written is bad input (exit 2, naming the flag) found before the computation, and
+    leaves nothing behind (no ``.tmp`` beside it)."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("")
+    names = {"dir": str(tmp_path / "dir"), "file": str(tmp_path / "file")}
+    module, _, name = work.rpartition(".")
+    stop = lambda *a, **k: pytest.fail(f"{work} ran before the output was checked")  # noqa: E731
+    monkeypatch.setattr(importlib.import_module(module), name, stop)
+    code, out, err = _run(capsys, *(arg.format(**names) for arg in argv))
+    assert code == 2 and expected.format(**names) in err and "Traceback" not in out + err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"] and not list((tmp_path / "dir").iterdir())

@@ -132,6 +132,10 @@ def analyze(
     from dse.costmodel import CostAssumptions
     from dse.scoring import analyze as run_analysis
 
+    if report is not None:
+        from dse.results import check_output_file
+
+        check_output_file(Path(report), "report")
     costs = CostAssumptions(pricing=pricing.value, sheet=prices)
     inputs = {name: value.value if isinstance(value, Enum) else value for name, value in inputs.items()}
     result = run_analysis(**inputs, lengths=lengths, ideal=ideal, profile=profile, engine=engine, costs=costs)
@@ -524,7 +528,11 @@ def recommend_command(
         model_error=model_error,
     )
     from dse.cli._render import stage_line
+    from dse.results import check_output_file
 
+    written_to = _recommendation_file(out) if out is not None else None
+    if report is not None:
+        check_output_file(Path(report), "report")
     with stage_line() as say:
         result = recommend(request, say=say)
     doc = result.to_dict()
@@ -534,15 +542,31 @@ def recommend_command(
         from dse.cli._render import render_recommendation
 
         render_recommendation(doc)
-    if out is not None:  # a directory (existing, or named with a trailing slash or no suffix) or a file
-        target = Path(out)
-        folder = target.is_dir() or out.endswith(("/", "\\")) or not target.suffix
-        written = result.write(target / "recommendation.json" if folder else target)
-        typer.echo(f"recommendation: {written}", err=as_json)
+    if written_to is not None:
+        typer.echo(f"recommendation: {result.write(written_to)}", err=as_json)
     if report is not None:
         from dse.report import recommendation_report
 
         typer.echo(f"report: {recommendation_report(doc, report).html}", err=as_json)
+
+
+def _recommendation_file(out: str) -> Path:
+    """Where ``--out`` puts recommendation.json: in a directory (one that exists, or is named with a trailing
+    slash or without a suffix), else the file named; checked before the recommendation is worked out."""
+    from dse.results import check_output_directory, check_output_file
+
+    target = Path(out)
+    if target.is_dir() or out.endswith(("/", "\\")) or not target.suffix:
+        if target.exists() and not target.is_dir():
+            raise InputError(
+                "is a file; expected a directory (a name without a suffix is one) or a file name such as x.json",
+                source=out,
+                field="--out",
+            )
+        check_output_directory(target, "out")
+        return target / "recommendation.json"
+    check_output_file(target, "out")
+    return target
 
 
 @app.command("validate")
@@ -578,7 +602,14 @@ def validate_command(
     for i, name in enumerate(chosen):
         if name not in ("batch", "max-throughput", "server"):
             raise InputError(f"expected batch, max-throughput or server, got {name!r}", field=f"scenario[{i}]")
-    result = validate(read_measurements(path), profile=profile, scenarios=chosen, cross_validate=cross_validate)
+    rows = read_measurements(path)
+    from dse.results import check_output_directory, check_output_file, write_text_durably
+
+    if out is not None:
+        check_output_directory(Path(out), "out")
+    if report is not None:
+        check_output_file(Path(report), "report")
+    result = validate(rows, profile=profile, scenarios=chosen, cross_validate=cross_validate)
     from dse.scoring import finite_json
 
     doc = finite_json(result.to_dict() | {"measurements": shown})
@@ -591,15 +622,11 @@ def validate_command(
     if out is not None:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        from dse.results import replace_durably
-
         for name, text in (
             ("validation.csv", result.rows.to_csv(index=False)),
             ("validation.json", json.dumps(doc, indent=2) + "\n"),
-        ):
-            tmp = folder / f"{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            replace_durably(tmp, folder / name)  # a stopped write leaves the old file, not half of a new one
+        ):  # a stopped write leaves the old file, not half of a new one
+            write_text_durably(folder / name, text)
         typer.echo(f"validation: {folder / 'validation.csv'}, {folder / 'validation.json'}", err=as_json)
     if report is not None:
         from dse.report import validation_report
@@ -641,9 +668,11 @@ def calibrate_command(
 
     from dse.calibrate import SCORED_SCENARIOS, calibrate, read_measurements
     from dse.catalog import check_profile_id
-    from dse.results import replace_durably
+    from dse.results import check_output_file, write_text_durably
 
     check_profile_id(profile_id, "--id")
+    target = Path(out)
+    check_output_file(target, "out")
     chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
     rows = [m for m in read_measurements(measurements) if m.record.scenario in chosen]
     fit = calibrate(
@@ -655,11 +684,8 @@ def calibrate_command(
         cross_validate=cross_validate,
         parameters=fit_parameters or (),
     )
-    target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(fit.record.model_dump(exclude_none=True), sort_keys=False), encoding="utf-8")
-    replace_durably(tmp, target)
+    write_text_durably(target, yaml.safe_dump(fit.record.model_dump(exclude_none=True), sort_keys=False))
     r = fit.record
     formats = "".join(f", {f} {v:.3f}" for f, v in r.compute_efficiency_by_format.items())
     held = f", {fit.held_out:.0%} held out (one accelerator left out at a time)" if fit.held_out is not None else ""

@@ -142,14 +142,11 @@ class Recommendation:
 
     def write(self, path: str | Path) -> Path:
         """Write ``recommendation.json`` (atomically)."""
-        from dse.results import replace_durably
+        from dse.results import write_text_durably
 
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        replace_durably(tmp, target)
-        return target
+        return write_text_durably(target, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 WORKLOAD_PERCENTILES = (50, 90, 99)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,10 +35,15 @@ def _sha256(path: Path) -> str | None:
 
 def replace_durably(tmp: Path, path: Path) -> None:
     """Move a fully written ``tmp`` over ``path``: its bytes reach the disk first (fsync), then the rename, then
-    the directory entry, so a crash or power loss leaves either the old file or the new one, never a torn one."""
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    the directory entry, so a crash or power loss leaves either the old file or the new one, never a torn one.
+    A move that fails (``path`` a directory, the disk gone) removes ``tmp`` and raises."""
+    try:
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
     try:
         directory = os.open(path.parent, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory handles
@@ -48,11 +54,33 @@ def replace_durably(tmp: Path, path: Path) -> None:
         os.close(directory)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically and durably (``replace_durably``)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file a failed write left (a directory of that name is not ours: it stays)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+
+
+def temporary(path: Path) -> Path:
+    """Where ``path`` is written before it is moved into place: ``<name>.tmp`` beside it."""
+    return path.with_name(path.name + ".tmp")
+
+
+def write_text_durably(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically and durably: into ``temporary(path)``, then moved over
+    ``path`` (``replace_durably``). A write that fails leaves the old file, and no temporary one."""
+    tmp = temporary(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except BaseException:
+        _discard(tmp)
+        raise
     replace_durably(tmp, path)
+    return path
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically and durably (``write_text_durably``)."""
+    write_text_durably(path, json.dumps(data, indent=2, default=_plain) + "\n")
 
 
 def _plain(value: Any) -> Any:
@@ -123,19 +151,23 @@ def write_table(columns: dict[str, Any] | list[dict[str, Any]], path: Path) -> N
     import pandas as pd
 
     parts = columns if isinstance(columns, list) else [columns]
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    if path.suffix == ".csv":
-        pd.concat([pd.DataFrame(part) for part in parts]).to_csv(tmp, index=False)
-    else:
-        import pyarrow.parquet as pq
+    tmp = temporary(path)
+    try:
+        if path.suffix == ".csv":
+            pd.concat([pd.DataFrame(part) for part in parts]).to_csv(tmp, index=False)
+        else:
+            import pyarrow.parquet as pq
 
-        tables = (_arrow_table(part) for part in parts)
-        first = next(tables)
-        strings = [f.name for f in first.schema if str(f.type).startswith("dictionary")]
-        with pq.ParquetWriter(tmp, first.schema, use_dictionary=strings) as writer:  # floats never repeat
-            writer.write_table(first)
-            for table in tables:
-                writer.write_table(table.cast(first.schema))
+            tables = (_arrow_table(part) for part in parts)
+            first = next(tables)
+            strings = [f.name for f in first.schema if str(f.type).startswith("dictionary")]
+            with pq.ParquetWriter(tmp, first.schema, use_dictionary=strings) as writer:  # floats never repeat
+                writer.write_table(first)
+                for table in tables:
+                    writer.write_table(table.cast(first.schema))
+    except BaseException:
+        _discard(tmp)
+        raise
     replace_durably(tmp, path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from dse import units
@@ -47,8 +48,46 @@ def refuse_if_too_large(space: Space, engine: str, trials: int, keep: str = "all
         )
 
 
+def _unwritable(directory: Path) -> str | None:
+    """Why no file could be made in ``directory`` (made, with its missing parents, when written), or None.
+    Nothing is left behind: the nearest folder that exists is tried with a file made and removed at once."""
+    existing = directory
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        handle, name = tempfile.mkstemp(prefix=".dse-write-test-", dir=existing)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        return f"nothing can be created in {existing} ({exc.strerror or exc})"
+    return None
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse (``InputError`` naming ``--option``) a file path that cannot be written, before the work that
+    fills it: a directory, or a place where no file can be made. Nothing is created."""
+    if path.is_dir():
+        raise InputError("is a directory; expected a file path", source=str(path), field=f"--{option}")
+    why = _unwritable(path.parent)
+    if why is not None:
+        raise InputError(f"cannot be written: {why}", source=str(path), field=f"--{option}")
+
+
+def check_output_directory(directory: Path, option: str) -> None:
+    """Refuse (``InputError`` naming ``--option``) a directory path that cannot hold files, before the work
+    that fills it: an existing file, or a place where no directory can be made. Nothing is created."""
+    if directory.exists() and not directory.is_dir():
+        raise InputError("is a file; expected a directory path", source=str(directory), field=f"--{option}")
+    why = _unwritable(directory)
+    if why is not None:
+        raise InputError(f"cannot be written: {why}", source=str(directory), field=f"--{option}")
+
+
 def writable_directory(directory: Path, option: str) -> None:
     """Create ``directory`` (and parents), or say which option names a place that cannot hold it."""
+    check_output_directory(directory, option)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".dse-write-test"
