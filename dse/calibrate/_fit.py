@@ -94,6 +94,12 @@ def accelerator_of(m: Measurement) -> str:
     return load_target(m.record.hardware)[0].id
 
 
+def _accelerators(refs: Sequence[str]) -> list[str]:
+    """The accelerator ids of ``refs`` (accelerator or system ids, or hardware files); an unknown one raises
+    ``InputError`` naming it, with the near misses (a misspelt id would select no row and say only that)."""
+    return [load_target(ref)[0].id for ref in refs]
+
+
 def select(
     measurements: Sequence[Measurement], *, hardware: Sequence[str] = (), engine: str | None = None
 ) -> list[Measurement]:
@@ -245,7 +251,7 @@ def calibrate(
     engine's rows among ``measurements``)."""
     check_profile_id(profile_id, "profile_id")
     start = load_profile(base).record
-    hardware = start.hardware if hardware is None else hardware
+    hardware = start.hardware if hardware is None else _accelerators(hardware)
     engine = start.engine if engine is None else engine
     rows = select(measurements, hardware=hardware, engine=engine)
     first, formats = _residuals(rows, efficiency_profile(start)) if rows else (np.empty(0), np.empty(0))

@@ -11,12 +11,14 @@ measured directly), ``max-throughput`` (offline, all requests queued; the engine
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
+from dse.catalog import load_kv_format, load_model, load_scheme, load_target
 from dse.errors import InputError
 
 Scenario = Literal["batch", "max-throughput", "server"]
@@ -79,9 +81,38 @@ class Measurement:
     """Line of the CSV file (1: the header)."""
 
 
+_REFERENCES: tuple[tuple[str, Callable[[str], object]], ...] = (
+    ("model", load_model),
+    ("hardware", load_target),
+    ("quant", load_scheme),
+    ("kv", load_kv_format),
+)
+"""The columns that name catalog entries (ids, or paths for models and hardware), and how each is looked up."""
+
+
+def _unknown_references(
+    record: MeasurementRecord, known: dict[tuple[str, str], str | None]
+) -> Iterator[tuple[str, str]]:
+    """(column, what is wrong) for each catalog reference of ``record`` that does not resolve; ``known`` keeps
+    each answer, so a file of many rows looks each distinct value up once."""
+    for column, load in _REFERENCES:
+        value = getattr(record, column)
+        if value is None:
+            continue
+        if (column, value) not in known:
+            try:
+                load(value)
+                known[column, value] = None
+            except InputError as exc:  # a file named in the cell says its own name, with its problem
+                known[column, value] = exc.message if exc.source is None else str(exc)
+        why = known[column, value]
+        if why is not None:
+            yield column, why
+
+
 def read_measurements(path: str | Path) -> list[Measurement]:
-    """Every row of a measurements CSV, validated; a bad row raises ``InputError`` naming the file, the line
-    and the column."""
+    """Every row of a measurements CSV, validated (its model, hardware, quant and kv known to the catalogs); a
+    bad row raises ``InputError`` naming the file, the line and the column."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -101,6 +132,7 @@ def read_measurements(path: str | Path) -> list[Measurement]:
             source=source,
         )
     rows, seen = [], set()
+    known: dict[tuple[str, str], str | None] = {}
     for line, row in enumerate(reader, start=2):
         try:
             record = MeasurementRecord(**row)  # type: ignore[arg-type]
@@ -113,6 +145,9 @@ def read_measurements(path: str | Path) -> list[Measurement]:
         if record.id in seen:
             raise InputError(f"line {line}: id {record.id!r} given twice", source=source, field="id")
         seen.add(record.id)
+        reference = next(_unknown_references(record, known), None)
+        if reference is not None:
+            raise InputError(f"line {line}: {reference[1]}", source=source, field=reference[0])
         rows.append(Measurement(record, line))
     if not rows:
         raise InputError("no measurement rows", source=source)

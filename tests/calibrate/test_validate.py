@@ -85,6 +85,14 @@ def test_summary_of_the_fixture_is_pinned() -> None:
         (lambda t: t.replace(",batch,tpot_s,0.0184", ",batch,tpot,0.0184"), ["line 2", "metric"]),
         (lambda t: t.replace("0.018402649981597350", "-1"), ["line 2", "value", "greater than 0"]),
         (lambda t: t.replace("422-tpot_s", "424-tpot_s"), ["line 3", "given twice"]),
+        (
+            lambda t: t.replace(",rtx-4090,", ",rtx-9090,", 1),
+            ["hardware: line 2: unknown hardware or system id 'rtx-9090'", "did you mean: rtx-5090"],
+        ),
+        (lambda t: t.replace(",llama-3-8b,", ",llama-9b,", 1), ["model: line 2: unknown model id 'llama-9b'"]),
+        (lambda t: t.replace(",fp16,,", ",fp7,,", 1), ["quant: line 2: unknown quant id 'fp7'"]),
+        (lambda t: t.replace(",fp16,,", ",fp16,fp9,", 1), ["kv: line 2: unknown kv id 'fp9'"]),
+        (lambda t: t.replace(",rtx-4090,", ",gone/gpu.yaml,", 1), ["hardware: line 2: gone/gpu.yaml: file not found"]),
     ],
 )
 def test_bad_measurements_name_the_file_line_and_column(tmp_path: Path, change: object, expected: list[str]) -> None:
@@ -115,3 +123,19 @@ def test_the_shipped_measurements_read_and_score() -> None:
     assert len(result.rows) == len([m for m in shipped if m.record.scenario in SCORED_SCENARIOS]) >= 200
     assert result.rows["feasible"].mean() > 0.95  # nearly every published deployment fits in the model
     assert {s["metric"] for s in result.summary} >= {"tpot_s", "throughput_tokens_per_s_per_device"}
+
+
+def test_unknown_catalog_ids_exit_2_naming_the_file_line_and_column(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(FIXTURE.read_text().replace(",rtx-3090,", ",rtx-9090,", 1))
+    for argv in (["validate", "--measurements", str(bad)], ["calibrate", str(bad), "--out", str(tmp_path / "p.yaml")]):
+        code = main(argv)
+        _, err = capsys.readouterr()
+        assert code == 2 and f"{bad}: hardware: line 3: unknown hardware or system id 'rtx-9090'" in err, err
+        assert "Traceback" not in err
+    code = main(["calibrate", str(FIXTURE), "--out", str(tmp_path / "p.yaml"), "--hardware", "h100-sxn"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "unknown hardware or system id 'h100-sxn' (did you mean: h100-sxm" in err
+    assert "rows the model can score" not in err and not (tmp_path / "p.yaml").exists()
