@@ -147,6 +147,14 @@ def test_optional_numbers_may_be_written_as_text_or_left_out() -> None:
             evaluate(pd.DataFrame([base, base | {name: "many"}]))
 
 
+@pytest.mark.parametrize("name", ["request_rate", "slo_ttft_s", "slo_tpot_s", "prefix_hit_rate", "weight_bits"])
+def test_a_keyword_given_as_nan_is_refused_not_read_as_left_out(name: str) -> None:
+    """In a column NaN is a missing number (pandas writes None so); a keyword left out is None: NaN given as
+    one is a mistake (``float("nan")`` parsed from text), never "every slot busy" or the default."""
+    with pytest.raises(InputError, match=f"^{name}: expected a number, got nan \\(leave it out for the default"):
+        analyze("llama-3.1-8b", "h100-sxm", scheduler="continuous", **{name: float("nan")})  # type: ignore[arg-type]
+
+
 def test_collective_time_hidden_by_overlap_is_its_own_row(tmp_path: Path) -> None:
     """A profile overlapping half of the shorter of compute and collectives (``overlapped``): the hidden time
     is a negative ``comm_overlap`` row and the rows still add up to each phase."""

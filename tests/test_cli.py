@@ -235,6 +235,12 @@ def test_catalog_listings(capsys: pytest.CaptureFixture[str], table: str) -> Non
         (["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "0.5"], "expert_imbalance: expect"),
         (["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "inf"], "expert_imbalance: expect"),
         (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--kv", "fp9"], "unknown kv id 'fp9'"),
+        (
+            ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--scheduler", "continuous", "--request-rate", "nan"],
+            "request_rate: expected a number, got nan",
+        ),
+        (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--slo-tpot-s", "nan"], "slo_tpot_s: expected a number"),
+        (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--concurrency", "nan"], "'--concurrency'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

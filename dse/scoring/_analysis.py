@@ -46,7 +46,7 @@ from dse.scoring._build import (
     unpriced_reason,
 )
 from dse.scoring._draft import with_draft
-from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_speculation
+from dse.scoring._inputs import INPUT_DEFAULTS, candidate_fields, check_keywords, check_speculation
 from dse.scoring._intervals import NO_RATIOS, Ratios, intervals, target_ratios
 from dse.scoring._lengths import read_histogram
 
@@ -458,7 +458,8 @@ def analyze(
     (``prompt_tokens``, ``output_tokens`` and an optional ``count`` column) whose lengths replace
     ``prompt_len`` and ``gen_len`` (docs/cost-model.md §19). ``engine``: whose fitted profile scores the
     hardware (``tensorrt-llm``, ``vllm``, ...; the generic profile where none is fitted for it). Bad values
-    raise ``InputError``.
+    raise ``InputError``, NaN among them (an input left out is None; ``dse.evaluate`` reads NaN in a column as
+    left out).
     """
     arguments = locals()
     if ideal and profile is not None:
@@ -478,6 +479,7 @@ def analyze(
             stacklevel=2,
         )
     inputs = {"model": model, "hardware": hardware} | {name: arguments[name] for name in INPUT_DEFAULTS}
+    check_keywords(inputs)
     columns = {k: [v] for k, v in inputs.items()}
     fields = candidate_fields(columns)
     chosen = "ideal" if ideal else (profile or CALIBRATED)

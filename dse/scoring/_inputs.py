@@ -364,6 +364,16 @@ def _check(name: str, values: np.ndarray, kind: str) -> None:
         raise InputError(f"expected {expected}, got {float(values[rows[0]]):g} (row {rows[0]})", field=name)
 
 
+def check_keywords(values: Mapping[str, Any]) -> None:
+    """Inputs given one value each (``dse.analyze`` keywords, ``dse analyze`` flags): NaN is refused. In a column
+    NaN means "not given", as pandas writes a missing number; a single value left out is None."""
+    for name, value in values.items():
+        if isinstance(value, float | np.floating) and np.isnan(value):
+            spec = BY_NAME[name]
+            default = "none" if spec.default is None else f"{spec.default!r}"
+            raise InputError(f"expected a number, got nan (leave it out for the default: {default})", field=name)
+
+
 def candidate_fields(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
     """Every ``Candidates`` field the direct inputs of ``columns`` give (absent inputs: not in the result)."""
     fields = {i.field: convert(i.name, columns[i.name]) for i in DIRECT if i.name in columns}
