@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -34,10 +35,66 @@ AUTH_HELP = (
 )
 
 
+CONNECT_TIMEOUT_S = 10.0
+"""Seconds an address has to answer before ``check_address`` gives up on it. Ray itself retries an address
+where no cluster answers for about 14 minutes (Ray 2.60), deaf to Ctrl-C while a retry waits."""
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+"""What an HTTP/2 client sends first (RFC 9113 §3.4): the preface, then an empty SETTINGS frame."""
+_SETTINGS = 0x04
+"""The type of an HTTP/2 SETTINGS frame (the 4th byte of its 9-byte header), which a gRPC server sends first."""
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``ray://HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port)."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"expected HOST:PORT (e.g. 10.0.0.5:6379), got {address!r}", field="ray-address")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def check_address(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse (``InputError`` naming --ray-address), within ``timeout_s``, an address where no Ray cluster can
+    answer: a host that does not resolve, a port where nothing listens or nothing answers, or a server that
+    does not speak gRPC. A Ray head's GCS port (and a Ray Client's ``ray://`` one) answers the HTTP/2 preface
+    with a SETTINGS frame; under TLS (``RAY_USE_TLS``) only the connection is tried. ``auto`` is Ray's."""
+    if address in ("auto", "local"):
+        return
+    host, port = _host_port(address)
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as connection:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return
+            connection.settimeout(timeout_s)
+            connection.sendall(_HTTP2_PREFACE)
+            header = connection.recv(9)
+    except socket.gaierror as exc:
+        raise InputError(f"no host named {host!r} ({exc.strerror})", field="ray-address") from None
+    except TimeoutError:
+        raise InputError(
+            f"no answer from {where} within {timeout_s:g} s: is the cluster up, and this its head's address?",
+            field="ray-address",
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            f"no Ray cluster at {where} ({exc.strerror or exc}): is the cluster up, and is this the address "
+            "`ray start --head` printed?",
+            field="ray-address",
+        ) from None
+    if len(header) < 4 or header[3] != _SETTINGS:
+        raise InputError(
+            f"something answers at {where}, but not as a Ray cluster does: the address is the head's GCS port "
+            "(6379 unless `ray start --port` chose another; its dashboard's 8265 is not it)",
+            field="ray-address",
+        )
+
+
 def start_ray(address: str | None = None) -> tuple[Any, bool]:
     """(the ``ray`` module, whether this call started it): reuse a running Ray, connect to ``address`` (or
     ``RAY_ADDRESS``), or else start a new local Ray on this machine's cores, without dashboard or usage
-    statistics, whatever address file an earlier cluster left behind."""
+    statistics, whatever address file an earlier cluster left behind. An address where no cluster answers is
+    refused within ``CONNECT_TIMEOUT_S`` (``check_address``)."""
     try:
         import ray
     except ImportError:
@@ -52,6 +109,7 @@ def start_ray(address: str | None = None) -> tuple[Any, bool]:
             ignore_reinit_error=True,
         )  # fmt: skip
         return ray, True
+    check_address(address)  # Ray would retry where nothing answers for minutes
     try:
         ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
     except ray.exceptions.AuthenticationError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dse.errors import InputError
-from dse.execute import Columns, concat_columns, make_executor
+from dse.execute import Columns, Executor, concat_columns, make_executor
 from dse.results._files import (
     JOURNAL,
     MANIFEST,
@@ -30,7 +30,7 @@ from dse.results._files import (
     write_json,
     write_table,
 )
-from dse.results._guards import refuse_if_too_large, writable_directory
+from dse.results._guards import check_output_directory, refuse_if_too_large, writable_directory
 from dse.results._verify import check_run
 from dse.search import (
     Normalisation,
@@ -276,10 +276,29 @@ def run(
         raise InputError(
             "already holds a run: continue it with --resume, or choose another --out", source=str(directory)
         )
+    if ray_address is not None and settings["executor"] != "ray":
+        raise InputError(
+            "connects the ray executor, which this run does not use: add --executor ray (or executor: ray to the "
+            "space's execution)",
+            field="ray-address",
+        )
     refuse_if_too_large(space, choose_engine(space, settings["engine"]), settings["trials"], settings["keep"])
-    writable_directory(directory, "out")
-    write_json(directory / MANIFEST, manifest(space, settings) | {"created": _now()})
-    return _execute(space, directory, settings, None, progress, stop or threading.Event())
+    check_output_directory(directory, "out")
+    started = time.perf_counter()  # the wall time counts the executor's start, as a user waits for it
+    pool = _connect(settings)
+    try:
+        writable_directory(directory, "out")
+        write_json(directory / MANIFEST, manifest(space, settings) | {"created": _now()})
+    except BaseException:
+        pool.close()
+        raise
+    return _execute(space, directory, settings, (pool, started), None, progress, stop or threading.Event())
+
+
+def _connect(settings: dict[str, Any]) -> Executor:
+    """The run's executor, made before the stop signals are held (``interruptible``): Ctrl-C stops a
+    connection to a cluster (KeyboardInterrupt), and one that fails leaves the run directory as it was."""
+    return make_executor(settings["executor"], ray_address=settings["ray_address"])
 
 
 def resume(
@@ -297,7 +316,11 @@ def resume(
     checked = check_run(directory)
     settings = checked.settings | ({"executor": executor} if executor else {})
     stop = stop or threading.Event()
-    result = _execute(checked.space, directory, settings, checked.previous, progress, stop, checked.position)
+    started = time.perf_counter()
+    pool = _connect(settings)
+    result = _execute(
+        checked.space, directory, settings, (pool, started), checked.previous, progress, stop, checked.position
+    )
     if checked.repairs:
         result.summary["resume_repairs"] = checked.repairs
         write_json(directory / SUMMARY, result.summary)
@@ -308,6 +331,7 @@ def _execute(
     space: Space,
     directory: Path,
     settings: dict[str, Any],
+    executor: tuple[Executor, float],
     previous: Columns | None,
     progress: Progress | None,
     stop: threading.Event,
@@ -315,18 +339,27 @@ def _execute(
 ) -> Run:
     """Drive the engine, then write the run directory in the order that never loses an evaluated candidate:
     trials, front, the engine's export (complete runs), summary. The stop signals are held off for the whole
-    of it: an interruption ends the search at the next chunk, never the writing."""
+    of it: an interruption ends the search at the next chunk, never the writing. ``executor``: the executor
+    (closed at the end) and when its start began (``time.perf_counter``)."""
+    pool, started = executor
     engine = choose_engine(space, settings["engine"])
-    collector = _Collector(space, directory, previous, progress, engine == "exhaustive", settings["keep"], saved)
-    started = time.perf_counter()
+    try:
+        collector = _Collector(space, directory, previous, progress, engine == "exhaustive", settings["keep"], saved)
+    except BaseException:
+        pool.close()
+        raise
     with interruptible(stop):
-        pool = make_executor(settings["executor"], ray_address=settings["ray_address"])
 
         def evaluate(ids: np.ndarray) -> Iterator[Columns]:
             return (columns for _, columns in pool.map_ids(space, chunks(ids, settings["chunk_size"])))
 
         keeps_all = settings["keep"] == "all"
-        search = make_engine(engine, space, settings, previous if keeps_all else None, (saved or {}).get("position"))
+        try:
+            position = (saved or {}).get("position")
+            search = make_engine(engine, space, settings, previous if keeps_all else None, position)
+        except BaseException:
+            pool.close()
+            raise
         collector.position = search.position
         try:
             drive(search, evaluate, collector.add, stop, settings["checkpoint_s"], collector.checkpoint)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,7 @@ psutil = pytest.importorskip("psutil")
 
 from dse.errors import InputError  # noqa: E402
 from dse.execute import Columns, LocalExecutor, make_executor  # noqa: E402
-from dse.execute._ray import RayExecutor  # noqa: E402
+from dse.execute._ray import RayExecutor, check_address  # noqa: E402
 from dse.space import Space, load_space  # noqa: E402
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "spaces" / "quickstart.yaml"
@@ -162,3 +165,76 @@ def test_sweep_studies_run_as_ray_tasks(tmp_path: Path) -> None:
     local = dse.run(tmp_path / "out" / "point-001" / "space.yaml", out=tmp_path / "check")
     joined = result.table[result.table["sweep.workload.output_tokens"] == 256]
     assert set(joined["candidate_id"]) == set(local.front["candidate_id"].tolist())
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[socket.socket, str]]:
+    """A port that accepts connections (and answers nothing by itself), with its address."""
+    server = socket.create_server(("127.0.0.1", 0))
+    yield server, f"127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def _free_address() -> str:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        return f"127.0.0.1:{server.getsockname()[1]}"  # closed on return: nothing listens there
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(listener: tuple[socket.socket, str]) -> None:
+    """Ray retries such an address for about 14 minutes, deaf to Ctrl-C: it is refused before Ray is asked."""
+    started = time.monotonic()
+    for address, expected in (
+        ("no-such-host.invalid:6379", "no host named 'no-such-host.invalid'"),
+        (_free_address(), "no Ray cluster at 127.0.0.1:"),
+        (listener[1], f"no answer from {listener[1]} within 0.5 s"),  # accepts, never answers
+        ("10.0.0.5", "expected HOST:PORT"),
+    ):
+        with pytest.raises(InputError, match=f"^ray-address: {expected}"):
+            check_address(address, timeout_s=0.5)
+    assert time.monotonic() - started < 10
+
+
+def test_a_server_that_is_not_a_ray_cluster_is_refused(listener: tuple[socket.socket, str]) -> None:
+    server, address = listener
+
+    def answer_as_a_web_server() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(64)
+            connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer_as_a_web_server, daemon=True).start()
+    with pytest.raises(InputError, match=r"something answers at .* but not as a Ray cluster does.*8265"):
+        check_address(address, timeout_s=5)
+
+
+def test_a_ray_head_passes_the_check(ray_cluster: None) -> None:
+    check_address(ray.get_runtime_context().gcs_address)
+
+
+def test_run_refuses_an_unreachable_cluster_and_leaves_nothing(tmp_path: Path) -> None:
+    """Exit 2 naming --ray-address, within seconds, no run directory; Ctrl-C while connecting stops it."""
+    argv = [sys.executable, "-m", "dse.cli", "run", str(QUICKSTART), "--out", str(tmp_path / "run")]
+    done = subprocess.run([*argv, "--executor", "ray", "--ray-address", _free_address()], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "ray-address: no Ray cluster at" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+    done = subprocess.run([*argv, "--ray-address", "10.0.0.5:6379"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "ray-address: connects the ray executor" in done.stderr
+    assert "--executor ray" in done.stderr and not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_stops_a_connection_that_waits(listener: tuple[socket.socket, str], tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "dse.cli", "run", str(QUICKSTART), "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen([*argv, "--executor", "ray", "--ray-address", listener[1]], stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        listener[0].settimeout(60)
+        connection, _ = listener[0].accept()  # the check has connected, and waits for an answer
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=5)
+        connection.close()
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err  # typer's exit code for Ctrl-C
+    assert not (tmp_path / "run").exists()
