@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,8 +130,26 @@ def _unknown_key_hint(model: type[BaseModel], loc: Sequence[int | str]) -> str:
     return suggestion(str(loc[-1]), parent.model_fields)
 
 
+def _label(model: type[BaseModel]) -> str:
+    """What a record type holds, in words: ``SpaceRecord`` -> space, ``QuantCatalogRecord`` -> quant catalog."""
+    return " ".join(word.lower() for word in re.findall(r"[A-Z][a-z0-9]*", model.__name__.removesuffix("Record")))
+
+
+def _not_a_mapping(data: Any) -> str:
+    """What a document holds instead of a mapping of keys."""
+    if data is None:
+        return "the file is empty (nothing but comments, or null)"
+    if isinstance(data, list):
+        return "got a list"
+    shown = repr(data) if len(repr(data)) <= 40 else repr(data)[:37] + "..."
+    return f"got {'text' if isinstance(data, str) else 'a single value'} ({shown})"
+
+
 def validate(model: type[ModelT], data: Any, *, source: str, path: Path | None = None) -> ModelT:
     """Validate ``data`` against a pydantic model; report every problem with its field path."""
+    what = _label(model)
+    if not isinstance(data, dict | model):
+        raise InputError(f"{_not_a_mapping(data)}; expected a mapping of the {what}'s keys (key: value)", source=source)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -148,4 +167,4 @@ def validate(model: type[ModelT], data: Any, *, source: str, path: Path | None =
                 shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
                 message = str(error["msg"]).removeprefix("Value error, ")
                 lines.append(f"{where}{field}: {message}{shown}")
-        raise InputError("invalid " + model.__name__ + ":\n  " + "\n  ".join(lines), source=source) from None
+        raise InputError(f"invalid {what}:\n  " + "\n  ".join(lines), source=source) from None

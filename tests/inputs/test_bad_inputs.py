@@ -150,6 +150,26 @@ def test_bad_space_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, nam
     assert str(space) in _check(capsys, ["run", str(space), "--out", str(tmp_path / "run")])
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "the file is empty (nothing but comments, or null)"),
+        ("# a comment, and nothing else\n", "the file is empty (nothing but comments, or null)"),
+        ("null\n", "the file is empty (nothing but comments, or null)"),
+        ("- name: x\n", "got a list"),
+        ("just text\n", "got text ('just text')"),
+    ],
+)
+def test_a_space_file_that_is_not_a_mapping_says_what_it_holds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, expected: str
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    err = _check(capsys, ["run", str(space), "--out", str(tmp_path / "run")])
+    assert f"{space}: {expected}; expected a mapping of the space's keys (key: value)" in err
+    assert "Record" not in err and "dictionary" not in err
+
+
 @pytest.mark.parametrize("name", list(HARDWARE))
 def test_bad_hardware_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str) -> None:
     path = tmp_path / "gpu.yaml"
