@@ -155,6 +155,21 @@ def test_a_keyword_given_as_nan_is_refused_not_read_as_left_out(name: str) -> No
         analyze("llama-3.1-8b", "h100-sxm", scheduler="continuous", **{name: float("nan")})  # type: ignore[arg-type]
 
 
+def test_evaluate_takes_a_mapping_of_columns_and_refuses_anything_else() -> None:
+    pd = pytest.importorskip("pandas")
+    columns = {"model": "llama-3.1-8b", "hardware": ["h100-sxm", "l4"], "batch": [1, 8]}
+    out = evaluate(columns)
+    assert out["tpot_s"].tolist() == evaluate(pd.DataFrame(columns))["tpot_s"].tolist()
+    for given, expected in (
+        ([columns], "got list"),
+        (None, "got NoneType"),
+        ({"model": "llama-3.1-8b", "hardware": "h100-sxm"}, "single values beside at least one list"),
+        ({"model": ["llama-3.1-8b"] * 2, "hardware": ["h100-sxm"]}, "columns of equal length"),
+    ):
+        with pytest.raises(InputError, match=f"^candidates: expected .*{expected}"):
+            evaluate(given)  # type: ignore[arg-type]
+
+
 def test_collective_time_hidden_by_overlap_is_its_own_row(tmp_path: Path) -> None:
     """A profile overlapping half of the shorter of compute and collectives (``overlapped``): the hidden time
     is a negative ``comm_overlap`` row and the rows still add up to each phase."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +24,7 @@ _MAY_BE_ABSENT = tuple(i.name for i in INPUTS if i.default is None and i.name no
 
 
 def evaluate(
-    candidates: pd.DataFrame,
+    candidates: pd.DataFrame | Mapping[str, Any],
     *,
     profile: str = CALIBRATED,
     ideal: bool = False,
@@ -32,6 +33,8 @@ def evaluate(
 ) -> pd.DataFrame:
     """Score every row of ``candidates`` with the vectorised cost model.
 
+    ``candidates``: a DataFrame, or a mapping of column name -> values, read as ``pd.DataFrame(candidates)`` does
+    (a single value is repeated down a column beside lists: ``{"model": "llama-3.1-8b", "batch": [1, 8]}``).
     Columns: the inputs of ``dse.scoring.INPUTS`` (names, defaults, meanings): ``model`` and ``hardware`` (ids or
     paths; ``hardware`` an accelerator or a system, which multi-device rows need) are required, every other is
     optional (None/NaN in an optional column = not given; in a column with a default, that default). Returns a copy
@@ -46,6 +49,7 @@ def evaluate(
     """
     import pandas as pd
 
+    candidates = _frame(candidates)
     names = [i.name for i in INPUTS]
     unknown = set(candidates.columns) - set(names)
     if unknown:
@@ -93,6 +97,27 @@ def evaluate(
     if intervals:
         _add_intervals(result, columns, "ideal" if ideal else profile)
     return pd.DataFrame(result)
+
+
+def _frame(candidates: object) -> pd.DataFrame:
+    """``candidates`` as a DataFrame: itself, or a mapping of columns; anything else is an ``InputError``."""
+    import pandas as pd
+
+    if isinstance(candidates, pd.DataFrame):
+        return candidates
+    if not isinstance(candidates, Mapping):
+        raise InputError(
+            f"expected a pandas DataFrame or a mapping of column name -> values, got {type(candidates).__name__}",
+            field="candidates",
+        )
+    try:
+        return pd.DataFrame(dict(candidates))
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"expected columns of equal length, or single values beside at least one list ({exc}); one "
+            "deployment alone: dse.analyze",
+            field="candidates",
+        ) from None
 
 
 def _add_intervals(result: pd.DataFrame, columns: dict[str, Any], profile: str) -> None:
