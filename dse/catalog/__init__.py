@@ -1,6 +1,6 @@
 """Catalogs: hardware, systems, models, quantization schemes, efficiency profiles -> frozen SI specs."""
 
-from dse.catalog._files import read_document, validate
+from dse.catalog._files import read_document, suggestion, validate
 from dse.catalog._hardware import (
     LINK_FAMILIES,
     DType,
@@ -116,6 +116,7 @@ __all__ = [
     "read_price_sheet",
     "resolve_numerics",
     "sheet_ids",
+    "suggestion",
     "system_catalog",
     "validate",
 ]

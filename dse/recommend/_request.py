@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from dse.catalog import CALIBRATED, load_model
+from dse.catalog import CALIBRATED, load_model, suggestion
 from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAssumptions
 from dse.costmodel.physics import lengths as length_laws
 from dse.errors import InputError
@@ -296,6 +296,10 @@ def _read_traffic(path: str, model: str, version: int | None) -> Traffic:
 
 def make_request(**fields: object) -> Request:
     """A validated ``Request``; a bad value raises ``InputError`` naming the field and what was expected."""
+    for name in fields:  # a keyword misspelt, or singular for a plural (quant: quants)
+        if name not in Request.model_fields:
+            hint = suggestion(name, Request.model_fields) or f" (expected one of {', '.join(Request.model_fields)})"
+            raise InputError(f"unknown keyword{hint}", field=name)
     given = {name for name in ("prompt_tokens", "output_tokens", "lengths") if fields.get(name) is not None}
     if "lengths" not in given and len(given) < 2:
         missing = "output_tokens" if "prompt_tokens" in given else "prompt_tokens"

@@ -348,6 +348,23 @@ def test_bad_requests_name_the_field(fields: dict[str, object], field: str) -> N
     assert field in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"quant": "fp8"}, "quant: unknown keyword (did you mean: quants?)"),
+        ({"pool_split": ((1, 2),)}, "pool_split: unknown keyword (did you mean: pool_splits?)"),
+        ({"colour": "blue"}, "colour: unknown keyword (expected one of model, prompt_tokens,"),
+    ],
+)
+def test_an_unknown_keyword_names_the_one_meant(fields: dict[str, object], expected: str) -> None:
+    with pytest.raises(InputError) as info:
+        dse.recommend(**{**BASE, **fields})
+    assert str(info.value).startswith(expected)
+    request = make_request(**BASE)
+    with pytest.raises(InputError, match="did you mean: quants"):
+        dse.recommend(request, quant="fp8")
+
+
 def test_unknown_power_cannot_meet_a_power_limit() -> None:
     fields = {**BASE, "hardware": ("tpu-v5e", "h100-sxm"), "max_power_kw": 1000.0}
     rec = dse.recommend(**fields)
