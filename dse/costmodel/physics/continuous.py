@@ -420,6 +420,15 @@ def _take(x: Any, rows: Any) -> Any:
     return x[rows] if np.ndim(x) else x
 
 
+def _put(whole: Any, rows: Any, part: Any) -> Any:
+    """``whole`` with ``part`` at ``rows`` (a copy); ``part`` itself for one candidate (``whole`` a scalar)."""
+    if not np.ndim(whole):
+        return part
+    out = np.array(whole, dtype=np.float64)
+    out[rows] = part
+    return out
+
+
 def _largest(holds: Any, low: Any, high: Any) -> Any:
     """The largest b in [low, high] for which ``holds(b)`` is true, ``holds`` being monotone (true up to some
     b, false beyond): ``BISECTION_STEPS`` halvings; ``low`` where it fails everywhere above it."""
@@ -466,11 +475,7 @@ def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
     # at 128, say), which the caller's floor would turn into one sequence fewer than a smaller b_max admits
     whole = np.floor(lo) + 1.0
     lo = np.where((whole <= top) & fed(whole, p, g, c, t), whole, lo)
-    if not np.ndim(starved):
-        return lo
-    out = np.array(b_max, dtype=np.float64)
-    out[rows] = lo
-    return out
+    return lo if not np.ndim(starved) else _put(b_max, rows, lo)
 
 
 def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
@@ -529,12 +534,7 @@ def before_interior_peak(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b:
         return b
     rows = np.flatnonzero(earlier) if np.ndim(earlier) else slice(None)
     part, r, p, g, c, top = _on(rows, steps, rate, P, G, C, peak)
-    crossing = _largest(lambda x: part.at(x, p, g, c).requests_per_s < r, 1.0, top)
-    if not np.ndim(b):
-        return crossing
-    out = np.array(b, dtype=np.float64)
-    out[rows] = crossing
-    return out
+    return _put(b, rows, _largest(lambda x: part.at(x, p, g, c).requests_per_s < r, 1.0, top))
 
 
 BOUNDARY_SIDE = 1e-6
@@ -587,12 +587,7 @@ def first_crossing(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) 
         lo, hi = np.where(wide & ~reaches, mid, lo), np.where(wide & reaches, mid, hi)
     start = np.where(hi - 1.0 >= _take(first, rows), chunk_boundary(hi - 1.0, p, g, c, part.tokens), 1.0)
     end = chunk_boundary(hi, p, g, c, part.tokens) * (1.0 - BOUNDARY_SIDE)
-    crossing = _largest(lambda x: part.at(x, p, g, c).requests_per_s <= r, start, end)
-    if not np.ndim(b):
-        return crossing
-    out = np.array(b, dtype=np.float64)
-    out[rows] = crossing
-    return out
+    return _put(b, rows, _largest(lambda x: part.at(x, p, g, c).requests_per_s <= r, start, end))
 
 
 def at_rate(
@@ -671,11 +666,7 @@ def max_rate(
         state = part.at(np.where(np.isfinite(inner), inner, 1.0), p, g, c)
         better = (inner < np.maximum(b, 1.0)) & (state.requests_per_s > rate) & meets(state)
     rate = np.where(better, state.requests_per_s, rate)
-    if not np.ndim(capacity):
-        return rate
-    out = np.array(capacity, dtype=np.float64)
-    out[rows] = rate
-    return out
+    return _put(capacity, rows, rate)
 
 
 # --- a deployment under continuous batching ----------------------------------------------------------------
