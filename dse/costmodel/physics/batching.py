@@ -29,6 +29,9 @@ from dse.costmodel.physics.speculative import PassParts
 Static = Callable[[Candidates], Evaluation]
 """The evaluator's static evaluation of candidates."""
 
+SEQUENCE_DIGITS = 9
+"""Decimals a mean number of sequences is rounded to before it is rounded up to whole ones (``evaluate``)."""
+
 MEMORY_REASONS = (Reason.WEIGHTS_EXCEED_MEMORY, Reason.MEMORY_EXCEEDED, Reason.HOST_MEMORY_EXCEEDED)
 
 
@@ -331,10 +334,13 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     # memory at the operating point, and why a candidate cannot run
     b = load.state.slots
     lay = full.layout
-    kv = kv_one * np.ceil(np.maximum(b, 1.0) / dp)
+    # sequences a data-parallel rank holds, whole; b comes out of the steady state's arithmetic (8 sequences
+    # read 7.999999999999999 one way and 8.000000000000002 another), so its last bits are rounded away first
+    held = np.ceil(np.round(np.maximum(b, 1.0) / dp, SEQUENCE_DIGITS))
+    kv = kv_one * held
     mem = memory.memory_breakdown(
         weights, kv, activations, c.memory_bytes, c.memory_utilization, c.runtime_reserve_bytes,
-        c.kv_offload_fraction, c.host_memory_bytes, np.ceil(np.maximum(b, 1.0) / dp), 1.0, dp, c.pp,
+        c.kv_offload_fraction, c.host_memory_bytes, held, 1.0, dp, c.pp,
     )  # fmt: skip
     mem = replace(mem, max_batch=fit)
     static_reason = np.asarray(one.metrics.reason)
