@@ -598,6 +598,7 @@ def render_validation(doc: dict[str, Any]) -> None:
             f"median {doc['median_spearman']:.2f}, lowest {min(r['spearman'] for r in doc['ranks']):.2f}"
         )
     if doc["infeasible"]:
-        _console.print(f"{len(doc['infeasible'])} measured deployments do not fit in the model's memory:")
+        count = len(doc["infeasible"])
+        _console.print(f"{count} measured deployment{'s' if count != 1 else ''} the model says cannot run as measured:")
         for item in doc["infeasible"][:10]:
             _console.print(f"  {item['id']} on {item['hardware']}: {item['infeasible_reason']}")

@@ -115,7 +115,11 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
             normalisation = Normalisation(tuple(norm["ideal"]), tuple(norm["nadir"]))
             curve = hypervolume_curve(run.trials, run.objectives, normalisation)
             charts.append(
-                Chart("hypervolume", "Hypervolume against evaluations", hypervolume_history(curve, norm.get("value")))
+                Chart(
+                    "hypervolume",
+                    "Hypervolume against evaluations",
+                    hypervolume_history(curve, norm.get("value"), run.record.engine.tpe_trials),
+                )
             )
     else:
         notes.append(

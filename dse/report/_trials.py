@@ -200,9 +200,16 @@ _STAGE_TEXT = {
 }
 
 
-def hypervolume_history(curve: pd.DataFrame, final: float | None = None) -> Any:
+def _stage_text(stage: str, tpe_trials: int | None) -> str:
+    if stage == "search" and tpe_trials is not None:
+        return f"Optuna search (multivariate TPE, NSGA-II past {tpe_trials:,} trials)"
+    return _STAGE_TEXT.get(stage, stage)
+
+
+def hypervolume_history(curve: pd.DataFrame, final: float | None = None, tpe_trials: int | None = None) -> Any:
     """The hypervolume curve (``hypervolume_curve``), one colour per stage; ``final`` (the run's summary value)
-    drawn as a dotted line."""
+    drawn as a dotted line; ``tpe_trials``: the trials after which the search hands over to NSGA-II (its legend
+    says when, not that it did)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -217,7 +224,7 @@ def hypervolume_history(curve: pd.DataFrame, final: float | None = None) -> Any:
                 y=segment["hypervolume"],
                 mode="lines+markers",
                 marker={"size": 4},
-                name=_STAGE_TEXT.get(name, name),
+                name=_stage_text(name, tpe_trials),
                 line={"color": stage_colours.get(name, "#555")},
                 meta={"role": "hypervolume", "stage": name, "segment": int(stage)},
             )

@@ -259,3 +259,11 @@ def test_operators_on_one_point_of_the_roofline_share_a_label() -> None:
     labels, positions = _cluster_labels(x, y, names)
     assert labels == ["q_proj, o_proj", "", "gate_proj, up_proj +1", "", "", "norm"]
     assert positions[0] == "top center" and positions[2] == "bottom center" and positions[5] == "top center"
+
+
+def test_the_hypervolume_legend_says_when_nsga_ii_takes_over_not_that_it_did() -> None:
+    from dse.report._trials import hypervolume_history
+
+    curve = pd.DataFrame({"evaluations": [10, 20, 30], "hypervolume": [0.1, 0.2, 0.25], "stage": ["search"] * 3})
+    names = {t.name for t in hypervolume_history(curve, 0.25, tpe_trials=300).data}
+    assert names == {"Optuna search (multivariate TPE, NSGA-II past 300 trials)"}
