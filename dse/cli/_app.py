@@ -694,6 +694,13 @@ def calibrate_command(
         f"{r.compute_efficiency:.3f}{formats}, kernel_overhead_us {r.kernel_overhead_us:.2f}; median |error| "
         f"{fit.before:.0%} ({base}) -> {fit.after:.0%}{held}. Profile: {target} (use it with --profile)"
     )
+    if fit.after > fit.before:
+        typer.echo(
+            f"note: the fitted profile's median |error| is above {base}'s on these rows (the fit minimises a robust "
+            "loss over every row, not the median); compare the two with dse validate --measurements ... --profile "
+            "before using it",
+            err=True,
+        )
 
 
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
