@@ -174,14 +174,19 @@ def test_sigint_keeps_what_was_evaluated(tmp_path: Path) -> None:
     assert len(set(finished.columns["candidate_id"].tolist())) == len(finished.columns["candidate_id"])
 
 
-def test_cli_run_prints_the_front(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "dse.cli", "run", str(QUICKSTART), "--out", str(tmp_path / "r"), "--top", "5"],
+def _cli_run(space: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``dse run SPACE --out OUT`` in a subprocess (wide columns: the answer's lines are read whole)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dse.cli", "run", str(space), "--out", str(out), *extra],
         capture_output=True,
         text=True,
         timeout=120,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        env=os.environ | {"PYTHONPATH": str(ROOT), "COLUMNS": "250"},
     )
+
+
+def test_cli_run_prints_the_front(tmp_path: Path) -> None:
+    done = _cli_run(QUICKSTART, tmp_path / "r", "--top", "5")
     assert done.returncode == 0, done.stderr
     assert "Pareto front" in done.stdout and "tpot_ms" in done.stdout
 
@@ -436,13 +441,7 @@ def test_cli_run_without_a_feasible_candidate_prints_why_per_hardware(
     assert old in text
     space = tmp_path / "space.yaml"
     space.write_text(text.replace(old, new))
-    done = subprocess.run(
-        [sys.executable, "-m", "dse.cli", "run", str(space), "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | {"PYTHONPATH": str(ROOT), "COLUMNS": "250"},
-    )
+    done = _cli_run(space, tmp_path / "r")
     assert done.returncode == 0, done.stderr
     assert sentence in done.stdout and "see trials.parquet" not in done.stdout
     assert "Why, per hardware" in done.stdout
@@ -458,13 +457,7 @@ def test_a_hardware_without_a_price_says_which_figure_is_missing(tmp_path: Path)
         "objectives: [{metric: usd_per_hour}]\npricing: buy\n"
     )
     why = "no power figure (TDP or system power) for its electricity under buy pricing"
-    done = subprocess.run(
-        [sys.executable, "-m", "dse.cli", "run", str(space), "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | {"PYTHONPATH": str(ROOT), "COLUMNS": "250"},
-    )
+    done = _cli_run(space, tmp_path / "r")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["unpriced"] == {"apple-m4-max": why}
     assert f"2 feasible configurations, but cost per hour unknown: {why}" in done.stdout
