@@ -94,9 +94,11 @@ def run_charts(run: RunResults, x: str | None = None, y: str | None = None) -> t
         name = f"pareto-{_short(py)}-vs-{_short(px)}"
         charts.append(Chart(name, f"{DISPLAY[py].title} vs {DISPLAY[px].title}", figure, SCATTER_NOTE))
     metrics = [o.metric for o in run.objectives]
-    if len(metrics) >= 3 and len(run.trials):
+    if len(metrics) >= 3 and len(run.front):  # it draws the front and the feasible candidates, nothing else
         figure = pareto_scatter_3d(run.trials, run.front, metrics[:3], hardware=run.hardware, quants=run.quants)
         charts.append(Chart("pareto-3d", "The front in three objectives", figure, "Drag to rotate, scroll to zoom."))
+    elif len(metrics) >= 3:
+        notes.append("The front in three objectives: left out, the run has no front")
     first = run.objectives[0]
     picks = best_per_hardware(run.trials, run.objectives, run.hardware, run.summary)
     figure = best_per_hardware_chart(picks, first, run.trials)

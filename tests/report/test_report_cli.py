@@ -126,6 +126,7 @@ def test_the_report_of_a_run_without_a_feasible_candidate_says_why(
     assert "No feasible candidate: each of the 4,312 evaluated breaks an SLO or constraint" in html
     assert "no feasible configuration: slo ttft_s: above 2 (197 of 277 candidates)" in html
     assert "Choices and metrics: left out, no feasible configuration to draw" in html
+    assert "chart-pareto-3d" not in html and "The front in three objectives: left out, the run has no front" in html
     code, _, err = _run(capsys, "report", str(tmp_path / "run"))
     assert code == 0 and "Traceback" not in err
 
