@@ -261,6 +261,30 @@ def test_a_mixed_step_costs_at_least_its_prompt_and_shares_the_weights() -> None
     assert alone < ev.serving.mixed_step_s < alone + decode16
 
 
+def test_the_mixed_step_bends_where_a_step_starts_carrying_more_than_one_prompt() -> None:
+    """T_m from three knots: b = 1, b_mid = min(G, b_max) and b_max, a line on each segment (by hand)."""
+    steps = continuous.StepTimes(256.0, 0.030, 0.010, 0.100, 0.020, b_mid=101.0, mixed_mid=0.034)
+    assert steps.mixed_at(1.0) == pytest.approx(0.030) and steps.mixed_at(0.5) == pytest.approx(0.030)
+    assert steps.mixed_at(51.0) == pytest.approx(0.032)  # halfway to b_mid
+    assert steps.mixed_at(101.0) == pytest.approx(0.034)
+    assert steps.mixed_at(178.5) == pytest.approx(0.067)  # halfway from b_mid to b_max
+    assert steps.mixed_at(300.0) == pytest.approx(0.100)
+    assert continuous.mid_knot(101.0, 256.0) == 101.0 and continuous.mid_knot(501.0, 256.0) == 256.0
+    assert continuous.mid_knot(0.5, 256.0) == 1.0
+
+
+def test_slots_beyond_the_load_leave_its_latency_alone() -> None:
+    """30.6 requests/s of 1,000-token prompts and 101-token answers hold about 50 sequences on an H100: TPOT
+    is the same whether the engine may hold 100 or 256. (Interpolating T_m from one sequence straight to 256,
+    whose step carries 2.5 prompts, made it 2.8 times longer.)"""
+    rows = [
+        _row(scheduler="continuous", prompt_len=1000, gen_len=101, request_rate=30.6, max_num_seqs=n)
+        for n in (100, 256)
+    ]
+    out = _frame(rows)
+    assert out["tpot_s"].iloc[1] == pytest.approx(out["tpot_s"].iloc[0], rel=0.01)
+
+
 # --- limits and laws --------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from dse import units
 from dse.costmodel.candidates import TTFT_EDGES, Candidates
-from dse.costmodel.physics import continuous, kvcache, memory, schedule, serving, speculative
+from dse.costmodel.physics import continuous, kvcache, memory, parallel, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing, StepTimes
 from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
@@ -275,7 +275,16 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         verify = speculative.verify_step_s(arch, replace(cb, spec_tokens=gamma), full.layout, parts, b_max)
         mixed_max = np.where(gamma > 0, mixed_max + draft * full.tpot_s, mixed_max)
         decode_max = np.where(gamma > 0, speculative.step_s(verify, full.tpot_s, c), decode_max)
-    steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0)
+    # and where T_m bends, at b = G (one prompt a mixed step below, b / G beyond): its own pass
+    b_mid = continuous.mid_knot(G, b_max)
+    cm = replace(as_static, batch=b_mid)
+    mid_layout = parallel.layout(arch, b_mid, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
+    mixed_mid, _ = _step(arch, cm, mid_layout, parts, b_mid, P, G, cached, gamma + 1.0)
+    if np.any(gamma > 0):  # the draft's steps for the decoding sequences, as at b_max (its decode step, interpolated)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(b_max > 1.0, (b_mid - 1.0) / (b_max - 1.0), 0.0)
+        mixed_mid = np.where(gamma > 0, mixed_mid + draft * (one.tpot_s + t * (full.tpot_s - one.tpot_s)), mixed_mid)
+    steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)
