@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import sys
 import typing
 import warnings
@@ -462,7 +463,7 @@ def recommend_command(
     report: Annotated[str | None, typer.Option(help="Also write an HTML report of the recommendation.")] = None,
 ) -> None:
     """Which hardware to buy or rent for a load: the cheapest fleet per accelerator under the SLOs, ranked."""
-    from dse.recommend import make_request, read_traffic, recommend
+    from dse.recommend import MAX_SIZING_RATE, make_request, read_traffic, recommend
 
     if (rate is None) == (tokens_per_day is None):
         raise InputError("give the load as --rate (requests/s) or --tokens-per-day, one of them", field="rate")
@@ -474,15 +475,23 @@ def recommend_command(
         raise InputError("give --lengths or --prompt-tokens and --output-tokens, not both", field="lengths")
     prompts, outputs = _tokens(prompt_tokens, "prompt_tokens"), _tokens(output_tokens, "output_tokens")
     if tokens_per_day is not None:
-        if not tokens_per_day > 0:
-            raise InputError(f"expected a positive number, got {tokens_per_day:g}", field="tokens_per_day")
+        if not 0 < tokens_per_day < math.inf:
+            raise InputError(f"expected a positive, finite number, got {tokens_per_day:g}", field="tokens_per_day")
         if lengths is not None:
             mean_output = read_traffic(lengths, model).outputs.mean
         else:  # the request checks the figures; the rate is only needed to build it
             mean_output = make_request(
                 model=model, prompt_tokens=prompts, output_tokens=outputs, rate=1.0
             ).mean_output_tokens
-        rate = tokens_per_day / (24 * units.SECONDS_PER_HOUR) / mean_output
+        seconds_per_day = 24 * units.SECONDS_PER_HOUR
+        rate = tokens_per_day / seconds_per_day / mean_output
+        if rate > MAX_SIZING_RATE:  # said here: the request would name --rate, which was not given
+            most = MAX_SIZING_RATE * seconds_per_day * mean_output
+            raise InputError(
+                f"expected at most {most:.3g} tokens a day ({MAX_SIZING_RATE:.3g} requests/s of {mean_output:g} "
+                f"output tokens, the largest load the answer can represent), got {tokens_per_day:g}",
+                field="tokens_per_day",
+            )
     choices = {
         "quants": tuple(quant) if quant else None,
         "kv": tuple(kv) if kv else None,

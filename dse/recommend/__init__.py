@@ -9,9 +9,10 @@ import types
 from typing import Any
 
 from dse.recommend._recommend import OPTION_KEYS, SCHEMA_VERSION, Recommendation, recommend
-from dse.recommend._request import SCENARIOS, Request, Traffic, make_request, read_traffic
+from dse.recommend._request import MAX_SIZING_RATE, SCENARIOS, Request, Traffic, make_request, read_traffic
 
 __all__ = [
+    "MAX_SIZING_RATE",
     "OPTION_KEYS",
     "SCENARIOS",
     "SCHEMA_VERSION",

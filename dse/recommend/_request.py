@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from dse import units
 from dse.catalog import CALIBRATED, load_model, suggestion
 from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAssumptions
 from dse.costmodel.physics import lengths as length_laws
@@ -47,6 +48,10 @@ DEFAULT_SPEC_TOKENS = (0, 1, 3)
 """Draft tokens per verification step tried where a draft is named and ``spec_tokens`` is not: none, one
 (DeepSeek-V3's multi-token prediction proposes one) and three (EAGLE-style heads propose a few)."""
 MAX_SPEC_TOKENS = 16
+MAX_SIZING_RATE = 2**53 / (units.HOURS_PER_MONTH * units.SECONDS_PER_HOUR)
+"""The largest load a fleet is sized for, requests/s (about 3.4e9): 2**53 requests a month, the largest count a
+float holds to the unit. Past it the answer's whole numbers (requests and tokens a month, replicas, devices) lose
+units and then overflow: a fleet of 1e300 requests/s read as $0 per million tokens."""
 """The most draft tokens per verification step accepted (engines propose a handful: EAGLE up to ~8)."""
 
 
@@ -174,6 +179,18 @@ class Request(BaseModel):
         if self.lengths is not None and fixed != (None, None):
             raise ValueError("give lengths (a CSV of observed requests) or prompt_tokens and output_tokens, not both")
         return self
+
+    @model_validator(mode="after")
+    def _representable_load(self) -> Self:
+        if self.sizing_rate <= MAX_SIZING_RATE:
+            return self
+        most = f"expected at most {MAX_SIZING_RATE:.3g} requests/s, the largest load the answer can represent"
+        if self.rate > MAX_SIZING_RATE:
+            raise ValueError(f"rate: {most} (got {self.rate:g})")
+        raise ValueError(
+            f"peak_factor: the fleet is sized for rate x peak_factor x (1 + headroom) = {self.sizing_rate:.3g} "
+            f"requests/s; {most}"
+        )
 
     @model_validator(mode="after")
     def _speculation(self) -> Self:
@@ -312,7 +329,7 @@ def make_request(**fields: object) -> Request:
         if not field:  # the model's checks: the workload (lengths), speculation (spec_tokens: ...)
             message = error["msg"].removeprefix("Value error, ")
             named, _, rest = message.partition(": ")
-            if named in ("spec_tokens", "disaggregate", "pool_splits"):
+            if named in ("spec_tokens", "disaggregate", "pool_splits", "rate", "peak_factor"):
                 raise InputError(rest, field=named) from None
             raise InputError(message, field="lengths") from None
         got = error.get("input")

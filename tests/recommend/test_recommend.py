@@ -334,6 +334,8 @@ def test_the_document_keeps_its_contract() -> None:
     ("fields", "field"),
     [
         ({"rate": -5.0}, "rate"),
+        ({"rate": 1e300}, "rate: expected at most 3.43e+09 requests/s"),
+        ({"rate": 1e9, "peak_factor": 4.0}, "peak_factor: the fleet is sized for"),
         ({"prompt_tokens": 0}, "prompt_tokens"),
         ({"hardware": ("h100-sxn",)}, "hardware[0]"),
         ({"pricing": "lease"}, "pricing"),
@@ -346,6 +348,19 @@ def test_bad_requests_name_the_field(fields: dict[str, object], field: str) -> N
     with pytest.raises(InputError) as info:
         dse.recommend(**{**BASE, **fields})
     assert field in str(info.value)
+
+
+def test_the_largest_load_accepted_still_has_whole_fleets_and_a_price_per_token() -> None:
+    """At MAX_SIZING_RATE the answer keeps its units: whole replicas, a positive, finite $/M tokens equal to
+    $/month over the tokens of a month (1e300 requests/s gave 1e298 replicas at $0 per million tokens)."""
+    from dse.recommend import MAX_SIZING_RATE
+
+    rec = dse.recommend(**{**BASE, "rate": MAX_SIZING_RATE, "hardware": ("h100-sxm",)})
+    option = rec.options[0]
+    tokens = MAX_SIZING_RATE * 250 * MONTH_H * 3600
+    assert option.replicas > 1 and option.devices % option.replicas == 0
+    assert option.usd_per_million_tokens == pytest.approx(option.usd_per_month / tokens * 1e6)
+    assert 0 < option.usd_per_million_tokens < math.inf
 
 
 @pytest.mark.parametrize(

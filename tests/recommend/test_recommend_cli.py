@@ -87,6 +87,13 @@ def _sheet(tmp_path: Path, text: str) -> str:
     ("extra", "expected"),
     [
         (["--rate", "-3"], ["rate", "greater than 0"]),
+        (["--rate", "0"], ["rate", "greater than 0"]),
+        (["--rate", "nan"], ["rate", "finite number"]),
+        (["--rate", "inf"], ["rate", "finite number"]),
+        (["--rate", "1e300"], ["rate: expected at most 3.43e+09 requests/s", "largest load", "got 1e+300"]),
+        (["--rate", "1e9", "--peak-factor", "10"], ["peak_factor", "= 1e+10 requests/s", "at most 3.43e+09"]),
+        (["--tokens-per-day", "1e20"], ["tokens_per_day: expected at most 7.4e+16 tokens a day", "got 1e+20"]),
+        (["--tokens-per-day", "inf"], ["tokens_per_day", "positive, finite number, got inf"]),
         (["--rate", "3", "--tokens-per-day", "5"], ["rate", "one of them"]),
         (["--rate", "3", "--hardware", "h100-sxn"], ["hardware[0]", "h100-sxm"]),
         (
