@@ -4,7 +4,6 @@ with the question, a summary table, then the charts."""
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import pandas as pd
 
 from dse.report._answer import Pick
 from dse.report._labels import DISPLAY, config_labels, format_number
+from dse.results import write_text_durably
 from dse.version import __version__
 
 
@@ -135,10 +135,7 @@ def write_html(path: Path, title: str, intro: str, summary: str, charts: Sequenc
         )
     parts.append(f"<footer>dse {__version__} · charts by plotly.js, embedded; this file needs no network</footer>")
     parts.append("</body></html>")
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_durably(path, "\n".join(parts))  # a failed write leaves the old report, and no .tmp
 
 
 def _json(value: Any) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from dse.cli import main
+from dse.report import write_html
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "spaces" / "quickstart.yaml"
 
@@ -141,3 +143,32 @@ def test_the_report_of_a_run_pruned_whole_gives_the_pruning_reasons(
     assert "No feasible candidate: every candidate was pruned before evaluation" in html
     assert html.count(TP_HEADS) >= 5 and "(8 of 8 combinations)" in html  # each hardware, table and chart
     assert "left out, no candidate was evaluated" in html
+
+
+@pytest.mark.parametrize("failure", ["disk full while writing", "move refused", "a directory in the way"])
+def test_a_report_write_that_fails_leaves_the_old_file_and_no_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    target = tmp_path / "report.html"
+    if failure == "a directory in the way":
+        target.mkdir()
+    else:
+        target.write_text("old")
+    write_text = Path.write_text
+
+    def half_then_full(path: Path, text: str, *args: object, **kwargs: object) -> int:
+        write_text(path, text[: len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    def refuse(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    if failure == "disk full while writing":
+        monkeypatch.setattr(Path, "write_text", half_then_full)
+    elif failure == "move refused":
+        monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError):
+        write_html(target, "title", "<p>intro</p>", "", [])
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    assert target.is_dir() if failure == "a directory in the way" else target.read_text() == "old"
