@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -391,3 +393,64 @@ def test_output_paths_are_checked_before_the_work(
     code, out, err = _run(capsys, *(arg.format(**names) for arg in argv))
     assert code == 2 and expected.format(**names) in err and "Traceback" not in out + err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"] and not list((tmp_path / "dir").iterdir())
+
+
+def _ctrl_c(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("argv", "work"),
+    [
+        (["analyze", "--model", "llama-3.1-8b", "--hardware", "h100-sxm"], "dse.scoring.analyze"),
+        (["validate"], "dse.calibrate.validate"),
+        (["recommend", "--model", "llama-3.1-8b", "--prompt-tokens", "100", "--output-tokens", "10", "--rate", "1"],
+         "dse.recommend.recommend"),
+        (["catalog", "hardware"], "dse.cli._catalog_tables.hardware_rows"),
+        (["run", "spaces/quickstart.yaml"], "dse.results.run"),  # before the run holds the stop signals
+        (["sweep", "experiments/quickstart-models.yaml"], "dse.results.sweep"),
+        (["report", "somewhere"], "dse.report.report"),
+        (["calibrate", "calibration/measurements.csv", "--out", "{tmp}/fit.yaml"], "dse.calibrate.calibrate"),
+    ],
+)  # fmt: skip
+def test_ctrl_c_in_any_command_says_interrupted_and_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str], work: str
+) -> None:
+    """Ctrl-C outside a run's stop handling: one line, exit code 130, no traceback (typer alone exits silently)."""
+    module, _, name = work.rpartition(".")
+    monkeypatch.setattr(importlib.import_module(module), name, _ctrl_c)
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    code, out, err = _run(capsys, *(arg.format(tmp=tmp_path) for arg in argv))
+    assert (code, err.strip()) == (130, "interrupted") and "Traceback" not in out  # run: its progress line ends
+
+
+def test_ctrl_c_while_the_command_line_loads_says_interrupted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first half second of ``dse`` is spent importing the command line: Ctrl-C there ends as later."""
+
+    class CtrlCOnImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, *args: object) -> None:
+            if name == "dse.cli._app":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "dse.cli._app")
+    monkeypatch.setattr(sys, "meta_path", [CtrlCOnImport(), *sys.meta_path])
+    assert _run(capsys, "catalog", "hardware") == (130, "", "interrupted\n")
+
+
+def test_sigint_to_a_busy_command_says_interrupted() -> None:
+    """A real SIGINT to ``python -m dse.cli catalog hardware`` while the command works (made to wait here)."""
+    child = (
+        "import sys, time\n"
+        "import dse.cli._catalog_tables as tables\n"
+        "def busy():\n    print('ready', flush=True)\n    time.sleep(60)\n"
+        "tables.hardware_rows = busy\n"
+        "sys.argv = ['dse', 'catalog', 'hardware']\n"
+        "import runpy\nrunpy.run_module('dse.cli', run_name='__main__')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (130, "interrupted\n"), err

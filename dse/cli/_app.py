@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from dse import units
+from dse.cli import INTERRUPTED
 from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, METRIC_NAMES, PRICINGS, SPEC_ACCEPTANCE, CostAssumptions
 from dse.errors import InputError
 from dse.execute import EXECUTORS
@@ -22,7 +24,25 @@ from dse.scoring import INPUTS, SCHEDULERS, Input
 from dse.search import ENGINES
 from dse.space import KeepKind
 
+
+class Interrupted(Exception):
+    """Ctrl-C in a command (outside a run, which stops itself cleanly and says how to resume): typer would
+    turn the KeyboardInterrupt into a silent exit code 130, so it leaves the command as this, and ``main``
+    says so."""
+
+
+class _Commands(TyperGroup):
+    """The ``dse`` group: a KeyboardInterrupt in any of its commands leaves it as ``Interrupted``."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Design-space exploration for LLM inference: hardware, quantization, batch, parallelism, and their costs.",
     no_args_is_help=True,
     add_completion=False,
@@ -796,9 +816,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C before a run started (a run itself stops cleanly)
+    except (Interrupted, typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a run (a run itself stops cleanly)
         typer.echo("interrupted", err=True)
-        return 130
+        return INTERRUPTED
     except Exception as exc:
         show = getattr(exc, "show", None)
         if callable(show) and isinstance(getattr(exc, "exit_code", None), int):  # usage errors (exit code 2)
