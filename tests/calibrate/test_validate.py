@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,27 @@ def test_the_shipped_measurements_read_and_score() -> None:
     assert len(result.rows) == len([m for m in shipped if m.record.scenario in SCORED_SCENARIOS]) >= 200
     assert result.rows["feasible"].mean() > 0.95  # nearly every published deployment fits in the model
     assert {s["metric"] for s in result.summary} >= {"tpot_s", "throughput_tokens_per_s_per_device"}
+
+
+def test_the_docs_quote_the_in_sample_errors_dse_validate_prints() -> None:
+    """docs/validation.md's "Fitted, in sample" figures (median |error| / bias per quantity, Spearman) are those
+    ``dse validate`` prints for the shipped measurements, rounded as it rounds them."""
+    from dse.catalog import catalog_root
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "validation.md").read_text()
+    pattern = r"Fitted, in sample \(`dse validate`\): (.+?);\s+Spearman median (\d\.\d\d), lowest (\d\.\d\d)"
+    line = re.search(pattern, text)
+    assert line is not None
+    quoted = re.findall(r"(\d+) % / ([+-]?\d+) % \((\w+)\)", line[1])
+    doc = validate(read_measurements(catalog_root() / "calibration" / "measurements.csv")).to_dict()
+    summary = {s["metric"]: s for s in doc["summary"]}
+    names = {"TPOT": "tpot_s", "prefill": "prefill_tokens_per_s", "throughput": "throughput_tokens_per_s_per_device"}
+    printed = [
+        (f"{summary[m]['median_abs_error']:.0%}", f"{summary[m]['bias']:+.0%}", name) for name, m in names.items()
+    ]
+    assert [(f"{median}%", f"{bias}%", name) for median, bias, name in quoted] == printed
+    lowest = min(r["spearman"] for r in doc["ranks"])
+    assert (line[2], line[3]) == (f"{doc['median_spearman']:.2f}", f"{lowest:.2f}")
 
 
 def test_unknown_catalog_ids_exit_2_naming_the_file_line_and_column(
