@@ -102,8 +102,8 @@ def best_per_hardware(
     within ``TIE_RTOL``, broken by the others: ``lexicographic_best``); feasible means every SLO and constraint
     met. A hardware with none gets why instead: its most common infeasibility reason, or its pruning reason.
     ``summary`` is the run's ``summary.json``: its ``keep`` says what the run kept of its trials (the search is
-    among those rows), its ``pruned`` what was pruned before evaluation. Every column is read once (a run may
-    hold millions of rows)."""
+    among those rows; ``by_hardware`` counts the reasons of the rows it did not keep), its ``pruned`` what was
+    pruned before evaluation. Every column is read once (a run may hold millions of rows)."""
     summary = summary or {}
     kept = str(summary.get("keep", "all"))
     codes, names = pd.factorize(trials["hardware"])
@@ -116,6 +116,7 @@ def best_per_hardware(
     best = {str(names[code]): int(rows[row]) for code, row in zip(found, chosen, strict=True)}
     code_of = {str(name): i for i, name in enumerate(names)}
     pruned = _pruning_reasons(summary.get("pruned", ()))
+    counted = summary.get("by_hardware", {})
     unpriced = summary.get("unpriced", {})
     reasons = None
     picks = []
@@ -128,7 +129,7 @@ def best_per_hardware(
             reasons = trials["infeasible_reason"].to_numpy()
         note = _why_not(mine, feasible, known, reasons, objectives, unpriced.get(name))
         if note == "not evaluated":
-            note = _not_evaluated(kept, pruned.get(name))
+            note = _not_evaluated(kept, pruned.get(name), counted.get(name))
         picks.append(Pick(name, None, note))
     return picks
 
@@ -142,9 +143,15 @@ def _pruning_reasons(entries: Iterable[Mapping[str, Any]]) -> dict[str, Counter[
     return out
 
 
-def _not_evaluated(kept: str, pruned: Counter[str] | None) -> str:
+def _not_evaluated(kept: str, pruned: Counter[str] | None, counted: Mapping[str, Any] | None = None) -> str:
     """Why a hardware has no row: pruned before evaluation (its most common reason, with counts), or not kept
-    (``--keep``), or not evaluated at all (an interrupted run, a search that did not reach it)."""
+    (``--keep``: where none of its candidates was feasible, its most common reason from ``counted``, the run's
+    ``by_hardware`` entry, as a run that keeps every row says it), or not evaluated at all (an interrupted run,
+    a search that did not reach it)."""
+    reasons = Counter({str(k): int(v) for k, v in (counted or {}).get("infeasible", {}).items()})
+    if kept != "all" and reasons and not (counted or {}).get("feasible"):
+        reason, count = reasons.most_common(1)[0]
+        return f"no feasible configuration: {reason} ({count:,} of {sum(reasons.values()):,} candidates)"
     reason, count = pruned.most_common(1)[0] if pruned else ("", 0)
     why_pruned = f"{reason} ({count:,} of {sum(pruned.values()):,} combinations)" if pruned else ""
     if kept != "all":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import signal
 import threading
 import time
@@ -131,10 +132,15 @@ class _Collector:
         self.last_report = time.monotonic()
         self.by_stage: Counter[str] = Counter()
         """Evaluated candidates per stage (exhaustive; search = Optuna trials; polish = batch lines)."""
+        self.by_hardware: dict[str, tuple[int, Counter[str]]] = {}
+        """Where ``keep`` drops rows: per hardware, its feasible candidates and its others by reason (the rows
+        kept cannot say why a hardware has none)."""
         counts = (saved or {}).get("counts")
         if keep != "all" and counts:  # the rows kept cannot tell how many were evaluated: the saved counts can
             self.evaluated, self.feasible = int(counts["evaluated"]), int(counts["feasible"])
             self.by_stage.update(counts["by_stage"])
+            for name, seen in counts.get("by_hardware", {}).items():
+                self.by_hardware[name] = (int(seen["feasible"]), Counter(seen["infeasible"]))
         else:
             self.evaluated = sum(len(p["candidate_id"]) for p in self.parts)
             self.feasible = sum(int(np.sum(p["feasible"])) for p in self.parts)
@@ -155,7 +161,36 @@ class _Collector:
         self._moved()
 
     def counts(self) -> dict[str, Any]:
-        return {"evaluated": self.evaluated, "feasible": self.feasible, "by_stage": dict(self.by_stage)}
+        counts = {"evaluated": self.evaluated, "feasible": self.feasible, "by_stage": dict(self.by_stage)}
+        return counts | ({"by_hardware": self.hardware_counts()} if self.keep != "all" else {})
+
+    def hardware_counts(self) -> dict[str, dict[str, Any]]:
+        """``by_hardware`` as ``summary.json`` holds it: hardware -> {feasible: n, infeasible: {reason: n}}."""
+        return {
+            name: {"feasible": feasible, "infeasible": dict(reasons.most_common())}
+            for name, (feasible, reasons) in sorted(self.by_hardware.items())
+        }
+
+    def _count_by_hardware(self, cols: Columns) -> None:
+        """Add a chunk's feasible candidates and infeasibility reasons to ``by_hardware`` (the hardware code is
+        the leading digit of the candidate id: cheaper than the names)."""
+        import pandas as pd
+
+        names = self.space.record.choices.hardware
+        hardware = np.asarray(cols["candidate_id"], dtype=np.int64) // math.prod(self.space.radices[1:])
+        feasible = np.asarray(cols["feasible"], dtype=bool)
+        reason, reasons = pd.factorize(
+            np.asarray(cols["infeasible_reason"], dtype=object)[~feasible], use_na_sentinel=False
+        )
+        ok = np.bincount(hardware[feasible], minlength=len(names))
+        bad = np.bincount(hardware[~feasible] * len(reasons) + reason, minlength=len(names) * len(reasons))
+        for i, name in enumerate(names):
+            row = bad[i * len(reasons) : (i + 1) * len(reasons)]
+            if not ok[i] and not row.any():
+                continue
+            seen, why = self.by_hardware.get(str(name), (0, Counter()))
+            why.update({str(reasons[j]): int(row[j]) for j in np.flatnonzero(row)})
+            self.by_hardware[str(name)] = (seen + int(ok[i]), why)
 
     def _moved(self) -> None:
         """The engine observed a proposal since the last chunk: remember where, and the counts there (a run
@@ -179,6 +214,8 @@ class _Collector:
         self.by_stage[stage] += len(cols["candidate_id"])
         self.evaluated += len(cols["candidate_id"])
         self.feasible += int(np.sum(cols["feasible"]))
+        if self.keep != "all":
+            self._count_by_hardware(cols)
         self._merge_front(cols)
         now = time.monotonic()
         if self.progress and (now - self.last_report > 0.2 or len(self.parts) == 1):
@@ -431,7 +468,7 @@ def _summary(
         "candidates_per_s": new / wall if wall > 0 else None,
         "pruned": [entry._asdict() for entry in space.pruned],
         "unpriced": space.unpriced,
-    }
+    } | ({"by_hardware": collector.hardware_counts()} if settings["keep"] != "all" else {})
 
 
 def _now() -> str:

@@ -69,6 +69,18 @@ def test_best_per_hardware_gives_the_pruning_reasons_of_hardware_not_evaluated()
     assert kept[0].note.startswith("none of its candidates kept (--keep feasible): none feasible; pruned before")
 
 
+def test_a_hardware_none_of_whose_rows_were_kept_gets_its_counted_reason() -> None:
+    """``--keep feasible`` or ``front`` drops rows; summary.json's by_hardware still says why one has none."""
+    counted = {
+        "d": {"feasible": 0, "infeasible": {"exceeds the TTFT SLO": 7, "does not fit in memory": 3}},
+        "e": {"feasible": 2, "infeasible": {"exceeds the TTFT SLO": 9}},  # feasible, just not on the front
+    }
+    summary = {"keep": "front", "by_hardware": counted}
+    d, e = best_per_hardware(_trials(), TPOT_THROUGHPUT, ["d", "e"], summary)
+    assert d.note == "no feasible configuration: exceeds the TTFT SLO (7 of 10 candidates)"
+    assert e.note == "none of its candidates kept (--keep front): it has none on the front"
+
+
 def test_empty_front_says_why_from_the_counts() -> None:
     assert empty_front({"evaluated": 0, "feasible": 0, "after_pruning": 0}).endswith(
         "pruned before evaluation (it cannot run)"

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import dse
+from dse.report import best_per_hardware
 from dse.scoring import evaluate
 from dse.search import Normalisation, hypervolume, objective_points, pareto_indices
 from dse.space import PARAMETERS, load_space
@@ -129,6 +130,39 @@ def test_interrupt_then_resume_gives_the_same_front(exact, tmp_path: Path) -> No
     ids = second.columns["candidate_id"]
     assert len(ids) == len(set(ids.tolist())) == exact.space.size
     assert set(second.front["candidate_id"].tolist()) == set(exact.front["candidate_id"].tolist())
+
+
+def test_a_run_keeping_some_rows_says_why_a_hardware_has_none_as_one_keeping_all(tmp_path: Path) -> None:
+    """Under a 5 ms TPOT SLO three of the five GPUs have no feasible candidate. A run that keeps only the
+    feasible rows (or the front) drops theirs, yet gives each the same reason as a run that keeps every row:
+    summary.json's by_hardware counts them (across an interruption and resume too)."""
+    path = _space_file(tmp_path, chunk_size=300)
+    path.write_text(path.read_text().replace("tpot_s: 0.05", "tpot_s: 0.005"))
+    runs = {keep: dse.run(path, out=tmp_path / keep, engine="exhaustive", keep=keep) for keep in ("all", "front")}
+    stop = threading.Event()
+    first = dse.run(
+        path, out=tmp_path / "kept", engine="exhaustive", keep="feasible", stop=stop, progress=lambda _: stop.set()
+    )
+    assert 0 < first.summary["counts"]["evaluated"] < first.space.size
+    runs["feasible"] = dse.resume(tmp_path / "kept")
+    trials = runs["all"].trials
+    expected = {
+        str(name): {
+            "feasible": int(rows["feasible"].sum()),
+            "infeasible": rows["infeasible_reason"][~rows["feasible"]].astype(str).value_counts().to_dict(),
+        }
+        for name, rows in trials.groupby("hardware", observed=True)
+    }
+    assert "by_hardware" not in runs["all"].summary
+    assert runs["feasible"].summary["by_hardware"] == runs["front"].summary["by_hardware"] == expected
+    notes = {}
+    for keep, run in runs.items():
+        record = run.space.record
+        picks = best_per_hardware(run.trials, record.objectives, record.choices.hardware, run.summary)
+        notes[keep] = {p.role: p.note for p in picks if p.row is None and "on the front" not in p.note}
+    assert notes["feasible"] == notes["front"] == notes["all"]
+    assert set(notes["all"]) == {"l40s", "l4", "rtx-4090"}
+    assert all(n.startswith("no feasible configuration: slo ttft_s: above 2 (") for n in notes["all"].values())
 
 
 def test_resume_refuses_a_changed_space(tmp_path: Path) -> None:
