@@ -48,11 +48,11 @@ DEFAULT_SPEC_TOKENS = (0, 1, 3)
 """Draft tokens per verification step tried where a draft is named and ``spec_tokens`` is not: none, one
 (DeepSeek-V3's multi-token prediction proposes one) and three (EAGLE-style heads propose a few)."""
 MAX_SPEC_TOKENS = 16
+"""The most draft tokens per verification step accepted (engines propose a handful: EAGLE up to ~8)."""
 MAX_SIZING_RATE = 2**53 / (units.HOURS_PER_MONTH * units.SECONDS_PER_HOUR)
 """The largest load a fleet is sized for, requests/s (about 3.4e9): 2**53 requests a month, the largest count a
 float holds to the unit. Past it the answer's whole numbers (requests and tokens a month, replicas, devices) lose
 units and then overflow: a fleet of 1e300 requests/s read as $0 per million tokens."""
-"""The most draft tokens per verification step accepted (engines propose a handful: EAGLE up to ~8)."""
 
 
 class Request(BaseModel):
