@@ -63,7 +63,11 @@ def room(G: Any, b: Any, C: Any, tokens: Any = 1.0) -> Any:
     """C - t (b - π), at least one token: what a mixed step leaves for prompts beside the b - π decoding
     sequences' t tokens each (t = γ + 1 under speculative decoding, whose verification counts against the
     budget as vLLM's scheduler counts it), with π = max(1, b / G) prompts a step (``chunks``)."""
-    prompts = np.maximum(1.0, b / G)
+    return _room(np.maximum(1.0, b / G), b, C, tokens)
+
+
+def _room(prompts: Any, b: Any, C: Any, tokens: Any) -> Any:
+    """``room`` given π, the prompts a step."""
     return np.maximum(C - np.maximum(b - prompts, 0.0) * tokens, 1.0)
 
 
@@ -78,10 +82,11 @@ def chunks(P: Any, G: Any, b: Any, C: Any, tokens: Any = 1.0) -> tuple[Any, Any]
     return _chunks(P, G, b, room(G, b, C, tokens))
 
 
-def _chunks(P: Any, G: Any, b: Any, space: Any) -> tuple[Any, Any]:
-    """``chunks`` given the room."""
+def _chunks(P: Any, G: Any, b: Any, space: Any, prompts: Any = None) -> tuple[Any, Any]:
+    """``chunks`` given the room (and π, the prompts a step, where the caller has it)."""
+    prompts = np.maximum(1.0, b / G) if prompts is None else prompts
     s = np.maximum(np.ceil(P / space), 1.0)
-    return s, np.where(s > 1.0, P / s, np.minimum(space, np.maximum(1.0, b / G) * P))
+    return s, np.where(s > 1.0, P / s, np.minimum(space, prompts * P))
 
 
 def prefill_share(b: Any, P: Any, G: Any, k: Any) -> tuple[Any, Any]:
@@ -91,9 +96,16 @@ def prefill_share(b: Any, P: Any, G: Any, k: Any) -> tuple[Any, Any]:
 
     From the balance per step: requests complete at r = φ k / P, decode tokens come at b - φ π, and each
     request decodes G - 1 of them."""
+    phi, held, _ = _prefill_share(b, P, G, k)
+    return phi, held
+
+
+def _prefill_share(b: Any, P: Any, G: Any, k: Any) -> tuple[Any, Any, Any]:
+    """``prefill_share``, and π = max(k / P, 1) with it."""
     pi = np.maximum(k / P, 1.0)
-    phi = np.minimum(b * P / ((G - 1.0) * k + pi * P), 1.0)
-    return phi, phi * ((G - 1.0) * k / P + pi)
+    decode = (G - 1.0) * k
+    phi = np.minimum(b * P / (decode + pi * P), 1.0)
+    return phi, phi * (decode / P + pi), pi
 
 
 @dataclass(frozen=True)
@@ -135,10 +147,10 @@ def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any, to
     Below one sequence (a lightly loaded engine, b < 1) a request runs alone: TTFT s T_m, TPOT T_d, and X =
     b / (s T_m + (G - 1) T_d) (Little's law)."""
     b = np.maximum(b, 1.0)
-    space = room(G, b, C, tokens)
-    s, k = _chunks(P, G, b, space)
-    phi, b = prefill_share(b, P, G, k)
-    pi = np.maximum(k / P, 1.0)
+    prompts = np.maximum(1.0, b / G)
+    space = _room(prompts, b, C, tokens)
+    s, k = _chunks(P, G, b, space, prompts)
+    phi, b, pi = _prefill_share(b, P, G, k)
     step = phi * mixed_s + (1.0 - phi) * decode_s
     decoding = b - phi * pi  # decode tokens per step
     with np.errstate(divide="ignore", invalid="ignore"):
