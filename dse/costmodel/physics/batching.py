@@ -293,18 +293,21 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
 
     # the operating point
     rate, concurrency = c.request_rate / c.replicas, c.concurrency / c.replicas
-    capacity = steps.at(b_max, P, G, C)
+    # the states at one sequence and at every slot busy, which the load and the rate searches start from
+    alone, capacity = steps.at(np.ones(n), P, G, C), steps.at(b_max, P, G, C)
     # a closed loop of its concurrency, or every slot busy: nobody waiting (exactly 0, not Little's law's
     # b / X - latency, which cancels to rounding)
     load = continuous.closed_loop(
-        steps, np.where(closed, concurrency, 0.0), P, G, C, capacity.requests_per_s, spread, work
+        steps, np.where(closed, concurrency, 0.0), P, G, C, capacity.requests_per_s, spread, work, one=alone
     )
     poisson = np.isfinite(rate)
     if np.any(poisson):
-        at_rate = continuous.at_rate(steps, np.where(poisson, rate, 0.0), P, G, C, spread, work)
+        rates = np.where(poisson, rate, 0.0)
+        at_rate = continuous.at_rate(steps, rates, P, G, C, spread, work, one=alone, busy=capacity)
         over = at_rate.overloaded  # beyond capacity: every slot busy, and the reason says so
         load = _select(poisson & ~over, at_rate, replace(load, overloaded=poisson & over))
-    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, c.slo_tpot_s * per_step, c.slo_quantile, spread, work)
+    slo_tpot = c.slo_tpot_s * per_step
+    max_rate = continuous.max_rate(steps, P, G, C, c.slo_ttft_s, slo_tpot, c.slo_quantile, spread, work, busy=capacity)
     pool_reason = np.zeros(n, dtype=np.int8)
     devices, fleet, total = full.layout.devices, c, None
     prefill1, lone, mixed_p, decode_layout = c1, one, mixed1, None

@@ -418,6 +418,8 @@ def closed_loop(
     capacity: Any,
     spread: Spread | None = None,
     work: Work | None = None,
+    *,
+    one: Steady | None = None,
 ) -> Load:
     """n requests per replica in a closed loop (n = 0: every slot busy, nobody waiting), on an engine whose
     every slot busy completes ``capacity`` requests/s (``closed_load``; the prompts' c² from ``work``). A
@@ -427,10 +429,10 @@ def closed_loop(
     step already loads what a prompt needs, as a MoE model's experts, and TTFT with it.) The engine holds the
     n requests less those waiting, b = X (TTFT + (G - 1) TPOT) (Little's law inside the engine), at most its
     slots: evaluated at b = min(n, b_max) first, then once more at the b that load gives (below one request
-    a replica idles: ``lone``)."""
+    a replica idles: ``lone``). ``one``: the state at b = 1, where the caller has it."""
     held = np.where(concurrency > 0, np.minimum(concurrency, steps.b_max), steps.b_max)
     inverse = inverse_steps(work)
-    one = steps.at(np.ones_like(held), P, G, C)
+    one = steps.at(np.ones_like(held), P, G, C) if one is None else one
     with np.errstate(divide="ignore", invalid="ignore"):
         cv2 = 0.0 if work is None else np.where(P > 0, work.prompt_variance / P**2, 0.0)
         prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / one.prompt_tokens_per_step
@@ -514,22 +516,26 @@ def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
     return lo if not np.ndim(starved) else _put(b_max, rows, lo)
 
 
-def slots_for_rate(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any) -> Any:
+def slots_for_rate(
+    steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, *, one: Steady | None = None, busy: Steady | None = None
+) -> Any:
     """The b at which the engine completes ``rate`` requests/s: ``rate / X(1)`` up to one sequence (X is linear
     there), by bisection above it, at the first b where X reaches the rate (``first_crossing``: X falls where a
-    prompt takes one more chunk); b_max where the rate is beyond what every slot busy completes."""
-    alone = steps.at(np.ones_like(steps.b_max), P, G, C).requests_per_s
-    b = rate / alone
+    prompt takes one more chunk); b_max where the rate is beyond what every slot busy completes. ``one``,
+    ``busy``: the states at b = 1 and at b_max, where the caller has them."""
+    one = steps.at(np.ones_like(steps.b_max), P, G, C) if one is None else one
+    busy = steps.at(steps.b_max, P, G, C) if busy is None else busy
+    b = rate / one.requests_per_s
     if not np.ndim(b):
-        if b <= 1.0 or steps.at(steps.b_max, P, G, C).requests_per_s <= rate:
+        if b <= 1.0 or busy.requests_per_s <= rate:
             return b if b <= 1.0 else steps.b_max
         found = _bisect_slots(steps, P, G, C, lambda state: state.requests_per_s <= rate, 1.0)
         return first_crossing(steps, rate, P, G, C, before_interior_peak(steps, rate, P, G, C, found))
     above = np.flatnonzero(~(b <= 1.0))  # NaN too, as one candidate is
     if len(above):  # a rate every slot busy cannot beat takes them all: no search (as the bisection finds)
-        part, r, p, g, c = _on(above, steps, rate, P, G, C)
+        part, r, capacity = _on(above, steps, rate, busy.requests_per_s)
         top = np.zeros(len(above)) + part.b_max
-        beyond = part.at(top, p, g, c).requests_per_s <= r
+        beyond = capacity <= r
         b[above[beyond]] = top[beyond]
         above = above[~beyond]
     if len(above):
@@ -637,11 +643,16 @@ def at_rate(
     C: Any,
     spread: Spread | None = None,
     work: Work | None = None,
+    *,
+    one: Steady | None = None,
+    busy: Steady | None = None,
 ) -> Load:
     """The engine under Poisson arrivals at ``rate`` requests/s (per replica); overloaded beyond what every
-    slot busy completes. ``work``: how a request's work varies (None: it does not)."""
-    state = steps.at(np.maximum(slots_for_rate(steps, rate, P, G, C), 1e-12), P, G, C)
-    busy = steps.at(steps.b_max, P, G, C)
+    slot busy completes. ``work``: how a request's work varies (None: it does not). ``one``, ``busy``: the
+    states at b = 1 and at b_max, where the caller has them."""
+    busy = steps.at(steps.b_max, P, G, C) if busy is None else busy
+    b = slots_for_rate(steps, rate, P, G, C, one=one, busy=busy)
+    state = steps.at(np.maximum(b, 1e-12), P, G, C)
     return poisson_load(state, rate, G, busy.requests_per_s, spread, work_cv2(work, busy, P, G), inverse_steps(work))
 
 
@@ -655,11 +666,14 @@ def max_rate(
     quantile: Any,
     spread: Spread | None = None,
     work: Work | None = None,
+    *,
+    busy: Steady | None = None,
 ) -> Any:
     """The largest Poisson rate (requests/s per replica) whose TTFT and TPOT at ``quantile`` (one of
     ``QUANTILES``) meet the SLOs (inf: none), within the slots: found over b, since every latency grows with
-    it; 0 where even a lone request misses them. Without SLOs: the rate at every slot busy."""
-    busy = steps.at(steps.b_max, P, G, C)
+    it; 0 where even a lone request misses them. Without SLOs: the rate at every slot busy. ``busy``: the
+    state at b_max, where the caller has it."""
+    busy = steps.at(steps.b_max, P, G, C) if busy is None else busy
     capacity = busy.requests_per_s
     bounded = np.isfinite(ttft_slo_s) | np.isfinite(tpot_slo_s)
     if not np.any(bounded):
