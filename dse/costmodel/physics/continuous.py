@@ -30,7 +30,8 @@ wait, and Little's law gives their wait.
 Assumptions (each said in docs/cost-model.md §16): the steady state at the mean lengths (lengths that vary add
 the spread of their context and TTFT over the prompts, §19); one prompt prefills per
 mixed step when its prompt is longer than the room; step times between b = 1 and the largest b are
-interpolated linearly (exact at both ends, above the convex roofline in between: conservative); the waiting
+interpolated linearly, the mixed step's with a knot at b = G where its prompts go from one a step to b / G
+(``StepTimes``; exact at the knots, above the convex roofline in between: conservative); the waiting
 time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's heavy-traffic form otherwise);
 a request's number of mixed steps is binomial, read at its normal quantile.
 """
