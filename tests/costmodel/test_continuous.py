@@ -23,7 +23,7 @@ from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import causal_pairs
 from dse.costmodel.physics.parallel import layout
 from dse.costmodel.physics.passes import chunk_prefix_reads, mean_attended_keys, mixed_pass
-from dse.scoring import architecture
+from dse.scoring import analyze, architecture
 
 MODEL, HARDWARE = "llama-3.1-8b", "h100-sxm"
 
@@ -283,6 +283,21 @@ def test_slots_beyond_the_load_leave_its_latency_alone() -> None:
     ]
     out = _frame(rows)
     assert out["tpot_s"].iloc[1] == pytest.approx(out["tpot_s"].iloc[0], rel=0.01)
+
+
+@pytest.mark.parametrize("rate", [9.0, 10.5, 11.5, 12.13])
+def test_a_step_between_the_knots_is_charged_the_chunk_it_carries(rate: float) -> None:
+    """2,000-token prompts and a 2,048-token budget: one chunk up to 49 sequences, two beyond. The mixed step
+    at the load's b, read between the knots, is within 8 % of the mixed pass evaluated at that b (a closed
+    loop of b requests, whose last knot is b itself); the line alone was 10 % under in the one-chunk segment
+    and 8 % over past the boundary."""
+    kw: dict[str, Any] = dict(prompt_len=2000, gen_len=256, scheduler="continuous", chunk_tokens=2048)
+    loaded = analyze(MODEL, HARDWARE, request_rate=rate, profile="default", **kw).to_dict()["continuous"]
+    b = round(loaded["sequences_in_engine"])
+    exact = analyze(MODEL, HARDWARE, concurrency=b, profile="default", **kw).to_dict()["continuous"]
+    assert exact["sequences_in_engine"] == pytest.approx(b, rel=0.01)
+    assert exact["chunks_per_prompt"] == loaded["chunks_per_prompt"]
+    assert loaded["mixed_step_s"] == pytest.approx(exact["mixed_step_s"], rel=0.08)
 
 
 # --- limits and laws --------------------------------------------------------------------------------------
