@@ -288,16 +288,6 @@ def test_console_script_runs_and_help_is_light() -> None:
     assert "analyze" in done.stdout and "catalog" in done.stdout
 
 
-def test_python_m_dse_is_the_dse_command() -> None:
-    """``python -m dse`` runs the command line, exit codes included (2 for bad input)."""
-    done = subprocess.run([sys.executable, "-m", "dse", "--help"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "analyze" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "dse", "analyze", "--model", "no-such-model", "--hardware", "h100-sxm"],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert bad.returncode == 2 and "no-such-model" in bad.stderr
-
-
 def test_analyze_takes_the_lengths_of_your_traffic(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """``--lengths``: a histogram of requests replaces --prompt-len/--gen-len (means, and TTFT over prompts)."""
     traffic = tmp_path / "traffic.csv"
