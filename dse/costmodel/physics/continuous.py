@@ -245,8 +245,9 @@ def inverse_steps(work: Work | None) -> Any:
 
 @dataclass(frozen=True)
 class StepTimes:
-    """Step times of one deployment at b = 1 and at its largest b (``b_max``): T_m and T_d, interpolated
-    linearly in between (module doc)."""
+    """Step times of one deployment evaluated at knots, interpolated linearly in between (module doc): T_d at
+    b = 1 and at its largest b (``b_max``), T_m there and at ``b_mid``, with a step charged the chunk it
+    carries (``k_1``, ``k_mid``, ``k_max``)."""
 
     b_max: Any
     mixed_1: Any
@@ -650,14 +651,13 @@ def peak_rate(steps: StepTimes, n: Any, P: Any, G: Any, C: Any) -> tuple[Any, St
 def first_crossing(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) -> Any:
     """The first b >= 1 at which X reaches ``rate``, given b >= 1 where it does (a bisection's crossing).
 
-    X is not monotone in b: where the room shrinks enough that a prompt takes one more chunk, the prompt holds
-    its slot one more step and X may fall (little where a step is charged the chunk it carries, ``StepTimes``:
-    within 0.3 % for Llama-3.1-70B FP8 on an H200 at 25 sequences, 2,000-token prompts and 1,024-token
-    steps; more with steps that cost the same however few prompt tokens they carry), so a rate may be crossed
-    more than once. An engine whose load rises
-    stops at the first crossing. Within a segment of equal chunk counts X is taken to grow with b, and the
-    peaks at the segments' ends to grow from one segment to the next, so: if the peak just below b's segment
-    does not reach the rate, b is the first crossing; otherwise a bisection over the chunk counts finds the
+    X is not monotone in b: where the room shrinks enough that a prompt takes one more chunk, the prompt holds its
+    slot one more step and X may fall (little where a step is charged the chunk it carries, ``StepTimes``: within
+    0.3 % for Llama-3.1-70B FP8 on an H200 at 25 sequences, 2,000-token prompts and 1,024-token steps; more with
+    steps that cost the same however few prompt tokens they carry), so a rate may be crossed more than once. An
+    engine whose load rises stops at the first crossing. Within a segment of equal chunk counts X is taken to grow
+    with b, and the peaks at the segments' ends to grow from one segment to the next, so: if the peak just below b's
+    segment does not reach the rate, b is the first crossing; otherwise a bisection over the chunk counts finds the
     first segment whose peak does, and a bisection within it the crossing."""
     t = steps.tokens
     first = chunks(P, G, np.ones_like(b), C, t)[0]  # chunks a prompt takes beside one sequence
