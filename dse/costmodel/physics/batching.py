@@ -287,7 +287,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     # the prompt tokens each knot's step carries, so a step between them carrying a smaller chunk costs less
     k_at = [continuous.chunks(P, G, b, C, gamma + 1.0)[1] for b in (1.0, b_mid, b_max)]
     steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid)
-    steps = replace(steps, k_1=k_at[0], k_mid=k_at[1], k_max=k_at[2])
+    steps = steps.charged(*k_at)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)

@@ -149,7 +149,7 @@ def steady_state(
     """The steady state at b sequences (module doc), each decoding sequence bringing ``tokens`` tokens a step.
     Below one sequence (a lightly loaded engine, b < 1) a request runs alone: TTFT s T_m, TPOT T_d, and X =
     b / (s T_m + (G - 1) T_d) (Little's law). ``chord``: (k', α) where T_m was interpolated for steps carrying
-    k' prompt tokens (``StepTimes.chord``): a step carrying k costs α (k - k') more (less where k < k'),
+    k' prompt tokens (``StepTimes.chord_tokens``): a step carrying k costs α (k - k') more (less where k < k'),
     never below the smaller of T_m and T_d."""
     b = np.maximum(b, 1.0)
     prompts = np.maximum(1.0, b / G)
@@ -273,46 +273,57 @@ class StepTimes:
     between two knots assumes k moves along it too; where a prompt takes one more chunk between them (the
     room shrinking past P / s), a step carries P / (s + 1) of its tokens instead of P / s, and is charged
     α (k - k') for the k' the line assumes, α = (T_m - T_d) / k at b_max, what a prompt token adds to the
-    step that carries the most of them (``chord``). Llama-3.1-8B on an H100, 2,000-token prompts, a
+    step that carries the most of them (``charged``). Llama-3.1-8B on an H100, 2,000-token prompts, a
     2,048-token budget: past 49 sequences a prompt runs in chunks of 1,000, and the line, from one whole
     prompt to b_mid's chunk, charged the step for about 1,800 prompt tokens (TPOT 30.7 ms at the rate where
     a closed loop whose knot falls there runs at 19.1; 22.5 with the chunk charged, the rest the queue's b)."""
 
-    def _line(self, b: Any, at_1: Any, at_mid: Any, at_max: Any) -> Any:
-        """A quantity known at the knots (1, b_mid, b_max) at b sequences: linear between them, constant beyond
-        the ends (no b_mid: straight from 1 to b_max)."""
+    per_token: Any = None
+    """α = (T_m - T_d) / k at b_max, at least 0 (``charged``)."""
+
+    def charged(self, k_1: Any, k_mid: Any, k_max: Any) -> StepTimes:
+        """These steps with the prompt tokens their knots' mixed steps carry, and α from b_max's."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = np.where(k_max > 0, np.maximum(self.mixed_max - self.decode_max, 0.0) / k_max, 0.0)
+        return replace(self, k_1=k_1, k_mid=k_mid, k_max=k_max, per_token=alpha)
+
+    def _weights(self, b: Any) -> tuple[Any, Any]:
+        """Where b sits between the knots: its share of the way from 1 to b_mid and from b_mid to b_max (no
+        b_mid: from 1 to b_max, and None), each clipped to [0, 1]."""
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.b_mid is None:
                 t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-                return at_1 + t * (at_max - at_1)
+                return t, None
             low = np.where(self.b_mid > 1.0, (np.clip(b, 1.0, self.b_mid) - 1.0) / (self.b_mid - 1.0), 0.0)
             span = self.b_max - self.b_mid
             high = np.where(span > 0.0, (np.clip(b, self.b_mid, self.b_max) - self.b_mid) / span, 0.0)
+        return low, high
+
+    @staticmethod
+    def _line(weights: tuple[Any, Any], at_1: Any, at_mid: Any, at_max: Any) -> Any:
+        """A quantity known at the knots, at the b of ``weights``: linear between the knots."""
+        low, high = weights
+        if high is None:
+            return at_1 + low * (at_max - at_1)
         return at_1 + low * (at_mid - at_1) + high * (at_max - at_mid)
 
     def mixed_at(self, b: Any) -> Any:
         """T_m at b sequences on the knots' lines (``k_1``.. then charge the chunk a step carries)."""
-        return self._line(b, self.mixed_1, self.mixed_mid, self.mixed_max)
+        return self._line(self._weights(b), self.mixed_1, self.mixed_mid, self.mixed_max)
 
-    @property
-    def per_token(self) -> Any:
-        """α = (T_m - T_d) / k at b_max, at least 0 (``k_max``)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.k_max > 0, np.maximum(self.mixed_max - self.decode_max, 0.0) / self.k_max, 0.0)
-
-    def chord(self, b: Any) -> Any:
-        """(k', α) at b sequences for ``steady_state`` (None without the knots' k)."""
-        if self.k_max is None:
-            return None
-        return self._line(b, self.k_1, self.k_mid, self.k_max), self.per_token
+    def chord_tokens(self, b: Any) -> Any:
+        """k' at b sequences: the prompt tokens the knots' line assumes a step carries (``k_1``..)."""
+        return self._line(self._weights(b), self.k_1, self.k_mid, self.k_max)
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
         """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-        mixed = self.mixed_at(b)
+        weights = self._weights(b)
+        mixed = self._line(weights, self.mixed_1, self.mixed_mid, self.mixed_max)
         decode = self.decode_1 + t * (self.decode_max - self.decode_1)
-        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens, self.chord(b))
+        chord = None if self.k_max is None else (self._line(weights, self.k_1, self.k_mid, self.k_max), self.per_token)
+        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens, chord)
         if self.full_1 is not None:
             state = replace(state, full_s=self.full_1 + t * (self.full_max - self.full_1))
         if not np.any(b < 1.0):
@@ -597,10 +608,8 @@ def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
         mid = steps.b_max if steps.b_mid is None else steps.b_mid
         first = np.where(mid > 1.0, mid - 1.0, np.nan)
         delta = ((steps.mixed_at(mid) - (t0 + slope * mid)) - (steps.mixed_1 - steps.decode_1)) / first
-        if steps.k_max is not None:  # within a segment the chunk is fixed, and the chord's k' moves (``chord``)
-            delta = (
-                delta - steps.per_token * (steps._line(mid, steps.k_1, steps.k_mid, steps.k_max) - steps.k_1) / first
-            )
+        if steps.k_max is not None:  # within a segment the chunk is fixed, and the line's k' moves (``k_1``..)
+            delta = delta - steps.per_token * (steps.chord_tokens(mid) - steps.k_1) / first
         b = np.sqrt(G * t0 / delta)  # one chunk: D = G
         s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens)[0]
         b = np.sqrt(((G - 1.0) / s + 1.0) * t0 / delta)
