@@ -312,6 +312,40 @@ def test_one_sequence_with_the_whole_prompt_in_one_step_is_the_static_batch(prof
         assert cont[metric] == pytest.approx(static[metric], rel=1e-12), metric
 
 
+@pytest.mark.parametrize(("prompt", "budget"), [(128, 512), (1000, 8192), (2000, 512)])
+def test_a_light_poisson_load_waits_for_no_step_in_progress(prompt: int, budget: int) -> None:
+    # an idle engine has no step to finish: as the rate goes to 0 a prompt's TTFT is its own chunks', and
+    # (budget >= prompt) the static batch's. With half a step always added, 128-token prompts read 10.2 ms at
+    # 1e-4 of capacity for a 7.0 ms prefill (+46 %)
+    cont = _row(scheduler="continuous", prompt_len=prompt, gen_len=128, chunk_tokens=budget, max_num_seqs=64)
+    capacity = _frame([cont]).iloc[0]["max_request_rate"]
+    static, light = _frame([_row(prompt_len=prompt, gen_len=128), cont | {"request_rate": capacity * 1e-4}]).to_dict(
+        "records"
+    )
+    alone = _frame([cont | {"max_num_seqs": 1}]).iloc[0]  # one sequence: the lone prompt's chunks
+    assert light["ttft_s"] == pytest.approx(alone["ttft_s"], rel=5e-3)  # busy a share b ~ 0.005 of the time
+    for q in (50, 90, 99):
+        assert light[f"ttft_s_p{q}"] == pytest.approx(alone["ttft_s"], rel=1e-9)
+    if budget >= prompt:
+        assert light["ttft_s"] == pytest.approx(static["ttft_s"], rel=5e-3)
+
+
+def test_the_step_in_progress_by_hand() -> None:
+    # one sequence, T_m = 30 ms a share φ = 1 / 201 of the steps, T_d = 10 ms the rest: an arrival falls in a
+    # step in proportion to its length, T_e = E[T²] / E[T] = (900 + 200 x 100) / (30 + 200 x 10) ms, and
+    # waits half of it on average. A lone request in the engine a share b = 0.2 of the time: 0.2 of that; its
+    # p90 waits only where q > 1 - u, (0.9 - 0.8) / 0.2 = half of T_e; its p50 nothing; at b >= 1 q of T_e
+    state = continuous.steady_state(1.0, 1000.0, 201.0, 8192.0, mixed_s=0.030, decode_s=0.010)
+    length = 0.001 * 20_900.0 / 2_030.0
+    assert state.prefill_share == pytest.approx(1.0 / 201.0)
+    assert continuous.step_in_progress_s(None, state) == pytest.approx(length / 2.0)
+    assert continuous.step_in_progress_s(0.99, state) == pytest.approx(0.99 * length)
+    light = replace(state, slots=0.2)
+    assert continuous.step_in_progress_s(None, light) == pytest.approx(0.2 * length / 2.0)
+    assert continuous.step_in_progress_s(0.9, light) == pytest.approx(length / 2.0)
+    assert continuous.step_in_progress_s(0.5, light) == 0.0
+
+
 def test_littles_law_in_a_closed_loop_and_under_poisson_arrivals() -> None:
     rows = [_row(scheduler="continuous", concurrency=n, replicas=2) for n in (2, 64, 5000)]
     rows += [_row(scheduler="continuous", request_rate=r, replicas=2) for r in (0.5, 20.0)]

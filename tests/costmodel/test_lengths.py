@@ -281,13 +281,17 @@ def test_continuous_batching_keeps_the_means_and_spreads_ttft_over_the_prompts()
     assert s.prefill_share[0] == f.prefill_share[0]
     assert s.mixed_step_s[0] == pytest.approx(f.mixed_step_s[0], rel=0.05) and s.mixed_step_s[0] > f.mixed_step_s[0]
     assert spread.metrics.tpot_s[0] == pytest.approx(mean.metrics.tpot_s[0], rel=0.05)
+
     # mean TTFT: requests of unequal work queue longer (M/G/1: the queue's wait x (1 + c²), the queue being
-    # what the wait holds beyond half a step); with outputs fixed a request's work varies less than its
-    # prompt, 0 < c² < Var(P) / P̄² (the step's own few % aside)
-    queues = [
-        x.wait_s[0] - (x.prefill_share[0] * x.mixed_step_s[0] + (1 - x.prefill_share[0]) * x.decode_step_s[0]) / 2
-        for x in (f, s)
-    ]
+    # what the wait holds beyond the step in progress: u E[T²] / (2 E[T]), u = min(b, 1) the share of the
+    # time a step runs); with outputs fixed a request's work varies less than its prompt,
+    # 0 < c² < Var(P) / P̄² (the step's own few % aside)
+    def in_progress(x: Any) -> float:
+        phi, mixed, decode = x.prefill_share[0], x.mixed_step_s[0], x.decode_step_s[0]
+        second, first = phi * mixed**2 + (1 - phi) * decode**2, phi * mixed + (1 - phi) * decode
+        return float(min(x.slots[0], 1.0) * second / first / 2)
+
+    queues = [x.wait_s[0] - in_progress(x) for x in (f, s)]
     cv2 = queues[1] / queues[0] - 1.0
     assert 0.1 < cv2 < varied_prompts.variance / varied_prompts.mean**2
     assert spread.metrics.throughput_tokens_per_s[0] == pytest.approx(200.0 * 0.5, rel=1e-9)

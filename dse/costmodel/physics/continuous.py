@@ -396,6 +396,25 @@ class Load:
     """The rate exceeds what the replica sustains with all its slots."""
 
 
+def step_in_progress_s(q: Any, state: Steady) -> Any:
+    """What a Poisson arrival waits for the step in progress (``q``: its q-quantile; None: its mean). Poisson
+    arrivals see time averages (Wolff 1982, PASTA): the engine runs a step a share u = min(b, 1) of the time
+    (b < 1: a lone request at a time, in the engine a share b of the time by Little's law; an idle engine has
+    no step to finish, so at light load TTFT is a lone prompt's), and the step an arrival falls in is picked
+    in proportion to its length, mixed (T_m) a share φ of the steps and decode (T_d) the rest: what is left
+    of it has mean E[T²] / (2 E[T]) (renewal theory's residual life; Kleinrock 1975, §5.2), read as uniform
+    on [0, T_e], T_e = E[T²] / E[T]. Mean u T_e / 2; q-quantile T_e max(0, q - (1 - u)) / u."""
+    busy = np.clip(state.slots, 0.0, 1.0)
+    phi = state.prefill_share
+    with np.errstate(divide="ignore", invalid="ignore"):
+        second = phi * state.mixed_s**2 + (1.0 - phi) * state.decode_s**2
+        length = np.where(state.step_s > 0.0, second / state.step_s, 0.0)  # T_e
+        if q is None:
+            return busy * length / 2.0
+        share = np.where(busy > 0.0, np.maximum(q - (1.0 - busy), 0.0) / busy, 0.0)
+    return share * length
+
+
 def poisson_load(
     state: Steady,
     rate: Any,
@@ -409,16 +428,18 @@ def poisson_load(
     busy completes ``capacity`` requests/s: requests queue as in an M/G/1 queue at ρ = rate / capacity, each
     taking 1 / capacity of the engine on average (the replica as one server at its full rate, so the wait
     grows with the load whatever the batching) with the squared coefficient of variation ``cv2`` (``Work``;
-    0: M/D/1); plus half a mean step for the step in progress (arrivals see time averages). The service is
-    the prompt's s mixed steps. A percentile adds the quantile of the queue and the service
-    (``ttft_quantile_s``: prompts may vary) and that share of a step (a sum of quantiles: conservative);
-    ``inverse``: outputs that vary (``tpot_quantile_s``)."""
+    0: M/D/1); plus what is left of a step in progress where one runs (``step_in_progress_s``). The service
+    is the prompt's s mixed steps. A percentile adds the quantile of the queue and the service
+    (``ttft_quantile_s``: prompts may vary) and that of the step in progress (a sum of quantiles:
+    conservative); ``inverse``: outputs that vary (``tpot_quantile_s``)."""
     service = state.ttft_s
     rho = rate / capacity
     queue = pk_wait_s(rho, 1.0 / capacity, cv2)
-    wait = queue + state.step_s / 2.0
+    wait = queue + step_in_progress_s(None, state)
     prefill, edges = _prefill(spread, state), _edges(spread)
-    ttft_q = tuple(ttft_quantile_s(q, rho, queue, service, prefill, edges) + q * state.step_s for q in QUANTILES)
+    ttft_q = tuple(
+        ttft_quantile_s(q, rho, queue, service, prefill, edges) + step_in_progress_s(q, state) for q in QUANTILES
+    )
     tpot_q = tuple(tpot_quantile_s(q, state, G, inverse=inverse) for q in QUANTILES)
     return Load(state, rate, rho, wait, wait + service, state.tpot_s, ttft_q, tpot_q, rho >= 1.0)
 
@@ -751,7 +772,8 @@ def max_rate(
         rho = state.requests_per_s / cap
         queue = pk_wait_s(rho, 1.0 / cap, cv2)
         prefill, edges = _prefill(part_spread, state), _edges(part_spread)  # TTFT's percentile vs its SLO, unsolved
-        ttft = ttft_quantile_within(q, rho, queue, state.ttft_s, prefill, edges, ttft_slo, q * state.step_s)
+        step = step_in_progress_s(q, state)
+        ttft = ttft_quantile_within(q, rho, queue, state.ttft_s, prefill, edges, ttft_slo, step)
         tpot = tpot_quantile_s(q, state, g, z, inverse)
         return ttft & (tpot <= tpot_slo) & (rho < 1.0)
 
