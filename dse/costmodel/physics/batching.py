@@ -276,7 +276,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         mixed_max = np.where(gamma > 0, mixed_max + draft * full.tpot_s, mixed_max)
         decode_max = np.where(gamma > 0, speculative.step_s(verify, full.tpot_s, c), decode_max)
     # a mixture of experts' decode step: where it has touched nearly all its experts (``StepTimes.b_expert``)
-    expert = {}
+    expert: tuple[Any, ...] | None = None
     if arch.moe is not None:
         b_e = continuous.expert_knot(arch.moe.num_experts, arch.moe.experts_per_token, c.pp, b_max)
         ce = replace(as_static, batch=b_e)
@@ -285,8 +285,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         if np.any(gamma > 0):
             verify_e = speculative.verify_step_s(arch, replace(ce, spec_tokens=gamma), at_e.layout, parts, b_e)
             decode_e = np.where(gamma > 0, speculative.step_s(verify_e, at_e.tpot_s, c), decode_e)
-        share = continuous.expert_share(arch.moe.num_experts, arch.moe.experts_per_token, c.pp)
-        expert = dict(b_expert=b_e, decode_expert=decode_e, expert_share=share)
+        expert = (b_e, decode_e, arch.moe.num_experts, arch.moe.experts_per_token, c.pp)
     # and where T_m bends, at b = G (one prompt a mixed step below, b / G beyond): its own pass
     b_mid = continuous.mid_knot(G, b_max)
     cm = replace(as_static, batch=b_mid)
@@ -299,7 +298,8 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     # the prompt tokens each knot's step carries, so a step between them carrying a smaller chunk costs less
     k_at = [continuous.chunks(P, G, b, C, gamma + 1.0)[1] for b in (1.0, b_mid, b_max)]
     steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid)
-    steps = replace(steps.charged(*k_at), **expert)
+    steps = steps.charged(*k_at)
+    steps = steps if expert is None else steps.with_experts(*expert)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)
@@ -334,6 +334,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
             why = _prefill_pool_reason(arch, prefill1, lone, act_p * np.maximum(C / k1, 1.0), P, C)
             pool_reason = np.where(c.disaggregated, why, pool_reason)
             devices, fleet, total = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
+        decode_steps = StepTimes(b_max, decode1, decode1, decode_max, decode_max)  # no prompts: T_m = T_d
         pools = _pools(
             arch,
             c,
@@ -346,7 +347,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
             cached,
             s1,
             mixed_p,
-            replace(StepTimes(b_max, decode1, decode1, decode_max, decode_max), **expert),
+            decode_steps if expert is None else decode_steps.with_experts(*expert),
             spread,
         )
         apart, apart_max = _disaggregated_load(pools, c, G, per_step, closed)

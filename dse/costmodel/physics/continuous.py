@@ -282,11 +282,12 @@ class StepTimes:
     """α = (T_m - T_d) / k at b_max, at least 0 (``charged``)."""
     b_expert: Any = None
     decode_expert: Any = None
-    expert_share: Any = None
+    expert_rate: Any = None
+    expert_scale: Any = None
     """A knot of T_d where a mixture of experts' decode step has touched nearly all its experts (None: T_d
-    straight from b = 1 to b_max): ``expert_knot``'s b_e, T_d there, and 1 - (1 - k / E)^(1 / pp), the share
-    of the experts one sequence adds in its micro-batch. Below b_e, T_d follows the experts touched under
-    uniform routing, v(b) = 1 - (1 - k / E)^(b / pp) (``moe.experts_touched_fraction``), from T_d(1) to
+    straight from b = 1 to b_max; ``with_experts``): ``expert_knot``'s b_e, T_d there, r = -ln(1 - k / E) /
+    pp and 1 / (1 - e^(-r (b_e - 1))). Below b_e, T_d follows the experts touched under uniform routing,
+    v(b) = 1 - (1 - k / E)^(b / pp) = 1 - e^(-r b) (``moe.experts_touched_fraction``), from T_d(1) to
     T_d(b_e); beyond, the line to b_max. The line from one sequence straight to b_max ran far under a MoE
     model's steps at a few sequences, where each one more reads experts no other did: Mixtral-8x7B on an
     H200 at 5.6 sequences read 8.6 ms for steps of 18-23 ms (the static model at 4 and 8)."""
@@ -317,15 +318,22 @@ class StepTimes:
             return at_1 + low * (at_max - at_1)
         return at_1 + low * (at_mid - at_1) + high * (at_max - at_mid)
 
+    def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
+        """These steps with a MoE model's decode knot at b_e (T_d there ``decode_e``; E experts, k a token, pp
+        pipeline stages: ``b_expert``)."""
+        rate = -np.log1p(-k / E) / pp
+        with np.errstate(divide="ignore"):
+            scale = np.where(b_e > 1.0, 1.0 / -np.expm1(-rate * (b_e - 1.0)), 0.0)
+        return replace(self, b_expert=b_e, decode_expert=decode_e, expert_rate=rate, expert_scale=scale)
+
     def decode_at(self, b: Any) -> Any:
-        """T_d at b sequences: the knots' line, or below ``b_expert`` the experts' curve (``b_expert``)."""
+        """T_d at b sequences: the knots' line, or below ``b_expert`` the experts' curve (``b_expert``): the
+        share of the way from v(1) to v(b_e), (1 - e^(-r (b - 1))) / (1 - e^(-r (b_e - 1)))."""
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.b_expert is None:
                 t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
                 return self.decode_1 + t * (self.decode_max - self.decode_1)
-            untouched = 1.0 - self.expert_share
-            one, knee = untouched, untouched**self.b_expert  # 1 - v at b = 1 and at b_e
-            low = np.where(knee < one, (one - untouched ** np.clip(b, 1.0, self.b_expert)) / (one - knee), 0.0)
+            low = -np.expm1(-self.expert_rate * (np.clip(b, 1.0, self.b_expert) - 1.0)) * self.expert_scale
             span = self.b_max - self.b_expert
             high = np.where(span > 0.0, (np.clip(b, self.b_expert, self.b_max) - self.b_expert) / span, 0.0)
         return (
@@ -589,12 +597,6 @@ def expert_knot(E: int, k: int, pp: Any, b_max: Any) -> Any:
     """b_e = 3 E pp / k, within [1, b_max]: the sequences whose decode step touches about 95 % of a mixture of
     experts' E experts (k per token, a micro-batch of b / pp sequences; ``StepTimes.b_expert``)."""
     return np.clip(EXPERT_SPAN * E * pp / k, 1.0, b_max)
-
-
-def expert_share(E: int, k: int, pp: Any) -> Any:
-    """1 - (1 - k / E)^(1 / pp): the share of the experts one more sequence touches, the micro-batch's rows
-    routed uniformly (``StepTimes.b_expert``)."""
-    return 1.0 - (1.0 - k / E) ** (1.0 / pp)
 
 
 def mid_knot(G: Any, b_max: Any) -> Any:
