@@ -23,7 +23,7 @@ from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import causal_pairs
 from dse.costmodel.physics.parallel import layout
 from dse.costmodel.physics.passes import chunk_prefix_reads, mean_attended_keys, mixed_pass
-from dse.scoring import analyze, architecture
+from dse.scoring import architecture
 
 MODEL, HARDWARE = "llama-3.1-8b", "h100-sxm"
 
@@ -271,6 +271,32 @@ def test_the_mixed_step_bends_where_a_step_starts_carrying_more_than_one_prompt(
     assert steps.mixed_at(300.0) == pytest.approx(0.100)
     assert continuous.mid_knot(101.0, 256.0) == 101.0 and continuous.mid_knot(501.0, 256.0) == 256.0
     assert continuous.mid_knot(0.5, 256.0) == 1.0
+    # a one-token answer puts the knot at one sequence: the line from there to b_max
+    single = continuous.StepTimes(256.0, 0.030, 0.010, 0.100, 0.020, b_mid=1.0, mixed_mid=0.032)
+    assert single.mixed_at(256.0) == pytest.approx(0.100) and single.mixed_at(128.5) == pytest.approx(0.066)
+
+
+def test_a_mixture_of_experts_decode_step_bulges_over_its_line_by_hand() -> None:
+    """T_d = line + s (w(b) - t w(b_max)), w(b) = 1 - e^(-r (b - 1)), r = -ln(1 - k / E): exact at 1, b_e and
+    b_max, concave in between. Mixtral's 2 of 8 experts, b_max = 101, the knot at 12 read 20 ms over a line
+    from 8 to 30 ms."""
+    line = continuous.StepTimes(101.0, 0.010, 0.008, 0.050, 0.030)
+    steps = line.with_experts(12.0, 0.020, 8, 2, 1.0)
+    r = -math.log(0.75)
+
+    def w(b: float) -> float:
+        return 1.0 - math.exp(-r * (b - 1.0))
+
+    scale = (0.020 - (0.008 + 0.11 * 0.022)) / (w(12.0) - 0.11 * w(101.0))
+    for b in (1.0, 4.0, 12.0, 50.0, 101.0):
+        t = (b - 1.0) / 100.0
+        assert steps.decode_at(b) == pytest.approx(0.008 + t * 0.022 + scale * (w(b) - t * w(101.0)))
+    assert steps.decode_at(1.0) == pytest.approx(0.008) and steps.decode_at(12.0) == pytest.approx(0.020)
+    assert steps.decode_at(101.0) == pytest.approx(0.030)
+    assert steps.decode_at(4.0) > line.decode_at(4.0) + 0.005  # most experts read by four sequences
+    # the knot stays inside the line's span: 3 E pp / k, at most half of b_max
+    assert continuous.expert_knot(8, 2, 1.0, 1024.0) == 12.0 and continuous.expert_knot(8, 2, 1.0, 16.0) == 8.0
+    assert continuous.expert_knot(256, 8, 2.0, 1024.0) == 192.0
 
 
 def test_slots_beyond_the_load_leave_its_latency_alone() -> None:
@@ -283,21 +309,6 @@ def test_slots_beyond_the_load_leave_its_latency_alone() -> None:
     ]
     out = _frame(rows)
     assert out["tpot_s"].iloc[1] == pytest.approx(out["tpot_s"].iloc[0], rel=0.01)
-
-
-@pytest.mark.parametrize("rate", [9.0, 10.5, 11.5, 12.13])
-def test_a_step_between_the_knots_is_charged_the_chunk_it_carries(rate: float) -> None:
-    """2,000-token prompts and a 2,048-token budget: one chunk up to 49 sequences, two beyond. The mixed step
-    at the load's b, read between the knots, is within 8 % of the mixed pass evaluated at that b (a closed
-    loop of b requests, whose last knot is b itself); the line alone was 10 % under in the one-chunk segment
-    and 8 % over past the boundary."""
-    kw: dict[str, Any] = dict(prompt_len=2000, gen_len=256, scheduler="continuous", chunk_tokens=2048)
-    loaded = analyze(MODEL, HARDWARE, request_rate=rate, profile="default", **kw).to_dict()["continuous"]
-    b = round(loaded["sequences_in_engine"])
-    exact = analyze(MODEL, HARDWARE, concurrency=b, profile="default", **kw).to_dict()["continuous"]
-    assert exact["sequences_in_engine"] == pytest.approx(b, rel=0.01)
-    assert exact["chunks_per_prompt"] == loaded["chunks_per_prompt"]
-    assert loaded["mixed_step_s"] == pytest.approx(exact["mixed_step_s"], rel=0.08)
 
 
 @pytest.mark.parametrize(

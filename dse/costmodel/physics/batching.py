@@ -277,7 +277,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         decode_max = np.where(gamma > 0, speculative.step_s(verify, full.tpot_s, c), decode_max)
     # a mixture of experts' decode step: where it has touched nearly all its experts (``StepTimes.b_expert``)
     expert: tuple[Any, ...] | None = None
-    if arch.moe is not None:
+    if arch.moe is not None and arch.moe.experts_per_token < arch.moe.num_experts:  # k = E: all, always
         b_e = continuous.expert_knot(arch.moe.num_experts, arch.moe.experts_per_token, c.pp, b_max)
         ce = replace(as_static, batch=b_e)
         at_e = static(decoding(ce))
@@ -295,10 +295,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(b_max > 1.0, (b_mid - 1.0) / (b_max - 1.0), 0.0)
         mixed_mid = np.where(gamma > 0, mixed_mid + draft * (one.tpot_s + t * (full.tpot_s - one.tpot_s)), mixed_mid)
-    # the prompt tokens each knot's step carries, so a step between them carrying a smaller chunk costs less
-    k_at = [continuous.chunks(P, G, b, C, gamma + 1.0)[1] for b in (1.0, b_mid, b_max)]
     steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid)
-    steps = steps.charged(*k_at)
     steps = steps if expert is None else steps.with_experts(*expert)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)

@@ -31,7 +31,9 @@ Assumptions (each said in docs/cost-model.md §16): the steady state at the mean
 the spread of their context and TTFT over the prompts, §19); one prompt prefills per
 mixed step when its prompt is longer than the room; step times between b = 1 and the largest b are
 interpolated linearly, the mixed step's with a knot at b = G where its prompts go from one a step to b / G
-(``StepTimes``; exact at the knots, above the convex roofline in between: conservative); the waiting
+(``StepTimes``; exact at the knots, above the convex roofline in between: conservative, except between knots
+where a prompt's chunk count changes, whose steps read up to about 10 % low before the change and high
+after), a mixture of experts' decode step with a bulge of the experts it touches; the waiting
 time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's heavy-traffic form otherwise);
 a request's number of mixed steps is binomial, read at its normal quantile.
 """
@@ -143,21 +145,14 @@ class Steady:
     """A mixed step with the room full of prompt tokens (prompts that vary; None: not evaluated)."""
 
 
-def steady_state(
-    b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any, tokens: Any = 1.0, chord: Any = None
-) -> Steady:
+def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any, tokens: Any = 1.0) -> Steady:
     """The steady state at b sequences (module doc), each decoding sequence bringing ``tokens`` tokens a step.
     Below one sequence (a lightly loaded engine, b < 1) a request runs alone: TTFT s T_m, TPOT T_d, and X =
-    b / (s T_m + (G - 1) T_d) (Little's law). ``chord``: (k', α) where T_m was interpolated for steps carrying
-    k' prompt tokens (``StepTimes.chord_tokens``): a step carrying k costs α (k - k') more (less where k < k'),
-    never below the smaller of T_m and T_d."""
+    b / (s T_m + (G - 1) T_d) (Little's law)."""
     b = np.maximum(b, 1.0)
     prompts = np.maximum(1.0, b / G)
     space = _room(prompts, b, C, tokens)
     s, k = _chunks(P, G, b, space, prompts)
-    if chord is not None:
-        line, per_token = chord
-        mixed_s = np.maximum(mixed_s + per_token * (k - line), np.minimum(mixed_s, decode_s))
     phi, b, pi = _prefill_share(b, P, G, k)
     step = phi * mixed_s + (1.0 - phi) * decode_s
     decoding = b - phi * pi  # decode tokens per step
@@ -246,8 +241,8 @@ def inverse_steps(work: Work | None) -> Any:
 @dataclass(frozen=True)
 class StepTimes:
     """Step times of one deployment evaluated at knots, interpolated linearly in between (module doc): T_d at
-    b = 1 and at its largest b (``b_max``), T_m there and at ``b_mid``, with a step charged the chunk it
-    carries (``k_1``, ``k_mid``, ``k_max``)."""
+    b = 1 and at its largest b (``b_max``; a mixture of experts' also at ``b_expert``), T_m there and at
+    ``b_mid``."""
 
     b_max: Any
     mixed_1: Any
@@ -266,37 +261,20 @@ class StepTimes:
     Up to b = G a mixed step carries one prompt (k about constant, the prompt or its chunk), beyond it b / G
     prompts (k growing with b), so T_m bends at G: the straight line carried b_max's step, full of prompt
     tokens, to loads whose steps carry one prompt (``mid_knot``)."""
-    k_1: Any = None
-    k_mid: Any = None
-    k_max: Any = None
-    """The prompt tokens the knots' mixed steps carry (``chunks``; None: T_m as interpolated). The line
-    between two knots assumes k moves along it too; where a prompt takes one more chunk between them (the
-    room shrinking past P / s), a step carries P / (s + 1) of its tokens instead of P / s, and is charged
-    α (k - k') for the k' the line assumes, α = (T_m - T_d) / k at b_max, what a prompt token adds to the
-    step that carries the most of them (``charged``). Llama-3.1-8B on an H100, 2,000-token prompts, a
-    2,048-token budget: past 49 sequences a prompt runs in chunks of 1,000, and the line, from one whole
-    prompt to b_mid's chunk, charged the step for about 1,800 prompt tokens (TPOT 30.7 ms at the rate where
-    a closed loop whose knot falls there runs at 19.1; 22.5 with the chunk charged, the rest the queue's b)."""
-
-    per_token: Any = None
-    """α = (T_m - T_d) / k at b_max, at least 0 (``charged``)."""
     b_expert: Any = None
     decode_expert: Any = None
     expert_rate: Any = None
+    expert_reach: Any = None
     expert_scale: Any = None
-    """A knot of T_d where a mixture of experts' decode step has touched nearly all its experts (None: T_d
-    straight from b = 1 to b_max; ``with_experts``): ``expert_knot``'s b_e, T_d there, r = -ln(1 - k / E) /
-    pp and 1 / (1 - e^(-r (b_e - 1))). Below b_e, T_d follows the experts touched under uniform routing,
-    v(b) = 1 - (1 - k / E)^(b / pp) = 1 - e^(-r b) (``moe.experts_touched_fraction``), from T_d(1) to
-    T_d(b_e); beyond, the line to b_max. The line from one sequence straight to b_max ran far under a MoE
-    model's steps at a few sequences, where each one more reads experts no other did: Mixtral-8x7B on an
-    H200 at 5.6 sequences read 8.6 ms for steps of 18-23 ms (the static model at 4 and 8)."""
-
-    def charged(self, k_1: Any, k_mid: Any, k_max: Any) -> StepTimes:
-        """These steps with the prompt tokens their knots' mixed steps carry, and α from b_max's."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = np.where(k_max > 0, np.maximum(self.mixed_max - self.decode_max, 0.0) / k_max, 0.0)
-        return replace(self, k_1=k_1, k_mid=k_mid, k_max=k_max, per_token=alpha)
+    """A knot of T_d for a mixture of experts (None: T_d is the line from b = 1 to b_max; ``with_experts``):
+    b_e, T_d there, r = -ln(1 - k / E) / pp, w(b_max) and the bulge's scale. Each sequence more reads the
+    experts no other touched, 1 - (1 - k / E)^(b / pp) of them under uniform routing
+    (``moe.experts_touched_fraction``), most within a few sequences, so T_d is concave there and the line
+    from one sequence runs under it: Mixtral-8x7B on an H200 at 5.6 sequences read 8.6 ms for steps of
+    18-23 ms (the static model at 4 and 8). T_d is the line plus a bulge of that curve's shape, w(b) = 1 -
+    e^(-r (b - 1)) less its own chord, w(b) - t w(b_max) with t = (b - 1) / (b_max - 1), scaled so T_d(b_e)
+    is the evaluated step: exact at 1, b_e and b_max, the parts that grow linearly with b (KV reads,
+    compute) left on the line."""
 
     def _weights(self, b: Any) -> tuple[Any, Any]:
         """Where b sits between the knots: its share of the way from 1 to b_mid and from b_mid to b_max (no
@@ -305,7 +283,7 @@ class StepTimes:
             if self.b_mid is None:
                 t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
                 return t, None
-            low = np.where(self.b_mid > 1.0, (np.clip(b, 1.0, self.b_mid) - 1.0) / (self.b_mid - 1.0), 0.0)
+            low = np.where(self.b_mid > 1.0, (np.clip(b, 1.0, self.b_mid) - 1.0) / (self.b_mid - 1.0), 1.0)
             span = self.b_max - self.b_mid
             high = np.where(span > 0.0, (np.clip(b, self.b_mid, self.b_max) - self.b_mid) / span, 0.0)
         return low, high
@@ -319,44 +297,42 @@ class StepTimes:
         return at_1 + low * (at_mid - at_1) + high * (at_max - at_mid)
 
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
-        """These steps with a MoE model's decode knot at b_e (T_d there ``decode_e``; E experts, k a token, pp
-        pipeline stages: ``b_expert``)."""
+        """These steps with a MoE model's decode step evaluated at b_e (``decode_e``; E experts, k a token, pp
+        pipeline stages): ``b_expert``."""
         rate = -np.log1p(-k / E) / pp
-        with np.errstate(divide="ignore"):
-            scale = np.where(b_e > 1.0, 1.0 / -np.expm1(-rate * (b_e - 1.0)), 0.0)
-        return replace(self, b_expert=b_e, decode_expert=decode_e, expert_rate=rate, expert_scale=scale)
-
-    def decode_at(self, b: Any) -> Any:
-        """T_d at b sequences: the knots' line, or below ``b_expert`` the experts' curve (``b_expert``): the
-        share of the way from v(1) to v(b_e), (1 - e^(-r (b - 1))) / (1 - e^(-r (b_e - 1)))."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.b_expert is None:
-                t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-                return self.decode_1 + t * (self.decode_max - self.decode_1)
-            low = -np.expm1(-self.expert_rate * (np.clip(b, 1.0, self.b_expert) - 1.0)) * self.expert_scale
-            span = self.b_max - self.b_expert
-            high = np.where(span > 0.0, (np.clip(b, self.b_expert, self.b_max) - self.b_expert) / span, 0.0)
-        return (
-            self.decode_1 + low * (self.decode_expert - self.decode_1) + high * (self.decode_max - self.decode_expert)
+            reach = -np.expm1(-rate * (self.b_max - 1.0))
+            t = np.where(self.b_max > 1.0, (b_e - 1.0) / (self.b_max - 1.0), 0.0)
+            bulge = -np.expm1(-rate * (b_e - 1.0)) - t * reach
+            line = self.decode_1 + t * (self.decode_max - self.decode_1)
+            scale = np.where(bulge > 0.0, (decode_e - line) / bulge, 0.0)
+        return replace(
+            self, b_expert=b_e, decode_expert=decode_e, expert_rate=rate, expert_reach=reach, expert_scale=scale
         )
 
-    def mixed_at(self, b: Any) -> Any:
-        """T_m at b sequences on the knots' lines (``k_1``.. then charge the chunk a step carries)."""
-        return self._line(self._weights(b), self.mixed_1, self.mixed_mid, self.mixed_max)
+    def decode_at(self, b: Any) -> Any:
+        """T_d at b sequences: the line from b = 1 to b_max, plus a mixture of experts' bulge (``b_expert``)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.clip(b, 1.0, self.b_max)
+            t = np.where(self.b_max > 1.0, (x - 1.0) / (self.b_max - 1.0), 0.0)
+            line = self.decode_1 + t * (self.decode_max - self.decode_1)
+            if self.b_expert is None:
+                return line
+            return line + self.expert_scale * (-np.expm1(-self.expert_rate * (x - 1.0)) - t * self.expert_reach)
 
-    def chord_tokens(self, b: Any) -> Any:
-        """k' at b sequences: the prompt tokens the knots' line assumes a step carries (``k_1``..)."""
-        return self._line(self._weights(b), self.k_1, self.k_mid, self.k_max)
+    def mixed_at(self, b: Any) -> Any:
+        """T_m at b sequences on the knots' lines."""
+        return self._line(self._weights(b), self.mixed_1, self.mixed_mid, self.mixed_max)
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
         """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-        weights = self._weights(b)
-        mixed = self._line(weights, self.mixed_1, self.mixed_mid, self.mixed_max)
         decode = self.decode_1 + t * (self.decode_max - self.decode_1) if self.b_expert is None else self.decode_at(b)
-        chord = None if self.k_max is None else (self._line(weights, self.k_1, self.k_mid, self.k_max), self.per_token)
-        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens, chord)
+        # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
+        # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
+        mixed = self.mixed_at(b) if self.b_expert is None else np.maximum(self.mixed_at(b), decode)
+        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens)
         if self.full_1 is not None:
             state = replace(state, full_s=self.full_1 + t * (self.full_max - self.full_1))
         if not np.any(b < 1.0):
@@ -594,9 +570,10 @@ uniform routing 1 - e^-3 = 95 % of them."""
 
 
 def expert_knot(E: int, k: int, pp: Any, b_max: Any) -> Any:
-    """b_e = 3 E pp / k, within [1, b_max]: the sequences whose decode step touches about 95 % of a mixture of
-    experts' E experts (k per token, a micro-batch of b / pp sequences; ``StepTimes.b_expert``)."""
-    return np.clip(EXPERT_SPAN * E * pp / k, 1.0, b_max)
+    """b_e = 3 E pp / k, the sequences whose decode step touches about 95 % of a mixture of experts' E experts
+    (k per token, a micro-batch of b / pp sequences; ``StepTimes.b_expert``), at most b_max / 2 so that the
+    bulge is measured inside the line's span, and at least 1."""
+    return np.clip(np.minimum(EXPERT_SPAN * E * pp / k, b_max / 2.0), 1.0, b_max)
 
 
 def mid_knot(G: Any, b_max: Any) -> Any:
@@ -677,8 +654,6 @@ def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
         mid = steps.b_max if steps.b_mid is None else steps.b_mid
         first = np.where(mid > 1.0, mid - 1.0, np.nan)
         delta = ((steps.mixed_at(mid) - steps.decode_at(mid)) - (steps.mixed_1 - steps.decode_1)) / first
-        if steps.k_max is not None:  # within a segment the chunk is fixed, and the line's k' moves (``k_1``..)
-            delta = delta - steps.per_token * (steps.chord_tokens(mid) - steps.k_1) / first
         b = np.sqrt(G * t0 / delta)  # one chunk: D = G
         s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens)[0]
         b = np.sqrt(((G - 1.0) / s + 1.0) * t0 / delta)
@@ -729,14 +704,14 @@ def peak_rate(steps: StepTimes, n: Any, P: Any, G: Any, C: Any) -> tuple[Any, St
 def first_crossing(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) -> Any:
     """The first b >= 1 at which X reaches ``rate``, given b >= 1 where it does (a bisection's crossing).
 
-    X is not monotone in b: where the room shrinks enough that a prompt takes one more chunk, the prompt holds its
-    slot one more step and X may fall (little where a step is charged the chunk it carries, ``StepTimes``: within
-    0.3 % for Llama-3.1-70B FP8 on an H200 at 25 sequences, 2,000-token prompts and 1,024-token steps; more with
-    steps that cost the same however few prompt tokens they carry), so a rate may be crossed more than once. An
-    engine whose load rises stops at the first crossing. Within a segment of equal chunk counts X is taken to grow
-    with b, and the peaks at the segments' ends to grow from one segment to the next, so: if the peak just below b's
-    segment does not reach the rate, b is the first crossing; otherwise a bisection over the chunk counts finds the
-    first segment whose peak does, and a bisection within it the crossing."""
+    X is not monotone in b: where the room shrinks enough that a prompt takes one more chunk, each mixed step
+    carries fewer of its tokens and X falls (Llama-3.1-70B FP8 on an H200, 2,000-token prompts and 1,024-token
+    steps: by 10-19 % at 25 sequences; the step time read between knots does not fall with the chunk, so
+    that is an upper bound), so a rate may be crossed more than once. An engine whose load rises stops at
+    the first crossing. Within a segment of equal chunk counts X is taken to grow with b, and the peaks at
+    the segments' ends to grow from one segment to the next, so: if the peak just below b's segment does not
+    reach the rate, b is the first crossing; otherwise a bisection over the chunk counts finds the first
+    segment whose peak does, and a bisection within it the crossing."""
     t = steps.tokens
     first = chunks(P, G, np.ones_like(b), C, t)[0]  # chunks a prompt takes beside one sequence
     last = chunks(P, G, b, C, t)[0] - 1.0  # the boundary just below b is from ``last`` chunks to one more
@@ -940,24 +915,23 @@ class Pools:
         return self.decode.decode_at(b)
 
     def decode_slots(self, rate: Any, G: Any) -> Any:
-        """The b at which a decode instance completes ``rate`` requests/s, X_d(b) = b / ((G - 1) T_d(b)): on
-        T_d's last line, T_d = t + (b - b_0) m from its start b_0 (1, or a MoE model's ``b_expert``), X_d =
-        rate solves to b = n (t - b_0 m) / (1 - n m) with n = rate (G - 1); where that falls below b_0, by
-        bisection on the experts' curve below it (b / T_d grows with b there: T_d grows slower than b); at
-        most b_max."""
+        """The b at which a decode instance completes ``rate`` requests/s, X_d(b) = b / ((G - 1) T_d(b)): with
+        T_d linear in b, T_d = t1 + (b - 1) m, X_d = rate solves to b = n (t1 - m) / (1 - n m) with n = rate
+        (G - 1); a mixture of experts' T_d (its bulge, ``StepTimes.b_expert``) by bisection over [1, b_max]
+        (b / T_d grows with b: T_d grows slower than b); at most b_max."""
         d = self.decode
-        start = 1.0 if d.b_expert is None else d.b_expert
-        at_start = d.decode_1 if d.b_expert is None else d.decode_expert
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(d.b_max > start, (d.decode_max - at_start) / (d.b_max - start), 0.0)
-            n = np.maximum(G - 1.0, 1e-12) * rate
-            b = np.where(n * slope < 1.0, n * (at_start - start * slope) / (1.0 - n * slope), np.inf)
-        if d.b_expert is not None:
-            below = (b < start) & (n * d.decode_1 > 1.0)
-            if np.any(below):
-                rows = np.flatnonzero(below) if np.ndim(below) else slice(None)
-                part, m, top = _on(rows, d, n, start)
-                b = _put(b, rows, _largest(lambda x: x <= m * part.decode_at(x), 1.0, top))
+        n = np.maximum(G - 1.0, 1e-12) * rate
+        if d.b_expert is None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                slope = np.where(d.b_max > 1.0, (d.decode_max - d.decode_1) / (d.b_max - 1.0), 0.0)
+                b = np.where(n * slope < 1.0, n * (d.decode_1 - slope) / (1.0 - n * slope), np.inf)
+        else:
+            b = np.asarray(d.b_max, dtype=np.float64) + np.zeros(np.shape(n))
+            above = n * d.decode_1 > 1.0
+            if np.any(above):
+                rows = np.flatnonzero(above) if np.ndim(above) else slice(None)
+                part, m = _on(rows, d, n)
+                b = _put(b, rows, _largest(lambda x: x <= m * part.decode_at(x), 1.0, part.b_max))
         b = np.where(n * d.decode_1 <= 1.0, n * d.decode_1, b)  # below one sequence: linear
         return np.minimum(b, d.b_max)
 
