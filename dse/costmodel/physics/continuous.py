@@ -276,26 +276,6 @@ class StepTimes:
     is the evaluated step: exact at 1, b_e and b_max, the parts that grow linearly with b (KV reads,
     compute) left on the line."""
 
-    def _weights(self, b: Any) -> tuple[Any, Any]:
-        """Where b sits between the knots: its share of the way from 1 to b_mid and from b_mid to b_max (no
-        b_mid: from 1 to b_max, and None), each clipped to [0, 1]."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.b_mid is None:
-                t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-                return t, None
-            low = np.where(self.b_mid > 1.0, (np.clip(b, 1.0, self.b_mid) - 1.0) / (self.b_mid - 1.0), 1.0)
-            span = self.b_max - self.b_mid
-            high = np.where(span > 0.0, (np.clip(b, self.b_mid, self.b_max) - self.b_mid) / span, 0.0)
-        return low, high
-
-    @staticmethod
-    def _line(weights: tuple[Any, Any], at_1: Any, at_mid: Any, at_max: Any) -> Any:
-        """A quantity known at the knots, at the b of ``weights``: linear between the knots."""
-        low, high = weights
-        if high is None:
-            return at_1 + low * (at_max - at_1)
-        return at_1 + low * (at_mid - at_1) + high * (at_max - at_mid)
-
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
         """These steps with a MoE model's decode step evaluated at b_e (``decode_e``; E experts, k a token, pp
         pipeline stages): ``b_expert``."""
@@ -321,19 +301,27 @@ class StepTimes:
             return line + self.expert_scale * (-np.expm1(-self.expert_rate * (x - 1.0)) - t * self.expert_reach)
 
     def mixed_at(self, b: Any) -> Any:
-        """T_m at b sequences on the knots' lines."""
-        return self._line(self._weights(b), self.mixed_1, self.mixed_mid, self.mixed_max)
+        """T_m at b sequences: linear between the knots (1, b_mid, b_max; no b_mid: from 1 to b_max), constant
+        beyond the ends."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.b_mid is None:
+                t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
+                return self.mixed_1 + t * (self.mixed_max - self.mixed_1)
+            low = np.where(self.b_mid > 1.0, (np.clip(b, 1.0, self.b_mid) - 1.0) / (self.b_mid - 1.0), 1.0)
+            span = self.b_max - self.b_mid
+            high = np.where(span > 0.0, (np.clip(b, self.b_mid, self.b_max) - self.b_mid) / span, 0.0)
+        return self.mixed_1 + low * (self.mixed_mid - self.mixed_1) + high * (self.mixed_max - self.mixed_mid)
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
         """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-        decode = self.decode_1 + t * (self.decode_max - self.decode_1) if self.b_expert is None else self.decode_at(b)
+        decode = self.decode_at(b)
         # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
         # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
         mixed = self.mixed_at(b) if self.b_expert is None else np.maximum(self.mixed_at(b), decode)
         state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens)
         if self.full_1 is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
             state = replace(state, full_s=self.full_1 + t * (self.full_max - self.full_1))
         if not np.any(b < 1.0):
             return state
