@@ -278,7 +278,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     # a mixture of experts' decode step: where it has touched nearly all its experts (``StepTimes.b_expert``)
     expert: tuple[Any, ...] | None = None
     if arch.moe is not None and arch.moe.experts_per_token < arch.moe.num_experts:  # k = E: all, always
-        b_e = continuous.expert_knot(arch.moe.num_experts, arch.moe.experts_per_token, c.pp, b_max)
+        b_e = continuous.expert_knot(arch.moe.num_experts, arch.moe.experts_per_token, c.pp, b_max, gamma + 1.0)
         ce = replace(as_static, batch=b_e)
         at_e = static(decoding(ce))
         decode_e = at_e.tpot_s
@@ -331,7 +331,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
             why = _prefill_pool_reason(arch, prefill1, lone, act_p * np.maximum(C / k1, 1.0), P, C)
             pool_reason = np.where(c.disaggregated, why, pool_reason)
             devices, fleet, total = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
-        decode_steps = StepTimes(b_max, decode1, decode1, decode_max, decode_max)  # no prompts: T_m = T_d
+        decode_steps = StepTimes(b_max, decode1, decode1, decode_max, decode_max, gamma + 1.0)  # no prompts: T_m = T_d
         pools = _pools(
             arch,
             c,

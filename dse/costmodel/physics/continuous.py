@@ -267,7 +267,8 @@ class StepTimes:
     expert_reach: Any = None
     expert_scale: Any = None
     """A knot of T_d for a mixture of experts (None: T_d is the line from b = 1 to b_max; ``with_experts``):
-    b_e, T_d there, r = -ln(1 - k / E) / pp, w(b_max) and the bulge's scale. Each sequence more reads the
+    b_e, T_d there, r = -ln(1 - k / E) t / pp (t tokens a sequence routes a step), w(b_max) and the bulge's
+    scale. Each sequence more reads the
     experts no other touched, 1 - (1 - k / E)^(b / pp) of them under uniform routing
     (``moe.experts_touched_fraction``), most within a few sequences, so T_d is concave there and the line
     from one sequence runs under it: Mixtral-8x7B on an H200 at 5.6 sequences read 8.6 ms for steps of
@@ -278,14 +279,16 @@ class StepTimes:
 
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
         """These steps with a MoE model's decode step evaluated at b_e (``decode_e``; E experts, k a token, pp
-        pipeline stages): ``b_expert``."""
-        rate = -np.log1p(-k / E) / pp
+        pipeline stages, ``tokens`` a sequence: a verification step routes γ + 1): ``b_expert``. The bulge
+        only adds to the line (a step evaluated under it, as on a stair of whole micro-batches, leaves the
+        line)."""
+        rate = -np.log1p(-k / E) * self.tokens / pp
         with np.errstate(divide="ignore", invalid="ignore"):
             reach = -np.expm1(-rate * (self.b_max - 1.0))
             t = np.where(self.b_max > 1.0, (b_e - 1.0) / (self.b_max - 1.0), 0.0)
             bulge = -np.expm1(-rate * (b_e - 1.0)) - t * reach
             line = self.decode_1 + t * (self.decode_max - self.decode_1)
-            scale = np.where(bulge > 0.0, (decode_e - line) / bulge, 0.0)
+            scale = np.where(bulge > 0.0, np.maximum(decode_e - line, 0.0) / bulge, 0.0)
         return replace(
             self, b_expert=b_e, decode_expert=decode_e, expert_rate=rate, expert_reach=reach, expert_scale=scale
         )
@@ -557,11 +560,12 @@ EXPERT_SPAN = 3.0
 uniform routing 1 - e^-3 = 95 % of them."""
 
 
-def expert_knot(E: int, k: int, pp: Any, b_max: Any) -> Any:
-    """b_e = 3 E pp / k, the sequences whose decode step touches about 95 % of a mixture of experts' E experts
-    (k per token, a micro-batch of b / pp sequences; ``StepTimes.b_expert``), at most b_max / 2 so that the
-    bulge is measured inside the line's span, and at least 1."""
-    return np.clip(np.minimum(EXPERT_SPAN * E * pp / k, b_max / 2.0), 1.0, b_max)
+def expert_knot(E: int, k: int, pp: Any, b_max: Any, tokens: Any = 1.0) -> Any:
+    """b_e = 3 E pp / (k t), the sequences whose decode step touches about 95 % of a mixture of experts' E
+    experts (k per token, t tokens a sequence: γ + 1 under speculative decoding, a micro-batch of b / pp
+    sequences; ``StepTimes.b_expert``), at most b_max / 2 so that the bulge is measured inside the line's
+    span, and at least 1."""
+    return np.clip(np.minimum(EXPERT_SPAN * E * pp / (k * tokens), b_max / 2.0), 1.0, b_max)
 
 
 def mid_knot(G: Any, b_max: Any) -> Any:
