@@ -23,7 +23,7 @@ from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.attention import causal_pairs
 from dse.costmodel.physics.parallel import layout
 from dse.costmodel.physics.passes import chunk_prefix_reads, mean_attended_keys, mixed_pass
-from dse.scoring import architecture
+from dse.scoring import analyze, architecture
 
 MODEL, HARDWARE = "llama-3.1-8b", "h100-sxm"
 
@@ -38,6 +38,11 @@ def _row(**over: Any) -> dict[str, Any]:
 
 def _frame(rows: list[dict[str, Any]], profile: str = "default") -> pd.DataFrame:
     return dse.evaluate(pd.DataFrame(rows), profile=profile)
+
+
+def dse_analyze(model: str, hardware: str, **kw: Any) -> dict[str, Any]:
+    """``dse analyze``'s continuous figures (the JSON's ``continuous``) under the generic profile."""
+    return analyze(model, hardware, profile="default", **kw).to_dict()["continuous"]  # type: ignore[no-any-return]
 
 
 # --- the formulas, by hand -------------------------------------------------------------------------------
@@ -327,6 +332,18 @@ def test_a_mixture_of_experts_decode_step_fills_its_experts_within_a_few_sequenc
     rate = loop["throughput_tokens_per_s"] / 128
     poisson = _frame([base | {"request_rate": rate}]).iloc[0]
     assert poisson["tpot_s"] == pytest.approx(loop["tpot_s"], rel=0.10)
+
+
+def test_a_mixed_step_routes_its_prompt_chunk_to_the_experts_once() -> None:
+    """Attention data-parallel over four groups (Mixtral-8x7B at ep 4): one to four sequences add one decode row
+    to each group, and the busiest group holds the 2,000-token chunk; the experts see every group's rows and
+    the chunk once, so the mixed step grows by a few decode rows' work (it read 25, 40, 54, 69 ms when each
+    group's rows were routed as the busiest's, the chunk four times)."""
+    kw: dict[str, Any] = dict(quant="bf16", tp=1, ep=4, prompt_len=2000, gen_len=1000, scheduler="continuous")
+    step = [
+        dse_analyze("mixtral-8x7b", "dgx-h200", concurrency=n, chunk_tokens=2048, **kw)["mixed_step_s"] for n in (1, 4)
+    ]
+    assert step[0] < step[1] < 1.2 * step[0]
 
 
 # --- limits and laws --------------------------------------------------------------------------------------

@@ -157,7 +157,7 @@ def mixed_pass(
     micro-batch and group, plus the chunk. With ``tokens`` > 1 (speculative decoding's verification,
     ``speculative.verify_step_s``) each decoding sequence brings that many tokens: rows, logits and attention
     pairs scale with them (the new tokens see each other causally), and a sequence's cache is read once for all
-    its queries."""
+    its queries. The experts are routed the stage's rows: every group's decode rows and the chunk once."""
     new = c.prompt_len - cached
     decoders = np.ceil(decoding / (lay.micro_batches * lay.attention_dp))
     rows_decoding = decoders * tokens
@@ -184,4 +184,9 @@ def mixed_pass(
             (attended * per_pair + pairs * prompts) / sequences,
             (cache_reads * per_key + reads * prompts) / sequences,
         )
-    return replace(_pass(arch, c, lay, rows / lay.group_batch, x, work, decode=False), B=sequences)
+    # the experts see every attention group's decode rows and the chunk once: the stage routes dp x decoders
+    # x tokens + the chunk, not dp x the busiest group's rows (which hold the chunk) as a decode step's
+    # equal groups would (``parallel.shares``, ``routed``: b_m T rows)
+    stage = decoders * lay.attention_dp * tokens + new * prompts
+    experts = replace(lay, micro_batch=np.where(lay.attention_dp > 1, stage * lay.group_batch / rows, lay.micro_batch))
+    return replace(_pass(arch, c, experts, rows / lay.group_batch, x, work, decode=False), B=sequences)
