@@ -621,6 +621,23 @@ def test_the_most_a_replica_sustains_counts_the_peak_before_a_dip() -> None:
     assert rate == pytest.approx(float(peak), rel=1e-12) and state.tpot_s < slo
 
 
+def test_a_looser_slo_never_lowers_the_most_a_replica_sustains() -> None:
+    """Llama-3.1-70B FP8 on an H200 (its fitted profile), 2,000-token prompts, a 2,048-token budget (X dips
+    past each chunk boundary), p90 TTFT <= 2 s: the most requests/s never falls as the TPOT SLO loosens, and
+    where TTFT binds it is the largest rate a scan over rates finds within both SLOs. (Read at b inside a
+    dip, the SLO check flipped: 2.340, 2.194, 2.277 requests/s at 0.06, 0.10, 0.20 s.)"""
+    base = _row(model="llama-3.1-70b", hardware="h200-sxm", quant="fp8", prompt_len=2000, gen_len=300)
+    base |= dict(scheduler="continuous", chunk_tokens=2048, max_num_seqs=256, slo_ttft_s=2.0, slo_percentile=90)
+    slos = [base | {"slo_tpot_s": t} for t in (0.03, 0.045, 0.06, 0.10, 0.20)]
+    most = _frame(slos, profile="calibrated")["max_request_rate"]
+    assert np.all(np.diff(most) >= 0.0), list(most)
+    rates = np.linspace(2.0, 2.6, 121)
+    loads = [base | {"request_rate": r, "slo_ttft_s": None, "slo_tpot_s": None} for r in rates]
+    scan = _frame(loads, profile="calibrated")
+    allowed = rates[(scan["ttft_s_p90"] <= 2.0).to_numpy() & (scan["tpot_s_p90"] <= 0.10).to_numpy()]
+    assert most.iloc[3] == pytest.approx(allowed.max(), abs=0.006)
+
+
 def test_an_unknown_prefill_has_an_unknown_ttft_percentile_not_an_endless_one() -> None:
     """A deployment that cannot run has NaN step times: its TTFT percentiles over prompts that vary are NaN, as
     over prompts of one length (they read inf, which the reference evaluator, whose row has no spread, did

@@ -783,16 +783,42 @@ def max_rate(
 
     z = normal_quantile(q)
 
-    def meets(state: Steady) -> Any:  # poisson_load's figures at quantile q alone
-        rho = state.requests_per_s / cap
-        queue = pk_wait_s(rho, 1.0 / cap, cv2)
-        prefill, edges = _prefill(part_spread, state), _edges(part_spread)  # TTFT's percentile vs its SLO, unsolved
-        step = step_in_progress_s(q, state)
-        ttft = ttft_quantile_within(q, rho, queue, state.ttft_s, prefill, edges, ttft_slo, step)
-        tpot = tpot_quantile_s(q, state, g, z, inverse)
-        return ttft & (tpot <= tpot_slo) & (rho < 1.0)
+    def meets(state: Steady, rows: Any = None) -> Any:  # poisson_load's figures at quantile q alone (at ``rows``)
+        at = (lambda x: x) if rows is None else (lambda x: _take(x, rows))
+        limit, spread_ = at(cap), part_spread if rows is None or part_spread is None else part_spread.take(rows)
+        rho = state.requests_per_s / limit
+        queue = pk_wait_s(rho, 1.0 / limit, at(cv2))
+        prefill, edges = _prefill(spread_, state), _edges(spread_)  # TTFT's percentile vs its SLO, unsolved
+        step = step_in_progress_s(at(q), state)
+        ttft = ttft_quantile_within(at(q), rho, queue, state.ttft_s, prefill, edges, at(ttft_slo), step)
+        tpot = tpot_quantile_s(at(q), state, at(g), at(z), at(inverse) if inverse is not None else None)
+        return ttft & (tpot <= at(tpot_slo)) & (rho < 1.0)
 
-    b = _bisect_slots(part, p, g, c, meets)
+    first = chunks(p, g, np.ones_like(part.b_max), c, part.tokens)[0]  # chunks a prompt takes beside one sequence
+
+    def reached(b: Any) -> Any:  # the SLOs where a rising load serving X(b) runs (``first_crossing``)
+        state = part.at(np.maximum(b, 1e-12), p, g, c)
+        ok = meets(state)
+        last = chunks(p, g, np.maximum(b, 1.0), c, part.tokens)[0] - 1.0
+        past = last >= first  # a chunk boundary below b: X may be in the dip past it
+        if not np.any(past):
+            return ok
+        if not np.ndim(past):
+            peak, at_peak = peak_rate(part, last, p, g, c)
+            return meets(at_peak) if peak > state.requests_per_s else ok
+        idx = np.flatnonzero(past)
+        sub, sp, sg, sc, below = _on(idx, part, p, g, c, last)
+        with np.errstate(invalid="ignore"):
+            peak, at_peak = peak_rate(sub, below, sp, sg, sc)
+            dip = peak > state.requests_per_s[idx]
+        ok = np.array(ok, dtype=bool)
+        ok[idx] = np.where(dip, meets(at_peak, idx), ok[idx])
+        return ok
+
+    # over b, the SLOs read in a dip past a chunk boundary (X below the peak just before it) are the peak's:
+    # a load rising to X(b) there stops at that peak, and the latencies read at b itself, lower in load and
+    # higher in TPOT, made the check flip back and forth (a looser TPOT SLO gave a lower rate)
+    b = _largest(reached, 0.0, part.b_max)
     rate = np.where(b > 0, part.at(np.maximum(b, 1e-12), p, g, c).requests_per_s, 0.0)
     # past a chunk boundary X falls (``first_crossing``): the peak just below b's segment may be a higher rate
     # the SLOs still allow, its operating point lying below b
