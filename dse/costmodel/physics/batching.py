@@ -292,8 +292,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     mid_layout = parallel.layout(arch, b_mid, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
     mixed_mid, _ = _step(arch, cm, mid_layout, parts, b_mid, P, G, cached, gamma + 1.0)
     if np.any(gamma > 0):  # the draft's steps for the decoding sequences, as at b_max (its decode step, interpolated)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(b_max > 1.0, (b_mid - 1.0) / (b_max - 1.0), 0.0)
+        t = continuous.along(b_mid, b_max)
         mixed_mid = np.where(gamma > 0, mixed_mid + draft * (one.tpot_s + t * (full.tpot_s - one.tpot_s)), mixed_mid)
     steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid)
     steps = steps if expert is None else steps.with_experts(*expert)

@@ -238,6 +238,13 @@ def inverse_steps(work: Work | None) -> Any:
     return None if work is None else work.inverse_steps
 
 
+def along(b: Any, b_max: Any) -> Any:
+    """b's share of the way from one sequence to b_max, clipped to [0, 1] (0 where b_max <= 1): the weight of
+    b_max's step in a line between the two (``StepTimes``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b_max > 1.0, (np.clip(b, 1.0, b_max) - 1.0) / (b_max - 1.0), 0.0)
+
+
 @dataclass(frozen=True)
 class StepTimes:
     """Step times of one deployment evaluated at knots, interpolated linearly in between (module doc): T_d at
@@ -268,10 +275,9 @@ class StepTimes:
     expert_scale: Any = None
     """A knot of T_d for a mixture of experts (None: T_d is the line from b = 1 to b_max; ``with_experts``):
     b_e, T_d there, r = -ln(1 - k / E) t / pp (t tokens a sequence routes a step), w(b_max) and the bulge's
-    scale. Each sequence more reads the
-    experts no other touched, 1 - (1 - k / E)^(b / pp) of them under uniform routing
-    (``moe.experts_touched_fraction``), most within a few sequences, so T_d is concave there and the line
-    from one sequence runs under it: Mixtral-8x7B on an H200 at 5.6 sequences read 8.6 ms for steps of
+    scale. Each sequence more reads the experts no other touched, 1 - (1 - k / E)^(b / pp) of them under
+    uniform routing (``moe.experts_touched_fraction``), most within a few sequences, so T_d is concave there
+    and the line from one sequence runs under it: Mixtral-8x7B on an H200 at 5.6 sequences read 8.6 ms for steps of
     18-23 ms (the static model at 4 and 8). T_d is the line plus a bulge of that curve's shape, w(b) = 1 -
     e^(-r (b - 1)) less its own chord, w(b) - t w(b_max) with t = (b - 1) / (b_max - 1), scaled so T_d(b_e)
     is the evaluated step: exact at 1, b_e and b_max, the parts that grow linearly with b (KV reads,
@@ -283,33 +289,29 @@ class StepTimes:
         only adds to the line (a step evaluated under it, as on a stair of whole micro-batches, leaves the
         line)."""
         rate = -np.log1p(-k / E) * self.tokens / pp
+        reach = -np.expm1(-rate * (self.b_max - 1.0))
+        shaped = replace(self, b_expert=b_e, decode_expert=decode_e, expert_rate=rate, expert_reach=reach)
+        line = self.decode_at(b_e)
+        bulge = replace(shaped, expert_scale=1.0).decode_at(b_e) - line  # the curve less its chord, at b_e
         with np.errstate(divide="ignore", invalid="ignore"):
-            reach = -np.expm1(-rate * (self.b_max - 1.0))
-            t = np.where(self.b_max > 1.0, (b_e - 1.0) / (self.b_max - 1.0), 0.0)
-            bulge = -np.expm1(-rate * (b_e - 1.0)) - t * reach
-            line = self.decode_1 + t * (self.decode_max - self.decode_1)
             scale = np.where(bulge > 0.0, np.maximum(decode_e - line, 0.0) / bulge, 0.0)
-        return replace(
-            self, b_expert=b_e, decode_expert=decode_e, expert_rate=rate, expert_reach=reach, expert_scale=scale
-        )
+        return replace(shaped, expert_scale=scale)
 
     def decode_at(self, b: Any) -> Any:
         """T_d at b sequences: the line from b = 1 to b_max, plus a mixture of experts' bulge (``b_expert``)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.clip(b, 1.0, self.b_max)
-            t = np.where(self.b_max > 1.0, (x - 1.0) / (self.b_max - 1.0), 0.0)
-            line = self.decode_1 + t * (self.decode_max - self.decode_1)
-            if self.b_expert is None:
-                return line
-            return line + self.expert_scale * (-np.expm1(-self.expert_rate * (x - 1.0)) - t * self.expert_reach)
+        t = along(b, self.b_max)
+        line = self.decode_1 + t * (self.decode_max - self.decode_1)
+        if self.b_expert is None:
+            return line
+        bulge = -np.expm1(-self.expert_rate * (np.clip(b, 1.0, self.b_max) - 1.0)) - t * self.expert_reach
+        return line + self.expert_scale * bulge
 
     def mixed_at(self, b: Any) -> Any:
         """T_m at b sequences: linear between the knots (1, b_mid, b_max; no b_mid: from 1 to b_max), constant
         beyond the ends."""
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.b_mid is None:
-                t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-                return self.mixed_1 + t * (self.mixed_max - self.mixed_1)
+                return self.mixed_1 + along(b, self.b_max) * (self.mixed_max - self.mixed_1)
             low = np.where(self.b_mid > 1.0, (np.clip(b, 1.0, self.b_mid) - 1.0) / (self.b_mid - 1.0), 1.0)
             span = self.b_max - self.b_mid
             high = np.where(span > 0.0, (np.clip(b, self.b_mid, self.b_max) - self.b_mid) / span, 0.0)
@@ -323,9 +325,7 @@ class StepTimes:
         mixed = self.mixed_at(b) if self.b_expert is None else np.maximum(self.mixed_at(b), decode)
         state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens)
         if self.full_1 is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t = np.where(self.b_max > 1.0, (np.clip(b, 1.0, self.b_max) - 1.0) / (self.b_max - 1.0), 0.0)
-            state = replace(state, full_s=self.full_1 + t * (self.full_max - self.full_1))
+            state = replace(state, full_s=self.full_1 + along(b, self.b_max) * (self.full_max - self.full_1))
         if not np.any(b < 1.0):
             return state
         alone = lone(b, state, G)  # the state at max(b, 1) is the state at one sequence where b < 1
@@ -791,7 +791,7 @@ def max_rate(
         prefill, edges = _prefill(spread_, state), _edges(spread_)  # TTFT's percentile vs its SLO, unsolved
         step = step_in_progress_s(at(q), state)
         ttft = ttft_quantile_within(at(q), rho, queue, state.ttft_s, prefill, edges, at(ttft_slo), step)
-        tpot = tpot_quantile_s(at(q), state, at(g), at(z), at(inverse) if inverse is not None else None)
+        tpot = tpot_quantile_s(at(q), state, at(g), at(z), at(inverse))
         return ttft & (tpot <= at(tpot_slo)) & (rho < 1.0)
 
     first = chunks(p, g, np.ones_like(part.b_max), c, part.tokens)[0]  # chunks a prompt takes beside one sequence
