@@ -148,8 +148,9 @@ def _not_evaluated(kept: str, pruned: Counter[str] | None, counted: Mapping[str,
     (``--keep``: where none of its candidates was feasible, its most common reason from ``counted``, the run's
     ``by_hardware`` entry, as a run that keeps every row says it), or not evaluated at all (an interrupted run,
     a search that did not reach it)."""
-    reasons = Counter({str(k): int(v) for k, v in (counted or {}).get("infeasible", {}).items()})
-    if kept != "all" and reasons and not (counted or {}).get("feasible"):
+    counted = counted or {}
+    reasons = Counter({str(k): int(v) for k, v in counted.get("infeasible", {}).items()})
+    if kept != "all" and reasons and not counted.get("feasible"):
         reason, count = reasons.most_common(1)[0]
         return f"no feasible configuration: {reason} ({count:,} of {sum(reasons.values()):,} candidates)"
     reason, count = pruned.most_common(1)[0] if pruned else ("", 0)
