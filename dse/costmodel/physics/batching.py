@@ -235,8 +235,10 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     if np.any(gamma > 0):
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
         decode1 = np.where(gamma > 0, speculative.step_s(verify1, decode1, c), decode1)  # alone, no mixed decode
-    rows_max = np.minimum(C, (c.max_num_seqs - 1.0) * (gamma + 1.0) + k1)
-    activations = act1 * np.maximum(rows_max / k1, 1.0)  # the step with the most rows: linear in rows
+    # the engine reserves activations for a step of its whole budget, C rows, whatever max_num_seqs (vLLM
+    # profiles its peak memory on a forward pass of max_num_batched_tokens tokens; reserving for the most
+    # rows the slots allow made more slots hold fewer sequences): linear in rows
+    activations = act1 * np.maximum(C / k1, 1.0)
     kv_one = kvcache.kv_cache_bytes(
         arch,
         one.layout,
