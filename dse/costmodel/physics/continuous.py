@@ -795,25 +795,30 @@ def max_rate(
         return ttft & (tpot <= at(tpot_slo)) & (rho < 1.0)
 
     first = chunks(p, g, np.ones_like(part.b_max), c, part.tokens)[0]  # chunks a prompt takes beside one sequence
+    # a row's peak below its segment, and whether the SLOs hold there, depend on its chunk count alone: read
+    # once for each count the halvings pass through, not at every halving
+    seen, peaks = np.full(np.shape(first), np.nan), np.full(np.shape(first), np.nan)
+    held = np.zeros(np.shape(first), dtype=bool)
 
     def reached(b: Any) -> Any:  # the SLOs where a rising load serving X(b) runs (``first_crossing``)
         state = part.at(np.maximum(b, 1e-12), p, g, c)
         ok = meets(state)
-        last = chunks(p, g, np.maximum(b, 1.0), c, part.tokens)[0] - 1.0
+        last = state.chunks - 1.0  # the chunks at max(b, 1)
         past = last >= first  # a chunk boundary below b: X may be in the dip past it
         if not np.any(past):
             return ok
         if not np.ndim(past):
             peak, at_peak = peak_rate(part, last, p, g, c)
             return meets(at_peak) if peak > state.requests_per_s else ok
-        idx = np.flatnonzero(past)
-        sub, sp, sg, sc, below = _on(idx, part, p, g, c, last)
+        fresh = np.flatnonzero(past & (last != seen))
+        if len(fresh):
+            sub, sp, sg, sc, below = _on(fresh, part, p, g, c, last)
+            with np.errstate(invalid="ignore"):
+                peak, at_peak = peak_rate(sub, below, sp, sg, sc)
+            seen[fresh], peaks[fresh], held[fresh] = below, peak, meets(at_peak, fresh)
         with np.errstate(invalid="ignore"):
-            peak, at_peak = peak_rate(sub, below, sp, sg, sc)
-            dip = peak > state.requests_per_s[idx]
-        ok = np.array(ok, dtype=bool)
-        ok[idx] = np.where(dip, meets(at_peak, idx), ok[idx])
-        return ok
+            dip = past & (peaks > state.requests_per_s)
+        return np.where(dip, held, ok)
 
     # over b, the SLOs read in a dip past a chunk boundary (X below the peak just before it) are the peak's:
     # a load rising to X(b) there stops at that peak, and the latencies read at b itself, lower in load and
