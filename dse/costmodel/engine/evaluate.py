@@ -19,7 +19,7 @@ from dse.costmodel.engine.tables import OperatorTable, Rates, evaluate_table, pa
 from dse.costmodel.physics import batching, collectives, kvcache, memory, parallel, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing
-from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
+from dse.costmodel.physics.evaluation import DecodeEvaluation, Evaluation, PhaseCost
 from dse.costmodel.physics.feasibility import infeasibility
 from dse.costmodel.physics.layers import pass_operators
 from dse.costmodel.physics.operators import Operator
@@ -107,7 +107,6 @@ def evaluate(
     cached: Any = kvcache.prefix_cached_tokens(c.prefix_hit_rate, c.prompt_len)
     if not np.any(cached):
         cached = 0.0  # no hits in this chunk: the prefill formulas' cached terms vanish
-    host_extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, rates.bytes_per_s)
 
     kernels = kernels_of(c)
     prefill = prefill_pass(arch, c, lay, cached)
@@ -115,25 +114,8 @@ def evaluate(
     prefill_values = table.values(symbol_values(prefill, fused), len(c))
     prefill_times = evaluate_table(table, prefill_values, rates, fused)
     decode = decode_pass(arch, c, lay, c.prompt_len, prefill)
-    decode_symbols = symbol_values(decode, fused)
-    steady_values = tables.context_free.values(decode_symbols, len(c))
-    steady = evaluate_table(tables.context_free, steady_values, rates, fused, side=False)
-    # steps j = 1..G-1 attend P + j keys; with G = 1 the step that would follow the prompt stands in
-    steps = np.maximum(c.gen_len - 1.0, 1.0)
-    attention = decode_attention(
-        tables.attention,
-        kernels,
-        decode_symbols,
-        c.flash,
-        c.prompt_len,
-        steps,
-        c.kv_budget_tokens,
-        rates,
-        host_extra,
-        at_prompt=totals,
-    )
-
-    comm_prefill, comm_decode = _communication(arch, c, lay, prefill.a, c.prompt_len - cached)
+    comm_prefill, comm_decode = _communication(arch, c, lay, prefill.a, c.prompt_len - cached, 1.0)
+    tpot, decode_cost = _decode(arch, c, tables, rates, lay, decode, comm_decode, totals)
     host_bytes, host_s = kvcache.host_write_s(
         c.kv_offload_fraction, prefill_times.kv_written_bytes, c.host_link_bytes_per_s
     )
@@ -141,20 +123,11 @@ def evaluate(
     ttft = schedule.phase_time_s(
         prefill_times.layers_s + host_s, prefill_times.other_s, comm_prefill, lam, m, o, decode=False
     )
-    decode_layers = steady.layers_s + attention.overhead_s
-    tpot = schedule.phase_time_s(decode_layers + attention.mean_s, steady.other_s, comm_decode, lam, m, o, decode=True)
     unknown = np.full(len(c), np.nan)
-    prefill_cost, decode_cost = PhaseCost(unknown, unknown, ttft), PhaseCost(unknown, unknown, unknown)
+    prefill_cost = PhaseCost(unknown, unknown, ttft)
     if totals:
         flops, nbytes = pass_totals(table, prefill_values, lam)
         prefill_cost = PhaseCost(m * flops, m * nbytes, ttft)
-        flops, nbytes = pass_totals(tables.context_free, steady_values, lam)
-        step_s = schedule.phase_time_s(
-            decode_layers + attention.step_s, steady.other_s, comm_decode, lam, m, o, decode=True
-        )
-        decode_cost = PhaseCost(
-            m * (flops + lam * attention.step_flops), m * (nbytes + lam * attention.step_bytes), step_s
-        )
 
     mem = _memory(arch, c, lay, table, prefill_values, prefill, prefill_times.largest_held_bytes)
     reason = _reason(arch, c, lay, tables, mem)
@@ -173,21 +146,76 @@ def evaluate(
     return speculative.apply(arch, c, evaluation, lambda s, p: _pass_parts(tables, s, p))
 
 
+def _decode(
+    arch: Architecture,
+    c: Candidates,
+    tables: ModelTables,
+    rates: Rates,
+    lay: parallel.Layout,
+    decode: Any,
+    comm: collectives.Communication,
+    totals: bool,
+) -> tuple[Any, PhaseCost]:
+    """(TPOT, the one decode step at P keys) of the decode pass ``decode`` with its collectives ``comm``: the
+    mean over the steps j = 1..G-1, which attend P + j keys (with G = 1 the step that would follow the prompt
+    stands in); the one step's FLOPs, bytes and time only with ``totals`` (else NaN)."""
+    lam, m, o = lay.layer_share, lay.micro_batches, c.comm_overlap
+    fused = c.flash.astype(np.float64)
+    host_extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, rates.bytes_per_s)
+    decode_symbols = symbol_values(decode, fused)
+    steady_values = tables.context_free.values(decode_symbols, len(c))
+    steady = evaluate_table(tables.context_free, steady_values, rates, fused, side=False)
+    steps = np.maximum(c.gen_len - 1.0, 1.0)
+    attention = decode_attention(
+        tables.attention,
+        kernels_of(c),
+        decode_symbols,
+        c.flash,
+        c.prompt_len,
+        steps,
+        c.kv_budget_tokens,
+        rates,
+        host_extra,
+        at_prompt=totals,
+    )
+    decode_layers = steady.layers_s + attention.overhead_s
+    tpot = schedule.phase_time_s(decode_layers + attention.mean_s, steady.other_s, comm, lam, m, o, decode=True)
+    if not totals:
+        unknown = np.full(len(c), np.nan)
+        return tpot, PhaseCost(unknown, unknown, unknown)
+    flops, nbytes = pass_totals(tables.context_free, steady_values, lam)
+    step_s = schedule.phase_time_s(decode_layers + attention.step_s, steady.other_s, comm, lam, m, o, decode=True)
+    return tpot, PhaseCost(m * (flops + lam * attention.step_flops), m * (nbytes + lam * attention.step_bytes), step_s)
+
+
+def decode_evaluation(
+    arch: Architecture, c: Candidates, tables: ModelTables | None = None, *, totals: bool = True
+) -> DecodeEvaluation:
+    """``evaluate``'s decode figures alone (no prefill tables, memory or reasons), for candidates without
+    speculative decoding: the decode step of a static batch that continuous batching reads
+    (``batching.evaluate``)."""
+    tables = tables or compile_model(arch)
+    lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
+    decode = decode_pass(arch, c, lay, c.prompt_len)
+    (comm,) = _communication(arch, c, lay, decode.a, 1.0)
+    tpot, cost = _decode(arch, c, tables, rates_of(c), lay, decode, comm, totals)
+    return DecodeEvaluation(cost, tpot, lay, comm)
+
+
 def _communication(
-    arch: Architecture, c: Candidates, lay: parallel.Layout, a: Any, prefill_tokens: Any
-) -> tuple[collectives.Communication, collectives.Communication]:
-    """The collectives of one prefill pass and one decode step; all zero, without computing them, when no
-    candidate of the chunk splits its replica over several devices."""
+    arch: Architecture, c: Candidates, lay: parallel.Layout, a: Any, *tokens: Any
+) -> tuple[collectives.Communication, ...]:
+    """The collectives of passes of ``tokens`` new tokens per sequence each (prefill's P - c, decode's 1); all
+    zero, without computing them, when no candidate of the chunk splits its replica over several devices."""
     if not np.any(lay.devices > 1):
         zero = np.zeros(len(c))
-        none = collectives.Communication(zero, zero, zero, zero, zero, zero, zero)
-        return none, none
+        return (collectives.Communication(zero, zero, zero, zero, zero, zero, zero),) * len(tokens)
     rates = collectives.rates_for(c, lay)
-    # both passes in one call: T as two rows (prefill's new tokens, decode's 1) broadcast over the candidates
-    tokens = np.stack(np.broadcast_arrays(prefill_tokens, np.ones(len(c))))
-    both = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, tokens)
-    parts = [np.broadcast_to(getattr(both, f.name), tokens.shape) for f in fields(both)]
-    return collectives.Communication(*(p[0] for p in parts)), collectives.Communication(*(p[1] for p in parts))
+    # every pass in one call: T as one row per pass broadcast over the candidates
+    rows = np.stack([np.broadcast_to(t, (len(c),)) for t in tokens])
+    every = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, rows)
+    parts = [np.broadcast_to(getattr(every, f.name), rows.shape) for f in fields(every)]
+    return tuple(collectives.Communication(*(p[i] for p in parts)) for i in range(len(tokens)))
 
 
 def _memory(
@@ -236,7 +264,11 @@ def _continuous(arch: Architecture, c: Candidates, tables: ModelTables, totals: 
 
     def under_continuous(part: Candidates) -> Evaluation:
         return batching.evaluate(
-            arch, part, lambda s: evaluate(arch, s, tables, totals=totals), lambda s, p: _pass_parts(tables, s, p)
+            arch,
+            part,
+            lambda s: evaluate(arch, s, tables, totals=totals),
+            lambda s, p: _pass_parts(tables, s, p),
+            lambda s: decode_evaluation(arch, s, tables, totals=totals),
         )
 
     served = np.logical_or(c.continuous, c.disaggregated)

@@ -19,7 +19,7 @@ from dse.costmodel.candidates import TTFT_EDGES, Candidates
 from dse.costmodel.physics import continuous, kvcache, memory, parallel, schedule, serving, speculative
 from dse.costmodel.physics.architecture import Architecture
 from dse.costmodel.physics.continuous import ContinuousServing, StepTimes
-from dse.costmodel.physics.evaluation import Evaluation, PhaseCost
+from dse.costmodel.physics.evaluation import DecodeEvaluation, Evaluation, PhaseCost
 from dse.costmodel.physics.feasibility import PREFILL_POOL_REASONS, Reason
 from dse.costmodel.physics.lengths import Spread
 from dse.costmodel.physics.parallel import Layout
@@ -28,6 +28,9 @@ from dse.costmodel.physics.speculative import PassParts
 
 Static = Callable[[Candidates], Evaluation]
 """The evaluator's static evaluation of candidates."""
+Decode = Callable[[Candidates], DecodeEvaluation]
+"""The evaluator's decode step of a static batch of candidates (without speculative decoding): its static
+evaluation's decode figures, which an evaluator may compute alone."""
 
 SEQUENCE_DIGITS = 9
 """Decimals a mean number of sequences is rounded to before it is rounded up to whole ones (``evaluate``)."""
@@ -191,10 +194,15 @@ def _disaggregated_load(
     return replace(load, rate=load.rate / c.replicas), max_rate / c.replicas
 
 
-def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts) -> Evaluation:
+def evaluate(
+    arch: Architecture, c: Candidates, static: Static, parts: PassParts, decode: Decode | None = None
+) -> Evaluation:
     """Candidates under continuous batching (``Candidates.continuous``), at their load: Poisson arrivals at
     ``request_rate``, a closed loop of ``concurrency`` requests, or, with neither, every slot busy; with
-    ``disaggregated``, as separate prefill and decode pools (``continuous.Pools``)."""
+    ``disaggregated``, as separate prefill and decode pools (``continuous.Pools``). The decode steps of b
+    sequences come from ``decode`` (None: from ``static``); the lone request's whole static evaluation from
+    ``static``."""
+    decode = decode or (lambda s: DecodeEvaluation.of(static(s)))
     nothing = np.zeros_like(c.spec_tokens)
     off = np.zeros_like(c.continuous)
     as_static = replace(c, continuous=off, disaggregated=off, request_rate=nothing + np.nan, spec_tokens=nothing)
@@ -231,7 +239,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     one = static(c1)
     s1, k1 = continuous.chunks(P, G, 1.0, C, gamma + 1.0)
     mixed1, act1 = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0)
-    decode1 = static(decoding(c1)).tpot_s if widened else one.tpot_s
+    decode1 = decode(decoding(c1)).tpot_s if widened else one.tpot_s
     if np.any(gamma > 0):
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
         decode1 = np.where(gamma > 0, speculative.step_s(verify1, decode1, c), decode1)  # alone, no mixed decode
@@ -270,7 +278,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
 
     # every slot busy
     cb = replace(as_static, batch=b_max)
-    full = static(decoding(cb))  # its decode step and layout (the mixed step is cb's)
+    full = decode(decoding(cb))  # its decode step and layout (the mixed step is cb's)
     mixed_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0)
     decode_max = full.tpot_s
     if np.any(gamma > 0):
@@ -282,7 +290,7 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
     if arch.moe is not None and arch.moe.experts_per_token < arch.moe.num_experts:  # k = E: all, always
         b_e = continuous.expert_knot(arch.moe.num_experts, arch.moe.experts_per_token, c.pp, b_max, gamma + 1.0)
         ce = replace(as_static, batch=b_e)
-        at_e = static(decoding(ce))
+        at_e = decode(decoding(ce))
         decode_e = at_e.tpot_s
         if np.any(gamma > 0):
             verify_e = speculative.verify_step_s(arch, replace(ce, spec_tokens=gamma), at_e.layout, parts, b_e)
@@ -424,10 +432,10 @@ def evaluate(arch: Architecture, c: Candidates, static: Static, parts: PassParts
         layout=lay,
         # prefill's collectives and host writes are a request's (the lone prompt's, as its phase above), not
         # those of a static batch of every slot; a decode step's are at every slot busy
-        communication=(_select(own_pool, lone.communication[0], one.communication[0]), full.communication[1]),
+        communication=(_select(own_pool, lone.communication[0], one.communication[0]), full.communication),
         host_kv_write_bytes=_select(own_pool, lone.host_kv_write_bytes, one.host_kv_write_bytes),
         host_kv_write_s=_select(own_pool, lone.host_kv_write_s, one.host_kv_write_s),
         metrics=metrics,
-        operators=(lone.operators[0] if np.all(own_pool) else one.operators[0], full.operators[1]),
+        operators=(lone.operators[0] if np.all(own_pool) else one.operators[0], full.operators),
         serving=extra,
     )

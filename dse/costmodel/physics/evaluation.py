@@ -65,3 +65,24 @@ class Evaluation:
     """Per-operator detail of prefill and of the one decode step (reference evaluator only)."""
     serving: ContinuousServing | None = None
     """Continuous batching's steady state, load and percentiles (None: every candidate static)."""
+
+
+@dataclass(frozen=True)
+class DecodeEvaluation:
+    """A static batch's decode step alone, without its prefill, memory or reasons: what continuous batching
+    reads of a static evaluation at b sequences, a decode step of b sequences (``batching.evaluate``)."""
+
+    decode_step: PhaseCost
+    """One decode step whose new token attends to P keys (``Evaluation.decode_step``)."""
+    tpot_s: Any
+    """The exact mean decode step over the generated positions."""
+    layout: Layout
+    communication: Communication
+    """Collectives of one decode step (per device of the busiest stage)."""
+    operators: tuple[OperatorCost, ...] = ()
+    """Per-operator detail of the one decode step (reference evaluator only)."""
+
+    @classmethod
+    def of(cls, ev: Evaluation) -> DecodeEvaluation:
+        """The decode figures of a whole static evaluation."""
+        return cls(ev.decode_step, ev.tpot_s, ev.layout, ev.communication[1], ev.operators[1])
