@@ -41,6 +41,7 @@ a request's number of mixed steps is binomial, read at its normal quantile.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -242,7 +243,7 @@ def along(b: Any, b_max: Any) -> Any:
     """b's share of the way from one sequence to b_max, clipped to [0, 1] (0 where b_max <= 1): the weight of
     b_max's step in a line between the two (``StepTimes``)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b_max > 1.0, (np.clip(b, 1.0, b_max) - 1.0) / (b_max - 1.0), 0.0)
+        return np.where(b_max > 1.0, (np.minimum(np.maximum(b, 1.0), b_max) - 1.0) / (b_max - 1.0), 0.0)
 
 
 @dataclass(frozen=True)
@@ -297,44 +298,99 @@ class StepTimes:
             scale = np.where(bulge > 0.0, np.maximum(decode_e - line, 0.0) / bulge, 0.0)
         return replace(shaped, expert_scale=scale)
 
-    def decode_at(self, b: Any) -> Any:
-        """T_d at b sequences: the line from b = 1 to b_max, plus a mixture of experts' bulge (``b_expert``)."""
-        t = along(b, self.b_max)
-        line = self.decode_1 + t * (self.decode_max - self.decode_1)
+    @cached_property
+    def _rises(self) -> _Rises:
+        """What the lines of ``decode_at`` and ``mixed_at`` take from the knots alone, whatever b."""
+        with np.errstate(invalid="ignore"):
+            mid, span = self.b_mid, None if self.b_mid is None else self.b_max - self.b_mid
+            return _Rises(
+                rising=self.b_max > 1.0,
+                run=self.b_max - 1.0,
+                decode=self.decode_max - self.decode_1,
+                mixed=self.mixed_max - self.mixed_1,
+                full=None if self.full_1 is None else self.full_max - self.full_1,
+                mid_rising=None if mid is None else mid > 1.0,
+                mid_run=None if mid is None else mid - 1.0,
+                span=span,
+                spanned=None if span is None else span > 0.0,
+                low=None if mid is None else self.mixed_mid - self.mixed_1,
+                high=None if mid is None else self.mixed_max - self.mixed_mid,
+            )
+
+    def _along(self, lift: Any) -> Any:
+        """``along`` of b given ``lift``, min(max(b, 1), b_max) - 1."""
+        rises = self._rises
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(rises.rising, lift / rises.run, 0.0)
+
+    def _decode(self, lift: Any, t: Any) -> Any:
+        """``decode_at`` given ``lift`` and t = ``along``."""
+        line = self.decode_1 + t * self._rises.decode
         if self.b_expert is None:
             return line
-        bulge = -np.expm1(-self.expert_rate * (np.clip(b, 1.0, self.b_max) - 1.0)) - t * self.expert_reach
+        bulge = -np.expm1(-self.expert_rate * lift) - t * self.expert_reach
         return line + self.expert_scale * bulge
+
+    def _mixed(self, b: Any, one: Any, t: Any) -> Any:
+        """``mixed_at`` given ``one``, max(b, 1), and t = ``along``."""
+        rises = self._rises
+        if self.b_mid is None:
+            return self.mixed_1 + t * rises.mixed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            low = np.where(rises.mid_rising, (np.minimum(one, self.b_mid) - 1.0) / rises.mid_run, 1.0)
+            above = np.minimum(np.maximum(b, self.b_mid), self.b_max) - self.b_mid
+            high = np.where(rises.spanned, above / rises.span, 0.0)
+        return self.mixed_1 + low * rises.low + high * rises.high
+
+    def decode_at(self, b: Any) -> Any:
+        """T_d at b sequences: the line from b = 1 to b_max, plus a mixture of experts' bulge (``b_expert``)."""
+        lift = np.minimum(np.maximum(b, 1.0), self.b_max) - 1.0
+        return self._decode(lift, self._along(lift))
 
     def mixed_at(self, b: Any) -> Any:
         """T_m at b sequences: linear between the knots (1, b_mid, b_max; no b_mid: from 1 to b_max), constant
         beyond the ends."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.b_mid is None:
-                return self.mixed_1 + along(b, self.b_max) * (self.mixed_max - self.mixed_1)
-            low = np.where(self.b_mid > 1.0, (np.clip(b, 1.0, self.b_mid) - 1.0) / (self.b_mid - 1.0), 1.0)
-            span = self.b_max - self.b_mid
-            high = np.where(span > 0.0, (np.clip(b, self.b_mid, self.b_max) - self.b_mid) / span, 0.0)
-        return self.mixed_1 + low * (self.mixed_mid - self.mixed_1) + high * (self.mixed_max - self.mixed_mid)
+        one = np.maximum(b, 1.0)
+        return self._mixed(b, one, self._along(np.minimum(one, self.b_max) - 1.0))
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
         """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
-        decode = self.decode_at(b)
+        one = np.maximum(b, 1.0)
+        lift = np.minimum(one, self.b_max) - 1.0
+        t = self._along(lift)
+        decode = self._decode(lift, t)
+        mixed = self._mixed(b, one, t)
         # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
         # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
-        mixed = self.mixed_at(b) if self.b_expert is None else np.maximum(self.mixed_at(b), decode)
-        state = steady_state(np.maximum(b, 1.0), P, G, C, mixed, decode, self.tokens)
+        mixed = mixed if self.b_expert is None else np.maximum(mixed, decode)
+        state = steady_state(one, P, G, C, mixed, decode, self.tokens)
+        changes = {}
         if self.full_1 is not None:
-            state = replace(state, full_s=self.full_1 + along(b, self.b_max) * (self.full_max - self.full_1))
-        if not np.any(b < 1.0):
-            return state
-        alone = lone(b, state, G)  # the state at max(b, 1) is the state at one sequence where b < 1
+            changes["full_s"] = self.full_1 + t * self._rises.full
         below = b < 1.0
-        return replace(
-            state,
-            slots=np.where(below, alone.slots, state.slots),
-            requests_per_s=np.where(below, alone.requests_per_s, state.requests_per_s),
-        )
+        if np.any(below):  # the state at max(b, 1) is the state at one sequence where b < 1
+            alone = lone(b, state, G)
+            changes["slots"] = np.where(below, alone.slots, state.slots)
+            changes["requests_per_s"] = np.where(below, alone.requests_per_s, state.requests_per_s)
+        return replace(state, **changes) if changes else state
+
+
+@dataclass(frozen=True)
+class _Rises:
+    """``StepTimes``'s knots as its lines read them: whether b_max > 1 and b_max - 1, each line's rise over its
+    segment, and the middle knot's segments (None without one)."""
+
+    rising: Any
+    run: Any
+    decode: Any
+    mixed: Any
+    full: Any
+    mid_rising: Any
+    mid_run: Any
+    span: Any
+    spanned: Any
+    low: Any
+    high: Any
 
 
 # --- load -------------------------------------------------------------------------------------------------
