@@ -6,6 +6,11 @@ batch, scenario, metric, value, notes``, and optionally ``engine`` (the engine m
 (``hardware`` a system for several devices); ``value`` is SI. ``scenario``: ``batch`` (a fixed batch,
 measured directly), ``max-throughput`` (offline, all requests queued; the engine chooses the batch),
 ``server`` (requests arriving at a rate; latencies include queueing).
+
+A ``server`` row may give its load: ``request_rate`` (Poisson requests/s the deployment was sent), and the
+engine's ``max_num_seqs`` and ``chunk_tokens`` (its token budget; both optional, dse's defaults otherwise);
+it is then scored under continuous batching at that rate, and ``statistic`` says which of a latency's
+figures ``value`` is: ``mean`` (the default), ``p50``, ``p90`` or ``p99``.
 """
 
 from __future__ import annotations
@@ -42,7 +47,10 @@ COLUMNS = (
     "value",
     "notes",
 )
-OPTIONAL_COLUMNS = ("engine",)
+OPTIONAL_COLUMNS = ("engine", "request_rate", "max_num_seqs", "chunk_tokens", "statistic")
+Statistic = Literal["mean", "p50", "p90", "p99"]
+LATENCIES = ("tpot_s", "ttft_s")
+"""The metrics a server row's ``statistic`` may name a percentile of."""
 
 
 class MeasurementRecord(BaseModel):
@@ -67,11 +75,26 @@ class MeasurementRecord(BaseModel):
     value: PositiveFloat
     notes: str | None = None
     engine: str | None = None
+    request_rate: PositiveFloat | None = None
+    max_num_seqs: PositiveInt | None = None
+    chunk_tokens: PositiveInt | None = None
+    statistic: Statistic | None = None
+    """Which of a latency's figures ``value`` is (None: the mean)."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def figure(self) -> Statistic:
+        """``statistic``, the mean where none is given."""
+        return self.statistic or "mean"
+
+    @property
+    def served(self) -> bool:
+        """Scored under continuous batching at its ``request_rate``."""
+        return self.request_rate is not None
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,22 @@ def _unknown_references(
             yield column, why
 
 
+def _load_problem(record: MeasurementRecord) -> tuple[str, str] | None:
+    """(column, what is wrong) where a row's load does not fit it: a load and the engine's limits describe a
+    server row at a rate, and a percentile one of its latencies."""
+    if record.request_rate is None:
+        given = [c for c in ("max_num_seqs", "chunk_tokens") if getattr(record, c) is not None]
+        if record.figure != "mean":
+            given.append("statistic")
+        if given:
+            return given[0], f"{given[0]} is read only with a request_rate (a server row's load)"
+    elif record.scenario != "server":
+        return "request_rate", f"a request_rate is a server row's load, not a {record.scenario} row's"
+    if record.figure != "mean" and record.metric not in LATENCIES:
+        return "statistic", f"statistic {record.figure} is for {' or '.join(LATENCIES)}, not {record.metric}"
+    return None
+
+
 def read_measurements(path: str | Path) -> list[Measurement]:
     """Every row of a measurements CSV, validated (its model, hardware, quant and kv known to the catalogs); a
     bad row raises ``InputError`` naming the file, the line and the column."""
@@ -145,6 +184,9 @@ def read_measurements(path: str | Path) -> list[Measurement]:
         if record.id in seen:
             raise InputError(f"line {line}: id {record.id!r} given twice", source=source, field="id")
         seen.add(record.id)
+        problem = _load_problem(record)
+        if problem is not None:
+            raise InputError(f"line {line}: {problem[1]}", source=source, field=problem[0])
         reference = next(_unknown_references(record, known), None)
         if reference is not None:
             raise InputError(f"line {line}: {reference[1]}", source=source, field=reference[0])

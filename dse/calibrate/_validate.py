@@ -4,7 +4,10 @@ For each row the deployment is scored by the same vectorised model the search us
 at the row's batch, or, for ``max-throughput`` rows without one, at the largest batch whose KV cache fits at
 in-flight batching's average occupancy (prompt + half the output per sequence: sequences start and finish
 at different times). The static model's step times stand in for the in-flight steps: per generated token a
-batch still pays its share of prefill and a decode step at the mean context, the same work.
+batch still pays its share of prefill and a decode step at the mean context, the same work. A ``server`` row
+that gives its load (``request_rate``) is scored under continuous batching at that Poisson rate, with the
+engine's ``max_num_seqs`` and token budget where the row gives them (dse's defaults otherwise), and its
+``statistic``: the mean, or a percentile of TTFT or TPOT.
 
 Error = predicted / measured - 1, so a positive error on a throughput and a negative one on a latency both
 mean "optimistic". Rows the model calls infeasible (the deployment does not fit) are counted and listed, not
@@ -19,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.calibrate._measurements import METRICS, Measurement
+from dse.calibrate._measurements import METRICS, Measurement, MeasurementRecord
 from dse.catalog import CALIBRATED, EfficiencyProfile, load_profile, load_target, profile_for
-from dse.costmodel import Reason
+from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, Reason
 from dse.errors import InputError
 from dse.scoring import reason_text, score_columns
 
@@ -32,6 +35,8 @@ Profile = str | EfficiencyProfile
 """A profile id, a YAML path, or a profile itself."""
 MIN_HARDWARE_FOR_RANK = 4
 """Hardware a group needs for its rank correlation to be reported (the issue's threshold)."""
+PERCENTILES = ("ttft_p50", "ttft_p90", "ttft_p99", "tpot_p50", "tpot_p90", "tpot_p99")
+"""Continuous batching's latency percentiles, as ``ContinuousServing`` orders them."""
 SCORED_SCENARIOS = ("batch", "max-throughput")
 """Scenarios validated by default: ``server`` latencies include queueing, which the static model has not."""
 
@@ -53,6 +58,16 @@ def _columns(
         "prompt_len": np.asarray([x.prompt_len for x in r]),
         "gen_len": np.asarray([-(-x.gen_len // 2) if resident else x.gen_len for x in r]),
         "batch": np.asarray(batch),
+    } | (_load_columns(r) if any(x.served for x in r) else {})
+
+
+def _load_columns(r: Sequence[MeasurementRecord]) -> dict[str, Any]:
+    """The scheduler and load columns of rows of which some are served at a rate (the others static)."""
+    return {
+        "scheduler": ["continuous" if x.served else "static" for x in r],
+        "request_rate": [x.request_rate for x in r],
+        "max_num_seqs": np.asarray([x.max_num_seqs or int(MAX_NUM_SEQS) for x in r]),
+        "chunk_tokens": np.asarray([x.chunk_tokens or int(CHUNK_TOKENS) for x in r]),
     }
 
 
@@ -62,7 +77,7 @@ def _score(
     """Each row scored; with the ``calibrated`` profile, by the fitted profile of its engine (one call per
     engine named)."""
     n = len(rows)
-    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr_dev", "max_batch", "reason")}
+    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr_dev", "max_batch", "reason", *PERCENTILES)}
     out["format"] = np.full(n, "", dtype=object)
     engines = [m.record.engine for m in rows]
     for engine in dict.fromkeys(engines):
@@ -78,6 +93,9 @@ def _score(
             )
             out["max_batch"][at], out["reason"][at] = scored.memory.max_batch, m.reason
             out["format"][at] = scored.compute_format
+            figures = (*scored.serving.ttft_quantiles_s, *scored.serving.tpot_quantiles_s)
+            for key, values in zip(PERCENTILES, figures, strict=True):  # NaN for static rows
+                out[key][at] = values
     return out
 
 
@@ -122,7 +140,13 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
         "throughput_tokens_per_s_per_device": s["thr_dev"],
     }
     metric = [m.record.metric for m in rows]
-    predicted = np.asarray([by_metric[k][i] for i, k in enumerate(metric)])
+    statistic = [m.record.figure for m in rows]
+    predicted = np.asarray(
+        [
+            by_metric[k][i] if q == "mean" else s[f"{k.removesuffix('_s')}_{q}"][i]
+            for i, (k, q) in enumerate(zip(metric, statistic, strict=True))
+        ]
+    )
     measured = np.asarray([m.record.value for m in rows])
     reason = s["reason"].astype(np.int64)
     accelerators = [load_target(m.record.hardware)[0].id for m in rows]
@@ -142,6 +166,8 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
             "gen_len": [m.record.gen_len for m in rows],
             "scenario": [m.record.scenario for m in rows],
             "metric": metric,
+            "statistic": statistic,
+            "request_rate": [m.record.request_rate for m in rows],
             "batch": batch,
             "measured": measured,
             "predicted": predicted,

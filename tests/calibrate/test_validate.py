@@ -161,3 +161,62 @@ def test_unknown_catalog_ids_exit_2_naming_the_file_line_and_column(
     _, err = capsys.readouterr()
     assert code == 2 and "unknown hardware or system id 'h100-sxn' (did you mean: h100-sxm" in err
     assert "rows the model can score" not in err and not (tmp_path / "p.yaml").exists()
+
+
+SERVER_ROW = (
+    "id,source,model,hardware,tp,pp,ep,quant,kv,prompt_len,gen_len,batch,scenario,metric,value,notes,engine,"
+    "request_rate,max_num_seqs,chunk_tokens,statistic\n"
+    "s-ttft,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,,server,ttft_s,0.03,,,5,64,2048,p90\n"
+    "s-tpot,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,,server,tpot_s,0.007,,,5,,,\n"
+    "b-tpot,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,1,batch,tpot_s,0.007,,,,,,\n"
+)
+
+
+def test_a_server_row_with_a_load_is_scored_at_its_rate(tmp_path: Path) -> None:
+    """A server row that gives its request rate (and the engine's limits) is predicted as `dse analyze
+    --scheduler continuous --request-rate` predicts it, its statistic a percentile where it says so; the other
+    rows stay static."""
+    path = tmp_path / "server.csv"
+    path.write_text(SERVER_ROW)
+    rows = predict(read_measurements(path)).set_index("id")
+    at_rate = dict(prompt_len=1000, gen_len=101, scheduler="continuous", request_rate=5.0)
+    p90 = analyze("llama-3.1-8b", "h100-sxm", max_num_seqs=64, chunk_tokens=2048, **at_rate).to_dict()
+    assert rows.loc["s-ttft", "predicted"] == pytest.approx(p90["percentiles"]["ttft_s"]["p90"], rel=1e-12)
+    assert rows.loc["s-ttft", "statistic"] == "p90" and rows.loc["s-ttft", "request_rate"] == 5.0
+    mean = analyze("llama-3.1-8b", "h100-sxm", **at_rate).to_dict()  # dse's default slots and budget
+    assert rows.loc["s-tpot", "predicted"] == pytest.approx(mean["tpot_s"], rel=1e-12)
+    static = analyze("llama-3.1-8b", "h100-sxm", prompt_len=1000, gen_len=101).to_dict()
+    assert rows.loc["b-tpot", "predicted"] == pytest.approx(static["tpot_s"], rel=1e-12)
+    assert static["tpot_s"] != mean["tpot_s"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda t: t.replace(",server,tpot_s,0.007,,,5,,,", ",server,tpot_s,0.007,,,,64,,"),
+            ["line 3", "max_num_seqs"],
+        ),
+        (
+            lambda t: t.replace(",1,batch,tpot_s,0.007,,,,,,", ",1,batch,tpot_s,0.007,,,2,,,"),
+            ["line 4", "request_rate"],
+        ),
+        (lambda t: t.replace(",server,tpot_s,0.007,,,5,,,", ",server,tpot_s,0.007,,,,,,p99"), ["line 3", "statistic"]),
+        (lambda t: t.replace(",1,batch,tpot_s,0.007,,,,,,", ",1,batch,tpot_s,0.007,,,,,,p50"), ["line 4", "statistic"]),
+        (
+            lambda t: t.replace(",server,ttft_s,0.03,,,5,64,2048,p90", ",server,ttft_s,0.03,,,5,64,2048,p95"),
+            ["statistic"],
+        ),
+        (
+            lambda t: t.replace(",server,ttft_s,0.03,,,5,64,2048,p90", ",server,ttft_s,0.03,,,-5,64,2048,p90"),
+            ["request_rate"],
+        ),
+    ],
+)
+def test_a_load_on_the_wrong_row_names_its_line_and_column(tmp_path: Path, change: object, expected: list[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(change(SERVER_ROW))  # type: ignore[operator]
+    with pytest.raises(InputError) as info:
+        read_measurements(bad)
+    for part in [str(bad), *expected]:
+        assert part in str(info.value)
