@@ -624,8 +624,9 @@ def test_the_most_a_replica_sustains_counts_the_peak_before_a_dip() -> None:
 def test_more_slots_never_lower_capacity() -> None:
     """The engine reserves activations for a step of its whole token budget, whatever max_num_seqs (as vLLM
     profiles its peak on a forward pass of max_num_batched_tokens tokens): reserved for the most rows the
-    slots allow, Qwen3-30B-A3B on an H100 (500 / 500 tokens, a 4,096-token budget) completed 15.509 requests/s
-    with 512 slots and 15.385 with 4,096, and held 264 sequences at most with 64 slots, 261 with 4,096."""
+    slots allow, Qwen3-30B-A3B on an H100 (500 / 500 tokens, a 4,096-token budget) would complete 15.509
+    requests/s with 512 slots and 15.385 with 4,096, and hold 264 sequences at most with 64 slots, 261 with
+    4,096."""
     row = dict(model="qwen3-30b-a3b", hardware="h100-sxm", prompt_len=500, gen_len=500, chunk_tokens=4096)
     slots = [64, 128, 256, 512, 1024, 2048, 4096]
     out = _frame([row | {"scheduler": "continuous", "max_num_seqs": n} for n in slots], profile="calibrated")

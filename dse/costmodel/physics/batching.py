@@ -244,8 +244,8 @@ def evaluate(
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
         decode1 = np.where(gamma > 0, speculative.step_s(verify1, decode1, c), decode1)  # alone, no mixed decode
     # the engine reserves activations for a step of its whole budget, C rows, whatever max_num_seqs (vLLM
-    # profiles its peak memory on a forward pass of max_num_batched_tokens tokens; reserving for the most
-    # rows the slots allow made more slots hold fewer sequences): linear in rows
+    # profiles its peak memory on a forward pass of max_num_batched_tokens tokens; reserved for the most rows
+    # the slots allow, more slots would hold fewer sequences): linear in rows
     activations = act1 * np.maximum(C / k1, 1.0)
     kv_one = kvcache.kv_cache_bytes(
         arch,
