@@ -7,10 +7,11 @@ batch, scenario, metric, value, notes``, and optionally ``engine`` (the engine m
 measured directly), ``max-throughput`` (offline, all requests queued; the engine chooses the batch),
 ``server`` (requests arriving at a rate; latencies include queueing).
 
-A ``server`` row may give its load: ``request_rate`` (Poisson requests/s the deployment was sent), and the
-engine's ``max_num_seqs`` and ``chunk_tokens`` (its token budget; both optional, dse's defaults otherwise);
-it is then scored under continuous batching at that rate, and ``statistic`` says which of a latency's
-figures ``value`` is: ``mean`` (the default), ``p50``, ``p90`` or ``p99``.
+A ``server`` row of TTFT or TPOT may give its load: ``request_rate`` (Poisson requests/s the deployment was
+sent), and the engine's ``max_num_seqs`` and ``chunk_tokens`` (its token budget; both optional, dse's
+defaults otherwise); it is then scored under continuous batching at that rate, and ``statistic`` says which
+of the latency's figures ``value`` is: ``mean`` (the default), ``p50``, ``p90`` or ``p99``. (A throughput at
+a rate the deployment sustains is the rate's, whatever the model: nothing to check.)
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ def _load_problem(record: MeasurementRecord) -> tuple[str, str] | None:
             return given[0], f"{given[0]} is read only with a request_rate (a server row's load)"
     elif record.scenario != "server":
         return "request_rate", f"a request_rate is a server row's load, not a {record.scenario} row's"
+    elif record.metric not in LATENCIES:  # below capacity the throughput is the rate's: nothing to check
+        return "metric", f"a row at a request_rate is scored for {' or '.join(LATENCIES)}, not {record.metric}"
     if record.figure != "mean" and record.metric not in LATENCIES:
         return "statistic", f"statistic {record.figure} is for {' or '.join(LATENCIES)}, not {record.metric}"
     return None

@@ -211,12 +211,26 @@ def _stats(errors: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def _scenarios(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's scenario as the summary groups it: a server row scored at its rate apart from the others,
+    and apart per statistic ("server at its rate, p99")."""
+    scenario = rows["scenario"].astype(str).to_numpy()
+    if "request_rate" not in rows:
+        return scenario
+    served = rows["request_rate"].notna().to_numpy()
+    figure = rows["statistic"].astype(str).to_numpy() if "statistic" in rows else np.full(len(rows), "mean")
+    at_rate = [f"{s} at its rate" + ("" if f == "mean" else f", {f}") for s, f in zip(scenario, figure, strict=True)]
+    return np.where(served, np.asarray(at_rate, dtype=object), scenario)
+
+
 def summarise(rows: pd.DataFrame, profile: str) -> Validation:
-    """Error statistics per quantity and scenario, and the hardware rank correlations."""
+    """Error statistics per quantity and scenario (a server row at its rate apart, per statistic), and the
+    hardware rank correlations."""
     summary = []
+    label = _scenarios(rows)
     for metric in METRICS:
-        for scenario in (*SCORED_SCENARIOS, "server"):
-            part = rows[(rows["metric"] == metric) & (rows["scenario"] == scenario)]
+        for scenario in dict.fromkeys([*SCORED_SCENARIOS, "server", *sorted(set(label))]):
+            part = rows[(rows["metric"] == metric) & (label == scenario)]
             if part.empty:
                 continue
             scored = part[part["feasible"] & np.isfinite(part["error"])]
@@ -227,7 +241,12 @@ def summarise(rows: pd.DataFrame, profile: str) -> Validation:
                 entry["interval_coverage"] = float(np.nanmean(covered)) if np.isfinite(covered).any() else None
             summary.append(entry)
     ranks = []
-    keys = ["model", "quant", "metric", "scenario", "prompt_len", "gen_len"]
+    # rows of one group differ only in hardware: not in the statistic or the load they were measured at
+    keys = [
+        k
+        for k in ("model", "quant", "metric", "scenario", "prompt_len", "gen_len", "statistic", "request_rate")
+        if k in rows
+    ]
     usable = rows[rows["feasible"] & np.isfinite(rows["error"])]
     for key, group in usable.groupby(keys, dropna=False):
         by_hw = group.groupby("hardware")[["measured", "predicted"]].median()

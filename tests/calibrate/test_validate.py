@@ -188,6 +188,13 @@ def test_a_server_row_with_a_load_is_scored_at_its_rate(tmp_path: Path) -> None:
     static = analyze("llama-3.1-8b", "h100-sxm", prompt_len=1000, gen_len=101).to_dict()
     assert rows.loc["b-tpot", "predicted"] == pytest.approx(static["tpot_s"], rel=1e-12)
     assert static["tpot_s"] != mean["tpot_s"]
+    # the summary keeps a row at its rate apart from static ones, and a percentile apart from means
+    summary = validate(read_measurements(path), scenarios=("batch", "server")).summary
+    assert {(s["metric"], s["scenario"], s["rows"]) for s in summary} == {
+        ("ttft_s", "server at its rate, p90", 1),
+        ("tpot_s", "server at its rate", 1),
+        ("tpot_s", "batch", 1),
+    }
 
 
 @pytest.mark.parametrize(
@@ -210,6 +217,11 @@ def test_a_server_row_with_a_load_is_scored_at_its_rate(tmp_path: Path) -> None:
         (
             lambda t: t.replace(",server,ttft_s,0.03,,,5,64,2048,p90", ",server,ttft_s,0.03,,,-5,64,2048,p90"),
             ["request_rate"],
+        ),
+        # a throughput at a rate the deployment sustains is the rate's: nothing to check
+        (
+            lambda t: t.replace(",server,tpot_s,0.007,,,5,,,", ",server,throughput_tokens_per_s_per_device,500,,,5,,,"),
+            ["line 3", "metric", "scored for tpot_s or ttft_s"],
         ),
     ],
 )
