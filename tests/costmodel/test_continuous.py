@@ -621,17 +621,18 @@ def test_the_most_a_replica_sustains_counts_the_peak_before_a_dip() -> None:
     assert rate == pytest.approx(float(peak), rel=1e-12) and state.tpot_s < slo
 
 
-def test_more_slots_never_lower_capacity() -> None:
-    """The engine reserves activations for a step of its whole token budget, whatever max_num_seqs (as vLLM
-    profiles its peak on a forward pass of max_num_batched_tokens tokens): reserved for the most rows the
-    slots allow, Qwen3-30B-A3B on an H100 (500 / 500 tokens, a 4,096-token budget) would complete 15.509
-    requests/s with 512 slots and 15.385 with 4,096, and hold 264 sequences at most with 64 slots, 261 with
-    4,096."""
+def test_the_activation_reserve_by_hand() -> None:
+    """The engine reserves activations for a forward pass of its whole token budget, whatever max_num_seqs,
+    and fp32 logits for max_num_seqs sequences (vLLM profiles its peak on a forward pass of
+    max_num_batched_tokens tokens and a sampler run over max_num_seqs sequences): Qwen3-30B-A3B on an H100
+    (500 / 500 tokens, a 4,096-token budget), from 64 to 4,096 slots, 4,032 more rows of 151,936 x 4 bytes,
+    2.45 GB, which memory takes from the KV cache: as many sequences fewer as that holds."""
     row = dict(model="qwen3-30b-a3b", hardware="h100-sxm", prompt_len=500, gen_len=500, chunk_tokens=4096)
-    slots = [64, 128, 256, 512, 1024, 2048, 4096]
-    out = _frame([row | {"scheduler": "continuous", "max_num_seqs": n} for n in slots], profile="calibrated")
-    assert out["max_request_rate"].is_monotonic_increasing, list(out["max_request_rate"])
-    assert out["max_batch"].nunique() == 1  # what fits does not depend on the slots asked for
+    few, many = _frame([row | {"scheduler": "continuous", "max_num_seqs": n} for n in (64, 4096)]).to_dict("records")
+    logits = 4032 * 151_936 * 4
+    assert many["activation_bytes"] - few["activation_bytes"] == pytest.approx(logits, rel=1e-9)
+    kv_per_sequence = 48 * 2 * 4 * 128 * 2 * 750  # 48 layers x K and V x 4 KV heads x 128 x bf16, P + G / 2
+    assert few["max_batch"] - many["max_batch"] == pytest.approx(logits / kv_per_sequence, abs=1.0)
 
 
 def test_a_looser_slo_never_lowers_the_most_a_replica_sustains() -> None:

@@ -243,10 +243,14 @@ def evaluate(
     if np.any(gamma > 0):
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
         decode1 = np.where(gamma > 0, speculative.step_s(verify1, decode1, c), decode1)  # alone, no mixed decode
-    # the engine reserves activations for a step of its whole budget, C rows, whatever max_num_seqs (vLLM
-    # profiles its peak memory on a forward pass of max_num_batched_tokens tokens; reserved for the most rows
-    # the slots allow, more slots would hold fewer sequences): linear in rows
-    activations = act1 * np.maximum(C / k1, 1.0)
+    # the engine reserves activations for a forward pass of its whole budget, C rows, and its sampler's fp32
+    # logits for every sequence it may hold, max_num_seqs (γ + 1 rows each under speculation), at most C:
+    # vLLM measures its peak memory on a forward pass of max_num_batched_tokens tokens and a sampler run over
+    # max_num_seqs sequences. The pass's part grows with its rows, the logits with sequences (one sequence's
+    # step holds k1 / P of a prompt's last position)
+    logits = memory.logit_bytes(1.0, arch.vocab_size)
+    sampled = np.minimum(C, c.max_num_seqs * (gamma + 1.0))
+    activations = (act1 - logits * np.minimum(k1 / P, 1.0)) * np.maximum(C / k1, 1.0) + logits * sampled
     kv_one = kvcache.kv_cache_bytes(
         arch,
         one.layout,

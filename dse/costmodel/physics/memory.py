@@ -26,11 +26,16 @@ def weights_per_device(whole: Any, layers: Any, first: Any, last: Any, pp: Any, 
     return np.where(pp > 1, layer_share * layers + np.maximum(first, last), whole)
 
 
+def logit_bytes(rows: Any, V: int) -> Any:
+    """fp32 logits of ``rows`` positions over a vocabulary of V: rows V x 4 bytes."""
+    return rows * V * units.bits_to_bytes(LOGIT_BITS)
+
+
 def activation_bytes(R: Any, h: int, a: Any, largest: Any, b_g: Any, V: int) -> Any:
     """The peak transient during prefill, layers running one at a time: the residual stream R h a, plus the
     largest operator's inputs and outputs held at once (``Operator.held_bytes``; an unfused attention's score
-    matrix included), plus fp32 logits of the last position, b_g V x 4 bytes."""
-    return R * h * a + largest + b_g * V * units.bits_to_bytes(LOGIT_BITS)
+    matrix included), plus fp32 logits of the last position, b_g V x 4 bytes (``logit_bytes``)."""
+    return R * h * a + largest + logit_bytes(b_g, V)
 
 
 def max_batch(
