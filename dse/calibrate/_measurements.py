@@ -51,7 +51,7 @@ COLUMNS = (
 OPTIONAL_COLUMNS = ("engine", "request_rate", "max_num_seqs", "chunk_tokens", "statistic")
 Statistic = Literal["mean", "p50", "p90", "p99"]
 LATENCIES = ("tpot_s", "ttft_s")
-"""The metrics a server row's ``statistic`` may name a percentile of."""
+"""The metrics a row at a ``request_rate`` is scored for, its ``statistic`` their mean or a percentile."""
 
 
 class MeasurementRecord(BaseModel):
@@ -135,8 +135,8 @@ def _unknown_references(
 
 
 def _load_problem(record: MeasurementRecord) -> tuple[str, str] | None:
-    """(column, what is wrong) where a row's load does not fit it: a load and the engine's limits describe a
-    server row at a rate, and a percentile one of its latencies."""
+    """(column, what is wrong) where a row's load does not fit it: a load, the engine's limits and a percentile
+    describe a server row's latency at a rate."""
     if record.request_rate is None:
         given = [c for c in ("max_num_seqs", "chunk_tokens") if getattr(record, c) is not None]
         if record.figure != "mean":
@@ -147,8 +147,6 @@ def _load_problem(record: MeasurementRecord) -> tuple[str, str] | None:
         return "request_rate", f"a request_rate is a server row's load, not a {record.scenario} row's"
     elif record.metric not in LATENCIES:  # below capacity the throughput is the rate's: nothing to check
         return "metric", f"a row at a request_rate is scored for {' or '.join(LATENCIES)}, not {record.metric}"
-    if record.figure != "mean" and record.metric not in LATENCIES:
-        return "statistic", f"statistic {record.figure} is for {' or '.join(LATENCIES)}, not {record.metric}"
     return None
 
 
