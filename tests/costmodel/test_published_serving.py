@@ -117,7 +117,7 @@ VLLM_SHAREGPT_SWEEP = [
 
 def test_vllm_poisson_sweep() -> None:
     """A light Poisson sweep on vLLM (above; docs/validation.md, "Serving"): TPOT within 10 % at every rate
-    (the model: -3..+3 %). Mean TTFT 30-35 % under the measured one, a nearly constant 18-21 ms that the
+    (the model: -2..+3.4 %). Mean TTFT 30-35 % under the measured one, a nearly constant 18-21 ms that the
     client's HTTP and tokenisation and the server's per-request work add (not modelled). p99 TTFT is
     over-predicted, increasingly with the load (+16 % at 0.75 requests/s to +57 % at 2.5): the engine as one
     server at X(b_max) queues at loads where this engine, with 1,024 slots, hardly does (measured p99 1.24-1.33x
