@@ -78,6 +78,35 @@ def test_steady_state_by_hand() -> None:
     assert state.requests_per_s * (state.ttft_s + 200.0 * state.tpot_s) == pytest.approx(16.0)
 
 
+def test_pipeline_stages_run_a_virtual_engine_per_micro_batch_by_hand() -> None:
+    """pp = 2: each micro-batch in flight is a virtual engine with its own token budget and its own chunk, so
+    32 sequences are two engines of 16 (the cycle's step times given), completing twice one engine's
+    requests at its latencies; up to pp sequences, one a virtual engine."""
+    P, G, C, mixed, decode = 1000.0, 201.0, 512.0, 0.030, 0.010
+    one = continuous.steady_state(16.0, P, G, C, mixed, decode)
+    two = continuous.steady_state(32.0, P, G, C, mixed, decode, stages=2.0)
+    assert two.requests_per_s == pytest.approx(2.0 * one.requests_per_s)
+    assert (two.slots, two.engines) == (pytest.approx(32.0), 2.0)
+    for field in ("ttft_s", "tpot_s", "chunks", "prefill_share", "room", "prompt_tokens_per_step"):
+        assert getattr(two, field) == pytest.approx(getattr(one, field)), field
+    # the room is one engine's: 512 - (16 - 1) = 497 tokens beside its 15 decoding sequences, not 512 - 31
+    assert two.room == 497.0 and continuous.room(G, 32.0, C, stages=2.0) == 497.0
+    # 1.5 sequences over 2 stages: 1.5 engines of one sequence each, X = 1.5 X(1) at these step times
+    lone = continuous.steady_state(1.5, P, G, C, mixed, decode, stages=2.0)
+    assert lone.requests_per_s == pytest.approx(
+        1.5 * continuous.steady_state(1.0, P, G, C, mixed, decode).requests_per_s
+    )
+    for state in (two, lone):  # Little's law over the whole engine
+        assert state.requests_per_s * (state.ttft_s + (G - 1.0) * state.tpot_s) == pytest.approx(state.slots)
+    # each engine feeds its own share: twice the sequences fed, the chunk boundary twice as far, the middle
+    # knot (one prompt a step per engine up to G) at 2 G
+    assert continuous.fed_slots(1024.0, P, G, C, stages=2.0) == pytest.approx(
+        2.0 * continuous.fed_slots(1024.0, P, G, C)
+    )
+    assert continuous.chunk_boundary(2.0, *DIP, stages=2.0) == pytest.approx(2.0 * 25.0)  # 25 sequences an engine
+    assert continuous.mid_knot(G, 1000.0, 2.0) == 402.0
+
+
 def test_how_much_a_requests_work_varies_by_hand() -> None:
     # every slot busy: b = 20 sequences, T_d = 10 ms, T_m = 30 ms carrying k = 400 prompt tokens of a
     # 1,000-token prompt (chunked: 2.5 steps of a slot while prefilling), G - 1 = 100 decode steps. A prompt
@@ -108,13 +137,14 @@ def test_how_much_a_requests_work_varies_by_hand() -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     st.floats(1.0, 1024.0), st.integers(16, 8000), st.integers(2, 1000), st.sampled_from([256, 512, 2048, 8192]),
-    st.floats(0.001, 0.05), st.floats(1.0, 5.0),
+    st.floats(0.001, 0.05), st.floats(1.0, 5.0), st.sampled_from([1.0, 2.0, 4.0]),
 )  # fmt: skip
 def test_a_mean_requests_work_is_its_share_of_the_engine(
-    b: float, P: int, G: int, C: int, decode: float, slower: float
+    b: float, P: int, G: int, C: int, decode: float, slower: float, stages: float
 ) -> None:
-    """E[w] = 1 / X in every regime (shared steps, chunked prompts, an engine its chunks cannot keep fed)."""
-    state = continuous.steady_state(b, float(P), float(G), float(C), decode * slower, decode)
+    """E[w] = 1 / X in every regime (shared steps, chunked prompts, an engine its chunks cannot keep fed, the
+    virtual engines of pipeline stages)."""
+    state = continuous.steady_state(b, float(P), float(G), float(C), decode * slower, decode, stages=stages)
     assert continuous.Work.mean_s(state, float(P), float(G)) * state.requests_per_s == pytest.approx(1.0, rel=1e-9)
 
 
@@ -392,9 +422,11 @@ def test_the_step_in_progress_by_hand() -> None:
     assert continuous.step_in_progress_s(0.5, light) == 0.0
 
 
-def test_littles_law_in_a_closed_loop_and_under_poisson_arrivals() -> None:
-    rows = [_row(scheduler="continuous", concurrency=n, replicas=2) for n in (2, 64, 5000)]
-    rows += [_row(scheduler="continuous", request_rate=r, replicas=2) for r in (0.5, 20.0)]
+@pytest.mark.parametrize("pp", [1, 2])
+def test_littles_law_in_a_closed_loop_and_under_poisson_arrivals(pp: int) -> None:
+    over = {"replicas": 2, "pp": pp} | ({"hardware": "dgx-h100"} if pp > 1 else {})
+    rows = [_row(scheduler="continuous", concurrency=n, **over) for n in (2, 64, 5000)]
+    rows += [_row(scheduler="continuous", request_rate=r, **over) for r in (0.5, 20.0)]
     out = _frame(rows).to_dict("records")
     for row in out[:3]:  # concurrency = rate x latency (waiting beyond the slots included)
         rate = row["throughput_tokens_per_s"] / 201.0
@@ -439,10 +471,12 @@ lengths = st.integers(16, 8000)
 
 
 @settings(max_examples=25, deadline=None)
-@given(lengths, st.integers(2, 2000), st.integers(1, 512), st.floats(0.05, 0.95))
-@example(16, 2, 8, 0.5)  # short prompts that batch more with load: the queue is the replica's, not a prompt's
-def test_more_load_never_lowers_ttft_percentiles(P: int, G: int, N: int, share: float) -> None:
-    base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N)
+@given(lengths, st.integers(2, 2000), st.integers(1, 512), st.floats(0.05, 0.95), st.sampled_from([1, 1, 2, 4]))
+@example(16, 2, 8, 0.5, 1)  # short prompts that batch more with load: the queue is the replica's, not a prompt's
+@example(2000, 300, 256, 0.5, 4)  # pipeline stages: virtual engines
+def test_more_load_never_lowers_ttft_percentiles(P: int, G: int, N: int, share: float, pp: int) -> None:
+    stages = {"pp": pp, "hardware": "dgx-h100"} if pp > 1 else {}
+    base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N, **stages)
     capacity = _frame([base]).iloc[0]["max_request_rate"]
     low, high = _frame([base | {"request_rate": capacity * share / 2}, base | {"request_rate": capacity * share}])[
         ["ttft_s_p50", "ttft_s_p90", "ttft_s_p99", "ttft_s"]
@@ -536,9 +570,10 @@ DIP = (2000.0, 500.0, 1024.0)
 prompt takes 3 chunks, so X falls by about 6 %."""
 
 
-def _dip_steps(P: float, G: float, C: float) -> continuous.StepTimes:
-    b_max = float(continuous.fed_slots(512.0, P, G, C))
-    return continuous.StepTimes(b_max, 0.05, 0.02, 0.05 + 0.2 * b_max / 512, 0.02 + 0.1 * b_max / 512)
+def _dip_steps(P: float, G: float, C: float, stages: float = 1.0) -> continuous.StepTimes:
+    b_max = float(continuous.fed_slots(512.0, P, G, C, stages=stages))
+    mixed, decode = 0.05 + 0.2 * b_max / 512, 0.02 + 0.1 * b_max / 512
+    return continuous.StepTimes(b_max, 0.05, 0.02, mixed, decode, stages=stages)
 
 
 def test_a_chunk_boundary_is_where_the_room_is_a_whole_share_of_the_prompt() -> None:
@@ -581,10 +616,16 @@ def test_a_rate_reached_before_a_dip_runs_at_its_first_crossing() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(600, 9000), st.integers(50, 1500), st.sampled_from([512, 1024, 2048]), st.floats(0.3, 0.999))
-@example(600, 226, 2048, 0.828125)  # X peaks inside a segment (at b = 151, one chunk throughout): crossed at 146
-def test_the_operating_point_is_the_first_b_that_reaches_the_rate(P: int, G: int, C: int, share: float) -> None:
-    steps = _dip_steps(float(P), float(G), float(C))
+@given(
+    st.integers(600, 9000), st.integers(50, 1500), st.sampled_from([512, 1024, 2048]), st.floats(0.3, 0.999),
+    st.sampled_from([1.0, 1.0, 2.0, 4.0]),
+)  # fmt: skip
+@example(600, 226, 2048, 0.828125, 1.0)  # X peaks inside a segment (at b = 151, one chunk throughout): crossed at 146
+@example(2000, 500, 1024, 0.99, 2.0)  # virtual engines: the dip past 2 x 25 sequences
+def test_the_operating_point_is_the_first_b_that_reaches_the_rate(
+    P: int, G: int, C: int, share: float, stages: float
+) -> None:
+    steps = _dip_steps(float(P), float(G), float(C), stages)
     b = np.linspace(1.0, float(steps.b_max), 100_001)
     x = steps.at(b, P, G, C).requests_per_s
     rate = share * float(x.max())
@@ -607,6 +648,11 @@ def test_x_peaks_inside_a_segment_where_a_prompt_s_part_of_a_step_grows() -> Non
     assert np.all(steps.at(b, P, G, C).chunks == 1.0)
     flat = continuous.StepTimes(512.0, 0.05, 0.02, 0.05 + 0.1, 0.02 + 0.1)  # Δ constant: X only grows
     assert np.isnan(continuous.interior_peak(flat, P, G, C))
+    # two stages: two engines of b / 2, whose peak is sqrt(2 D t0 / δ), within the first segment up to 2 G
+    steps = _dip_steps(P, G, C, stages=2.0)
+    b = np.linspace(1.0, 2.0 * G - 1.0, 200_001)
+    x = steps.at(b, P, G, C).requests_per_s
+    assert float(continuous.interior_peak(steps, P, G, C)) == pytest.approx(b[np.argmax(x)], abs=4e-3)
 
 
 def test_the_most_a_replica_sustains_counts_the_peak_before_a_dip() -> None:

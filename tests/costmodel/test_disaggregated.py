@@ -127,6 +127,18 @@ def test_littles_law_and_the_link() -> None:
     )
 
 
+def test_a_pipelined_prefill_pool_runs_a_chunk_in_every_stage_at_once() -> None:
+    """A prefill instance of pp stages keeps pp micro-batches in flight, each its own budget of prompt tokens
+    (virtual engines, as vLLM schedules a pipeline): Llama-3.1-70B FP8 at tp 4, 4,000-token prompts and
+    16-token answers, one prefill replica beside seven decode ones (prefill binds): two stages complete
+    nearly twice the prompts of one (a cycle is at least two passes of half the layers, each end charged to
+    the busiest stage), not the one a pass through every stage would."""
+    row = BASE | {"model": "llama-3.1-70b", "quant": "fp8", "tp": 4, "replicas": 8, "mode": "disaggregated"}
+    row |= {"prefill_replicas": 1, "prompt_len": 4000, "gen_len": 16, "scheduler": "continuous"}
+    one, two = dse.evaluate(pd.DataFrame([row | {"pp": 1}, row | {"pp": 2}]))["max_request_rate"]
+    assert 1.8 * one < two <= 2.0 * one
+
+
 def test_pools_need_a_prefill_and_a_decode_replica() -> None:
     out = dse.evaluate(pd.DataFrame([BASE | {"mode": "disaggregated", "prefill_replicas": 2}])).iloc[0]
     assert not out["feasible"] and "prefill_replicas < replicas" in out["infeasible_reason"]

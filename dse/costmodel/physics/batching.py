@@ -53,14 +53,19 @@ def _step(
     """(time, activation peak) of the mixed step at b sequences (``continuous.chunks``; G: decode steps per
     request plus one), each decoding sequence bringing ``tokens`` tokens: its pass's operators, its
     collectives, scheduled on the pipeline like a decode step (every micro-batch's rows through every
-    stage). ``full``: the step with its room full of prompt tokens instead (prompts that vary, §19)."""
-    s, k = continuous.chunks(P, G, b, c.chunk_tokens, tokens)
+    stage). Each micro-batch is a virtual engine's (``continuous.per_engine``: v = b / pp sequences, one up to
+    pp) and carries its own chunk beside its v - π decoding sequences. ``full``: the step with its room full
+    of prompt tokens instead (prompts that vary, §19)."""
+    stages = continuous.stages_of(c.pp)
+    v = continuous.per_engine(b, stages)
+    engines = np.maximum(b, 1.0) / v
+    s, k = continuous.chunks(P, G, v, c.chunk_tokens, tokens)
     with np.errstate(divide="ignore", invalid="ignore"):
         prompts = k / P
-        decoding = b - np.maximum(prompts, 1.0)
-        if full:  # beside the b - π decoding sequences of ``continuous.room`` (P = 0: all cached, no prompt)
-            s, k = np.ones_like(s), continuous.room(G, b, c.chunk_tokens, tokens)
-            decoding = np.maximum(b - np.maximum(1.0, b / G), 0.0)
+        decoding = b - engines * np.maximum(prompts, 1.0)
+        if full:  # beside the v - π decoding sequences of ``continuous.room`` (P = 0: all cached, no prompt)
+            s, k = np.ones_like(s), continuous.room(G, v, c.chunk_tokens, tokens)
+            decoding = np.maximum(b - engines * np.maximum(1.0, v / G), 0.0)
             prompts = np.where(P > 0, k / P, 0.0)
     p = mixed_pass(arch, c, lay, decoding, prompts, s, cached, tokens)
     layers, other, largest = parts(c, p)
@@ -95,16 +100,19 @@ def _pools(
     """The two pools of disaggregated candidates (``continuous.Pools``): a prefill instance (``prefill``: the
     candidates at one sequence on the prefill pool's configuration, ``lone`` their static evaluation, whose
     lone prompt takes s1 steps of ``mixed1``) runs prompt steps alone (a lone prompt's s chunks; with its
-    budget full, C / P prompts a step when they are shorter), and a request's KV cache crosses the link
-    between the pools: from each prefill device's share, and where the pools differ (``decode_layout`` given)
-    into each decode device's share, at the slower side."""
+    budget full, C / P prompts a step when they are shorter, in each of its pp micro-batches in flight, as
+    virtual engines run them: ``continuous.per_engine``), and a request's KV cache crosses the link between
+    the pools: from each prefill device's share, and where the pools differ (``decode_layout`` given) into
+    each decode device's share, at the slower side."""
     x = np.maximum(c.prefill_replicas, 1.0)
     y = np.maximum(c.replicas - x, 1.0)
     short = P <= C
     full = np.where(short, C / P, 1.0 / s1)
-    p = mixed_pass(arch, prefill, lone.layout, 0.0, full, np.where(short, 1.0, s1), cached)
+    pp = prefill.pp
+    piped = parallel.layout(arch, pp, prefill.tp, pp, prefill.ep, prefill.devices_per_node, prefill.expert_imbalance)
+    p = mixed_pass(arch, prefill, piped, 0.0, full, np.where(short, 1.0, s1), cached)
     layers, other, _ = parts(prefill, p)
-    full_s = schedule.pass_step_s(prefill, lone.layout, layers, other, p, arch)
+    full_s = schedule.pass_step_s(prefill, piped, layers, other, p, arch)
     if decode_layout is None:
         transfer = _kv_transfer_s(arch, prefill, lone.layout)
     else:  # a pool of its own may sit on another machine: what leaves each one
@@ -112,7 +120,7 @@ def _pools(
         transfer = np.maximum(sent, _kv_transfer_s(arch, c, decode_layout, apart=True))
     with np.errstate(divide="ignore", invalid="ignore"):  # a prefill takes time in proportion to its prompt
         cv2 = np.where(c.prompt_len > 0, c.prompt_variance / c.prompt_len**2, 0.0)
-    return continuous.Pools(x, y, s1 * mixed1, mixed1, full / full_s, transfer, decode, spread, cv2)
+    return continuous.Pools(x, y, s1 * mixed1, mixed1, pp * full / full_s, transfer, decode, spread, cv2)
 
 
 def _prefill_pool_reason(arch: Architecture, p1: Candidates, lone: Evaluation, activations: Any, P: Any, C: Any) -> Any:
@@ -269,7 +277,8 @@ def evaluate(
         if np.any(c.kv_offload_fraction > 0):
             fit = np.fmin(fit, np.floor(dp * np.fmax(c.host_memory_bytes, 0.0) / (kv_one * c.kv_offload_fraction)))
     closed = np.isfinite(c.concurrency)
-    cap = np.fmin(np.fmin(c.max_num_seqs, fit), C / (gamma + 1.0))  # every slot's tokens within the budget
+    # every slot's tokens within the budget: a budget for each of the pp micro-batches in flight
+    cap = np.fmin(np.fmin(c.max_num_seqs, fit), c.pp * C / (gamma + 1.0))
     # a closed loop's requests spread over the engines that hold them (the decode instances of a split): the
     # busiest holds the share rounded up (5 over 3 replicas: 2), which every engine may
     holders = np.where(c.disaggregated, np.maximum(c.replicas - np.maximum(c.prefill_replicas, 1.0), 1.0), c.replicas)
@@ -277,7 +286,8 @@ def evaluate(
     b_max = np.maximum(np.floor(cap), 1.0)
     # and no more than the prompts' chunks keep fed (a small budget beside many decoding sequences); a
     # disaggregated decode instance is fed by the prefill instances instead
-    fed = np.maximum(np.floor(continuous.fed_slots(b_max, P, G, C, gamma + 1.0)), 1.0)
+    stages = continuous.stages_of(c.pp)
+    fed = np.maximum(np.floor(continuous.fed_slots(b_max, P, G, C, gamma + 1.0, stages)), 1.0)
     b_max = np.where(c.disaggregated, b_max, fed)
 
     # every slot busy
@@ -301,14 +311,16 @@ def evaluate(
             decode_e = np.where(gamma > 0, speculative.step_s(verify_e, at_e.tpot_s, c), decode_e)
         expert = (b_e, decode_e, arch.moe.num_experts, arch.moe.experts_per_token, c.pp)
     # and where T_m bends, at b = G (one prompt a mixed step below, b / G beyond): its own pass
-    b_mid = continuous.mid_knot(G, b_max)
+    b_mid = continuous.mid_knot(G, b_max, c.pp)
     cm = replace(as_static, batch=b_mid)
     mid_layout = parallel.layout(arch, b_mid, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
     mixed_mid, _ = _step(arch, cm, mid_layout, parts, b_mid, P, G, cached, gamma + 1.0)
     if np.any(gamma > 0):  # the draft's steps for the decoding sequences, as at b_max (its decode step, interpolated)
         t = continuous.along(b_mid, b_max)
         mixed_mid = np.where(gamma > 0, mixed_mid + draft * (one.tpot_s + t * (full.tpot_s - one.tpot_s)), mixed_mid)
-    steps = StepTimes(b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid)
+    steps = StepTimes(
+        b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid, stages=stages
+    )
     steps = steps if expert is None else steps.with_experts(*expert)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)

@@ -21,6 +21,12 @@ prefill in a mixed step), so r (G - 1) = b - φ π, which gives ``φ = b P / ((G
 - TPOT (token-weighted mean) = (φ (b - π) T_m + (1 - φ) b T_d) / (b - φ π); TTFT of the chunks = s T_m;
 - requests/s X = r / (φ T_m + (1 - φ) T_d); Little's law X (TTFT + (G - 1) TPOT) = b holds exactly.
 
+With pp pipeline stages the engine keeps pp micro-batches in flight, each scheduled on its own with its own
+token budget (vLLM's virtual engines, its batch queue): b sequences are min(b, pp) virtual engines of
+v = max(b / pp, 1) each (``per_engine``). The formulas above are one virtual engine's at v, a step being a
+cycle of every micro-batch's pass (T_m with a chunk in each), and the engine completes min(b, pp) times its
+requests at its latencies.
+
 Under Poisson arrivals at rate λ the engine runs at the b where X(b) = λ; requests queue for it as in an
 M/G/1 queue at ρ = λ / X(b_max) (Pollaczek-Khinchine mean wait; M/D/1 when every request brings the same
 work, ``Work`` when lengths vary), and a new request waits for the step in progress. A fixed concurrency
@@ -63,11 +69,34 @@ def normal_quantile(q: Any) -> Any:
     return np.select([q == p for p in QUANTILES], [_Z[p] for p in QUANTILES], np.nan)
 
 
-def room(G: Any, b: Any, C: Any, tokens: Any = 1.0) -> Any:
-    """C - t (b - π), at least one token: what a mixed step leaves for prompts beside the b - π decoding
-    sequences' t tokens each (t = γ + 1 under speculative decoding, whose verification counts against the
-    budget as vLLM's scheduler counts it), with π = max(1, b / G) prompts a step (``chunks``)."""
-    return _room(np.maximum(1.0, b / G), b, C, tokens)
+def per_engine(b: Any, stages: Any = 1.0) -> Any:
+    """v = max(b / pp, 1): the sequences each of an engine's virtual engines holds when b sequences are spread
+    over its pp pipeline stages (``stages``), one virtual engine per micro-batch in flight (module doc):
+    min(b, pp) of them busy, b / pp sequences each beyond pp, one each up to it. With one stage (a scalar
+    1), b itself: below one sequence a mixed step's room and chunks are those of one."""
+    if _one_stage(stages):
+        return b
+    return np.maximum(b / stages, 1.0)
+
+
+def _one_stage(stages: Any) -> bool:
+    """Whether ``stages`` is the scalar 1 (``stages_of``): no virtual engines to spread sequences over."""
+    return np.ndim(stages) == 0 and stages == 1.0
+
+
+def stages_of(pp: Any) -> Any:
+    """pp as the virtual engines' functions take it: the scalar 1 where every candidate has one stage (their
+    arithmetic then skips the spread), else pp."""
+    return 1.0 if np.all(np.asarray(pp) == 1.0) else pp
+
+
+def room(G: Any, b: Any, C: Any, tokens: Any = 1.0, stages: Any = 1.0) -> Any:
+    """C - t (v - π), at least one token: what a mixed step leaves for a virtual engine's prompts beside its
+    v - π decoding sequences' t tokens each (v = ``per_engine``; t = γ + 1 under speculative decoding, whose
+    verification counts against the budget as vLLM's scheduler counts it), with π = max(1, v / G) prompts a
+    step (``chunks``)."""
+    v = per_engine(b, stages)
+    return _room(np.maximum(1.0, v / G), v, C, tokens)
 
 
 def _room(prompts: Any, b: Any, C: Any, tokens: Any) -> Any:
@@ -75,15 +104,17 @@ def _room(prompts: Any, b: Any, C: Any, tokens: Any) -> Any:
     return np.maximum(C - np.maximum(b - prompts, 0.0) * tokens, 1.0)
 
 
-def chunks(P: Any, G: Any, b: Any, C: Any, tokens: Any = 1.0) -> tuple[Any, Any]:
-    """(s, k): the steps a prompt of P new tokens spans, and the prompt tokens a mixed step carries.
+def chunks(P: Any, G: Any, b: Any, C: Any, tokens: Any = 1.0, stages: Any = 1.0) -> tuple[Any, Any]:
+    """(s, k): the steps a prompt of P new tokens spans, and the prompt tokens a (virtual engine's) mixed step
+    carries.
 
-    The b sequences turn over every G steps, so a mixed step carries π = max(1, b / G) prompts, beside
-    b - π decode tokens; the room it leaves for prompts is C - (b - π) (at least one token). A prompt longer
-    than the room runs in s = ceil(P / room) chunks of k = P / s, one prompt per step; a shorter one in one
-    step with the other prompts that arrived since the last step: k = min(room, π P). Decoding sequences
-    bring ``tokens`` tokens each (``room``)."""
-    return _chunks(P, G, b, room(G, b, C, tokens))
+    The v sequences of a virtual engine (``per_engine``: b with one stage) turn over every G steps, so a mixed
+    step carries π = max(1, v / G) prompts, beside v - π decode tokens; the room it leaves for prompts is
+    C - (v - π) (at least one token). A prompt longer than the room runs in s = ceil(P / room) chunks of
+    k = P / s, one prompt per step; a shorter one in one step with the other prompts that arrived since the
+    last step: k = min(room, π P). Decoding sequences bring ``tokens`` tokens each (``room``)."""
+    v = per_engine(b, stages)
+    return _chunks(P, G, v, room(G, v, C, tokens))
 
 
 def _chunks(P: Any, G: Any, b: Any, space: Any, prompts: Any = None) -> tuple[Any, Any]:
@@ -144,25 +175,38 @@ class Steady:
     """k: prompt tokens a mixed step carries."""
     full_s: Any = None
     """A mixed step with the room full of prompt tokens (prompts that vary; None: not evaluated)."""
+    engines: Any = 1.0
+    """m = b / v: the virtual engines busy (``per_engine``; 1 with one pipeline stage). ``prompts_per_step``,
+    ``room`` and ``prompt_tokens_per_step`` are one virtual engine's, ``slots`` and ``requests_per_s`` all
+    of them."""
 
 
-def steady_state(b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any, tokens: Any = 1.0) -> Steady:
-    """The steady state at b sequences (module doc), each decoding sequence bringing ``tokens`` tokens a step.
-    Below one sequence (a lightly loaded engine, b < 1) a request runs alone: TTFT s T_m, TPOT T_d, and X =
-    b / (s T_m + (G - 1) T_d) (Little's law)."""
+def steady_state(
+    b: Any, P: Any, G: Any, C: Any, mixed_s: Any, decode_s: Any, tokens: Any = 1.0, stages: Any = 1.0
+) -> Steady:
+    """The steady state at b sequences (module doc), each decoding sequence bringing ``tokens`` tokens a step,
+    spread over the virtual engines of ``stages`` pipeline stages: each holds v = ``per_engine`` sequences
+    and runs one step (mixed or decode) a cycle of T_m or T_d, the pass of every micro-batch, so the m = b / v
+    of them complete m times one's requests. Below one sequence (a lightly loaded engine, b < 1) a request
+    runs alone: TTFT s T_m, TPOT T_d, and X = b / (s T_m + (G - 1) T_d) (Little's law)."""
     b = np.maximum(b, 1.0)
-    prompts = np.maximum(1.0, b / G)
-    space = _room(prompts, b, C, tokens)
-    s, k = _chunks(P, G, b, space, prompts)
-    phi, b, pi = _prefill_share(b, P, G, k)
+    one = _one_stage(stages)
+    v = b if one else per_engine(b, stages)
+    engines = 1.0 if one else b / v
+    prompts = np.maximum(1.0, v / G)
+    space = _room(prompts, v, C, tokens)
+    s, k = _chunks(P, G, v, space, prompts)
+    phi, v, pi = _prefill_share(v, P, G, k)
     step = phi * mixed_s + (1.0 - phi) * decode_s
-    decoding = b - phi * pi  # decode tokens per step
+    decoding = v - phi * pi  # decode tokens per step
     with np.errstate(divide="ignore", invalid="ignore"):
-        interfered = np.where(decoding > 0, phi * (b - pi) / decoding, 0.0)
+        interfered = np.where(decoding > 0, phi * (v - pi) / decoding, 0.0)
     tpot = decode_s + (mixed_s - decode_s) * interfered
     ttft = s * mixed_s
     x = phi * k / P / step
-    return Steady(b, s, phi, mixed_s, decode_s, step, x, ttft, tpot, interfered, pi, space, k)
+    if not one:
+        x, v = engines * x, engines * v
+    return Steady(v, s, phi, mixed_s, decode_s, step, x, ttft, tpot, interfered, pi, space, k, None, engines)
 
 
 def lone(b: Any, one: Steady, G: Any) -> Steady:
@@ -201,7 +245,10 @@ class Work:
     def _parts(state: Steady) -> tuple[Any, Any, Any]:
         """(α, β, what holding a slot while prefilling adds per prompt token: β / k for a chunked prompt)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = np.maximum(state.mixed_s - state.decode_s, 0.0) / state.prompt_tokens_per_step
+            # a prompt token adds α to its virtual engine's step, which the m engines' steps share
+            per = state.prompt_tokens_per_step
+            per = per if _one_stage(state.engines) else per * state.engines
+            alpha = np.maximum(state.mixed_s - state.decode_s, 0.0) / per
             beta = state.decode_s / state.slots
             held = np.where(state.chunks > 1.0, beta / state.prompt_tokens_per_step, 0.0)
         return alpha, beta, held
@@ -209,7 +256,8 @@ class Work:
     @staticmethod
     def mean_s(state: Steady, P: Any, G: Any) -> Any:
         """E[w], a mean request's share of the engine at ``state``: α P + β (G - 1) + β π P / k, which is 1 / X
-        (module doc: X = φ k / P / (φ T_m + (1 - φ) T_d) with φ = b P / ((G - 1) k + π P))."""
+        (module doc: X = m φ k / P / (φ T_m + (1 - φ) T_d) with φ = v P / ((G - 1) k + π P), m v = b; α a
+        prompt token's share of the m virtual engines' steps)."""
         alpha, beta, _ = Work._parts(state)
         with np.errstate(divide="ignore", invalid="ignore"):
             return alpha * P + beta * (G - 1.0) + beta * state.prompts_per_step * P / state.prompt_tokens_per_step
@@ -283,6 +331,9 @@ class StepTimes:
     e^(-r (b - 1)) less its own chord, w(b) - t w(b_max) with t = (b - 1) / (b_max - 1), scaled so T_d(b_e)
     is the evaluated step: exact at 1, b_e and b_max, the parts that grow linearly with b (KV reads,
     compute) left on the line."""
+    stages: Any = 1.0
+    """pp: pipeline stages, one virtual engine per micro-batch in flight, which share the slots
+    (``steady_state``)."""
 
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
         """These steps with a MoE model's decode step evaluated at b_e (``decode_e``; E experts, k a token, pp
@@ -363,7 +414,7 @@ class StepTimes:
         # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
         # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
         mixed = mixed if self.b_expert is None else np.maximum(mixed, decode)
-        state = steady_state(one, P, G, C, mixed, decode, self.tokens)
+        state = steady_state(one, P, G, C, mixed, decode, self.tokens, self.stages)
         changes = {}
         if self.full_1 is not None:
             changes["full_s"] = self.full_1 + t * self._rises.full
@@ -560,7 +611,8 @@ def closed_loop(
     one = steps.at(np.ones_like(held), P, G, C) if one is None else one
     with np.errstate(divide="ignore", invalid="ignore"):
         cv2 = 0.0 if work is None else np.where(P > 0, work.prompt_variance / P**2, 0.0)
-        prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / one.prompt_tokens_per_step
+        # the pp virtual engines prefill a prompt each at once: one server pp times as fast
+        prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / (one.prompt_tokens_per_step * steps.stages)
     load = closed_load(steps.at(held, P, G, C), concurrency, G, capacity, prompt, spread, inverse, cv2)
     waiting = load.wait_s > 0
     if not np.any(waiting):
@@ -624,33 +676,36 @@ def expert_knot(E: int, k: int, pp: Any, b_max: Any, tokens: Any = 1.0) -> Any:
     return np.clip(np.minimum(EXPERT_SPAN * E * pp / (k * tokens), b_max / 2.0), 1.0, b_max)
 
 
-def mid_knot(G: Any, b_max: Any) -> Any:
-    """b_mid = min(G, b_max), at least one: where a mixed step goes from one prompt to b / G (``StepTimes``).
+def mid_knot(G: Any, b_max: Any, stages: Any = 1.0) -> Any:
+    """b_mid = min(pp G, b_max), at least one: where a mixed step goes from one prompt to v / G (``StepTimes``;
+    v = b / pp a virtual engine's sequences, pp ``stages``).
     Llama-3.1-8B on an H100, 2,000-token prompts and 8-token answers: T_m read 62.7 ms at b = 8 on the line
     from one sequence to b_max's step (32 sequences, its room full of prompts) for a 37.9 ms pass."""
-    return np.clip(G, 1.0, b_max)
+    return np.clip(G * stages, 1.0, b_max)
 
 
-def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
+def fed_slots(b_max: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0, stages: Any = 1.0) -> Any:
     """The most sequences (b_max at most) whose prompts' chunks keep the engine fed: beyond it the steady
     state holds b' < b (``prefill_share``: every step mixed, the room shrinking as decode tokens fill the
     budget), so an engine admits no more; by ``_largest`` (b' = b holds up to it: the room only shrinks with
-    b). It depends on the chunks alone, not on step times."""
+    b). Each of ``stages`` virtual engines feeds its own share (``per_engine``). It depends on the chunks
+    alone, not on step times."""
 
-    def fed(b: Any, p: Any, g: Any, c: Any, t: Any) -> Any:
-        _, k = chunks(p, g, b, c, t)
-        return prefill_share(b, p, g, k)[1] >= b * (1.0 - 1e-12)
+    def fed(b: Any, p: Any, g: Any, c: Any, t: Any, m: Any) -> Any:
+        v = per_engine(b, m)
+        _, k = chunks(p, g, v, c, t)
+        return prefill_share(v, p, g, k)[1] >= v * (1.0 - 1e-12)
 
-    starved = ~fed(b_max, P, G, C, tokens)
+    starved = ~fed(b_max, P, G, C, tokens, stages)
     if not np.any(starved):
         return b_max
     rows = np.flatnonzero(starved) if np.ndim(starved) else slice(None)
-    top, p, g, c, t = (_take(x, rows) for x in (b_max, P, G, C, tokens))
-    lo = _largest(lambda b: fed(b, p, g, c, t), 1.0, top)
+    top, p, g, c, t, m = (_take(x, rows) for x in (b_max, P, G, C, tokens, stages))
+    lo = _largest(lambda b: fed(b, p, g, c, t, m), 1.0, top)
     # the bisection stops a hair below a boundary that falls on a whole number of sequences (b' = b exactly
     # at 128, say), which the caller's floor would turn into one sequence fewer than a smaller b_max admits
     whole = np.floor(lo) + 1.0
-    lo = np.where((whole <= top) & fed(whole, p, g, c, t), whole, lo)
+    lo = np.where((whole <= top) & fed(whole, p, g, c, t, m), whole, lo)
     return lo if not np.ndim(starved) else _put(b_max, rows, lo)
 
 
@@ -684,12 +739,15 @@ def slots_for_rate(
 
 
 def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
-    """The b <= G at which X peaks inside a segment of equal chunk counts, where the prompt's part of a mixed
-    step, Δ = T_m - T_d, grows with b (NaN where it does not, or the peak is not below G). There, with s
-    chunks and one prompt a step, φ = b / D, D = (G - 1) / s + 1, and T_d = t0 + m b, Δ = Δ0 + δ b (the
-    interpolated steps), so 1 / X = s (Δ0 + D m + δ b + D t0 / b), least at b* = sqrt(D t0 / δ): X rises to
-    it and falls beyond, within one segment. (With Δ constant or shrinking, as a prompt's own work usually
-    is, X only grows there.) s is read at b* computed with one chunk, then once more at that b*."""
+    """The b <= pp G at which X peaks inside a segment of equal chunk counts, where the prompt's part of a
+    mixed step, Δ = T_m - T_d, grows with b (NaN where it does not, or the peak is not below pp G; pp the
+    stages, ``StepTimes.stages``). There, with s chunks and one prompt a step, each of the pp virtual engines
+    holds v = b / pp sequences and φ = v / D, D = (G - 1) / s + 1; with T_d = t0 + m b, Δ = Δ0 + δ b (the
+    interpolated steps), 1 / X = (s / pp) (Δ0 + pp D m + δ b + pp D t0 / b), least at b* = sqrt(pp D t0 / δ):
+    X rises to it and falls beyond, within one segment. Up to b = pp each virtual engine holds one sequence
+    and X = b / (s (D T_d + Δ)) only rises, so the peak is at pp where b* falls below it. (With Δ constant or
+    shrinking, as a prompt's own work usually is, X only grows there.) s is read at b* computed with one
+    chunk, then once more at that b*."""
     with np.errstate(divide="ignore", invalid="ignore"):
         span = np.where(steps.b_max > 1.0, steps.b_max - 1.0, np.nan)
         slope = (steps.decode_max - steps.decode_1) / span
@@ -702,10 +760,11 @@ def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
         mid = steps.b_max if steps.b_mid is None else steps.b_mid
         first = np.where(mid > 1.0, mid - 1.0, np.nan)
         delta = ((steps.mixed_at(mid) - steps.decode_at(mid)) - (steps.mixed_1 - steps.decode_1)) / first
-        b = np.sqrt(G * t0 / delta)  # one chunk: D = G
-        s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens)[0]
-        b = np.sqrt(((G - 1.0) / s + 1.0) * t0 / delta)
-        inside = (delta > 0) & (t0 > 0) & (b > 1.0) & (b < np.minimum(G, steps.b_max))
+        pp = steps.stages
+        b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)  # one chunk: D = G
+        s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)[0]
+        b = np.maximum(np.sqrt(pp * ((G - 1.0) / s + 1.0) * t0 / delta), pp)
+        inside = (delta > 0) & (t0 > 0) & (b > 1.0) & (b < np.minimum(pp * G, steps.b_max))
     return np.where(inside, b, np.nan)
 
 
@@ -728,23 +787,24 @@ BOUNDARY_SIDE = 1e-6
 """How far below a chunk boundary, relative to it, the engine is read at its fewer chunks (``peak_rate``)."""
 
 
-def chunk_boundary(n: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0) -> Any:
+def chunk_boundary(n: Any, P: Any, G: Any, C: Any, tokens: Any = 1.0, stages: Any = 1.0) -> Any:
     """The b at which a mixed step's room is P / n tokens (``room`` inverted): a prompt of P new tokens runs in
-    n chunks below it and n + 1 beyond. The room is C - t (b - π) with π = max(1, b / G), so b - π = D =
-    (C - P / n) / t: b = D + 1 up to b = G, D G / (G - 1) beyond. NaN where no b >= 1 has that room (D < 0,
-    or G <= 1: an engine whose requests leave after their prompt keeps the room at C)."""
+    n chunks below it and n + 1 beyond. The room is C - t (v - π) with π = max(1, v / G), so v - π = D =
+    (C - P / n) / t: v = D + 1 up to v = G, D G / (G - 1) beyond, and b = pp v (v = ``per_engine``, one
+    virtual engine's sequences; pp ``stages``). NaN where no b >= 1 has that room (D < 0, or G <= 1: an
+    engine whose requests leave after their prompt keeps the room at C)."""
     n, G = np.asarray(n, dtype=np.float64), np.asarray(G, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = (C - P / n) / tokens
-        b = np.where(d <= G - 1.0, d + 1.0, d * G / (G - 1.0))
-    return np.where((d >= 0.0) & (G > 1.0), b, np.nan)
+        v = np.where(d <= G - 1.0, d + 1.0, d * G / (G - 1.0))
+    return np.where((d >= 0.0) & (G > 1.0), v * stages, np.nan)
 
 
 def peak_rate(steps: StepTimes, n: Any, P: Any, G: Any, C: Any) -> tuple[Any, Steady]:
     """(X, state) just below the boundary where prompts go from n chunks to n + 1 (``chunk_boundary``): the
     most the engine completes with n chunks a prompt, X falling past it as each prompt takes one more step
     (NaN where there is no such boundary)."""
-    b = chunk_boundary(n, P, G, C, steps.tokens) * (1.0 - BOUNDARY_SIDE)
+    b = chunk_boundary(n, P, G, C, steps.tokens, steps.stages) * (1.0 - BOUNDARY_SIDE)
     state = steps.at(b, P, G, C)
     return state.requests_per_s, state
 
@@ -760,9 +820,9 @@ def first_crossing(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) 
     the segments' ends to grow from one segment to the next, so: if the peak just below b's segment does not
     reach the rate, b is the first crossing; otherwise a bisection over the chunk counts finds the first
     segment whose peak does, and a bisection within it the crossing."""
-    t = steps.tokens
+    t, pp = steps.tokens, steps.stages
     first = chunks(P, G, np.ones_like(b), C, t)[0]  # chunks a prompt takes beside one sequence
-    last = chunks(P, G, b, C, t)[0] - 1.0  # the boundary just below b is from ``last`` chunks to one more
+    last = chunks(P, G, b, C, t, pp)[0] - 1.0  # the boundary just below b is from ``last`` chunks to one more
     with np.errstate(invalid="ignore"):
         earlier = (last >= first) & (peak_rate(steps, last, P, G, C)[0] >= rate)
     if not np.any(earlier):
@@ -773,8 +833,8 @@ def first_crossing(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) 
         mid = np.where(wide, np.floor((lo + hi) / 2.0), hi)
         reaches = peak_rate(part, mid, p, g, c)[0] >= r
         lo, hi = np.where(wide & ~reaches, mid, lo), np.where(wide & reaches, mid, hi)
-    start = np.where(hi - 1.0 >= _take(first, rows), chunk_boundary(hi - 1.0, p, g, c, part.tokens), 1.0)
-    end = chunk_boundary(hi, p, g, c, part.tokens) * (1.0 - BOUNDARY_SIDE)
+    start = np.where(hi - 1.0 >= _take(first, rows), chunk_boundary(hi - 1.0, p, g, c, part.tokens, part.stages), 1.0)
+    end = chunk_boundary(hi, p, g, c, part.tokens, part.stages) * (1.0 - BOUNDARY_SIDE)
     return _put(b, rows, _largest(lambda x: part.at(x, p, g, c).requests_per_s <= r, start, end))
 
 
@@ -883,7 +943,7 @@ def max_rate(
     rate = np.where(b > 0, part.at(np.maximum(b, 1e-12), p, g, c).requests_per_s, 0.0)
     # past a chunk boundary X falls (``first_crossing``): the peak just below b's segment may be a higher rate
     # the SLOs still allow, its operating point lying below b
-    last = chunks(p, g, np.maximum(b, 1.0), c, part.tokens)[0] - 1.0
+    last = chunks(p, g, np.maximum(b, 1.0), c, part.tokens, part.stages)[0] - 1.0
     with np.errstate(invalid="ignore"):
         peak, state = peak_rate(part, np.maximum(last, 1.0), p, g, c)
         better = (last >= 1.0) & (peak > rate) & meets(state)
