@@ -179,10 +179,12 @@ def conformal_ratios(log_ratios: np.ndarray) -> list[float]:
 
 def interval_table(rows: Sequence[Measurement], residuals: np.ndarray) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Per quantity: ``conformal_ratios`` of the rows' residuals (log(predicted / measured)), and the count;
-    quantities with fewer than ``MIN_INTERVAL_ROWS`` finite residuals are left out."""
+    quantities with fewer than ``MIN_INTERVAL_ROWS`` finite residuals are left out. Only rows of a mean count:
+    an interval brackets a predicted mean, and a percentile's residual (a row's ``statistic``) is another
+    quantity's error."""
     by: dict[str, list[float]] = {q: [] for q in QUANTITIES}
     for m, r in zip(rows, residuals, strict=True):
-        if np.isfinite(r):
+        if np.isfinite(r) and m.record.figure == "mean":
             quantity, sign = QUANTITY_OF[m.record.metric]
             by[quantity].append(sign * float(r))
     ratios = {q: conformal_ratios(np.asarray(v)) for q, v in by.items() if len(v) >= MIN_INTERVAL_ROWS}
@@ -217,10 +219,13 @@ def identified(rows: Sequence[Measurement], formats: np.ndarray) -> tuple[str, .
 
     Bandwidth efficiency and kernel overhead need decode-latency rows (``tpot_s``): a max-throughput row
     mixes them with the batch the engine reached, which the fit would bend them to explain. Compute
-    efficiency needs prefill or max-throughput rows; a low-precision format's, such rows computing in it."""
+    efficiency needs prefill or max-throughput rows; a low-precision format's, such rows computing in it.
+    A percentile (a row's ``statistic``) is fitted as its own target but identifies nothing: a p99 TPOT is
+    mostly the prompts its steps carried, not a decode kernel's bandwidth."""
+    mean = np.asarray([m.record.figure == "mean" for m in rows], dtype=bool)
     metric = np.asarray([m.record.metric for m in rows])
-    decode = np.count_nonzero(metric == "tpot_s")
-    compute = metric != "tpot_s"
+    decode = np.count_nonzero((metric == "tpot_s") & mean)
+    compute = (metric != "tpot_s") & mean
     names = ["bandwidth_efficiency", "kernel_overhead_us"] if decode >= MIN_ROWS else []
     names += ["compute_efficiency"] if np.count_nonzero(compute) >= MIN_ROWS else []
     names += [FORMAT_PREFIX + f for f in LOW_PRECISION if np.count_nonzero(compute & (formats == f)) >= MIN_ROWS]

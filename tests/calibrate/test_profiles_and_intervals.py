@@ -30,6 +30,7 @@ from dse.space import load_space
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "calibration" / "measurements.csv"
+HOLDOUT = ROOT / "calibration" / "holdout.csv"
 
 
 def test_every_accelerator_gets_one_profile_and_fitted_ones_were_measured() -> None:
@@ -133,6 +134,19 @@ def test_residual_signs_turn_into_the_quantitys_ratio() -> None:
     rows = [r for r in read_measurements(SHIPPED) if r.record.metric == "prefill_tokens_per_s"][:5]
     ratios, counts = interval_table(rows, np.full(5, math.log(2.0)))
     assert counts == {"ttft_s": 5} and ratios["ttft_s"] == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_a_percentile_row_is_neither_an_interval_nor_an_identifying_row() -> None:
+    """A p99 TTFT or TPOT measured at a rate is fitted as its own target, but an interval brackets a mean (a
+    percentile's residual is another quantity's error) and a percentile pins down no decode kernel's figures."""
+    held = [r for r in read_measurements(HOLDOUT) if r.record.metric in ("ttft_s", "tpot_s")]
+    tails = [r for r in held if r.record.figure != "mean"]
+    means = [r for r in held if r.record.figure == "mean" and r.record.metric == "ttft_s"][:5]
+    assert len(tails) >= 5 and len(means) == 5
+    _, counts = interval_table(tails + means, np.zeros(len(tails) + 5))
+    assert counts == {"ttft_s": 5}
+    decode = [r for r in tails if r.record.metric == "tpot_s"]
+    assert len(decode) >= 5 and identified(decode, np.full(len(decode), "fp8")) == ()
 
 
 def test_only_the_parameters_the_rows_identify_are_fitted() -> None:
