@@ -124,8 +124,11 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
     given = np.asarray([m.record.batch or 1 for m in rows], dtype=np.int64)
     free = np.asarray([m.record.batch is None and m.record.scenario == "max-throughput" for m in rows])
     sized, batch = np.zeros(len(rows), dtype=bool), given
-    if free.any():
-        fits = np.nan_to_num(_score(rows, given, profile, resident=True)["max_batch"], nan=0.0)
+    if free.any():  # the sizing pass over the rows that need it alone
+        at = np.flatnonzero(free)
+        fits = np.zeros(len(rows))
+        sizing = _score([rows[int(i)] for i in at], given[at], profile, resident=True)["max_batch"]
+        fits[at] = np.nan_to_num(sizing, nan=0.0)
         sized = free & (fits >= 1)
         batch = np.where(sized, np.floor(fits), given).astype(np.int64)
     s = _score(rows, batch, profile)
