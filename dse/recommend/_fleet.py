@@ -44,8 +44,8 @@ BATCHES = np.unique(np.concatenate([np.arange(1, 33), np.round(32 * 2 ** (np.ara
 SEQUENCES = tuple(sorted({2**i for i in range(11)} | {3 * 2**i for i in range(9)}))
 """``max_num_seqs`` tried under continuous batching: 1, 2, 3, 4, 6, 8, 12 ... 768, 1,024, two steps an octave
 (vLLM's default is 256; its V1 engine raises it to 1,024 on large GPUs). A larger cap is not always better:
-more sequences share each step, so TPOT and the queue grow (B200, Llama-3.1-70B, TTFT <= 1 s and TPOT <= 50 ms
-at p90: 15.9 requests/s at 320, 13.3 at 1,024), hence the grid."""
+more sequences share each step, so TPOT and the queue grow (MI355X, Llama-3.1-70B, 1,000 + 300 tokens, TTFT <= 1 s
+and TPOT <= 50 ms at p90: 8.6 requests/s at 384, 8.3 at 1,024; docs/recommend.md), hence the grid."""
 PIPELINE = (1, 2, 4, 8)
 """Pipeline degrees tried on systems (tensor degrees: the powers of two up to a node)."""
 
