@@ -474,6 +474,7 @@ lengths = st.integers(16, 8000)
 @given(lengths, st.integers(2, 2000), st.integers(1, 512), st.floats(0.05, 0.95), st.sampled_from([1, 1, 2, 4]))
 @example(16, 2, 8, 0.5, 1)  # short prompts that batch more with load: the queue is the replica's, not a prompt's
 @example(2000, 300, 256, 0.5, 4)  # pipeline stages: virtual engines
+@example(4462, 51, 161, 0.25676, 4)  # b <= pp: longer decode cycles, a step in progress found less often
 def test_more_load_never_lowers_ttft_percentiles(P: int, G: int, N: int, share: float, pp: int) -> None:
     stages = {"pp": pp, "hardware": "dgx-h100"} if pp > 1 else {}
     base = _row(prompt_len=P, gen_len=G, scheduler="continuous", max_num_seqs=N, **stages)

@@ -128,14 +128,15 @@ def _prefill_pool_reason(arch: Architecture, p1: Candidates, lone: Evaluation, a
     ``feasibility.PREFILL_POOL_REASONS``): the static reasons of its lone request (``lone``: formats, parallel
     split, system size, context), and for memory what a prefill instance holds: its weights and reserve, the
     ``activations`` of a step with its budget full (chunked: not the whole prompt's), and the KV cache of the
-    prompts of a step (C / P of them, at least one; no output yet) until they leave for the decode pool."""
+    prompts of a step (C / P of them, at least one; no output yet) in each of its pp micro-batches in flight
+    (a stage holds its layers' share of every one) until they leave for the decode pool."""
     mem = lone.memory
     kv = kvcache.kv_cache_bytes(
         arch, lone.layout, p1.tp, p1.prompt_len, 0.0, units.bits_to_bytes(p1.kv_bits), p1.kv_block_tokens,
         p1.kv_budget_tokens,
     )  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
-        prompts = np.maximum(C / P, 1.0)
+        prompts = np.maximum(C / P, 1.0) * p1.pp
     free = mem.capacity_bytes - mem.weights_bytes - mem.reserve_bytes - activations
     memory = np.where(
         mem.weights_bytes + mem.reserve_bytes > mem.capacity_bytes,

@@ -179,6 +179,8 @@ class Steady:
     """m = b / v: the virtual engines busy (``per_engine``; 1 with one pipeline stage). ``prompts_per_step``,
     ``room`` and ``prompt_tokens_per_step`` are one virtual engine's, ``slots`` and ``requests_per_s`` all
     of them."""
+    stages: Any = 1.0
+    """pp: the virtual engines there are, busy or not (``step_in_progress_s``)."""
 
 
 def steady_state(
@@ -206,7 +208,7 @@ def steady_state(
     x = phi * k / P / step
     if not one:
         x, v = engines * x, engines * v
-    return Steady(v, s, phi, mixed_s, decode_s, step, x, ttft, tpot, interfered, pi, space, k, None, engines)
+    return Steady(v, s, phi, mixed_s, decode_s, step, x, ttft, tpot, interfered, pi, space, k, None, engines, stages)
 
 
 def lone(b: Any, one: Steady, G: Any) -> Steady:
@@ -510,12 +512,19 @@ def step_in_progress_s(q: Any, state: Steady) -> Any:
     no step to finish, so at light load TTFT is a lone prompt's), and the step an arrival falls in is picked
     in proportion to its length, mixed (T_m) a share φ of the steps and decode (T_d) the rest: what is left
     of it has mean E[T²] / (2 E[T]) (renewal theory's residual life; Kleinrock 1975, §5.2), read as uniform
-    on [0, T_e], T_e = E[T²] / E[T]. Mean u T_e / 2; q-quantile T_e max(0, q - (1 - u)) / u."""
-    busy = np.clip(state.slots, 0.0, 1.0)
+    on [0, T_e], T_e = E[T²] / E[T]. Mean u T_e / 2; q-quantile T_e max(0, q - (1 - u)) / u.
+
+    With pp virtual engines (``Steady.stages``) a new request goes into the next batch the engine puts in
+    flight: at once while fewer than pp are (vLLM schedules a batch whenever its batch queue has room), else
+    when the oldest completes, a cycle's pp-th part: u = min(b / pp, 1) (the share of the time every engine
+    is busy, taken as the fluid one) and T_e / pp."""
+    one = _one_stage(state.stages)
+    busy = np.clip(state.slots if one else state.slots / state.stages, 0.0, 1.0)
     phi = state.prefill_share
     with np.errstate(divide="ignore", invalid="ignore"):
         second = phi * state.mixed_s**2 + (1.0 - phi) * state.decode_s**2
         length = np.where(state.step_s > 0.0, second / state.step_s, 0.0)  # T_e
+        length = length if one else length / state.stages
         if q is None:
             return busy * length / 2.0
         share = np.where(busy > 0.0, np.maximum(q - (1.0 - busy), 0.0) / busy, 0.0)
@@ -611,8 +620,10 @@ def closed_loop(
     one = steps.at(np.ones_like(held), P, G, C) if one is None else one
     with np.errstate(divide="ignore", invalid="ignore"):
         cv2 = 0.0 if work is None else np.where(P > 0, work.prompt_variance / P**2, 0.0)
-        # the pp virtual engines prefill a prompt each at once: one server pp times as fast
-        prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / (one.prompt_tokens_per_step * steps.stages)
+        # the virtual engines, min(pp, b_max) of them, prefill a prompt each at once: one server that many times
+        # as fast
+        engines = steps.stages if _one_stage(steps.stages) else np.minimum(steps.stages, steps.b_max)
+        prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / (one.prompt_tokens_per_step * engines)
     load = closed_load(steps.at(held, P, G, C), concurrency, G, capacity, prompt, spread, inverse, cv2)
     waiting = load.wait_s > 0
     if not np.any(waiting):
