@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -183,7 +182,7 @@ class Candidates:
             values[f.name] = np.broadcast_to(value, shape).copy()
         return cls(**values)
 
-    def take(self, index: NDArray[Any] | slice) -> Candidates:
+    def take(self, index: Array | slice) -> Candidates:
         """The candidates at ``index`` (integer or boolean array)."""
         return Candidates(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 

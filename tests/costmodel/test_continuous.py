@@ -107,39 +107,6 @@ def test_pipeline_stages_run_a_virtual_engine_per_micro_batch_by_hand() -> None:
     assert continuous.mid_knot(G, 1000.0, 2.0) == 402.0
 
 
-def test_a_pipeline_knot_is_exact_at_every_knot_and_linear_between() -> None:
-    """T_d and T_m bend at b = pp (``StepTimes.with_pipeline``): exact at 1, b_pipe, b_mid and b_max, straight
-    between; with a mixture of experts' knot, exact at b_e too, the bulge only adding."""
-    base = continuous.StepTimes(64.0, 0.030, 0.010, 0.090, 0.030, b_mid=16.0, mixed_mid=0.050, stages=8.0)
-    steps = base.with_pipeline(8.0, 0.016, 0.045)
-    assert float(steps.decode_at(8.0)) == pytest.approx(0.016) and float(steps.mixed_at(8.0)) == pytest.approx(0.045)
-    for b, decode, mixed in ((1.0, 0.010, 0.030), (16.0, None, 0.050), (64.0, 0.030, 0.090)):
-        assert float(steps.mixed_at(b)) == pytest.approx(mixed)
-        if decode is not None:
-            assert float(steps.decode_at(b)) == pytest.approx(decode)
-    assert float(steps.decode_at(4.5)) == pytest.approx(0.013)  # halfway from 1 to 8
-    assert float(steps.decode_at(36.0)) == pytest.approx(0.023)  # halfway from 8 to 64
-    assert float(steps.mixed_at(12.0)) == pytest.approx(0.0475)  # halfway from 8 to 16
-    moe = base.with_experts(24.0, 0.027, 256, 8, 8.0).with_pipeline(8.0, 0.016, 0.045)
-    assert float(moe.decode_at(8.0)) == pytest.approx(0.016) and float(moe.decode_at(24.0)) == pytest.approx(0.027)
-    assert float(moe.decode_at(64.0)) == pytest.approx(0.030) and float(moe.expert_scale) >= 0.0
-    # one stage (b_pipe = 1): no bend
-    flat = base.with_pipeline(1.0, 0.010, 0.030)
-    assert float(flat.decode_at(30.0)) == float(base.decode_at(30.0))
-
-
-def test_a_sequence_alone_in_each_engine_decodes_at_the_static_step_of_pp_sequences() -> None:
-    """Llama-3.1-8B at pp 8 on a DGX H100 (500 / 50 tokens), eight requests in a closed loop: one a virtual
-    engine, TPOT the static decode step of a batch of eight at the mean context (the knot at b = pp), which
-    is longer than the step of four (a trip through every stage): the last stage's LM head, in every
-    micro-batch's pass, makes eight passes of it longer than one trip."""
-    base = _row(hardware="dgx-h100", pp=8, prompt_len=500, gen_len=50)
-    loop = _frame([base | {"scheduler": "continuous", "concurrency": 8}]).iloc[0]
-    four, eight = _frame([base | {"batch": n, "prompt_len": 525} for n in (4, 8)])["tpot_s"]
-    assert loop["requests_in_engine"] == pytest.approx(8.0, rel=1e-4)
-    assert loop["tpot_s"] == pytest.approx(eight, rel=2e-3) and eight > 1.3 * four
-
-
 def test_how_much_a_requests_work_varies_by_hand() -> None:
     # every slot busy: b = 20 sequences, T_d = 10 ms, T_m = 30 ms carrying k = 400 prompt tokens of a
     # 1,000-token prompt (chunked: 2.5 steps of a slot while prefilling), G - 1 = 100 decode steps. A prompt

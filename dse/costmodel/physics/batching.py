@@ -73,33 +73,6 @@ def _step(
     return time, memory.activation_bytes(p.R, arch.hidden_size, p.a, largest, p.B, arch.vocab_size)
 
 
-def _pipeline_knot(
-    arch: Architecture,
-    decode: Decode,
-    parts: PassParts,
-    widened: Any,
-    c: Candidates,
-    as_static: Candidates,
-    b: Any,
-    P: Any,
-    G: Any,
-    cached: Any,
-) -> tuple[Any, Any]:
-    """(T_d, T_m) at b = min(pp, b_max) sequences (``StepTimes.with_pipeline``): a static batch's decode step
-    there at the mean context (``widened``: lengths that vary), a verification and its draft under speculative
-    decoding, and the mixed step of a micro-batch a sequence."""
-    gamma, draft = c.spec_tokens, c.spec_tokens * c.draft_cost_ratio
-    cp = replace(as_static, batch=b)
-    at = decode(replace(cp, prompt_len=cp.prompt_len + c.context_spread) if widened else cp)
-    decode_s = at.tpot_s
-    if np.any(gamma > 0):
-        verify = speculative.verify_step_s(arch, replace(cp, spec_tokens=gamma), at.layout, parts, b)
-        decode_s = np.where(gamma > 0, speculative.step_s(verify, at.tpot_s, c), decode_s)
-    lay = parallel.layout(arch, b, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
-    mixed_s, _ = _step(arch, cp, lay, parts, b, P, G, cached, gamma + 1.0)
-    return decode_s, np.where(gamma > 0, mixed_s + draft * at.tpot_s, mixed_s)
-
-
 def _select(use: Any, a: Any, b: Any) -> Any:
     """``a`` where ``use``, else ``b``: arrays, and dataclasses and tuples of them, field by field."""
     if is_dataclass(a):
@@ -350,21 +323,6 @@ def evaluate(
         b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid, stages=stages
     )
     steps = steps if expert is None else steps.with_experts(*expert)
-    # and where a cycle goes from one micro-batch a sequence to pp, at b = pp (``StepTimes.b_pipe``)
-    pipe: tuple[Any, Any] | None = None
-    if not continuous.one_stage(stages):
-        b_p = np.clip(c.pp, 1.0, b_max)
-        knot = (arch, decode, parts, widened)
-        if np.ndim(b_p):  # the pipelines' rows alone; one stage's (b_p = 1) take the knot at one sequence
-            rows = np.flatnonzero(b_p > 1.0)
-            decode_p, mixed_p = np.array(decode1, dtype=np.float64), np.array(mixed1, dtype=np.float64)
-            if len(rows):
-                on = (c.take(rows), as_static.take(rows), b_p[rows], P[rows], G[rows], cached[rows])
-                decode_p[rows], mixed_p[rows] = _pipeline_knot(*knot, *on)
-        else:
-            decode_p, mixed_p = _pipeline_knot(*knot, c, as_static, b_p, P, G, cached)
-        pipe = (b_p, decode_p)
-        steps = steps.with_pipeline(b_p, decode_p, mixed_p)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)
@@ -400,8 +358,6 @@ def evaluate(
             pool_reason = np.where(c.disaggregated, why, pool_reason)
             devices, fleet, total = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
         decode_steps = StepTimes(b_max, decode1, decode1, decode_max, decode_max, gamma + 1.0)  # no prompts: T_m = T_d
-        decode_steps = decode_steps if expert is None else decode_steps.with_experts(*expert)
-        decode_steps = decode_steps if pipe is None else decode_steps.with_pipeline(pipe[0], pipe[1], pipe[1])
         pools = _pools(
             arch,
             c,
@@ -414,7 +370,7 @@ def evaluate(
             cached,
             s1,
             mixed_p,
-            decode_steps,
+            decode_steps if expert is None else decode_steps.with_experts(*expert),
             spread,
         )
         apart, apart_max = _disaggregated_load(pools, c, G, per_step, closed)

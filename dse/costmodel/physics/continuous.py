@@ -39,9 +39,7 @@ mixed step when its prompt is longer than the room; step times between b = 1 and
 interpolated linearly, the mixed step's with a knot at b = G where its prompts go from one a step to b / G
 (``StepTimes``; exact at the knots, above the convex roofline in between: conservative, except between knots
 where a prompt's chunk count changes, whose steps read up to about 10 % low before the change and high
-after), a mixture of experts' decode step with a bulge of the experts it touches, a pipeline's steps with a
-knot at b = pp where a cycle goes from one micro-batch a sequence to pp; a cycle carries a chunk in every
-micro-batch or in none; the waiting
+after), a mixture of experts' decode step with a bulge of the experts it touches; the waiting
 time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's heavy-traffic form otherwise);
 a request's number of mixed steps is binomial, read at its normal quantile.
 """
@@ -76,12 +74,12 @@ def per_engine(b: Any, stages: Any = 1.0) -> Any:
     over its pp pipeline stages (``stages``), one virtual engine per micro-batch in flight (module doc):
     min(b, pp) of them busy, b / pp sequences each beyond pp, one each up to it. With one stage (a scalar
     1), b itself: below one sequence a mixed step's room and chunks are those of one."""
-    if one_stage(stages):
+    if _one_stage(stages):
         return b
     return np.maximum(b / stages, 1.0)
 
 
-def one_stage(stages: Any) -> bool:
+def _one_stage(stages: Any) -> bool:
     """Whether ``stages`` is the scalar 1 (``stages_of``): no virtual engines to spread sequences over."""
     return np.ndim(stages) == 0 and stages == 1.0
 
@@ -194,7 +192,7 @@ def steady_state(
     of them complete m times one's requests. Below one sequence (a lightly loaded engine, b < 1) a request
     runs alone: TTFT s T_m, TPOT T_d, and X = b / (s T_m + (G - 1) T_d) (Little's law)."""
     b = np.maximum(b, 1.0)
-    one = one_stage(stages)
+    one = _one_stage(stages)
     v = b if one else per_engine(b, stages)
     engines = 1.0 if one else b / v
     prompts = np.maximum(1.0, v / G)
@@ -251,7 +249,7 @@ class Work:
         with np.errstate(divide="ignore", invalid="ignore"):
             # a prompt token adds α to its virtual engine's step, which the m engines' steps share
             per = state.prompt_tokens_per_step
-            per = per if one_stage(state.engines) else per * state.engines
+            per = per if _one_stage(state.engines) else per * state.engines
             alpha = np.maximum(state.mixed_s - state.decode_s, 0.0) / per
             beta = state.decode_s / state.slots
             held = np.where(state.chunks > 1.0, beta / state.prompt_tokens_per_step, 0.0)
@@ -338,15 +336,6 @@ class StepTimes:
     stages: Any = 1.0
     """pp: pipeline stages, one virtual engine per micro-batch in flight, which share the slots
     (``steady_state``)."""
-    b_pipe: Any = None
-    decode_bend: Any = None
-    mixed_bend: Any = None
-    """A knot of T_d and T_m at b_pipe = min(pp, b_max) (None: one stage; ``with_pipeline``). Up to pp
-    sequences a cycle runs one micro-batch a sequence, b of them, beyond it pp: T_d bends there (Llama-3.1-8B at
-    pp 8: 9.3 ms at 8 sequences, where the line from one sequence to b_max read 6.6; the last stage's LM head
-    is in every micro-batch's pass). e_d and e_m, what the evaluated steps add there to the lines through the
-    other knots, spread as a triangle from 0 at b = 1 to 1 at b_pipe and back to 0 at b_max (T_d) or b_mid
-    (T_m): exact at every knot."""
 
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
         """These steps with a MoE model's decode step evaluated at b_e (``decode_e``; E experts, k a token, pp
@@ -361,58 +350,6 @@ class StepTimes:
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(bulge > 0.0, np.maximum(decode_e - line, 0.0) / bulge, 0.0)
         return replace(shaped, expert_scale=scale)
-
-    def with_pipeline(self, b_p: Any, decode_p: Any, mixed_p: Any) -> StepTimes:
-        """These steps with the decode and mixed steps evaluated at b_p = min(pp, b_max) (``b_pipe``), after
-        ``with_experts``: a mixture of experts' bulge scale s and the bend e_d solve T_d(b_p) = decode_p and
-        T_d(b_e) = the expert knot's step together (L + s B + e hat at both, L the line, B the bulge's shape,
-        hat the bend's triangle), the bulge still only adding (s >= 0), and at b_e = b_p the experts' scale as
-        it was."""
-        zero = np.zeros(np.shape(b_p))
-        shaped = replace(self, b_pipe=b_p, decode_bend=zero, mixed_bend=zero)
-        line_m = shaped.mixed_at(b_p)
-        if self.b_expert is None:
-            e_d = decode_p - shaped.decode_at(b_p)
-        else:
-            flat = replace(shaped, expert_scale=0.0)
-            unit = replace(shaped, expert_scale=1.0)
-            line_p, line_e = flat.decode_at(b_p), flat.decode_at(self.b_expert)
-            shape_p, shape_e = unit.decode_at(b_p) - line_p, unit.decode_at(self.b_expert) - line_e
-            hat_e = shaped._hats(np.clip(self.b_expert, 1.0, self.b_max))[0]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                denominator = shape_e - hat_e * shape_p
-                solved = ((self.decode_expert - line_e) - hat_e * (decode_p - line_p)) / denominator
-                scale = np.where(np.abs(denominator) > 0.0, np.maximum(solved, 0.0), self.expert_scale)
-            scale = np.where(np.isfinite(scale), scale, self.expert_scale)
-            e_d = decode_p - line_p - scale * shape_p
-            shaped = replace(shaped, expert_scale=scale)
-        bent = b_p > 1.0
-        return replace(shaped, decode_bend=np.where(bent, e_d, 0.0), mixed_bend=np.where(bent, mixed_p - line_m, 0.0))
-
-    def _hats(self, one: Any) -> tuple[Any, Any]:
-        """The bend's triangles at min(max(b, 1), b_max) = ``one``, for T_d and T_m: 0 at b = 1, 1 at
-        ``b_pipe``, 0 again at b_max (T_d) or at b_mid (T_m; b_max without a middle knot) and beyond; 0
-        everywhere where b_pipe <= 1."""
-        slopes = self._bend_slopes
-        below = one <= self.b_pipe
-        up = (one - 1.0) * slopes[0]
-        hat_d = np.where(below, up, np.maximum((self.b_max - one) * slopes[1], 0.0))
-        hat_m = np.where(below, up, np.maximum((slopes[3] - one) * slopes[2], 0.0))
-        return hat_d, hat_m
-
-    @cached_property
-    def _bend_slopes(self) -> tuple[Any, Any, Any, Any]:
-        """1 / (b_pipe - 1), 1 / (b_max - b_pipe), 1 / (b_mid - b_pipe) (0 where a segment is empty) and
-        b_mid (b_max without a middle knot): what ``_hats`` reads whatever b."""
-        b_p = self.b_pipe
-        top = self.b_max if self.b_mid is None else self.b_mid
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (
-                np.where(b_p > 1.0, np.divide(1.0, b_p - 1.0), 0.0),
-                np.where(self.b_max > b_p, np.divide(1.0, self.b_max - b_p), 0.0),
-                np.where(top > b_p, np.divide(1.0, top - b_p), 0.0),
-                top,
-            )
 
     @cached_property
     def _rises(self) -> _Rises:
@@ -439,41 +376,33 @@ class StepTimes:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(rises.rising, lift / rises.run, 0.0)
 
-    def _decode(self, lift: Any, t: Any, hat: Any = None) -> Any:
-        """``decode_at`` given ``lift``, t = ``along`` and the bend's triangle where the caller has it."""
+    def _decode(self, lift: Any, t: Any) -> Any:
+        """``decode_at`` given ``lift`` and t = ``along``."""
         line = self.decode_1 + t * self._rises.decode
-        if self.b_pipe is not None:
-            line = line + self.decode_bend * (self._hats(lift + 1.0)[0] if hat is None else hat)
         if self.b_expert is None:
             return line
         bulge = -np.expm1(-self.expert_rate * lift) - t * self.expert_reach
         return line + self.expert_scale * bulge
 
-    def _mixed(self, b: Any, one: Any, t: Any, hat: Any = None) -> Any:
-        """``mixed_at`` given ``one``, max(b, 1), t = ``along`` and the bend's triangle where the caller has
-        it."""
+    def _mixed(self, b: Any, one: Any, t: Any) -> Any:
+        """``mixed_at`` given ``one``, max(b, 1), and t = ``along``."""
         rises = self._rises
         if self.b_mid is None:
-            line = self.mixed_1 + t * rises.mixed
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                low = np.where(rises.mid_rising, (np.minimum(one, self.b_mid) - 1.0) / rises.mid_run, 1.0)
-                above = np.minimum(np.maximum(b, self.b_mid), self.b_max) - self.b_mid
-                high = np.where(rises.spanned, above / rises.span, 0.0)
-            line = self.mixed_1 + low * rises.low + high * rises.high
-        if self.b_pipe is None:
-            return line
-        return line + self.mixed_bend * (self._hats(np.minimum(one, self.b_max))[1] if hat is None else hat)
+            return self.mixed_1 + t * rises.mixed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            low = np.where(rises.mid_rising, (np.minimum(one, self.b_mid) - 1.0) / rises.mid_run, 1.0)
+            above = np.minimum(np.maximum(b, self.b_mid), self.b_max) - self.b_mid
+            high = np.where(rises.spanned, above / rises.span, 0.0)
+        return self.mixed_1 + low * rises.low + high * rises.high
 
     def decode_at(self, b: Any) -> Any:
-        """T_d at b sequences: the line from b = 1 to b_max, bent at ``b_pipe``, plus a mixture of experts'
-        bulge (``b_expert``)."""
+        """T_d at b sequences: the line from b = 1 to b_max, plus a mixture of experts' bulge (``b_expert``)."""
         lift = np.minimum(np.maximum(b, 1.0), self.b_max) - 1.0
         return self._decode(lift, self._along(lift))
 
     def mixed_at(self, b: Any) -> Any:
-        """T_m at b sequences: linear between the knots (1, b_pipe, b_mid, b_max; without b_pipe or b_mid, from
-        the knots there are), constant beyond the ends."""
+        """T_m at b sequences: linear between the knots (1, b_mid, b_max; no b_mid: from 1 to b_max), constant
+        beyond the ends."""
         one = np.maximum(b, 1.0)
         return self._mixed(b, one, self._along(np.minimum(one, self.b_max) - 1.0))
 
@@ -482,9 +411,8 @@ class StepTimes:
         one = np.maximum(b, 1.0)
         lift = np.minimum(one, self.b_max) - 1.0
         t = self._along(lift)
-        hat_d, hat_m = (None, None) if self.b_pipe is None else self._hats(lift + 1.0)
-        decode = self._decode(lift, t, hat_d)
-        mixed = self._mixed(b, one, t, hat_m)
+        decode = self._decode(lift, t)
+        mixed = self._mixed(b, one, t)
         # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
         # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
         mixed = mixed if self.b_expert is None else np.maximum(mixed, decode)
@@ -590,7 +518,7 @@ def step_in_progress_s(q: Any, state: Steady) -> Any:
     flight: at once while fewer than pp are (vLLM schedules a batch whenever its batch queue has room), else
     when the oldest completes, a cycle's pp-th part: u = min(b / pp, 1) (the share of the time every engine
     is busy, taken as the fluid one) and T_e / pp."""
-    one = one_stage(state.stages)
+    one = _one_stage(state.stages)
     busy = np.clip(state.slots if one else state.slots / state.stages, 0.0, 1.0)
     phi = state.prefill_share
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -694,7 +622,7 @@ def closed_loop(
         cv2 = 0.0 if work is None else np.where(P > 0, work.prompt_variance / P**2, 0.0)
         # the virtual engines, min(pp, b_max) of them, prefill a prompt each at once: one server that many times
         # as fast
-        engines = steps.stages if one_stage(steps.stages) else np.minimum(steps.stages, steps.b_max)
+        engines = steps.stages if _one_stage(steps.stages) else np.minimum(steps.stages, steps.b_max)
         prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / (one.prompt_tokens_per_step * engines)
     load = closed_load(steps.at(held, P, G, C), concurrency, G, capacity, prompt, spread, inverse, cv2)
     waiting = load.wait_s > 0
@@ -843,16 +771,6 @@ def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
         mid = steps.b_max if steps.b_mid is None else steps.b_mid
         first = np.where(mid > 1.0, mid - 1.0, np.nan)
         delta = ((steps.mixed_at(mid) - steps.decode_at(mid)) - (steps.mixed_1 - steps.decode_1)) / first
-        if steps.b_pipe is not None:  # the segments from the pipeline's knot, where a peak at or past pp lies
-            start = steps.b_pipe
-            end = steps.b_max
-            if steps.b_expert is not None:
-                end = np.where(steps.b_expert > start, steps.b_expert, steps.b_max)
-            slope = (steps.decode_at(end) - steps.decode_at(start)) / np.where(end > start, end - start, np.nan)
-            t0 = steps.decode_at(start) - slope * start
-            first = np.where(mid > start, mid - start, np.nan)
-            delta = (steps.mixed_at(mid) - steps.decode_at(mid)) - (steps.mixed_at(start) - steps.decode_at(start))
-            delta = delta / first
         pp = steps.stages
         b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)  # one chunk: D = G
         s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)[0]
@@ -1149,21 +1067,17 @@ class Pools:
     def decode_slots(self, rate: Any, G: Any) -> Any:
         """The b at which a decode instance completes ``rate`` requests/s, X_d(b) = b / ((G - 1) T_d(b)): with
         T_d linear in b, T_d = t1 + (b - 1) m, X_d = rate solves to b = n (t1 - m) / (1 - n m) with n = rate
-        (G - 1); a mixture of experts' T_d (its bulge, ``StepTimes.b_expert``) or a pipeline's (its bend,
-        ``b_pipe``) by bisection over [1, b_max] (b / T_d grows with b: T_d grows slower than b); at most
-        b_max."""
+        (G - 1); a mixture of experts' T_d (its bulge, ``StepTimes.b_expert``) by bisection over [1, b_max]
+        (b / T_d grows with b: T_d grows slower than b); at most b_max."""
         d = self.decode
         n = np.maximum(G - 1.0, 1e-12) * rate
         if d.b_expert is None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 slope = np.where(d.b_max > 1.0, (d.decode_max - d.decode_1) / (d.b_max - 1.0), 0.0)
                 b = np.where(n * slope < 1.0, n * (d.decode_1 - slope) / (1.0 - n * slope), np.inf)
-            bent = None if d.b_pipe is None else d.b_pipe > 1.0  # the rows whose line bends
         else:
             b = np.asarray(d.b_max, dtype=np.float64) + np.zeros(np.shape(n))
-            bent = True
-        if bent is not None:
-            above = (n * d.decode_1 > 1.0) & bent
+            above = n * d.decode_1 > 1.0
             if np.any(above):
                 rows = np.flatnonzero(above) if np.ndim(above) else slice(None)
                 part, m = _on(rows, d, n)
