@@ -219,7 +219,10 @@ def identified(rows: Sequence[Measurement], formats: np.ndarray) -> tuple[str, .
 
     Bandwidth efficiency and kernel overhead need decode-latency rows (``tpot_s``): a max-throughput row
     mixes them with the batch the engine reached, which the fit would bend them to explain. Compute
-    efficiency needs prefill or max-throughput rows; a low-precision format's, such rows computing in it.
+    efficiency needs prefill or max-throughput rows: the 16-bit one, such rows computing their linear layers
+    at 16 bits (where every row computes them in FP8 or FP4, only attention and element-wise work read it,
+    too little of a step to pin it: MLPerf's nine AMD rows, all one workload in FP8, let it drift from 0.37
+    to 0.07 with the residuals unchanged); a low-precision format's, such rows computing in it.
     A percentile (a row's ``statistic``) is fitted as its own target but identifies nothing: a p99 TPOT is
     mostly the prompts its steps carried, not a decode kernel's bandwidth."""
     mean = np.asarray([m.record.figure == "mean" for m in rows], dtype=bool)
@@ -227,7 +230,8 @@ def identified(rows: Sequence[Measurement], formats: np.ndarray) -> tuple[str, .
     decode = np.count_nonzero((metric == "tpot_s") & mean)
     compute = (metric != "tpot_s") & mean
     names = ["bandwidth_efficiency", "kernel_overhead_us"] if decode >= MIN_ROWS else []
-    names += ["compute_efficiency"] if np.count_nonzero(compute) >= MIN_ROWS else []
+    sixteen = ~np.isin(formats, LOW_PRECISION)
+    names += ["compute_efficiency"] if np.count_nonzero(compute & sixteen) >= MIN_ROWS else []
     names += [FORMAT_PREFIX + f for f in LOW_PRECISION if np.count_nonzero(compute & (formats == f)) >= MIN_ROWS]
     return tuple(names)
 

@@ -8,10 +8,12 @@ measured directly), ``max-throughput`` (offline, all requests queued; the engine
 ``server`` (requests arriving at a rate; latencies include queueing).
 
 A ``server`` row of TTFT or TPOT may give its load: ``request_rate`` (Poisson requests/s the deployment was
-sent), and the engine's ``max_num_seqs`` and ``chunk_tokens`` (its token budget; both optional, dse's
-defaults otherwise); it is then scored under continuous batching at that rate, and ``statistic`` says which
-of the latency's figures ``value`` is: ``mean`` (the default), ``p50``, ``p90`` or ``p99``. (A throughput at
-a rate the deployment sustains is the rate's, whatever the model: nothing to check.)
+sent), and the engine's ``max_num_seqs`` and ``chunk_tokens`` (its token budget; both optional: the engine's
+documented defaults, else dse's); it is then scored under continuous batching at that rate, and
+``statistic`` says which of the latency's figures ``value`` is: ``mean`` (the default), ``p50``, ``p90`` or
+``p99``. (A throughput at a rate the deployment sustains is the rate's, whatever the model: nothing to
+check.) A ``max-throughput`` row without a batch is scored under continuous batching with every slot busy,
+and may give the engine's ``max_num_seqs`` and ``chunk_tokens`` too.
 """
 
 from __future__ import annotations
@@ -97,6 +99,17 @@ class MeasurementRecord(BaseModel):
         """Scored under continuous batching at its ``request_rate``."""
         return self.request_rate is not None
 
+    @property
+    def saturated(self) -> bool:
+        """Scored under continuous batching with every slot busy: a ``max-throughput`` row whose batch the
+        engine chose (all requests queued at once, as offline benchmarks send them)."""
+        return self.scenario == "max-throughput" and self.batch is None
+
+    @property
+    def continuous(self) -> bool:
+        """Scored under continuous batching (at a rate, or with every slot busy), not as a static batch."""
+        return self.served or self.saturated
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -135,14 +148,19 @@ def _unknown_references(
 
 
 def _load_problem(record: MeasurementRecord) -> tuple[str, str] | None:
-    """(column, what is wrong) where a row's load does not fit it: a load, the engine's limits and a percentile
-    describe a server row's latency at a rate."""
+    """(column, what is wrong) where a row's load does not fit it: a load and a percentile describe a server
+    row's latency at a rate, the engine's limits a row served under continuous batching (at a rate, or a
+    max-throughput row's every slot busy)."""
     if record.request_rate is None:
-        given = [c for c in ("max_num_seqs", "chunk_tokens") if getattr(record, c) is not None]
+        limits = [c for c in ("max_num_seqs", "chunk_tokens") if getattr(record, c) is not None]
+        given = [] if record.saturated else limits
         if record.figure != "mean":
             given.append("statistic")
         if given:
-            return given[0], f"{given[0]} is read only with a request_rate (a server row's load)"
+            return given[0], (
+                f"{given[0]} is read only with a request_rate (a server row's load)"
+                + ("" if given[0] == "statistic" else " or on a max-throughput row without a batch")
+            )
     elif record.scenario != "server":
         return "request_rate", f"a request_rate is a server row's load, not a {record.scenario} row's"
     elif record.metric not in LATENCIES:  # below capacity the throughput is the rate's: nothing to check

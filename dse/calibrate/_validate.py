@@ -1,13 +1,13 @@
 """``dse validate``: the cost model's predictions against measurements, row by row and in summary.
 
-For each row the deployment is scored by the same vectorised model the search uses (one call for all rows):
-at the row's batch, or, for ``max-throughput`` rows without one, at the largest batch whose KV cache fits at
-in-flight batching's average occupancy (prompt + half the output per sequence: sequences start and finish
-at different times). The static model's step times stand in for the in-flight steps: per generated token a
-batch still pays its share of prefill and a decode step at the mean context, the same work. A ``server`` row
-that gives its load (``request_rate``) is scored under continuous batching at that Poisson rate, with the
-engine's ``max_num_seqs`` and token budget where the row gives them (dse's defaults otherwise), and its
-``statistic``: the mean, or a percentile of TTFT or TPOT.
+For each row the deployment is scored by the same vectorised model the search uses (one call per engine): a
+static batch at the row's batch, or under continuous batching (docs/cost-model.md §16) where the engine
+chose the batch. A ``max-throughput`` row without a batch (every request queued at once, as offline
+benchmarks send them) is served with every slot busy: KV at its mean occupancy, prompts in chunks of the
+token budget beside the decoding sequences. A ``server`` row that gives its load (``request_rate``) is
+served at that Poisson rate, with its ``statistic``: the mean, or a percentile of TTFT or TPOT. Both take
+the engine's ``max_num_seqs`` and token budget from the row, else the engine's documented defaults
+(``ENGINE_LIMITS``), else dse's.
 
 Error = predicted / measured - 1, so a positive error on a throughput and a negative one on a latency both
 mean "optimistic". Rows the model calls infeasible (the deployment does not fit) are counted and listed, not
@@ -24,7 +24,7 @@ import numpy as np
 
 from dse.calibrate._measurements import METRICS, Measurement, MeasurementRecord
 from dse.catalog import CALIBRATED, EfficiencyProfile, load_profile, load_target, profile_for
-from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, Reason
+from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS
 from dse.errors import InputError
 from dse.scoring import reason_text, score_columns
 
@@ -37,15 +37,18 @@ MIN_HARDWARE_FOR_RANK = 4
 """Hardware a group needs for its rank correlation to be reported (the issue's threshold)."""
 PERCENTILES = ("ttft_p50", "ttft_p90", "ttft_p99", "tpot_p50", "tpot_p90", "tpot_p99")
 """Continuous batching's latency percentiles, as ``ContinuousServing`` orders them."""
+ENGINE_LIMITS = {"tensorrt-llm": (2048, 8192)}
+"""An engine's slots and token budget (``max_num_seqs``, ``chunk_tokens``) where a row does not give them:
+TensorRT-LLM's ``max_batch_size`` and ``max_num_tokens`` defaults (BuildConfig, which ``trtllm-bench`` runs
+with; NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md @ 00f37686). Another engine's defaults
+depend on its version and device (vLLM's on the GPU's memory): dse's (``MAX_NUM_SEQS``, ``CHUNK_TOKENS``)."""
 SCORED_SCENARIOS = ("batch", "max-throughput")
-"""Scenarios validated by default: ``server`` latencies include queueing, which the static model has not."""
+"""Scenarios validated by default: a ``server`` row is served at its ``request_rate`` only where it gives one,
+and a static batch is not its queueing (the shipped MLPerf Server rows give none)."""
 
 
-def _columns(
-    rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, *, resident: bool = False
-) -> dict[str, Any]:
-    """The rows as scoring columns; ``resident``: generation length halved, so the KV cache sized is the
-    average an in-flight batch holds per sequence (prompt + half the output)."""
+def _columns(rows: Sequence[Measurement]) -> dict[str, Any]:
+    """The rows as scoring columns (a row under continuous batching at batch 1, which it does not read)."""
     r = [m.record for m in rows]
     return {
         "model": [x.model for x in r],
@@ -56,34 +59,41 @@ def _columns(
         "pp": np.asarray([x.pp for x in r]),
         "ep": np.asarray([x.ep for x in r]),
         "prompt_len": np.asarray([x.prompt_len for x in r]),
-        "gen_len": np.asarray([-(-x.gen_len // 2) if resident else x.gen_len for x in r]),
-        "batch": np.asarray(batch),
-    } | (_load_columns(r) if any(x.served for x in r) else {})
+        "gen_len": np.asarray([x.gen_len for x in r]),
+        "batch": np.asarray([x.batch or 1 for x in r]),
+    } | (_load_columns(r) if any(x.continuous for x in r) else {})
+
+
+def engine_limits(record: MeasurementRecord) -> tuple[int, int]:
+    """(max_num_seqs, chunk_tokens) a row is served with: its own, else its engine's defaults
+    (``ENGINE_LIMITS``), else dse's."""
+    seqs, budget = ENGINE_LIMITS.get(record.engine or "", (int(MAX_NUM_SEQS), int(CHUNK_TOKENS)))
+    return record.max_num_seqs or seqs, record.chunk_tokens or budget
 
 
 def _load_columns(r: Sequence[MeasurementRecord]) -> dict[str, Any]:
-    """The scheduler and load columns of rows of which some are served at a rate (the others static)."""
+    """The scheduler and load columns of rows of which some are served under continuous batching (at a rate,
+    or every slot busy without one), the others static."""
+    limits = np.asarray([engine_limits(x) for x in r]).reshape(len(r), 2)
     return {
-        "scheduler": ["continuous" if x.served else "static" for x in r],
+        "scheduler": ["continuous" if x.continuous else "static" for x in r],
         "request_rate": [x.request_rate for x in r],
-        "max_num_seqs": np.asarray([x.max_num_seqs or int(MAX_NUM_SEQS) for x in r]),
-        "chunk_tokens": np.asarray([x.chunk_tokens or int(CHUNK_TOKENS) for x in r]),
+        "max_num_seqs": limits[:, 0],
+        "chunk_tokens": limits[:, 1],
     }
 
 
-def _score(
-    rows: Sequence[Measurement], batch: Sequence[int] | np.ndarray, profile: Profile, *, resident: bool = False
-) -> dict[str, np.ndarray]:
+def _score(rows: Sequence[Measurement], profile: Profile) -> dict[str, np.ndarray]:
     """Each row scored; with the ``calibrated`` profile, by the fitted profile of its engine (one call per
     engine named)."""
     n = len(rows)
-    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr_dev", "max_batch", "reason", *PERCENTILES)}
+    out = {k: np.full(n, np.nan) for k in ("ttft", "tpot", "thr_dev", "slots", "reason", *PERCENTILES)}
     out["format"] = np.full(n, "", dtype=object)
     engines = [m.record.engine for m in rows]
     for engine in dict.fromkeys(engines):
         part = np.flatnonzero([e == engine for e in engines])
         chosen = [rows[int(i)] for i in part]
-        columns = _columns(chosen, np.asarray(batch)[part], resident=resident)
+        columns = _columns(chosen)
         for idx, scored in score_columns(columns, profile=profile, engine=engine):
             m, at = scored.metrics, part[idx]
             out["ttft"][at], out["tpot"][at], out["thr_dev"][at] = (
@@ -91,7 +101,7 @@ def _score(
                 m.tpot_s,
                 m.throughput_tokens_per_s_per_device,
             )
-            out["max_batch"][at], out["reason"][at] = scored.memory.max_batch, m.reason
+            out["slots"][at], out["reason"][at] = scored.serving.slots, m.reason
             out["format"][at] = scored.compute_format
             figures = (*scored.serving.ttft_quantiles_s, *scored.serving.tpot_quantiles_s)
             for key, values in zip(PERCENTILES, figures, strict=True):  # NaN for static rows
@@ -116,30 +126,21 @@ def profiles_of(
 
 
 def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.DataFrame:
-    """Predicted value of each row's quantity, with the batch used, feasibility, and the profile used."""
+    """Predicted value of each row's quantity, with the batch used (under continuous batching, the sequences in
+    the engine at the operating point), feasibility, and the profile used."""
     import pandas as pd
 
     if not rows:
         raise InputError("no measurement rows of the scenarios asked for", field="scenario")
-    given = np.asarray([m.record.batch or 1 for m in rows], dtype=np.int64)
-    free = np.asarray([m.record.batch is None and m.record.scenario == "max-throughput" for m in rows])
-    sized, batch = np.zeros(len(rows), dtype=bool), given
-    if free.any():  # the sizing pass over the rows that need it alone
-        at = np.flatnonzero(free)
-        fits = np.zeros(len(rows))
-        sizing = _score([rows[int(i)] for i in at], given[at], profile, resident=True)["max_batch"]
-        fits[at] = np.nan_to_num(sizing, nan=0.0)
-        sized = free & (fits >= 1)
-        batch = np.where(sized, np.floor(fits), given).astype(np.int64)
-    s = _score(rows, batch, profile)
-    # in flight, a batch that fits at its average KV occupancy is served (the static model's "KV for the whole
-    # output from the start" is what it exceeds)
-    s["reason"] = np.where(sized & (s["reason"] == int(Reason.MEMORY_EXCEEDED)), 0, s["reason"])
+    s = _score(rows, profile)
+    saturated = np.asarray([m.record.saturated for m in rows])
+    given = np.asarray([m.record.batch or 1 for m in rows], dtype=np.float64)
+    batch = np.where(saturated, np.round(s["slots"], 1), given)
     prompt = np.asarray([m.record.prompt_len for m in rows], dtype=float)
     by_metric = {
         "tpot_s": s["tpot"],
         "ttft_s": s["ttft"],
-        "prefill_tokens_per_s": batch * prompt / s["ttft"],
+        "prefill_tokens_per_s": given * prompt / s["ttft"],
         "throughput_tokens_per_s_per_device": s["thr_dev"],
     }
     metric = [m.record.metric for m in rows]

@@ -73,7 +73,7 @@ def _hover(part: pd.DataFrame, display: Display) -> list[str]:
     for i, r in enumerate(part[["id", "model", "hardware", "quant", "batch", "prompt_len", "gen_len"]].to_numpy()):
         row_id, model, hardware, quant, batch, prompt, gen = (str(v) for v in r)
         texts.append(
-            f"<b>{escape(row_id)}</b><br>{escape(f'{model} on {hardware}, {quant}')}, batch {batch}<br>"
+            f"<b>{escape(row_id)}</b><br>{escape(f'{model} on {hardware}, {quant}')}, batch {float(batch):g}<br>"
             f"{prompt} prompt + {gen} output tokens<br>measured {measured[i]:.4g} {unit},"
             f" predicted {predicted[i]:.4g} {unit}<br>error {predicted[i] / measured[i] - 1:+.0%}"
         )

@@ -154,10 +154,13 @@ def test_only_the_parameters_the_rows_identify_are_fitted() -> None:
     trt = [r for r in rows if r.record.engine == "tensorrt-llm"]
     fmt = np.asarray(["fp8" if r.record.quant == "fp8" else "fp4" for r in trt])
     assert identified(trt, fmt) == (
-        "compute_efficiency",
         "compute_efficiency_by_format.fp8",
         "compute_efficiency_by_format.fp4",
-    )  # no decode-latency row: bandwidth and kernel overhead stay the base's
+    )  # no decode-latency row: bandwidth and kernel overhead stay the base's; no linear layer at 16 bits
+    assert identified(trt[:3] + trt[3:], np.asarray(["fp16"] * 3 + list(fmt[3:]))) == (
+        "compute_efficiency",
+        *identified(trt, fmt),
+    )  # three rows computing at 16 bits pin the 16-bit efficiency
     decode = [r for r in rows if r.record.metric == "tpot_s"]
     assert identified(decode, np.full(len(decode), "fp16")) == ("bandwidth_efficiency", "kernel_overhead_us")
 
@@ -315,7 +318,7 @@ def test_hardware_no_family_measured_is_never_given_a_narrower_interval() -> Non
 
 def test_refitting_a_fitted_profile_moves_nothing(tmp_path: Path) -> None:
     """A fit starts from the generic figures whatever its base holds, so fitting the AMD family's rows again
-    from its own output (16-bit efficiency barely identified by FP8-only rows) gives the same profile."""
+    from its own output gives the same profile."""
     import yaml
 
     rows = [m for m in read_measurements(SHIPPED) if m.record.scenario in SCORED_SCENARIOS]

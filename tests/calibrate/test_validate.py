@@ -27,17 +27,40 @@ def test_each_row_is_predicted_as_dse_analyze_would() -> None:
     assert r4090["error"] == pytest.approx(expected / (1 / 54.34) - 1)
 
 
-def test_max_throughput_rows_run_at_the_largest_batch_that_fits_at_average_occupancy() -> None:
-    """In flight a sequence holds prompt + half its output on average: the batch is the largest whose KV fits
-    at 1024 + 128 tokens, and its throughput is the static model's at the full 1024 + 256."""
+def test_max_throughput_rows_are_served_with_every_slot_busy(tmp_path: Path) -> None:
+    """A max-throughput row whose batch the engine chose (all requests queued at once) is continuous batching
+    with every slot busy, as `dse analyze --scheduler continuous` predicts it without a load: dse's slots and
+    token budget for an engine without documented defaults, TensorRT-LLM's 2048 and 8192 for its rows, the
+    row's own where it gives them. Its batch is the sequences in the engine."""
     row = predict(read_measurements(FIXTURE)).set_index("id").loc["max-1"]
-    fits = analyze("llama-3.1-8b", "h100-sxm", quant="fp8", prompt_len=1024, gen_len=128).to_dict()
-    largest = int(fits["memory"]["max_batch"])
-    full = analyze("llama-3.1-8b", "h100-sxm", quant="fp8", prompt_len=1024, gen_len=256).to_dict()
-    assert row["batch"] == largest > full["memory"]["max_batch"]
-    at_largest = analyze("llama-3.1-8b", "h100-sxm", quant="fp8", prompt_len=1024, gen_len=256, batch=largest)
-    assert row["predicted"] == pytest.approx(at_largest.to_dict()["throughput_tokens_per_s_per_device"], rel=1e-12)
-    assert row["feasible"]  # the static model's "KV for all 1280 tokens" would not fit: in flight it does
+    lengths = dict(quant="fp8", prompt_len=1024, gen_len=256, scheduler="continuous")
+    busy = analyze("llama-3.1-8b", "h100-sxm", **lengths).to_dict()  # 256 slots, 8,192 tokens
+    assert row["predicted"] == pytest.approx(busy["throughput_tokens_per_s_per_device"], rel=1e-12)
+    assert row["batch"] == pytest.approx(busy["continuous"]["sequences_in_engine"], abs=0.05) and row["feasible"]
+    # the static model's "KV for all 1280 tokens from the start" differs: continuous holds KV at mean occupancy
+    static = analyze("llama-3.1-8b", "h100-sxm", quant="fp8", prompt_len=1024, gen_len=256, batch=256).to_dict()
+    assert static["throughput_tokens_per_s_per_device"] != busy["throughput_tokens_per_s_per_device"]
+
+    text = FIXTURE.read_text(encoding="utf-8").splitlines()
+    header, line = text[0], next(t for t in text if t.startswith("max-1,"))
+    path = tmp_path / "engines.csv"
+    path.write_text(
+        "\n".join(
+            [
+                header + ",engine,request_rate,max_num_seqs,chunk_tokens,statistic",
+                line.replace("max-1,", "trt,") + ",tensorrt-llm,,,,",
+                line.replace("max-1,", "own,") + ",tensorrt-llm,,64,2048,",
+            ]
+        )
+        + "\n"
+    )
+    rows = predict(read_measurements(path)).set_index("id")
+    for row_id, seqs, budget in (("trt", 2048, 8192), ("own", 64, 2048)):
+        expected = analyze(
+            "llama-3.1-8b", "h100-sxm", engine="tensorrt-llm", max_num_seqs=seqs, chunk_tokens=budget, **lengths
+        ).to_dict()
+        assert rows.loc[row_id, "predicted"] == pytest.approx(expected["throughput_tokens_per_s_per_device"], rel=1e-12)
+    assert rows.loc["own", "batch"] <= 64 < rows.loc["trt", "batch"]
 
 
 def test_statistics_by_hand() -> None:

@@ -6,9 +6,10 @@ at t = 0, in-flight batching, the engine's own batch), uniform input/output leng
 FP4 checkpoints (rows 148-363 of the project's reference measurements).
 
 The engine's KV-cache format is not stated; ModelOpt FP8 and FP4 checkpoints quantize only the linear layers
-(model cards of nvidia/Llama-3.1-405B-Instruct-FP8 and -FP4), so the KV cache is bf16. The batch is the largest
-whose KV fits at in-flight batching's average occupancy, prompt + half the output (as ``dse validate`` sizes
-max-throughput rows). What is asserted:
+(model cards of nvidia/Llama-3.1-405B-Instruct-FP8 and -FP4), so the KV cache is bf16. The static model's view:
+the batch is the largest whose KV fits at in-flight batching's average occupancy, prompt + half the output
+(``dse validate`` and the fits serve these rows under continuous batching instead: test_published_serving).
+What is asserted:
 - the ideal roofline bounds the measurement: at that batch with an FP8 KV cache (the most favourable format,
   so a bound whichever the engine ran), the pure-roofline decode rate (batch / TPOT, no prefill, every
   efficiency 1) is above the published throughput;

@@ -27,8 +27,8 @@ def _space(tmp_path: Path, **over: Any) -> Any:
 
 
 def test_a_static_batch_overloaded_at_its_smallest_batch_is_not_pruned(tmp_path: Path) -> None:
-    """At 20 requests/s one sequence is overloaded, 64 are not: the combination stays, its batch 64 runs."""
-    space = _space(tmp_path, workload={"request_rate": 20.0}, choices={"batch": [1, 64]})
+    """At 12 requests/s one sequence is overloaded, 64 are not: the combination stays, its batch 64 runs."""
+    space = _space(tmp_path, workload={"request_rate": 12.0}, choices={"batch": [1, 64]})
     assert not space.pruned and space.size == 2
     result = space.evaluate_index(np.arange(space.size))
     assert list(result["feasible"]) == [False, True]
