@@ -151,6 +151,10 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
             for i, (k, q) in enumerate(zip(metric, statistic, strict=True))
         ]
     )
+    # a server row with neither its rate nor a batch: its figures hold queueing at a load the row does not say (a
+    # static batch of one would stand in for it at any error), so it is not scored
+    unloaded = np.asarray([m.record.scenario == "server" and not m.record.served and not m.record.batch for m in rows])
+    predicted = np.where(unloaded, np.nan, predicted)
     measured = np.asarray([m.record.value for m in rows])
     reason = s["reason"].astype(np.int64)
     accelerators = [load_target(m.record.hardware)[0].id for m in rows]
@@ -202,6 +206,7 @@ class Validation:
             "infeasible": self.rows.loc[~self.rows["feasible"], ["id", "hardware", "infeasible_reason"]].to_dict(
                 "records"
             ),
+            "unscored": self.rows.loc[self.rows["feasible"] & ~np.isfinite(self.rows["predicted"]), "id"].tolist(),
         }
 
 

@@ -24,10 +24,13 @@ def test_no_profile_was_fitted_on_a_held_out_row() -> None:
 
 
 def test_every_held_out_row_is_scored() -> None:
-    """Each row is predicted (its engine's profile, its batch); the two TensorRT-LLM v0.5 H200 rows whose
-    source leaves the KV format unstated do not fit with a 16-bit cache, which the result says."""
+    """Each row is predicted (its engine's profile, its batch) but NVIDIA NIM's five server rows at 25
+    concurrent requests, which give neither a rate nor a batch (docs/validation.md reads them under a closed
+    loop by hand); the two TensorRT-LLM v0.5 H200 rows whose source leaves the KV format unstated do not fit
+    with a 16-bit cache, which the result says."""
     rows = predict(read_measurements(HOLDOUT))
-    assert np.isfinite(rows["predicted"]).all()
+    unscored = rows.loc[~np.isfinite(rows["predicted"]), "id"]
+    assert sorted(unscored) == ["holdout-U17", "holdout-U17a", "holdout-U17b", "holdout-U18", "holdout-U19"]
     assert sorted(rows.loc[~rows["feasible"], "id"]) == ["holdout-U05", "holdout-U06"]
 
 

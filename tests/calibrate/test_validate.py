@@ -220,6 +220,28 @@ def test_a_server_row_with_a_load_is_scored_at_its_rate(tmp_path: Path) -> None:
     }
 
 
+def test_a_server_row_without_its_load_is_not_scored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A server row with neither its rate nor a batch holds queueing at a load it does not give: not scored (a
+    static batch of one stood in for it, -98 % on MLPerf's Server TTFT), and the CLI says so; with a batch it is
+    that static batch."""
+    path = tmp_path / "server.csv"
+    path.write_text(
+        SERVER_ROW
+        + "u-ttft,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,,server,ttft_s,0.5,,,,,,\n"
+        + "n-ttft,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,8,server,ttft_s,0.5,,,,,,\n"
+    )
+    result = validate(read_measurements(path), scenarios=("server",))
+    rows = result.rows.set_index("id")
+    assert np.isnan(rows.loc["u-ttft", "predicted"]) and rows.loc["u-ttft", "feasible"]
+    static = analyze("llama-3.1-8b", "h100-sxm", prompt_len=1000, gen_len=101, batch=8).to_dict()
+    assert rows.loc["n-ttft", "predicted"] == pytest.approx(static["ttft_s"], rel=1e-12)
+    assert result.to_dict()["unscored"] == ["u-ttft"]
+    (plain,) = [s for s in result.summary if s["scenario"] == "server" and s["metric"] == "ttft_s"]
+    assert plain["rows"] == 2 and plain["scored"] == 1
+    assert main(["validate", "--measurements", str(path), "--scenario", "server"]) == 0
+    assert "1 server row with neither a request_rate nor a batch not scored" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
