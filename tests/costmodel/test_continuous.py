@@ -367,7 +367,7 @@ def test_a_mixture_of_experts_decode_step_fills_its_experts_within_a_few_sequenc
 def test_a_mixed_step_routes_its_prompt_chunk_to_the_experts_once() -> None:
     """Attention data-parallel over four groups (Mixtral-8x7B at ep 4): one to four sequences add one decode row
     to each group, and the busiest group holds the 2,000-token chunk; the experts see every group's rows and
-    the chunk once, so the mixed step grows by a few decode rows' work (it read 25, 40, 54, 69 ms when each
+    the chunk once, so the mixed step grows by a few decode rows' work (it read 31, 49, 67, 86 ms when each
     group's rows were routed as the busiest's, the chunk four times)."""
     kw: dict[str, Any] = dict(quant="bf16", tp=1, ep=4, prompt_len=2000, gen_len=1000, scheduler="continuous")
     step = [
@@ -686,7 +686,7 @@ def test_a_looser_slo_never_lowers_the_most_a_replica_sustains() -> None:
     """Llama-3.1-70B FP8 on an H200 (its fitted profile), 2,000-token prompts, a 2,048-token budget (X dips
     past each chunk boundary), p90 TTFT <= 2 s: the most requests/s never falls as the TPOT SLO loosens, and
     where TTFT binds it is the largest rate a scan over rates finds within both SLOs. (Read at b inside a
-    dip, the SLO check flipped: 2.340, 2.194, 2.277 requests/s at 0.06, 0.10, 0.20 s.)"""
+    dip, the SLO check flipped: 2.204, 1.986, 2.135 requests/s at 0.06, 0.10, 0.20 s.)"""
     base = _row(model="llama-3.1-70b", hardware="h200-sxm", quant="fp8", prompt_len=2000, gen_len=300)
     base |= dict(scheduler="continuous", chunk_tokens=2048, max_num_seqs=256, slo_ttft_s=2.0, slo_percentile=90)
     slos = [base | {"slo_tpot_s": t} for t in (0.03, 0.045, 0.06, 0.10, 0.20)]

@@ -18,7 +18,7 @@
    with an FP8 KV cache (closed/AMD/code/llama2-70b-99/harness_llm/models/llama2-70b/server_mi300x.yaml and
    server_mi325x.yaml, `max_num_seqs`; harness_llm/common/config.yaml, `kv_cache_dtype: fp8`), under the AMD
    family profile fitted to the Offline rows. The Interactive scenario is reported in docs/validation.md,
-   not held to the band: the model predicts a TPOT at its load about 2x below the measured one.
+   not held to the band: on Blackwell the model predicts a TPOT at its load about 2.4x below the measured one.
 """
 
 from __future__ import annotations
@@ -117,11 +117,11 @@ VLLM_SHAREGPT_SWEEP = [
 
 def test_vllm_poisson_sweep() -> None:
     """A light Poisson sweep on vLLM (above; docs/validation.md, "Serving"): TPOT within 10 % at every rate
-    (the model: -2..+3.4 %). Mean TTFT 30-35 % under the measured one, a nearly constant 18-21 ms that the
+    (the model: -1..+4 %). Mean TTFT 28-29 % under the measured one, a nearly constant 16-18 ms that the
     client's HTTP and tokenisation and the server's per-request work add (not modelled). p99 TTFT is
-    over-predicted, increasingly with the load (+16 % at 0.75 requests/s to +57 % at 2.5): the engine as one
+    over-predicted, increasingly with the load (+23 % at 0.75 requests/s to +68 % at 2.5): the engine as one
     server at X(b_max) queues at loads where this engine, with 1,024 slots, hardly does (measured p99 1.24-1.33x
-    the mean, modelled 2.1-3.0x)."""
+    the mean, modelled 2.2-3.0x)."""
     base = dict(model="llama-3.1-70b", hardware="h200-sxm", quant="fp8", kv="fp8", prompt_len=207, gen_len=198)
     base |= dict(scheduler="continuous", max_num_seqs=1024, chunk_tokens=8192)
     out = _evaluate([base | {"request_rate": rate} for rate, *_ in VLLM_SHAREGPT_SWEEP])

@@ -23,7 +23,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_run_prints_the_answer_and_writes_the_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = _run(capsys, "run", str(QUICKSTART), "--out", str(tmp_path / "run"), "--report")
     assert code == 0
-    assert "The answer (full front: 136 rows in pareto.csv)" in out
+    assert "The answer (full front: 129 rows in pareto.csv)" in out
     for line in ("lowest TPOT", "highest per device", "lowest cost", "knee", "a100-sxm-80gb", "rtx-4090"):
         assert line in out
     assert "Pareto front (first" not in out  # rows of the front only with --top
