@@ -135,7 +135,7 @@ class Candidates:
     prefill_replicas: Array
     """Disaggregated: the replicas that prefill (x); the other replicas - x decode."""
     prefill_pool: Array
-    """Disaggregated on other hardware or another tp: (N x len(``POOL_FIELDS``)) the prefill instances' values
+    """Disaggregated on other hardware or another tp or pp: (N x len(``POOL_FIELDS``)) the prefill instances' values
     of those fields (``prefill_candidates``); N x 0: the prefill pool is the decode pool's configuration."""
     # speculative decoding (docs/cost-model.md §17)
     spec_tokens: Array
@@ -292,9 +292,10 @@ POOL_FIELDS = (
     "host_link_bytes_per_s",
     "host_memory_bytes",
     "tp",
+    "pp",
 )
 """What a disaggregated prefill pool may hold of its own (``prefill_pool``): its device (peaks at the
-candidate's formats, memory, links, price, power), its efficiency profile, and its tensor-parallel degree.
-The number formats, the pipeline and expert degrees and the workload are the candidate's."""
+candidate's formats, memory, links, price, power), its efficiency profile, and its tensor- and
+pipeline-parallel degrees. The number formats, the expert degree and the workload are the candidate's."""
 POINT_FIELDS = ("prompt_quantiles",)
 """Fields with a row of ``TTFT_POINTS`` values per candidate."""

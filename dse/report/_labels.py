@@ -73,6 +73,7 @@ PARAMETER_TITLES = {
     "prefill_replicas": "prefill replicas",
     "prefill_hardware": "prefill hardware",
     "prefill_tp": "prefill tp",
+    "prefill_pp": "prefill pp",
     "spec_tokens": "draft tokens",
     "draft": "draft",
     "batch": "batch",
@@ -85,6 +86,7 @@ _MISSING = {
     "draft": "none",
     "prefill_hardware": "same",
     "prefill_tp": "same",
+    "prefill_pp": "same",
 }
 """What a missing (None) parameter value means, as a word."""
 
@@ -207,6 +209,7 @@ _PREFIX = {
     "kv_offload": "KV offload ",
     "prefill_hardware": "prefill on ",
     "prefill_tp": "prefill tp ",
+    "prefill_pp": "prefill pp ",
 }
 
 
@@ -234,7 +237,7 @@ def config_labels(frame: pd.DataFrame, parameters: Sequence[str]) -> pd.Series:
     return label.set_axis(frame.index)
 
 
-POOL_SETTINGS = ("prefill_replicas", "prefill_hardware", "prefill_tp")
+POOL_SETTINGS = ("prefill_replicas", "prefill_hardware", "prefill_tp", "prefill_pp")
 """Settings only disaggregated rows use."""
 _CONTINUOUS_ONLY = ("max_num_seqs", "chunk_tokens")
 """Settings only continuous batching uses (a static row's label leaves them out, and a continuous row's its

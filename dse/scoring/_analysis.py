@@ -232,7 +232,7 @@ class Analysis:
         }
 
     def _pools(self) -> dict[str, Any]:
-        """Disaggregated: each pool's replicas, hardware, tp and devices per replica (the deployment's own
+        """Disaggregated: each pool's replicas, hardware, tp, pp and devices per replica (the deployment's own
         ``devices_per_replica`` is the decode pool's)."""
         i = self.inputs
         if i["mode"] != "disaggregated":
@@ -241,7 +241,8 @@ class Analysis:
         n_d = int(self.evaluation.layout.devices)
         n_p = round((float(self.evaluation.metrics.devices) - y * n_d) / x) if y >= 1 else None
         prefill = {"replicas": x, "hardware": i["prefill_hardware"] or i["hardware"], "tp": i["prefill_tp"] or i["tp"]}
-        decode = {"replicas": y, "hardware": i["hardware"], "tp": i["tp"]}
+        prefill["pp"] = i["prefill_pp"] or i["pp"]
+        decode = {"replicas": y, "hardware": i["hardware"], "tp": i["tp"], "pp": i["pp"]}
         return {
             "pools": {
                 "prefill": prefill | {"devices_per_replica": n_p},
@@ -424,6 +425,7 @@ def analyze(
     prefill_replicas: int = 1,
     prefill_hardware: str | None = None,
     prefill_tp: int | None = None,
+    prefill_pp: int | None = None,
     max_num_seqs: int = int(MAX_NUM_SEQS),
     chunk_tokens: int = int(CHUNK_TOKENS),
     request_rate: float | None = None,
@@ -452,8 +454,8 @@ def analyze(
     with continuous batching (``max_num_seqs``, ``chunk_tokens``) at a load (``request_rate`` or
     ``concurrency``; neither: every slot busy), adding percentiles and ``max_request_rate`` under the SLOs
     (``slo_ttft_s``, ``slo_tpot_s`` at ``slo_percentile``); ``mode="disaggregated"`` splits the replicas
-    into ``prefill_replicas`` that prefill, on ``prefill_hardware`` at ``prefill_tp`` when given, and the
-    others that decode. ``spec_tokens`` > 0 decodes speculatively with
+    into ``prefill_replicas`` that prefill, on ``prefill_hardware`` at ``prefill_tp`` and ``prefill_pp`` when
+    given, and the others that decode. ``spec_tokens`` > 0 decodes speculatively with
     ``draft`` (``mtp`` or a draft model) at ``spec_acceptance``. ``lengths``: a CSV of observed requests
     (``prompt_tokens``, ``output_tokens`` and an optional ``count`` column) whose lengths replace
     ``prompt_len`` and ``gen_len`` (docs/cost-model.md §19). ``engine``: whose fitted profile scores the
@@ -470,11 +472,11 @@ def analyze(
         )
     if engine is not None:
         known_engine(engine)
-    if mode != "disaggregated" and (prefill_hardware is not None or prefill_tp is not None):
+    if mode != "disaggregated" and any(x is not None for x in (prefill_hardware, prefill_tp, prefill_pp)):
         warnings.warn(
             AssumptionWarning(
-                "prefill_hardware and prefill_tp apply to disaggregated serving only (--mode disaggregated): "
-                "ignored, every replica prefills and decodes on --hardware at --tp"
+                "prefill_hardware, prefill_tp and prefill_pp apply to disaggregated serving only (--mode "
+                "disaggregated): ignored, every replica prefills and decodes on --hardware at --tp and --pp"
             ),
             stacklevel=2,
         )

@@ -400,19 +400,21 @@ def build_candidates(
     """``model``'s candidates for the cost model: per-(device, numerics) lookups, then fancy indexing (no
     per-candidate loop). ``fields``: the ``Candidates`` fields of the direct inputs (``candidate_fields``);
     ``profile`` as ``target_profiles`` takes it. Disaggregated rows whose prefill replicas run other hardware
-    (``prefill_codes``, into ``hardware``) or another tp (the ``prefill_tp`` field, NaN: the same) get their
-    ``prefill_pool``: the same candidates built on that hardware at that tp."""
+    (``prefill_codes``, into ``hardware``) or another tp or pp (the ``prefill_tp`` and ``prefill_pp`` fields,
+    NaN: the same) get their ``prefill_pool``: the same candidates built on that hardware at those degrees."""
     fields = dict(fields)
-    pool_tp = fields.pop("prefill_tp", None)
+    pool_degrees = {name: fields.pop(f"prefill_{name}", None) for name in ("tp", "pp")}
     cand, formats = _build(model, hardware, hardware_codes, numerics, numerics_codes, fields, profile, costs, engine)
     split = cand.disaggregated  # only disaggregated rows have a prefill pool; the others ignore one
-    own_tp = pool_tp is not None and bool(np.any(split & np.isfinite(pool_tp) & (pool_tp != cand.tp)))
+    degrees = {}  # each degree the pool runs: its own where given (finite), else the candidate's
+    for name, own in pool_degrees.items():
+        if own is not None and bool(np.any(split & np.isfinite(own) & (own != getattr(cand, name)))):
+            degrees[name] = np.where(np.isfinite(own), own, getattr(cand, name))
     own_hardware = prefill_codes is not None and bool(np.any(split & (prefill_codes != hardware_codes)))
-    if not (own_tp or own_hardware):
+    if not (degrees or own_hardware):
         return cand, formats
     codes = hardware_codes if prefill_codes is None else prefill_codes
-    tp = cand.tp if pool_tp is None else np.where(np.isfinite(pool_tp), pool_tp, cand.tp)
-    pool, _ = _build(model, hardware, codes, numerics, numerics_codes, fields | {"tp": tp}, profile, costs, engine)
+    pool, _ = _build(model, hardware, codes, numerics, numerics_codes, fields | degrees, profile, costs, engine)
     values = np.stack([np.asarray(getattr(pool, name), dtype=np.float64) for name in POOL_FIELDS], axis=-1)
     return replace(cand, prefill_pool=values), formats
 

@@ -180,6 +180,14 @@ INPUTS = (
         absent=np.nan,
     ),
     Input(
+        "prefill_pp",
+        "optional_whole",
+        None,
+        "Disaggregated: the prefill replicas' pipeline-parallel degree (default: --pp).",
+        "prefill_pp",
+        absent=np.nan,
+    ),
+    Input(
         "max_num_seqs",
         "whole",
         int(MAX_NUM_SEQS),

@@ -298,6 +298,9 @@ class ChoicesRecord(BaseModel):
     prefill_tp: list[PositiveInt | None] = Field(
         default=[None], min_length=1, description="disaggregated: the prefill replicas' tp; null = tp"
     )
+    prefill_pp: list[PositiveInt | None] = Field(
+        default=[None], min_length=1, description="disaggregated: the prefill replicas' pp; null = pp"
+    )
     spec_tokens: list[NonNegativeInt] = Field(
         default=[0], min_length=1, description="speculative decoding: draft tokens per verification step"
     )
@@ -328,6 +331,7 @@ class ChoicesRecord(BaseModel):
         "prefill_replicas",
         "prefill_hardware",
         "prefill_tp",
+        "prefill_pp",
         "spec_tokens",
         "draft",
     )

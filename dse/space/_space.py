@@ -70,6 +70,7 @@ DIMENSIONS = (
     "prefill_replicas",
     "prefill_hardware",
     "prefill_tp",
+    "prefill_pp",
     "spec_tokens",
     "draft",
     "batch",
@@ -96,9 +97,9 @@ SLO_INPUTS = {"slo_ttft_s": "ttft_s", "slo_tpot_s": "tpot_s", "slo_percentile": 
 DEFAULT_PERCENTILE = 90
 """``max_request_rate``'s percentile where ``slo.percentile`` is not given."""
 
-OBJECT_SETTINGS = ("kv_block_size", "kv_budget", "prefill_tp", "draft", "prefill_hardware")
+OBJECT_SETTINGS = ("kv_block_size", "kv_budget", "prefill_tp", "prefill_pp", "draft", "prefill_hardware")
 """Settings held as object columns (a value or None)."""
-OPTIONAL_INTS = OBJECT_SETTINGS[:3]
+OPTIONAL_INTS = OBJECT_SETTINGS[:4]
 """Parameters that are a whole number or None (object columns of int/None; int64 with nulls in tables)."""
 
 Codes = tuple[np.ndarray, ...]
@@ -126,6 +127,7 @@ class Pruned(NamedTuple):
     prefill_replicas: int
     prefill_hardware: str | None
     prefill_tp: int | None
+    prefill_pp: int | None
     spec_tokens: int
     draft: str | None
     reason: str
@@ -551,13 +553,15 @@ def _representatives(
         "prefill_replicas": ~disaggregated,
         "prefill_hardware": ~disaggregated,
         "prefill_tp": ~disaggregated,
+        "prefill_pp": ~disaggregated,
         "draft": ~speculating,
         "scheduler": disaggregated,
     }
     out = grid.copy()
     for name, mask in unused.items():
         out[mask, DIMENSIONS.index(name)] = 0
-    for name, same in (("prefill_tp", value("tp")), ("prefill_hardware", own)):  # what null says again
+    for name, same in (("prefill_tp", value("tp")), ("prefill_pp", value("pp")), ("prefill_hardware", own)):
+        # what null says again
         if None in settings[name]:
             says_null = disaggregated & np.equal(value(name), same)
             out[says_null, DIMENSIONS.index(name)] = settings[name].index(None)

@@ -252,6 +252,30 @@ def test_the_fleet_counts_whole_devices() -> None:
     assert analysis["prefill"]["flops"] == pytest.approx(plain.to_dict()["prefill"]["flops"] / 2, rel=0.02)
 
 
+def test_a_pipelined_prefill_pool_completes_its_stages_prompts_at_once() -> None:
+    """A prefill pool of pp stages keeps pp micro-batches of prompts in flight (virtual engines, docs/cost-model.md
+    §16): Llama-3.1-70B FP8 on DGX H100s, 4,000-token prompts at tp 4, one prefill replica beside one decode
+    replica, the prefill pool the bound. At prefill pp 2 the deployment sustains twice the requests/s (within
+    the stage boundary's send) on 4 more devices, each paid; the decode pool and its TPOT are untouched; and
+    prefill_pp equal to pp is the same deployment as none given."""
+    row = {
+        "model": "llama-3.1-70b", "hardware": "dgx-h100", "quant": "fp8", "tp": 4, "replicas": 2,
+        "mode": "disaggregated", "prefill_replicas": 1, "prompt_len": 4000, "gen_len": 300, "request_rate": 1.0,
+    }  # fmt: skip
+    one, two, same = (row | {"prefill_pp": pp} for pp in (None, 2, 1))
+    m = _metrics(candidates_of([one, two, same], "default"))
+    assert m["max_request_rate"][1] / m["max_request_rate"][0] == pytest.approx(2.0, rel=0.01)
+    assert (m["devices"][0], m["devices"][1]) == (8, 12)
+    assert m["usd_per_hour"][1] == pytest.approx(m["usd_per_hour"][0] * 12 / 8, rel=1e-12)
+    assert m["tpot_s"][1] == pytest.approx(m["tpot_s"][0], rel=1e-9)
+    for name, values in m.items():
+        np.testing.assert_array_equal(values[2], values[0], err_msg=name)
+    pools = dse.analyze(**{k: v for k, v in two.items() if k != "model"}, model="llama-3.1-70b").to_dict()
+    pools = pools["deployment"]["pools"]
+    assert pools["prefill"]["pp"] == 2 and pools["prefill"]["devices_per_replica"] == 8
+    assert pools["decode"]["pp"] == 1 and pools["decode"]["devices_per_replica"] == 4
+
+
 def test_faster_prefill_hardware_shortens_ttft_not_tpot() -> None:
     rows = [POOL | {"request_rate": 2.0, "prefill_hardware": h} for h in ("dgx-a100", "dgx-h100", "hgx-b200")]
     m = _metrics(candidates_of(rows, "default"))

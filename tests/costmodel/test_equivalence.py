@@ -82,6 +82,7 @@ pools = st.one_of(
             "prefill_replicas": st.integers(1, 3),
             "prefill_hardware": st.sampled_from([None, None, *HARDWARE]),  # the prefill pool's own
             "prefill_tp": st.sampled_from([None, None, 1, 2, 8]),
+            "prefill_pp": st.sampled_from([None, None, 1, 2]),
         }
     ),
 )

@@ -43,6 +43,7 @@ SPACE_CHANGES: list[tuple[str, Any]] = [
     ("choices.batch", "all"), ("choices.batch", [1.5]), ("choices.batch", ["8"]), ("choices.batch", [INF]),
     ("choices.unknown_dimension", [1]), ("choices.prefix_hit_rate", [0.5]),
     ("choices.prefill_hardware", ["nope"]), ("choices.prefill_hardware", [3]), ("choices.prefill_tp", [0]),
+    ("choices.prefill_pp", [0]), ("choices.prefill_pp", [1.5]),
     ("objectives", []), ("objectives", [{"metric": "nope"}]), ("objectives", [{"metric": "tpot_s", "direction": "up"}]),
     ("objectives", [{"metric": "tpot_s"}, {"metric": "tpot_s"}]), ("objectives", "tpot_s"),
     ("constraints", [{"metric": "tpot_s"}]), ("constraints", [{"metric": "tpot_s", "min": 2, "max": 1}]),

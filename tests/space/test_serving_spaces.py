@@ -118,6 +118,32 @@ def test_a_prefill_pool_naming_the_decode_pools_own_values_is_enumerated_once(tm
     assert both.size == 2 and sorted(result["mode"]) == ["aggregated", "disaggregated"]
 
 
+def test_a_pipelined_prefill_pool_is_a_dimension_of_disaggregated_rows(tmp_path: Path) -> None:
+    """choices.prefill_pp: aggregated rows ignore it (enumerated once), prefill_pp 1 beside pp 1 is what null
+    means, and a prefill pool of tp 4 x pp 2 counts 8 devices beside the decode replica's 4."""
+    space = _space(
+        tmp_path,
+        model="llama-3.1-70b",
+        workload={"prompt_tokens": 4000, "output_tokens": 300, "request_rate": 2.0},
+        choices={
+            "hardware": ["dgx-h100"],
+            "quant": ["fp8"],
+            "tp": [4],
+            "replicas": [2],
+            "scheduler": ["continuous"],
+            "mode": ["aggregated", "disaggregated"],
+            "prefill_pp": [None, 1, 2],
+        },
+    )
+    assert space.full_size == 6 and space.size == 3  # aggregated once; disaggregated at pp 1 (null) and 2
+    result = space.evaluate_index(np.arange(space.size))
+    split = result["mode"] == "disaggregated"
+    assert sorted(result["devices"][split]) == [8, 12]
+    piped = np.flatnonzero(np.equal(result["prefill_pp"], 2))
+    plain = np.flatnonzero(split & np.equal(result["prefill_pp"], None))
+    assert result["max_request_rate"][piped[0]] > 1.9 * result["max_request_rate"][plain[0]]
+
+
 def test_a_ttft_slo_at_a_confidence_takes_the_prefill_hardwares_residuals(tmp_path: Path) -> None:
     """slo.confidence scales a disaggregated row's TTFT by the ratio of the hardware that prefills it: an SLO
     between the TTFT scaled by the decode hardware's ratio and by the prefill hardware's is met or missed as

@@ -350,6 +350,7 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
         1,
         1,
         1,
+        1,
         3,
     ) and space.full_size == math.prod(space.radices)
     index = np.arange(space.size)
@@ -373,9 +374,9 @@ def test_deployment_ids_are_the_position_in_the_extended_product(tmp_path: Path)
         )[0]
     )
     # hardware x (quant, kv) x flash x tp x pp x ep x block x offload x budget x replicas x scheduler x
-    # max_num_seqs x chunk_tokens x mode x prefill_replicas x prefill_hardware x prefill_tp x spec_tokens x
-    # draft x batch (the serving settings at their one default: radix 1, the same ids)
-    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)
+    # max_num_seqs x chunk_tokens x mode x prefill_replicas x prefill_hardware x prefill_tp x prefill_pp x
+    # spec_tokens x draft x batch (the serving settings at their one default: radix 1, the same ids)
+    digits = (0, 1, 0, 2, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)
     expected = 0
     for digit, radix in zip(digits, space.radices, strict=True):
         expected = expected * radix + digit
