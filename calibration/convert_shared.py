@@ -178,7 +178,7 @@ MODELOPT_KV = (
 
 
 FP8_KV_BY_BOUND = {
-    "llama-3.1-8b": (
+    ("llama-3.1-8b", "fp8"): (
         "fp8",
         "KV cache fp8, not ModelOpt's bf16 reading: at 20,000 / 2,000 tokens this checkpoint's published rate (H100 "
         "1,351, H200 1,804 output tokens/s) is above what a bf16 cache allows at the full HBM bandwidth, ignoring "
@@ -187,7 +187,8 @@ FP8_KV_BY_BOUND = {
         "1,744 on an H200)",
     ),
 }
-"""TensorRT-LLM checkpoints whose own rows rule out a bf16 KV cache (model id -> (kv, why))."""
+"""TensorRT-LLM checkpoints whose own rows rule out a bf16 KV cache ((model id, scheme) -> (kv, why)): NVIDIA's
+Llama-3.1-8B-Instruct-FP8."""
 
 
 def map_kv(row: dict) -> str:
@@ -278,9 +279,9 @@ def convert(row: dict) -> list[dict]:
     if kv and group == "llamacpp_XiongjieDai":
         notes.append("KV fp16 is llama.cpp's default (not stated in the run)")
     if group == "TRTLLM_v1.0_perf_overview" and row["kv_cache_precision"].lower() == "not stated":
-        if model in FP8_KV_BY_BOUND:
-            kv = common["kv"] = FP8_KV_BY_BOUND[model][0]
-            notes.append(FP8_KV_BY_BOUND[model][1])
+        if (model, quant) in FP8_KV_BY_BOUND:
+            kv = common["kv"] = FP8_KV_BY_BOUND[model, quant][0]
+            notes.append(FP8_KV_BY_BOUND[model, quant][1])
         else:
             notes.append(MODELOPT_KV[1])
     metrics: list[tuple[str, float, str]] = []

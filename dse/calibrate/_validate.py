@@ -39,9 +39,14 @@ PERCENTILES = ("ttft_p50", "ttft_p90", "ttft_p99", "tpot_p50", "tpot_p90", "tpot
 """Continuous batching's latency percentiles, as ``ContinuousServing`` orders them."""
 ENGINE_LIMITS = {"tensorrt-llm": (2048, 8192)}
 """An engine's slots and token budget (``max_num_seqs``, ``chunk_tokens``) where a row does not give them:
-TensorRT-LLM's ``max_batch_size`` and ``max_num_tokens`` defaults (BuildConfig, which ``trtllm-bench`` runs
-with; NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md @ 00f37686). Another engine's defaults
-depend on its version and device (vLLM's on the GPU's memory): dse's (``MAX_NUM_SEQS``, ``CHUNK_TOKENS``)."""
+TensorRT-LLM's ``max_batch_size`` and ``max_num_tokens`` defaults (BuildConfig; what ``trtllm-serve`` runs
+with). ``trtllm-bench``, which measured the shipped TensorRT-LLM rows, tunes its own where it is not given
+them (NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py, ``finetune_setting``; bench/benchmark/utils/
+general.py): a batch from the KV capacity at the full lengths, at most 4,096 / pp, a budget of batch x (1 +
+ISL / OSL) within 2,048-32,768 and, with chunked prefill off (its default), at least the longest prompt plus
+the batch: not modelled (the budget differs most at 20,000-token prompts, which run unchunked there). Another
+engine's defaults depend on its version and device (vLLM's on the GPU's memory): dse's (``MAX_NUM_SEQS``,
+``CHUNK_TOKENS``)."""
 SCORED_SCENARIOS = ("batch", "max-throughput")
 """Scenarios validated by default: a ``server`` row is served at its ``request_rate`` only where it gives one,
 and a static batch is not its queueing (the shipped MLPerf Server rows give none)."""
@@ -62,6 +67,25 @@ def _columns(rows: Sequence[Measurement]) -> dict[str, Any]:
         "gen_len": np.asarray([x.gen_len for x in r]),
         "batch": np.asarray([x.batch or 1 for x in r]),
     } | (_load_columns(r) if any(x.continuous for x in r) else {})
+
+
+UNLOADED_SERVER = (
+    "a server row with neither a request_rate nor a batch: its figures hold queueing at a load it does not give"
+)
+QUEUED_OFFLINE = (
+    "a max-throughput latency without a batch: it holds the wait behind every request queued before it, which the "
+    "row does not count"
+)
+
+
+def _unscored(record: MeasurementRecord) -> str:
+    """Why a row is not scored ("" where it is): its figure depends on a load the row does not give. A static
+    batch of one would stand in for it at any error (MLPerf's Server TTFT read -98 %)."""
+    if record.scenario == "server" and not record.served and not record.batch:
+        return UNLOADED_SERVER
+    if record.saturated and record.metric in ("ttft_s", "prefill_tokens_per_s"):
+        return QUEUED_OFFLINE
+    return ""
 
 
 def engine_limits(record: MeasurementRecord) -> tuple[int, int]:
@@ -151,10 +175,8 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
             for i, (k, q) in enumerate(zip(metric, statistic, strict=True))
         ]
     )
-    # a server row with neither its rate nor a batch: its figures hold queueing at a load the row does not say (a
-    # static batch of one would stand in for it at any error), so it is not scored
-    unloaded = np.asarray([m.record.scenario == "server" and not m.record.served and not m.record.batch for m in rows])
-    predicted = np.where(unloaded, np.nan, predicted)
+    unscored = np.asarray([_unscored(m.record) for m in rows], dtype=object)
+    predicted = np.where(unscored != "", np.nan, predicted)
     measured = np.asarray([m.record.value for m in rows])
     reason = s["reason"].astype(np.int64)
     accelerators = [load_target(m.record.hardware)[0].id for m in rows]
@@ -182,6 +204,7 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
             "error": predicted / measured - 1.0,
             "feasible": reason == 0,
             "infeasible_reason": reason_text(reason),
+            "unscored": unscored,
             "source": [m.record.source for m in rows],
         }
     )
@@ -206,7 +229,11 @@ class Validation:
             "infeasible": self.rows.loc[~self.rows["feasible"], ["id", "hardware", "infeasible_reason"]].to_dict(
                 "records"
             ),
-            "unscored": self.rows.loc[self.rows["feasible"] & ~np.isfinite(self.rows["predicted"]), "id"].tolist(),
+            "unscored": self.rows.loc[self.rows["unscored"] != "", ["id", "unscored"]]
+            .rename(columns={"unscored": "reason"})
+            .to_dict("records")
+            if "unscored" in self.rows
+            else [],
         }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -597,12 +598,8 @@ def render_validation(doc: dict[str, Any]) -> None:
             f"Hardware rank correlation (Spearman) over {len(doc['ranks'])} groups of >= 4 devices: "
             f"median {doc['median_spearman']:.2f}, lowest {min(r['spearman'] for r in doc['ranks']):.2f}"
         )
-    if doc.get("unscored"):
-        count = len(doc["unscored"])
-        _console.print(
-            f"{count} server row{'s' if count != 1 else ''} with neither a request_rate nor a batch not scored: their"
-            " figures hold queueing at a load the row does not give (docs/validation.md)"
-        )
+    for why, count in Counter(item["reason"] for item in doc.get("unscored", [])).items():
+        _console.print(f"{count} row{'s' if count != 1 else ''} not scored, {why} (docs/validation.md)")
     if doc["infeasible"]:
         count = len(doc["infeasible"])
         _console.print(f"{count} measured deployment{'s' if count != 1 else ''} the model says cannot run as measured:")

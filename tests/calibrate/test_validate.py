@@ -220,26 +220,34 @@ def test_a_server_row_with_a_load_is_scored_at_its_rate(tmp_path: Path) -> None:
     }
 
 
-def test_a_server_row_without_its_load_is_not_scored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A server row with neither its rate nor a batch holds queueing at a load it does not give: not scored (a
-    static batch of one stood in for it, -98 % on MLPerf's Server TTFT), and the CLI says so; with a batch it is
-    that static batch."""
+def test_a_row_without_its_load_is_not_scored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A server row with neither its rate nor a batch holds queueing at a load it does not give, and a
+    max-throughput TTFT without a batch the wait behind every request queued before it: neither is scored (a
+    static batch of one stood in, -98 % on MLPerf's Server TTFT), and the CLI says which and why; a server row
+    with a batch is that static batch, and a max-throughput TPOT is every slot busy's."""
     path = tmp_path / "server.csv"
     path.write_text(
         SERVER_ROW
         + "u-ttft,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,,server,ttft_s,0.5,,,,,,\n"
         + "n-ttft,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,8,server,ttft_s,0.5,,,,,,\n"
+        + "q-ttft,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,,max-throughput,ttft_s,9.0,,,,,,\n"
+        + "q-tpot,test,llama-3.1-8b,h100-sxm,1,1,1,bf16,,1000,101,,max-throughput,tpot_s,0.05,,,,,,\n"
     )
-    result = validate(read_measurements(path), scenarios=("server",))
+    result = validate(read_measurements(path), scenarios=("server", "max-throughput"))
     rows = result.rows.set_index("id")
-    assert np.isnan(rows.loc["u-ttft", "predicted"]) and rows.loc["u-ttft", "feasible"]
+    for unscored in ("u-ttft", "q-ttft"):
+        assert np.isnan(rows.loc[unscored, "predicted"]) and rows.loc[unscored, "feasible"]
     static = analyze("llama-3.1-8b", "h100-sxm", prompt_len=1000, gen_len=101, batch=8).to_dict()
     assert rows.loc["n-ttft", "predicted"] == pytest.approx(static["ttft_s"], rel=1e-12)
-    assert result.to_dict()["unscored"] == ["u-ttft"]
+    busy = analyze("llama-3.1-8b", "h100-sxm", prompt_len=1000, gen_len=101, scheduler="continuous").to_dict()
+    assert rows.loc["q-tpot", "predicted"] == pytest.approx(busy["tpot_s"], rel=1e-12)
+    assert [u["id"] for u in result.to_dict()["unscored"]] == ["u-ttft", "q-ttft"]
     (plain,) = [s for s in result.summary if s["scenario"] == "server" and s["metric"] == "ttft_s"]
     assert plain["rows"] == 2 and plain["scored"] == 1
-    assert main(["validate", "--measurements", str(path), "--scenario", "server"]) == 0
-    assert "1 server row with neither a request_rate nor a batch not scored" in capsys.readouterr().out
+    assert main(["validate", "--measurements", str(path), "--scenario", "server", "--scenario", "max-throughput"]) == 0
+    out = capsys.readouterr().out
+    assert "1 row not scored, a server row with neither a request_rate nor a batch" in out
+    assert "1 row not scored, a max-throughput latency without a batch" in out
 
 
 @pytest.mark.parametrize(
