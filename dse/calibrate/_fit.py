@@ -88,6 +88,9 @@ class Fit:
     """Median |error| of the left-out rows (leave-one-hardware-out); None with one accelerator."""
     held_out_residuals: dict[str, float]
     """Row id -> log(predicted / measured) with the row's accelerator left out of the fit."""
+    left_out: int = 0
+    """Rows selected but not fitted: the model calls them infeasible as measured, or their figure depends on a
+    load they do not give (``dse validate`` lists both, with their reasons)."""
 
 
 def accelerator_of(m: Measurement) -> str:
@@ -324,6 +327,7 @@ def calibrate(
         after=_median_abs(final),
         held_out=_median_abs(held) if np.isfinite(held).any() else None,
         held_out_residuals={m.record.id: float(r) for m, r in zip(usable, held, strict=True) if np.isfinite(r)},
+        left_out=len(rows) - len(usable),
     )
 
 

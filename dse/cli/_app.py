@@ -723,6 +723,13 @@ def calibrate_command(
         f"{r.compute_efficiency:.3f}{formats}, kernel_overhead_us {r.kernel_overhead_us:.2f}; median |error| "
         f"{fit.before:.0%} ({base}) -> {fit.after:.0%}{held}. Profile: {target} (use it with --profile)"
     )
+    if fit.left_out:
+        typer.echo(
+            f"note: {fit.left_out} selected row{'s' if fit.left_out != 1 else ''} not fitted: infeasible as "
+            "measured, or without the load their figure holds (dse validate --measurements ... lists them, with "
+            "why)",
+            err=True,
+        )
     if fit.after > fit.before:
         typer.echo(
             f"note: the fitted profile's median |error| is above {base}'s on these rows (the fit minimises a robust "

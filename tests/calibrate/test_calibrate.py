@@ -82,6 +82,21 @@ def test_the_cli_writes_a_profile_that_loads(tmp_path: Path, capsys: pytest.Capt
     assert main(["validate", "--measurements", str(_synthetic(tmp_path)), "--profile", str(out)]) == 0
 
 
+def test_rows_not_fitted_are_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A selected row the model cannot score (a server TTFT without its load) is left out of the fit, and the
+    CLI says how many were."""
+    path = _synthetic(tmp_path)
+    extra = "u1,synthetic,llama-3.1-8b,h100-sxm,1,1,1,bf16,,2048,16,,server,ttft_s,0.5,\n"
+    path.write_text(path.read_text() + extra)
+    fit = calibrate(read_measurements(path), cross_validate=False)
+    assert fit.rows == len(ROWS) and fit.left_out == 1
+    out = tmp_path / "fitted.yaml"
+    code = main(["calibrate", str(path), "--out", str(out), "--scenario", "batch", "--scenario", "server"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "note: 1 selected row not fitted" in err
+
+
 @pytest.mark.parametrize("profile_id", ["bad id!", "Mine", "-x", ""])
 def test_a_bad_profile_id_is_refused_before_the_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], profile_id: str
