@@ -69,6 +69,22 @@ def test_served_prefill_rows_are_one_requests(extra: dict[str, Any]) -> None:
     assert data["communication"]["prefill"]["tp_all_reduce_s"] < data["prefill"]["time_s"]
 
 
+@pytest.mark.parametrize(("pp", "prefill_pp"), [(1, 4), (2, 1)])
+def test_a_prefill_pool_of_its_own_pp_itemises_its_own_stages(pp: int, prefill_pp: int) -> None:
+    """A disaggregated prefill pool of its own pp: the prefill rows are one of its stages' operators over its
+    passes (not the decode pool's), so they explain the prefill within 1 % (they read a quarter of it, or
+    twice it, with the decode pool's stages)."""
+    config = {"model": "llama-3.1-70b", "hardware": "dgx-h100", "quant": "fp8", "tp": 4, "pp": pp}
+    config |= {"scheduler": "continuous", "request_rate": 1.0, "prompt_len": 4000, "gen_len": 300}
+    config |= {"mode": "disaggregated", "replicas": 3, "prefill_replicas": 1, "prefill_pp": prefill_pp}
+    data = analyze(**config).to_dict()
+    rows = [r for r in data["layers"] if r["stage"] == "prefill"]
+    assert data["deployment"]["pools"]["prefill"]["pp"] == prefill_pp
+    rest = sum(r["time_s"] for r in rows if r["name"] == "not_itemised")
+    assert abs(rest) < 0.01 * data["prefill"]["time_s"]
+    assert bool([r for r in rows if r["name"] == "pp_send"]) == (prefill_pp > 1)
+
+
 def test_pipeline_rows_follow_the_schedule() -> None:
     """pp = 2, m = 2 micro-batches: the prefill is one trip through both stages (sends included) plus one more
     pass of the busiest stage, which is busy for 2 passes: the bubble is the other stage's share of the trip."""

@@ -109,11 +109,12 @@ def _count(n: float, noun: str) -> str:
 
 
 def _pool(name: str, p: dict[str, Any]) -> str:
-    """One pool of a disaggregated deployment: its replicas, their devices, hardware and tp."""
+    """One pool of a disaggregated deployment: its replicas, their devices, hardware, tp and pp (above 1)."""
     if p["replicas"] < 1:
         return f"{name}: no replica (a split needs one of each)"
     devices = "?" if p["devices_per_replica"] is None else p["devices_per_replica"]
-    return f"{name}: {_count(p['replicas'], 'replica')} × {devices} of {p['hardware']} at tp {p['tp']}"
+    stages = f" pp {p['pp']}" if p.get("pp", 1) > 1 else ""
+    return f"{name}: {_count(p['replicas'], 'replica')} × {devices} of {p['hardware']} at tp {p['tp']}{stages}"
 
 
 def _kv_policy_line(kv: dict[str, Any], prompt_len: int) -> str | None:

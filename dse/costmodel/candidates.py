@@ -160,6 +160,17 @@ class Candidates:
         own["format_supported"] = np.asarray(own["format_supported"] > 0.5)  # a bool field
         return replace(self, **own, prefill_pool=pool[..., :0])  # type: ignore[arg-type]
 
+    def own_prefill_pool(self) -> Array:
+        """Rows whose disaggregated prefill instances hold values of their own (hardware, tp or pp): their pool
+        may sit on another machine. A row whose ``prefill_pool`` repeats its own values is not one, whatever
+        the other rows scored with it hold."""
+        pool = self.prefill_pool
+        if pool.shape[-1] == 0:
+            return np.zeros(np.shape(self.disaggregated), dtype=bool)
+        own = np.stack([np.asarray(getattr(self, name), dtype=np.float64) for name in POOL_FIELDS], axis=-1)
+        differs = (pool != own) & ~(np.isnan(pool) & np.isnan(own))
+        return np.asarray(self.disaggregated, dtype=bool) & np.any(differs, axis=-1)
+
     @classmethod
     def from_columns(cls, columns: dict[str, object], size: int) -> Candidates:
         """Build from scalars or arrays (scalars broadcast to ``size``); names are the field names. Deployment

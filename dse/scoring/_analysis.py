@@ -336,16 +336,32 @@ class Analysis:
         out["layers"] = []
         phases = (("prefill", ev.prefill, ev.operators[0]), ("decode", ev.decode_step, ev.operators[1]))
         for stage, phase, costs in phases:
-            operators = operator_rows(stage, costs, passes)
+            # a prefill pool of its own pp: its operators are one of its own stages', its passes as many
+            stage_pp = self._prefill_pp() if stage == "prefill" else pp
+            stage_passes = passes * stage_pp / pp
+            operators = operator_rows(stage, costs, stage_passes)
             if stage == "prefill" and ev.host_kv_write_s > 0:  # offloaded KV copied to host memory
-                written = passes * float(ev.host_kv_write_bytes)
+                written = stage_passes * float(ev.host_kv_write_bytes)
                 operators.append(
-                    _row(stage, "kv_host_write", "host_link", passes * float(ev.host_kv_write_s), count=passes)
+                    _row(
+                        stage,
+                        "kv_host_write",
+                        "host_link",
+                        stage_passes * float(ev.host_kv_write_s),
+                        count=stage_passes,
+                    )
                     | {"memory_bytes": written}
                 )
             comm = out["communication"][stage]
-            out["layers"] += operators + schedule_rows(stage, phase, comm, operators, passes, pp, overlap)
+            rows = schedule_rows(stage, phase, comm, operators, stage_passes, stage_pp, overlap)
+            out["layers"] += operators + rows
         return finite_json(out)
+
+    def _prefill_pp(self) -> int:
+        """The stages a request's prefill crosses: a disaggregated prefill pool's own pp where given."""
+        i = self.inputs
+        own = i.get("prefill_pp") if i.get("mode") == "disaggregated" else None
+        return int(own or i["pp"])
 
 
 def continuous_dict(serving: ContinuousServing) -> dict[str, Any]:

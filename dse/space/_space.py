@@ -536,7 +536,7 @@ def _representatives(
     that stands for it: every setting the combination does not use at its first value (serving settings of a
     static batch, the prefill pool's of aggregated serving, the draft without draft tokens, the scheduler of
     disaggregated pools, which batch continuously whatever it says), and null where a value names what null
-    means (a prefill pool's tp equal to ``tp``, its hardware equal to ``hardware``). A combination whose
+    means (a prefill pool's tp or pp equal to ``tp`` or ``pp``, its hardware equal to ``hardware``). A combination whose
     representative differs is the same candidate again, enumerated once."""
 
     def value(name: str) -> np.ndarray:

@@ -276,6 +276,22 @@ def test_a_pipelined_prefill_pool_completes_its_stages_prompts_at_once() -> None
     assert pools["decode"]["pp"] == 1 and pools["decode"]["devices_per_replica"] == 4
 
 
+def test_a_rows_figures_do_not_depend_on_the_rows_scored_beside_it() -> None:
+    """On a system without an inter-node link (an L40S server), a request's KV cache crosses the node's own link
+    while both pools share the machine, and the host link only where the prefill pool is of its own: a row
+    without a pool of its own scores the same alone and beside one with (prefill pp 2), which once sent
+    every row of such a batch over the host link."""
+    row = {
+        "model": "llama-3.1-8b", "hardware": "l40s-server", "quant": "fp8", "tp": 2, "replicas": 3,
+        "mode": "disaggregated", "prefill_replicas": 1, "prompt_len": 4000, "gen_len": 300, "request_rate": 1.0,
+    }  # fmt: skip
+    alone = _metrics(candidates_of([row], "default"))
+    beside = _metrics(candidates_of([row, row | {"prefill_pp": 2}], "default"))
+    for name, values in alone.items():
+        np.testing.assert_array_equal(beside[name][:1], values, err_msg=name)
+    assert beside["ttft_s"][1] != beside["ttft_s"][0]
+
+
 def test_faster_prefill_hardware_shortens_ttft_not_tpot() -> None:
     rows = [POOL | {"request_rate": 2.0, "prefill_hardware": h} for h in ("dgx-a100", "dgx-h100", "hgx-b200")]
     m = _metrics(candidates_of(rows, "default"))

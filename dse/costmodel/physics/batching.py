@@ -113,11 +113,11 @@ def _pools(
     p = mixed_pass(arch, prefill, piped, 0.0, full, np.where(short, 1.0, s1), cached)
     layers, other, _ = parts(prefill, p)
     full_s = schedule.pass_step_s(prefill, piped, layers, other, p, arch)
-    if decode_layout is None:
-        transfer = _kv_transfer_s(arch, prefill, lone.layout)
-    else:  # a pool of its own may sit on another machine: what leaves each one
+    transfer = _kv_transfer_s(arch, prefill, lone.layout)
+    if decode_layout is not None:  # a pool of its own may sit on another machine: what leaves each one
         sent = _kv_transfer_s(arch, prefill, lone.layout, apart=True)
-        transfer = np.maximum(sent, _kv_transfer_s(arch, c, decode_layout, apart=True))
+        apart = np.maximum(sent, _kv_transfer_s(arch, c, decode_layout, apart=True))
+        transfer = np.where(c.own_prefill_pool(), apart, transfer)
     with np.errstate(divide="ignore", invalid="ignore"):  # a prefill takes time in proportion to its prompt
         cv2 = np.where(c.prompt_len > 0, c.prompt_variance / c.prompt_len**2, 0.0)
     return continuous.Pools(x, y, s1 * mixed1, mixed1, pp * full / full_s, transfer, decode, spread, cv2)
@@ -350,12 +350,12 @@ def evaluate(
     devices, fleet, total = full.layout.devices, c, None
     prefill1, lone, mixed_p, decode_layout = c1, one, mixed1, None
     if np.any(c.disaggregated):
-        if c.prefill_pool.shape[-1]:  # prefill instances of their own hardware or tp: their lone prompt
+        if c.prefill_pool.shape[-1]:  # prefill instances of their own hardware, tp or pp: their lone prompt
             prefill1, decode_layout = c1.prefill_candidates(), one.layout
             lone = static(prefill1)
             mixed_p, act_p = _step(arch, prefill1, lone.layout, parts, 1.0, P, G, cached, gamma + 1.0)
             why = _prefill_pool_reason(arch, prefill1, lone, act_p * np.maximum(C / k1, 1.0), P, C)
-            pool_reason = np.where(c.disaggregated, why, pool_reason)
+            pool_reason = np.where(c.own_prefill_pool(), why, pool_reason)
             devices, fleet, total = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
         decode_steps = StepTimes(b_max, decode1, decode1, decode_max, decode_max, gamma + 1.0)  # no prompts: T_m = T_d
         pools = _pools(
@@ -421,7 +421,7 @@ def evaluate(
     metrics = replace(metrics, max_request_rate=c.replicas * max_rate)
     if total is not None:  # the fleet's count itself, not replicas x its mean per replica (rounding)
         metrics = replace(metrics, devices=np.where(c.disaggregated, total, metrics.devices))
-    own_pool = np.logical_and(c.disaggregated, decode_layout is not None)  # prefill on a pool of its own
+    own_pool = c.own_prefill_pool()  # prefill on a pool of its own
     extra = ContinuousServing(
         slots=b,
         max_slots=fit,

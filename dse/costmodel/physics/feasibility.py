@@ -64,7 +64,7 @@ PREFILL_POOL_REASONS = {
     Reason.WEIGHTS_EXCEED_MEMORY: Reason.PREFILL_WEIGHTS_EXCEED_MEMORY,
     Reason.MEMORY_EXCEEDED: Reason.PREFILL_MEMORY_EXCEEDED,
 }
-"""A disaggregated prefill pool of its own hardware or tp that cannot run says so with its own code: the
+"""A disaggregated prefill pool of its own hardware, tp or pp that cannot run says so with its own code: the
 reason its lone request fails, in the prefill pool (the context is the candidate's, checked once)."""
 
 CHECK_ORDER = (
