@@ -724,10 +724,11 @@ def calibrate_command(
         f"{fit.before:.0%} ({base}) -> {fit.after:.0%}{held}. Profile: {target} (use it with --profile)"
     )
     if fit.left_out:
+        from dse.cli._render import _count
+
         typer.echo(
-            f"note: {fit.left_out} selected row{'s' if fit.left_out != 1 else ''} not fitted: infeasible as "
-            "measured, or without the load their figure holds (dse validate --measurements ... lists them, with "
-            "why)",
+            f"note: {_count(fit.left_out, 'selected row')} not fitted: infeasible as measured, or without the load "
+            "their figure holds (dse validate --measurements ... lists them, with why)",
             err=True,
         )
     if fit.after > fit.before:

@@ -600,7 +600,7 @@ def render_validation(doc: dict[str, Any]) -> None:
             f"median {doc['median_spearman']:.2f}, lowest {min(r['spearman'] for r in doc['ranks']):.2f}"
         )
     for why, count in Counter(item["reason"] for item in doc.get("unscored", [])).items():
-        _console.print(f"{count} row{'s' if count != 1 else ''} not scored, {why} (docs/validation.md)")
+        _console.print(f"{_count(count, 'row')} not scored, {why} (docs/validation.md)")
     if doc["infeasible"]:
         count = len(doc["infeasible"])
         _console.print(f"{count} measured deployment{'s' if count != 1 else ''} the model says cannot run as measured:")

@@ -241,7 +241,7 @@ class Analysis:
         n_d = int(self.evaluation.layout.devices)
         n_p = round((float(self.evaluation.metrics.devices) - y * n_d) / x) if y >= 1 else None
         prefill = {"replicas": x, "hardware": i["prefill_hardware"] or i["hardware"], "tp": i["prefill_tp"] or i["tp"]}
-        prefill["pp"] = i["prefill_pp"] or i["pp"]
+        prefill["pp"] = self._prefill_pp()
         decode = {"replicas": y, "hardware": i["hardware"], "tp": i["tp"], "pp": i["pp"]}
         return {
             "pools": {

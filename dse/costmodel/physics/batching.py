@@ -88,6 +88,7 @@ def _pools(
     prefill: Candidates,
     lone: Evaluation,
     decode_layout: Layout | None,
+    own: Any,
     parts: PassParts,
     P: Any,
     C: Any,
@@ -102,8 +103,8 @@ def _pools(
     lone prompt takes s1 steps of ``mixed1``) runs prompt steps alone (a lone prompt's s chunks; with its
     budget full, C / P prompts a step when they are shorter, in each of its pp micro-batches in flight, as
     virtual engines run them: ``continuous.per_engine``), and a request's KV cache crosses the link between
-    the pools: from each prefill device's share, and where the pools differ (``decode_layout`` given) into
-    each decode device's share, at the slower side."""
+    the pools: from each prefill device's share, and where a row's pool is of its own (``own``; the decode
+    pool's ``decode_layout`` given) into each decode device's share, at the slower side."""
     x = np.maximum(c.prefill_replicas, 1.0)
     y = np.maximum(c.replicas - x, 1.0)
     short = P <= C
@@ -117,7 +118,7 @@ def _pools(
     if decode_layout is not None:  # a pool of its own may sit on another machine: what leaves each one
         sent = _kv_transfer_s(arch, prefill, lone.layout, apart=True)
         apart = np.maximum(sent, _kv_transfer_s(arch, c, decode_layout, apart=True))
-        transfer = np.where(c.own_prefill_pool(), apart, transfer)
+        transfer = np.where(own, apart, transfer)
     with np.errstate(divide="ignore", invalid="ignore"):  # a prefill takes time in proportion to its prompt
         cv2 = np.where(c.prompt_len > 0, c.prompt_variance / c.prompt_len**2, 0.0)
     return continuous.Pools(x, y, s1 * mixed1, mixed1, pp * full / full_s, transfer, decode, spread, cv2)
@@ -349,13 +350,14 @@ def evaluate(
     pool_reason = np.zeros(n, dtype=np.int8)
     devices, fleet, total = full.layout.devices, c, None
     prefill1, lone, mixed_p, decode_layout = c1, one, mixed1, None
+    own_pool = c.own_prefill_pool()  # prefill on a pool of its own
     if np.any(c.disaggregated):
         if c.prefill_pool.shape[-1]:  # prefill instances of their own hardware, tp or pp: their lone prompt
             prefill1, decode_layout = c1.prefill_candidates(), one.layout
             lone = static(prefill1)
             mixed_p, act_p = _step(arch, prefill1, lone.layout, parts, 1.0, P, G, cached, gamma + 1.0)
             why = _prefill_pool_reason(arch, prefill1, lone, act_p * np.maximum(C / k1, 1.0), P, C)
-            pool_reason = np.where(c.own_prefill_pool(), why, pool_reason)
+            pool_reason = np.where(own_pool, why, pool_reason)
             devices, fleet, total = _fleet(c, prefill1, lone.layout.devices, full.layout.devices)
         decode_steps = StepTimes(b_max, decode1, decode1, decode_max, decode_max, gamma + 1.0)  # no prompts: T_m = T_d
         pools = _pools(
@@ -364,6 +366,7 @@ def evaluate(
             prefill1,
             lone,
             decode_layout,
+            own_pool,
             parts,
             P,
             C,
@@ -421,7 +424,6 @@ def evaluate(
     metrics = replace(metrics, max_request_rate=c.replicas * max_rate)
     if total is not None:  # the fleet's count itself, not replicas x its mean per replica (rounding)
         metrics = replace(metrics, devices=np.where(c.disaggregated, total, metrics.devices))
-    own_pool = c.own_prefill_pool()  # prefill on a pool of its own
     extra = ContinuousServing(
         slots=b,
         max_slots=fit,
