@@ -281,6 +281,7 @@ def calibrate(
             f"{FORMAT_PREFIX}<{'|'.join(LOW_PRECISION)}>",
             field="fit",
         )
+    start = _without_stale(start, names)
     solve = _solver(start, names)
     x0 = _generic_values(names)  # one start whatever the base says: a refit of its own output moves nothing
     x = np.round(solve(usable, x0), 4)  # the profile as written; its residuals are those of these values
@@ -331,6 +332,24 @@ def calibrate(
     )
 
 
+def _without_stale(start: ProfileRecord, names: Sequence[str]) -> ProfileRecord:
+    """``start`` with what its own earlier fit moved and this one does not reset to the generic figures: a
+    refit whose rows no longer identify a parameter (rows moved to another family, a format no longer
+    measured) would otherwise carry the old fit's value, which no row of it supports, into the new profile.
+    Parameters the base sets by hand (no fit of its own named them) keep their values."""
+    before = start.fit.parameters if start.fit is not None else []
+    stale = [n for n in before if n not in names]
+    if not stale:
+        return start
+    by_format = dict(start.compute_efficiency_by_format)
+    for name in stale:
+        if name.startswith(FORMAT_PREFIX):
+            by_format.pop(name.removeprefix(FORMAT_PREFIX), None)  # type: ignore[call-overload]
+    start = start.model_copy(update={"compute_efficiency_by_format": by_format})
+    plain = [n for n in stale if not n.startswith(FORMAT_PREFIX)]
+    return _with(start, plain, _generic_values(plain)) if plain else start
+
+
 def _values(record: ProfileRecord, names: Sequence[str]) -> np.ndarray:
     """``record``'s figures for ``names`` (a format without its own efficiency: ``compute_efficiency``)."""
     own = record.compute_efficiency_by_format
@@ -361,7 +380,8 @@ def _left_out(
     """log(predicted / measured) of each row with its accelerator left out: the fit redone from the generic
     figures on the other accelerators' rows, moving only what those rows identify (all of ``names`` when
     ``fixed``; rows in a format whose efficiency they no longer identify are left out of it, since a generic
-    figure for it would bend the others). ``ENGINE_WIDE`` figures those rows cannot identify come from the
+    figure for it would bend the others; so are the 16-bit compute rows where the 16-bit efficiency is no longer
+    identified). ``ENGINE_WIDE`` figures those rows cannot identify come from the
     engine's decode rows on the other accelerators (``prior``, at least ``MIN_ROWS``), else stay generic; with
     nothing identified, those figures alone. Nothing of the left-out rows, nor of a fit that used them,
     reaches their prediction."""
@@ -374,7 +394,13 @@ def _left_out(
         test = [m for m, o in zip(rows, out, strict=True) if o]
         moved = tuple(names) if fixed else tuple(n for n in identified(train, formats[~out]) if n in names)
         lost = {n.removeprefix(FORMAT_PREFIX) for n in names if n.startswith(FORMAT_PREFIX) and n not in moved}
-        train = [m for m, f in zip(train, formats[~out], strict=True) if f not in lost]  # they would bend the rest
+        # the 16-bit efficiency lost too: its compute rows (prefill, throughput) leave, its decode rows stay
+        sixteen = "compute_efficiency" in names and "compute_efficiency" not in moved
+        train = [
+            m
+            for m, f in zip(train, formats[~out], strict=True)
+            if f not in lost and not (sixteen and f not in LOW_PRECISION and m.record.metric != "tpot_s")
+        ]  # they would bend the rest
         base = neutral
         wide = tuple(n for n in ENGINE_WIDE if n in names and n not in moved)
         decode = [m for m in prior if m.record.metric == "tpot_s" and accelerator_of(m) != accelerator] if wide else []

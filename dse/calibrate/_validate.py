@@ -198,7 +198,8 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
             "metric": metric,
             "statistic": statistic,
             "request_rate": [m.record.request_rate for m in rows],
-            "batch": batch,
+            # a whole batch as itself (64, not 64.0); the sequences an engine holds on average as a decimal
+            "batch": [int(b) if float(b).is_integer() else float(b) for b in batch],
             "measured": measured,
             "predicted": predicted,
             "error": predicted / measured - 1.0,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dse.calibrate import calibrate, predict, read_measurements
-from dse.catalog import efficiency_profile, load_profile
+from dse.catalog import FitRecord, efficiency_profile, load_profile
 from dse.cli import main
 from dse.errors import InputError
 
@@ -34,12 +34,12 @@ ROWS = [
 ]
 
 
-def _synthetic(tmp_path: Path) -> Path:
+def _synthetic(tmp_path: Path, rows: list[tuple[str, str, str, int, int, int, str]] = ROWS) -> Path:
     """Measurements that are the model's own predictions under ``TRUE``."""
     draft = tmp_path / "draft.csv"
     lines = [
         f"r{i},synthetic,{m},{h},1,1,1,{q},,{p},{g},{b},batch,{metric},1.0,\n"
-        for i, (m, h, q, p, g, b, metric) in enumerate(ROWS)
+        for i, (m, h, q, p, g, b, metric) in enumerate(rows)
     ]
     draft.write_text(HEADER + "".join(lines))
     truth = efficiency_profile(
@@ -126,3 +126,53 @@ def test_a_fit_worse_than_its_start_on_the_median_says_so(tmp_path: Path, capsys
         writer.writerows(chosen)
     assert main(["calibrate", str(mine), "--out", str(tmp_path / "p.yaml")]) == 0
     assert "note: the fitted profile's median |error| is above default's" in " ".join(capsys.readouterr().err.split())
+
+
+def test_what_an_earlier_fit_moved_and_this_one_cannot_identify_goes_back_to_the_generic_figure(
+    tmp_path: Path,
+) -> None:
+    """A refit on decode rows alone identifies bandwidth and kernel overhead: the 16-bit and FP8 compute
+    efficiencies its base's own fit set (stale, no row of this fit supports them) return to the generic
+    figures, while what the base sets by hand (no fit named it) stays."""
+    decode = [m for m in read_measurements(_synthetic(tmp_path)) if m.record.metric == "tpot_s"]
+    generic = load_profile("default").record
+    stale = generic.model_copy(
+        update={
+            "id": "stale",
+            "compute_efficiency": 0.13,
+            "compute_efficiency_by_format": {"fp8": 0.11},
+            "memory_utilization": 0.77,  # by hand: the earlier fit did not name it
+            "fit": FitRecord(
+                rows=["old"],
+                residuals=[0.0],
+                method="earlier",
+                date="2026-01-01",
+                hardware=["h100-sxm"],
+                parameters=["compute_efficiency", "compute_efficiency_by_format.fp8"],
+            ),
+        }
+    )
+    base = tmp_path / "stale.yaml"
+    base.write_text(yaml.safe_dump(stale.model_dump(exclude_none=True), sort_keys=False))
+    fit = calibrate(decode, base=str(base), cross_validate=False)
+    assert fit.record.fit is not None
+    assert set(fit.record.fit.parameters) == {"bandwidth_efficiency", "kernel_overhead_us"}
+    assert fit.record.compute_efficiency == generic.compute_efficiency
+    assert fit.record.compute_efficiency_by_format == {}
+    assert fit.record.memory_utilization == 0.77
+    assert fit.record.bandwidth_efficiency == pytest.approx(TRUE["bandwidth_efficiency"], rel=0.02)
+
+
+def test_a_left_out_round_that_cannot_identify_the_16_bit_efficiency_fits_without_its_16_bit_prefill_rows(
+    tmp_path: Path,
+) -> None:
+    """Three 16-bit prefill rows identify the 16-bit compute efficiency; with one device left out two remain,
+    which would keep the generic figure (0.7 for a true 0.48) and bend bandwidth and kernel overhead to
+    explain them. They leave the round's fit (as a format's rows do when its efficiency is lost), so the
+    decode rows, exact data, are predicted exactly held out."""
+    rows = [r for r in ROWS if not (r[1] == "l40s" and r[2] == "bf16" and r[6] == "ttft_s")]
+    measured = read_measurements(_synthetic(tmp_path, rows))
+    fit = calibrate(measured)
+    assert fit.record.fit is not None and "compute_efficiency" in fit.record.fit.parameters
+    decode = {m.record.id for m in measured if m.record.metric == "tpot_s"}
+    assert max(abs(fit.held_out_residuals[k]) for k in decode) < 0.01

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -134,6 +135,8 @@ def test_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     doc = json.loads(out)
     assert code == 0 and {s["metric"] for s in doc["summary"]} == {"tpot_s", "throughput_tokens_per_s_per_device"}
     assert len(pd.read_csv(tmp_path / "validation.csv")) == 6
+    header, *rows = csv.reader((tmp_path / "validation.csv").read_text().splitlines())
+    assert all(row[header.index("batch")].isdigit() for row in rows)  # whole batches as 1, not 1.0
     assert json.loads((tmp_path / "validation.json").read_text())["profile"] == "calibrated"
     assert main(["validate", "--measurements", str(FIXTURE), "--scenario", "offline"]) == 2
     assert "scenario[0]" in capsys.readouterr().err
