@@ -278,13 +278,13 @@ def summarise(rows: pd.DataFrame, profile: str) -> Validation:
                 entry["interval_coverage"] = float(np.nanmean(covered)) if np.isfinite(covered).any() else None
             summary.append(entry)
     ranks = []
-    # rows of one group differ only in hardware: not in the statistic or the load they were measured at
-    keys = [
-        k
-        for k in ("model", "quant", "metric", "scenario", "prompt_len", "gen_len", "statistic", "request_rate")
-        if k in rows
-    ]
+    # rows of one group differ only in hardware: not in the engine, the statistic or the load they were measured
+    # at (a fixed batch; a max-throughput row's batch is the engine's choice on its hardware, not a condition)
+    conditions = ("model", "quant", "engine", "metric", "scenario", "prompt_len", "gen_len", "statistic")
+    keys = [k for k in (*conditions, "request_rate") if k in rows] + ["fixed_batch"]
     usable = rows[rows["feasible"] & np.isfinite(rows["error"])]
+    batch = usable.get("batch", np.nan)
+    usable = usable.assign(fixed_batch=np.where(usable["scenario"] == "max-throughput", np.nan, batch))
     for key, group in usable.groupby(keys, dropna=False):
         by_hw = group.groupby("hardware")[["measured", "predicted"]].median()
         if len(by_hw) < MIN_HARDWARE_FOR_RANK:

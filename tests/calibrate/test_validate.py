@@ -288,3 +288,24 @@ def test_a_load_on_the_wrong_row_names_its_line_and_column(tmp_path: Path, chang
         read_measurements(bad)
     for part in [str(bad), *expected]:
         assert part in str(info.value)
+
+
+def test_hardware_is_ranked_within_one_engine_and_one_fixed_batch(tmp_path: Path) -> None:
+    """Rows that differ in more than hardware are not one ranking: the fixture's five llama.cpp decode rows
+    (five devices, one group) joined by the same rows under another engine, and at another batch, make three
+    groups of five, not one group whose devices pool engines and batches."""
+    lines = FIXTURE.read_text().splitlines()
+    decode = [line for line in lines[1:] if "-tpot_s," in line and ",tpot_s," in line]
+    assert len(decode) == 5
+    other_engine = [line.replace("-tpot_s,", "-vllm,", 1) for line in decode]
+    other_batch = [line.replace("-tpot_s,", "-b4,", 1).replace(",1024,1,batch,", ",1024,4,batch,") for line in decode]
+    header = lines[0] + ",engine"
+    rows = [f"{line},llama.cpp" for line in decode + other_batch] + [f"{line},vllm" for line in other_engine]
+    path = tmp_path / "ranks.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    ranks = validate(read_measurements(path)).ranks
+    assert sorted((r["engine"], r["fixed_batch"], r["hardware"]) for r in ranks) == [
+        ("llama.cpp", "1.0", 5),
+        ("llama.cpp", "4.0", 5),
+        ("vllm", "1.0", 5),
+    ]
