@@ -10,13 +10,14 @@ and ``max_batch_size`` the batch, its copy of ``examples/run.py --run_profiling`
 about 0.12, September 2024).
 
 Usage: python calibration/convert_argonne.py CHECKOUT  (a checkout of argonne-lcf/LLM-Inference-Bench at
-``COMMIT``; reads ``Plots/All_results.csv``)
+``COMMIT``; reads ``Plots/All_results.csv`` and ``Plots/Fig_21/all_results_TTFT.csv``)
 
 Writes calibration/holdout-argonne.csv next to this script: rows no profile is fitted on (docs/validation.md,
 "Held out"). What each row assumes:
 - batch 1: ``tpot_s`` = latency / L, the prompt's prefill included (under 2 % of the run at these lengths);
 - batch b > 1: ``throughput_tokens_per_s_per_device`` = b L / latency / devices, the batch's prefill
   included (as a static batch's throughput is in dse);
+- the prefill table (batch 16 of 1,024-token prompts, one output token): ``ttft_s`` = its latency;
 - hardware: the H100s are H100 SXM 80 GB (the repository's nvidia-smi output: "NVIDIA H100 80GB HBM3",
   700 W), several of them mapped to ``dgx-h100`` with tp (the source's node holds four, linked by NVLink);
   the A100 is taken as the A100 SXM4 40 GB of ALCF's Polaris, whose file systems the A100 scripts name (the
@@ -43,6 +44,10 @@ COMMIT = "ae7e7a41173badc99f7b59da1657a0172813e5e5"
 SOURCE = (
     f"LLM-Inference-Bench (arXiv 2411.00136), argonne-lcf/LLM-Inference-Bench @ {COMMIT} Plots/All_results.csv "
     "(Latency = end-to-end seconds of one fixed batch at input = output length)"
+)
+SOURCE_TTFT = (
+    f"LLM-Inference-Bench (arXiv 2411.00136), argonne-lcf/LLM-Inference-Bench @ {COMMIT} "
+    "Plots/Fig_21/all_results_TTFT.csv (Latency = seconds to the first token of one fixed batch)"
 )
 COLUMNS = [
     "id", "source", "model", "hardware", "tp", "pp", "ep", "quant", "kv", "prompt_len", "gen_len", "batch",
@@ -136,6 +141,48 @@ def convert(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     return out
 
 
+def convert_ttft(rows: list[dict[str, str]]) -> list[dict[str, object]]:
+    """The held-out TTFT rows of the source's prefill table (``Plots/Fig_21/all_results_TTFT.csv``): one batch of
+    1,024-token prompts generating one token each, its latency read as the batch's TTFT."""
+    out: list[dict[str, object]] = []
+    for r in rows:
+        engine, model = ENGINES.get(r["Framework"] or ""), MODELS.get(r["Model"] or "")
+        devices = int(r["Num of Hardware"] or 0)
+        hardware = hardware_of(r["Hardware"] or "", devices)
+        if engine is None or model is None or hardware is None or r["Output Length"] != "1":
+            continue
+        prompt, batch, latency = int(r["Input Length"]), int(r["Batch Size"]), float(r["Latency"])
+        version = VERSIONS[(r["Framework"], r["Hardware"])]
+        how = (
+            f"{r['Framework']} on {devices}x {r['Hardware']} ({version}), {r['Model']} in FP16 at tp {devices}, "
+            f"batch {batch} of {prompt}-token prompts generating one token: latency {latency:.4f} s = TTFT"
+        )
+        if hardware == "a100-sxm-40gb":
+            how += "; the A100 taken as Polaris's A100 SXM4 40GB (the source names no variant)"
+        out.append(
+            {
+                "id": f"argonne-{engine}-{hardware}-tp{devices}-{model}-P{prompt}-b{batch}-ttft",
+                "source": SOURCE_TTFT,
+                "model": model,
+                "hardware": hardware,
+                "tp": devices,
+                "pp": 1,
+                "ep": 1,
+                "quant": "fp16",
+                "kv": "fp16",
+                "prompt_len": prompt,
+                "gen_len": 1,
+                "batch": batch,
+                "scenario": "batch",
+                "metric": "ttft_s",
+                "value": f"{latency:.6g}",
+                "notes": how,
+                "engine": engine,
+            }
+        )
+    return out
+
+
 def possible(rows: list[dict[str, object]]) -> list[bool]:
     """Whether each row is within what the model says its hardware can do at all: a TPOT no shorter, a
     throughput no higher than the ``ideal`` profile's (every peak reached, no overhead). Beyond it are broken
@@ -161,7 +208,9 @@ def main() -> None:
     checkout = Path(sys.argv[1])
     with (checkout / "Plots" / "All_results.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    out = convert(rows)
+    with (checkout / "Plots" / "Fig_21" / "all_results_TTFT.csv").open(encoding="utf-8") as f:
+        prefill = [r for r in csv.DictReader(f) if r["Hardware"]]
+    out = convert(rows) + convert_ttft(prefill)
     ok = possible(out)
     for row in (r for r, good in zip(out, ok, strict=True) if not good):
         print(f"  left out, beyond the ideal roofline: {row['id']} ({row['metric']} {row['value']})")
