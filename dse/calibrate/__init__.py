@@ -3,9 +3,10 @@ calibrate`` (docs/validation.md)."""
 
 from dse.calibrate._fit import Fit, calibrate, cross_validated, residual_interval
 from dse.calibrate._measurements import COLUMNS, METRICS, Measurement, MeasurementRecord, read_measurements
-from dse.calibrate._validate import SCORED_SCENARIOS, Validation, predict, summarise, validate
+from dse.calibrate._validate import BREAKDOWN_COLUMNS, SCORED_SCENARIOS, Validation, predict, summarise, validate
 
 __all__ = [
+    "BREAKDOWN_COLUMNS",
     "COLUMNS",
     "METRICS",
     "SCORED_SCENARIOS",

@@ -248,6 +248,13 @@ def _stats(errors: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def _plain(value: Any) -> Any:
+    """A group's key as JSON holds it: a whole number as an int, NaN as None, numpy scalars as Python's."""
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else int(value) if float(value).is_integer() else float(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _scenarios(rows: pd.DataFrame) -> np.ndarray:
     """Each row's scenario as the summary groups it: a server row scored at its rate apart from the others,
     and apart per statistic ("server at its rate, p99")."""
@@ -260,23 +267,32 @@ def _scenarios(rows: pd.DataFrame) -> np.ndarray:
     return np.where(served, np.asarray(at_rate, dtype=object), scenario)
 
 
-def summarise(rows: pd.DataFrame, profile: str) -> Validation:
-    """Error statistics per quantity and scenario (a server row at its rate apart, per statistic), and the
-    hardware rank correlations."""
+BREAKDOWN_COLUMNS = ("engine", "hardware", "accelerator", "model", "quant", "profile", "batch")
+"""Columns the summary may be broken down by (``summarise``'s ``by``, ``dse validate --by``)."""
+
+
+def summarise(rows: pd.DataFrame, profile: str, by: Sequence[str] = ()) -> Validation:
+    """Error statistics per quantity and scenario (a server row at its rate apart, per statistic), within each
+    group of rows alike in the ``by`` columns (of ``BREAKDOWN_COLUMNS``; each entry then names its group), and
+    the hardware rank correlations."""
     summary = []
     label = _scenarios(rows)
-    for metric in METRICS:
-        for scenario in dict.fromkeys([*SCORED_SCENARIOS, "server", *sorted(set(label))]):
-            part = rows[(rows["metric"] == metric) & (label == scenario)]
-            if part.empty:
-                continue
-            scored = part[part["feasible"] & np.isfinite(part["error"])]
-            entry = {"metric": metric, "scenario": scenario, "rows": len(part), "scored": len(scored)}
-            entry |= _stats(scored["error"].to_numpy())
-            if "covered" in part:  # cross-validated: the share of rows inside their held-out p10-p90 interval
-                covered = part["covered"].to_numpy(dtype=float)
-                entry["interval_coverage"] = float(np.nanmean(covered)) if np.isfinite(covered).any() else None
-            summary.append(entry)
+    groups = rows.groupby(list(by), dropna=False, sort=True) if by else [((), rows)]
+    for key, group in groups:
+        named = dict(zip(by, (_plain(k) for k in (key if isinstance(key, tuple) else (key,))), strict=True))
+        at = label[rows.index.get_indexer(group.index)]
+        for metric in METRICS:
+            for scenario in dict.fromkeys([*SCORED_SCENARIOS, "server", *sorted(set(label))]):
+                part = group[(group["metric"] == metric) & (at == scenario)]
+                if part.empty:
+                    continue
+                scored = part[part["feasible"] & np.isfinite(part["error"])]
+                entry = named | {"metric": metric, "scenario": scenario, "rows": len(part), "scored": len(scored)}
+                entry |= _stats(scored["error"].to_numpy())
+                if "covered" in part:  # cross-validated: the share of rows inside their held-out p10-p90 interval
+                    covered = part["covered"].to_numpy(dtype=float)
+                    entry["interval_coverage"] = float(np.nanmean(covered)) if np.isfinite(covered).any() else None
+                summary.append(entry)
     ranks = []
     # rows of one group differ only in hardware: not in the engine, the statistic or the load they were measured
     # at (a fixed batch; a max-throughput row's batch is the engine's choice on its hardware, not a condition)
@@ -300,14 +316,19 @@ def validate(
     profile: str = CALIBRATED,
     scenarios: Sequence[str] = SCORED_SCENARIOS,
     cross_validate: bool = False,
+    by: Sequence[str] = (),
 ) -> Validation:
-    """Predicted against measured for every row of the given scenarios, and the summary; ``cross_validate``
-    (with the ``calibrated`` profiles): every row predicted with its accelerator left out of its family's fit."""
+    """Predicted against measured for every row of the given scenarios, and the summary (broken down by the
+    ``by`` columns, of ``BREAKDOWN_COLUMNS``); ``cross_validate`` (with the ``calibrated`` profiles): every row
+    predicted with its accelerator left out of its family's fit."""
+    for i, name in enumerate(by):
+        if name not in BREAKDOWN_COLUMNS:
+            raise InputError(f"expected one of {', '.join(BREAKDOWN_COLUMNS)}, got {name!r}", field=f"by[{i}]")
     chosen = [m for m in measurements if m.record.scenario in scenarios]
     if not cross_validate:
-        return summarise(predict(chosen, profile), profile)
+        return summarise(predict(chosen, profile), profile, by)
     if profile != CALIBRATED:
         raise InputError("cross-validation refits the calibrated profiles: leave --profile out", field="profile")
     from dse.calibrate._fit import cross_validated
 
-    return summarise(cross_validated(chosen), f"{profile} (leave one accelerator out)")
+    return summarise(cross_validated(chosen), f"{profile} (leave one accelerator out)", by)

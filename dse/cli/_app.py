@@ -615,6 +615,13 @@ def validate_command(
             "--cross-validate", help="Predict each row with its accelerator left out of the fit (slower: refits)."
         ),
     ] = False,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Break the summary down by a column (repeat): engine, hardware, accelerator, model, quant, "
+            "profile, batch."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     out: Annotated[str | None, typer.Option(help="Write validation.csv (every row) and validation.json here.")] = None,
     report: Annotated[
@@ -638,10 +645,11 @@ def validate_command(
         check_output_directory(Path(out), "out")
     if report is not None:
         check_output_file(Path(report), "report")
-    result = validate(rows, profile=profile, scenarios=chosen, cross_validate=cross_validate)
+    groups = tuple(by or ())
+    result = validate(rows, profile=profile, scenarios=chosen, cross_validate=cross_validate, by=groups)
     from dse.scoring import finite_json
 
-    doc = finite_json(result.to_dict() | {"measurements": shown})
+    doc = finite_json(result.to_dict() | {"measurements": shown, "by": list(groups)})
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:

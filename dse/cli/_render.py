@@ -569,15 +569,17 @@ def render_validation(doc: dict[str, Any]) -> None:
     """``dse validate``: error per quantity and scenario, rank correlations, what the model could not fit."""
     table = Table(title=f"Predicted vs measured ({doc['measurements']}, profile {doc['profile']})")
     covered = any("interval_coverage" in s for s in doc["summary"])
-    names = ("quantity", "scenario", "rows", "scored", "median |error|", "p90 |error|", "bias")
+    by = list(doc.get("by") or [])
+    names = (*by, "quantity", "scenario", "rows", "scored", "median |error|", "p90 |error|", "bias")
     for name in (*names, "in p10-p90") if covered else names:
-        table.add_column(name, justify="left" if name in ("quantity", "scenario") else "right")
+        table.add_column(name, justify="left" if name in (*by, "quantity", "scenario") else "right")
 
     def share(value: float | None, signed: bool = False) -> str:
         return "—" if value is None else f"{value:+.0%}" if signed else f"{value:.0%}"
 
     for s in doc["summary"]:
         table.add_row(
+            *("—" if s[name] is None else str(s[name]) for name in by),
             s["metric"],
             s["scenario"],
             str(s["rows"]),

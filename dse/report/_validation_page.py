@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dse.calibrate import BREAKDOWN_COLUMNS
 from dse.report._html import table_html
 
 if TYPE_CHECKING:
     from dse.calibrate import Validation
 
 SUMMARY_HEADER = ("quantity", "scenario", "rows", "scored", "median |error|", "p90 |error|", "bias")
-RANKS_HEADER = ("model", "quantization", "quantity", "scenario", "prompt + output", "hardware", "Spearman")
+RANKS_HEADER = (
+    "model", "quantization", "engine", "quantity", "scenario", "prompt + output", "batch", "hardware", "Spearman",
+)  # fmt: skip
 
 
 def _share(value: float | None, signed: bool = False) -> str:
@@ -46,9 +49,15 @@ def validation_facts(validation: Validation, measurements: str | Path | None) ->
     return facts
 
 
+def _groups(summary: list[dict[str, Any]]) -> list[str]:
+    """The columns the summary is broken down by (``dse validate --by``), in their order."""
+    return [key for key in (summary[0] if summary else {}) if key in BREAKDOWN_COLUMNS]
+
+
 def _summary_rows(summary: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
+            *("—" if s[key] is None else str(s[key]) for key in _groups(summary)),
             s["metric"],
             s["scenario"],
             str(s["rows"]),
@@ -68,15 +77,24 @@ def _ranks(validation: Validation) -> str:
         [
             r["model"],
             r["quant"],
+            r.get("engine") or "—",
             r["metric"],
             r["scenario"],
             f"{r['prompt_len']} + {r['gen_len']}",
+            _batch(r.get("fixed_batch")),
             str(r["hardware"]),
             f"{r['spearman']:.2f}",
         ]
         for r in validation.ranks
     ]
-    return table_html(RANKS_HEADER, rows, left=5)
+    return table_html(RANKS_HEADER, rows, left=7)
+
+
+def _batch(value: str | None) -> str:
+    """A rank group's fixed batch as the report shows it: the batch, or "—" (a max-throughput group)."""
+    if value is None or value == "nan":
+        return "—"
+    return f"{float(value):g}"
 
 
 def _infeasible(validation: Validation) -> str:
@@ -92,7 +110,11 @@ def validation_summary(validation: Validation) -> str:
     """The summary table, the rank correlations and the infeasible rows, as HTML (every cell escaped)."""
     return (
         "<h2>Error per quantity and scenario</h2>"
-        + table_html(SUMMARY_HEADER, _summary_rows(validation.summary), left=2)
+        + table_html(
+            (*_groups(validation.summary), *SUMMARY_HEADER),
+            _summary_rows(validation.summary),
+            left=2 + len(_groups(validation.summary)),
+        )
         + "<p class='note'>error = predicted / measured − 1: positive on a throughput and negative on a latency"
         " both mean the cost model is optimistic; bias = the median error. Scored = feasible rows with a"
         " prediction.</p>"

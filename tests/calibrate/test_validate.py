@@ -309,3 +309,21 @@ def test_hardware_is_ranked_within_one_engine_and_one_fixed_batch(tmp_path: Path
         ("llama.cpp", "4.0", 5),
         ("vllm", "1.0", 5),
     ]
+
+
+def test_the_summary_broken_down_by_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--by hardware``: one summary entry per hardware and quantity, each naming its hardware, holding the
+    statistics of that hardware's rows alone; a column that cannot group is refused, naming the choices."""
+    code = main(["validate", "--measurements", str(FIXTURE), "--by", "hardware", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    rows = predict(read_measurements(FIXTURE))
+    assert code == 0 and doc["by"] == ["hardware"]
+    expected = rows.groupby(["hardware", "metric"]).size()
+    assert sorted((s["hardware"], s["metric"], s["rows"]) for s in doc["summary"]) == sorted(
+        (h, m, n) for (h, m), n in expected.items()
+    )
+    for s in doc["summary"]:
+        mine = rows[(rows["hardware"] == s["hardware"]) & (rows["metric"] == s["metric"]) & rows["feasible"]]
+        assert s["bias"] == pytest.approx(float(np.median(mine["error"])))
+    assert main(["validate", "--measurements", str(FIXTURE), "--by", "colour"]) == 2
+    assert "by[0]: expected one of engine, hardware" in capsys.readouterr().err
