@@ -25,7 +25,8 @@ Writes calibration/holdout-argonne.csv next to this script: rows no profile is f
   several mapped to ``mi300x-platform``;
 - models: Qwen2-7B / Qwen2-72B map to ``qwen2.5-7b`` / ``qwen2.5-72b`` (the same architecture);
 - left out: other engines (llama.cpp's ``llama-bench -b`` is a prompt micro-batch, not concurrent
-  sequences; DeepSpeed-MII; the GH200 runs were on its 96 GB variant, which the catalog does not hold),
+  sequences; DeepSpeed-MII and DeepSpeed on Gaudi2; SambaFlow), other hardware (the GH200 runs were on its
+  96 GB variant, which the catalog does not hold; MI250, Intel Data Center GPU Max, SambaNova SN40L),
   models the catalog does not hold, A100 with more than one device, configurations measured more than
   once with different results, and runs beyond what the hardware can do at all (``possible``).
 """

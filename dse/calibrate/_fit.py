@@ -281,7 +281,7 @@ def calibrate(
             f"{FORMAT_PREFIX}<{'|'.join(LOW_PRECISION)}>",
             field="fit",
         )
-    start = _without_stale(start, names)
+    start = start if parameters else _without_stale(start, names)  # --fit: the rest is the base's, as asked
     solve = _solver(start, names)
     x0 = _generic_values(names)  # one start whatever the base says: a refit of its own output moves nothing
     x = np.round(solve(usable, x0), 4)  # the profile as written; its residuals are those of these values
@@ -333,10 +333,12 @@ def calibrate(
 
 
 def _without_stale(start: ProfileRecord, names: Sequence[str]) -> ProfileRecord:
-    """``start`` with what its own earlier fit moved and this one does not reset to the generic figures: a
-    refit whose rows no longer identify a parameter (rows moved to another family, a format no longer
-    measured) would otherwise carry the old fit's value, which no row of it supports, into the new profile.
-    Parameters the base sets by hand (no fit of its own named them) keep their values."""
+    """``start`` with what its own earlier fit moved and this one does not: a refit whose rows no longer
+    identify a parameter (rows moved to another family, a format no longer measured) would otherwise carry
+    the old fit's value, which no row of it supports, into the new profile. Such a parameter takes the
+    generic figure; such a format's own efficiency is dropped, the format falling back to the profile's
+    ``compute_efficiency``. Parameters the base sets by hand (no fit of its own named them) keep their
+    values; so does everything when the caller names what to fit (``calibrate``'s ``parameters``)."""
     before = start.fit.parameters if start.fit is not None else []
     stale = [n for n in before if n not in names]
     if not stale:

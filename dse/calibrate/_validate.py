@@ -187,6 +187,9 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
             "model": [m.record.model for m in rows],
             "hardware": [m.record.hardware for m in rows],
             "accelerator": accelerators,
+            "tp": [m.record.tp for m in rows],
+            "pp": [m.record.pp for m in rows],
+            "ep": [m.record.ep for m in rows],
             "engine": [m.record.engine or "" for m in rows],
             "profile": [p.id for p, _ in used],
             "calibrated": [c for _, c in used],
@@ -301,8 +304,9 @@ def summarise(rows: pd.DataFrame, profile: str, by: Sequence[str] = ()) -> Valid
     usable = rows[rows["feasible"] & np.isfinite(rows["error"])]
     batch = usable.get("batch", np.nan)
     usable = usable.assign(fixed_batch=np.where(usable["scenario"] == "max-throughput", np.nan, batch))
+    target = [c for c in ("hardware", "tp", "pp", "ep") if c in rows]  # a deployment: the system and its split
     for key, group in usable.groupby(keys, dropna=False):
-        by_hw = group.groupby("hardware")[["measured", "predicted"]].median()
+        by_hw = group.groupby(target)[["measured", "predicted"]].median()
         if len(by_hw) < MIN_HARDWARE_FOR_RANK:
             continue
         rho = float(by_hw["measured"].rank().corr(by_hw["predicted"].rank()))  # Spearman: Pearson of the ranks

@@ -128,39 +128,56 @@ def test_a_fit_worse_than_its_start_on_the_median_says_so(tmp_path: Path, capsys
     assert "note: the fitted profile's median |error| is above default's" in " ".join(capsys.readouterr().err.split())
 
 
+def _base(tmp_path: Path, name: str, fitted: list[str], **values: object) -> str:
+    """A base profile file: the generic one with ``values``, whose own earlier fit named ``fitted``."""
+    record = load_profile("default").record.model_copy(
+        update={
+            "id": name,
+            **values,
+            "fit": FitRecord(
+                rows=["old"], residuals=[0.0], method="earlier", date="2026-01-01", hardware=["h100-sxm"],
+                parameters=fitted,
+            ),
+        }
+    )  # fmt: skip
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(record.model_dump(exclude_none=True), sort_keys=False))
+    return str(path)
+
+
 def test_what_an_earlier_fit_moved_and_this_one_cannot_identify_goes_back_to_the_generic_figure(
     tmp_path: Path,
 ) -> None:
-    """A refit on decode rows alone identifies bandwidth and kernel overhead: the 16-bit and FP8 compute
-    efficiencies its base's own fit set (stale, no row of this fit supports them) return to the generic
-    figures, while what the base sets by hand (no fit named it) stays."""
+    """A refit on decode rows alone identifies bandwidth and kernel overhead. What its base's own fit set and
+    no row of this one supports goes: the 16-bit efficiency back to the generic figure, the FP8 one dropped
+    (FP8 then computes at the 16-bit efficiency). What the base sets by hand (no fit named it) stays, and so
+    does everything when the fit is told what to move (``parameters``, ``--fit``)."""
     decode = [m for m in read_measurements(_synthetic(tmp_path)) if m.record.metric == "tpot_s"]
     generic = load_profile("default").record
-    stale = generic.model_copy(
-        update={
-            "id": "stale",
-            "compute_efficiency": 0.13,
-            "compute_efficiency_by_format": {"fp8": 0.11},
-            "memory_utilization": 0.77,  # by hand: the earlier fit did not name it
-            "fit": FitRecord(
-                rows=["old"],
-                residuals=[0.0],
-                method="earlier",
-                date="2026-01-01",
-                hardware=["h100-sxm"],
-                parameters=["compute_efficiency", "compute_efficiency_by_format.fp8"],
-            ),
-        }
+    stale = _base(
+        tmp_path,
+        "stale",
+        ["compute_efficiency", "compute_efficiency_by_format.fp8"],
+        compute_efficiency=0.13,
+        compute_efficiency_by_format={"fp8": 0.11},
     )
-    base = tmp_path / "stale.yaml"
-    base.write_text(yaml.safe_dump(stale.model_dump(exclude_none=True), sort_keys=False))
-    fit = calibrate(decode, base=str(base), cross_validate=False)
+    fit = calibrate(decode, base=stale, cross_validate=False)
     assert fit.record.fit is not None
     assert set(fit.record.fit.parameters) == {"bandwidth_efficiency", "kernel_overhead_us"}
     assert fit.record.compute_efficiency == generic.compute_efficiency
     assert fit.record.compute_efficiency_by_format == {}
-    assert fit.record.memory_utilization == 0.77
     assert fit.record.bandwidth_efficiency == pytest.approx(TRUE["bandwidth_efficiency"], rel=0.02)
+    by_hand = _base(
+        tmp_path,
+        "by-hand",
+        ["compute_efficiency_by_format.fp8"],
+        compute_efficiency=0.33,
+        compute_efficiency_by_format={"fp8": 0.11},
+    )
+    fit = calibrate(decode, base=by_hand, cross_validate=False)
+    assert fit.record.compute_efficiency == 0.33 and fit.record.compute_efficiency_by_format == {}
+    told = calibrate(decode, base=stale, cross_validate=False, parameters=["bandwidth_efficiency"])
+    assert told.record.compute_efficiency == 0.13 and told.record.compute_efficiency_by_format == {"fp8": 0.11}
 
 
 def test_a_left_out_round_that_cannot_identify_the_16_bit_efficiency_fits_without_its_16_bit_prefill_rows(

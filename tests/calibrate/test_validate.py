@@ -92,6 +92,32 @@ def test_rank_correlation_of_hardware() -> None:
     assert rank["hardware"] == 4 and rank["spearman"] == pytest.approx(0.8)  # 1 - 6 x 2 / (4 x 15)
 
 
+def test_a_max_throughput_group_spans_the_batches_each_engine_chose() -> None:
+    """A max-throughput row's batch is what the engine holds on its hardware, not a condition of the row: four
+    devices at four such batches are one ranking; four fixed batches are four groups (of one device each,
+    too few to rank)."""
+    rows = pd.DataFrame(
+        {
+            "id": list("abcd"),
+            "model": "m",
+            "hardware": ["w", "x", "y", "z"],
+            "quant": "fp16",
+            "prompt_len": 1,
+            "gen_len": 1,
+            "scenario": "max-throughput",
+            "metric": "throughput_tokens_per_s_per_device",
+            "batch": [12.5, 40.0, 64.2, 100.0],
+            "measured": [1.0, 2.0, 3.0, 4.0],
+            "predicted": [10.0, 20.0, 30.0, 40.0],
+            "error": 0.0,
+            "feasible": True,
+        }
+    )
+    (rank,) = summarise(rows, "default").ranks
+    assert rank["hardware"] == 4 and rank["spearman"] == pytest.approx(1.0)
+    assert summarise(rows.assign(scenario="batch"), "default").ranks == []
+
+
 def test_summary_of_the_fixture_is_pinned() -> None:
     result = validate(read_measurements(FIXTURE))
     (tpot,) = [s for s in result.summary if s["metric"] == "tpot_s"]
