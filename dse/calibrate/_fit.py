@@ -91,6 +91,8 @@ class Fit:
     left_out: int = 0
     """Rows selected but not fitted: the model calls them infeasible as measured, or their figure depends on a
     load they do not give (``dse validate`` lists both, with their reasons)."""
+    unidentified: int = 0
+    """Rows selected but not fitted because they compute in a format too few rows identify (``_unidentified``)."""
 
 
 def accelerator_of(m: Measurement) -> str:
@@ -239,6 +241,23 @@ def identified(rows: Sequence[Measurement], formats: np.ndarray) -> tuple[str, .
     return tuple(names)
 
 
+def _unidentified(rows: Sequence[Measurement], formats: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Which rows are prefill or throughput rows (their figure mostly compute) in a format whose efficiency
+    ``names`` does not move: a low-precision format's own, or the 16-bit one. Held at a figure no row pins down
+    (the generic one), they would bend the parameters that are fitted, so fits leave them out. Decode rows
+    stay whatever their format: they identify bandwidth and overhead, and compute is a small part of them."""
+    compute = np.asarray([m.record.metric != "tpot_s" for m in rows], dtype=bool)
+    low = np.isin(formats, LOW_PRECISION)
+    moved = np.asarray(
+        [
+            FORMAT_PREFIX + str(f) in names if is_low else "compute_efficiency" in names
+            for f, is_low in zip(formats, low, strict=True)
+        ],
+        dtype=bool,
+    )
+    return compute & ~moved
+
+
 def _median_abs(log_ratios: np.ndarray) -> float:
     finite = log_ratios[np.isfinite(log_ratios)]
     return float(np.median(np.abs(np.expm1(finite)))) if len(finite) else math.nan
@@ -273,7 +292,18 @@ def calibrate(
             f"{len(usable)} rows the model can score (hardware {', '.join(hardware) or 'any'}, engine "
             f"{engine or 'any'}); a fit needs at least {MIN_ROWS}"
         )
-    names = tuple(parameters) if parameters else identified(usable, formats[np.isfinite(first)])
+    formats = formats[np.isfinite(first)]
+    names = tuple(parameters) if parameters else identified(usable, formats)
+    unidentified = 0
+    if not parameters:  # rows that would bend the fit, their efficiency held at a figure no row pins down
+        keep = ~_unidentified(usable, formats, names)
+        unidentified = len(usable) - int(np.count_nonzero(keep))
+        usable, formats = [m for m, k in zip(usable, keep, strict=True) if k], formats[keep]
+        if len(usable) < MIN_ROWS:
+            raise InputError(
+                f"{len(usable)} rows the fit can use once {unidentified} prefill or throughput rows in formats "
+                f"too few rows identify are left out; a fit needs at least {MIN_ROWS}"
+            )
     unknown = [n for n in names if n not in PARAMETERS and n.removeprefix(FORMAT_PREFIX) not in LOW_PRECISION]
     if unknown or not names:
         raise InputError(
@@ -291,7 +321,7 @@ def calibrate(
     held = np.full(len(usable), np.nan)
     if cross_validate and len(measured_on) > 1:
         pool = select(measurements if prior is None else prior, engine=engine)
-        held = _left_out(start, names, usable, formats[np.isfinite(first)], fixed=bool(parameters), prior=pool)
+        held = _left_out(start, names, usable, formats, fixed=bool(parameters), prior=pool)
     held_out, counts = interval_table(usable, held)
     today = datetime.date.today().isoformat()
     method = f"scipy least_squares, soft_l1 loss, f_scale {LOSS_SCALE}, log(predicted / measured); base {start.id}"
@@ -328,7 +358,8 @@ def calibrate(
         after=_median_abs(final),
         held_out=_median_abs(held) if np.isfinite(held).any() else None,
         held_out_residuals={m.record.id: float(r) for m, r in zip(usable, held, strict=True) if np.isfinite(r)},
-        left_out=len(rows) - len(usable),
+        left_out=len(rows) - len(usable) - unidentified,
+        unidentified=unidentified,
     )
 
 
@@ -395,14 +426,9 @@ def _left_out(
         train = [m for m, o in zip(rows, out, strict=True) if not o]
         test = [m for m, o in zip(rows, out, strict=True) if o]
         moved = tuple(names) if fixed else tuple(n for n in identified(train, formats[~out]) if n in names)
-        lost = {n.removeprefix(FORMAT_PREFIX) for n in names if n.startswith(FORMAT_PREFIX) and n not in moved}
-        # the 16-bit efficiency lost too: its compute rows (prefill, throughput) leave, its decode rows stay
-        sixteen = "compute_efficiency" in names and "compute_efficiency" not in moved
-        train = [
-            m
-            for m, f in zip(train, formats[~out], strict=True)
-            if f not in lost and not (sixteen and f not in LOW_PRECISION and m.record.metric != "tpot_s")
-        ]  # they would bend the rest
+        if not fixed:  # what this round cannot identify would bend the rest
+            bending = _unidentified(train, formats[~out], moved)
+            train = [m for m, b in zip(train, bending, strict=True) if not b]
         base = neutral
         wide = tuple(n for n in ENGINE_WIDE if n in names and n not in moved)
         decode = [m for m in prior if m.record.metric == "tpot_s" and accelerator_of(m) != accelerator] if wide else []

@@ -739,6 +739,14 @@ def calibrate_command(
             "their figure holds (dse validate --measurements ... lists them, with why)",
             err=True,
         )
+    if fit.unidentified:
+        from dse.cli._render import _count
+
+        typer.echo(
+            f"note: {_count(fit.unidentified, 'selected row')} not fitted: prefill or throughput in a format too few"
+            " rows identify (docs/validation.md), whose efficiency would stay generic and bend the rest",
+            err=True,
+        )
     if fit.after > fit.before:
         typer.echo(
             f"note: the fitted profile's median |error| is above {base}'s on these rows (the fit minimises a robust "

@@ -193,3 +193,20 @@ def test_a_left_out_round_that_cannot_identify_the_16_bit_efficiency_fits_withou
     assert fit.record.fit is not None and "compute_efficiency" in fit.record.fit.parameters
     decode = {m.record.id for m in measured if m.record.metric == "tpot_s"}
     assert max(abs(fit.held_out_residuals[k]) for k in decode) < 0.01
+
+
+def test_prefill_rows_in_a_format_too_few_rows_identify_are_left_out_of_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two FP8 prefill rows do not identify the FP8 efficiency (three do): held at the 16-bit figure (0.48 for
+    a true 0.35) they would bend the rest, so the fit leaves them out, recovers the 16-bit parameters exactly,
+    and the CLI says how many rows it left out and why."""
+    rows = [r for r in ROWS if not (r[2] == "fp8" and r[1] == "rtx-4090")]
+    path = _synthetic(tmp_path, rows)
+    fit = calibrate(read_measurements(path), cross_validate=False)
+    assert fit.unidentified == 2 and fit.left_out == 0 and fit.rows == len(rows) - 2
+    assert fit.record.fit is not None and "compute_efficiency_by_format.fp8" not in fit.record.fit.parameters
+    for name, value in TRUE.items():
+        assert getattr(fit.record, name) == pytest.approx(value, rel=0.01), name
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "fit.yaml"), "--no-cross-validate"]) == 0
+    assert "note: 2 selected rows not fitted: prefill or throughput in a format too few" in capsys.readouterr().err
