@@ -81,6 +81,11 @@ class ProfileRecord(BaseModel):
     inter_node_latency_us: float = Field(
         default=0.0, ge=0, description="per collective on an inter-node link whose catalog entry gives none"
     )
+    link_latencies: bool = Field(
+        default=True,
+        description="charge a link's own latency where its catalog entry gives one (false: collectives take "
+        "their bandwidth time only, as the pure roofline's do)",
+    )
     comm_overlap: float = Field(
         default=0.0, ge=0, le=1, description="share of the shorter of compute and communication hidden"
     )
@@ -138,6 +143,12 @@ class EfficiencyProfile:
         """What an all-reduce gets of ``link``, bytes/s per direction: its nominal bandwidth times the profile's
         efficiency for its family (``ProfileRecord.link_efficiency``; 1 where the profile gives none)."""
         return link.bandwidth_bytes_per_s * self.record.link_efficiency.get(link.family, 1.0)
+
+    def link_latency(self, link: LinkSpec | None, otherwise: float) -> float:
+        """Seconds per collective on ``link``: its catalog latency where it gives one and the profile charges
+        link latencies (``ProfileRecord.link_latencies``), else ``otherwise`` (the profile's own figure)."""
+        given = link.latency_s if link is not None else None
+        return given if given is not None and self.record.link_latencies else otherwise
 
     def transfer_share(self, link: LinkSpec) -> float:
         """What an all-to-all, a pipeline send or a KV transfer gets of ``link`` over what an all-reduce gets:

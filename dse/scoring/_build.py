@@ -298,8 +298,8 @@ def _system_row(target: Target, prof: EfficiencyProfile) -> tuple[float, ...]:
             max_nodes = 1.0
     intra_bw = prof.link_bandwidth(intra) if intra else np.inf  # what a collective gets of it
     inter_bw = prof.link_bandwidth(inter) if inter else 0.0
-    intra_lat = intra.latency_s if intra and intra.latency_s is not None else prof.collective_latency_s
-    inter_lat = inter.latency_s if inter and inter.latency_s is not None else prof.inter_node_latency_s
+    intra_lat = prof.link_latency(intra, prof.collective_latency_s)
+    inter_lat = prof.link_latency(inter, prof.inter_node_latency_s)
     intra_share = prof.transfer_share(intra) if intra else 1.0  # all-to-alls and sends get less than all-reduces
     inter_share = prof.transfer_share(inter) if inter else 1.0
     return (
