@@ -203,6 +203,7 @@ def predict(rows: Sequence[Measurement], profile: Profile = CALIBRATED) -> pd.Da
             "request_rate": [m.record.request_rate for m in rows],
             # a whole batch as itself (64, not 64.0); the sequences an engine holds on average as a decimal
             "batch": [int(b) if float(b).is_integer() else float(b) for b in batch],
+            "engine_chose_batch": saturated,  # every request queued at once: the batch is the model's reading
             "measured": measured,
             "predicted": predicted,
             "error": predicted / measured - 1.0,
@@ -297,13 +298,14 @@ def summarise(rows: pd.DataFrame, profile: str, by: Sequence[str] = ()) -> Valid
                     entry["interval_coverage"] = float(np.nanmean(covered)) if np.isfinite(covered).any() else None
                 summary.append(entry)
     ranks = []
-    # rows of one group differ only in hardware: not in the engine, the statistic or the load they were measured
-    # at (a fixed batch; a max-throughput row's batch is the engine's choice on its hardware, not a condition)
+    # rows of one group differ only in the deployment: not in the engine, the statistic or the load they were
+    # measured at (a fixed batch; the batch an engine chose on its hardware is a result, not a condition)
     conditions = ("model", "quant", "engine", "metric", "scenario", "prompt_len", "gen_len", "statistic")
     keys = [k for k in (*conditions, "request_rate") if k in rows] + ["fixed_batch"]
     usable = rows[rows["feasible"] & np.isfinite(rows["error"])]
     batch = usable.get("batch", np.nan)
-    usable = usable.assign(fixed_batch=np.where(usable["scenario"] == "max-throughput", np.nan, batch))
+    chose = usable.get("engine_chose_batch", usable["scenario"] == "max-throughput")
+    usable = usable.assign(fixed_batch=np.where(np.asarray(chose, dtype=bool), np.nan, batch))
     target = [c for c in ("hardware", "tp", "pp", "ep") if c in rows]  # a deployment: the system and its split
     for key, group in usable.groupby(keys, dropna=False):
         by_hw = group.groupby(target)[["measured", "predicted"]].median()

@@ -93,9 +93,9 @@ def test_rank_correlation_of_hardware() -> None:
 
 
 def test_a_max_throughput_group_spans_the_batches_each_engine_chose() -> None:
-    """A max-throughput row's batch is what the engine holds on its hardware, not a condition of the row: four
-    devices at four such batches are one ranking; four fixed batches are four groups (of one device each,
-    too few to rank)."""
+    """A max-throughput row's batch, where the engine chose it, is what the engine holds on its hardware, not a
+    condition of the row: four devices at four such batches are one ranking; four fixed batches are four
+    groups (of one device each, too few to rank)."""
     rows = pd.DataFrame(
         {
             "id": list("abcd"),
@@ -116,6 +116,10 @@ def test_a_max_throughput_group_spans_the_batches_each_engine_chose() -> None:
     (rank,) = summarise(rows, "default").ranks
     assert rank["hardware"] == 4 and rank["spearman"] == pytest.approx(1.0)
     assert summarise(rows.assign(scenario="batch"), "default").ranks == []
+    # a max-throughput row at a batch it gives (a static batch) holds that batch as a condition
+    static = rows.assign(engine_chose_batch=False)
+    assert summarise(static, "default").ranks == []
+    assert len(summarise(static.assign(batch=64), "default").ranks) == 1
 
 
 def test_summary_of_the_fixture_is_pinned() -> None:
