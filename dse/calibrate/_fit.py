@@ -294,16 +294,6 @@ def calibrate(
         )
     formats = formats[np.isfinite(first)]
     names = tuple(parameters) if parameters else identified(usable, formats)
-    unidentified = 0
-    if not parameters:  # rows that would bend the fit, their efficiency held at a figure no row pins down
-        keep = ~_unidentified(usable, formats, names)
-        unidentified = len(usable) - int(np.count_nonzero(keep))
-        usable, formats = [m for m, k in zip(usable, keep, strict=True) if k], formats[keep]
-        if len(usable) < MIN_ROWS:
-            raise InputError(
-                f"{len(usable)} rows the fit can use once {unidentified} prefill or throughput rows in formats "
-                f"too few rows identify are left out; a fit needs at least {MIN_ROWS}"
-            )
     unknown = [n for n in names if n not in PARAMETERS and n.removeprefix(FORMAT_PREFIX) not in LOW_PRECISION]
     if unknown or not names:
         raise InputError(
@@ -311,6 +301,12 @@ def calibrate(
             f"{FORMAT_PREFIX}<{'|'.join(LOW_PRECISION)}>",
             field="fit",
         )
+    unidentified = 0
+    if not parameters:  # rows that would bend the fit, their efficiency held at a figure no row pins down (the
+        # rows that identify a parameter all stay: at least MIN_ROWS remain)
+        keep = ~_unidentified(usable, formats, names)
+        unidentified = len(usable) - int(np.count_nonzero(keep))
+        usable, formats = [m for m, k in zip(usable, keep, strict=True) if k], formats[keep]
     start = start if parameters else _without_stale(start, names)  # --fit: the rest is the base's, as asked
     solve = _solver(start, names)
     x0 = _generic_values(names)  # one start whatever the base says: a refit of its own output moves nothing

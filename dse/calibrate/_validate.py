@@ -281,10 +281,12 @@ def summarise(rows: pd.DataFrame, profile: str, by: Sequence[str] = ()) -> Valid
     the hardware rank correlations."""
     summary = []
     label = _scenarios(rows)
-    groups = rows.groupby(list(by), dropna=False, sort=True) if by else [((), rows)]
-    for key, group in groups:
+    # groups by position (a frame joined from others may repeat index labels); batches as numbers, sorted
+    keyed = rows.assign(batch=np.asarray(rows["batch"], dtype=np.float64)) if "batch" in by else rows
+    groups = keyed.groupby(list(by), dropna=False, sort=True).indices if by else {(): np.arange(len(rows))}
+    for key, positions in groups.items():
         named = dict(zip(by, (_plain(k) for k in (key if isinstance(key, tuple) else (key,))), strict=True))
-        at = label[rows.index.get_indexer(group.index)]
+        group, at = rows.iloc[positions], label[positions]
         for metric in METRICS:
             for scenario in dict.fromkeys([*SCORED_SCENARIOS, "server", *sorted(set(label))]):
                 part = group[(group["metric"] == metric) & (at == scenario)]
@@ -330,6 +332,8 @@ def validate(
     for i, name in enumerate(by):
         if name not in BREAKDOWN_COLUMNS:
             raise InputError(f"expected one of {', '.join(BREAKDOWN_COLUMNS)}, got {name!r}", field=f"by[{i}]")
+        if name in by[:i]:
+            raise InputError(f"{name!r} is already a breakdown column", field=f"by[{i}]")
     chosen = [m for m in measurements if m.record.scenario in scenarios]
     if not cross_validate:
         return summarise(predict(chosen, profile), profile, by)

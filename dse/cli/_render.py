@@ -579,7 +579,7 @@ def render_validation(doc: dict[str, Any]) -> None:
 
     for s in doc["summary"]:
         table.add_row(
-            *("—" if s[name] is None else str(s[name]) for name in by),
+            *("—" if s[name] in (None, "") else str(s[name]) for name in by),
             s["metric"],
             s["scenario"],
             str(s["rows"]),
@@ -598,7 +598,7 @@ def render_validation(doc: dict[str, Any]) -> None:
         )
     if doc["ranks"]:
         _console.print(
-            f"Hardware rank correlation (Spearman) over {len(doc['ranks'])} groups of >= 4 devices: "
+            f"Hardware rank correlation (Spearman) over {len(doc['ranks'])} groups of >= 4 deployments: "
             f"median {doc['median_spearman']:.2f}, lowest {min(r['spearman'] for r in doc['ranks']):.2f}"
         )
     for why, count in Counter(item["reason"] for item in doc.get("unscored", [])).items():

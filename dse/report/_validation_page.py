@@ -57,7 +57,7 @@ def _groups(summary: list[dict[str, Any]]) -> list[str]:
 def _summary_rows(summary: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
-            *("—" if s[key] is None else str(s[key]) for key in _groups(summary)),
+            *("—" if s[key] in (None, "") else str(s[key]) for key in _groups(summary)),
             s["metric"],
             s["scenario"],
             str(s["rows"]),

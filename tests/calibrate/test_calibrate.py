@@ -210,3 +210,17 @@ def test_prefill_rows_in_a_format_too_few_rows_identify_are_left_out_of_the_fit(
         assert getattr(fit.record, name) == pytest.approx(value, rel=0.01), name
     assert main(["calibrate", str(path), "--out", str(tmp_path / "fit.yaml"), "--no-cross-validate"]) == 0
     assert "note: 2 selected rows not fitted: prefill or throughput in a format too few" in capsys.readouterr().err
+
+
+def test_16_bit_prefill_rows_too_few_to_identify_the_16_bit_efficiency_are_left_out_too(tmp_path: Path) -> None:
+    """Two 16-bit prefill rows do not identify the 16-bit compute efficiency: beside three FP8 rows, which
+    identify FP8's, they are left out (the 16-bit figure would stay generic, 0.7 for a true 0.48, and bend
+    the rest), while the decode rows, 16-bit too, stay and identify bandwidth and overhead."""
+    sixteen = [r for r in ROWS if r[2] == "bf16" and r[6] == "ttft_s"][:2]
+    rows = [r for r in ROWS if r[6] == "tpot_s" or r[2] == "fp8"] + sixteen
+    fit = calibrate(read_measurements(_synthetic(tmp_path, rows)), cross_validate=False)
+    assert fit.unidentified == 2 and fit.rows == len(rows) - 2
+    assert fit.record.fit is not None and "compute_efficiency" not in fit.record.fit.parameters
+    assert fit.record.bandwidth_efficiency == pytest.approx(TRUE["bandwidth_efficiency"], rel=0.01)
+    # within 3 %: the FP8 rows' attention computes at the 16-bit efficiency, generic (0.7) here
+    assert fit.record.compute_efficiency_by_format["fp8"] == pytest.approx(FP8, rel=0.03)

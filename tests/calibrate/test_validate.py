@@ -357,3 +357,19 @@ def test_the_summary_broken_down_by_columns(capsys: pytest.CaptureFixture[str]) 
         assert s["bias"] == pytest.approx(float(np.median(mine["error"])))
     assert main(["validate", "--measurements", str(FIXTURE), "--by", "colour"]) == 2
     assert "by[0]: expected one of engine, hardware" in capsys.readouterr().err
+
+
+def test_a_breakdown_reads_each_group_s_rows_and_scenarios_by_position() -> None:
+    """A table joined from two (index labels repeated) with several rows a group and two scenarios: each
+    group's entry holds its own rows' statistics under their own scenario; a column named twice is refused."""
+    one = predict(read_measurements(FIXTURE))
+    two = one.assign(error=one["error"] * 2.0, hardware=one["hardware"] + "-b")
+    both = pd.concat([one, one, two])  # labels 0..n-1 three times
+    summary = summarise(both, "default", by=("hardware",)).summary
+    for s in summary:
+        mine = both[(both["hardware"] == s["hardware"]) & (both["metric"] == s["metric"])]
+        assert s["rows"] == len(mine) and s["scenario"] == mine["scenario"].iloc[0]
+        assert s["bias"] == pytest.approx(float(np.median(mine.loc[mine["feasible"], "error"])))
+    assert {s["rows"] for s in summary if not s["hardware"].endswith("-b")} == {2}
+    with pytest.raises(InputError, match="by\\[1\\]"):
+        validate(read_measurements(FIXTURE), by=("engine", "engine"))
