@@ -87,6 +87,50 @@ def hardware_of(label: str, devices: int) -> str | None:
     return None
 
 
+def _row(r: dict[str, str], prompt: int, gen: int, metric: str, value: float, how: str) -> dict[str, object]:
+    """One held-out row of source row ``r`` (its engine, model and hardware known: ``_target``), FP16, at
+    ``r``'s batch and tensor-parallel devices, ``how`` saying what was read (the A100's variant added)."""
+    engine, model, hardware, devices = _target(r)
+    assert engine is not None and model is not None and hardware is not None
+    batch = int(r["Batch Size"])
+    if hardware == "a100-sxm-40gb":
+        how += "; the A100 taken as Polaris's A100 SXM4 40GB (the source names no variant)"
+    kind = f"L{prompt}-b{batch}" if metric != "ttft_s" else f"P{prompt}-b{batch}-ttft"
+    return {
+        "id": f"argonne-{engine}-{hardware}-tp{devices}-{model}-{kind}",
+        "source": SOURCE if metric != "ttft_s" else SOURCE_TTFT,
+        "model": model,
+        "hardware": hardware,
+        "tp": devices,
+        "pp": 1,
+        "ep": 1,
+        "quant": "fp16",
+        "kv": "fp16",
+        "prompt_len": prompt,
+        "gen_len": gen,
+        "batch": batch,
+        "scenario": "batch",
+        "metric": metric,
+        "value": f"{value:.6g}",
+        "notes": f"{_run(r)}{how}",
+        "engine": engine,
+    }
+
+
+def _target(r: dict[str, str]) -> tuple[str | None, str | None, str | None, int]:
+    """(engine, model, hardware, devices) of source row ``r`` in dse's ids (None: not converted)."""
+    devices = int(r["Num of Hardware"] or 0)
+    hardware = hardware_of(r["Hardware"] or "", devices)
+    return ENGINES.get(r["Framework"] or ""), MODELS.get(r["Model"] or ""), hardware, devices
+
+
+def _run(r: dict[str, str]) -> str:
+    """What source row ``r`` ran: engine and version, devices, model and format."""
+    version = VERSIONS[(r["Framework"], r["Hardware"])]
+    devices = int(r["Num of Hardware"])
+    return f"{r['Framework']} on {devices}x {r['Hardware']} ({version}), {r['Model']} in FP16 at tp {devices}, "
+
+
 def convert(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     """The held-out rows of the source's table (module doc)."""
     key = ("Framework", "Hardware", "Num of Hardware", "Model", "Input Output Length", "Batch Size")
@@ -96,49 +140,22 @@ def convert(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     done: set[tuple[str, ...]] = set()
     for r in rows:
-        engine, model = ENGINES.get(r["Framework"]), MODELS.get(r["Model"])
-        devices = int(r["Num of Hardware"])
-        hardware = hardware_of(r["Hardware"], devices)
         config = tuple(r[k] for k in key)
         # a configuration measured twice alike is one row; measured twice apart, none (which is it?)
-        if engine is None or model is None or hardware is None or len(latencies[config]) > 1 or config in done:
+        if None in _target(r) or len(latencies[config]) > 1 or config in done:
             continue
         done.add(config)
         length, batch, latency = int(r["Input Output Length"]), int(r["Batch Size"]), float(r["Latency"])
-        version = VERSIONS[(r["Framework"], r["Hardware"])]
-        how = (
-            f"{r['Framework']} on {devices}x {r['Hardware']} ({version}), {r['Model']} in FP16 at tp {devices}, "
-            f"batch {batch} of {length}-token prompts and {length}-token outputs: latency {latency:.4f} s"
-        )
+        devices = int(r["Num of Hardware"])
+        how = f"batch {batch} of {length}-token prompts and {length}-token outputs: latency {latency:.4f} s"
         if batch == 1:
-            metric, value = "tpot_s", latency / length
             how += f"; TPOT = latency / {length} (the prompt's prefill included)"
+            out.append(_row(r, length, length, "tpot_s", latency / length, how))
         else:
-            metric, value = "throughput_tokens_per_s_per_device", batch * length / latency / devices
             how += f"; {batch} x {length} output tokens / latency / {devices} devices (prefill included)"
-        if hardware == "a100-sxm-40gb":
-            how += "; the A100 taken as Polaris's A100 SXM4 40GB (the source names no variant)"
-        out.append(
-            {
-                "id": f"argonne-{engine}-{hardware}-tp{devices}-{model}-L{length}-b{batch}",
-                "source": SOURCE,
-                "model": model,
-                "hardware": hardware,
-                "tp": devices,
-                "pp": 1,
-                "ep": 1,
-                "quant": "fp16",
-                "kv": "fp16",
-                "prompt_len": length,
-                "gen_len": length,
-                "batch": batch,
-                "scenario": "batch",
-                "metric": metric,
-                "value": f"{value:.6g}",
-                "notes": how,
-                "engine": engine,
-            }
-        )
+            out.append(
+                _row(r, length, length, "throughput_tokens_per_s_per_device", batch * length / latency / devices, how)
+            )
     return out
 
 
@@ -147,40 +164,11 @@ def convert_ttft(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     1,024-token prompts generating one token each, its latency read as the batch's TTFT."""
     out: list[dict[str, object]] = []
     for r in rows:
-        engine, model = ENGINES.get(r["Framework"] or ""), MODELS.get(r["Model"] or "")
-        devices = int(r["Num of Hardware"] or 0)
-        hardware = hardware_of(r["Hardware"] or "", devices)
-        if engine is None or model is None or hardware is None or r["Output Length"] != "1":
+        if None in _target(r) or r["Output Length"] != "1":
             continue
         prompt, batch, latency = int(r["Input Length"]), int(r["Batch Size"]), float(r["Latency"])
-        version = VERSIONS[(r["Framework"], r["Hardware"])]
-        how = (
-            f"{r['Framework']} on {devices}x {r['Hardware']} ({version}), {r['Model']} in FP16 at tp {devices}, "
-            f"batch {batch} of {prompt}-token prompts generating one token: latency {latency:.4f} s = TTFT"
-        )
-        if hardware == "a100-sxm-40gb":
-            how += "; the A100 taken as Polaris's A100 SXM4 40GB (the source names no variant)"
-        out.append(
-            {
-                "id": f"argonne-{engine}-{hardware}-tp{devices}-{model}-P{prompt}-b{batch}-ttft",
-                "source": SOURCE_TTFT,
-                "model": model,
-                "hardware": hardware,
-                "tp": devices,
-                "pp": 1,
-                "ep": 1,
-                "quant": "fp16",
-                "kv": "fp16",
-                "prompt_len": prompt,
-                "gen_len": 1,
-                "batch": batch,
-                "scenario": "batch",
-                "metric": "ttft_s",
-                "value": f"{latency:.6g}",
-                "notes": how,
-                "engine": engine,
-            }
-        )
+        how = f"batch {batch} of {prompt}-token prompts generating one token: latency {latency:.4f} s = TTFT"
+        out.append(_row(r, prompt, 1, "ttft_s", latency, how))
     return out
 
 

@@ -408,9 +408,9 @@ def _left_out(
 ) -> np.ndarray:
     """log(predicted / measured) of each row with its accelerator left out: the fit redone from the generic
     figures on the other accelerators' rows, moving only what those rows identify (all of ``names`` when
-    ``fixed``; rows in a format whose efficiency they no longer identify are left out of it, since a generic
-    figure for it would bend the others; so are the 16-bit compute rows where the 16-bit efficiency is no longer
-    identified). ``ENGINE_WIDE`` figures those rows cannot identify come from the
+    ``fixed``; the prefill and throughput rows in a format whose efficiency they no longer identify, the
+    16-bit one included, are left out of it, since a generic figure for it would bend the others:
+    ``_unidentified``). ``ENGINE_WIDE`` figures those rows cannot identify come from the
     engine's decode rows on the other accelerators (``prior``, at least ``MIN_ROWS``), else stay generic; with
     nothing identified, those figures alone. Nothing of the left-out rows, nor of a fit that used them,
     reaches their prediction."""

@@ -71,24 +71,16 @@ def test_statistics_by_hand() -> None:
     assert stats["bias"] == pytest.approx(-0.025)
 
 
+def _four_devices(predicted: list[float], **columns: object) -> pd.DataFrame:
+    """One measured row on each of four devices (measured 1, 2, 3, 4), alike in everything else."""
+    rows = {"id": list("abcd"), "model": "m", "hardware": ["w", "x", "y", "z"], "quant": "fp16"}
+    rows |= {"prompt_len": 1, "gen_len": 1, "scenario": "batch", "metric": "tpot_s"}
+    rows |= {"measured": [1.0, 2.0, 3.0, 4.0], "predicted": predicted, "error": 0.0, "feasible": True}
+    return pd.DataFrame(rows | columns)
+
+
 def test_rank_correlation_of_hardware() -> None:
-    rows = pd.DataFrame(
-        {
-            "id": list("abcd"),
-            "model": "m",
-            "hardware": ["w", "x", "y", "z"],
-            "quant": "fp16",
-            "prompt_len": 1,
-            "gen_len": 1,
-            "scenario": "batch",
-            "metric": "tpot_s",
-            "measured": [1.0, 2.0, 3.0, 4.0],
-            "predicted": [10.0, 20.0, 40.0, 30.0],
-            "error": 0.0,
-            "feasible": True,
-        }
-    )
-    (rank,) = summarise(rows, "default").ranks
+    (rank,) = summarise(_four_devices([10.0, 20.0, 40.0, 30.0]), "default").ranks
     assert rank["hardware"] == 4 and rank["spearman"] == pytest.approx(0.8)  # 1 - 6 x 2 / (4 x 15)
 
 
@@ -96,22 +88,11 @@ def test_a_max_throughput_group_spans_the_batches_each_engine_chose() -> None:
     """A max-throughput row's batch, where the engine chose it, is what the engine holds on its hardware, not a
     condition of the row: four devices at four such batches are one ranking; four fixed batches are four
     groups (of one device each, too few to rank)."""
-    rows = pd.DataFrame(
-        {
-            "id": list("abcd"),
-            "model": "m",
-            "hardware": ["w", "x", "y", "z"],
-            "quant": "fp16",
-            "prompt_len": 1,
-            "gen_len": 1,
-            "scenario": "max-throughput",
-            "metric": "throughput_tokens_per_s_per_device",
-            "batch": [12.5, 40.0, 64.2, 100.0],
-            "measured": [1.0, 2.0, 3.0, 4.0],
-            "predicted": [10.0, 20.0, 30.0, 40.0],
-            "error": 0.0,
-            "feasible": True,
-        }
+    rows = _four_devices(
+        [10.0, 20.0, 30.0, 40.0],
+        scenario="max-throughput",
+        metric="throughput_tokens_per_s_per_device",
+        batch=[12.5, 40.0, 64.2, 100.0],
     )
     (rank,) = summarise(rows, "default").ranks
     assert rank["hardware"] == 4 and rank["spearman"] == pytest.approx(1.0)
