@@ -425,7 +425,9 @@ def test_collectives_get_their_link_family_s_share_of_the_nominal_bandwidth(
     assert comm.tp_all_reduce_s == pytest.approx(comm.tp_all_reduce_bytes / nominal, rel=1e-9)
     extra = default.evaluation.communication[0].tp_all_reduce_s - comm.tp_all_reduce_s
     slower = comm.tp_all_reduce_bytes * (1 / intra - 1 / nominal)
-    assert 0 < extra - slower < 1e-3  # what remains is the latencies: 8-14 us an all-reduce, two a layer
+    # what remains is the latencies: the same count of collectives on every target (66 for Llama-3.1-8B), each at
+    # the link's own latency (the MI300X platform's measured 14 us) or the profile's (8 us)
+    assert (extra - slower) / cand.intra_link_latency_s[0] == pytest.approx(66, abs=0.2)
 
 
 def test_a_link_s_measured_latency_replaces_the_profile_s_but_not_in_the_pure_roofline() -> None:
