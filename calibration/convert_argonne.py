@@ -40,6 +40,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from dse.results import replace_durably
+
 HERE = Path(__file__).resolve().parent
 COMMIT = "ae7e7a41173badc99f7b59da1657a0172813e5e5"
 SOURCE = (
@@ -112,7 +114,7 @@ def _row(r: dict[str, str], prompt: int, gen: int, metric: str, value: float, ho
         "scenario": "batch",
         "metric": metric,
         "value": f"{value:.6g}",
-        "notes": f"{_run(r)}{how}",
+        "notes": f"{_run(r, devices)}{how}",
         "engine": engine,
     }
 
@@ -124,10 +126,9 @@ def _target(r: dict[str, str]) -> tuple[str | None, str | None, str | None, int]
     return ENGINES.get(r["Framework"] or ""), MODELS.get(r["Model"] or ""), hardware, devices
 
 
-def _run(r: dict[str, str]) -> str:
-    """What source row ``r`` ran: engine and version, devices, model and format."""
+def _run(r: dict[str, str], devices: int) -> str:
+    """What source row ``r`` ran on ``devices``: engine and version, model and format."""
     version = VERSIONS[(r["Framework"], r["Hardware"])]
-    devices = int(r["Num of Hardware"])
     return f"{r['Framework']} on {devices}x {r['Hardware']} ({version}), {r['Model']} in FP16 at tp {devices}, "
 
 
@@ -142,11 +143,11 @@ def convert(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     for r in rows:
         config = tuple(r[k] for k in key)
         # a configuration measured twice alike is one row; measured twice apart, none (which is it?)
-        if None in _target(r) or len(latencies[config]) > 1 or config in done:
+        *known, devices = _target(r)
+        if None in known or len(latencies[config]) > 1 or config in done:
             continue
         done.add(config)
         length, batch, latency = int(r["Input Output Length"]), int(r["Batch Size"]), float(r["Latency"])
-        devices = int(r["Num of Hardware"])
         how = f"batch {batch} of {length}-token prompts and {length}-token outputs: latency {latency:.4f} s"
         if batch == 1:
             how += f"; TPOT = latency / {length} (the prompt's prefill included)"
@@ -181,11 +182,7 @@ def possible(rows: list[dict[str, object]]) -> list[bool]:
     from dse.calibrate import predict, read_measurements
 
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "rows.csv"
-        with path.open("w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+        path = _write(Path(folder) / "rows.csv", rows)
         bound = predict(read_measurements(path), "ideal")
     latency = bound["metric"].str.endswith("_s").to_numpy()
     measured, best = bound["measured"].to_numpy(), bound["predicted"].to_numpy()
@@ -193,7 +190,18 @@ def possible(rows: list[dict[str, object]]) -> list[bool]:
     return [bool(w) or not math.isfinite(b) for w, b in zip(within, best, strict=True)]
 
 
+def _write(path: Path, rows: list[dict[str, object]]) -> Path:
+    """``rows`` as a measurements CSV at ``path`` (holdout.csv's columns)."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def main() -> None:
+    if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "Plots" / "All_results.csv").is_file():
+        sys.exit("usage: python calibration/convert_argonne.py CHECKOUT (of argonne-lcf/LLM-Inference-Bench)")
     checkout = Path(sys.argv[1])
     with (checkout / "Plots" / "All_results.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -207,10 +215,7 @@ def main() -> None:
     ids = [r["id"] for r in out]
     assert len(ids) == len(set(ids)), "duplicate ids"
     path = HERE / "holdout-argonne.csv"
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(out)
+    replace_durably(_write(path.with_suffix(".csv.tmp"), out), path)  # a stopped run leaves the old file whole
     print(f"{path.name}: {len(out)} rows")
     counts = Counter((r["engine"], r["hardware"], r["metric"]) for r in out)
     for (engine, hardware, metric), n in sorted(counts.items()):

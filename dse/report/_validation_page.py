@@ -55,9 +55,10 @@ def _groups(summary: list[dict[str, Any]]) -> list[str]:
 
 
 def _summary_rows(summary: list[dict[str, Any]]) -> list[list[str]]:
+    groups = _groups(summary)
     return [
         [
-            *("—" if s[key] in (None, "") else str(s[key]) for key in _groups(summary)),
+            *("—" if s[key] in (None, "") else str(s[key]) for key in groups),
             s["metric"],
             s["scenario"],
             str(s["rows"]),
@@ -108,13 +109,10 @@ def _infeasible(validation: Validation) -> str:
 
 def validation_summary(validation: Validation) -> str:
     """The summary table, the rank correlations and the infeasible rows, as HTML (every cell escaped)."""
+    groups = _groups(validation.summary)
     return (
         "<h2>Error per quantity and scenario</h2>"
-        + table_html(
-            (*_groups(validation.summary), *SUMMARY_HEADER),
-            _summary_rows(validation.summary),
-            left=2 + len(_groups(validation.summary)),
-        )
+        + table_html((*groups, *SUMMARY_HEADER), _summary_rows(validation.summary), left=2 + len(groups))
         + "<p class='note'>error = predicted / measured − 1: positive on a throughput and negative on a latency"
         " both mean the cost model is optimistic; bias = the median error. Scored = feasible rows with a"
         " prediction.</p>"
