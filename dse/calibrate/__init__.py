@@ -3,7 +3,15 @@ calibrate`` (docs/validation.md)."""
 
 from dse.calibrate._fit import Fit, calibrate, cross_validated, residual_interval
 from dse.calibrate._measurements import COLUMNS, METRICS, Measurement, MeasurementRecord, read_measurements
-from dse.calibrate._validate import BREAKDOWN_COLUMNS, SCORED_SCENARIOS, Validation, predict, summarise, validate
+from dse.calibrate._validate import (
+    BREAKDOWN_COLUMNS,
+    SCORED_SCENARIOS,
+    Validation,
+    group_label,
+    predict,
+    summarise,
+    validate,
+)
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
@@ -16,6 +24,7 @@ __all__ = [
     "Validation",
     "calibrate",
     "cross_validated",
+    "group_label",
     "predict",
     "read_measurements",
     "residual_interval",

@@ -275,14 +275,31 @@ BREAKDOWN_COLUMNS = ("engine", "hardware", "accelerator", "model", "quant", "pro
 """Columns the summary may be broken down by (``summarise``'s ``by``, ``dse validate --by``)."""
 
 
+def group_label(column: str, value: Any) -> str:
+    """A ``--by`` group's value as tables show it (``summarise``'s entries hold it as JSON does): a batch the
+    engine chose (no fixed batch) says so, any other missing value is "—"."""
+    if value is None or value == "":
+        return "engine's" if column == "batch" else "—"
+    return str(value)
+
+
+def _fixed_batches(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's batch as a number, NaN where the engine chose it (``engine_chose_batch``; without that column,
+    a max-throughput row's) or the rows give none."""
+    batch = np.asarray(rows["batch"] if "batch" in rows else np.full(len(rows), np.nan), dtype=np.float64)
+    chose = rows["engine_chose_batch"] if "engine_chose_batch" in rows else rows["scenario"] == "max-throughput"
+    return np.where(np.asarray(chose, dtype=bool), np.nan, batch)
+
+
 def summarise(rows: pd.DataFrame, profile: str, by: Sequence[str] = ()) -> Validation:
     """Error statistics per quantity and scenario (a server row at its rate apart, per statistic), within each
     group of rows alike in the ``by`` columns (of ``BREAKDOWN_COLUMNS``; each entry then names its group), and
     the hardware rank correlations."""
     summary = []
     label = _scenarios(rows)
-    # groups by position (a frame joined from others may repeat index labels); batches as numbers, sorted
-    keyed = rows.assign(batch=np.asarray(rows["batch"], dtype=np.float64)) if "batch" in by else rows
+    # groups by position (a frame joined from others may repeat index labels); batches as numbers, sorted, and
+    # the batches engines chose (the model's reading of their sequences, a result) as one group of no batch
+    keyed = rows.assign(batch=_fixed_batches(rows)) if "batch" in by else rows
     groups = keyed.groupby(list(by), dropna=False, sort=True).indices if by else {(): np.arange(len(rows))}
     for key, positions in groups.items():
         named = dict(zip(by, (_plain(k) for k in (key if isinstance(key, tuple) else (key,))), strict=True))
@@ -305,9 +322,7 @@ def summarise(rows: pd.DataFrame, profile: str, by: Sequence[str] = ()) -> Valid
     conditions = ("model", "quant", "engine", "metric", "scenario", "prompt_len", "gen_len", "statistic")
     keys = [k for k in (*conditions, "request_rate") if k in rows] + ["fixed_batch"]
     usable = rows[rows["feasible"] & np.isfinite(rows["error"])]
-    batch = usable.get("batch", np.nan)
-    chose = usable.get("engine_chose_batch", usable["scenario"] == "max-throughput")
-    usable = usable.assign(fixed_batch=np.where(np.asarray(chose, dtype=bool), np.nan, batch))
+    usable = usable.assign(fixed_batch=_fixed_batches(usable))
     target = [c for c in ("hardware", "tp", "pp", "ep") if c in rows]  # a deployment: the system and its split
     for key, group in usable.groupby(keys, dropna=False):
         by_hw = group.groupby(target)[["measured", "predicted"]].median()

@@ -567,6 +567,8 @@ def render_recommendation(doc: dict[str, Any]) -> None:
 
 def render_validation(doc: dict[str, Any]) -> None:
     """``dse validate``: error per quantity and scenario, rank correlations, what the model could not fit."""
+    from dse.calibrate import group_label
+
     table = Table(title=f"Predicted vs measured ({doc['measurements']}, profile {doc['profile']})")
     covered = any("interval_coverage" in s for s in doc["summary"])
     by = list(doc.get("by") or [])
@@ -579,7 +581,7 @@ def render_validation(doc: dict[str, Any]) -> None:
 
     for s in doc["summary"]:
         table.add_row(
-            *("—" if s[name] in (None, "") else str(s[name]) for name in by),
+            *(group_label(name, s[name]) for name in by),
             s["metric"],
             s["scenario"],
             str(s["rows"]),

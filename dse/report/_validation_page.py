@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.calibrate import BREAKDOWN_COLUMNS
+from dse.calibrate import BREAKDOWN_COLUMNS, group_label
 from dse.report._html import table_html
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def _summary_rows(summary: list[dict[str, Any]]) -> list[list[str]]:
     groups = _groups(summary)
     return [
         [
-            *("—" if s[key] in (None, "") else str(s[key]) for key in groups),
+            *(group_label(key, s[key]) for key in groups),
             s["metric"],
             s["scenario"],
             str(s["rows"]),

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -354,3 +355,22 @@ def test_a_breakdown_reads_each_group_s_rows_and_scenarios_by_position() -> None
     assert {s["rows"] for s in summary if not s["hardware"].endswith("-b")} == {2}
     with pytest.raises(InputError, match="by\\[1\\]"):
         validate(read_measurements(FIXTURE), by=("engine", "engine"))
+
+
+def test_a_breakdown_by_batch_holds_the_batches_engines_chose_together() -> None:
+    """``--by batch``: rows at a fixed batch group by it; rows whose engine chose the batch (the model's reading
+    of the sequences it holds, one decimal each) form one group of no batch, not a group per reading."""
+    rows = predict(read_measurements(FIXTURE))
+    n = len(rows)
+    chose = np.arange(n) % 3 == 0
+    readings = 100.0 + np.arange(n) / 10.0  # every engine-chosen row a reading of its own
+    rows = rows.assign(batch=np.where(chose, readings, np.where(np.arange(n) % 2 == 0, 1, 8)), engine_chose_batch=chose)
+    summary = summarise(rows, "default", by=("batch",)).summary
+    counts: dict[Any, int] = {}
+    for s in summary:
+        counts[s["batch"]] = counts.get(s["batch"], 0) + s["rows"]
+    assert counts == {
+        1: int(np.sum(~chose & (np.arange(n) % 2 == 0))),
+        8: int(np.sum(~chose & (np.arange(n) % 2 == 1))),
+        None: int(chose.sum()),
+    }
