@@ -121,6 +121,15 @@ class Recommendation:
             },
             "options": [_option_dict(o) for o in shown],
             "win_rate_others": others,
+            "win_rates_beyond_shortlist": None
+            if others is None
+            else [
+                {"rank": rank, "hardware": o.hardware, "win_rate": o.win_rate}
+                for rank, o in sorted(
+                    enumerate(self.options[r.top :], start=r.top + 1), key=lambda x: -(x[1].win_rate or 0.0)
+                )
+                if o.win_rate
+            ],
             "unpriced": [_option_dict(o) for o in self.unpriced],
             "infeasible": [asdict(i) for i in self.infeasible],
             "thresholds": [asdict(t) for t in self.thresholds],

@@ -85,6 +85,18 @@ def _cluster_labels(x: Sequence[float], y: Sequence[float], names: Sequence[str]
     return labels, positions
 
 
+def batch_text(analysis: dict[str, Any]) -> str:
+    """The batch an analysis ran: a static batch, or under continuous batching the sequences in the engine at
+    the operating point (its decode step is read at every slot busy: ``sequences_every_slot_busy``)."""
+    i, served = analysis["inputs"], analysis.get("continuous")
+    if i.get("scheduler") != "continuous" or not served:
+        return f"batch {i['batch']}"
+    return (
+        f"continuous batching: {served['sequences_in_engine']:.4g} sequences in the engine"
+        f" (decode step at {served['sequences_every_slot_busy']:.4g})"
+    )
+
+
 def roofline_chart(analysis: dict[str, Any]) -> Any:
     """Arithmetic intensity (FLOP/byte) against attained FLOP/s, log-log: the device's roofs for each peak its
     operators use (solid: attainable with the profile's efficiencies; dotted: datasheet) and one marker per
@@ -114,7 +126,7 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
                     x=grid,
                     y=ceiling,
                     mode="lines",
-                    name=f"{ROOF_TEXT[kind]}: {peak / units.TFLOPS:.4g} TFLOP/s ({label})",
+                    name=f"{ROOF_TEXT[kind]}: {peak * scale_c / units.TFLOPS:.4g} TFLOP/s ({label})",
                     line={"color": ROOF_COLOURS[kind], "dash": dash, "width": 2 if attainable else 1},
                     legendgroup=kind,
                     hoverinfo="skip",
@@ -170,7 +182,7 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
             "text": f"Roofline: {i['model']} on {i['hardware']}",
             "subtitle": {
                 "text": (
-                    f"{analysis['compute_format']} linear layers · batch {i['batch']} · prompt {i['prompt_len']}"
+                    f"{analysis['compute_format']} linear layers · {batch_text(analysis)} · prompt {i['prompt_len']}"
                     f" · decode step at context {i['prompt_len']} · memory {bandwidth / units.GB:.4g} GB/s ×"
                     f" {roofs['bandwidth_efficiency']:.2g}, compute × {roofs['compute_efficiency']:.2g}"
                     + (f" · {skipped} operators without FLOPs not drawn" if skipped else "")
@@ -192,12 +204,16 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
 
 
 def time_breakdown(analysis: dict[str, Any]) -> Any:
-    """Stacked bars: the time of the prefill (TTFT) and of one decode step, by operator group (the ``layers``
-    rows add up to each phase; hidden communication is a negative part and is drawn as such)."""
+    """Stacked bars: the time of the prefill (TTFT) and of one decode step, by operator group, each as shares
+    of its phase (a decode step is milliseconds beside a prefill of hundreds: on one time axis it would be a
+    sliver), the milliseconds in the bar's label and hover. The ``layers`` rows add up to each phase; hidden
+    communication is a negative part and is drawn as such."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     phases = [("prefill", "prefill (whole prompt)"), ("decode", "decode (one step)")]
+    totals = [analysis[s]["time_s"] / units.MS for s, _ in phases]
+    names = [f"{label}<br>{total:.4g} ms" for (_, label), total in zip(phases, totals, strict=True)]
     for group, colour in GROUP_COLOURS.items():
         values = [
             sum(
@@ -210,29 +226,33 @@ def time_breakdown(analysis: dict[str, Any]) -> Any:
         ]
         if not any(values):
             continue
+        shares = [100.0 * v / t if t > 0 else 0.0 for v, t in zip(values, totals, strict=True)]
         fig.add_trace(
             go.Bar(
-                y=[label for _, label in phases],
-                x=values,
+                y=names,
+                x=shares,
+                customdata=values,
                 name=group,
                 orientation="h",
                 marker={"color": colour},
-                hovertemplate="%{y}: " + group + " %{x:.4g} ms<extra></extra>",
+                hovertemplate=group + ": %{customdata:.4g} ms, %{x:.3g} % of the phase<extra></extra>",
                 meta={"role": "time", "group": group},
             )
         )
-    totals = ", ".join(f"{label} {analysis[s]['time_s'] / units.MS:.4g} ms" for s, label in phases)
     fig.update_layout(
         barmode="relative",
         title={
             "text": "Where the time goes",
-            "subtitle": {"text": f"{totals} · per device of the busiest pipeline stage"},
+            "subtitle": {
+                "text": "share of each phase's time, by operator group · per device of the busiest pipeline stage"
+            },
         },
-        xaxis={"title": {"text": "time (ms)"}},
+        xaxis={"title": {"text": "share of the phase's time (%)"}, "ticksuffix": " %"},
+        yaxis={"autorange": "reversed"},  # prefill on top, as the phases run
         template="plotly_white",
         height=340,
         margin={"t": 90, "l": 170},
-        legend={"orientation": "h", "y": -0.3},
+        legend={"orientation": "h", "y": -0.3, "traceorder": "normal"},
     )
     return fig
 
@@ -281,6 +301,6 @@ def memory_chart(analysis: dict[str, Any]) -> Any:
         template="plotly_white",
         height=300,
         margin={"t": 90},
-        legend={"orientation": "h", "y": -0.4},
+        legend={"orientation": "h", "y": -0.4, "traceorder": "normal"},  # in the stack's order
     )
     return fig

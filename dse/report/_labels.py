@@ -130,6 +130,8 @@ QUANT_SYMBOLS = (
     "bowtie",
 )
 """Marker symbols, one per quantization scheme in the order of the space."""
+QUANT_SYMBOLS_3D = ("circle", "square", "diamond", "cross", "x", "circle-open", "square-open", "diamond-open")
+"""The symbols a 3-D scatter draws (plotly's ``Scatter3d`` has these eight), one per quantization scheme."""
 SYMBOL_CODES = {
     "circle": 0, "square": 1, "diamond": 2, "cross": 3, "x": 4, "triangle-up": 5, "triangle-down": 6,
     "pentagon": 13, "hexagon": 14, "star": 17, "hourglass": 21, "bowtie": 22,

@@ -292,6 +292,11 @@ def _tornado_hover(bar: dict[str, Any], end: str, nominal: float) -> str:
     return f"<b>{bar['input']}</b> at its {end} end: {setting}<br>{format_usd(value)}/month{change}<br>{verdict}{still}"
 
 
+WIN_SHOWN = 0.05
+"""An option beyond the shortlist that wins at least this share of the draws gets a bar of its own (``win_rate_chart``):
+"others" should not hide a frequent winner."""
+
+
 def win_rate_chart(doc: dict[str, Any]) -> Any:
     """How often each option is the cheapest that serves, over the robustness draws (bars, with the rest of
     the ranked options as ``others``: they sum to 1), and beside each how often it misses an SLO (hatched)."""
@@ -313,9 +318,23 @@ def win_rate_chart(doc: dict[str, Any]) -> Any:
     ]
     bar_colours = [colours[n] for n in names]
     others = doc.get("win_rate_others") or 0.0
-    if others > 0:
+    beyond = doc.get("win_rates_beyond_shortlist") or []
+    for o in (o for o in beyond if o["win_rate"] >= WIN_SHOWN):  # a frequent winner beyond the shortlist: named
+        names, rates = [*names, f"{o['hardware']} (#{o['rank']})"], [*rates, o["win_rate"]]
+        hover.append(
+            f"<b>{o['hardware']}</b>, ranked {o['rank']} at the nominal inputs (beyond the shortlist): the cheapest"
+            f" in {o['win_rate']:.1%} of the draws"
+        )
+        bar_colours.append(OTHERS_COLOUR)
+        others -= o["win_rate"]
+    rest = [o for o in beyond if o["win_rate"] < WIN_SHOWN]
+    if others > 1e-12:
         names, rates = [*names, "others"], [*rates, others]
-        hover.append(f"<b>every other ranked option</b>: the cheapest in {others:.1%} of the draws")
+        listed = ", ".join(f"{o['hardware']} {o['win_rate']:.1%}" for o in rest[:8]) + (" ..." if len(rest) > 8 else "")
+        hover.append(
+            f"<b>every other ranked option</b>: the cheapest in {others:.1%} of the draws"
+            + (f"<br>{listed}" if listed else "")
+        )
         bar_colours.append(OTHERS_COLOUR)
     fig.add_trace(
         go.Bar(
@@ -349,7 +368,12 @@ def win_rate_chart(doc: dict[str, Any]) -> Any:
                 + f" · seed {robust['seed']}"
             },
         },
-        xaxis={"title": {"text": "hardware (shortlist, cheapest first)"}},
+        xaxis={
+            "title": {
+                "text": "hardware (shortlist, cheapest first"
+                + ("; grey: beyond it, with its rank)" if len(names) > len(options) else ")")
+            }
+        },
         yaxis={"title": {"text": "share of draws (%)"}, "tickformat": ".0%", "range": [0, min(1.0, top * 1.18) or 1]},
         template="plotly_white",
         height=420,

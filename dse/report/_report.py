@@ -302,7 +302,7 @@ def report(
 
 def analysis_report(analysis: dict[str, Any], path: str | Path, formats: Sequence[str] = ("html",)) -> ReportFiles:
     """The report of one configuration (``dse analyze --report``): roofline, time per operator group, memory."""
-    from dse.report._config import memory_chart, roofline_chart, time_breakdown
+    from dse.report._config import batch_text, memory_chart, roofline_chart, time_breakdown
 
     _check(formats, None, None)
     path = Path(path)
@@ -312,16 +312,18 @@ def analysis_report(analysis: dict[str, Any], path: str | Path, formats: Sequenc
         Chart("time", "Where the time goes", time_breakdown(analysis)),
         Chart("memory", "Memory per device", memory_chart(analysis)),
     ]
-    i = analysis["inputs"]
+    i, d = analysis["inputs"], analysis["deployment"]
     facts = [
         ("model", str(i["model"])),
         ("hardware", str(i["hardware"])),
+        ("deployment", _deployment_text(d)),
         ("linear layers", analysis["compute_format"]),
-        ("batch", str(i["batch"])),
+        ("batch", batch_text(analysis)),
         ("prompt + output", f"{i['prompt_len']} + {i['gen_len']} tokens"),
         ("TTFT", _fmt("ttft_s", analysis)),
         ("TPOT", _fmt("tpot_s", analysis)),
-        ("throughput", _fmt("throughput_tokens_per_s", analysis)),
+        ("throughput (deployment)", _fmt("throughput_tokens_per_s", analysis)),
+        ("throughput per device", _fmt("throughput_tokens_per_s_per_device", analysis)),
         ("$/M tokens", _fmt("usd_per_million_tokens", analysis)),
         ("feasible", "yes" if analysis["feasible"] else f"no: {analysis['infeasible_reason']}"),
     ]
@@ -407,6 +409,16 @@ def validation_report(
     intro = f"<p class='question'>{html.escape(question)}</p>" + facts_html(validation_facts(validation, measurements))
     page = write_html(path, "dse validate", intro, validation_summary(validation), charts)
     return ReportFiles(page, write_images(charts, path.parent / FIGURES, formats))
+
+
+def _deployment_text(d: dict[str, Any]) -> str:
+    """ "4 devices: tp 4 x pp 1 x ep 1, 1 replica" (``dse analyze --json``'s ``deployment``)."""
+    replicas = d["replicas"]
+    split = f"tp {d['tp']} x pp {d['pp']} x ep {d['ep']}"
+    devices = d["devices"]
+    return (
+        f"{devices:g} device{'s' if devices != 1 else ''}: {split}, {replicas:g} replica{'s' if replicas != 1 else ''}"
+    )
 
 
 def _fmt(metric: str, analysis: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from dse.report._labels import (
     DISPLAY,
     HARDWARE_COLOURS,
     QUANT_SYMBOLS,
+    QUANT_SYMBOLS_3D,
     RECIPROCALS,
     SYMBOL_CODES,
     config_labels,
@@ -90,27 +91,40 @@ TICK_SLACK = 2.0**-30
 
 
 def axis_type(log: bool, drawn: Sequence[float] | None = None, values: Any = None) -> dict[str, Any]:
-    """A plotly axis type. A log axis over at most three decades (``drawn``: its range in decades, or the
-    ``values`` it shows) is labelled at 1, 2 and 5 of each decade, written in full (0.2, 0.5, 1, 2, 5, 10):
-    plotly's own minor labels are the digit alone, so 0.5 read as 5, and its default labels every digit,
-    which crowds. Wider axes keep plotly's labels."""
+    """A plotly axis type. A log axis (``drawn``: its range in decades, or the ``values`` it shows) is labelled
+    in full, never with plotly's minor labels, which are the digit alone (0.5 and 50 both read "5"): at 1, 2
+    and 5 of each decade over at most three decades (0.2, 0.5, 1, 2, 5, 10), at each decade beyond
+    (``tick_text``: 100, 1k, 10k). An axis under a factor of two or so keeps plotly's labels, which say more."""
     if not log:
         return {"type": "linear"}
     if drawn is None and values is not None:
         shown = np.asarray(values, dtype=np.float64)
         shown = shown[np.isfinite(shown) & (shown > 0)]
         drawn = (float(np.log10(shown.min())), float(np.log10(shown.max()))) if len(shown) else None
-    if drawn is None or drawn[1] - drawn[0] > 3:
+    if drawn is None:
         return {"type": "log"}
+    steps = (1, 2, 5) if drawn[1] - drawn[0] <= 3 else (1,)
     ticks = [
         m * 10.0**d
         for d in range(int(np.floor(drawn[0])), int(np.ceil(drawn[1])) + 1)
-        for m in (1, 2, 5)
+        for m in steps
         if drawn[0] - TICK_SLACK <= np.log10(m) + d <= drawn[1] + TICK_SLACK
     ]
-    if len(ticks) < 2:  # under a factor of two or so: plotly's own labels say more
+    if len(ticks) < 2:
         return {"type": "log"}
-    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:,.6g}" for t in ticks]}
+    return {"type": "log", "tickvals": ticks, "ticktext": [tick_text(t) for t in ticks]}
+
+
+def tick_text(value: float) -> str:
+    """A log axis's tick in full: 0.002, 0.5, 20, 5,000 up to 10,000; 20k, 5M, 1G beyond; 1e-05 below 0.001."""
+    if value < 1e-3:
+        return f"{value:.0e}"
+    if value <= 1e4:
+        return f"{value:,.6g}"
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.6g}{suffix}"
+    return f"{value:.6g}"  # unreachable: above 10,000 a scale applies
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -334,8 +348,7 @@ def pareto_scatter_3d(
     x, y, z = metrics
     hardware = list(hardware or pd.unique(trials["hardware"]))
     quants = list(quants or pd.unique(trials["quant"]))
-    colours, symbols = palette(hardware, HARDWARE_COLOURS), palette(quants, QUANT_SYMBOLS)
-    symbols = {q: s if s in ("circle", "square", "diamond", "cross", "x") else "circle" for q, s in symbols.items()}
+    colours, symbols = palette(hardware, HARDWARE_COLOURS), palette(quants, QUANT_SYMBOLS_3D)
     parameters = shown_parameters(trials)
     feasible = trials["feasible"].to_numpy(dtype=bool)
     values = {m: metric_value(m, trials[m]) for m in metrics}
@@ -373,6 +386,20 @@ def pareto_scatter_3d(
                 )
             )
             shown.add(name)
+    for quant in quants:  # the symbols' key
+        fig.add_trace(
+            go.Scatter3d(
+                x=[None],
+                y=[None],
+                z=[None],
+                mode="markers",
+                name=quant,
+                legendgroup="quant",
+                legendgrouptitle={"text": "quantization"} if quant == quants[0] else None,
+                marker={"color": "#555", "symbol": symbols[quant], "size": 5},
+                meta={"role": "legend"},
+            )
+        )
     drawn = {m: np.concatenate([values[m][kept], metric_value(m, front[m])]) for m in metrics}
     scene: dict[str, Any] = {  # short titles: the three long ones overlap where the axes meet
         f"{axis}axis": {"title": {"text": DISPLAY[m].column}, **axis_type(logs[m], values=drawn[m])}

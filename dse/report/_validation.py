@@ -12,6 +12,7 @@ import numpy as np
 
 from dse.report._labels import DISPLAY, HARDWARE_COLOURS, Display
 from dse.report._recommend import _empty
+from dse.report._scatter import axis_type
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,8 +31,6 @@ ERROR_TICKS = (-0.75, -0.5, -0.2, 0.0, 0.2, 0.5, 1.0, 2.0, 4.0, 9.0)
 from 0 (±20 % only when the axis spans less than a decade)."""
 LATENCIES = ("tpot_s", "ttft_s")
 """Quantities where a lower prediction is the optimistic one."""
-LOG_AXIS = {"type": "log", "dtick": "D2"}
-"""Log axes labelled at 1, 2 and 5 per decade."""
 MARKER = {"size": 9, "opacity": 0.8, "line": {"width": 0.5, "color": "white"}}
 
 
@@ -146,8 +145,8 @@ def predicted_vs_measured_chart(rows: pd.DataFrame, metric: str) -> Any:
     subtitle += f" · {left_out} rows not drawn (no prediction: the deployment does not fit)" if left_out else ""
     fig.update_layout(
         title={"text": title, "subtitle": {"text": subtitle}},
-        xaxis={"title": {"text": f"measured {display.axis}"}, "range": axis} | LOG_AXIS,
-        yaxis={"title": {"text": f"predicted {display.axis}"}, "range": axis} | LOG_AXIS,
+        xaxis={"title": {"text": f"measured {display.axis}"}, "range": axis} | axis_type(True, axis),
+        yaxis={"title": {"text": f"predicted {display.axis}"}, "range": axis} | axis_type(True, axis),
         template="plotly_white",
         height=560,
         margin={"t": 90},

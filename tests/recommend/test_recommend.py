@@ -243,6 +243,11 @@ def test_win_rates_sum_to_one_and_the_seed_fixes_the_answer() -> None:
     assert [o.win_rate for o in c.options] != [o.win_rate for o in a.options]
     short = dse.recommend(**{**fields, "top": 2}, seed=7).to_dict()
     assert sum(o["win_rate"] for o in short["options"]) + short["win_rate_others"] == pytest.approx(1.0)
+    beyond = short["win_rates_beyond_shortlist"]  # each option beyond the shortlist that wins, most wins first
+    assert [(o["rank"], o["hardware"], o["win_rate"]) for o in beyond] == sorted(
+        ((i + 1, o.hardware, o.win_rate) for i, o in enumerate(a.options) if i >= 2 and o.win_rate),
+        key=lambda x: -x[2],
+    )
     tornado = a.to_dict()["robustness"]["tornado"]
     spans = [abs(t["high"] - t["low"]) for t in tornado]
     assert spans == sorted(spans, reverse=True) and {t["input"] for t in tornado} >= {"price", "load"}

@@ -3,6 +3,7 @@ and the one-configuration charts against the analysis they draw."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,10 @@ def test_three_objectives_get_a_3d_chart(exhaustive: RunResults) -> None:
     fig = pareto_scatter_3d(run.trials, run.front, metrics, hardware=run.hardware)
     assert sum(len(t.x) for t in fig.data if t.meta["role"] == "front") == len(run.front)
     assert fig.layout.scene.zaxis.title.text == DISPLAY[metrics[2]].column  # short: long titles overlap in 3-D
+    key = {t.name: t.marker.symbol for t in fig.data if t.meta["role"] == "legend"}  # a symbol per quantization
+    assert set(key) == set(run.trials["quant"]) and len(set(key.values())) == len(key)
+    for trace in (t for t in fig.data if t.meta["role"] == "front"):
+        assert set(trace.marker.symbol) <= set(key.values())
 
 
 def test_parallel_coordinates_cover_choices_then_metrics(exhaustive: RunResults) -> None:
@@ -205,15 +210,28 @@ def test_roofline_places_every_operator_under_its_roofs(analysis: dict[str, Any]
         for x, y in zip(trace.x, trace.y, strict=True):  # attained <= min(peak, intensity x bandwidth)
             assert y * 1e12 <= x * bandwidth * (1 + 1e-9) or y * 1e12 <= roofs["peak_flops_per_s"]["matmul"]
     kinds = {(t.meta["peak"], t.meta["attainable"]) for t in fig.data if t.meta["role"] == "roof"}
+    for roof in (t for t in fig.data if t.meta["role"] == "roof"):  # the legend names the roof drawn
+        drawn = float(re.search(r": ([\d.]+) TFLOP/s", roof.name).group(1))  # type: ignore[union-attr]
+        assert drawn == pytest.approx(max(roof.y), rel=1e-3)
     assert kinds == {(k, a) for k in ("matmul", "matmul16", "vector") for a in (True, False)}
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
 
 
+def test_a_continuous_analysis_names_the_sequences_it_ran_not_the_batch_flag() -> None:
+    served = dse.analyze("llama-3.1-8b", "h100-sxm", batch=32, scheduler="continuous").to_dict()
+    engine = served["continuous"]["sequences_in_engine"]
+    assert engine != 32
+    subtitle = roofline_chart(served).layout.title.subtitle.text
+    assert f"continuous batching: {engine:.4g} sequences in the engine" in subtitle and "batch 32" not in subtitle
+
+
 def test_time_and_memory_bars_add_up_to_the_analysis(analysis: dict[str, Any]) -> None:
     fig = time_breakdown(analysis)
-    for index, stage in enumerate(("prefill", "decode")):
-        total = sum(t.x[index] for t in fig.data)
+    for index, stage in enumerate(("prefill", "decode")):  # shares of each phase, its milliseconds in the hover
+        assert sum(t.x[index] for t in fig.data) == pytest.approx(100.0, rel=1e-6)
+        total = sum(t.customdata[index] for t in fig.data)
         assert total == pytest.approx(analysis[stage]["time_s"] * 1e3, rel=1e-6)
+        assert fig.data[0].y[index].endswith(f"{total:.4g} ms")
     assert "communication" in {t.meta["group"] for t in fig.data}  # tp = 4: all-reduces
     mem = memory_chart(analysis)
     assert sum(t.x[0] for t in mem.data) == pytest.approx(analysis["memory"]["total_bytes"] / 1e9, rel=1e-9)
@@ -238,13 +256,16 @@ def test_every_parameter_has_a_title() -> None:
 
 
 def test_a_log_axis_of_a_few_decades_writes_its_labels_in_full() -> None:
-    """0.2, 0.5, 1, 2, 5 and 10, not plotly's bare minor digits (0.5 read as '5'); wider axes keep plotly's."""
+    """0.2, 0.5, 1, 2, 5 and 10, not plotly's bare minor digits (0.5 read as '5'); wider axes each decade."""
     from dse.report._scatter import axis_type
 
     axis = axis_type(True, values=[0.15, 3.0, 12.0])
     assert axis["ticktext"] == ["0.2", "0.5", "1", "2", "5", "10"]
     assert axis["tickvals"] == pytest.approx([0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
-    assert axis_type(True, (0.0, 4.5)) == {"type": "log"}
+    wide = axis_type(True, (0.0, 4.5))  # beyond three decades: each decade, in full
+    assert wide["ticktext"] == ["1", "10", "100", "1,000", "10,000"]
+    assert axis_type(True, (-5.0, 7.0))["ticktext"][:3] == ["1e-05", "1e-04", "0.001"]
+    assert axis_type(True, (-5.0, 7.0))["ticktext"][-3:] == ["100k", "1M", "10M"]
     assert axis_type(True, values=[1200.0, 2500.0]) == {"type": "log"}  # one label in range: plotly's own
     assert axis_type(False) == {"type": "linear"}
 

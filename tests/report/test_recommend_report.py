@@ -141,8 +141,14 @@ def test_win_rates_with_the_others_sum_to_one(doc: dict[str, Any]) -> None:
     fig = win_rate_chart(doc)
     (bars,) = _traces(fig, "win_rate")
     names = [o["hardware"] for o in doc["options"]]
-    assert list(bars.x) == ([*names, "others"] if doc["win_rate_others"] > 0 else names)
+    assert list(bars.x)[: len(names)] == names
     assert sum(bars.y) == pytest.approx(1.0, abs=1e-12)
+    # a frequent winner beyond the shortlist has a bar of its own, named with its rank; the rest are "others"
+    frequent = [o for o in doc["win_rates_beyond_shortlist"] if o["win_rate"] >= 0.05]
+    assert list(bars.x)[len(names) :][: len(frequent)] == [f"{o['hardware']} (#{o['rank']})" for o in frequent]
+    rest = sum(o["win_rate"] for o in doc["win_rates_beyond_shortlist"]) - sum(o["win_rate"] for o in frequent)
+    assert (list(bars.x)[-1] == "others") == (rest > 1e-12)
+    assert sum(o["win_rate"] for o in doc["win_rates_beyond_shortlist"]) == pytest.approx(doc["win_rate_others"])
     first = doc["options"][0]
     assert f"expected regret {format_usd(first['expected_regret_usd_per_month'])}/month" in bars.hovertext[0]
     assert f"misses an SLO in {first['slo_risk']:.1%}" in bars.hovertext[0]
