@@ -162,10 +162,10 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
                     ]
                     for r in rows
                 ],
-                hovertemplate="<b>%{customdata[5]}</b> (" + stage + ")<br>× %{customdata[0]:.4g}<br>"
-                "%{customdata[1]:.4g} GFLOP"
-                " · %{customdata[2]:.4g} GB<br>%{customdata[3]:.4g} ms · %{customdata[4]}-bound<br>"
-                "%{x:.4g} FLOP/byte · %{y:.4g} TFLOP/s<extra></extra>",
+                hovertemplate="<b>%{customdata[5]}</b> (" + stage + ")<br>× %{customdata[0]:,.4~r}<br>"
+                "%{customdata[1]:,.4~r} GFLOP"
+                " · %{customdata[2]:,.4~r} GB<br>%{customdata[3]:,.4~r} ms · %{customdata[4]}-bound<br>"
+                "%{x:,.4~r} FLOP/byte · %{y:,.4~r} TFLOP/s<extra></extra>",
                 marker={
                     "symbol": symbol,
                     "size": 11,
@@ -235,7 +235,7 @@ def time_breakdown(analysis: dict[str, Any]) -> Any:
                 name=group,
                 orientation="h",
                 marker={"color": colour},
-                hovertemplate=group + ": %{customdata:.4g} ms, %{x:.3g} % of the phase<extra></extra>",
+                hovertemplate=group + ": %{customdata:,.4~r} ms, %{x:,.3~r} % of the phase<extra></extra>",
                 meta={"role": "time", "group": group},
             )
         )
@@ -280,7 +280,7 @@ def memory_chart(analysis: dict[str, Any]) -> Any:
                 name=part,
                 orientation="h",
                 marker={"color": colour},
-                hovertemplate=part + " %{x:.4g} GB<extra></extra>",
+                hovertemplate=part + " %{x:,.4~r} GB<extra></extra>",
                 meta={"role": "memory", "part": part},
             )
         )

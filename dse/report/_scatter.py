@@ -137,9 +137,9 @@ def _in_front(trials: pd.DataFrame, front: pd.DataFrame) -> np.ndarray:
 
 
 def _hover(x: str, y: str, z: str | None = None) -> str:
-    lines = [f"{DISPLAY[x].axis}: %{{x:.4g}}", f"{DISPLAY[y].axis}: %{{y:.4g}}"]
+    lines = [f"{DISPLAY[x].axis}: %{{x:,.4~r}}", f"{DISPLAY[y].axis}: %{{y:,.4~r}}"]
     if z:
-        lines.append(f"{DISPLAY[z].axis}: %{{z:.4g}}")
+        lines.append(f"{DISPLAY[z].axis}: %{{z:,.4~r}}")
     return "<b>%{text}</b><br>" + "<br>".join(lines) + "<extra></extra>"
 
 

@@ -48,7 +48,7 @@ def sweep_overlay(runs: Sequence[tuple[str, RunResults]], x: str, y: str) -> Any
     log_x, log_y = _logs(runs, x, y)
     fig = go.Figure()
     hover = (
-        f"<b>%{{text}}</b><br>{DISPLAY[x].axis}: %{{x:.4g}}<br>{DISPLAY[y].axis}: %{{y:.4g}}"
+        f"<b>%{{text}}</b><br>{DISPLAY[x].axis}: %{{x:,.4~r}}<br>{DISPLAY[y].axis}: %{{y:,.4~r}}"
         "<extra>%{fullData.name}</extra>"
     )
     for label, run in runs:
@@ -127,6 +127,7 @@ def sweep_panels(runs: Sequence[tuple[str, RunResults]], x: str, y: str, columns
     colours = palette(hardware, HARDWARE_COLOURS)
     log_x, log_y = _logs(runs, x, y)
     shown: set[str] = set()
+    hover = f"<b>%{{text}}</b><br>{DISPLAY[x].axis}: %{{x:,.4~r}}<br>{DISPLAY[y].axis}: %{{y:,.4~r}}"
     for index, (label, run) in enumerate(runs):
         row, col = index // cols + 1, index % cols + 1
         parameters = shown_parameters(run.trials)
@@ -144,7 +145,7 @@ def sweep_panels(runs: Sequence[tuple[str, RunResults]], x: str, y: str, columns
                     showlegend=name not in shown,
                     marker={"color": colours[name], "size": 6},
                     text=config_labels(front, parameters).to_numpy(),
-                    hovertemplate="<b>%{text}</b><br>%{x:.4g}, %{y:.4g}<extra>" + label + "</extra>",
+                    hovertemplate=hover + f"<extra>{label}</extra>",
                     meta={"role": "front", "point": label},
                 ),
                 row=row,

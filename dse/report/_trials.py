@@ -79,7 +79,9 @@ def _batch_axis(values: pd.Series) -> dict[str, Any]:
     if not len(logged):  # nothing to draw: no ticks (reductions of an empty array raise)
         return {"label": "batch", "values": logged, "tickvals": [], "ticktext": []}
     ticks = np.arange(np.floor(logged.min()), np.ceil(logged.max()) + 1)
-    return {"label": "batch", "values": logged, "tickvals": ticks, "ticktext": [f"{2**t:g}" for t in ticks]}
+    axis = {"label": "batch", "values": logged, "tickvals": ticks, "ticktext": [f"{2**t:g}" for t in ticks]}
+    # the axis spans its ticks: a tick beyond the values' range is drawn above the axis, over its title
+    return axis | ({"range": [float(ticks[0]), float(ticks[-1])]} if len(ticks) > 1 else {})
 
 
 def _metric_axis(metric: str, values: np.ndarray) -> dict[str, Any]:

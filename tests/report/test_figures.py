@@ -288,3 +288,14 @@ def test_the_hypervolume_legend_says_when_nsga_ii_takes_over_not_that_it_did() -
     curve = pd.DataFrame({"evaluations": [10, 20, 30], "hypervolume": [0.1, 0.2, 0.25], "stage": ["search"] * 3})
     names = {t.name for t in hypervolume_history(curve, 0.25, tpe_trials=300).data}
     assert names == {"Optuna search (multivariate TPE, NSGA-II past 300 trials)"}
+
+
+def test_the_batch_axis_of_parallel_coordinates_spans_its_ticks() -> None:
+    """Batches 3-96 on log2: ticks at 2 ... 128, and the axis from 2 to 128 (a tick beyond the axis's range is
+    drawn above it, over its title); one batch alone keeps plotly's range."""
+    from dse.report._trials import _batch_axis
+
+    axis = _batch_axis(pd.Series([3, 8, 96]))
+    assert axis["ticktext"] == ["2", "4", "8", "16", "32", "64", "128"]
+    assert axis["range"] == [1.0, 7.0]
+    assert "range" not in _batch_axis(pd.Series([64, 64]))
