@@ -63,10 +63,18 @@ def _space(saved: dict[str, Any], directory: Path, repairs: list[str]) -> Space:
     return build_space(record, source=f"{directory / MANIFEST} (space)", digest=saved["space"]["sha256"])
 
 
-def _trials(space: Space, directory: Path, repairs: list[str]) -> Columns | None:
-    """trials.parquet, checked: readable, this space's columns, every row what its candidate id means here."""
+def _trials(space: Space, directory: Path, repairs: list[str], counted: int = 0) -> Columns | None:
+    """trials.parquet, checked: readable, this space's columns, every row what its candidate id means here, and
+    at least the ``counted`` rows a run keeping every row had saved at its last position (a table removed or
+    cut short since would resume from that position without them: a front and counts lost)."""
     path = directory / TRIALS
     if not path.exists():
+        if counted:
+            raise InputError(
+                f"missing, where {POSITION} counts {counted:,} candidates evaluated: resuming would lose them;"
+                " restore the table or start a new run",
+                source=str(path),
+            )
         return None
     try:
         columns = read_trials(path)
@@ -77,6 +85,12 @@ def _trials(space: Space, directory: Path, repairs: list[str]) -> Columns | None
         differ = sorted(set(columns) ^ expected)
         raise InputError(f"not this version's trials table (columns differ: {', '.join(differ)})", source=str(path))
     ids = np.asarray(columns["candidate_id"], dtype=np.int64)
+    if len(ids) < counted:
+        raise InputError(
+            f"{len(ids):,} rows, where {POSITION} counts {counted:,} candidates evaluated: the table was cut short"
+            " since, and resuming would lose the rest; restore it or start a new run",
+            source=str(path),
+        )
     if len(ids) and (ids.min() < 0 or ids.max() >= space.full_size):
         raise InputError(f"candidate ids outside this space (0..{space.full_size - 1})", source=str(path))
     _, first = np.unique(ids, return_index=True)
@@ -145,8 +159,9 @@ def check_run(directory: Path) -> Checked:
             source=str(directory / MANIFEST),
             field="settings.seed",
         ) from None
-    previous = _trials(space, directory, repairs)
     position = _position(directory)
+    counted = int(position["counts"]["evaluated"]) if position is not None and settings["keep"] == "all" else 0
+    previous = _trials(space, directory, repairs, counted)
     if settings["keep"] != "all" and position is None and previous is not None:
         raise InputError(f"keeps only some rows and has no {POSITION}: start a new run", source=str(directory))
     _leftovers(directory, repairs)

@@ -59,6 +59,29 @@ def test_foreign_columns_are_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2 and "columns differ: ttft_s" in err
 
 
+@pytest.mark.parametrize("damage", ["removed", "cut short"])
+def test_a_trials_table_removed_or_cut_short_is_refused_and_nothing_is_rewritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    """A complete run keeping every row whose trials.parquet is gone or shorter than position.json counts:
+    resuming from that position would evaluate nothing and rewrite the front and summary empty. Refused, exit
+    2, with pareto.csv and summary.json as they were."""
+    space = tmp_path / "run.yaml"
+    space.write_text(QUICKSTART.read_text() + "execution: {chunk_size: 300}\n")
+    run = tmp_path / "run"
+    dse.run(space, out=run, engine="exhaustive")
+    kept = {name: (run / name).read_bytes() for name in ("pareto.csv", "summary.json")}
+    trials = pd.read_parquet(run / "trials.parquet")
+    if damage == "removed":
+        (run / "trials.parquet").unlink()
+    else:
+        trials.iloc[:1000].to_parquet(run / "trials.parquet")
+    code, err = _resume_exit(capsys, run)
+    assert code == 2 and "trials.parquet" in err and f"counts {len(trials):,} candidates evaluated" in err
+    assert "Traceback" not in err
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+
+
 def test_repeated_rows_and_leftovers_are_repaired_and_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = _interrupted(tmp_path)
     trials = pd.read_parquet(run / "trials.parquet")
