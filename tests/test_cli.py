@@ -214,35 +214,51 @@ def test_catalog_listings(capsys: pytest.CaptureFixture[str], table: str) -> Non
     [
         (["--model", "llama-3.1-8", "--hardware", "h100-sxm"], "did you mean: llama-3.1-8b"),
         (["--model", "llama-3.1-8b", "--hardware", "h100"], "unknown hardware or system id 'h100'"),
-        (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "-3"], "batch: expected a whole number >= 1"),
+        (
+            ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "-3"],
+            "--batch: expected a whole number from 1 to 9,007,199,254,740,992, got -3",
+        ),
         (
             ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--prompt-len", "0"],
-            "prompt_len: expected a whole number >= 1",
+            "--prompt-len: expected a whole number from 1 to 16,777,216, got 0",
         ),
         (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--quant", "fp7"], "unknown quant id 'fp7'"),
         (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--quant", "fp8", "--weight-bits", "4"], "not both"),
         (
             ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--weight-bits", "40"],
-            "weight_bits: expected bits in (0, 32]",
+            "--weight-bits: expected bits in (0, 32]",
         ),
-        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--tp", "0"], "tp: expected a whole number >= 1"),
-        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--replicas", "0"], "replicas: expected a whole"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--tp", "0"], "--tp: expected a whole number from 1"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--replicas", "0"], "--replicas: expected a whole"),
         (
             ["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--prefix-hit-rate", "1.5"],
-            "prefix_hit_rate: expected a number from 0 to 1, got 1.5",
+            "--prefix-hit-rate: expected a number from 0 to 1, got 1.5",
         ),
-        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-offload", "-0.1"], "kv_offload: expected a"),
-        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-budget", "0"], "kv_budget: expected a whole"),
-        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-block-size", "0"], "kv_block_size: expected"),
-        (["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "0.5"], "expert_imbalance: expect"),
-        (["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "inf"], "expert_imbalance: expect"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-offload", "-0.1"], "--kv-offload: expected a"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-budget", "0"], "--kv-budget: expected a whole"),
+        (["--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-block-size", "0"], "--kv-block-size: expected"),
+        (
+            ["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "0.5"],
+            "--expert-imbalance: expect",
+        ),
+        (
+            ["--model", "deepseek-v3", "--hardware", "dgx-h100", "--expert-imbalance", "inf"],
+            "--expert-imbalance: expect",
+        ),
         (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--kv", "fp9"], "unknown kv id 'fp9'"),
         (
             ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--scheduler", "continuous", "--request-rate", "nan"],
-            "request_rate: expected a number, got nan",
+            "--request-rate: expected a number, got nan",
         ),
-        (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--slo-tpot-s", "nan"], "slo_tpot_s: expected a number"),
+        (
+            ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--slo-tpot-s", "nan"],
+            "--slo-tpot-s: expected a number",
+        ),
         (["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--concurrency", "nan"], "'--concurrency'"),
+        (
+            ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--gen-len", "100000000"],
+            "--gen-len: expected a whole number from 1 to 16,777,216, got 1e+08\n",  # refused before any work
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

@@ -92,6 +92,7 @@ _TYPES: dict[str, Any] = {
     "format": str | None,
     "bits": float | None,
     "whole": int,
+    "tokens": int,
     "optional_whole": int | None,
     "fraction": float,
     "at_least_one": float,
@@ -159,7 +160,12 @@ def analyze(
         check_output_file(Path(report), "report")
     costs = CostAssumptions(pricing=pricing.value, sheet=prices)
     inputs = {name: value.value if isinstance(value, Enum) else value for name, value in inputs.items()}
-    result = run_analysis(**inputs, lengths=lengths, ideal=ideal, profile=profile, engine=engine, costs=costs)
+    try:
+        result = run_analysis(**inputs, lengths=lengths, ideal=ideal, profile=profile, engine=engine, costs=costs)
+    except InputError as exc:  # an input named as its flag: --gen-len, not gen_len
+        if exc.source is None and exc.field in inputs:
+            raise InputError(exc.message, field=f"--{exc.field.replace('_', '-')}") from None
+        raise
     data = result.to_dict()
     if as_json:
         typer.echo(json.dumps(data, indent=2))

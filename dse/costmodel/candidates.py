@@ -204,6 +204,13 @@ class Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
 
 
+MAX_WHOLE = 2**53
+"""Largest whole-number input (a batch, a degree of parallelism, a budget): every integer up to it is exact in
+float64, which the cost model computes in."""
+MAX_TOKENS = 2**24
+"""Longest prompt or output an input may give, in tokens: 16,777,216, beyond every catalog model's context
+window (the longest, 10,485,760; a longer one is an infeasible result, not an error)."""
+
 MAX_NUM_SEQS = 256.0
 """Continuous batching's default sequence cap: vLLM's ``max_num_seqs`` default (EngineArgs, v0.6-v0.11)."""
 MAX_UTILIZATION = 0.9

@@ -16,7 +16,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveFloat,
-    PositiveInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -28,7 +27,7 @@ from dse.costmodel import CHUNK_TOKENS, MAX_UTILIZATION, SPEC_ACCEPTANCE, CostAs
 from dse.costmodel.physics import lengths as length_laws
 from dse.errors import InputError
 from dse.scoring import Percentile, Scheduler, architecture, draft_figures, read_histogram
-from dse.space import LengthLaw, LengthLawField, Seed, beyond_context, law_lengths
+from dse.space import LengthLaw, LengthLawField, Seed, Whole, beyond_context, law_lengths
 
 Scenario = Literal["rent-on-demand", "rent-reserved", "buy"]
 SCENARIOS: tuple[Scenario, ...] = ("rent-on-demand", "rent-reserved", "buy")
@@ -92,7 +91,7 @@ class Request(BaseModel):
     slo_percentile: Percentile = Field(
         default=90, description="continuous: the percentile of TTFT and TPOT the SLOs hold at"
     )
-    chunk_tokens: PositiveInt = Field(
+    chunk_tokens: Whole = Field(
         default=int(CHUNK_TOKENS), description="continuous: tokens an engine step may carry (the token budget)"
     )
     max_utilization: float = Field(
@@ -131,7 +130,7 @@ class Request(BaseModel):
         description="continuous: also try disaggregated prefill and decode, each configuration as groups of "
         "prefill and decode instances at the ratios of pool_splits (DistServe, Splitwise)",
     )
-    pool_splits: tuple[tuple[PositiveInt, PositiveInt], ...] = Field(
+    pool_splits: tuple[tuple[Whole, Whole], ...] = Field(
         default=DEFAULT_SPLITS, min_length=1, description="(prefill, decode) instances of a group, to try"
     )
     hardware: tuple[str, ...] | None = Field(default=None, min_length=1)
@@ -148,9 +147,9 @@ class Request(BaseModel):
     )
     budget_usd_per_month: PositiveFloat | None = None
     max_power_kw: PositiveFloat | None = None
-    max_devices: PositiveInt | None = None
+    max_devices: Whole | None = None
     profile: str = CALIBRATED
-    top: PositiveInt = 5
+    top: Whole = 5
     seed: Seed = Field(default=0, description="seed of the robustness draws")
     samples: int = Field(default=2000, ge=0, le=1_000_000, description="Monte-Carlo draws (0: none)")
     workload_band: float = Field(default=0.2, ge=0.0, lt=1.0, description="prompt and output lengths +- this share")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, SPEC_ACCEPTANCE
+from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, MAX_TOKENS, MAX_WHOLE, SPEC_ACCEPTANCE
 from dse.errors import InputError
 
 Kind = Literal[
@@ -23,6 +23,7 @@ Kind = Literal[
     "optional_whole",
     "fraction",
     "at_least_one",
+    "tokens",
     "flag",
     "choice",
     "optional_positive",
@@ -35,7 +36,8 @@ Kind = Literal[
 
 - ``id``: a catalog id or a path (resolved through the catalogs); ``format``: a scheme or KV-format id, or
   None; ``bits``: raw bits or None (both resolved with the quantization catalog into the formats' bits);
-- ``whole``: a whole number >= 1; ``optional_whole``: a whole number >= 1, or None (``absent`` then);
+- ``whole``: a whole number from 1 to ``MAX_WHOLE``; ``optional_whole``: one, or None (``absent`` then);
+  ``tokens``: a whole number from 1 to ``MAX_TOKENS`` (a prompt or an output);
 - ``fraction``: a number from 0 to 1; ``at_least_one``: a finite number >= 1; ``flag``: True or False;
 - ``choice``: one of the input's two ``options`` (the field: whether it is the second);
 - ``optional_positive``: a finite number > 0, or None (``absent`` then);
@@ -86,8 +88,8 @@ INPUTS = (
     Input("kv_bits", "bits", None, "Raw KV-cache bits."),
     Input("kv", "format", None, "KV-cache format id (fp16, bf16, fp8, int8, int4)."),
     Input("batch", "whole", 1, "Sequences decoded together.", "batch"),
-    Input("prompt_len", "whole", 1024, "Prompt tokens per sequence.", "prompt_len"),
-    Input("gen_len", "whole", 256, "Generated tokens per sequence.", "gen_len"),
+    Input("prompt_len", "tokens", 1024, "Prompt tokens per sequence.", "prompt_len"),
+    Input("gen_len", "tokens", 256, "Generated tokens per sequence.", "gen_len"),
     Input("flash_attention", "flag", True, "Fused attention kernels.", "flash"),
     Input("tp", "whole", 1, "Tensor-parallel degree: heads, FFN and vocabulary split over N devices.", "tp"),
     Input("pp", "whole", 1, "Pipeline-parallel degree: layers split into N stages.", "pp"),
@@ -359,8 +361,10 @@ def _check(name: str, values: np.ndarray, kind: str) -> None:
     with np.errstate(invalid="ignore"):
         if kind == "count":
             bad, expected = ~np.isfinite(values) | (values < 0) | (values != np.round(values)), "a whole number >= 0"
-        elif kind == "whole":
-            bad, expected = ~np.isfinite(values) | (values < 1) | (values != np.round(values)), "a whole number >= 1"
+        elif kind in ("whole", "tokens"):
+            top = MAX_TOKENS if kind == "tokens" else MAX_WHOLE
+            bad = ~np.isfinite(values) | (values < 1) | (values > top) | (values != np.round(values))
+            expected = f"a whole number from 1 to {top:,}"
         elif kind == "positive":
             bad, expected = ~(np.isfinite(values) & (values > 0.0)), "a finite number > 0"
         elif kind == "fraction":
@@ -369,7 +373,8 @@ def _check(name: str, values: np.ndarray, kind: str) -> None:
             bad, expected = ~(np.isfinite(values) & (values >= 1.0)), "a finite number >= 1"
     rows = np.flatnonzero(bad)
     if len(rows):
-        raise InputError(f"expected {expected}, got {float(values[rows[0]]):g} (row {rows[0]})", field=name)
+        row = f" (row {rows[0]})" if len(values) > 1 else ""  # one value (a keyword, a flag): no row to name
+        raise InputError(f"expected {expected}, got {float(values[rows[0]]):g}{row}", field=name)
 
 
 def check_keywords(values: Mapping[str, Any]) -> None:

@@ -14,6 +14,7 @@ from dse.space._schema import (
     Seed,
     SpaceRecord,
     UniformLengthsRecord,
+    Whole,
     check_seed,
     lengths_label,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Space",
     "SpaceRecord",
     "UniformLengthsRecord",
+    "Whole",
     "WorkloadLengths",
     "beyond_context",
     "build_space",

@@ -12,17 +12,28 @@ from pydantic import (
     Field,
     NonNegativeInt,
     PositiveFloat,
-    PositiveInt,
     Tag,
     field_validator,
     model_validator,
 )
 
 from dse.catalog import CALIBRATED
-from dse.costmodel import CHUNK_TOKENS, MAX_NUM_SEQS, SPEC_ACCEPTANCE, CostAssumptions, Pricing
+from dse.costmodel import (
+    CHUNK_TOKENS,
+    MAX_NUM_SEQS,
+    MAX_TOKENS,
+    MAX_WHOLE,
+    SPEC_ACCEPTANCE,
+    CostAssumptions,
+    Pricing,
+)
 from dse.errors import InputError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+Whole = Annotated[int, Field(gt=0, le=MAX_WHOLE)]
+"""A whole number a space may give (``MAX_WHOLE`` at most: exact in float64)."""
+Tokens = Annotated[int, Field(gt=0, le=MAX_TOKENS)]
+"""A prompt's or an output's tokens (``MAX_TOKENS`` at most)."""
 
 EngineKind = Literal["auto", "exhaustive", "optuna"]
 """The search engines a space (or ``dse run --engine``) may ask for (``dse.search.ENGINES``)."""
@@ -75,8 +86,8 @@ class UniformLengthsRecord(BaseModel):
     model_config = _STRICT
 
     distribution: Literal["uniform"]
-    min: PositiveInt
-    max: PositiveInt
+    min: Tokens
+    max: Tokens
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLengthsRecord:
@@ -95,9 +106,15 @@ class LognormalLengthsRecord(BaseModel):
     model_config = _STRICT
 
     distribution: Literal["lognormal"]
-    mean: PositiveFloat
+    mean: float = Field(gt=0.0, le=MAX_TOKENS)
     sigma: float = Field(ge=0.0, le=3.0, description="standard deviation of ln(length)")
-    max: PositiveInt | None = Field(default=None, description="longest length: longer ones are cut to it")
+    max: Tokens | None = Field(default=None, description="longest length: longer ones are cut to it")
+
+    @model_validator(mode="after")
+    def _max_above_mean(self) -> LognormalLengthsRecord:
+        if self.max is not None and self.max < self.mean:
+            raise ValueError(f"max ({self.max}) is below the mean ({self.mean:g}): most lengths would be cut to it")
+        return self
 
     def label(self) -> str:
         return f"lognormal (mean {self.mean:g}, σ {self.sigma:g}" + (f", max {self.max}" if self.max else "") + ")"
@@ -127,7 +144,7 @@ def _lengths_kind(value: Any, kinds: tuple[str, ...] = ("uniform", "lognormal", 
 
 
 Lengths = Annotated[
-    Annotated[PositiveInt, Tag("tag:number")]
+    Annotated[Tokens, Tag("tag:number")]
     | Annotated[UniformLengthsRecord, Tag("tag:uniform")]
     | Annotated[LognormalLengthsRecord, Tag("tag:lognormal")]
     | Annotated[HistogramLengthsRecord, Tag("tag:histogram")],
@@ -146,7 +163,7 @@ def _law_kind(value: Any) -> str | None:
 
 
 LengthLawField = Annotated[
-    Annotated[PositiveInt, Tag("tag:number")]
+    Annotated[Tokens, Tag("tag:number")]
     | Annotated[UniformLengthsRecord, Tag("tag:uniform")]
     | Annotated[LognormalLengthsRecord, Tag("tag:lognormal")],
     Discriminator(
@@ -187,7 +204,7 @@ class WorkloadRecord(BaseModel):
     request_rate: PositiveFloat | None = Field(
         default=None, description="continuous batching: Poisson arrivals, requests/s to the deployment"
     )
-    concurrency: PositiveInt | None = Field(
+    concurrency: Whole | None = Field(
         default=None, description="continuous batching: a closed loop of this many requests in flight"
     )
 
@@ -234,7 +251,7 @@ class IntRangeRecord(BaseModel):
 
     min: Batch
     max: Batch
-    step: PositiveInt = 1
+    step: Whole = 1
     log: bool = False
 
     @model_validator(mode="after")
@@ -260,15 +277,15 @@ class ChoicesRecord(BaseModel):
     quant: list[str] = Field(default=["bf16"], min_length=1)
     kv: list[str | None] = Field(default=[None], min_length=1, description="KV formats; null = the scheme's own")
     flash_attention: list[bool] = Field(default=[True], min_length=1)
-    tp: list[PositiveInt] = Field(default=[1], min_length=1, description="tensor-parallel degrees")
-    pp: list[PositiveInt] = Field(default=[1], min_length=1, description="pipeline stages")
-    ep: list[PositiveInt] = Field(default=[1], min_length=1, description="expert-parallel degrees (MoE)")
-    replicas: list[PositiveInt] = Field(default=[1], min_length=1, description="independent copies")
-    kv_block_size: list[PositiveInt | None] = Field(
+    tp: list[Whole] = Field(default=[1], min_length=1, description="tensor-parallel degrees")
+    pp: list[Whole] = Field(default=[1], min_length=1, description="pipeline stages")
+    ep: list[Whole] = Field(default=[1], min_length=1, description="expert-parallel degrees (MoE)")
+    replicas: list[Whole] = Field(default=[1], min_length=1, description="independent copies")
+    kv_block_size: list[Whole | None] = Field(
         default=[None], min_length=1, description="paged KV block (tokens); null = allocated token by token"
     )
     kv_offload: list[Fraction] = Field(default=[0.0], min_length=1, description="KV share in host memory")
-    kv_budget: list[PositiveInt | None] = Field(
+    kv_budget: list[Whole | None] = Field(
         default=[None], min_length=1, description="KV tokens kept per sequence and layer; null = no eviction"
     )
     scheduler: list[Literal["static", "continuous"]] = Field(
@@ -276,10 +293,10 @@ class ChoicesRecord(BaseModel):
         min_length=1,
         description="static: a batch prefilled together; continuous: continuous batching with chunked prefill",
     )
-    max_num_seqs: list[PositiveInt] = Field(
+    max_num_seqs: list[Whole] = Field(
         default=[int(MAX_NUM_SEQS)], min_length=1, description="continuous: the most sequences an engine holds"
     )
-    chunk_tokens: list[PositiveInt] = Field(
+    chunk_tokens: list[Whole] = Field(
         default=[int(CHUNK_TOKENS)], min_length=1, description="continuous: tokens one engine step may carry"
     )
     mode: list[Literal["aggregated", "disaggregated"]] = Field(
@@ -287,7 +304,7 @@ class ChoicesRecord(BaseModel):
         min_length=1,
         description="disaggregated: prefill_replicas of the replicas prefill, the others decode",
     )
-    prefill_replicas: list[PositiveInt] = Field(
+    prefill_replicas: list[Whole] = Field(
         default=[1], min_length=1, description="disaggregated: the replicas that prefill"
     )
     prefill_hardware: list[str | None] = Field(
@@ -295,10 +312,10 @@ class ChoicesRecord(BaseModel):
         min_length=1,
         description="disaggregated: the prefill replicas' accelerator or system; null = the decode replicas'",
     )
-    prefill_tp: list[PositiveInt | None] = Field(
+    prefill_tp: list[Whole | None] = Field(
         default=[None], min_length=1, description="disaggregated: the prefill replicas' tp; null = tp"
     )
-    prefill_pp: list[PositiveInt | None] = Field(
+    prefill_pp: list[Whole | None] = Field(
         default=[None], min_length=1, description="disaggregated: the prefill replicas' pp; null = pp"
     )
     spec_tokens: list[NonNegativeInt] = Field(
@@ -393,11 +410,11 @@ class EngineRecord(BaseModel):
     model_config = _STRICT
 
     kind: EngineKind = "auto"
-    trials: PositiveInt = 2000
-    batch_size: PositiveInt = Field(default=64, description="optuna trials asked and evaluated together")
-    tpe_trials: PositiveInt = Field(default=300, description="multivariate TPE for these trials, then NSGA-II")
+    trials: Whole = 2000
+    batch_size: Whole = Field(default=64, description="optuna trials asked and evaluated together")
+    tpe_trials: Whole = Field(default=300, description="multivariate TPE for these trials, then NSGA-II")
     seed: Seed = 0
-    exhaustive_limit: PositiveInt = 5_000_000
+    exhaustive_limit: Whole = 5_000_000
 
 
 class ExecutionRecord(BaseModel):
@@ -406,7 +423,7 @@ class ExecutionRecord(BaseModel):
     model_config = _STRICT
 
     executor: ExecutorKind = "local"
-    chunk_size: PositiveInt = 65536
+    chunk_size: Whole = 65536
     keep: KeepKind = Field(
         default="all", description="rows trials.parquet keeps: all, feasible, or front (bounded memory at any size)"
     )

@@ -53,6 +53,9 @@ SPACE_CHANGES: list[tuple[str, Any]] = [
     ("engine.seed", "seven"), ("engine.seed", -1), ("engine.seed", 2**32),
     ("execution.executor", "slurm"), ("execution.chunk_size", 0), ("execution.checkpoint_s", 0),
     ("execution.checkpoint_s", INF), ("surprise", 1),
+    ("choices.kv_budget", [2**63]), ("choices.max_num_seqs", [2**64]), ("choices.tp", [2**70]),
+    ("workload.prompt_tokens", 2**24 + 1), ("workload.output_tokens", {"distribution": "uniform", "min": 1, "max": 2**40}),
+    ("workload.prompt_tokens", {"distribution": "lognormal", "mean": 1500, "sigma": 0.9, "max": 10}),
 ]  # fmt: skip
 
 RAW_SPACES = {
@@ -113,6 +116,8 @@ COMMANDS = [
     [*ANALYZE, "--profile", "nope"], [*ANALYZE, "--weight-bits", "0"], [*ANALYZE, "--kv-offload", "2"],
     [*ANALYZE, "--prefix-hit-rate", "-1"], [*ANALYZE, "--ideal", "--profile", "default"], [*ANALYZE, "--batch", "x"],
     [*ANALYZE, "--expert-imbalance", "0.5"], [*ANALYZE, "--pricing", "lease"], ["--hardware", "h100-sxm"],
+    [*ANALYZE, "--gen-len", "1000000000"], [*ANALYZE, "--prompt-len", "99999999999999999999"],
+    [*ANALYZE, "--kv-budget", "99999999999999999999"],
 ]  # fmt: skip
 
 
