@@ -184,13 +184,15 @@ def _execute(jobs: list[tuple[dict[str, Any], str, str]], record: SweepRecord) -
 
 
 def _combine(jobs: list[tuple[dict[str, Any], str, str]], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fronts of the points run so far (the first ``len(results)`` jobs: fewer after an interrupt), one table
+    with each point's overrides as ``sweep.<key>`` columns."""
     import numpy as np
 
     columns: dict[str, list[Any]] = {}
     keys = list(jobs[0][0])
     # a key with a list or a mapping among its values (a distribution of lengths) is written as text throughout
     as_text = {key for key in keys for overrides, _, _ in jobs if isinstance(overrides[key], list | dict)}
-    for (overrides, _, _), result in zip(jobs, results, strict=True):
+    for (overrides, _, _), result in zip(jobs[: len(results)], results, strict=True):  # the points run, in order
         front = result["front"]
         n = len(front["candidate_id"])
         for key in keys:

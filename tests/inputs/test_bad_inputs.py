@@ -54,7 +54,8 @@ SPACE_CHANGES: list[tuple[str, Any]] = [
     ("execution.executor", "slurm"), ("execution.chunk_size", 0), ("execution.checkpoint_s", 0),
     ("execution.checkpoint_s", INF), ("surprise", 1),
     ("choices.kv_budget", [2**63]), ("choices.max_num_seqs", [2**64]), ("choices.tp", [2**70]),
-    ("workload.prompt_tokens", 2**24 + 1), ("workload.output_tokens", {"distribution": "uniform", "min": 1, "max": 2**40}),
+    ("workload.prompt_tokens", 2**24 + 1),
+    ("workload.output_tokens", {"distribution": "uniform", "min": 1, "max": 2**40}),
     ("workload.prompt_tokens", {"distribution": "lognormal", "mean": 1500, "sigma": 0.9, "max": 10}),
 ]  # fmt: skip
 

@@ -429,6 +429,39 @@ def test_a_sweep_twice_makes_two_directories_and_resumes(tmp_path: Path, monkeyp
     assert main(["sweep", str(experiment), "--out", str(first)]) == 2  # a sweep directory is continued, not reused
 
 
+def test_ctrl_c_during_a_sweep_keeps_the_finished_points_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C after the first of three points: exit 130 with no traceback, the first point's front in
+    sweep.csv and its summary in sweep.json, and ``--resume`` completes the sweep."""
+    from dse.cli import main
+    from dse.results import _sweep
+
+    real = _sweep._run_point
+    calls = []
+
+    def point_then_ctrl_c(space_file: str, out: str, stop: threading.Event | None = None) -> dict[str, object]:
+        result = real(space_file, out, stop)
+        calls.append(out)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)  # the sweep's handler sets its stop: the next point does not start
+        return result
+
+    monkeypatch.setattr(_sweep, "_run_point", point_then_ctrl_c)
+    experiment = tmp_path / "sweep.yaml"
+    experiment.write_text(f"name: cut\nbase: {QUICKSTART}\ngrid:\n  workload.prompt_tokens: [512, 1024, 2048]\n")
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(experiment), "--out", str(out)]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+    index = json.loads((out / "sweep.json").read_text())
+    assert not index["complete"] and index["points"][0]["summary"]["complete"]
+    assert [p["summary"] for p in index["points"][1:]] == [None, None]
+    table = pd.read_csv(out / "sweep.csv")
+    assert set(table["sweep.workload.prompt_tokens"]) == {512}
+    assert main(["sweep", "--resume", str(out)]) == 0
+    assert set(pd.read_csv(out / "sweep.csv")["sweep.workload.prompt_tokens"]) == {512, 1024, 2048}
+
+
 def test_a_sweep_over_lengths_finds_the_base_space_s_histogram(tmp_path: Path) -> None:
     """A histogram named relative to the base space is found from every point; a distribution may be a point."""
     (tmp_path / "traffic.csv").write_text("prompt_tokens\n300\n700\n2000\n")
