@@ -173,13 +173,17 @@ def read_measurements(path: str | Path) -> list[Measurement]:
     bad row raises ``InputError`` naming the file, the line and the column."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark too
     except FileNotFoundError:
         raise InputError("file not found", source=source) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read file ({exc})", source=source) from None
     reader = csv.DictReader(text.splitlines())
-    header = tuple(reader.fieldnames or ())
+    try:  # each row with the line it ends on (blank lines are skipped, not counted out)
+        header = tuple(reader.fieldnames or ())
+        read = [(row, reader.line_num) for row in reader]
+    except csv.Error as exc:
+        raise InputError(f"line {reader.line_num}: not CSV ({exc})", source=source) from None
     missing = [c for c in COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS + OPTIONAL_COLUMNS]
     if missing or unknown:
@@ -191,7 +195,9 @@ def read_measurements(path: str | Path) -> list[Measurement]:
         )
     rows, seen = [], set()
     known: dict[tuple[str, str], str | None] = {}
-    for line, row in enumerate(reader, start=2):
+    for row, line in read:
+        if None in row:  # cells beyond the header's columns (``DictReader``'s restkey)
+            raise InputError(f"line {line}: more cells than the header names", source=source)
         try:
             record = MeasurementRecord(**row)  # type: ignore[arg-type]
         except ValidationError as exc:

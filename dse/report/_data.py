@@ -124,8 +124,14 @@ def load_run(directory: Path) -> RunResults:
     if not (directory / TRIALS).is_file():
         raise InputError(f"no {TRIALS}: the run evaluated nothing yet", source=str(directory))
     trials = _read_trials(directory / TRIALS)
+    needed = _needed(record)
+    _has(trials, needed, directory / TRIALS)
     if (directory / PARETO).is_file():
-        front = pd.read_csv(directory / PARETO)
+        try:
+            front = pd.read_csv(directory / PARETO)
+        except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+            raise InputError(f"unreadable: {exc}", source=str(directory / PARETO)) from None
+        _has(front, needed, directory / PARETO)
     else:
         from dse.search import pareto_indices
 
@@ -133,6 +139,22 @@ def load_run(directory: Path) -> RunResults:
         front = trials.iloc[pareto_indices(columns, record.objectives)].reset_index(drop=True)
     summary = _json(directory / SUMMARY) if (directory / SUMMARY).is_file() else {}
     return RunResults(directory, record, trials, _aligned(front, trials), summary)
+
+
+REPORTED = ("candidate_id", "hardware", "quant", "feasible", "ttft_s", "tpot_s", "tokens_per_s_per_user")
+"""Columns every run's report reads (its charts' and summaries' besides the objectives')."""
+
+
+def _needed(record: SpaceRecord) -> list[str]:
+    """The columns a run's tables must hold for its report: ``REPORTED`` and the objectives' metrics."""
+    return list(dict.fromkeys([*REPORTED, *(o.metric for o in record.objectives)]))
+
+
+def _has(table: pd.DataFrame, columns: list[str], path: Path) -> None:
+    """A run's table holds ``columns``, else ``InputError`` naming the missing ones (a damaged or foreign file)."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"not a run's table: no column {', '.join(missing)}", source=str(path))
 
 
 def _read_trials(path: Path) -> pd.DataFrame:

@@ -291,6 +291,8 @@ def report(
     results = load_results(directory)
     target = Path(out) if out is not None else Path(directory)
     writable_directory(target, "out")
+    if (target / REPORT).is_dir():  # before the work: the page could not replace it
+        raise InputError(f"{REPORT} there is a directory; expected a file path", source=str(target), field="--out")
     if isinstance(results, SweepResults):
         charts = sweep_charts(results, x, y)
         page = _sweep_page(results, charts, target / REPORT)

@@ -21,7 +21,11 @@ def read_histogram(path: Path, columns: list[str], field: str) -> tuple[list[np.
     source = str(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's byte-order mark too
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows, lines = [], []  # each row, and the line it ends on (blank lines are skipped, not counted out)
+            for row in reader:
+                rows.append(row)
+                lines.append(reader.line_num)
     except FileNotFoundError:
         raise InputError(f"histogram file not found: {source}", field=field) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -29,7 +33,7 @@ def read_histogram(path: Path, columns: list[str], field: str) -> tuple[list[np.
     header = list(rows[0].keys()) if rows else []
     if not rows:
         raise InputError("no rows (expected a header and one row per request)", source=source, field=field)
-    extra = next((i for i, row in enumerate(rows, start=2) if row.get(None)), None)  # type: ignore[call-overload]
+    extra = next((i for i, row in zip(lines, rows, strict=True) if row.get(None)), None)  # type: ignore[call-overload]
     if extra is not None:
         raise InputError(f"line {extra}: more cells than the header names", source=source, field=field)
     out = []
@@ -40,7 +44,7 @@ def read_histogram(path: Path, columns: list[str], field: str) -> tuple[list[np.
                 continue
             raise InputError(f"no column {column!r} (columns: {', '.join(header)})", source=source, field=field)
         values = []
-        for i, row in enumerate(rows, start=2):  # line 1 is the header
+        for i, row in zip(lines, rows, strict=True):
             try:
                 value = float(row[column] or "nan")
             except ValueError:

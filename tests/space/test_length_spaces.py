@@ -68,6 +68,7 @@ def test_a_histogram_file_pairs_prompts_with_outputs_and_is_part_of_the_space(tm
         ("prompt_tokens\n", "no rows"),
         ("prompt_tokens,count\n100,x\n", "line 2, column 'count': 'x' is not a positive count"),
         ("prompt_tokens\n100,5\n", "line 2: more cells than the header names"),
+        ("prompt_tokens\n100\n\n\n-5\n", "line 5, column 'prompt_tokens': '-5'"),  # blank lines counted
     ],
 )
 def test_a_bad_histogram_names_its_file_line_and_column(tmp_path: Path, text: str, message: str) -> None:
