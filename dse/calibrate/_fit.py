@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dse.calibrate._measurements import Measurement
+from dse.calibrate._measurements import LATENCIES, Measurement
 from dse.calibrate._validate import predict
 from dse.catalog import (
     CALIBRATED,
@@ -263,6 +263,33 @@ def _median_abs(log_ratios: np.ndarray) -> float:
     return float(np.median(np.abs(np.expm1(finite)))) if len(finite) else math.nan
 
 
+BEYOND_IDEAL = 10.0
+"""How far beyond the ideal roofline (every kernel at peak bandwidth and FLOP/s, no overhead) a measurement may
+read before ``calibrate`` refuses it as a unit slip: no engine beats the roofline, but rows read in ways the
+model only approximates may seem to (a server row's TTFT at a concurrency, scored as a static batch, reads 2.2x
+beyond it in calibration/holdout.csv; expert routing taken as uniform); a slip of units (milliseconds for
+seconds: 1,000x) lies far beyond ten."""
+
+
+def _check_physical(rows: Sequence[Measurement]) -> None:
+    """Refuse (``InputError`` naming the line) the first row faster than the ideal roofline by more than
+    ``BEYOND_IDEAL``: a value in the wrong unit (milliseconds for seconds, say) would otherwise be fitted
+    as an efficiency far beyond one."""
+    if not rows:
+        return
+    ideal, _ = _residuals(rows, efficiency_profile(load_profile("ideal").record))  # log(ideal / measured)
+    for m, r in zip(rows, ideal, strict=True):
+        beyond = r if m.record.metric in LATENCIES else -r  # a latency above the ideal's, a throughput below
+        if np.isfinite(beyond) and beyond > np.log(BEYOND_IDEAL):
+            quantity = "shorter" if m.record.metric in LATENCIES else "higher"
+            raise InputError(
+                f"line {m.line}: {m.record.metric} {m.record.value:g} is {np.exp(beyond):,.3g}x {quantity} than the"
+                " ideal roofline allows (every kernel at peak, no overhead): not physical; values are SI"
+                " (seconds, tokens/s), check the unit",
+                field="value",
+            )
+
+
 def calibrate(
     measurements: Sequence[Measurement],
     *,
@@ -285,6 +312,7 @@ def calibrate(
     hardware = start.hardware if hardware is None else _accelerators(hardware)
     engine = start.engine if engine is None else engine
     rows = select(measurements, hardware=hardware, engine=engine)
+    _check_physical(rows)
     first, formats = _residuals(rows, efficiency_profile(start)) if rows else (np.empty(0), np.empty(0))
     usable = [m for m, r in zip(rows, first, strict=True) if np.isfinite(r)]
     if len(usable) < MIN_ROWS:

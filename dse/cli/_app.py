@@ -106,6 +106,15 @@ _TYPES: dict[str, Any] = {
 """The command-line type of each kind of input (``dse.scoring.Input.kind``)."""
 
 
+def _scenarios(given: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``--scenario`` values, each one a measurements file may hold (``batch``, ``max-throughput``, ``server``)."""
+    chosen = tuple(given) if given else default
+    for i, name in enumerate(chosen):
+        if name not in ("batch", "max-throughput", "server"):
+            raise InputError(f"expected batch, max-throughput or server, got {name!r}", field=f"scenario[{i}]")
+    return chosen
+
+
 def _input_option(spec: Input) -> inspect.Parameter:
     """``--name`` for one input of ``dse.scoring.INPUTS`` (a flag pair for booleans; required for ids)."""
     names = (f"--{spec.name.replace('_', '-')}/--no-{spec.name.replace('_', '-')}",) if spec.kind == "flag" else ()
@@ -640,10 +649,7 @@ def validate_command(
 
     path = measurements or str(catalog_root() / "calibration" / "measurements.csv")
     shown = measurements or "calibration/measurements.csv (shipped)"
-    chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
-    for i, name in enumerate(chosen):
-        if name not in ("batch", "max-throughput", "server"):
-            raise InputError(f"expected batch, max-throughput or server, got {name!r}", field=f"scenario[{i}]")
+    chosen = _scenarios(scenario, SCORED_SCENARIOS)
     rows = read_measurements(path)
     from dse.results import check_output_directory, check_output_file, write_text_durably
 
@@ -716,17 +722,22 @@ def calibrate_command(
     check_profile_id(profile_id, "--id")
     target = Path(out)
     check_output_file(target, "out")
-    chosen = tuple(scenario) if scenario else SCORED_SCENARIOS
+    chosen = _scenarios(scenario, SCORED_SCENARIOS)
     rows = [m for m in read_measurements(measurements) if m.record.scenario in chosen]
-    fit = calibrate(
-        rows,
-        base=base,
-        profile_id=profile_id,
-        hardware=hardware,
-        engine=engine,
-        cross_validate=cross_validate,
-        parameters=fit_parameters or (),
-    )
+    try:
+        fit = calibrate(
+            rows,
+            base=base,
+            profile_id=profile_id,
+            hardware=hardware,
+            engine=engine,
+            cross_validate=cross_validate,
+            parameters=fit_parameters or (),
+        )
+    except InputError as exc:  # a row's problem: the file it is in
+        if exc.source is None and exc.message.startswith("line "):
+            raise InputError(exc.message, source=measurements, field=exc.field) from None
+        raise
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_durably(target, yaml.safe_dump(fit.record.model_dump(exclude_none=True), sort_keys=False))
     r = fit.record

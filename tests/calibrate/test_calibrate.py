@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from dse.calibrate import calibrate, predict, read_measurements
 from dse.catalog import FitRecord, efficiency_profile, load_profile
 from dse.cli import main
 from dse.errors import InputError
+
+PUBLISHED = Path(__file__).parent / "published_fixture.csv"
 
 TRUE = {"bandwidth_efficiency": 0.62, "compute_efficiency": 0.48, "kernel_overhead_us": 6.0}
 FP8 = 0.35
@@ -108,6 +111,27 @@ def test_a_bad_profile_id_is_refused_before_the_fit(
     assert "Traceback" not in err and "not-read.csv" not in err and not out.exists()
     with pytest.raises(InputError, match="profile_id: expected lower-case letters"):
         calibrate([], profile_id=profile_id)
+
+
+@pytest.mark.parametrize("value", ["1e-9", "1e-6"])
+def test_a_value_beyond_the_ideal_roofline_is_refused_as_a_unit_slip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """TPOTs of nanoseconds or microseconds (a unit slip) are refused naming the file, the line and the unit, not
+    fitted as an efficiency of millions (a traceback from the interval's check at 1e-9); an unknown scenario is
+    refused as ``dse validate`` refuses it."""
+    rows = list(csv.DictReader(io.StringIO(PUBLISHED.read_text())))
+    path, out = tmp_path / "slip.csv", tmp_path / "fitted.yaml"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r | {"value": value} for r in rows)
+    code = main(["calibrate", str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{path}: value: line 2: tpot_s {float(value):g} is " in err and "check the unit" in err
+    assert "Traceback" not in err and not out.exists()
+    assert main(["calibrate", str(path), "--scenario", "offline", "--out", str(out)]) == 2
+    assert "scenario[0]: expected batch, max-throughput or server" in capsys.readouterr().err
 
 
 def test_a_fit_worse_than_its_start_on_the_median_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
