@@ -158,6 +158,12 @@ def _not_evaluated(kept: str, pruned: Counter[str] | None, counted: Mapping[str,
     if kept != "all":
         why = "it has none on the front" if kept == "front" else "none feasible"
         note = f"none of its candidates kept (--keep {kept}): {why}"
+        evaluated = int(counted.get("feasible") or 0) + sum(reasons.values())
+        if evaluated:  # what was evaluated says more than what was pruned (some combinations at most)
+            note += f" ({int(counted.get('feasible') or 0):,} feasible of {evaluated:,} evaluated)"
+            if pruned:
+                note += f"; {sum(pruned.values()):,} other combinations pruned before evaluation ({reason})"
+            return note
         return f"{note}; pruned before evaluation: {why_pruned}" if pruned else note
     return f"pruned before evaluation: {why_pruned}" if pruned else "not evaluated"
 

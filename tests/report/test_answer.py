@@ -78,7 +78,13 @@ def test_a_hardware_none_of_whose_rows_were_kept_gets_its_counted_reason() -> No
     summary = {"keep": "front", "by_hardware": counted}
     d, e = best_per_hardware(_trials(), TPOT_THROUGHPUT, ["d", "e"], summary)
     assert d.note == "no feasible configuration: exceeds the TTFT SLO (7 of 10 candidates)"
-    assert e.note == "none of its candidates kept (--keep front): it has none on the front"
+    assert e.note == "none of its candidates kept (--keep front): it has none on the front (2 feasible of 11 evaluated)"
+    pruned = [{"hardware": "e", "reason": "weights exceed memory"}] * 2  # some of e's combinations, not all
+    (e,) = best_per_hardware(_trials(), TPOT_THROUGHPUT, ["e"], summary | {"pruned": pruned})
+    assert e.note == (
+        "none of its candidates kept (--keep front): it has none on the front (2 feasible of 11 evaluated);"
+        " 2 other combinations pruned before evaluation (weights exceed memory)"
+    )
 
 
 def test_empty_front_says_why_from_the_counts() -> None:
