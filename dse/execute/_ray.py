@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -104,6 +105,10 @@ def start_ray(address: str | None = None) -> tuple[Any, bool]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never phone home
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None:  # "local": a new Ray here, never a stale /tmp/ray/ray_current_cluster
+        # Ray turns token authentication on for a cluster it starts and warns on every run, advising to turn it
+        # off: for this cluster, started and stopped by this process, the advice is noise (connecting to a
+        # cluster of one's own keeps every message)
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(
             address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
             ignore_reinit_error=True,
