@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import signal
 import threading
@@ -352,16 +353,50 @@ def resume(
     directory = Path(directory)
     checked = check_run(directory)
     settings = checked.settings | ({"executor": executor} if executor else {})
+    before = _earlier_sessions(directory)
     stop = stop or threading.Event()
     started = time.perf_counter()
     pool = _connect(settings)
     result = _execute(
         checked.space, directory, settings, (pool, started), checked.previous, progress, stop, checked.position
     )
+    session = result.summary["wall_time_s"]
+    result.summary |= {  # the run's, over every session: a resume adds to what the sessions before it did
+        "wall_time_s": before["wall_time_s"] + session,
+        "wall_time_this_session_s": session,
+        "work": _merged_work(before.get("work"), result.summary.get("work")),
+    }
     if checked.repairs:
         result.summary["resume_repairs"] = checked.repairs
-        write_json(directory / SUMMARY, result.summary)
+    write_json(directory / SUMMARY, result.summary)
     return result
+
+
+def _earlier_sessions(directory: Path) -> dict[str, Any]:
+    """What ``summary.json`` says the sessions before a resume took: their wall time (s) and work (nothing where
+    a session was stopped before its summary, or the file is unreadable: the resume's own figures stand)."""
+    try:
+        summary = json.loads((directory / SUMMARY).read_text())
+        wall = float(summary["wall_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"wall_time_s": 0.0}
+    work = summary.get("work")
+    return {"wall_time_s": wall if np.isfinite(wall) and wall >= 0 else 0.0} | (
+        {"work": work} if isinstance(work, dict) else {}
+    )
+
+
+def _merged_work(before: dict[str, Any] | None, now: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where the chunks of every session were evaluated: chunks per node summed over the sessions (a local
+    session's work is its one process)."""
+    if not before or not now:
+        return now or before
+    chunks = dict(before.get("chunks_per_node") or {})
+    for node, n in (now.get("chunks_per_node") or {}).items():
+        chunks[node] = chunks.get(node, 0) + n
+    if not chunks:
+        return {"nodes": max(int(before.get("nodes") or 0), int(now.get("nodes") or 0))}
+    return {"nodes": len(chunks), "chunks_per_node": chunks}
 
 
 def _execute(

@@ -109,6 +109,21 @@ def test_resuming_a_complete_run_evaluates_nothing(tmp_path: Path) -> None:
     again = dse.resume(tmp_path / "run")
     assert again.summary["counts"]["evaluated_this_session"] == 0
     assert again.summary["counts"]["evaluated"] == done.summary["counts"]["evaluated"]
+    # the run's wall time and work are every session's: the resume adds its own, it does not replace them
+    session = again.summary["wall_time_this_session_s"]
+    assert again.summary["wall_time_s"] == pytest.approx(done.summary["wall_time_s"] + session, rel=1e-12)
+    assert again.summary["work"] == done.summary["work"] == {"nodes": 1}
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["wall_time_s"] == again.summary["wall_time_s"]
+
+
+def test_work_per_node_adds_up_over_sessions() -> None:
+    from dse.results._run import _merged_work
+
+    before = {"nodes": 2, "chunks_per_node": {"10.0.0.1": 3, "10.0.0.2": 1}}
+    assert _merged_work(before, {"nodes": 0, "chunks_per_node": {}}) == before  # a session with nothing left
+    now = {"nodes": 2, "chunks_per_node": {"10.0.0.2": 4, "10.0.0.3": 2}}
+    assert _merged_work(before, now) == {"nodes": 3, "chunks_per_node": {"10.0.0.1": 3, "10.0.0.2": 5, "10.0.0.3": 2}}
+    assert _merged_work(None, now) == now and _merged_work({"nodes": 1}, {"nodes": 1}) == {"nodes": 1}
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32])
