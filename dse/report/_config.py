@@ -61,27 +61,46 @@ LABEL_DISTANCE = 0.08
 overlap: q_proj and o_proj, or gate, up and down, sit on one point)."""
 
 
+LABEL_HEIGHT = 0.15
+"""Decades of the roofline's y axis a label's line of text takes (9-point text on a 620-pixel chart of about
+five decades), above its marker or below it."""
+LABEL_WIDTH = 0.5
+"""Decades of the x axis within which two labels may collide (about a dozen characters)."""
+
+
 def _cluster_labels(x: Sequence[float], y: Sequence[float], names: Sequence[str]) -> tuple[list[str], list[str]]:
     """(label, text position) per operator: one label per group of operators within ``LABEL_DISTANCE`` of
-    the group's first, on its first marker ("q_proj, o_proj"; "gate_proj, up_proj +1" beyond two names), the
-    others' empty (their hover names them); a label that would sit on the previous one (within half a
-    decade across, a quarter up or down) goes below its marker instead of above."""
+    the group's first, on its first marker ("q_proj, o_proj"; "gate_proj, up_proj +1 more" beyond two names),
+    the others' empty (their hover names them). A label goes above its marker, or below where that would
+    overlap a label already placed (``LABEL_WIDTH`` across, ``LABEL_HEIGHT`` up or down), and where both would,
+    its names join the nearest label's."""
     points = np.log10(np.maximum(np.column_stack([x, y]).astype(np.float64), 1e-300))
     labels, positions = [""] * len(names), ["top center"] * len(names)
     taken = np.zeros(len(names), dtype=bool)
-    placed: list[tuple[np.ndarray, str]] = []
+    placed: list[tuple[float, float, float, int, list[str]]] = []  # (x, text bottom, text top, index, names)
+
+    def text(members: list[str]) -> str:
+        return ", ".join(members[:2]) + (f" +{len(members) - 2} more" if len(members) > 2 else "")
+
+    def free(px: float, low: float, high: float) -> bool:
+        return not any(abs(px - ex) < LABEL_WIDTH and low < top and bottom < high for ex, bottom, top, _, _ in placed)
+
     for i in np.argsort(points[:, 0], kind="stable"):
         if taken[i]:
             continue
         near = ~taken & (np.abs(points - points[i]).max(axis=1) <= LABEL_DISTANCE)
         members = [names[int(j)] for j in np.flatnonzero(near)]
         taken |= near
-        labels[i] = ", ".join(members[:2]) + (f" +{len(members) - 2}" if len(members) > 2 else "")
-        crowded = {
-            where for at, where in placed if abs(at[0] - points[i][0]) < 0.5 and abs(at[1] - points[i][1]) < 0.25
-        }
-        positions[i] = "bottom center" if "top center" in crowded else "top center"
-        placed.append((points[i], positions[i]))
+        px, py = float(points[i][0]), float(points[i][1])
+        for where, low, high in (("top center", py, py + LABEL_HEIGHT), ("bottom center", py - LABEL_HEIGHT, py)):
+            if free(px, low, high):
+                positions[i], labels[i] = where, text(members)
+                placed.append((px, low, high, int(i), members))
+                break
+        else:  # no room above or below: the nearest label names these too
+            nearest = min(placed, key=lambda p: abs(p[0] - px) + abs((p[1] + p[2]) / 2 - py))
+            nearest[4].extend(members)
+            labels[nearest[3]] = text(nearest[4])
     return labels, positions
 
 
@@ -133,15 +152,16 @@ def roofline_chart(analysis: dict[str, Any]) -> Any:
                     meta={"role": "roof", "peak": kind, "attainable": attainable},
                 )
             )
+    # labels placed over both phases at once: a prefill label and a decode one may meet
+    every, places = _cluster_labels(
+        [r["arithmetic_intensity"] for r in ops], [r["flops"] / r["time_s"] for r in ops], [r["name"] for r in ops]
+    )
     for stage, symbol in (("prefill", "circle"), ("decode", "diamond")):
-        rows = [r for r in ops if r["stage"] == stage]
-        if not rows:
+        mine = [i for i, r in enumerate(ops) if r["stage"] == stage]
+        if not mine:
             continue
-        labels, positions = _cluster_labels(
-            [r["arithmetic_intensity"] for r in rows],
-            [r["flops"] / r["time_s"] for r in rows],
-            [r["name"] for r in rows],
-        )
+        rows = [ops[i] for i in mine]
+        labels, positions = [every[i] for i in mine], [places[i] for i in mine]
         fig.add_trace(
             go.Scatter(
                 x=[r["arithmetic_intensity"] for r in rows],

@@ -159,19 +159,24 @@ def metric_value(metric: str, si: Any) -> Any:
     return np.asarray(si, dtype=float) * DISPLAY[metric].scale
 
 
+def full_number(value: float) -> str:
+    """Four significant digits written in full, thousands separated: 16,480 (not 1.648e+04), 0.04970, 12.71."""
+    return f"{float(f'{value:.4g}'):,.10g}"
+
+
 def format_metric(metric: str, si: float | None) -> str:
-    """One value with its unit, e.g. ``12.3 ms``; ``—`` for unknown."""
+    """One value with its unit, e.g. ``12.3 ms``, ``16,480 tokens/s``; ``—`` for unknown."""
     if si is None or not np.isfinite(si):
         return "—"
     d = DISPLAY[metric]
-    return f"{si * d.scale:.4g} {d.unit}"
+    return f"{full_number(si * d.scale)} {d.unit}"
 
 
 def format_number(metric: str, si: float | None) -> str:
     """One value in display units without its unit (a table's header carries it); ``—`` for unknown."""
     if si is None or not np.isfinite(si):
         return "—"
-    return f"{si * DISPLAY[metric].scale:.4g}"
+    return full_number(si * DISPLAY[metric].scale)
 
 
 def format_usd(usd: float | None) -> str:

@@ -212,7 +212,6 @@ def pareto_scatter(
                 meta={"role": "infeasible", "count": int(infeasible.sum())},
             )
         )
-    shown: set[str] = set()
     layers = (("feasible", trials.iloc[kept_cloud], 6, 0.45), ("front", front[front_ok], 10, 1.0))
     own = [p for p in parameters if p != "hardware"]  # a hardware's trace names it once, in its hover template
     for role, frame, size, opacity in layers:
@@ -228,7 +227,7 @@ def pareto_scatter(
                     mode="markers",
                     name=name,
                     legendgroup=name,
-                    showlegend=name not in shown,
+                    showlegend=False,  # the hardware's key below: a trace's own entry takes its first symbol
                     text=config_labels(rows, own).to_numpy(),
                     hovertemplate=f"<b>{html.escape(name)}</b> · " + hover,
                     marker={
@@ -241,8 +240,20 @@ def pareto_scatter(
                     meta={"role": role},
                 )
             )
-            shown.add(name)
     _add_tradeoff(fig, kind, trials, feasible, xs, ys, (x, y), axes, parameters)
+    drawn = {t.legendgroup for t in fig.data if t.meta["role"] in ("feasible", "front")}
+    for name in (h for h in hardware if h in drawn):  # colour keys of one shape: the symbols are the quantization's
+        fig.add_trace(
+            kind(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=name,
+                legendgroup=name,
+                marker={"color": colours[name], "symbol": "circle", "size": 9},
+                meta={"role": "hardware_key"},
+            )
+        )
     for quant in quants:
         fig.add_trace(
             kind(
@@ -260,8 +271,8 @@ def pareto_scatter(
     y_range = _range(np.concatenate([ys[kept_cloud], ys[kept_bad], metric_value(y, front[y])]), log_y)
     _shade(fig, axis_limits(x, bounds), "x", x_range, log_x)
     _shade(fig, axis_limits(y, bounds), "y", y_range, log_y)
-    counts = (
-        f"front: {len(front):,} · feasible: {int(feasible.sum()):,} of {len(trials):,} evaluated"
+    counts = (  # the figure's own key to its markers: a PNG or SVG of it travels without the page's notes
+        f"outlined: the front ({len(front):,}) · feasible: {int(feasible.sum()):,} of {len(trials):,} evaluated"
         f" · drawn: {len(kept_cloud):,} of {int(cloud.sum()):,} dominated, {len(kept_bad):,} of"
         f" {int(infeasible.sum()):,} infeasible (thinned, docs/report.md)"
     )
@@ -411,7 +422,7 @@ def pareto_scatter_3d(
             "subtitle": {
                 "text": (
                     f"front: {len(front):,} (solid) · {len(kept):,} of {int(cloud.sum()):,} dominated feasible"
-                    " trials (faint, thinned) · drag to rotate"
+                    " trials (faint, thinned)"
                 )
             },
         },

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.report._labels import DISPLAY, HARDWARE_COLOURS, Display
+from dse.report._labels import DISPLAY, HARDWARE_COLOURS, Display, full_number
 from dse.report._recommend import _empty
 from dse.report._scatter import axis_type
 
@@ -69,12 +69,16 @@ def _hover(part: pd.DataFrame, display: Display) -> list[str]:
     scale, unit = display.scale, display.unit
     measured, predicted = part["measured"].to_numpy(float) * scale, part["predicted"].to_numpy(float) * scale
     texts = []
-    for i, r in enumerate(part[["id", "model", "hardware", "quant", "batch", "prompt_len", "gen_len"]].to_numpy()):
+    engines = part["engine"].to_numpy() if "engine" in part else [None] * len(part)
+    columns = part[["id", "model", "hardware", "quant", "batch", "prompt_len", "gen_len"]].to_numpy()
+    for i, (r, engine) in enumerate(zip(columns, engines, strict=True)):
         row_id, model, hardware, quant, batch, prompt, gen = (str(v) for v in r)
+        under = f" · {engine}" if isinstance(engine, str) and engine else ""
         texts.append(
-            f"<b>{escape(row_id)}</b><br>{escape(f'{model} on {hardware}, {quant}')}, batch {float(batch):g}<br>"
-            f"{prompt} prompt + {gen} output tokens<br>measured {measured[i]:.4g} {unit},"
-            f" predicted {predicted[i]:.4g} {unit}<br>error {predicted[i] / measured[i] - 1:+.0%}"
+            f"<b>{escape(f'{model} on {hardware}, {quant}{under}')}</b><br>batch {float(batch):g},"
+            f" {prompt} prompt + {gen} output tokens<br>measured {full_number(measured[i])} {unit},"
+            f" predicted {full_number(predicted[i])} {unit}<br>error {predicted[i] / measured[i] - 1:+.0%}"
+            f"<br><span style='font-size:10px'>row {escape(row_id)}</span>"
         )
     return texts
 

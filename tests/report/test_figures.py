@@ -78,6 +78,10 @@ def test_the_scatter_draws_exactly_the_front_on_top(exhaustive: RunResults) -> N
     assert fig.layout.xaxis.title.text == "speed per user (tokens/s/user)"
     assert fig.layout.yaxis.title.text == "throughput per device (tokens/s/device)"
     assert _roles(fig)["legend"] == len(run.quants)
+    keys = [t for t in fig.data if t.meta["role"] == "hardware_key"]  # one round swatch per hardware drawn
+    drawn = {t.name for t in fig.data if t.meta["role"] in ("feasible", "front")}
+    assert {t.name for t in keys} == drawn and {t.marker.symbol for t in keys} == {"circle"}
+    assert not any(t.showlegend for t in fig.data if t.meta["role"] in ("feasible", "front"))
     hardware_in_front = set(pareto["hardware"])
     assert {t.name for t in fig.data if t.meta["role"] == "front"} == hardware_in_front
 
@@ -278,8 +282,30 @@ def test_operators_on_one_point_of_the_roofline_share_a_label() -> None:
     x, y = [3000.0, 3000.0, 6000.0, 6000.0, 6000.0, 1.0], [1.2e15, 1.2e15, 1.2e15, 1.2e15, 1.2e15, 1e12]
     names = ["q_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "norm"]
     labels, positions = _cluster_labels(x, y, names)
-    assert labels == ["q_proj, o_proj", "", "gate_proj, up_proj +1", "", "", "norm"]
+    assert labels == ["q_proj, o_proj", "", "gate_proj, up_proj +1 more", "", "", "norm"]
     assert positions[0] == "top center" and positions[2] == "bottom center" and positions[5] == "top center"
+    # groups stacked a few tenths of a decade apart (a decode step's projections at one intensity): no two
+    # labels overlap, and every name is in one
+    from dse.report._config import LABEL_HEIGHT, LABEL_WIDTH
+
+    x, y = [30.0, 30.0, 31.0, 32.0, 33.0], [9e13, 7e13, 5e13, 4e13, 3.5e13]
+    names = ["lm_head", "k_proj", "q_proj", "o_proj", "up_proj"]
+    labels, positions = _cluster_labels(x, y, names)
+    spans = [
+        (np.log10(x[i]), np.log10(y[i]) + (0.0 if positions[i] == "top center" else -LABEL_HEIGHT))
+        for i in range(len(names))
+        if labels[i]
+    ]
+    for a, (xa, ya) in enumerate(spans):
+        for xb, yb in spans[a + 1 :]:
+            assert abs(xa - xb) >= LABEL_WIDTH or abs(ya - yb) >= LABEL_HEIGHT - 1e-9
+    assert set(", ".join(label for label in labels if label).split(", ")) <= set(names)
+    shown = sum(
+        len(label.split(", ")) + (int(label.split(" +")[1].split()[0]) - 1 if " +" in label else 0)
+        for label in labels
+        if label
+    )
+    assert shown == len(names)
 
 
 def test_the_hypervolume_legend_says_when_nsga_ii_takes_over_not_that_it_did() -> None:

@@ -66,7 +66,7 @@ def test_scatter_points_are_the_rows_measured_and_predicted(validation: Validati
             assert y == pytest.approx(part.loc[row_id, "predicted"] * scale, rel=1e-12)
         for trace in points:  # one trace per hardware, its hover naming each row
             assert set(part.loc[list(trace.meta["id"]), "hardware"]) == {trace.meta["hardware"]}
-            assert all(f"<b>{i}</b>" in text for i, text in zip(trace.meta["id"], trace.hovertext, strict=True))
+            assert all(f"row {i}</span>" in text for i, text in zip(trace.meta["id"], trace.hovertext, strict=True))
         assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"
         assert fig.layout.xaxis.title.text.startswith("measured ") and "(" in fig.layout.xaxis.title.text
 
@@ -183,7 +183,7 @@ def test_the_report_is_one_escaped_self_contained_file(tmp_path: Path) -> None:
     assert "Measured deployments that do not fit (1)" in page
     assert "memory: &lt;none&gt; fits" in page and "a&amp;b" in page
     assert "x\\u003c\\u002fscript\\u003e\\u003cb\\u003ey" in page  # in the figures' JSON (trace names)
-    assert "&lt;b&gt;y, fp16, batch 1" in page  # in the hover text, which plotly reads as HTML
+    assert "&lt;b&gt;y, fp16" in page  # in the hover text, which plotly reads as HTML
     (tpot,) = [s for s in evil.summary if s["metric"] == "tpot_s"]
     cells = [f"{tpot[k]:.0%}" for k in ("median_abs_error", "p90_abs_error")] + [f"{tpot['bias']:+.0%}"]
     assert "".join(f"<td>{c}</td>" for c in cells) in page
