@@ -27,6 +27,9 @@ GFLOPS = 1e9
 TFLOPS = 1e12
 PFLOPS = 1e15
 
+SI_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+"""Decimal prefixes a number is written with where space is short (an axis tick: 20k, 5M), largest first."""
+
 US = 1e-6
 MS = 1e-3
 SECONDS_PER_HOUR = 3600.0

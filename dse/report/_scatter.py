@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dse import units
 from dse.report._data import Bound
 from dse.report._labels import (
     DISPLAY,
@@ -121,7 +122,7 @@ def tick_text(value: float) -> str:
         return f"{value:.0e}"
     if value <= 1e4:
         return f"{value:,.6g}"
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+    for scale, suffix in units.SI_PREFIXES:
         if value >= scale:
             return f"{value / scale:.6g}{suffix}"
     return f"{value:.6g}"  # unreachable: above 10,000 a scale applies
