@@ -40,6 +40,16 @@ class _UniqueKeyLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
         return super().construct_mapping(node, deep=deep)
 
 
+# a number with an exponent and no dot (5e-2, 1e9) is a float, as in YAML 1.2 and JSON; YAML 1.1, which PyYAML
+# follows, reads it as a string, and a space's 5e-2 was refused as "not a number" (whole numbers stay ints: the
+# int resolver comes first)
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object, refusing a key written twice."""
     keys = [k for k, _ in pairs]

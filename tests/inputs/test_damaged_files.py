@@ -79,3 +79,15 @@ def test_a_damaged_run_directory_is_refused_by_dse_report(
         (run / "report.html").mkdir()
     code, err = _exit(capsys, "report", str(run))
     assert code == 2 and message in err
+
+
+def test_a_number_with_an_exponent_and_no_dot_is_a_number(tmp_path: Path) -> None:
+    """5e-2 in a space is 0.05 (YAML 1.2, JSON), not the string YAML 1.1 reads; a whole number stays whole."""
+    from dse.space import load_space
+
+    text = (ROOT / "spaces" / "quickstart.yaml").read_text()
+    assert "tpot_s: 0.05" in text
+    path = tmp_path / "space.yaml"
+    path.write_text(text.replace("tpot_s: 0.05", "tpot_s: 5e-2"))
+    space = load_space(path)
+    assert space.record.slo.tpot_s == 0.05 and isinstance(space.record.workload.prompt_tokens, int)
