@@ -37,6 +37,7 @@ from dse.scoring import (
     architecture,
     build_candidates,
     convert,
+    draft_figures,
     prefilling,
     ratio_at,
     reason_text,
@@ -487,6 +488,9 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
                 keys.append((q, kv))
                 numerics.append(resolved)
             alias[(q, kv)] = numerics.index(resolved)
+    for i, d in enumerate(record.choices.draft):  # a draft id or path as evaluation reads it: known, same tokenizer
+        if d is not None:
+            wrap(f"choices.draft.{i}", draft_figures, model, d)
     if record.profile != CALIBRATED:
         wrap("profile", load_profile, record.profile)
     if record.slo.confidence is not None:

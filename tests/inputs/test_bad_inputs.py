@@ -53,6 +53,7 @@ SPACE_CHANGES: list[tuple[str, Any]] = [
     ("engine.seed", "seven"), ("engine.seed", -1), ("engine.seed", 2**32),
     ("execution.executor", "slurm"), ("execution.chunk_size", 0), ("execution.checkpoint_s", 0),
     ("execution.checkpoint_s", INF), ("surprise", 1),
+    ("choices.draft", ["llama-9b"]), ("choices.draft", ["llama-2-7b"]),  # unknown; another tokenizer
     ("choices.kv_budget", [2**63]), ("choices.max_num_seqs", [2**64]), ("choices.tp", [2**70]),
     ("workload.prompt_tokens", 2**24 + 1),
     ("workload.output_tokens", {"distribution": "uniform", "min": 1, "max": 2**40}),
