@@ -455,8 +455,9 @@ def _resolve(record: SpaceRecord, source: str, path: Path | None) -> tuple[Any, 
     def wrap(field: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except InputError as exc:
-            message = str(exc).split(": ", 1)[-1] if exc.field else str(exc)
+        except InputError as exc:  # the space's file and key, then the file the problem is in (a config.json)
+            where = ": ".join(p for p in (exc.source, exc.field if exc.source else None) if p)
+            message = f"{where}: {exc.message}" if where else exc.message
             raise InputError(message, source=source, field=field) from None
 
     base = path.parent if path is not None else Path(".")

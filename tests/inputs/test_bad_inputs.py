@@ -198,6 +198,10 @@ def test_bad_model_configs(capsys: pytest.CaptureFixture[str], tmp_path: Path, n
     path = tmp_path / "config.json"
     path.write_text(json.dumps(CONFIGS[name]))
     assert str(path) in _check(capsys, ["analyze", "--model", str(path), "--hardware", "h100-sxm"])
+    space = tmp_path / "space.yaml"  # named by a space: the space's file and key, and the config's file
+    space.write_text(yaml.safe_dump(_set(BASE, "model", str(path))))
+    err = _check(capsys, ["run", str(space), "--out", str(tmp_path / "run")])
+    assert f"{space}: model: {path}" in err
 
 
 @pytest.mark.parametrize("text", ['{"a": 1, "a": 2}', "{not json", "", "[1, 2"])
@@ -205,6 +209,10 @@ def test_malformed_model_json(capsys: pytest.CaptureFixture[str], tmp_path: Path
     path = tmp_path / "config.json"
     path.write_text(text)
     assert str(path) in _check(capsys, ["analyze", "--model", str(path), "--hardware", "h100-sxm"])
+    space = tmp_path / "space.yaml"  # named by a space: the space's file and key, and the config's file
+    space.write_text(yaml.safe_dump(_set(BASE, "model", str(path))))
+    err = _check(capsys, ["run", str(space), "--out", str(tmp_path / "run")])
+    assert f"{space}: model: {path}" in err
 
 
 @pytest.mark.parametrize("name", list(SWEEPS))
