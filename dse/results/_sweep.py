@@ -17,7 +17,7 @@ from dse.errors import InputError
 from dse.results._files import MANIFEST, PARETO, SUMMARY, read_trials, write_json, write_table
 from dse.results._guards import writable_directory
 from dse.results._run import default_directory, interruptible, resume, run
-from dse.space import ExecutorKind, SpaceRecord, load_space
+from dse.space import NAME_LENGTH, ExecutorKind, SpaceRecord, load_space
 
 SWEEP_TABLE, SWEEP_INDEX = "sweep.csv", "sweep.json"
 """A sweep directory's joined front and its index of points (overrides, directory, summary)."""
@@ -28,7 +28,7 @@ class SweepRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=NAME_LENGTH)
     description: str | None = None
     base: str = Field(description="the base space YAML, relative to this file")
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)

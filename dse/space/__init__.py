@@ -4,6 +4,7 @@ from dse.space._lengths import LengthLaw, WorkloadLengths, beyond_context, law_l
 from dse.space._schema import (
     MAX_SEED,
     MAXIMIZED,
+    NAME_LENGTH,
     EngineKind,
     ExecutorKind,
     KeepKind,
@@ -36,6 +37,7 @@ __all__ = [
     "MAXIMIZED",
     "MAX_SEED",
     "METRICS",
+    "NAME_LENGTH",
     "OPTIONAL_INTS",
     "PARAMETERS",
     "SETTINGS",

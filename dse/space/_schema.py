@@ -238,6 +238,10 @@ class SLORecord(BaseModel):
     )
 
 
+NAME_LENGTH = 200
+"""Longest name a space or sweep may have: it names the run directory, with a timestamp (file systems take 255
+bytes a name)."""
+
 MAX_BATCH = 1_048_576
 """Largest batch a space may ask for (2**20 sequences at once: beyond any deployment, and a range up to it is
 still a small array)."""
@@ -457,7 +461,7 @@ class SpaceRecord(BaseModel):
 
     model_config = _STRICT
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=NAME_LENGTH)
     description: str | None = None
     model: str
     workload: WorkloadRecord

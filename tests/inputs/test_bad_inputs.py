@@ -21,7 +21,7 @@ BASE = yaml.safe_load((ROOT / "spaces" / "quickstart.yaml").read_text())
 INF, NAN = float("inf"), float("nan")
 
 SPACE_CHANGES: list[tuple[str, Any]] = [
-    ("name", ""), ("name", "bad name!"), ("name", 5),
+    ("name", ""), ("name", "bad name!"), ("name", 5), ("name", "a" * 201),
     ("model", "no-such-model"), ("model", 3), ("model", None), ("model", []),
     ("workload.prompt_tokens", 0), ("workload.prompt_tokens", -1), ("workload.prompt_tokens", "256"),
     ("workload.prompt_tokens", 1.5), ("workload.prompt_tokens", INF), ("workload.prompt_tokens", None),
