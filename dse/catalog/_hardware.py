@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from dse import units
 from dse.catalog._provenance import Provenance
@@ -88,6 +88,13 @@ class HardwareRecord(BaseModel):
         if (self.memory_gib is None) == (self.memory_gb is None):
             raise ValueError("give the device memory as exactly one of memory_gib (binary GiB), memory_gb (decimal GB)")
         return self
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _a_peak_for_attention(cls, peaks: dict[DType, float]) -> dict[DType, float]:
+        if not {"fp16", "bf16", "fp32"} & set(peaks):
+            raise ValueError("expected fp16, bf16 or fp32 among the peaks: attention and element-wise work run in it")
+        return peaks
 
     @property
     def memory_bytes(self) -> float:

@@ -82,6 +82,7 @@ HARDWARE: dict[str, Any] = {
     "no peaks": GPU | {"peak_tflops": {}},
     "unknown format": GPU | {"peak_tflops": {"fp99": 1}},
     "nan peak": GPU | {"peak_tflops": {"fp16": NAN}},
+    "an int8 peak alone": GPU | {"peak_tflops": {"int8": 100}},
     "unknown key": GPU | {"cores": 5},
     "no id": {k: v for k, v in GPU.items() if k != "id"},
     "a list": [1, 2],
