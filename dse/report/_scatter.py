@@ -91,6 +91,13 @@ TICK_SLACK = 2.0**-30
 """Decades by which a 1-2-5 tick may fall outside a log axis's extent and still be labelled (rounding)."""
 
 
+def front_marker(points: int) -> float:
+    """A front marker's size (px): 10 for a front of up to 40 points, smaller as it grows (6.5 from about 95,
+    still above the dominated trials' 6), so a front that runs along a batch line (a point per batch) stays a
+    row of shapes, not a dark smear."""
+    return float(np.clip(10.0 * np.sqrt(40.0 / max(points, 1)), 6.5, 10.0))
+
+
 def axis_type(log: bool, drawn: Sequence[float] | None = None, values: Any = None) -> dict[str, Any]:
     """A plotly axis type. A log axis (``drawn``: its range in decades, or the ``values`` it shows) is labelled
     in full, never with plotly's minor labels, which are the digit alone (0.5 and 50 both read "5"): at 1, 2
@@ -213,7 +220,7 @@ def pareto_scatter(
                 meta={"role": "infeasible", "count": int(infeasible.sum())},
             )
         )
-    layers = (("feasible", trials.iloc[kept_cloud], 6, 0.45), ("front", front[front_ok], 10, 1.0))
+    layers = (("feasible", trials.iloc[kept_cloud], 6, 0.45), ("front", front[front_ok], front_marker(len(front)), 1.0))
     own = [p for p in parameters if p != "hardware"]  # a hardware's trace names it once, in its hover template
     for role, frame, size, opacity in layers:
         for name in hardware:
@@ -236,7 +243,7 @@ def pareto_scatter(
                         "size": size,
                         "opacity": opacity,
                         "symbol": rows["quant"].map(symbols).map(SYMBOL_CODES).fillna(0).to_numpy(dtype=np.uint8),
-                        "line": {"width": 1.2 if role == "front" else 0, "color": "#222"},
+                        "line": {"width": 1.2 * size / 10 if role == "front" else 0, "color": "#222"},
                     },
                     meta={"role": role},
                 )

@@ -325,3 +325,12 @@ def test_the_batch_axis_of_parallel_coordinates_spans_its_ticks() -> None:
     assert axis["ticktext"] == ["2", "4", "8", "16", "32", "64", "128"]
     assert axis["range"] == [1.0, 7.0]
     assert "range" not in _batch_axis(pd.Series([64, 64]))
+
+
+def test_a_large_front_is_drawn_with_smaller_markers() -> None:
+    """Up to 40 points at 10 px; a front along a batch line of 100 or more at 6.5 px, above the cloud's 6."""
+    from dse.report._scatter import front_marker
+
+    assert front_marker(1) == front_marker(40) == 10.0
+    assert 6.5 < front_marker(60) < 10.0
+    assert front_marker(100) == front_marker(5000) == 6.5
