@@ -277,8 +277,8 @@ def test_the_mixed_pass_from_its_parts() -> None:
     assert keys == pytest.approx(1000.0 + 100.5)  # P + j over j = 1..200
     work = p.attention["full"]
     assert work.pairs * p.B == pytest.approx(15.0 * keys + causal_pairs(1000.0, math.inf))
-    # a bf16 cache is read at the attention width: the decode tokens' reads are their keys
-    assert work.reads * p.B >= 15.0 * keys + 1000.0
+    # a bf16 cache is read at the attention width: the decode tokens' reads are their keys, from the cache
+    assert work.cached * p.B == pytest.approx(15.0 * keys) and work.reads * p.B >= 1000.0
     # chunks re-read the prefix earlier chunks wrote: 0 + 250 + 500 + 750 for 4 chunks of 250
     assert chunk_prefix_reads(1000.0, 4.0, math.inf) == pytest.approx(1500.0)
     assert chunk_prefix_reads(1000.0, 4.0, 300.0) == pytest.approx(0.0 + 250.0 + 300.0 + 300.0)
@@ -707,3 +707,38 @@ def test_an_unknown_prefill_has_an_unknown_ttft_percentile_not_an_endless_one() 
     unknown = queueing.ttft_quantile_s(0.9, 0.0, 0.0, np.nan, np.array([[np.nan, np.nan, np.nan]]), edges)
     endless = queueing.ttft_quantile_s(0.9, 0.0, 0.0, np.inf, np.array([[1.0, 2.0, np.inf]]), edges)
     assert np.isnan(unknown[0]) and endless[0] == np.inf
+
+
+def test_a_mixed_step_reads_the_offloaded_cache_as_a_decode_step_does() -> None:
+    """Every slot busy (256 sequences, one chunk a prompt): a mixed step's 255 decoding sequences read their
+    cache like the decode step's 256, so offloading 30 % of it over the host link adds to both about alike
+    (255 / 256 of the decode step's extra); before, the mixed step read it free and capacity was 5x too high."""
+    import dse
+
+    steps = {}
+    for offload in (0.0, 0.3):
+        served = dse.analyze(model="llama-3.1-8b", hardware="dgx-h100", kv_offload=offload, scheduler="continuous")
+        s = served.to_dict()["continuous"]
+        assert s["sequences_every_slot_busy"] == 256.0 and s["chunks_per_prompt"] == 1.0
+        steps[offload] = (s["mixed_step_s"], s["decode_step_s"], served.to_dict()["throughput_tokens_per_s"])
+    mixed, decode = (steps[0.3][i] - steps[0.0][i] for i in (0, 1))
+    assert decode > 0.1 and mixed == pytest.approx(decode * 255.0 / 256.0, rel=0.01)
+    assert steps[0.3][0] > steps[0.3][1]  # a mixed step carries the decode tokens and a prompt
+    assert steps[0.3][2] < steps[0.0][2] / 3.0
+
+
+@pytest.mark.parametrize("tp", [1, 8])
+def test_mla_s_replicated_latent_is_read_whole_in_mixed_and_verification_steps(tp: int) -> None:
+    """MLA's decode latent is replicated on every tp rank (docs/cost-model.md §11.2): a mixed step's decoding
+    sequences, and a verification step's, read all of it, not prefill's 1/tp share of explicit heads. So a
+    mixed step is never shorter than the decode step beside it, and speculation that accepts nothing is never
+    faster than none (it was 55 % faster at tp 8)."""
+    import dse
+
+    common = {"model": "deepseek-v2-lite", "hardware": "dgx-h100", "tp": tp}
+    s = dse.analyze(**common, scheduler="continuous", prompt_len=16000, prefix_hit_rate=0.99).to_dict()["continuous"]
+    assert s["mixed_step_s"] > s["decode_step_s"]
+    static = {"prompt_len": 8000, "gen_len": 100, "batch": 128}
+    plain = dse.analyze(**common, **static).to_dict()["tpot_s"]
+    nothing = dse.analyze(**common, **static, spec_tokens=1, spec_acceptance=0.0, draft="mtp").to_dict()["tpot_s"]
+    assert nothing > plain

@@ -234,8 +234,8 @@ def test_attention_operators_per_group(decode: bool) -> None:
             runs="fused",
             flops=B * (K if decode else pairs) * n_q * 17,
             act_bytes=query + (0 if decode else kv_reads),
-            kv_bytes=kv_reads if decode else 0,
-            reads_kv_cache=decode,
+            kv_bytes=kv_reads if decode else 0,  # a prefill of its own reads nothing from the cache
+            reads_kv_cache=True,  # in decode, and in a prefill-shaped pass a mixed step's decoding sequences
             live_bytes=R * n_q * 6 * A + R * A * n_kv * 6,
         )
 

@@ -254,7 +254,9 @@ def _pass_parts(tables: ModelTables, c: Candidates, p: Any) -> tuple[Any, Any, A
     pass ``p`` of candidates ``c``, from the prefill table."""
     fused = c.flash.astype(np.float64)
     table = tables.prefill[kernels_of(c)]
-    times = evaluate_table(table, table.values(symbol_values(p, fused), len(c)), rates_of(c), fused)
+    rates = rates_of(c)  # the pass's reads of the KV cache (a mixed step's decoding sequences) pay the host link
+    extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, rates.bytes_per_s)
+    times = evaluate_table(table, table.values(symbol_values(p, fused), len(c)), rates, fused, extra)
     return times.layers_s, times.other_s, times.largest_held_bytes
 
 

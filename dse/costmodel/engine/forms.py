@@ -32,6 +32,7 @@ ORDER = (
     "keys",
     "pairs",
     "reads",
+    "cached",
     "s_tp",
     "s_kv",
     "s_ew",
@@ -118,7 +119,9 @@ def symbolic_pass(arch: Architecture, *, decode: bool) -> Pass[Form]:
         work[group] = (
             AttentionWork(keys, keys, keys)
             if decode
-            else AttentionWork(keys, Form.symbol("pairs", group), Form.symbol("reads", group))
+            else AttentionWork(
+                keys, Form.symbol("pairs", group), Form.symbol("reads", group), Form.symbol("cached", group)
+            )
         )
     batch, a, kv = Form.symbol("B"), Form.symbol("a"), Form.symbol("kv")
     quantities: dict[str, Any] = {f.name: Form.symbol(f.name) for f in fields(Pass) if f.name in ORDER}

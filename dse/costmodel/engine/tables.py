@@ -186,14 +186,17 @@ class OperatorTable:
         stored = matrix(list(stored_weight_parts(ops)))
         stored_columns = np.flatnonzero(np.any(stored != 0, axis=0))
         kv = matrix([op.kv_bytes for op in ops])
+        reads = np.flatnonzero([op.reads_kv_cache and bool(np.any(kv[i])) for i, op in enumerate(ops)])
         layer_counts = np.where(per_layer, counts, 0.0)
+        written = kv.copy()
+        written[reads] = 0.0  # cache reads are not new entries
         return cls(
             operators=tuple(ops),
             basis=basis,
             flops=flops,
             memory_bytes=matrix([op.memory_bytes for op in ops]),
             kv_bytes=kv,
-            kv_read_rows=np.flatnonzero([op.reads_kv_cache and bool(np.any(kv[i])) for i, op in enumerate(ops)]),
+            kv_read_rows=reads,
             layer_counts=layer_counts,
             other_counts=np.where(per_layer, 0.0, counts),
             kinds=kinds,
@@ -202,7 +205,7 @@ class OperatorTable:
             rate_pairs=tuple(pairs),
             pair_index=np.asarray([pairs.index((int(t), int(k))) for t, k in zip(flop_column, kinds, strict=True)]),
             held_rows=held[_undominated(held)].reshape(-1, len(columns)),
-            kv_written=layer_counts @ kv,
+            kv_written=layer_counts @ written,
             stored=stored[:, stored_columns],
             stored_columns=stored_columns,
         )
@@ -317,8 +320,10 @@ def evaluate_table(
         compute_s = pairs[rows.pair_index]
         memory_s = rows.bytes_per_flop_unit @ part
         memory_s *= rates.seconds_per_byte[block]
-        if extra is not None:
-            memory_s[rows.read_rows] += (rows.kv_read_bytes_per_flop_unit @ part) * extra[block]  # type: ignore[operator]
+        if extra is not None:  # only bytes read pay the link (``roofline.memory_time_s``): none, no extra
+            read = rows.kv_read_bytes_per_flop_unit @ part  # type: ignore[operator]
+            with np.errstate(invalid="ignore"):
+                memory_s[rows.read_rows] += np.where(read > 0, read * extra[block], 0.0)
         roofline_s = np.maximum(compute_s, memory_s, out=compute_s)
         layers[block] += rows.layer_weights @ roofline_s
         if len(rows.other_rows):

@@ -218,8 +218,13 @@ def fused_attention(p: Pass[Any], group: str, geo: Geometry, count: float, n_q: 
         return Operator(
             name, count, "matmul16", flops, 0.0, act, cache, "fused", reads_kv_cache=True, live_bytes=live, group=group
         )
+    # the reads from the cache (a mixed step's decoding sequences: ``AttentionWork.cached``) apart from the
+    # chunk's, as a decode kernel's are: cache bytes, which pay the host link where part of the cache is offloaded
     act = query_bytes(p.R, n_q, geo.d_qk, geo.d_v, p.x) + kv_read_bytes(p.B, work.reads, n_kv, geo.e_key, p.x)
-    return Operator(name, count, "matmul16", flops, 0.0, act, runs="fused", live_bytes=live, group=group)
+    cache = kv_read_bytes(p.B, work.cached, n_kv, geo.e_key, p.x)
+    return Operator(
+        name, count, "matmul16", flops, 0.0, act, cache, "fused", reads_kv_cache=True, live_bytes=live, group=group
+    )
 
 
 def attention_operators(arch: Architecture, p: Pass[Any]) -> list[Operator[Any]]:

@@ -54,11 +54,17 @@ class AttentionWork(Generic[N]):
 
     Prefill: ``keys`` = P (an unfused kernel scores every new query against every key), ``pairs`` = the
     (query, key) pairs a causal fused kernel computes, ``reads`` = the key tokens its query tiles read.
-    Decode: all three are the K keys the new token attends to."""
+    Decode: all three are the K keys the new token attends to.
+
+    ``cached``: a prefill-shaped pass's key tokens read from the KV cache besides its ``reads`` (a
+    continuous-batching step's decoding sequences, ``passes.mixed_pass``), in the same units: a fused kernel
+    charges them as cache reads, which pay the host link where part of the cache is offloaded. 0 in a prefill
+    of its own."""
 
     keys: N
     pairs: N
     reads: N
+    cached: Any = 0.0
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dse.costmodel.physics.attention import geometry, kv_reused_on_chip, prefill
 from dse.costmodel.physics.kvcache import attended_keys
 from dse.costmodel.physics.moe import device_experts_touched, experts_touched_fraction
 from dse.costmodel.physics.operators import PARAMETER_BYTES, AttentionWork, Pass
-from dse.costmodel.physics.parallel import Layout, pass_imbalance, shares
+from dse.costmodel.physics.parallel import Layout, kv_share, pass_imbalance, shares
 
 
 def _pass(
@@ -166,7 +166,11 @@ def mixed_pass(
     x = units.bits_to_bytes(np.maximum(c.act_bits, ATTENTION_BITS))
     pre, dec = geometry(arch, decode=False), geometry(arch, decode=True)
     per_pair = (2.0 * dec.d_qk + 2.0 * dec.d_v + 5.0) / (2.0 * pre.d_qk + 2.0 * pre.d_v + 5.0)
-    per_key = dec.n_kv * dec.e_key * units.bits_to_bytes(c.kv_bits) / (pre.n_kv * pre.e_key * x)
+    # a decoding sequence's cache bytes per key on the device over the chunk's: the KV heads each pass holds
+    # (MLA's decode latent is replicated on every tp rank where prefill's explicit heads are split)
+    per_key = (dec.n_kv * kv_share(arch, c.tp, decode=True) * dec.e_key * units.bits_to_bytes(c.kv_bits)) / (
+        pre.n_kv * kv_share(arch, c.tp, decode=False) * pre.e_key * x
+    )
     reused = kv_reused_on_chip(c.prompt_len, pre.e_key, x, c.onchip_memory_bytes)
     work = {}
     spread = np.any(c.prompt_variance > 0)  # prompts that vary: quadratic work at E[P²] (§19)
@@ -182,7 +186,8 @@ def mixed_pass(
         work[group] = AttentionWork(
             (attended + new * keys * prompts) / rows,
             (attended * per_pair + pairs * prompts) / sequences,
-            (cache_reads * per_key + reads * prompts) / sequences,
+            reads * prompts / sequences,
+            cache_reads * per_key / sequences,  # read from the cache: decode's bytes in the chunk's units
         )
     # the experts see every attention group's decode rows and the chunk once: the stage routes dp x decoders
     # x tokens + the chunk, not dp x the busiest group's rows (which hold the chunk) as a decode step's

@@ -88,11 +88,13 @@ def _phase_totals(costs: Costed, passes: float) -> tuple[float, float]:
 
 
 def _pass_parts(arch: Architecture, c: Candidates, p: Any) -> tuple[Any, Any, Any]:
-    """(all layers' time, the time outside them, the largest bytes one operator holds) of pass ``p``."""
+    """(all layers' time, the time outside them, the largest bytes one operator holds) of pass ``p``, its reads
+    of the KV cache (a mixed step's decoding sequences) paying the host link as a decode step's do."""
     dev = _Device(c)
     lay = parallel.layout(arch, c.batch, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
     ops = [op for op in pass_operators(arch, p) if op.runs_with(dev.fused)]
-    layers, other = _pass_time(_costs(ops, dev, lay.layer_share, 0.0))
+    host_extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, dev.bytes_per_s)
+    layers, other = _pass_time(_costs(ops, dev, lay.layer_share, host_extra))
     return layers, other, max(op.held_bytes for op in ops)
 
 
@@ -126,7 +128,8 @@ def evaluate(arch: Architecture, c: Candidates) -> Evaluation:
     a = prefill.a
     comm_prefill = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, c.prompt_len - cached)
     comm_decode = collectives.communication(arch, lay, rates, c.tp, c.ep, c.pp, a, 1.0)
-    written = sum(op.count * op.kv_bytes for op in prefill_ops if op.per_layer)  # new K/V entries of all layers
+    # new K/V entries of all layers (a prefill of its own reads no cache: attention's cache bytes are 0)
+    written = sum(op.count * op.kv_bytes for op in prefill_ops if op.per_layer and not op.reads_kv_cache)
     host_bytes, host_s = kvcache.host_write_s(c.kv_offload_fraction, written, c.host_link_bytes_per_s)
 
     ttft = schedule.phase_time_s(prefill_layers_s + host_s, prefill_other_s, comm_prefill, lam, m, o, decode=False)

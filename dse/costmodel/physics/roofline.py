@@ -39,8 +39,11 @@ def memory_time_s(
     host_extra_s_per_byte: Any = 0.0,
 ) -> Any:
     """Q / β, plus the extra time of the KV-cache bytes read from host memory (``host_extra_s_per_byte``,
-    ``dse.costmodel.physics.kvcache.host_read_extra_s_per_byte``; 0 without host offload)."""
-    return memory_bytes / bytes_per_s + kv_read_bytes * host_extra_s_per_byte
+    ``dse.costmodel.physics.kvcache.host_read_extra_s_per_byte``; 0 without host offload). No cache bytes read,
+    no extra, whatever the link (an unknown one, NaN, included)."""
+    with np.errstate(invalid="ignore"):
+        extra = np.where(kv_read_bytes > 0, kv_read_bytes * host_extra_s_per_byte, 0.0)
+    return memory_bytes / bytes_per_s + extra
 
 
 def roofline_s(compute_s: Any, memory_s: Any) -> Any:
