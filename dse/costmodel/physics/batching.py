@@ -421,7 +421,10 @@ def evaluate(
         mem.total_bytes,
         reason,
     )
-    metrics = replace(metrics, max_request_rate=c.replicas * max_rate)
+    # decoding: the sequences in the engine over TPOT (``in_system`` counts those queued before it too)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decoding = c.replicas * b / load.tpot_s
+    metrics = replace(metrics, max_request_rate=c.replicas * max_rate, decode_throughput_tokens_per_s=decoding)
     if total is not None:  # the fleet's count itself, not replicas x its mean per replica (rounding)
         metrics = replace(metrics, devices=np.where(c.disaggregated, total, metrics.devices))
     extra = ContinuousServing(
