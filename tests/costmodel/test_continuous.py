@@ -757,3 +757,15 @@ def test_decode_throughput_counts_the_sequences_in_the_engine_not_those_queued()
     assert near["decode_throughput_tokens_per_s"] == pytest.approx(s["sequences_in_engine"] / near["tpot_s"])
     assert near["decode_throughput_tokens_per_s"] <= busy["decode_throughput_tokens_per_s"] * (1 + 1e-9)
     assert near["decode_throughput_tokens_per_s"] == pytest.approx(near["throughput_tokens_per_s"], rel=0.01)
+
+
+def test_tpot_percentiles_stay_ordered_where_a_mixed_step_is_the_shorter() -> None:
+    """Two-token prompts beside one decode token fewer: a mixed step is shorter than a decode step, so the slow
+    requests are those with fewer mixed steps; p50 <= p90 <= p99 all the same (they were reversed)."""
+    import dse
+
+    served = dse.analyze(model="llama-3.1-8b", hardware="h100-sxm", prompt_len=2, gen_len=5000, scheduler="continuous")
+    d = served.to_dict()
+    assert d["continuous"]["mixed_step_s"] < d["continuous"]["decode_step_s"]
+    tpot = d["percentiles"]["tpot_s"]
+    assert tpot["p50"] < tpot["p90"] < tpot["p99"] <= d["continuous"]["decode_step_s"]

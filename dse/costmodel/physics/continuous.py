@@ -471,10 +471,13 @@ def tpot_quantile_s(q: Any, state: Steady, G: Any, z: Any = None, inverse: Any =
     Outputs that vary (``inverse``: E[1 / (G - 1)] over requests, NaN where the outputs are fixed): a request
     of n steps has a mixed share of mean φ' and variance φ' (1 - φ') / n, so over requests the variance is
     φ' (1 - φ') E[1 / n] (n at least one step), read at the normal quantile (short answers' TPOT varies most;
-    the mixture's far tail is heavier than the normal's)."""
+    the mixture's far tail is heavier than the normal's). Where a mixed step is the shorter (a prompt of a few
+    tokens beside one decode token fewer), the slower requests are those with fewer mixed steps: z counts
+    down."""
     n = np.maximum(G - 1.0, 1.0)
     p = np.clip(state.mixed_token_share, 0.0, 1.0)
     z = normal_quantile(q) if z is None else z
+    z = np.where(state.mixed_s >= state.decode_s, z, -z)
     mixed = np.clip(n * p + z * np.sqrt(n * p * (1.0 - p)), 0.0, n)
     fixed = state.decode_s + (state.mixed_s - state.decode_s) * mixed / n
     if inverse is None:
