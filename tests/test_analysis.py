@@ -268,3 +268,17 @@ def test_analyze_says_which_figure_its_pricing_lacks() -> None:
     rented = analyze(model="llama-3.1-8b", hardware="apple-m4-max").to_dict()
     assert rented["unpriced_reason"] == "no on-demand rent price in the price catalog"
     assert analyze(model="llama-3.1-8b", hardware="h100-sxm").to_dict()["unpriced_reason"] is None
+
+
+@pytest.mark.parametrize("pp", [2, 4])
+def test_a_served_prompt_s_operators_are_one_pass_through_the_stages(pp: int) -> None:
+    """Under continuous batching a request's prefill is its lone prompt's one pass (pipelined through pp
+    stages), not pp micro-batch passes as every slot busy runs: its operator rows add up to the phase's FLOPs,
+    with no ``not_itemised`` row taking the double count back."""
+    d = analyze(
+        "llama-3.1-70b", "dgx-h100", quant="fp8", tp=4, pp=pp, scheduler="continuous", request_rate=5.0
+    ).to_dict()
+    rows = [r for r in d["layers"] if r["stage"] == "prefill"]
+    assert "not_itemised" not in {r["name"] for r in rows}
+    assert sum(r.get("flops") or 0.0 for r in rows) == pytest.approx(d["prefill"]["flops"], rel=1e-9)
+    assert sum(r["time_s"] for r in rows) == pytest.approx(d["prefill"]["time_s"], rel=1e-9)

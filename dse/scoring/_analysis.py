@@ -339,6 +339,8 @@ class Analysis:
             # a prefill pool of its own pp: its operators are one of its own stages', its passes as many
             stage_pp = self._prefill_pp() if stage == "prefill" else pp
             stage_passes = passes * stage_pp / pp
+            if stage == "prefill" and ev.serving is not None:  # served: a lone prompt's one pass (its phase's)
+                stage_passes = 1.0
             operators = operator_rows(stage, costs, stage_passes)
             if stage == "prefill" and ev.host_kv_write_s > 0:  # offloaded KV copied to host memory
                 written = stage_passes * float(ev.host_kv_write_bytes)
