@@ -75,3 +75,15 @@ def test_verification_tokens_count_against_the_step_budget() -> None:
     # and an engine holds no more sequences than the budget carries: 512 / 5 -> 102
     out = _one(scheduler="continuous", chunk_tokens=512, spec_tokens=4, draft="mtp")
     assert out["requests_in_engine"] <= 102.0
+
+
+@pytest.mark.parametrize(("model", "G"), [("qwen3-30b-a3b", 2), ("deepseek-v3", 2), ("deepseek-v3", 1)])
+def test_acceptance_zero_in_a_closed_loop_completes_no_more(model: str, G: int) -> None:
+    """A closed loop of 16: a prompt's service is what it adds to a plain one-token step, not to the wider
+    verification step of γ + 1 tokens (which made it look short: 25 % more completed at α = 0)."""
+    kw: dict[str, Any] = {"model": model, "quant": "fp8", "prompt_len": 2000, "gen_len": G, "concurrency": 16}
+    kw |= {"hardware": "h100-sxm" if model.startswith("qwen") else "dgx-h200", "scheduler": "continuous"}
+    kw |= {"tp": 1 if model.startswith("qwen") else 8}
+    plain = dse.analyze(**kw).to_dict()
+    drafted = dse.analyze(**kw, spec_tokens=4, spec_acceptance=0.0, draft="mtp").to_dict()
+    assert drafted["throughput_tokens_per_s"] <= plain["throughput_tokens_per_s"] * (1 + 1e-9)

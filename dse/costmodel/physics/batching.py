@@ -250,6 +250,7 @@ def evaluate(
     s1, k1 = continuous.chunks(P, G, 1.0, C, gamma + 1.0)
     mixed1, act1 = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0)
     decode1 = decode(decoding(c1)).tpot_s if widened else one.tpot_s
+    plain1 = decode1  # a one-token decode step: what a lone prompt's step would be without the prompt
     if np.any(gamma > 0):
         verify1 = speculative.verify_step_s(arch, replace(c1, spec_tokens=gamma), one.layout, parts, 1.0)
         decode1 = np.where(gamma > 0, speculative.step_s(verify1, decode1, c), decode1)  # alone, no mixed decode
@@ -337,8 +338,9 @@ def evaluate(
     # a closed loop of its concurrency, or every slot busy: nobody waiting (exactly 0, not Little's law's
     # b / X - latency, which cancels to rounding)
     load = continuous.closed_loop(
-        steps, np.where(closed, concurrency, 0.0), P, G, C, capacity.requests_per_s, spread, work, one=alone
-    )
+        steps, np.where(closed, concurrency, 0.0), P, G, C, capacity.requests_per_s, spread, work, one=alone,
+        base_s=plain1,
+    )  # fmt: skip
     poisson = np.isfinite(rate)
     if np.any(poisson):
         rates = np.where(poisson, rate, 0.0)

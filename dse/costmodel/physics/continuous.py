@@ -608,6 +608,7 @@ def closed_loop(
     work: Work | None = None,
     *,
     one: Steady | None = None,
+    base_s: Any = None,
 ) -> Load:
     """n requests per replica in a closed loop (n = 0: every slot busy, nobody waiting), on an engine whose
     every slot busy completes ``capacity`` requests/s (``closed_load``; the prompts' c² from ``work``). A
@@ -617,7 +618,9 @@ def closed_loop(
     step already loads what a prompt needs, as a MoE model's experts, and TTFT with it.) The engine holds the
     n requests less those waiting, b = X (TTFT + (G - 1) TPOT) (Little's law inside the engine), at most its
     slots: evaluated at b = min(n, b_max) first, then once more at the b that load gives (below one request
-    a replica idles: ``lone``). ``one``: the state at b = 1, where the caller has it."""
+    a replica idles: ``lone``). ``one``: the state at b = 1, where the caller has it. ``base_s``: the step a
+    prompt's tokens add to (default T_d at b = 1): under speculative decoding T_d verifies γ + 1 tokens, more
+    than the lone prompt's step carries besides it, so the caller gives the plain one-token decode step."""
     held = np.where(concurrency > 0, np.minimum(concurrency, steps.b_max), steps.b_max)
     inverse = inverse_steps(work)
     one = steps.at(np.ones_like(held), P, G, C) if one is None else one
@@ -626,7 +629,8 @@ def closed_loop(
         # the virtual engines, min(pp, b_max) of them, prefill a prompt each at once: one server that many times
         # as fast
         engines = steps.stages if _one_stage(steps.stages) else np.minimum(steps.stages, steps.b_max)
-        prompt = P * np.maximum(one.mixed_s - one.decode_s, 0.0) / (one.prompt_tokens_per_step * engines)
+        base = one.decode_s if base_s is None else base_s
+        prompt = P * np.maximum(one.mixed_s - base, 0.0) / (one.prompt_tokens_per_step * engines)
     load = closed_load(steps.at(held, P, G, C), concurrency, G, capacity, prompt, spread, inverse, cv2)
     waiting = load.wait_s > 0
     if not np.any(waiting):
