@@ -47,6 +47,8 @@ class ModelTables:
 
     prefill: dict[str, OperatorTable]
     """Every prefill operator, by the chunk's kernels (``kernels_of``)."""
+    mixed: dict[str, OperatorTable]
+    """The same for a continuous-batching step, whose attention also reads the cache (``passes.mixed_pass``)."""
     context_free: OperatorTable
     """Decode operators whose cost does not depend on the context (all but attention)."""
     attention: AttentionTables
@@ -67,11 +69,12 @@ def compile_model(arch: Architecture) -> ModelTables:
         groups.append((group, float(span), variants, splits))
     context_free = OperatorTable.compile([op for op in decode if op.group is None], masks=False)
     prefill = _variants(pass_operators(arch, symbolic_pass(arch, decode=False)))
+    mixed = _variants(pass_operators(arch, symbolic_pass(arch, decode=False, mixed=True)))
     limit = max(arch.num_attention_heads, arch.moe.num_experts if arch.moe else 1) + 1
     degrees = np.arange(limit + 1, dtype=np.float64)
     degrees[0] = 1.0
     table = parallel.divisibility_reason(arch, degrees[:, None], degrees[None, :])
-    return ModelTables(prefill, context_free, tuple(groups), np.broadcast_to(table, (limit + 1, limit + 1)))
+    return ModelTables(prefill, mixed, context_free, tuple(groups), np.broadcast_to(table, (limit + 1, limit + 1)))
 
 
 def kernels_of(c: Candidates) -> str:
@@ -251,9 +254,9 @@ def _reason(
 
 def _pass_parts(tables: ModelTables, c: Candidates, p: Any) -> tuple[Any, Any, Any]:
     """(all layers' time, the time outside them, the largest bytes one operator holds) of a prefill-shaped
-    pass ``p`` of candidates ``c``, from the prefill table."""
+    pass ``p`` of candidates ``c`` (a continuous-batching step), from the mixed table."""
     fused = c.flash.astype(np.float64)
-    table = tables.prefill[kernels_of(c)]
+    table = tables.mixed[kernels_of(c)]
     rates = rates_of(c)  # the pass's reads of the KV cache (a mixed step's decoding sequences) pay the host link
     extra = kvcache.host_read_extra_s_per_byte(c.kv_offload_fraction, c.host_link_bytes_per_s, rates.bytes_per_s)
     times = evaluate_table(table, table.values(symbol_values(p, fused), len(c)), rates, fused, extra)

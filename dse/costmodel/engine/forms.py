@@ -109,19 +109,20 @@ class Form:
         return " + ".join(f"{c:g}·{'·'.join(map(repr, m)) or '1'}" for m, c in self.terms.items()) or "0"
 
 
-def symbolic_pass(arch: Architecture, *, decode: bool) -> Pass[Form]:
+def symbolic_pass(arch: Architecture, *, decode: bool, mixed: bool = False) -> Pass[Form]:
     """A ``Pass`` of symbols. In decode, T = 1 makes R the batch (one symbol), K/V are read at the cache
     format, and a kernel's pairs and reads are its keys: every attention formula is then linear in the keys,
-    which the engine's decode lines rely on."""
+    which the engine's decode lines rely on. ``mixed``: a prefill-shaped pass that also reads the cache (a
+    continuous-batching step's decoding sequences, ``AttentionWork.cached``); a prefill of its own reads
+    none, and its table has no such terms to evaluate."""
     work = {}
     for group, _, _ in arch.attention_groups:
         keys = Form.symbol("keys", group)
+        cached = Form.symbol("cached", group) if mixed else 0.0
         work[group] = (
             AttentionWork(keys, keys, keys)
             if decode
-            else AttentionWork(
-                keys, Form.symbol("pairs", group), Form.symbol("reads", group), Form.symbol("cached", group)
-            )
+            else AttentionWork(keys, Form.symbol("pairs", group), Form.symbol("reads", group), cached)
         )
     batch, a, kv = Form.symbol("B"), Form.symbol("a"), Form.symbol("kv")
     quantities: dict[str, Any] = {f.name: Form.symbol(f.name) for f in fields(Pass) if f.name in ORDER}

@@ -307,6 +307,7 @@ def evaluate_table(
     extra = host_extra if host_extra is not None and rows.kv_read_bytes_per_flop_unit is not None else None
     if extra is not None and not np.any(extra):
         extra = None
+    unknown = extra is not None and bool(np.isnan(extra).any())  # an offload with no host link
     layers = rates.overhead_s * instances(table, fused, 0)
     other = rates.overhead_s * instances(table, fused, 1)
     largest, written = np.zeros_like(fused), np.empty_like(fused)
@@ -320,10 +321,12 @@ def evaluate_table(
         compute_s = pairs[rows.pair_index]
         memory_s = rows.bytes_per_flop_unit @ part
         memory_s *= rates.seconds_per_byte[block]
-        if extra is not None:  # only bytes read pay the link (``roofline.memory_time_s``): none, no extra
+        if extra is not None:
             read = rows.kv_read_bytes_per_flop_unit @ part  # type: ignore[operator]
-            with np.errstate(invalid="ignore"):
-                memory_s[rows.read_rows] += np.where(read > 0, read * extra[block], 0.0)
+            added = read * extra[block]
+            if unknown:  # only bytes read pay the link (``roofline.memory_time_s``): none, no extra, even unknown
+                added = np.where(read > 0, added, 0.0)
+            memory_s[rows.read_rows] += added
         roofline_s = np.maximum(compute_s, memory_s, out=compute_s)
         layers[block] += rows.layer_weights @ roofline_s
         if len(rows.other_rows):
