@@ -3,6 +3,7 @@ bounds shaded. Builders only: DataFrames in, a plotly Figure out, no I/O."""
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,6 +90,24 @@ def _range(values: np.ndarray, log: bool) -> list[float]:
 
 TICK_SLACK = 2.0**-30
 """Decades by which a 1-2-5 tick may fall outside a log axis's extent and still be labelled (rounding)."""
+
+
+def _symbol_key(fig: Any, kind: Any, quants: Sequence[str], symbols: dict[str, Any], size: float) -> None:
+    """The quantization key: one grey marker of each scheme's symbol, in the legend only (``kind``: the scatter
+    type, its other coordinates empty)."""
+    for quant in quants:
+        fig.add_trace(
+            kind(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=quant,
+                legendgroup="quant",
+                legendgrouptitle={"text": "quantization"} if quant == quants[0] else None,
+                marker={"color": "#555", "symbol": symbols[quant], "size": size},
+                meta={"role": "legend"},
+            )
+        )
 
 
 def front_marker(points: int) -> float:
@@ -262,19 +281,7 @@ def pareto_scatter(
                 meta={"role": "hardware_key"},
             )
         )
-    for quant in quants:
-        fig.add_trace(
-            kind(
-                x=[None],
-                y=[None],
-                mode="markers",
-                name=quant,
-                legendgroup="quant",
-                legendgrouptitle={"text": "quantization"} if quant == quants[0] else None,
-                marker={"color": "#555", "symbol": symbols[quant], "size": 9},
-                meta={"role": "legend"},
-            )
-        )
+    _symbol_key(fig, kind, quants, symbols, 9)
     x_range = _range(np.concatenate([xs[kept_cloud], xs[kept_bad], metric_value(x, front[x])]), log_x)
     y_range = _range(np.concatenate([ys[kept_cloud], ys[kept_bad], metric_value(y, front[y])]), log_y)
     _shade(fig, axis_limits(x, bounds), "x", x_range, log_x)
@@ -405,20 +412,7 @@ def pareto_scatter_3d(
                 )
             )
             shown.add(name)
-    for quant in quants:  # the symbols' key
-        fig.add_trace(
-            go.Scatter3d(
-                x=[None],
-                y=[None],
-                z=[None],
-                mode="markers",
-                name=quant,
-                legendgroup="quant",
-                legendgrouptitle={"text": "quantization"} if quant == quants[0] else None,
-                marker={"color": "#555", "symbol": symbols[quant], "size": 5},
-                meta={"role": "legend"},
-            )
-        )
+    _symbol_key(fig, functools.partial(go.Scatter3d, z=[None]), quants, symbols, 5)
     drawn = {m: np.concatenate([values[m][kept], metric_value(m, front[m])]) for m in metrics}
     scene: dict[str, Any] = {  # short titles: the three long ones overlap where the axes meet
         f"{axis}axis": {"title": {"text": DISPLAY[m].column}, **axis_type(logs[m], values=drawn[m])}
