@@ -244,7 +244,7 @@ def sweep_charts(sweep: SweepResults, x: str | None, y: str | None) -> list[Char
 def _sweep_page(sweep: SweepResults, charts: Sequence[Chart], path: Path) -> Path:
     facts = [
         ("points", f"{len(sweep.runs)} of {len(sweep.points)} finished"),
-        ("complete", str(sweep.complete).lower()),
+        ("complete", "yes" if sweep.complete else "no: resume it with dse sweep --resume"),
     ]
     summary = []
     for label, run in sweep.runs:

@@ -10,6 +10,7 @@ import numpy as np
 
 from dse.calibrate import BREAKDOWN_COLUMNS, group_label
 from dse.report._html import table_html
+from dse.report._validation import QUANTITIES
 
 if TYPE_CHECKING:
     from dse.calibrate import Validation
@@ -54,12 +55,18 @@ def _groups(summary: list[dict[str, Any]]) -> list[str]:
     return [key for key in (summary[0] if summary else {}) if key in BREAKDOWN_COLUMNS]
 
 
+def _quantity(metric: str) -> str:
+    """A measured quantity as a reader names it, its column in validation.csv after it: "TPOT (tpot_s)"."""
+    display = QUANTITIES.get(metric)
+    return f"{display.title} ({metric})" if display is not None else metric
+
+
 def _summary_rows(summary: list[dict[str, Any]]) -> list[list[str]]:
     groups = _groups(summary)
     return [
         [
             *(group_label(key, s[key]) for key in groups),
-            s["metric"],
+            _quantity(s["metric"]),
             s["scenario"],
             str(s["rows"]),
             str(s["scored"]),

@@ -179,7 +179,7 @@ def test_the_report_is_one_escaped_self_contained_file(tmp_path: Path) -> None:
     assert page.count("<script>") == page.count("</script>") == 1 + len(charts)
     assert "measurements: <b>&lt;mine&gt;.csv</b>" in page and "profile: <b>calibrated</b>" in page
     assert "rows: <b>6</b>" in page and "scored: <b>5</b>" in page
-    assert "<td class='left'>tpot_s</td><td class='left'>batch</td><td>5</td><td>5</td>" in page
+    assert "<td class='left'>time per output token (tpot_s)</td><td class='left'>batch</td><td>5</td><td>5</td>" in page
     assert "Measured deployments that do not fit (1)" in page
     assert "memory: &lt;none&gt; fits" in page and "a&amp;b" in page
     assert "x\\u003c\\u002fscript\\u003e\\u003cb\\u003ey" in page  # in the figures' JSON (trace names)
