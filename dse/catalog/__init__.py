@@ -1,6 +1,6 @@
 """Catalogs: hardware, systems, models, quantization schemes, efficiency profiles -> frozen SI specs."""
 
-from dse.catalog._files import read_document, suggestion, validate
+from dse.catalog._files import read_document, suggestion, validate, yaml_text
 from dse.catalog._hardware import (
     LINK_FAMILIES,
     DType,
@@ -119,4 +119,5 @@ __all__ = [
     "suggestion",
     "system_catalog",
     "validate",
+    "yaml_text",
 ]

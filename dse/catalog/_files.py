@@ -40,14 +40,23 @@ class _UniqueKeyLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
         return super().construct_mapping(node, deep=deep)
 
 
-# a number with an exponent and no dot (5e-2, 1e9) is a float, as in YAML 1.2 and JSON; YAML 1.1, which PyYAML
-# follows, reads it as a string, and a space's 5e-2 was refused as "not a number" (whole numbers stay ints: the
-# int resolver comes first)
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+"""A number with an exponent, digits before it (5e-2, 1e9, 2.5E+3, .5e1): a float, as in YAML 1.2 and JSON.
+YAML 1.1, which PyYAML follows, reads one without a dot as a string, and a space's 5e-2 was refused as "not a
+number" (whole numbers stay ints: the int resolver comes first)."""
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789."))
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML's safe dumper, quoting a string the loader would read as a number (``EXPONENT_FLOAT``: '1e3')."""
+
+
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789."))
+
+
+def yaml_text(data: Any, **options: Any) -> str:
+    """``data`` as YAML that ``read_document`` reads back as it was (``yaml.safe_dump``'s options)."""
+    return yaml.dump(data, Dumper=_Dumper, **options)
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

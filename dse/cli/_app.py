@@ -713,10 +713,9 @@ def calibrate_command(
 ) -> None:
     """Fit an efficiency profile (bandwidth, compute efficiency per format, kernel overhead) to measurements,
     with error bars from leave-one-accelerator-out residuals."""
-    import yaml
 
     from dse.calibrate import SCORED_SCENARIOS, calibrate, read_measurements
-    from dse.catalog import check_profile_id
+    from dse.catalog import check_profile_id, yaml_text
     from dse.results import check_output_file, write_text_durably
 
     check_profile_id(profile_id, "--id")
@@ -739,7 +738,7 @@ def calibrate_command(
             raise InputError(exc.message, source=measurements, field=exc.field) from None
         raise
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_text_durably(target, yaml.safe_dump(fit.record.model_dump(exclude_none=True), sort_keys=False))
+    write_text_durably(target, yaml_text(fit.record.model_dump(exclude_none=True), sort_keys=False))
     r = fit.record
     formats = "".join(f", {f} {v:.3f}" for f, v in r.compute_efficiency_by_format.items())
     held = f", {fit.held_out:.0%} held out (one accelerator left out at a time)" if fit.held_out is not None else ""

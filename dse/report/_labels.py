@@ -160,7 +160,7 @@ def metric_value(metric: str, si: Any) -> Any:
 
 
 def full_number(value: float) -> str:
-    """Four significant digits written in full, thousands separated: 16,480 (not 1.648e+04), 0.04970, 12.71."""
+    """Four significant digits written in full, thousands separated: 16,480 (not 1.648e+04), 0.0497, 12.71."""
     return f"{float(f'{value:.4g}'):,.10g}"
 
 

@@ -399,7 +399,7 @@ def pareto_scatter_3d(
                     mode="markers",
                     name=name,
                     legendgroup=name,
-                    showlegend=name not in shown,
+                    showlegend=False,  # the hardware's round key below: a trace's entry takes its first symbol
                     text=config_labels(rows, parameters).to_numpy(),
                     hovertemplate=hover,
                     marker={
@@ -412,6 +412,13 @@ def pareto_scatter_3d(
                 )
             )
             shown.add(name)
+    for name in (h for h in hardware if h in shown):
+        fig.add_trace(
+            go.Scatter3d(
+                x=[None], y=[None], z=[None], mode="markers", name=name, legendgroup=name,
+                marker={"color": colours[name], "symbol": "circle", "size": 5}, meta={"role": "hardware_key"},
+            )
+        )  # fmt: skip
     _symbol_key(fig, functools.partial(go.Scatter3d, z=[None]), quants, symbols, 5)
     drawn = {m: np.concatenate([values[m][kept], metric_value(m, front[m])]) for m in metrics}
     scene: dict[str, Any] = {  # short titles: the three long ones overlap where the axes meet

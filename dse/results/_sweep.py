@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import threading
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
-from dse.catalog import is_path, read_document, validate
+from dse.catalog import is_path, read_document, validate, yaml_text
 from dse.errors import InputError
 from dse.results._files import MANIFEST, PARETO, SUMMARY, read_trials, write_json, write_table
 from dse.results._guards import writable_directory
@@ -70,7 +71,7 @@ def points(record: SweepRecord, base: dict[str, Any], source: str) -> list[tuple
     keys = list(record.grid)
     out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for values in itertools.product(*(record.grid[k] for k in keys)):
-        data = yaml.safe_load(yaml.safe_dump(base))
+        data = copy.deepcopy(base)
         overrides = dict(zip(keys, values, strict=True))
         for key, value in overrides.items():
             _override(data, key, value, source)
@@ -130,7 +131,7 @@ def sweep(path: str | Path | None = None, *, out: str | Path | None = None, resu
             if isinstance(lengths, dict) and isinstance(lengths.get("path"), str):
                 lengths["path"] = str((base_path.parent / lengths["path"]).resolve())
         space_file = point_dir / "space.yaml"
-        space_file.write_text(yaml.safe_dump(data, sort_keys=False))
+        space_file.write_text(yaml_text(data, sort_keys=False))
         load_space(space_file)  # resolve ids now: a bad point fails before any study starts
         jobs.append((overrides, str(space_file), str(point_dir)))
     _index(directory, record.name, path, jobs, [])  # written first: an interrupted sweep can be resumed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -111,9 +112,13 @@ class LognormalLengthsRecord(BaseModel):
     max: Tokens | None = Field(default=None, description="longest length: longer ones are cut to it")
 
     @model_validator(mode="after")
-    def _max_above_mean(self) -> LognormalLengthsRecord:
-        if self.max is not None and self.max < self.mean:
-            raise ValueError(f"max ({self.max}) is below the mean ({self.mean:g}): most lengths would be cut to it")
+    def _max_above_median(self) -> LognormalLengthsRecord:
+        median = self.mean * math.exp(-(self.sigma**2) / 2.0)  # a lognormal's, given its mean and σ
+        if self.max is not None and self.max < median:
+            raise ValueError(
+                f"max ({self.max}) is below the median ({median:,.0f} tokens for mean {self.mean:g} and sigma"
+                f" {self.sigma:g}): most lengths would be cut to it"
+            )
         return self
 
     def label(self) -> str:

@@ -757,6 +757,11 @@ def test_decode_throughput_counts_the_sequences_in_the_engine_not_those_queued()
     assert near["decode_throughput_tokens_per_s"] == pytest.approx(s["sequences_in_engine"] / near["tpot_s"])
     assert near["decode_throughput_tokens_per_s"] <= busy["decode_throughput_tokens_per_s"] * (1 + 1e-9)
     assert near["decode_throughput_tokens_per_s"] == pytest.approx(near["throughput_tokens_per_s"], rel=0.01)
+    for prefill in (1, 3):  # disaggregated: a group's figure, whatever its split (4x the output rate, at a time)
+        split = dse.analyze(
+            model="llama-3.1-8b", hardware="h100-sxm", mode="disaggregated", replicas=4, prefill_replicas=prefill
+        ).to_dict()
+        assert split["decode_throughput_tokens_per_s"] == pytest.approx(split["throughput_tokens_per_s"], rel=0.01)
 
 
 def test_tpot_percentiles_stay_ordered_where_a_mixed_step_is_the_shorter() -> None:

@@ -91,3 +91,32 @@ def test_a_number_with_an_exponent_and_no_dot_is_a_number(tmp_path: Path) -> Non
     path.write_text(text.replace("tpot_s: 0.05", "tpot_s: 5e-2"))
     space = load_space(path)
     assert space.record.slo.tpot_s == 0.05 and isinstance(space.record.workload.prompt_tokens, int)
+
+
+def test_only_numbers_with_digits_read_as_exponent_floats_and_written_files_read_back() -> None:
+    """'-e5' and '.e5' stay strings (a description, an id); a string that looks like a number ('1e3') is quoted
+    when dse writes YAML (a sweep's point, a fitted profile), so it reads back a string."""
+    import yaml
+
+    from dse.catalog import read_document, yaml_text
+    from dse.catalog._files import _UniqueKeyLoader
+
+    read = yaml.load("a: -e5\nb: .e5\nc: +E3\nd: 2.5E+3\n", Loader=_UniqueKeyLoader)
+    assert read == {"a": "-e5", "b": ".e5", "c": "+E3", "d": 2500.0}
+    data = {"name": "1e3", "description": "5e-2", "slo": {"tpot_s": 0.05}, "batch": [1, 8]}
+    assert yaml.load(yaml_text(data), Loader=_UniqueKeyLoader) == data
+    assert callable(read_document)
+
+
+def test_a_lognormal_cut_above_its_median_is_a_valid_space(tmp_path: Path) -> None:
+    """Mean 1,000 and sigma 2 put the median at 135 tokens: a max of 800 cuts about a fifth of the lengths, a
+    valid choice (the check is against the median, not the mean)."""
+    import yaml
+
+    from dse.space import load_space
+
+    data = yaml.safe_load((ROOT / "spaces" / "quickstart.yaml").read_text())
+    data["workload"]["prompt_tokens"] = {"distribution": "lognormal", "mean": 1000, "sigma": 2.0, "max": 800}
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert load_space(path).record.workload.prompt_tokens.max == 800  # type: ignore[union-attr]

@@ -138,6 +138,9 @@ def test_three_objectives_get_a_3d_chart(exhaustive: RunResults) -> None:
     assert set(key) == set(run.trials["quant"]) and len(set(key.values())) == len(key)
     for trace in (t for t in fig.data if t.meta["role"] == "front"):
         assert set(trace.marker.symbol) <= set(key.values())
+    swatches = [t for t in fig.data if t.meta["role"] == "hardware_key"]  # round, one per hardware drawn
+    assert {t.marker.symbol for t in swatches} == {"circle"}
+    assert not any(t.showlegend for t in fig.data if t.meta["role"] in ("feasible", "front"))
 
 
 def test_parallel_coordinates_cover_choices_then_metrics(exhaustive: RunResults) -> None:

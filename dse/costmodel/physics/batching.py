@@ -423,9 +423,10 @@ def evaluate(
         mem.total_bytes,
         reason,
     )
-    # decoding: the sequences in the engine over TPOT (``in_system`` counts those queued before it too)
+    # decoding: the sequences in an engine over TPOT (``in_system`` counts those queued before it too); a
+    # disaggregated group's pools keep ``in_system``'s reading, their state being the group's, not an engine's
     with np.errstate(divide="ignore", invalid="ignore"):
-        decoding = c.replicas * b / load.tpot_s
+        decoding = np.where(c.disaggregated, metrics.decode_throughput_tokens_per_s, c.replicas * b / load.tpot_s)
     metrics = replace(metrics, max_request_rate=c.replicas * max_rate, decode_throughput_tokens_per_s=decoding)
     if total is not None:  # the fleet's count itself, not replicas x its mean per replica (rounding)
         metrics = replace(metrics, devices=np.where(c.disaggregated, total, metrics.devices))
