@@ -41,7 +41,7 @@ class _UniqueKeyLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
 
 
 EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
-"""A number with an exponent, digits before it (5e-2, 1e9, 2.5E+3, .5e1): a float, as in YAML 1.2 and JSON.
+"""A number with an exponent, digits before it (5e-2, 4e3, 2.5E+3, .5e1): a float, as in YAML 1.2 and JSON.
 YAML 1.1, which PyYAML follows, reads one without a dot as a string, and a space's 5e-2 was refused as "not a
 number" (whole numbers stay ints: the int resolver comes first)."""
 _UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789."))
