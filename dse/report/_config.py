@@ -108,7 +108,7 @@ def batch_text(analysis: dict[str, Any]) -> str:
     """The batch an analysis ran: a static batch, or under continuous batching the sequences in the engine at
     the operating point (its decode step is read at every slot busy: ``sequences_every_slot_busy``)."""
     i, served = analysis["inputs"], analysis.get("continuous")
-    if i.get("scheduler") != "continuous" or not served:
+    if not served:  # a static batch (disaggregated serving is served too, whatever the scheduler)
         return f"batch {i['batch']}"
     return (
         f"continuous batching: {served['sequences_in_engine']:.4g} sequences in the engine"

@@ -414,13 +414,18 @@ def validation_report(
 
 
 def _deployment_text(d: dict[str, Any]) -> str:
-    """ "4 devices: tp 4 x pp 1 x ep 1, 1 replica" (``dse analyze --json``'s ``deployment``)."""
-    replicas = d["replicas"]
+    """ "4 devices: tp 4 x pp 1 x ep 1, 1 replica", or a disaggregated deployment's pools ("16 devices,
+    disaggregated: 1 prefill x dgx-h200 tp 4 pp 1, 3 decode x ...") (``dse analyze --json``'s ``deployment``)."""
+    replicas, devices, pools = d["replicas"], d["devices"], d.get("pools")
+    if pools:
+        p, q = pools["prefill"], pools["decode"]
+        return (
+            f"{devices:g} devices, disaggregated: {p['replicas']:g} prefill x {p['hardware']} tp {p['tp']} pp"
+            f" {p['pp']}, {q['replicas']:g} decode x {q['hardware']} tp {q['tp']} pp {q['pp']}"
+        )
     split = f"tp {d['tp']} x pp {d['pp']} x ep {d['ep']}"
-    devices = d["devices"]
-    return (
-        f"{devices:g} device{'s' if devices != 1 else ''}: {split}, {replicas:g} replica{'s' if replicas != 1 else ''}"
-    )
+    plural = ("s" if devices != 1 else "", "s" if replicas != 1 else "")
+    return f"{devices:g} device{plural[0]}: {split}, {replicas:g} replica{plural[1]}"
 
 
 def _fmt(metric: str, analysis: dict[str, Any]) -> str:

@@ -337,3 +337,21 @@ def test_a_large_front_is_drawn_with_smaller_markers() -> None:
     assert front_marker(1) == front_marker(40) == 10.0
     assert 6.5 < front_marker(60) < 10.0
     assert front_marker(100) == front_marker(5000) == 6.5
+
+
+def test_the_analysis_header_names_the_deployment_and_the_sequences_it_ran() -> None:
+    """A static tp 4 deployment, and a disaggregated one (served, whatever the scheduler flag): its pools, and
+    the sequences in an engine rather than the unused --batch."""
+    from dse.report._config import batch_text
+    from dse.report._report import _deployment_text
+
+    static = dse.analyze("llama-3.1-70b", "dgx-h100", quant="fp8", tp=4, batch=16).to_dict()
+    assert _deployment_text(static["deployment"]) == "4 devices: tp 4 x pp 1 x ep 1, 1 replica"
+    assert batch_text(static) == "batch 16"
+    split = dse.analyze(
+        "llama-3.1-70b", "dgx-h200", quant="fp8", tp=4, replicas=4, mode="disaggregated", prefill_replicas=1
+    ).to_dict()
+    assert _deployment_text(split["deployment"]) == (
+        "16 devices, disaggregated: 1 prefill x dgx-h200 tp 4 pp 1, 3 decode x dgx-h200 tp 4 pp 1"
+    )
+    assert batch_text(split).startswith("continuous batching: ")
