@@ -38,10 +38,10 @@ the spread of their context and TTFT over the prompts, §19); one prompt prefill
 mixed step when its prompt is longer than the room; step times between b = 1 and the largest b are
 interpolated linearly, the mixed step's with a knot at b = G where its prompts go from one a step to b / G
 (``StepTimes``; exact at the knots, above the convex roofline in between: conservative, except between knots
-where a prompt's chunk count changes, whose steps read up to about 10 % low before the change and high
-after), a mixture of experts' decode step with a bulge of the experts it touches; the waiting
-time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's heavy-traffic form otherwise);
-a request's number of mixed steps is binomial, read at its normal quantile.
+where a prompt's chunk count changes, whose steps read low before the change (10-40 % in the examples of
+docs/cost-model.md §16) and high after), a mixture of experts' decode step with a bulge of the experts it
+touches; the waiting time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's
+heavy-traffic form otherwise); a request's number of mixed steps is binomial, read at its normal quantile.
 """
 
 from __future__ import annotations
