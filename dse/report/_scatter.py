@@ -92,6 +92,23 @@ TICK_SLACK = 2.0**-30
 """Decades by which a 1-2-5 tick may fall outside a log axis's extent and still be labelled (rounding)."""
 
 
+def _hardware_key(fig: Any, kind: Any, names: Sequence[str], colours: dict[str, str], size: float) -> None:
+    """The hardware key: a round swatch of each hardware's colour (its traces' own entries would take their
+    first point's quantization symbol), in the legend only, toggling the hardware's traces (its group)."""
+    for name in names:
+        fig.add_trace(
+            kind(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=name,
+                legendgroup=name,
+                marker={"color": colours[name], "symbol": "circle", "size": size},
+                meta={"role": "hardware_key"},
+            )
+        )
+
+
 def _symbol_key(fig: Any, kind: Any, quants: Sequence[str], symbols: dict[str, Any], size: float) -> None:
     """The quantization key: one grey marker of each scheme's symbol, in the legend only (``kind``: the scatter
     type, its other coordinates empty)."""
@@ -269,18 +286,7 @@ def pareto_scatter(
             )
     _add_tradeoff(fig, kind, trials, feasible, xs, ys, (x, y), axes, parameters)
     drawn = {t.legendgroup for t in fig.data if t.meta["role"] in ("feasible", "front")}
-    for name in (h for h in hardware if h in drawn):  # colour keys of one shape: the symbols are the quantization's
-        fig.add_trace(
-            kind(
-                x=[None],
-                y=[None],
-                mode="markers",
-                name=name,
-                legendgroup=name,
-                marker={"color": colours[name], "symbol": "circle", "size": 9},
-                meta={"role": "hardware_key"},
-            )
-        )
+    _hardware_key(fig, kind, [h for h in hardware if h in drawn], colours, 9)
     _symbol_key(fig, kind, quants, symbols, 9)
     x_range = _range(np.concatenate([xs[kept_cloud], xs[kept_bad], metric_value(x, front[x])]), log_x)
     y_range = _range(np.concatenate([ys[kept_cloud], ys[kept_bad], metric_value(y, front[y])]), log_y)
@@ -412,13 +418,7 @@ def pareto_scatter_3d(
                 )
             )
             shown.add(name)
-    for name in (h for h in hardware if h in shown):
-        fig.add_trace(
-            go.Scatter3d(
-                x=[None], y=[None], z=[None], mode="markers", name=name, legendgroup=name,
-                marker={"color": colours[name], "symbol": "circle", "size": 5}, meta={"role": "hardware_key"},
-            )
-        )  # fmt: skip
+    _hardware_key(fig, functools.partial(go.Scatter3d, z=[None]), [h for h in hardware if h in shown], colours, 5)
     _symbol_key(fig, functools.partial(go.Scatter3d, z=[None]), quants, symbols, 5)
     drawn = {m: np.concatenate([values[m][kept], metric_value(m, front[m])]) for m in metrics}
     scene: dict[str, Any] = {  # short titles: the three long ones overlap where the axes meet
