@@ -2,7 +2,14 @@
 calibrate`` (docs/validation.md)."""
 
 from dse.calibrate._fit import Fit, calibrate, cross_validated, residual_interval
-from dse.calibrate._measurements import COLUMNS, METRICS, Measurement, MeasurementRecord, read_measurements
+from dse.calibrate._measurements import (
+    COLUMNS,
+    METRICS,
+    SCENARIOS,
+    Measurement,
+    MeasurementRecord,
+    read_measurements,
+)
 from dse.calibrate._validate import (
     BREAKDOWN_COLUMNS,
     SCORED_SCENARIOS,
@@ -17,6 +24,7 @@ __all__ = [
     "BREAKDOWN_COLUMNS",
     "COLUMNS",
     "METRICS",
+    "SCENARIOS",
     "SCORED_SCENARIOS",
     "Fit",
     "Measurement",

@@ -286,6 +286,7 @@ def _check_physical(rows: Sequence[Measurement]) -> None:
                 f"line {m.line}: {m.record.metric} {m.record.value:g} is {np.exp(beyond):,.3g}x {quantity} than the"
                 " ideal roofline allows (every kernel at peak, no overhead): not physical; values are SI"
                 " (seconds, tokens/s), check the unit",
+                source=m.source,
                 field="value",
             )
 

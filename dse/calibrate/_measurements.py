@@ -19,6 +19,7 @@ and may give the engine's ``max_num_seqs`` and ``chunk_tokens`` too.
 from __future__ import annotations
 
 import csv
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from dse.catalog import load_kv_format, load_model, load_scheme, load_target
 from dse.errors import InputError
 
 Scenario = Literal["batch", "max-throughput", "server"]
+SCENARIOS: tuple[Scenario, ...] = typing.get_args(Scenario)
 Metric = Literal["tpot_s", "ttft_s", "prefill_tokens_per_s", "throughput_tokens_per_s_per_device"]
 METRICS: tuple[Metric, ...] = ("tpot_s", "ttft_s", "prefill_tokens_per_s", "throughput_tokens_per_s_per_device")
 COLUMNS = (
@@ -116,6 +118,8 @@ class Measurement:
     record: MeasurementRecord
     line: int
     """Line of the CSV file (1: the header)."""
+    source: str | None = None
+    """The CSV file (None: rows made in code)."""
 
 
 _REFERENCES: tuple[tuple[str, Callable[[str], object]], ...] = (
@@ -215,7 +219,7 @@ def read_measurements(path: str | Path) -> list[Measurement]:
         reference = next(_unknown_references(record, known), None)
         if reference is not None:
             raise InputError(f"line {line}: {reference[1]}", source=source, field=reference[0])
-        rows.append(Measurement(record, line))
+        rows.append(Measurement(record, line, source))
     if not rows:
         raise InputError("no measurement rows", source=source)
     return rows

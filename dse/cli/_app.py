@@ -107,11 +107,14 @@ _TYPES: dict[str, Any] = {
 
 
 def _scenarios(given: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    """``--scenario`` values, each one a measurements file may hold (``batch``, ``max-throughput``, ``server``)."""
+    """``--scenario`` values, each one a measurements file may hold (``dse.calibrate.SCENARIOS``)."""
+    from dse.calibrate import SCENARIOS
+
     chosen = tuple(given) if given else default
     for i, name in enumerate(chosen):
-        if name not in ("batch", "max-throughput", "server"):
-            raise InputError(f"expected batch, max-throughput or server, got {name!r}", field=f"scenario[{i}]")
+        if name not in SCENARIOS:
+            known = f"{', '.join(SCENARIOS[:-1])} or {SCENARIOS[-1]}"
+            raise InputError(f"expected {known}, got {name!r}", field=f"scenario[{i}]")
     return chosen
 
 
@@ -723,20 +726,15 @@ def calibrate_command(
     check_output_file(target, "out")
     chosen = _scenarios(scenario, SCORED_SCENARIOS)
     rows = [m for m in read_measurements(measurements) if m.record.scenario in chosen]
-    try:
-        fit = calibrate(
-            rows,
-            base=base,
-            profile_id=profile_id,
-            hardware=hardware,
-            engine=engine,
-            cross_validate=cross_validate,
-            parameters=fit_parameters or (),
-        )
-    except InputError as exc:  # a row's problem: the file it is in
-        if exc.source is None and exc.message.startswith("line "):
-            raise InputError(exc.message, source=measurements, field=exc.field) from None
-        raise
+    fit = calibrate(
+        rows,
+        base=base,
+        profile_id=profile_id,
+        hardware=hardware,
+        engine=engine,
+        cross_validate=cross_validate,
+        parameters=fit_parameters or (),
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_durably(target, yaml_text(fit.record.model_dump(exclude_none=True), sort_keys=False))
     r = fit.record
