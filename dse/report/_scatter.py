@@ -180,11 +180,13 @@ def _in_front(trials: pd.DataFrame, front: pd.DataFrame) -> np.ndarray:
     return np.isin(trials["candidate_id"].to_numpy(), front["candidate_id"].to_numpy())
 
 
-def _hover(x: str, y: str, z: str | None = None) -> str:
+def point_hover(x: str, y: str, z: str | None = None, extra: str = "") -> str:
+    """A point's hover template: its configuration (``text``), then each metric named with its unit and its
+    value in full (12,930, not 1.293e+4); ``extra``: the side box's text (plotly's ``<extra>``)."""
     lines = [f"{DISPLAY[x].axis}: %{{x:,.4~r}}", f"{DISPLAY[y].axis}: %{{y:,.4~r}}"]
     if z:
         lines.append(f"{DISPLAY[z].axis}: %{{z:,.4~r}}")
-    return "<b>%{text}</b><br>" + "<br>".join(lines) + "<extra></extra>"
+    return "<b>%{text}</b><br>" + "<br>".join(lines) + f"<extra>{extra}</extra>"
 
 
 def tradeoff(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
@@ -239,7 +241,7 @@ def pareto_scatter(
     ]
     front_ok = drawable([Axis(metric_value(x, front[x]), log_x), Axis(metric_value(y, front[y]), log_y)])
     kind = go.Scattergl if len(kept_cloud) + len(kept_bad) + len(front) > GL_POINTS else go.Scatter
-    hover = _hover(x, y)
+    hover = point_hover(x, y)
     fig = go.Figure()
     if len(kept_bad):
         rows = trials.iloc[kept_bad]
@@ -337,7 +339,7 @@ def _add_tradeoff(
             mode="lines",
             name="best trade-off of these two",
             text=config_labels(trials.iloc[best], parameters).to_numpy(),
-            hovertemplate=_hover(*metrics),
+            hovertemplate=point_hover(*metrics),
             line={"color": "#333", "width": 1.2, "dash": "dash"},
             meta={"role": "tradeoff"},
         )
@@ -390,7 +392,7 @@ def pareto_scatter_3d(
     axes = [Axis(values[m][cloud], logs[m]) for m in metrics]
     kept = np.flatnonzero(cloud)[thin(axes, hw_codes[cloud], CELLS_3D)]
     fig = go.Figure()
-    hover = _hover(x, y, z)
+    hover = point_hover(x, y, z)
     shown: set[str] = set()
     for role, frame, size, opacity in (("feasible", trials.iloc[kept], 3, 0.3), ("front", front, 5, 1.0)):
         for name in hardware:

@@ -18,7 +18,7 @@ from dse.report._labels import (
     palette,
     shown_parameters,
 )
-from dse.report._scatter import axis_type, tradeoff
+from dse.report._scatter import axis_type, point_hover, tradeoff
 from dse.report._thin import Axis, drawable, spans_decades
 from dse.space import MAXIMIZED
 
@@ -47,10 +47,7 @@ def sweep_overlay(runs: Sequence[tuple[str, RunResults]], x: str, y: str) -> Any
     symbols = palette(quants, QUANT_SYMBOLS)
     log_x, log_y = _logs(runs, x, y)
     fig = go.Figure()
-    hover = (
-        f"<b>%{{text}}</b><br>{DISPLAY[x].axis}: %{{x:,.4~r}}<br>{DISPLAY[y].axis}: %{{y:,.4~r}}"
-        "<extra>%{fullData.name}</extra>"
-    )
+    hover = point_hover(x, y, extra="%{fullData.name}")
     for label, run in runs:
         front = run.front
         vx, vy = metric_value(x, front[x]), metric_value(y, front[y])
@@ -127,7 +124,6 @@ def sweep_panels(runs: Sequence[tuple[str, RunResults]], x: str, y: str, columns
     colours = palette(hardware, HARDWARE_COLOURS)
     log_x, log_y = _logs(runs, x, y)
     shown: set[str] = set()
-    hover = f"<b>%{{text}}</b><br>{DISPLAY[x].axis}: %{{x:,.4~r}}<br>{DISPLAY[y].axis}: %{{y:,.4~r}}"
     for index, (label, run) in enumerate(runs):
         row, col = index // cols + 1, index % cols + 1
         parameters = shown_parameters(run.trials)
@@ -145,7 +141,7 @@ def sweep_panels(runs: Sequence[tuple[str, RunResults]], x: str, y: str, columns
                     showlegend=name not in shown,
                     marker={"color": colours[name], "size": 6},
                     text=config_labels(front, parameters).to_numpy(),
-                    hovertemplate=hover + f"<extra>{label}</extra>",
+                    hovertemplate=point_hover(x, y, extra=label),
                     meta={"role": "front", "point": label},
                 ),
                 row=row,

@@ -56,7 +56,8 @@ def _groups(summary: list[dict[str, Any]]) -> list[str]:
 
 
 def _quantity(metric: str) -> str:
-    """A measured quantity as a reader names it, its column in validation.csv after it: "TPOT (tpot_s)"."""
+    """A measured quantity as a reader names it, its column in validation.csv after it:
+    "time per output token (tpot_s)"."""
     display = QUANTITIES.get(metric)
     return f"{display.title} ({metric})" if display is not None else metric
 
