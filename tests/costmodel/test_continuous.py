@@ -311,6 +311,53 @@ def test_the_mixed_step_bends_where_a_step_starts_carrying_more_than_one_prompt(
     assert single.mixed_at(256.0) == pytest.approx(0.100) and single.mixed_at(128.5) == pytest.approx(0.066)
 
 
+def test_between_knots_a_mixed_step_carries_the_chunk_of_its_own_b_by_hand() -> None:
+    """P = 4,075, G = 256, C = 2,048: one sequence leaves a 2,048-token room (2 chunks of 2,037.5), b_max = 86
+    leaves 1,963 (3 chunks of 1,358.3), and b = 5 leaves 2,044 (still 2 chunks). The line through T_m (50 ms at
+    b = 1, 40 ms at 86) carries the knots' chunks along it, 2,005.5 tokens at b = 5 (t = 4 / 85); the step
+    carries 2,037.5: T_m = line + Δ (k / k̄ - 1), Δ = T_m - T_d on its own line (40 ms, 20 ms)."""
+    P, G, C = 4075.0, 256.0, 2048.0
+    steps = continuous.StepTimes(86.0, 0.050, 0.010, 0.040, 0.020).with_prompt_tokens(P, G, C)
+    assert (steps.prompt_1, steps.prompt_max) == (pytest.approx(2037.5), pytest.approx(4075.0 / 3.0))
+    t = 4.0 / 85.0
+    line, carried = 0.050 - 0.010 * t, 2037.5 + t * (4075.0 / 3.0 - 2037.5)
+    delta = 0.040 - 0.020 * t
+    assert steps.mixed_at(5.0, P, G, C) == pytest.approx(line + delta * (2037.5 / carried - 1.0))
+    assert steps.mixed_at(5.0) == pytest.approx(line)  # without P, G, C: the line
+    assert steps.at(5.0, P, G, C).mixed_s == pytest.approx(line + delta * (2037.5 / carried - 1.0))
+    for b in (1.0, 86.0):  # exact at the knots
+        assert steps.mixed_at(b, P, G, C) == pytest.approx(steps.mixed_at(b))
+    # past the boundary (room 2,037.5 at b = 11.5) the step carries 1,358.3: below the line
+    assert steps.mixed_at(12.0, P, G, C) < steps.mixed_at(12.0)
+    # a prompt whose chunk count does not change between the knots (1,000 tokens, one chunk): the line
+    short = continuous.StepTimes(86.0, 0.050, 0.010, 0.040, 0.020).with_prompt_tokens(1000.0, G, C)
+    assert short.mixed_at(5.0, 1000.0, G, C) == pytest.approx(short.mixed_at(5.0))
+
+
+def test_a_prompt_a_few_tokens_longer_reads_about_the_same_latencies() -> None:
+    """Llama-3.1-70B FP8 at tp 4, a 2,048-token budget, 3 requests/s: a lone prompt of 4,075 tokens takes two
+    chunks, 4,100 three; every slot busy both take three. Reading T_m on the line through the knots, the
+    4,075-token prompt read TTFT 533 ms and TPOT 40.6 ms against 464 and 23.9 (calibrated): the line charged
+    steps carrying 2,038 tokens as if they carried fewer, below the boundary, and the load ran at 32 sequences
+    instead of 19."""
+    kw = {"quant": "fp8", "tp": 4, "gen_len": 256, "scheduler": "continuous", "chunk_tokens": 2048, "request_rate": 3.0}
+    short, long = (analyze("llama-3.1-70b", "dgx-h100", prompt_len=p, **kw).to_dict() for p in (4075, 4100))
+    assert short["ttft_s"] == pytest.approx(long["ttft_s"], rel=0.02)
+    assert short["tpot_s"] == pytest.approx(long["tpot_s"], rel=0.05)
+    assert short["ttft_s"] <= long["ttft_s"] * (1 + 1e-9)
+
+
+def test_ttft_p50_rises_with_the_load_across_a_chunk_count_change() -> None:
+    """Mixtral-8x7B on an H200, 2,000-token prompts and budget, 100-token answers: a lone prompt runs in one
+    step and every slot busy in two chunks. With T_m read on the line through the knots, its TTFT p50 fell by
+    4 % from a fifth of its capacity to half of it."""
+    base = {"model": "mixtral-8x7b", "hardware": "h200-sxm", "quant": "bf16", "prompt_len": 2000, "gen_len": 100}
+    base |= {"scheduler": "continuous", "chunk_tokens": 2048}
+    capacity = _frame([base]).iloc[0]["max_request_rate"]
+    p50 = _frame([base | {"request_rate": capacity * f} for f in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)])["ttft_s_p50"]
+    assert np.all(np.diff(p50.to_numpy()) > 0), p50
+
+
 def test_a_mixture_of_experts_decode_step_bulges_over_its_line_by_hand() -> None:
     """T_d = line + s (w(b) - t w(b_max)), w(b) = 1 - e^(-r (b - 1)), r = -ln(1 - k / E): exact at 1, b_e and
     b_max, concave in between. Mixtral's 2 of 8 experts, b_max = 101, the knot at 12 read 20 ms over a line

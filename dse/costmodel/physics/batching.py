@@ -325,6 +325,7 @@ def evaluate(
         b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid, stages=stages
     )
     steps = steps if expert is None else steps.with_experts(*expert)
+    steps = steps.with_prompt_tokens(P, G, C)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)

@@ -37,9 +37,9 @@ Assumptions (each said in docs/cost-model.md §16): the steady state at the mean
 the spread of their context and TTFT over the prompts, §19); one prompt prefills per
 mixed step when its prompt is longer than the room; step times between b = 1 and the largest b are
 interpolated linearly, the mixed step's with a knot at b = G where its prompts go from one a step to b / G
-(``StepTimes``; exact at the knots, above the convex roofline in between: conservative, except between knots
-where a prompt's chunk count changes, whose steps read low before the change (10-40 % in the examples of
-docs/cost-model.md §16) and high after), a mixture of experts' decode step with a bulge of the experts it
+(``StepTimes``; exact at the knots, above the convex roofline in between: conservative), the prompt's part of a
+mixed step scaled by the chunk a step carries where a prompt's chunk count changes between the knots
+(``StepTimes.with_prompt_tokens``), a mixture of experts' decode step with a bulge of the experts it
 touches; the waiting time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's
 heavy-traffic form otherwise); a request's number of mixed steps is binomial, read at its normal quantile.
 """
@@ -191,14 +191,38 @@ def steady_state(
     and runs one step (mixed or decode) a cycle of T_m or T_d, the pass of every micro-batch, so the m = b / v
     of them complete m times one's requests. Below one sequence (a lightly loaded engine, b < 1) a request
     runs alone: TTFT s T_m, TPOT T_d, and X = b / (s T_m + (G - 1) T_d) (Little's law)."""
-    b = np.maximum(b, 1.0)
+    return _steady(_Geometry.at(b, P, G, C, tokens, stages), P, G, mixed_s, decode_s, stages)
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """What a step at b sequences carries, whatever its time: max(b, 1), one virtual engine's sequences v and
+    the engines busy m (``per_engine``), π, the room and (s, k) (``chunks``)."""
+
+    slots: Any
+    per_engine: Any
+    engines: Any
+    prompts: Any
+    room: Any
+    chunks: Any
+    prompt_tokens: Any
+
+    @classmethod
+    def at(cls, b: Any, P: Any, G: Any, C: Any, tokens: Any, stages: Any) -> _Geometry:
+        b = np.maximum(b, 1.0)
+        one = _one_stage(stages)
+        v = b if one else per_engine(b, stages)
+        prompts = np.maximum(1.0, v / G)
+        space = _room(prompts, v, C, tokens)
+        s, k = _chunks(P, G, v, space, prompts)
+        return cls(b, v, 1.0 if one else b / v, prompts, space, s, k)
+
+
+def _steady(geometry: _Geometry, P: Any, G: Any, mixed_s: Any, decode_s: Any, stages: Any) -> Steady:
+    """``steady_state`` given the step's ``_Geometry``."""
     one = _one_stage(stages)
-    v = b if one else per_engine(b, stages)
-    engines = 1.0 if one else b / v
-    prompts = np.maximum(1.0, v / G)
-    space = _room(prompts, v, C, tokens)
-    s, k = _chunks(P, G, v, space, prompts)
-    phi, v, pi = _prefill_share(v, P, G, k)
+    engines, space, s, k = geometry.engines, geometry.room, geometry.chunks, geometry.prompt_tokens
+    phi, v, pi = _prefill_share(geometry.per_engine, P, G, k)
     step = phi * mixed_s + (1.0 - phi) * decode_s
     decoding = v - phi * pi  # decode tokens per step
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -336,6 +360,37 @@ class StepTimes:
     stages: Any = 1.0
     """pp: pipeline stages, one virtual engine per micro-batch in flight, which share the slots
     (``steady_state``)."""
+    prompt_1: Any = None
+    prompt_mid: Any = None
+    prompt_max: Any = None
+    """k, the prompt tokens a (virtual engine's) mixed step carries at each knot (``with_prompt_tokens``; None:
+    T_m is the line through the knots' own steps, as for a pool whose steps carry no prompt)."""
+
+    def with_prompt_tokens(self, P: Any, G: Any, C: Any) -> StepTimes:
+        """These steps with k at each knot (``chunks``), so that T_m between the knots charges the chunk a step
+        actually carries (``mixed_at``). The line through the knots' T_m carries their chunks along it, which
+        a step between them does not carry where a prompt's chunk count changes: with a 2,048-token budget, a
+        4,075-token prompt runs in two chunks up to 11 sequences and in three at b_max = 86, and the line
+        charged a step of 11 sequences for 1,958 prompt tokens where it carries 2,038, one of 12 for 1,950
+        where it carries 1,358 (docs/cost-model.md §16)."""
+
+        def k(b: Any) -> Any:
+            return None if b is None else chunks(P, G, b, C, self.tokens, self.stages)[1]
+
+        return replace(self, prompt_1=k(1.0), prompt_mid=k(self.b_mid), prompt_max=k(self.b_max))
+
+    @cached_property
+    def _prompt_parts(self) -> tuple[Any, Any, Any]:
+        """Δ = T_m - T_d at b = 1, b_mid (None without it) and b_max: the prompt's part of a mixed step."""
+        mid = None if self.b_mid is None else self.mixed_mid - self.decode_at(self.b_mid)
+        return self.mixed_1 - self.decode_1, mid, self.mixed_max - self.decode_max
+
+    @property
+    def _per_token(self) -> tuple[Any, Any, Any]:
+        """a = Δ / k at b = 1, b_mid (None without it) and b_max: what a prompt token adds to a step."""
+        one, mid, top = self._prompt_parts
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return one / self.prompt_1, None if mid is None else mid / self.prompt_mid, top / self.prompt_max
 
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
         """These steps with a MoE model's decode step evaluated at b_e (``decode_e``; E experts, k a token, pp
@@ -384,27 +439,48 @@ class StepTimes:
         bulge = -np.expm1(-self.expert_rate * lift) - t * self.expert_reach
         return line + self.expert_scale * bulge
 
-    def _mixed(self, b: Any, one: Any, t: Any) -> Any:
-        """``mixed_at`` given ``one``, max(b, 1), and t = ``along``."""
+    def _mixed(self, b: Any, one: Any, t: Any, k: Any) -> Any:
+        """``mixed_at`` given ``one``, max(b, 1), t = ``along`` and k at b (None: the line alone)."""
         rises = self._rises
         if self.b_mid is None:
-            return self.mixed_1 + t * rises.mixed
+            line = self.mixed_1 + t * rises.mixed
+            weights: tuple[Any, ...] = (t,)
+        else:
+            weights = self._segments(b, one)
+            line = self.mixed_1 + weights[0] * rises.low + weights[1] * rises.high
+        if k is None or self.prompt_1 is None:
+            return line
+        # the prompt's part of the step, Δ, read on its own line, scaled by the chunk carried over the line's
+        knots = self._prompt_parts
+        prompt = _on_line(self.prompt_1, self.prompt_mid, self.prompt_max, weights)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(prompt > 0.0, k / prompt - 1.0, 0.0)
+        return line + _on_line(*knots, weights) * scale
+
+    def _segments(self, b: Any, one: Any) -> tuple[Any, Any]:
+        """How far along each of the mixed line's segments b is, from 1 to b_mid and from b_mid to b_max."""
+        rises = self._rises
         with np.errstate(divide="ignore", invalid="ignore"):
             low = np.where(rises.mid_rising, (np.minimum(one, self.b_mid) - 1.0) / rises.mid_run, 1.0)
             above = np.minimum(np.maximum(b, self.b_mid), self.b_max) - self.b_mid
             high = np.where(rises.spanned, above / rises.span, 0.0)
-        return self.mixed_1 + low * rises.low + high * rises.high
+        return low, high
 
     def decode_at(self, b: Any) -> Any:
         """T_d at b sequences: the line from b = 1 to b_max, plus a mixture of experts' bulge (``b_expert``)."""
         lift = np.minimum(np.maximum(b, 1.0), self.b_max) - 1.0
         return self._decode(lift, self._along(lift))
 
-    def mixed_at(self, b: Any) -> Any:
+    def mixed_at(self, b: Any, P: Any = None, G: Any = None, C: Any = None) -> Any:
         """T_m at b sequences: linear between the knots (1, b_mid, b_max; no b_mid: from 1 to b_max), constant
-        beyond the ends."""
+        beyond the ends; given the knots' chunks (``with_prompt_tokens``) and P, G and C, plus the prompt's part
+        Δ = T_m - T_d (on its own line through the knots) times k(b) / k̄(b) - 1, k(b) the chunk a step at b
+        carries and k̄(b) the one the line carries (the knots' k on the same line). Exact at the knots; the
+        line itself wherever k moves linearly between them (a chunk count that does not change)."""
         one = np.maximum(b, 1.0)
-        return self._mixed(b, one, self._along(np.minimum(one, self.b_max) - 1.0))
+        t = self._along(np.minimum(one, self.b_max) - 1.0)
+        k = None if P is None else _Geometry.at(one, P, G, C, self.tokens, self.stages).prompt_tokens
+        return self._mixed(b, one, t, k)
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
         """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
@@ -412,11 +488,12 @@ class StepTimes:
         lift = np.minimum(one, self.b_max) - 1.0
         t = self._along(lift)
         decode = self._decode(lift, t)
-        mixed = self._mixed(b, one, t)
+        geometry = _Geometry.at(one, P, G, C, self.tokens, self.stages)
+        mixed = self._mixed(b, one, t, geometry.prompt_tokens)
         # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
         # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
         mixed = mixed if self.b_expert is None else np.maximum(mixed, decode)
-        state = steady_state(one, P, G, C, mixed, decode, self.tokens, self.stages)
+        state = _steady(geometry, P, G, mixed, decode, self.stages)
         changes = {}
         if self.full_1 is not None:
             changes["full_s"] = self.full_1 + t * self._rises.full
@@ -426,6 +503,15 @@ class StepTimes:
             changes["slots"] = np.where(below, alone.slots, state.slots)
             changes["requests_per_s"] = np.where(below, alone.requests_per_s, state.requests_per_s)
         return replace(state, **changes) if changes else state
+
+
+def _on_line(first: Any, mid: Any, last: Any, weights: tuple[Any, ...]) -> Any:
+    """A value at b on the mixed step's line through its knots (``StepTimes._segments``' weights, or
+    ``along`` alone without a middle knot)."""
+    if len(weights) == 1:
+        return first + weights[0] * (last - first)
+    low, high = weights
+    return first + low * (mid - first) + high * (last - mid)
 
 
 @dataclass(frozen=True)
@@ -777,10 +863,18 @@ def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
         # Δ's slope on the knots' first segment, from b = 1 to b_mid (the whole span without a middle knot)
         mid = steps.b_max if steps.b_mid is None else steps.b_mid
         first = np.where(mid > 1.0, mid - 1.0, np.nan)
-        delta = ((steps.mixed_at(mid) - steps.decode_at(mid)) - (steps.mixed_1 - steps.decode_1)) / first
         pp = steps.stages
-        b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)  # one chunk: D = G
-        s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)[0]
+        if steps.prompt_1 is None:  # T_m a line through its knots: Δ's slope from them
+            delta = ((steps.mixed_at(mid, P, G, C) - steps.decode_at(mid)) - (steps.mixed_1 - steps.decode_1)) / first
+            b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)  # one chunk: D = G
+            s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)[0]
+        else:  # Δ = a k: within a segment k is constant, δ = k a', a' the prompt token's cost's slope
+            a1, a_mid, a_max = steps._per_token
+            slope = ((a_max if a_mid is None else a_mid) - a1) / first
+            delta = steps.prompt_1 * slope  # the lone prompt's chunk first
+            b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)
+            s, k = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)
+            delta = k * slope
         b = np.maximum(np.sqrt(pp * ((G - 1.0) / s + 1.0) * t0 / delta), pp)
         inside = (delta > 0) & (t0 > 0) & (b > 1.0) & (b < np.minimum(pp * G, steps.b_max))
     return np.where(inside, b, np.nan)
@@ -832,8 +926,8 @@ def first_crossing(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) 
 
     X is not monotone in b: where the room shrinks enough that a prompt takes one more chunk, each mixed step
     carries fewer of its tokens and X falls (Llama-3.1-70B FP8 on an H200, 2,000-token prompts and 1,024-token
-    steps: by 10-19 % at 25 sequences; the step time read between knots does not fall with the chunk, so
-    that is an upper bound), so a rate may be crossed more than once. An engine whose load rises stops at
+    steps: by 0.1-0.2 % at 25 sequences, each smaller chunk's step the shorter for it), so a rate may be
+    crossed more than once. An engine whose load rises stops at
     the first crossing. Within a segment of equal chunk counts X is taken to grow with b, and the peaks at
     the segments' ends to grow from one segment to the next, so: if the peak just below b's segment does not
     reach the rate, b is the first crossing; otherwise a bisection over the chunk counts finds the first
