@@ -49,17 +49,21 @@ def _step(
     cached: Any,
     tokens: Any,
     full: bool = False,
+    chunk: Any = None,
 ) -> tuple[Any, Any]:
     """(time, activation peak) of the mixed step at b sequences (``continuous.chunks``; G: decode steps per
     request plus one), each decoding sequence bringing ``tokens`` tokens: its pass's operators, its
     collectives, scheduled on the pipeline like a decode step (every micro-batch's rows through every
     stage). Each micro-batch is a virtual engine's (``continuous.per_engine``: v = b / pp sequences, one up to
     pp) and carries its own chunk beside its v - π decoding sequences. ``full``: the step with its room full
-    of prompt tokens instead (prompts that vary, §19)."""
+    of prompt tokens instead (prompts that vary, §19). ``chunk``: the step carrying a chunk of P / ``chunk``
+    tokens instead of its own (``StepTimes.with_chunk_slopes``)."""
     stages = continuous.stages_of(c.pp)
     v = continuous.per_engine(b, stages)
     engines = np.maximum(b, 1.0) / v
     s, k = continuous.chunks(P, G, v, c.chunk_tokens, tokens)
+    if chunk is not None:
+        s, k = chunk, P / chunk
     with np.errstate(divide="ignore", invalid="ignore"):
         prompts = k / P
         decoding = b - engines * np.maximum(prompts, 1.0)
@@ -297,6 +301,7 @@ def evaluate(
     cb = replace(as_static, batch=b_max)
     full = decode(decoding(cb))  # its decode step and layout (the mixed step is cb's)
     mixed_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0)
+    plain_max = mixed_max
     decode_max = full.tpot_s
     if np.any(gamma > 0):
         verify = speculative.verify_step_s(arch, replace(cb, spec_tokens=gamma), full.layout, parts, b_max)
@@ -325,7 +330,14 @@ def evaluate(
         b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid, stages=stages
     )
     steps = steps if expert is None else steps.with_experts(*expert)
-    steps = steps.with_prompt_tokens(P, G, C)
+    # where a prompt's chunk count changes between b = 1 and b_max, each end's step with the other's chunk
+    s_max = continuous.chunks(P, G, b_max, C, gamma + 1.0, stages)[0]
+    if np.any(s1 != s_max):
+        other_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, chunk=s_max)
+        other_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, chunk=s1)
+        steps = steps.with_chunk_slopes(P, G, C, other_1, other_max, plain_max)
+    else:
+        steps = steps.with_chunk_slopes(P, G, C)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)

@@ -37,11 +37,12 @@ Assumptions (each said in docs/cost-model.md §16): the steady state at the mean
 the spread of their context and TTFT over the prompts, §19); one prompt prefills per
 mixed step when its prompt is longer than the room; step times between b = 1 and the largest b are
 interpolated linearly, the mixed step's with a knot at b = G where its prompts go from one a step to b / G
-(``StepTimes``; exact at the knots, above the convex roofline in between: conservative), the prompt's part of a
-mixed step scaled by the chunk a step carries where a prompt's chunk count changes between the knots
-(``StepTimes.with_prompt_tokens``), a mixture of experts' decode step with a bulge of the experts it
-touches; the waiting time's tail is exponential beyond its atom at zero (exact for M/M/1, Kingman's
-heavy-traffic form otherwise); a request's number of mixed steps is binomial, read at its normal quantile.
+(``StepTimes``; exact at the knots, above the convex roofline in between: conservative), the mixed step
+corrected by the chunk a step carries where a prompt's chunk count changes between the knots, at a prompt
+token's cost measured at each end (``StepTimes.with_chunk_slopes``), a mixture of experts' decode step with
+a bulge of the experts it touches; the waiting time's tail is exponential beyond its atom at zero (exact
+for M/M/1, Kingman's heavy-traffic form otherwise); a request's number of mixed steps is binomial, read at
+its normal quantile.
 """
 
 from __future__ import annotations
@@ -363,34 +364,41 @@ class StepTimes:
     prompt_1: Any = None
     prompt_mid: Any = None
     prompt_max: Any = None
-    """k, the prompt tokens a (virtual engine's) mixed step carries at each knot (``with_prompt_tokens``; None:
-    T_m is the line through the knots' own steps, as for a pool whose steps carry no prompt)."""
+    """k, the prompt tokens a (virtual engine's) mixed step carries at each knot (``with_chunk_slopes``; None:
+    T_m is the line through the knots' own steps)."""
+    slope_1: Any = None
+    slope_max: Any = None
+    """σ, what one prompt token more adds to a mixed step at b = 1 and at b_max, at the same b and decoding
+    sequences (s⁻¹; ``with_chunk_slopes``; 0 where a prompt's chunk count is the same at both knots)."""
 
-    def with_prompt_tokens(self, P: Any, G: Any, C: Any) -> StepTimes:
-        """These steps with k at each knot (``chunks``), so that T_m between the knots charges the chunk a step
-        actually carries (``mixed_at``). The line through the knots' T_m carries their chunks along it, which
-        a step between them does not carry where a prompt's chunk count changes: with a 2,048-token budget, a
-        4,075-token prompt runs in two chunks up to 11 sequences and in three at b_max = 86, and the line
-        charged a step of 11 sequences for 1,958 prompt tokens where it carries 2,038, one of 12 for 1,950
-        where it carries 1,358 (docs/cost-model.md §16)."""
+    def with_chunk_slopes(
+        self, P: Any, G: Any, C: Any, other_1: Any = None, other_max: Any = None, plain_max: Any = None
+    ) -> StepTimes:
+        """These steps with the chunk a step carries taken into account between the knots (``mixed_at``).
+
+        The line through the knots' T_m carries their chunks along it, which a step between them does not carry
+        where a prompt's chunk count changes (s_1 chunks beside one sequence, s_max at b_max): with a
+        2,048-token budget, a 4,075-token prompt runs in two chunks up to 11 sequences and in three at b_max =
+        86, and the line charged a step of 11 sequences for 1,958 prompt tokens where it carries 2,038, one of
+        12 for 1,950 where it carries 1,358 (docs/cost-model.md §16). ``other_1`` is the mixed step at b = 1
+        carrying b_max's chunk, P / s_max, and ``other_max`` the one at b_max carrying the lone prompt's, P /
+        s_1 (None where no candidate's chunk count changes); ``plain_max`` the step at b_max as evaluated (the
+        knot less the draft's steps under speculative decoding, which both carry). Their differences over the
+        chunks' give σ at each end, the cost of a prompt token at that b measured, not assumed proportional:
+        a mixture of experts' prompt part is mostly the experts its chunk touches, whatever the chunk's size."""
 
         def k(b: Any) -> Any:
             return None if b is None else chunks(P, G, b, C, self.tokens, self.stages)[1]
 
-        return replace(self, prompt_1=k(1.0), prompt_mid=k(self.b_mid), prompt_max=k(self.b_max))
-
-    @cached_property
-    def _prompt_parts(self) -> tuple[Any, Any, Any]:
-        """Δ = T_m - T_d at b = 1, b_mid (None without it) and b_max: the prompt's part of a mixed step."""
-        mid = None if self.b_mid is None else self.mixed_mid - self.decode_at(self.b_mid)
-        return self.mixed_1 - self.decode_1, mid, self.mixed_max - self.decode_max
-
-    @property
-    def _per_token(self) -> tuple[Any, Any, Any]:
-        """a = Δ / k at b = 1, b_mid (None without it) and b_max: what a prompt token adds to a step."""
-        one, mid, top = self._prompt_parts
+        out = replace(self, prompt_1=k(1.0), prompt_mid=k(self.b_mid), prompt_max=k(self.b_max))
+        if other_1 is None:
+            return replace(out, slope_1=0.0, slope_max=0.0)
+        span = out.prompt_1 - out.prompt_max
         with np.errstate(divide="ignore", invalid="ignore"):
-            return one / self.prompt_1, None if mid is None else mid / self.prompt_mid, top / self.prompt_max
+            changes = span != 0.0
+            one = np.where(changes, (self.mixed_1 - other_1) / span, 0.0)
+            top = np.where(changes, (other_max - plain_max) / span, 0.0)
+        return replace(out, slope_1=one, slope_max=top)
 
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
         """These steps with a MoE model's decode step evaluated at b_e (``decode_e``; E experts, k a token, pp
@@ -440,7 +448,8 @@ class StepTimes:
         return line + self.expert_scale * bulge
 
     def _mixed(self, b: Any, one: Any, t: Any, k: Any) -> Any:
-        """``mixed_at`` given ``one``, max(b, 1), t = ``along`` and k at b (None: the line alone)."""
+        """``mixed_at`` given ``one``, max(b, 1), t = ``along`` and k at min(max(b, 1), b_max) (None: the line
+        alone)."""
         rises = self._rises
         if self.b_mid is None:
             line = self.mixed_1 + t * rises.mixed
@@ -448,14 +457,10 @@ class StepTimes:
         else:
             weights = self._segments(b, one)
             line = self.mixed_1 + weights[0] * rises.low + weights[1] * rises.high
-        if k is None or self.prompt_1 is None:
+        if k is None or self.slope_1 is None:
             return line
-        # the prompt's part of the step, Δ, read on its own line, scaled by the chunk carried over the line's
-        knots = self._prompt_parts
-        prompt = _on_line(self.prompt_1, self.prompt_mid, self.prompt_max, weights)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(prompt > 0.0, k / prompt - 1.0, 0.0)
-        return line + _on_line(*knots, weights) * scale
+        carried = _on_line(self.prompt_1, self.prompt_mid, self.prompt_max, weights)  # k̄, the line's chunk
+        return line + (self.slope_1 + t * (self.slope_max - self.slope_1)) * (k - carried)
 
     def _segments(self, b: Any, one: Any) -> tuple[Any, Any]:
         """How far along each of the mixed line's segments b is, from 1 to b_mid and from b_mid to b_max."""
@@ -473,13 +478,14 @@ class StepTimes:
 
     def mixed_at(self, b: Any, P: Any = None, G: Any = None, C: Any = None) -> Any:
         """T_m at b sequences: linear between the knots (1, b_mid, b_max; no b_mid: from 1 to b_max), constant
-        beyond the ends; given the knots' chunks (``with_prompt_tokens``) and P, G and C, plus the prompt's part
-        Δ = T_m - T_d (on its own line through the knots) times k(b) / k̄(b) - 1, k(b) the chunk a step at b
-        carries and k̄(b) the one the line carries (the knots' k on the same line). Exact at the knots; the
-        line itself wherever k moves linearly between them (a chunk count that does not change)."""
+        beyond the ends; given the chunk slopes (``with_chunk_slopes``) and P, G and C, plus σ(b) (k(b) -
+        k̄(b)): k(b) the chunk a step at b carries, k̄(b) the one the line carries (the knots' k on the same
+        line), σ the cost of a prompt token, linear from b = 1 to b_max. Exact at the knots; the line itself
+        where a prompt's chunk count is the same at both ends."""
         one = np.maximum(b, 1.0)
-        t = self._along(np.minimum(one, self.b_max) - 1.0)
-        k = None if P is None else _Geometry.at(one, P, G, C, self.tokens, self.stages).prompt_tokens
+        inside = np.minimum(one, self.b_max)
+        t = self._along(inside - 1.0)
+        k = None if P is None else _Geometry.at(inside, P, G, C, self.tokens, self.stages).prompt_tokens
         return self._mixed(b, one, t, k)
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
@@ -489,7 +495,10 @@ class StepTimes:
         t = self._along(lift)
         decode = self._decode(lift, t)
         geometry = _Geometry.at(one, P, G, C, self.tokens, self.stages)
-        mixed = self._mixed(b, one, t, geometry.prompt_tokens)
+        k = geometry.prompt_tokens
+        if self.slope_1 is not None and np.any(one > self.b_max):  # the ends' chunk beyond them, as T_m's
+            k = _Geometry.at(np.minimum(one, self.b_max), P, G, C, self.tokens, self.stages).prompt_tokens
+        mixed = self._mixed(b, one, t, k)
         # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
         # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
         mixed = mixed if self.b_expert is None else np.maximum(mixed, decode)
@@ -863,18 +872,10 @@ def interior_peak(steps: StepTimes, P: Any, G: Any, C: Any) -> Any:
         # Δ's slope on the knots' first segment, from b = 1 to b_mid (the whole span without a middle knot)
         mid = steps.b_max if steps.b_mid is None else steps.b_mid
         first = np.where(mid > 1.0, mid - 1.0, np.nan)
+        delta = ((steps.mixed_at(mid) - steps.decode_at(mid)) - (steps.mixed_1 - steps.decode_1)) / first
         pp = steps.stages
-        if steps.prompt_1 is None:  # T_m a line through its knots: Δ's slope from them
-            delta = ((steps.mixed_at(mid, P, G, C) - steps.decode_at(mid)) - (steps.mixed_1 - steps.decode_1)) / first
-            b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)  # one chunk: D = G
-            s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)[0]
-        else:  # Δ = a k: within a segment k is constant, δ = k a', a' the prompt token's cost's slope
-            a1, a_mid, a_max = steps._per_token
-            slope = ((a_max if a_mid is None else a_mid) - a1) / first
-            delta = steps.prompt_1 * slope  # the lone prompt's chunk first
-            b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)
-            s, k = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)
-            delta = k * slope
+        b = np.maximum(np.sqrt(pp * G * t0 / delta), pp)  # one chunk: D = G
+        s = chunks(P, G, np.clip(b, 1.0, steps.b_max), C, steps.tokens, pp)[0]
         b = np.maximum(np.sqrt(pp * ((G - 1.0) / s + 1.0) * t0 / delta), pp)
         inside = (delta > 0) & (t0 > 0) & (b > 1.0) & (b < np.minimum(pp * G, steps.b_max))
     return np.where(inside, b, np.nan)
@@ -925,9 +926,9 @@ def first_crossing(steps: StepTimes, rate: Any, P: Any, G: Any, C: Any, b: Any) 
     """The first b >= 1 at which X reaches ``rate``, given b >= 1 where it does (a bisection's crossing).
 
     X is not monotone in b: where the room shrinks enough that a prompt takes one more chunk, each mixed step
-    carries fewer of its tokens and X falls (Llama-3.1-70B FP8 on an H200, 2,000-token prompts and 1,024-token
-    steps: by 0.1-0.2 % at 25 sequences, each smaller chunk's step the shorter for it), so a rate may be
-    crossed more than once. An engine whose load rises stops at
+    carries fewer of its tokens, and X may fall (one step more a prompt) as well as rise (more decode tokens
+    riding compute-bound mixed steps: Llama-3.1-70B FP8 on an H200, 2,000-token prompts and 1,024-token steps,
+    by 1.2-3.4 % at 25 sequences), so a rate may be crossed more than once. An engine whose load rises stops at
     the first crossing. Within a segment of equal chunk counts X is taken to grow with b, and the peaks at
     the segments' ends to grow from one segment to the next, so: if the peak just below b's segment does not
     reach the rate, b is the first crossing; otherwise a bisection over the chunk counts finds the first
