@@ -77,6 +77,14 @@ def _step(
     return time, memory.activation_bytes(p.R, arch.hidden_size, p.a, largest, p.B, arch.vocab_size)
 
 
+def _rows(x: Any, rows: Any, n: tuple[int, ...]) -> Any:
+    """``x`` at ``rows`` of the n candidates: arrays over the candidates, and dataclasses of them field by field
+    (scalars, shared by every candidate, stay themselves)."""
+    if is_dataclass(x):
+        return type(x)(**{f.name: _rows(getattr(x, f.name), rows, n) for f in fields(x)})  # type: ignore[misc]
+    return x[rows] if np.ndim(x) and np.shape(x)[0] == n[0] else x
+
+
 def _select(use: Any, a: Any, b: Any) -> Any:
     """``a`` where ``use``, else ``b``: arrays, and dataclasses and tuples of them, field by field."""
     if is_dataclass(a):
@@ -331,10 +339,27 @@ def evaluate(
     )
     steps = steps if expert is None else steps.with_experts(*expert)
     # where a prompt's chunk count changes between b = 1 and b_max, each end's step with the other's chunk
+    # (on those rows alone)
     s_max = continuous.chunks(P, G, b_max, C, gamma + 1.0, stages)[0]
-    if np.any(s1 != s_max):
-        other_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, chunk=s_max)
-        other_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, chunk=s1)
+    changes = s1 != s_max
+    if np.any(changes):
+        some = np.ndim(changes) and not np.all(changes)
+        rows = np.flatnonzero(changes) if some else slice(None)
+
+        def at(x: Any) -> Any:
+            return _rows(x, rows, n) if some else x
+
+        def other(cand: Candidates, lay: Layout, b: Any, chunk: Any) -> Any:
+            args = (at(b), at(P), at(G), at(cached), at(gamma + 1.0))
+            part = cand.take(rows) if some else cand  # type: ignore[arg-type]
+            time, _ = _step(arch, part, at(lay), parts, *args, chunk=at(chunk))
+            if not some:
+                return time
+            out = np.full(n, np.nan)
+            out[rows] = time
+            return out
+
+        other_1, other_max = other(c1, one.layout, 1.0, s_max), other(cb, full.layout, b_max, s1)
         steps = steps.with_chunk_slopes(P, G, C, other_1, other_max, plain_max)
     else:
         steps = steps.with_chunk_slopes(P, G, C)

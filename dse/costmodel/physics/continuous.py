@@ -387,15 +387,16 @@ class StepTimes:
         chunks' give σ at each end, the cost of a prompt token at that b measured, not assumed proportional:
         a mixture of experts' prompt part is mostly the experts its chunk touches, whatever the chunk's size."""
 
-        def k(b: Any) -> Any:
-            return None if b is None else chunks(P, G, b, C, self.tokens, self.stages)[1]
+        def at(b: Any) -> Any:
+            return (None, None) if b is None else chunks(P, G, b, C, self.tokens, self.stages)
 
-        out = replace(self, prompt_1=k(1.0), prompt_mid=k(self.b_mid), prompt_max=k(self.b_max))
+        (s_1, k_1), (s_max, k_max) = at(1.0), at(self.b_max)
+        out = replace(self, prompt_1=k_1, prompt_mid=at(self.b_mid)[1], prompt_max=k_max)
         if other_1 is None:
             return replace(out, slope_1=0.0, slope_max=0.0)
-        span = out.prompt_1 - out.prompt_max
+        span = k_1 - k_max
         with np.errstate(divide="ignore", invalid="ignore"):
-            changes = span != 0.0
+            changes = s_1 != s_max
             one = np.where(changes, (self.mixed_1 - other_1) / span, 0.0)
             top = np.where(changes, (other_max - plain_max) / span, 0.0)
         return replace(out, slope_1=one, slope_max=top)
