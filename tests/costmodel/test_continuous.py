@@ -317,7 +317,8 @@ def test_between_knots_a_mixed_step_carries_the_chunk_of_its_own_b_by_hand() -> 
     b = 1, 40 ms at 86) carries the knots' chunks along it, 2,005.5 tokens at b = 5 (t = 4 / 85); the step
     carries 2,037.5. Each end's step with the other's chunk (35 ms at b = 1 carrying 1,358.3; 60 ms at b_max
     carrying 2,037.5) gives what a prompt token costs there, σ = 15 ms and 20 ms over 679.2 tokens:
-    T_m = line + σ(b) (k - k̄), σ linear in b."""
+    T_m = line + σ (k - k̄), σ the larger end's where the line lacks tokens (k > k̄), the smaller's where it
+    has too many."""
     P, G, C = 4075.0, 256.0, 2048.0
     line_only = continuous.StepTimes(86.0, 0.050, 0.010, 0.040, 0.020)
     steps = line_only.with_chunk_slopes(P, G, C, 0.035, 0.060, 0.040)
@@ -326,14 +327,15 @@ def test_between_knots_a_mixed_step_carries_the_chunk_of_its_own_b_by_hand() -> 
     assert (steps.slope_1, steps.slope_max) == (pytest.approx(0.015 / span), pytest.approx(0.020 / span))
     t = 4.0 / 85.0
     line, carried = 0.050 - 0.010 * t, 2037.5 - t * span
-    slope = (0.015 + t * 0.005) / span
-    assert steps.mixed_at(5.0, P, G, C) == pytest.approx(line + slope * (2037.5 - carried))
+    assert steps.mixed_at(5.0, P, G, C) == pytest.approx(line + 0.020 / span * (2037.5 - carried))
     assert steps.mixed_at(5.0) == pytest.approx(line)  # without P, G, C: the line
-    assert steps.at(5.0, P, G, C).mixed_s == pytest.approx(line + slope * (2037.5 - carried))
+    assert steps.at(5.0, P, G, C).mixed_s == pytest.approx(line + 0.020 / span * (2037.5 - carried))
     for b in (1.0, 86.0, 200.0):  # exact at the knots, constant beyond them
         assert steps.mixed_at(b, P, G, C) == pytest.approx(steps.mixed_at(b))
-    # past the boundary (room 2,037.5 at b = 11.5) the step carries 1,358.3: below the line
-    assert steps.mixed_at(12.0, P, G, C) < steps.mixed_at(12.0)
+    # past the boundary (room 2,037.5 at b = 11.5) the step carries 1,358.3: below the line, by the smaller σ
+    t = 11.0 / 85.0
+    line, carried = 0.050 - 0.010 * t, 2037.5 - t * span
+    assert steps.mixed_at(12.0, P, G, C) == pytest.approx(line - 0.015 / span * (carried - 4075.0 / 3.0))
     # a prompt whose chunk count does not change between the knots (1,000 tokens, one chunk): the line
     short = line_only.with_chunk_slopes(1000.0, G, C)
     assert short.mixed_at(5.0, 1000.0, G, C) == pytest.approx(short.mixed_at(5.0))

@@ -461,7 +461,12 @@ class StepTimes:
         if k is None or self.slope_1 is None:
             return line
         carried = _on_line(self.prompt_1, self.prompt_mid, self.prompt_max, weights)  # k̄, the line's chunk
-        return line + (self.slope_1 + t * (self.slope_max - self.slope_1)) * (k - carried)
+        more = k - carried
+        # σ between the ends is not linear in b (it bends where the step turns compute-bound): the larger end's
+        # for tokens the line lacks, the smaller's for tokens it has too many, so the correction is never more
+        # than either end's reading allows (the line stays conservative)
+        low, high = np.minimum(self.slope_1, self.slope_max), np.maximum(self.slope_1, self.slope_max)
+        return line + np.where(more > 0.0, high, low) * more
 
     def _segments(self, b: Any, one: Any) -> tuple[Any, Any]:
         """How far along each of the mixed line's segments b is, from 1 to b_mid and from b_mid to b_max."""
@@ -479,10 +484,10 @@ class StepTimes:
 
     def mixed_at(self, b: Any, P: Any = None, G: Any = None, C: Any = None) -> Any:
         """T_m at b sequences: linear between the knots (1, b_mid, b_max; no b_mid: from 1 to b_max), constant
-        beyond the ends; given the chunk slopes (``with_chunk_slopes``) and P, G and C, plus σ(b) (k(b) -
-        k̄(b)): k(b) the chunk a step at b carries, k̄(b) the one the line carries (the knots' k on the same
-        line), σ the cost of a prompt token, linear from b = 1 to b_max. Exact at the knots; the line itself
-        where a prompt's chunk count is the same at both ends."""
+        beyond the ends; given the chunk slopes (``with_chunk_slopes``) and P, G and C, plus σ (k(b) - k̄(b)):
+        k(b) the chunk a step at b carries, k̄(b) the one the line carries (the knots' k on the same line), σ the
+        cost of a prompt token, the larger end's where k > k̄ and the smaller's where k < k̄. Exact at the
+        knots; the line itself where a prompt's chunk count is the same at both ends."""
         one = np.maximum(b, 1.0)
         inside = np.minimum(one, self.b_max)
         t = self._along(inside - 1.0)
