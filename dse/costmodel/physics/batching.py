@@ -309,11 +309,9 @@ def evaluate(
     cb = replace(as_static, batch=b_max)
     full = decode(decoding(cb))  # its decode step and layout (the mixed step is cb's)
     mixed_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0)
-    plain_max = mixed_max
     decode_max = full.tpot_s
     if np.any(gamma > 0):
         verify = speculative.verify_step_s(arch, replace(cb, spec_tokens=gamma), full.layout, parts, b_max)
-        mixed_max = np.where(gamma > 0, mixed_max + draft * full.tpot_s, mixed_max)
         decode_max = np.where(gamma > 0, speculative.step_s(verify, full.tpot_s, c), decode_max)
     # a mixture of experts' decode step: where it has touched nearly all its experts (``StepTimes.b_expert``)
     expert: tuple[Any, ...] | None = None
@@ -331,12 +329,16 @@ def evaluate(
     cm = replace(as_static, batch=b_mid)
     mid_layout = parallel.layout(arch, b_mid, c.tp, c.pp, c.ep, c.devices_per_node, c.expert_imbalance)
     mixed_mid, _ = _step(arch, cm, mid_layout, parts, b_mid, P, G, cached, gamma + 1.0)
-    if np.any(gamma > 0):  # the draft's steps for the decoding sequences, as at b_max (its decode step, interpolated)
-        t = continuous.along(b_mid, b_max)
-        mixed_mid = np.where(gamma > 0, mixed_mid + draft * (one.tpot_s + t * (full.tpot_s - one.tpot_s)), mixed_mid)
     steps = StepTimes(
         b_max, mixed1, decode1, mixed_max, decode_max, gamma + 1.0, b_mid=b_mid, mixed_mid=mixed_mid, stages=stages
     )
+    if np.any(gamma > 0):  # the draft's steps for a mixed step's decoding sequences: its plain decode step's
+        drafting = gamma > 0  # a row without speculation has no draft (its cost ratio NaN)
+        steps = replace(
+            steps,
+            draft_1=np.where(drafting, draft * one.tpot_s, 0.0),
+            draft_max=np.where(drafting, draft * full.tpot_s, 0.0),
+        )
     steps = steps if expert is None else steps.with_experts(*expert)
     # where a prompt's chunk count changes between b = 1 and b_max, each end's step with the other's chunk
     # (on those rows alone)
@@ -360,13 +362,15 @@ def evaluate(
             return out
 
         other_1, other_max = other(c1, one.layout, 1.0, s_max), other(cb, full.layout, b_max, s1)
-        steps = steps.with_chunk_slopes(P, G, C, other_1, other_max, plain_max)
+        steps = steps.with_chunk_slopes(P, G, C, other_1, other_max)
     else:
         steps = steps.with_chunk_slopes(P, G, C)
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)
-        full_max = np.where(gamma > 0, full_max + draft * full.tpot_s, full_max)
+        v = continuous.per_engine(b_max, stages)  # the draft runs for a virtual engine's decoding sequences
+        drafted = np.clip(v - np.maximum(1.0, v / G), 0.0, 1.0)
+        full_max = np.where(gamma > 0, full_max + draft * full.tpot_s * drafted, full_max)
         steps = replace(steps, full_1=full_1, full_max=full_max)
 
     # the operating point

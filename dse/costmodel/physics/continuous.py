@@ -371,9 +371,14 @@ class StepTimes:
     """σ, what one prompt token more adds to a mixed step at b = 1 and at b_max, at the same b and decoding
     sequences (s⁻¹; ``with_chunk_slopes``; 0 where a prompt's chunk count is the same at both knots)."""
 
-    def with_chunk_slopes(
-        self, P: Any, G: Any, C: Any, other_1: Any = None, other_max: Any = None, plain_max: Any = None
-    ) -> StepTimes:
+    draft_1: Any = None
+    draft_max: Any = None
+    """Under speculative decoding, the draft model's steps for a mixed step's decoding sequences at b = 1 and
+    b_max, γ c_d T_d' (s; T_d' the plain one-token decode step there, c_d the draft's cost over it; None: no
+    speculation): a mixed step with at least one decoding sequence runs them, one carrying a lone prompt
+    does not (``_mixed``). The knots' own T_m are without them."""
+
+    def with_chunk_slopes(self, P: Any, G: Any, C: Any, other_1: Any = None, other_max: Any = None) -> StepTimes:
         """These steps with the chunk a step carries taken into account between the knots (``mixed_at``).
 
         The line through the knots' T_m carries their chunks along it, which a step between them does not carry
@@ -382,10 +387,9 @@ class StepTimes:
         86, and the line charged a step of 11 sequences for 1,958 prompt tokens where it carries 2,038, one of
         12 for 1,950 where it carries 1,358 (docs/cost-model.md §16). ``other_1`` is the mixed step at b = 1
         carrying b_max's chunk, P / s_max, and ``other_max`` the one at b_max carrying the lone prompt's, P /
-        s_1 (None where no candidate's chunk count changes); ``plain_max`` the step at b_max as evaluated (the
-        knot less the draft's steps under speculative decoding, which both carry). Their differences over the
-        chunks' give σ at each end, the cost of a prompt token at that b measured, not assumed proportional:
-        a mixture of experts' prompt part is mostly the experts its chunk touches, whatever the chunk's size."""
+        s_1 (None where no candidate's chunk count changes). Their differences over the chunks' give σ at each
+        end, the cost of a prompt token at that b measured, not assumed proportional: a mixture of experts'
+        prompt part is mostly the experts its chunk touches, whatever the chunk's size."""
 
         def at(b: Any) -> Any:
             return (None, None) if b is None else chunks(P, G, b, C, self.tokens, self.stages)
@@ -398,7 +402,7 @@ class StepTimes:
         with np.errstate(divide="ignore", invalid="ignore"):
             changes = s_1 != s_max
             one = np.where(changes, (self.mixed_1 - other_1) / span, 0.0)
-            top = np.where(changes, (other_max - plain_max) / span, 0.0)
+            top = np.where(changes, (other_max - self.mixed_max) / span, 0.0)
         return replace(out, slope_1=one, slope_max=top)
 
     def with_experts(self, b_e: Any, decode_e: Any, E: int, k: int, pp: Any) -> StepTimes:
@@ -448,9 +452,9 @@ class StepTimes:
         bulge = -np.expm1(-self.expert_rate * lift) - t * self.expert_reach
         return line + self.expert_scale * bulge
 
-    def _mixed(self, b: Any, one: Any, t: Any, k: Any) -> Any:
-        """``mixed_at`` given ``one``, max(b, 1), t = ``along`` and k at min(max(b, 1), b_max) (None: the line
-        alone)."""
+    def _mixed(self, b: Any, one: Any, t: Any, geometry: _Geometry | None) -> Any:
+        """``mixed_at`` given ``one``, max(b, 1), t = ``along`` and the step's ``_Geometry`` at min(max(b, 1),
+        b_max) (None: the line, and one prompt a step for the draft's share)."""
         rises = self._rises
         if self.b_mid is None:
             line = self.mixed_1 + t * rises.mixed
@@ -458,8 +462,12 @@ class StepTimes:
         else:
             weights = self._segments(b, one)
             line = self.mixed_1 + weights[0] * rises.low + weights[1] * rises.high
-        if k is None or self.slope_1 is None:
+        if self.draft_1 is not None:  # the draft's steps, where a decoding sequence is there to draft for
+            decoders = one - 1.0 if geometry is None else geometry.per_engine - geometry.prompts
+            line = line + (self.draft_1 + t * (self.draft_max - self.draft_1)) * np.clip(decoders, 0.0, 1.0)
+        if geometry is None or self.slope_1 is None:
             return line
+        k = geometry.prompt_tokens
         carried = _on_line(self.prompt_1, self.prompt_mid, self.prompt_max, weights)  # k̄, the line's chunk
         more = k - carried
         # σ between the ends is not linear in b (it bends where the step turns compute-bound): the larger end's
@@ -491,8 +499,8 @@ class StepTimes:
         one = np.maximum(b, 1.0)
         inside = np.minimum(one, self.b_max)
         t = self._along(inside - 1.0)
-        k = None if P is None else _Geometry.at(inside, P, G, C, self.tokens, self.stages).prompt_tokens
-        return self._mixed(b, one, t, k)
+        geometry = None if P is None else _Geometry.at(inside, P, G, C, self.tokens, self.stages)
+        return self._mixed(b, one, t, geometry)
 
     def at(self, b: Any, P: Any, G: Any, C: Any) -> Steady:
         """The steady state at b sequences, 0 < b <= b_max; below one, a lone request's (``lone``)."""
@@ -501,10 +509,10 @@ class StepTimes:
         t = self._along(lift)
         decode = self._decode(lift, t)
         geometry = _Geometry.at(one, P, G, C, self.tokens, self.stages)
-        k = geometry.prompt_tokens
-        if self.slope_1 is not None and np.any(one > self.b_max):  # the ends' chunk beyond them, as T_m's
-            k = _Geometry.at(np.minimum(one, self.b_max), P, G, C, self.tokens, self.stages).prompt_tokens
-        mixed = self._mixed(b, one, t, k)
+        inside = geometry
+        if np.any(one > self.b_max):  # the ends' chunk beyond them, as T_m's
+            inside = _Geometry.at(np.minimum(one, self.b_max), P, G, C, self.tokens, self.stages)
+        mixed = self._mixed(b, one, t, inside)
         # a mixed step carries the b - π decoding sequences and k >= π prompt tokens: never less than T_d
         # (a MoE model's T_d follows its experts' curve, which the mixed knots' line does not)
         mixed = mixed if self.b_expert is None else np.maximum(mixed, decode)
