@@ -197,10 +197,9 @@ def steady_state(
 
 @dataclass(frozen=True)
 class _Geometry:
-    """What a step at b sequences carries, whatever its time: max(b, 1), one virtual engine's sequences v and
-    the engines busy m (``per_engine``), π, the room and (s, k) (``chunks``)."""
+    """What a step at max(b, 1) sequences carries, whatever its time: one virtual engine's sequences v and the
+    engines busy m (``per_engine``), π, the room and (s, k) (``chunks``)."""
 
-    slots: Any
     per_engine: Any
     engines: Any
     prompts: Any
@@ -216,7 +215,7 @@ class _Geometry:
         prompts = np.maximum(1.0, v / G)
         space = _room(prompts, v, C, tokens)
         s, k = _chunks(P, G, v, space, prompts)
-        return cls(b, v, 1.0 if one else b / v, prompts, space, s, k)
+        return cls(v, 1.0 if one else b / v, prompts, space, s, k)
 
 
 def _steady(geometry: _Geometry, P: Any, G: Any, mixed_s: Any, decode_s: Any, stages: Any) -> Steady:
@@ -370,7 +369,6 @@ class StepTimes:
     slope_max: Any = None
     """σ, what one prompt token more adds to a mixed step at b = 1 and at b_max, at the same b and decoding
     sequences (s⁻¹; ``with_chunk_slopes``; 0 where a prompt's chunk count is the same at both knots)."""
-
     draft_1: Any = None
     draft_max: Any = None
     """Under speculative decoding, the draft model's steps for a mixed step's decoding sequences at b = 1 and
