@@ -368,8 +368,7 @@ def evaluate(
     if spread is not None:  # a long prompt's step: the room full of prompt tokens (TTFT percentiles, §19)
         full_1, _ = _step(arch, c1, one.layout, parts, 1.0, P, G, cached, gamma + 1.0, full=True)
         full_max, _ = _step(arch, cb, full.layout, parts, b_max, P, G, cached, gamma + 1.0, full=True)
-        v = continuous.per_engine(b_max, stages)  # the draft runs for a virtual engine's decoding sequences
-        drafted = np.clip(v - np.maximum(1.0, v / G), 0.0, 1.0)
+        drafted = continuous.drafted(b_max, G, stages)
         full_max = np.where(gamma > 0, full_max + draft * full.tpot_s * drafted, full_max)
         steps = replace(steps, full_1=full_1, full_max=full_max)
 

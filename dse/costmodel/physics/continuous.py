@@ -217,6 +217,23 @@ class _Geometry:
         s, k = _chunks(P, G, v, space, prompts)
         return cls(v, 1.0 if one else b / v, prompts, space, s, k)
 
+    @property
+    def drafted(self) -> Any:
+        """``drafted``: the share of a mixed step that runs the draft's steps."""
+        return _drafted(self.per_engine, self.prompts)
+
+
+def drafted(b: Any, G: Any, stages: Any = 1.0) -> Any:
+    """Under speculative decoding, the share of a mixed step at b sequences that runs the draft's steps: its v -
+    π decoding sequences (``_Geometry``), at most one (a step with any drafts for them all in one go), none
+    beside a lone prompt."""
+    v = per_engine(np.maximum(b, 1.0), stages)
+    return _drafted(v, np.maximum(1.0, v / G))
+
+
+def _drafted(per_engine: Any, prompts: Any) -> Any:
+    return np.clip(per_engine - prompts, 0.0, 1.0)
+
 
 def _steady(geometry: _Geometry, P: Any, G: Any, mixed_s: Any, decode_s: Any, stages: Any) -> Steady:
     """``steady_state`` given the step's ``_Geometry``."""
@@ -461,8 +478,8 @@ class StepTimes:
             weights = self._segments(b, one)
             line = self.mixed_1 + weights[0] * rises.low + weights[1] * rises.high
         if self.draft_1 is not None:  # the draft's steps, where a decoding sequence is there to draft for
-            decoders = one - 1.0 if geometry is None else geometry.per_engine - geometry.prompts
-            line = line + (self.draft_1 + t * (self.draft_max - self.draft_1)) * np.clip(decoders, 0.0, 1.0)
+            share = _drafted(one, 1.0) if geometry is None else geometry.drafted
+            line = line + (self.draft_1 + t * (self.draft_max - self.draft_1)) * share
         if geometry is None or self.slope_1 is None:
             return line
         k = geometry.prompt_tokens
@@ -493,7 +510,9 @@ class StepTimes:
         beyond the ends; given the chunk slopes (``with_chunk_slopes``) and P, G and C, plus σ (k(b) - k̄(b)):
         k(b) the chunk a step at b carries, k̄(b) the one the line carries (the knots' k on the same line), σ the
         cost of a prompt token, the larger end's where k > k̄ and the smaller's where k < k̄. Exact at the
-        knots; the line itself where a prompt's chunk count is the same at both ends."""
+        knots; the line itself where a prompt's chunk count is the same at both ends. Under speculative
+        decoding, plus the draft's steps where the step has a decoding sequence (``drafted``; without P, G and
+        C, one prompt a step)."""
         one = np.maximum(b, 1.0)
         inside = np.minimum(one, self.b_max)
         t = self._along(inside - 1.0)
